@@ -1,1 +1,83 @@
-//! placeholder
+//! Offline verification of licd license tokens.
+//!
+//! A licd license is a PASETO v4.public token: JSON claims signed with ed25519, the signing key's
+//! PASERK id in the footer. This crate is what the licensed software links: it checks a token's
+//! signature, issuer and product, validity, the freeze window, the device binding, revocation and
+//! clock rollback, with no network.
+//!
+//! ```
+//! use client_verifier::{Fingerprint, LicenseStatus, PublicKey, TimeGuard, Timestamp, Verifier};
+//! # #[cfg(feature = "sign")] {
+//! # use client_verifier::{Binding, Claims, SecretKey, mint};
+//! # let issuer_key = SecretKey::from_seed(&[42; 32]);
+//! # let mut claims = Claims::new("acme", "customer-1", "lic-1", "prod-1", "sku-1", "order-1",
+//! #     Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+//! #     Timestamp::parse_rfc3339("2027-01-01T00:00:00Z").unwrap(),
+//! #     Timestamp::parse_rfc3339("2027-01-16T00:00:00Z").unwrap());
+//! # let bound_to = Fingerprint::parse("04:7C:16:5E:E3:5D|SN1||BFEBFBFF00090672").unwrap();
+//! # claims.binding = Some(Binding::new(&bound_to, [1; 8]));
+//! # let token = mint(&issuer_key, &claims).unwrap();
+//! # let public_paserk = issuer_key.public_key().to_paserk();
+//! // Shipped with the application: the ISV's public key(s), from `licd keys export`.
+//! let key = PublicKey::from_paserk(&public_paserk)?;
+//! let verifier = Verifier::builder().trust(key).issuer("acme").product("prod-1").build();
+//!
+//! // At start: this machine (usually `Fingerprint::collect()`), and the guard saved last run.
+//! let device = Fingerprint::parse("04:7C:16:5E:E3:5D|SN2||BFEBFBFF00090672")?;
+//! let mut guard = TimeGuard::decode("tg1.1780000000").unwrap_or_default();
+//! let now = Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
+//!
+//! let license = verifier.verify_guarded(&token, Some(&device), now, &mut guard)?;
+//! match license.status() {
+//!     LicenseStatus::Active { expires_at } => println!("licensed until {expires_at}"),
+//!     LicenseStatus::Frozen { until } => println!("renew before {until} to unlock"),
+//!     LicenseStatus::Expired { since } => println!("expired since {since}"),
+//!     _ => {}
+//! }
+//! assert!(license.is_active());
+//! // Save `guard.encode()` for the next run.
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Modules:
+//! - `paseto`: the v4.public wire format (PAE, ed25519, strict base64url); the official test
+//!   vectors pass through [`paseto::verify`] and [`paseto::sign`].
+//! - `keys`: PASERK `k4.public` / `k4.secret` strings and `k4.pid` key ids.
+//! - `claims`: what a license token and a revocation list say, read strictly.
+//! - `fingerprint`: the marketplace's `MAC|disk|board|CPU` device string, collection on this
+//!   machine, the salted binding a token carries and tolerant matching.
+//! - `verify`: [`Verifier`], [`VerifiedLicense`], [`TimeGuard`].
+//! - `issue` (feature `sign`): minting, for the daemon.
+//!
+//! Features: `std` (default; clock access and `std::error::Error`), `fingerprint` (default;
+//! [`Fingerprint::collect`]), `sign` (minting and key generation). With
+//! `--no-default-features` the crate is `no_std` + `alloc`.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+mod claims;
+pub mod fingerprint;
+#[cfg(feature = "sign")]
+mod issue;
+mod keys;
+pub mod paseto;
+mod time;
+mod verify;
+
+pub use claims::{Claims, Entitlements, RevocationClaims, TokenStatus};
+pub use fingerprint::{Binding, Fingerprint, FingerprintError, MatchPolicy, MatchResult};
+#[cfg(feature = "sign")]
+pub use issue::{MAX_TOKEN_LEN, MintError, mint, sign_revocations};
+#[cfg(feature = "sign")]
+pub use keys::SecretKey;
+pub use keys::{KeyError, KeyId, PublicKey};
+pub use time::{DAY, Timestamp};
+pub use verify::{
+    BindingRequirement, DEFAULT_CLOCK_TOLERANCE, LicenseStatus, TimeGuard, VerifiedLicense,
+    Verifier, VerifierBuilder, VerifyError,
+};

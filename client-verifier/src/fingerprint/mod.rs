@@ -1,0 +1,551 @@
+//! Device fingerprints in the marketplace's form, the device binding a token carries, and the
+//! tolerant match between the two.
+//!
+//! The marketplace describes a device as `MAC|disk serial|mainboard serial|CPU id`: four
+//! `|`-separated components, several values of one component comma-separated, missing ones empty,
+//! the whole string upper-cased, at most 5 KB. Anything else (the marketplace's own examples include
+//! a hex digest) is an *opaque* fingerprint, bound and matched as one exact value.
+//!
+//! A token never carries raw serials. Each value is stored as a short BLAKE2b hash salted per
+//! token, which keeps serials out of casual sight (a support ticket, a log) while staying small
+//! enough for the marketplace's 1,024-character license limit. It does not stop a determined
+//! owner of the token from guessing a low-entropy value such as a MAC: binding raises the cost of
+//! copying a license, it is not a secret.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use blake2::Blake2bVar;
+use blake2::digest::{Update, VariableOutput};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::paseto::{b64_decode, b64_encode};
+
+#[cfg(feature = "fingerprint")]
+mod collect;
+
+/// The longest raw fingerprint accepted, as the marketplace's client documentation allows.
+pub const MAX_LEN: usize = 5 * 1024;
+
+/// Components of the four-part form, in order.
+pub const COMPONENTS: [&str; 4] = ["mac", "disk", "board", "cpu"];
+
+/// Values kept per component in a binding: enough for a workstation's NICs and disks while
+/// bounding the token's size.
+pub const MAX_VALUES_PER_COMPONENT: usize = 4;
+
+const SALT_LEN: usize = 8;
+const PART_HASH_LEN: usize = 6;
+const OPAQUE_HASH_LEN: usize = 12;
+const DOMAIN: &[u8] = b"licd-binding-v1";
+
+/// Why a fingerprint string was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FingerprintError {
+    /// Nothing to bind to: the string is empty or all four components are.
+    Empty,
+    /// Longer than [`MAX_LEN`] bytes.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Display for FingerprintError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FingerprintError::Empty => f.write_str("fingerprint is empty"),
+            FingerprintError::TooLong { len } => {
+                write!(f, "fingerprint is {len} bytes, more than {MAX_LEN}")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for FingerprintError {}
+
+/// A device's identity: the four-part marketplace form, or one opaque value.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Fingerprint(Repr);
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+enum Repr {
+    /// Per component: trimmed, upper-cased, sorted, de-duplicated, non-empty values.
+    Parts([Vec<String>; 4]),
+    Opaque(String),
+}
+
+impl Fingerprint {
+    /// Reads a fingerprint string: the four-part form when it has exactly three `|`, otherwise
+    /// an opaque value compared byte for byte (after trimming surrounding white space).
+    pub fn parse(raw: &str) -> Result<Self, FingerprintError> {
+        if raw.len() > MAX_LEN {
+            return Err(FingerprintError::TooLong { len: raw.len() });
+        }
+        let raw = raw.trim();
+        if raw.bytes().filter(|&b| b == b'|').count() == 3 {
+            let mut parts = raw.split('|');
+            let parts: [Vec<String>; 4] = core::array::from_fn(|_| {
+                parts
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            });
+            return Self::from_parts(parts);
+        }
+        if raw.is_empty() {
+            return Err(FingerprintError::Empty);
+        }
+        Ok(Fingerprint(Repr::Opaque(raw.to_string())))
+    }
+
+    /// A four-part fingerprint from raw per-component values, normalised as the marketplace does.
+    pub fn from_parts(parts: [Vec<String>; 4]) -> Result<Self, FingerprintError> {
+        let parts = parts.map(|values| {
+            let mut v: Vec<String> = values
+                .iter()
+                .map(|s| s.trim().to_uppercase())
+                .filter(|s| !s.is_empty())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        });
+        if parts.iter().all(Vec::is_empty) {
+            return Err(FingerprintError::Empty);
+        }
+        Ok(Fingerprint(Repr::Parts(parts)))
+    }
+
+    /// This machine's fingerprint in the marketplace's form.
+    ///
+    /// Reads OS sources only (no network, no full system scan). A component that cannot be read
+    /// (a container, a non-root process that may not read DMI serials) is empty, never random.
+    /// Fails only when no component at all could be read.
+    #[cfg(feature = "fingerprint")]
+    pub fn collect() -> Result<Self, FingerprintError> {
+        Self::from_parts(collect::raw_components())
+    }
+
+    /// The per-component values, or `None` for an opaque fingerprint.
+    pub fn parts(&self) -> Option<&[Vec<String>; 4]> {
+        match &self.0 {
+            Repr::Parts(p) => Some(p),
+            Repr::Opaque(_) => None,
+        }
+    }
+
+    /// True for an opaque (not four-part) fingerprint.
+    pub fn is_opaque(&self) -> bool {
+        matches!(self.0, Repr::Opaque(_))
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    /// The marketplace form: `A,B|C||D`, or the opaque value as given.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Opaque(s) => f.write_str(s),
+            Repr::Parts(parts) => {
+                for (i, values) in parts.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("|")?;
+                    }
+                    for (j, v) in values.iter().enumerate() {
+                        if j > 0 {
+                            f.write_str(",")?;
+                        }
+                        f.write_str(v)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How many bound components must still match for a binding to hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MatchPolicy {
+    /// At least two of the components that were non-empty at binding time (all of them when
+    /// fewer than two were): a new NIC or disk alone does not lock a customer out, a different
+    /// machine does.
+    #[default]
+    Tolerant,
+    /// Every component that was non-empty at binding time.
+    All,
+    /// At least this many (capped at the number bound).
+    AtLeast(u8),
+}
+
+impl MatchPolicy {
+    fn required(self, bound: u8) -> u8 {
+        match self {
+            MatchPolicy::Tolerant => bound.min(2),
+            MatchPolicy::All => bound,
+            MatchPolicy::AtLeast(n) => n.clamp(1, bound.max(1)),
+        }
+    }
+}
+
+/// The outcome of matching a device against a binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatchResult {
+    /// Bound components the device still shares a value with.
+    pub matched: u8,
+    /// Components that were non-empty at binding time.
+    pub bound: u8,
+    /// How many the policy requires.
+    pub required: u8,
+}
+
+impl MatchResult {
+    /// Whether the binding holds.
+    pub fn holds(&self) -> bool {
+        self.matched >= self.required && self.required > 0
+    }
+}
+
+/// The device binding a token carries: salted short hashes, never raw values.
+///
+/// In the token it is one string, `b1.<salt>.<mac>.<disk>.<board>.<cpu>` with each component a
+/// comma-separated list of hashes, or `o1.<salt>.<hash>` for an opaque fingerprint.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Binding {
+    salt: [u8; SALT_LEN],
+    hashes: BindingHashes,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+enum BindingHashes {
+    Parts([Vec<[u8; PART_HASH_LEN]>; 4]),
+    Opaque([u8; OPAQUE_HASH_LEN]),
+}
+
+impl Binding {
+    /// Binds to `fingerprint`, hashing each value with `salt`.
+    ///
+    /// The issuer picks the salt; deriving it from the license id keeps re-minting
+    /// deterministic, so a repeated request yields the same token.
+    pub fn new(fingerprint: &Fingerprint, salt: [u8; SALT_LEN]) -> Self {
+        let hashes = match &fingerprint.0 {
+            Repr::Opaque(v) => BindingHashes::Opaque(hash(&salt, 0xff, v)),
+            Repr::Parts(parts) => BindingHashes::Parts(core::array::from_fn(|i| {
+                parts[i]
+                    .iter()
+                    .take(MAX_VALUES_PER_COMPONENT)
+                    .map(|v| hash(&salt, i as u8, v))
+                    .collect()
+            })),
+        };
+        Binding { salt, hashes }
+    }
+
+    /// Matches `device` against this binding under `policy`.
+    pub fn check(&self, device: &Fingerprint, policy: MatchPolicy) -> MatchResult {
+        match (&self.hashes, &device.0) {
+            (BindingHashes::Opaque(h), Repr::Opaque(v)) => {
+                let ok = subtle::ConstantTimeEq::ct_eq(
+                    &h[..],
+                    &hash::<OPAQUE_HASH_LEN>(&self.salt, 0xff, v)[..],
+                );
+                let matched = u8::from(bool::from(ok));
+                MatchResult {
+                    matched,
+                    bound: 1,
+                    required: 1,
+                }
+            }
+            (BindingHashes::Opaque(_), Repr::Parts(_)) => MatchResult {
+                matched: 0,
+                bound: 1,
+                required: 1,
+            },
+            (BindingHashes::Parts(bound_parts), _) => {
+                let bound = bound_parts.iter().filter(|p| !p.is_empty()).count() as u8;
+                let device_parts = device.parts();
+                let matched = bound_parts
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, hashes)| {
+                        !hashes.is_empty()
+                            && device_parts.is_some_and(|d| {
+                                d[*i]
+                                    .iter()
+                                    .any(|v| hashes.contains(&hash(&self.salt, *i as u8, v)))
+                            })
+                    })
+                    .count() as u8;
+                MatchResult {
+                    matched,
+                    bound,
+                    required: policy.required(bound),
+                }
+            }
+        }
+    }
+
+    /// The token form of the binding.
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        match &self.hashes {
+            BindingHashes::Opaque(h) => {
+                s.push_str("o1.");
+                s.push_str(&b64_encode(&self.salt));
+                s.push('.');
+                s.push_str(&b64_encode(h));
+            }
+            BindingHashes::Parts(parts) => {
+                s.push_str("b1.");
+                s.push_str(&b64_encode(&self.salt));
+                for hashes in parts {
+                    s.push('.');
+                    for (j, h) in hashes.iter().enumerate() {
+                        if j > 0 {
+                            s.push(',');
+                        }
+                        s.push_str(&b64_encode(h));
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// Reads the token form; `None` when it is not exactly what [`Binding::encode`] writes.
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut fields = s.split('.');
+        let kind = fields.next()?;
+        let salt: [u8; SALT_LEN] = b64_decode(fields.next()?).ok()?.try_into().ok()?;
+        let hashes = match kind {
+            "o1" => BindingHashes::Opaque(b64_decode(fields.next()?).ok()?.try_into().ok()?),
+            "b1" => {
+                let mut parts: [Vec<[u8; PART_HASH_LEN]>; 4] = Default::default();
+                for part in &mut parts {
+                    let field = fields.next()?;
+                    if field.is_empty() {
+                        continue;
+                    }
+                    for h in field.split(',') {
+                        part.push(b64_decode(h).ok()?.try_into().ok()?);
+                    }
+                    if part.len() > MAX_VALUES_PER_COMPONENT {
+                        return None;
+                    }
+                }
+                if parts.iter().all(Vec::is_empty) {
+                    return None;
+                }
+                BindingHashes::Parts(parts)
+            }
+            _ => return None,
+        };
+        if fields.next().is_some() {
+            return None;
+        }
+        Some(Binding { salt, hashes })
+    }
+}
+
+impl Serialize for Binding {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.encode())
+    }
+}
+
+impl<'de> Deserialize<'de> for Binding {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <alloc::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Binding::decode(&s).ok_or_else(|| serde::de::Error::custom("malformed device binding"))
+    }
+}
+
+/// The salted hash of one value of component `index` (0xff for an opaque fingerprint).
+fn hash<const N: usize>(salt: &[u8; SALT_LEN], index: u8, value: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    // N is 6 or 12, valid BLAKE2b output sizes, so neither call can fail.
+    if let Ok(mut h) = Blake2bVar::new(N) {
+        h.update(DOMAIN);
+        h.update(salt);
+        h.update(&[index]);
+        h.update(value.as_bytes());
+        let _ = h.finalize_variable(&mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SALT: [u8; SALT_LEN] = *b"saltsalt";
+
+    fn fp(s: &str) -> Fingerprint {
+        Fingerprint::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_the_marketplace_example() {
+        let f = fp("04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672");
+        let parts = f.parts().unwrap();
+        assert_eq!(parts[0], ["04:7C:16:5E:E3:5D"]);
+        assert_eq!(parts[1], ["001B_444A_488B_5CEC."]);
+        assert!(parts[2].is_empty());
+        assert_eq!(parts[3], ["BFEBFBFF00090672"]);
+        assert_eq!(
+            f.to_string(),
+            "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672"
+        );
+    }
+
+    #[test]
+    fn normalises_case_order_and_duplicates() {
+        let f = fp(" b2:00:00:00:00:01 , a1:00:00:00:00:02,B2:00:00:00:00:01|d||c ");
+        assert_eq!(f.to_string(), "A1:00:00:00:00:02,B2:00:00:00:00:01|D||C");
+    }
+
+    #[test]
+    fn anything_else_is_opaque_and_exact() {
+        let f = fp("8a6f0e6034e2b160e1");
+        assert!(f.is_opaque());
+        assert_eq!(f.to_string(), "8a6f0e6034e2b160e1");
+        assert!(fp("a|b").is_opaque());
+        assert!(fp("a|b|c|d|e").is_opaque());
+    }
+
+    #[test]
+    fn refuses_empty_and_oversized() {
+        assert_eq!(Fingerprint::parse(""), Err(FingerprintError::Empty));
+        assert_eq!(
+            Fingerprint::parse(" | , | | "),
+            Err(FingerprintError::Empty)
+        );
+        let long = "A".repeat(MAX_LEN + 1);
+        assert_eq!(
+            Fingerprint::parse(&long),
+            Err(FingerprintError::TooLong { len: MAX_LEN + 1 })
+        );
+    }
+
+    #[test]
+    fn one_changed_component_still_matches_two_do_not() {
+        let bound = Binding::new(&fp("M1|D1|B1|C1"), SALT);
+        let check = |s: &str| bound.check(&fp(s), MatchPolicy::Tolerant).holds();
+        assert!(check("M1|D1|B1|C1"));
+        assert!(check("M9|D1|B1|C1"), "new NIC");
+        assert!(check("M1,M9|D9|B1|C1"), "new disk, extra NIC");
+        assert!(check("M9|D9|B1|C1"), "two of four still match");
+        assert!(
+            !check("M9|D9|B9|C1"),
+            "a different machine with the same CPU model"
+        );
+        assert!(!check("M1|||"), "only one component left");
+        assert!(!bound.check(&fp("M9|D1|B1|C1"), MatchPolicy::All).holds());
+        assert!(
+            !check("8a6f0e"),
+            "opaque device against a four-part binding"
+        );
+    }
+
+    #[test]
+    fn three_bound_components_tolerate_one_change() {
+        // The marketplace's own example has three non-empty components.
+        let bound = Binding::new(&fp("M1|D1||C1"), SALT);
+        let check = |s: &str| bound.check(&fp(s), MatchPolicy::Tolerant).holds();
+        assert!(check("M2|D1||C1"));
+        assert!(check("M1|D2|B1|C1"));
+        assert!(!check("M2|D2||C1"));
+    }
+
+    #[test]
+    fn a_single_bound_component_must_match_itself() {
+        let bound = Binding::new(&fp("||B1|"), SALT);
+        let r = bound.check(&fp("M1|D1|B1|C1"), MatchPolicy::Tolerant);
+        assert_eq!(
+            r,
+            MatchResult {
+                matched: 1,
+                bound: 1,
+                required: 1
+            }
+        );
+        assert!(r.holds());
+        assert!(
+            !bound
+                .check(&fp("M1|D1|B2|C1"), MatchPolicy::Tolerant)
+                .holds()
+        );
+    }
+
+    #[test]
+    fn values_do_not_match_across_components() {
+        let bound = Binding::new(&fp("X|Y||"), SALT);
+        assert!(!bound.check(&fp("Y|X||"), MatchPolicy::Tolerant).holds());
+    }
+
+    #[test]
+    fn opaque_binding_matches_only_the_same_value() {
+        let bound = Binding::new(&fp("8a6f0e6034e2"), SALT);
+        assert!(
+            bound
+                .check(&fp("8a6f0e6034e2"), MatchPolicy::Tolerant)
+                .holds()
+        );
+        assert!(
+            !bound
+                .check(&fp("8A6F0E6034E2"), MatchPolicy::Tolerant)
+                .holds()
+        );
+        assert!(
+            !bound
+                .check(&fp("8a6f0e6034e2|||x"), MatchPolicy::Tolerant)
+                .holds()
+        );
+    }
+
+    #[test]
+    fn binding_round_trips_and_never_holds_raw_values() {
+        for raw in [
+            "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672",
+            "8a6f0e6034e2",
+        ] {
+            let b = Binding::new(&fp(raw), SALT);
+            let text = b.encode();
+            assert_eq!(Binding::decode(&text), Some(b));
+            assert!(
+                !text.contains("BFEBFBFF") && !text.contains("8a6f0e"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn binding_decode_is_strict() {
+        let good = Binding::new(&fp("M|D|B|C"), SALT).encode();
+        assert!(Binding::decode(&good).is_some());
+        for bad in [
+            String::new(),
+            good.replacen("b1", "b2", 1),
+            alloc::format!("{good}."),
+            alloc::format!("{good}.x"),
+            good.replacen('.', "", 1),
+            "b1.c2FsdHNhbHQ....".to_string(),
+        ] {
+            assert_eq!(Binding::decode(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn binding_keeps_at_most_four_values_per_component() {
+        let many = "M1,M2,M3,M4,M5,M6|D||";
+        let b = Binding::new(&fp(many), SALT);
+        assert_eq!(b.encode().split('.').nth(2).unwrap().split(',').count(), 4);
+        assert!(b.check(&fp(many), MatchPolicy::Tolerant).holds());
+    }
+}

@@ -1,0 +1,74 @@
+//! Minting tokens and revocation lists (feature `sign`). The daemon mints through here, so issuer
+//! and verifier share one definition of the format.
+
+use alloc::string::String;
+use core::fmt;
+
+use crate::claims::{Claims, Footer, RevocationClaims};
+use crate::keys::SecretKey;
+use crate::paseto;
+
+/// The longest token accepted: the marketplace's license upload takes strings up to 1,024
+/// characters, and customers paste tokens by hand.
+pub const MAX_TOKEN_LEN: usize = 1024;
+
+/// Why a token could not be minted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MintError {
+    /// The claims contradict each other (for example `exp` after `freeze_until`).
+    Inconsistent {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The token would be longer than [`MAX_TOKEN_LEN`]; shorten ids or entitlements.
+    TooLong {
+        /// Its length.
+        len: usize,
+    },
+}
+
+impl fmt::Display for MintError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MintError::Inconsistent { reason } => write!(f, "cannot mint: {reason}"),
+            MintError::TooLong { len } => write!(
+                f,
+                "token would be {len} characters, over the {MAX_TOKEN_LEN} the marketplace accepts"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MintError {}
+
+/// Signs `claims` into a license token with `key`, its key id in the footer.
+///
+/// The same claims and key always give the same token: ed25519 signatures are deterministic and
+/// the JSON is written in a fixed order (entitlement keys sorted).
+pub fn mint(key: &SecretKey, claims: &Claims) -> Result<String, MintError> {
+    claims.check_consistent().map_err(|e| match e {
+        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
+        _ => MintError::Inconsistent { reason: "claims" },
+    })?;
+    let token = sign_json(key, claims);
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(MintError::TooLong { len: token.len() });
+    }
+    Ok(token)
+}
+
+/// Signs a revocation list. It has no length limit: it is fetched, not pasted.
+pub fn sign_revocations(key: &SecretKey, list: &RevocationClaims) -> String {
+    sign_json(key, list)
+}
+
+fn sign_json<T: serde::Serialize>(key: &SecretKey, value: &T) -> String {
+    // Serialising plain structs of strings, numbers and maps to memory cannot fail.
+    let message = serde_json::to_vec(value).unwrap_or_default();
+    let footer = Footer {
+        kid: key.public_key().id().as_str().into(),
+    };
+    let footer = serde_json::to_vec(&footer).unwrap_or_default();
+    paseto::sign(key, &message, &footer, b"")
+}

@@ -1,0 +1,550 @@
+//! The offline check: a token, the device it runs on and the time in, a verdict out.
+//!
+//! Order matters: the footer's key id picks the key, the signature is checked before any claim is
+//! read, then issuer, product, revocation, time and device, and only then the status. Holding a
+//! [`VerifiedLicense`] proves every step ran.
+
+use alloc::collections::BTreeSet;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::claims::{self, Claims, Footer, RevocationClaims, TokenStatus};
+use crate::fingerprint::{Fingerprint, MatchPolicy, MatchResult};
+use crate::keys::{KeyId, PublicKey};
+use crate::paseto::Parsed;
+use crate::time::{DAY, Timestamp};
+
+/// Default tolerance for clocks: how far `now` may lie behind a time the verifier has already seen
+/// (the last run, a token's issue time) before it is called a rollback. A day absorbs a machine
+/// whose hardware clock keeps local time, without letting a set-back clock stretch a license.
+pub const DEFAULT_CLOCK_TOLERANCE: i64 = DAY;
+
+/// Why a token was not accepted. Each variant carries what a caller needs to explain it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Not a well-formed token: header, encoding, JSON, a missing claim.
+    Malformed {
+        /// What is wrong, for logs and support.
+        reason: &'static str,
+    },
+    /// The signature does not verify with the key the footer names.
+    BadSignature,
+    /// The footer names a key this verifier does not trust.
+    UnknownKey {
+        /// The key id from the footer (at most 64 characters of it).
+        kid: String,
+    },
+    /// Signed for another issuer.
+    WrongIssuer {
+        /// The issuer the verifier expects.
+        expected: String,
+        /// The token's `iss`.
+        found: String,
+    },
+    /// A license for another product.
+    WrongProduct {
+        /// The product the verifier expects.
+        expected: String,
+        /// The token's `product`.
+        found: String,
+    },
+    /// Valid only from a later time.
+    NotYetValid {
+        /// The token's `nbf`.
+        not_before: Timestamp,
+        /// The time it was checked at.
+        now: Timestamp,
+    },
+    /// Bound to another device.
+    DeviceMismatch {
+        /// How the device matched the binding (`matched` is 0 when no fingerprint was given).
+        result: MatchResult,
+    },
+    /// The verifier requires a device-bound license and this one is not bound yet.
+    NotBound,
+    /// The license is on the revocation list.
+    Revoked {
+        /// The license id.
+        jti: String,
+    },
+    /// The clock is behind a time already seen, by more than the tolerance.
+    ClockRollback {
+        /// The latest time seen before.
+        last_seen: Timestamp,
+        /// The time given now.
+        now: Timestamp,
+    },
+    /// A revocation list older than the one the verifier already has.
+    StaleRevocationList {
+        /// The sequence number the verifier has.
+        current: u64,
+        /// The sequence number offered.
+        offered: u64,
+    },
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::Malformed { reason } => write!(f, "malformed token: {reason}"),
+            VerifyError::BadSignature => f.write_str("token signature is not valid"),
+            VerifyError::UnknownKey { kid } => write!(f, "token signed by an unknown key {kid}"),
+            VerifyError::WrongIssuer { expected, found } => {
+                write!(f, "token issued by {found:?}, expected {expected:?}")
+            }
+            VerifyError::WrongProduct { expected, found } => {
+                write!(f, "license is for product {found:?}, expected {expected:?}")
+            }
+            VerifyError::NotYetValid { not_before, now } => {
+                write!(f, "license is valid from {not_before}, it is now {now}")
+            }
+            VerifyError::DeviceMismatch { result } => write!(
+                f,
+                "license is bound to another device ({} of {} components match, {} needed)",
+                result.matched, result.bound, result.required
+            ),
+            VerifyError::NotBound => f.write_str("license is not bound to a device yet"),
+            VerifyError::Revoked { jti } => write!(f, "license {jti} has been revoked"),
+            VerifyError::ClockRollback { last_seen, now } => write!(
+                f,
+                "system clock ({now}) is behind a time already seen ({last_seen}); correct the clock"
+            ),
+            VerifyError::StaleRevocationList { current, offered } => write!(
+                f,
+                "revocation list {offered} is older than the one in use ({current})"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for VerifyError {}
+
+/// Where a license stands at the time it was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LicenseStatus {
+    /// In force until `expires_at`.
+    Active {
+        /// End of the paid period.
+        expires_at: Timestamp,
+    },
+    /// Locked but data kept: past `exp` inside the freeze window, or frozen by the marketplace.
+    /// A renewal before `until` unfreezes it.
+    Frozen {
+        /// End of the freeze window.
+        until: Timestamp,
+    },
+    /// Past the freeze window.
+    Expired {
+        /// When the freeze window ended.
+        since: Timestamp,
+    },
+}
+
+/// How much the verifier insists on device binding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BindingRequirement {
+    /// Only device-bound tokens are accepted; the secure default for shipped software.
+    #[default]
+    Required,
+    /// Unbound tokens are accepted too (bound ones are still matched against the device).
+    Optional,
+}
+
+/// A license that passed every check. Only [`Verifier::verify`] makes one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedLicense {
+    claims: Claims,
+    status: LicenseStatus,
+    kid: KeyId,
+    device: Option<MatchResult>,
+}
+
+impl VerifiedLicense {
+    /// The verdict.
+    pub fn status(&self) -> LicenseStatus {
+        self.status
+    }
+
+    /// The signed claims, read-only.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// The key that signed the token.
+    pub fn key_id(&self) -> &KeyId {
+        &self.kid
+    }
+
+    /// How the device matched, for a bound token.
+    pub fn device_match(&self) -> Option<MatchResult> {
+        self.device
+    }
+
+    /// Whether the software should run with full function now.
+    pub fn is_active(&self) -> bool {
+        matches!(self.status, LicenseStatus::Active { .. })
+    }
+}
+
+/// Checks tokens offline against trusted keys, product, device and revocations.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    keys: Vec<PublicKey>,
+    issuer: Option<String>,
+    product: Option<String>,
+    binding: BindingRequirement,
+    policy: MatchPolicy,
+    tolerance: i64,
+    revoked: BTreeSet<String>,
+    revocation_seq: u64,
+}
+
+/// Builds a [`Verifier`].
+#[derive(Clone, Debug, Default)]
+pub struct VerifierBuilder {
+    keys: Vec<PublicKey>,
+    issuer: Option<String>,
+    product: Option<String>,
+    binding: BindingRequirement,
+    policy: MatchPolicy,
+    tolerance: Option<i64>,
+    min_seq: u64,
+}
+
+impl VerifierBuilder {
+    /// Trusts tokens signed by `key`. Call once per key: keep old keys while tokens signed by
+    /// them are in the field.
+    #[must_use]
+    pub fn trust(mut self, key: PublicKey) -> Self {
+        if !self.keys.contains(&key) {
+            self.keys.push(key);
+        }
+        self
+    }
+
+    /// Accepts only tokens whose `iss` is `issuer`.
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Accepts only licenses for `product` (the marketplace `productId`).
+    #[must_use]
+    pub fn product(mut self, product: impl Into<String>) -> Self {
+        self.product = Some(product.into());
+        self
+    }
+
+    /// Whether tokens must be device-bound (default: required).
+    #[must_use]
+    pub fn binding(mut self, requirement: BindingRequirement) -> Self {
+        self.binding = requirement;
+        self
+    }
+
+    /// How tolerant device matching is (default: [`MatchPolicy::Tolerant`]).
+    #[must_use]
+    pub fn match_policy(mut self, policy: MatchPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Clock tolerance in seconds (default [`DEFAULT_CLOCK_TOLERANCE`]).
+    #[must_use]
+    pub fn clock_tolerance(mut self, secs: i64) -> Self {
+        self.tolerance = Some(secs.max(0));
+        self
+    }
+
+    /// The highest revocation-list sequence number this application has accepted before, as
+    /// persisted by it; lists below it are refused even before any list is loaded.
+    #[must_use]
+    pub fn min_revocation_seq(mut self, seq: u64) -> Self {
+        self.min_seq = seq;
+        self
+    }
+
+    /// The verifier.
+    pub fn build(self) -> Verifier {
+        Verifier {
+            keys: self.keys,
+            issuer: self.issuer,
+            product: self.product,
+            binding: self.binding,
+            policy: self.policy,
+            tolerance: self.tolerance.unwrap_or(DEFAULT_CLOCK_TOLERANCE),
+            revoked: BTreeSet::new(),
+            revocation_seq: self.min_seq,
+        }
+    }
+}
+
+impl Verifier {
+    /// A builder with no trusted key yet.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::default()
+    }
+
+    /// Checks `token` for the device `device` (its fingerprint, or `None` when the application
+    /// has none) at time `now`.
+    pub fn verify(
+        &self,
+        token: &str,
+        device: Option<&Fingerprint>,
+        now: Timestamp,
+    ) -> Result<VerifiedLicense, VerifyError> {
+        let (claims, kid): (Claims, KeyId) = self.open(token, "license claims are malformed")?;
+        claims.check_consistent()?;
+        self.check_claims(&claims, now)?;
+        let device = self.check_device(&claims, device)?;
+        let status = status_at(&claims, now);
+        Ok(VerifiedLicense {
+            claims,
+            status,
+            kid,
+            device,
+        })
+    }
+
+    /// [`Verifier::verify`] with the clock guarded: refuses a `now` behind the last time `guard`
+    /// saw, and moves the guard forward on success. Persist the guard after the call.
+    pub fn verify_guarded(
+        &self,
+        token: &str,
+        device: Option<&Fingerprint>,
+        now: Timestamp,
+        guard: &mut TimeGuard,
+    ) -> Result<VerifiedLicense, VerifyError> {
+        guard.check(now)?;
+        let license = self.verify(token, device, now)?;
+        guard.observe(now);
+        Ok(license)
+    }
+
+    /// [`Verifier::verify_guarded`] at the system clock's time.
+    #[cfg(feature = "std")]
+    pub fn verify_now(
+        &self,
+        token: &str,
+        device: Option<&Fingerprint>,
+        guard: &mut TimeGuard,
+    ) -> Result<VerifiedLicense, VerifyError> {
+        self.verify_guarded(token, device, Timestamp::now(), guard)
+    }
+
+    /// Loads a signed revocation list, replacing the current one if it is newer.
+    ///
+    /// Returns its sequence number; persist it and pass it to
+    /// [`VerifierBuilder::min_revocation_seq`] next time, so an old list cannot be swapped back in.
+    /// A list with the current sequence number is accepted again (it is the same list, or the
+    /// issuer's signature says it is).
+    pub fn load_revocations(&mut self, token: &str) -> Result<u64, VerifyError> {
+        let (list, _): (RevocationClaims, KeyId) =
+            self.open(token, "revocation list claims are malformed")?;
+        if let Some(expected) = &self.issuer {
+            if &list.iss != expected {
+                return Err(VerifyError::WrongIssuer {
+                    expected: expected.clone(),
+                    found: list.iss,
+                });
+            }
+        }
+        if list.seq < self.revocation_seq {
+            return Err(VerifyError::StaleRevocationList {
+                current: self.revocation_seq,
+                offered: list.seq,
+            });
+        }
+        self.revocation_seq = list.seq;
+        self.revoked = list.revoked.into_iter().collect();
+        Ok(self.revocation_seq)
+    }
+
+    /// The sequence number of the revocation list in use (or the minimum given to the builder).
+    pub fn revocation_seq(&self) -> u64 {
+        self.revocation_seq
+    }
+
+    /// Picks the key by the footer's kid, checks the signature, and parses the claims.
+    fn open<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        what: &'static str,
+    ) -> Result<(T, KeyId), VerifyError> {
+        let parsed = Parsed::new(token)?;
+        let footer: Footer<'_> = claims::from_json(&parsed.footer, "footer is not {\"kid\":…}")?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id().as_str() == footer.kid)
+            .ok_or_else(|| VerifyError::UnknownKey {
+                kid: footer.kid.chars().take(64).collect(),
+            })?;
+        let verified = parsed.verify(key.verifying_key(), b"")?;
+        let claims = claims::from_json(&verified.message, what)?;
+        Ok((claims, key.id().clone()))
+    }
+
+    fn check_claims(&self, c: &Claims, now: Timestamp) -> Result<(), VerifyError> {
+        if let Some(expected) = &self.issuer {
+            if &c.iss != expected {
+                return Err(VerifyError::WrongIssuer {
+                    expected: expected.clone(),
+                    found: c.iss.clone(),
+                });
+            }
+        }
+        if let Some(expected) = &self.product {
+            if &c.product != expected {
+                return Err(VerifyError::WrongProduct {
+                    expected: expected.clone(),
+                    found: c.product.clone(),
+                });
+            }
+        }
+        if self.revoked.contains(&c.jti) {
+            return Err(VerifyError::Revoked { jti: c.jti.clone() });
+        }
+        // The issuer signed at `iat`; a clock far behind that has been set back.
+        if now.add_secs(self.tolerance) < c.iat {
+            return Err(VerifyError::ClockRollback {
+                last_seen: c.iat,
+                now,
+            });
+        }
+        if now < c.nbf {
+            return Err(VerifyError::NotYetValid {
+                not_before: c.nbf,
+                now,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_device(
+        &self,
+        c: &Claims,
+        device: Option<&Fingerprint>,
+    ) -> Result<Option<MatchResult>, VerifyError> {
+        let Some(binding) = &c.binding else {
+            return match self.binding {
+                BindingRequirement::Required => Err(VerifyError::NotBound),
+                BindingRequirement::Optional => Ok(None),
+            };
+        };
+        let result = match device {
+            Some(d) => binding.check(d, self.policy),
+            None => MatchResult {
+                matched: 0,
+                bound: 0,
+                required: 1,
+            },
+        };
+        if result.holds() {
+            Ok(Some(result))
+        } else {
+            Err(VerifyError::DeviceMismatch { result })
+        }
+    }
+}
+
+fn status_at(c: &Claims, now: Timestamp) -> LicenseStatus {
+    if now >= c.freeze_until {
+        LicenseStatus::Expired {
+            since: c.freeze_until,
+        }
+    } else if c.status == TokenStatus::Frozen || now >= c.exp {
+        LicenseStatus::Frozen {
+            until: c.freeze_until,
+        }
+    } else {
+        LicenseStatus::Active { expires_at: c.exp }
+    }
+}
+
+/// Remembers the latest time the application has seen, so a clock set back is noticed.
+///
+/// The application persists it between runs ([`TimeGuard::encode`] / [`TimeGuard::decode`]),
+/// ideally somewhere the user does not casually edit. Deleting the file resets it: the guard
+/// catches a clock turned back on a machine that keeps its state, it is not tamper-proof storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeGuard {
+    last_seen: Timestamp,
+    tolerance: i64,
+}
+
+impl Default for TimeGuard {
+    fn default() -> Self {
+        TimeGuard::new(Timestamp::from_unix(0))
+    }
+}
+
+impl TimeGuard {
+    /// A guard that has seen `last_seen`, with the default tolerance.
+    pub fn new(last_seen: Timestamp) -> Self {
+        TimeGuard {
+            last_seen,
+            tolerance: DEFAULT_CLOCK_TOLERANCE,
+        }
+    }
+
+    /// The same guard with another tolerance in seconds.
+    #[must_use]
+    pub fn with_tolerance(mut self, secs: i64) -> Self {
+        self.tolerance = secs.max(0);
+        self
+    }
+
+    /// The latest time seen.
+    pub fn last_seen(&self) -> Timestamp {
+        self.last_seen
+    }
+
+    /// Refuses `now` if it lies behind the latest time seen by more than the tolerance;
+    /// otherwise records it.
+    pub fn check(&mut self, now: Timestamp) -> Result<(), VerifyError> {
+        if now.add_secs(self.tolerance) < self.last_seen {
+            return Err(VerifyError::ClockRollback {
+                last_seen: self.last_seen,
+                now,
+            });
+        }
+        self.observe(now);
+        Ok(())
+    }
+
+    /// Records a time known to have passed (never moves backwards).
+    pub fn observe(&mut self, t: Timestamp) {
+        self.last_seen = self.last_seen.max(t);
+    }
+
+    /// The persisted form: `tg1.<unix seconds>`.
+    pub fn encode(&self) -> String {
+        alloc::format!("tg1.{}", self.last_seen.unix())
+    }
+
+    /// Reads [`TimeGuard::encode`]'s form back, with the default tolerance.
+    pub fn decode(s: &str) -> Option<Self> {
+        let secs = s.trim().strip_prefix("tg1.")?;
+        if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(TimeGuard::new(Timestamp::from_unix(secs.parse().ok()?)))
+    }
+}
+
+impl fmt::Display for LicenseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LicenseStatus::Active { expires_at } => write!(f, "active until {expires_at}"),
+            LicenseStatus::Frozen { until } => write!(f, "frozen until {until}"),
+            LicenseStatus::Expired { since } => write!(f, "expired since {since}"),
+        }
+    }
+}
