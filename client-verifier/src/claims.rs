@@ -150,6 +150,18 @@ pub struct RevocationClaims {
     pub revoked: Vec<String>,
 }
 
+impl RevocationClaims {
+    /// A list with every field given.
+    pub fn new(iss: impl Into<String>, iat: Timestamp, seq: u64, revoked: Vec<String>) -> Self {
+        RevocationClaims {
+            iss: iss.into(),
+            iat,
+            seq,
+            revoked,
+        }
+    }
+}
+
 /// The footer every licd token carries: which key signed it.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Footer<'a> {
