@@ -1,0 +1,127 @@
+//! Interoperability with an implementation no one here wrote: Python's `pyseto`.
+//!
+//! Tokens minted here must verify there, and tokens it signs with our key must verify here.
+//! CI installs pyseto and sets `LICD_PYTHON`; where it is missing the test fails under CI and is
+//! reported as skipped on a developer machine (install with `pip install pyseto`).
+#![cfg(feature = "sign")]
+
+use std::process::Command;
+
+use client_verifier::{
+    Binding, Claims, Fingerprint, LicenseStatus, SecretKey, Timestamp, Verifier, VerifyError, mint,
+};
+use serde_json::Value;
+
+const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pyseto_peer.py");
+
+fn python() -> Option<String> {
+    let py = std::env::var("LICD_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import pyseto"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(py);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "pyseto is not importable by {py}: CI must install it (see .ci/run)"
+    );
+    eprintln!("SKIPPED: pyseto not installed for {py}; `pip install pyseto` to run interop tests");
+    None
+}
+
+fn peer(py: &str, args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(py).arg(PEER).args(args).output().unwrap();
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn t(s: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(s).unwrap()
+}
+
+fn claims() -> Claims {
+    let mut c = Claims::new(
+        "acme-isv",
+        "cust-1",
+        "lic-interop",
+        "OFFI1",
+        "sku",
+        "order-1",
+        t("2026-01-01T00:00:00Z"),
+        t("2027-01-01T00:00:00Z"),
+        t("2027-01-16T00:00:00Z"),
+    );
+    let device = Fingerprint::parse("04:7C:16:5E:E3:5D|SN1||BFEBFBFF00090672").unwrap();
+    c.binding = Some(Binding::new(&device, [9; 8]));
+    c.entitlements.insert("seats".into(), 5.into());
+    c
+}
+
+#[test]
+fn token_minted_here_verifies_with_pyseto() {
+    let Some(py) = python() else { return };
+    let key = SecretKey::generate().unwrap();
+    let token = mint(&key, &claims()).unwrap();
+    let out = peer(&py, &["verify", &key.public_key().to_paserk(), &token]).unwrap();
+    let payload: Value = serde_json::from_str(out["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload, serde_json::to_value(claims()).unwrap());
+    let footer: Value = serde_json::from_str(out["footer"].as_str().unwrap()).unwrap();
+    assert_eq!(footer["kid"], key.public_key().id().as_str());
+
+    // And pyseto refuses it under another key: the check above is not vacuous.
+    let other = SecretKey::generate().unwrap();
+    assert!(peer(&py, &["verify", &other.public_key().to_paserk(), &token]).is_err());
+}
+
+#[test]
+fn token_signed_by_pyseto_verifies_here() {
+    let Some(py) = python() else { return };
+    let key = SecretKey::generate().unwrap();
+    let payload = serde_json::to_string(&claims()).unwrap();
+    let footer = format!("{{\"kid\":\"{}\"}}", key.public_key().id());
+    let out = peer(&py, &["sign", &key.to_paserk(), &payload, &footer]).unwrap();
+    let token = out["token"].as_str().unwrap();
+
+    let verifier = Verifier::builder()
+        .trust(key.public_key().clone())
+        .issuer("acme-isv")
+        .product("OFFI1")
+        .build();
+    let device = Fingerprint::parse("04:7C:16:5E:E3:5D|SN2||BFEBFBFF00090672").unwrap();
+    let license = verifier
+        .verify(token, Some(&device), t("2026-03-01T00:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        license.status(),
+        LicenseStatus::Active {
+            expires_at: t("2027-01-01T00:00:00Z")
+        }
+    );
+    // Ed25519 is deterministic, so both implementations produce the very same token.
+    assert_eq!(token, mint(&key, &claims()).unwrap());
+
+    let mut forged = token.to_string();
+    forged.replace_range(30..31, if &token[30..31] == "A" { "B" } else { "A" });
+    assert_eq!(
+        verifier
+            .verify(&forged, Some(&device), t("2026-03-01T00:00:00Z"))
+            .unwrap_err(),
+        VerifyError::BadSignature
+    );
+}
+
+#[test]
+fn key_ids_agree_with_pyseto() {
+    let Some(py) = python() else { return };
+    for _ in 0..5 {
+        let key = SecretKey::generate().unwrap();
+        let public = key.public_key();
+        let out = peer(&py, &["pid", &public.to_paserk()]).unwrap();
+        assert_eq!(out["pid"], public.id().as_str());
+    }
+}
