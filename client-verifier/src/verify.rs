@@ -347,14 +347,7 @@ impl Verifier {
     pub fn load_revocations(&mut self, token: &str) -> Result<u64, VerifyError> {
         let (list, _): (RevocationClaims, KeyId) =
             self.open(token, "revocation list claims are malformed")?;
-        if let Some(expected) = &self.issuer {
-            if &list.iss != expected {
-                return Err(VerifyError::WrongIssuer {
-                    expected: expected.clone(),
-                    found: list.iss,
-                });
-            }
-        }
+        self.check_issuer(&list.iss)?;
         if list.seq < self.revocation_seq {
             return Err(VerifyError::StaleRevocationList {
                 current: self.revocation_seq,
@@ -391,22 +384,25 @@ impl Verifier {
         Ok((claims, key.id().clone()))
     }
 
-    fn check_claims(&self, c: &Claims, now: Timestamp) -> Result<(), VerifyError> {
-        if let Some(expected) = &self.issuer {
-            if &c.iss != expected {
-                return Err(VerifyError::WrongIssuer {
-                    expected: expected.clone(),
-                    found: c.iss.clone(),
-                });
-            }
+    fn check_issuer(&self, iss: &str) -> Result<(), VerifyError> {
+        match &self.issuer {
+            Some(expected) if iss != expected => Err(VerifyError::WrongIssuer {
+                expected: expected.clone(),
+                found: iss.into(),
+            }),
+            _ => Ok(()),
         }
-        if let Some(expected) = &self.product {
-            if &c.product != expected {
-                return Err(VerifyError::WrongProduct {
-                    expected: expected.clone(),
-                    found: c.product.clone(),
-                });
-            }
+    }
+
+    fn check_claims(&self, c: &Claims, now: Timestamp) -> Result<(), VerifyError> {
+        self.check_issuer(&c.iss)?;
+        if let Some(expected) = &self.product
+            && &c.product != expected
+        {
+            return Err(VerifyError::WrongProduct {
+                expected: expected.clone(),
+                found: c.product.clone(),
+            });
         }
         if self.revoked.contains(&c.jti) {
             return Err(VerifyError::Revoked { jti: c.jti.clone() });
