@@ -6,7 +6,6 @@
 //! JSON with a duplicated key anywhere is refused: two parsers could read different values from
 //! it, which is exactly the confusion a signature is meant to rule out.
 
-use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -232,15 +231,52 @@ impl<'de> Visitor<'de> for NoDuplicatesVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoDuplicates, A::Error> {
-        // Keys are compared after unescaping: "a" and "\u0061" are the same key.
-        let mut seen = BTreeSet::new();
-        while let Some(key) = map.next_key::<alloc::borrow::Cow<'de, str>>()? {
-            if !seen.insert(key) {
+        // Objects here have a handful of keys: a linear scan beats a tree and allocates only
+        // for keys that contain escapes. Keys are compared after unescaping: "a" and "\u0061"
+        // are the same key.
+        let mut seen: Vec<Key<'de>> = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if seen.iter().any(|k| k.as_str() == key.as_str()) {
                 return Err(de::Error::custom("duplicate key"));
             }
+            seen.push(key);
             map.next_value::<NoDuplicates>()?;
         }
         Ok(NoDuplicates)
+    }
+}
+
+/// An object key, borrowed from the input unless it had to be unescaped.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(v.into()))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 

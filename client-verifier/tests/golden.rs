@@ -48,10 +48,10 @@ fn verifier_for(doc: &Value, case: &Value) -> Verifier {
 /// Runs one case and describes the outcome in the vector file's terms.
 fn run(doc: &Value, case: &Value) -> Value {
     let mut verifier = verifier_for(doc, case);
-    if let Some(list) = case["revocations"].as_str() {
-        if let Err(e) = verifier.load_revocations(list) {
-            return json!({ "error": error_name(&e) });
-        }
+    if let Some(list) = case["revocations"].as_str()
+        && let Err(e) = verifier.load_revocations(list)
+    {
+        return json!({ "error": error_name(&e) });
     }
     let device = case["device"]
         .as_str()
