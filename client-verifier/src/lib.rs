@@ -48,6 +48,7 @@
 //! - `fingerprint`: the marketplace's `MAC|disk|board|CPU` device string, collection on this
 //!   machine, the salted binding a token carries and tolerant matching.
 //! - `verify`: [`Verifier`], [`VerifiedLicense`], [`TimeGuard`].
+//! - [`danger`]: decoding without verifying and skipping the device check, for support tools.
 //! - `issue` (feature `sign`): minting, for the daemon.
 //!
 //! Features: `std` (default; clock access and `std::error::Error`), `fingerprint` (default;
@@ -62,6 +63,7 @@
 extern crate alloc;
 
 mod claims;
+pub mod danger;
 pub mod fingerprint;
 #[cfg(feature = "sign")]
 mod issue;

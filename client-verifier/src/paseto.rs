@@ -66,6 +66,12 @@ impl Parsed {
         Ok(Parsed { payload, footer })
     }
 
+    /// The message and footer with the signature dropped, unchecked.
+    pub(crate) fn into_unverified(mut self) -> (Vec<u8>, Vec<u8>) {
+        self.payload.truncate(self.payload.len() - SIG_LEN);
+        (self.payload, self.footer)
+    }
+
     /// Checks the signature with `key` and gives the message and footer back.
     pub(crate) fn verify(
         self,

@@ -7,7 +7,7 @@
 
 use client_verifier::{
     BindingRequirement, Fingerprint, LicenseStatus, MatchPolicy, PublicKey, TimeGuard, Timestamp,
-    Verifier, VerifyError,
+    Verifier,
 };
 use serde_json::{Value, json};
 
@@ -51,7 +51,7 @@ fn run(doc: &Value, case: &Value) -> Value {
     if let Some(list) = case["revocations"].as_str()
         && let Err(e) = verifier.load_revocations(list)
     {
-        return json!({ "error": error_name(&e) });
+        return json!({ "error": e.name() });
     }
     let device = case["device"]
         .as_str()
@@ -78,24 +78,7 @@ fn run(doc: &Value, case: &Value) -> Value {
             }
             other => panic!("unexpected status {other:?}"),
         },
-        Err(e) => json!({ "error": error_name(&e) }),
-    }
-}
-
-fn error_name(e: &VerifyError) -> &'static str {
-    match e {
-        VerifyError::Malformed { .. } => "Malformed",
-        VerifyError::BadSignature => "BadSignature",
-        VerifyError::UnknownKey { .. } => "UnknownKey",
-        VerifyError::WrongIssuer { .. } => "WrongIssuer",
-        VerifyError::WrongProduct { .. } => "WrongProduct",
-        VerifyError::NotYetValid { .. } => "NotYetValid",
-        VerifyError::DeviceMismatch { .. } => "DeviceMismatch",
-        VerifyError::NotBound => "NotBound",
-        VerifyError::Revoked { .. } => "Revoked",
-        VerifyError::ClockRollback { .. } => "ClockRollback",
-        VerifyError::StaleRevocationList { .. } => "StaleRevocationList",
-        other => panic!("unnamed error {other:?}"),
+        Err(e) => json!({ "error": e.name() }),
     }
 }
 

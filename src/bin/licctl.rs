@@ -1,1 +1,16 @@
-fn main(){}
+//! `licctl`: parse, run, report. Everything else is in `licd::cli::licctl`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use licd::cli::licctl::{Licctl, run};
+
+fn main() -> ExitCode {
+    match run(Licctl::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("licctl: {e}");
+            ExitCode::from(e.code)
+        }
+    }
+}

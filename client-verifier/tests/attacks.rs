@@ -1,0 +1,257 @@
+//! One test per attack on a license, on freshly minted tokens and random keys (the golden vectors
+//! cover the same ground with fixed bytes).
+#![cfg(feature = "sign")]
+
+use client_verifier::{
+    Binding, Claims, Fingerprint, RevocationClaims, SecretKey, TimeGuard, Timestamp, Verifier,
+    VerifyError, mint, sign_revocations,
+};
+
+const HOME: &str = "04:7C:16:5E:E3:5D|SN-HOME|BOARD-HOME|BFEBFBFF00090672";
+const ELSEWHERE: &str = "0A:11:22:33:44:55|SN-ELSE|BOARD-ELSE|BFEBFBFF00090672";
+
+fn t(s: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(s).unwrap()
+}
+
+fn now() -> Timestamp {
+    t("2026-06-01T00:00:00Z")
+}
+
+struct Setup {
+    key: SecretKey,
+    token: String,
+    verifier: Verifier,
+    home: Fingerprint,
+}
+
+fn claims() -> Claims {
+    let mut c = Claims::new(
+        "acme",
+        "cust",
+        "lic-7",
+        "P1",
+        "sku",
+        "order",
+        t("2026-01-01T00:00:00Z"),
+        t("2027-01-01T00:00:00Z"),
+        t("2027-01-16T00:00:00Z"),
+    );
+    c.binding = Some(Binding::new(&Fingerprint::parse(HOME).unwrap(), [5; 8]));
+    c
+}
+
+fn setup() -> Setup {
+    let key = SecretKey::generate().unwrap();
+    let token = mint(&key, &claims()).unwrap();
+    let verifier = Verifier::builder()
+        .trust(key.public_key().clone())
+        .issuer("acme")
+        .product("P1")
+        .build();
+    let home = Fingerprint::parse(HOME).unwrap();
+    assert!(
+        verifier
+            .verify(&token, Some(&home), now())
+            .unwrap()
+            .is_active()
+    );
+    Setup {
+        key,
+        token,
+        verifier,
+        home,
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
+}
+
+/// Splits a token into (claims JSON, signature, footer text).
+fn split(token: &str) -> (String, Vec<u8>, String) {
+    let (body, footer) = token["v4.public.".len()..].split_once('.').unwrap();
+    let mut payload = unb64(body);
+    let sig = payload.split_off(payload.len() - 64);
+    (
+        String::from_utf8(payload).unwrap(),
+        sig,
+        String::from_utf8(unb64(footer)).unwrap(),
+    )
+}
+
+fn join(claims: &str, sig: &[u8], footer: &str) -> String {
+    let mut payload = claims.as_bytes().to_vec();
+    payload.extend_from_slice(sig);
+    format!("v4.public.{}.{}", b64(&payload), b64(footer.as_bytes()))
+}
+
+#[test]
+fn rejects_tampered_claims_extending_expiry() {
+    let s = setup();
+    let (claims, sig, footer) = split(&s.token);
+    let forged = claims.replace("2027-01-01T00:00:00Z", "2099-01-01T00:00:00Z");
+    assert_ne!(forged, claims);
+    let err = s
+        .verifier
+        .verify(&join(&forged, &sig, &footer), Some(&s.home), now());
+    assert_eq!(err.unwrap_err(), VerifyError::BadSignature);
+}
+
+#[test]
+fn rejects_swapped_footer_kid() {
+    let s = setup();
+    let other = SecretKey::generate().unwrap();
+    let verifier = Verifier::builder()
+        .trust(s.key.public_key().clone())
+        .trust(other.public_key().clone())
+        .build();
+    let (claims, sig, _) = split(&s.token);
+    let footer = format!("{{\"kid\":\"{}\"}}", other.public_key().id());
+    let err = verifier.verify(&join(&claims, &sig, &footer), Some(&s.home), now());
+    assert_eq!(err.unwrap_err(), VerifyError::BadSignature);
+}
+
+#[test]
+fn rejects_signature_from_another_key() {
+    let s = setup();
+    let attacker = SecretKey::generate().unwrap();
+    let forged = mint(&attacker, &claims()).unwrap();
+    assert!(matches!(
+        s.verifier.verify(&forged, Some(&s.home), now()),
+        Err(VerifyError::UnknownKey { .. })
+    ));
+    // Claiming our kid does not help: the signature is still the attacker's.
+    let (c, sig, _) = split(&forged);
+    let (_, _, our_footer) = split(&s.token);
+    assert_eq!(
+        s.verifier
+            .verify(&join(&c, &sig, &our_footer), Some(&s.home), now())
+            .unwrap_err(),
+        VerifyError::BadSignature
+    );
+}
+
+#[test]
+fn rejects_token_for_another_product() {
+    let s = setup();
+    let mut c = claims();
+    c.product = "P2".into();
+    let token = mint(&s.key, &c).unwrap();
+    assert!(matches!(
+        s.verifier.verify(&token, Some(&s.home), now()),
+        Err(VerifyError::WrongProduct { .. })
+    ));
+}
+
+#[test]
+fn rejects_license_copied_to_another_machine() {
+    let s = setup();
+    let elsewhere = Fingerprint::parse(ELSEWHERE).unwrap();
+    match s.verifier.verify(&s.token, Some(&elsewhere), now()) {
+        Err(VerifyError::DeviceMismatch { result }) => {
+            assert_eq!((result.matched, result.bound, result.required), (1, 4, 2));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn rejects_clock_set_back_to_before_expiry() {
+    let s = setup();
+    // Last run saw the license expired; the user turns the clock back a year.
+    let mut guard = TimeGuard::new(t("2027-02-01T00:00:00Z"));
+    let err = s
+        .verifier
+        .verify_guarded(&s.token, Some(&s.home), now(), &mut guard);
+    assert_eq!(
+        err.unwrap_err(),
+        VerifyError::ClockRollback {
+            last_seen: t("2027-02-01T00:00:00Z"),
+            now: now()
+        }
+    );
+    assert_eq!(
+        guard.last_seen(),
+        t("2027-02-01T00:00:00Z"),
+        "a refused time is not recorded"
+    );
+    let stored = guard.encode();
+    assert_eq!(TimeGuard::decode(&stored), Some(guard));
+}
+
+#[test]
+fn rejects_revoked_license() {
+    let mut s = setup();
+    let list = RevocationClaims::new("acme", now(), 3, vec!["lic-7".into()]);
+    assert_eq!(
+        s.verifier
+            .load_revocations(&sign_revocations(&s.key, &list)),
+        Ok(3)
+    );
+    assert_eq!(
+        s.verifier
+            .verify(&s.token, Some(&s.home), now())
+            .unwrap_err(),
+        VerifyError::Revoked {
+            jti: "lic-7".into()
+        }
+    );
+}
+
+#[test]
+fn rejects_stale_revocation_list_replay() {
+    let mut s = setup();
+    let newer = RevocationClaims::new("acme", now(), 4, vec!["lic-7".into()]);
+    let older = RevocationClaims::new("acme", now(), 3, vec![]);
+    s.verifier
+        .load_revocations(&sign_revocations(&s.key, &newer))
+        .unwrap();
+    assert_eq!(
+        s.verifier
+            .load_revocations(&sign_revocations(&s.key, &older))
+            .unwrap_err(),
+        VerifyError::StaleRevocationList {
+            current: 4,
+            offered: 3
+        }
+    );
+    // The older list did not un-revoke anything.
+    assert!(matches!(
+        s.verifier.verify(&s.token, Some(&s.home), now()),
+        Err(VerifyError::Revoked { .. })
+    ));
+}
+
+#[test]
+fn rejects_revocation_list_forged_by_another_key() {
+    let mut s = setup();
+    let attacker = SecretKey::generate().unwrap();
+    let list = RevocationClaims::new("acme", now(), 99, vec![]);
+    assert!(matches!(
+        s.verifier
+            .load_revocations(&sign_revocations(&attacker, &list)),
+        Err(VerifyError::UnknownKey { .. })
+    ));
+    assert_eq!(s.verifier.revocation_seq(), 0);
+}
+
+#[test]
+fn rejects_token_over_the_marketplace_limit_at_mint() {
+    let s = setup();
+    let mut c = claims();
+    c.entitlements
+        .insert("notes".into(), "x".repeat(600).into());
+    assert!(matches!(
+        mint(&s.key, &c),
+        Err(client_verifier::MintError::TooLong { .. })
+    ));
+}

@@ -1,0 +1,244 @@
+//! `licctl`: the admin CLI. Commands that need the daemon talk to its admin API; `verify` and
+//! `fingerprint` work on this machine alone.
+
+use clap::{Args, Parser, Subcommand};
+use client_verifier::danger;
+use client_verifier::{
+    BindingRequirement, Fingerprint, LicenseStatus, PublicKey, Timestamp, VerifiedLicense,
+    Verifier, VerifyError,
+};
+use serde_json::{Value, json};
+
+use super::{CliError, print_table};
+
+/// licd's admin CLI: manage licenses, inspect tokens, print this machine's fingerprint.
+#[derive(Debug, Parser)]
+#[command(name = "licctl", version)]
+pub struct Licctl {
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Verify any license token offline and print every claim and the verdict.
+    ///
+    /// Example: licctl verify v4.public.eyJ… --public-key k4.public.… --product OFFI123 --local
+    Verify(VerifyArgs),
+    /// Print this machine's fingerprint in the marketplace format (MAC|disk|board|CPU).
+    ///
+    /// Example: licctl fingerprint --json
+    Fingerprint,
+}
+
+/// Arguments of `licctl verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The token, `v4.public.…` (`-` reads it from stdin).
+    pub token: String,
+    /// Trusted public key as PASERK `k4.public.…`; repeat for several (key rotation).
+    #[arg(long = "public-key", required = true, value_name = "PASERK")]
+    pub public_keys: Vec<String>,
+    /// Expected product (marketplace productId).
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Expected issuer.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Check the device binding against this fingerprint string.
+    #[arg(long, value_name = "RAW", conflicts_with = "local")]
+    pub fingerprint: Option<String>,
+    /// Check the device binding against this machine's fingerprint.
+    #[arg(long)]
+    pub local: bool,
+    /// Verify as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Licctl) -> Result<(), CliError> {
+    match cli.command {
+        Command::Verify(args) => verify(&args, cli.json),
+        Command::Fingerprint => fingerprint(cli.json),
+    }
+}
+
+fn fingerprint(json: bool) -> Result<(), CliError> {
+    let fp = Fingerprint::collect().map_err(|e| {
+        CliError::negative(format!(
+            "cannot read any device identifier on this machine: {e}"
+        ))
+    })?;
+    if json {
+        let parts = fp
+            .parts()
+            .map(|p| json!({ "mac": p[0], "disk": p[1], "board": p[2], "cpu": p[3] }));
+        println!(
+            "{}",
+            json!({ "fingerprint": fp.to_string(), "components": parts })
+        );
+    } else {
+        println!("{fp}");
+    }
+    Ok(())
+}
+
+fn verify(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
+    let token = read_token(&args.token)?;
+    let mut builder = Verifier::builder().binding(BindingRequirement::Optional);
+    for k in &args.public_keys {
+        let key = PublicKey::from_paserk(k)
+            .map_err(|e| CliError::usage(format!("--public-key {}: {e}", abbreviate(k))))?;
+        builder = builder.trust(key);
+    }
+    if let Some(p) = &args.product {
+        builder = builder.product(p);
+    }
+    if let Some(i) = &args.issuer {
+        builder = builder.issuer(i);
+    }
+    let device = if args.local {
+        Some(Fingerprint::collect().map_err(|e| {
+            CliError::negative(format!(
+                "--local: cannot read this machine's fingerprint: {e}"
+            ))
+        })?)
+    } else if let Some(raw) = &args.fingerprint {
+        Some(Fingerprint::parse(raw).map_err(|e| CliError::usage(format!("--fingerprint: {e}")))?)
+    } else {
+        // Without a device, everything but the binding is checked, and the output says so.
+        builder = danger::skip_device_check(builder);
+        None
+    };
+    let now = match &args.at {
+        Some(at) => Timestamp::parse_rfc3339(at).ok_or_else(|| {
+            CliError::usage(format!(
+                "--at {at:?}: expected RFC 3339, e.g. 2026-11-23T10:00:00Z"
+            ))
+        })?,
+        None => Timestamp::now(),
+    };
+    let verifier = builder.build();
+    let outcome = verifier.verify(&token, device.as_ref(), now);
+    // Show the claims even when verification fails: that is what support needs to see.
+    let claims = danger::decode_unverified(&token).ok().and_then(|u| {
+        serde_json::from_slice::<Value>(&u.message)
+            .ok()
+            .map(|c| (c, u.footer))
+    });
+    let device_note = match (&device, &outcome) {
+        (None, _) => "not checked (pass --fingerprint RAW or --local)".to_string(),
+        (Some(_), Ok(l)) => match l.device_match() {
+            Some(m) => format!(
+                "matches ({} of {} components, {} needed)",
+                m.matched, m.bound, m.required
+            ),
+            None => "license is not bound to a device".to_string(),
+        },
+        (Some(_), Err(VerifyError::DeviceMismatch { result })) => format!(
+            "DOES NOT MATCH ({} of {} components, {} needed)",
+            result.matched, result.bound, result.required
+        ),
+        (Some(_), Err(_)) => "not reached".to_string(),
+    };
+    print_verdict(&outcome, claims.as_ref(), &device_note, now, json);
+    match outcome {
+        Ok(_) => Ok(()),
+        Err(e) => Err(CliError::negative(format!("token does not verify: {e}"))),
+    }
+}
+
+fn print_verdict(
+    outcome: &Result<VerifiedLicense, VerifyError>,
+    claims: Option<&(Value, Vec<u8>)>,
+    device_note: &str,
+    now: Timestamp,
+    json: bool,
+) {
+    let verdict = match outcome {
+        Ok(l) => status_json(l.status()),
+        Err(e) => json!({ "valid": false, "error": e.name(), "message": e.to_string() }),
+    };
+    let footer = claims.map(|(_, f)| String::from_utf8_lossy(f).into_owned());
+    if json {
+        let doc = json!({
+            "verdict": verdict,
+            "checked_at": now.to_rfc3339(),
+            "device": device_note,
+            "claims": claims.map(|(c, _)| c),
+            "footer": footer,
+        });
+        println!("{doc}");
+        return;
+    }
+    let mut rows = vec![
+        ("verdict".to_string(), verdict_text(outcome)),
+        ("checked at".to_string(), now.to_rfc3339()),
+        ("device".to_string(), device_note.to_string()),
+    ];
+    match claims {
+        Some((Value::Object(map), _)) => {
+            let unverified = if outcome.is_ok() { "" } else { " (UNVERIFIED)" };
+            for (k, v) in map {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                rows.push((format!("{k}{unverified}"), v));
+            }
+        }
+        _ => rows.push(("claims".to_string(), "cannot be decoded".to_string())),
+    }
+    if let Some(f) = footer {
+        rows.push(("footer".to_string(), f));
+    }
+    print_table(&rows);
+}
+
+fn status_json(status: LicenseStatus) -> Value {
+    match status {
+        LicenseStatus::Active { expires_at } => {
+            json!({ "valid": true, "status": "active", "expires_at": expires_at.to_rfc3339() })
+        }
+        LicenseStatus::Frozen { until } => {
+            json!({ "valid": true, "status": "frozen", "until": until.to_rfc3339() })
+        }
+        LicenseStatus::Expired { since } => {
+            json!({ "valid": true, "status": "expired", "since": since.to_rfc3339() })
+        }
+        _ => json!({ "valid": true, "status": "unknown" }),
+    }
+}
+
+fn verdict_text(outcome: &Result<VerifiedLicense, VerifyError>) -> String {
+    match outcome {
+        Ok(l) => l.status().to_string(),
+        Err(e) => format!("INVALID: {e}"),
+    }
+}
+
+fn read_token(arg: &str) -> Result<String, CliError> {
+    if arg != "-" {
+        return Ok(arg.trim().to_string());
+    }
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+        .map_err(|e| CliError::usage(format!("reading the token from stdin: {e}")))?;
+    Ok(s.trim().to_string())
+}
+
+/// The first characters of a key, so an error names it without printing a whole secret pasted
+/// by mistake.
+fn abbreviate(s: &str) -> String {
+    let head: String = s.chars().take(12).collect();
+    if head.len() < s.len() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
