@@ -8,8 +8,14 @@
 //! Modules:
 //! - [`cli`]: the command lines of `licd` and `licctl`, and the commands that need no daemon
 //!   (`licctl verify`, `licctl fingerprint`).
+//! - [`license`]: the domain: license record, state machine (active, frozen, released), minting,
+//!   and the service that applies callbacks idempotently. Knows nothing of axum or sled.
+//! - [`store`]: the `Store` trait and its sled implementation; atomic batches, group-committed
+//!   flushes, the hash-chained audit log, V2 nonces.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
+pub mod license;
+pub mod store;

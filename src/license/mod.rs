@@ -1,0 +1,376 @@
+//! The license domain: what a license is, the states it moves through, and the tokens it is
+//! minted as.
+//!
+//! Everything here is a pure function of the record, the request and `now`; it imports neither
+//! axum nor sled. The service (`service.rs`) looks records up through the [`crate::store::Store`]
+//! trait, calls these functions, and hands the result back to the store as one batch.
+
+pub mod service;
+
+use client_verifier::{Binding, Claims, Entitlements, SecretKey, Timestamp, TokenStatus, mint};
+use serde::{Deserialize, Serialize};
+
+/// Expiry of a license without one (one-off purchases): far enough never to matter, early
+/// enough that `exp` plus a freeze window still fits the RFC 3339 years tokens allow.
+pub const PERPETUAL: Timestamp = Timestamp::from_unix(253_370_764_800); // 9999-01-01T00:00:00Z
+
+/// Which marketplace integration created the license.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// License 1.0: `getLicense` returns an unbound token; the software binds it on activation.
+    Classic,
+    /// Online activation: `newInstance` creates an instance; each device gets a bound token
+    /// through `getLicenseAsync`.
+    Online,
+}
+
+/// Where a license stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// In use.
+    Active,
+    /// Locked by the marketplace (expired or suspended); data kept, a renewal unfreezes it.
+    Frozen,
+    /// Released: terminal. The record and its history are kept; the id is revoked.
+    Released,
+}
+
+impl Status {
+    /// The lower-case name used in the API and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Frozen => "frozen",
+            Status::Released => "released",
+        }
+    }
+}
+
+/// A license (the marketplace's "instance").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct License {
+    /// The license id, which is the `instanceId` the marketplace knows it by.
+    pub id: String,
+    /// The integration that created it.
+    pub kind: Kind,
+    /// A `testFlag=1` record from the Seller Console's debug tool or a dial test.
+    pub test: bool,
+    /// Marketplace `customerId` (empty until known for online instances).
+    pub customer: String,
+    /// Marketplace `customerName`, when sent.
+    pub customer_name: Option<String>,
+    /// Marketplace `productId` (changes when a renewal changes the period type).
+    pub product: String,
+    /// Marketplace `skuCode`.
+    pub sku: String,
+    /// The purchase order.
+    pub order: String,
+    /// The purchase order line (online activation).
+    pub order_line: Option<String>,
+    /// Current state.
+    pub status: Status,
+    /// Seats / activations bought.
+    pub quantity: u32,
+    /// When the record was created.
+    pub created: Timestamp,
+    /// When it last changed.
+    pub updated: Timestamp,
+    /// Valid from.
+    pub nbf: Timestamp,
+    /// End of the paid period; [`PERPETUAL`] for one-off purchases.
+    pub exp: Timestamp,
+    /// 1 at issue, +1 on every renewal, freeze, unfreeze or reissue.
+    pub revision: u32,
+    /// Feature flags and limits carried in tokens.
+    pub entitlements: Entitlements,
+    /// The license string first returned for the purchase order: a repeated `getLicense` gets
+    /// exactly these bytes back.
+    pub issued_token: Option<String>,
+    /// The newest token (revision `revision`), for clients that refresh.
+    pub token: Option<String>,
+}
+
+/// What the issuer puts in every token, from configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Issuer<'a> {
+    /// `iss` claim.
+    pub name: &'a str,
+    /// The signing key.
+    pub key: &'a SecretKey,
+    /// Length of the freeze window after `exp`, in days.
+    pub freeze_days: u32,
+}
+
+/// Why an operation was refused. Each maps to a marketplace result code in the service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// The license was released; nothing but a repeated release applies to it.
+    #[error("instance {id} was released; {action} does not apply to a released instance")]
+    Released {
+        /// The license id.
+        id: String,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// The token could not be minted (claims too long for the marketplace's 1,024 characters).
+    #[error("cannot mint a token for {id}: {reason}")]
+    Mint {
+        /// The license id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Whether an operation changed the record (a repeated freeze, say, does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The record changed and must be written.
+    Changed,
+    /// Nothing to do: the call repeats one already applied.
+    Unchanged,
+}
+
+impl License {
+    /// The end of the freeze window.
+    pub fn freeze_until(&self, freeze_days: u32) -> Timestamp {
+        if self.exp >= PERPETUAL {
+            return self.exp;
+        }
+        self.exp
+            .add_secs(i64::from(freeze_days) * client_verifier::DAY)
+    }
+
+    /// The claims of this license's current revision, bound to `binding` if given.
+    pub fn claims(&self, issuer: &Issuer<'_>, now: Timestamp, binding: Option<Binding>) -> Claims {
+        let mut c = Claims::new(
+            issuer.name,
+            self.customer.as_str(),
+            self.id.as_str(),
+            self.product.as_str(),
+            self.sku.as_str(),
+            self.order.as_str(),
+            now,
+            self.exp,
+            self.freeze_until(issuer.freeze_days),
+        );
+        // A token may be minted before the paid period starts (online activation's
+        // effectiveTime); iat never lies after nbf in a way the verifier would mind.
+        c.nbf = self.nbf.min(self.exp);
+        c.status = match self.status {
+            Status::Frozen => TokenStatus::Frozen,
+            _ => TokenStatus::Active,
+        };
+        c.revision = self.revision;
+        c.quantity = self.quantity;
+        c.binding = binding;
+        c.entitlements = self.entitlements.clone();
+        c
+    }
+
+    /// Mints the token of the current revision.
+    pub fn mint(
+        &self,
+        issuer: &Issuer<'_>,
+        now: Timestamp,
+        binding: Option<Binding>,
+    ) -> Result<String, DomainError> {
+        mint(issuer.key, &self.claims(issuer, now, binding)).map_err(|e| DomainError::Mint {
+            id: self.id.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Sets a new absolute expiry (renewal, trial to formal, refund of a renewal period) and
+    /// lifts a freeze: a renewal is what unfreezes a License 1.0 license (spec §2 rule 5).
+    pub fn renew(
+        &mut self,
+        exp: Timestamp,
+        product: Option<&str>,
+        issuer: &Issuer<'_>,
+        now: Timestamp,
+    ) -> Result<Change, DomainError> {
+        self.refuse_if_released("renewal")?;
+        self.exp = exp.max(self.nbf);
+        if let Some(p) = product.filter(|p| !p.is_empty()) {
+            self.product = p.to_string();
+        }
+        if self.status == Status::Frozen && exp > now {
+            self.status = Status::Active;
+        }
+        self.next_revision(issuer, now)?;
+        Ok(Change::Changed)
+    }
+
+    /// Freezes (expiry or suspension by the marketplace). Freezing a frozen or released license
+    /// changes nothing: the marketplace may repeat the call.
+    pub fn freeze(&mut self, issuer: &Issuer<'_>, now: Timestamp) -> Result<Change, DomainError> {
+        if self.status != Status::Active {
+            return Ok(Change::Unchanged);
+        }
+        self.status = Status::Frozen;
+        self.next_revision(issuer, now)?;
+        Ok(Change::Changed)
+    }
+
+    /// Unfreezes. Repeated, it changes nothing; a released license cannot be unfrozen.
+    pub fn unfreeze(&mut self, issuer: &Issuer<'_>, now: Timestamp) -> Result<Change, DomainError> {
+        self.refuse_if_released("unfreeze")?;
+        if self.status == Status::Active {
+            return Ok(Change::Unchanged);
+        }
+        self.status = Status::Active;
+        self.next_revision(issuer, now)?;
+        Ok(Change::Changed)
+    }
+
+    /// Releases: terminal. The record stays (with its history) and its id goes on the
+    /// revocation list; repeated, it changes nothing.
+    pub fn release(&mut self, now: Timestamp) -> Change {
+        if self.status == Status::Released {
+            return Change::Unchanged;
+        }
+        self.status = Status::Released;
+        self.updated = now;
+        Change::Changed
+    }
+
+    fn refuse_if_released(&self, action: &'static str) -> Result<(), DomainError> {
+        if self.status == Status::Released {
+            return Err(DomainError::Released {
+                id: self.id.clone(),
+                action,
+            });
+        }
+        Ok(())
+    }
+
+    /// Bumps the revision and, for a License 1.0 license, mints its new token.
+    fn next_revision(&mut self, issuer: &Issuer<'_>, now: Timestamp) -> Result<(), DomainError> {
+        self.revision += 1;
+        self.updated = now;
+        if self.kind == Kind::Classic {
+            self.token = Some(self.mint(issuer, now, None)?);
+        }
+        Ok(())
+    }
+}
+
+/// A device-bound token minted for an online-activation `getLicenseAsync` request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceLicense {
+    /// The instance (license) it belongs to.
+    pub license_id: String,
+    /// The marketplace's request serial number.
+    pub event_id: String,
+    /// The device fingerprint as sent.
+    pub fingerprint: String,
+    /// The token.
+    pub token: String,
+    /// Valid from (`effectiveTime`).
+    pub nbf: Timestamp,
+    /// Valid until (`expireTime`, or [`PERPETUAL`]).
+    pub exp: Timestamp,
+    /// When it was minted.
+    pub created: Timestamp,
+}
+
+/// A per-license salt for device binding, derived from the license id so that minting again for
+/// the same request gives the same bytes.
+pub fn binding_salt(license_id: &str, event_id: &str) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"licd-binding-salt-v1\0");
+    h.update(license_id.as_bytes());
+    h.update([0]);
+    h.update(event_id.as_bytes());
+    let digest = h.finalize();
+    let mut salt = [0u8; 8];
+    salt.copy_from_slice(&digest[..8]);
+    salt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
+    }
+
+    fn license() -> License {
+        License {
+            id: "lic-1".into(),
+            kind: Kind::Classic,
+            test: false,
+            customer: "cust".into(),
+            customer_name: None,
+            product: "P1".into(),
+            sku: "S1".into(),
+            order: "O1".into(),
+            order_line: None,
+            status: Status::Active,
+            quantity: 1,
+            created: t("2026-01-01T00:00:00Z"),
+            updated: t("2026-01-01T00:00:00Z"),
+            nbf: t("2026-01-01T00:00:00Z"),
+            exp: t("2027-01-01T00:00:00Z"),
+            revision: 1,
+            entitlements: Entitlements::new(),
+            issued_token: None,
+            token: None,
+        }
+    }
+
+    fn issuer(key: &SecretKey) -> Issuer<'_> {
+        Issuer {
+            name: "acme",
+            key,
+            freeze_days: 15,
+        }
+    }
+
+    #[test]
+    fn renewal_unfreezes_and_bumps_revision() {
+        let key = SecretKey::from_seed(&[1; 32]);
+        let mut l = license();
+        let now = t("2027-01-05T00:00:00Z");
+        assert_eq!(l.freeze(&issuer(&key), now), Ok(Change::Changed));
+        assert_eq!(l.status, Status::Frozen);
+        assert_eq!(l.freeze(&issuer(&key), now), Ok(Change::Unchanged));
+        l.renew(t("2028-01-01T00:00:00Z"), Some("P2"), &issuer(&key), now)
+            .unwrap();
+        assert_eq!(l.status, Status::Active);
+        assert_eq!(l.revision, 3);
+        assert_eq!(l.product, "P2");
+        assert!(l.token.is_some());
+    }
+
+    #[test]
+    fn released_license_refuses_renewal_and_unfreeze() {
+        let key = SecretKey::from_seed(&[1; 32]);
+        let mut l = license();
+        let now = t("2026-06-01T00:00:00Z");
+        assert_eq!(l.release(now), Change::Changed);
+        assert_eq!(l.release(now), Change::Unchanged);
+        let before = l.clone();
+        assert!(matches!(
+            l.renew(t("2028-01-01T00:00:00Z"), None, &issuer(&key), now),
+            Err(DomainError::Released { .. })
+        ));
+        assert!(l.unfreeze(&issuer(&key), now).is_err());
+        assert_eq!(l.freeze(&issuer(&key), now), Ok(Change::Unchanged));
+        assert_eq!(l, before, "a refused call changes nothing");
+    }
+
+    #[test]
+    fn freeze_window_follows_exp_and_perpetual_stays_perpetual() {
+        let mut l = license();
+        assert_eq!(l.freeze_until(15), t("2027-01-16T00:00:00Z"));
+        l.exp = PERPETUAL;
+        assert_eq!(l.freeze_until(15), PERPETUAL);
+        assert_eq!(PERPETUAL.to_rfc3339(), "9999-01-01T00:00:00Z");
+    }
+}

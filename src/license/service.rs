@@ -1,0 +1,544 @@
+//! The operations behind the marketplace callbacks: look up, decide, commit, flush.
+//!
+//! Idempotency lives here. Every mutation takes the write lock, reads what the store has, lets
+//! the domain decide, and commits the whole outcome as one batch; the answer goes out only after
+//! the store's flush, so an acknowledged change is on disk. Concurrent identical calls serialise
+//! on the lock, and the second one finds what the first wrote: 50 identical `getLicense` calls in
+//! flight create one license. The lock covers only in-memory work; the disk flush happens outside
+//! it and is shared by every caller waiting at the same moment.
+
+use std::sync::Arc;
+
+use client_verifier::{Binding, Entitlements, Fingerprint, SecretKey, Timestamp};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use super::{
+    Change, DeviceLicense, DomainError, Issuer, Kind, License, PERPETUAL, Status, binding_salt,
+};
+use crate::store::{AuditEvent, Batch, DeviceKey, OrderKey, Store, StoreError};
+
+/// Why an operation was refused, in the service's terms; the HTTP layer maps each to a result
+/// code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No license with that instance id.
+    #[error("instance {0} not found")]
+    NotFound(String),
+    /// The domain refused (released license, token too long).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A device license was asked for without the fingerprint the product requires.
+    #[error("deviceFingerprint: required for a device-bound license")]
+    FingerprintRequired,
+    /// A device license was asked for on a frozen or released instance, or outside its validity.
+    #[error("{0}")]
+    OutsideValidity(String),
+    /// The request is well-formed but its values cannot be used.
+    #[error("{0}")]
+    Invalid(String),
+    /// Storage failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Settings the service needs from configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `iss` of every token.
+    pub issuer: String,
+    /// Freeze window after `exp`, in days.
+    pub freeze_days: u32,
+    /// Whether `getLicenseAsync` without a fingerprint is refused (`000903`).
+    pub require_fingerprint: bool,
+}
+
+/// Who asked: recorded in the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The activity or admin action.
+    pub action: &'a str,
+    /// `testFlag=1`.
+    pub test: bool,
+}
+
+impl Caller<'_> {
+    fn actor(&self) -> &'static str {
+        if self.test {
+            "marketplace-test"
+        } else {
+            "marketplace"
+        }
+    }
+}
+
+/// A License 1.0 purchase (`getLicense`).
+#[derive(Debug, Clone)]
+pub struct NewPurchase {
+    /// `orderId`: the idempotency key.
+    pub order: String,
+    /// `businessId` of this call: the instance id if this is the first call for the order.
+    pub business_id: String,
+    /// `customerId`.
+    pub customer: String,
+    /// `customerName`.
+    pub customer_name: Option<String>,
+    /// `productId`.
+    pub product: String,
+    /// `skuCode`.
+    pub sku: String,
+    /// `expireTime`; none for one-off purchases.
+    pub exp: Option<Timestamp>,
+    /// `amount`, default 1.
+    pub quantity: u32,
+}
+
+/// An online-activation device license request (`getLicenseAsync`).
+#[derive(Debug, Clone)]
+pub struct DeviceRequest {
+    /// `instanceId`.
+    pub instance: String,
+    /// `eventId`.
+    pub event: String,
+    /// `deviceFingerprint`.
+    pub fingerprint: Option<String>,
+    /// `effectiveTime`.
+    pub nbf: Timestamp,
+    /// `expireTime`.
+    pub exp: Option<Timestamp>,
+}
+
+/// The license service.
+pub struct Service {
+    store: Arc<dyn Store>,
+    key: Arc<SecretKey>,
+    settings: Settings,
+    write: Mutex<()>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("key", &self.key.public_key().id())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// A service over `store`, signing with `key`.
+    pub fn new(store: Arc<dyn Store>, key: Arc<SecretKey>, settings: Settings) -> Self {
+        Service {
+            store,
+            key,
+            settings,
+            write: Mutex::new(()),
+        }
+    }
+
+    /// The store, for read-only endpoints.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn issuer(&self) -> Issuer<'_> {
+        Issuer {
+            name: &self.settings.issuer,
+            key: &self.key,
+            freeze_days: self.settings.freeze_days,
+        }
+    }
+
+    /// `getLicense`: the license for a purchase, created on the first call and returned byte for
+    /// byte on every later one. Returns (instance id, license string).
+    pub async fn issue_classic(
+        &self,
+        p: NewPurchase,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<(String, String), ServiceError> {
+        let answer = {
+            let _w = self.write.lock().await;
+            let key = OrderKey::Classic(p.order.clone());
+            if let Some(id) = self.store.order(&key)? {
+                let l = self.must_get(&id)?;
+                (l.id.clone(), l.issued_token.clone().unwrap_or_default())
+            } else {
+                let exp = p.exp.unwrap_or(PERPETUAL);
+                // The spec recommends the first call's businessId as the instance id; fall back
+                // to the order id so an id is never empty.
+                let id = if p.business_id.is_empty() {
+                    p.order.clone()
+                } else {
+                    p.business_id.clone()
+                };
+                if self.store.license(&id)?.is_some() {
+                    return Err(ServiceError::Invalid(format!(
+                        "businessId: {id} is already the instance id of another order"
+                    )));
+                }
+                let mut l = License {
+                    id: id.clone(),
+                    kind: Kind::Classic,
+                    test: caller.test,
+                    customer: p.customer,
+                    customer_name: p.customer_name,
+                    product: p.product,
+                    sku: p.sku,
+                    order: p.order.clone(),
+                    order_line: None,
+                    status: Status::Active,
+                    quantity: p.quantity.max(1),
+                    created: now,
+                    updated: now,
+                    nbf: now.min(exp),
+                    exp,
+                    revision: 1,
+                    entitlements: Entitlements::new(),
+                    issued_token: None,
+                    token: None,
+                };
+                let token = l.mint(&self.issuer(), now, None)?;
+                l.issued_token = Some(token.clone());
+                l.token = Some(token.clone());
+                let event = self.event(&l, caller, now, json!({
+                    "order": p.order, "exp": exp.to_rfc3339(), "revision": 1, "test": caller.test,
+                }));
+                self.store.commit(Batch {
+                    licenses: vec![l],
+                    orders: vec![(key, id.clone())],
+                    audit: vec![event],
+                    ..Batch::default()
+                })?;
+                tracing::info!(activity = caller.action, order = %p.order, instance = %id, test = caller.test, "license issued");
+                (id, token)
+            }
+        };
+        self.store.flush().await?;
+        Ok(answer)
+    }
+
+    /// `newInstance`: the instance for an order line, created once. Returns the instance id.
+    pub async fn create_instance(
+        &self,
+        order: &str,
+        order_line: &str,
+        business_id: &str,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<String, ServiceError> {
+        let id = {
+            let _w = self.write.lock().await;
+            let key = OrderKey::Online(order.to_string(), order_line.to_string());
+            match self.store.order(&key)? {
+                Some(id) => id,
+                None => {
+                    let id = if business_id.is_empty() {
+                        format!("{order}-{order_line}")
+                    } else {
+                        business_id.to_string()
+                    };
+                    if self.store.license(&id)?.is_some() {
+                        return Err(ServiceError::Invalid(format!(
+                            "businessId: {id} is already the instance id of another order"
+                        )));
+                    }
+                    let l = License {
+                        id: id.clone(),
+                        kind: Kind::Online,
+                        test: caller.test,
+                        customer: String::new(),
+                        customer_name: None,
+                        product: String::new(),
+                        sku: String::new(),
+                        order: order.to_string(),
+                        order_line: Some(order_line.to_string()),
+                        status: Status::Active,
+                        quantity: 1,
+                        created: now,
+                        updated: now,
+                        nbf: now,
+                        exp: PERPETUAL,
+                        revision: 1,
+                        entitlements: Entitlements::new(),
+                        issued_token: None,
+                        token: None,
+                    };
+                    let event = self.event(
+                        &l,
+                        caller,
+                        now,
+                        json!({
+                            "order": order, "order_line": order_line, "test": caller.test,
+                        }),
+                    );
+                    self.store.commit(Batch {
+                        licenses: vec![l],
+                        orders: vec![(key, id.clone())],
+                        audit: vec![event],
+                        ..Batch::default()
+                    })?;
+                    tracing::info!(activity = caller.action, order, order_line, instance = %id, "instance created");
+                    id
+                }
+            }
+        };
+        self.store.flush().await?;
+        Ok(id)
+    }
+
+    /// Renewal (`refreshLicense`, `refreshInstance`): sets the absolute expiry, once per
+    /// `once_key` (the renewal order).
+    pub async fn renew(
+        &self,
+        id: &str,
+        once_key: &str,
+        exp: Timestamp,
+        product: Option<&str>,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        let applied_key = format!("renew\0{id}\0{once_key}");
+        self.mutate(id, caller, now, |s, l| {
+            if s.store.applied(&applied_key)? {
+                // A repeated renewal order, or one repeated after the license was released:
+                // either way it was applied once and must not be applied again.
+                return Ok((Change::Unchanged, None, json!({})));
+            }
+            l.renew(exp, product, &s.issuer(), now)?;
+            Ok((
+                Change::Changed,
+                Some(applied_key.clone()),
+                json!({ "order": once_key, "exp": exp.to_rfc3339(), "revision": l.revision }),
+            ))
+        })
+        .await
+    }
+
+    /// Freeze (`expireLicense`, `updateInstanceStatus` FREEZE).
+    pub async fn freeze(
+        &self,
+        id: &str,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        self.mutate(id, caller, now, |s, l| {
+            let c = l.freeze(&s.issuer(), now)?;
+            Ok((c, None, json!({ "revision": l.revision })))
+        })
+        .await
+    }
+
+    /// Unfreeze (`updateInstanceStatus` UNFREEZE).
+    pub async fn unfreeze(
+        &self,
+        id: &str,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        self.mutate(id, caller, now, |s, l| {
+            let c = l.unfreeze(&s.issuer(), now)?;
+            Ok((c, None, json!({ "revision": l.revision })))
+        })
+        .await
+    }
+
+    /// Release (`releaseLicense`, `releaseInstance`): terminal; the id goes on the revocation
+    /// list, the record and its history stay.
+    pub async fn release(
+        &self,
+        id: &str,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        self.mutate(id, caller, now, |_, l| {
+            Ok((l.release(now), None, json!({})))
+        })
+        .await
+    }
+
+    /// Records an operation that changes nothing here but must be applied once (an upgrade
+    /// order, whose new quota comes from the order query).
+    pub async fn record_once(
+        &self,
+        id: &str,
+        once_key: &str,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        let applied_key = format!("{}\0{id}\0{once_key}", caller.action);
+        self.mutate(id, caller, now, |s, l| {
+            if s.store.applied(&applied_key)? {
+                return Ok((Change::Unchanged, None, json!({})));
+            }
+            if l.status == Status::Released {
+                return Err(DomainError::Released {
+                    id: l.id.clone(),
+                    action: "upgrade",
+                }
+                .into());
+            }
+            Ok((
+                Change::Changed,
+                Some(applied_key.clone()),
+                json!({ "order": once_key }),
+            ))
+        })
+        .await
+    }
+
+    /// Whether every id names a license (`queryInstance`).
+    pub fn exists(&self, ids: &[&str]) -> Result<Result<(), String>, ServiceError> {
+        for id in ids {
+            if self.store.license(id)?.is_none() {
+                return Ok(Err((*id).to_string()));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// `getLicenseAsync`: the device-bound token for one request, minted once; the same request
+    /// always gets the same token.
+    pub async fn device_license(
+        &self,
+        r: DeviceRequest,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<DeviceLicense, ServiceError> {
+        let raw = match r.fingerprint.as_deref().map(str::trim) {
+            Some(f) if !f.is_empty() => f.to_string(),
+            _ if self.settings.require_fingerprint => {
+                return Err(ServiceError::FingerprintRequired);
+            }
+            _ => String::new(),
+        };
+        let binding = if raw.is_empty() {
+            None
+        } else {
+            let fp = Fingerprint::parse(&raw)
+                .map_err(|e| ServiceError::Invalid(format!("deviceFingerprint: {e}")))?;
+            Some(Binding::new(&fp, binding_salt(&r.instance, &r.event)))
+        };
+        let device = {
+            let _w = self.write.lock().await;
+            let key = DeviceKey {
+                license_id: r.instance.clone(),
+                event_id: r.event.clone(),
+                fingerprint: raw.clone(),
+            };
+            if let Some(d) = self.store.device(&key)? {
+                d
+            } else {
+                let l = self.must_get(&r.instance)?;
+                match l.status {
+                    Status::Active => {}
+                    s => {
+                        return Err(ServiceError::OutsideValidity(format!(
+                            "instance {} is {}: no new device licenses until it is renewed",
+                            l.id,
+                            s.as_str()
+                        )));
+                    }
+                }
+                let exp = r.exp.unwrap_or(PERPETUAL);
+                if exp <= r.nbf {
+                    return Err(ServiceError::Invalid(format!(
+                        "expireTime: {} is not after effectiveTime {}",
+                        exp, r.nbf
+                    )));
+                }
+                let mut scoped = l.clone();
+                scoped.nbf = r.nbf;
+                scoped.exp = exp;
+                let token = scoped.mint(&self.issuer(), now, binding)?;
+                let d = DeviceLicense {
+                    license_id: l.id.clone(),
+                    event_id: r.event.clone(),
+                    fingerprint: raw,
+                    token,
+                    nbf: r.nbf,
+                    exp,
+                    created: now,
+                };
+                let event = self.event(
+                    &l,
+                    caller,
+                    now,
+                    json!({
+                        "event": r.event, "nbf": r.nbf.to_rfc3339(), "exp": exp.to_rfc3339(),
+                        "bound": !d.fingerprint.is_empty(),
+                    }),
+                );
+                self.store.commit(Batch {
+                    devices: vec![(key, d.clone())],
+                    audit: vec![event],
+                    ..Batch::default()
+                })?;
+                tracing::info!(activity = caller.action, instance = %l.id, event = %r.event, "device license minted");
+                d
+            }
+        };
+        self.store.flush().await?;
+        Ok(device)
+    }
+
+    /// Reads, lets `f` change the license, commits it with an audit event, flushes.
+    async fn mutate<F>(
+        &self,
+        id: &str,
+        caller: Caller<'_>,
+        now: Timestamp,
+        f: F,
+    ) -> Result<(), ServiceError>
+    where
+        F: FnOnce(
+            &Self,
+            &mut License,
+        ) -> Result<(Change, Option<String>, serde_json::Value), ServiceError>,
+    {
+        {
+            let _w = self.write.lock().await;
+            let mut l = self.must_get(id)?;
+            let (change, applied, detail) = f(self, &mut l)?;
+            if change == Change::Changed {
+                let mut detail = detail;
+                detail["status"] = json!(l.status.as_str());
+                detail["test"] = json!(caller.test);
+                let event = self.event(&l, caller, now, detail);
+                self.store.commit(Batch {
+                    licenses: vec![l],
+                    applied: applied.into_iter().collect(),
+                    audit: vec![event],
+                    ..Batch::default()
+                })?;
+                tracing::info!(activity = caller.action, instance = %id, test = caller.test, "license updated");
+            } else {
+                tracing::info!(activity = caller.action, instance = %id, "repeated call: nothing to change");
+            }
+        }
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    fn must_get(&self, id: &str) -> Result<License, ServiceError> {
+        self.store
+            .license(id)?
+            .ok_or_else(|| ServiceError::NotFound(id.to_string()))
+    }
+
+    fn event(
+        &self,
+        l: &License,
+        caller: Caller<'_>,
+        now: Timestamp,
+        detail: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: now,
+            license_id: l.id.clone(),
+            action: caller.action.to_string(),
+            actor: caller.actor().to_string(),
+            detail,
+        }
+    }
+}

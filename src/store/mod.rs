@@ -1,0 +1,174 @@
+//! Persistence: the [`Store`] trait the service writes through, and its sled implementation.
+//!
+//! A callback's writes (license, idempotency indexes, audit events) travel as one [`Batch`] and
+//! are applied atomically; [`Store::flush`] makes everything committed so far durable, and the
+//! service answers only after it returns. The trait leaves room for a shared database (several
+//! `licd` behind a load balancer); the sled store is for one process.
+
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use client_verifier::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::license::{DeviceLicense, License, Status};
+
+/// A store failure. The service answers `000005` and writes nothing more.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The embedded database failed (I/O, disk full, corruption).
+    #[error("storage: {0}")]
+    Db(String),
+    /// A stored record could not be read back.
+    #[error("stored record {key} is unreadable: {reason}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What identifies a purchase for idempotency.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OrderKey {
+    /// License 1.0 `getLicense`: the `orderId`.
+    Classic(String),
+    /// Online activation `newInstance`: (`orderId`, `orderLineId`).
+    Online(String, String),
+}
+
+impl OrderKey {
+    fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            OrderKey::Classic(o) => [b"c\0", o.as_bytes()].concat(),
+            OrderKey::Online(o, l) => [b"o\0", o.as_bytes(), b"\0", l.as_bytes()].concat(),
+        }
+    }
+}
+
+/// What identifies one `getLicenseAsync` request: (`instanceId`, `eventId`, `deviceFingerprint`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeviceKey {
+    /// The instance.
+    pub license_id: String,
+    /// The marketplace's request serial number.
+    pub event_id: String,
+    /// The fingerprint as sent (empty when none was).
+    pub fingerprint: String,
+}
+
+impl DeviceKey {
+    fn to_bytes(&self) -> Vec<u8> {
+        [
+            self.license_id.as_bytes(),
+            b"\0",
+            self.event_id.as_bytes(),
+            b"\0",
+            self.fingerprint.as_bytes(),
+        ]
+        .concat()
+    }
+}
+
+/// One event in a license's history, as the service records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When.
+    pub at: Timestamp,
+    /// The license it concerns.
+    pub license_id: String,
+    /// What happened: the activity (`getLicense`, `expireLicense`, …) or admin action.
+    pub action: String,
+    /// Who: `marketplace`, `marketplace-test` for `testFlag=1`, or an admin.
+    pub actor: String,
+    /// Details (order ids, new expiry, revision, result).
+    pub detail: serde_json::Value,
+}
+
+/// An audit event as stored: numbered and chained to its predecessor by hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the log, from 1.
+    pub seq: u64,
+    /// Hash of the previous record (all zeros for the first).
+    pub prev: String,
+    /// SHA-256 over `prev`, `seq` and the event's JSON: rewriting any record breaks every
+    /// later link.
+    pub hash: String,
+    /// The event.
+    pub event: AuditEvent,
+}
+
+/// All the writes of one operation, applied atomically.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Licenses to write (whole records).
+    pub licenses: Vec<License>,
+    /// Idempotency index entries: purchase -> license id.
+    pub orders: Vec<(OrderKey, String)>,
+    /// Operations applied once (renewal orders, upgrade orders): their keys.
+    pub applied: Vec<String>,
+    /// Device licenses minted.
+    pub devices: Vec<(DeviceKey, DeviceLicense)>,
+    /// Audit events to append.
+    pub audit: Vec<AuditEvent>,
+}
+
+/// Licenses per status, kept up to date on every commit so metrics need no scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    /// Active licenses.
+    pub active: u64,
+    /// Frozen licenses.
+    pub frozen: u64,
+    /// Released licenses.
+    pub released: u64,
+}
+
+impl StatusCounts {
+    fn slot(&mut self, s: Status) -> &mut u64 {
+        match s {
+            Status::Active => &mut self.active,
+            Status::Frozen => &mut self.frozen,
+            Status::Released => &mut self.released,
+        }
+    }
+}
+
+/// A future returned by [`Store::flush`].
+pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// Where licenses live.
+pub trait Store: Send + Sync + 'static {
+    /// A license by id.
+    fn license(&self, id: &str) -> Result<Option<License>, StoreError>;
+    /// The license a purchase created, if any.
+    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError>;
+    /// Whether an operation with this key was applied.
+    fn applied(&self, key: &str) -> Result<bool, StoreError>;
+    /// A device license by request.
+    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError>;
+    /// Applies `batch` atomically: all of it or none.
+    fn commit(&self, batch: Batch) -> Result<(), StoreError>;
+    /// Records a V2 nonce until `expires`; false if it was already recorded (a replay).
+    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError>;
+    /// Forgets nonces that expired before `now`; returns how many.
+    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError>;
+    /// Makes everything committed so far durable. Concurrent callers share one disk flush.
+    fn flush(&self) -> FlushFuture<'_>;
+    /// Licenses per status.
+    fn counts(&self) -> Result<StatusCounts, StoreError>;
+    /// Ids of released (revoked) licenses.
+    fn revoked(&self) -> Result<Vec<String>, StoreError>;
+    /// A license's audit history, oldest first.
+    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Bytes the database occupies on disk (for metrics).
+    fn disk_bytes(&self) -> Result<u64, StoreError>;
+    /// Checks the whole audit chain; returns the number of records, or the first broken seq.
+    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError>;
+}

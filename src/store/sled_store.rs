@@ -1,0 +1,490 @@
+//! The sled implementation of [`Store`].
+//!
+//! Trees: `licenses` (id -> JSON record), `orders` (purchase -> id), `applied` (operation keys
+//! applied once), `devices` (device request -> device license), `audit` (big-endian seq -> chained
+//! record), `audit_idx` (license id, seq -> ()), `meta` (audit head, status counts), `revoked`
+//! (id -> release time), `nonces` (V2 nonce -> expiry). A commit is one sled transaction over the
+//! first eight; nonces live outside it because a replay check must not wait for a callback's
+//! transaction.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+
+use client_verifier::Timestamp;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Db, Tree};
+use tokio::sync::oneshot;
+
+use super::{
+    AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, StatusCounts, Store, StoreError,
+};
+use crate::license::{DeviceLicense, License, Status};
+
+const HEAD: &[u8] = b"audit_head";
+const COUNTS: &[u8] = b"status_counts";
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The embedded store: one process owns the database directory.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    db: Db,
+    licenses: Tree,
+    orders: Tree,
+    applied: Tree,
+    devices: Tree,
+    audit: Tree,
+    audit_idx: Tree,
+    meta: Tree,
+    revoked: Tree,
+    nonces: Tree,
+    flusher: Arc<Flusher>,
+}
+
+type FlushRequest = oneshot::Sender<Result<(), String>>;
+
+/// The group-commit thread. Dropping the last store stops it and waits for it, so the database
+/// (which the thread also holds) is closed when the store is gone.
+#[derive(Debug)]
+struct Flusher {
+    tx: Mutex<Option<mpsc::Sender<FlushRequest>>>,
+    handle: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Some(h) = self.handle.lock().ok().and_then(|mut h| h.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the database in `dir`, with at most `cache_bytes` of page
+    /// cache.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let tree = |name: &str| db.open_tree(name);
+        let (tx, rx) = mpsc::channel::<FlushRequest>();
+        let flush_db = db.clone();
+        let handle = thread::Builder::new()
+            .name("licd-flush".into())
+            .spawn(move || group_commit(&flush_db, &rx))
+            .map_err(|e| StoreError::Db(format!("cannot start the flush thread: {e}")))?;
+        let flusher = Arc::new(Flusher {
+            tx: Mutex::new(Some(tx)),
+            handle: Mutex::new(Some(handle)),
+        });
+        let store = SledStore {
+            licenses: tree("licenses")?,
+            orders: tree("orders")?,
+            applied: tree("applied")?,
+            devices: tree("devices")?,
+            audit: tree("audit")?,
+            audit_idx: tree("audit_idx")?,
+            meta: tree("meta")?,
+            revoked: tree("revoked")?,
+            nonces: tree("nonces")?,
+            flusher,
+            db,
+        };
+        Ok(store)
+    }
+
+    fn get<T: DeserializeOwned>(tree: &Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match tree.get(key)? {
+            Some(v) => decode(key, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Serves flush requests: waits for one, takes every other request already queued, flushes
+/// once for all of them. A request that arrives during a flush waits for the next one, so its
+/// own commit is always covered.
+fn group_commit(db: &Db, rx: &mpsc::Receiver<FlushRequest>) {
+    while let Ok(first) = rx.recv() {
+        let mut waiters = vec![first];
+        waiters.extend(rx.try_iter());
+        let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Records are plain structs of strings, numbers and maps: serialising to memory cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// The chain link of an audit record.
+fn link(prev: &str, seq: u64, event_json: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(seq.to_be_bytes());
+    h.update(event_json);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+type Abort = ConflictableTransactionError<StoreError>;
+
+fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> Result<Option<T>, Abort> {
+    match tree.get(key)? {
+        Some(v) => decode(key, &v).map(Some).map_err(Abort::Abort),
+        None => Ok(None),
+    }
+}
+
+impl Store for SledStore {
+    fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
+        Self::get(&self.licenses, id.as_bytes())
+    }
+
+    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .orders
+            .get(key.to_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn applied(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.applied.contains_key(key.as_bytes())?)
+    }
+
+    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+        Self::get(&self.devices, &key.to_bytes())
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        // Encode outside the transaction: its closure may run more than once.
+        let licenses: Vec<(&License, Vec<u8>)> =
+            batch.licenses.iter().map(|l| (l, encode(l))).collect();
+        let orders: Vec<(Vec<u8>, &String)> = batch
+            .orders
+            .iter()
+            .map(|(k, id)| (k.to_bytes(), id))
+            .collect();
+        let devices: Vec<(Vec<u8>, Vec<u8>)> = batch
+            .devices
+            .iter()
+            .map(|(k, d)| (k.to_bytes(), encode(d)))
+            .collect();
+        let events: Vec<(&str, Vec<u8>)> = batch
+            .audit
+            .iter()
+            .map(|e| (e.license_id.as_str(), encode(e)))
+            .collect();
+        let trees = (
+            &self.licenses,
+            &self.orders,
+            &self.applied,
+            &self.devices,
+            &self.audit,
+            &self.audit_idx,
+            &self.meta,
+            &self.revoked,
+        );
+        let result = sled::Transactional::transaction(
+            &trees,
+            |(lic, ord, app, dev, aud, idx, meta, rev)| {
+                let mut counts: StatusCounts = tx_get(meta, COUNTS)?.unwrap_or_default();
+                for (l, bytes) in &licenses {
+                    let old: Option<License> = tx_get(lic, l.id.as_bytes())?;
+                    if let Some(old) = &old {
+                        *counts.slot(old.status) = counts.slot(old.status).saturating_sub(1);
+                    }
+                    *counts.slot(l.status) += 1;
+                    if l.status == Status::Released
+                        && old.as_ref().is_none_or(|o| o.status != Status::Released)
+                    {
+                        rev.insert(l.id.as_bytes(), encode(&l.updated))?;
+                    }
+                    lic.insert(l.id.as_bytes(), bytes.as_slice())?;
+                }
+                for (k, id) in &orders {
+                    ord.insert(k.as_slice(), id.as_bytes())?;
+                }
+                for k in &batch.applied {
+                    app.insert(k.as_bytes(), &[][..])?;
+                }
+                for (k, v) in &devices {
+                    dev.insert(k.as_slice(), v.as_slice())?;
+                }
+                let (mut seq, mut prev): (u64, String) =
+                    tx_get(meta, HEAD)?.unwrap_or((0, GENESIS.to_string()));
+                for (license_id, json) in &events {
+                    seq += 1;
+                    let hash = link(&prev, seq, json);
+                    let event = decode(b"audit event", json).map_err(Abort::Abort)?;
+                    let record = AuditRecord {
+                        seq,
+                        prev: prev.clone(),
+                        hash: hash.clone(),
+                        event,
+                    };
+                    aud.insert(&seq.to_be_bytes(), encode(&record))?;
+                    idx.insert(
+                        [license_id.as_bytes(), b"\0", &seq.to_be_bytes()].concat(),
+                        &[][..],
+                    )?;
+                    prev = hash;
+                }
+                meta.insert(HEAD, encode(&(seq, &prev)))?;
+                meta.insert(COUNTS, encode(&counts))?;
+                Ok(())
+            },
+        );
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
+        let swapped = self.nonces.compare_and_swap(
+            nonce.as_bytes(),
+            None as Option<&[u8]>,
+            Some(&expires.unix().to_be_bytes()[..]),
+        )?;
+        Ok(swapped.is_ok())
+    }
+
+    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for item in self.nonces.iter() {
+            let (k, v) = item?;
+            let exp = <[u8; 8]>::try_from(v.as_ref())
+                .map(i64::from_be_bytes)
+                .unwrap_or(0);
+            if exp < now.unix() {
+                self.nonces.remove(k)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn flush(&self) -> FlushFuture<'_> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            let stopped = || StoreError::Db("the flush thread has stopped".into());
+            let sender = self.flusher.tx.lock().map_err(|_| stopped())?.clone();
+            sender
+                .ok_or_else(stopped)?
+                .send(tx)
+                .map_err(|_| stopped())?;
+            match rx.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(StoreError::Db(e)),
+                Err(_) => Err(StoreError::Db("the flush thread has stopped".into())),
+            }
+        })
+    }
+
+    fn counts(&self) -> Result<StatusCounts, StoreError> {
+        Ok(Self::get(&self.meta, COUNTS)?.unwrap_or_default())
+    }
+
+    fn revoked(&self) -> Result<Vec<String>, StoreError> {
+        self.revoked
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        let prefix = [license_id.as_bytes(), b"\0"].concat();
+        let mut out = Vec::new();
+        for key in self.audit_idx.scan_prefix(&prefix).keys() {
+            let key = key?;
+            let seq = &key[prefix.len()..];
+            if let Some(r) = Self::get(&self.audit, seq)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
+        let mut prev = GENESIS.to_string();
+        let mut expected = 1u64;
+        for item in self.audit.iter() {
+            let (k, v) = item?;
+            let r: AuditRecord = decode(&k, &v)?;
+            let json = encode(&r.event);
+            if r.seq != expected || r.prev != prev || link(&prev, r.seq, &json) != r.hash {
+                return Ok(Err(expected));
+            }
+            prev = r.hash;
+            expected += 1;
+        }
+        Ok(Ok(expected - 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::license::Kind;
+    use crate::store::AuditEvent;
+
+    fn t(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
+    }
+
+    fn license(id: &str, status: Status) -> License {
+        License {
+            id: id.into(),
+            kind: Kind::Classic,
+            test: false,
+            customer: "c".into(),
+            customer_name: None,
+            product: "p".into(),
+            sku: "s".into(),
+            order: "o".into(),
+            order_line: None,
+            status,
+            quantity: 1,
+            created: t("2026-01-01T00:00:00Z"),
+            updated: t("2026-01-01T00:00:00Z"),
+            nbf: t("2026-01-01T00:00:00Z"),
+            exp: t("2027-01-01T00:00:00Z"),
+            revision: 1,
+            entitlements: Default::default(),
+            issued_token: Some("tok".into()),
+            token: Some("tok".into()),
+        }
+    }
+
+    fn event(id: &str, action: &str) -> AuditEvent {
+        AuditEvent {
+            at: t("2026-01-01T00:00:00Z"),
+            license_id: id.into(),
+            action: action.into(),
+            actor: "marketplace".into(),
+            detail: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn commit_is_atomic_and_durable_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+            s.commit(Batch {
+                licenses: vec![license("a", Status::Active)],
+                orders: vec![(OrderKey::Classic("o1".into()), "a".into())],
+                audit: vec![event("a", "getLicense")],
+                ..Batch::default()
+            })
+            .unwrap();
+            s.flush().await.unwrap();
+        }
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(s.license("a").unwrap().unwrap().id, "a");
+        assert_eq!(
+            s.order(&OrderKey::Classic("o1".into())).unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            s.order(&OrderKey::Online("o1".into(), "".into())).unwrap(),
+            None
+        );
+        assert_eq!(s.audit_for("a").unwrap().len(), 1);
+        assert_eq!(s.counts().unwrap().active, 1);
+    }
+
+    #[test]
+    fn status_counts_and_revocations_follow_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        for (id, st) in [
+            ("a", Status::Active),
+            ("b", Status::Active),
+            ("a", Status::Frozen),
+        ] {
+            s.commit(Batch {
+                licenses: vec![license(id, st)],
+                ..Batch::default()
+            })
+            .unwrap();
+        }
+        assert_eq!(
+            s.counts().unwrap(),
+            StatusCounts {
+                active: 1,
+                frozen: 1,
+                released: 0
+            }
+        );
+        s.commit(Batch {
+            licenses: vec![license("a", Status::Released)],
+            ..Batch::default()
+        })
+        .unwrap();
+        assert_eq!(s.revoked().unwrap(), ["a"]);
+        assert_eq!(s.counts().unwrap().released, 1);
+    }
+
+    #[test]
+    fn audit_chain_detects_a_rewritten_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        for action in ["getLicense", "expireLicense", "refreshLicense"] {
+            s.commit(Batch {
+                audit: vec![event("a", action)],
+                ..Batch::default()
+            })
+            .unwrap();
+        }
+        assert_eq!(s.verify_audit_chain().unwrap(), Ok(3));
+        let history = s.audit_for("a").unwrap();
+        assert_eq!(history[1].prev, history[0].hash);
+        // Rewrite history: change the action of record 2, keeping its stored hash.
+        let mut forged = history[1].clone();
+        forged.event.action = "releaseLicense".into();
+        s.audit.insert(2u64.to_be_bytes(), encode(&forged)).unwrap();
+        assert_eq!(s.verify_audit_chain().unwrap(), Err(2));
+    }
+
+    #[test]
+    fn a_nonce_is_accepted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        let exp = t("2026-01-01T00:02:00Z");
+        assert!(s.remember_nonce("n1", exp).unwrap());
+        assert!(!s.remember_nonce("n1", exp).unwrap());
+        assert_eq!(s.prune_nonces(t("2026-01-01T00:05:00Z")).unwrap(), 1);
+        assert!(s.remember_nonce("n1", exp).unwrap());
+    }
+}
