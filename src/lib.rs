@@ -8,8 +8,21 @@
 //! Modules:
 //! - [`cli`]: the command lines of `licd` and `licctl`, and the commands that need no daemon
 //!   (`licctl verify`, `licctl fingerprint`).
+//! - [`config`]: `licd serve` settings from flags, `LICD_*` variables, a TOML file and defaults.
+//! - [`http`]: the axum routers (marketplace callback, health, metrics) and the server loop with
+//!   rustls and graceful shutdown. Handlers are thin: extract, call the service, map the result.
+//! - [`keys`]: the signing key ring: one owner-only PASERK `k4.secret` file per ed25519 key in the
+//!   key directory, a `current` file naming the one that signs; loading with ssh-style permission
+//!   checks, first-start generation, crash-safe rotation that keeps old keys so tokens in the
+//!   field keep verifying. Knows nothing of tokens or HTTP.
 //! - [`license`]: the domain: license record, state machine (active, frozen, released), minting,
 //!   and the service that applies callbacks idempotently. Knows nothing of axum or sled.
+//! - [`marketplace`]: the Huawei Cloud Marketplace wire protocol only: the access key, V1
+//!   `authToken` and V2 `signature`/`nonce` checks on the raw request, each activity parsed into a
+//!   typed `Callback`, result codes and signed (`Body-Sign`) answers, and the same signing for
+//!   licctl's simulator and the tests. Keeps no state and takes `now` as an argument; knows
+//!   nothing of storage or HTTP.
+//! - [`server`]: `licd serve` from start to stop: keys, access key, store, listener, shutdown.
 //! - [`store`]: the `Store` trait and its sled implementation; atomic batches, group-committed
 //!   flushes, the hash-chained audit log, V2 nonces.
 
@@ -17,5 +30,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
+pub mod config;
+pub mod http;
+pub mod keys;
 pub mod license;
+pub mod marketplace;
+pub mod server;
 pub mod store;
