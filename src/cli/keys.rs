@@ -1,0 +1,293 @@
+//! `licd keys`: create, rotate, list and export the signing keys, working on the key directory
+//! directly (no daemon needed). A running daemon picks up a rotation when it restarts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::CliError;
+use crate::keys::{KeyError, KeyInfo, KeyRing};
+
+/// Arguments of `licd keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Directory holding the signing keys.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = crate::keys::DEFAULT_DIR,
+        env = "LICD_KEYS_DIR"
+    )]
+    pub keys_dir: PathBuf,
+    /// What to do with the keys.
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+/// The `licd keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the key directory (mode 0700) and its first signing key; refuses if it has keys.
+    ///
+    /// `licd serve` does this itself on first start; use this to prepare a key before deploying.
+    ///
+    /// Example: licd keys generate --keys-dir /var/lib/licd/keys
+    Generate,
+    /// Make a new key the one that signs; older keys are kept and still exported.
+    ///
+    /// Tokens already issued keep verifying. Tokens signed from now on verify only in software
+    /// that embeds the new public key: ship the output of `licd keys export` to your
+    /// applications. Restart the daemon to sign with the new key.
+    ///
+    /// Example: licd keys rotate --keys-dir /var/lib/licd/keys
+    Rotate,
+    /// List the signing keys, newest first: key id, creation time, which one signs, file.
+    ///
+    /// Example: licd keys list
+    List,
+    /// Print the public keys (current first) as PASERK lines and as Rust code to paste into the
+    /// licensed application.
+    ///
+    /// Example: licd keys export > license-keys.txt
+    Export,
+}
+
+/// Runs `licd keys …`; `json` selects machine-readable output.
+pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
+    let dir = args.keys_dir;
+    match args.command {
+        KeysCommand::Generate => {
+            let ring = KeyRing::generate(&dir).map_err(key_error)?;
+            let key = current_first(ring.public_keys()).remove(0);
+            if json {
+                println!("{}", key_json(&key, true));
+            } else {
+                println!(
+                    "generated signing key {} in {}",
+                    key.kid,
+                    key.file.display()
+                );
+                println!("embed its public key in your application: licd keys export");
+            }
+        }
+        KeysCommand::Rotate => {
+            let mut ring = KeyRing::open(&dir).map_err(key_error)?;
+            let key = ring.rotate().map_err(key_error)?;
+            if json {
+                println!("{}", key_json(&key, true));
+            } else {
+                let kept = ring.public_keys().len() - 1;
+                println!(
+                    "{} now signs ({}); {kept} older key(s) kept",
+                    key.kid,
+                    key.file.display()
+                );
+                println!(
+                    "ship the new public key to your applications (licd keys export) and restart licd"
+                );
+            }
+        }
+        KeysCommand::List => {
+            let keys = KeyRing::open(&dir).map_err(key_error)?.public_keys();
+            if json {
+                let list: Vec<Value> = keys.iter().map(|k| key_json(k, true)).collect();
+                println!("{}", Value::Array(list));
+            } else {
+                print!("{}", list_table(&keys));
+            }
+        }
+        KeysCommand::Export => {
+            let keys = current_first(KeyRing::open(&dir).map_err(key_error)?.public_keys());
+            if json {
+                let list: Vec<Value> = keys.iter().map(|k| key_json(k, false)).collect();
+                println!("{}", Value::Array(list));
+            } else {
+                print!("{}", export_text(&keys));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every key error is about the key directory the operator pointed at, and its message already
+/// names the file and the fix.
+fn key_error(e: KeyError) -> CliError {
+    CliError::usage(e.to_string())
+}
+
+/// Newest first, except that the signing key leads: it is the one new tokens need.
+fn current_first(mut keys: Vec<KeyInfo>) -> Vec<KeyInfo> {
+    keys.sort_by_key(|k| !k.current);
+    keys
+}
+
+fn key_json(key: &KeyInfo, with_file: bool) -> Value {
+    let mut v = json!({
+        "kid": key.kid.as_str(),
+        "public": key.public_paserk,
+        "created": key.created.to_rfc3339(),
+        "current": key.current,
+    });
+    if with_file {
+        v["file"] = json!(key.file.display().to_string());
+    }
+    v
+}
+
+fn list_table(keys: &[KeyInfo]) -> String {
+    let mut rows = vec![[
+        "KID".to_string(),
+        "CREATED".to_string(),
+        "CURRENT".to_string(),
+        "FILE".to_string(),
+    ]];
+    for k in keys {
+        rows.push([
+            k.kid.to_string(),
+            k.created.to_rfc3339(),
+            if k.current { "yes" } else { "" }.to_string(),
+            k.file.display().to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// PASERK lines first, so `licd keys export | head -n 1` is the signing key, then the Rust
+/// snippet. Every key stays in the snippet: dropping one would reject the tokens it signed.
+fn export_text(keys: &[KeyInfo]) -> String {
+    let mut out = String::new();
+    for k in keys {
+        out.push_str(&k.public_paserk);
+        out.push('\n');
+    }
+    out.push_str(concat!(
+        "\n",
+        "// Public keys from `licd keys export`, current first; keep old ones while their tokens are in use.\n",
+        "// let mut b = client_verifier::Verifier::builder(); for k in LICENSE_KEYS { b = b.trust(client_verifier::PublicKey::from_paserk(k)?); } let verifier = b.issuer(\"YOUR_ISSUER\").product(\"YOUR_PRODUCT_ID\").build();\n",
+        "const LICENSE_KEYS: &[&str] = &[\n",
+    ));
+    for k in keys {
+        let current = if k.current { ", current" } else { "" };
+        out.push_str(&format!(
+            "    \"{}\", // {} created {}{current}\n",
+            k.public_paserk,
+            k.kid,
+            k.created.to_rfc3339()
+        ));
+    }
+    out.push_str("];\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+    use client_verifier::{PublicKey, Verifier};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        keys: KeysArgs,
+    }
+
+    fn ring_with_two_keys() -> (tempfile::TempDir, Vec<KeyInfo>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ring = KeyRing::generate(tmp.path()).unwrap();
+        ring.rotate().unwrap();
+        let keys = ring.public_keys();
+        (tmp, keys)
+    }
+
+    #[test]
+    fn export_lists_current_key_first() {
+        let (_tmp, mut keys) = ring_with_two_keys();
+        // The signing key is not always the newest: `current` may be pointed back by hand.
+        keys[0].current = false;
+        keys[1].current = true;
+        let ordered = current_first(keys.clone());
+        assert_eq!(ordered[0].kid, keys[1].kid);
+        let text = export_text(&ordered);
+        assert_eq!(text.lines().next(), Some(keys[1].public_paserk.as_str()));
+    }
+
+    #[test]
+    fn exported_snippet_builds_a_verifier_as_its_comment_says() {
+        let (_tmp, keys) = ring_with_two_keys();
+        let text = export_text(&current_first(keys.clone()));
+        let quoted: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
+            .collect();
+        assert_eq!(quoted.len(), 2);
+        // The commented line, as an ISV would uncomment it.
+        let build = |license_keys: &[&str]| -> Result<Verifier, client_verifier::KeyError> {
+            let mut b = client_verifier::Verifier::builder();
+            for k in license_keys {
+                b = b.trust(client_verifier::PublicKey::from_paserk(k)?);
+            }
+            Ok(b.issuer("YOUR_ISSUER").product("YOUR_PRODUCT_ID").build())
+        };
+        build(&quoted).unwrap();
+        for k in &keys {
+            assert!(quoted.contains(&k.public_paserk.as_str()));
+            assert_eq!(
+                PublicKey::from_paserk(&k.public_paserk).unwrap().id(),
+                &k.kid
+            );
+        }
+        assert!(!text.contains("k4.secret"));
+    }
+
+    #[test]
+    fn list_table_aligns_columns_and_marks_current() {
+        let (_tmp, keys) = ring_with_two_keys();
+        let table = list_table(&keys);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let col = lines[0].find("CREATED").unwrap();
+        assert_eq!(lines[1].find(&keys[0].created.to_rfc3339()), Some(col));
+        assert!(lines[1].contains("  yes  "));
+        assert!(!lines[2].contains("yes"));
+    }
+
+    #[test]
+    fn keys_args_parse_with_default_dir_and_each_help_has_an_example() {
+        let cli = Cli::try_parse_from(["licd", "list"]).unwrap();
+        if std::env::var_os("LICD_KEYS_DIR").is_none() {
+            assert_eq!(cli.keys.keys_dir, PathBuf::from("./keys"));
+        }
+        assert!(matches!(cli.keys.command, KeysCommand::List));
+        let cli = Cli::try_parse_from(["licd", "--keys-dir", "/k", "export"]).unwrap();
+        assert_eq!(cli.keys.keys_dir, PathBuf::from("/k"));
+        let mut cmd = Cli::command();
+        for sub in ["generate", "rotate", "list", "export"] {
+            let help = cmd
+                .find_subcommand_mut(sub)
+                .unwrap()
+                .render_long_help()
+                .to_string();
+            assert!(help.contains("Example: licd keys"), "{sub}: {help}");
+        }
+    }
+}

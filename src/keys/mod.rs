@@ -1,0 +1,996 @@
+//! The signing key ring: the ed25519 keys licd signs license tokens with, kept as PASERK
+//! `k4.secret` files in the key directory (`--keys-dir`, default `./keys`), and which one signs.
+//!
+//! ```text
+//! keys/
+//!   20261123T115500Z-Ab3dEf9h.k4.secret   k4.secret.… on one line, mode 0600
+//!   20270301T090000Z-Q7x_kZ2m.k4.secret   a newer key
+//!   current                               the file name of the key that signs
+//!   README.md                             anything else is left alone
+//! ```
+//!
+//! A key file is named after its creation time (UTC) and the first 8 characters of its kid after
+//! `k4.pid.`, so creation order survives copies and backups that lose modification times, and an
+//! operator can match a file to the kid a token names. Keys are never deleted: after a rotation
+//! the old keys keep being exported, so tokens already in the field keep verifying.
+//!
+//! Crash safety: every file is written to a hidden `*.tmp` in the same directory (mode 0600 from
+//! the start), synced, renamed into place, and the directory is synced. A rotation writes the new
+//! key before `current`, so `current` never names a key that is not on disk. What a crash can
+//! leave behind is harmless: a `*.tmp` (ignored), a complete key that `current` does not name yet
+//! (loaded as an older key), or, during the very first `generate`, a key and no `current` (the
+//! newest key signs).
+//!
+//! Like ssh, the ring refuses private key files that group or others may read or write, and a key
+//! directory that others may write to (they could plant a key that would then be exported as
+//! trusted). This module owns the key directory only; it knows nothing of tokens or HTTP.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use client_verifier::{KeyId, SecretKey, Timestamp};
+use zeroize::Zeroizing;
+
+/// The key directory used when none is configured.
+pub const DEFAULT_DIR: &str = "./keys";
+
+/// Ending of a private key file's name.
+const KEY_SUFFIX: &str = ".k4.secret";
+/// The file naming the key that signs.
+const CURRENT: &str = "current";
+/// Ending of a file still being written; one left by a crash is never loaded.
+const TMP_SUFFIX: &str = ".tmp";
+const PID_PREFIX: &str = "k4.pid.";
+/// How many kid characters a file name carries: enough to tell keys apart at a glance.
+const TAG_LEN: usize = 8;
+/// `YYYYMMDDTHHMMSSZ`.
+const STAMP_LEN: usize = 16;
+/// A `k4.secret` PASERK is 96 characters; a much larger file is not a key, so it is not read whole.
+const MAX_KEY_FILE: u64 = 1024;
+/// `current` holds one file name.
+const MAX_CURRENT_FILE: u64 = 256;
+
+/// Why the key ring could not be opened or changed. Every message names the file or directory
+/// and says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key directory does not exist.
+    #[error(
+        "{}: key directory does not exist; create it and a first key with `licd keys generate --keys-dir {}`",
+        .dir.display(), .dir.display()
+    )]
+    NoDir {
+        /// The directory looked for.
+        dir: PathBuf,
+    },
+    /// The key directory holds no `*.k4.secret` file.
+    #[error(
+        "{}: no signing key (*.k4.secret) in the key directory; create one with `licd keys generate --keys-dir {}`",
+        .dir.display(), .dir.display()
+    )]
+    NoKeys {
+        /// The key directory.
+        dir: PathBuf,
+    },
+    /// `generate` was asked for a directory that already holds keys.
+    #[error(
+        "{}: already holds signing keys; to sign with a new one, run `licd keys rotate --keys-dir {}`",
+        .dir.display(), .dir.display()
+    )]
+    AlreadyExists {
+        /// The key directory.
+        dir: PathBuf,
+    },
+    /// A private key file that group or others may read or write.
+    #[error(
+        "{}: permissions {mode:04o} are too open; private keys must be readable by their owner only: chmod 600 {}",
+        .path.display(), .path.display()
+    )]
+    PermissionsTooOpen {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A key directory that others may write to, so they could add or replace keys.
+    #[error(
+        "{}: permissions {mode:04o} let other users add or replace keys; the key directory must be writable by its owner only: chmod 700 {}",
+        .dir.display(), .dir.display()
+    )]
+    DirTooOpen {
+        /// The key directory.
+        dir: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A key file whose content is not a valid key, or not the key its name says.
+    #[error(
+        "{}: not a valid signing key ({reason}); restore the file from a backup",
+        .path.display()
+    )]
+    Corrupt {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it, never its content.
+        reason: String,
+    },
+    /// A `*.k4.secret` file whose name does not follow the ring's naming, so its age is unknown.
+    #[error(
+        "{}: not a key file name licd writes (YYYYMMDDTHHMMSSZ-<8 kid characters>.k4.secret); rename it or move it out of the key directory",
+        .path.display()
+    )]
+    BadFileName {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The same key stored twice, which would export it twice.
+    #[error(
+        "{}: same key as {}; remove one of the two files",
+        .path.display(), .other.display()
+    )]
+    Duplicate {
+        /// One copy.
+        path: PathBuf,
+        /// The other copy.
+        other: PathBuf,
+    },
+    /// `current` names no key file in the directory.
+    #[error(
+        "{}: names {name:?}, which is not a key file in this directory; write the file name of an existing key into it, or restore that key from a backup",
+        .path.display()
+    )]
+    CurrentMissing {
+        /// The `current` file.
+        path: PathBuf,
+        /// What it names.
+        name: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{}: cannot {action}: {source}", .path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done, e.g. `read the key file`.
+        action: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The operating system's random source failed, so no key could be generated.
+    #[error("cannot generate a signing key: the operating system's random source failed: {0}")]
+    Random(getrandom::Error),
+}
+
+fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> KeyError {
+    let path = path.to_path_buf();
+    move |source| KeyError::Io {
+        path,
+        action,
+        source,
+    }
+}
+
+/// What may be shown about one key: everything but the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The key id (`k4.pid.…`) that tokens signed by this key carry in their footer.
+    pub kid: KeyId,
+    /// The public key as PASERK `k4.public.…`, what licensed software embeds.
+    pub public_paserk: String,
+    /// When the key was generated, as recorded in its file name.
+    pub created: Timestamp,
+    /// Whether this key signs new tokens.
+    pub current: bool,
+    /// The key file.
+    pub file: PathBuf,
+}
+
+/// One key as loaded; shared between ring versions so a rotation copies no secret.
+struct StoredKey {
+    secret: SecretKey,
+    /// File name inside the key directory.
+    name: String,
+    created: Timestamp,
+}
+
+struct Inner {
+    dir: PathBuf,
+    /// Newest first.
+    keys: Vec<Arc<StoredKey>>,
+    /// Index into `keys`.
+    current: usize,
+}
+
+/// The signing keys of one key directory, loaded and checked.
+///
+/// Cloning is one reference-count increment, so request handlers can each hold the ring. A clone
+/// is a snapshot: [`KeyRing::rotate`] changes only the ring it is called on (and the disk).
+#[derive(Clone)]
+pub struct KeyRing {
+    inner: Arc<Inner>,
+}
+
+impl KeyRing {
+    /// Loads every key in `dir` and checks permissions, file names and `current`.
+    ///
+    /// Files other than `*.k4.secret` and `current` are ignored, including `*.tmp` files left by
+    /// an interrupted write. Without a `current` file (a crash during the first `generate`), the
+    /// newest key signs.
+    pub fn open(dir: impl AsRef<Path>) -> Result<KeyRing, KeyError> {
+        let dir = dir.as_ref();
+        check_dir(dir)?;
+        let mut keys = Vec::new();
+        for name in key_file_names(dir)? {
+            keys.push(Arc::new(load_key(dir, name)?));
+        }
+        if keys.is_empty() {
+            return Err(KeyError::NoKeys {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let mut seen: BTreeMap<&KeyId, &str> = BTreeMap::new();
+        for k in &keys {
+            if let Some(other) = seen.insert(k.secret.public_key().id(), &k.name) {
+                return Err(KeyError::Duplicate {
+                    path: dir.join(&k.name),
+                    other: dir.join(other),
+                });
+            }
+        }
+        keys.sort_by(|a, b| (b.created, &b.name).cmp(&(a.created, &a.name)));
+        let current = match read_current(dir)? {
+            Some(name) => keys.iter().position(|k| k.name == name).ok_or_else(|| {
+                KeyError::CurrentMissing {
+                    path: dir.join(CURRENT),
+                    name,
+                }
+            })?,
+            None => {
+                tracing::warn!(
+                    file = %dir.join(CURRENT).display(),
+                    "no current-key file; the newest key signs"
+                );
+                0
+            }
+        };
+        Ok(KeyRing {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                keys,
+                current,
+            }),
+        })
+    }
+
+    /// The daemon's start: opens `dir`, first creating it (mode 0700) and a signing key if it
+    /// holds none, so `licd serve` runs with nothing configured.
+    pub fn open_or_generate(dir: impl AsRef<Path>) -> Result<KeyRing, KeyError> {
+        let dir = dir.as_ref();
+        let ring = match Self::open(dir) {
+            Err(KeyError::NoDir { .. } | KeyError::NoKeys { .. }) => Self::generate(dir)?,
+            other => other?,
+        };
+        let current = ring.current_info();
+        tracing::info!(
+            kid = %current.kid,
+            file = %current.file.display(),
+            keys = ring.inner.keys.len(),
+            "signing key loaded"
+        );
+        Ok(ring)
+    }
+
+    /// Creates `dir` (mode 0700) if needed and a first signing key in it. Refuses a directory
+    /// that already holds keys: adding one is [`KeyRing::rotate`]'s job.
+    pub fn generate(dir: impl AsRef<Path>) -> Result<KeyRing, KeyError> {
+        Self::generate_at(dir.as_ref(), Timestamp::now())
+    }
+
+    fn generate_at(dir: &Path, now: Timestamp) -> Result<KeyRing, KeyError> {
+        create_dir(dir)?;
+        check_dir(dir)?;
+        if !key_file_names(dir)?.is_empty() {
+            return Err(KeyError::AlreadyExists {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let key = store_new_key(dir, now)?;
+        Ok(KeyRing {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                keys: vec![Arc::new(key)],
+                current: 0,
+            }),
+        })
+    }
+
+    /// Generates a new key and makes it the one that signs. Older keys stay on disk and in
+    /// [`KeyRing::public_keys`], so tokens they signed keep verifying. Returns the new key.
+    pub fn rotate(&mut self) -> Result<KeyInfo, KeyError> {
+        self.rotate_at(Timestamp::now())
+    }
+
+    fn rotate_at(&mut self, now: Timestamp) -> Result<KeyInfo, KeyError> {
+        let dir = &self.inner.dir;
+        check_dir(dir)?;
+        // File names must order keys by age even when rotations come within one second or the
+        // clock went back, so a new key is never dated before the newest one.
+        let created = match self.inner.keys.first() {
+            Some(newest) if newest.created >= now => newest.created.add_secs(1),
+            _ => now,
+        };
+        let key = store_new_key(dir, created)?;
+        let mut keys = Vec::with_capacity(self.inner.keys.len() + 1);
+        keys.push(Arc::new(key));
+        keys.extend(self.inner.keys.iter().cloned());
+        self.inner = Arc::new(Inner {
+            dir: dir.clone(),
+            keys,
+            current: 0,
+        });
+        Ok(self.current_info())
+    }
+
+    /// The key that signs new tokens.
+    pub fn current(&self) -> &SecretKey {
+        &self.inner.keys[self.inner.current].secret
+    }
+
+    /// Every key's public half, newest first, the signing one marked `current`.
+    pub fn public_keys(&self) -> Vec<KeyInfo> {
+        (0..self.inner.keys.len()).map(|i| self.info(i)).collect()
+    }
+
+    /// The key directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    fn current_info(&self) -> KeyInfo {
+        self.info(self.inner.current)
+    }
+
+    fn info(&self, i: usize) -> KeyInfo {
+        let k = &self.inner.keys[i];
+        let public = k.secret.public_key();
+        KeyInfo {
+            kid: public.id().clone(),
+            public_paserk: public.to_paserk(),
+            created: k.created,
+            current: i == self.inner.current,
+            file: self.inner.dir.join(&k.name),
+        }
+    }
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Key ids only: the secret keys redact themselves, but a ring has no reason to try.
+        let kids: Vec<&KeyId> = self
+            .inner
+            .keys
+            .iter()
+            .map(|k| k.secret.public_key().id())
+            .collect();
+        f.debug_struct("KeyRing")
+            .field("dir", &self.inner.dir)
+            .field("current", self.current().public_key().id())
+            .field("keys", &kids)
+            .finish()
+    }
+}
+
+/// Generates a key, writes it, then points `current` at it, in that order so a crash in between
+/// leaves `current` naming a key that exists.
+fn store_new_key(dir: &Path, created: Timestamp) -> Result<StoredKey, KeyError> {
+    let secret = SecretKey::generate().map_err(KeyError::Random)?;
+    let name = file_name(created, secret.public_key().id());
+    let path = dir.join(&name);
+    // The name carries a fresh kid, so a clash means something is badly wrong: never overwrite.
+    if fs::symlink_metadata(&path).is_ok() {
+        return Err(KeyError::Io {
+            path,
+            action: "create the key file",
+            source: io::ErrorKind::AlreadyExists.into(),
+        });
+    }
+    let paserk = secret.to_paserk();
+    write_atomic(dir, &name, &[paserk.as_bytes(), b"\n"])?;
+    write_atomic(dir, CURRENT, &[name.as_bytes(), b"\n"])?;
+    tracing::info!(
+        kid = %secret.public_key().id(),
+        file = %path.display(),
+        "generated signing key"
+    );
+    Ok(StoredKey {
+        secret,
+        name,
+        created,
+    })
+}
+
+/// `20261123T115500Z-Ab3dEf9h.k4.secret`.
+fn file_name(created: Timestamp, kid: &KeyId) -> String {
+    let (y, mo, d, h, mi, s) = created.to_civil();
+    format!(
+        "{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z-{}{KEY_SUFFIX}",
+        kid_tag(kid)
+    )
+}
+
+fn kid_tag(kid: &KeyId) -> &str {
+    kid.as_str()
+        .strip_prefix(PID_PREFIX)
+        .and_then(|s| s.get(..TAG_LEN))
+        .unwrap_or_default()
+}
+
+/// The creation time and kid tag a key file name carries, or `None` if it is not one we write.
+fn parse_file_name(name: &str) -> Option<(Timestamp, &str)> {
+    let stem = name.strip_suffix(KEY_SUFFIX)?;
+    let (stamp, rest) = (stem.get(..STAMP_LEN)?, stem.get(STAMP_LEN..)?);
+    let tag = rest.strip_prefix('-')?;
+    let tag_ok = tag.len() == TAG_LEN
+        && tag
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+    let b = stamp.as_bytes();
+    if !tag_ok || !stamp.is_ascii() || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    // Timestamp's own parser checks the digits and the calendar.
+    let rfc3339 = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &stamp[0..4],
+        &stamp[4..6],
+        &stamp[6..8],
+        &stamp[9..11],
+        &stamp[11..13],
+        &stamp[13..15]
+    );
+    Some((Timestamp::parse_rfc3339(&rfc3339)?, tag))
+}
+
+/// Names of the `*.k4.secret` files in `dir`, sorted so errors are reported in a stable order.
+fn key_file_names(dir: &Path) -> Result<Vec<String>, KeyError> {
+    let entries = fs::read_dir(dir).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => KeyError::NoDir {
+            dir: dir.to_path_buf(),
+        },
+        _ => io_error(dir, "list the key directory")(e),
+    })?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_error(dir, "list the key directory"))?;
+        // A name that is not UTF-8 was not written by us; `*.tmp` never ends in KEY_SUFFIX.
+        if let Ok(name) = entry.file_name().into_string()
+            && name.ends_with(KEY_SUFFIX)
+        {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn load_key(dir: &Path, name: String) -> Result<StoredKey, KeyError> {
+    let path = dir.join(&name);
+    let Some((created, tag)) = parse_file_name(&name) else {
+        return Err(KeyError::BadFileName { path });
+    };
+    let mut file = File::open(&path).map_err(io_error(&path, "open the key file"))?;
+    // The permissions of the file actually opened, not of whatever the path names a moment later.
+    let meta = file
+        .metadata()
+        .map_err(io_error(&path, "read the key file's permissions"))?;
+    check_key_mode(&path, &meta)?;
+    if !meta.is_file() || meta.len() > MAX_KEY_FILE {
+        return Err(KeyError::Corrupt {
+            path,
+            reason: "not a small regular file".into(),
+        });
+    }
+    // Sized up front so the buffer holding the secret never reallocates and leaves a copy behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE as usize + 1));
+    (&mut file)
+        .take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error(&path, "read the key file"))?;
+    let corrupt = |reason: String| KeyError::Corrupt {
+        path: path.clone(),
+        reason,
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| corrupt("not UTF-8 text".into()))?;
+    let secret = SecretKey::from_paserk(text).map_err(|e| corrupt(e.to_string()))?;
+    let kid = secret.public_key().id();
+    if kid_tag(kid) != tag {
+        return Err(corrupt(format!(
+            "the file name says a kid starting {PID_PREFIX}{tag}, the key is {kid}"
+        )));
+    }
+    Ok(StoredKey {
+        secret,
+        name,
+        created,
+    })
+}
+
+/// The file name `current` holds, or `None` if there is no `current` file.
+fn read_current(dir: &Path) -> Result<Option<String>, KeyError> {
+    let path = dir.join(CURRENT);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(&path, "open")(e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_CURRENT_FILE)
+        .read_to_end(&mut bytes)
+        .map_err(io_error(&path, "read"))?;
+    let name = String::from_utf8_lossy(&bytes).trim().to_string();
+    // Only a plain file name in this directory: `current` must not reach elsewhere.
+    if !name.ends_with(KEY_SUFFIX) || name.contains(['/', '\\']) {
+        return Err(KeyError::CurrentMissing { path, name });
+    }
+    Ok(Some(name))
+}
+
+/// Creates the key directory, owner-only, if it does not exist yet.
+fn create_dir(dir: &Path) -> Result<(), KeyError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(io_error(dir, "create the key directory"))?;
+    // The new directory's entry must be durable too, or a crash could lose it with the key.
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    sync_dir(parent)
+}
+
+/// Writes `dir/name` so that it either keeps its old content or has all of `parts`, whatever
+/// the moment of a crash.
+fn write_atomic(dir: &Path, name: &str, parts: &[&[u8]]) -> Result<(), KeyError> {
+    let path = dir.join(name);
+    // Hidden, ours by process id, and ending in TMP_SUFFIX so loading never mistakes it for a key.
+    let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", std::process::id()));
+    let written = write_new_synced(&tmp, parts).and_then(|()| fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error(&path, "write")(e));
+    }
+    sync_dir(dir)
+}
+
+fn write_new_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    // A leftover with our process id is from a crashed process that had the same id.
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    // 0600 from creation: a file created open and chmod-ed later would be readable in between.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    for part in parts {
+        file.write_all(part)?;
+    }
+    file.sync_all()
+}
+
+/// Makes renames and new entries in `dir` durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<(), KeyError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir, "sync the directory"))
+}
+
+/// Windows cannot open a directory for syncing through std; NTFS journals renames itself.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), KeyError> {
+    Ok(())
+}
+
+/// Refuses a missing key directory, or one others can write to.
+fn check_dir(dir: &Path) -> Result<(), KeyError> {
+    let meta = match fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(KeyError::NoDir {
+                dir: dir.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(io_error(dir, "read the key directory")(e)),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o002 != 0 {
+            return Err(KeyError::DirTooOpen {
+                dir: dir.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    if !meta.is_dir() {
+        return Err(io_error(dir, "use the key directory")(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a directory",
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a private key file that anyone but its owner may read or write.
+#[cfg(unix)]
+fn check_key_mode(path: &Path, meta: &fs::Metadata) -> Result<(), KeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::PermissionsTooOpen {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Unix permission bits do not exist here; the directory's ACLs are the operator's to set.
+#[cfg(not(unix))]
+fn check_key_mode(_path: &Path, _meta: &fs::Metadata) -> Result<(), KeyError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    use std::os::unix::fs::PermissionsExt;
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
+    }
+
+    fn only_key_file(dir: &Path) -> PathBuf {
+        let names = key_file_names(dir).unwrap();
+        assert_eq!(names.len(), 1, "{names:?}");
+        dir.join(&names[0])
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn generate_then_open_loads_the_same_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let made = KeyRing::generate(tmp.path()).unwrap();
+        let opened = KeyRing::open(tmp.path()).unwrap();
+        assert_eq!(opened.current().public_key(), made.current().public_key());
+        assert_eq!(
+            opened.current().to_paserk().as_str(),
+            made.current().to_paserk().as_str()
+        );
+        assert_eq!(opened.public_keys(), made.public_keys());
+        let info = &opened.public_keys()[0];
+        assert!(info.current);
+        assert_eq!(info.file, only_key_file(tmp.path()));
+    }
+
+    #[test]
+    fn file_name_records_creation_time_and_kid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ring = KeyRing::generate_at(tmp.path(), at("2026-11-23T11:55:00Z")).unwrap();
+        let info = &ring.public_keys()[0];
+        let name = info.file.file_name().unwrap().to_str().unwrap();
+        let tag = &info.kid.as_str()[PID_PREFIX.len()..PID_PREFIX.len() + TAG_LEN];
+        assert_eq!(name, format!("20261123T115500Z-{tag}.k4.secret"));
+        assert_eq!(
+            KeyRing::open(tmp.path()).unwrap().public_keys()[0].created,
+            at("2026-11-23T11:55:00Z")
+        );
+        let current = fs::read_to_string(tmp.path().join(CURRENT)).unwrap();
+        assert_eq!(current, format!("{name}\n"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_key_files_are_owner_only_and_new_dir_0700() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("nested").join("keys");
+        KeyRing::generate(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&only_key_file(&dir)), 0o600);
+        assert_eq!(mode(&dir.join(CURRENT)), 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_key_file_readable_by_others_and_says_chmod_600() {
+        let tmp = tempfile::tempdir().unwrap();
+        KeyRing::generate(tmp.path()).unwrap();
+        let file = only_key_file(tmp.path());
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = KeyRing::open(tmp.path()).unwrap_err();
+        assert!(
+            matches!(&err, KeyError::PermissionsTooOpen { path, mode: 0o644 } if *path == file)
+        );
+        let msg = err.to_string();
+        assert!(msg.starts_with(&format!(
+            "{}: permissions 0644 are too open",
+            file.display()
+        )));
+        assert!(
+            msg.ends_with(&format!("chmod 600 {}", file.display())),
+            "{msg}"
+        );
+        // Group access alone is refused as well, as ssh does.
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(
+            KeyRing::open(tmp.path()),
+            Err(KeyError::PermissionsTooOpen { mode: 0o640, .. })
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_key_dir_writable_by_others() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ring = KeyRing::generate(tmp.path()).unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let err = KeyRing::open(tmp.path()).unwrap_err();
+        assert!(matches!(err, KeyError::DirTooOpen { mode: 0o777, .. }));
+        assert!(err.to_string().contains("chmod 700"));
+        assert!(matches!(ring.rotate(), Err(KeyError::DirTooOpen { .. })));
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        KeyRing::open(tmp.path()).unwrap();
+    }
+
+    #[test]
+    fn rotate_keeps_old_key_and_new_one_signs_after_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ring = KeyRing::generate_at(tmp.path(), at("2026-01-01T00:00:00Z")).unwrap();
+        let old = ring.current().public_key().clone();
+        let snapshot = ring.clone();
+        let new = ring.rotate_at(at("2026-06-01T00:00:00Z")).unwrap();
+        assert!(new.current);
+        assert_eq!(&new.kid, ring.current().public_key().id());
+        assert_ne!(ring.current().public_key(), &old);
+        // A clone taken before keeps signing with what it had.
+        assert_eq!(snapshot.current().public_key(), &old);
+
+        let reopened = KeyRing::open(tmp.path()).unwrap();
+        assert_eq!(reopened.current().public_key().id(), &new.kid);
+        let listed = reopened.public_keys();
+        assert_eq!(listed, ring.public_keys());
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].kid, new.kid);
+        assert!(listed[0].current);
+        assert_eq!(&listed[1].kid, old.id());
+        assert!(!listed[1].current);
+    }
+
+    #[test]
+    fn rotations_within_one_second_keep_creation_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = at("2026-03-01T12:00:00Z");
+        let mut ring = KeyRing::generate_at(tmp.path(), now).unwrap();
+        let second = ring.rotate_at(now).unwrap();
+        // A clock set back must not date the new key before the others.
+        let third = ring.rotate_at(at("2025-01-01T00:00:00Z")).unwrap();
+        assert_eq!(second.created, now.add_secs(1));
+        assert_eq!(third.created, now.add_secs(2));
+        let listed = KeyRing::open(tmp.path()).unwrap().public_keys();
+        let kids: Vec<_> = listed.iter().map(|k| &k.kid).collect();
+        assert_eq!(kids[..2], [&third.kid, &second.kid]);
+        assert!(listed[0].current);
+    }
+
+    #[test]
+    fn refuses_corrupt_key_file_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        KeyRing::generate(tmp.path()).unwrap();
+        let file = only_key_file(tmp.path());
+        let text = fs::read_to_string(&file).unwrap();
+        // A truncated write, the failure atomic replacement exists to prevent.
+        fs::write(&file, &text[..40]).unwrap();
+        let err = KeyRing::open(tmp.path()).unwrap_err();
+        assert!(matches!(&err, KeyError::Corrupt { path, .. } if *path == file));
+        let msg = err.to_string();
+        assert!(msg.starts_with(&file.display().to_string()), "{msg}");
+        assert!(
+            !msg.contains(&text[..40]),
+            "error must not echo key material"
+        );
+    }
+
+    #[test]
+    fn refuses_key_file_renamed_to_another_kid() {
+        let tmp = tempfile::tempdir().unwrap();
+        KeyRing::generate(tmp.path()).unwrap();
+        let file = only_key_file(tmp.path());
+        let wrong = tmp.path().join("20260101T000000Z-AAAAAAAA.k4.secret");
+        fs::rename(&file, &wrong).unwrap();
+        fs::write(
+            tmp.path().join(CURRENT),
+            "20260101T000000Z-AAAAAAAA.k4.secret\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            KeyRing::open(tmp.path()),
+            Err(KeyError::Corrupt { path, .. }) if path == wrong
+        ));
+    }
+
+    #[test]
+    fn refuses_key_file_with_foreign_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        KeyRing::generate(tmp.path()).unwrap();
+        let file = only_key_file(tmp.path());
+        let odd = tmp.path().join("backup.k4.secret");
+        fs::copy(&file, &odd).unwrap();
+        assert!(matches!(
+            KeyRing::open(tmp.path()),
+            Err(KeyError::BadFileName { path }) if path == odd
+        ));
+    }
+
+    #[test]
+    fn refuses_same_key_stored_twice() {
+        let tmp = tempfile::tempdir().unwrap();
+        KeyRing::generate(tmp.path()).unwrap();
+        let file = only_key_file(tmp.path());
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let copy = tmp
+            .path()
+            .join(format!("20990101T000000Z{}", &name[STAMP_LEN..]));
+        fs::copy(&file, &copy).unwrap();
+        assert!(matches!(
+            KeyRing::open(tmp.path()),
+            Err(KeyError::Duplicate { .. })
+        ));
+    }
+
+    #[test]
+    fn leftover_tmp_from_crash_does_not_break_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ring = KeyRing::generate(tmp.path()).unwrap();
+        let kid = ring.current().public_key().id().clone();
+        // What a crash mid-write leaves: half a key, and half a `current`.
+        fs::write(
+            tmp.path()
+                .join(".20270101T000000Z-AbCdEfGh.k4.secret.4242.tmp"),
+            "k4.secret.AAAA",
+        )
+        .unwrap();
+        fs::write(
+            tmp.path()
+                .join(format!(".current.{}.tmp", std::process::id())),
+            "2027",
+        )
+        .unwrap();
+        let opened = KeyRing::open(tmp.path()).unwrap();
+        assert_eq!(opened.current().public_key().id(), &kid);
+        assert_eq!(opened.public_keys().len(), 1);
+        // A later write by a process with the same id replaces its own leftover.
+        ring.rotate().unwrap();
+        assert_eq!(KeyRing::open(tmp.path()).unwrap().public_keys().len(), 2);
+    }
+
+    #[test]
+    fn ignores_unrelated_files_in_key_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("README.md"), "# keys/\n").unwrap();
+        let ring = KeyRing::open_or_generate(tmp.path()).unwrap();
+        assert_eq!(
+            KeyRing::open(tmp.path()).unwrap().public_keys(),
+            ring.public_keys()
+        );
+    }
+
+    #[test]
+    fn refuses_current_naming_missing_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        KeyRing::generate(tmp.path()).unwrap();
+        let gone = "20260101T000000Z-AAAAAAAA.k4.secret";
+        fs::write(tmp.path().join(CURRENT), format!("{gone}\n")).unwrap();
+        let err = KeyRing::open(tmp.path()).unwrap_err();
+        assert!(matches!(&err, KeyError::CurrentMissing { name, .. } if name == gone));
+        assert!(err.to_string().contains(gone));
+    }
+
+    #[test]
+    fn refuses_current_pointing_outside_key_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        KeyRing::generate(tmp.path()).unwrap();
+        fs::write(tmp.path().join(CURRENT), "../other/x.k4.secret\n").unwrap();
+        assert!(matches!(
+            KeyRing::open(tmp.path()),
+            Err(KeyError::CurrentMissing { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_current_after_crash_in_first_generate_signs_with_newest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ring = KeyRing::generate(tmp.path()).unwrap();
+        let newest = ring.rotate().unwrap();
+        fs::remove_file(tmp.path().join(CURRENT)).unwrap();
+        let opened = KeyRing::open(tmp.path()).unwrap();
+        assert_eq!(opened.current().public_key().id(), &newest.kid);
+    }
+
+    #[test]
+    fn open_says_how_to_create_missing_dir_or_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("keys");
+        let err = KeyRing::open(&missing).unwrap_err();
+        assert!(matches!(err, KeyError::NoDir { .. }));
+        assert!(err.to_string().contains("licd keys generate"));
+        let err = KeyRing::open(tmp.path()).unwrap_err();
+        assert!(matches!(err, KeyError::NoKeys { .. }));
+        assert!(err.to_string().contains("licd keys generate"));
+    }
+
+    #[test]
+    fn open_or_generate_creates_a_key_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("keys");
+        let first = KeyRing::open_or_generate(&dir).unwrap();
+        let again = KeyRing::open_or_generate(&dir).unwrap();
+        assert_eq!(again.public_keys(), first.public_keys());
+        assert_eq!(again.public_keys().len(), 1);
+    }
+
+    #[test]
+    fn generate_refuses_dir_that_has_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ring = KeyRing::generate(tmp.path()).unwrap();
+        let err = KeyRing::generate(tmp.path()).unwrap_err();
+        assert!(matches!(err, KeyError::AlreadyExists { .. }));
+        assert!(err.to_string().contains("licd keys rotate"));
+        assert_eq!(
+            KeyRing::open(tmp.path()).unwrap().public_keys(),
+            ring.public_keys()
+        );
+    }
+
+    #[test]
+    fn debug_of_ring_shows_no_secret() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ring = KeyRing::generate(tmp.path()).unwrap();
+        ring.rotate().unwrap();
+        let debug = format!("{ring:?} {:?}", ring.public_keys());
+        assert!(!debug.contains("k4.secret."), "{debug}");
+        for k in ring.public_keys() {
+            let secret = fs::read_to_string(&k.file).unwrap();
+            assert!(!debug.contains(&secret.trim()["k4.secret.".len()..]));
+            assert!(debug.contains(k.kid.as_str()));
+        }
+    }
+
+    #[test]
+    fn clones_share_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ring = KeyRing::generate(tmp.path()).unwrap();
+        let clone = ring.clone();
+        assert!(std::ptr::eq(ring.current(), clone.current()));
+    }
+}
