@@ -1,19 +1,112 @@
-//! `licd`: the license server. The daemon itself (`licd serve`, `licd keys`, backups) arrives
-//! with the server issue; until then this binary only describes itself.
+//! `licd`: parse the command line, set up logging, call the library.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use licd::cli::keys::KeysArgs;
+use licd::config::{Config, ServeArgs};
 
 /// License server for Huawei Cloud Marketplace (KooGallery) License goods.
 ///
 /// Answers the marketplace's production-address callbacks and mints ed25519-signed license
-/// tokens that `client-verifier` checks offline. Subcommands are added as they are built; see
-/// DESIGN §3 for the full command line.
+/// tokens (PASETO v4.public) that `client-verifier` checks offline.
 #[derive(Debug, Parser)]
-#[command(name = "licd", version, about, long_about)]
-struct Licd {}
+#[command(name = "licd", version)]
+struct Licd {
+    /// Print machine-readable JSON (for `keys list` and `keys export`).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Licd::parse();
-    eprintln!("licd: no subcommand is available yet; see `licd --help`");
-    std::process::exit(2);
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: marketplace callbacks, health and metrics.
+    ///
+    /// Example: licd serve --listen 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem --access-key-file /etc/licd/access.key
+    Serve(Box<ServeArgs>),
+    /// Manage the signing keys: generate, rotate, list, export.
+    Keys(KeysArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Licd::parse();
+    init_tracing();
+    match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Keys(args) => match licd::cli::keys::run(args, cli.json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("licd: {e}");
+                ExitCode::from(e.code)
+            }
+        },
+    }
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    let config = match Config::resolve(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("licd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("licd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(licd::server::run(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "licd stopped");
+            eprintln!("licd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested: finishing requests in flight");
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`), `LICD_LOG_FORMAT=json` for log shippers.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if std::env::var("LICD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

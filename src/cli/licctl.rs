@@ -33,6 +33,9 @@ pub enum Command {
     ///
     /// Example: licctl fingerprint --json
     Fingerprint,
+    /// Act as the marketplace: send signed callbacks, or load-test the daemon.
+    #[command(subcommand)]
+    Marketplace(super::marketplace::MarketplaceCommand),
 }
 
 /// Arguments of `licctl verify`.
@@ -65,6 +68,7 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
     match cli.command {
         Command::Verify(args) => verify(&args, cli.json),
         Command::Fingerprint => fingerprint(cli.json),
+        Command::Marketplace(cmd) => super::marketplace::run(cmd, cli.json),
     }
 }
 

@@ -1,0 +1,326 @@
+//! `licd serve` settings: flags, `LICD_*` environment variables, an optional TOML file, and
+//! defaults that run with nothing configured. Precedence: flag > environment > file > default.
+//!
+//! clap resolves flag and environment; what both leave unset is taken from the file's `[serve]`
+//! table, then from the defaults. Secrets (the access key) are read from files or the
+//! environment, never accepted as a flag value, so they stay out of `ps` output.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Flags of `licd serve`. Each also reads `LICD_<NAME>` from the environment.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with a [serve] table of the settings below (snake_case names).
+    #[arg(long, env = "LICD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address for marketplace callbacks and the client API [default: 127.0.0.1:8080]
+    #[arg(long, env = "LICD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Address for the admin API; keep it on loopback [default: 127.0.0.1:8081]
+    #[arg(long, env = "LICD_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Database directory [default: ./data]
+    #[arg(long, env = "LICD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Signing-key directory; a key is generated on first start [default: ./keys]
+    #[arg(long, env = "LICD_KEYS_DIR", value_name = "DIR")]
+    pub keys_dir: Option<PathBuf>,
+    /// File holding the marketplace access key (Seller Console > 应用工具 > 密钥管理).
+    /// LICD_ACCESS_KEY may hold the key itself instead. With neither, a key is generated into
+    /// the data directory (for trying licd out, never for production).
+    #[arg(long, env = "LICD_ACCESS_KEY_FILE", value_name = "FILE")]
+    pub access_key_file: Option<PathBuf>,
+    /// The access key as shown by the EU Seller Console, which displays it Base64-encoded.
+    #[arg(long, env = "LICD_ACCESS_KEY_BASE64")]
+    pub access_key_base64: bool,
+    /// Path of the production address the marketplace calls [default: /marketplace/callback]
+    #[arg(long, env = "LICD_CALLBACK_PATH", value_name = "PATH")]
+    pub callback_path: Option<String>,
+    /// Issuer name in every token (`iss`) [default: licd]
+    #[arg(long, env = "LICD_ISSUER", value_name = "NAME")]
+    pub issuer: Option<String>,
+    /// Days a license stays frozen (locked, data kept) after it expires [default: 15]
+    #[arg(long, env = "LICD_FREEZE_DAYS", value_name = "N")]
+    pub freeze_days: Option<u32>,
+    /// PEM certificate chain: serve HTTPS directly (the marketplace requires HTTPS).
+    #[arg(long, env = "LICD_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "LICD_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept License 1.0 callbacks only if their timeStamp is within this many seconds of now;
+    /// 0 turns the check off [default: 86400]
+    #[arg(long, env = "LICD_V1_WINDOW_SECS", value_name = "SECS")]
+    pub v1_window_secs: Option<i64>,
+    /// Refuse getLicenseAsync without a deviceFingerprint (000903) [default: true]
+    #[arg(long, env = "LICD_REQUIRE_FINGERPRINT", value_name = "BOOL")]
+    pub require_fingerprint: Option<bool>,
+    /// Page cache of the embedded database, in MiB [default: 64]
+    #[arg(long, env = "LICD_CACHE_MB", value_name = "MIB")]
+    pub cache_mb: Option<u64>,
+    /// Largest callback body accepted, in bytes; larger ones get 413 [default: 65536]
+    #[arg(long, env = "LICD_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+}
+
+/// The `[serve]` table of the TOML file: the same settings, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServe {
+    listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    keys_dir: Option<PathBuf>,
+    access_key_file: Option<PathBuf>,
+    access_key_base64: Option<bool>,
+    callback_path: Option<String>,
+    issuer: Option<String>,
+    freeze_days: Option<u32>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    v1_window_secs: Option<i64>,
+    require_fingerprint: Option<bool>,
+    cache_mb: Option<u64>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    serve: FileServe,
+}
+
+/// Where the access key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessKeySource {
+    /// `LICD_ACCESS_KEY` (the key itself; not shown in Debug).
+    Env,
+    /// A file.
+    File(PathBuf),
+    /// Nothing configured: generated into (or reused from) the data directory.
+    Generated(PathBuf),
+}
+
+/// Resolved settings of `licd serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Callback and client API address.
+    pub listen: SocketAddr,
+    /// Admin API address.
+    pub admin_listen: SocketAddr,
+    /// Database directory.
+    pub data_dir: PathBuf,
+    /// Signing-key directory.
+    pub keys_dir: PathBuf,
+    /// Where the access key comes from.
+    pub access_key: AccessKeySource,
+    /// Whether the configured key is the EU console's Base64 form.
+    pub access_key_base64: bool,
+    /// Production address path.
+    pub callback_path: String,
+    /// `iss`.
+    pub issuer: String,
+    /// Freeze window in days.
+    pub freeze_days: u32,
+    /// Certificate and key for built-in TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// V1 timestamp window; none = unchecked.
+    pub v1_window_secs: Option<i64>,
+    /// Refuse device licenses without a fingerprint.
+    pub require_fingerprint: bool,
+    /// Database page cache in bytes.
+    pub cache_bytes: u64,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+}
+
+/// A configuration problem, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML file is not valid.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        message: String,
+    },
+    /// A value out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Resolves flags and environment (already in `args`) over the file over the defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => File::default(),
+        };
+        let f = file.serve;
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(f.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let access_key =
+            if std::env::var_os("LICD_ACCESS_KEY").is_some() && args.access_key_file.is_none() {
+                AccessKeySource::Env
+            } else if let Some(p) = args.access_key_file.clone().or(f.access_key_file) {
+                AccessKeySource::File(p)
+            } else {
+                AccessKeySource::Generated(data_dir.join("access.key"))
+            };
+        let callback_path = args
+            .callback_path
+            .clone()
+            .or(f.callback_path)
+            .unwrap_or_else(|| "/marketplace/callback".into());
+        if !callback_path.starts_with('/') || callback_path.contains(['?', '#', ' ']) {
+            return Err(ConfigError::Invalid(format!(
+                "callback path {callback_path:?} must start with / and hold no '?', '#' or spaces"
+            )));
+        }
+        let tls = match (
+            args.tls_cert.clone().or(f.tls_cert),
+            args.tls_key.clone().or(f.tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "tls_cert and tls_key go together: set both or neither".into(),
+                ));
+            }
+        };
+        let freeze_days = args.freeze_days.or(f.freeze_days).unwrap_or(15);
+        if freeze_days > 3650 {
+            return Err(ConfigError::Invalid(format!(
+                "freeze_days {freeze_days} is more than ten years; the marketplace's window is 15 days"
+            )));
+        }
+        let window = args.v1_window_secs.or(f.v1_window_secs).unwrap_or(86_400);
+        Ok(Config {
+            listen: args
+                .listen
+                .or(f.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            admin_listen: args
+                .admin_listen
+                .or(f.admin_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
+            keys_dir: args
+                .keys_dir
+                .clone()
+                .or(f.keys_dir)
+                .unwrap_or_else(|| PathBuf::from("./keys")),
+            data_dir,
+            access_key,
+            access_key_base64: args.access_key_base64 || f.access_key_base64.unwrap_or(false),
+            callback_path,
+            issuer: args
+                .issuer
+                .clone()
+                .or(f.issuer)
+                .unwrap_or_else(|| "licd".into()),
+            freeze_days,
+            tls,
+            v1_window_secs: (window > 0).then_some(window),
+            require_fingerprint: args
+                .require_fingerprint
+                .or(f.require_fingerprint)
+                .unwrap_or(true),
+            cache_bytes: args.cache_mb.or(f.cache_mb).unwrap_or(64).max(1) * 1024 * 1024,
+            max_body_bytes: args
+                .max_body_bytes
+                .or(f.max_body_bytes)
+                .unwrap_or(64 * 1024),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<File, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_with_nothing_configured() {
+        let c = Config::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.admin_listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.callback_path, "/marketplace/callback");
+        assert_eq!(c.freeze_days, 15);
+        assert_eq!(c.v1_window_secs, Some(86_400));
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn flag_beats_file_and_file_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("licd.toml");
+        std::fs::write(
+            &path,
+            "[serve]\nlisten = \"127.0.0.1:9000\"\nfreeze_days = 7\nissuer = \"from-file\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            issuer: Some("from-flag".into()),
+            ..ServeArgs::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.issuer, "from-flag");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(c.freeze_days, 7);
+    }
+
+    #[test]
+    fn unknown_file_setting_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("licd.toml");
+        std::fs::write(&path, "[serve]\nlisten_addr = \"x\"\n").unwrap();
+        let err = Config::resolve(&ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("licd.toml") && err.contains("listen_addr"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_callback_path_without_slash() {
+        let args = ServeArgs {
+            callback_path: Some("callback".into()),
+            ..ServeArgs::default()
+        };
+        assert!(Config::resolve(&args).is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! The production address: every marketplace callback, both generations, on one path.
+//!
+//! The signature is checked on the raw query (and body) before anything is parsed. Every answer,
+//! errors included, is HTTP 200 with a JSON body serialised once and signed with `Body-Sign`, so
+//! the marketplace always sees a well-formed answer and the Seller Console shows the reason.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use client_verifier::Timestamp;
+
+use super::AppState;
+use crate::license::DomainError;
+use crate::license::service::{Caller, DeviceRequest, NewPurchase, ServiceError};
+use crate::marketplace::{
+    Callback, InstanceStatus, ProtocolError, Response, ResultCode, parse_v1, parse_v2, verify_v1,
+    verify_v2,
+};
+
+pub(super) fn router(path: &str) -> Router<AppState> {
+    Router::new().route(path, get(v1_callback).post(v2_callback))
+}
+
+/// License 1.0: GET, signed with `authToken`/`timeStamp`.
+async fn v1_callback(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let (activity, response) = match verify_v1(
+        &st.access_key,
+        query.as_deref().unwrap_or(""),
+        now,
+        st.v1_window_secs,
+    ) {
+        Err(e) => ("unverified", Response::from_error(&e)),
+        Ok(params) => match parse_v1(&params) {
+            Err(e) => ("invalid", Response::from_error(&e)),
+            Ok(cb) => (cb.activity(), dispatch(&st, cb, now).await),
+        },
+    };
+    finish(&st, activity, response, started)
+}
+
+/// Online activation: POST JSON, signed with `signature`/`timestamp`/`nonce`.
+async fn v2_callback(
+    State(st): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let (activity, response) =
+        match verify_v2(&st.access_key, query.as_deref().unwrap_or(""), &body, now) {
+            Err(e) => ("unverified", Response::from_error(&e)),
+            Ok(v) => match st
+                .service
+                .store()
+                .remember_nonce(v.nonce(), v.remember_until())
+            {
+                Ok(false) => (
+                    "unverified",
+                    Response::from_error(&ProtocolError::new(
+                        ResultCode::AuthFailed,
+                        "nonce: already used (a replayed request)",
+                    )),
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record the nonce");
+                    ("unverified", internal_error())
+                }
+                Ok(true) => match parse_v2(&body) {
+                    Err(e) => ("invalid", Response::from_error(&e)),
+                    Ok(cb) => (cb.activity(), dispatch(&st, cb, now).await),
+                },
+            },
+        };
+    finish(&st, activity, response, started)
+}
+
+/// Signs the answer, counts it, logs a refusal.
+fn finish(
+    st: &AppState,
+    activity: &str,
+    response: Response,
+    started: Instant,
+) -> axum::response::Response {
+    let code = response.code();
+    let sign = response.body_sign(&st.access_key);
+    st.metrics
+        .callback(activity, code.as_str(), started.elapsed().as_secs_f64());
+    if !matches!(code, ResultCode::Success | ResultCode::Processing) {
+        tracing::warn!(
+            activity,
+            code = code.as_str(),
+            message = %String::from_utf8_lossy(response.body()),
+            "callback refused"
+        );
+    }
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/json;charset=UTF-8".to_string(),
+            ),
+            // Sent as `Body-Sign`: the server writes title-case header names (see `http::serve`).
+            (header::HeaderName::from_static("body-sign"), sign),
+        ],
+        response.into_body(),
+    )
+        .into_response()
+}
+
+fn internal_error() -> Response {
+    Response::new(
+        ResultCode::InternalError,
+        "internal error: nothing was changed; please retry",
+        None,
+        None,
+    )
+}
+
+/// Runs one verified, parsed callback through the service.
+async fn dispatch(st: &AppState, cb: Callback, now: Timestamp) -> Response {
+    let svc = &st.service;
+    let caller = Caller {
+        action: cb.activity(),
+        test: cb.test_flag(),
+    };
+    let success = |_| Response::success();
+    let result = match cb {
+        Callback::GetLicense(g) => svc
+            .issue_classic(
+                NewPurchase {
+                    order: g.order_id,
+                    business_id: g.business_id,
+                    customer: g.customer_id,
+                    customer_name: g.customer_name,
+                    product: g.product_id,
+                    sku: g.sku_code.unwrap_or_default(),
+                    exp: g.expire_time,
+                    quantity: g.quantity.unwrap_or(1),
+                },
+                caller,
+                now,
+            )
+            .await
+            .map(|(id, license)| {
+                Response::new(ResultCode::Success, "success.", Some(&id), Some(&license))
+            }),
+        Callback::RefreshLicense(r) => svc
+            .renew(&r.instance_id, &r.order_id, r.expire_time, r.product_id.as_deref(), caller, now)
+            .await
+            .map(success),
+        Callback::ExpireLicense(e) => svc.freeze(&e.instance_id, caller, now).await.map(success),
+        Callback::ReleaseLicense(r) => svc.release(&r.instance_id, caller, now).await.map(success),
+        Callback::NewInstance(n) => svc
+            .create_instance(&n.order_id, &n.order_line_id, &n.business_id, caller, now)
+            .await
+            .map(|id| Response::new(ResultCode::Success, "success.", Some(&id), None)),
+        Callback::RefreshInstance(r) => {
+            let once = format!("{}\0{}\0{:?}", r.order_id, r.order_line_id, r.scene);
+            svc.renew(&r.instance_id, &once, r.expire_time, r.product_id.as_deref(), caller, now)
+                .await
+                .map(success)
+        }
+        Callback::UpdateInstanceStatus(u) => match u.status {
+            InstanceStatus::Freeze => svc.freeze(&u.instance_id, caller, now).await,
+            InstanceStatus::Unfreeze => svc.unfreeze(&u.instance_id, caller, now).await,
+        }
+        .map(success),
+        Callback::ReleaseInstance(r) => svc.release(&r.instance_id, caller, now).await.map(success),
+        Callback::GetLicenseAsync(g) => svc
+            .device_license(
+                DeviceRequest {
+                    instance: g.instance_id,
+                    event: g.event_id,
+                    fingerprint: g.device_fingerprint,
+                    nbf: g.effective_time,
+                    exp: g.expire_time,
+                },
+                caller,
+                now,
+            )
+            .await
+            .map(|_| {
+                Response::new(
+                    ResultCode::Processing,
+                    "processing: the license is minted and will be delivered through the upload API",
+                    None,
+                    None,
+                )
+            }),
+        Callback::QueryInstance(q) => {
+            let ids: Vec<&str> = q.instance_ids.iter().map(String::as_str).collect();
+            match svc.exists(&ids) {
+                Ok(Ok(())) => Ok(Response::success()),
+                Ok(Err(missing)) => Err(ServiceError::NotFound(missing)),
+                Err(e) => Err(e),
+            }
+        }
+        Callback::UpgradeInstance(u) => {
+            let once = format!("{}\0{}", u.order_id, u.order_line_id);
+            svc.record_once(&u.instance_id, &once, caller, now).await.map(success)
+        }
+    };
+    result.unwrap_or_else(|e| refusal(&e))
+}
+
+/// The answer for a refused operation.
+fn refusal(e: &ServiceError) -> Response {
+    let (code, message) = match e {
+        ServiceError::NotFound(id) => (
+            ResultCode::InstanceNotFound,
+            format!("instanceId: {id} not found"),
+        ),
+        ServiceError::Domain(DomainError::Released { .. }) => {
+            (ResultCode::InstanceNotFound, e.to_string())
+        }
+        ServiceError::FingerprintRequired => (ResultCode::FingerprintRequired, e.to_string()),
+        ServiceError::OutsideValidity(m) => (ResultCode::OutsideOrderValidity, m.clone()),
+        ServiceError::Invalid(m) => (ResultCode::InvalidParam, m.clone()),
+        ServiceError::Domain(DomainError::Mint { .. }) | ServiceError::Store(_) => {
+            tracing::error!(error = %e, "operation failed");
+            return internal_error();
+        }
+    };
+    Response::new(code, &message, None, None)
+}

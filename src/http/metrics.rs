@@ -1,0 +1,113 @@
+//! Prometheus metrics: callbacks by activity and result code, callback latency, licenses by
+//! status (read from the store's counters at scrape time, so they survive restarts).
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::store::Store;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallbackLabels {
+    activity: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActivityLabels {
+    activity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms .. ~4 s: a durable callback takes a few milliseconds; the marketplace gives up at 5 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+}
+
+/// The daemon's metrics.
+pub struct Metrics {
+    registry: Registry,
+    callbacks: Family<CallbackLabels, Counter>,
+    latency: Family<ActivityLabels, Histogram, fn() -> Histogram>,
+    licenses: Family<StatusLabels, Gauge>,
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Metrics reading license counts from `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        let mut registry = Registry::with_prefix("licd");
+        let callbacks = Family::<CallbackLabels, Counter>::default();
+        registry.register(
+            "callbacks",
+            "Marketplace callbacks answered, by activity and result code",
+            callbacks.clone(),
+        );
+        let latency = Family::<ActivityLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "callback_duration_seconds",
+            "Time from request to durable answer, by activity",
+            latency.clone(),
+        );
+        let licenses = Family::<StatusLabels, Gauge>::default();
+        registry.register("licenses", "Licenses by status", licenses.clone());
+        Metrics {
+            registry,
+            callbacks,
+            latency,
+            licenses,
+            store,
+        }
+    }
+
+    /// Counts one answered callback.
+    pub fn callback(&self, activity: &str, code: &str, seconds: f64) {
+        self.callbacks
+            .get_or_create(&CallbackLabels {
+                activity: activity.to_string(),
+                code: code.to_string(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&ActivityLabels {
+                activity: activity.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        if let Ok(c) = self.store.counts() {
+            for (status, n) in [
+                ("active", c.active),
+                ("frozen", c.frozen),
+                ("released", c.released),
+            ] {
+                self.licenses
+                    .get_or_create(&StatusLabels { status })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

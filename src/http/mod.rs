@@ -1,0 +1,133 @@
+//! HTTP: the routers and the server loop (plain or rustls TLS, with graceful shutdown).
+//!
+//! One router per concern, merged in [`router`]: the marketplace callback
+//! (`marketplace.rs`), health and metrics (`health.rs`). Handlers stay thin: extract, call the
+//! service, map the result.
+
+mod health;
+mod marketplace;
+pub mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::license::service::Service;
+use crate::marketplace::AccessKey;
+use metrics::Metrics;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The license service.
+    pub service: Arc<Service>,
+    /// The marketplace access key (callback signatures and `Body-Sign`).
+    pub access_key: Arc<AccessKey>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// V1 timestamp window.
+    pub v1_window_secs: Option<i64>,
+}
+
+/// The public router: marketplace callbacks on `callback_path`, health, metrics.
+pub fn router(state: AppState, callback_path: &str, max_body_bytes: usize) -> Router {
+    Router::new()
+        .merge(marketplace::router(callback_path))
+        .merge(health::router())
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// How long in-flight requests may take to finish after shutdown is asked for.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves `router` on an already-bound `listener` until `shutdown` resolves, then stops
+/// accepting and lets requests in flight finish (up to ten seconds). With `tls`, every
+/// connection is a TLS connection.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // The marketplace's documentation spells the header `Body-Sign`; header names are
+    // case-insensitive, but a strict client should see the documented spelling.
+    builder.title_case_headers(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        match &tls {
+            None => {
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after {DRAIN:?}; closing them");
+    }
+    Ok(())
+}
+
+/// The local address of a bound listener, for the startup log.
+pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}

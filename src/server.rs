@@ -1,0 +1,246 @@
+//! `licd serve`: opens keys, store and listener from a [`Config`], serves until shutdown, then
+//! flushes the store. Tests bind `127.0.0.1:0` and read the address from the startup log.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use client_verifier::Timestamp;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{AccessKeySource, Config};
+use crate::http::metrics::Metrics;
+use crate::http::{self, AppState};
+use crate::keys::KeyRing;
+use crate::license::service::{Service, Settings};
+use crate::marketplace::AccessKey;
+use crate::store::{SledStore, Store};
+
+/// A startup or serving failure, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Keys could not be loaded or created.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    /// The store could not be opened.
+    #[error("{path}: {source}")]
+    Store {
+        /// The database directory.
+        path: String,
+        /// Why.
+        source: crate::store::StoreError,
+    },
+    /// Files or sockets.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Bad settings.
+    #[error("{0}")]
+    Config(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
+    let what = what.into();
+    move |source| ServeError::Io { what, source }
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    create_private_dir(&config.data_dir)?;
+    let keys = KeyRing::open_or_generate(&config.keys_dir)?;
+    let signing = Arc::new(clone_key(keys.current()));
+    let access_key = Arc::new(load_access_key(&config)?);
+    let db_path = config.data_dir.join("db");
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&db_path, config.cache_bytes).map_err(
+        |source| ServeError::Store {
+            path: db_path.display().to_string(),
+            source,
+        },
+    )?);
+    let service = Arc::new(Service::new(
+        store.clone(),
+        signing.clone(),
+        Settings {
+            issuer: config.issuer.clone(),
+            freeze_days: config.freeze_days,
+            require_fingerprint: config.require_fingerprint,
+        },
+    ));
+    let state = AppState {
+        service,
+        access_key,
+        metrics: Arc::new(Metrics::new(store.clone())),
+        v1_window_secs: config.v1_window_secs,
+    };
+    let router = http::router(state, &config.callback_path, config.max_body_bytes);
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(io(format!("cannot listen on {}", config.listen)))?;
+    let addr = http::local_addr(&listener);
+    tracing::info!(
+        addr = %addr.map(|a| a.to_string()).unwrap_or_default(),
+        tls = tls.is_some(),
+        callback_path = %config.callback_path,
+        kid = %signing.public_key().id(),
+        data_dir = %config.data_dir.display(),
+        "listening"
+    );
+    if tls.is_none() {
+        tracing::warn!(
+            "serving plain HTTP: the marketplace requires HTTPS; use --tls-cert/--tls-key or a TLS proxy in front"
+        );
+    }
+    let pruner = tokio::spawn(prune_nonces(store.clone()));
+    let served = http::serve(listener, router, tls, shutdown).await;
+    pruner.abort();
+    // Every answer was already flushed; this makes the last background writes durable too.
+    if let Err(e) = store.flush().await {
+        tracing::error!(error = %e, "final flush failed");
+    }
+    tracing::info!("stopped");
+    served.map_err(io("serving"))
+}
+
+/// Forgets V2 nonces once they are older than the replay window.
+async fn prune_nonces(store: Arc<dyn Store>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match store.prune_nonces(Timestamp::now()) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "pruned expired nonces"),
+            Err(e) => tracing::warn!(error = %e, "pruning nonces failed"),
+        }
+    }
+}
+
+fn clone_key(k: &client_verifier::SecretKey) -> client_verifier::SecretKey {
+    // The ring keeps its copy; the service gets its own so a later rotation cannot change a key
+    // under a request in flight.
+    client_verifier::SecretKey::from_paserk(&k.to_paserk())
+        .unwrap_or_else(|_| client_verifier::SecretKey::from_seed(&[0; 32]))
+}
+
+/// The data directory, created owner-only: it holds the database and generated secrets.
+fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(format!("cannot restrict {}", dir.display())))?;
+    }
+    Ok(())
+}
+
+fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
+    let text = match &config.access_key {
+        AccessKeySource::Env => std::env::var("LICD_ACCESS_KEY").unwrap_or_default(),
+        AccessKeySource::File(path) => std::fs::read_to_string(path).map_err(io(format!(
+            "cannot read the access key file {}",
+            path.display()
+        )))?,
+        AccessKeySource::Generated(path) => {
+            if !path.exists() {
+                let mut bytes = [0u8; 18];
+                getrandom::getrandom(&mut bytes).map_err(|e| {
+                    ServeError::Config(format!("no randomness for an access key: {e}"))
+                })?;
+                let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                write_private(path, key.as_bytes())?;
+            }
+            tracing::warn!(
+                file = %path.display(),
+                "no access key configured: using a generated one; production must use the key from the Seller Console (--access-key-file or LICD_ACCESS_KEY)"
+            );
+            std::fs::read_to_string(path).map_err(io(format!(
+                "cannot read the access key file {}",
+                path.display()
+            )))?
+        }
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ServeError::Config(
+            "the access key is empty: put the Seller Console's key in --access-key-file or LICD_ACCESS_KEY".into(),
+        ));
+    }
+    if config.access_key_base64 {
+        AccessKey::from_eu_console(text).map_err(|e| ServeError::Config(format!("access key: {e}")))
+    } else {
+        Ok(AccessKey::new(text))
+    }
+}
+
+/// Writes a secret file readable by its owner only, atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServeError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&tmp)
+        .map_err(io(format!("cannot create {}", tmp.display())))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("cannot create {}", path.display())))
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
+    use rustls_pemfile::Item;
+    let certs: Vec<_> = {
+        let pem = std::fs::read(cert).map_err(io(format!(
+            "cannot read TLS certificate {}",
+            cert.display()
+        )))?;
+        rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(io(format!(
+                "{}: not a PEM certificate chain",
+                cert.display()
+            )))?
+    };
+    if certs.is_empty() {
+        return Err(ServeError::Config(format!(
+            "{}: no certificate in it",
+            cert.display()
+        )));
+    }
+    let pem = std::fs::read(key).map_err(io(format!("cannot read TLS key {}", key.display())))?;
+    let key_der = rustls_pemfile::read_all(&mut pem.as_slice())
+        .filter_map(Result::ok)
+        .find_map(|item| match item {
+            Item::Pkcs8Key(k) => Some(k.into()),
+            Item::Pkcs1Key(k) => Some(k.into()),
+            Item::Sec1Key(k) => Some(k.into()),
+            _ => None,
+        })
+        .ok_or_else(|| ServeError::Config(format!("{}: no private key in it", key.display())))?;
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| ServeError::Config(format!("TLS certificate and key: {e}")))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
