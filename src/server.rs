@@ -57,7 +57,8 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     create_private_dir(&config.data_dir)?;
     let keys = KeyRing::open_or_generate(&config.keys_dir)?;
-    let signing = Arc::new(clone_key(keys.current()));
+    // The service gets its own copy, so a later rotation cannot change a key under a request.
+    let signing = Arc::new(keys.current().clone());
     let access_key = Arc::new(load_access_key(&config)?);
     let db_path = config.data_dir.join("db");
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&db_path, config.cache_bytes).map_err(
@@ -125,13 +126,6 @@ async fn prune_nonces(store: Arc<dyn Store>) {
             Err(e) => tracing::warn!(error = %e, "pruning nonces failed"),
         }
     }
-}
-
-fn clone_key(k: &client_verifier::SecretKey) -> client_verifier::SecretKey {
-    // The ring keeps its copy; the service gets its own so a later rotation cannot change a key
-    // under a request in flight.
-    client_verifier::SecretKey::from_paserk(&k.to_paserk())
-        .unwrap_or_else(|_| client_verifier::SecretKey::from_seed(&[0; 32]))
 }
 
 /// The data directory, created owner-only: it holds the database and generated secrets.

@@ -162,7 +162,10 @@ fn pid(public_paserk: &str) -> KeyId {
 }
 
 /// An ed25519 signing key. Only the issuer (the daemon) has these; shipped software never should.
+///
+/// Cloning copies the secret; each copy is zeroed when dropped.
 #[cfg(feature = "sign")]
+#[derive(Clone)]
 pub struct SecretKey {
     key: ed25519_dalek::SigningKey,
     public: PublicKey,
