@@ -1,0 +1,90 @@
+//! Starting the daemon: built-in TLS, and refusing to start with a private key others can read.
+
+mod common;
+
+use std::process::Command;
+
+use common::{ACCESS_KEY, CALLBACK, Daemon};
+use licd::marketplace::{AccessKey, sign_v1_query};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_callbacks_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_file = dir.path().join("cert.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
+    let d = Daemon::start(
+        &dir.path().join("licd"),
+        &[
+            "--tls-cert",
+            cert_file.to_str().unwrap(),
+            "--tls-key",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", d.addr)
+        .build()
+        .unwrap();
+    let params = [
+        ("activity", "getLicense"),
+        ("customerId", "c1"),
+        ("businessId", "b-tls"),
+        ("orderId", "CS-TLS"),
+        ("productId", "P1"),
+    ];
+    let q = sign_v1_query(
+        &AccessKey::new(ACCESS_KEY),
+        &params,
+        client_verifier::Timestamp::now(),
+    );
+    let url = format!("https://localhost:{}{CALLBACK}?{q}", d.addr.port());
+    let resp = client.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["resultCode"], "000000");
+    assert_eq!(body["instanceId"], "b-tls");
+
+    // Plain HTTP to the TLS port gets no answer.
+    let plain = reqwest::Client::new()
+        .get(format!("http://{}/healthz", d.addr))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+}
+
+#[cfg(unix)]
+#[test]
+fn refuses_to_start_with_a_private_key_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let out = Command::new(env!("CARGO_BIN_EXE_licd"))
+        .args(["keys", "generate", "--keys-dir"])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let key_file = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".k4.secret"))
+        .unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_licd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--keys-dir")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(key_file.file_name().unwrap().to_str().unwrap()) && err.contains("chmod 600"),
+        "{err}"
+    );
+}
