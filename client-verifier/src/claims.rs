@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::VerifyError;
@@ -41,11 +41,29 @@ impl Serialize for TokenStatus {
 
 impl<'de> Deserialize<'de> for TokenStatus {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match <alloc::borrow::Cow<'de, str>>::deserialize(d)?.as_ref() {
-            "active" => Ok(TokenStatus::Active),
-            "frozen" => Ok(TokenStatus::Frozen),
-            other => Err(de::Error::unknown_variant(other, &["active", "frozen"])),
+        /// Reads the status from the string in place (a `String` would accept the same input
+        /// but allocate).
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = TokenStatus;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TokenStatus, E> {
+                match v {
+                    "active" => Ok(TokenStatus::Active),
+                    "frozen" => Ok(TokenStatus::Frozen),
+                    other => Err(E::unknown_variant(other, &["active", "frozen"])),
+                }
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<TokenStatus, E> {
+                match core::str::from_utf8(v) {
+                    Ok(s) => self.visit_str(s),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Bytes(v), &self)),
+                }
+            }
         }
+        d.deserialize_string(V)
     }
 }
 
@@ -177,72 +195,53 @@ fn required_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// Parses JSON strictly: UTF-8, one value with nothing after it, no duplicate key at any depth.
 /// `what` names the part of the token in the error.
+///
+/// One pass: `T` is deserialised through [`Strict`], which checks every object's keys as they go
+/// by and walks every value `T` ignores with the same check. A value `T` accepts this way is
+/// exactly one that a duplicate-key pass over the whole document followed by `T::deserialize`
+/// would accept: `T::deserialize` and `end` succeeding means the whole document was consumed,
+/// every value in it reached a visitor wrapped by [`Strict`], and the only way serde_json consumes
+/// a value without visiting it (`ignored_any`) is turned into a visit.
 pub(crate) fn from_json<'a, T: Deserialize<'a>>(
     bytes: &'a [u8],
     what: &'static str,
 ) -> Result<T, VerifyError> {
-    let malformed = |_| VerifyError::Malformed { reason: what };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    NoDuplicates::deserialize(&mut de).map_err(malformed)?;
-    de.end().map_err(malformed)?;
-    serde_json::from_slice(bytes).map_err(malformed)
+    let malformed = VerifyError::Malformed { reason: what };
+    // Validating the whole input once lets serde_json skip validating each string on its own;
+    // invalid UTF-8 anywhere is refused either way.
+    let text = core::str::from_utf8(bytes).map_err(|_| malformed.clone())?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut keys = Keys::default();
+    let value = T::deserialize(Strict {
+        de: &mut de,
+        keys: &mut keys,
+    })
+    .map_err(|_| malformed.clone())?;
+    de.end().map_err(|_| malformed)?;
+    Ok(value)
 }
 
-/// A JSON value walked only to prove that no object repeats a key.
-struct NoDuplicates;
-
-impl<'de> Deserialize<'de> for NoDuplicates {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NoDuplicatesVisitor)
-    }
+/// The keys of the objects being read, outermost object first. An object's keys follow those of
+/// the objects it is nested in and are dropped when it ends, so one store serves a whole document
+/// and a typical one allocates nothing.
+struct Keys<'de> {
+    /// The first keys borrowed from the input.
+    inline: [&'de str; INLINE_KEYS],
+    inline_len: usize,
+    /// Further keys, and keys that had to be unescaped.
+    more: Vec<Key<'de>>,
 }
 
-struct NoDuplicatesVisitor;
+/// Enough for a license's claims and its nested objects.
+const INLINE_KEYS: usize = 24;
 
-impl<'de> Visitor<'de> for NoDuplicatesVisitor {
-    type Value = NoDuplicates;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JSON without duplicate keys")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
-    }
-    fn visit_unit<E>(self) -> Result<NoDuplicates, E> {
-        Ok(NoDuplicates)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoDuplicates, A::Error> {
-        while seq.next_element::<NoDuplicates>()?.is_some() {}
-        Ok(NoDuplicates)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoDuplicates, A::Error> {
-        // Objects here have a handful of keys: a linear scan beats a tree and allocates only
-        // for keys that contain escapes. Keys are compared after unescaping: "a" and "\u0061"
-        // are the same key.
-        let mut seen: Vec<Key<'de>> = Vec::new();
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            if seen.iter().any(|k| k.as_str() == key.as_str()) {
-                return Err(de::Error::custom("duplicate key"));
-            }
-            seen.push(key);
-            map.next_value::<NoDuplicates>()?;
+impl Default for Keys<'_> {
+    fn default() -> Self {
+        Keys {
+            inline: [""; INLINE_KEYS],
+            inline_len: 0,
+            more: Vec::new(),
         }
-        Ok(NoDuplicates)
     }
 }
 
@@ -261,22 +260,509 @@ impl Key<'_> {
     }
 }
 
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
+/// A number below 64 that depends only on a key's length and its first and last bytes. The
+/// fifteen claim names map to fifteen different numbers.
+fn summary(k: &str) -> u32 {
+    let b = k.as_bytes();
+    let (first, last) = match b {
+        [] => (0, 0),
+        [f, .., l] => (*f, *l),
+        [f] => (*f, *f),
+    };
+    let x = ((b.len() as u32) << 16) | (u32::from(first) << 8) | u32::from(last);
+    x.wrapping_mul(0x9b81_0e77) >> 26
+}
+
+/// A deserializer that refuses an object repeating a key, at any depth, and never skips a value
+/// unseen. Keys are compared after unescaping: "a" and "\u0061" are the same key.
+///
+/// Map keys must reach the key's visitor as a string (always so in JSON); a key that does not is
+/// refused, since it could not be checked.
+struct Strict<'s, 'de, D> {
+    de: D,
+    keys: &'s mut Keys<'de>,
+}
+
+/// Forwards `Deserializer` methods to the inner deserializer, wrapping the visitor.
+macro_rules! forward_strict {
+    ($($method:ident($($arg:ident: $ty:ty),*))*) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+            self.de.$method($($arg,)* Wrap { v: visitor, keys: self.keys })
+        }
+    )*};
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, 'de, D> {
+    type Error = D::Error;
+
+    forward_strict! {
+        deserialize_any()
+        deserialize_bool()
+        deserialize_i8()
+        deserialize_i16()
+        deserialize_i32()
+        deserialize_i64()
+        deserialize_i128()
+        deserialize_u8()
+        deserialize_u16()
+        deserialize_u32()
+        deserialize_u64()
+        deserialize_u128()
+        deserialize_f32()
+        deserialize_f64()
+        deserialize_char()
+        deserialize_str()
+        deserialize_string()
+        deserialize_bytes()
+        deserialize_byte_buf()
+        deserialize_option()
+        deserialize_unit()
+        deserialize_unit_struct(name: &'static str)
+        deserialize_newtype_struct(name: &'static str)
+        deserialize_seq()
+        deserialize_tuple(len: usize)
+        deserialize_tuple_struct(name: &'static str, len: usize)
+        deserialize_map()
+        deserialize_struct(name: &'static str, fields: &'static [&'static str])
+        deserialize_enum(name: &'static str, variants: &'static [&'static str])
+        deserialize_identifier()
+    }
+
+    /// An ignored value is still walked, so a duplicate inside an unknown claim is found.
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.de.deserialize_any(Wrap {
+            v: visitor,
+            keys: self.keys,
+        })
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.de.is_human_readable()
+    }
+}
+
+/// Forwards the `Visitor` methods that carry no nested deserializer or string to the visitor in
+/// field `$inner`.
+macro_rules! forward_scalars {
+    ($inner:tt) => {
+        forward_scalars! {
+            @$inner;
+            visit_bool(bool)
+            visit_i8(i8)
+            visit_i16(i16)
+            visit_i32(i32)
+            visit_i64(i64)
+            visit_i128(i128)
+            visit_u8(u8)
+            visit_u16(u16)
+            visit_u32(u32)
+            visit_u64(u64)
+            visit_u128(u128)
+            visit_f32(f32)
+            visit_f64(f64)
+            visit_char(char)
+            visit_bytes(&[u8])
+            visit_borrowed_bytes(&'de [u8])
+            visit_byte_buf(Vec<u8>)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            self.$inner.visit_none()
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            self.$inner.visit_unit()
+        }
+    };
+    (@$inner:tt; $($method:ident($ty:ty))*) => {$(
+        fn $method<E: de::Error>(self, v: $ty) -> Result<Self::Value, E> {
+            self.$inner.$method(v)
+        }
+    )*};
+}
+
+/// A visitor whose nested maps, sequences and values go through [`Strict`] too.
+struct Wrap<'s, 'de, V> {
+    v: V,
+    keys: &'s mut Keys<'de>,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, 'de, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.v.expecting(f)
+    }
+
+    forward_scalars!(v);
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
+        self.v.visit_str(v)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<V::Value, E> {
+        self.v.visit_borrowed_str(v)
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<V::Value, E> {
+        self.v.visit_string(v)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.v.visit_some(Strict {
+            de: d,
+            keys: self.keys,
+        })
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.v.visit_newtype_struct(Strict {
+            de: d,
+            keys: self.keys,
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        self.v.visit_seq(StrictSeq {
+            seq,
+            keys: self.keys,
+        })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.v.visit_map(StrictMap {
+            map,
+            inline_at: self.keys.inline_len,
+            more_at: self.keys.more.len(),
+            bits: 0,
+            keys: self.keys,
+        })
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+        self.v.visit_enum(StrictEnum {
+            data,
+            keys: self.keys,
+        })
+    }
+}
+
+/// A seed whose value is deserialised through [`Strict`].
+struct StrictSeed<'s, 'de, S> {
+    seed: S,
+    keys: &'s mut Keys<'de>,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for StrictSeed<'_, 'de, S> {
+    type Value = S::Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+        self.seed.deserialize(Strict {
+            de: d,
+            keys: self.keys,
+        })
+    }
+}
+
+struct StrictSeq<'s, 'de, A> {
+    seq: A,
+    keys: &'s mut Keys<'de>,
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for StrictSeq<'_, 'de, A> {
+    type Error = A::Error;
+    fn next_element_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, A::Error> {
+        self.seq.next_element_seed(StrictSeed {
+            seed,
+            keys: &mut *self.keys,
+        })
+    }
+    fn size_hint(&self) -> Option<usize> {
+        self.seq.size_hint()
+    }
+}
+
+struct StrictEnum<'s, 'de, A> {
+    data: A,
+    keys: &'s mut Keys<'de>,
+}
+
+impl<'s, 'de, A: EnumAccess<'de>> EnumAccess<'de> for StrictEnum<'s, 'de, A> {
+    type Error = A::Error;
+    type Variant = StrictVariant<'s, 'de, A::Variant>;
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self::Variant), A::Error> {
+        let keys = self.keys;
+        let (value, variant) = self.data.variant_seed(StrictSeed {
+            seed,
+            keys: &mut *keys,
+        })?;
+        Ok((value, StrictVariant { variant, keys }))
+    }
+}
+
+struct StrictVariant<'s, 'de, A> {
+    variant: A,
+    keys: &'s mut Keys<'de>,
+}
+
+impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for StrictVariant<'_, 'de, A> {
+    type Error = A::Error;
+    fn unit_variant(self) -> Result<(), A::Error> {
+        self.variant.unit_variant()
+    }
+    fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, A::Error> {
+        self.variant.newtype_variant_seed(StrictSeed {
+            seed,
+            keys: self.keys,
+        })
+    }
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
+        self.variant.tuple_variant(
+            len,
+            Wrap {
+                v: visitor,
+                keys: self.keys,
+            },
+        )
+    }
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.variant.struct_variant(
+            fields,
+            Wrap {
+                v: visitor,
+                keys: self.keys,
+            },
+        )
+    }
+}
+
+/// An object being read. Its keys are `keys.inline[inline_at..]` and `keys.more[more_at..]`;
+/// bit `summary(k)` of `bits` is set for each key `k` so far, so a clear bit proves a key new
+/// without a scan.
+struct StrictMap<'s, 'de, A> {
+    map: A,
+    keys: &'s mut Keys<'de>,
+    inline_at: usize,
+    more_at: usize,
+    bits: u64,
+}
+
+impl<'de, A> StrictMap<'_, 'de, A> {
+    /// Records `key` as one of this object's; false if it already was.
+    #[inline(always)]
+    fn insert(&mut self, key: Key<'de>) -> bool {
+        let k = key.as_str();
+        let bit = 1u64 << summary(k);
+        if self.bits & bit != 0
+            && (self.keys.inline[self.inline_at..self.keys.inline_len].contains(&k)
+                || self.keys.more[self.more_at..]
+                    .iter()
+                    .any(|m| m.as_str() == k))
+        {
+            return false;
+        }
+        self.bits |= bit;
+        let keys = &mut *self.keys;
+        match key {
+            Key::Borrowed(k) if keys.inline_len < INLINE_KEYS => {
+                keys.inline[keys.inline_len] = k;
+                keys.inline_len += 1;
             }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key::Borrowed(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key::Owned(v.into()))
+            key => keys.more.push(key),
+        }
+        true
+    }
+}
+
+impl<A> Drop for StrictMap<'_, '_, A> {
+    /// The object has ended: its keys make room for the next object's.
+    fn drop(&mut self) {
+        self.keys.inline_len = self.inline_at;
+        self.keys.more.truncate(self.more_at);
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for StrictMap<'_, 'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let mut key = None;
+        let value = self.map.next_key_seed(KeySeed {
+            seed,
+            key: &mut key,
+            keys: &mut *self.keys,
+        })?;
+        if value.is_some() {
+            let key = key.ok_or_else(|| de::Error::custom("object key is not a string"))?;
+            if !self.insert(key) {
+                return Err(de::Error::custom("duplicate key"));
             }
         }
-        d.deserialize_str(V)
+        Ok(value)
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        self.map.next_value_seed(StrictSeed {
+            seed,
+            keys: &mut *self.keys,
+        })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.map.size_hint()
+    }
+}
+
+/// The seed of an object key: deserialises it as asked and notes the string it was read from.
+struct KeySeed<'k, 's, 'de, S> {
+    seed: S,
+    key: &'k mut Option<Key<'de>>,
+    keys: &'s mut Keys<'de>,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, '_, 'de, S> {
+    type Value = S::Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+        self.seed.deserialize(KeyDe {
+            de: d,
+            key: self.key,
+            keys: self.keys,
+        })
+    }
+}
+
+struct KeyDe<'k, 's, 'de, D> {
+    de: D,
+    key: &'k mut Option<Key<'de>>,
+    keys: &'s mut Keys<'de>,
+}
+
+/// Forwards `Deserializer` methods of a key, wrapping the visitor to note the key.
+macro_rules! forward_key {
+    ($($method:ident($($arg:ident: $ty:ty),*))*) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+            self.de.$method($($arg,)* Capture { visitor, key: self.key, keys: self.keys })
+        }
+    )*};
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for KeyDe<'_, '_, 'de, D> {
+    type Error = D::Error;
+
+    forward_key! {
+        deserialize_any()
+        deserialize_bool()
+        deserialize_i8()
+        deserialize_i16()
+        deserialize_i32()
+        deserialize_i64()
+        deserialize_i128()
+        deserialize_u8()
+        deserialize_u16()
+        deserialize_u32()
+        deserialize_u64()
+        deserialize_u128()
+        deserialize_f32()
+        deserialize_f64()
+        deserialize_char()
+        deserialize_str()
+        deserialize_string()
+        deserialize_bytes()
+        deserialize_byte_buf()
+        deserialize_option()
+        deserialize_unit()
+        deserialize_unit_struct(name: &'static str)
+        deserialize_newtype_struct(name: &'static str)
+        deserialize_seq()
+        deserialize_tuple(len: usize)
+        deserialize_tuple_struct(name: &'static str, len: usize)
+        deserialize_map()
+        deserialize_struct(name: &'static str, fields: &'static [&'static str])
+        deserialize_enum(name: &'static str, variants: &'static [&'static str])
+        deserialize_identifier()
+    }
+
+    /// An ignored key is still read, so that it can be checked.
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.de.deserialize_any(Capture {
+            visitor,
+            key: self.key,
+            keys: self.keys,
+        })
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.de.is_human_readable()
+    }
+}
+
+/// The visitor of an object key: notes the key's text, then hands it on.
+struct Capture<'k, 's, 'de, V> {
+    visitor: V,
+    key: &'k mut Option<Key<'de>>,
+    keys: &'s mut Keys<'de>,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Capture<'_, '_, 'de, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.visitor.expecting(f)
+    }
+
+    forward_scalars!(visitor);
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
+        *self.key = Some(Key::Owned(v.into()));
+        self.visitor.visit_str(v)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<V::Value, E> {
+        *self.key = Some(Key::Borrowed(v));
+        self.visitor.visit_borrowed_str(v)
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<V::Value, E> {
+        *self.key = Some(Key::Owned(v.clone()));
+        self.visitor.visit_string(v)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.visitor.visit_some(KeyDe {
+            de: d,
+            key: self.key,
+            keys: self.keys,
+        })
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.visitor.visit_newtype_struct(KeyDe {
+            de: d,
+            key: self.key,
+            keys: self.keys,
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        Wrap {
+            v: self.visitor,
+            keys: self.keys,
+        }
+        .visit_seq(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        Wrap {
+            v: self.visitor,
+            keys: self.keys,
+        }
+        .visit_map(map)
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+        Wrap {
+            v: self.visitor,
+            keys: self.keys,
+        }
+        .visit_enum(data)
     }
 }
 
@@ -302,5 +788,256 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    /// The check as it was before it became part of the one pass: a walk over the whole document
+    /// refusing repeated keys, then `T::deserialize` on its own.
+    fn two_passes<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+        struct Walk;
+        impl<'de> Deserialize<'de> for Walk {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(Walk)
+            }
+        }
+        impl<'de> Visitor<'de> for Walk {
+            type Value = Walk;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_unit<E>(self) -> Result<Walk, E> {
+                Ok(Walk)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Walk, A::Error> {
+                while seq.next_element::<Walk>()?.is_some() {}
+                Ok(Walk)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Walk, A::Error> {
+                let mut seen: Vec<String> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if seen.contains(&key) {
+                        return Err(de::Error::custom("duplicate key"));
+                    }
+                    seen.push(key);
+                    map.next_value::<Walk>()?;
+                }
+                Ok(Walk)
+            }
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        Walk::deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// Whether the one pass and the two passes agree on `doc`, read as claims, a footer and a
+    /// plain value; and which way they went for the claims.
+    fn agree(doc: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(doc);
+        let claims = from_json::<Claims>(doc, "t").ok();
+        assert_eq!(claims, two_passes::<Claims>(doc), "claims {text}");
+        assert_eq!(
+            from_json::<Footer<'_>>(doc, "t").ok().map(|f| f.kid),
+            two_passes::<Footer<'_>>(doc).map(|f| f.kid),
+            "footer {text}"
+        );
+        assert_eq!(
+            from_json::<serde_json::Value>(doc, "t").ok(),
+            two_passes::<serde_json::Value>(doc),
+            "value {text}"
+        );
+        assert_eq!(
+            from_json::<RevocationClaims>(doc, "t").ok(),
+            two_passes::<RevocationClaims>(doc),
+            "revocations {text}"
+        );
+        claims.is_some()
+    }
+
+    fn claims_json() -> String {
+        let t = |s| Timestamp::parse_rfc3339(s).unwrap();
+        let mut c = Claims::new(
+            "acme",
+            "cust",
+            "lic-1",
+            "prod",
+            "sku",
+            "order",
+            t("2026-01-01T00:00:00Z"),
+            t("2027-01-01T00:00:00Z"),
+            t("2027-01-16T00:00:00Z"),
+        );
+        c.entitlements
+            .insert("edition".into(), serde_json::json!("pro"));
+        c.entitlements.insert("max".into(), serde_json::json!(20));
+        serde_json::to_string(&c).unwrap()
+    }
+
+    /// `claims` with `extra` added as the last member of the top-level object.
+    fn with(claims: &str, extra: &str) -> Vec<u8> {
+        alloc::format!("{},{extra}}}", &claims[..claims.len() - 1]).into_bytes()
+    }
+
+    #[test]
+    fn one_pass_agrees_with_two_passes() {
+        let claims = claims_json();
+        assert!(agree(claims.as_bytes()));
+        let nested = |n: usize, dup: bool| {
+            let mut o: Vec<String> = (0..n).map(|i| alloc::format!("\"k{i}\":{i}")).collect();
+            if dup {
+                o.push("\"k1\":0".into());
+            }
+            alloc::format!("{{{}}}", o.join(","))
+        };
+        let accepted = [
+            r#""x":1"#,
+            r#""x":{"a":1,"b":[{"a":1},{"a":2}]}"#,
+            r#""x":[{"iss":1},{"iss":1}]"#,
+            r#""x":{"a":{"b":1},"b":{"a":{"b":1}}}"#,
+            r#""x":{"a":{"iss":1},"sub":1},"y":{"iss":2}"#,
+            r#""x":"\u0069ss""#,
+            r#""x":null,"y":1e3,"z":-0.5,"w":true"#,
+            r#""\u00e9":1,"é\u0301":2"#,
+            r#""x":{"":1,"a":{"":2}}"#,
+            r#""iss2":1,"is":2,"ss":3"#,
+        ];
+        for extra in accepted {
+            assert!(agree(&with(&claims, extra)), "{extra}");
+        }
+        let refused = [
+            r#""x":1,"x":2"#,
+            r#""x":{"a":1,"a":2}"#,
+            r#""x":[{"a":1,"a":2}]"#,
+            r#""x":{"a":{"b":{"c":1,"c":2}}}"#,
+            r#""iss":"acme""#,
+            r#""\u0069ss":"acme""#,
+            r#""x":1,"\u0078":2"#,
+            r#""\u00e9":1,"é":2"#,
+            r#""x":{"\u0061":1,"a":2}"#,
+            r#""x":{"":1,"":2}"#,
+            r#""x":1e999"#,
+            r#""x":"\ud800""#,
+            r#""x":1,"#,
+        ];
+        for extra in refused {
+            assert!(!agree(&with(&claims, extra)), "{extra}");
+        }
+        // More keys than are kept inline, with and without a repeat, at two depths.
+        for n in [3, 23, 24, 25, 40] {
+            assert!(agree(&with(
+                &claims,
+                &alloc::format!("\"x\":{}", nested(n, false))
+            )));
+            assert!(!agree(&with(
+                &claims,
+                &alloc::format!("\"x\":{}", nested(n, true))
+            )));
+            let deep = alloc::format!(
+                "\"x\":{{\"y\":{},\"z\":{}}}",
+                nested(n, false),
+                nested(n, false)
+            );
+            assert!(agree(&with(&claims, &deep)));
+            let deep = alloc::format!(
+                "\"x\":{{\"y\":{},\"z\":{}}}",
+                nested(n, false),
+                nested(n, true)
+            );
+            assert!(!agree(&with(&claims, &deep)));
+        }
+        // A nested object's keys are forgotten when it ends, even where the summary cannot tell
+        // a later key of the outer object from one of the outer object's earlier keys.
+        let twin = (b'a'..=b'z')
+            .flat_map(|x| (b'a'..=b'z').map(move |y| String::from_utf8(vec![b'_', x, y]).unwrap()))
+            .find(|k| summary(k) == summary("a"))
+            .unwrap();
+        for n in [0, 30] {
+            // Last, so that with many keys it is one of those kept beyond the inline ones.
+            let inner = nested(n, false).replace('}', &alloc::format!(",\"{twin}\":1}}"));
+            let inner = inner.replace("{,", "{");
+            let doc = alloc::format!(r#""x":{{"a":{inner},"{twin}":2}}"#);
+            assert!(agree(&with(&claims, &doc)), "{doc}");
+        }
+        // The entitlements object is a value like any other.
+        let dup = claims.replace(r#""max":20"#, r#""max":20,"max":21"#);
+        assert_ne!(dup, claims);
+        assert!(!agree(dup.as_bytes()));
+        let deep = claims.replace(r#""max":20"#, r#""max":{"a":[{"b":1,"b":2}]}"#);
+        assert!(!agree(deep.as_bytes()));
+        // Claims as an array of their values, one value a map with a repeated key.
+        let values: serde_json::Value = serde_json::from_str(&claims).unwrap();
+        let mut array: Vec<serde_json::Value> =
+            values.as_object().unwrap().values().cloned().collect();
+        agree(serde_json::to_string(&array).unwrap().as_bytes());
+        array[14] = serde_json::json!({"a": 1});
+        let text = serde_json::to_string(&array)
+            .unwrap()
+            .replace(r#"{"a":1}"#, r#"{"a":1,"a":2}"#);
+        assert!(!agree(text.as_bytes()));
+        for doc in [
+            &br#"{"kid":"k4.pid.x"}"#[..],
+            br#"{"kid":"k4.pid.x","kid":"k4.pid.y"}"#,
+            br#"{"kid":"k4.pid.x","x":{"a":1,"a":1}}"#,
+            br#"{"kid":"k4\u002epid.x"}"#,
+            br#"{"iss":"a","iat":"2026-01-01T00:00:00Z","seq":1,"revoked":["a","a"]}"#,
+            br#"{"iss":"a","iat":"2026-01-01T00:00:00Z","seq":1,"revoked":[],"seq":2}"#,
+            b"{\"kid\":\"\xff\"}",
+            b"",
+            b"  {\"kid\":\"k\"}  ",
+        ] {
+            agree(doc);
+        }
+    }
+
+    /// Random edits of a claims document: both readers keep agreeing.
+    #[test]
+    fn one_pass_agrees_with_two_passes_on_mangled_documents() {
+        let claims = with(
+            &claims_json(),
+            r#""x":{"a":[1,{"b":2,"c":"\u0064"}],"d":null}"#,
+        );
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let mut accepted = 0;
+        for _ in 0..3000 {
+            let mut doc = claims.clone();
+            for _ in 0..1 + next(3) {
+                let at = next(doc.len());
+                match next(4) {
+                    0 => {
+                        doc.remove(at);
+                    }
+                    1 => doc.insert(at, b"\"{}[],:\\ a1"[next(11)]),
+                    _ => {
+                        // Repeat a stretch, which often repeats a key.
+                        let len = 1 + next(24.min(doc.len() - at));
+                        let copy = doc[at..at + len].to_vec();
+                        let to = next(doc.len());
+                        doc.splice(to..to, copy);
+                    }
+                }
+            }
+            accepted += usize::from(agree(&doc));
+        }
+        assert!(accepted > 0);
     }
 }

@@ -21,7 +21,7 @@ pub struct Unverified {
 
 /// Decodes a v4.public token without checking its signature.
 pub fn decode_unverified(token: &str) -> Result<Unverified, VerifyError> {
-    let parsed = Parsed::new(token)?;
+    let parsed = Parsed::new(token, b"")?;
     let (message, footer) = parsed.into_unverified();
     Ok(Unverified { message, footer })
 }

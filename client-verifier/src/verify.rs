@@ -397,8 +397,8 @@ impl Verifier {
         token: &str,
         what: &'static str,
     ) -> Result<(T, KeyId), VerifyError> {
-        let parsed = Parsed::new(token)?;
-        let footer: Footer<'_> = claims::from_json(&parsed.footer, "footer is not {\"kid\":…}")?;
+        let parsed = Parsed::new(token, b"")?;
+        let footer: Footer<'_> = claims::from_json(parsed.footer(), "footer is not {\"kid\":…}")?;
         let key = self
             .keys
             .iter()
@@ -406,8 +406,8 @@ impl Verifier {
             .ok_or_else(|| VerifyError::UnknownKey {
                 kid: footer.kid.chars().take(64).collect(),
             })?;
-        let verified = parsed.verify(key.verifying_key(), b"")?;
-        let claims = claims::from_json(&verified.message, what)?;
+        parsed.check(key.verifying_key())?;
+        let claims = claims::from_json(parsed.message(), what)?;
         Ok((claims, key.id().clone()))
     }
 

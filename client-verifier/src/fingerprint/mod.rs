@@ -20,7 +20,7 @@ use blake2::Blake2bVar;
 use blake2::digest::{Update, VariableOutput};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::paseto::{b64_decode, b64_encode};
+use crate::paseto::{b64_decode_array, b64_encode};
 
 #[cfg(feature = "fingerprint")]
 mod collect;
@@ -224,8 +224,45 @@ pub struct Binding {
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 enum BindingHashes {
-    Parts([Vec<[u8; PART_HASH_LEN]>; 4]),
+    Parts(PartHashes),
     Opaque([u8; OPAQUE_HASH_LEN]),
+}
+
+/// Up to [`MAX_VALUES_PER_COMPONENT`] hashes per component, held inline: decoding a binding
+/// allocates nothing. Unused slots stay zero, so the derived equality compares the lists.
+#[derive(Clone, Default, PartialEq, Eq)]
+struct PartHashes {
+    hashes: [[[u8; PART_HASH_LEN]; MAX_VALUES_PER_COMPONENT]; 4],
+    lens: [u8; 4],
+}
+
+impl PartHashes {
+    /// The hashes of component `i`.
+    fn get(&self, i: usize) -> &[[u8; PART_HASH_LEN]] {
+        &self.hashes[i][..usize::from(self.lens[i])]
+    }
+
+    /// Adds a hash to component `i`; false when it already holds the most allowed.
+    fn push(&mut self, i: usize, h: [u8; PART_HASH_LEN]) -> bool {
+        let n = usize::from(self.lens[i]);
+        if n == MAX_VALUES_PER_COMPONENT {
+            return false;
+        }
+        self.hashes[i][n] = h;
+        self.lens[i] += 1;
+        true
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[[u8; PART_HASH_LEN]]> {
+        (0..4).map(|i| self.get(i))
+    }
+}
+
+impl fmt::Debug for PartHashes {
+    /// As the four lists they are: `[[h, …], [], …]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&[self.get(0), self.get(1), self.get(2), self.get(3)], f)
+    }
 }
 
 impl Binding {
@@ -236,13 +273,15 @@ impl Binding {
     pub fn new(fingerprint: &Fingerprint, salt: [u8; SALT_LEN]) -> Self {
         let hashes = match &fingerprint.0 {
             Repr::Opaque(v) => BindingHashes::Opaque(hash(&salt, 0xff, v)),
-            Repr::Parts(parts) => BindingHashes::Parts(core::array::from_fn(|i| {
-                parts[i]
-                    .iter()
-                    .take(MAX_VALUES_PER_COMPONENT)
-                    .map(|v| hash(&salt, i as u8, v))
-                    .collect()
-            })),
+            Repr::Parts(parts) => {
+                let mut hashes = PartHashes::default();
+                for (i, values) in parts.iter().enumerate() {
+                    for v in values.iter().take(MAX_VALUES_PER_COMPONENT) {
+                        hashes.push(i, hash(&salt, i as u8, v));
+                    }
+                }
+                BindingHashes::Parts(hashes)
+            }
         };
         Binding { salt, hashes }
     }
@@ -268,7 +307,7 @@ impl Binding {
                 required: 1,
             },
             (BindingHashes::Parts(bound_parts), _) => {
-                let bound = bound_parts.iter().filter(|p| !p.is_empty()).count() as u8;
+                let bound = bound_parts.lens.iter().filter(|&&n| n > 0).count() as u8;
                 let device_parts = device.parts();
                 let matched = bound_parts
                     .iter()
@@ -304,7 +343,7 @@ impl Binding {
             BindingHashes::Parts(parts) => {
                 s.push_str("b1.");
                 s.push_str(&b64_encode(&self.salt));
-                for hashes in parts {
+                for hashes in parts.iter() {
                     s.push('.');
                     for (j, h) in hashes.iter().enumerate() {
                         if j > 0 {
@@ -320,26 +359,25 @@ impl Binding {
 
     /// Reads the token form; `None` when it is not exactly what [`Binding::encode`] writes.
     pub fn decode(s: &str) -> Option<Self> {
-        let mut fields = s.split('.');
+        let mut fields = s.as_bytes().split(|&b| b == b'.');
         let kind = fields.next()?;
-        let salt: [u8; SALT_LEN] = b64_decode(fields.next()?).ok()?.try_into().ok()?;
+        let salt: [u8; SALT_LEN] = b64_decode_array(fields.next()?)?;
         let hashes = match kind {
-            "o1" => BindingHashes::Opaque(b64_decode(fields.next()?).ok()?.try_into().ok()?),
-            "b1" => {
-                let mut parts: [Vec<[u8; PART_HASH_LEN]>; 4] = Default::default();
-                for part in &mut parts {
+            b"o1" => BindingHashes::Opaque(b64_decode_array(fields.next()?)?),
+            b"b1" => {
+                let mut parts = PartHashes::default();
+                for i in 0..4 {
                     let field = fields.next()?;
                     if field.is_empty() {
                         continue;
                     }
-                    for h in field.split(',') {
-                        part.push(b64_decode(h).ok()?.try_into().ok()?);
-                    }
-                    if part.len() > MAX_VALUES_PER_COMPONENT {
-                        return None;
+                    for h in field.split(|&b| b == b',') {
+                        if !parts.push(i, b64_decode_array(h)?) {
+                            return None;
+                        }
                     }
                 }
-                if parts.iter().all(Vec::is_empty) {
+                if parts.lens == [0; 4] {
                     return None;
                 }
                 BindingHashes::Parts(parts)
@@ -361,8 +399,25 @@ impl Serialize for Binding {
 
 impl<'de> Deserialize<'de> for Binding {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <alloc::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Binding::decode(&s).ok_or_else(|| serde::de::Error::custom("malformed device binding"))
+        /// Reads the binding from the string in place (a `String` would accept the same input
+        /// but allocate).
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Binding;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Binding, E> {
+                Binding::decode(v).ok_or_else(|| E::custom("malformed device binding"))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Binding, E> {
+                match core::str::from_utf8(v) {
+                    Ok(s) => self.visit_str(s),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_string(V)
     }
 }
 
