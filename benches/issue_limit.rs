@@ -83,20 +83,7 @@ fn main() {
                         test: true,
                     };
                     service
-                        .issue_classic(
-                            NewPurchase {
-                                order: g.order_id,
-                                business_id: g.business_id,
-                                customer: g.customer_id,
-                                customer_name: g.customer_name,
-                                product: g.product_id,
-                                sku: g.sku_code.unwrap_or_default(),
-                                exp: g.expire_time,
-                                quantity: 1,
-                            },
-                            caller,
-                            now,
-                        )
+                        .issue_classic(NewPurchase::from(g), caller, now)
                         .await
                         .unwrap();
                     lat.push(t0.elapsed());

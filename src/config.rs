@@ -59,7 +59,7 @@ pub struct ServeArgs {
     /// Refuse getLicenseAsync without a deviceFingerprint (000903) [default: true]
     #[arg(long, env = "LICD_REQUIRE_FINGERPRINT", value_name = "BOOL")]
     pub require_fingerprint: Option<bool>,
-    /// Page cache of the embedded database, in MiB [default: 64]
+    /// Page cache of the embedded database, in MiB [default: 32]
     #[arg(long, env = "LICD_CACHE_MB", value_name = "MIB")]
     pub cache_mb: Option<u64>,
     /// Largest callback body accepted, in bytes; larger ones get 413 [default: 65536]
@@ -243,7 +243,7 @@ impl Config {
                 .require_fingerprint
                 .or(f.require_fingerprint)
                 .unwrap_or(true),
-            cache_bytes: args.cache_mb.or(f.cache_mb).unwrap_or(64).max(1) * 1024 * 1024,
+            cache_bytes: args.cache_mb.or(f.cache_mb).unwrap_or(32).max(1) * 1024 * 1024,
             max_body_bytes: args
                 .max_body_bytes
                 .or(f.max_body_bytes)

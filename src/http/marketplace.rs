@@ -137,20 +137,7 @@ async fn dispatch(st: &AppState, cb: Callback, now: Timestamp) -> Response {
     let success = |_| Response::success();
     let result = match cb {
         Callback::GetLicense(g) => svc
-            .issue_classic(
-                NewPurchase {
-                    order: g.order_id,
-                    business_id: g.business_id,
-                    customer: g.customer_id,
-                    customer_name: g.customer_name,
-                    product: g.product_id,
-                    sku: g.sku_code.unwrap_or_default(),
-                    exp: g.expire_time,
-                    quantity: g.quantity.unwrap_or(1),
-                },
-                caller,
-                now,
-            )
+            .issue_classic(NewPurchase::from(g), caller, now)
             .await
             .map(|(id, license)| {
                 Response::new(ResultCode::Success, "success.", Some(&id), Some(&license))

@@ -60,6 +60,7 @@ pub struct License {
     /// Marketplace `customerId` (empty until known for online instances).
     pub customer: String,
     /// Marketplace `customerName`, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_name: Option<String>,
     /// Marketplace `productId` (changes when a renewal changes the period type).
     pub product: String,
@@ -68,6 +69,7 @@ pub struct License {
     /// The purchase order.
     pub order: String,
     /// The purchase order line (online activation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_line: Option<String>,
     /// Current state.
     pub status: Status,
@@ -87,9 +89,13 @@ pub struct License {
     pub entitlements: Entitlements,
     /// The license string first returned for the purchase order: a repeated `getLicense` gets
     /// exactly these bytes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_token: Option<String>,
-    /// The newest token (revision `revision`), for clients that refresh.
-    pub token: Option<String>,
+    /// The newest token once a revision after the first was minted (see
+    /// [`License::current_token`]); not stored twice while it equals `issued_token`, since the
+    /// token is most of a record's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_token: Option<String>,
 }
 
 /// What the issuer puts in every token, from configuration.
@@ -134,6 +140,13 @@ pub enum Change {
 }
 
 impl License {
+    /// The token of the current revision, for clients that refresh.
+    pub fn current_token(&self) -> Option<&str> {
+        self.latest_token
+            .as_deref()
+            .or(self.issued_token.as_deref())
+    }
+
     /// The end of the freeze window.
     pub fn freeze_until(&self, freeze_days: u32) -> Timestamp {
         if self.exp >= PERPETUAL {
@@ -252,7 +265,7 @@ impl License {
         self.revision += 1;
         self.updated = now;
         if self.kind == Kind::Classic {
-            self.token = Some(self.mint(issuer, now, None)?);
+            self.latest_token = Some(self.mint(issuer, now, None)?);
         }
         Ok(())
     }
@@ -292,6 +305,33 @@ pub fn binding_salt(license_id: &str, event_id: &str) -> [u8; 8] {
     salt
 }
 
+/// A License 1.0 record for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn sample(id: &str, status: Status) -> License {
+    let t = |s: &str| Timestamp::parse_rfc3339(s).unwrap_or(Timestamp::from_unix(0));
+    License {
+        id: id.into(),
+        kind: Kind::Classic,
+        test: false,
+        customer: "cust".into(),
+        customer_name: None,
+        product: "P1".into(),
+        sku: "S1".into(),
+        order: "O1".into(),
+        order_line: None,
+        status,
+        quantity: 1,
+        created: t("2026-01-01T00:00:00Z"),
+        updated: t("2026-01-01T00:00:00Z"),
+        nbf: t("2026-01-01T00:00:00Z"),
+        exp: t("2027-01-01T00:00:00Z"),
+        revision: 1,
+        entitlements: Entitlements::new(),
+        issued_token: None,
+        latest_token: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,27 +341,7 @@ mod tests {
     }
 
     fn license() -> License {
-        License {
-            id: "lic-1".into(),
-            kind: Kind::Classic,
-            test: false,
-            customer: "cust".into(),
-            customer_name: None,
-            product: "P1".into(),
-            sku: "S1".into(),
-            order: "O1".into(),
-            order_line: None,
-            status: Status::Active,
-            quantity: 1,
-            created: t("2026-01-01T00:00:00Z"),
-            updated: t("2026-01-01T00:00:00Z"),
-            nbf: t("2026-01-01T00:00:00Z"),
-            exp: t("2027-01-01T00:00:00Z"),
-            revision: 1,
-            entitlements: Entitlements::new(),
-            issued_token: None,
-            token: None,
-        }
+        sample("lic-1", Status::Active)
     }
 
     fn issuer(key: &SecretKey) -> Issuer<'_> {
@@ -345,7 +365,8 @@ mod tests {
         assert_eq!(l.status, Status::Active);
         assert_eq!(l.revision, 3);
         assert_eq!(l.product, "P2");
-        assert!(l.token.is_some());
+        assert_ne!(l.current_token(), None);
+        assert_ne!(l.current_token(), l.issued_token.as_deref());
     }
 
     #[test]

@@ -93,6 +93,21 @@ pub struct NewPurchase {
     pub quantity: u32,
 }
 
+impl From<crate::marketplace::GetLicense> for NewPurchase {
+    fn from(g: crate::marketplace::GetLicense) -> Self {
+        NewPurchase {
+            order: g.order_id,
+            business_id: g.business_id,
+            customer: g.customer_id,
+            customer_name: g.customer_name,
+            product: g.product_id,
+            sku: g.sku_code.unwrap_or_default(),
+            exp: g.expire_time,
+            quantity: g.quantity.unwrap_or(1),
+        }
+    }
+}
+
 /// An online-activation device license request (`getLicenseAsync`).
 #[derive(Debug, Clone)]
 pub struct DeviceRequest {
@@ -196,11 +211,10 @@ impl Service {
                     revision: 1,
                     entitlements: Entitlements::new(),
                     issued_token: None,
-                    token: None,
+                    latest_token: None,
                 };
                 let token = l.mint(&self.issuer(), now, None)?;
                 l.issued_token = Some(token.clone());
-                l.token = Some(token.clone());
                 let event = self.event(&l, caller, now, json!({
                     "order": p.order, "exp": exp.to_rfc3339(), "revision": 1, "test": caller.test,
                 }));
@@ -262,7 +276,7 @@ impl Service {
                         revision: 1,
                         entitlements: Entitlements::new(),
                         issued_token: None,
-                        token: None,
+                        latest_token: None,
                     };
                     let event = self.event(
                         &l,

@@ -355,7 +355,6 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::license::Kind;
     use crate::store::AuditEvent;
 
     fn t(s: &str) -> Timestamp {
@@ -363,27 +362,7 @@ mod tests {
     }
 
     fn license(id: &str, status: Status) -> License {
-        License {
-            id: id.into(),
-            kind: Kind::Classic,
-            test: false,
-            customer: "c".into(),
-            customer_name: None,
-            product: "p".into(),
-            sku: "s".into(),
-            order: "o".into(),
-            order_line: None,
-            status,
-            quantity: 1,
-            created: t("2026-01-01T00:00:00Z"),
-            updated: t("2026-01-01T00:00:00Z"),
-            nbf: t("2026-01-01T00:00:00Z"),
-            exp: t("2027-01-01T00:00:00Z"),
-            revision: 1,
-            entitlements: Default::default(),
-            issued_token: Some("tok".into()),
-            token: Some("tok".into()),
-        }
+        crate::license::sample(id, status)
     }
 
     fn event(id: &str, action: &str) -> AuditEvent {
