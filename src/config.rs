@@ -14,7 +14,7 @@ use serde::Deserialize;
 /// Flags of `licd serve`. Each also reads `LICD_<NAME>` from the environment.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
-    /// TOML file with a [serve] table of the settings below (snake_case names).
+    /// TOML file with a `[serve]` table of the settings below (snake_case names).
     #[arg(long, env = "LICD_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address for marketplace callbacks and the client API [default: 127.0.0.1:8080]
