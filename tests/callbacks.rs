@@ -417,14 +417,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(c.get(d.url("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(c.get(d.url("/readyz")).send().await.unwrap().status(), 200);
     v1(&c, &d, &get_license("CS-M", "b-m")).await;
-    let text = c
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::metrics_text(&c, &d).await;
     assert!(
         text.contains("licd_callbacks_total{activity=\"getLicense\",code=\"000000\"} 1"),
         "{text}"

@@ -253,17 +253,17 @@ pub async fn v2_raw(
     answer(resp).await
 }
 
+/// The whole `/metrics` page.
+pub async fn metrics_text(c: &reqwest::Client, d: &Daemon) -> String {
+    let resp = c.get(d.url("/metrics")).send().await.unwrap();
+    resp.text().await.unwrap()
+}
+
 /// The value of one Prometheus sample, e.g. `licd_licenses{status="active"}`.
 pub async fn metric(c: &reqwest::Client, d: &Daemon, sample: &str) -> f64 {
-    let text = c
-        .get(d.url("/metrics"))
-        .send()
+    metrics_text(c, d)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0.0)
 }
