@@ -32,26 +32,31 @@ fn read_text(path: &Path) -> Option<String> {
     fs::read_to_string(path).ok()
 }
 
-/// MACs of the physical NICs listed in `net_dir` (`/sys/class/net`).
-fn macs(net_dir: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(net_dir) else {
+/// Runs `value` over every entry of a sysfs directory, keeping what it returns. An unreadable
+/// directory or entry only means fewer values.
+fn scan(dir: &Path, value: impl Fn(&str, &Path) -> Option<String>) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let dir = entry.path();
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            value(name.to_str()?, &entry.path())
+        })
+        .collect()
+}
+
+/// MACs of the physical NICs listed in `net_dir` (`/sys/class/net`).
+fn macs(net_dir: &Path) -> Vec<String> {
+    scan(net_dir, |name, dir| {
         // Only hardware has a `device` link; a container's veth end has none, so a container
         // without the host's NICs gets an empty component.
         if is_virtual_nic_name(name) || !dir.join("device").exists() {
-            continue;
+            return None;
         }
-        if let Some(mac) = nic_mac(&dir) {
-            out.push(mac);
-        }
-    }
-    out
+        nic_mac(dir)
+    })
 }
 
 /// Interface names that are never a physical NIC, in case one of them carries a `device` link.
@@ -116,22 +121,12 @@ fn keep_current_mac(assign_type: Option<u8>, octets: [u8; 6]) -> bool {
 
 /// Serials of the fixed disks listed in `block_dir` (`/sys/block`).
 fn disk_serials(block_dir: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(block_dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let dir = entry.path();
-        if is_virtual_disk_name(name) || is_removable(&dir) {
-            continue;
+    scan(block_dir, |name, dir| {
+        if is_virtual_disk_name(name) || is_removable(dir) {
+            return None;
         }
-        if let Some(serial) = disk_serial(&dir) {
-            out.push(serial);
-        }
-    }
-    out
+        disk_serial(dir)
+    })
 }
 
 /// Block devices that are not disks of their own: loop, RAM, compressed swap, device-mapper,
