@@ -163,7 +163,8 @@ pub struct RevocationClaims {
     pub iat: Timestamp,
     /// Increases with every list; an older list never replaces a newer one.
     pub seq: u64,
-    /// Revoked license ids (`jti`).
+    /// Revoked license ids (`jti`), and revoked device bindings of a license
+    /// (`<jti>#<salt>`, see [`crate::Binding::revocation_id`]).
     pub revoked: Vec<String>,
 }
 

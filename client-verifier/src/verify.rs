@@ -431,7 +431,11 @@ impl Verifier {
                 found: c.product.clone(),
             });
         }
-        if self.revoked.contains(&c.jti) {
+        if self.revoked.contains(&c.jti)
+            || c.binding
+                .as_ref()
+                .is_some_and(|b| self.revoked.contains(&b.revocation_id(&c.jti)))
+        {
             return Err(VerifyError::Revoked { jti: c.jti.clone() });
         }
         // The issuer signed at `iat`; a clock far behind that has been set back.

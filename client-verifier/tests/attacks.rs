@@ -208,6 +208,36 @@ fn rejects_revoked_license() {
 }
 
 #[test]
+fn rejects_revoked_binding_but_keeps_other_seats_of_the_license() {
+    let mut s = setup();
+    // Seat 2 of the same license, on another machine, bound with its own salt.
+    let mut other_seat = claims();
+    other_seat.binding = Some(Binding::new(&Fingerprint::parse(HOME).unwrap(), [6; 8]));
+    let other_token = mint(&s.key, &other_seat).unwrap();
+    let revoked = claims().binding.unwrap().revocation_id("lic-7");
+    assert!(revoked.starts_with("lic-7#"), "{revoked}");
+    let list = RevocationClaims::new("acme", now(), 5, vec![revoked]);
+    s.verifier
+        .load_revocations(&sign_revocations(&s.key, &list))
+        .unwrap();
+    assert_eq!(
+        s.verifier
+            .verify(&s.token, Some(&s.home), now())
+            .unwrap_err(),
+        VerifyError::Revoked {
+            jti: "lic-7".into()
+        }
+    );
+    assert!(
+        s.verifier
+            .verify(&other_token, Some(&s.home), now())
+            .unwrap()
+            .is_active(),
+        "revoking one binding leaves the license's other bindings valid"
+    );
+}
+
+#[test]
 fn rejects_stale_revocation_list_replay() {
     let mut s = setup();
     let newer = RevocationClaims::new("acme", now(), 4, vec!["lic-7".into()]);

@@ -330,6 +330,18 @@ impl Binding {
         }
     }
 
+    /// The revocation-list entry that revokes this binding of license `jti` and no other:
+    /// `<jti>#<salt>`, the salt as in the token form. The issuer picks a fresh salt for every
+    /// device it binds, so a replaced machine can be revoked while the license's other seats stay
+    /// valid.
+    pub fn revocation_id(&self, jti: &str) -> String {
+        let mut s = String::with_capacity(jti.len() + 12);
+        s.push_str(jti);
+        s.push('#');
+        s.push_str(&b64_encode(&self.salt));
+        s
+    }
+
     /// The token form of the binding.
     pub fn encode(&self) -> String {
         let mut s = String::new();
