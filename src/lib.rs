@@ -35,5 +35,7 @@ pub mod http;
 pub mod keys;
 pub mod license;
 pub mod marketplace;
+pub mod openapi;
+pub mod outbox;
 pub mod server;
 pub mod store;

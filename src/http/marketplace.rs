@@ -148,15 +148,29 @@ async fn dispatch(st: &AppState, cb: Callback, now: Timestamp) -> Response {
             .map(success),
         Callback::ExpireLicense(e) => svc.freeze(&e.instance_id, caller, now).await.map(success),
         Callback::ReleaseLicense(r) => svc.release(&r.instance_id, caller, now).await.map(success),
-        Callback::NewInstance(n) => svc
-            .create_instance(&n.order_id, &n.order_line_id, &n.business_id, caller, now)
-            .await
-            .map(|id| Response::new(ResultCode::Success, "success.", Some(&id), None)),
+        Callback::NewInstance(n) => {
+            match svc
+                .create_instance(&n.order_id, &n.order_line_id, &n.business_id, caller, now)
+                .await
+            {
+                Ok(id) => {
+                    // What was bought (customer, quota, validity) comes from the order query;
+                    // a failure there is retried in the background, not by the marketplace.
+                    sync_order(svc, &id, &n.order_id, &n.order_line_id, now).await;
+                    Ok(Response::new(ResultCode::Success, "success.", Some(&id), None))
+                }
+                Err(e) => Err(e),
+            }
+        }
         Callback::RefreshInstance(r) => {
             let once = format!("{}\0{}\0{:?}", r.order_id, r.order_line_id, r.scene);
-            svc.renew(&r.instance_id, &once, r.expire_time, r.product_id.as_deref(), caller, now)
-                .await
-                .map(success)
+            let renewed = svc
+                .renew(&r.instance_id, &once, r.expire_time, r.product_id.as_deref(), caller, now)
+                .await;
+            if renewed.is_ok() {
+                sync_order(svc, &r.instance_id, &r.order_id, &r.order_line_id, now).await;
+            }
+            renewed.map(success)
         }
         Callback::UpdateInstanceStatus(u) => match u.status {
             InstanceStatus::Freeze => svc.freeze(&u.instance_id, caller, now).await,
@@ -201,6 +215,27 @@ async fn dispatch(st: &AppState, cb: Callback, now: Timestamp) -> Response {
     result.unwrap_or_else(|e| refusal(&e))
 }
 
+/// How long a callback waits for the order query before leaving it to the outbox: the
+/// marketplace's budget for an answer is 5 s.
+const ORDER_QUERY_BUDGET: std::time::Duration = std::time::Duration::from_millis(2500);
+
+async fn sync_order(
+    svc: &crate::license::service::Service,
+    id: &str,
+    order: &str,
+    line: &str,
+    now: Timestamp,
+) {
+    if let Err(e) = svc
+        .sync_order(id, order, line, ORDER_QUERY_BUDGET, now)
+        .await
+    {
+        // The instance is created and acknowledged either way; the order is read again when
+        // the marketplace renews it, or by an operator.
+        tracing::error!(instance = id, order, error = %e, "cannot record the order query");
+    }
+}
+
 /// The answer for a refused operation.
 fn refusal(e: &ServiceError) -> Response {
     let (code, message) = match e {
@@ -212,6 +247,10 @@ fn refusal(e: &ServiceError) -> Response {
             (ResultCode::InstanceNotFound, e.to_string())
         }
         ServiceError::FingerprintRequired => (ResultCode::FingerprintRequired, e.to_string()),
+        ServiceError::ExpiryRequired => (ResultCode::ExpiryRequired, e.to_string()),
+        ServiceError::QuotaExhausted { .. } => (ResultCode::QuotaExhausted, e.to_string()),
+        ServiceError::Revoked(_) => (ResultCode::InstanceNotFound, e.to_string()),
+        ServiceError::SeatsTaken { .. } => (ResultCode::InvalidParam, e.to_string()),
         ServiceError::OutsideValidity(m) => (ResultCode::OutsideOrderValidity, m.clone()),
         ServiceError::Invalid(m) => (ResultCode::InvalidParam, m.clone()),
         ServiceError::Domain(DomainError::Mint { .. }) | ServiceError::Store(_) => {

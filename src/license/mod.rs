@@ -96,6 +96,14 @@ pub struct License {
     /// token is most of a record's size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_token: Option<String>,
+    /// Periodic goods (`chargingMode` `PERIOD` in the order): a device license needs an
+    /// `expireTime` (`000902` otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub periodic: bool,
+    /// When the marketplace's order query last filled in customer, product, quota and validity
+    /// (online activation); `None` until it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_synced: Option<Timestamp>,
 }
 
 /// What the issuer puts in every token, from configuration.
@@ -271,6 +279,36 @@ impl License {
     }
 }
 
+/// One seat of a License 1.0 license: the device that took it through `/v1/activate`.
+///
+/// Seats are numbered from 0 and never reused, so every binding gets its own salt and one can be
+/// revoked (a replaced machine) without touching the others.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Activation {
+    /// The license.
+    pub license_id: String,
+    /// The seat number.
+    pub seat: u32,
+    /// The device binding ([`Binding::encode`]).
+    pub binding: String,
+    /// The bound token of revision `revision`.
+    pub token: String,
+    /// The license revision the token carries.
+    pub revision: u32,
+    /// When the device first activated.
+    pub created: Timestamp,
+    /// When the seat was freed (reissue); its binding is on the revocation list from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Timestamp>,
+}
+
+impl Activation {
+    /// The binding salt of seat `seat` of license `license_id`.
+    pub fn salt(license_id: &str, seat: u32) -> [u8; 8] {
+        binding_salt(license_id, &format!("seat-{seat}"))
+    }
+}
+
 /// A device-bound token minted for an online-activation `getLicenseAsync` request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeviceLicense {
@@ -288,6 +326,9 @@ pub struct DeviceLicense {
     pub exp: Timestamp,
     /// When it was minted.
     pub created: Timestamp,
+    /// When a reissue retired this device; its binding is on the revocation list from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Timestamp>,
 }
 
 /// A per-license salt for device binding, derived from the license id so that minting again for
@@ -329,6 +370,8 @@ pub(crate) fn sample(id: &str, status: Status) -> License {
         entitlements: Entitlements::new(),
         issued_token: None,
         latest_token: None,
+        periodic: false,
+        order_synced: None,
     }
 }
 

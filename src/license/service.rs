@@ -7,11 +7,19 @@
 //! flight create one license. The lock covers only in-memory work; the disk flush happens outside
 //! it and is shared by every caller waiting at the same moment.
 
+mod delivery;
+mod seats;
+
 use std::sync::Arc;
 
-use client_verifier::{Binding, Entitlements, Fingerprint, SecretKey, Timestamp};
+use client_verifier::{Binding, Entitlements, Fingerprint, PublicKey, SecretKey, Timestamp};
 use serde_json::json;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
+
+pub use seats::{Refreshed, Seat};
+
+use crate::openapi::MarketplaceApi;
+use crate::outbox::{Job, Task};
 
 use super::{
     Change, DeviceLicense, DomainError, Issuer, Kind, License, PERPETUAL, Status, binding_salt,
@@ -34,6 +42,32 @@ pub enum ServiceError {
     /// A device license was asked for on a frozen or released instance, or outside its validity.
     #[error("{0}")]
     OutsideValidity(String),
+    /// A device license for periodic goods came without `expireTime`.
+    #[error("expireTime: required for a periodic license (the order is charged by period)")]
+    ExpiryRequired,
+    /// Every device license the order pays for is taken.
+    #[error(
+        "instance {instance}: the order's quota of {quota} device(s) is used up; free one with `licctl licenses reissue {instance}`"
+    )]
+    QuotaExhausted {
+        /// The instance.
+        instance: String,
+        /// Devices the order pays for.
+        quota: u32,
+    },
+    /// Every seat of a License 1.0 license is taken by another device.
+    #[error(
+        "license {license}: all {quantity} activation(s) are in use by other devices; the seller can free them with `licctl licenses reissue {license}`"
+    )]
+    SeatsTaken {
+        /// The license.
+        license: String,
+        /// Seats bought.
+        quantity: u32,
+    },
+    /// The license (or this device's binding of it) was revoked or released.
+    #[error("license {0} has been revoked")]
+    Revoked(String),
     /// The request is well-formed but its values cannot be used.
     #[error("{0}")]
     Invalid(String),
@@ -129,6 +163,9 @@ pub struct Service {
     key: Arc<SecretKey>,
     settings: Settings,
     write: Mutex<()>,
+    api: Option<MarketplaceApi>,
+    outbox_wake: Arc<Notify>,
+    trusted: Vec<PublicKey>,
 }
 
 impl std::fmt::Debug for Service {
@@ -145,10 +182,40 @@ impl Service {
     pub fn new(store: Arc<dyn Store>, key: Arc<SecretKey>, settings: Settings) -> Self {
         Service {
             store,
-            key,
             settings,
             write: Mutex::new(()),
+            api: None,
+            outbox_wake: Arc::new(Notify::new()),
+            trusted: vec![key.public_key().clone()],
+            key,
         }
+    }
+
+    /// Accepts tokens signed by any of `keys` (the whole key ring, so tokens minted before a
+    /// rotation still activate and refresh) besides the signing key.
+    pub fn with_trusted(mut self, keys: impl IntoIterator<Item = PublicKey>) -> Self {
+        for k in keys {
+            if !self.trusted.iter().any(|t| t.id() == k.id()) {
+                self.trusted.push(k);
+            }
+        }
+        self
+    }
+
+    /// Calls the marketplace's open API (order queries) with `api`.
+    pub fn with_marketplace(mut self, api: Option<MarketplaceApi>) -> Self {
+        self.api = api;
+        self
+    }
+
+    /// The marketplace open-API client, if configured.
+    pub fn marketplace(&self) -> Option<&MarketplaceApi> {
+        self.api.as_ref()
+    }
+
+    /// Notified whenever a job is queued, so the outbox worker runs it at once.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
     }
 
     /// The store, for read-only endpoints.
@@ -212,6 +279,8 @@ impl Service {
                     entitlements: Entitlements::new(),
                     issued_token: None,
                     latest_token: None,
+                    periodic: false,
+                    order_synced: None,
                 };
                 let token = l.mint(&self.issuer(), now, None)?;
                 l.issued_token = Some(token.clone());
@@ -277,6 +346,8 @@ impl Service {
                         entitlements: Entitlements::new(),
                         issued_token: None,
                         latest_token: None,
+                        periodic: false,
+                        order_synced: None,
                     };
                     let event = self.event(
                         &l,
@@ -412,7 +483,8 @@ impl Service {
     }
 
     /// `getLicenseAsync`: the device-bound token for one request, minted once; the same request
-    /// always gets the same token.
+    /// always gets the same token. The token is handed to the outbox for upload in the same
+    /// transaction; a repeated request queues the upload again unless one is pending.
     pub async fn device_license(
         &self,
         r: DeviceRequest,
@@ -440,27 +512,28 @@ impl Service {
                 event_id: r.event.clone(),
                 fingerprint: raw.clone(),
             };
+            let job_id = Job::upload_id(&r.instance, &r.event, &raw);
             if let Some(d) = self.store.device(&key)? {
+                if self.store.job(&job_id)?.is_none_or(|j| j.dead) {
+                    let job = Job::new(
+                        job_id,
+                        &d.license_id,
+                        Task::Upload {
+                            event_id: d.event_id.clone(),
+                            token: d.token.clone(),
+                        },
+                        now,
+                    );
+                    self.store.commit(Batch {
+                        jobs: vec![job],
+                        ..Batch::default()
+                    })?;
+                    tracing::info!(instance = %d.license_id, event = %d.event_id, "repeated request: upload queued again");
+                }
                 d
             } else {
                 let l = self.must_get(&r.instance)?;
-                match l.status {
-                    Status::Active => {}
-                    s => {
-                        return Err(ServiceError::OutsideValidity(format!(
-                            "instance {} is {}: no new device licenses until it is renewed",
-                            l.id,
-                            s.as_str()
-                        )));
-                    }
-                }
-                let exp = r.exp.unwrap_or(PERPETUAL);
-                if exp <= r.nbf {
-                    return Err(ServiceError::Invalid(format!(
-                        "expireTime: {} is not after effectiveTime {}",
-                        exp, r.nbf
-                    )));
-                }
+                let exp = self.check_device_request(&l, &r, &raw)?;
                 let mut scoped = l.clone();
                 scoped.nbf = r.nbf;
                 scoped.exp = exp;
@@ -473,6 +546,7 @@ impl Service {
                     nbf: r.nbf,
                     exp,
                     created: now,
+                    revoked: None,
                 };
                 let event = self.event(
                     &l,
@@ -480,20 +554,88 @@ impl Service {
                     now,
                     json!({
                         "event": r.event, "nbf": r.nbf.to_rfc3339(), "exp": exp.to_rfc3339(),
-                        "bound": !d.fingerprint.is_empty(),
+                        "bound": !d.fingerprint.is_empty(), "job": job_id,
                     }),
+                );
+                let job = Job::new(
+                    job_id,
+                    &l.id,
+                    Task::Upload {
+                        event_id: r.event.clone(),
+                        token: d.token.clone(),
+                    },
+                    now,
                 );
                 self.store.commit(Batch {
                     devices: vec![(key, d.clone())],
+                    jobs: vec![job],
                     audit: vec![event],
                     ..Batch::default()
                 })?;
-                tracing::info!(activity = caller.action, instance = %l.id, event = %r.event, "device license minted");
+                tracing::info!(activity = caller.action, instance = %l.id, event = %r.event, "device license minted; upload queued");
                 d
             }
         };
         self.store.flush().await?;
+        self.outbox_wake.notify_one();
         Ok(device)
+    }
+
+    /// The checks of spec §12.4 for a new device license: instance active, expiry given for
+    /// periodic goods (`000902`), inside the order's validity (`000901`), quota left (`000900`).
+    /// Returns the token's expiry.
+    fn check_device_request(
+        &self,
+        l: &License,
+        r: &DeviceRequest,
+        raw: &str,
+    ) -> Result<Timestamp, ServiceError> {
+        if l.status != Status::Active {
+            return Err(ServiceError::OutsideValidity(format!(
+                "instance {} is {}: no new device licenses until it is renewed",
+                l.id,
+                l.status.as_str()
+            )));
+        }
+        let exp = match r.exp {
+            Some(e) => e,
+            None if l.periodic => return Err(ServiceError::ExpiryRequired),
+            None => l.exp,
+        };
+        if exp <= r.nbf {
+            return Err(ServiceError::Invalid(format!(
+                "expireTime: {exp} is not after effectiveTime {}",
+                r.nbf
+            )));
+        }
+        // The order's end, with a day's grace for clocks and time zones; one-off purchases
+        // (PERPETUAL) have no end.
+        if l.exp < PERPETUAL {
+            let limit = l.exp.add_secs(client_verifier::DAY);
+            if r.nbf >= l.exp || exp > limit {
+                return Err(ServiceError::OutsideValidity(format!(
+                    "effectiveTime {} .. expireTime {exp} is outside the order's validity (until {})",
+                    r.nbf, l.exp
+                )));
+            }
+        }
+        let devices = self.store.devices_for(&l.id)?;
+        let mut in_use: Vec<&str> = devices
+            .iter()
+            .filter(|d| d.revoked.is_none())
+            .map(|d| d.fingerprint.as_str())
+            .collect();
+        in_use.sort_unstable();
+        in_use.dedup();
+        // The same device asking again (a new event after a reinstall or renewal) takes no
+        // new quota.
+        if !in_use.contains(&raw) && in_use.len() >= l.quantity as usize {
+            return Err(ServiceError::QuotaExhausted {
+                instance: l.id.clone(),
+                quota: l.quantity,
+            });
+        }
+        Ok(exp)
     }
 
     /// Reads, lets `f` change the license, commits it with an audit event, flushes.

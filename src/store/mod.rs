@@ -15,7 +15,8 @@ use std::pin::Pin;
 use client_verifier::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::license::{DeviceLicense, License, Status};
+use crate::license::{Activation, DeviceLicense, License, Status};
+use crate::outbox::Job;
 
 /// A store failure. The service answers `000005` and writes nothing more.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +118,15 @@ pub struct Batch {
     pub devices: Vec<(DeviceKey, DeviceLicense)>,
     /// Audit events to append.
     pub audit: Vec<AuditEvent>,
+    /// License 1.0 seats to write (whole records).
+    pub activations: Vec<Activation>,
+    /// Outbox jobs to write (new, or updated after an attempt).
+    pub jobs: Vec<Job>,
+    /// Outbox jobs finished: removed.
+    pub jobs_done: Vec<String>,
+    /// Revocation-list entries to add besides released licenses (revoked bindings,
+    /// `<jti>#<salt>`).
+    pub revocations: Vec<String>,
 }
 
 /// Licenses per status, kept up to date on every commit so metrics need no scan.
@@ -163,8 +173,22 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> FlushFuture<'_>;
     /// Licenses per status.
     fn counts(&self) -> Result<StatusCounts, StoreError>;
-    /// Ids of released (revoked) licenses.
-    fn revoked(&self) -> Result<Vec<String>, StoreError>;
+    /// The revocation list: its sequence number (which grows with every entry added) and its
+    /// entries (released license ids and revoked bindings).
+    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError>;
+    /// Whether this revocation-list entry (a license id or `<jti>#<salt>`) is on the list.
+    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError>;
+    /// Device licenses minted for an instance.
+    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
+    /// The seats of a License 1.0 license, by seat number.
+    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
+    /// Every outbox job (pending and dead; finished ones are gone).
+    fn jobs(&self) -> Result<Vec<Job>, StoreError>;
+    /// One outbox job.
+    fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    /// Up to `limit` licenses in id order, starting after `after`: pages through any number of
+    /// licenses without loading them all.
+    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError>;
     /// A license's audit history, oldest first.
     fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError>;
     /// Bytes the database occupies on disk (for metrics).

@@ -3,9 +3,9 @@
 //! Trees: `licenses` (id -> JSON record), `orders` (purchase -> id), `applied` (operation keys
 //! applied once), `devices` (device request -> device license), `audit` (big-endian seq -> chained
 //! record), `audit_idx` (license id, seq -> ()), `meta` (audit head, status counts), `revoked`
-//! (id -> release time), `nonces` (V2 nonce -> expiry). A commit is one sled transaction over the
-//! first eight; nonces live outside it because a replay check must not wait for a callback's
-//! transaction.
+//! (revocation-list entry -> time), `activations` (license id, seat -> seat), `outbox` (job id ->
+//! job), `nonces` (V2 nonce -> expiry). A commit is one sled transaction over all but the last;
+//! nonces live outside it because a replay check must not wait for a callback's transaction.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
@@ -22,10 +22,12 @@ use tokio::sync::oneshot;
 use super::{
     AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, StatusCounts, Store, StoreError,
 };
-use crate::license::{DeviceLicense, License, Status};
+use crate::license::{Activation, DeviceLicense, License, Status};
+use crate::outbox::Job;
 
 const HEAD: &[u8] = b"audit_head";
 const COUNTS: &[u8] = b"status_counts";
+const REVOCATION_SEQ: &[u8] = b"revocation_seq";
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The embedded store: one process owns the database directory.
@@ -40,6 +42,8 @@ pub struct SledStore {
     audit_idx: Tree,
     meta: Tree,
     revoked: Tree,
+    activations: Tree,
+    outbox: Tree,
     nonces: Tree,
     flusher: Arc<Flusher>,
 }
@@ -100,6 +104,8 @@ impl SledStore {
             audit_idx: tree("audit_idx")?,
             meta: tree("meta")?,
             revoked: tree("revoked")?,
+            activations: tree("activations")?,
+            outbox: tree("outbox")?,
             nonces: tree("nonces")?,
             flusher,
             db,
@@ -139,6 +145,11 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Records are plain structs of strings, numbers and maps: serialising to memory cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// The key of a seat: license id, NUL, big-endian seat number (so seats list in order).
+fn seat_key(license_id: &str, seat: u32) -> Vec<u8> {
+    [license_id.as_bytes(), b"\0", &seat.to_be_bytes()].concat()
 }
 
 /// The chain link of an audit record.
@@ -198,6 +209,17 @@ impl Store for SledStore {
             .iter()
             .map(|e| (e.license_id.as_str(), encode(e)))
             .collect();
+        let activations: Vec<(Vec<u8>, Vec<u8>)> = batch
+            .activations
+            .iter()
+            .map(|a| (seat_key(&a.license_id, a.seat), encode(a)))
+            .collect();
+        let jobs: Vec<(&str, Vec<u8>)> = batch
+            .jobs
+            .iter()
+            .map(|j| (j.id.as_str(), encode(j)))
+            .collect();
+        let stamp = encode(&Timestamp::now());
         let trees = (
             &self.licenses,
             &self.orders,
@@ -207,11 +229,29 @@ impl Store for SledStore {
             &self.audit_idx,
             &self.meta,
             &self.revoked,
+            &self.activations,
+            &self.outbox,
         );
         let result = sled::Transactional::transaction(
             &trees,
-            |(lic, ord, app, dev, aud, idx, meta, rev)| {
+            |(lic, ord, app, dev, aud, idx, meta, rev, act, out)| {
                 let mut counts: StatusCounts = tx_get(meta, COUNTS)?.unwrap_or_default();
+                let mut revocation_seq: u64 = tx_get(meta, REVOCATION_SEQ)?.unwrap_or(0);
+                let seq_before = revocation_seq;
+                for entry in &batch.revocations {
+                    if rev.insert(entry.as_bytes(), stamp.as_slice())?.is_none() {
+                        revocation_seq += 1;
+                    }
+                }
+                for (k, v) in &activations {
+                    act.insert(k.as_slice(), v.as_slice())?;
+                }
+                for (id, v) in &jobs {
+                    out.insert(id.as_bytes(), v.as_slice())?;
+                }
+                for id in &batch.jobs_done {
+                    out.remove(id.as_bytes())?;
+                }
                 for (l, bytes) in &licenses {
                     let old: Option<License> = tx_get(lic, l.id.as_bytes())?;
                     if let Some(old) = &old {
@@ -222,6 +262,7 @@ impl Store for SledStore {
                         && old.as_ref().is_none_or(|o| o.status != Status::Released)
                     {
                         rev.insert(l.id.as_bytes(), encode(&l.updated))?;
+                        revocation_seq += 1;
                     }
                     lic.insert(l.id.as_bytes(), bytes.as_slice())?;
                 }
@@ -255,6 +296,9 @@ impl Store for SledStore {
                 }
                 meta.insert(HEAD, encode(&(seq, &prev)))?;
                 meta.insert(COUNTS, encode(&counts))?;
+                if revocation_seq != seq_before {
+                    meta.insert(REVOCATION_SEQ, encode(&revocation_seq))?;
+                }
                 Ok(())
             },
         );
@@ -310,11 +354,72 @@ impl Store for SledStore {
         Ok(Self::get(&self.meta, COUNTS)?.unwrap_or_default())
     }
 
-    fn revoked(&self) -> Result<Vec<String>, StoreError> {
-        self.revoked
+    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
+        // Read the sequence number first: an entry committed in between is then listed under
+        // the older number, and the next list (with a higher one) carries it too.
+        let seq = Self::get(&self.meta, REVOCATION_SEQ)?.unwrap_or(0);
+        let entries = self
+            .revoked
             .iter()
             .keys()
             .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect::<Result<_, StoreError>>()?;
+        Ok((seq, entries))
+    }
+
+    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
+        Ok(self.revoked.contains_key(entry.as_bytes())?)
+    }
+
+    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+        let prefix = [license_id.as_bytes(), b"\0"].concat();
+        self.devices
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
+        let prefix = [license_id.as_bytes(), b"\0"].concat();
+        self.activations
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.outbox
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        Self::get(&self.outbox, id.as_bytes())
+    }
+
+    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        self.licenses
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
             .collect()
     }
 
@@ -431,7 +536,18 @@ mod tests {
             ..Batch::default()
         })
         .unwrap();
-        assert_eq!(s.revoked().unwrap(), ["a"]);
+        assert_eq!(s.revoked().unwrap(), (1, vec!["a".to_string()]));
+        s.commit(Batch {
+            licenses: vec![license("a", Status::Released)],
+            revocations: vec!["b#c2FsdA".into()],
+            ..Batch::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.revoked().unwrap(),
+            (2, vec!["a".to_string(), "b#c2FsdA".to_string()]),
+            "a repeated release adds nothing; a new binding entry moves the sequence"
+        );
         assert_eq!(s.counts().unwrap().released, 1);
     }
 

@@ -1,0 +1,243 @@
+//! Online activation's calls to the marketplace: reading what an order bought, and recording
+//! the outcome of each outbox attempt.
+
+use std::time::Duration;
+
+use client_verifier::Timestamp;
+use serde_json::json;
+
+use super::{Service, ServiceError};
+use crate::license::{PERPETUAL, Status};
+use crate::openapi::OrderInfo;
+use crate::outbox::{Job, Task};
+use crate::store::{AuditEvent, Batch};
+
+impl Service {
+    /// Reads the order behind instance `id` (bounded by `budget`, so the callback still answers
+    /// within the marketplace's 5 s) and applies it. When the marketplace cannot be asked now,
+    /// the query goes to the outbox and is applied when it succeeds; the callback's answer does
+    /// not depend on it.
+    pub async fn sync_order(
+        &self,
+        id: &str,
+        order: &str,
+        order_line: &str,
+        budget: Duration,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        if let Some(api) = &self.api {
+            match tokio::time::timeout(budget, api.query_order(order, Some(order_line))).await {
+                Ok(Ok(info)) => return self.apply_order(id, order_line, &info, None, now).await,
+                Ok(Err(e)) => {
+                    tracing::warn!(instance = id, order, error = %e, "order query failed; retrying in the background");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        instance = id,
+                        order,
+                        budget_ms = budget.as_millis() as u64,
+                        "order query too slow; retrying in the background"
+                    );
+                }
+            }
+        }
+        let job = Job::new(
+            Job::query_id(id, order, order_line),
+            id,
+            Task::QueryOrder {
+                order: order.to_string(),
+                order_line: order_line.to_string(),
+            },
+            now,
+        );
+        {
+            let _w = self.write.lock().await;
+            self.store.commit(Batch {
+                jobs: vec![job],
+                ..Batch::default()
+            })?;
+        }
+        self.store.flush().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// Applies what an order bought to its instance: customer, product, quota, whether it is
+    /// periodic, and its end (which only ever moves later here: a refund comes as a
+    /// `refreshInstance` callback with the new end, and a slow query of an old order must not
+    /// undo a renewal).
+    async fn apply_order(
+        &self,
+        id: &str,
+        order_line: &str,
+        info: &OrderInfo,
+        job_done: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        {
+            let _w = self.write.lock().await;
+            let mut l = self.must_get(id)?;
+            let line = info.line(order_line).or(info.lines.first());
+            if l.status != Status::Released {
+                if let Some(c) = info.customer_id.as_deref().filter(|c| !c.is_empty()) {
+                    l.customer = c.to_string();
+                }
+                if info.customer_name.is_some() {
+                    l.customer_name.clone_from(&info.customer_name);
+                }
+                if let Some(line) = line {
+                    if let Some(p) = line.product_id.as_deref().filter(|p| !p.is_empty()) {
+                        l.product = p.to_string();
+                    }
+                    if let Some(s) = line.sku_code.as_deref().filter(|s| !s.is_empty()) {
+                        l.sku = s.to_string();
+                    }
+                    if let Some(q) = line.quantity.filter(|&q| q > 0) {
+                        l.quantity = q;
+                    }
+                    l.periodic = line.charging_mode.eq_ignore_ascii_case("PERIOD");
+                    if let Some(end) = line.expire_time
+                        && (l.exp >= PERPETUAL || end > l.exp)
+                    {
+                        l.exp = end;
+                    }
+                }
+                l.order_synced = Some(now);
+                l.updated = now;
+            }
+            let detail = json!({
+                "order": info.order_id, "order_type": info.order_type,
+                "quantity": l.quantity, "periodic": l.periodic, "exp": l.exp.to_rfc3339(),
+                "line_found": line.is_some(),
+            });
+            let event = AuditEvent {
+                at: now,
+                license_id: l.id.clone(),
+                action: "queryOrder".into(),
+                actor: "licd".into(),
+                detail,
+            };
+            tracing::info!(instance = id, order = %info.order_id, quantity = l.quantity, periodic = l.periodic, "order applied");
+            self.store.commit(Batch {
+                licenses: vec![l],
+                audit: vec![event],
+                jobs_done: job_done.map(str::to_string).into_iter().collect(),
+                ..Batch::default()
+            })?;
+        }
+        self.store.flush().await?;
+        Ok(())
+    }
+
+    /// Records a successful outbox attempt (applying the order it read, for a query) and
+    /// removes the job.
+    pub async fn job_succeeded(
+        &self,
+        job: &Job,
+        order: Option<OrderInfo>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        if let (Task::QueryOrder { order_line, .. }, Some(info)) = (&job.task, &order) {
+            return match self
+                .apply_order(&job.license_id, order_line, info, Some(&job.id), now)
+                .await
+            {
+                // The instance is gone from the store (restored from an older backup): nothing
+                // to apply the order to, and nothing to retry.
+                Err(ServiceError::NotFound(_)) => self.drop_job(job, now).await,
+                other => other,
+            };
+        }
+        let detail = match &job.task {
+            Task::Upload { event_id, .. } => json!({ "event": event_id }),
+            Task::QueryOrder { order, .. } => json!({ "order": order }),
+        };
+        tracing::info!(job = %job.id, instance = %job.license_id, action = job.task.action(), attempts = job.attempts + 1, "delivered to the marketplace");
+        self.record_job(job, "ok", detail, Some(&job.id), None, now)
+            .await
+    }
+
+    async fn drop_job(&self, job: &Job, now: Timestamp) -> Result<(), ServiceError> {
+        self.record_job(job, "dropped", json!({}), Some(&job.id), None, now)
+            .await
+    }
+
+    /// Records a failed outbox attempt: the job (with its next time, or dead) and an audit
+    /// event.
+    pub async fn job_failed(&self, job: Job, now: Timestamp) -> Result<(), ServiceError> {
+        let error = job.last_error.clone().unwrap_or_default();
+        if job.dead {
+            tracing::error!(job = %job.id, instance = %job.license_id, action = job.task.action(), attempts = job.attempts, error = %error, "gave up calling the marketplace; `licctl outbox retry` after fixing the cause");
+        } else {
+            tracing::warn!(job = %job.id, instance = %job.license_id, action = job.task.action(), attempts = job.attempts, next = %job.next_at, error = %error, "marketplace call failed; will retry");
+        }
+        let detail = json!({
+            "attempt": job.attempts, "error": error, "dead": job.dead,
+            "next": (!job.dead).then(|| job.next_at.to_rfc3339()),
+        });
+        let outcome = if job.dead { "dead" } else { "failed" };
+        self.record_job(&job, outcome, detail, None, Some(job.clone()), now)
+            .await
+    }
+
+    /// Revives a dead job (or hurries a pending one): due now, attempts reset.
+    pub async fn retry_job(&self, id: &str, now: Timestamp) -> Result<Job, ServiceError> {
+        let job = {
+            let _w = self.write.lock().await;
+            let mut job = self
+                .store
+                .job(id)?
+                .ok_or_else(|| ServiceError::NotFound(format!("outbox job {id}")))?;
+            job.dead = false;
+            job.attempts = 0;
+            job.next_at = now;
+            let event = AuditEvent {
+                at: now,
+                license_id: job.license_id.clone(),
+                action: format!("{}.retry", job.task.action()),
+                actor: "admin".into(),
+                detail: json!({ "job": job.id }),
+            };
+            self.store.commit(Batch {
+                jobs: vec![job.clone()],
+                audit: vec![event],
+                ..Batch::default()
+            })?;
+            job
+        };
+        self.store.flush().await?;
+        self.outbox_wake.notify_one();
+        Ok(job)
+    }
+
+    async fn record_job(
+        &self,
+        job: &Job,
+        outcome: &str,
+        mut detail: serde_json::Value,
+        done: Option<&str>,
+        update: Option<Job>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        detail["job"] = json!(job.id);
+        detail["outcome"] = json!(outcome);
+        let event = AuditEvent {
+            at: now,
+            license_id: job.license_id.clone(),
+            action: job.task.action().to_string(),
+            actor: "licd".into(),
+            detail,
+        };
+        {
+            let _w = self.write.lock().await;
+            self.store.commit(Batch {
+                audit: vec![event],
+                jobs: update.into_iter().collect(),
+                jobs_done: done.map(str::to_string).into_iter().collect(),
+                ..Batch::default()
+            })?;
+        }
+        self.store.flush().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,384 @@
+//! What clients and support staff do with a license after it is issued: bind a License 1.0
+//! license to a device (`/v1/activate`), fetch its newest revision (`/v1/refresh`), reissue it
+//! for a replaced machine, revoke it, and publish the revocation list.
+
+use client_verifier::{
+    Binding, BindingRequirement, Claims, Fingerprint, MatchPolicy, RevocationClaims, Timestamp,
+    Verifier, danger, sign_revocations,
+};
+use serde_json::json;
+
+use super::{Service, ServiceError};
+use crate::license::{Activation, DeviceLicense, Kind, License, Status, binding_salt};
+use crate::store::{AuditEvent, Batch, DeviceKey};
+
+/// A device's seat of a License 1.0 license, as `/v1/activate` returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seat {
+    /// The bound token.
+    pub token: String,
+    /// The seat number.
+    pub seat: u32,
+    /// The license revision it carries.
+    pub revision: u32,
+    /// Whether this call took the seat (false: the device already had it).
+    pub new: bool,
+}
+
+/// The newest revision of a license, as `/v1/refresh` returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refreshed {
+    /// The token.
+    pub token: String,
+    /// Its revision.
+    pub revision: u32,
+    /// The license's state.
+    pub status: Status,
+}
+
+impl Service {
+    /// Checks that `token` is one of ours (signature by a trusted key, issuer) and returns its
+    /// claims, whatever its dates and binding: a client refreshing an expired token is the
+    /// point of refreshing.
+    fn open_token(&self, token: &str, now: Timestamp) -> Result<Claims, ServiceError> {
+        let mut builder = Verifier::builder()
+            .issuer(self.settings.issuer.clone())
+            .binding(BindingRequirement::Optional);
+        for k in &self.trusted {
+            builder = builder.trust(k.clone());
+        }
+        let verifier = danger::skip_device_check(builder).build();
+        match verifier.verify(token, None, now) {
+            Ok(v) => Ok(v.claims().clone()),
+            Err(e) => Err(ServiceError::Invalid(format!("license: {e}"))),
+        }
+    }
+
+    /// `/v1/activate`: binds the unbound License 1.0 token `token` to the device `fingerprint`.
+    /// The same device (by the tolerant match the verifier uses) gets its seat back; another
+    /// device takes a free seat, up to the license's quantity.
+    pub async fn activate(
+        &self,
+        token: &str,
+        fingerprint: &str,
+        now: Timestamp,
+    ) -> Result<Seat, ServiceError> {
+        let claims = self.open_token(token, now)?;
+        if claims.binding.is_some() {
+            return Err(ServiceError::Invalid(
+                "license: this token is already bound to a device; use /v1/refresh for its newest revision".into(),
+            ));
+        }
+        let fp = Fingerprint::parse(fingerprint.trim())
+            .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
+        let seat = {
+            let _w = self.write.lock().await;
+            let l = self.must_get(&claims.jti)?;
+            if l.kind != Kind::Classic {
+                return Err(ServiceError::Invalid(format!(
+                    "license {}: online-activation licenses are bound by the marketplace (getLicenseAsync), not by /v1/activate",
+                    l.id
+                )));
+            }
+            if l.status == Status::Released {
+                return Err(ServiceError::Revoked(l.id));
+            }
+            let seats = self.store.activations(&l.id)?;
+            let held = seats.iter().find(|a| {
+                a.revoked.is_none()
+                    && Binding::decode(&a.binding)
+                        .is_some_and(|b| b.check(&fp, MatchPolicy::Tolerant).holds())
+            });
+            let (seat, new) = match held {
+                Some(a) if a.revision == l.revision => (a.clone(), false),
+                Some(a) => (self.remint_seat(&l, a, now)?, false),
+                None => {
+                    let live = seats.iter().filter(|a| a.revoked.is_none()).count();
+                    if live >= l.quantity as usize {
+                        return Err(ServiceError::SeatsTaken {
+                            license: l.id.clone(),
+                            quantity: l.quantity,
+                        });
+                    }
+                    let number = u32::try_from(seats.len()).unwrap_or(u32::MAX);
+                    let binding = Binding::new(&fp, Activation::salt(&l.id, number));
+                    let a = Activation {
+                        license_id: l.id.clone(),
+                        seat: number,
+                        binding: binding.encode(),
+                        token: l.mint(&self.issuer(), now, Some(binding))?,
+                        revision: l.revision,
+                        created: now,
+                        revoked: None,
+                    };
+                    let event = admin_event(
+                        &l.id,
+                        "activate",
+                        "client",
+                        now,
+                        json!({
+                            "seat": number, "of": l.quantity,
+                        }),
+                    );
+                    self.store.commit(Batch {
+                        activations: vec![a.clone()],
+                        audit: vec![event],
+                        ..Batch::default()
+                    })?;
+                    tracing::info!(license = %l.id, seat = number, "device activated");
+                    (a, true)
+                }
+            };
+            Seat {
+                token: seat.token,
+                seat: seat.seat,
+                revision: seat.revision,
+                new,
+            }
+        };
+        self.store.flush().await?;
+        Ok(seat)
+    }
+
+    /// Mints a seat's token at the license's current revision and stores it.
+    fn remint_seat(
+        &self,
+        l: &License,
+        a: &Activation,
+        now: Timestamp,
+    ) -> Result<Activation, ServiceError> {
+        let binding = Binding::decode(&a.binding).ok_or_else(|| {
+            ServiceError::Invalid(format!(
+                "seat {} of {}: stored binding unreadable",
+                a.seat, l.id
+            ))
+        })?;
+        let mut a = a.clone();
+        a.token = l.mint(&self.issuer(), now, Some(binding))?;
+        a.revision = l.revision;
+        self.store.commit(Batch {
+            activations: vec![a.clone()],
+            ..Batch::default()
+        })?;
+        Ok(a)
+    }
+
+    /// `/v1/refresh`: the newest revision of the license `token` belongs to, for the same
+    /// device binding. A released license or a revoked binding is [`ServiceError::Revoked`].
+    pub async fn refresh(&self, token: &str, now: Timestamp) -> Result<Refreshed, ServiceError> {
+        let claims = self.open_token(token, now)?;
+        let out = {
+            let _w = self.write.lock().await;
+            let l = self.must_get(&claims.jti)?;
+            let revoked_binding = match &claims.binding {
+                Some(b) => self.store.is_revoked(&b.revocation_id(&l.id))?,
+                None => false,
+            };
+            if l.status == Status::Released || revoked_binding {
+                return Err(ServiceError::Revoked(l.id));
+            }
+            let token = match (&claims.binding, l.kind) {
+                (None, Kind::Classic) => l.current_token().unwrap_or_default().to_string(),
+                (Some(b), Kind::Classic) => {
+                    let encoded = b.encode();
+                    let seat = self
+                        .store
+                        .activations(&l.id)?
+                        .into_iter()
+                        .find(|a| a.binding == encoded);
+                    match seat {
+                        Some(a) if a.revision == l.revision => a.token,
+                        Some(a) => self.remint_seat(&l, &a, now)?.token,
+                        None => l.mint(&self.issuer(), now, Some(b.clone()))?,
+                    }
+                }
+                (binding, Kind::Online) => l.mint(&self.issuer(), now, binding.clone())?,
+            };
+            Refreshed {
+                token,
+                revision: l.revision,
+                status: l.status,
+            }
+        };
+        self.store.flush().await?;
+        Ok(out)
+    }
+
+    /// Reissues license `id` as a new revision (a customer replaced the machine): every device
+    /// binding it had is revoked and its seats freed; with `fingerprint`, the returned token is
+    /// bound to that device (taking a seat), otherwise it is the unbound license to activate.
+    pub async fn reissue(
+        &self,
+        id: &str,
+        fingerprint: Option<&str>,
+        actor: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<String, ServiceError> {
+        let fp = match fingerprint.map(str::trim).filter(|f| !f.is_empty()) {
+            Some(raw) => Some((
+                raw.to_string(),
+                Fingerprint::parse(raw)
+                    .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?,
+            )),
+            None => None,
+        };
+        let token = {
+            let _w = self.write.lock().await;
+            let mut l = self.must_get(id)?;
+            if l.status == Status::Released {
+                return Err(ServiceError::Revoked(l.id));
+            }
+            if l.kind == Kind::Online && fp.is_none() && self.settings.require_fingerprint {
+                return Err(ServiceError::Invalid(format!(
+                    "license {id} is device-bound (online activation): give the new machine's --fingerprint"
+                )));
+            }
+            let mut batch = Batch::default();
+            for mut a in self.store.activations(&l.id)? {
+                if a.revoked.is_none() {
+                    if let Some(b) = Binding::decode(&a.binding) {
+                        batch.revocations.push(b.revocation_id(&l.id));
+                    }
+                    a.revoked = Some(now);
+                    batch.activations.push(a);
+                }
+            }
+            for d in self.store.devices_for(&l.id)? {
+                if d.revoked.is_some() || d.fingerprint.is_empty() {
+                    continue;
+                }
+                if let Ok(f) = Fingerprint::parse(&d.fingerprint) {
+                    let b = Binding::new(&f, binding_salt(&l.id, &d.event_id));
+                    batch.revocations.push(b.revocation_id(&l.id));
+                }
+                let key = DeviceKey {
+                    license_id: d.license_id.clone(),
+                    event_id: d.event_id.clone(),
+                    fingerprint: d.fingerprint.clone(),
+                };
+                batch.devices.push((
+                    key,
+                    DeviceLicense {
+                        revoked: Some(now),
+                        ..d
+                    },
+                ));
+            }
+            l.next_revision(&self.issuer(), now)?;
+            let token = match (&fp, l.kind) {
+                (None, _) => match l.current_token() {
+                    Some(t) => t.to_string(),
+                    None => l.mint(&self.issuer(), now, None)?,
+                },
+                (Some((_, f)), Kind::Classic) => {
+                    let number =
+                        u32::try_from(self.store.activations(&l.id)?.len()).unwrap_or(u32::MAX);
+                    let binding = Binding::new(f, Activation::salt(&l.id, number));
+                    let a = Activation {
+                        license_id: l.id.clone(),
+                        seat: number,
+                        binding: binding.encode(),
+                        token: l.mint(&self.issuer(), now, Some(binding))?,
+                        revision: l.revision,
+                        created: now,
+                        revoked: None,
+                    };
+                    let t = a.token.clone();
+                    batch.activations.push(a);
+                    t
+                }
+                (Some((raw, f)), Kind::Online) => {
+                    let event = format!("reissue-{}", l.revision);
+                    let binding = Binding::new(f, binding_salt(&l.id, &event));
+                    let token = l.mint(&self.issuer(), now, Some(binding))?;
+                    batch.devices.push((
+                        DeviceKey {
+                            license_id: l.id.clone(),
+                            event_id: event.clone(),
+                            fingerprint: raw.clone(),
+                        },
+                        DeviceLicense {
+                            license_id: l.id.clone(),
+                            event_id: event,
+                            fingerprint: raw.clone(),
+                            token: token.clone(),
+                            nbf: l.nbf,
+                            exp: l.exp,
+                            created: now,
+                            revoked: None,
+                        },
+                    ));
+                    token
+                }
+            };
+            batch.audit.push(admin_event(
+                &l.id,
+                "reissue",
+                actor,
+                now,
+                json!({
+                    "reason": reason, "revision": l.revision,
+                    "bindings_revoked": batch.revocations.len(), "bound": fp.is_some(),
+                }),
+            ));
+            tracing::info!(license = %l.id, revision = l.revision, revoked = batch.revocations.len(), actor, "license reissued");
+            batch.licenses.push(l);
+            self.store.commit(batch)?;
+            token
+        };
+        self.store.flush().await?;
+        Ok(token)
+    }
+
+    /// Revokes license `id` for good (refund, fraud, a leaked token): it is released and goes on
+    /// the revocation list. Repeated, it changes nothing.
+    pub async fn revoke(
+        &self,
+        id: &str,
+        actor: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<License, ServiceError> {
+        let l = {
+            let _w = self.write.lock().await;
+            let mut l = self.must_get(id)?;
+            if l.release(now) == crate::license::Change::Changed {
+                let event = admin_event(&l.id, "revoke", actor, now, json!({ "reason": reason }));
+                self.store.commit(Batch {
+                    licenses: vec![l.clone()],
+                    audit: vec![event],
+                    ..Batch::default()
+                })?;
+                tracing::info!(license = %l.id, actor, reason, "license revoked");
+            }
+            l
+        };
+        self.store.flush().await?;
+        Ok(l)
+    }
+
+    /// The current revocation list, signed: released licenses and revoked bindings, with a
+    /// sequence number that grows with every entry.
+    pub fn revocation_list(&self, now: Timestamp) -> Result<(u64, String), ServiceError> {
+        let (seq, entries) = self.store.revoked()?;
+        let list = RevocationClaims::new(self.settings.issuer.clone(), now, seq, entries);
+        Ok((seq, sign_revocations(&self.key, &list)))
+    }
+}
+
+fn admin_event(
+    license_id: &str,
+    action: &str,
+    actor: &str,
+    now: Timestamp,
+    detail: serde_json::Value,
+) -> AuditEvent {
+    AuditEvent {
+        at: now,
+        license_id: license_id.to_string(),
+        action: action.to_string(),
+        actor: actor.to_string(),
+        detail,
+    }
+}

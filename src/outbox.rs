@@ -1,0 +1,300 @@
+//! The durable outbox: calls licd owes the marketplace, kept until they succeed.
+//!
+//! A device license minted for `getLicenseAsync` must reach the marketplace through its upload
+//! API, and an order must be read through its query API; both can fail (network, marketplace
+//! maintenance, a wrong AK/SK) long after the callback was answered. Each such call is a [`Job`]
+//! committed in the same store transaction as the change that needs it, so a crash can lose
+//! neither. The [`Worker`] runs due jobs, retries failures with exponential backoff and jitter,
+//! records every attempt in the audit log, and parks a job that keeps failing (or fails for good)
+//! as dead, with the reason, for an operator to retry.
+//!
+//! Jobs are idempotent towards the marketplace: an upload sends the same characters for the same
+//! event however often it runs, and an order query only reads. A finished job is removed; its
+//! history stays in the audit log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use client_verifier::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::license::service::Service;
+use crate::openapi::MarketplaceApi;
+
+/// A call owed to the marketplace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Stable id: the same owed call always has the same id.
+    pub id: String,
+    /// The license it concerns (for the audit log).
+    pub license_id: String,
+    /// What to do.
+    pub task: Task,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was first queued.
+    pub created: Timestamp,
+    /// When the next attempt is due.
+    pub next_at: Timestamp,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Given up: failed for good or too often. Only an operator's retry revives it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dead: bool,
+}
+
+/// What a job does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Task {
+    /// Upload a license string for a `getLicenseAsync` event (`market-event/{eventId}/file`,
+    /// `type=CHARACTERS`).
+    Upload {
+        /// The marketplace's `eventId`.
+        event_id: String,
+        /// The license string.
+        token: String,
+    },
+    /// Read an order (`order/query`) and apply its customer, product, quota and validity to the
+    /// instance.
+    QueryOrder {
+        /// `orderId`.
+        order: String,
+        /// `orderLineId`.
+        order_line: String,
+    },
+}
+
+impl Task {
+    /// The audit-log name of an attempt.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Task::Upload { .. } => "upload",
+            Task::QueryOrder { .. } => "queryOrder",
+        }
+    }
+}
+
+impl Job {
+    /// A new job, due now.
+    pub fn new(id: String, license_id: &str, task: Task, now: Timestamp) -> Self {
+        Job {
+            id,
+            license_id: license_id.to_string(),
+            task,
+            attempts: 0,
+            created: now,
+            next_at: now,
+            last_error: None,
+            dead: false,
+        }
+    }
+
+    /// The id of the upload for one device request: a hash, so it is safe in a URL and does not
+    /// repeat the fingerprint.
+    pub fn upload_id(license_id: &str, event_id: &str, fingerprint: &str) -> String {
+        format!("up-{}", short_hash(&[license_id, event_id, fingerprint]))
+    }
+
+    /// The id of the order query for one order line of an instance.
+    pub fn query_id(license_id: &str, order: &str, order_line: &str) -> String {
+        format!("oq-{}", short_hash(&[license_id, order, order_line]))
+    }
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// When to try again.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Delay after the first failure.
+    pub base: Duration,
+    /// Longest delay between attempts.
+    pub cap: Duration,
+    /// Attempts before a job is dead.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    /// 5 s doubling to 15 min, 30 attempts: about six hours of trying, longer than any
+    /// marketplace maintenance window the documentation mentions.
+    fn default() -> Self {
+        RetryPolicy {
+            base: Duration::from_secs(5),
+            cap: Duration::from_secs(15 * 60),
+            max_attempts: 30,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay after `attempts` failed attempts, scaled by `jitter` in `[0.5, 1.0]` so that
+    /// jobs failing together do not retry together.
+    pub fn delay(&self, attempts: u32, jitter: f64) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        exp.min(self.cap).mul_f64(jitter.clamp(0.5, 1.0))
+    }
+}
+
+/// A jitter factor in `[0.5, 1.0]`.
+fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    let r = getrandom::getrandom(&mut b).map_or(0, |()| u16::from_le_bytes(b));
+    0.5 + f64::from(r) / f64::from(u16::MAX) / 2.0
+}
+
+/// Runs due jobs until shutdown.
+#[derive(Debug)]
+pub struct Worker {
+    service: Arc<Service>,
+    api: Option<MarketplaceApi>,
+    wake: Arc<Notify>,
+    policy: RetryPolicy,
+}
+
+/// How long the worker sleeps when nothing is due and nothing wakes it.
+const IDLE: Duration = Duration::from_secs(30);
+
+impl Worker {
+    /// A worker for `service`'s outbox; without `api`, jobs wait until one is configured.
+    pub fn new(
+        service: Arc<Service>,
+        api: Option<MarketplaceApi>,
+        wake: Arc<Notify>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Worker {
+            service,
+            api,
+            wake,
+            policy,
+        }
+    }
+
+    /// Runs until the task is dropped or aborted.
+    pub async fn run(self) {
+        let mut warned_unconfigured = false;
+        loop {
+            let sleep = match self.round(&mut warned_unconfigured).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox: cannot read pending jobs");
+                    IDLE
+                }
+            };
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    /// Runs every due job once; returns how long until the next one is due.
+    async fn round(
+        &self,
+        warned_unconfigured: &mut bool,
+    ) -> Result<Duration, crate::store::StoreError> {
+        let jobs = self.service.store().jobs()?;
+        let now = Timestamp::now();
+        let pending: Vec<Job> = jobs.into_iter().filter(|j| !j.dead).collect();
+        let Some(api) = &self.api else {
+            if !pending.is_empty() && !*warned_unconfigured {
+                tracing::warn!(
+                    pending = pending.len(),
+                    "outbox: calls to the marketplace are waiting, but its open API is not configured (--marketplace-ak, --marketplace-sk-file)"
+                );
+                *warned_unconfigured = true;
+            }
+            return Ok(IDLE);
+        };
+        let mut next = IDLE;
+        for job in pending {
+            if job.next_at > now {
+                let wait = u64::try_from(job.next_at.unix() - now.unix()).unwrap_or(0);
+                next = next.min(Duration::from_secs(wait.max(1)));
+                continue;
+            }
+            let outcome = match &job.task {
+                Task::Upload { event_id, token } => {
+                    api.upload_characters(event_id, token).await.map(|()| None)
+                }
+                Task::QueryOrder { order, order_line } => {
+                    api.query_order(order, Some(order_line)).await.map(Some)
+                }
+            };
+            let done_at = Timestamp::now();
+            let result = match outcome {
+                Ok(order) => self.service.job_succeeded(&job, order, done_at).await,
+                Err(e) => {
+                    let mut j = job.clone();
+                    j.attempts += 1;
+                    j.last_error = Some(e.to_string());
+                    if !e.retryable() || j.attempts >= self.policy.max_attempts {
+                        j.dead = true;
+                    } else {
+                        let delay = self.policy.delay(j.attempts, jitter());
+                        j.next_at = done_at.add_secs(i64::try_from(delay.as_secs()).unwrap_or(0));
+                        next = next.min(delay.max(Duration::from_secs(1)));
+                    }
+                    self.service.job_failed(j, done_at).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(job = %job.id, error = %e, "outbox: cannot record the attempt");
+            }
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_jitter_only_shortens() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay(1, 1.0), Duration::from_secs(5));
+        assert_eq!(p.delay(2, 1.0), Duration::from_secs(10));
+        assert_eq!(p.delay(5, 1.0), Duration::from_secs(80));
+        assert_eq!(p.delay(29, 1.0), Duration::from_secs(900));
+        assert_eq!(p.delay(3, 0.5), Duration::from_secs(10));
+        assert_eq!(p.delay(3, 0.0), Duration::from_secs(10), "clamped to half");
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.5..=1.0).contains(&j), "{j}");
+        }
+    }
+
+    #[test]
+    fn job_ids_are_stable_and_distinct() {
+        assert_eq!(
+            Job::upload_id("i", "e", "fp"),
+            Job::upload_id("i", "e", "fp")
+        );
+        assert_ne!(
+            Job::upload_id("i", "e", "fp"),
+            Job::upload_id("i", "e", "fp2")
+        );
+        assert_ne!(
+            Job::upload_id("i", "ef", "p"),
+            Job::upload_id("i", "e", "fp")
+        );
+        assert!(Job::query_id("i", "o", "l").starts_with("oq-"));
+    }
+}
