@@ -22,6 +22,10 @@
 //!   typed `Callback`, result codes and signed (`Body-Sign`) answers, and the same signing for
 //!   licctl's simulator and the tests. Keeps no state and takes `now` as an argument; knows
 //!   nothing of storage or HTTP.
+//! - [`openapi`]: licd's calls to the marketplace open API (query an order, upload a device
+//!   license string), signed with the API gateway's `SDK-HMAC-SHA256` AK/SK scheme ([`openapi::sign`],
+//!   pure), tried on `mkt.myhuaweicloud.com` then `.cn`, with errors that say whether a retry can
+//!   help. Keeps no state; knows nothing of storage or of what the daemon does with an order.
 //! - [`server`]: `licd serve` from start to stop: keys, access key, store, listener, shutdown.
 //! - [`store`]: the `Store` trait and its sled implementation; atomic batches, group-committed
 //!   flushes, the hash-chained audit log, V2 nonces.
@@ -35,5 +39,6 @@ pub mod http;
 pub mod keys;
 pub mod license;
 pub mod marketplace;
+pub mod openapi;
 pub mod server;
 pub mod store;
