@@ -296,3 +296,21 @@ fn debug_hides_the_sk() {
     assert!(!d.contains("SK-MUST-NOT-LEAK"), "{d}");
     assert!(d.contains("AK-VISIBLE"), "{d}");
 }
+
+#[tokio::test]
+async fn query_parameters_needing_escapes_are_signed_as_sent() {
+    let market = FakeMarket::start();
+    let id = "CS 1+2/é&x=y";
+    let line = "CS 1+2/é&x=y-000001";
+    market.add_order(json!({
+        "orderId": id, "orderType": "RENEW",
+        "orderLine": [{"orderLineId": line, "chargingMode": "PERIOD"}]
+    }));
+    let order = client(&market)
+        .query_order(id, Some(line))
+        .await
+        .unwrap_or_else(|e| panic!("{e}; fake says {:?}", market.last_rejection()));
+    assert_eq!(order.order_id, id);
+    assert_eq!(order.lines[0].order_line_id, line);
+    assert_eq!(market.rejected_signatures(), 0);
+}
