@@ -22,6 +22,13 @@
 //!   typed `Callback`, result codes and signed (`Body-Sign`) answers, and the same signing for
 //!   licctl's simulator and the tests. Keeps no state and takes `now` as an argument; knows
 //!   nothing of storage or HTTP.
+//! - [`openapi`]: licd's calls to the marketplace open API (query an order, upload a device
+//!   license string), signed with the API gateway's `SDK-HMAC-SHA256` AK/SK scheme ([`openapi::sign`],
+//!   pure), tried on `mkt.myhuaweicloud.com` then `.cn`, with errors that say whether a retry can
+//!   help. Keeps no state; knows nothing of storage or of what the daemon does with an order.
+//! - [`outbox`]: the durable queue of calls licd owes the marketplace (device-license uploads,
+//!   order queries), committed with the change that needs them and retried with backoff until
+//!   they succeed or are parked as dead for an operator.
 //! - [`server`]: `licd serve` from start to stop: keys, access key, store, listener, shutdown.
 //! - [`store`]: the `Store` trait and its sled implementation; atomic batches, group-committed
 //!   flushes, the hash-chained audit log, V2 nonces.

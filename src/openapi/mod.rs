@@ -1,86 +1,521 @@
-//! Placeholder for the marketplace open-API client (being written on the `openapi` branch).
-#![allow(missing_docs, dead_code)]
+//! The ISV → marketplace open-API client: query an order, upload a device license string.
+//!
+//! This module owns licd's calls *to* the marketplace (spec `marketplace-license-api.md` §3.6,
+//! §12.6): the gateway's `SDK-HMAC-SHA256` signature ([`sign`], pure, `now` as an argument), the
+//! request shapes of `order/query` and `market-event/{event_id}/file`, the reading of their
+//! answers, and the mapping of failures to an [`ApiError`] that says whether trying again can
+//! help. It keeps no state beyond its configuration and knows nothing of the store or of what
+//! the daemon does with an order; retry scheduling belongs to the caller.
+//!
+//! Transport: reqwest over rustls with the usual certificate validation, no redirects followed
+//! (a redirect would void the signature), one timeout per attempt. Base URLs are tried in order
+//! ([`DEFAULT_BASE_URLS`]: `.com`, then the documented `.cn` fallback): a transport error or an
+//! HTTP 5xx from one sends the same request, signed afresh, to the next. `http://` base URLs are
+//! accepted for loopback test doubles.
+//!
+//! Answers accepted (the spec's tables are truncated, so reading is lenient about shape and
+//! strict about values):
+//! - result envelope `resultCode`/`resultMsg`, `error_code`/`error_msg` or `errorCode`/`errorMsg`,
+//!   code as string or number; success is `000000` or `CBC.0000` on a 2xx status;
+//! - order: `orderInfo` at the top level or under `data`; `orderLine` (or `orderLines`) as a list
+//!   or one object; product, SKU and quantity from the line (`productId`, `skuCode`, `quantity`,
+//!   else `amount`) or else from the first `productInfo` item (`productId`, `skuCode`,
+//!   `linearValue`); customer from `buyerInfo.customerId`/`customerName` (or the same names on
+//!   `orderInfo`); times `yyyyMMddHHmmss`, 17 digits with milliseconds, `yyyy-MM-dd HH:mm:ss z`
+//!   or RFC 3339, UTC. Unknown fields are ignored. A time or count that does not read, a missing
+//!   mandatory field or an `orderId` other than the one asked for is [`ApiError::Malformed`].
+//!
+//! The secret key lives in a [`Zeroizing`] string and appears in no `Debug` output or message.
 
+#![deny(missing_docs)]
+
+mod error;
+mod response;
+pub mod sign;
+
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use client_verifier::Timestamp;
+use reqwest::{Method, Url};
+use zeroize::Zeroizing;
 
+pub use error::ApiError;
+pub use response::{OrderInfo, OrderLine};
+
+use response::Answer;
+
+/// The marketplace open-API hosts, in the order to try them (spec §1.1, §12.6).
 pub const DEFAULT_BASE_URLS: [&str; 2] = [
     "https://mkt.myhuaweicloud.com",
     "https://mkt.myhuaweicloud.cn",
 ];
 
+/// The longest license string `type=CHARACTERS` takes (spec §12.6.2); longer ones go as files.
+pub const MAX_CHARACTERS: usize = 1024;
+
+/// Maximum length of `orderId`, `orderLineId` and `event_id` (spec §12.6).
+const MAX_ID_CHARS: usize = 64;
+
+const ORDER_QUERY_PATH: &str = "/api/mkp-openapi-public/global/v1/order/query";
+const EVENT_PATH: &str = "/api/mkp-openapi-public/global/v1/market-event";
+
+/// How to reach the marketplace open API.
+#[derive(Clone)]
 pub struct ApiConfig {
+    /// Base URLs tried in order, e.g. [`DEFAULT_BASE_URLS`]; `http` or `https`, optionally with a
+    /// path prefix, no query.
     pub base_urls: Vec<String>,
+    /// IAM access key id (AK).
     pub ak: String,
-    pub sk: zeroize::Zeroizing<String>,
+    /// IAM secret access key (SK).
+    pub sk: Zeroizing<String>,
+    /// Timeout of one attempt against one base URL, connection to last body byte.
     pub timeout: Duration,
 }
 
-#[derive(Clone, Debug)]
+impl ApiConfig {
+    /// The documented hosts with these credentials and a 10-second timeout.
+    pub fn new(ak: impl Into<String>, sk: Zeroizing<String>) -> Self {
+        ApiConfig {
+            base_urls: DEFAULT_BASE_URLS.iter().map(|s| s.to_string()).collect(),
+            ak: ak.into(),
+            sk,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("base_urls", &self.base_urls)
+            .field("ak", &self.ak)
+            .field("sk", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A client of the marketplace open API. Cheap to clone (shares one connection pool).
+#[derive(Clone)]
 pub struct MarketplaceApi {
-    base: Vec<String>,
+    inner: Arc<Inner>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderInfo {
-    pub order_id: String,
-    pub order_type: String,
-    pub create_time: Option<Timestamp>,
-    pub customer_id: Option<String>,
-    pub customer_name: Option<String>,
-    pub lines: Vec<OrderLine>,
+struct Inner {
+    http: reqwest::Client,
+    bases: Vec<Base>,
+    ak: String,
+    sk: Zeroizing<String>,
+    timeout: Duration,
 }
 
-impl OrderInfo {
-    pub fn line(&self, order_line_id: &str) -> Option<&OrderLine> {
-        self.lines.iter().find(|l| l.order_line_id == order_line_id)
+/// One base URL, parsed once.
+struct Base {
+    /// `scheme://host[:port]`, for messages.
+    origin: String,
+    /// The `Host` header value: host, and the port when not the scheme's default.
+    host: String,
+    /// The path prefix without a trailing `/` (usually empty).
+    prefix: String,
+    /// The base URL, to join paths onto.
+    url: Url,
+}
+
+impl fmt::Debug for MarketplaceApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origins: Vec<&str> = self.inner.bases.iter().map(|b| b.origin.as_str()).collect();
+        f.debug_struct("MarketplaceApi")
+            .field("base_urls", &origins)
+            .field("ak", &self.inner.ak)
+            .field("sk", &"<redacted>")
+            .field("timeout", &self.inner.timeout)
+            .finish()
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderLine {
-    pub order_line_id: String,
-    pub charging_mode: String,
-    pub expire_time: Option<Timestamp>,
-    pub product_id: Option<String>,
-    pub sku_code: Option<String>,
-    pub quantity: Option<u32>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("not built yet")]
-    Todo,
-}
-
-impl ApiError {
-    pub fn retryable(&self) -> bool {
-        true
-    }
-    pub fn code(&self) -> Option<&str> {
-        None
-    }
+/// The response of one attempt that reached a server.
+struct Reply {
+    origin: String,
+    status: u16,
+    body: Vec<u8>,
 }
 
 impl MarketplaceApi {
+    /// A client for `config`. Refuses an empty AK or SK, no base URL, a base URL that is not
+    /// `http(s)://host[/prefix]`, and a zero timeout.
     pub fn new(config: ApiConfig) -> Result<Self, ApiError> {
+        let bad = |m: String| ApiError::Config(m);
+        if config.ak.trim().is_empty() {
+            return Err(bad("the access key (AK) is empty".into()));
+        }
+        if config.sk.is_empty() {
+            return Err(bad("the secret key (SK) is empty".into()));
+        }
+        if config.timeout.is_zero() {
+            return Err(bad("the timeout is zero".into()));
+        }
+        if config.base_urls.is_empty() {
+            return Err(bad("no base URL".into()));
+        }
+        let bases = config
+            .base_urls
+            .iter()
+            .map(|u| parse_base(u).map_err(|e| bad(format!("base URL {u:?}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("licd/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| bad(format!("cannot build the HTTP client: {}", chain(&e))))?;
         Ok(MarketplaceApi {
-            base: config.base_urls,
+            inner: Arc::new(Inner {
+                http,
+                bases,
+                ak: config.ak.trim().to_string(),
+                sk: config.sk,
+                timeout: config.timeout,
+            }),
         })
     }
+
+    /// `GET {base}/api/mkp-openapi-public/global/v1/order/query?orderId=..&orderLineId=..`
+    /// (spec §12.6.1): what the customer bought.
     pub async fn query_order(
         &self,
-        _order_id: &str,
-        _order_line_id: Option<&str>,
+        order_id: &str,
+        order_line_id: Option<&str>,
     ) -> Result<OrderInfo, ApiError> {
-        Err(ApiError::Todo)
+        let call = match order_line_id {
+            Some(line) => format!("query order {order_id} line {line}"),
+            None => format!("query order {order_id}"),
+        };
+        check_id(&call, "orderId", order_id)?;
+        let mut query = vec![("orderId", order_id)];
+        if let Some(line) = order_line_id {
+            check_id(&call, "orderLineId", line)?;
+            query.push(("orderLineId", line));
+        }
+        let reply = self
+            .send(
+                &call,
+                Method::GET,
+                ORDER_QUERY_PATH,
+                &query,
+                "application/json;charset=UTF-8",
+                Vec::new(),
+            )
+            .await?;
+        response::parse_order(
+            &Answer {
+                call: &call,
+                host: &reply.origin,
+                status: reply.status,
+                body: &reply.body,
+            },
+            order_id,
+        )
     }
+
+    /// `POST {base}/api/mkp-openapi-public/global/v1/market-event/{event_id}/file` with
+    /// `type=CHARACTERS` (spec §12.6.2): delivers a license string for the device request
+    /// `event_id`. At most [`MAX_CHARACTERS`] characters; refused locally otherwise.
     pub async fn upload_characters(
         &self,
-        _event_id: &str,
-        _characters: &str,
+        event_id: &str,
+        characters: &str,
     ) -> Result<(), ApiError> {
-        Err(ApiError::Todo)
+        let call = format!("upload license for event {event_id}");
+        check_id(&call, "event_id", event_id)?;
+        let n = characters.chars().count();
+        if n == 0 {
+            return Err(ApiError::Invalid {
+                call,
+                detail: "the license string is empty".into(),
+            });
+        }
+        if n > MAX_CHARACTERS {
+            return Err(ApiError::Invalid {
+                call,
+                detail: format!(
+                    "the license string has {n} characters; type=CHARACTERS takes at most \
+                     {MAX_CHARACTERS} (longer licenses must be uploaded as a file)"
+                ),
+            });
+        }
+        let (content_type, body) = multipart_characters(characters);
+        let path = format!("{EVENT_PATH}/{}/file", sign::encode(event_id.as_bytes()));
+        let reply = self
+            .send(&call, Method::POST, &path, &[], &content_type, body)
+            .await?;
+        response::parse_upload(&Answer {
+            call: &call,
+            host: &reply.origin,
+            status: reply.status,
+            body: &reply.body,
+        })
+    }
+
+    /// Sends the request to each base URL in turn until one answers with a status below 500.
+    /// The last base URL's answer is returned whatever its status; if none answered, the last
+    /// transport error.
+    async fn send(
+        &self,
+        call: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Reply, ApiError> {
+        let inner = &self.inner;
+        let mut last_error = None;
+        for (i, base) in inner.bases.iter().enumerate() {
+            let is_last = i + 1 == inner.bases.len();
+            match self
+                .attempt(base, &method, path, query, content_type, &body)
+                .await
+            {
+                Ok(reply) if reply.status >= 500 && !is_last => {
+                    tracing::warn!(
+                        call,
+                        host = %base.origin,
+                        status = reply.status,
+                        body = %response::excerpt(&reply.body),
+                        "marketplace API server error; trying the next base URL"
+                    );
+                }
+                Ok(reply) => return Ok(reply),
+                Err(e) => {
+                    let err = ApiError::Transport {
+                        call: call.to_string(),
+                        host: base.origin.clone(),
+                        timeout: e.is_timeout(),
+                        detail: chain(&e),
+                    };
+                    if !is_last {
+                        tracing::warn!(error = %err, "trying the next base URL");
+                    }
+                    last_error = Some(err);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| ApiError::Config("no base URL".into())))
+    }
+
+    /// One signed request to one base URL.
+    async fn attempt(
+        &self,
+        base: &Base,
+        method: &Method,
+        path: &str,
+        query: &[(&str, &str)],
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Reply, reqwest::Error> {
+        let inner = &self.inner;
+        let full_path = format!("{}{path}", base.prefix);
+        let signed = sign::sign(
+            &sign::Request {
+                method: method.as_str(),
+                path: &full_path,
+                query,
+                headers: &[("Host", &base.host), ("Content-Type", content_type)],
+                body,
+            },
+            &inner.ak,
+            inner.sk.as_bytes(),
+            Timestamp::now(),
+        );
+        let mut url = base.url.clone();
+        url.set_path(&full_path);
+        let q = sign::query_string(query);
+        url.set_query(if q.is_empty() { None } else { Some(&q) });
+        let resp = inner
+            .http
+            .request(method.clone(), url)
+            .header(reqwest::header::HOST, &base.host)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(sign::DATE_HEADER, &signed.sdk_date)
+            .header(reqwest::header::AUTHORIZATION, &signed.authorization)
+            .body(body.to_vec())
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await?.to_vec();
+        Ok(Reply {
+            origin: base.origin.clone(),
+            status,
+            body,
+        })
+    }
+}
+
+fn parse_base(s: &str) -> Result<Base, String> {
+    let url = Url::parse(s.trim()).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "scheme {} (want https, or http for tests)",
+            url.scheme()
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("a query or fragment has no place in a base URL".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials have no place in a base URL".into());
+    }
+    let host_name = url.host_str().ok_or("no host")?;
+    let host = match url.port() {
+        Some(port) => format!("{host_name}:{port}"),
+        None => host_name.to_string(),
+    };
+    Ok(Base {
+        origin: format!("{}://{host}", url.scheme()),
+        host,
+        prefix: url.path().trim_end_matches('/').to_string(),
+        url,
+    })
+}
+
+fn check_id(call: &str, field: &str, value: &str) -> Result<(), ApiError> {
+    let n = value.chars().count();
+    if n == 0 || n > MAX_ID_CHARS || value.chars().any(char::is_control) {
+        return Err(ApiError::Invalid {
+            call: call.to_string(),
+            detail: format!("{field} must be 1 to {MAX_ID_CHARS} printable characters"),
+        });
+    }
+    Ok(())
+}
+
+/// The `multipart/form-data` body of a `type=CHARACTERS` upload, built by hand so the exact bytes
+/// can be hashed for the signature: one part `isvUpdateFileReq`, `Content-Type:
+/// application/json`, carrying `{"type":"CHARACTERS","characters":…}` (spec §12.6.2's example
+/// layout). Returns (content type with boundary, body).
+fn multipart_characters(characters: &str) -> (String, Vec<u8>) {
+    let json = serde_json::json!({"type": "CHARACTERS", "characters": characters}).to_string();
+    let mut boundary = random_boundary();
+    // A random 128-bit boundary will not occur in the JSON, but checking costs nothing.
+    while json.contains(&boundary) {
+        boundary = random_boundary();
+    }
+    let body = format!(
+        "--{boundary}\r\n\
+         Content-Disposition: form-data; name=\"isvUpdateFileReq\"\r\n\
+         Content-Type: application/json\r\n\
+         \r\n\
+         {json}\r\n\
+         --{boundary}--\r\n"
+    );
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body.into_bytes(),
+    )
+}
+
+fn random_boundary() -> String {
+    let mut bytes = [0u8; 16];
+    // Uniqueness, not secrecy, is what a boundary needs: a failed RNG falls back to the clock.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes = nanos.to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("licd-{hex}")
+}
+
+/// An error and its sources on one line (reqwest's own message alone says little).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ApiConfig {
+        ApiConfig::new("AK-1", Zeroizing::new("very-secret-sk".to_string()))
+    }
+
+    #[test]
+    fn multipart_carries_the_json_part() {
+        let (ct, body) = multipart_characters("tok\"en\u{e9}");
+        let boundary = ct.strip_prefix("multipart/form-data; boundary=").unwrap();
+        let body = String::from_utf8(body).unwrap();
+        assert!(body.starts_with(&format!("--{boundary}\r\n")));
+        assert!(body.ends_with(&format!("\r\n--{boundary}--\r\n")));
+        assert!(
+            body.contains("name=\"isvUpdateFileReq\"\r\nContent-Type: application/json\r\n\r\n")
+        );
+        let json_start = body.find("\r\n\r\n").unwrap() + 4;
+        let json_end = body.rfind(&format!("\r\n--{boundary}--")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body[json_start..json_end]).unwrap();
+        assert_eq!(v["type"], "CHARACTERS");
+        assert_eq!(v["characters"], "tok\"en\u{e9}");
+        assert_ne!(multipart_characters("x").0, ct, "boundaries are random");
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        let b = parse_base("https://mkt.myhuaweicloud.com").unwrap();
+        assert_eq!(
+            (b.origin.as_str(), b.host.as_str(), b.prefix.as_str()),
+            ("https://mkt.myhuaweicloud.com", "mkt.myhuaweicloud.com", "")
+        );
+        let b = parse_base("http://127.0.0.1:8443/prefix/").unwrap();
+        assert_eq!(
+            (b.host.as_str(), b.prefix.as_str()),
+            ("127.0.0.1:8443", "/prefix")
+        );
+        let b = parse_base("https://h:443").unwrap();
+        assert_eq!(b.host, "h");
+        for bad in ["ftp://h", "https://h/?a=b", "not a url", "https://u:p@h"] {
+            assert!(parse_base(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn config_is_validated() {
+        assert!(MarketplaceApi::new(config()).is_ok());
+        let mut c = config();
+        c.sk = Zeroizing::new(String::new());
+        assert!(matches!(MarketplaceApi::new(c), Err(ApiError::Config(_))));
+        let mut c = config();
+        c.base_urls.clear();
+        assert!(MarketplaceApi::new(c).is_err());
+        let mut c = config();
+        c.timeout = Duration::ZERO;
+        assert!(MarketplaceApi::new(c).is_err());
+        let mut c = config();
+        c.base_urls = vec!["mkt.myhuaweicloud.com".into()];
+        let e = MarketplaceApi::new(c).unwrap_err().to_string();
+        assert!(e.contains("mkt.myhuaweicloud.com"), "{e}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_sk() {
+        let c = config();
+        assert!(!format!("{c:?}").contains("very-secret-sk"));
+        let api = MarketplaceApi::new(c).unwrap();
+        let d = format!("{api:?}");
+        assert!(!d.contains("very-secret-sk"), "{d}");
+        assert!(d.contains("AK-1"), "{d}");
     }
 }

@@ -3,6 +3,8 @@
 //! the response body in [`Answer::check_body_sign`]).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod fake_market;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

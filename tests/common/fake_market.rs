@@ -1,0 +1,513 @@
+//! A fake marketplace open API on 127.0.0.1:0: `order/query` and `market-event/{id}/file`.
+//!
+//! It checks the `SDK-HMAC-SHA256` signature of every request with its own implementation of
+//! spec §3.6 (written from the spec, not shared with `licd::openapi::sign`, so a wrong signer
+//! fails here), refusing bad ones with HTTP 403 `CBC.0150`. It runs on its own thread and
+//! runtime, so sync tests driving the real `licd` binary (`--marketplace-api <url>`) can use it as
+//! well as async tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, Response, StatusCode};
+use client_verifier::Timestamp;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub const FAKE_AK: &str = "FAKEAK0123456789";
+pub const FAKE_SK: &str = "fake-sk-Zx9+/=kq";
+
+const ORDER_QUERY: &str = "/api/mkp-openapi-public/global/v1/order/query";
+const EVENT_PREFIX: &str = "/api/mkp-openapi-public/global/v1/market-event/";
+
+/// One accepted upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub event_id: String,
+    /// `type`: `CHARACTERS` or `FILE`.
+    pub kind: String,
+    pub characters: String,
+}
+
+#[derive(Default)]
+struct State {
+    /// orderId → the full response body to serve.
+    orders: HashMap<String, Value>,
+    uploads: Vec<Upload>,
+    rejected: usize,
+    requests: usize,
+    /// Answers forced on the next uploads / queries: (HTTP status, body).
+    upload_failures: VecDeque<(u16, Value)>,
+    query_failures: VecDeque<(u16, Value)>,
+    delay: Duration,
+    /// Why the last signature was refused, for test failure messages.
+    last_rejection: Option<String>,
+}
+
+/// A running fake marketplace. Stops when dropped.
+pub struct FakeMarket {
+    addr: std::net::SocketAddr,
+    state: Arc<Mutex<State>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeMarket {
+    /// Starts on 127.0.0.1:0, credentials [`FAKE_AK`] / [`FAKE_SK`].
+    pub fn start() -> FakeMarket {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let shared = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(move |req: Request<Body>| {
+                    let state = shared.clone();
+                    async move { handle(state, req).await }
+                });
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        FakeMarket {
+            addr,
+            state,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The base URL to give the client (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ak(&self) -> &'static str {
+        FAKE_AK
+    }
+
+    pub fn sk(&self) -> &'static str {
+        FAKE_SK
+    }
+
+    /// Serves `order_info` (an `orderInfo` object with `orderId`) wrapped in
+    /// `{"resultCode":"000000","resultMsg":"success","orderInfo":…}`.
+    pub fn add_order(&self, order_info: Value) {
+        let id = order_info["orderId"]
+            .as_str()
+            .expect("orderInfo.orderId")
+            .to_string();
+        let body = json!({"resultCode": "000000", "resultMsg": "success", "orderInfo": order_info});
+        self.state.lock().unwrap().orders.insert(id, body);
+    }
+
+    /// Serves `body` exactly as given for `order_id` (to test other response shapes).
+    pub fn add_order_response(&self, order_id: &str, body: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .orders
+            .insert(order_id.to_string(), body);
+    }
+
+    /// Uploads accepted so far, in order.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.state.lock().unwrap().uploads.clone()
+    }
+
+    /// Requests refused for a bad signature (or a stale `X-Sdk-Date`, or the wrong AK).
+    pub fn rejected_signatures(&self) -> usize {
+        self.state.lock().unwrap().rejected
+    }
+
+    /// Why the last refused signature was refused.
+    pub fn last_rejection(&self) -> Option<String> {
+        self.state.lock().unwrap().last_rejection.clone()
+    }
+
+    /// Every request that reached the server, signed or not.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+
+    /// The next `n` (validly signed) uploads get HTTP 500 `CBC.0999`.
+    pub fn fail_next_uploads(&self, n: usize) {
+        let mut s = self.state.lock().unwrap();
+        for _ in 0..n {
+            s.upload_failures.push_back((
+                500,
+                json!({"error_code": "CBC.0999", "error_msg": "internal error"}),
+            ));
+        }
+    }
+
+    /// The next upload gets this answer instead (e.g. 200 `91381037`).
+    pub fn fail_next_upload_with(&self, status: u16, error_code: &str, error_msg: &str) {
+        self.state.lock().unwrap().upload_failures.push_back((
+            status,
+            json!({"error_code": error_code, "error_msg": error_msg}),
+        ));
+    }
+
+    /// The next `n` (validly signed) order queries get HTTP 500 `CBC.0999`.
+    pub fn fail_next_queries(&self, n: usize) {
+        let mut s = self.state.lock().unwrap();
+        for _ in 0..n {
+            s.query_failures.push_back((
+                500,
+                json!({"error_code": "CBC.0999", "error_msg": "internal error"}),
+            ));
+        }
+    }
+
+    /// Every answer waits this long first (zero to stop).
+    pub fn set_delay(&self, delay: Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
+}
+
+impl Drop for FakeMarket {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Graceful shutdown waits for delayed handlers; don't hold the test up for them.
+        drop(self.thread.take());
+    }
+}
+
+fn reply(status: u16, body: Value) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap())
+        .header("content-type", "application/json;charset=UTF-8")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> {
+    let delay = {
+        let mut s = state.lock().unwrap();
+        s.requests += 1;
+        s.delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(body) = to_bytes(body, 1 << 20).await else {
+        return reply(
+            400,
+            json!({"error_code": "CBC.0101", "error_msg": "Invalid parameter"}),
+        );
+    };
+    if let Err(why) = check_signature(&parts, &body) {
+        let mut s = state.lock().unwrap();
+        s.rejected += 1;
+        s.last_rejection = Some(why);
+        return reply(
+            403,
+            json!({"error_code": "CBC.0150", "error_msg": "Illegal operation"}),
+        );
+    }
+    let path = parts.uri.path();
+    let invalid = || {
+        reply(
+            400,
+            json!({"error_code": "CBC.0101", "error_msg": "Invalid parameter"}),
+        )
+    };
+    if path == ORDER_QUERY {
+        if parts.method != "GET" {
+            return reply(
+                405,
+                json!({"error_code": "95000002", "error_msg": "method not supported"}),
+            );
+        }
+        let query = decode_query(parts.uri.query().unwrap_or(""));
+        let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let mut s = state.lock().unwrap();
+        if let Some((status, body)) = s.query_failures.pop_front() {
+            return reply(status, body);
+        }
+        let Some(order_id) = get("orderId") else {
+            return invalid();
+        };
+        let Some(order) = s.orders.get(&order_id).cloned() else {
+            return invalid();
+        };
+        if let Some(line) = get("orderLineId") {
+            let known = order["orderInfo"]["orderLine"]
+                .as_array()
+                .is_none_or(|lines| lines.iter().any(|l| l["orderLineId"] == line.as_str()));
+            if !known {
+                return invalid();
+            }
+        }
+        return reply(200, order);
+    }
+    if let Some(rest) = path.strip_prefix(EVENT_PREFIX)
+        && let Some(event) = rest.strip_suffix("/file")
+        && !event.is_empty()
+        && !event.contains('/')
+    {
+        if parts.method != "POST" {
+            return reply(
+                405,
+                json!({"error_code": "95000002", "error_msg": "method not supported"}),
+            );
+        }
+        let event_id = String::from_utf8(percent_decode(event)).unwrap_or_default();
+        let content_type = header(&parts, "content-type").unwrap_or_default();
+        let Some(req) = multipart_json_part(&content_type, &body, "isvUpdateFileReq") else {
+            return invalid();
+        };
+        let kind = req["type"].as_str().unwrap_or_default().to_string();
+        let characters = req["characters"].as_str().unwrap_or_default().to_string();
+        if kind != "CHARACTERS" || characters.is_empty() || characters.chars().count() > 1024 {
+            return invalid();
+        }
+        let mut s = state.lock().unwrap();
+        if let Some((status, body)) = s.upload_failures.pop_front() {
+            return reply(status, body);
+        }
+        s.uploads.push(Upload {
+            event_id,
+            kind,
+            characters,
+        });
+        return reply(
+            200,
+            json!({"error_code": "CBC.0000", "error_msg": "Success"}),
+        );
+    }
+    reply(
+        404,
+        json!({"error_code": "APIG.0101", "error_msg": "The API does not exist"}),
+    )
+}
+
+fn header(parts: &axum::http::request::Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+// ---- the independent §3.6 check ----------------------------------------------------------
+
+/// Verifies `Authorization: SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=…` against
+/// the request as received. Returns why it fails.
+fn check_signature(parts: &axum::http::request::Parts, body: &[u8]) -> Result<(), String> {
+    let auth = header(parts, "authorization").ok_or("no Authorization")?;
+    let rest = auth
+        .strip_prefix("SDK-HMAC-SHA256 ")
+        .ok_or("Authorization is not SDK-HMAC-SHA256")?;
+    let mut access = None;
+    let mut signed = None;
+    let mut given = None;
+    for item in rest.split(',') {
+        let (k, v) = item
+            .trim()
+            .split_once('=')
+            .ok_or("Authorization item without =")?;
+        match k {
+            "Access" => access = Some(v),
+            "SignedHeaders" => signed = Some(v),
+            "Signature" => given = Some(v),
+            _ => return Err(format!("unknown Authorization item {k}")),
+        }
+    }
+    let (access, signed, given) = (
+        access.ok_or("no Access")?,
+        signed.ok_or("no SignedHeaders")?,
+        given.ok_or("no Signature")?,
+    );
+    if access != FAKE_AK {
+        return Err(format!("unknown AK {access}"));
+    }
+    let names: Vec<&str> = signed.split(';').collect();
+    for must in ["host", "x-sdk-date"] {
+        if !names.contains(&must) {
+            return Err(format!("{must} not signed"));
+        }
+    }
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    if sorted != names {
+        return Err("SignedHeaders not sorted".into());
+    }
+    let date = header(parts, "x-sdk-date").ok_or("no X-Sdk-Date")?;
+    let when = sdk_date_to_unix(&date).ok_or_else(|| format!("bad X-Sdk-Date {date}"))?;
+    if (Timestamp::now().unix() - when).abs() > 15 * 60 {
+        return Err(format!("X-Sdk-Date {date} more than 15 minutes off"));
+    }
+
+    let mut canonical_headers = String::new();
+    for name in &names {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(*name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""))
+            .collect();
+        if values.len() != 1 {
+            return Err(format!(
+                "signed header {name} present {} times",
+                values.len()
+            ));
+        }
+        canonical_headers += &format!("{name}:{}\n", values[0].trim());
+    }
+    let mut uri: String = parts
+        .uri
+        .path()
+        .split('/')
+        .map(|s| escape(&percent_decode(s)))
+        .collect::<Vec<_>>()
+        .join("/");
+    if !uri.ends_with('/') {
+        uri += "/";
+    }
+    let mut pairs = decode_query(parts.uri.query().unwrap_or(""));
+    pairs.sort();
+    let query = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k.as_bytes()), escape(v.as_bytes())))
+        .collect::<Vec<_>>()
+        .join("&");
+    let canonical = [
+        parts.method.as_str().to_string(),
+        uri,
+        query,
+        canonical_headers,
+        signed.to_string(),
+        to_hex(&Sha256::digest(body)),
+    ]
+    .join("\n");
+    let to_sign = format!(
+        "SDK-HMAC-SHA256\n{date}\n{}",
+        to_hex(&Sha256::digest(canonical.as_bytes()))
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(FAKE_SK.as_bytes()).unwrap();
+    mac.update(to_sign.as_bytes());
+    let expected = to_hex(&mac.finalize().into_bytes());
+    if expected != given {
+        return Err(format!(
+            "signature mismatch; canonical request was:\n{canonical}"
+        ));
+    }
+    Ok(())
+}
+
+/// `yyyyMMddTHHmmssZ` → Unix seconds, via RFC 3339.
+fn sdk_date_to_unix(d: &str) -> Option<i64> {
+    let b = d.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let rfc = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &d[0..4],
+        &d[4..6],
+        &d[6..8],
+        &d[9..11],
+        &d[11..13],
+        &d[13..15]
+    );
+    Timestamp::parse_rfc3339(&rfc).map(Timestamp::unix)
+}
+
+fn escape(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| {
+            let c = b as char;
+            if c.is_ascii_alphanumeric() || "-_.~".contains(c) {
+                c.to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex_follows =
+            b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
+        if b[i] == b'%' && hex_follows {
+            let digits = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(digits, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn decode_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                String::from_utf8_lossy(&percent_decode(k)).into_owned(),
+                String::from_utf8_lossy(&percent_decode(v)).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+// ---- minimal multipart ----------------------------------------------------------------------
+
+/// The JSON body of the part named `name` in a `multipart/form-data` body.
+fn multipart_json_part(content_type: &str, body: &[u8], name: &str) -> Option<Value> {
+    let boundary = content_type
+        .strip_prefix("multipart/form-data")?
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let text = std::str::from_utf8(body).ok()?;
+    let delimiter = format!("--{boundary}");
+    for part in text.split(delimiter.as_str()).skip(1) {
+        if part.starts_with("--") {
+            break;
+        }
+        let part = part.strip_prefix("\r\n")?;
+        let (head, content) = part.split_once("\r\n\r\n")?;
+        let content = content.strip_suffix("\r\n")?;
+        let named = head.lines().any(|l| {
+            l.to_ascii_lowercase().starts_with("content-disposition:")
+                && l.contains(&format!("name=\"{name}\""))
+        });
+        if named {
+            return serde_json::from_str(content).ok();
+        }
+    }
+    None
+}
