@@ -58,7 +58,8 @@ typedef enum cv_result {
   CV_RESULT_INVALID_UTF8 = 2,
   /**
    * An argument is out of range: a key count, unknown flags, a string longer than
-   * `CV_MAX_STRING_LEN`, a misaligned pointer or a handle of the wrong kind.
+   * `CV_MAX_STRING_LEN`, a misaligned pointer, or a handle that is freed, of the wrong kind
+   * or not made by this library.
    */
   CV_RESULT_INVALID_ARGUMENT = 3,
   /**
@@ -200,11 +201,10 @@ enum cv_result cv_verifier_new(const char *const *public_keys,
                                struct cv_verifier **out);
 
 /**
- * Frees a verifier. NULL is ignored.
+ * Frees a verifier. NULL, an already freed handle and a pointer not made here are ignored.
  *
  * # Safety
- * `verifier` is NULL or came from [`cv_verifier_new`] and is not used or freed again; no other
- * thread is using it.
+ * No other thread is using the verifier.
  */
 void cv_verifier_free(struct cv_verifier *verifier);
 
@@ -217,7 +217,8 @@ void cv_verifier_free(struct cv_verifier *verifier);
  * and leaves the current one in force. Loading the same list again succeeds.
  *
  * # Safety
- * `verifier` is NULL or a live verifier; `list` is NULL or NUL-terminated; `seq_out` is NULL or
+ * `verifier` may be any pointer (it is checked before use) but must not be freed by
+ * another thread during the call; `list` is NULL or NUL-terminated; `seq_out` is NULL or
  * writable.
  */
 enum cv_result cv_verifier_load_revocations(const struct cv_verifier *verifier,
@@ -241,7 +242,8 @@ enum cv_result cv_verifier_load_revocations(const struct cv_verifier *verifier,
  * and [`cv_last_error_message`] explains.
  *
  * # Safety
- * `verifier` is NULL or a live verifier; `token` and `fingerprint` are NULL or NUL-terminated;
+ * `verifier` may be any pointer (it is checked before use) but must not be freed by
+ * another thread during the call; `token` and `fingerprint` are NULL or NUL-terminated;
  * `guard_last_seen` is NULL or readable and writable; `out` is NULL or writable.
  */
 enum cv_result cv_verify(const struct cv_verifier *verifier,
@@ -264,11 +266,11 @@ enum cv_result cv_verify_now(const struct cv_verifier *verifier,
                              struct cv_license **out);
 
 /**
- * Frees a license. NULL is ignored.
+ * Frees a license; strings read from it are invalid afterwards. NULL, an already freed handle
+ * and a pointer not made here are ignored.
  *
  * # Safety
- * `license` is NULL or came from [`cv_verify`] / [`cv_verify_now`] and is not used or freed
- * again; strings read from it are invalid afterwards.
+ * No other thread is using the license.
  */
 void cv_license_free(struct cv_license *license);
 
@@ -276,7 +278,7 @@ void cv_license_free(struct cv_license *license);
  * The license's status: active, frozen or expired at the time it was verified.
  *
  * # Safety
- * `license` is NULL or a live license; `out` is NULL or writable.
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
  */
 enum cv_result cv_license_status(const struct cv_license *license, enum cv_status *out);
 
@@ -284,7 +286,7 @@ enum cv_result cv_license_status(const struct cv_license *license, enum cv_statu
  * End of the paid period (`exp`), Unix seconds.
  *
  * # Safety
- * `license` is NULL or a live license; `out` is NULL or writable.
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
  */
 enum cv_result cv_license_expires_at(const struct cv_license *license, int64_t *out);
 
@@ -293,7 +295,7 @@ enum cv_result cv_license_expires_at(const struct cv_license *license, int64_t *
  * then; after it the license is expired.
  *
  * # Safety
- * `license` is NULL or a live license; `out` is NULL or writable.
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
  */
 enum cv_result cv_license_freeze_until(const struct cv_license *license, int64_t *out);
 
@@ -301,7 +303,7 @@ enum cv_result cv_license_freeze_until(const struct cv_license *license, int64_t
  * The license revision: 1 at issue, +1 on every renewal, reissue, freeze or unfreeze.
  *
  * # Safety
- * `license` is NULL or a live license; `out` is NULL or writable.
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
  */
 enum cv_result cv_license_revision(const struct cv_license *license, uint32_t *out);
 
@@ -309,7 +311,7 @@ enum cv_result cv_license_revision(const struct cv_license *license, uint32_t *o
  * The purchased quantity (seats, activations).
  *
  * # Safety
- * `license` is NULL or a live license; `out` is NULL or writable.
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
  */
 enum cv_result cv_license_quantity(const struct cv_license *license, uint32_t *out);
 
@@ -318,7 +320,7 @@ enum cv_result cv_license_quantity(const struct cv_license *license, uint32_t *o
  * valid until [`cv_license_free`].
  *
  * # Safety
- * `license` is NULL or a live license; `out` is NULL or writable.
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
  */
 enum cv_result cv_license_id(const struct cv_license *license, const char **out);
 
@@ -328,7 +330,7 @@ enum cv_result cv_license_id(const struct cv_license *license, const char **out)
  * [`cv_license_free`].
  *
  * # Safety
- * `license` is NULL or a live license; `out` is NULL or writable.
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
  */
 enum cv_result cv_license_entitlements_json(const struct cv_license *license, const char **out);
 
@@ -343,11 +345,11 @@ enum cv_result cv_license_entitlements_json(const struct cv_license *license, co
 enum cv_result cv_machine_fingerprint(char **out);
 
 /**
- * Frees a string this library allocated ([`cv_machine_fingerprint`]). NULL is ignored.
+ * Frees a string this library allocated ([`cv_machine_fingerprint`]). NULL, an already freed
+ * string and a pointer not made here are ignored.
  *
  * # Safety
- * `s` is NULL or a string from this library's `cv_*` functions documented as freed here, not
- * freed before.
+ * No other thread is using the string.
  */
 void cv_string_free(char *s);
 

@@ -7,9 +7,11 @@
 //! Rules every entry point follows, so a C caller can rely on them:
 //! - No panic crosses the boundary: each body runs under `catch_unwind` and a panic becomes
 //!   [`CvResult::Internal`].
-//! - A NULL, misaligned or wrong-kind handle, a string that is not UTF-8 or is longer than
+//! - A NULL handle, a handle that is freed, of the wrong kind or not made here, a NULL or
+//!   misaligned out-parameter, a string that is not UTF-8 or is longer than
 //!   [`CV_MAX_STRING_LEN`] bytes, and a bad count return an error code; nothing is written to the
-//!   out-parameters then.
+//!   out-parameters then. Handles are looked up in a registry before use, never trusted blindly;
+//!   freeing NULL, a freed handle or a foreign pointer does nothing.
 //! - Functions returning [`CvResult`] record a message for the calling thread on failure and clear
 //!   it on success ([`cv_last_error_message`]).
 //! - Whatever the library allocates has one `cv_*_free` function, and every free accepts NULL.
@@ -22,9 +24,10 @@
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use crate::{
     BindingRequirement, Fingerprint, LicenseStatus, MatchPolicy, PublicKey, TimeGuard, Timestamp,
@@ -65,7 +68,8 @@ pub enum CvResult {
     /// A string argument is not valid UTF-8.
     InvalidUtf8 = 2,
     /// An argument is out of range: a key count, unknown flags, a string longer than
-    /// `CV_MAX_STRING_LEN`, a misaligned pointer or a handle of the wrong kind.
+    /// `CV_MAX_STRING_LEN`, a misaligned pointer, or a handle that is freed, of the wrong kind
+    /// or not made by this library.
     InvalidArgument = 3,
     /// A public key is not a valid PASERK `k4.public` string.
     BadKey = 4,
@@ -111,14 +115,10 @@ pub enum CvStatus {
     Expired = 3,
 }
 
-const VERIFIER_TAG: u64 = u64::from_le_bytes(*b"cv-verif");
-const LICENSE_TAG: u64 = u64::from_le_bytes(*b"cv-licen");
-
 /// A verifier: trusted keys, expected issuer and product, the revocation list in use. Made by
 /// [`cv_verifier_new`], released by [`cv_verifier_free`].
 #[derive(Debug)]
 pub struct CvVerifier {
-    tag: u64,
     inner: RwLock<Verifier>,
 }
 
@@ -126,7 +126,6 @@ pub struct CvVerifier {
 /// [`cv_verify_now`], released by [`cv_license_free`].
 #[derive(Debug)]
 pub struct CvLicense {
-    tag: u64,
     status: CvStatus,
     expires_at: i64,
     freeze_until: i64,
@@ -254,33 +253,51 @@ fn out_ptr<T>(p: *mut T, what: &str) -> Result<*mut T, Failure> {
     }
 }
 
-/// A handle type: a tag at a fixed place catches a pointer to something else.
+/// What a live pointer handed to C is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Verifier,
+    License,
+    String,
+}
+
+/// Every pointer this library has handed out and not yet had back. A handle is checked here
+/// before it is dereferenced, so a freed, foreign or wrong-kind pointer is refused with a code
+/// (and a double free is ignored) instead of being read. One uncontended lock per call is nothing
+/// beside a signature check.
+static LIVE: Mutex<BTreeSet<(usize, Kind)>> = Mutex::new(BTreeSet::new());
+
+fn live() -> MutexGuard<'static, BTreeSet<(usize, Kind)>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A handle type C holds a pointer to.
 trait Handle {
-    const TAG: u64;
+    const KIND: Kind;
     const NAME: &'static str;
-    fn tag(&self) -> u64;
 }
 
 impl Handle for CvVerifier {
-    const TAG: u64 = VERIFIER_TAG;
+    const KIND: Kind = Kind::Verifier;
     const NAME: &'static str = "verifier";
-    fn tag(&self) -> u64 {
-        self.tag
-    }
 }
 
 impl Handle for CvLicense {
-    const TAG: u64 = LICENSE_TAG;
+    const KIND: Kind = Kind::License;
     const NAME: &'static str = "license";
-    fn tag(&self) -> u64 {
-        self.tag
-    }
 }
 
-/// Borrows a handle made by this library.
+/// Hands a new handle to C.
+fn into_handle<T: Handle>(value: T) -> *mut T {
+    let p = Box::into_raw(Box::new(value));
+    live().insert((p as usize, T::KIND));
+    p
+}
+
+/// Borrows a handle this library made and has not freed.
 ///
 /// # Safety
-/// `p` is NULL or points to readable memory of at least `size_of::<T>()` bytes that outlives `'a`.
+/// No other thread frees the handle while the borrow lasts.
 unsafe fn handle<'a, T: Handle>(p: *const T) -> Result<&'a T, Failure> {
     if p.is_null() {
         return Err(Failure::new(
@@ -288,41 +305,30 @@ unsafe fn handle<'a, T: Handle>(p: *const T) -> Result<&'a T, Failure> {
             std::format!("{} is NULL", T::NAME),
         ));
     }
-    if !p.is_aligned() {
+    if !live().contains(&(p as usize, T::KIND)) {
         return Err(Failure::new(
             CvResult::InvalidArgument,
-            std::format!("{} pointer is not aligned", T::NAME),
+            std::format!(
+                "not a live {} handle (freed, or not made by this library)",
+                T::NAME
+            ),
         ));
     }
-    // SAFETY: non-null and aligned; the caller promises it points to live memory.
-    let h = unsafe { &*p };
-    if h.tag() != T::TAG {
-        return Err(Failure::new(
-            CvResult::InvalidArgument,
-            std::format!("not a {} handle (or one already freed)", T::NAME),
-        ));
-    }
-    Ok(h)
+    // SAFETY: registered by `into_handle` and not yet freed, so it is a live `Box<T>`.
+    Ok(unsafe { &*p })
 }
 
-/// Frees a handle made by `Box::into_raw`, clearing its tag first so a later use of the dangling
-/// pointer is more likely to be reported than to work.
+/// Takes a handle back from C and drops it; NULL, foreign and already freed pointers are ignored.
 ///
 /// # Safety
-/// `p` is NULL or a handle from this library not freed before.
-unsafe fn free_handle<T: Handle>(p: *mut T, clear: impl FnOnce(&mut T)) {
-    if p.is_null() || !p.is_aligned() {
+/// No other thread is using the handle.
+unsafe fn free_handle<T: Handle>(p: *mut T) {
+    if p.is_null() || !live().remove(&(p as usize, T::KIND)) {
         return;
     }
-    // SAFETY: the caller promises `p` came from `Box::into_raw` and is freed once.
-    let mut boxed = unsafe { Box::from_raw(p) };
-    if boxed.tag() == T::TAG {
-        clear(&mut boxed);
-        drop(boxed);
-    } else {
-        // Not ours: leaking is the only safe answer.
-        core::mem::forget(boxed);
-    }
+    // SAFETY: it was registered by `into_handle` (so came from `Box::into_raw`) and is
+    // unregistered now, so this is the only free.
+    drop(unsafe { Box::from_raw(p) });
 }
 
 /// The version of the C ABI this library implements ([`CV_ABI_VERSION`]). Check it at start
@@ -449,26 +455,24 @@ pub unsafe extern "C" fn cv_verifier_new(
         if flags & CV_FLAG_MATCH_ALL != 0 {
             builder = builder.match_policy(MatchPolicy::All);
         }
-        let verifier = Box::new(CvVerifier {
-            tag: VERIFIER_TAG,
+        let verifier = into_handle(CvVerifier {
             inner: RwLock::new(builder.build()),
         });
         // SAFETY: `out` was checked non-null and aligned; the caller promises it is writable.
-        unsafe { out.write(Box::into_raw(verifier)) };
+        unsafe { out.write(verifier) };
         Ok(())
     })
 }
 
-/// Frees a verifier. NULL is ignored.
+/// Frees a verifier. NULL, an already freed handle and a pointer not made here are ignored.
 ///
 /// # Safety
-/// `verifier` is NULL or came from [`cv_verifier_new`] and is not used or freed again; no other
-/// thread is using it.
+/// No other thread is using the verifier.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_verifier_free(verifier: *mut CvVerifier) {
     let _ = catch_unwind(|| {
         // SAFETY: forwarded from the caller.
-        unsafe { free_handle(verifier, |v| v.tag = 0) }
+        unsafe { free_handle(verifier) }
     });
 }
 
@@ -480,7 +484,8 @@ pub unsafe extern "C" fn cv_verifier_free(verifier: *mut CvVerifier) {
 /// and leaves the current one in force. Loading the same list again succeeds.
 ///
 /// # Safety
-/// `verifier` is NULL or a live verifier; `list` is NULL or NUL-terminated; `seq_out` is NULL or
+/// `verifier` may be any pointer (it is checked before use) but must not be freed by
+/// another thread during the call; `list` is NULL or NUL-terminated; `seq_out` is NULL or
 /// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_verifier_load_revocations(
@@ -527,7 +532,8 @@ pub unsafe extern "C" fn cv_verifier_load_revocations(
 /// and [`cv_last_error_message`] explains.
 ///
 /// # Safety
-/// `verifier` is NULL or a live verifier; `token` and `fingerprint` are NULL or NUL-terminated;
+/// `verifier` may be any pointer (it is checked before use) but must not be freed by
+/// another thread during the call; `token` and `fingerprint` are NULL or NUL-terminated;
 /// `guard_last_seen` is NULL or readable and writable; `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_verify(
@@ -624,9 +630,9 @@ unsafe fn verify_at(
             result
         }
     };
-    let license = Box::new(license_handle(&result?)?);
+    let license = into_handle(license_handle(&result?)?);
     // SAFETY: checked non-null and aligned; the caller promises it is writable.
-    unsafe { out.write(Box::into_raw(license)) };
+    unsafe { out.write(license) };
     Ok(())
 }
 
@@ -649,7 +655,6 @@ fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {
     let entitlements = CString::new(json)
         .map_err(|_| Failure::new(CvResult::Internal, "entitlements JSON contains a NUL byte"))?;
     Ok(CvLicense {
-        tag: LICENSE_TAG,
         status,
         expires_at: c.exp.unix(),
         freeze_until: c.freeze_until.unix(),
@@ -660,23 +665,23 @@ fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {
     })
 }
 
-/// Frees a license. NULL is ignored.
+/// Frees a license; strings read from it are invalid afterwards. NULL, an already freed handle
+/// and a pointer not made here are ignored.
 ///
 /// # Safety
-/// `license` is NULL or came from [`cv_verify`] / [`cv_verify_now`] and is not used or freed
-/// again; strings read from it are invalid afterwards.
+/// No other thread is using the license.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_license_free(license: *mut CvLicense) {
     let _ = catch_unwind(|| {
         // SAFETY: forwarded from the caller.
-        unsafe { free_handle(license, |l| l.tag = 0) }
+        unsafe { free_handle(license) }
     });
 }
 
 /// Reads one field of a license into `out`.
 ///
 /// # Safety
-/// `license` is NULL or a live license; `out` is NULL or writable.
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
 unsafe fn read_field<T>(
     license: *const CvLicense,
     out: *mut T,
@@ -696,7 +701,7 @@ unsafe fn read_field<T>(
 /// The license's status: active, frozen or expired at the time it was verified.
 ///
 /// # Safety
-/// `license` is NULL or a live license; `out` is NULL or writable.
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_license_status(
     license: *const CvLicense,
@@ -709,7 +714,7 @@ pub unsafe extern "C" fn cv_license_status(
 /// End of the paid period (`exp`), Unix seconds.
 ///
 /// # Safety
-/// `license` is NULL or a live license; `out` is NULL or writable.
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_license_expires_at(
     license: *const CvLicense,
@@ -723,7 +728,7 @@ pub unsafe extern "C" fn cv_license_expires_at(
 /// then; after it the license is expired.
 ///
 /// # Safety
-/// `license` is NULL or a live license; `out` is NULL or writable.
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_license_freeze_until(
     license: *const CvLicense,
@@ -736,7 +741,7 @@ pub unsafe extern "C" fn cv_license_freeze_until(
 /// The license revision: 1 at issue, +1 on every renewal, reissue, freeze or unfreeze.
 ///
 /// # Safety
-/// `license` is NULL or a live license; `out` is NULL or writable.
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_license_revision(license: *const CvLicense, out: *mut u32) -> CvResult {
     // SAFETY: forwarded from the caller.
@@ -746,7 +751,7 @@ pub unsafe extern "C" fn cv_license_revision(license: *const CvLicense, out: *mu
 /// The purchased quantity (seats, activations).
 ///
 /// # Safety
-/// `license` is NULL or a live license; `out` is NULL or writable.
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_license_quantity(license: *const CvLicense, out: *mut u32) -> CvResult {
     // SAFETY: forwarded from the caller.
@@ -757,7 +762,7 @@ pub unsafe extern "C" fn cv_license_quantity(license: *const CvLicense, out: *mu
 /// valid until [`cv_license_free`].
 ///
 /// # Safety
-/// `license` is NULL or a live license; `out` is NULL or writable.
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_license_id(
     license: *const CvLicense,
@@ -772,7 +777,7 @@ pub unsafe extern "C" fn cv_license_id(
 /// [`cv_license_free`].
 ///
 /// # Safety
-/// `license` is NULL or a live license; `out` is NULL or writable.
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_license_entitlements_json(
     license: *const CvLicense,
@@ -804,24 +809,26 @@ pub unsafe extern "C" fn cv_machine_fingerprint(out: *mut *mut c_char) -> CvResu
                 "this machine's fingerprint contains a NUL byte",
             )
         })?;
+        let s = s.into_raw();
+        live().insert((s as usize, Kind::String));
         // SAFETY: checked non-null and aligned; the caller promises it is writable.
-        unsafe { out.write(s.into_raw()) };
+        unsafe { out.write(s) };
         Ok(())
     })
 }
 
-/// Frees a string this library allocated ([`cv_machine_fingerprint`]). NULL is ignored.
+/// Frees a string this library allocated ([`cv_machine_fingerprint`]). NULL, an already freed
+/// string and a pointer not made here are ignored.
 ///
 /// # Safety
-/// `s` is NULL or a string from this library's `cv_*` functions documented as freed here, not
-/// freed before.
+/// No other thread is using the string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_string_free(s: *mut c_char) {
-    if s.is_null() {
-        return;
-    }
     let _ = catch_unwind(|| {
-        // SAFETY: the caller promises `s` came from `CString::into_raw` and is freed once.
+        if s.is_null() || !live().remove(&(s as usize, Kind::String)) {
+            return;
+        }
+        // SAFETY: registered when made by `CString::into_raw`, unregistered now: the only free.
         drop(unsafe { CString::from_raw(s) });
     });
 }

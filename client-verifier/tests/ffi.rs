@@ -443,19 +443,41 @@ fn verify_refuses_each_bad_argument() {
         run(v, empty.as_ptr(), device.as_ptr(), true),
         CvResult::Malformed
     );
-    // A license handle where a verifier belongs is caught by its tag.
+    // A license handle where a verifier belongs, a pointer into the middle of a handle and a
+    // freed handle are all refused without being read.
     let l = verify_case(v, &case).unwrap();
     assert_eq!(
         run(l.cast(), token.as_ptr(), device.as_ptr(), true),
         CvResult::InvalidArgument
     );
-    assert!(last_error().unwrap().contains("not a verifier handle"));
-    // A misaligned handle is refused before it is read.
-    let misaligned = (v as usize + 1) as *const CvVerifier;
+    assert!(last_error().unwrap().contains("not a live verifier handle"));
+    let inside = (v as usize + 1) as *const CvVerifier;
     assert_eq!(
-        run(misaligned, token.as_ptr(), device.as_ptr(), true),
+        run(inside, token.as_ptr(), device.as_ptr(), true),
         CvResult::InvalidArgument
     );
+    let gone = default_verifier();
+    unsafe { cv_verifier_free(gone) };
+    assert_eq!(
+        run(gone, token.as_ptr(), device.as_ptr(), true),
+        CvResult::InvalidArgument
+    );
+    // A misaligned out-parameter is refused before anything is written through it.
+    let mut buf = [0i64; 2];
+    let misaligned = (buf.as_mut_ptr() as usize + 1) as *mut i64;
+    let mut out = ptr::null_mut();
+    let code = unsafe {
+        cv_verify(
+            v,
+            token.as_ptr(),
+            device.as_ptr(),
+            now,
+            misaligned,
+            &mut out,
+        )
+    };
+    assert_eq!(code, CvResult::InvalidArgument);
+    assert_eq!(buf, [0, 0]);
     free(v, l);
 }
 
@@ -498,6 +520,39 @@ fn verifying_twice_and_sharing_a_verifier_are_legal() {
         cv_license_free(ptr::null_mut());
         cv_string_free(ptr::null_mut());
     }
+}
+
+#[test]
+fn freed_foreign_and_wrong_kind_pointers_are_refused_and_never_freed_twice() {
+    let (v, l) = active_license();
+    let mut rev = 0u32;
+    unsafe {
+        // A verifier is not a license, and freeing it as one does nothing.
+        assert_eq!(
+            cv_license_revision(v.cast(), &mut rev),
+            CvResult::InvalidArgument
+        );
+        cv_license_free(v.cast());
+        cv_string_free(v.cast());
+        cv_license_free(l);
+        assert_eq!(cv_license_revision(l, &mut rev), CvResult::InvalidArgument);
+        cv_license_free(l); // a second free is ignored
+        // A pointer the library never made: Rust's own allocation.
+        let foreign = CString::new("not ours").unwrap().into_raw();
+        cv_string_free(foreign);
+        drop(CString::from_raw(foreign)); // still ours: a double free here would crash
+        // The verifier survived the wrong-kind frees.
+        let token = c(case(&doc(), "active_on_bound_device")["token"]
+            .as_str()
+            .unwrap());
+        let mut out = ptr::null_mut();
+        let code = cv_verify(v, token.as_ptr(), ptr::null(), 0, ptr::null_mut(), &mut out);
+        assert_ne!(code, CvResult::InvalidArgument, "{:?}", last_error());
+        cv_license_free(out);
+        cv_verifier_free(v);
+        cv_verifier_free(v);
+    }
+    assert_eq!(rev, 0);
 }
 
 /// The revocation list that does not name the golden license.
