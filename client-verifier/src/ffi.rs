@@ -265,10 +265,18 @@ enum Kind {
 /// before it is dereferenced, so a freed, foreign or wrong-kind pointer is refused with a code
 /// (and a double free is ignored) instead of being read. One uncontended lock per call is nothing
 /// beside a signature check.
+///
+/// Addresses are stored complemented ([`key`]): a leak checker such as valgrind scans memory for
+/// pointers, and a plain address here would make a handle C forgot to free look still reachable.
 static LIVE: Mutex<BTreeSet<(usize, Kind)>> = Mutex::new(BTreeSet::new());
 
 fn live() -> MutexGuard<'static, BTreeSet<(usize, Kind)>> {
     LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The registry's entry for a pointer: its address complemented, so it is not a pointer.
+fn key<T>(p: *const T, kind: Kind) -> (usize, Kind) {
+    (!(p as usize), kind)
 }
 
 /// A handle type C holds a pointer to.
@@ -290,7 +298,7 @@ impl Handle for CvLicense {
 /// Hands a new handle to C.
 fn into_handle<T: Handle>(value: T) -> *mut T {
     let p = Box::into_raw(Box::new(value));
-    live().insert((p as usize, T::KIND));
+    live().insert(key(p, T::KIND));
     p
 }
 
@@ -305,7 +313,7 @@ unsafe fn handle<'a, T: Handle>(p: *const T) -> Result<&'a T, Failure> {
             std::format!("{} is NULL", T::NAME),
         ));
     }
-    if !live().contains(&(p as usize, T::KIND)) {
+    if !live().contains(&key(p, T::KIND)) {
         return Err(Failure::new(
             CvResult::InvalidArgument,
             std::format!(
@@ -323,7 +331,7 @@ unsafe fn handle<'a, T: Handle>(p: *const T) -> Result<&'a T, Failure> {
 /// # Safety
 /// No other thread is using the handle.
 unsafe fn free_handle<T: Handle>(p: *mut T) {
-    if p.is_null() || !live().remove(&(p as usize, T::KIND)) {
+    if p.is_null() || !live().remove(&key(p, T::KIND)) {
         return;
     }
     // SAFETY: it was registered by `into_handle` (so came from `Box::into_raw`) and is
@@ -810,7 +818,7 @@ pub unsafe extern "C" fn cv_machine_fingerprint(out: *mut *mut c_char) -> CvResu
             )
         })?;
         let s = s.into_raw();
-        live().insert((s as usize, Kind::String));
+        live().insert(key(s, Kind::String));
         // SAFETY: checked non-null and aligned; the caller promises it is writable.
         unsafe { out.write(s) };
         Ok(())
@@ -825,7 +833,7 @@ pub unsafe extern "C" fn cv_machine_fingerprint(out: *mut *mut c_char) -> CvResu
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cv_string_free(s: *mut c_char) {
     let _ = catch_unwind(|| {
-        if s.is_null() || !live().remove(&(s as usize, Kind::String)) {
+        if s.is_null() || !live().remove(&key(s, Kind::String)) {
             return;
         }
         // SAFETY: registered when made by `CString::into_raw`, unregistered now: the only free.

@@ -95,6 +95,7 @@ static int check(const char *name) {
 }
 
 int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0); /* keep stdout and stderr lines in order */
   if (cv_abi_version() != CV_ABI_VERSION) {
     fprintf(stderr, "library ABI %" PRIu32 ", header %d\n", cv_abi_version(), CV_ABI_VERSION);
     return 2;
