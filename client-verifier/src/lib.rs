@@ -50,13 +50,17 @@
 //! - `verify`: [`Verifier`], [`VerifiedLicense`], [`TimeGuard`].
 //! - [`danger`]: decoding without verifying and skipping the device check, for support tools.
 //! - `issue` (feature `sign`): minting, for the daemon.
+//! - `ffi` (feature `ffi`): the stable C ABI (`cv_*` functions, `include/client_verifier.h`).
 //!
 //! Features: `std` (default; clock access and `std::error::Error`), `fingerprint` (default;
-//! [`Fingerprint::collect`]), `sign` (minting and key generation). With
+//! [`Fingerprint::collect`]), `sign` (minting and key generation), `ffi` (the C ABI; see the
+//! crate's README for building the shared and static libraries). With
 //! `--no-default-features` the crate is `no_std` + `alloc`.
 
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+// Only the C ABI (feature `ffi`, module `ffi`) needs `unsafe`, and it allows it there alone.
+#![cfg_attr(not(feature = "ffi"), forbid(unsafe_code))]
+#![cfg_attr(feature = "ffi", deny(unsafe_code))]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -64,6 +68,8 @@ extern crate alloc;
 
 mod claims;
 pub mod danger;
+#[cfg(feature = "ffi")]
+pub mod ffi;
 pub mod fingerprint;
 #[cfg(feature = "sign")]
 mod issue;

@@ -1,0 +1,113 @@
+/* How a C application checks its license at start, run against golden vectors.
+ *
+ * A real application reads its token from disk, passes NULL as the fingerprint (this machine)
+ * and uses cv_verify_now; here the token, device and time come from the golden vectors so the
+ * verdict is known and checked. Exit status: 0 when every verdict is the expected one. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client_verifier.h"
+#include "golden_cases.h"
+
+#define DAY_SECS 86400
+
+static const golden_case *find_case(const char *name) {
+  for (size_t i = 0; i < GOLDEN_CASE_COUNT; i++) {
+    if (strcmp(GOLDEN_CASES[i].name, name) == 0) return &GOLDEN_CASES[i];
+  }
+  return NULL;
+}
+
+static const char *status_name(cv_status s) {
+  switch (s) {
+    case CV_STATUS_ACTIVE: return "active";
+    case CV_STATUS_FROZEN: return "frozen";
+    case CV_STATUS_EXPIRED: return "expired";
+  }
+  return "?";
+}
+
+static void report_failure(cv_result rc) {
+  const char *msg = cv_last_error_message();
+  fprintf(stderr, "  license check failed: %s (%d): %s\n", cv_result_name(rc), (int)rc,
+          msg ? msg : "");
+  if (rc == CV_RESULT_DEVICE_MISMATCH) {
+    /* What the user sends to support to have the license moved to this machine. */
+    char *fp = NULL;
+    if (cv_machine_fingerprint(&fp) == CV_RESULT_OK) {
+      fprintf(stderr, "  this machine's fingerprint: %s\n", fp);
+      cv_string_free(fp);
+    }
+  }
+}
+
+/* Verifies one golden case and compares the verdict; returns 0 when it is the expected one. */
+static int check(const char *name) {
+  const golden_case *c = find_case(name);
+  if (!c) {
+    fprintf(stderr, "no golden case %s\n", name);
+    return 1;
+  }
+  printf("%s\n", name);
+  cv_verifier *v = NULL;
+  cv_result rc = cv_verifier_new(c->keys, c->key_count, c->issuer, c->product, c->flags,
+                                 c->min_revocation_seq, &v);
+  if (rc != CV_RESULT_OK) {
+    report_failure(rc);
+    return 1;
+  }
+  int64_t guard = c->guard_last_seen; /* persisted between runs by a real application */
+  cv_license *lic = NULL;
+  rc = cv_verify(v, c->token, c->device, c->now, &guard, &lic);
+  int bad = 0;
+  if (rc != CV_RESULT_OK) {
+    report_failure(rc);
+    bad = !(c->expect_error && strcmp(c->expect_error, cv_result_name(rc)) == 0);
+  } else {
+    cv_status st;
+    int64_t exp = 0, until = 0;
+    uint32_t rev = 0;
+    const char *id = NULL, *ent = NULL;
+    if (cv_license_status(lic, &st) != CV_RESULT_OK || cv_license_expires_at(lic, &exp) ||
+        cv_license_freeze_until(lic, &until) || cv_license_revision(lic, &rev) ||
+        cv_license_id(lic, &id) || cv_license_entitlements_json(lic, &ent)) {
+      fprintf(stderr, "  reading the license failed: %s\n", cv_last_error_message());
+      bad = 1;
+    } else {
+      printf("  status %s, license %s revision %" PRIu32 ", expires %" PRId64
+             ", freeze ends %" PRId64 ", entitlements %s\n",
+             status_name(st), id, rev, exp, until, ent);
+      if (st == CV_STATUS_FROZEN) {
+        printf("  locked: renew within %" PRId64 " days to keep your data\n",
+               (until - c->now + DAY_SECS - 1) / DAY_SECS);
+      }
+      int64_t at = st == CV_STATUS_ACTIVE ? exp : until;
+      bad = !(c->expect_status && strcmp(c->expect_status, status_name(st)) == 0 &&
+              at == c->expect_at);
+    }
+    cv_license_free(lic);
+  }
+  printf("  guard now %" PRId64 "\n", guard);
+  cv_verifier_free(v);
+  if (bad) fprintf(stderr, "  WRONG VERDICT for %s\n", name);
+  return bad;
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0); /* keep stdout and stderr lines in order */
+  if (cv_abi_version() != CV_ABI_VERSION) {
+    fprintf(stderr, "library ABI %" PRIu32 ", header %d\n", cv_abi_version(), CV_ABI_VERSION);
+    return 2;
+  }
+  int failures = 0;
+  failures += check("active_on_bound_device");
+  failures += check("frozen_after_exp_until_freeze_window_ends");
+  failures += check("rejects_license_copied_to_another_machine");
+  if (failures) {
+    fprintf(stderr, "%d wrong verdict(s)\n", failures);
+    return 1;
+  }
+  printf("C example: all verdicts as expected\n");
+  return 0;
+}

@@ -1,0 +1,107 @@
+// The same check from C++: handles owned by std::unique_ptr, so every path frees them.
+#include <cstdint>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client_verifier.h"
+#include "golden_cases.h"
+
+namespace {
+
+struct VerifierFree {
+  void operator()(cv_verifier *v) const { cv_verifier_free(v); }
+};
+struct LicenseFree {
+  void operator()(cv_license *l) const { cv_license_free(l); }
+};
+using Verifier = std::unique_ptr<cv_verifier, VerifierFree>;
+using License = std::unique_ptr<cv_license, LicenseFree>;
+
+std::string last_error() {
+  const char *m = cv_last_error_message();
+  return m ? m : "";
+}
+
+const golden_case *find_case(const std::string &name) {
+  for (const auto &c : GOLDEN_CASES) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+// Returns true when the verdict for the named golden case is the expected one.
+bool check(const std::string &name) {
+  const golden_case *c = find_case(name);
+  if (!c) return false;
+  std::cout << name << "\n";
+  cv_verifier *raw = nullptr;
+  cv_result rc = cv_verifier_new(c->keys, c->key_count, c->issuer, c->product, c->flags,
+                                 c->min_revocation_seq, &raw);
+  Verifier verifier(raw);
+  if (rc != CV_RESULT_OK) {
+    std::cerr << "  verifier: " << last_error() << "\n";
+    return false;
+  }
+  if (c->revocations) {
+    uint64_t seq = 0;
+    rc = cv_verifier_load_revocations(verifier.get(), c->revocations, &seq);
+    if (rc != CV_RESULT_OK) {
+      std::cout << "  revocation list refused: " << cv_result_name(rc) << "\n";
+      return c->expect_error && std::strcmp(c->expect_error, cv_result_name(rc)) == 0;
+    }
+    std::cout << "  revocation list seq " << seq << " (persist it)\n";
+  }
+  int64_t guard = c->guard_last_seen;
+  cv_license *lraw = nullptr;
+  rc = cv_verify(verifier.get(), c->token, c->device, c->now, &guard, &lraw);
+  License license(lraw);
+  if (rc != CV_RESULT_OK) {
+    std::cout << "  refused: " << cv_result_name(rc) << ": " << last_error() << "\n";
+    return c->expect_error && std::strcmp(c->expect_error, cv_result_name(rc)) == 0;
+  }
+  cv_status status{};
+  int64_t expires = 0, until = 0;
+  const char *id = nullptr;
+  if (cv_license_status(license.get(), &status) != CV_RESULT_OK ||
+      cv_license_expires_at(license.get(), &expires) != CV_RESULT_OK ||
+      cv_license_freeze_until(license.get(), &until) != CV_RESULT_OK ||
+      cv_license_id(license.get(), &id) != CV_RESULT_OK) {
+    std::cerr << "  reading the license failed: " << last_error() << "\n";
+    return false;
+  }
+  const char *name_of = status == CV_STATUS_ACTIVE   ? "active"
+                        : status == CV_STATUS_FROZEN ? "frozen"
+                                                     : "expired";
+  std::cout << "  " << id << ": " << name_of << " (expires " << expires << ", freeze ends "
+            << until << ")\n";
+  int64_t at = status == CV_STATUS_ACTIVE ? expires : until;
+  return c->expect_status && std::strcmp(c->expect_status, name_of) == 0 && at == c->expect_at;
+}
+
+}  // namespace
+
+int main() {
+  if (cv_abi_version() != CV_ABI_VERSION) {
+    std::cerr << "library ABI " << cv_abi_version() << ", header " << CV_ABI_VERSION << "\n";
+    return 2;
+  }
+  const std::vector<std::string> cases = {
+      "active_when_signed_by_rotated_out_key",
+      "expired_after_freeze_window",
+      "rejects_revoked_license",
+      "revocation_list_without_this_license",
+  };
+  int wrong = 0;
+  for (const auto &name : cases) {
+    if (!check(name)) {
+      std::cerr << "  WRONG VERDICT for " << name << "\n";
+      ++wrong;
+    }
+  }
+  if (wrong) return 1;
+  std::cout << "C++ example: all verdicts as expected\n";
+  return 0;
+}

@@ -1,0 +1,887 @@
+//! A stable C ABI over [`Verifier`], for applications not written in Rust (feature `ffi`).
+//!
+//! This module owns the `cv_*` symbols, their error codes and the handles they hand out; it adds
+//! no verification logic of its own. The header `include/client_verifier.h` is generated from
+//! this file by cbindgen and checked in; `tests/ffi_header.rs` fails when it is stale.
+//!
+//! Rules every entry point follows, so a C caller can rely on them:
+//! - No panic crosses the boundary: each body runs under `catch_unwind` and a panic becomes
+//!   [`CvResult::Internal`].
+//! - A NULL handle, a handle that is freed, of the wrong kind or not made here, a NULL or
+//!   misaligned out-parameter, a string that is not UTF-8 or is longer than
+//!   [`CV_MAX_STRING_LEN`] bytes, and a bad count return an error code; nothing is written to the
+//!   out-parameters then. Handles are looked up in a registry before use, never trusted blindly;
+//!   freeing NULL, a freed handle or a foreign pointer does nothing.
+//! - Functions returning [`CvResult`] record a message for the calling thread on failure and clear
+//!   it on success ([`cv_last_error_message`]).
+//! - Whatever the library allocates has one `cv_*_free` function, and every free accepts NULL.
+//!
+//! Handles: a [`CvVerifier`] may be shared between threads (revocation loading takes a write
+//! lock, verification a read lock). A [`CvLicense`] is immutable and may be read from any thread.
+
+// The C ABI cannot be written without `unsafe`: exported unmangled symbols, and reading the raw
+// pointers C passes in. Every dereference goes through the checked helpers below.
+#![allow(unsafe_code)]
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::ffi::{CStr, CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+
+use crate::{
+    BindingRequirement, Fingerprint, LicenseStatus, MatchPolicy, PublicKey, TimeGuard, Timestamp,
+    VerifiedLicense, Verifier, VerifyError,
+};
+
+/// The version of this C ABI. It changes only when an existing function, type or code changes
+/// meaning or signature; adding functions, codes or flags keeps it.
+pub const CV_ABI_VERSION: u32 = 1;
+
+/// The longest string any function reads, in bytes without the terminating NUL. A string with no
+/// NUL within this many bytes is refused rather than read further.
+pub const CV_MAX_STRING_LEN: usize = 1 << 20;
+
+/// The most public keys one verifier trusts.
+pub const CV_MAX_KEYS: usize = 64;
+
+/// Flag for [`cv_verifier_new`]: accept licenses not bound to a device (bound ones are still
+/// matched). Without it, an unbound license fails with [`CvResult::NotBound`].
+pub const CV_FLAG_BINDING_OPTIONAL: u32 = 1;
+
+/// Flag for [`cv_verifier_new`]: every component bound in the license must still match the
+/// device, instead of the tolerant default (two of them).
+pub const CV_FLAG_MATCH_ALL: u32 = 2;
+
+const KNOWN_FLAGS: u32 = CV_FLAG_BINDING_OPTIONAL | CV_FLAG_MATCH_ALL;
+
+/// What a `cv_*` call returned. `CV_RESULT_OK` is 0; argument errors are below 100; a license
+/// that did not verify gives 100 and up, one code per reason. Treat unknown codes as failures:
+/// later versions may add codes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CvResult {
+    /// Success.
+    Ok = 0,
+    /// A required pointer argument was NULL.
+    NullPointer = 1,
+    /// A string argument is not valid UTF-8.
+    InvalidUtf8 = 2,
+    /// An argument is out of range: a key count, unknown flags, a string longer than
+    /// `CV_MAX_STRING_LEN`, a misaligned pointer, or a handle that is freed, of the wrong kind
+    /// or not made by this library.
+    InvalidArgument = 3,
+    /// A public key is not a valid PASERK `k4.public` string.
+    BadKey = 4,
+    /// A fingerprint string cannot be used (empty or too long).
+    BadFingerprint = 5,
+    /// This machine's fingerprint could not be read.
+    FingerprintUnavailable = 6,
+    /// A bug in the library (a caught panic). The handles involved are still safe to free.
+    Internal = 7,
+    /// Not a well-formed token: header, encoding, JSON, a missing claim.
+    Malformed = 100,
+    /// The signature does not verify with the key the token names.
+    BadSignature = 101,
+    /// The token names a key the verifier does not trust.
+    UnknownKey = 102,
+    /// Signed for another issuer.
+    WrongIssuer = 103,
+    /// A license for another product.
+    WrongProduct = 104,
+    /// Valid only from a later time.
+    NotYetValid = 105,
+    /// Bound to another device.
+    DeviceMismatch = 106,
+    /// Not bound to a device, and the verifier requires binding.
+    NotBound = 107,
+    /// On the revocation list.
+    Revoked = 108,
+    /// The clock is behind a time already seen.
+    ClockRollback = 109,
+    /// A revocation list older than the one in use.
+    StaleRevocationList = 110,
+}
+
+/// Where a verified license stands.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CvStatus {
+    /// In force: full function until the expiry time.
+    Active = 1,
+    /// Locked but data kept until the freeze end; a renewal before then unfreezes it.
+    Frozen = 2,
+    /// Past the freeze window.
+    Expired = 3,
+}
+
+/// A verifier: trusted keys, expected issuer and product, the revocation list in use. Made by
+/// [`cv_verifier_new`], released by [`cv_verifier_free`].
+#[derive(Debug)]
+pub struct CvVerifier {
+    inner: RwLock<Verifier>,
+}
+
+/// A license that passed verification, and what it says. Made by [`cv_verify`] or
+/// [`cv_verify_now`], released by [`cv_license_free`].
+#[derive(Debug)]
+pub struct CvLicense {
+    status: CvStatus,
+    expires_at: i64,
+    freeze_until: i64,
+    revision: u32,
+    quantity: u32,
+    id: CString,
+    entitlements: CString,
+}
+
+/// A failed call: the code to return and the message to keep for the thread.
+struct Failure {
+    code: CvResult,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: CvResult, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<VerifyError> for Failure {
+    fn from(e: VerifyError) -> Self {
+        let code = match e {
+            VerifyError::Malformed { .. } => CvResult::Malformed,
+            VerifyError::BadSignature => CvResult::BadSignature,
+            VerifyError::UnknownKey { .. } => CvResult::UnknownKey,
+            VerifyError::WrongIssuer { .. } => CvResult::WrongIssuer,
+            VerifyError::WrongProduct { .. } => CvResult::WrongProduct,
+            VerifyError::NotYetValid { .. } => CvResult::NotYetValid,
+            VerifyError::DeviceMismatch { .. } => CvResult::DeviceMismatch,
+            VerifyError::NotBound => CvResult::NotBound,
+            VerifyError::Revoked { .. } => CvResult::Revoked,
+            VerifyError::ClockRollback { .. } => CvResult::ClockRollback,
+            VerifyError::StaleRevocationList { .. } => CvResult::StaleRevocationList,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+std::thread_local! {
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+}
+
+fn set_last_error(message: Option<&str>) {
+    let message = message.map(|m| {
+        // A message can quote token content, which may hold a NUL; C would cut it there.
+        CString::new(m.replace('\0', "\\0")).unwrap_or_default()
+    });
+    // Fails only while the thread is being torn down; there is no one left to read it then.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = message);
+}
+
+/// Runs an entry point's body: no panic escapes, and the thread's last error is set or cleared.
+fn entry(body: impl FnOnce() -> Result<(), Failure>) -> CvResult {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => {
+            set_last_error(None);
+            CvResult::Ok
+        }
+        Ok(Err(failure)) => {
+            set_last_error(Some(&failure.message));
+            failure.code
+        }
+        Err(_) => {
+            set_last_error(Some("internal error in client-verifier (panic caught)"));
+            CvResult::Internal
+        }
+    }
+}
+
+/// Reads a NUL-terminated UTF-8 string, scanning at most [`CV_MAX_STRING_LEN`] bytes for the NUL.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string (or to at least `CV_MAX_STRING_LEN + 1`
+/// readable bytes) that outlives `'a`.
+unsafe fn read_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, Failure> {
+    if p.is_null() {
+        return Err(Failure::new(
+            CvResult::NullPointer,
+            std::format!("{what} is NULL"),
+        ));
+    }
+    let mut len = 0;
+    // SAFETY: the caller promises readable bytes up to the NUL; we stop at the NUL or the limit.
+    while unsafe { *p.add(len) } != 0 {
+        len += 1;
+        if len > CV_MAX_STRING_LEN {
+            return Err(Failure::new(
+                CvResult::InvalidArgument,
+                std::format!("{what} is longer than {CV_MAX_STRING_LEN} bytes"),
+            ));
+        }
+    }
+    // SAFETY: the `len` bytes before the NUL were just read.
+    let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) };
+    core::str::from_utf8(bytes).map_err(|e| {
+        Failure::new(
+            CvResult::InvalidUtf8,
+            std::format!(
+                "{what} is not UTF-8 (bad byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Checks an out-parameter before anything is computed for it.
+fn out_ptr<T>(p: *mut T, what: &str) -> Result<*mut T, Failure> {
+    if p.is_null() {
+        Err(Failure::new(
+            CvResult::NullPointer,
+            std::format!("{what} is NULL"),
+        ))
+    } else if !p.is_aligned() {
+        Err(Failure::new(
+            CvResult::InvalidArgument,
+            std::format!("{what} is not aligned"),
+        ))
+    } else {
+        Ok(p)
+    }
+}
+
+/// What a live pointer handed to C is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Verifier,
+    License,
+    String,
+}
+
+/// Every pointer this library has handed out and not yet had back. A handle is checked here
+/// before it is dereferenced, so a freed, foreign or wrong-kind pointer is refused with a code
+/// (and a double free is ignored) instead of being read. One uncontended lock per call is nothing
+/// beside a signature check.
+///
+/// Addresses are stored complemented ([`key`]): a leak checker such as valgrind scans memory for
+/// pointers, and a plain address here would make a handle C forgot to free look still reachable.
+static LIVE: Mutex<BTreeSet<(usize, Kind)>> = Mutex::new(BTreeSet::new());
+
+fn live() -> MutexGuard<'static, BTreeSet<(usize, Kind)>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The registry's entry for a pointer: its address complemented, so it is not a pointer.
+fn key<T>(p: *const T, kind: Kind) -> (usize, Kind) {
+    (!(p as usize), kind)
+}
+
+/// A handle type C holds a pointer to.
+trait Handle {
+    const KIND: Kind;
+    const NAME: &'static str;
+}
+
+impl Handle for CvVerifier {
+    const KIND: Kind = Kind::Verifier;
+    const NAME: &'static str = "verifier";
+}
+
+impl Handle for CvLicense {
+    const KIND: Kind = Kind::License;
+    const NAME: &'static str = "license";
+}
+
+/// Hands a new handle to C.
+fn into_handle<T: Handle>(value: T) -> *mut T {
+    let p = Box::into_raw(Box::new(value));
+    live().insert(key(p, T::KIND));
+    p
+}
+
+/// Borrows a handle this library made and has not freed.
+///
+/// # Safety
+/// No other thread frees the handle while the borrow lasts.
+unsafe fn handle<'a, T: Handle>(p: *const T) -> Result<&'a T, Failure> {
+    if p.is_null() {
+        return Err(Failure::new(
+            CvResult::NullPointer,
+            std::format!("{} is NULL", T::NAME),
+        ));
+    }
+    if !live().contains(&key(p, T::KIND)) {
+        return Err(Failure::new(
+            CvResult::InvalidArgument,
+            std::format!(
+                "not a live {} handle (freed, or not made by this library)",
+                T::NAME
+            ),
+        ));
+    }
+    // SAFETY: registered by `into_handle` and not yet freed, so it is a live `Box<T>`.
+    Ok(unsafe { &*p })
+}
+
+/// Takes a handle back from C and drops it; NULL, foreign and already freed pointers are ignored.
+///
+/// # Safety
+/// No other thread is using the handle.
+unsafe fn free_handle<T: Handle>(p: *mut T) {
+    if p.is_null() || !live().remove(&key(p, T::KIND)) {
+        return;
+    }
+    // SAFETY: it was registered by `into_handle` (so came from `Box::into_raw`) and is
+    // unregistered now, so this is the only free.
+    drop(unsafe { Box::from_raw(p) });
+}
+
+/// The version of the C ABI this library implements ([`CV_ABI_VERSION`]). Check it at start
+/// against the header's `CV_ABI_VERSION`.
+#[unsafe(no_mangle)]
+pub extern "C" fn cv_abi_version() -> u32 {
+    CV_ABI_VERSION
+}
+
+/// The message describing why the last failed call on this thread failed, or NULL when the last
+/// call returning a result succeeded (or none was made).
+///
+/// The string belongs to the library and stays valid until the next call returning a
+/// `cv_result` on the same thread. Each thread has its own message.
+#[unsafe(no_mangle)]
+pub extern "C" fn cv_last_error_message() -> *const c_char {
+    catch_unwind(|| {
+        LAST_ERROR
+            .try_with(|slot| {
+                slot.borrow()
+                    .as_ref()
+                    .map_or(core::ptr::null(), |m| m.as_ptr())
+            })
+            .unwrap_or(core::ptr::null())
+    })
+    .unwrap_or(core::ptr::null())
+}
+
+/// A stable name for a result code (`"Ok"`, `"DeviceMismatch"`, …), for logs; `"Unknown"` for a
+/// code this version does not know. The string is static.
+#[unsafe(no_mangle)]
+pub extern "C" fn cv_result_name(code: i32) -> *const c_char {
+    let name: &'static CStr = match code {
+        0 => c"Ok",
+        1 => c"NullPointer",
+        2 => c"InvalidUtf8",
+        3 => c"InvalidArgument",
+        4 => c"BadKey",
+        5 => c"BadFingerprint",
+        6 => c"FingerprintUnavailable",
+        7 => c"Internal",
+        100 => c"Malformed",
+        101 => c"BadSignature",
+        102 => c"UnknownKey",
+        103 => c"WrongIssuer",
+        104 => c"WrongProduct",
+        105 => c"NotYetValid",
+        106 => c"DeviceMismatch",
+        107 => c"NotBound",
+        108 => c"Revoked",
+        109 => c"ClockRollback",
+        110 => c"StaleRevocationList",
+        _ => c"Unknown",
+    };
+    name.as_ptr()
+}
+
+/// Makes a verifier that trusts `key_count` PASERK `k4.public` keys and accepts only licenses
+/// from `issuer` for `product`.
+///
+/// `flags` is 0 or a combination of `CV_FLAG_*`. `min_revocation_seq` is the highest
+/// revocation-list sequence number the application has accepted before (0 the first time), so an
+/// older list cannot be loaded again. On success `*out` holds a verifier to free with
+/// [`cv_verifier_free`].
+///
+/// # Safety
+/// `public_keys` points to `key_count` string pointers; every non-NULL string pointer is
+/// NUL-terminated; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verifier_new(
+    public_keys: *const *const c_char,
+    key_count: usize,
+    issuer: *const c_char,
+    product: *const c_char,
+    flags: u32,
+    min_revocation_seq: u64,
+    out: *mut *mut CvVerifier,
+) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        if public_keys.is_null() {
+            return Err(Failure::new(CvResult::NullPointer, "public_keys is NULL"));
+        }
+        if !public_keys.is_aligned() {
+            return Err(Failure::new(
+                CvResult::InvalidArgument,
+                "public_keys is not aligned",
+            ));
+        }
+        if key_count == 0 || key_count > CV_MAX_KEYS {
+            return Err(Failure::new(
+                CvResult::InvalidArgument,
+                std::format!("key_count is {key_count}, must be 1 to {CV_MAX_KEYS}"),
+            ));
+        }
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(Failure::new(
+                CvResult::InvalidArgument,
+                std::format!("unknown flags {:#x}", flags & !KNOWN_FLAGS),
+            ));
+        }
+        // SAFETY: checked non-null and aligned; the caller promises `key_count` entries.
+        let keys = unsafe { std::slice::from_raw_parts(public_keys, key_count) };
+        let mut builder = Verifier::builder();
+        for (i, &k) in keys.iter().enumerate() {
+            // SAFETY: the caller promises each entry is NULL or a NUL-terminated string.
+            let paserk = unsafe { read_str(k, &std::format!("public_keys[{i}]")) }?;
+            let key = PublicKey::from_paserk(paserk).map_err(|e| {
+                Failure::new(CvResult::BadKey, std::format!("public_keys[{i}]: {e}"))
+            })?;
+            builder = builder.trust(key);
+        }
+        // SAFETY: the caller promises NUL-terminated strings.
+        let issuer = unsafe { read_str(issuer, "issuer") }?;
+        // SAFETY: as above.
+        let product = unsafe { read_str(product, "product") }?;
+        builder = builder
+            .issuer(issuer)
+            .product(product)
+            .min_revocation_seq(min_revocation_seq);
+        if flags & CV_FLAG_BINDING_OPTIONAL != 0 {
+            builder = builder.binding(BindingRequirement::Optional);
+        }
+        if flags & CV_FLAG_MATCH_ALL != 0 {
+            builder = builder.match_policy(MatchPolicy::All);
+        }
+        let verifier = into_handle(CvVerifier {
+            inner: RwLock::new(builder.build()),
+        });
+        // SAFETY: `out` was checked non-null and aligned; the caller promises it is writable.
+        unsafe { out.write(verifier) };
+        Ok(())
+    })
+}
+
+/// Frees a verifier. NULL, an already freed handle and a pointer not made here are ignored.
+///
+/// # Safety
+/// No other thread is using the verifier.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verifier_free(verifier: *mut CvVerifier) {
+    let _ = catch_unwind(|| {
+        // SAFETY: forwarded from the caller.
+        unsafe { free_handle(verifier) }
+    });
+}
+
+/// Loads a signed revocation list (`licctl revocations export`, or the one shipped with an
+/// update), replacing the one in use if it is not older.
+///
+/// On success, if `seq_out` is not NULL, writes the list's sequence number: persist it and pass
+/// it as `min_revocation_seq` next time. An older list fails with `CV_RESULT_STALE_REVOCATION_LIST`
+/// and leaves the current one in force. Loading the same list again succeeds.
+///
+/// # Safety
+/// `verifier` may be any pointer (it is checked before use) but must not be freed by
+/// another thread during the call; `list` is NULL or NUL-terminated; `seq_out` is NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verifier_load_revocations(
+    verifier: *const CvVerifier,
+    list: *const c_char,
+    seq_out: *mut u64,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: forwarded from the caller.
+        let v = unsafe { handle(verifier) }?;
+        // SAFETY: forwarded from the caller.
+        let list = unsafe { read_str(list, "list") }?;
+        let seq_out = if seq_out.is_null() {
+            None
+        } else {
+            Some(out_ptr(seq_out, "seq_out")?)
+        };
+        let seq = v
+            .inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .load_revocations(list)?;
+        if let Some(p) = seq_out {
+            // SAFETY: checked non-null and aligned; the caller promises it is writable.
+            unsafe { p.write(seq) };
+        }
+        Ok(())
+    })
+}
+
+/// Verifies `token` for a device at `unix_time` (seconds since 1970-01-01 UTC).
+///
+/// `fingerprint` is the device's fingerprint string (`MAC|disk|board|CPU`, or an opaque value);
+/// NULL means this machine's, read now (if it cannot be read, the check runs with no device and a
+/// device-bound license fails with `CV_RESULT_DEVICE_MISMATCH`).
+///
+/// `guard_last_seen`, when not NULL, is the clock-rollback guard: the latest Unix time the
+/// application has seen, as persisted from the last run (0 the first time). A time more than a
+/// day behind it fails with `CV_RESULT_CLOCK_ROLLBACK`; otherwise it is moved forward to
+/// `unix_time`. Persist it after the call, whatever the result.
+///
+/// On success `*out` holds the verified license, to free with [`cv_license_free`]; frozen and
+/// expired licenses are successes too (read [`cv_license_status`]). On failure the code says why
+/// and [`cv_last_error_message`] explains.
+///
+/// # Safety
+/// `verifier` may be any pointer (it is checked before use) but must not be freed by
+/// another thread during the call; `token` and `fingerprint` are NULL or NUL-terminated;
+/// `guard_last_seen` is NULL or readable and writable; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verify(
+    verifier: *const CvVerifier,
+    token: *const c_char,
+    fingerprint: *const c_char,
+    unix_time: i64,
+    guard_last_seen: *mut i64,
+    out: *mut *mut CvLicense,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            verify_at(
+                verifier,
+                token,
+                fingerprint,
+                Timestamp::from_unix(unix_time),
+                guard_last_seen,
+                out,
+            )
+        }
+    })
+}
+
+/// [`cv_verify`] at the system clock's current time.
+///
+/// # Safety
+/// As for [`cv_verify`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verify_now(
+    verifier: *const CvVerifier,
+    token: *const c_char,
+    fingerprint: *const c_char,
+    guard_last_seen: *mut i64,
+    out: *mut *mut CvLicense,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            verify_at(
+                verifier,
+                token,
+                fingerprint,
+                Timestamp::now(),
+                guard_last_seen,
+                out,
+            )
+        }
+    })
+}
+
+/// The body of [`cv_verify`] and [`cv_verify_now`].
+///
+/// # Safety
+/// As for [`cv_verify`].
+unsafe fn verify_at(
+    verifier: *const CvVerifier,
+    token: *const c_char,
+    fingerprint: *const c_char,
+    now: Timestamp,
+    guard_last_seen: *mut i64,
+    out: *mut *mut CvLicense,
+) -> Result<(), Failure> {
+    let out = out_ptr(out, "out")?;
+    // SAFETY: forwarded from the caller.
+    let v = unsafe { handle(verifier) }?;
+    // SAFETY: forwarded from the caller.
+    let token = unsafe { read_str(token, "token") }?;
+    let device = if fingerprint.is_null() {
+        Fingerprint::collect().ok()
+    } else {
+        // SAFETY: forwarded from the caller.
+        let raw = unsafe { read_str(fingerprint, "fingerprint") }?;
+        let fp = Fingerprint::parse(raw).map_err(|e| {
+            Failure::new(CvResult::BadFingerprint, std::format!("fingerprint: {e}"))
+        })?;
+        Some(fp)
+    };
+    let guard = if guard_last_seen.is_null() {
+        None
+    } else {
+        Some(out_ptr(guard_last_seen, "guard_last_seen")?)
+    };
+    let verifier = v.inner.read().unwrap_or_else(PoisonError::into_inner);
+    let result = match guard {
+        None => verifier.verify(token, device.as_ref(), now),
+        Some(p) => {
+            // SAFETY: checked non-null and aligned; the caller promises it is readable.
+            let mut tg = TimeGuard::new(Timestamp::from_unix(unsafe { p.read() }));
+            let result = verifier.verify_guarded(token, device.as_ref(), now, &mut tg);
+            // SAFETY: as above, and writable.
+            unsafe { p.write(tg.last_seen().unix()) };
+            result
+        }
+    };
+    let license = into_handle(license_handle(&result?)?);
+    // SAFETY: checked non-null and aligned; the caller promises it is writable.
+    unsafe { out.write(license) };
+    Ok(())
+}
+
+fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {
+    let c = l.claims();
+    let status = match l.status() {
+        LicenseStatus::Active { .. } => CvStatus::Active,
+        LicenseStatus::Frozen { .. } => CvStatus::Frozen,
+        LicenseStatus::Expired { .. } => CvStatus::Expired,
+    };
+    // A signed id with a NUL in it cannot be handed to C without being cut short.
+    let id = CString::new(c.jti.as_str()).map_err(|_| {
+        Failure::new(
+            CvResult::Malformed,
+            "malformed token: license id contains a NUL character",
+        )
+    })?;
+    // serde_json escapes control characters, so the JSON has no NUL.
+    let json = serde_json::to_string(&c.entitlements).unwrap_or_else(|_| "{}".to_string());
+    let entitlements = CString::new(json)
+        .map_err(|_| Failure::new(CvResult::Internal, "entitlements JSON contains a NUL byte"))?;
+    Ok(CvLicense {
+        status,
+        expires_at: c.exp.unix(),
+        freeze_until: c.freeze_until.unix(),
+        revision: c.revision,
+        quantity: c.quantity,
+        id,
+        entitlements,
+    })
+}
+
+/// Frees a license; strings read from it are invalid afterwards. NULL, an already freed handle
+/// and a pointer not made here are ignored.
+///
+/// # Safety
+/// No other thread is using the license.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_free(license: *mut CvLicense) {
+    let _ = catch_unwind(|| {
+        // SAFETY: forwarded from the caller.
+        unsafe { free_handle(license) }
+    });
+}
+
+/// Reads one field of a license into `out`.
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+unsafe fn read_field<T>(
+    license: *const CvLicense,
+    out: *mut T,
+    field: impl FnOnce(&CvLicense) -> T,
+) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: forwarded from the caller.
+        let l = unsafe { handle(license) }?;
+        let value = field(l);
+        // SAFETY: checked non-null and aligned; the caller promises it is writable.
+        unsafe { out.write(value) };
+        Ok(())
+    })
+}
+
+/// The license's status: active, frozen or expired at the time it was verified.
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_status(
+    license: *const CvLicense,
+    out: *mut CvStatus,
+) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.status) }
+}
+
+/// End of the paid period (`exp`), Unix seconds.
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_expires_at(
+    license: *const CvLicense,
+    out: *mut i64,
+) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.expires_at) }
+}
+
+/// End of the freeze window (`freeze_until`), Unix seconds: a frozen license can be renewed until
+/// then; after it the license is expired.
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_freeze_until(
+    license: *const CvLicense,
+    out: *mut i64,
+) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.freeze_until) }
+}
+
+/// The license revision: 1 at issue, +1 on every renewal, reissue, freeze or unfreeze.
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_revision(license: *const CvLicense, out: *mut u32) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.revision) }
+}
+
+/// The purchased quantity (seats, activations).
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_quantity(license: *const CvLicense, out: *mut u32) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.quantity) }
+}
+
+/// The license id (`jti`, the marketplace instance id). The string belongs to the license and is
+/// valid until [`cv_license_free`].
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_id(
+    license: *const CvLicense,
+    out: *mut *const c_char,
+) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.id.as_ptr()) }
+}
+
+/// The entitlements (feature flags and limits) as a JSON object, such as
+/// `{"edition":"pro","max_projects":20}`. The string belongs to the license and is valid until
+/// [`cv_license_free`].
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_entitlements_json(
+    license: *const CvLicense,
+    out: *mut *const c_char,
+) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.entitlements.as_ptr()) }
+}
+
+/// This machine's fingerprint in the marketplace's form (`MAC|disk|board|CPU`): what a customer
+/// sends to support or enters when activating. On success `*out` is a string to free with
+/// [`cv_string_free`].
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_machine_fingerprint(out: *mut *mut c_char) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        let fp = Fingerprint::collect().map_err(|e| {
+            Failure::new(
+                CvResult::FingerprintUnavailable,
+                std::format!("cannot read this machine's fingerprint: {e}"),
+            )
+        })?;
+        let s = CString::new(fp.to_string()).map_err(|_| {
+            Failure::new(
+                CvResult::FingerprintUnavailable,
+                "this machine's fingerprint contains a NUL byte",
+            )
+        })?;
+        let s = s.into_raw();
+        live().insert(key(s, Kind::String));
+        // SAFETY: checked non-null and aligned; the caller promises it is writable.
+        unsafe { out.write(s) };
+        Ok(())
+    })
+}
+
+/// Frees a string this library allocated ([`cv_machine_fingerprint`]). NULL, an already freed
+/// string and a pointer not made here are ignored.
+///
+/// # Safety
+/// No other thread is using the string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_string_free(s: *mut c_char) {
+    let _ = catch_unwind(|| {
+        if s.is_null() || !live().remove(&key(s, Kind::String)) {
+            return;
+        }
+        // SAFETY: registered when made by `CString::into_raw`, unregistered now: the only free.
+        drop(unsafe { CString::from_raw(s) });
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_in_an_entry_point_becomes_internal_error() {
+        let code = entry(|| panic!("boom"));
+        assert_eq!(code, CvResult::Internal);
+        let msg = unsafe { CStr::from_ptr(cv_last_error_message()) };
+        assert!(msg.to_str().unwrap().contains("panic"), "{msg:?}");
+    }
+
+    #[test]
+    fn result_names_match_variants() {
+        use CvResult::*;
+        let all = [
+            Ok,
+            NullPointer,
+            InvalidUtf8,
+            InvalidArgument,
+            BadKey,
+            BadFingerprint,
+            FingerprintUnavailable,
+            Internal,
+            Malformed,
+            BadSignature,
+            UnknownKey,
+            WrongIssuer,
+            WrongProduct,
+            NotYetValid,
+            DeviceMismatch,
+            NotBound,
+            Revoked,
+            ClockRollback,
+            StaleRevocationList,
+        ];
+        for code in all {
+            let got = unsafe { CStr::from_ptr(cv_result_name(code as i32)) };
+            assert_eq!(got.to_str().unwrap(), std::format!("{code:?}"));
+        }
+        let unknown = unsafe { CStr::from_ptr(cv_result_name(55)) };
+        assert_eq!(unknown.to_str().unwrap(), "Unknown");
+    }
+}
