@@ -22,6 +22,9 @@ fn entitlements() -> impl Strategy<Value = Entitlements> {
     let value = prop_oneof![
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+            .prop_map(Value::from),
         text(8).prop_map(Value::from),
         Just(Value::Null),
     ];
