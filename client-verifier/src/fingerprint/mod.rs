@@ -46,7 +46,7 @@ const DOMAIN: &[u8] = b"licd-binding-v1";
 pub enum FingerprintError {
     /// Nothing to bind to: the string is empty or all four components are.
     Empty,
-    /// Longer than [`MAX_LEN`] bytes.
+    /// Longer than [`MAX_LEN`] bytes, as given or once normalised (upper-casing can lengthen).
     TooLong {
         /// Its length in bytes.
         len: usize,
@@ -118,6 +118,15 @@ impl Fingerprint {
         });
         if parts.iter().all(Vec::is_empty) {
             return Err(FingerprintError::Empty);
+        }
+        // Upper-casing can lengthen a value ('ΐ', 2 bytes, becomes 6): hold the normalised form
+        // to the limit too, or a fingerprint could print as a string `parse` refuses.
+        let len = 3 + parts
+            .iter()
+            .map(|v| v.iter().map(String::len).sum::<usize>() + v.len().saturating_sub(1))
+            .sum::<usize>();
+        if len > MAX_LEN {
+            return Err(FingerprintError::TooLong { len });
         }
         Ok(Fingerprint(Repr::Parts(parts)))
     }

@@ -1,0 +1,88 @@
+//! The device fingerprint parser, the binding a token carries, and tolerant matching.
+//!
+//! The input is split at its first newline into a bound fingerprint and a device fingerprint.
+//!
+//! Invariants:
+//! - parse → display → parse gives the same fingerprint (what `licctl fingerprint` prints is
+//!   what the daemon binds to);
+//! - a binding's token form decodes to the same binding, and `Binding::decode` accepts only the
+//!   exact form `encode` writes;
+//! - a device always matches its own binding, under every policy;
+//! - a match result is consistent: never more matched than bound, and matching is symmetric in
+//!   the sense that equal fingerprints give equal results.
+#![no_main]
+
+use client_verifier::{Binding, Fingerprint, MatchPolicy};
+use libfuzzer_sys::fuzz_target;
+
+const SALT: [u8; 8] = *b"fuzzsalt";
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(b) = Binding::decode(text) {
+        assert_eq!(
+            b.encode(),
+            text,
+            "Binding::decode accepted a non-canonical form"
+        );
+    }
+    let (bound_raw, device_raw) = text.split_once('\n').unwrap_or((text, text));
+    let Ok(bound) = parse_round_trip(bound_raw) else {
+        return;
+    };
+    let binding = Binding::new(&bound, SALT);
+    let encoded = binding.encode();
+    assert_eq!(
+        Binding::decode(&encoded).as_ref(),
+        Some(&binding),
+        "{encoded}"
+    );
+    for policy in [
+        MatchPolicy::Tolerant,
+        MatchPolicy::All,
+        MatchPolicy::AtLeast(3),
+    ] {
+        let own = binding.check(&bound, policy);
+        assert!(
+            own.holds(),
+            "a device does not match its own binding: {own:?}"
+        );
+        assert_eq!(own.matched, own.bound);
+    }
+    if let Ok(device) = parse_round_trip(device_raw) {
+        let r = binding.check(&device, MatchPolicy::Tolerant);
+        assert!(
+            r.matched <= r.bound && r.required <= r.bound.max(1),
+            "{r:?}"
+        );
+        if device == bound {
+            assert!(r.holds());
+        }
+        if bound.is_opaque() || device.is_opaque() {
+            assert_eq!(r.holds(), device == bound, "opaque values match exactly");
+        }
+    }
+});
+
+fn parse_round_trip(raw: &str) -> Result<Fingerprint, ()> {
+    let Ok(fp) = Fingerprint::parse(raw) else {
+        return Err(());
+    };
+    let shown = fp.to_string();
+    // Messages name lengths and a prefix only: inputs run to kilobytes.
+    let again = Fingerprint::parse(&shown).unwrap_or_else(|e| {
+        panic!(
+            "a {}-byte fingerprint displays as {} bytes that do not parse: {e}",
+            raw.len(),
+            shown.len()
+        )
+    });
+    assert!(
+        again == fp,
+        "parse → display → parse changed {:?}…",
+        raw.chars().take(40).collect::<String>()
+    );
+    Ok(fp)
+}
