@@ -8,6 +8,9 @@
 # Installs what is missing: cargo-deb (pinned, cargo install --locked) and, as root, nginx,
 # openssl and systemd from Debian. nginx is installed with service starts disabled, so it never
 # listens on this machine.
+#
+# Time on the 2-core machine from a clean state: about 10 minutes (cargo-deb install 2.5 min,
+# release build of the workspace 7.5 min, checks 15 s); about 15 s when both are already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
