@@ -142,6 +142,13 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
+fn decode_entry<T: DeserializeOwned>(
+    kv: Result<(sled::IVec, sled::IVec), sled::Error>,
+) -> Result<T, StoreError> {
+    let (k, v) = kv?;
+    decode(&k, &v)
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Records are plain structs of strings, numbers and maps: serialising to memory cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
@@ -375,10 +382,7 @@ impl Store for SledStore {
         let prefix = [license_id.as_bytes(), b"\0"].concat();
         self.devices
             .scan_prefix(&prefix)
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(&k, &v)
-            })
+            .map(decode_entry)
             .collect()
     }
 
@@ -386,21 +390,12 @@ impl Store for SledStore {
         let prefix = [license_id.as_bytes(), b"\0"].concat();
         self.activations
             .scan_prefix(&prefix)
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(&k, &v)
-            })
+            .map(decode_entry)
             .collect()
     }
 
     fn jobs(&self) -> Result<Vec<Job>, StoreError> {
-        self.outbox
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(&k, &v)
-            })
-            .collect()
+        self.outbox.iter().map(decode_entry).collect()
     }
 
     fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
@@ -416,10 +411,7 @@ impl Store for SledStore {
         self.licenses
             .range::<Vec<u8>, _>((start, Bound::Unbounded))
             .take(limit)
-            .map(|kv| {
-                let (k, v) = kv?;
-                decode(&k, &v)
-            })
+            .map(decode_entry)
             .collect()
     }
 

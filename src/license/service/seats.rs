@@ -101,16 +101,7 @@ impl Service {
                         });
                     }
                     let number = u32::try_from(seats.len()).unwrap_or(u32::MAX);
-                    let binding = Binding::new(&fp, Activation::salt(&l.id, number));
-                    let a = Activation {
-                        license_id: l.id.clone(),
-                        seat: number,
-                        binding: binding.encode(),
-                        token: l.mint(&self.issuer(), now, Some(binding))?,
-                        revision: l.revision,
-                        created: now,
-                        revoked: None,
-                    };
+                    let a = self.new_seat(&l, number, &fp, now)?;
                     let event = admin_event(
                         &l.id,
                         "activate",
@@ -138,6 +129,26 @@ impl Service {
         };
         self.store.flush().await?;
         Ok(seat)
+    }
+
+    /// Seat `number` of `l`, bound to `fp`, with its token at the current revision.
+    fn new_seat(
+        &self,
+        l: &License,
+        number: u32,
+        fp: &Fingerprint,
+        now: Timestamp,
+    ) -> Result<Activation, ServiceError> {
+        let binding = Binding::new(fp, Activation::salt(&l.id, number));
+        Ok(Activation {
+            license_id: l.id.clone(),
+            seat: number,
+            binding: binding.encode(),
+            token: l.mint(&self.issuer(), now, Some(binding))?,
+            revision: l.revision,
+            created: now,
+            revoked: None,
+        })
     }
 
     /// Mints a seat's token at the license's current revision and stores it.
@@ -274,16 +285,7 @@ impl Service {
                 (Some((_, f)), Kind::Classic) => {
                     let number =
                         u32::try_from(self.store.activations(&l.id)?.len()).unwrap_or(u32::MAX);
-                    let binding = Binding::new(f, Activation::salt(&l.id, number));
-                    let a = Activation {
-                        license_id: l.id.clone(),
-                        seat: number,
-                        binding: binding.encode(),
-                        token: l.mint(&self.issuer(), now, Some(binding))?,
-                        revision: l.revision,
-                        created: now,
-                        revoked: None,
-                    };
+                    let a = self.new_seat(&l, number, f, now)?;
                     let t = a.token.clone();
                     batch.activations.push(a);
                     t
