@@ -65,6 +65,22 @@ pub struct ServeArgs {
     /// Largest callback body accepted, in bytes; larger ones get 413 [default: 65536]
     #[arg(long, env = "LICD_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Marketplace open-API base URL(s), comma-separated, tried in order
+    /// [default: https://mkt.myhuaweicloud.com,https://mkt.myhuaweicloud.cn]
+    #[arg(long, env = "LICD_MARKETPLACE_API", value_name = "URL")]
+    pub marketplace_api: Option<String>,
+    /// IAM access key id (AK) for the marketplace open API (query order, upload device
+    /// licenses). Without it, device licenses wait in the outbox until it is configured.
+    #[arg(long, env = "LICD_MARKETPLACE_AK", value_name = "AK")]
+    pub marketplace_ak: Option<String>,
+    /// File holding the IAM secret access key (SK) that goes with --marketplace-ak.
+    /// LICD_MARKETPLACE_SK may hold the key itself instead.
+    #[arg(long, env = "LICD_MARKETPLACE_SK_FILE", value_name = "FILE")]
+    pub marketplace_sk_file: Option<PathBuf>,
+    /// Seconds before the first retry of a failed marketplace call (upload, order query);
+    /// doubles per attempt up to 15 minutes, 30 attempts [default: 5]
+    #[arg(long, env = "LICD_OUTBOX_RETRY_SECS", value_name = "SECS")]
+    pub outbox_retry_secs: Option<u64>,
 }
 
 /// The `[serve]` table of the TOML file: the same settings, all optional.
@@ -86,6 +102,10 @@ struct FileServe {
     require_fingerprint: Option<bool>,
     cache_mb: Option<u64>,
     max_body_bytes: Option<usize>,
+    marketplace_api: Option<String>,
+    marketplace_ak: Option<String>,
+    marketplace_sk_file: Option<PathBuf>,
+    outbox_retry_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +124,26 @@ pub enum AccessKeySource {
     File(PathBuf),
     /// Nothing configured: generated into (or reused from) the data directory.
     Generated(PathBuf),
+}
+
+/// Where the marketplace open API's secret key (SK) comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `LICD_MARKETPLACE_SK` (the key itself; not shown in Debug).
+    Env,
+    /// A file.
+    File(PathBuf),
+}
+
+/// The marketplace open API: where and as whom licd calls it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketplaceApiConfig {
+    /// Base URLs, tried in order.
+    pub base_urls: Vec<String>,
+    /// Access key id (AK).
+    pub ak: String,
+    /// Where the secret key (SK) is.
+    pub sk: SecretSource,
 }
 
 /// Resolved settings of `licd serve`.
@@ -137,6 +177,10 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// The marketplace open API, when an AK and SK are configured.
+    pub marketplace: Option<MarketplaceApiConfig>,
+    /// Delay before the first retry of an outbox job.
+    pub outbox_retry: std::time::Duration,
 }
 
 /// A configuration problem, named so the operator can fix it.
@@ -213,6 +257,11 @@ impl Config {
             )));
         }
         let window = args.v1_window_secs.or(f.v1_window_secs).unwrap_or(86_400);
+        let marketplace = resolve_marketplace(
+            args.marketplace_api.clone().or(f.marketplace_api),
+            args.marketplace_ak.clone().or(f.marketplace_ak),
+            args.marketplace_sk_file.clone().or(f.marketplace_sk_file),
+        )?;
         Ok(Config {
             listen: args
                 .listen
@@ -248,8 +297,67 @@ impl Config {
                 .max_body_bytes
                 .or(f.max_body_bytes)
                 .unwrap_or(64 * 1024),
+            marketplace,
+            outbox_retry: std::time::Duration::from_secs(
+                args.outbox_retry_secs
+                    .or(f.outbox_retry_secs)
+                    .unwrap_or(5)
+                    .clamp(1, 900),
+            ),
         })
     }
+}
+
+/// AK and SK go together; the base URLs default to the documented host and its fallback.
+fn resolve_marketplace(
+    api: Option<String>,
+    ak: Option<String>,
+    sk_file: Option<PathBuf>,
+) -> Result<Option<MarketplaceApiConfig>, ConfigError> {
+    let sk = match sk_file {
+        Some(p) => Some(SecretSource::File(p)),
+        None => std::env::var_os("LICD_MARKETPLACE_SK").map(|_| SecretSource::Env),
+    };
+    let ak = ak.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
+    let (ak, sk) = match (ak, sk) {
+        (Some(ak), Some(sk)) => (ak, sk),
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(ConfigError::Invalid(
+                "marketplace_ak is set but no secret key: set marketplace_sk_file or LICD_MARKETPLACE_SK".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Invalid(
+                "a marketplace secret key is set but no marketplace_ak (the IAM access key id that goes with it)".into(),
+            ));
+        }
+    };
+    let base_urls: Vec<String> = match api {
+        Some(list) => list
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .collect(),
+        None => crate::openapi::DEFAULT_BASE_URLS
+            .iter()
+            .map(|u| u.to_string())
+            .collect(),
+    };
+    if let Some(bad) = base_urls
+        .iter()
+        .find(|u| !(u.starts_with("https://") || u.starts_with("http://")) || u.contains('?'))
+    {
+        return Err(ConfigError::Invalid(format!(
+            "marketplace_api {bad:?}: expected an http(s) base URL without a query, e.g. https://mkt.myhuaweicloud.com"
+        )));
+    }
+    if base_urls.is_empty() {
+        return Err(ConfigError::Invalid(
+            "marketplace_api is empty: give one or more base URLs, comma-separated".into(),
+        ));
+    }
+    Ok(Some(MarketplaceApiConfig { base_urls, ak, sk }))
 }
 
 fn read_file(path: &Path) -> Result<File, ConfigError> {
@@ -312,6 +420,47 @@ mod tests {
         assert!(
             err.contains("licd.toml") && err.contains("listen_addr"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn marketplace_api_needs_ak_and_sk_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let sk = dir.path().join("sk");
+        let only_ak = ServeArgs {
+            marketplace_ak: Some("AK1".into()),
+            ..ServeArgs::default()
+        };
+        let err = Config::resolve(&only_ak).unwrap_err().to_string();
+        assert!(err.contains("marketplace_sk_file"), "{err}");
+        let only_sk = ServeArgs {
+            marketplace_sk_file: Some(sk.clone()),
+            ..ServeArgs::default()
+        };
+        assert!(Config::resolve(&only_sk).is_err());
+        let both = ServeArgs {
+            marketplace_ak: Some("AK1".into()),
+            marketplace_sk_file: Some(sk.clone()),
+            marketplace_api: Some("http://127.0.0.1:9/, https://b.example".into()),
+            ..ServeArgs::default()
+        };
+        let m = Config::resolve(&both).unwrap().marketplace.unwrap();
+        assert_eq!(m.base_urls, ["http://127.0.0.1:9", "https://b.example"]);
+        assert_eq!(m.sk, SecretSource::File(sk));
+        let default_hosts = ServeArgs {
+            marketplace_api: None,
+            ..both
+        };
+        let m = Config::resolve(&default_hosts)
+            .unwrap()
+            .marketplace
+            .unwrap();
+        assert_eq!(m.base_urls[0], "https://mkt.myhuaweicloud.com");
+        assert!(
+            Config::resolve(&ServeArgs::default())
+                .unwrap()
+                .marketplace
+                .is_none()
         );
     }
 

@@ -6,11 +6,13 @@
 //! so issuer and verifier cannot drift apart.
 //!
 //! Modules:
+//! - [`admin`]: the client side of the admin API (`licctl`, `licd backup`): address, token,
+//!   actor header, errors as one line.
 //! - [`cli`]: the command lines of `licd` and `licctl`, and the commands that need no daemon
 //!   (`licctl verify`, `licctl fingerprint`).
 //! - [`config`]: `licd serve` settings from flags, `LICD_*` variables, a TOML file and defaults.
-//! - [`http`]: the axum routers (marketplace callback, health, metrics) and the server loop with
-//!   rustls and graceful shutdown. Handlers are thin: extract, call the service, map the result.
+//! - [`http`]: the axum routers (marketplace callback, client API, admin API, health, metrics)
+//!   and the server loop with rustls and graceful shutdown. Handlers are thin: extract, call the service, map the result.
 //! - [`keys`]: the signing key ring: one owner-only PASERK `k4.secret` file per ed25519 key in the
 //!   key directory, a `current` file naming the one that signs; loading with ssh-style permission
 //!   checks, first-start generation, crash-safe rotation that keeps old keys so tokens in the
@@ -36,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -10,12 +10,17 @@ use client_verifier::Timestamp;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{AccessKeySource, Config};
+use zeroize::Zeroizing;
+
+use crate::config::{AccessKeySource, Config, SecretSource};
+use crate::http::admin::{AdminState, AdminToken};
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
 use crate::keys::KeyRing;
 use crate::license::service::{Service, Settings};
 use crate::marketplace::AccessKey;
+use crate::openapi::{ApiConfig, MarketplaceApi};
+use crate::outbox::{RetryPolicy, Worker};
 use crate::store::{SledStore, Store};
 
 /// A startup or serving failure, worded for the operator.
@@ -60,6 +65,12 @@ pub async fn run(
     // The service gets its own copy, so a later rotation cannot change a key under a request.
     let signing = Arc::new(keys.current().clone());
     let access_key = Arc::new(load_access_key(&config)?);
+    let token_path = config.data_dir.join("admin.token");
+    let admin_token = Arc::new(
+        AdminToken::load_or_generate(&token_path)
+            .map_err(io(format!("admin token {}", token_path.display())))?,
+    );
+    let api = marketplace_api(&config)?;
     let db_path = config.data_dir.join("db");
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&db_path, config.cache_bytes).map_err(
         |source| ServeError::Store {
@@ -67,22 +78,35 @@ pub async fn run(
             source,
         },
     )?);
-    let service = Arc::new(Service::new(
-        store.clone(),
-        signing.clone(),
-        Settings {
-            issuer: config.issuer.clone(),
-            freeze_days: config.freeze_days,
-            require_fingerprint: config.require_fingerprint,
-        },
-    ));
+    let trusted = keys
+        .public_keys()
+        .into_iter()
+        .filter_map(|k| client_verifier::PublicKey::from_paserk(&k.public_paserk).ok());
+    let service = Arc::new(
+        Service::new(
+            store.clone(),
+            signing.clone(),
+            Settings {
+                issuer: config.issuer.clone(),
+                freeze_days: config.freeze_days,
+                require_fingerprint: config.require_fingerprint,
+            },
+        )
+        .with_trusted(trusted)
+        .with_marketplace(api.clone()),
+    );
     let state = AppState {
-        service,
+        service: service.clone(),
         access_key,
         metrics: Arc::new(Metrics::new(store.clone())),
         v1_window_secs: config.v1_window_secs,
     };
     let router = http::router(state, &config.callback_path, config.max_body_bytes);
+    let admin_router = http::admin::router(AdminState {
+        service: service.clone(),
+        store: store.clone(),
+        token: admin_token,
+    });
     let tls = match &config.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
@@ -90,13 +114,22 @@ pub async fn run(
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(io(format!("cannot listen on {}", config.listen)))?;
+    let admin_listener = TcpListener::bind(config.admin_listen)
+        .await
+        .map_err(io(format!(
+            "cannot listen on {} (admin API)",
+            config.admin_listen
+        )))?;
     let addr = http::local_addr(&listener);
+    let admin_addr = http::local_addr(&admin_listener);
     tracing::info!(
         addr = %addr.map(|a| a.to_string()).unwrap_or_default(),
+        admin_addr = %admin_addr.map(|a| a.to_string()).unwrap_or_default(),
         tls = tls.is_some(),
         callback_path = %config.callback_path,
         kid = %signing.public_key().id(),
         data_dir = %config.data_dir.display(),
+        marketplace_api = %config.marketplace.as_ref().map(|m| m.base_urls.join(",")).unwrap_or_else(|| "off".into()),
         "listening"
     );
     if tls.is_none() {
@@ -104,8 +137,50 @@ pub async fn run(
             "serving plain HTTP: the marketplace requires HTTPS; use --tls-cert/--tls-key or a TLS proxy in front"
         );
     }
+    if !config.admin_listen.ip().is_loopback() {
+        tracing::warn!(
+            admin_addr = %config.admin_listen,
+            "the admin API listens beyond loopback over plain HTTP: keep it behind a firewall or an SSH tunnel"
+        );
+    }
     let pruner = tokio::spawn(prune_nonces(store.clone()));
-    let served = http::serve(listener, router, tls, shutdown).await;
+    let worker = tokio::spawn(
+        Worker::new(
+            service.clone(),
+            api,
+            service.outbox_wake(),
+            RetryPolicy {
+                base: config.outbox_retry,
+                ..RetryPolicy::default()
+            },
+        )
+        .run(),
+    );
+    // One shutdown for both listeners: the public one gets the signal, the admin one follows.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let admin = tokio::spawn(http::serve(
+        admin_listener,
+        admin_router,
+        None,
+        async move {
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ));
+    let served = http::serve(listener, router, tls, async {
+        shutdown.await;
+        stop.send_replace(true);
+    })
+    .await;
+    stop.send_replace(true);
+    match admin.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "admin API stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "admin API task failed"),
+    }
+    // An upload cut off here is retried after the restart: the job stays in the outbox until
+    // the marketplace has acknowledged it.
+    worker.abort();
     pruner.abort();
     // Every answer was already flushed; this makes the last background writes durable too.
     if let Err(e) = store.flush().await {
@@ -113,6 +188,53 @@ pub async fn run(
     }
     tracing::info!("stopped");
     served.map_err(io("serving"))
+}
+
+/// The open-API client, when an AK and SK are configured.
+fn marketplace_api(config: &Config) -> Result<Option<MarketplaceApi>, ServeError> {
+    let Some(m) = &config.marketplace else {
+        return Ok(None);
+    };
+    let sk = match &m.sk {
+        SecretSource::Env => {
+            Zeroizing::new(std::env::var("LICD_MARKETPLACE_SK").unwrap_or_default())
+        }
+        SecretSource::File(path) => {
+            check_not_world_readable(path)?;
+            Zeroizing::new(std::fs::read_to_string(path).map_err(io(format!(
+                "cannot read the marketplace secret key file {}",
+                path.display()
+            )))?)
+        }
+    };
+    let sk = Zeroizing::new(sk.trim().to_string());
+    let api = MarketplaceApi::new(ApiConfig {
+        base_urls: m.base_urls.clone(),
+        ..ApiConfig::new(m.ak.clone(), sk)
+    })
+    .map_err(|e| ServeError::Config(format!("marketplace open API: {e}")))?;
+    Ok(Some(api))
+}
+
+/// Refuses a secret file every user on the machine can read, naming the fix.
+fn check_not_world_readable(path: &Path) -> Result<(), ServeError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta =
+            std::fs::metadata(path).map_err(io(format!("cannot read {}", path.display())))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o004 != 0 {
+            return Err(ServeError::Config(format!(
+                "{}: readable by every user (mode {mode:03o}); run `chmod 640 {}` (or 600)",
+                path.display(),
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Forgets V2 nonces once they are older than the replay window.
@@ -157,7 +279,8 @@ fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
                     ServeError::Config(format!("no randomness for an access key: {e}"))
                 })?;
                 let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                write_private(path, key.as_bytes())?;
+                write_private(path, key.as_bytes())
+                    .map_err(io(format!("cannot create {}", path.display())))?;
             }
             tracing::warn!(
                 file = %path.display(),
@@ -183,7 +306,7 @@ fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
 }
 
 /// Writes a secret file readable by its owner only, atomically.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServeError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
@@ -193,13 +316,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServeError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(&tmp)
-        .map_err(io(format!("cannot create {}", tmp.display())))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(io(format!("cannot write {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(format!("cannot create {}", path.display())))
+    let mut f = opts.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {

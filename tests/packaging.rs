@@ -11,20 +11,22 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, Args, Command};
 use licd::config::{AccessKeySource, Config, ServeArgs};
 
-/// Settings of licd 0.2 (marketplace open API, DESIGN §3) that the templates already list,
-/// marked "(from licd 0.2 …)". Allowed while `ServeArgs` lacks them; checked like every other
-/// setting once it has them.
-const FUTURE: [&str; 3] = ["marketplace_api", "marketplace_ak", "marketplace_sk_file"];
-
 /// Variables read outside clap: (name, the source file that must read it).
-const EXTRA_ENV: [(&str, &str); 3] = [
+const EXTRA_ENV: [(&str, &str); 4] = [
     ("LICD_ACCESS_KEY", "src/server.rs"),
+    ("LICD_MARKETPLACE_SK", "src/config.rs"),
     ("LICD_LOG_FORMAT", "src/main.rs"),
     ("RUST_LOG", ""),
 ];
 
 /// Settings in the TOML template whose value is an example, not the default.
-const EXAMPLES: [&str; 3] = ["access_key_file", "tls_cert", "tls_key"];
+const EXAMPLES: [&str; 5] = [
+    "access_key_file",
+    "tls_cert",
+    "tls_key",
+    "marketplace_ak",
+    "marketplace_sk_file",
+];
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -161,26 +163,8 @@ fn toml_template_documents_every_setting_and_only_real_ones() {
     }
     for name in &listed {
         assert!(
-            known.contains(name) || FUTURE.contains(&name.as_str()),
+            known.contains(name),
             "packaging/licd.toml lists `{name}`, which licd serve does not have"
-        );
-    }
-    // A 0.2 setting licd does not have yet says so in the comment block right above it.
-    let lines: Vec<&str> = text.lines().collect();
-    for setting in toml_settings(&text) {
-        if known.contains(&setting.name) {
-            continue;
-        }
-        let comment: Vec<&str> = lines[..setting.index]
-            .iter()
-            .rev()
-            .take_while(|l| l.starts_with('#') && !l.contains(" = "))
-            .copied()
-            .collect();
-        assert!(
-            comment.iter().any(|l| l.contains("(from licd 0.2")),
-            "`{}` is not marked (from licd 0.2 …)",
-            setting.name
         );
     }
 }
@@ -195,7 +179,7 @@ fn toml_template_defaults_are_the_built_in_ones() {
         known.contains(n) && !EXAMPLES.contains(&n)
     }));
     assert_eq!(format!("{template:?}"), format!("{defaults:?}"));
-    // … and every example, the 0.2 ones once licd has them, is a valid value too.
+    // … and every example is a valid value too.
     let all = resolve_text(&uncommented(&text, |n| known.contains(n)));
     assert_eq!(
         all.tls,
@@ -261,9 +245,6 @@ fn env_template_names_are_real_and_complete() {
             }
             Some(_) => {}
             None => {
-                let future = FUTURE
-                    .iter()
-                    .any(|f| name.strip_prefix("LICD_") == Some(&f.to_uppercase()));
                 let extra = EXTRA_ENV.iter().find(|(n, _)| n == name);
                 match extra {
                     Some((_, "")) => {}
@@ -271,10 +252,7 @@ fn env_template_names_are_real_and_complete() {
                         read(source).contains(&format!("\"{name}\"")),
                         "{source} no longer reads {name}, but packaging/licd.env documents it"
                     ),
-                    None => assert!(
-                        future,
-                        "packaging/licd.env documents {name}, which licd does not read"
-                    ),
+                    None => panic!("packaging/licd.env documents {name}, which licd does not read"),
                 }
             }
         }

@@ -24,6 +24,17 @@ struct ActivityLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClientLabels {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboxLabels {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: &'static str,
 }
@@ -39,6 +50,8 @@ pub struct Metrics {
     callbacks: Family<CallbackLabels, Counter>,
     latency: Family<ActivityLabels, Histogram, fn() -> Histogram>,
     licenses: Family<StatusLabels, Gauge>,
+    client: Family<ClientLabels, Counter>,
+    outbox: Family<OutboxLabels, Gauge>,
     store: Arc<dyn Store>,
 }
 
@@ -68,11 +81,25 @@ impl Metrics {
         );
         let licenses = Family::<StatusLabels, Gauge>::default();
         registry.register("licenses", "Licenses by status", licenses.clone());
+        let client = Family::<ClientLabels, Counter>::default();
+        registry.register(
+            "client_requests",
+            "Client API requests (activate, refresh, keys, revocations), by route and HTTP status",
+            client.clone(),
+        );
+        let outbox = Family::<OutboxLabels, Gauge>::default();
+        registry.register(
+            "outbox_jobs",
+            "Calls owed to the marketplace (device-license uploads, order queries): pending ones are retried, dead ones need an operator",
+            outbox.clone(),
+        );
         Metrics {
             registry,
             callbacks,
             latency,
             licenses,
+            client,
+            outbox,
             store,
         }
     }
@@ -92,6 +119,13 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// Counts one client API request.
+    pub fn client(&self, route: &'static str, status: u16) {
+        self.client
+            .get_or_create(&ClientLabels { route, status })
+            .inc();
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         if let Ok(c) = self.store.counts() {
@@ -102,6 +136,14 @@ impl Metrics {
             ] {
                 self.licenses
                     .get_or_create(&StatusLabels { status })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        if let Ok(jobs) = self.store.jobs() {
+            let dead = jobs.iter().filter(|j| j.dead).count();
+            for (state, n) in [("pending", jobs.len() - dead), ("dead", dead)] {
+                self.outbox
+                    .get_or_create(&OutboxLabels { state })
                     .set(i64::try_from(n).unwrap_or(i64::MAX));
             }
         }

@@ -1,9 +1,13 @@
 //! HTTP: the routers and the server loop (plain or rustls TLS, with graceful shutdown).
 //!
 //! One router per concern, merged in [`router`]: the marketplace callback
-//! (`marketplace.rs`), health and metrics (`health.rs`). Handlers stay thin: extract, call the
+//! (`marketplace.rs`), the client API (`client.rs`), health and metrics (`health.rs`). The
+//! admin API ([`admin`]) has its own router and listener. Handlers stay thin: extract, call the
 //! service, map the result.
 
+pub mod admin;
+mod client;
+pub mod error;
 mod health;
 mod marketplace;
 pub mod metrics;
@@ -38,10 +42,11 @@ pub struct AppState {
     pub v1_window_secs: Option<i64>,
 }
 
-/// The public router: marketplace callbacks on `callback_path`, health, metrics.
+/// The public router: marketplace callbacks on `callback_path`, the client API, health, metrics.
 pub fn router(state: AppState, callback_path: &str, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(marketplace::router(callback_path))
+        .merge(client::router())
         .merge(health::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)

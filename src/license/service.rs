@@ -218,6 +218,17 @@ impl Service {
         self.outbox_wake.clone()
     }
 
+    /// Every public key the service accepts tokens from, with whether it is the signing one.
+    pub fn public_keys(&self) -> impl Iterator<Item = (&PublicKey, bool)> {
+        let current = self.key.public_key().id();
+        self.trusted.iter().map(move |k| (k, k.id() == current))
+    }
+
+    /// The issuer name (`iss`) in every token.
+    pub fn issuer_name(&self) -> &str {
+        &self.settings.issuer
+    }
+
     /// The store, for read-only endpoints.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store

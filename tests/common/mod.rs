@@ -26,6 +26,8 @@ pub const CALLBACK: &str = "/marketplace/callback";
 pub struct Daemon {
     child: Child,
     pub addr: SocketAddr,
+    /// The admin API's address.
+    pub admin_addr: SocketAddr,
     pub dir: PathBuf,
     log: Arc<Mutex<String>>,
 }
@@ -39,6 +41,7 @@ impl Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_licd"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--keys-dir")
@@ -61,26 +64,26 @@ impl Daemon {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if line.contains("listening") {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("addr="))
-                        .map(str::to_string);
-                    let _ = tx.send(addr);
+                    let field = |name: &str| {
+                        line.split_whitespace()
+                            .find_map(|w| w.strip_prefix(name))
+                            .map(str::to_string)
+                    };
+                    let _ = tx.send(field("addr=").zip(field("admin_addr=")));
                 }
                 let mut l = sink.lock().unwrap();
                 l.push_str(&line);
                 l.push('\n');
             }
         });
-        let addr = rx
+        let (addr, admin_addr) = rx
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|_| panic!("licd did not start:\n{}", log.lock().unwrap()))
-            .unwrap()
-            .parse()
             .unwrap();
         Daemon {
             child,
-            addr,
+            addr: addr.parse().unwrap(),
+            admin_addr: admin_addr.parse().unwrap(),
             dir: dir.to_path_buf(),
             log,
         }
@@ -88,6 +91,19 @@ impl Daemon {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The admin API's base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
+    }
+
+    /// The admin bearer token the daemon generated at first start.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("data/admin.token"))
+            .unwrap()
+            .trim()
+            .to_string()
     }
 
     pub fn log(&self) -> String {

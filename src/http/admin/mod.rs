@@ -1,0 +1,152 @@
+//! The admin API: `/admin/v1/…` on its own listener (loopback by default), for `licctl` and
+//! `licd backup`. Every request carries `Authorization: Bearer <token>`, the token generated at
+//! first start into `data/admin.token` (0600) and compared in constant time. Requests that
+//! change something name who asked in `X-Licd-Actor` (licctl sends the login name); the audit
+//! log records it with the reason.
+//!
+//! Route groups live in submodules, each returning a `Router<AdminState>` merged here:
+//! - `licenses`: list, show, token, audit, reissue, revoke, revocations, outbox.
+//! - `backup`: the consistent online snapshot.
+
+mod backup;
+mod licenses;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::error::ApiError;
+use crate::license::service::Service;
+use crate::store::Store;
+
+/// The header naming the person or tool behind an admin request, for the audit log.
+pub const ACTOR_HEADER: &str = "x-licd-actor";
+
+/// Everything an admin handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The license service (reissue, revoke, revocation list, outbox retry).
+    pub service: Arc<Service>,
+    /// The store, for reads (listing, audit, snapshot).
+    pub store: Arc<dyn Store>,
+    /// The bearer token.
+    pub token: Arc<AdminToken>,
+}
+
+impl std::fmt::Debug for AdminState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminState").finish_non_exhaustive()
+    }
+}
+
+/// The admin bearer token. Its `Debug` never shows it.
+pub struct AdminToken(Zeroizing<String>);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+impl AdminToken {
+    /// Wraps a token read from elsewhere (tests).
+    pub fn new(token: impl Into<String>) -> Self {
+        AdminToken(Zeroizing::new(token.into()))
+    }
+
+    /// Reads `path`, or creates it owner-only (0600) with 32 random bytes in hex when it does
+    /// not exist. Refuses a file that others can read, as with the signing keys.
+    pub fn load_or_generate(path: &Path) -> std::io::Result<Self> {
+        if !path.exists() {
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            getrandom::getrandom(bytes.as_mut())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            crate::server::write_private(path, hex.as_bytes())?;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is readable by others (mode {mode:03o}); run `chmod 600 {}`",
+                        path.display(),
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        let text = Zeroizing::new(std::fs::read_to_string(path)?);
+        let token = text.trim();
+        if token.len() < 16 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{}: the admin token is shorter than 16 characters",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(AdminToken(Zeroizing::new(token.to_string())))
+    }
+
+    /// Whether `presented` is the token, in time independent of where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
+    }
+}
+
+/// The admin router, every route behind the bearer token.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .nest("/admin/v1", licenses::routes().merge(backup::routes()))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+async fn require_token(State(st): State<AdminState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(t) if st.token.matches(t.trim()) => next.run(req).await,
+        Some(_) => {
+            tracing::warn!(path = %req.uri().path(), "admin request with a wrong token");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "wrong admin token: use the one in the daemon's data/admin.token",
+            )
+            .into_response()
+        }
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing `Authorization: Bearer <token>`; the token is in the daemon's data/admin.token",
+        )
+        .into_response(),
+    }
+}
+
+/// Who asked, from `X-Licd-Actor` (at most 64 printable characters), else `admin-api`.
+pub fn actor(headers: &HeaderMap) -> String {
+    headers
+        .get(ACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && a.len() <= 64 && a.chars().all(|c| !c.is_control()))
+        .unwrap_or("admin-api")
+        .to_string()
+}

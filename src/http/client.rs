@@ -1,0 +1,173 @@
+//! The client API, on the public listener: what the licensed software calls when it is online.
+//!
+//! - `POST /v1/activate {license, fingerprint}`: binds an unbound License 1.0 license to this
+//!   device, taking one of its seats (the same device gets its seat back).
+//! - `POST /v1/refresh {token}`: the newest revision of that license for the same binding.
+//! - `GET /v1/keys`: the public keys tokens are signed with, PASERK, with kid.
+//! - `GET /v1/revocations`: the current signed revocation list.
+//!
+//! Errors are `{error, message}` with a 4xx/5xx status ([`ApiError`]); a store failure is 503
+//! and acknowledges nothing.
+
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use client_verifier::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/activate", post(activate))
+        .route("/v1/refresh", post(refresh))
+        .route("/v1/keys", get(keys))
+        .route("/v1/revocations", get(revocations))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivateRequest {
+    license: String,
+    fingerprint: String,
+}
+
+#[derive(Serialize)]
+struct ActivateResponse {
+    token: String,
+    seat: u32,
+    revision: u32,
+    /// True when this call took the seat; false when the device already held it.
+    activated: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    token: String,
+}
+
+#[derive(Serialize)]
+struct RefreshResponse {
+    token: String,
+    revision: u32,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct KeyEntry {
+    kid: String,
+    public_key: String,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct KeysResponse {
+    issuer: String,
+    keys: Vec<KeyEntry>,
+}
+
+#[derive(Serialize)]
+struct RevocationsResponse {
+    seq: u64,
+    list: String,
+}
+
+/// Counts the answer under `route` and turns it into a response.
+fn answer<T: Serialize>(
+    st: &AppState,
+    route: &'static str,
+    result: Result<T, ApiError>,
+) -> Response {
+    let response = match result {
+        Ok(body) => (StatusCode::OK, Json(body)).into_response(),
+        Err(e) => e.into_response(),
+    };
+    st.metrics.client(route, response.status().as_u16());
+    response
+}
+
+/// A JSON body, or a 400 that says what is wrong with it.
+fn body<T>(req: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    req.map(|Json(t)| t)
+        .map_err(|e| ApiError::bad_request(format!("request body: {}", e.body_text())))
+}
+
+async fn activate(
+    State(st): State<AppState>,
+    req: Result<Json<ActivateRequest>, JsonRejection>,
+) -> Response {
+    let result = async {
+        let req = body(req)?;
+        if req.fingerprint.trim().is_empty() {
+            return Err(ApiError::bad_request(
+                "fingerprint: required; send this machine's fingerprint (client-verifier Fingerprint::collect)",
+            ));
+        }
+        let seat = st
+            .service
+            .activate(&req.license, &req.fingerprint, Timestamp::now())
+            .await?;
+        tracing::info!(
+            seat = seat.seat,
+            revision = seat.revision,
+            new = seat.new,
+            "activated"
+        );
+        Ok(ActivateResponse {
+            token: seat.token,
+            seat: seat.seat,
+            revision: seat.revision,
+            activated: seat.new,
+        })
+    }
+    .await;
+    answer(&st, "activate", result)
+}
+
+async fn refresh(
+    State(st): State<AppState>,
+    req: Result<Json<RefreshRequest>, JsonRejection>,
+) -> Response {
+    let result = async {
+        let req = body(req)?;
+        let r = st.service.refresh(&req.token, Timestamp::now()).await?;
+        Ok(RefreshResponse {
+            token: r.token,
+            revision: r.revision,
+            status: r.status.as_str(),
+        })
+    }
+    .await;
+    answer(&st, "refresh", result)
+}
+
+async fn keys(State(st): State<AppState>) -> Response {
+    let keys = st
+        .service
+        .public_keys()
+        .map(|(k, current)| KeyEntry {
+            kid: k.id().as_str().to_string(),
+            public_key: k.to_paserk(),
+            current,
+        })
+        .collect();
+    let body = KeysResponse {
+        issuer: st.service.issuer_name().to_string(),
+        keys,
+    };
+    answer(&st, "keys", Ok(body))
+}
+
+async fn revocations(State(st): State<AppState>) -> Response {
+    let result = st
+        .service
+        .revocation_list(Timestamp::now())
+        .map(|(seq, list)| RevocationsResponse { seq, list })
+        .map_err(ApiError::from);
+    answer(&st, "revocations", result)
+}

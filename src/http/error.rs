@@ -1,0 +1,83 @@
+//! The error body of the client and admin APIs: `{"error": "<kind>", "message": "<sentence>"}`
+//! with a fitting 4xx/5xx status (DESIGN §8). Marketplace callbacks never use it: they always
+//! get HTTP 200 with a result code.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::license::service::ServiceError;
+
+/// A JSON error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable machine-readable kind, e.g. `not_found`, `seats_taken`.
+    pub error: &'static str,
+    /// One sentence for a person, saying what to do where there is something to do.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with the given status, kind and message.
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request itself is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid", message)
+    }
+
+    /// 404: no such license (or other record).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: self.error,
+            message: &self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound(_) => Self::not_found(message),
+            E::SeatsTaken { .. } => Self::new(StatusCode::CONFLICT, "seats_taken", message),
+            E::Revoked(_) => Self::new(StatusCode::GONE, "revoked", message),
+            E::Domain(crate::license::DomainError::Released { .. }) => {
+                Self::new(StatusCode::GONE, "released", message)
+            }
+            E::Store(_) => {
+                // The detail is for the log; the caller learns only that it may retry.
+                tracing::error!(error = %message, "store failure answering an API call");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the license store is unavailable; try again later",
+                )
+            }
+            _ => Self::bad_request(message),
+        }
+    }
+}
