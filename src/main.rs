@@ -31,6 +31,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    licd::cli::quiet_broken_pipe();
     let cli = Licd::parse();
     init_tracing();
     match cli.command {

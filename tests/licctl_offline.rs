@@ -149,3 +149,19 @@ fn licd_describes_itself() {
             .contains("License server")
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_like_a_unix_tool() {
+    // `licctl fingerprint | head -0`: the reader is gone before licctl writes.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_licctl"))
+        .arg("fingerprint")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -6,6 +6,7 @@ use clap::Parser;
 use licd::cli::licctl::{Licctl, run};
 
 fn main() -> ExitCode {
+    licd::cli::quiet_broken_pipe();
     match run(Licctl::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

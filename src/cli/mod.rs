@@ -51,3 +51,23 @@ pub fn print_table(rows: &[(String, String)]) {
         println!("{k:<width$}  {v}");
     }
 }
+
+/// Makes `licctl … | head` end quietly: when stdout is a closed pipe, `println!` panics with
+/// "failed printing to stdout: Broken pipe"; that one panic exits with status 141 (128 +
+/// SIGPIPE, what a shell reports for a C tool killed by the signal) instead of a backtrace.
+/// Every other panic keeps the default report.
+pub fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if payload.starts_with("failed printing to stdout") && payload.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
