@@ -426,8 +426,25 @@ async fn health_readiness_and_metrics() {
         text.contains("licd_callback_duration_seconds_bucket"),
         "{text}"
     );
+    // A refused callback is logged with who sent it, and the proxy's X-Forwarded-For.
+    let refused = c
+        .get(d.url(&format!(
+            "{}?activity=getLicense&authToken=x",
+            common::CALLBACK
+        )))
+        .header("x-forwarded-for", "198.51.100.7, 10.0.0.2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 200);
     let log = d.log();
     assert!(log.contains("CS-M"), "logs name the order: {log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("callback refused")
+                && l.contains("client=198.51.100.7 via 127.0.0.1:")),
+        "{log}"
+    );
     assert!(
         !log.contains(common::ACCESS_KEY),
         "the access key never reaches the log"

@@ -11,15 +11,15 @@
 
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use client_verifier::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, ClientAddr, client_label};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -77,15 +77,20 @@ struct RevocationsResponse {
     list: String,
 }
 
-/// Counts the answer under `route` and turns it into a response.
+/// Counts the answer under `route`, logs a refusal with who asked, and turns it into a
+/// response.
 fn answer<T: Serialize>(
     st: &AppState,
     route: &'static str,
     result: Result<T, ApiError>,
+    client: &str,
 ) -> Response {
     let response = match result {
         Ok(body) => (StatusCode::OK, Json(body)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => {
+            tracing::info!(route, status = e.status.as_u16(), error = e.error, reason = %e.message, client = %client, "client request refused");
+            e.into_response()
+        }
     };
     st.metrics.client(route, response.status().as_u16());
     response
@@ -99,8 +104,11 @@ fn body<T>(req: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 
 async fn activate(
     State(st): State<AppState>,
+    peer: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
     req: Result<Json<ActivateRequest>, JsonRejection>,
 ) -> Response {
+    let client = client_label(peer.as_ref(), &headers);
     let result = async {
         let req = body(req)?;
         if req.fingerprint.trim().is_empty() {
@@ -116,6 +124,7 @@ async fn activate(
             seat = seat.seat,
             revision = seat.revision,
             new = seat.new,
+            client = %client,
             "activated"
         );
         Ok(ActivateResponse {
@@ -126,13 +135,16 @@ async fn activate(
         })
     }
     .await;
-    answer(&st, "activate", result)
+    answer(&st, "activate", result, &client)
 }
 
 async fn refresh(
     State(st): State<AppState>,
+    peer: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
     req: Result<Json<RefreshRequest>, JsonRejection>,
 ) -> Response {
+    let client = client_label(peer.as_ref(), &headers);
     let result = async {
         let req = body(req)?;
         let r = st.service.refresh(&req.token, Timestamp::now()).await?;
@@ -143,7 +155,7 @@ async fn refresh(
         })
     }
     .await;
-    answer(&st, "refresh", result)
+    answer(&st, "refresh", result, &client)
 }
 
 async fn keys(State(st): State<AppState>) -> Response {
@@ -160,7 +172,7 @@ async fn keys(State(st): State<AppState>) -> Response {
         issuer: st.service.issuer_name().to_string(),
         keys,
     };
-    answer(&st, "keys", Ok(body))
+    answer(&st, "keys", Ok(body), "")
 }
 
 async fn revocations(State(st): State<AppState>) -> Response {
@@ -169,5 +181,5 @@ async fn revocations(State(st): State<AppState>) -> Response {
         .revocation_list(Timestamp::now())
         .map(|(seq, list)| RevocationsResponse { seq, list })
         .map_err(ApiError::from);
-    answer(&st, "revocations", result)
+    answer(&st, "revocations", result, "")
 }

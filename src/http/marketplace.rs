@@ -6,15 +6,15 @@
 
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Extension, Router};
 use client_verifier::Timestamp;
 
-use super::AppState;
+use super::{AppState, ClientAddr, client_label};
 use crate::license::DomainError;
 use crate::license::service::{Caller, DeviceRequest, NewPurchase, ServiceError};
 use crate::marketplace::{
@@ -29,6 +29,8 @@ pub(super) fn router(path: &str) -> Router<AppState> {
 /// License 1.0: GET, signed with `authToken`/`timeStamp`.
 async fn v1_callback(
     State(st): State<AppState>,
+    peer: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> axum::response::Response {
     let started = Instant::now();
@@ -45,12 +47,15 @@ async fn v1_callback(
             Ok(cb) => (cb.activity(), dispatch(&st, cb, now).await),
         },
     };
-    finish(&st, activity, response, started)
+    let client = client_label(peer.as_ref(), &headers);
+    finish(&st, activity, response, started, &client)
 }
 
 /// Online activation: POST JSON, signed with `signature`/`timestamp`/`nonce`.
 async fn v2_callback(
     State(st): State<AppState>,
+    peer: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> axum::response::Response {
@@ -81,7 +86,8 @@ async fn v2_callback(
                 },
             },
         };
-    finish(&st, activity, response, started)
+    let client = client_label(peer.as_ref(), &headers);
+    finish(&st, activity, response, started, &client)
 }
 
 /// Signs the answer, counts it, logs a refusal.
@@ -90,6 +96,7 @@ fn finish(
     activity: &str,
     response: Response,
     started: Instant,
+    client: &str,
 ) -> axum::response::Response {
     let code = response.code();
     let sign = response.body_sign(&st.access_key);
@@ -100,6 +107,7 @@ fn finish(
             activity,
             code = code.as_str(),
             message = %String::from_utf8_lossy(response.body()),
+            client = %client,
             "callback refused"
         );
     }

@@ -24,6 +24,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::license::service::Service;
 use crate::marketplace::AccessKey;
@@ -40,6 +41,29 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// V1 timestamp window.
     pub v1_window_secs: Option<i64>,
+}
+
+/// The peer address of the connection a request came on, as a request extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Who sent a request, for logs: the peer address and, behind a proxy, the first
+/// `X-Forwarded-For` entry (as sent; logged, never trusted for a decision).
+pub(crate) fn client_label(
+    addr: Option<&axum::Extension<ClientAddr>>,
+    headers: &axum::http::HeaderMap,
+) -> String {
+    let peer = addr.map_or_else(|| "?".to_string(), |a| a.0.0.to_string());
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 64);
+    match forwarded {
+        Some(f) => format!("{f} via {peer}"),
+        None => peer,
+    }
 }
 
 /// The public router: marketplace callbacks on `callback_path`, the client API, health, metrics.
@@ -83,7 +107,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(router.clone());
+        // Handlers log who called (a refused callback at 3 a.m. wants an address).
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer));
+                req
+            },
+        ));
         let builder = builder.clone();
         match &tls {
             None => {
