@@ -360,6 +360,11 @@ fn resolve_marketplace(
     Ok(Some(MarketplaceApiConfig { base_urls, ak, sk }))
 }
 
+/// The `[serve] keys_dir` of the TOML file at `path`, for `licd keys --config`.
+pub fn keys_dir_in_file(path: &Path) -> Result<Option<PathBuf>, ConfigError> {
+    Ok(read_file(path)?.serve.keys_dir)
+}
+
 fn read_file(path: &Path) -> Result<File, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),

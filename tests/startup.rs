@@ -88,3 +88,52 @@ fn refuses_to_start_with_a_private_key_others_can_read() {
         "{err}"
     );
 }
+
+#[test]
+fn keys_commands_use_the_key_directory_of_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = dir.path().join("from-file");
+    let toml = dir.path().join("licd.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[serve]\nkeys_dir = {:?}\n",
+            from_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let licd = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_licd"))
+            .args(args)
+            .env_remove("LICD_KEYS_DIR")
+            .env_remove("LICD_CONFIG")
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let cfg = toml.to_str().unwrap();
+    let out = licd(&["keys", "generate", "--config", cfg]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(from_file.is_dir(), "{out:?}");
+    // --keys-dir wins over the file.
+    let flag = dir.path().join("from-flag");
+    let out = licd(&[
+        "keys",
+        "generate",
+        "--config",
+        cfg,
+        "--keys-dir",
+        flag.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(flag.exists());
+    // Listing through the file finds the key generated through the file.
+    let out = licd(&["--json", "keys", "list", "--config", cfg]);
+    assert!(out.status.success(), "{out:?}");
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(
+        !dir.path().join("keys").exists(),
+        "the ./keys default was not used"
+    );
+}

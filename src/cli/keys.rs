@@ -12,15 +12,13 @@ use crate::keys::{KeyError, KeyInfo, KeyRing};
 /// Arguments of `licd keys`.
 #[derive(Debug, Args)]
 pub struct KeysArgs {
-    /// Directory holding the signing keys.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = crate::keys::DEFAULT_DIR,
-        env = "LICD_KEYS_DIR"
-    )]
-    pub keys_dir: PathBuf,
+    /// Directory holding the signing keys [default: keys_dir from --config, else ./keys]
+    #[arg(long, global = true, value_name = "DIR", env = "LICD_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
+    /// The daemon's TOML file: its `[serve] keys_dir` is used unless --keys-dir is given, so
+    /// `licd keys` works on the keys `licd serve` uses.
+    #[arg(long, global = true, value_name = "FILE", env = "LICD_CONFIG")]
+    pub config: Option<PathBuf>,
     /// What to do with the keys.
     #[command(subcommand)]
     pub command: KeysCommand,
@@ -56,7 +54,13 @@ pub enum KeysCommand {
 
 /// Runs `licd keys …`; `json` selects machine-readable output.
 pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
-    let dir = args.keys_dir;
+    let dir = match (args.keys_dir, &args.config) {
+        (Some(dir), _) => dir,
+        (None, Some(file)) => crate::config::keys_dir_in_file(file)
+            .map_err(|e| CliError::usage(e.to_string()))?
+            .unwrap_or_else(|| PathBuf::from(crate::keys::DEFAULT_DIR)),
+        (None, None) => PathBuf::from(crate::keys::DEFAULT_DIR),
+    };
     match args.command {
         KeysCommand::Generate => {
             let ring = KeyRing::generate(&dir).map_err(key_error)?;
