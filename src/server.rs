@@ -253,6 +253,23 @@ async fn prune_nonces(store: Arc<dyn Store>) {
 /// The data directory, created owner-only: it holds the database and generated secrets.
 fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
     if dir.exists() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir)
+                .map_err(io(format!("cannot read {}", dir.display())))?
+                .permissions()
+                .mode()
+                & 0o777;
+            if mode & 0o077 != 0 {
+                // Its secrets are 0600 files, so this is a warning, not a refusal.
+                tracing::warn!(
+                    data_dir = %dir.display(),
+                    mode = %format!("{mode:03o}"),
+                    "other users can list the data directory; run `chmod 700` on it"
+                );
+            }
+        }
         return Ok(());
     }
     std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;

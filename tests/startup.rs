@@ -137,3 +137,23 @@ fn keys_commands_use_the_key_directory_of_the_config_file() {
         "the ./keys default was not used"
     );
 }
+
+#[test]
+fn warns_when_other_users_can_list_the_data_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let log = d.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("mode=755") && l.contains("chmod 700")),
+        "{log}"
+    );
+    drop(d);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    assert!(!d.log().contains("chmod 700"), "{}", d.log());
+}
