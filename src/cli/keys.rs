@@ -279,7 +279,10 @@ mod tests {
     fn keys_args_parse_without_a_dir_and_each_help_has_an_example() {
         let cli = Cli::try_parse_from(["licd", "list"]).unwrap();
         if std::env::var_os("LICD_KEYS_DIR").is_none() {
-            assert_eq!(cli.keys.keys_dir, None, "resolved later: --config, then ./keys");
+            assert_eq!(
+                cli.keys.keys_dir, None,
+                "resolved later: --config, then ./keys"
+            );
         }
         assert!(matches!(cli.keys.command, KeysCommand::List));
         let cli = Cli::try_parse_from(["licd", "--keys-dir", "/k", "export"]).unwrap();
