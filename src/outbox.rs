@@ -204,7 +204,10 @@ impl Worker {
         }
     }
 
-    /// Runs every due job once; returns how long until the next one is due.
+    /// Runs every due job once, up to [`IN_FLIGHT`] at a time; returns how long until the next
+    /// one is due. A failure that says the marketplace is unreachable or overloaded (a retryable
+    /// one) stops this round from starting more calls: the rest stay due and go out in the next
+    /// round, so an outage costs one probe per round instead of a timeout per queued job.
     async fn round(
         &self,
         warned_unconfigured: &mut bool,
@@ -223,19 +226,34 @@ impl Worker {
             return Ok(IDLE);
         };
         let mut next = IDLE;
+        let mut due = Vec::new();
         for job in pending {
             if job.next_at > now {
                 let wait = u64::try_from(job.next_at.unix() - now.unix()).unwrap_or(0);
                 next = next.min(Duration::from_secs(wait.max(1)));
-                continue;
+            } else {
+                due.push(job);
             }
-            let outcome = match &job.task {
-                Task::Upload { event_id, token } => {
-                    api.upload_characters(event_id, token).await.map(|()| None)
-                }
-                Task::QueryOrder { order, order_line } => {
-                    api.query_order(order, Some(order_line)).await.map(Some)
-                }
+        }
+        let mut due = due.into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        let mut outage = false;
+        loop {
+            while !outage && running.len() < IN_FLIGHT {
+                let Some(job) = due.next() else { break };
+                let api = api.clone();
+                running.spawn(async move {
+                    let outcome = attempt(&api, &job).await;
+                    (job, outcome)
+                });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let Ok((job, outcome)) = joined else {
+                // A panicking attempt: the job stays as it was and is tried again.
+                tracing::error!("outbox: an attempt panicked");
+                continue;
             };
             let done_at = Timestamp::now();
             let result = match outcome {
@@ -247,6 +265,7 @@ impl Worker {
                     if !e.retryable() || j.attempts >= self.policy.max_attempts {
                         j.dead = true;
                     } else {
+                        outage = true;
                         let delay = self.policy.delay(j.attempts, jitter());
                         j.next_at = done_at.add_secs(i64::try_from(delay.as_secs()).unwrap_or(0));
                         next = next.min(delay.max(Duration::from_secs(1)));
@@ -258,7 +277,32 @@ impl Worker {
                 tracing::error!(job = %job.id, error = %e, "outbox: cannot record the attempt");
             }
         }
+        if due.len() > 0 {
+            tracing::info!(
+                waiting = due.len(),
+                next_round_secs = next.as_secs(),
+                "outbox: the marketplace is failing; the other due calls wait for the next round"
+            );
+        }
         Ok(next)
+    }
+}
+
+/// Calls made at once in a round.
+const IN_FLIGHT: usize = 8;
+
+/// One attempt at a job: the order read, for a query.
+async fn attempt(
+    api: &MarketplaceApi,
+    job: &Job,
+) -> Result<Option<crate::openapi::OrderInfo>, crate::openapi::ApiError> {
+    match &job.task {
+        Task::Upload { event_id, token } => {
+            api.upload_characters(event_id, token).await.map(|()| None)
+        }
+        Task::QueryOrder { order, order_line } => {
+            api.query_order(order, Some(order_line)).await.map(Some)
+        }
     }
 }
 
