@@ -208,6 +208,12 @@ fn marketplace_api(config: &Config) -> Result<Option<MarketplaceApi>, ServeError
         }
     };
     let sk = Zeroizing::new(sk.trim().to_string());
+    for url in m.base_urls.iter().filter(|u| u.starts_with("http://")) {
+        tracing::warn!(
+            url = %url,
+            "the marketplace open API is configured over plain HTTP: device licenses would travel unencrypted; use https outside tests"
+        );
+    }
     let api = MarketplaceApi::new(ApiConfig {
         base_urls: m.base_urls.clone(),
         ..ApiConfig::new(m.ak.clone(), sk)

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::fake_market::{FakeMarket, Upload};
@@ -313,4 +314,54 @@ async fn query_parameters_needing_escapes_are_signed_as_sent() {
     assert_eq!(order.order_id, id);
     assert_eq!(order.lines[0].order_line_id, line);
     assert_eq!(market.rejected_signatures(), 0);
+}
+
+#[tokio::test]
+async fn a_certificate_the_system_does_not_trust_is_refused_before_anything_is_sent() {
+    use tokio::io::AsyncReadExt;
+    use tokio_rustls::rustls;
+    // An HTTPS server on loopback with a self-signed certificate for localhost.
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<Option<usize>>();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        // The handshake fails on the client's side; no request byte may arrive.
+        let read = match acceptor.accept(tcp).await {
+            Ok(mut tls) => {
+                let mut buf = vec![0u8; 4096];
+                Some(tls.read(&mut buf).await.unwrap_or(0))
+            }
+            Err(_) => None,
+        };
+        let _ = tx.send(read);
+    });
+    let api = MarketplaceApi::new(ApiConfig {
+        base_urls: vec![format!("https://localhost:{port}")],
+        ak: "AK".into(),
+        sk: Zeroizing::new("SK".into()),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let err = api.query_order("CS1", None).await.unwrap_err();
+    assert!(matches!(err, ApiError::Transport { .. }), "{err:?}");
+    let received = tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        received.is_none_or(|n| n == 0),
+        "the request reached an untrusted server: {received:?}"
+    );
 }
