@@ -165,6 +165,11 @@ async fn order_query_sets_quota_and_validity_and_each_device_license_is_uploaded
         "{:?}",
         market.last_rejection()
     );
+    assert!(d.log().contains("over plain HTTP"), "the fake is http://");
+    assert!(
+        !d.log().contains(market.sk()),
+        "the SK never reaches the log"
+    );
     let verifier = d.verifier();
     let now = Timestamp::now();
     for (event, machine, other) in [
