@@ -195,6 +195,11 @@ async fn order_query_sets_quota_and_validity_and_each_device_license_is_uploaded
         ));
     }
     assert!(ups.iter().all(|u| u.event_id != "EV-C"));
+    let log = d.log();
+    assert!(
+        ups.iter().all(|u| !log.contains(&u.characters)),
+        "whole tokens never reach the log"
+    );
 
     // A repeated request yields the same token; a delivered one is delivered again, identical.
     let a = v2(&c, &d, &device("EV-A", Some(MACHINE_A), Some(exp))).await;
