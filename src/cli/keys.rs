@@ -41,6 +41,22 @@ pub enum KeysCommand {
     ///
     /// Example: licd keys rotate --keys-dir /var/lib/licd/keys
     Rotate,
+    /// Add a key that does not sign yet: the first step of a rotation that breaks nothing.
+    ///
+    /// Its public key is exported at once. Ship it in an application update; once customers
+    /// have the update, `licd keys activate KID` makes it sign (then restart licd).
+    ///
+    /// Example: licd keys add --config /etc/licd/licd.toml
+    Add,
+    /// Make the key KID (a full kid, or an unambiguous prefix) the one that signs.
+    ///
+    /// The other keys stay and keep verifying. Restart licd to sign with it.
+    ///
+    /// Example: licd keys activate k4.pid.Vx9tLoB7Gzxy
+    Activate {
+        /// The key id, as `licd keys list` shows it.
+        kid: String,
+    },
     /// List the signing keys, newest first: key id, creation time, which one signs, file.
     ///
     /// Example: licd keys list
@@ -91,6 +107,32 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
                 println!(
                     "ship the new public key to your applications (licd keys export) and restart licd"
                 );
+            }
+        }
+        KeysCommand::Add => {
+            let mut ring = KeyRing::open(&dir).map_err(key_error)?;
+            let key = ring.add().map_err(key_error)?;
+            if json {
+                println!("{}", key_json(&key, true));
+            } else {
+                println!(
+                    "added {} ({}); it does not sign yet",
+                    key.kid,
+                    key.file.display()
+                );
+                println!(
+                    "ship its public key (licd keys export) in an application update, then: licd keys activate {}",
+                    key.kid
+                );
+            }
+        }
+        KeysCommand::Activate { kid } => {
+            let mut ring = KeyRing::open(&dir).map_err(key_error)?;
+            let key = ring.activate(&kid).map_err(key_error)?;
+            if json {
+                println!("{}", key_json(&key, true));
+            } else {
+                println!("{} now signs; restart licd to use it", key.kid);
             }
         }
         KeysCommand::List => {
@@ -288,7 +330,7 @@ mod tests {
         let cli = Cli::try_parse_from(["licd", "--keys-dir", "/k", "export"]).unwrap();
         assert_eq!(cli.keys.keys_dir, Some(PathBuf::from("/k")));
         let mut cmd = Cli::command();
-        for sub in ["generate", "rotate", "list", "export"] {
+        for sub in ["generate", "rotate", "add", "activate", "list", "export"] {
             let help = cmd
                 .find_subcommand_mut(sub)
                 .unwrap()

@@ -150,6 +150,19 @@ pub enum KeyError {
         /// What it names.
         name: String,
     },
+    /// `activate` was given a kid that names no key, or several.
+    #[error(
+        "{}: {} key matches {kid:?}; give a full kid as `licd keys list --keys-dir {}` shows it",
+        .dir.display(), if *.matches == 0 { "no" } else { "more than one" }, .dir.display()
+    )]
+    UnknownKid {
+        /// The key directory.
+        dir: PathBuf,
+        /// What was asked for.
+        kid: String,
+        /// How many keys matched.
+        matches: usize,
+    },
     /// Reading or writing a file failed.
     #[error("{}: cannot {action}: {source}", .path.display())]
     Io {
@@ -298,7 +311,7 @@ impl KeyRing {
                 dir: dir.to_path_buf(),
             });
         }
-        let key = store_new_key(dir, now)?;
+        let key = store_new_key(dir, now, true)?;
         Ok(KeyRing {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
@@ -315,24 +328,75 @@ impl KeyRing {
     }
 
     fn rotate_at(&mut self, now: Timestamp) -> Result<KeyInfo, KeyError> {
+        self.add_key(now, true)?;
+        Ok(self.current_info())
+    }
+
+    /// Generates a new key that does **not** sign yet: the first half of a staged rotation.
+    /// Its public key is exported at once, so it can ship in an application update; once the
+    /// update is out, [`KeyRing::activate`] makes it sign. Returns the new key.
+    pub fn add(&mut self) -> Result<KeyInfo, KeyError> {
+        self.add_key(Timestamp::now(), false)?;
+        Ok(self.info(0))
+    }
+
+    /// Makes the key whose kid is `kid` (or starts with it, if that is unambiguous) the one
+    /// that signs. Other keys stay and keep verifying. Returns that key.
+    pub fn activate(&mut self, kid: &str) -> Result<KeyInfo, KeyError> {
         let dir = &self.inner.dir;
         check_dir(dir)?;
+        let kid = kid.trim();
+        let matches: Vec<usize> = (0..self.inner.keys.len())
+            .filter(|&i| {
+                let id = self.inner.keys[i].secret.public_key().id().as_str();
+                !kid.is_empty() && (id == kid || id.starts_with(kid))
+            })
+            .collect();
+        let [i] = matches[..] else {
+            return Err(KeyError::UnknownKid {
+                dir: dir.clone(),
+                kid: kid.to_string(),
+                matches: matches.len(),
+            });
+        };
+        write_atomic(dir, CURRENT, &[self.inner.keys[i].name.as_bytes(), b"\n"])?;
+        self.inner = Arc::new(Inner {
+            dir: dir.clone(),
+            keys: self.inner.keys.clone(),
+            current: i,
+        });
+        Ok(self.current_info())
+    }
+
+    fn add_key(&mut self, now: Timestamp, make_current: bool) -> Result<(), KeyError> {
+        let dir = &self.inner.dir;
+        check_dir(dir)?;
+        if !make_current {
+            // Without a `current` file the newest key would sign: pin the present one first.
+            let name = &self.inner.keys[self.inner.current].name;
+            write_atomic(dir, CURRENT, &[name.as_bytes(), b"\n"])?;
+        }
         // File names must order keys by age even when rotations come within one second or the
         // clock went back, so a new key is never dated before the newest one.
         let created = match self.inner.keys.first() {
             Some(newest) if newest.created >= now => newest.created.add_secs(1),
             _ => now,
         };
-        let key = store_new_key(dir, created)?;
+        let key = store_new_key(dir, created, make_current)?;
         let mut keys = Vec::with_capacity(self.inner.keys.len() + 1);
         keys.push(Arc::new(key));
         keys.extend(self.inner.keys.iter().cloned());
+        let current = if make_current {
+            0
+        } else {
+            self.inner.current + 1
+        };
         self.inner = Arc::new(Inner {
             dir: dir.clone(),
             keys,
-            current: 0,
+            current,
         });
-        Ok(self.current_info())
+        Ok(())
     }
 
     /// The key that signs new tokens.
@@ -386,7 +450,11 @@ impl fmt::Debug for KeyRing {
 
 /// Generates a key, writes it, then points `current` at it, in that order so a crash in between
 /// leaves `current` naming a key that exists.
-fn store_new_key(dir: &Path, created: Timestamp) -> Result<StoredKey, KeyError> {
+fn store_new_key(
+    dir: &Path,
+    created: Timestamp,
+    make_current: bool,
+) -> Result<StoredKey, KeyError> {
     let secret = SecretKey::generate().map_err(KeyError::Random)?;
     let name = file_name(created, secret.public_key().id());
     let path = dir.join(&name);
@@ -400,7 +468,9 @@ fn store_new_key(dir: &Path, created: Timestamp) -> Result<StoredKey, KeyError> 
     }
     let paserk = secret.to_paserk();
     write_atomic(dir, &name, &[paserk.as_bytes(), b"\n"])?;
-    write_atomic(dir, CURRENT, &[name.as_bytes(), b"\n"])?;
+    if make_current {
+        write_atomic(dir, CURRENT, &[name.as_bytes(), b"\n"])?;
+    }
     tracing::info!(
         kid = %secret.public_key().id(),
         file = %path.display(),
@@ -785,6 +855,61 @@ mod tests {
         assert!(listed[0].current);
         assert_eq!(&listed[1].kid, old.id());
         assert!(!listed[1].current);
+    }
+
+    #[test]
+    fn staged_rotation_adds_a_key_that_signs_only_once_activated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ring = KeyRing::generate(tmp.path()).unwrap();
+        let old = ring.current().public_key().id().clone();
+        // A crash during the first generate leaves no `current`; add must not let the new,
+        // newest key take over by default.
+        fs::remove_file(tmp.path().join(CURRENT)).unwrap();
+        let staged = ring.add().unwrap();
+        assert!(!staged.current);
+        assert_eq!(ring.current().public_key().id(), &old);
+        let reopened = KeyRing::open(tmp.path()).unwrap();
+        assert_eq!(
+            reopened.current().public_key().id(),
+            &old,
+            "still the old key"
+        );
+        let listed = reopened.public_keys();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].kid, staged.kid, "newest first, exported already");
+        assert!(!listed[0].current && listed[1].current);
+
+        // Unknown and ambiguous kids are refused and change nothing.
+        let mut ring = reopened;
+        for bad in ["k4.pid.nope", "k4.pid.", ""] {
+            let err = ring.activate(bad).unwrap_err();
+            assert!(matches!(err, KeyError::UnknownKid { .. }), "{bad}: {err}");
+        }
+        assert_eq!(
+            KeyRing::open(tmp.path())
+                .unwrap()
+                .current()
+                .public_key()
+                .id(),
+            &old
+        );
+        // A unique prefix is enough.
+        let prefix = &staged.kid.as_str()[..16];
+        let active = ring.activate(prefix).unwrap();
+        assert_eq!(active.kid, staged.kid);
+        assert!(active.current);
+        let reopened = KeyRing::open(tmp.path()).unwrap();
+        assert_eq!(reopened.current().public_key().id(), &staged.kid);
+        // And back again: the old key is still there.
+        ring.activate(old.as_str()).unwrap();
+        assert_eq!(
+            KeyRing::open(tmp.path())
+                .unwrap()
+                .current()
+                .public_key()
+                .id(),
+            &old
+        );
     }
 
     #[test]
