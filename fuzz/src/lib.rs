@@ -11,6 +11,11 @@
 #[path = "../../src/marketplace/mod.rs"]
 pub mod marketplace;
 
+/// The open-API answer readers (`src/openapi/response.rs` and its error type), compiled from
+/// source like [`marketplace`]: they read what the marketplace's servers send back.
+#[allow(unreachable_pub, dead_code)]
+pub mod openapi;
+
 use std::sync::LazyLock;
 
 use client_verifier::{

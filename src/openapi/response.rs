@@ -28,7 +28,7 @@ impl Answer<'_> {
         ApiError::Malformed {
             call: self.call.to_string(),
             host: self.host.to_string(),
-            detail: detail.into(),
+            detail: one_line(&detail.into()),
         }
     }
 }
@@ -86,8 +86,8 @@ fn success(a: &Answer<'_>) -> Result<Value, ApiError> {
                 call: a.call.to_string(),
                 host: a.host.to_string(),
                 status: a.status,
-                code,
-                message,
+                code: one_line(&code),
+                message: one_line(&message),
             })
         }
         (false, _) => Err(ApiError::Http {
@@ -138,6 +138,23 @@ fn first_object<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Map<St
         Value::Object(o) => Some(o),
         _ => None,
     }
+}
+
+/// `text` with control characters escaped (`\n` as `\\n`): what the marketplace sends ends up
+/// in a log line, and must not be able to start a new one.
+fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The start of a body for an error message, on one line.
@@ -277,6 +294,29 @@ fn count(obj: &Map<String, Value>, key: &str) -> Result<Option<u32>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_messages_from_a_hostile_body_stay_on_one_line() {
+        let a = Answer {
+            call: "query order CS1",
+            host: "https://h",
+            status: 500,
+            body: br#"{"error_code":"CBC.0999\nFAKE","error_msg":"x\n2026 INFO forged line\r"}"#,
+        };
+        let e = parse_order(&a, "CS1").unwrap_err().to_string();
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        assert!(
+            e.contains("CBC.0999\\nFAKE") && e.contains("forged line"),
+            "{e}"
+        );
+        let ok = Answer {
+            status: 200,
+            body: br#"{"resultCode":"000000","orderInfo":{"orderId":"CS1\u0000X","orderLine":[]}}"#,
+            ..a
+        };
+        let e = parse_order(&ok, "CS1").unwrap_err().to_string();
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+    }
     use serde_json::json;
 
     fn answer(status: u16, body: &[u8]) -> Answer<'_> {

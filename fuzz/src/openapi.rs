@@ -1,0 +1,29 @@
+//! The daemon's open-API answer readers, compiled from `src/openapi/` (see the crate doc), with
+//! plain entry points for the fuzz targets.
+
+#[path = "../../src/openapi/error.rs"]
+pub mod error;
+#[path = "../../src/openapi/response.rs"]
+pub mod response;
+
+pub use error::ApiError;
+pub use response::OrderInfo;
+
+/// `parse_order` on an answer with this status and body, for order `order_id`.
+pub fn order(status: u16, body: &[u8], order_id: &str) -> Result<OrderInfo, ApiError> {
+    response::parse_order(&answer(status, body), order_id)
+}
+
+/// `parse_upload` on an answer with this status and body.
+pub fn upload(status: u16, body: &[u8]) -> Result<(), ApiError> {
+    response::parse_upload(&answer(status, body))
+}
+
+fn answer(status: u16, body: &[u8]) -> response::Answer<'_> {
+    response::Answer {
+        call: "query order CS1",
+        host: "https://mkt.example",
+        status,
+        body,
+    }
+}
