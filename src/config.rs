@@ -66,7 +66,7 @@ pub struct ServeArgs {
     #[arg(long, env = "LICD_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
     /// Marketplace open-API base URL(s), comma-separated, tried in order
-    /// [default: https://mkt.myhuaweicloud.com,https://mkt.myhuaweicloud.cn]
+    /// [default: host mkt.myhuaweicloud.com, then mkt.myhuaweicloud.cn, over https]
     #[arg(long, env = "LICD_MARKETPLACE_API", value_name = "URL")]
     pub marketplace_api: Option<String>,
     /// IAM access key id (AK) for the marketplace open API (query order, upload device
