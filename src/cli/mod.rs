@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod licctl;
+pub mod licenses;
 pub mod marketplace;
 
 use std::fmt;
