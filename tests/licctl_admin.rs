@@ -541,3 +541,40 @@ fn every_admin_subcommand_help_has_an_example() {
         assert!(help.contains("--admin-url"), "{sub:?}: {help}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_reports_a_rewritten_history_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let c = client();
+    buy(&c, &d, "au-1", "cust-au", "20991231000000", false).await;
+    buy(&c, &d, "au-2", "cust-au", "20991231000000", false).await;
+    assert!(d.terminate().success());
+
+    // Someone with access to the disk rewrites the first event, keeping its stored hash.
+    {
+        let db = sled::open(dir.path().join("data/db")).unwrap();
+        let audit = db.open_tree("audit").unwrap();
+        let key = 1u64.to_be_bytes();
+        let mut record: Value = serde_json::from_slice(&audit.get(key).unwrap().unwrap()).unwrap();
+        record["event"]["actor"] = json!("nobody");
+        audit
+            .insert(key, serde_json::to_vec(&record).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+
+    let d = Daemon::start(dir.path(), &[]);
+    // Whichever license is asked about, the one chain is reported broken where it breaks.
+    let o = licctl(&d, &["licenses", "audit", "au-2"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stdout(&o).contains("chain BROKEN at seq 1"), "{o:?}");
+    assert!(stderr(&o).contains("BROKEN at seq 1"), "{o:?}");
+    let o = licctl(&d, &["--json", "licenses", "audit", "au-1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["chain"],
+        json!({"intact": false, "records": null, "broken_at": 1})
+    );
+}
