@@ -184,22 +184,23 @@ async fn list(
             .map(|d| (now, now.add_secs(i64::from(d) * DAY))),
     };
     let store = st.store.clone();
-    let page = blocking(move || scan(store.as_ref(), q.after, &filter, limit)).await?;
+    let page = blocking(move || scan(store.as_ref(), q.after, &filter, limit, SCAN_BUDGET)).await?;
     Ok(Json(page))
 }
 
-/// Reads licenses in id order after `after` until `limit` match, the store ends, or the scan
-/// budget is spent; the cursor is the last id looked at, so the next page starts right after.
+/// Reads licenses in id order after `after` until `limit` match, the store ends, or `budget`
+/// records were read; the cursor is the last id looked at, so the next page starts right after.
 fn scan(
     store: &dyn Store,
     mut after: Option<String>,
     filter: &Filter,
     limit: usize,
+    budget: usize,
 ) -> Result<ListResponse, ApiError> {
     let mut licenses = Vec::new();
     let mut scanned = 0;
-    while scanned < SCAN_BUDGET {
-        let chunk = SCAN_CHUNK.min(SCAN_BUDGET - scanned);
+    while scanned < budget {
+        let chunk = SCAN_CHUNK.min(budget - scanned);
         let page = store
             .licenses_page(after.as_deref(), chunk)
             .map_err(store_error)?;
@@ -554,4 +555,72 @@ async fn retry(
         .retry_job(&id, &actor(&headers), Timestamp::now())
         .await?;
     Ok(Json(JobView::from(job)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::license::sample;
+    use crate::store::{Batch, SledStore};
+
+    fn store_with(n: usize) -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 1 << 22).unwrap();
+        let licenses = (0..n)
+            .map(|i| {
+                let mut l = sample(&format!("l-{i:04}"), Status::Active);
+                l.customer = if i % 250 == 249 { "rare" } else { "common" }.into();
+                l
+            })
+            .collect();
+        store
+            .commit(Batch {
+                licenses,
+                ..Batch::default()
+            })
+            .unwrap();
+        (dir, store)
+    }
+
+    fn customer(c: &str) -> Filter {
+        Filter {
+            status: None,
+            customer: Some(c.into()),
+            product: None,
+            test: None,
+            expiring_before: None,
+        }
+    }
+
+    #[test]
+    fn scan_stops_at_the_budget_with_a_cursor_and_resumes_without_gaps() {
+        let (_dir, store) = store_with(1_000);
+        // 1,000 licenses, 4 of them "rare", at most 300 read per request.
+        let mut after = None;
+        let mut found = Vec::new();
+        let mut requests = 0;
+        loop {
+            let page = scan(&store, after, &customer("rare"), 10, 300).unwrap();
+            requests += 1;
+            found.extend(page.licenses.into_iter().map(|l| l.id));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(found, ["l-0249", "l-0499", "l-0749", "l-0999"]);
+        assert_eq!(requests, 4, "300 + 300 + 300 + 100 records");
+    }
+
+    #[test]
+    fn scan_returns_the_last_match_as_cursor_when_the_page_fills() {
+        let (_dir, store) = store_with(30);
+        let page = scan(&store, None, &customer("common"), 7, SCAN_BUDGET).unwrap();
+        assert_eq!(page.licenses.len(), 7);
+        assert_eq!(page.next.as_deref(), Some("l-0006"));
+        let rest = scan(&store, page.next, &customer("common"), 100, SCAN_BUDGET).unwrap();
+        assert_eq!(rest.licenses.len(), 23);
+        assert_eq!(rest.licenses[0].id, "l-0007");
+        assert_eq!(rest.next, None);
+    }
 }
