@@ -351,7 +351,7 @@ async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError>
             None => break,
             Some(_) if a.all || printed < a.limit => continue,
             Some(cursor) => {
-                eprintln!("more licenses follow: add --after {cursor} or --all");
+                eprintln!("more licenses may follow: add --after {cursor} or --all");
                 break;
             }
         }
