@@ -11,8 +11,41 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{CliError, print_table};
+use super::CliError;
 use crate::admin::AdminClient;
+
+/// `println!` that ends the process quietly when stdout is closed early (`licctl … | head`), as
+/// command-line tools do, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => { emit(&format!($($arg)*), true) };
+}
+
+/// `print!`, with the same care as [`say!`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => { emit(&format!($($arg)*), false) };
+}
+
+fn emit(text: &str, newline: bool) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("licctl: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
 
 /// Where the admin API is and how to authenticate; global flags of licctl.
 #[derive(Debug, Args)]
@@ -209,7 +242,7 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
                 .json(c.request(Method::GET, &format!("/admin/v1/licenses/{}", seg(&a.id))))
                 .await?;
             if json {
-                println!("{v}");
+                say!("{v}");
             } else {
                 show_text(&v);
             }
@@ -223,9 +256,9 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
                 ))
                 .await?;
             if json {
-                println!("{v}");
+                say!("{v}");
             } else {
-                println!("{}", str_of(&v["token"]));
+                say!("{}", str_of(&v["token"]));
             }
             Ok(())
         }
@@ -239,14 +272,14 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
                 .json(&json!({ "fingerprint": a.fingerprint, "reason": a.reason }));
             let v = c.json(req).await?;
             if json {
-                println!("{v}");
+                say!("{v}");
             } else {
                 eprintln!(
                     "license {} reissued as revision {}; old device bindings revoked",
                     str_of(&v["id"]),
                     v["revision"]
                 );
-                println!("{}", str_of(&v["token"]));
+                say!("{}", str_of(&v["token"]));
             }
             Ok(())
         }
@@ -259,9 +292,9 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
                 .json(&json!({ "reason": a.reason }));
             let v = c.json(req).await?;
             if json {
-                println!("{v}");
+                say!("{v}");
             } else {
-                println!(
+                say!(
                     "license {} revoked (status {}); publish the list: licctl revocations export",
                     str_of(&v["id"]),
                     str_of(&v["status"])
@@ -330,7 +363,7 @@ async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError>
         printed += items.len();
         if json {
             for l in &items {
-                println!("{l}");
+                say!("{l}");
             }
         } else {
             let rows: Vec<Vec<String>> = items.iter().map(list_row).collect();
@@ -341,10 +374,10 @@ async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError>
             }
             if !header_done {
                 let head: Vec<String> = LIST_COLUMNS.iter().map(|h| h.to_string()).collect();
-                print!("{}", table_lines(std::slice::from_ref(&head), &widths));
+                say_raw!("{}", table_lines(std::slice::from_ref(&head), &widths));
                 header_done = true;
             }
-            print!("{}", table_lines(&rows, &widths));
+            say_raw!("{}", table_lines(&rows, &widths));
         }
         after = page["next"].as_str().map(str::to_string);
         match &after {
@@ -385,18 +418,36 @@ fn str_of(v: &Value) -> String {
 }
 
 fn show_text(v: &Value) {
+    // The order a person reads a license in, not the JSON's alphabetical one.
+    const FIELDS: [&str; 19] = [
+        "id",
+        "status",
+        "kind",
+        "test",
+        "customer",
+        "customer_name",
+        "product",
+        "sku",
+        "order",
+        "order_line",
+        "quantity",
+        "revision",
+        "nbf",
+        "exp",
+        "periodic",
+        "order_synced",
+        "created",
+        "updated",
+        "entitlements",
+    ];
     let mut rows = Vec::new();
-    if let Value::Object(m) = v {
-        for (k, val) in m {
-            if k == "activations" || k == "devices" {
-                continue;
-            }
-            let text = match val {
-                Value::Null => "-".to_string(),
-                other => str_of(other),
-            };
-            rows.push((k.clone(), text));
-        }
+    for k in FIELDS {
+        let text = match &v[k] {
+            Value::Null if k == "exp" => "never".to_string(),
+            Value::Null => "-".to_string(),
+            other => str_of(other),
+        };
+        rows.push((k.replace('_', " "), text));
     }
     for a in v["activations"].as_array().into_iter().flatten() {
         rows.push((
@@ -420,7 +471,9 @@ fn show_text(v: &Value) {
             ),
         ));
     }
-    print_table(&rows);
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|(k, v)| vec![k, v]).collect();
+    let width = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
+    say_raw!("{}", table_lines(&rows, &[width, 0]));
 }
 
 fn revoked_note(v: &Value) -> String {
@@ -439,7 +492,7 @@ async fn audit(c: &AdminClient, id: &str, json: bool) -> Result<(), CliError> {
         .await?;
     let chain = &v["chain"];
     if json {
-        println!("{v}");
+        say!("{v}");
     } else {
         let mut rows = vec![vec![
             "SEQ".to_string(),
@@ -460,11 +513,11 @@ async fn audit(c: &AdminClient, id: &str, json: bool) -> Result<(), CliError> {
         let widths: Vec<usize> = (0..5)
             .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
             .collect();
-        print!("{}", table_lines(&rows, &widths));
+        say_raw!("{}", table_lines(&rows, &widths));
         if chain["intact"] == json!(true) {
-            println!("chain intact ({} records)", chain["records"]);
+            say!("chain intact ({} records)", chain["records"]);
         } else {
-            println!("chain BROKEN at seq {}", chain["broken_at"]);
+            say!("chain BROKEN at seq {}", chain["broken_at"]);
         }
     }
     if chain["intact"] == json!(true) {
@@ -482,9 +535,9 @@ async fn revocations(c: &AdminClient, json: bool) -> Result<(), CliError> {
         .json(c.request(Method::GET, "/admin/v1/revocations"))
         .await?;
     if json {
-        println!("{v}");
+        say!("{v}");
     } else {
-        println!("{}", str_of(&v["list"]));
+        say!("{}", str_of(&v["list"]));
     }
     Ok(())
 }
@@ -496,7 +549,7 @@ async fn outbox_list(c: &AdminClient, a: &OutboxListArgs, json: bool) -> Result<
     }
     let v = c.json(req).await?;
     if json {
-        println!("{v}");
+        say!("{v}");
         return Ok(());
     }
     let jobs = v["jobs"].as_array().cloned().unwrap_or_default();
@@ -545,7 +598,7 @@ async fn outbox_list(c: &AdminClient, a: &OutboxListArgs, json: bool) -> Result<
     let widths: Vec<usize> = (0..8)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
-    print!("{}", table_lines(&rows, &widths));
+    say_raw!("{}", table_lines(&rows, &widths));
     Ok(())
 }
 
@@ -557,9 +610,9 @@ async fn outbox_retry(c: &AdminClient, a: &JobArg, json: bool) -> Result<(), Cli
         ))
         .await?;
     if json {
-        println!("{v}");
+        say!("{v}");
     } else {
-        println!(
+        say!(
             "job {} ({} for license {}) is due now",
             str_of(&v["id"]),
             str_of(&v["kind"]),
