@@ -68,7 +68,7 @@ impl AdminArgs {
 /// `licctl licenses …`
 #[derive(Debug, Subcommand)]
 pub enum LicensesCommand {
-    /// List licenses in id order, filtered on the server; follows cursors with --all.
+    /// List licenses in id order, filtered by the daemon.
     ///
     /// Without --all at most --limit licenses are printed, and the cursor to continue from goes
     /// to stderr. With --json, one JSON object per license per line.
@@ -79,23 +79,29 @@ pub enum LicensesCommand {
     ///
     /// Example: licctl licenses show CS2211210001
     Show(IdArg),
-    /// Print the license's current token, and nothing else, so it can be piped.
+    /// Print the license's current token and nothing else, so it can be piped.
     ///
     /// Example: licctl licenses token CS2211210001 | licctl verify - --public-key k4.public.…
     Token(IdArg),
-    /// Print a license's audit history and whether the audit log's hash chain is intact;
-    /// exits 1 when it is broken.
+    /// Print a license's audit history and whether the audit log's hash chain is intact.
+    ///
+    /// Exits 1 when the chain is broken: a record was altered or removed on disk.
     ///
     /// Example: licctl licenses audit CS2211210001
     Audit(IdArg),
-    /// Issue a new revision for a replaced machine: every old device binding is revoked; with
-    /// --fingerprint the new token is bound to that device. Prints the new token.
+    /// Reissue a license for a replaced machine; prints the new token.
+    ///
+    /// The license gets a new revision and every device binding it had is revoked (it goes on
+    /// the revocation list). With --fingerprint the new token is bound to that device; without,
+    /// it is the unbound license to activate again.
     ///
     /// Example: licctl licenses reissue CS2211210001 --fingerprint '04:7C:16:5E:E3:5D|SN1|B1|CPU1'
     /// --reason "mainboard replaced"
     Reissue(ReissueArgs),
-    /// Revoke a license for good (refund, fraud, leaked token): it is released and goes on the
-    /// revocation list.
+    /// Revoke a license for good (refund, fraud, leaked token).
+    ///
+    /// The license is released and its id goes on the revocation list; repeating it changes
+    /// nothing.
     ///
     /// Example: licctl licenses revoke CS2211210001 --reason "refund 4711"
     Revoke(RevokeArgs),
