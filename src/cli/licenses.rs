@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::CliError;
+use super::{CliError, emit};
 use crate::admin::AdminClient;
 
 /// `println!` that ends the process quietly when stdout is closed early (`licctl … | head`), as
@@ -23,28 +23,6 @@ macro_rules! say {
 /// `print!`, with the same care as [`say!`].
 macro_rules! say_raw {
     ($($arg:tt)*) => { emit(&format!($($arg)*), false) };
-}
-
-fn emit(text: &str, newline: bool) {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    let written = out
-        .write_all(text.as_bytes())
-        .and_then(|()| {
-            if newline {
-                out.write_all(b"\n")
-            } else {
-                Ok(())
-            }
-        })
-        .and_then(|()| out.flush());
-    if let Err(e) = written {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("licctl: cannot write the output: {e}");
-        std::process::exit(1);
-    }
 }
 
 /// Where the admin API is and how to authenticate; global flags of licctl.
