@@ -218,8 +218,10 @@ fn list_table(keys: &[KeyInfo]) -> String {
     out
 }
 
-/// PASERK lines first, so `licd keys export | head -n 1` is the signing key, then the Rust
-/// snippet. Every key stays in the snippet: dropping one would reject the tokens it signed.
+/// PASERK lines first, so `licd keys export | head -n 1` is the signing key, then a Rust
+/// snippet to paste into the licensed application: the keys as a `const` array and a function
+/// that builds the verifier from them. Every key stays in the array: dropping one would reject
+/// the tokens it signed.
 fn export_text(keys: &[KeyInfo]) -> String {
     let mut out = String::new();
     for k in keys {
@@ -228,8 +230,8 @@ fn export_text(keys: &[KeyInfo]) -> String {
     }
     out.push_str(concat!(
         "\n",
+        "// Paste into the licensed application (crate `client-verifier`).\n",
         "// Public keys from `licd keys export`, current first; keep old ones while their tokens are in use.\n",
-        "// let mut b = client_verifier::Verifier::builder(); for k in LICENSE_KEYS { b = b.trust(client_verifier::PublicKey::from_paserk(k)?); } let verifier = b.issuer(\"YOUR_ISSUER\").product(\"YOUR_PRODUCT_ID\").build();\n",
         "const LICENSE_KEYS: &[&str] = &[\n",
     ));
     for k in keys {
@@ -241,7 +243,9 @@ fn export_text(keys: &[KeyInfo]) -> String {
             k.created.to_rfc3339()
         ));
     }
-    out.push_str("];\n");
+    out.push_str("];\n\n");
+    // The same file is compiled by the tests, so the code handed out always builds.
+    out.push_str(include_str!("verifier_snippet.rs"));
     out
 }
 
@@ -278,7 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn exported_snippet_builds_a_verifier_as_its_comment_says() {
+    fn exported_snippet_lists_every_key_and_builds_a_verifier() {
         let (_tmp, keys) = ring_with_two_keys();
         let text = export_text(&current_first(keys.clone()));
         let quoted: Vec<&str> = text
@@ -286,15 +290,28 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
             .collect();
         assert_eq!(quoted.len(), 2);
-        // The commented line, as an ISV would uncomment it.
+        // The snippet itself compiles (see `snippet` below); this is its body with the keys
+        // exported at run time.
         let build = |license_keys: &[&str]| -> Result<Verifier, client_verifier::KeyError> {
-            let mut b = client_verifier::Verifier::builder();
-            for k in license_keys {
-                b = b.trust(client_verifier::PublicKey::from_paserk(k)?);
+            let mut builder = client_verifier::Verifier::builder()
+                .issuer("YOUR_ISSUER")
+                .product("YOUR_PRODUCT_ID");
+            for key in license_keys {
+                builder = builder.trust(client_verifier::PublicKey::from_paserk(key)?);
             }
-            Ok(b.issuer("YOUR_ISSUER").product("YOUR_PRODUCT_ID").build())
+            Ok(builder.build())
         };
         build(&quoted).unwrap();
+        assert!(text.contains("fn license_verifier()"), "{text}");
+        assert!(
+            text.contains("client_verifier::Verifier::builder()"),
+            "{text}"
+        );
+        assert!(
+            text.contains("const LICENSE_KEYS: &[&str] = &[\n"),
+            "{text}"
+        );
+        assert!(text.trim_end().ends_with("&mut time_guard)?;"), "{text}");
         for k in &keys {
             assert!(quoted.contains(&k.public_paserk.as_str()));
             assert_eq!(
@@ -303,6 +320,17 @@ mod tests {
             );
         }
         assert!(!text.contains("k4.secret"));
+    }
+
+    /// The exported function, compiled here as the application would compile it.
+    mod snippet {
+        const LICENSE_KEYS: &[&str] = &[];
+        include!("verifier_snippet.rs");
+
+        #[test]
+        fn exported_snippet_compiles_and_runs() {
+            assert!(license_verifier().is_ok());
+        }
     }
 
     #[test]

@@ -9,15 +9,24 @@ use client_verifier::{
 };
 use serde_json::{Value, json};
 
+use super::licenses::{
+    self, AdminArgs, AdminCommand, LicensesCommand, OutboxCommand, RevocationsCommand,
+};
 use super::{CliError, print_table};
 
 /// licd's admin CLI: manage licenses, inspect tokens, print this machine's fingerprint.
+///
+/// Commands that manage licenses talk to the running daemon's admin API: --admin-url or
+/// LICD_ADMIN_URL (default http://127.0.0.1:8081), with the token from --admin-token-file,
+/// LICD_ADMIN_TOKEN or ./data/admin.token. Exit status: 0 done, 1 refused or failed, 2 bad input.
 #[derive(Debug, Parser)]
 #[command(name = "licctl", version)]
 pub struct Licctl {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    #[command(flatten)]
+    pub admin: AdminArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -25,6 +34,21 @@ pub struct Licctl {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List, show, reissue, revoke licenses; print their tokens and audit history.
+    ///
+    /// Example: licctl licenses list --status active
+    #[command(subcommand)]
+    Licenses(LicensesCommand),
+    /// The signed revocation list.
+    ///
+    /// Example: licctl revocations export > revocations.paseto
+    #[command(subcommand)]
+    Revocations(RevocationsCommand),
+    /// Calls licd owes the marketplace (device-license uploads, order queries).
+    ///
+    /// Example: licctl outbox list --dead
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Verify any license token offline and print every claim and the verdict.
     ///
     /// Example: licctl verify v4.public.eyJ… --public-key k4.public.… --product OFFI123 --local
@@ -69,6 +93,11 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
         Command::Verify(args) => verify(&args, cli.json),
         Command::Fingerprint => fingerprint(cli.json),
         Command::Marketplace(cmd) => super::marketplace::run(cmd, cli.json),
+        Command::Licenses(c) => licenses::run(&cli.admin, AdminCommand::Licenses(c), cli.json),
+        Command::Revocations(c) => {
+            licenses::run(&cli.admin, AdminCommand::Revocations(c), cli.json)
+        }
+        Command::Outbox(c) => licenses::run(&cli.admin, AdminCommand::Outbox(c), cli.json),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod keys;
 pub mod licctl;
+pub mod licenses;
 pub mod marketplace;
 
 use std::fmt;
@@ -48,7 +49,31 @@ impl std::error::Error for CliError {}
 pub fn print_table(rows: &[(String, String)]) {
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {
-        println!("{k:<width$}  {v}");
+        emit(&format!("{k:<width$}  {v}"), true);
+    }
+}
+
+/// Writes to stdout; when stdout was closed early (`licctl … | head`) the process ends quietly
+/// with status 0, as command-line tools do, instead of panicking like `println!`.
+pub fn emit(text: &str, newline: bool) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("cannot write to stdout: {e}");
+        std::process::exit(1);
     }
 }
 

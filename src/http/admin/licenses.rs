@@ -1,9 +1,626 @@
 //! `/admin/v1/licenses…`, `/admin/v1/revocations`, `/admin/v1/outbox…`: what licctl needs.
+//!
+//! Reads go to the store; every change goes through the service with the actor from
+//! `X-Licd-Actor` and the operator's reason, so the audit event says who, what and why.
+//! Answers never carry secrets; the only tokens returned are the ones asked for (`…/token`,
+//! `…/reissue`) and the revocation list, which is public anyway.
 
-use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use client_verifier::{DAY, Entitlements, Timestamp};
+use serde::{Deserialize, Serialize};
 
-use super::AdminState;
+use super::{AdminState, actor};
+use crate::http::error::ApiError;
+use crate::license::{Kind, License, PERPETUAL, Status};
+use crate::outbox::{Job, Task};
+use crate::store::{AuditEvent, Store};
+
+/// Licenses read per request at most, matched or not: a filter that matches little still
+/// answers quickly, with a cursor to go on from.
+const SCAN_BUDGET: usize = 10_000;
+/// Licenses read from the store at a time while scanning.
+const SCAN_CHUNK: usize = 500;
+/// Page size when the request names none, and the largest allowed.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1_000;
 
 pub(super) fn routes() -> Router<AdminState> {
     Router::new()
+        .route("/licenses", get(list))
+        .route("/licenses/{id}", get(show))
+        .route("/licenses/{id}/token", get(token))
+        .route("/licenses/{id}/audit", get(audit))
+        .route("/licenses/{id}/reissue", post(reissue))
+        .route("/licenses/{id}/revoke", post(revoke))
+        .route("/revocations", get(revocations))
+        .route("/outbox", get(outbox))
+        .route("/outbox/{id}/retry", post(retry))
+}
+
+/// Runs blocking store work off the async threads; a panic there is a 500-class failure.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "admin task failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request failed inside licd; see its log",
+        )
+    })?
+}
+
+fn store_error(e: crate::store::StoreError) -> ApiError {
+    ApiError::from(crate::license::service::ServiceError::Store(e))
+}
+
+fn must_get(store: &dyn Store, id: &str) -> Result<License, ApiError> {
+    store
+        .license(id)
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(format!("no license with id {id:?}")))
+}
+
+/// A license as listed: everything but tokens.
+#[derive(Serialize)]
+struct Summary {
+    id: String,
+    kind: Kind,
+    status: &'static str,
+    test: bool,
+    customer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_name: Option<String>,
+    product: String,
+    sku: String,
+    order: String,
+    quantity: u32,
+    revision: u32,
+    nbf: Timestamp,
+    /// `null` for a one-off (perpetual) license.
+    exp: Option<Timestamp>,
+    created: Timestamp,
+    updated: Timestamp,
+}
+
+impl From<&License> for Summary {
+    fn from(l: &License) -> Self {
+        Summary {
+            id: l.id.clone(),
+            kind: l.kind,
+            status: l.status.as_str(),
+            test: l.test,
+            customer: l.customer.clone(),
+            customer_name: l.customer_name.clone(),
+            product: l.product.clone(),
+            sku: l.sku.clone(),
+            order: l.order.clone(),
+            quantity: l.quantity,
+            revision: l.revision,
+            nbf: l.nbf,
+            exp: (l.exp < PERPETUAL).then_some(l.exp),
+            created: l.created,
+            updated: l.updated,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    customer: Option<String>,
+    product: Option<String>,
+    test: Option<bool>,
+    expiring_days: Option<u32>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The filters of a list request, checked.
+struct Filter {
+    status: Option<Status>,
+    customer: Option<String>,
+    product: Option<String>,
+    test: Option<bool>,
+    /// Not released, with `exp` between now and this.
+    expiring_before: Option<(Timestamp, Timestamp)>,
+}
+
+impl Filter {
+    fn matches(&self, l: &License) -> bool {
+        self.status.is_none_or(|s| l.status == s)
+            && self.customer.as_ref().is_none_or(|c| &l.customer == c)
+            && self.product.as_ref().is_none_or(|p| &l.product == p)
+            && self.test.is_none_or(|t| l.test == t)
+            && self.expiring_before.is_none_or(|(now, until)| {
+                l.status != Status::Released && l.exp >= now && l.exp <= until
+            })
+    }
+}
+
+fn parse_status(s: &str) -> Result<Status, ApiError> {
+    match s {
+        "active" => Ok(Status::Active),
+        "frozen" => Ok(Status::Frozen),
+        "released" => Ok(Status::Released),
+        other => Err(ApiError::bad_request(format!(
+            "status {other:?}: expected active, frozen or released"
+        ))),
+    }
+}
+
+#[derive(Serialize)]
+struct ListResponse {
+    licenses: Vec<Summary>,
+    /// Pass as `after` for the next page; `null` when the scan reached the end.
+    next: Option<String>,
+}
+
+async fn list(
+    State(st): State<AdminState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<ListResponse>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit}: expected 1 to {MAX_LIMIT}"
+        )));
+    }
+    let now = Timestamp::now();
+    let filter = Filter {
+        status: q.status.as_deref().map(parse_status).transpose()?,
+        customer: q.customer.filter(|c| !c.is_empty()),
+        product: q.product.filter(|p| !p.is_empty()),
+        test: q.test,
+        expiring_before: q
+            .expiring_days
+            .map(|d| (now, now.add_secs(i64::from(d) * DAY))),
+    };
+    let store = st.store.clone();
+    let page = blocking(move || scan(store.as_ref(), q.after, &filter, limit, SCAN_BUDGET)).await?;
+    Ok(Json(page))
+}
+
+/// Reads licenses in id order after `after` until `limit` match, the store ends, or `budget`
+/// records were read; the cursor is the last id looked at, so the next page starts right after.
+fn scan(
+    store: &dyn Store,
+    mut after: Option<String>,
+    filter: &Filter,
+    limit: usize,
+    budget: usize,
+) -> Result<ListResponse, ApiError> {
+    let mut licenses = Vec::new();
+    let mut scanned = 0;
+    while scanned < budget {
+        let chunk = SCAN_CHUNK.min(budget - scanned);
+        let page = store
+            .licenses_page(after.as_deref(), chunk)
+            .map_err(store_error)?;
+        let end = page.len() < chunk;
+        for l in &page {
+            scanned += 1;
+            after = Some(l.id.clone());
+            if filter.matches(l) {
+                licenses.push(Summary::from(l));
+                if licenses.len() == limit {
+                    // Whether anything follows is for the next request to find out.
+                    return Ok(ListResponse {
+                        licenses,
+                        next: after,
+                    });
+                }
+            }
+        }
+        if end {
+            return Ok(ListResponse {
+                licenses,
+                next: None,
+            });
+        }
+    }
+    Ok(ListResponse {
+        licenses,
+        next: after,
+    })
+}
+
+#[derive(Serialize)]
+struct Detail {
+    #[serde(flatten)]
+    summary: Summary,
+    order_line: Option<String>,
+    periodic: bool,
+    order_synced: Option<Timestamp>,
+    entitlements: Entitlements,
+    /// License 1.0 seats taken through `/v1/activate`.
+    activations: Vec<SeatView>,
+    /// Online-activation device licenses.
+    devices: Vec<DeviceView>,
+}
+
+#[derive(Serialize)]
+struct SeatView {
+    seat: u32,
+    revision: u32,
+    created: Timestamp,
+    revoked: Option<Timestamp>,
+}
+
+#[derive(Serialize)]
+struct DeviceView {
+    event_id: String,
+    fingerprint: String,
+    nbf: Timestamp,
+    exp: Option<Timestamp>,
+    created: Timestamp,
+    revoked: Option<Timestamp>,
+}
+
+async fn show(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<Detail>, ApiError> {
+    let store = st.store.clone();
+    let detail = blocking(move || {
+        let l = must_get(store.as_ref(), &id)?;
+        let activations = store
+            .activations(&id)
+            .map_err(store_error)?
+            .into_iter()
+            .map(|a| SeatView {
+                seat: a.seat,
+                revision: a.revision,
+                created: a.created,
+                revoked: a.revoked,
+            })
+            .collect();
+        let devices = store
+            .devices_for(&id)
+            .map_err(store_error)?
+            .into_iter()
+            .map(|d| DeviceView {
+                event_id: d.event_id,
+                fingerprint: d.fingerprint,
+                nbf: d.nbf,
+                exp: (d.exp < PERPETUAL).then_some(d.exp),
+                created: d.created,
+                revoked: d.revoked,
+            })
+            .collect();
+        Ok(Detail {
+            summary: Summary::from(&l),
+            order_line: l.order_line,
+            periodic: l.periodic,
+            order_synced: l.order_synced,
+            entitlements: l.entitlements,
+            activations,
+            devices,
+        })
+    })
+    .await?;
+    Ok(Json(detail))
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    id: String,
+    revision: u32,
+    token: String,
+}
+
+async fn token(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let store = st.store.clone();
+    let l = blocking(move || must_get(store.as_ref(), &id)).await?;
+    match l.current_token() {
+        Some(t) => Ok(Json(TokenResponse {
+            token: t.to_string(),
+            revision: l.revision,
+            id: l.id,
+        })),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_token",
+            format!(
+                "license {} has no license-wide token: online-activation tokens are per device (see `licctl licenses show {}`)",
+                l.id, l.id
+            ),
+        )),
+    }
+}
+
+#[derive(Serialize)]
+struct AuditResponse {
+    license_id: String,
+    events: Vec<AuditView>,
+    chain: ChainView,
+}
+
+#[derive(Serialize)]
+struct AuditView {
+    seq: u64,
+    hash: String,
+    #[serde(flatten)]
+    event: AuditEvent,
+}
+
+/// The state of the whole audit log's hash chain (not only this license's events: they are
+/// links of the one chain).
+#[derive(Serialize)]
+struct ChainView {
+    intact: bool,
+    /// Records checked when intact.
+    records: Option<u64>,
+    /// The first record whose link does not hold.
+    broken_at: Option<u64>,
+}
+
+async fn audit(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<AuditResponse>, ApiError> {
+    let store = st.store.clone();
+    let answer = blocking(move || {
+        must_get(store.as_ref(), &id)?;
+        let events = store
+            .audit_for(&id)
+            .map_err(store_error)?
+            .into_iter()
+            .map(|r| AuditView {
+                seq: r.seq,
+                hash: r.hash,
+                event: r.event,
+            })
+            .collect();
+        let chain = match store.verify_audit_chain().map_err(store_error)? {
+            Ok(n) => ChainView {
+                intact: true,
+                records: Some(n),
+                broken_at: None,
+            },
+            Err(seq) => ChainView {
+                intact: false,
+                records: None,
+                broken_at: Some(seq),
+            },
+        };
+        Ok(AuditResponse {
+            license_id: id,
+            events,
+            chain,
+        })
+    })
+    .await?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReissueRequest {
+    fingerprint: Option<String>,
+    reason: Option<String>,
+}
+
+async fn reissue(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<ReissueRequest>, JsonRejection>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let reason = req.reason.as_deref().map(str::trim).unwrap_or("");
+    let token = st
+        .service
+        .reissue(
+            &id,
+            req.fingerprint.as_deref(),
+            &actor(&headers),
+            reason,
+            Timestamp::now(),
+        )
+        .await?;
+    let store = st.store.clone();
+    let l = blocking(move || must_get(store.as_ref(), &id)).await?;
+    Ok(Json(TokenResponse {
+        id: l.id,
+        revision: l.revision,
+        token,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    reason: Option<String>,
+}
+
+async fn revoke(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<RevokeRequest>, JsonRejection>,
+) -> Result<Json<Summary>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let reason = req.reason.as_deref().map(str::trim).unwrap_or("");
+    if reason.is_empty() {
+        return Err(ApiError::bad_request(
+            "reason: required; say why the license is revoked (refund, fraud, leaked token)",
+        ));
+    }
+    let l = st
+        .service
+        .revoke(&id, &actor(&headers), reason, Timestamp::now())
+        .await?;
+    Ok(Json(Summary::from(&l)))
+}
+
+#[derive(Serialize)]
+struct RevocationsResponse {
+    seq: u64,
+    list: String,
+}
+
+async fn revocations(State(st): State<AdminState>) -> Result<Json<RevocationsResponse>, ApiError> {
+    let service = st.service.clone();
+    let (seq, list) = blocking(move || Ok(service.revocation_list(Timestamp::now())?)).await?;
+    Ok(Json(RevocationsResponse { seq, list }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxQuery {
+    dead: Option<bool>,
+}
+
+/// An outbox job as shown: the upload's token is left out (it is a license).
+#[derive(Serialize)]
+struct JobView {
+    id: String,
+    license_id: String,
+    kind: &'static str,
+    /// The marketplace event (uploads) or order (queries) it is about.
+    subject: String,
+    attempts: u32,
+    created: Timestamp,
+    next_at: Timestamp,
+    last_error: Option<String>,
+    dead: bool,
+}
+
+impl From<Job> for JobView {
+    fn from(j: Job) -> Self {
+        let subject = match &j.task {
+            Task::Upload { event_id, .. } => format!("event {event_id}"),
+            Task::QueryOrder { order, order_line } => format!("order {order}/{order_line}"),
+        };
+        JobView {
+            kind: j.task.action(),
+            subject,
+            id: j.id,
+            license_id: j.license_id,
+            attempts: j.attempts,
+            created: j.created,
+            next_at: j.next_at,
+            last_error: j.last_error,
+            dead: j.dead,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OutboxResponse {
+    jobs: Vec<JobView>,
+}
+
+async fn outbox(
+    State(st): State<AdminState>,
+    query: Result<Query<OutboxQuery>, QueryRejection>,
+) -> Result<Json<OutboxResponse>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let store = st.store.clone();
+    let jobs = blocking(move || store.jobs().map_err(store_error)).await?;
+    let jobs = jobs
+        .into_iter()
+        .filter(|j| q.dead.is_none_or(|d| j.dead == d))
+        .map(JobView::from)
+        .collect();
+    Ok(Json(OutboxResponse { jobs }))
+}
+
+async fn retry(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let store = st.store.clone();
+    let lookup = id.clone();
+    if blocking(move || store.job(&lookup).map_err(store_error))
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!("no outbox job with id {id:?}")));
+    }
+    let job = st
+        .service
+        .retry_job(&id, &actor(&headers), Timestamp::now())
+        .await?;
+    Ok(Json(JobView::from(job)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::license::sample;
+    use crate::store::{Batch, SledStore};
+
+    fn store_with(n: usize) -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 1 << 22).unwrap();
+        let licenses = (0..n)
+            .map(|i| {
+                let mut l = sample(&format!("l-{i:04}"), Status::Active);
+                l.customer = if i % 250 == 249 { "rare" } else { "common" }.into();
+                l
+            })
+            .collect();
+        store
+            .commit(Batch {
+                licenses,
+                ..Batch::default()
+            })
+            .unwrap();
+        (dir, store)
+    }
+
+    fn customer(c: &str) -> Filter {
+        Filter {
+            status: None,
+            customer: Some(c.into()),
+            product: None,
+            test: None,
+            expiring_before: None,
+        }
+    }
+
+    #[test]
+    fn scan_stops_at_the_budget_with_a_cursor_and_resumes_without_gaps() {
+        let (_dir, store) = store_with(1_000);
+        // 1,000 licenses, 4 of them "rare", at most 300 read per request.
+        let mut after = None;
+        let mut found = Vec::new();
+        let mut requests = 0;
+        loop {
+            let page = scan(&store, after, &customer("rare"), 10, 300).unwrap();
+            requests += 1;
+            found.extend(page.licenses.into_iter().map(|l| l.id));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(found, ["l-0249", "l-0499", "l-0749", "l-0999"]);
+        assert_eq!(requests, 4, "300 + 300 + 300 + 100 records");
+    }
+
+    #[test]
+    fn scan_returns_the_last_match_as_cursor_when_the_page_fills() {
+        let (_dir, store) = store_with(30);
+        let page = scan(&store, None, &customer("common"), 7, SCAN_BUDGET).unwrap();
+        assert_eq!(page.licenses.len(), 7);
+        assert_eq!(page.next.as_deref(), Some("l-0006"));
+        let rest = scan(&store, page.next, &customer("common"), 100, SCAN_BUDGET).unwrap();
+        assert_eq!(rest.licenses.len(), 23);
+        assert_eq!(rest.licenses[0].id, "l-0007");
+        assert_eq!(rest.next, None);
+    }
 }

@@ -180,8 +180,14 @@ impl Service {
             .await
     }
 
-    /// Revives a dead job (or hurries a pending one): due now, attempts reset.
-    pub async fn retry_job(&self, id: &str, now: Timestamp) -> Result<Job, ServiceError> {
+    /// Revives a dead job (or hurries a pending one): due now, attempts reset. `actor` (who
+    /// asked) goes into the audit event.
+    pub async fn retry_job(
+        &self,
+        id: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Job, ServiceError> {
         let job = {
             let _w = self.write.lock().await;
             let mut job = self
@@ -195,7 +201,7 @@ impl Service {
                 at: now,
                 license_id: job.license_id.clone(),
                 action: format!("{}.retry", job.task.action()),
-                actor: "admin".into(),
+                actor: actor.to_string(),
                 detail: json!({ "job": job.id }),
             };
             self.store.commit(Batch {

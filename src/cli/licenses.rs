@@ -1,0 +1,607 @@
+//! `licctl licenses …`, `licctl revocations export`, `licctl outbox …`: the commands that talk
+//! to a running daemon through its admin API ([`crate::admin::AdminClient`]).
+//!
+//! Output is an aligned table (or the bare token where a token is the point, so it can be
+//! piped) and, with `--json`, the admin API's JSON. `licenses list --json` prints one license per
+//! line, so a million licenses stream instead of piling up in memory.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{CliError, emit};
+use crate::admin::AdminClient;
+
+/// `println!` that ends the process quietly when stdout is closed early (`licctl … | head`), as
+/// command-line tools do, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => { emit(&format!($($arg)*), true) };
+}
+
+/// `print!`, with the same care as [`say!`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => { emit(&format!($($arg)*), false) };
+}
+
+/// Where the admin API is and how to authenticate; global flags of licctl.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The admin API of the running daemon [env: LICD_ADMIN_URL] [default: http://127.0.0.1:8081].
+    #[arg(long, global = true, value_name = "URL")]
+    pub admin_url: Option<String>,
+    /// File holding the admin token (licd writes it to DATA_DIR/admin.token); otherwise the
+    /// token itself from LICD_ADMIN_TOKEN, else ./data/admin.token.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl AdminArgs {
+    fn client(&self) -> Result<AdminClient, CliError> {
+        AdminClient::resolve(self.admin_url.as_deref(), self.admin_token_file.as_deref())
+    }
+}
+
+/// `licctl licenses …`
+#[derive(Debug, Subcommand)]
+pub enum LicensesCommand {
+    /// List licenses in id order, filtered by the daemon.
+    ///
+    /// Without --all at most --limit licenses are printed, and the cursor to continue from goes
+    /// to stderr. With --json, one JSON object per license per line.
+    ///
+    /// Example: licctl licenses list --status active --expiring-days 30 --all
+    List(ListArgs),
+    /// Show one license: its record, seats and device licenses (no tokens).
+    ///
+    /// Example: licctl licenses show CS2211210001
+    Show(IdArg),
+    /// Print the license's current token and nothing else, so it can be piped.
+    ///
+    /// Example: licctl licenses token CS2211210001 | licctl verify - --public-key k4.public.…
+    Token(IdArg),
+    /// Print a license's audit history and whether the audit log's hash chain is intact.
+    ///
+    /// Exits 1 when the chain is broken: a record was altered or removed on disk.
+    ///
+    /// Example: licctl licenses audit CS2211210001
+    Audit(IdArg),
+    /// Reissue a license for a replaced machine; prints the new token.
+    ///
+    /// The license gets a new revision and every device binding it had is revoked (it goes on
+    /// the revocation list). With --fingerprint the new token is bound to that device; without,
+    /// it is the unbound license to activate again.
+    ///
+    /// Example: licctl licenses reissue CS2211210001 --fingerprint '04:7C:16:5E:E3:5D|SN1|B1|CPU1'
+    /// --reason "mainboard replaced"
+    Reissue(ReissueArgs),
+    /// Revoke a license for good (refund, fraud, leaked token).
+    ///
+    /// The license is released and its id goes on the revocation list; repeating it changes
+    /// nothing.
+    ///
+    /// Example: licctl licenses revoke CS2211210001 --reason "refund 4711"
+    Revoke(RevokeArgs),
+}
+
+/// Arguments of `licenses list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only licenses in this state: active, frozen or released.
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// Only this marketplace customerId.
+    #[arg(long, value_name = "C")]
+    pub customer: Option<String>,
+    /// Only this marketplace productId.
+    #[arg(long, value_name = "P")]
+    pub product: Option<String>,
+    /// Only test licenses (testFlag=1, from the Seller Console's debug tool).
+    #[arg(long)]
+    pub test: bool,
+    /// Only unreleased licenses whose paid period ends within N days from now.
+    #[arg(long, value_name = "N")]
+    pub expiring_days: Option<u32>,
+    /// How many licenses to print (with --all: how many per request).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+    /// Start after this license id (the cursor a previous list printed).
+    #[arg(long, value_name = "ID")]
+    pub after: Option<String>,
+    /// Follow the cursor to the end instead of stopping after --limit licenses.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// A license id.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The license id (the marketplace instanceId).
+    pub id: String,
+}
+
+/// Arguments of `licenses reissue`.
+#[derive(Debug, Args)]
+pub struct ReissueArgs {
+    /// The license id.
+    pub id: String,
+    /// Bind the new token to this device fingerprint (marketplace format MAC|disk|board|CPU).
+    #[arg(long, value_name = "RAW")]
+    pub fingerprint: Option<String>,
+    /// Why, for the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+/// Arguments of `licenses revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The license id.
+    pub id: String,
+    /// Why, for the audit log (required).
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub reason: String,
+}
+
+/// `licctl revocations …`
+#[derive(Debug, Subcommand)]
+pub enum RevocationsCommand {
+    /// Print the current signed revocation list (a token) for applications that are offline.
+    ///
+    /// Example: licctl revocations export > revocations.paseto
+    Export,
+}
+
+/// `licctl outbox …`
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List the calls licd still owes the marketplace (uploads, order queries).
+    ///
+    /// Example: licctl outbox list --dead
+    List(OutboxListArgs),
+    /// Retry a job now (a dead one is revived, its attempts reset).
+    ///
+    /// Example: licctl outbox retry up-3f2a9c01d4e5b6a7c8d9
+    Retry(JobArg),
+}
+
+/// Arguments of `outbox list`.
+#[derive(Debug, Args)]
+pub struct OutboxListArgs {
+    /// Only jobs that gave up and wait for an operator.
+    #[arg(long)]
+    pub dead: bool,
+}
+
+/// An outbox job id.
+#[derive(Debug, Args)]
+pub struct JobArg {
+    /// The job id, as `outbox list` shows it.
+    pub id: String,
+}
+
+/// The admin commands, as one enum for the runner.
+#[derive(Debug)]
+pub enum AdminCommand {
+    /// `licenses …`
+    Licenses(LicensesCommand),
+    /// `revocations …`
+    Revocations(RevocationsCommand),
+    /// `outbox …`
+    Outbox(OutboxCommand),
+}
+
+/// Runs an admin command against the daemon `admin` points at.
+pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliError> {
+    let client = admin.client()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::negative(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        match cmd {
+            AdminCommand::Licenses(c) => licenses(&client, c, json).await,
+            AdminCommand::Revocations(RevocationsCommand::Export) => {
+                revocations(&client, json).await
+            }
+            AdminCommand::Outbox(OutboxCommand::List(a)) => outbox_list(&client, &a, json).await,
+            AdminCommand::Outbox(OutboxCommand::Retry(a)) => outbox_retry(&client, &a, json).await,
+        }
+    })
+}
+
+/// A path segment, percent-encoded: ids come from the marketplace and may hold anything.
+fn seg(id: &str) -> String {
+    form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(), CliError> {
+    match cmd {
+        LicensesCommand::List(a) => list(c, &a, json).await,
+        LicensesCommand::Show(a) => {
+            let v = c
+                .json(c.request(Method::GET, &format!("/admin/v1/licenses/{}", seg(&a.id))))
+                .await?;
+            if json {
+                say!("{v}");
+            } else {
+                show_text(&v);
+            }
+            Ok(())
+        }
+        LicensesCommand::Token(a) => {
+            let v = c
+                .json(c.request(
+                    Method::GET,
+                    &format!("/admin/v1/licenses/{}/token", seg(&a.id)),
+                ))
+                .await?;
+            if json {
+                say!("{v}");
+            } else {
+                say!("{}", str_of(&v["token"]));
+            }
+            Ok(())
+        }
+        LicensesCommand::Audit(a) => audit(c, &a.id, json).await,
+        LicensesCommand::Reissue(a) => {
+            let req = c
+                .request(
+                    Method::POST,
+                    &format!("/admin/v1/licenses/{}/reissue", seg(&a.id)),
+                )
+                .json(&json!({ "fingerprint": a.fingerprint, "reason": a.reason }));
+            let v = c.json(req).await?;
+            if json {
+                say!("{v}");
+            } else {
+                eprintln!(
+                    "license {} reissued as revision {}; old device bindings revoked",
+                    str_of(&v["id"]),
+                    v["revision"]
+                );
+                say!("{}", str_of(&v["token"]));
+            }
+            Ok(())
+        }
+        LicensesCommand::Revoke(a) => {
+            let req = c
+                .request(
+                    Method::POST,
+                    &format!("/admin/v1/licenses/{}/revoke", seg(&a.id)),
+                )
+                .json(&json!({ "reason": a.reason }));
+            let v = c.json(req).await?;
+            if json {
+                say!("{v}");
+            } else {
+                say!(
+                    "license {} revoked (status {}); publish the list: licctl revocations export",
+                    str_of(&v["id"]),
+                    str_of(&v["status"])
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+const LIST_COLUMNS: [&str; 8] = [
+    "ID", "STATUS", "KIND", "CUSTOMER", "PRODUCT", "QTY", "EXPIRES", "TEST",
+];
+
+fn list_row(l: &Value) -> Vec<String> {
+    vec![
+        str_of(&l["id"]),
+        str_of(&l["status"]),
+        str_of(&l["kind"]),
+        str_of(&l["customer"]),
+        str_of(&l["product"]),
+        l["quantity"].to_string(),
+        if l["exp"].is_null() {
+            "never".to_string()
+        } else {
+            str_of(&l["exp"])
+        },
+        if l["test"] == json!(true) { "test" } else { "" }.to_string(),
+    ]
+}
+
+async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError> {
+    if a.limit == 0 || a.limit > 1000 {
+        return Err(CliError::usage("--limit: expected 1 to 1000"));
+    }
+    let mut after = a.after.clone();
+    let mut printed = 0usize;
+    // Widths grow as pages come in; a table is printed page by page, never held whole.
+    let mut widths: Vec<usize> = LIST_COLUMNS.iter().map(|h| h.len()).collect();
+    let mut header_done = false;
+    loop {
+        let want = if a.all { a.limit } else { a.limit - printed };
+        let mut query: Vec<(&str, String)> = vec![("limit", want.to_string())];
+        if let Some(s) = &a.status {
+            query.push(("status", s.clone()));
+        }
+        if let Some(cu) = &a.customer {
+            query.push(("customer", cu.clone()));
+        }
+        if let Some(p) = &a.product {
+            query.push(("product", p.clone()));
+        }
+        if a.test {
+            query.push(("test", "true".into()));
+        }
+        if let Some(d) = a.expiring_days {
+            query.push(("expiring_days", d.to_string()));
+        }
+        if let Some(af) = &after {
+            query.push(("after", af.clone()));
+        }
+        let page = c
+            .json(c.request(Method::GET, "/admin/v1/licenses").query(&query))
+            .await?;
+        let items = page["licenses"].as_array().cloned().unwrap_or_default();
+        printed += items.len();
+        if json {
+            for l in &items {
+                say!("{l}");
+            }
+        } else {
+            let rows: Vec<Vec<String>> = items.iter().map(list_row).collect();
+            for r in &rows {
+                for (w, cell) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            if !header_done {
+                let head: Vec<String> = LIST_COLUMNS.iter().map(|h| h.to_string()).collect();
+                say_raw!("{}", table_lines(std::slice::from_ref(&head), &widths));
+                header_done = true;
+            }
+            say_raw!("{}", table_lines(&rows, &widths));
+        }
+        after = page["next"].as_str().map(str::to_string);
+        match &after {
+            None => break,
+            Some(_) if a.all || printed < a.limit => continue,
+            Some(cursor) => {
+                eprintln!("more licenses may follow: add --after {cursor} or --all");
+                break;
+            }
+        }
+    }
+    if !json && printed == 0 {
+        eprintln!("no licenses match");
+    }
+    Ok(())
+}
+
+/// Rows padded to `widths`, two spaces between columns, no trailing blanks.
+fn table_lines(rows: &[Vec<String>], widths: &[usize]) -> String {
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            line.push_str(&format!("{cell:<w$}  "));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn str_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn show_text(v: &Value) {
+    // The order a person reads a license in, not the JSON's alphabetical one.
+    const FIELDS: [&str; 19] = [
+        "id",
+        "status",
+        "kind",
+        "test",
+        "customer",
+        "customer_name",
+        "product",
+        "sku",
+        "order",
+        "order_line",
+        "quantity",
+        "revision",
+        "nbf",
+        "exp",
+        "periodic",
+        "order_synced",
+        "created",
+        "updated",
+        "entitlements",
+    ];
+    let mut rows = Vec::new();
+    for k in FIELDS {
+        let text = match &v[k] {
+            Value::Null if k == "exp" => "never".to_string(),
+            Value::Null => "-".to_string(),
+            other => str_of(other),
+        };
+        rows.push((k.replace('_', " "), text));
+    }
+    for a in v["activations"].as_array().into_iter().flatten() {
+        rows.push((
+            format!("seat {}", a["seat"]),
+            format!(
+                "revision {}, activated {}{}",
+                a["revision"],
+                str_of(&a["created"]),
+                revoked_note(&a["revoked"])
+            ),
+        ));
+    }
+    for d in v["devices"].as_array().into_iter().flatten() {
+        rows.push((
+            format!("device {}", str_of(&d["event_id"])),
+            format!(
+                "{}, minted {}{}",
+                str_of(&d["fingerprint"]),
+                str_of(&d["created"]),
+                revoked_note(&d["revoked"])
+            ),
+        ));
+    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|(k, v)| vec![k, v]).collect();
+    let width = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
+    say_raw!("{}", table_lines(&rows, &[width, 0]));
+}
+
+fn revoked_note(v: &Value) -> String {
+    match v.as_str() {
+        Some(at) => format!(", REVOKED {at}"),
+        None => String::new(),
+    }
+}
+
+async fn audit(c: &AdminClient, id: &str, json: bool) -> Result<(), CliError> {
+    let v = c
+        .json(c.request(
+            Method::GET,
+            &format!("/admin/v1/licenses/{}/audit", seg(id)),
+        ))
+        .await?;
+    let chain = &v["chain"];
+    if json {
+        say!("{v}");
+    } else {
+        let mut rows = vec![vec![
+            "SEQ".to_string(),
+            "AT".to_string(),
+            "ACTOR".to_string(),
+            "ACTION".to_string(),
+            "DETAIL".to_string(),
+        ]];
+        for e in v["events"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                e["seq"].to_string(),
+                str_of(&e["at"]),
+                str_of(&e["actor"]),
+                str_of(&e["action"]),
+                e["detail"].to_string(),
+            ]);
+        }
+        let widths: Vec<usize> = (0..5)
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
+        say_raw!("{}", table_lines(&rows, &widths));
+        if chain["intact"] == json!(true) {
+            say!("chain intact ({} records)", chain["records"]);
+        } else {
+            say!("chain BROKEN at seq {}", chain["broken_at"]);
+        }
+    }
+    if chain["intact"] == json!(true) {
+        Ok(())
+    } else {
+        Err(CliError::negative(format!(
+            "the audit log's hash chain is BROKEN at seq {}: a record was altered or removed",
+            chain["broken_at"]
+        )))
+    }
+}
+
+async fn revocations(c: &AdminClient, json: bool) -> Result<(), CliError> {
+    let v = c
+        .json(c.request(Method::GET, "/admin/v1/revocations"))
+        .await?;
+    if json {
+        say!("{v}");
+    } else {
+        say!("{}", str_of(&v["list"]));
+    }
+    Ok(())
+}
+
+async fn outbox_list(c: &AdminClient, a: &OutboxListArgs, json: bool) -> Result<(), CliError> {
+    let mut req = c.request(Method::GET, "/admin/v1/outbox");
+    if a.dead {
+        req = req.query(&[("dead", "true")]);
+    }
+    let v = c.json(req).await?;
+    if json {
+        say!("{v}");
+        return Ok(());
+    }
+    let jobs = v["jobs"].as_array().cloned().unwrap_or_default();
+    if jobs.is_empty() {
+        eprintln!(
+            "{}",
+            if a.dead {
+                "no dead jobs"
+            } else {
+                "the outbox is empty"
+            }
+        );
+        return Ok(());
+    }
+    let mut rows = vec![
+        [
+            "ID",
+            "LICENSE",
+            "KIND",
+            "SUBJECT",
+            "ATTEMPTS",
+            "NEXT",
+            "STATE",
+            "LAST ERROR",
+        ]
+        .map(str::to_string)
+        .to_vec(),
+    ];
+    for j in &jobs {
+        rows.push(vec![
+            str_of(&j["id"]),
+            str_of(&j["license_id"]),
+            str_of(&j["kind"]),
+            str_of(&j["subject"]),
+            j["attempts"].to_string(),
+            str_of(&j["next_at"]),
+            if j["dead"] == json!(true) {
+                "dead"
+            } else {
+                "pending"
+            }
+            .to_string(),
+            str_of(&j["last_error"]),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    say_raw!("{}", table_lines(&rows, &widths));
+    Ok(())
+}
+
+async fn outbox_retry(c: &AdminClient, a: &JobArg, json: bool) -> Result<(), CliError> {
+    let v = c
+        .json(c.request(
+            Method::POST,
+            &format!("/admin/v1/outbox/{}/retry", seg(&a.id)),
+        ))
+        .await?;
+    if json {
+        say!("{v}");
+    } else {
+        say!(
+            "job {} ({} for license {}) is due now",
+            str_of(&v["id"]),
+            str_of(&v["kind"]),
+            str_of(&v["license_id"])
+        );
+    }
+    Ok(())
+}
