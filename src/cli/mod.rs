@@ -77,10 +77,10 @@ pub fn emit(text: &str, newline: bool) {
     }
 }
 
-/// Makes `licctl … | head` end quietly: when stdout is a closed pipe, `println!` panics with
-/// "failed printing to stdout: Broken pipe"; that one panic exits with status 141 (128 +
-/// SIGPIPE, what a shell reports for a C tool killed by the signal) instead of a backtrace.
-/// Every other panic keeps the default report.
+/// The same for output that does not go through [`emit`]: when stdout is a closed pipe,
+/// `println!` panics with "failed printing to stdout: Broken pipe"; that one panic ends the
+/// process quietly with status 0, like [`emit`], instead of a backtrace. Every other panic
+/// keeps the default report.
 pub fn quiet_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -91,7 +91,7 @@ pub fn quiet_broken_pipe() {
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
         if payload.starts_with("failed printing to stdout") && payload.contains("Broken pipe") {
-            std::process::exit(141);
+            std::process::exit(0);
         }
         default(info);
     }));
