@@ -178,6 +178,12 @@ async fn backup_under_load_restores_every_acknowledged_order() {
         use licd::store::Store;
         let n = store.verify_audit_chain().unwrap().expect("audit chain");
         assert!(n >= before.len() as u64, "{n} audit events");
+        // No commit is half in the snapshot: the status counts (kept in `meta`, exported after
+        // `licenses`) match the licenses, and each license has exactly one audit event.
+        let licenses = store.licenses_page(None, usize::MAX).unwrap();
+        let c = store.counts().unwrap();
+        assert_eq!(c.active + c.frozen + c.released, licenses.len() as u64);
+        assert_eq!(n, licenses.len() as u64);
     }
 
     let d2 = Daemon::start(&new, &[]);
