@@ -45,7 +45,8 @@ const TRANSFER_LIMIT: Duration = Duration::from_secs(6 * 3600);
 /// Runs `licd backup`.
 pub async fn backup(args: BackupArgs) -> Result<(), CliError> {
     let started = Instant::now();
-    let client = AdminClient::resolve(args.admin_url.as_deref(), args.admin_token_file.as_deref())?;
+    let client = AdminClient::resolve(args.admin_url.as_deref(), args.admin_token_file.as_deref())?
+        .for_tool("licd-backup");
     let partial = partial_path(&args.to);
     let req = client
         .request(reqwest::Method::GET, "/admin/v1/backup")
@@ -122,12 +123,20 @@ pub fn restore(args: &RestoreArgs) -> Result<(), CliError> {
 
 fn describe(s: &Summary) -> String {
     format!(
-        "{} licenses, {} audit events, {} records, {:.1} MB",
+        "{} licenses, {} audit events, {} records, {}",
         s.licenses,
         s.audit_events,
         s.records,
-        s.bytes as f64 / 1e6
+        size(s.bytes)
     )
+}
+
+fn size(bytes: u64) -> String {
+    if bytes < 1_000_000 {
+        format!("{:.1} kB", bytes as f64 / 1e3)
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
 }
 
 fn partial_path(to: &Path) -> PathBuf {
