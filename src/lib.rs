@@ -8,6 +8,8 @@
 //! Modules:
 //! - [`admin`]: the client side of the admin API (`licctl`, `licd backup`): address, token,
 //!   actor header, errors as one line.
+//! - [`backup`]: the single-file snapshot format (streamed, checksummed, audit chain checked on
+//!   the way back in), and restoring one into an empty data directory.
 //! - [`cli`]: the command lines of `licd` and `licctl`, and the commands that need no daemon
 //!   (`licctl verify`, `licctl fingerprint`).
 //! - [`config`]: `licd serve` settings from flags, `LICD_*` variables, a TOML file and defaults.
@@ -39,6 +41,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod http;

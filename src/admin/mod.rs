@@ -73,6 +73,14 @@ impl AdminClient {
         })
     }
 
+    /// Names `tool` instead of `licctl` as the actor (`licd backup` is not licctl).
+    pub fn for_tool(mut self, tool: &str) -> Self {
+        if let Some(user) = self.actor.strip_prefix("licctl") {
+            self.actor = format!("{tool}{user}");
+        }
+        self
+    }
+
     /// The admin API's base URL.
     pub fn base(&self) -> &str {
         &self.base

@@ -2,6 +2,7 @@
 //! The binaries in `src/main.rs` and `src/bin/licctl.rs` only parse, call and map errors to an
 //! exit status.
 
+pub mod backup;
 pub mod keys;
 pub mod licctl;
 pub mod licenses;

@@ -9,6 +9,7 @@
 
 mod delivery;
 mod seats;
+mod snapshot;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 
 mod sled_store;
 
-pub use sled_store::SledStore;
+pub use sled_store::{AuditChain, SledStore};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -195,4 +195,12 @@ pub trait Store: Send + Sync + 'static {
     fn disk_bytes(&self) -> Result<u64, StoreError>;
     /// Checks the whole audit chain; returns the number of records, or the first broken seq.
     fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError>;
+    /// Hands every stored record to `visit` as (collection, key, value), collection by
+    /// collection, keys ascending: the raw bytes a backup carries (`crate::backup`). Returns the
+    /// number of records. Not consistent across collections by itself: the caller holds writes
+    /// off (`Service::hold_writes`). A `visit` error stops the export.
+    fn export(&self, visit: &mut ExportVisitor<'_>) -> Result<u64, StoreError>;
 }
+
+/// What [`Store::export`] hands each record to: (collection, key, value).
+pub type ExportVisitor<'a> = dyn FnMut(&str, &[u8], &[u8]) -> std::io::Result<()> + 'a;
