@@ -195,4 +195,9 @@ pub trait Store: Send + Sync + 'static {
     fn disk_bytes(&self) -> Result<u64, StoreError>;
     /// Checks the whole audit chain; returns the number of records, or the first broken seq.
     fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError>;
+    /// Whether writes can still succeed. A store that stops accepting writes after an I/O
+    /// error until it is reopened (sled does) says so here, and readiness fails.
+    fn writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
