@@ -76,8 +76,8 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 0)]
     pub rate: u32,
     /// Mix activities like a live marketplace instead of only new orders: of every 8 calls, 6
-    /// issue new licenses, 1 repeats the getLicense of an order issued 1,000 calls earlier and
-    /// 1 renews that license (refreshLicense, a new renewal order each time).
+    /// issue new licenses, 1 repeats the getLicense of an order issued about 1,000 calls
+    /// earlier and 1 renews that license (refreshLicense, a new renewal order each time).
     #[arg(long)]
     pub mix: bool,
 }
@@ -287,12 +287,14 @@ async fn load(a: LoadArgs, json: bool) -> Result<(), CliError> {
                 }
                 // With --mix, an earlier order (long finished at any sane concurrency) is
                 // repeated or renewed; until there is one, new orders are issued.
+                // Call numbers divisible by 8 are always new orders: `earlier` is one.
+                let earlier = (i.saturating_sub(1000)) / 8 * 8;
                 let (activity, params) = match (mix && i >= 1000).then_some(i % 8) {
-                    Some(6) => ("getLicense", new_order(&run, i - 1000)),
+                    Some(6) => ("getLicense", new_order(&run, earlier)),
                     Some(7) => (
                         "refreshLicense",
                         vec![
-                            ("instanceId".to_string(), format!("load-{run}-{}", i - 1000)),
+                            ("instanceId".to_string(), format!("load-{run}-{earlier}")),
                             ("orderId".to_string(), format!("RENEW-{run}-{i}")),
                             (
                                 "expireTime".to_string(),
