@@ -71,6 +71,28 @@ pub struct LoadArgs {
     /// How many in flight at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Calls per second to start, evenly spaced (at most --concurrency in flight); 0 for as
+    /// fast as possible. A steady rate is what a soak test needs.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u32,
+    /// Mix activities like a live marketplace instead of only new orders: of every 8 calls, 6
+    /// issue new licenses, 1 repeats the getLicense of an order issued about 1,000 calls
+    /// earlier and 1 renews that license (refreshLicense, a new renewal order each time).
+    #[arg(long)]
+    pub mix: bool,
+}
+
+/// The parameters of `getLicense` for load call `i` of run `run`.
+fn new_order(run: &str, i: usize) -> Vec<(String, String)> {
+    vec![
+        ("orderId".to_string(), format!("LOAD-{run}-{i}")),
+        ("businessId".to_string(), format!("load-{run}-{i}")),
+        ("customerId".to_string(), format!("cust-{}", i % 1000)),
+        ("productId".to_string(), "OFFI-LOAD".to_string()),
+        ("skuCode".to_string(), "sku-load".to_string()),
+        ("expireTime".to_string(), "20991231000000".to_string()),
+        ("testFlag".to_string(), "1".to_string()),
+    ]
 }
 
 /// Runs a `marketplace` subcommand.
@@ -240,6 +262,7 @@ async fn load(a: LoadArgs, json: bool) -> Result<(), CliError> {
         })
     });
     let mut workers = Vec::new();
+    let (rate, mix) = (a.rate, a.mix);
     for _ in 0..a.concurrency.min(a.requests) {
         let (key, client, next, done, run, url) = (
             key.clone(),
@@ -258,16 +281,30 @@ async fn load(a: LoadArgs, json: bool) -> Result<(), CliError> {
                 if i >= total {
                     break;
                 }
-                let params = [
-                    ("orderId".to_string(), format!("LOAD-{run}-{i}")),
-                    ("businessId".to_string(), format!("load-{run}-{i}")),
-                    ("customerId".to_string(), format!("cust-{}", i % 1000)),
-                    ("productId".to_string(), "OFFI-LOAD".to_string()),
-                    ("skuCode".to_string(), "sku-load".to_string()),
-                    ("expireTime".to_string(), "20991231000000".to_string()),
-                    ("testFlag".to_string(), "1".to_string()),
-                ];
-                let (u, body) = build(&key, &url, "getLicense", &params, false);
+                if rate > 0 {
+                    let due = started + Duration::from_secs_f64(i as f64 / f64::from(rate));
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                // With --mix, an earlier order (long finished at any sane concurrency) is
+                // repeated or renewed; until there is one, new orders are issued.
+                // Call numbers divisible by 8 are always new orders: `earlier` is one.
+                let earlier = (i.saturating_sub(1000)) / 8 * 8;
+                let (activity, params) = match (mix && i >= 1000).then_some(i % 8) {
+                    Some(6) => ("getLicense", new_order(&run, earlier)),
+                    Some(7) => (
+                        "refreshLicense",
+                        vec![
+                            ("instanceId".to_string(), format!("load-{run}-{earlier}")),
+                            ("orderId".to_string(), format!("RENEW-{run}-{i}")),
+                            (
+                                "expireTime".to_string(),
+                                format!("2100{:02}01000000", 1 + i % 12),
+                            ),
+                        ],
+                    ),
+                    _ => ("getLicense", new_order(&run, i)),
+                };
+                let (u, body) = build(&key, &url, activity, &params, false);
                 let t0 = Instant::now();
                 let code = match call(&client, u, body).await {
                     Ok((200, _, bytes)) => serde_json::from_slice::<Value>(&bytes)

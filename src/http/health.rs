@@ -15,12 +15,13 @@ pub(super) fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-/// Ready when the store answers a read.
+/// Ready when the store answers a read and has not stopped accepting writes.
 async fn ready(State(st): State<AppState>) -> impl IntoResponse {
-    match st.service.store().counts() {
+    let store = st.service.store();
+    match store.counts().and_then(|_| store.writable()) {
         Ok(_) => (StatusCode::OK, "ready\n".to_string()),
         Err(e) => {
-            tracing::error!(error = %e, "store not readable");
+            tracing::error!(error = %e, "store not usable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store unavailable\n".to_string(),

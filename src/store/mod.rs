@@ -200,6 +200,11 @@ pub trait Store: Send + Sync + 'static {
     /// number of records. Not consistent across collections by itself: the caller holds writes
     /// off (`Service::hold_writes`). A `visit` error stops the export.
     fn export(&self, visit: &mut ExportVisitor<'_>) -> Result<u64, StoreError>;
+    /// Whether writes can still succeed. A store that stops accepting writes after an I/O
+    /// error until it is reopened (sled does) says so here, and readiness fails.
+    fn writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// What [`Store::export`] hands each record to: (collection, key, value).

@@ -8,7 +8,7 @@
 //! nonces live outside it because a replay check must not wait for a callback's transaction.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
 
 use client_verifier::Timestamp;
@@ -47,6 +47,9 @@ pub struct SledStore {
     outbox: Tree,
     nonces: Tree,
     flusher: Arc<Flusher>,
+    /// The first write I/O error. sled refuses every later write after one (it keeps the
+    /// error until the database is reopened), even once the disk has room again.
+    broken: Arc<OnceLock<String>>,
 }
 
 type FlushRequest = oneshot::Sender<Result<(), String>>;
@@ -109,9 +112,24 @@ impl SledStore {
             outbox: tree("outbox")?,
             nonces: tree("nonces")?,
             flusher,
+            broken: Arc::new(OnceLock::new()),
             db,
         };
         Ok(store)
+    }
+
+    /// Remembers a failed write (so readiness fails) and converts the error.
+    fn write_failed(&self, e: sled::Error) -> StoreError {
+        if matches!(e, sled::Error::Io(_)) {
+            self.broke(e.to_string());
+        }
+        e.into()
+    }
+
+    fn broke(&self, reason: String) {
+        if self.broken.set(reason.clone()).is_ok() {
+            tracing::error!(error = %reason, "a write failed: the store accepts no more writes until licd is restarted");
+        }
     }
 
     fn get<T: DeserializeOwned>(tree: &Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -313,16 +331,19 @@ impl Store for SledStore {
         match result {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Storage(e)) => Err(self.write_failed(e)),
         }
     }
 
     fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
-        let swapped = self.nonces.compare_and_swap(
-            nonce.as_bytes(),
-            None as Option<&[u8]>,
-            Some(&expires.unix().to_be_bytes()[..]),
-        )?;
+        let swapped = self
+            .nonces
+            .compare_and_swap(
+                nonce.as_bytes(),
+                None as Option<&[u8]>,
+                Some(&expires.unix().to_be_bytes()[..]),
+            )
+            .map_err(|e| self.write_failed(e))?;
         Ok(swapped.is_ok())
     }
 
@@ -352,7 +373,10 @@ impl Store for SledStore {
                 .map_err(|_| stopped())?;
             match rx.await {
                 Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(StoreError::Db(e)),
+                Ok(Err(e)) => {
+                    self.broke(e.clone());
+                    Err(StoreError::Db(e))
+                }
                 Err(_) => Err(StoreError::Db("the flush thread has stopped".into())),
             }
         })
@@ -431,6 +455,15 @@ impl Store for SledStore {
 
     fn disk_bytes(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        match self.broken.get() {
+            Some(reason) => Err(StoreError::Db(format!(
+                "a write failed ({reason}); restart licd to reopen the database"
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {

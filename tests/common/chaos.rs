@@ -1,0 +1,309 @@
+//! Faults on purpose: a store that fails its writes on demand (served in-process through the
+//! real router), and the real `licd` binary started under a lowered file-size limit so the disk
+//! is "full" for it alone.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use client_verifier::{SecretKey, Timestamp};
+use licd::http::metrics::Metrics;
+use licd::http::{AppState, router, serve};
+use licd::license::service::{Service, Settings};
+use licd::license::{DeviceLicense, License};
+use licd::marketplace::AccessKey;
+use licd::outbox::Job;
+use licd::store::{
+    AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, SledStore, StatusCounts, Store,
+    StoreError,
+};
+
+use crate::common::{ACCESS_KEY, Answer, CALLBACK};
+
+/// A [`SledStore`] whose `commit` or `flush` fails while the matching switch is on, as a full
+/// disk would make them fail.
+#[derive(Debug)]
+pub struct FaultyStore {
+    inner: SledStore,
+    pub fail_commit: AtomicBool,
+    pub fail_flush: AtomicBool,
+}
+
+impl FaultyStore {
+    pub fn new(inner: SledStore) -> Self {
+        FaultyStore {
+            inner,
+            fail_commit: AtomicBool::new(false),
+            fail_flush: AtomicBool::new(false),
+        }
+    }
+}
+
+fn disk_full() -> StoreError {
+    StoreError::Db("injected: No space left on device (os error 28)".into())
+}
+
+impl Store for FaultyStore {
+    fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
+        self.inner.license(id)
+    }
+    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+        self.inner.order(key)
+    }
+    fn applied(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.applied(key)
+    }
+    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+        self.inner.device(key)
+    }
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if self.fail_commit.load(Ordering::SeqCst) {
+            return Err(disk_full());
+        }
+        self.inner.commit(batch)
+    }
+    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
+        self.inner.remember_nonce(nonce, expires)
+    }
+    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.inner.prune_nonces(now)
+    }
+    fn flush(&self) -> FlushFuture<'_> {
+        if self.fail_flush.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(disk_full()) });
+        }
+        self.inner.flush()
+    }
+    fn counts(&self) -> Result<StatusCounts, StoreError> {
+        self.inner.counts()
+    }
+    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
+        self.inner.revoked()
+    }
+    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
+        self.inner.is_revoked(entry)
+    }
+    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+        self.inner.devices_for(license_id)
+    }
+    fn activations(&self, license_id: &str) -> Result<Vec<licd::license::Activation>, StoreError> {
+        self.inner.activations(license_id)
+    }
+    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.inner.jobs()
+    }
+    fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        self.inner.job(id)
+    }
+    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
+        self.inner.licenses_page(after, limit)
+    }
+    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.audit_for(license_id)
+    }
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        self.inner.disk_bytes()
+    }
+    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
+        self.inner.verify_audit_chain()
+    }
+    fn export(&self, visit: &mut licd::store::ExportVisitor<'_>) -> Result<u64, StoreError> {
+        self.inner.export(visit)
+    }
+    fn writable(&self) -> Result<(), StoreError> {
+        self.inner.writable()
+    }
+}
+
+pub const ISSUER: &str = "acme-isv";
+
+/// The service as `licd serve` builds it, over `store`, signing with a fixed key.
+pub fn service(store: Arc<dyn Store>) -> Arc<Service> {
+    Arc::new(Service::new(
+        store,
+        Arc::new(SecretKey::from_seed(&[7; 32])),
+        Settings {
+            issuer: ISSUER.into(),
+            freeze_days: 15,
+            require_fingerprint: false,
+        },
+    ))
+}
+
+/// The real router over `service`, served on 127.0.0.1:0 until the runtime ends.
+pub async fn serve_in_process(service: Arc<Service>) -> SocketAddr {
+    let store = service.store().clone();
+    let state = AppState {
+        service,
+        access_key: Arc::new(AccessKey::new(ACCESS_KEY)),
+        metrics: Arc::new(Metrics::new(store)),
+        v1_window_secs: Some(86_400),
+    };
+    let app = router(state, CALLBACK, 1 << 20);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, app, None, std::future::pending()));
+    addr
+}
+
+/// `licd serve` started by hand, optionally under a soft `RLIMIT_FSIZE` with SIGXFSZ ignored,
+/// so that a write past the limit fails with EFBIG instead of killing the process. No root is
+/// needed: the soft limit is lowered for the child only, and can be raised again (up to the
+/// unchanged hard limit) while it runs.
+pub struct Licd {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+}
+
+impl Licd {
+    pub fn start(dir: &Path, max_file_bytes: Option<u64>) -> Licd {
+        std::fs::create_dir_all(dir).unwrap();
+        let key_file = dir.join("access.key");
+        std::fs::write(&key_file, ACCESS_KEY).unwrap();
+        let licd = env!("CARGO_BIN_EXE_licd");
+        // `trap '' XFSZ` in the shell: an ignored signal stays ignored across exec.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg("trap '' XFSZ; exec \"$@\"").arg("sh");
+        if let Some(limit) = max_file_bytes {
+            cmd.arg("prlimit")
+                .arg(format!("--fsize={limit}:"))
+                .arg("--");
+        }
+        let mut child = cmd
+            .arg(licd)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--issuer", ISSUER])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--keys-dir")
+            .arg(dir.join("keys"))
+            .arg("--access-key-file")
+            .arg(&key_file)
+            .env("RUST_LOG", "info")
+            .env_remove("LICD_ACCESS_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line
+                    .contains("listening")
+                    .then(|| {
+                        line.split_whitespace()
+                            .find_map(|w| w.strip_prefix("addr="))
+                    })
+                    .flatten()
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("licd did not start")
+            .parse()
+            .unwrap();
+        Licd {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Gives the running daemon its disk back: the soft file-size limit goes to the hard one.
+    pub fn lift_file_limit(&self) {
+        let status = Command::new("prlimit")
+            .arg("--pid")
+            .arg(self.child.id().to_string())
+            .arg("--fsize=unlimited:")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGKILL.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The daemon's database, opened directly (the daemon must be stopped).
+    pub fn open_store(dir: &Path) -> SledStore {
+        SledStore::open(&dir.join("data").join("db"), 1 << 20).unwrap()
+    }
+}
+
+impl Drop for Licd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a callback; `None` when the daemon did not answer (killed mid-request).
+async fn try_send(req: reqwest::RequestBuilder) -> Option<Answer> {
+    let resp = req.send().await.ok()?;
+    let status = resp.status().as_u16();
+    let body_sign = resp
+        .headers()
+        .get("Body-Sign")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = resp.bytes().await.ok()?.to_vec();
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    Some(Answer {
+        status,
+        body,
+        body_sign,
+        json,
+    })
+}
+
+/// A License 1.0 callback signed as spec §3.2 (licd's signing side, as [`crate::common::v1`] uses),
+/// timestamped `at`; `None` if the daemon did not answer.
+pub async fn try_v1_at(
+    c: &reqwest::Client,
+    addr: SocketAddr,
+    params: &[(&str, &str)],
+    at: Timestamp,
+) -> Option<Answer> {
+    let query = licd::marketplace::sign_v1_query(&AccessKey::new(ACCESS_KEY), params, at);
+    try_send(c.get(format!("http://{addr}{CALLBACK}?{query}"))).await
+}
+
+/// An online-activation callback signed as spec §3.4 (licd's signing side, as [`crate::common::v2`]
+/// uses), fresh nonce, now; `None` if the daemon did not answer.
+pub async fn try_v2_at(
+    c: &reqwest::Client,
+    addr: SocketAddr,
+    body: &serde_json::Value,
+) -> Option<Answer> {
+    let body = serde_json::to_vec(body).unwrap();
+    let now_ms = Timestamp::now().unix() * 1000;
+    let query = licd::marketplace::sign_v2_query(
+        &AccessKey::new(ACCESS_KEY),
+        &body,
+        &licd::marketplace::random_nonce(),
+        now_ms,
+    );
+    let req = c
+        .post(format!("http://{addr}{CALLBACK}?{query}"))
+        .header("Content-Type", "application/json;charset=utf8")
+        .body(body);
+    try_send(req).await
+}
