@@ -179,6 +179,7 @@ impl Licd {
             .arg(licd)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--issuer", ISSUER])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--keys-dir")
