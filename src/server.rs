@@ -167,11 +167,19 @@ pub async fn run(
             let _ = stopped.wait_for(|s| *s).await;
         },
     ));
+    // sled refuses every write after an I/O error (a full disk) until it is reopened: stop, so
+    // that the service manager starts licd again and it heals once there is room.
+    let broken = Arc::new(tokio::sync::Notify::new());
+    let watchdog = tokio::spawn(watch_writable(store.clone(), broken.clone()));
     let served = http::serve(listener, router, tls, async {
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            () = broken.notified() => {}
+        }
         stop.send_replace(true);
     })
     .await;
+    watchdog.abort();
     stop.send_replace(true);
     match admin.await {
         Ok(Ok(())) => {}
@@ -183,8 +191,20 @@ pub async fn run(
     worker.abort();
     pruner.abort();
     // Every answer was already flushed; this makes the last background writes durable too.
-    if let Err(e) = store.flush().await {
+    let flushed = store.flush().await;
+    if let Err(e) = store.writable() {
+        tracing::error!(error = %e, "stopped: the store refuses writes; restarting licd reopens it");
+        return Err(ServeError::Store {
+            path: db_path.display().to_string(),
+            source: e,
+        });
+    }
+    if let Err(e) = flushed {
         tracing::error!(error = %e, "final flush failed");
+        return Err(ServeError::Store {
+            path: db_path.display().to_string(),
+            source: e,
+        });
     }
     tracing::info!("stopped");
     served.map_err(io("serving"))
@@ -241,6 +261,19 @@ fn check_not_world_readable(path: &Path) -> Result<(), ServeError> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// Wakes `broken` once the store stops accepting writes.
+async fn watch_writable(store: Arc<dyn Store>, broken: Arc<tokio::sync::Notify>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.writable() {
+            tracing::error!(error = %e, "the store refuses writes after an I/O error: stopping so that the service manager restarts licd");
+            broken.notify_one();
+            return;
+        }
+    }
 }
 
 /// Forgets V2 nonces once they are older than the replay window.

@@ -224,14 +224,19 @@ impl Licd {
     }
 
     /// Gives the running daemon its disk back: the soft file-size limit goes to the hard one.
-    pub fn lift_file_limit(&self) {
-        let status = Command::new("prlimit")
-            .arg("--pid")
-            .arg(self.child.id().to_string())
-            .arg("--fsize=unlimited:")
-            .status()
-            .unwrap();
-        assert!(status.success());
+    /// Waits for the daemon to exit on its own.
+    pub fn wait_exit(mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "licd did not stop within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
