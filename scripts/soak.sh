@@ -8,13 +8,17 @@
 # The load is `licctl marketplace load --rate RATE --mix`, one run per INTERVAL seconds: 6 of 8
 # calls issue new licenses, 1 repeats an earlier order, 1 renews an earlier license. Latency
 # is measured from each call's send, so a stalled daemon shows as fewer calls in an interval
-# as well as higher latency. Results go to BENCHMARKS.md by hand, with the machine.
+# as well as higher latency. Alongside, a client refreshes its device-bound license
+# (`POST /v1/refresh`) up to REFRESH_RATE times a second (default 20; one curl process per call,
+# so the achieved rate is printed) with curl; those latencies are
+# reported separately. Results go to BENCHMARKS.md by hand, with the machine.
 set -euo pipefail
 
 SECONDS_TOTAL=${1:-300}
 RATE=${RATE:-200}
 CONCURRENCY=${CONCURRENCY:-16}
 INTERVAL=${INTERVAL:-60}
+REFRESH_RATE=${REFRESH_RATE:-20}
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
 cd "$(dirname "$0")/.."
 
@@ -25,6 +29,7 @@ LICCTL=target/release/licctl
 WORK=$(mktemp -d)
 cleanup() {
     [[ -n ${SAMPLER:-} ]] && kill "$SAMPLER" 2>/dev/null || true
+    [[ -n ${REFRESHER:-} ]] && kill "$REFRESHER" 2>/dev/null || true
     [[ -n ${PID:-} ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -50,7 +55,25 @@ START=$(date +%s)
 ) >"$WORK/rss" &
 SAMPLER=$!
 
-echo "soak: ${SECONDS_TOTAL}s at ${RATE} calls/s (mixed), concurrency ${CONCURRENCY}, pid ${PID}" >&2
+# A License 1.0 license bound to a device through the client API, then refreshed steadily.
+BASE="http://127.0.0.1:$PORT"
+license=$("$LICCTL" --json marketplace send getLicense --url "$BASE/marketplace/callback" \
+    --access-key-file "$WORK/access.key" --param orderId=SOAK-CLIENT --param customerId=soak \
+    --param businessId=soak-client --param productId=SOAK | jq -r .response.license)
+bound=$(jq -n --arg l "$license" '{license: $l, fingerprint: "02:42:AC:11:00:02|SOAKDISK|SOAKBOARD|SOAKCPU"}' |
+    curl -sf -X POST -H 'content-type: application/json' --data-binary @- "$BASE/v1/activate" | jq -r .token)
+[[ $bound == v4.public.* ]] || { echo "soak: activation failed" >&2; exit 1; }
+jq -n --arg t "$bound" '{token: $t}' >"$WORK/refresh.json"
+(
+    while kill -0 "$PID" 2>/dev/null; do
+        curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST \
+            -H 'content-type: application/json' --data-binary @"$WORK/refresh.json" "$BASE/v1/refresh"
+        sleep "$(awk -v r="$REFRESH_RATE" 'BEGIN {print 1 / r}')"
+    done
+) >"$WORK/refreshes" &
+REFRESHER=$!
+
+echo "soak: ${SECONDS_TOTAL}s at ${RATE} calls/s (mixed) and ${REFRESH_RATE} refreshes/s, concurrency ${CONCURRENCY}, pid ${PID}" >&2
 URL="http://127.0.0.1:$PORT/marketplace/callback"
 : >"$WORK/intervals"
 FAILED=0
@@ -62,13 +85,21 @@ for ((t = 0; t < SECONDS_TOTAL; t += INTERVAL)); do
     echo "$out" | jq -c --arg t "$t" '{minute_from_s: ($t|tonumber), calls: .requests,
         per_s: (.throughput_per_s|floor), p50_ms: .latency_ms.p50, p99_ms: .latency_ms.p99,
         max_ms: .latency_ms.max, codes: .result_codes}' >&2
-    # TODO(refresh): once `POST /v1/refresh {"token": ...}` lands on main, drive a share of
-    # client refresh calls here too (tokens from the getLicense answers above), and report
-    # their latency separately.
 done
 sleep 1
-kill "$SAMPLER" 2>/dev/null || true
+kill "$SAMPLER" "$REFRESHER" 2>/dev/null || true
 SAMPLER=
+REFRESHER=
+sort -k2 -n "$WORK/refreshes" | awk '
+    {n++; t[n] = $2 * 1000; if ($1 != 200) bad++}
+    END {
+      if (n == 0) { print "refresh: no calls"; exit }
+      p99 = int(n * 0.99) + 1
+      if (p99 > n) p99 = n
+      printf "refresh: %d calls, %d not 200, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+        n, bad + 0, t[int(n * 0.5) + 1], t[p99], t[n]
+    }' >&2
+if awk '$1 != 200 {bad = 1} END {exit !bad}' "$WORK/refreshes"; then FAILED=1; fi
 
 echo "VmRSS (s, kB):" >&2
 cat "$WORK/rss" >&2
