@@ -257,8 +257,13 @@ pub fn write_snapshot<W: Write, G>(
             if pending.len() < SMALL_ROUND {
                 break;
             }
-            let (buf, n) = read_changes(store, &pending)?;
-            put_changes(&mut w, &buf, n)?;
+            // Straight to the client, record by record: this set can be large.
+            for (name, key) in &pending {
+                scratch.clear();
+                let value = store.get_raw(name, key)?;
+                encode_record(&mut scratch, name, key, value.as_deref()).map_err(fail)?;
+                put_changes(&mut w, &scratch, 1)?;
+            }
             pending = store.changed_keys();
         }
         // The last round, under the lock: into memory, then let go before sending.
