@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Backup and restore timings at N licenses: fill a release daemon with `licctl marketplace load`,
-# take `licd backup` idle and under a 32-way callback load (the daemon logs how long writes were
-# held: `backup taken … took_ms`), compare with the same load without a backup, then restore.
+# take `licd backup` idle and under a 32-way callback load (the daemon logs the whole snapshot's
+# time and how long writes were held: `backup taken … took_ms=… writes_held_ms=…`), compare
+# with the same load without a backup, then restore.
 # Usage: scripts/bench-backup.sh [LICENSES]. Everything stays on 127.0.0.1 in a temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -31,7 +31,7 @@ enum Command {
     Keys(KeysArgs),
     /// Take a consistent snapshot of the running daemon's data into one file (0600).
     ///
-    /// Writes are held off while the snapshot streams (reads are not). The file carries
+    /// Writes are held off only for milliseconds, not while the snapshot streams. The file carries
     /// licenses, orders, audit log and outbox, not the signing keys, access key or admin token:
     /// back up the key directory separately.
     ///
@@ -39,7 +39,8 @@ enum Command {
     Backup(BackupArgs),
     /// Restore a backup into an absent or empty data directory, with the daemon stopped.
     ///
-    /// Checks the whole file (checksum, audit hash chain) before writing anything.
+    /// Builds the database aside and puts it in place only if the checksum and the audit hash
+    /// chain hold.
     ///
     /// Example: licd restore --from licd-2026-11-23.backup --data-dir /var/lib/licd/data
     Restore(RestoreArgs),

@@ -316,3 +316,98 @@ async fn backup_with_wrong_admin_token_is_refused() {
     assert!(!file.exists());
     assert!(!PathBuf::from(format!("{}.partial", s(&file))).exists());
 }
+
+/// A daemon whose audit log holds about 30 MB (far more than the response channel and the
+/// socket buffers hold), made in-process before it starts.
+fn daemon_with_a_large_store(dir: &Path) -> Daemon {
+    use licd::store::{AuditEvent, Batch, SledStore, Store};
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    {
+        let store = SledStore::open(&data.join("db"), 1 << 22).unwrap();
+        let pad = "x".repeat(10_000);
+        for batch in 0..30 {
+            let audit = (0..100)
+                .map(|i| AuditEvent {
+                    at: client_verifier::Timestamp::now(),
+                    license_id: format!("filler-{batch}-{i}"),
+                    action: "filler".into(),
+                    actor: "test".into(),
+                    detail: json!({ "pad": pad }),
+                })
+                .collect();
+            store
+                .commit(Batch {
+                    audit,
+                    ..Batch::default()
+                })
+                .unwrap();
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(store.flush())
+            .unwrap();
+    }
+    Daemon::start(dir, &[])
+}
+
+/// A backup client that reads the body very slowly holds no callback up: the daemon streams
+/// without the write lock, and the callback answered mid-backup is in the backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_backup_client_does_not_hold_callbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = tokio::task::spawn_blocking({
+        let p = dir.path().join("d");
+        move || daemon_with_a_large_store(&p)
+    })
+    .await
+    .unwrap();
+    let mut resp = reqwest::Client::new()
+        .get(format!("{}/admin/v1/backup", d.admin_url()))
+        .bearer_auth(d.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.chunk().await.unwrap().unwrap().to_vec();
+    // Stop reading: the daemon fills the channel and the socket, then waits for us.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(
+        !d.log().contains("backup taken"),
+        "the backup must still be streaming: make the store larger"
+    );
+
+    let c = client();
+    let started = Instant::now();
+    let a = tokio::time::timeout(Duration::from_secs(5), send(&c, &d, "CS-mid", false))
+        .await
+        .expect("the callback waited for the backup");
+    let took = started.elapsed();
+    assert_eq!(a.code(), "000000", "{:?}", a.json);
+    assert!(took < Duration::from_secs(1), "the callback took {took:?}");
+    assert!(!d.log().contains("backup taken"), "still streaming");
+
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    let summary = licd::backup::check(|| Ok(&body[..])).unwrap();
+    assert_eq!(
+        summary.licenses, 1,
+        "the license made mid-backup is in it (it committed before the end)"
+    );
+    assert_eq!(summary.audit_events, 3_001);
+    let log = d.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("backup taken"))
+        .expect("backup taken");
+    let held: f64 = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("writes_held_ms="))
+        .expect("writes_held_ms in the log")
+        .parse()
+        .unwrap();
+    assert!(held < 1_000.0, "writes were held {held} ms: {line}");
+    eprintln!("callback mid-backup took {took:?}; {line}");
+}

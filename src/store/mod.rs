@@ -197,13 +197,38 @@ pub trait Store: Send + Sync + 'static {
     fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError>;
     /// Hands every stored record to `visit` as (collection, key, value), collection by
     /// collection, keys ascending: the raw bytes a backup carries (`crate::backup`). Returns the
-    /// number of records. Not consistent across collections by itself: the caller holds writes
-    /// off (`Service::hold_writes`). A `visit` error stops the export.
+    /// number of records. Not consistent across collections by itself: a backup tracks the keys
+    /// changed meanwhile and re-reads them with writes held off (`crate::backup`). A `visit`
+    /// error stops the export.
     fn export(&self, visit: &mut ExportVisitor<'_>) -> Result<u64, StoreError>;
     /// Whether writes can still succeed. A store that stops accepting writes after an I/O
     /// error until it is reopened (sled does) says so here, and readiness fails.
     fn writable(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    /// Starts (`true`) or stops (`false`) recording which keys every write touches, for a
+    /// backup that streams without holding writes off (`crate::backup`). Starting clears what
+    /// was recorded. The default records nothing: a store that does not track cannot serve
+    /// such a backup ([`Store::tracks_changes`] says so).
+    fn track_changes(&self, on: bool) {
+        let _ = on;
+    }
+    /// Whether this store implements [`Store::track_changes`].
+    fn tracks_changes(&self) -> bool {
+        false
+    }
+    /// Takes the keys written or removed since tracking started (or since the last call), as
+    /// (collection, key), and clears them; tracking stays as it is. May hold more keys than
+    /// were changed, never fewer.
+    fn changed_keys(&self) -> Vec<(&'static str, Vec<u8>)> {
+        Vec::new()
+    }
+    /// The raw value of one record, as [`Store::export`] hands it over; `None` if absent.
+    fn get_raw(&self, collection: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = key;
+        Err(StoreError::Db(format!(
+            "raw reads of {collection} are not supported by this store"
+        )))
     }
 }
 

@@ -7,6 +7,8 @@
 //! job), `nonces` (V2 nonce -> expiry). A commit is one sled transaction over all but the last;
 //! nonces live outside it because a replay check must not wait for a callback's transaction.
 
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
@@ -50,7 +52,11 @@ pub struct SledStore {
     /// The first write I/O error. sled refuses every later write after one (it keeps the
     /// error until the database is reopened), even once the disk has room again.
     broken: Arc<OnceLock<String>>,
+    changes: Arc<Changes>,
 }
+
+/// The keys written while a backup streams ([`Store::track_changes`]); `None` when off.
+type Changes = Mutex<Option<HashSet<(&'static str, Vec<u8>)>>>;
 
 type FlushRequest = oneshot::Sender<Result<(), String>>;
 
@@ -113,6 +119,7 @@ impl SledStore {
             nonces: tree("nonces")?,
             flusher,
             broken: Arc::new(OnceLock::new()),
+            changes: Arc::default(),
             db,
         };
         Ok(store)
@@ -129,6 +136,15 @@ impl SledStore {
     fn broke(&self, reason: String) {
         if self.broken.set(reason.clone()).is_ok() {
             tracing::error!(error = %reason, "a write failed: the store accepts no more writes until licd is restarted");
+        }
+    }
+
+    /// Records the keys `keys` yields if changes are being tracked (computing them only then).
+    fn note<I: IntoIterator<Item = (&'static str, Vec<u8>)>>(&self, keys: impl FnOnce() -> I) {
+        // A poisoned lock still holds a usable set: a panic cannot leave it half-updated.
+        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = changes.as_mut() {
+            set.extend(keys());
         }
     }
 
@@ -258,6 +274,8 @@ impl Store for SledStore {
             &self.activations,
             &self.outbox,
         );
+        // The first audit seq of the attempt that succeeded, for change tracking.
+        let first_seq = Cell::new(0u64);
         let result = sled::Transactional::transaction(
             &trees,
             |(lic, ord, app, dev, aud, idx, meta, rev, act, out)| {
@@ -303,6 +321,7 @@ impl Store for SledStore {
                 }
                 let (mut seq, mut prev): (u64, String) =
                     tx_get(meta, HEAD)?.unwrap_or((0, GENESIS.to_string()));
+                first_seq.set(seq + 1);
                 for (license_id, json) in &events {
                     seq += 1;
                     let hash = link(&prev, seq, json);
@@ -329,7 +348,20 @@ impl Store for SledStore {
             },
         );
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.note(|| {
+                    batch_keys(
+                        &batch,
+                        &licenses,
+                        &orders,
+                        &devices,
+                        &events,
+                        &activations,
+                        first_seq.get(),
+                    )
+                });
+                Ok(())
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(self.write_failed(e)),
         }
@@ -344,6 +376,9 @@ impl Store for SledStore {
                 Some(&expires.unix().to_be_bytes()[..]),
             )
             .map_err(|e| self.write_failed(e))?;
+        if swapped.is_ok() {
+            self.note(|| [("nonces", nonce.as_bytes().to_vec())]);
+        }
         Ok(swapped.is_ok())
     }
 
@@ -355,7 +390,8 @@ impl Store for SledStore {
                 .map(i64::from_be_bytes)
                 .unwrap_or(0);
             if exp < now.unix() {
-                self.nonces.remove(k)?;
+                self.nonces.remove(&k)?;
+                self.note(|| [("nonces", k.to_vec())]);
                 removed += 1;
             }
         }
@@ -489,6 +525,27 @@ impl Store for SledStore {
         }
         Ok(n)
     }
+
+    fn track_changes(&self, on: bool) {
+        *self.changes.lock().unwrap_or_else(|e| e.into_inner()) = on.then(HashSet::new);
+    }
+
+    fn tracks_changes(&self) -> bool {
+        true
+    }
+
+    fn changed_keys(&self) -> Vec<(&'static str, Vec<u8>)> {
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(|set| set.drain().collect())
+            .unwrap_or_default()
+    }
+
+    fn get_raw(&self, collection: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree(collection)?.1.get(key)?.map(|v| v.to_vec()))
+    }
 }
 
 impl SledStore {
@@ -513,14 +570,73 @@ impl SledStore {
     /// Writes one record exported by [`Store::export`] into collection `name`, as is. For
     /// `licd restore`, into a fresh database nothing else uses.
     pub fn import(&self, name: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        let tree = self
-            .collections()
-            .into_iter()
-            .find_map(|(n, t)| (n == name).then_some(t))
-            .ok_or_else(|| StoreError::Db(format!("unknown collection {name:?}")))?;
+        let (name, tree) = self.tree(name)?;
         tree.insert(key, value)?;
+        self.note(|| [(name, key.to_vec())]);
         Ok(())
     }
+
+    /// Removes one record from collection `name`: a deletion recorded in a backup, for
+    /// `licd restore`.
+    pub fn import_removal(&self, name: &str, key: &[u8]) -> Result<(), StoreError> {
+        let (name, tree) = self.tree(name)?;
+        tree.remove(key)?;
+        self.note(|| [(name, key.to_vec())]);
+        Ok(())
+    }
+
+    /// How many records collection `name` holds (a scan).
+    pub fn count_of(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(self.tree(name)?.1.len() as u64)
+    }
+
+    /// Collection `name`, and its name as a static string.
+    fn tree(&self, name: &str) -> Result<(&'static str, &Tree), StoreError> {
+        self.collections()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| StoreError::Db(format!("unknown collection {name:?}")))
+    }
+}
+
+/// Every key a successful commit of `batch` wrote or removed (a superset: a released
+/// license's revocation entry is listed whether or not it was new).
+fn batch_keys(
+    batch: &Batch,
+    licenses: &[(&License, Vec<u8>)],
+    orders: &[(Vec<u8>, &String)],
+    devices: &[(Vec<u8>, Vec<u8>)],
+    events: &[(&str, Vec<u8>)],
+    activations: &[(Vec<u8>, Vec<u8>)],
+    first_seq: u64,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let mut keys: Vec<(&'static str, Vec<u8>)> = vec![
+        ("meta", HEAD.to_vec()),
+        ("meta", COUNTS.to_vec()),
+        ("meta", REVOCATION_SEQ.to_vec()),
+    ];
+    let b = |s: &str| s.as_bytes().to_vec();
+    keys.extend(batch.revocations.iter().map(|e| ("revoked", b(e))));
+    keys.extend(activations.iter().map(|(k, _)| ("activations", k.clone())));
+    keys.extend(batch.jobs.iter().map(|j| ("outbox", b(&j.id))));
+    keys.extend(batch.jobs_done.iter().map(|id| ("outbox", b(id))));
+    for (l, _) in licenses {
+        keys.push(("licenses", b(&l.id)));
+        if l.status == Status::Released {
+            keys.push(("revoked", b(&l.id)));
+        }
+    }
+    keys.extend(orders.iter().map(|(k, _)| ("orders", k.clone())));
+    keys.extend(batch.applied.iter().map(|k| ("applied", b(k))));
+    keys.extend(devices.iter().map(|(k, _)| ("devices", k.clone())));
+    for (seq, (license_id, _)) in (first_seq..).zip(events) {
+        keys.push(("audit", seq.to_be_bytes().to_vec()));
+        keys.push((
+            "audit_idx",
+            [license_id.as_bytes(), b"\0", &seq.to_be_bytes()].concat(),
+        ));
+    }
+    keys
 }
 
 /// Checks the audit log's hash chain one stored record at a time, in sequence order: serves
@@ -683,6 +799,57 @@ mod tests {
         forged.event.action = "releaseLicense".into();
         s.audit.insert(2u64.to_be_bytes(), encode(&forged)).unwrap();
         assert_eq!(s.verify_audit_chain().unwrap(), Err(2));
+    }
+
+    #[test]
+    fn tracking_records_every_key_a_commit_or_nonce_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        s.commit(Batch {
+            audit: vec![event("a", "getLicense")],
+            ..Batch::default()
+        })
+        .unwrap();
+        assert!(s.changed_keys().is_empty(), "off until turned on");
+        s.track_changes(true);
+        s.commit(Batch {
+            licenses: vec![license("a", Status::Released)],
+            audit: vec![event("a", "releaseLicense")],
+            ..Batch::default()
+        })
+        .unwrap();
+        s.remember_nonce("n1", t("2026-01-01T00:02:00Z")).unwrap();
+        let mut keys = s.changed_keys();
+        keys.sort();
+        let has = |c: &str, k: &[u8]| keys.iter().any(|(n, key)| *n == c && key == k);
+        assert!(has("licenses", b"a"));
+        assert!(has("revoked", b"a"));
+        assert!(
+            has("audit", &2u64.to_be_bytes()),
+            "the seq this commit used"
+        );
+        assert!(has(
+            "audit_idx",
+            &[&b"a\0"[..], &2u64.to_be_bytes()].concat()
+        ));
+        assert!(has("meta", HEAD) && has("meta", COUNTS));
+        assert!(has("nonces", b"n1"));
+        assert!(
+            !has("audit", &1u64.to_be_bytes()),
+            "written before tracking began"
+        );
+        for (c, k) in &keys {
+            assert!(
+                s.get_raw(c, k).unwrap().is_some() || *c == "meta",
+                "{c} {k:?}"
+            );
+        }
+        assert!(s.changed_keys().is_empty(), "taken and cleared");
+        assert_eq!(s.prune_nonces(t("2026-01-01T00:05:00Z")).unwrap(), 1);
+        assert_eq!(s.changed_keys(), vec![("nonces", b"n1".to_vec())]);
+        s.track_changes(false);
+        s.remember_nonce("n2", t("2026-01-01T00:02:00Z")).unwrap();
+        assert!(s.changed_keys().is_empty());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `/admin/v1/backup`: a consistent snapshot of the store, streamed to `licd backup`.
 //!
-//! The snapshot is written on a blocking thread that holds the service's write lock from the
-//! first record to the last, so no commit is half in it; callbacks arriving meanwhile wait
-//! (reads do not). The body streams through a small bounded channel: memory stays flat however
-//! large the database, and a client that goes away ends the snapshot and releases the lock.
+//! The snapshot is written on a blocking thread. It holds the service's write lock twice,
+//! briefly: to start tracking changed keys, and to re-read the keys changed while the records
+//! streamed (`crate::backup`); never while the client is being sent to, so callbacks wait
+//! milliseconds however large the database and however slow the client. The body streams
+//! through a small bounded channel: memory stays flat, and a client that goes away ends the
+//! snapshot (and its change tracking).
 
 use std::io::{self, Write};
 use std::time::Instant;
@@ -31,34 +33,34 @@ async fn take_backup(State(st): State<AdminState>, headers: HeaderMap) -> Respon
     let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(8);
     let service = st.service.clone();
     let store = st.store.clone();
-    tracing::info!(actor = %who, "backup requested: holding writes while the snapshot streams");
+    tracing::info!(actor = %who, "backup requested");
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let mut sink = ChannelWriter {
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        let result = {
-            let _held = service.hold_writes_blocking();
-            backup::write_snapshot(store.as_ref(), &mut sink, Timestamp::now().unix()).and_then(
-                |s| {
-                    sink.flush()
-                        .map(|()| s)
-                        .map_err(|e| backup::BackupError::Io {
-                            path: "backup stream".into(),
-                            source: e,
-                        })
-                },
-            )
-        };
+        let result =
+            backup::write_snapshot(store.as_ref(), &mut sink, Timestamp::now().unix(), || {
+                service.hold_writes_blocking()
+            })
+            .and_then(|s| {
+                sink.flush()
+                    .map(|()| s)
+                    .map_err(|e| backup::BackupError::Io {
+                        path: "backup stream".into(),
+                        source: e,
+                    })
+            });
         let took_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(s) => tracing::info!(
                 actor = %who,
                 records = s.records,
-                licenses = s.licenses,
+                changes = s.changes,
                 bytes = s.bytes,
                 took_ms,
+                writes_held_ms = s.held.as_micros() as f64 / 1e3,
                 "backup taken"
             ),
             Err(e) => {

@@ -1,10 +1,11 @@
-//! Holding writes off while a backup reads the store.
+//! Holding writes off while a backup starts tracking changes and re-reads the changed keys.
 //!
 //! Every operation that commits (callbacks, client API, admin actions, outbox job updates) does
 //! so under the service's write lock, so whoever holds that lock sees no commit in flight and
 //! none starts until it lets go: the store is one consistent state, across all collections.
-//! V2 nonces are written outside the lock; each is a single independent key, so a snapshot may
-//! or may not carry one remembered during it, and either is harmless.
+//! `crate::backup` holds it twice, for milliseconds, not while it streams. V2 nonces are
+//! written outside the lock; each is a single independent key, so a snapshot may or may not
+//! carry one remembered at its very end, and either is harmless.
 
 use tokio::sync::MutexGuard;
 
