@@ -152,7 +152,7 @@ async fn backup_under_load_restores_every_acknowledged_order() {
     }
     assert!(!PathBuf::from(format!("{}.partial", s(&file))).exists());
     assert!(
-        d.log()
+        d.wait_log("backup taken")
             .lines()
             .any(|l| l.contains("backup taken") && l.contains("actor=licd-backup")),
         "the daemon logs who took a backup"
@@ -397,7 +397,7 @@ async fn a_slow_backup_client_does_not_hold_callbacks() {
         "the license made mid-backup is in it (it committed before the end)"
     );
     assert_eq!(summary.audit_events, 3_001);
-    let log = d.log();
+    let log = d.wait_log("backup taken");
     let line = log
         .lines()
         .find(|l| l.contains("backup taken"))

@@ -437,7 +437,7 @@ async fn health_readiness_and_metrics() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 200);
-    let log = d.log();
+    let log = d.wait_log("callback refused");
     assert!(log.contains("CS-M"), "logs name the order: {log}");
     assert!(
         log.lines()

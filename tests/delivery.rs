@@ -98,15 +98,6 @@ fn wait_uploads(market: &FakeMarket, n: usize, within: Duration) -> Vec<Upload> 
     }
 }
 
-/// Waits until the daemon's log has a line containing `needle`.
-fn wait_log(d: &Daemon, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !d.log().contains(needle) {
-        assert!(Instant::now() < deadline, "no {needle:?} in:\n{}", d.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn upload_for<'a>(ups: &'a [Upload], event: &str) -> &'a Upload {
     ups.iter()
         .find(|u| u.event_id == event)
@@ -260,8 +251,7 @@ async fn failed_uploads_are_retried_with_backoff_and_a_refused_one_is_dead_lette
     );
     assert!(market.uploads().iter().all(|u| u.event_id != "EV-X"));
     // Every attempt is in the audit log and the dead job names its reason.
-    let log = d.log();
-    assert!(log.contains("CBC.0100"), "{log}");
+    d.wait_log("CBC.0100");
     drop(d);
     let store = licd::store::SledStore::open(&dir.path().join("data/db"), 8 << 20).unwrap();
     use licd::store::Store;
@@ -313,7 +303,7 @@ async fn a_pending_upload_survives_sigkill_and_is_delivered_after_restart() {
     )
     .await;
     assert_eq!(a.code(), "000004", "{:?}", a.json);
-    wait_log(&d, "marketplace call failed; will retry");
+    d.wait_log("marketplace call failed; will retry");
     d.kill();
     assert!(market.uploads().is_empty());
 
@@ -328,7 +318,7 @@ async fn a_pending_upload_survives_sigkill_and_is_delivered_after_restart() {
             .is_active()
     );
     // The instance existed before the kill; the order query was retried too.
-    wait_log(&d, "order applied");
+    d.wait_log("order applied");
     let a = v2(
         &c,
         &d,
@@ -526,8 +516,8 @@ async fn a_slow_order_query_does_not_hold_up_the_callback() {
         let a = v2(&c, &d, &device(event, Some(machine), Some(exp))).await;
         assert_eq!(a.code(), "000004", "{:?}", a.json);
     }
-    wait_log(&d, "order applied");
+    d.wait_log("order applied");
     let a = v2(&c, &d, &device("EV-3", Some(MACHINE_C), Some(exp))).await;
     assert_eq!(a.code(), "000900", "{:?}", a.json);
-    assert!(d.log().contains("order query too slow"), "{}", d.log());
+    d.wait_log("order query too slow");
 }

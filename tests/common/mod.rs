@@ -106,6 +106,20 @@ impl Daemon {
             .to_string()
     }
 
+    /// Waits (up to 20 s) until the log has a line containing `needle`: stderr is read by a
+    /// thread, so a line can arrive a moment after the answer that caused it.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "no {needle:?} in:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
