@@ -3,13 +3,10 @@
 //! is "full" for it alone.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use client_verifier::{SecretKey, Timestamp};
 use licd::http::metrics::Metrics;
@@ -23,7 +20,7 @@ use licd::store::{
     StoreError,
 };
 
-use crate::common::{ACCESS_KEY, Answer, CALLBACK};
+use crate::common::{ACCESS_KEY, Answer, CALLBACK, Daemon};
 
 /// A [`SledStore`] whose `commit` or `flush` fails while the matching switch is on, as a full
 /// disk would make them fail.
@@ -151,114 +148,26 @@ pub async fn serve_in_process(service: Arc<Service>) -> SocketAddr {
     addr
 }
 
-/// `licd serve` started by hand, optionally under a soft `RLIMIT_FSIZE` with SIGXFSZ ignored,
-/// so that a write past the limit fails with EFBIG instead of killing the process. No root is
-/// needed: the soft limit is lowered for the child only, and can be raised again (up to the
-/// unchanged hard limit) while it runs.
-pub struct Licd {
-    child: Child,
-    pub addr: SocketAddr,
-    pub dir: PathBuf,
-}
+/// The real `licd` binary for fault tests: [`Daemon`] started under `prlimit` when the largest
+/// file it may write is limited, so sled's writes fail with EFBIG past it.
+pub struct Licd;
 
 impl Licd {
-    pub fn start(dir: &Path, max_file_bytes: Option<u64>) -> Licd {
-        std::fs::create_dir_all(dir).unwrap();
-        let key_file = dir.join("access.key");
-        std::fs::write(&key_file, ACCESS_KEY).unwrap();
-        let licd = env!("CARGO_BIN_EXE_licd");
-        // `trap '' XFSZ` in the shell: an ignored signal stays ignored across exec.
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg("trap '' XFSZ; exec \"$@\"").arg("sh");
+    pub fn start(dir: &Path, max_file_bytes: Option<u64>) -> Daemon {
+        // `trap '' XFSZ` in the shell: an ignored signal stays ignored across exec, so the
+        // write fails with EFBIG instead of killing the process.
+        let mut launcher: Vec<String> = ["sh", "-c", "trap '' XFSZ; exec \"$@\"", "sh"]
+            .map(String::from)
+            .to_vec();
         if let Some(limit) = max_file_bytes {
-            cmd.arg("prlimit")
-                .arg(format!("--fsize={limit}:"))
-                .arg("--");
+            launcher.extend(["prlimit".into(), format!("--fsize={limit}:"), "--".into()]);
         }
-        let mut child = cmd
-            .arg(licd)
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--issuer", ISSUER])
-            .args(["--admin-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--keys-dir")
-            .arg(dir.join("keys"))
-            .arg("--access-key-file")
-            .arg(&key_file)
-            .env("RUST_LOG", "info")
-            .env_remove("LICD_ACCESS_KEY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line
-                    .contains("listening")
-                    .then(|| {
-                        line.split_whitespace()
-                            .find_map(|w| w.strip_prefix("addr="))
-                    })
-                    .flatten()
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("licd did not start")
-            .parse()
-            .unwrap();
-        Licd {
-            child,
-            addr,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// Gives the running daemon its disk back: the soft file-size limit goes to the hard one.
-    /// Waits for the daemon to exit on its own.
-    pub fn wait_exit(mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "licd did not stop within {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// SIGKILL.
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Daemon::start_via(dir, &[], &launcher)
     }
 
     /// The daemon's database, opened directly (the daemon must be stopped).
     pub fn open_store(dir: &Path) -> SledStore {
         SledStore::open(&dir.join("data").join("db"), 1 << 20).unwrap()
-    }
-}
-
-impl Drop for Licd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

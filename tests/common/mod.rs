@@ -35,10 +35,25 @@ pub struct Daemon {
 impl Daemon {
     /// Starts licd on 127.0.0.1:0 with its data, keys and access key under `dir`.
     pub fn start(dir: &Path, extra: &[&str]) -> Daemon {
+        Self::start_via(dir, extra, &[])
+    }
+
+    /// [`Daemon::start`] through a launcher: `launcher` is a command line that ends by running
+    /// the one appended to it (e.g. `prlimit --fsize=N --`).
+    pub fn start_via(dir: &Path, extra: &[&str], launcher: &[String]) -> Daemon {
         std::fs::create_dir_all(dir).unwrap();
         let key_file = dir.join("access.key");
         std::fs::write(&key_file, ACCESS_KEY).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_licd"))
+        let licd = env!("CARGO_BIN_EXE_licd");
+        let mut cmd = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(licd);
+                c
+            }
+            None => Command::new(licd),
+        };
+        let mut child = cmd
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(["--admin-listen", "127.0.0.1:0"])
@@ -122,6 +137,21 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Waits for the daemon to exit on its own.
+    pub fn wait_exit(mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "licd did not stop within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGKILL: no chance to flush or finish anything.
