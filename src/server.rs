@@ -278,15 +278,27 @@ async fn watch_writable(store: Arc<dyn Store>, broken: Arc<tokio::sync::Notify>)
 
 /// Forgets V2 nonces once they are older than the replay window.
 async fn prune_nonces(store: Arc<dyn Store>) {
+    let started_wall = Timestamp::now();
+    let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        match store.prune_nonces(Timestamp::now()) {
+        let now = prune_horizon(started_wall, started.elapsed(), Timestamp::now());
+        match store.prune_nonces(now) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(removed = n, "pruned expired nonces"),
             Err(e) => tracing::warn!(error = %e, "pruning nonces failed"),
         }
     }
+}
+
+/// The time up to which nonces may be forgotten: the wall clock, but never later than the
+/// start time plus the monotonic time since. A wall clock stepped forward (and later back)
+/// must not make licd forget nonces whose requests are still inside their replay window once
+/// the clock is right again; stepped back, the wall clock is the earlier one and prunes less.
+fn prune_horizon(started_wall: Timestamp, since: Duration, wall_now: Timestamp) -> Timestamp {
+    let monotonic = started_wall.add_secs(i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
+    wall_now.min(monotonic)
 }
 
 /// The data directory, created owner-only: it holds the database and generated secrets.
@@ -413,4 +425,30 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
         .with_single_cert(certs, key_der)
         .map_err(|e| ServeError::Config(format!("TLS certificate and key: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_pruning_never_runs_ahead_of_the_monotonic_clock() {
+        let start = Timestamp::parse_rfc3339("2026-11-23T12:00:00Z").unwrap();
+        let ten_min = Duration::from_secs(600);
+        // The clock as it should be: the wall clock.
+        assert_eq!(
+            prune_horizon(start, ten_min, start.add_secs(600)),
+            start.add_secs(600)
+        );
+        // Stepped an hour forward: only the ten minutes that really passed count.
+        assert_eq!(
+            prune_horizon(start, ten_min, start.add_secs(4200)),
+            start.add_secs(600)
+        );
+        // Stepped back: the wall clock is earlier, and prunes less.
+        assert_eq!(
+            prune_horizon(start, ten_min, start.add_secs(-3600)),
+            start.add_secs(-3600)
+        );
+    }
 }
