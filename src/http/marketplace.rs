@@ -129,7 +129,7 @@ fn finish(
 fn internal_error() -> Response {
     Response::new(
         ResultCode::InternalError,
-        "internal error: nothing was changed; please retry",
+        "internal error: the change was not confirmed as saved; please retry (retrying is safe: a repeated call gets the same answer)",
         None,
         None,
     )
