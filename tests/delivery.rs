@@ -192,6 +192,35 @@ async fn order_query_sets_quota_and_validity_and_each_device_license_is_uploaded
         "whole tokens never reach the log"
     );
 
+    // Support can print a device license by hand (for a dead upload) with licctl.
+    let licctl = |args: &[&str]| {
+        let token_file = d.dir.join("data/admin.token");
+        std::process::Command::new(env!("CARGO_BIN_EXE_licctl"))
+            .args(["--admin-url", &d.admin_url(), "--admin-token-file"])
+            .arg(&token_file)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = licctl(&["licenses", "token", "inst-77", "--event", "EV-B"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        upload_for(&ups, "EV-B").characters
+    );
+    let out = licctl(&["licenses", "token", "inst-77"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--event"),
+        "{out:?}"
+    );
+    let out = licctl(&["licenses", "token", "inst-77", "--event", "EV-C"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "EV-C was refused (000900): no license"
+    );
+
     // A repeated request yields the same token; a delivered one is delivered again, identical.
     let a = v2(&c, &d, &device("EV-A", Some(MACHINE_A), Some(exp))).await;
     assert_eq!(a.code(), "000004");

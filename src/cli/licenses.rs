@@ -59,8 +59,11 @@ pub enum LicensesCommand {
     Show(IdArg),
     /// Print the license's current token and nothing else, so it can be piped.
     ///
+    /// For an online-activation instance, --event picks the device license of that
+    /// getLicenseAsync event (to send by hand when its upload failed).
+    ///
     /// Example: licctl licenses token CS2211210001 | licctl verify - --public-key k4.public.…
-    Token(IdArg),
+    Token(TokenArgs),
     /// Print a license's audit history and whether the audit log's hash chain is intact.
     ///
     /// Exits 1 when the chain is broken: a record was altered or removed on disk.
@@ -119,6 +122,16 @@ pub struct ListArgs {
 pub struct IdArg {
     /// The license id (the marketplace instanceId).
     pub id: String,
+}
+
+/// Arguments of `licenses token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The license id (the marketplace instanceId).
+    pub id: String,
+    /// The eventId of an online-activation device license.
+    #[arg(long, value_name = "EVENT_ID")]
+    pub event: Option<String>,
 }
 
 /// Arguments of `licenses reissue`.
@@ -234,10 +247,13 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
         }
         LicensesCommand::Token(a) => {
             let v = c
-                .json(c.request(
-                    Method::GET,
-                    &format!("/admin/v1/licenses/{}/token", seg(&a.id)),
-                ))
+                .json(
+                    c.request(
+                        Method::GET,
+                        &format!("/admin/v1/licenses/{}/token", seg(&a.id)),
+                    )
+                    .query(&[("event", a.event.as_deref())]),
+                )
                 .await?;
             if json {
                 say!("{v}");

@@ -316,12 +316,60 @@ struct TokenResponse {
     token: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenQuery {
+    /// For an online-activation instance: the `eventId` of the device license wanted.
+    event: Option<String>,
+}
+
 async fn token(
     State(st): State<AdminState>,
     Path(id): Path<String>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let store = st.store.clone();
-    let l = blocking(move || must_get(store.as_ref(), &id)).await?;
+    let (l, devices) = blocking(move || {
+        let l = must_get(store.as_ref(), &id)?;
+        let devices = match q.event {
+            Some(event) => Some((
+                store
+                    .devices_for(&l.id)
+                    .map_err(store_error)?
+                    .into_iter()
+                    .filter(|d| d.event_id == event && d.revoked.is_none())
+                    .collect::<Vec<_>>(),
+                event,
+            )),
+            None => None,
+        };
+        Ok((l, devices))
+    })
+    .await?;
+    if let Some((mut found, event)) = devices {
+        // One device license per event; two fingerprints under one event is a marketplace
+        // oddity the support engineer should see rather than have picked for them.
+        return match (found.pop(), found.is_empty()) {
+            (Some(d), true) => Ok(Json(TokenResponse {
+                token: d.token,
+                revision: l.revision,
+                id: l.id,
+            })),
+            (Some(_), false) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "ambiguous",
+                format!(
+                    "instance {} has several device licenses for event {event}; `licctl licenses show {}` lists them",
+                    l.id, l.id
+                ),
+            )),
+            (None, _) => Err(ApiError::not_found(format!(
+                "instance {} has no device license for event {event} (or it was revoked); `licctl licenses show {}` lists its devices",
+                l.id, l.id
+            ))),
+        };
+    }
     match l.current_token() {
         Some(t) => Ok(Json(TokenResponse {
             token: t.to_string(),
@@ -332,7 +380,7 @@ async fn token(
             StatusCode::NOT_FOUND,
             "no_token",
             format!(
-                "license {} has no license-wide token: online-activation tokens are per device (see `licctl licenses show {}`)",
+                "license {} has no license-wide token: online-activation tokens are per device; give --event EVENT_ID (see `licctl licenses show {}`)",
                 l.id, l.id
             ),
         )),
