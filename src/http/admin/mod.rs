@@ -56,11 +56,6 @@ impl std::fmt::Debug for AdminToken {
 }
 
 impl AdminToken {
-    /// Wraps a token read from elsewhere (tests).
-    pub fn new(token: impl Into<String>) -> Self {
-        AdminToken(Zeroizing::new(token.into()))
-    }
-
     /// Reads `path`, or creates it owner-only (0600) with 32 random bytes in hex when it does
     /// not exist. Refuses a file that others can read, as with the signing keys.
     pub fn load_or_generate(path: &Path) -> std::io::Result<Self> {
