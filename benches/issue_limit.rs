@@ -35,6 +35,7 @@ fn main() {
                 issuer: "bench".into(),
                 freeze_days: 15,
                 require_fingerprint: true,
+                min_fingerprint_components: 3,
             },
         ));
         let access = Arc::new(AccessKey::new("bench-access-key"));
@@ -81,6 +82,7 @@ fn main() {
                     let caller = Caller {
                         action: "getLicense",
                         test: true,
+                        signed_at: None,
                     };
                     service
                         .issue_classic(NewPurchase::from(g), caller, now)

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 
+use crate::net::Cidr;
+
 /// Flags of `licd serve`. Each also reads `LICD_<NAME>` from the environment.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -81,6 +83,55 @@ pub struct ServeArgs {
     /// doubles per attempt up to 15 minutes, 30 attempts [default: 5]
     #[arg(long, env = "LICD_OUTBOX_RETRY_SECS", value_name = "SECS")]
     pub outbox_retry_secs: Option<u64>,
+    /// Non-empty components (of MAC|disk|mainboard|CPU) a fingerprint needs before
+    /// /v1/activate binds a license to it; one of them must be the disk or mainboard serial.
+    /// 0 also admits opaque fingerprints [default: 3]
+    #[arg(long, env = "LICD_MIN_FINGERPRINT_COMPONENTS", value_name = "N")]
+    pub min_fingerprint_components: Option<u8>,
+    /// A reverse proxy whose X-Forwarded-For is believed (address or CIDR range; repeat the flag,
+    /// or comma-separate in LICD_TRUSTED_PROXY). Without one, the logged client is the peer.
+    #[arg(
+        long,
+        env = "LICD_TRUSTED_PROXY",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxy: Vec<Cidr>,
+    /// Open connections per listener; past it, the oldest connection that is not running a
+    /// request is closed to make room [default: 512]
+    #[arg(long, env = "LICD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's headers [default: 10]
+    #[arg(long, env = "LICD_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send a request's body [default: 10]
+    #[arg(long, env = "LICD_BODY_TIMEOUT_SECS", value_name = "SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Seconds a kept-alive connection may sit without a request before it is closed
+    /// [default: 30]
+    #[arg(long, env = "LICD_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// PEM certificate chain for the admin listener: required when --admin-listen is not a
+    /// loopback address (or --admin-insecure-plaintext).
+    #[arg(
+        long,
+        env = "LICD_ADMIN_TLS_CERT",
+        value_name = "FILE",
+        requires = "admin_tls_key"
+    )]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// PEM private key for --admin-tls-cert (mode 0600).
+    #[arg(
+        long,
+        env = "LICD_ADMIN_TLS_KEY",
+        value_name = "FILE",
+        requires = "admin_tls_cert"
+    )]
+    pub admin_tls_key: Option<PathBuf>,
+    /// Serve the admin API off loopback over plain HTTP anyway: its bearer token then crosses
+    /// the network readable. Only behind a firewall or a tunnel that encrypts.
+    #[arg(long, env = "LICD_ADMIN_INSECURE_PLAINTEXT")]
+    pub admin_insecure_plaintext: bool,
 }
 
 /// The `[serve]` table of the TOML file: the same settings, all optional.
@@ -106,6 +157,15 @@ struct FileServe {
     marketplace_ak: Option<String>,
     marketplace_sk_file: Option<PathBuf>,
     outbox_retry_secs: Option<u64>,
+    min_fingerprint_components: Option<u8>,
+    trusted_proxy: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    admin_tls_cert: Option<PathBuf>,
+    admin_tls_key: Option<PathBuf>,
+    admin_insecure_plaintext: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,6 +241,39 @@ pub struct Config {
     pub marketplace: Option<MarketplaceApiConfig>,
     /// Delay before the first retry of an outbox job.
     pub outbox_retry: std::time::Duration,
+    /// Fingerprint components a public-API binding needs.
+    pub min_fingerprint_components: u8,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Connection cap and timeouts of both listeners.
+    pub limits: ConnLimits,
+    /// Certificate and key of the admin listener.
+    pub admin_tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// What one client connection may hold: bounds that keep slow or idle clients from exhausting
+/// file descriptors, memory or the marketplace's 5 s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Open connections per listener.
+    pub max_connections: usize,
+    /// Time to send the request headers.
+    pub header_timeout: std::time::Duration,
+    /// Time to send the request body.
+    pub body_timeout: std::time::Duration,
+    /// Time a kept-alive connection may wait for its next request.
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            max_connections: 512,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// A configuration problem, named so the operator can fix it.
@@ -257,6 +350,85 @@ impl Config {
             )));
         }
         let window = args.v1_window_secs.or(f.v1_window_secs).unwrap_or(86_400);
+        let min_fingerprint_components = args
+            .min_fingerprint_components
+            .or(f.min_fingerprint_components)
+            .unwrap_or(3);
+        if min_fingerprint_components > 4 {
+            return Err(ConfigError::Invalid(format!(
+                "min_fingerprint_components {min_fingerprint_components}: a fingerprint has 4 components"
+            )));
+        }
+        let trusted_proxies = if args.trusted_proxy.is_empty() {
+            f.trusted_proxy
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    c.parse::<Cidr>()
+                        .map_err(|e| ConfigError::Invalid(format!("trusted_proxy {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            args.trusted_proxy.clone()
+        };
+        let secs =
+            |flag: Option<u64>, file: Option<u64>, default: std::time::Duration, name: &str| {
+                match flag.or(file) {
+                    None => Ok(default),
+                    Some(0) => Err(ConfigError::Invalid(format!(
+                        "{name} must be at least 1 second"
+                    ))),
+                    Some(n) => Ok(std::time::Duration::from_secs(n)),
+                }
+            };
+        let d = ConnLimits::default();
+        let limits = ConnLimits {
+            max_connections: args
+                .max_connections
+                .or(f.max_connections)
+                .unwrap_or(d.max_connections)
+                .max(1),
+            header_timeout: secs(
+                args.header_timeout_secs,
+                f.header_timeout_secs,
+                d.header_timeout,
+                "header_timeout_secs",
+            )?,
+            body_timeout: secs(
+                args.body_timeout_secs,
+                f.body_timeout_secs,
+                d.body_timeout,
+                "body_timeout_secs",
+            )?,
+            idle_timeout: secs(
+                args.idle_timeout_secs,
+                f.idle_timeout_secs,
+                d.idle_timeout,
+                "idle_timeout_secs",
+            )?,
+        };
+        let admin_tls = match (
+            args.admin_tls_cert.clone().or(f.admin_tls_cert),
+            args.admin_tls_key.clone().or(f.admin_tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "admin_tls_cert and admin_tls_key go together: set both or neither".into(),
+                ));
+            }
+        };
+        let admin_listen = args
+            .admin_listen
+            .or(f.admin_listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081)));
+        let insecure = args.admin_insecure_plaintext || f.admin_insecure_plaintext.unwrap_or(false);
+        if !admin_listen.ip().is_loopback() && admin_tls.is_none() && !insecure {
+            return Err(ConfigError::Invalid(format!(
+                "the admin API would listen on {admin_listen}, off loopback, in plain HTTP: its bearer token would cross the network readable; give admin_tls_cert and admin_tls_key (--admin-tls-cert/--admin-tls-key), keep it on 127.0.0.1 and use an SSH tunnel, or accept the risk with --admin-insecure-plaintext"
+            )));
+        }
         let marketplace = resolve_marketplace(
             args.marketplace_api.clone().or(f.marketplace_api),
             args.marketplace_ak.clone().or(f.marketplace_ak),
@@ -267,10 +439,7 @@ impl Config {
                 .listen
                 .or(f.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            admin_listen: args
-                .admin_listen
-                .or(f.admin_listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
+            admin_listen,
             keys_dir: args
                 .keys_dir
                 .clone()
@@ -304,6 +473,10 @@ impl Config {
                     .unwrap_or(5)
                     .clamp(1, 900),
             ),
+            min_fingerprint_components,
+            trusted_proxies,
+            limits,
+            admin_tls,
         })
     }
 }
@@ -467,6 +640,66 @@ mod tests {
                 .marketplace
                 .is_none()
         );
+    }
+
+    #[test]
+    fn admin_listener_off_loopback_needs_tls_or_the_insecure_flag() {
+        let off = ServeArgs {
+            admin_listen: Some("0.0.0.0:8081".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let err = Config::resolve(&off).unwrap_err().to_string();
+        assert!(
+            err.contains("--admin-tls-cert") && err.contains("--admin-insecure-plaintext"),
+            "{err}"
+        );
+        let insecure = ServeArgs {
+            admin_insecure_plaintext: true,
+            ..off.clone()
+        };
+        assert!(Config::resolve(&insecure).is_ok());
+        let tls = ServeArgs {
+            admin_tls_cert: Some("c.pem".into()),
+            admin_tls_key: Some("k.pem".into()),
+            ..off
+        };
+        assert!(Config::resolve(&tls).unwrap().admin_tls.is_some());
+    }
+
+    #[test]
+    fn hardening_settings_have_safe_defaults_and_read_the_file() {
+        let c = Config::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(c.min_fingerprint_components, 3);
+        assert_eq!(c.limits, ConnLimits::default());
+        assert!(c.trusted_proxies.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("licd.toml");
+        std::fs::write(
+            &path,
+            "[serve]\ntrusted_proxy = [\"10.0.0.0/8\"]\nmax_connections = 64\nheader_timeout_secs = 3\n",
+        )
+        .unwrap();
+        let c = Config::resolve(&ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        assert_eq!(c.trusted_proxies, ["10.0.0.0/8".parse::<Cidr>().unwrap()]);
+        assert_eq!(c.limits.max_connections, 64);
+        assert_eq!(c.limits.header_timeout.as_secs(), 3);
+        std::fs::write(&path, "[serve]\ntrusted_proxy = [\"10.0.0.0/99\"]\n").unwrap();
+        assert!(
+            Config::resolve(&ServeArgs {
+                config: Some(path),
+                ..ServeArgs::default()
+            })
+            .is_err()
+        );
+        let five = ServeArgs {
+            min_fingerprint_components: Some(5),
+            ..ServeArgs::default()
+        };
+        assert!(Config::resolve(&five).is_err());
     }
 
     #[test]

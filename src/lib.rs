@@ -30,9 +30,13 @@
 //!   license string), signed with the API gateway's `SDK-HMAC-SHA256` AK/SK scheme ([`openapi::sign`],
 //!   pure), tried on `mkt.myhuaweicloud.com` then `.cn`, with errors that say whether a retry can
 //!   help. Keeps no state; knows nothing of storage or of what the daemon does with an order.
+//! - [`logsafe`]: strings from clients escaped and cut short before they reach a log line, and
+//!   the rate limit on logged refusals of anonymous requests.
+//! - [`net`]: CIDR ranges of trusted proxies and the client address behind them.
 //! - [`outbox`]: the durable queue of calls licd owes the marketplace (device-license uploads,
 //!   order queries), committed with the change that needs them and retried with backoff until
 //!   they succeed or are parked as dead for an operator.
+//! - [`private_file`]: owner-only secret files (atomic 0600 writes, mode checks) and the umask.
 //! - [`server`]: `licd serve` from start to stop: keys, access key, store, listener, shutdown.
 //! - [`store`]: the `Store` trait and its sled implementation; atomic batches, group-committed
 //!   flushes, the hash-chained audit log, V2 nonces.
@@ -47,8 +51,11 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod license;
+pub mod logsafe;
 pub mod marketplace;
+pub mod net;
 pub mod openapi;
 pub mod outbox;
+pub mod private_file;
 pub mod server;
 pub mod store;

@@ -60,6 +60,9 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    // Everything created from here on (database files, generated secrets) is owner-only, even
+    // under a data directory someone created 0755.
+    crate::private_file::restrict_umask();
     create_private_dir(&config.data_dir)?;
     let keys = KeyRing::open_or_generate(&config.keys_dir)?;
     // The service gets its own copy, so a later rotation cannot change a key under a request.
@@ -90,6 +93,7 @@ pub async fn run(
                 issuer: config.issuer.clone(),
                 freeze_days: config.freeze_days,
                 require_fingerprint: config.require_fingerprint,
+                min_fingerprint_components: config.min_fingerprint_components,
             },
         )
         .with_trusted(trusted)
@@ -100,14 +104,21 @@ pub async fn run(
         access_key,
         metrics: Arc::new(Metrics::new(store.clone())),
         v1_window_secs: config.v1_window_secs,
+        trusted_proxies: config.trusted_proxies.clone().into(),
+        refusals: Arc::new(crate::logsafe::RefusalLimiter::default()),
     };
     let router = http::router(state, &config.callback_path, config.max_body_bytes);
     let admin_router = http::admin::router(AdminState {
         service: service.clone(),
         store: store.clone(),
         token: admin_token,
+        failures: Arc::default(),
     });
     let tls = match &config.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let admin_tls = match &config.admin_tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
         None => None,
     };
@@ -126,6 +137,7 @@ pub async fn run(
         addr = %addr.map(|a| a.to_string()).unwrap_or_default(),
         admin_addr = %admin_addr.map(|a| a.to_string()).unwrap_or_default(),
         tls = tls.is_some(),
+        admin_tls = admin_tls.is_some(),
         callback_path = %config.callback_path,
         kid = %signing.public_key().id(),
         data_dir = %config.data_dir.display(),
@@ -137,10 +149,11 @@ pub async fn run(
             "serving plain HTTP: the marketplace requires HTTPS; use --tls-cert/--tls-key or a TLS proxy in front"
         );
     }
-    if !config.admin_listen.ip().is_loopback() {
+    if !config.admin_listen.ip().is_loopback() && admin_tls.is_none() {
+        // Only with --admin-insecure-plaintext: the configuration refuses it otherwise.
         tracing::warn!(
             admin_addr = %config.admin_listen,
-            "the admin API listens beyond loopback over plain HTTP: keep it behind a firewall or an SSH tunnel"
+            "the admin API listens beyond loopback over plain HTTP (--admin-insecure-plaintext): its token crosses the network readable; keep it behind a firewall or an encrypting tunnel"
         );
     }
     let pruner = tokio::spawn(prune_nonces(store.clone()));
@@ -161,7 +174,11 @@ pub async fn run(
     let admin = tokio::spawn(http::serve(
         admin_listener,
         admin_router,
-        None,
+        http::ServeOptions {
+            tls: admin_tls,
+            limits: config.limits,
+            max_body_bytes: config.max_body_bytes,
+        },
         async move {
             let mut stopped = stopped;
             let _ = stopped.wait_for(|s| *s).await;
@@ -171,7 +188,12 @@ pub async fn run(
     // that the service manager starts licd again and it heals once there is room.
     let broken = Arc::new(tokio::sync::Notify::new());
     let watchdog = tokio::spawn(watch_writable(store.clone(), broken.clone()));
-    let served = http::serve(listener, router, tls, async {
+    let options = http::ServeOptions {
+        tls,
+        limits: config.limits,
+        max_body_bytes: config.max_body_bytes,
+    };
+    let served = http::serve(listener, router, options, async {
         tokio::select! {
             () = shutdown => {}
             () = broken.notified() => {}
@@ -220,7 +242,7 @@ fn marketplace_api(config: &Config) -> Result<Option<MarketplaceApi>, ServeError
             Zeroizing::new(std::env::var("LICD_MARKETPLACE_SK").unwrap_or_default())
         }
         SecretSource::File(path) => {
-            check_not_world_readable(path)?;
+            check_private(path, "the marketplace secret key file")?;
             Zeroizing::new(std::fs::read_to_string(path).map_err(io(format!(
                 "cannot read the marketplace secret key file {}",
                 path.display()
@@ -242,25 +264,9 @@ fn marketplace_api(config: &Config) -> Result<Option<MarketplaceApi>, ServeError
     Ok(Some(api))
 }
 
-/// Refuses a secret file every user on the machine can read, naming the fix.
-fn check_not_world_readable(path: &Path) -> Result<(), ServeError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta =
-            std::fs::metadata(path).map_err(io(format!("cannot read {}", path.display())))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o004 != 0 {
-            return Err(ServeError::Config(format!(
-                "{}: readable by every user (mode {mode:03o}); run `chmod 640 {}` (or 600)",
-                path.display(),
-                path.display()
-            )));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+/// Refuses a secret file its group or other users can read ([`crate::private_file`]).
+fn check_private(path: &Path, what: &str) -> Result<(), ServeError> {
+    crate::private_file::check_private(path, what).map_err(ServeError::Config)
 }
 
 /// Wakes `broken` once the store stops accepting writes.
@@ -336,10 +342,13 @@ fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
 fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
     let text = match &config.access_key {
         AccessKeySource::Env => std::env::var("LICD_ACCESS_KEY").unwrap_or_default(),
-        AccessKeySource::File(path) => std::fs::read_to_string(path).map_err(io(format!(
-            "cannot read the access key file {}",
-            path.display()
-        )))?,
+        AccessKeySource::File(path) => {
+            check_private(path, "the access key file")?;
+            std::fs::read_to_string(path).map_err(io(format!(
+                "cannot read the access key file {}",
+                path.display()
+            )))?
+        }
         AccessKeySource::Generated(path) => {
             if !path.exists() {
                 let mut bytes = [0u8; 18];
@@ -347,7 +356,7 @@ fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
                     ServeError::Config(format!("no randomness for an access key: {e}"))
                 })?;
                 let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                write_private(path, key.as_bytes())
+                crate::private_file::write_private(path, key.as_bytes())
                     .map_err(io(format!("cannot create {}", path.display())))?;
             }
             tracing::warn!(
@@ -373,23 +382,6 @@ fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
     }
 }
 
-/// Writes a secret file readable by its owner only, atomically.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
     use rustls_pemfile::Item;
     let certs: Vec<_> = {
@@ -410,6 +402,7 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
             cert.display()
         )));
     }
+    check_private(key, "the TLS private key")?;
     let pem = std::fs::read(key).map_err(io(format!("cannot read TLS key {}", key.display())))?;
     let key_der = rustls_pemfile::read_all(&mut pem.as_slice())
         .filter_map(Result::ok)

@@ -306,6 +306,7 @@ async fn renewal_expiry_does_not_follow_a_clock_that_jumps_back() {
     let caller = |action| Caller {
         action,
         test: false,
+        signed_at: None,
     };
     let now = t("2026-11-23T12:00:00Z");
     let purchase = NewPurchase {

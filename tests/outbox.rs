@@ -46,6 +46,7 @@ async fn a_failing_marketplace_stops_the_round_and_every_job_is_delivered_later(
             issuer: "acme".into(),
             freeze_days: 15,
             require_fingerprint: true,
+            min_fingerprint_components: 3,
         },
     ));
     // Twenty uploads owed, all due now (as after a restart that follows an outage).

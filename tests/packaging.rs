@@ -20,12 +20,15 @@ const EXTRA_ENV: [(&str, &str); 4] = [
 ];
 
 /// Settings in the TOML template whose value is an example, not the default.
-const EXAMPLES: [&str; 5] = [
+const EXAMPLES: [&str; 8] = [
     "access_key_file",
     "tls_cert",
     "tls_key",
     "marketplace_ak",
     "marketplace_sk_file",
+    "trusted_proxy",
+    "admin_tls_cert",
+    "admin_tls_key",
 ];
 
 fn repo(path: &str) -> PathBuf {
@@ -329,4 +332,33 @@ fn unit_deb_and_nginx_agree_with_the_templates() {
         c.max_body_bytes / 1024
     )));
     assert!(nginx.contains(&format!("location = {} {{", c.callback_path)));
+    // The V1 callback's query carries its authToken: the access log must not keep it.
+    let format = nginx
+        .split("log_format licd_noquery")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .expect("a log format of our own");
+    assert!(format.contains("$uri"), "{format}");
+    for leak in [
+        "$request ",
+        "$request\"",
+        "$request_uri",
+        "$args",
+        "$query_string",
+    ] {
+        assert!(
+            !format.contains(leak),
+            "the access log would keep {leak}: {format}"
+        );
+    }
+    for line in nginx
+        .lines()
+        .filter(|l| l.trim_start().starts_with("access_log"))
+    {
+        assert!(line.contains("licd_noquery"), "{line}");
+    }
+    assert!(
+        !nginx.contains("allow 203."),
+        "no allow-list of marketplace addresses"
+    );
 }

@@ -186,6 +186,7 @@ async fn call(service: &Service, ns: &str, op: &Op, now: Timestamp) -> Outcome {
     let caller = |action| Caller {
         action,
         test: false,
+        signed_at: None,
     };
     match *op {
         Op::Issue { order, business } => {
@@ -307,6 +308,7 @@ fn service_follows_the_license_model() {
             issuer: ISSUER.into(),
             freeze_days: 15,
             require_fingerprint: false,
+            min_fingerprint_components: 3,
         },
     );
     let rt = tokio::runtime::Builder::new_current_thread()

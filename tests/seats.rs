@@ -38,6 +38,7 @@ fn setup() -> Setup {
             issuer: "acme".into(),
             freeze_days: 15,
             require_fingerprint: true,
+            min_fingerprint_components: 3,
         },
     );
     Setup {
@@ -51,6 +52,7 @@ fn caller(action: &str) -> Caller<'_> {
     Caller {
         action,
         test: false,
+        signed_at: None,
     }
 }
 
@@ -176,9 +178,10 @@ async fn reissue_revokes_the_old_binding_and_binds_the_new_machine() {
         s.service.refresh(&old.token, now).await,
         Err(ServiceError::Revoked(_))
     ));
-    // The freed seat count: the new machine holds the only seat.
+    // The old unbound license was superseded by the reissue: it takes no seat, not even the
+    // one the new machine does not hold.
     assert!(matches!(
         s.service.activate(&unbound, HOME, now).await,
-        Err(ServiceError::SeatsTaken { .. })
+        Err(ServiceError::Superseded { revision: 1, .. })
     ));
 }

@@ -14,7 +14,7 @@ async fn serves_callbacks_over_tls() {
     let cert_file = dir.path().join("cert.pem");
     let key_file = dir.path().join("key.pem");
     std::fs::write(&cert_file, cert.cert.pem()).unwrap();
-    std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
+    common::write_secret(&key_file, cert.key_pair.serialize_pem().as_bytes());
     let d = Daemon::start(
         &dir.path().join("licd"),
         &[

@@ -14,7 +14,7 @@
 //! #     Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").unwrap(),
 //! #     Timestamp::parse_rfc3339("2027-01-01T00:00:00Z").unwrap(),
 //! #     Timestamp::parse_rfc3339("2027-01-16T00:00:00Z").unwrap());
-//! # let bound_to = Fingerprint::parse("04:7C:16:5E:E3:5D|SN1||BFEBFBFF00090672").unwrap();
+//! # let bound_to = Fingerprint::parse("04:7C:16:5E:E3:5D|SN1|BOARD1|BFEBFBFF00090672").unwrap();
 //! # claims.binding = Some(Binding::new(&bound_to, [1; 8]));
 //! # let token = mint(&issuer_key, &claims).unwrap();
 //! # let public_paserk = issuer_key.public_key().to_paserk();
@@ -22,8 +22,9 @@
 //! let key = PublicKey::from_paserk(&public_paserk)?;
 //! let verifier = Verifier::builder().trust(key).issuer("acme").product("prod-1").build();
 //!
-//! // At start: this machine (usually `Fingerprint::collect()`), and the guard saved last run.
-//! let device = Fingerprint::parse("04:7C:16:5E:E3:5D|SN2||BFEBFBFF00090672")?;
+//! // At start: this machine (usually `Fingerprint::collect()`; here with a new disk), and the
+//! // state saved last run.
+//! let device = Fingerprint::parse("04:7C:16:5E:E3:5D|SN2|BOARD1|BFEBFBFF00090672")?;
 //! let mut guard = TimeGuard::decode("tg1.1780000000").unwrap_or_default();
 //! let now = Timestamp::parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
 //!

@@ -119,6 +119,13 @@ impl fmt::Display for VerifyError {
             VerifyError::NotYetValid { not_before, now } => {
                 write!(f, "license is valid from {not_before}, it is now {now}")
             }
+            VerifyError::DeviceMismatch { result } if !result.anchored && result.matched > 0 => {
+                write!(
+                    f,
+                    "license is bound to another device (no disk or mainboard serial matches; {} of {} components match)",
+                    result.matched, result.bound
+                )
+            }
             VerifyError::DeviceMismatch { result } => write!(
                 f,
                 "license is bound to another device ({} of {} components match, {} needed)",
@@ -341,6 +348,12 @@ impl Verifier {
 
     /// [`Verifier::verify`] with the clock guarded: refuses a `now` behind the last time `guard`
     /// saw, and moves the guard forward on success. Persist the guard after the call.
+    ///
+    /// The guard also remembers the newest revocation list loaded through
+    /// [`Verifier::load_revocations_guarded`]: a verifier holding an older list than that (an
+    /// old list put back, or the list file deleted) is refused with
+    /// [`VerifyError::StaleRevocationList`], so a revoked license cannot be revived offline by
+    /// swapping files.
     pub fn verify_guarded(
         &self,
         token: &str,
@@ -348,6 +361,12 @@ impl Verifier {
         now: Timestamp,
         guard: &mut TimeGuard,
     ) -> Result<VerifiedLicense, VerifyError> {
+        if self.revocation_seq < guard.revocation_seq {
+            return Err(VerifyError::StaleRevocationList {
+                current: guard.revocation_seq,
+                offered: self.revocation_seq,
+            });
+        }
         guard.check(now)?;
         let license = self.verify(token, device, now)?;
         guard.observe(now);
@@ -372,18 +391,37 @@ impl Verifier {
     /// A list with the current sequence number is accepted again (it is the same list, or the
     /// issuer's signature says it is).
     pub fn load_revocations(&mut self, token: &str) -> Result<u64, VerifyError> {
+        self.load_revocations_above(token, self.revocation_seq)
+    }
+
+    /// Loads `token` if its sequence number is at least `floor` (and the current one).
+    fn load_revocations_above(&mut self, token: &str, floor: u64) -> Result<u64, VerifyError> {
         let (list, _): (RevocationClaims, KeyId) =
             self.open(token, "revocation list claims are malformed")?;
         self.check_issuer(&list.iss)?;
-        if list.seq < self.revocation_seq {
+        let floor = floor.max(self.revocation_seq);
+        if list.seq < floor {
             return Err(VerifyError::StaleRevocationList {
-                current: self.revocation_seq,
+                current: floor,
                 offered: list.seq,
             });
         }
         self.revocation_seq = list.seq;
         self.revoked = list.revoked.into_iter().collect();
         Ok(self.revocation_seq)
+    }
+
+    /// [`Verifier::load_revocations`], refusing any list older than the newest one `guard` has
+    /// seen and recording the one loaded in it. Persist the guard afterwards: it is the one blob
+    /// that carries both the latest time and the newest revocation list seen.
+    pub fn load_revocations_guarded(
+        &mut self,
+        token: &str,
+        guard: &mut TimeGuard,
+    ) -> Result<u64, VerifyError> {
+        let seq = self.load_revocations_above(token, guard.revocation_seq)?;
+        guard.revocation_seq = guard.revocation_seq.max(seq);
+        Ok(seq)
     }
 
     /// The sequence number of the revocation list in use (or the minimum given to the builder).
@@ -474,6 +512,7 @@ impl Verifier {
                 matched: 0,
                 bound: 0,
                 required: 1,
+                anchored: false,
             },
         };
         if result.holds() {
@@ -498,15 +537,20 @@ fn status_at(c: &Claims, now: Timestamp) -> LicenseStatus {
     }
 }
 
-/// Remembers the latest time the application has seen, so a clock set back is noticed.
+/// The verifier's persisted state: the latest time the application has seen, so a clock set
+/// back is noticed, and the newest revocation list it has loaded, so an older one cannot be put
+/// back.
 ///
 /// The application persists it between runs ([`TimeGuard::encode`] / [`TimeGuard::decode`]),
 /// ideally somewhere the user does not casually edit. Deleting the file resets it: the guard
-/// catches a clock turned back on a machine that keeps its state, it is not tamper-proof storage.
+/// catches a clock turned back or a list swapped on a machine that keeps its state; it is not
+/// tamper-proof storage, and no offline check can be (the owner of the machine can restore a
+/// whole disk image).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeGuard {
     last_seen: Timestamp,
     tolerance: i64,
+    revocation_seq: u64,
 }
 
 impl Default for TimeGuard {
@@ -521,7 +565,13 @@ impl TimeGuard {
         TimeGuard {
             last_seen,
             tolerance: DEFAULT_CLOCK_TOLERANCE,
+            revocation_seq: 0,
         }
+    }
+
+    /// The sequence number of the newest revocation list seen.
+    pub fn revocation_seq(&self) -> u64 {
+        self.revocation_seq
     }
 
     /// The same guard with another tolerance in seconds.
@@ -554,18 +604,31 @@ impl TimeGuard {
         self.last_seen = self.last_seen.max(t);
     }
 
-    /// The persisted form: `tg1.<unix seconds>`.
+    /// The persisted form: `tg2.<unix seconds>.<revocation seq>` (`tg1.<unix seconds>` while no
+    /// revocation list was loaded, as earlier versions wrote it).
     pub fn encode(&self) -> String {
-        alloc::format!("tg1.{}", self.last_seen.unix())
+        if self.revocation_seq == 0 {
+            return alloc::format!("tg1.{}", self.last_seen.unix());
+        }
+        alloc::format!("tg2.{}.{}", self.last_seen.unix(), self.revocation_seq)
     }
 
-    /// Reads [`TimeGuard::encode`]'s form back, with the default tolerance.
+    /// Reads [`TimeGuard::encode`]'s forms back (`tg1` and `tg2`), with the default tolerance.
     pub fn decode(s: &str) -> Option<Self> {
-        let secs = s.trim().strip_prefix("tg1.")?;
-        if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
+        fn number<T: core::str::FromStr>(s: &str) -> Option<T> {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            s.parse().ok()
         }
-        Some(TimeGuard::new(Timestamp::from_unix(secs.parse().ok()?)))
+        let s = s.trim();
+        if let Some(secs) = s.strip_prefix("tg1.") {
+            return Some(TimeGuard::new(Timestamp::from_unix(number(secs)?)));
+        }
+        let (secs, seq) = s.strip_prefix("tg2.")?.split_once('.')?;
+        let mut guard = TimeGuard::new(Timestamp::from_unix(number(secs)?));
+        guard.revocation_seq = number(seq)?;
+        Some(guard)
     }
 }
 

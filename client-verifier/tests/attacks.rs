@@ -285,3 +285,69 @@ fn rejects_token_over_the_marketplace_limit_at_mint() {
         Err(client_verifier::MintError::TooLong { .. })
     ));
 }
+
+/// A fresh verifier as the application builds it on each start, before it loads any list.
+fn restarted(s: &Setup) -> Verifier {
+    Verifier::builder()
+        .trust(s.key.public_key().clone())
+        .issuer("acme")
+        .product("P1")
+        .build()
+}
+
+#[test]
+fn persisted_state_refuses_an_older_revocation_list_put_back() {
+    let s = setup();
+    let old_list = sign_revocations(&s.key, &RevocationClaims::new("acme", now(), 4, vec![]));
+    let new_list = sign_revocations(
+        &s.key,
+        &RevocationClaims::new("acme", now(), 5, vec!["lic-7".into()]),
+    );
+    // First run: the application loads the newest list and persists its one state blob.
+    let mut guard = TimeGuard::new(now());
+    let mut v = restarted(&s);
+    assert_eq!(v.load_revocations_guarded(&new_list, &mut guard), Ok(5));
+    let stored = guard.encode();
+    assert_eq!(stored, format!("tg2.{}.5", now().unix()));
+    // Next run: the user put the older list (which does not revoke lic-7) back in place.
+    let mut guard = TimeGuard::decode(&stored).unwrap();
+    let mut v = restarted(&s);
+    assert_eq!(
+        v.load_revocations_guarded(&old_list, &mut guard),
+        Err(VerifyError::StaleRevocationList {
+            current: 5,
+            offered: 4
+        })
+    );
+    // An application that ignores that error (or deleted the list file) still cannot verify:
+    // the state remembers that a newer list existed.
+    assert_eq!(
+        v.verify_guarded(&s.token, Some(&s.home), now(), &mut guard),
+        Err(VerifyError::StaleRevocationList {
+            current: 5,
+            offered: 0
+        })
+    );
+    // With the current list the license is revoked, as it should be.
+    assert_eq!(v.load_revocations_guarded(&new_list, &mut guard), Ok(5));
+    assert_eq!(
+        v.verify_guarded(&s.token, Some(&s.home), now(), &mut guard)
+            .unwrap_err(),
+        VerifyError::Revoked {
+            jti: "lic-7".into()
+        }
+    );
+    // State written by earlier versions still reads, with no list seen.
+    let legacy = TimeGuard::decode("tg1.1780000000").unwrap();
+    assert_eq!(legacy.revocation_seq(), 0);
+    assert_eq!(legacy.encode(), "tg1.1780000000");
+    for bad in [
+        "tg2.1780000000",
+        "tg2.1780000000.",
+        "tg2..5",
+        "tg2.1.x",
+        "tg3.1.1",
+    ] {
+        assert_eq!(TimeGuard::decode(bad), None, "{bad}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Property tests of tolerant device matching (`MatchPolicy::Tolerant`): a binding holds when at
-//! least 2 of the components that were non-empty at binding time still share a value.
+//! least 2 of the components that were non-empty at binding time still share a value, one of
+//! them the disk or mainboard serial (components 1 and 2): MAC and CPU id never hold alone.
 
 use client_verifier::{Binding, Fingerprint, MatchPolicy};
 use proptest::prelude::*;
@@ -61,10 +62,28 @@ proptest! {
             device[empty] = values;
         }
         prop_assert!(!holds(&fp(bound.clone()), &fp(device.clone()), salt));
-        // One changed component alone is still tolerated.
+        // One changed component alone is still tolerated while a disk or mainboard serial that
+        // was bound still matches.
+        let which = present[changed[0]];
         let mut one = bound.clone();
-        one[present[changed[0]]] = device[present[changed[0]]].clone();
-        prop_assert!(holds(&fp(bound), &fp(one), salt));
+        one[which] = device[which].clone();
+        let serial_left = [1, 2].iter().any(|&i| i != which && !bound[i].is_empty());
+        prop_assert_eq!(holds(&fp(bound), &fp(one), salt), serial_left);
+    }
+
+    #[test]
+    fn mac_and_cpu_id_alone_never_hold(
+        old in proptest::array::uniform4(old_values()),
+        serials in proptest::array::uniform2(proptest::option::of(new_values())),
+        salt in any::<[u8; 8]>(),
+    ) {
+        // Another machine with this one's MAC and CPU id, and other (or no) serials.
+        let mut device = old.clone();
+        device[1] = serials[0].clone().unwrap_or_default();
+        device[2] = serials[1].clone().unwrap_or_default();
+        for policy in [MatchPolicy::Tolerant, MatchPolicy::All, MatchPolicy::AtLeast(1), MatchPolicy::AtLeast(2)] {
+            prop_assert!(!Binding::new(&fp(old.clone()), salt).check(&fp(device.clone()), policy).holds());
+        }
     }
 
     #[test]

@@ -35,8 +35,12 @@ fn entitlements() -> impl Strategy<Value = Entitlements> {
 fn fingerprint() -> impl Strategy<Value = Fingerprint> {
     prop_oneof![
         proptest::array::uniform4(proptest::collection::vec("[A-Z0-9:_.]{1,16}", 0..3))
-            .prop_filter_map("all four components empty", |p| Fingerprint::from_parts(p)
-                .ok()),
+            // Fingerprints an issuer binds to: with a disk or mainboard serial.
+            .prop_filter_map("no disk or mainboard serial", |p| Fingerprint::from_parts(
+                p
+            )
+            .ok()
+            .filter(Fingerprint::identifies_machine)),
         "[0-9a-f]{8,40}".prop_map(|s| Fingerprint::parse(&s).unwrap()),
     ]
 }

@@ -88,7 +88,11 @@ fn answer<T: Serialize>(
     let response = match result {
         Ok(body) => (StatusCode::OK, Json(body)).into_response(),
         Err(e) => {
-            tracing::info!(route, status = e.status.as_u16(), error = e.error, reason = %e.message, client = %client, "client request refused");
+            // Anyone can send these: each line is bounded (the reason escaped and cut short,
+            // the client an address) and a flood of them is rate-limited.
+            if let Some(suppressed) = st.refusals.admit(std::time::Instant::now()) {
+                tracing::info!(route, status = e.status.as_u16(), error = e.error, reason = %crate::logsafe::quoted(&e.message), client = %client, suppressed, "client request refused");
+            }
             e.into_response()
         }
     };
@@ -96,10 +100,19 @@ fn answer<T: Serialize>(
     response
 }
 
-/// A JSON body, or a 400 that says what is wrong with it.
+/// A JSON body, or an error that says what is wrong with it: 413 when too large, else 400. The
+/// parser's words quote the client's text (an unknown field's name), so they are escaped and
+/// cut short before they are echoed or logged.
 fn body<T>(req: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    req.map(|Json(t)| t)
-        .map_err(|e| ApiError::bad_request(format!("request body: {}", e.body_text())))
+    req.map(|Json(t)| t).map_err(|e| {
+        let status = e.status();
+        let text = crate::logsafe::quoted_max(&e.body_text(), 160);
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(status, "too_large", format!("request body: {text}"))
+        } else {
+            ApiError::bad_request(format!("request body: {text}"))
+        }
+    })
 }
 
 async fn activate(
@@ -108,7 +121,7 @@ async fn activate(
     headers: HeaderMap,
     req: Result<Json<ActivateRequest>, JsonRejection>,
 ) -> Response {
-    let client = client_label(peer.as_ref(), &headers);
+    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
     let result = async {
         let req = body(req)?;
         if req.fingerprint.trim().is_empty() {
@@ -144,7 +157,7 @@ async fn refresh(
     headers: HeaderMap,
     req: Result<Json<RefreshRequest>, JsonRejection>,
 ) -> Response {
-    let client = client_label(peer.as_ref(), &headers);
+    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
     let result = async {
         let req = body(req)?;
         let r = st.service.refresh(&req.token, Timestamp::now()).await?;

@@ -65,6 +65,7 @@ impl From<ServiceError> for ApiError {
             E::NotFound(_) => Self::not_found(message),
             E::SeatsTaken { .. } => Self::new(StatusCode::CONFLICT, "seats_taken", message),
             E::Revoked(_) => Self::new(StatusCode::GONE, "revoked", message),
+            E::Superseded { .. } => Self::new(StatusCode::GONE, "superseded", message),
             E::Domain(crate::license::DomainError::Released { .. }) => {
                 Self::new(StatusCode::GONE, "released", message)
             }

@@ -44,10 +44,13 @@ async fn v1_callback(
         Err(e) => ("unverified", Response::from_error(&e)),
         Ok(params) => match parse_v1(&params) {
             Err(e) => ("invalid", Response::from_error(&e)),
-            Ok(cb) => (cb.activity(), dispatch(&st, cb, now).await),
+            Ok(cb) => {
+                let signed_at = params.timestamp();
+                (cb.activity(), dispatch(&st, cb, Some(signed_at), now).await)
+            }
         },
     };
-    let client = client_label(peer.as_ref(), &headers);
+    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
     finish(&st, activity, response, started, &client)
 }
 
@@ -82,11 +85,14 @@ async fn v2_callback(
                 }
                 Ok(true) => match parse_v2(&body) {
                     Err(e) => ("invalid", Response::from_error(&e)),
-                    Ok(cb) => (cb.activity(), dispatch(&st, cb, now).await),
+                    Ok(cb) => (
+                        cb.activity(),
+                        dispatch(&st, cb, Some(v.timestamp()), now).await,
+                    ),
                 },
             },
         };
-    let client = client_label(peer.as_ref(), &headers);
+    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
     finish(&st, activity, response, started, &client)
 }
 
@@ -103,13 +109,23 @@ fn finish(
     st.metrics
         .callback(activity, code.as_str(), started.elapsed().as_secs_f64());
     if !matches!(code, ResultCode::Success | ResultCode::Processing) {
-        tracing::warn!(
-            activity,
-            code = code.as_str(),
-            message = %String::from_utf8_lossy(response.body()),
-            client = %client,
-            "callback refused"
-        );
+        // An unverified request is anyone's: its refusals are rate-limited. A signed one is the
+        // marketplace's, and every one of those is logged.
+        let admitted = if activity == "unverified" {
+            st.refusals.admit(Instant::now())
+        } else {
+            Some(0)
+        };
+        if let Some(suppressed) = admitted {
+            tracing::warn!(
+                activity,
+                code = code.as_str(),
+                message = %crate::logsafe::quoted(&String::from_utf8_lossy(response.body())),
+                client = %client,
+                suppressed,
+                "callback refused"
+            );
+        }
     }
     (
         StatusCode::OK,
@@ -135,12 +151,19 @@ fn internal_error() -> Response {
     )
 }
 
-/// Runs one verified, parsed callback through the service.
-async fn dispatch(st: &AppState, cb: Callback, now: Timestamp) -> Response {
+/// Runs one verified, parsed callback through the service. `signed_at` is the time the
+/// marketplace signed it with: a state change older than the newest one applied is stale.
+async fn dispatch(
+    st: &AppState,
+    cb: Callback,
+    signed_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Response {
     let svc = &st.service;
     let caller = Caller {
         action: cb.activity(),
         test: cb.test_flag(),
+        signed_at,
     };
     let success = |_| Response::success();
     let result = match cb {
@@ -258,7 +281,9 @@ fn refusal(e: &ServiceError) -> Response {
         ServiceError::ExpiryRequired => (ResultCode::ExpiryRequired, e.to_string()),
         ServiceError::QuotaExhausted { .. } => (ResultCode::QuotaExhausted, e.to_string()),
         ServiceError::Revoked(_) => (ResultCode::InstanceNotFound, e.to_string()),
-        ServiceError::SeatsTaken { .. } => (ResultCode::InvalidParam, e.to_string()),
+        ServiceError::SeatsTaken { .. } | ServiceError::Superseded { .. } => {
+            (ResultCode::InvalidParam, e.to_string())
+        }
         ServiceError::OutsideValidity(m) => (ResultCode::OutsideOrderValidity, m.clone()),
         ServiceError::Invalid(m) => (ResultCode::InvalidParam, m.clone()),
         ServiceError::Domain(DomainError::Mint { .. }) | ServiceError::Store(_) => {

@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod client;
+mod conns;
 pub mod error;
 mod health;
 mod marketplace;
@@ -14,20 +15,31 @@ pub mod metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use hyper_util::rt::TokioIo;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::config::ConnLimits;
 use crate::license::service::Service;
+use crate::logsafe::RefusalLimiter;
 use crate::marketplace::AccessKey;
+use crate::net::Cidr;
+use error::ApiError;
 use metrics::Metrics;
 
 /// Everything a handler needs; cheap to clone.
@@ -41,29 +53,33 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// V1 timestamp window.
     pub v1_window_secs: Option<i64>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[Cidr]>,
+    /// Bounds how many refusals of unauthenticated requests reach the log.
+    pub refusals: Arc<RefusalLimiter>,
 }
 
 /// The peer address of the connection a request came on, as a request extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// Who sent a request, for logs: the peer address and, behind a proxy, the first
-/// `X-Forwarded-For` entry (as sent; logged, never trusted for a decision).
+/// Who sent a request, for logs: the connection's peer, or behind a trusted proxy the nearest
+/// `X-Forwarded-For` hop that is not one (`crate::net::client_ip`). Always an address, so
+/// nothing a client writes reaches the log through it.
 pub(crate) fn client_label(
     addr: Option<&axum::Extension<ClientAddr>>,
     headers: &axum::http::HeaderMap,
+    trusted: &[Cidr],
 ) -> String {
-    let peer = addr.map_or_else(|| "?".to_string(), |a| a.0.0.to_string());
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 64);
-    match forwarded {
-        Some(f) => format!("{f} via {peer}"),
-        None => peer,
-    }
+    let Some(peer) = addr.map(|a| a.0.0) else {
+        return "?".to_string();
+    };
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    crate::net::client_ip(peer.ip(), &forwarded, trusted).to_string()
 }
 
 /// The public router: marketplace callbacks on `callback_path`, the client API, health, metrics.
@@ -79,20 +95,68 @@ pub fn router(state: AppState, callback_path: &str, max_body_bytes: usize) -> Ro
 /// How long in-flight requests may take to finish after shutdown is asked for.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// Longest request head (request line and headers) accepted; a callback's query is far shorter.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// How one listener serves: TLS, the per-connection bounds, and the largest request body.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Every connection is TLS when set.
+    pub tls: Option<TlsAcceptor>,
+    /// Connection cap and timeouts.
+    pub limits: ConnLimits,
+    /// Largest request body; larger ones get 413 before a handler runs.
+    pub max_body_bytes: usize,
+}
+
 /// Serves `router` on an already-bound `listener` until `shutdown` resolves, then stops
-/// accepting and lets requests in flight finish (up to ten seconds). With `tls`, every
-/// connection is a TLS connection.
+/// accepting and lets requests in flight finish (up to ten seconds).
+///
+/// Hostile clients are bounded: request heads must arrive within the header timeout and bodies
+/// within the body timeout (408), bodies are read in full (up to `max_body_bytes`, else 413)
+/// before a handler runs, a kept-alive connection idle past the idle timeout is closed, and at
+/// the connection cap the oldest connection not answering a request makes room for a new one
+/// (see `conns`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    tls: Option<TlsAcceptor>,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let ServeOptions {
+        tls,
+        limits,
+        max_body_bytes,
+    } = options;
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The marketplace's documentation spells the header `Body-Sign`; header names are
     // case-insensitive, but a strict client should see the documented spelling.
-    builder.title_case_headers(true);
+    builder
+        .title_case_headers(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    let body_timeout = limits.body_timeout;
+    let router = router.layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| read_body(req, next, body_timeout, max_body_bytes),
+    ));
+    let conns = conns::Conns::new(limits.max_connections);
+    let sweeper = tokio::spawn({
+        let conns = conns.clone();
+        let idle = limits.idle_timeout;
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let closed = conns.sweep(idle);
+                if closed > 0 {
+                    tracing::debug!(closed, "closed idle connections");
+                }
+            }
+        }
+    });
+    let crowded = RefusalLimiter::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -107,51 +171,80 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        // Handlers log who called (a refused callback at 3 a.m. wants an address).
+        let slot = match conns.admit() {
+            Ok((slot, evicted)) => {
+                if evicted && let Some(held) = crowded.admit(std::time::Instant::now()) {
+                    tracing::warn!(
+                        max = limits.max_connections,
+                        suppressed = held,
+                        "connection cap reached: closed the oldest idle connection to make room"
+                    );
+                }
+                slot
+            }
+            Err(conns::Refused::AllBusy) => {
+                if let Some(held) = crowded.admit(std::time::Instant::now()) {
+                    tracing::warn!(%peer, max = limits.max_connections, suppressed = held, "connection cap reached and every connection is answering a request: new connection closed");
+                }
+                continue;
+            }
+        };
+        let conn = slot.conn().clone();
+        // Handlers log who called (a refused callback at 3 a.m. wants an address), and the
+        // body reader marks the connection busy once a request's body is in.
         let service = TowerToHyperService::new(router.clone().map_request(
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ClientAddr(peer));
+                req.extensions_mut().insert(ConnHandle(conn.clone()));
                 req
             },
         ));
         let builder = builder.clone();
-        match &tls {
-            None => {
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(
-                        Duration::from_secs(10),
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
+        let acceptor = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let slot = slot;
+            let closed = slot.conn().clone();
+            let serve_it = async {
+                match acceptor {
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
-                });
+                    Some(acceptor) => {
+                        let stream = match tokio::time::timeout(
+                            Duration::from_secs(10),
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        if let Err(e) = watcher.watch(conn).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                () = serve_it => {}
+                () = closed.closed() => tracing::debug!(%peer, "connection closed: idle or making room"),
             }
-        }
+            drop(slot);
+        });
     }
+    sweeper.abort();
     drop(listener);
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
@@ -160,6 +253,104 @@ pub async fn serve(
         tracing::warn!("requests still running after {DRAIN:?}; closing them");
     }
     Ok(())
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("tls", &self.tls.is_some())
+            .field("limits", &self.limits)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// The connection a request came on, as a request extension.
+#[derive(Debug, Clone)]
+struct ConnHandle(Arc<conns::Conn>);
+
+/// Reads the whole request body (bounded in size and time) before any handler runs, then marks
+/// the connection busy until the response has been sent: a client that trickles a body holds
+/// neither a handler nor more than `max` bytes, and stays the first to go when room is needed.
+async fn read_body(req: Request, next: Next, timeout: Duration, max: usize) -> Response {
+    let (parts, body) = req.into_parts();
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body: larger than {max} bytes"),
+        )
+        .into_response()
+    };
+    if parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > max as u64)
+    {
+        return too_large();
+    }
+    let bytes = match tokio::time::timeout(
+        timeout,
+        http_body_util::Limited::new(body, max).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(_)) => {
+            return ApiError::bad_request("request body: the connection broke while it was sent")
+                .into_response();
+        }
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!("request body: not sent within {} s", timeout.as_secs()),
+            )
+            .into_response();
+        }
+    };
+    let guard = parts.extensions.get::<ConnHandle>().map(|c| c.0.busy());
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    match guard {
+        Some(guard) => response.map(|b| {
+            Body::new(Guarded {
+                inner: b,
+                _guard: guard,
+            })
+        }),
+        None => response,
+    }
+}
+
+/// A response body that holds the connection busy until it is sent (a streamed backup too).
+struct Guarded {
+    inner: Body,
+    _guard: conns::BusyGuard,
+}
+
+impl http_body::Body for Guarded {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The local address of a bound listener, for the startup log.

@@ -104,6 +104,21 @@ pub struct License {
     /// (online activation); `None` until it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_synced: Option<Timestamp>,
+    /// Set once a renewal callback has stated the expiry (see [`License::validity_known`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renewed: bool,
+    /// Tokens of a revision below this one were superseded by a reissue: they neither activate
+    /// nor refresh (a leaked or replaced license must not buy its way back in). 0: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_revision: u32,
+    /// The marketplace's signed time of the newest state change applied (freeze, unfreeze,
+    /// renewal, release): a callback signed earlier than this is stale and changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_signed: Option<Timestamp>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What the issuer puts in every token, from configuration.
@@ -148,6 +163,33 @@ pub enum Change {
 }
 
 impl License {
+    /// Whether `exp` is the marketplace's word: a License 1.0 purchase, a renewal callback or a
+    /// successful order query. An online instance whose order has not been read yet carries a
+    /// placeholder ([`PERPETUAL`]) that must never reach a token: until then a device license's
+    /// own validity is all that was sold to that device.
+    pub fn validity_known(&self) -> bool {
+        self.kind == Kind::Classic || self.renewed || self.order_synced.is_some()
+    }
+
+    /// Whether a token of `revision` was superseded by a reissue.
+    pub fn superseded(&self, revision: u32) -> bool {
+        revision < self.min_revision
+    }
+
+    /// Whether a callback signed at `signed_at` is older than the newest change already applied:
+    /// a replay from a log, or a delivery overtaken by a later statement. The newest statement
+    /// wins; equal times (one second's resolution) are not stale.
+    pub fn is_stale(&self, signed_at: Option<Timestamp>) -> bool {
+        matches!((signed_at, self.last_signed), (Some(t), Some(last)) if t < last)
+    }
+
+    /// Records the signed time of a change just applied.
+    pub fn mark_signed(&mut self, signed_at: Option<Timestamp>) {
+        if let Some(t) = signed_at {
+            self.last_signed = Some(self.last_signed.map_or(t, |last| last.max(t)));
+        }
+    }
+
     /// The token of the current revision, for clients that refresh.
     pub fn current_token(&self) -> Option<&str> {
         self.latest_token
@@ -215,6 +257,7 @@ impl License {
     ) -> Result<Change, DomainError> {
         self.refuse_if_released("renewal")?;
         self.exp = exp.max(self.nbf);
+        self.renewed = true;
         if let Some(p) = product.filter(|p| !p.is_empty()) {
             self.product = p.to_string();
         }
@@ -372,6 +415,9 @@ pub(crate) fn sample(id: &str, status: Status) -> License {
         latest_token: None,
         periodic: false,
         order_synced: None,
+        renewed: false,
+        min_revision: 0,
+        last_signed: None,
     }
 }
 

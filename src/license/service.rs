@@ -69,6 +69,17 @@ pub enum ServiceError {
     /// The license (or this device's binding of it) was revoked or released.
     #[error("license {0} has been revoked")]
     Revoked(String),
+    /// The token is an older revision of a license that was reissued since: only the reissued
+    /// token activates and refreshes.
+    #[error(
+        "license {license}: this token (revision {revision}) was replaced when the license was reissued; use the license the seller sent after the reissue"
+    )]
+    Superseded {
+        /// The license.
+        license: String,
+        /// The revision of the token presented.
+        revision: u32,
+    },
     /// The request is well-formed but its values cannot be used.
     #[error("{0}")]
     Invalid(String),
@@ -86,6 +97,9 @@ pub struct Settings {
     pub freeze_days: u32,
     /// Whether `getLicenseAsync` without a fingerprint is refused (`000903`).
     pub require_fingerprint: bool,
+    /// Non-empty components (of the four) a fingerprint needs for a binding made through the
+    /// public client API (`/v1/activate`); 0 also admits opaque fingerprints there.
+    pub min_fingerprint_components: u8,
 }
 
 /// Who asked: recorded in the audit log.
@@ -95,6 +109,10 @@ pub struct Caller<'a> {
     pub action: &'a str,
     /// `testFlag=1`.
     pub test: bool,
+    /// The time the marketplace signed the callback with (V1 `timeStamp`, V2 `timestamp`):
+    /// a state change signed before the newest one applied is stale. `None` for callers
+    /// without one.
+    pub signed_at: Option<Timestamp>,
 }
 
 impl Caller<'_> {
@@ -293,6 +311,9 @@ impl Service {
                     latest_token: None,
                     periodic: false,
                     order_synced: None,
+                    renewed: false,
+                    min_revision: 0,
+                    last_signed: None,
                 };
                 let token = l.mint(&self.issuer(), now, None)?;
                 l.issued_token = Some(token.clone());
@@ -360,6 +381,9 @@ impl Service {
                         latest_token: None,
                         periodic: false,
                         order_synced: None,
+                        renewed: false,
+                        min_revision: 0,
+                        last_signed: None,
                     };
                     let event = self.event(
                         &l,
@@ -515,6 +539,13 @@ impl Service {
         } else {
             let fp = Fingerprint::parse(&raw)
                 .map_err(|e| ServiceError::Invalid(format!("deviceFingerprint: {e}")))?;
+            if !fp.identifies_machine() {
+                // Such a binding could never hold in the verifier: refuse it now, with the
+                // reason, rather than deliver a license that locks its customer out.
+                return Err(ServiceError::Invalid(
+                    "deviceFingerprint: has no disk or mainboard serial; MAC addresses and CPU ids alone do not identify a machine".into(),
+                ));
+            }
             Some(Binding::new(&fp, binding_salt(&r.instance, &r.event)))
         };
         let device = {
@@ -676,8 +707,30 @@ impl Service {
         {
             let _w = self.write.lock().await;
             let mut l = self.must_get(id)?;
+            if l.is_stale(caller.signed_at) {
+                // A replay from a log (inside the signature window) or a delivery overtaken by a
+                // later statement: the newest marketplace statement wins. Success, so the
+                // marketplace does not retry; audited, so support can see it.
+                let signed = caller.signed_at.map(Timestamp::to_rfc3339);
+                let newest = l.last_signed.map(Timestamp::to_rfc3339);
+                let event = self.event(
+                    &l,
+                    caller,
+                    now,
+                    json!({ "stale": true, "signed_at": signed, "newest_applied": newest, "test": caller.test }),
+                );
+                self.store.commit(Batch {
+                    audit: vec![event],
+                    ..Batch::default()
+                })?;
+                tracing::warn!(activity = caller.action, instance = %id, signed_at = ?signed, newest_applied = ?newest, "stale callback: signed before the newest change applied; nothing changed");
+                drop(_w);
+                self.store.flush().await?;
+                return Ok(());
+            }
             let (change, applied, detail) = f(self, &mut l)?;
             if change == Change::Changed {
+                l.mark_signed(caller.signed_at);
                 let mut detail = detail;
                 detail["status"] = json!(l.status.as_str());
                 detail["test"] = json!(caller.test);

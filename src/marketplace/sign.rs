@@ -140,6 +140,18 @@ pub fn verify_v1(
             "does not match the request (is the access key the one bound in the Seller Console?)",
         ));
     }
+    // The signed string joins `name=value` pairs with `&` and escapes nothing, so one value
+    // `CS1&testFlag=0` signs the same as two parameters: a captured request could be re-split
+    // into another meaning (a parameter dropped, another value). Refused: a name holding `&` or
+    // `=`, and a value holding `&` followed by `=`. With those gone the signed string has one
+    // reading only, while a customer name like "A & B Ltd" and Base64 values ending in `=` (the
+    // encrypted contact fields) still pass.
+    if let Some((name, _)) = values.iter().find(|(k, v)| v1_ambiguous(k, v)) {
+        return Err(ProtocolError::invalid(
+            &crate::logsafe::quoted(name),
+            "holds '&' followed by '=' (or a name holds either), which would make the signed parameter string ambiguous",
+        ));
+    }
     let timestamp = parse_v1_timestamp(stamp).ok_or_else(|| {
         ProtocolError::invalid(
             TIME_STAMP,
@@ -158,6 +170,11 @@ pub fn verify_v1(
         }
     }
     Ok(Params { values, timestamp })
+}
+
+/// Whether `name=value` could be read as more than one pair inside the V1 signed string.
+fn v1_ambiguous(name: &str, value: &str) -> bool {
+    name.contains(['&', '=']) || value.find('&').is_some_and(|i| value[i..].contains('='))
 }
 
 /// The `authToken` of a License 1.0 request with these parameters (spec §3.2): what the
@@ -493,6 +510,23 @@ mod tests {
         let query = sign_v1_query(&AccessKey::new("other"), &SPEC_V1_PARAMS[..6], v1_now());
         let err = verify_v1(&key(), &query, v1_now(), None).unwrap_err();
         assert_eq!(err.code, ResultCode::AuthFailed);
+    }
+
+    #[test]
+    fn rejects_a_signed_query_re_split_through_an_ampersand_in_a_value() {
+        // The spec request, with `productId=P1&testFlag=1` re-sent as one value of
+        // `productId`: the same signed string, so the same authToken.
+        let query = spec_v1_query(V1_TOKEN)
+            .replace("testFlag=1&", "")
+            .replace("productId=P1", "productId=P1%26testFlag%3D1");
+        let err = verify_v1(&key(), &query, v1_now(), None).unwrap_err();
+        assert_eq!(err.code, ResultCode::InvalidParam, "{err}");
+        assert!(err.message.starts_with("\"productId\": holds '&'"), "{err}");
+        // One reading only: '&' without a later '=', and '=' alone, are plain values.
+        assert!(!v1_ambiguous("customerName", "A & B Ltd"));
+        assert!(!v1_ambiguous("email", "bWFpbA=="));
+        assert!(v1_ambiguous("customerName", "A&expireTime=20991231000000"));
+        assert!(v1_ambiguous("a=b", "c") && v1_ambiguous("a&b", "c"));
     }
 
     #[test]

@@ -128,6 +128,7 @@ pub fn service(store: Arc<dyn Store>) -> Arc<Service> {
             issuer: ISSUER.into(),
             freeze_days: 15,
             require_fingerprint: false,
+            min_fingerprint_components: 3,
         },
     ))
 }
@@ -140,11 +141,18 @@ pub async fn serve_in_process(service: Arc<Service>) -> SocketAddr {
         access_key: Arc::new(AccessKey::new(ACCESS_KEY)),
         metrics: Arc::new(Metrics::new(store)),
         v1_window_secs: Some(86_400),
+        trusted_proxies: Vec::new().into(),
+        refusals: Arc::new(licd::logsafe::RefusalLimiter::default()),
     };
     let app = router(state, CALLBACK, 1 << 20);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, app, None, std::future::pending()));
+    let options = licd::http::ServeOptions {
+        tls: None,
+        limits: licd::config::ConnLimits::default(),
+        max_body_bytes: 1 << 20,
+    };
+    tokio::spawn(serve(listener, app, options, std::future::pending()));
     addr
 }
 

@@ -43,7 +43,7 @@ impl Daemon {
     pub fn start_via(dir: &Path, extra: &[&str], launcher: &[String]) -> Daemon {
         std::fs::create_dir_all(dir).unwrap();
         let key_file = dir.join("access.key");
-        std::fs::write(&key_file, ACCESS_KEY).unwrap();
+        write_secret(&key_file, ACCESS_KEY.as_bytes());
         let licd = env!("CARGO_BIN_EXE_licd");
         let mut cmd = match launcher.split_first() {
             Some((program, args)) => {
@@ -209,6 +209,13 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes a secret file owner-only (0600), as licd requires of the files it reads secrets from.
+pub fn write_secret(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// One answered callback.

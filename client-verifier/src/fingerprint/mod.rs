@@ -153,7 +153,22 @@ impl Fingerprint {
     pub fn is_opaque(&self) -> bool {
         matches!(self.0, Repr::Opaque(_))
     }
+
+    /// Whether a binding to this fingerprint can ever hold: an opaque value (matched exactly), or
+    /// a four-part one with a disk or mainboard serial. MAC addresses are set at will and a CPU
+    /// id is the same on every machine of a model, so those two never hold a binding on their
+    /// own (see [`MatchPolicy`]); an issuer should not bind to a fingerprint without either.
+    pub fn identifies_machine(&self) -> bool {
+        match &self.0 {
+            Repr::Opaque(_) => true,
+            Repr::Parts(p) => STRONG.iter().any(|&i| !p[i].is_empty()),
+        }
+    }
 }
+
+/// The components that identify a machine: disk and mainboard serials. MAC (0) and CPU id (3)
+/// only support a match.
+const STRONG: [usize; 2] = [1, 2];
 
 impl fmt::Display for Fingerprint {
     /// The marketplace form: `A,B|C||D`, or the opaque value as given.
@@ -179,12 +194,19 @@ impl fmt::Display for Fingerprint {
 }
 
 /// How many bound components must still match for a binding to hold.
+///
+/// Whatever the policy, a four-part binding holds only when the disk or the mainboard serial
+/// still matches: the MAC address (set at will) and the CPU id (shared by every machine of one
+/// model) alone or together never satisfy a binding. A binding made with neither serial can
+/// therefore never hold, which is why issuers refuse to make one
+/// ([`Fingerprint::identifies_machine`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MatchPolicy {
     /// At least two of the components that were non-empty at binding time (all of them when
-    /// fewer than two were): a new NIC or disk alone does not lock a customer out, a different
-    /// machine does.
+    /// fewer than two were), one of them the disk or mainboard serial: a new NIC alone never
+    /// locks a customer out, nor does a new disk when the mainboard serial was bound too; a
+    /// different machine with the same CPU model and a copied MAC does not match.
     #[default]
     Tolerant,
     /// Every component that was non-empty at binding time.
@@ -212,12 +234,15 @@ pub struct MatchResult {
     pub bound: u8,
     /// How many the policy requires.
     pub required: u8,
+    /// Whether a machine-identifying value matched: the disk or mainboard serial of a four-part
+    /// binding, or the whole value of an opaque one.
+    pub anchored: bool,
 }
 
 impl MatchResult {
     /// Whether the binding holds.
     pub fn holds(&self) -> bool {
-        self.matched >= self.required && self.required > 0
+        self.matched >= self.required && self.required > 0 && self.anchored
     }
 }
 
@@ -303,37 +328,36 @@ impl Binding {
                     &h[..],
                     &hash::<OPAQUE_HASH_LEN>(&self.salt, 0xff, v)[..],
                 );
-                let matched = u8::from(bool::from(ok));
+                let ok = bool::from(ok);
                 MatchResult {
-                    matched,
+                    matched: u8::from(ok),
                     bound: 1,
                     required: 1,
+                    anchored: ok,
                 }
             }
             (BindingHashes::Opaque(_), Repr::Parts(_)) => MatchResult {
                 matched: 0,
                 bound: 1,
                 required: 1,
+                anchored: false,
             },
             (BindingHashes::Parts(bound_parts), _) => {
                 let bound = bound_parts.lens.iter().filter(|&&n| n > 0).count() as u8;
                 let device_parts = device.parts();
-                let matched = bound_parts
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, hashes)| {
-                        !hashes.is_empty()
-                            && device_parts.is_some_and(|d| {
-                                d[*i]
-                                    .iter()
-                                    .any(|v| hashes.contains(&hash(&self.salt, *i as u8, v)))
-                            })
-                    })
-                    .count() as u8;
+                let hits: [bool; 4] = core::array::from_fn(|i| {
+                    let hashes = bound_parts.get(i);
+                    !hashes.is_empty()
+                        && device_parts.is_some_and(|d| {
+                            d[i].iter()
+                                .any(|v| hashes.contains(&hash(&self.salt, i as u8, v)))
+                        })
+                });
                 MatchResult {
-                    matched,
+                    matched: hits.iter().filter(|&&h| h).count() as u8,
                     bound,
                     required: policy.required(bound),
+                    anchored: STRONG.iter().any(|&i| hits[i]),
                 }
             }
         }
@@ -534,8 +558,12 @@ mod tests {
         // The marketplace's own example has three non-empty components.
         let bound = Binding::new(&fp("M1|D1||C1"), SALT);
         let check = |s: &str| bound.check(&fp(s), MatchPolicy::Tolerant).holds();
-        assert!(check("M2|D1||C1"));
-        assert!(check("M1|D2|B1|C1"));
+        assert!(check("M2|D1||C1"), "new NIC");
+        assert!(check("M1|D1|B1|C9"), "new CPU");
+        assert!(
+            !check("M1|D2|B1|C1"),
+            "the disk was the only serial bound: MAC and CPU id alone do not hold"
+        );
         assert!(!check("M2|D2||C1"));
     }
 
@@ -548,7 +576,8 @@ mod tests {
             MatchResult {
                 matched: 1,
                 bound: 1,
-                required: 1
+                required: 1,
+                anchored: true,
             }
         );
         assert!(r.holds());
@@ -557,6 +586,42 @@ mod tests {
                 .check(&fp("M1|D1|B2|C1"), MatchPolicy::Tolerant)
                 .holds()
         );
+    }
+
+    #[test]
+    fn mac_and_cpu_id_alone_or_together_never_hold_a_binding() {
+        // A binding on CPU ids only (the attack: every machine of that CPU model matched).
+        let cpu_only = Binding::new(&fp("|||178BFBFF00A10F11,BFEBFBFF000906EA"), SALT);
+        let r = cpu_only.check(&fp("M7|D7|B7|BFEBFBFF000906EA"), MatchPolicy::Tolerant);
+        assert_eq!((r.matched, r.required, r.anchored), (1, 1, false));
+        assert!(!r.holds());
+        let weak = Binding::new(&fp("M1|||C1"), SALT);
+        for policy in [
+            MatchPolicy::Tolerant,
+            MatchPolicy::All,
+            MatchPolicy::AtLeast(1),
+        ] {
+            assert!(!weak.check(&fp("M1|||C1"), policy).holds(), "{policy:?}");
+        }
+        // A full binding: a copied MAC plus the same CPU model is another machine.
+        let full = Binding::new(&fp("M1|D1|B1|C1"), SALT);
+        assert!(
+            !full
+                .check(&fp("M1|D9|B9|C1"), MatchPolicy::Tolerant)
+                .holds()
+        );
+        assert!(
+            !full
+                .check(&fp("M1|D9|B9|C1"), MatchPolicy::AtLeast(2))
+                .holds()
+        );
+        assert!(
+            full.check(&fp("M9|D1|B9|C1"), MatchPolicy::Tolerant)
+                .holds()
+        );
+        assert!(fp("M|D||").identifies_machine() && fp("||B|").identifies_machine());
+        assert!(!fp("M|||C").identifies_machine());
+        assert!(fp("8a6f0e").identifies_machine());
     }
 
     #[test]

@@ -38,6 +38,40 @@ pub struct AdminState {
     pub store: Arc<dyn Store>,
     /// The bearer token.
     pub token: Arc<AdminToken>,
+    /// Recent wrong tokens, which slow down the next refusal.
+    pub failures: Arc<AuthFailures>,
+}
+
+/// Wrong admin tokens seen lately. Each refusal waits before it answers, twice as long as the
+/// one before (100 ms up to 5 s), until a minute passes without one: guessing costs time, while
+/// a right token is never delayed.
+#[derive(Debug, Default)]
+pub struct AuthFailures {
+    state: std::sync::Mutex<(u32, Option<std::time::Instant>)>,
+    log: crate::logsafe::RefusalLimiter,
+}
+
+impl AuthFailures {
+    const FORGET_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+    const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// Records a wrong token at `now` and returns how long its refusal waits.
+    pub fn record(&self, now: std::time::Instant) -> std::time::Duration {
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (count, last) = &mut *st;
+        if last.is_some_and(|l| now.saturating_duration_since(l) > Self::FORGET_AFTER) {
+            *count = 0;
+        }
+        *last = Some(now);
+        let delay = std::time::Duration::from_millis(100)
+            .saturating_mul(1u32 << (*count).min(6))
+            .min(Self::MAX_DELAY);
+        *count = count.saturating_add(1);
+        delay
+    }
 }
 
 impl std::fmt::Debug for AdminState {
@@ -64,7 +98,7 @@ impl AdminToken {
             getrandom::getrandom(bytes.as_mut())
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            crate::server::write_private(path, hex.as_bytes())?;
+            crate::private_file::write_private(path, hex.as_bytes())?;
         }
         #[cfg(unix)]
         {
@@ -118,7 +152,12 @@ async fn require_token(State(st): State<AdminState>, req: Request, next: Next) -
     match presented {
         Some(t) if st.token.matches(t.trim()) => next.run(req).await,
         Some(_) => {
-            tracing::warn!(path = %req.uri().path(), "admin request with a wrong token");
+            let now = std::time::Instant::now();
+            let delay = st.failures.record(now);
+            if let Some(suppressed) = st.failures.log.admit(now) {
+                tracing::warn!(path = %crate::logsafe::quoted(req.uri().path()), delay_ms = delay.as_millis() as u64, suppressed, "admin request with a wrong token");
+            }
+            tokio::time::sleep(delay).await;
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -144,4 +183,19 @@ pub fn actor(headers: &HeaderMap) -> String {
         .filter(|a| !a.is_empty() && a.len() <= 64 && a.chars().all(|c| !c.is_control()))
         .unwrap_or("admin-api")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn wrong_tokens_wait_longer_each_time_and_are_forgotten_after_a_quiet_minute() {
+        let f = AuthFailures::default();
+        let t0 = Instant::now();
+        let delays: Vec<u128> = (0..9).map(|_| f.record(t0).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+        assert_eq!(f.record(t0 + Duration::from_secs(61)).as_millis(), 100);
+    }
 }

@@ -71,6 +71,7 @@ impl Service {
         }
         let fp = Fingerprint::parse(fingerprint.trim())
             .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
+        check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
         let seat = {
             let _w = self.write.lock().await;
             let l = self.must_get(&claims.jti)?;
@@ -83,6 +84,7 @@ impl Service {
             if l.status == Status::Released {
                 return Err(ServiceError::Revoked(l.id));
             }
+            refuse_superseded(&l, &claims)?;
             let seats = self.store.activations(&l.id)?;
             let held = seats.iter().find(|a| {
                 a.revoked.is_none()
@@ -188,6 +190,7 @@ impl Service {
             if l.status == Status::Released || revoked_binding {
                 return Err(ServiceError::Revoked(l.id));
             }
+            refuse_superseded(&l, &claims)?;
             let token = match (&claims.binding, l.kind) {
                 (None, Kind::Classic) => l.current_token().unwrap_or_default().to_string(),
                 (Some(b), Kind::Classic) => {
@@ -203,7 +206,18 @@ impl Service {
                         None => l.mint(&self.issuer(), now, Some(b.clone()))?,
                     }
                 }
-                (binding, Kind::Online) => l.mint(&self.issuer(), now, binding.clone())?,
+                (binding, Kind::Online) => {
+                    let mut scoped = l.clone();
+                    if !l.validity_known() {
+                        // The instance's expiry is still the placeholder of an order not read
+                        // yet: what was sold to this device is the device license's validity,
+                        // carried by the token presented (the first one in the chain is the
+                        // device license; each refresh keeps its bounds).
+                        scoped.nbf = claims.nbf;
+                        scoped.exp = claims.exp.min(l.exp);
+                    }
+                    scoped.mint(&self.issuer(), now, binding.clone())?
+                }
             };
             Refreshed {
                 token,
@@ -277,6 +291,9 @@ impl Service {
                 ));
             }
             l.next_revision(&self.issuer(), now)?;
+            // Every earlier token, bound or not, stops activating and refreshing: the old
+            // unbound license of a replaced machine must not take the new seats.
+            l.min_revision = l.revision;
             let token = match (&fp, l.kind) {
                 (None, _) => match l.current_token() {
                     Some(t) => t.to_string(),
@@ -367,6 +384,45 @@ impl Service {
         let list = RevocationClaims::new(self.settings.issuer.clone(), now, seq, entries);
         Ok((seq, sign_revocations(&self.key, &list)))
     }
+}
+
+/// Refuses a token older than the license's last reissue.
+fn refuse_superseded(l: &License, claims: &Claims) -> Result<(), ServiceError> {
+    if l.superseded(claims.revision) {
+        return Err(ServiceError::Superseded {
+            license: l.id.clone(),
+            revision: claims.revision,
+        });
+    }
+    Ok(())
+}
+
+/// A fingerprint strong enough for a binding made through the public API: at least `min`
+/// non-empty components of the four-part form, one of them the disk or the mainboard serial
+/// (MAC addresses are set at will and CPU ids are shared by every machine of a model, so a
+/// binding on those alone would follow a license to any machine). With `min` 0, opaque
+/// fingerprints are admitted too.
+fn check_public_fingerprint(fp: &Fingerprint, min: u8) -> Result<(), ServiceError> {
+    let Some(parts) = fp.parts() else {
+        if min == 0 {
+            return Ok(());
+        }
+        return Err(ServiceError::Invalid(
+            "fingerprint: expected the four-part form MAC|disk|mainboard|CPU (client-verifier Fingerprint::collect), not an opaque value".into(),
+        ));
+    };
+    let present = parts.iter().filter(|v| !v.is_empty()).count();
+    if present < usize::from(min) {
+        return Err(ServiceError::Invalid(format!(
+            "fingerprint: {present} of 4 components present, at least {min} needed (MAC|disk|mainboard|CPU, as Fingerprint::collect gives)"
+        )));
+    }
+    if !fp.identifies_machine() {
+        return Err(ServiceError::Invalid(
+            "fingerprint: a disk or mainboard serial is needed; MAC addresses and CPU ids alone do not identify a machine".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn admin_event(
