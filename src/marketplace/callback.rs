@@ -453,8 +453,9 @@ impl Fields<'_> {
                         format!("longer than {max} characters"),
                     ));
                 }
-                if s.chars().any(char::is_control) {
-                    // Ids end up in keys, logs and tokens; no marketplace id contains one.
+                if s.chars().any(crate::logsafe::is_unsafe) {
+                    // Ids end up in keys, logs and tokens; no marketplace id contains one. Bidi
+                    // and other format characters count too: they make one id display as another.
                     return Err(ProtocolError::invalid(name, "contains a control character"));
                 }
                 Ok(Some(s.to_owned()))
@@ -1180,6 +1181,14 @@ mod tests {
             invalid(v1(&[
                 ("activity", "expireLicense"),
                 ("instanceId", "i\u{0}")
+            ])),
+            "instanceId: contains a control character"
+        );
+        // A right-to-left override makes `inst-1\u{202e}2-tsni` display as another id.
+        assert_eq!(
+            invalid(v1(&[
+                ("activity", "expireLicense"),
+                ("instanceId", "inst-1\u{202e}2-tsni")
             ])),
             "instanceId: contains a control character"
         );
