@@ -154,6 +154,24 @@ typedef struct cv_license cv_license;
  */
 typedef struct cv_verifier cv_verifier;
 
+/**
+ * The verifier's persisted state, as the application saves it between runs: the latest time
+ * seen (clock-rollback guard) and the newest revocation list loaded. Start from `{0, 0}`, or
+ * from [`cv_state_decode`] of what was saved; save [`cv_state_encode`]'s text after each call
+ * that takes it, whatever the result. The text is the one the Rust API writes
+ * (`TimeGuard::encode`), so both can share a file.
+ */
+typedef struct CvState {
+  /**
+   * The latest Unix time seen.
+   */
+  int64_t last_seen;
+  /**
+   * The sequence number of the newest revocation list loaded.
+   */
+  uint64_t revocation_seq;
+} CvState;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -264,6 +282,50 @@ enum cv_result cv_verify_now(const struct cv_verifier *verifier,
                              const char *fingerprint,
                              int64_t *guard_last_seen,
                              struct cv_license **out);
+
+/**
+ * Reads saved state text (`tg1.…` or `tg2.…`) into `*out`. Unreadable text fails with
+ * `CV_RESULT_INVALID_ARGUMENT` and leaves `*out` as it was.
+ *
+ * # Safety
+ * `text` is NULL or NUL-terminated; `out` is NULL or writable.
+ */
+enum cv_result cv_state_decode(const char *text, struct CvState *out);
+
+/**
+ * The text to save for `*state`, into `*out` (free it with [`cv_string_free`]).
+ *
+ * # Safety
+ * `state` is NULL or readable; `out` is NULL or writable.
+ */
+enum cv_result cv_state_encode(const struct CvState *state, char **out);
+
+/**
+ * [`cv_verify`] with the whole persisted state: a time behind `state->last_seen` by more than a
+ * day fails with `CV_RESULT_CLOCK_ROLLBACK`, and a verifier holding an older revocation list
+ * than `state->revocation_seq` (an old list put back, or none loaded) fails with
+ * `CV_RESULT_STALE_REVOCATION_LIST`. On success the state moves forward; save it.
+ *
+ * # Safety
+ * As for [`cv_verify`]; `state` is NULL or readable and writable.
+ */
+enum cv_result cv_verify_with_state(const struct cv_verifier *verifier,
+                                    const char *token,
+                                    const char *fingerprint,
+                                    int64_t unix_time,
+                                    struct CvState *state,
+                                    struct cv_license **out);
+
+/**
+ * [`cv_verifier_load_revocations`] that also refuses a list older than the newest one
+ * `state` has seen (`CV_RESULT_STALE_REVOCATION_LIST`), and records the one loaded in it.
+ *
+ * # Safety
+ * As for [`cv_verifier_load_revocations`]; `state` is NULL or readable and writable.
+ */
+enum cv_result cv_verifier_load_revocations_with_state(const struct cv_verifier *verifier,
+                                                       const char *list,
+                                                       struct CvState *state);
 
 /**
  * Frees a license; strings read from it are invalid afterwards. NULL, an already freed handle

@@ -606,6 +606,44 @@ unsafe fn verify_at(
     guard_last_seen: *mut i64,
     out: *mut *mut CvLicense,
 ) -> Result<(), Failure> {
+    let guard = if guard_last_seen.is_null() {
+        None
+    } else {
+        Some(out_ptr(guard_last_seen, "guard_last_seen")?)
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        verify_with(
+            verifier,
+            token,
+            fingerprint,
+            out,
+            |v, token, device| match guard {
+                None => v.verify(token, device, now),
+                Some(p) => {
+                    // SAFETY: checked non-null and aligned; the caller promises it is readable.
+                    let mut tg = TimeGuard::new(Timestamp::from_unix(p.read()));
+                    let result = v.verify_guarded(token, device, now, &mut tg);
+                    // SAFETY: as above, and writable.
+                    p.write(tg.last_seen().unix());
+                    result
+                }
+            },
+        )
+    }
+}
+
+/// Reads the verifier, token and device, runs `check`, and hands out the license it verified.
+///
+/// # Safety
+/// As for [`cv_verify`].
+unsafe fn verify_with(
+    verifier: *const CvVerifier,
+    token: *const c_char,
+    fingerprint: *const c_char,
+    out: *mut *mut CvLicense,
+    check: impl FnOnce(&Verifier, &str, Option<&Fingerprint>) -> Result<VerifiedLicense, VerifyError>,
+) -> Result<(), Failure> {
     let out = out_ptr(out, "out")?;
     // SAFETY: forwarded from the caller.
     let v = unsafe { handle(verifier) }?;
@@ -621,27 +659,143 @@ unsafe fn verify_at(
         })?;
         Some(fp)
     };
-    let guard = if guard_last_seen.is_null() {
-        None
-    } else {
-        Some(out_ptr(guard_last_seen, "guard_last_seen")?)
-    };
     let verifier = v.inner.read().unwrap_or_else(PoisonError::into_inner);
-    let result = match guard {
-        None => verifier.verify(token, device.as_ref(), now),
-        Some(p) => {
-            // SAFETY: checked non-null and aligned; the caller promises it is readable.
-            let mut tg = TimeGuard::new(Timestamp::from_unix(unsafe { p.read() }));
-            let result = verifier.verify_guarded(token, device.as_ref(), now, &mut tg);
-            // SAFETY: as above, and writable.
-            unsafe { p.write(tg.last_seen().unix()) };
-            result
-        }
-    };
+    let result = check(&verifier, token, device.as_ref());
     let license = into_handle(license_handle(&result?)?);
     // SAFETY: checked non-null and aligned; the caller promises it is writable.
     unsafe { out.write(license) };
     Ok(())
+}
+
+/// The verifier's persisted state, as the application saves it between runs: the latest time
+/// seen (clock-rollback guard) and the newest revocation list loaded. Start from `{0, 0}`, or
+/// from [`cv_state_decode`] of what was saved; save [`cv_state_encode`]'s text after each call
+/// that takes it, whatever the result. The text is the one the Rust API writes
+/// (`TimeGuard::encode`), so both can share a file.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CvState {
+    /// The latest Unix time seen.
+    pub last_seen: i64,
+    /// The sequence number of the newest revocation list loaded.
+    pub revocation_seq: u64,
+}
+
+impl CvState {
+    fn guard(self) -> TimeGuard {
+        TimeGuard::new(Timestamp::from_unix(self.last_seen))
+            .with_revocation_seq(self.revocation_seq)
+    }
+
+    fn from_guard(g: &TimeGuard) -> Self {
+        CvState {
+            last_seen: g.last_seen().unix(),
+            revocation_seq: g.revocation_seq(),
+        }
+    }
+}
+
+/// Reads saved state text (`tg1.…` or `tg2.…`) into `*out`. Unreadable text fails with
+/// `CV_RESULT_INVALID_ARGUMENT` and leaves `*out` as it was.
+///
+/// # Safety
+/// `text` is NULL or NUL-terminated; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_state_decode(text: *const c_char, out: *mut CvState) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: forwarded from the caller.
+        let text = unsafe { read_str(text, "text") }?;
+        let guard = TimeGuard::decode(text).ok_or_else(|| {
+            Failure::new(
+                CvResult::InvalidArgument,
+                "text: not a saved verifier state (expected tg1.… or tg2.…)",
+            )
+        })?;
+        // SAFETY: checked non-null and aligned; the caller promises it is writable.
+        unsafe { out.write(CvState::from_guard(&guard)) };
+        Ok(())
+    })
+}
+
+/// The text to save for `*state`, into `*out` (free it with [`cv_string_free`]).
+///
+/// # Safety
+/// `state` is NULL or readable; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_state_encode(state: *const CvState, out: *mut *mut c_char) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        let state = out_ptr(state.cast_mut(), "state")?;
+        // SAFETY: checked non-null and aligned; the caller promises it is readable.
+        let text = unsafe { state.read() }.guard().encode();
+        let text = CString::new(text)
+            .map_err(|_| Failure::new(CvResult::Internal, "state text holds a NUL"))?;
+        // SAFETY: checked non-null and aligned; the caller promises it is writable.
+        unsafe { out.write(text.into_raw()) };
+        Ok(())
+    })
+}
+
+/// [`cv_verify`] with the whole persisted state: a time behind `state->last_seen` by more than a
+/// day fails with `CV_RESULT_CLOCK_ROLLBACK`, and a verifier holding an older revocation list
+/// than `state->revocation_seq` (an old list put back, or none loaded) fails with
+/// `CV_RESULT_STALE_REVOCATION_LIST`. On success the state moves forward; save it.
+///
+/// # Safety
+/// As for [`cv_verify`]; `state` is NULL or readable and writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verify_with_state(
+    verifier: *const CvVerifier,
+    token: *const c_char,
+    fingerprint: *const c_char,
+    unix_time: i64,
+    state: *mut CvState,
+    out: *mut *mut CvLicense,
+) -> CvResult {
+    entry(|| {
+        let state = out_ptr(state, "state")?;
+        // SAFETY: checked non-null and aligned; the caller promises it is readable.
+        let mut guard = unsafe { state.read() }.guard();
+        // SAFETY: forwarded from the caller.
+        let result = unsafe {
+            verify_with(verifier, token, fingerprint, out, |v, token, device| {
+                v.verify_guarded(token, device, Timestamp::from_unix(unix_time), &mut guard)
+            })
+        };
+        // SAFETY: as above, and writable.
+        unsafe { state.write(CvState::from_guard(&guard)) };
+        result
+    })
+}
+
+/// [`cv_verifier_load_revocations`] that also refuses a list older than the newest one
+/// `state` has seen (`CV_RESULT_STALE_REVOCATION_LIST`), and records the one loaded in it.
+///
+/// # Safety
+/// As for [`cv_verifier_load_revocations`]; `state` is NULL or readable and writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verifier_load_revocations_with_state(
+    verifier: *const CvVerifier,
+    list: *const c_char,
+    state: *mut CvState,
+) -> CvResult {
+    entry(|| {
+        let state = out_ptr(state, "state")?;
+        // SAFETY: forwarded from the caller.
+        let v = unsafe { handle(verifier) }?;
+        // SAFETY: forwarded from the caller.
+        let list = unsafe { read_str(list, "list") }?;
+        // SAFETY: checked non-null and aligned; the caller promises it is readable.
+        let mut guard = unsafe { state.read() }.guard();
+        v.inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .load_revocations_guarded(list, &mut guard)?;
+        // SAFETY: as above, and writable.
+        unsafe { state.write(CvState::from_guard(&guard)) };
+        Ok(())
+    })
 }
 
 fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {

@@ -574,6 +574,14 @@ impl TimeGuard {
         self.revocation_seq
     }
 
+    /// The same guard having seen revocation list `seq` (for state kept in another form, such
+    /// as the C ABI's `CvState`).
+    #[must_use]
+    pub fn with_revocation_seq(mut self, seq: u64) -> Self {
+        self.revocation_seq = seq;
+        self
+    }
+
     /// The same guard with another tolerance in seconds.
     #[must_use]
     pub fn with_tolerance(mut self, secs: i64) -> Self {
@@ -626,9 +634,7 @@ impl TimeGuard {
             return Some(TimeGuard::new(Timestamp::from_unix(number(secs)?)));
         }
         let (secs, seq) = s.strip_prefix("tg2.")?.split_once('.')?;
-        let mut guard = TimeGuard::new(Timestamp::from_unix(number(secs)?));
-        guard.revocation_seq = number(seq)?;
-        Some(guard)
+        Some(TimeGuard::new(Timestamp::from_unix(number(secs)?)).with_revocation_seq(number(seq)?))
     }
 }
 

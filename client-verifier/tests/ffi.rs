@@ -736,3 +736,86 @@ fn verify_now_reads_the_clock() {
         CvResult::NullPointer
     );
 }
+
+#[test]
+fn persisted_state_refuses_an_older_revocation_list_and_a_missing_one() {
+    let doc = doc();
+    let revoked = case(&doc, "rejects_revoked_license");
+    let newer = c(revoked["revocations"].as_str().unwrap());
+    let token = c(revoked["token"].as_str().unwrap());
+    let device = c(revoked["device"].as_str().unwrap_or(""));
+    let now = unix(revoked["now"].as_str().unwrap());
+    let mut state = CvState::default();
+    unsafe {
+        // First run: load the list, save the state.
+        let v = default_verifier();
+        assert_eq!(
+            cv_verifier_load_revocations_with_state(v, newer.as_ptr(), &mut state),
+            CvResult::Ok
+        );
+        assert!(state.revocation_seq > 0);
+        cv_verifier_free(v);
+        let mut text: *mut c_char = ptr::null_mut();
+        assert_eq!(cv_state_encode(&state, &mut text), CvResult::Ok);
+        let saved = CStr::from_ptr(text).to_str().unwrap().to_string();
+        cv_string_free(text);
+        assert!(saved.starts_with("tg2."), "{saved}");
+        // Next run: the list file is gone (or an older one is in its place). The saved state
+        // remembers that a newer list existed, so the revoked license does not verify.
+        let mut restored = CvState::default();
+        assert_eq!(
+            cv_state_decode(c(&saved).as_ptr(), &mut restored),
+            CvResult::Ok
+        );
+        assert_eq!(restored, state);
+        let v = default_verifier();
+        let mut out = ptr::null_mut();
+        let dev = if device.as_bytes().is_empty() {
+            ptr::null()
+        } else {
+            device.as_ptr()
+        };
+        assert_eq!(
+            cv_verify_with_state(v, token.as_ptr(), dev, now, &mut restored, &mut out),
+            CvResult::StaleRevocationList
+        );
+        assert!(out.is_null());
+        // An older list is refused against the state (the golden list with seq 0 stands in).
+        let mut older = CvState {
+            revocation_seq: restored.revocation_seq + 1,
+            ..restored
+        };
+        assert_eq!(
+            cv_verifier_load_revocations_with_state(v, newer.as_ptr(), &mut older),
+            CvResult::StaleRevocationList
+        );
+        // With the current list loaded, the license is revoked as it should be.
+        assert_eq!(
+            cv_verifier_load_revocations_with_state(v, newer.as_ptr(), &mut restored),
+            CvResult::Ok
+        );
+        assert_eq!(
+            cv_verify_with_state(v, token.as_ptr(), dev, now, &mut restored, &mut out),
+            CvResult::Revoked
+        );
+        assert_eq!(restored.last_seen, now, "the time seen is recorded");
+        // Bad arguments.
+        assert_eq!(
+            cv_state_decode(c("tg9.1").as_ptr(), &mut restored),
+            CvResult::InvalidArgument
+        );
+        assert_eq!(
+            cv_state_decode(ptr::null(), &mut restored),
+            CvResult::NullPointer
+        );
+        assert_eq!(
+            cv_state_encode(ptr::null(), &mut text),
+            CvResult::NullPointer
+        );
+        assert_eq!(
+            cv_verify_with_state(v, token.as_ptr(), dev, now, ptr::null_mut(), &mut out),
+            CvResult::NullPointer
+        );
+        cv_verifier_free(v);
+    }
+}
