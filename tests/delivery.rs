@@ -279,9 +279,11 @@ async fn failed_uploads_are_retried_with_backoff_and_a_refused_one_is_dead_lette
         0.0
     );
     assert!(market.uploads().iter().all(|u| u.event_id != "EV-X"));
-    // Every attempt is in the audit log and the dead job names its reason.
+    // Every attempt is in the audit log and the dead job names its reason. The metric reads
+    // the store, which shows a commit before its flush: stop licd cleanly (SIGTERM flushes)
+    // rather than kill it, or the last attempt's audit event may be lost with the process.
     d.wait_log("CBC.0100");
-    drop(d);
+    assert!(d.terminate().success());
     let store = licd::store::SledStore::open(&dir.path().join("data/db"), 8 << 20).unwrap();
     use licd::store::Store;
     let audit = store.audit_for("inst-77").unwrap();
