@@ -73,6 +73,19 @@ fn get_license<'a>(order: &'a str, business: &'a str, amount: &'a str) -> Vec<(&
     ]
 }
 
+/// Buys a License 1.0 license (`getLicense`) and returns its unbound token.
+async fn issue(
+    c: &reqwest::Client,
+    d: &Daemon,
+    order: &str,
+    business: &str,
+    amount: &str,
+) -> String {
+    let issued = v1(c, d, &get_license(order, business, amount)).await;
+    assert_eq!(issued.code(), "000000", "{:?}", issued.json);
+    issued.json["license"].as_str().unwrap().to_string()
+}
+
 /// A License 1.0 callback signed at `at` (not now), as a logged request would be replayed.
 async fn v1_signed_at(
     c: &reqwest::Client,
@@ -176,9 +189,7 @@ async fn activation_refuses_fingerprints_that_do_not_identify_a_machine() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), &[]);
     let c = client();
-    let issued = v1(&c, &d, &get_license("CS-FP", "lic-fp", "1")).await;
-    assert_eq!(issued.code(), "000000");
-    let license = issued.json["license"].as_str().unwrap().to_string();
+    let license = issue(&c, &d, "CS-FP", "lic-fp", "1").await;
     for (weak, why) in [
         (
             "|||178BFBFF00A10F11,BFEBFBFF000906EA,BFEBFBFF00090672",
@@ -263,8 +274,7 @@ async fn min_fingerprint_components_is_configurable() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), &["--min-fingerprint-components", "4"]);
     let c = client();
-    let issued = v1(&c, &d, &get_license("CS-FP4", "lic-fp4", "1")).await;
-    let license = issued.json["license"].as_str().unwrap().to_string();
+    let license = issue(&c, &d, "CS-FP4", "lic-fp4", "1").await;
     let three = "04:7C:16:5E:E3:5D|SN-HOME||BFEBFBFF00090672";
     let (status, body) = post(
         &c,
@@ -295,8 +305,7 @@ async fn a_reissued_license_s_old_token_neither_activates_nor_refreshes() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), &[]);
     let c = client();
-    let issued = v1(&c, &d, &get_license("CS-RE", "lic-re", "3")).await;
-    let old = issued.json["license"].as_str().unwrap().to_string();
+    let old = issue(&c, &d, "CS-RE", "lic-re", "3").await;
     let (status, _) = post(
         &c,
         &d,
@@ -359,12 +368,7 @@ async fn a_captured_renewal_re_split_through_an_ampersand_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), &[]);
     let c = client();
-    assert_eq!(
-        v1(&c, &d, &get_license("CS-SPLIT", "lic-split", "1"))
-            .await
-            .code(),
-        "000000"
-    );
+    issue(&c, &d, "CS-SPLIT", "lic-split", "1").await;
     let renewal = [
         ("activity", "refreshLicense"),
         ("instanceId", "lic-split"),
@@ -398,12 +402,7 @@ async fn a_freeze_replayed_from_a_log_does_not_undo_a_later_renewal() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), &[]);
     let c = client();
-    assert_eq!(
-        v1(&c, &d, &get_license("CS-STALE", "lic-stale", "1"))
-            .await
-            .code(),
-        "000000"
-    );
+    issue(&c, &d, "CS-STALE", "lic-stale", "1").await;
     let now = Timestamp::now();
     let freeze = [
         ("activity", "expireLicense"),
