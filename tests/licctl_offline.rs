@@ -115,6 +115,14 @@ fn verify_refuses_bad_input_with_one_clear_line() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8(out.stderr).unwrap().contains("RFC 3339"));
+
+    // An empty token is bad input (2), not a license that failed to verify (1).
+    let key = "k4.public.Hrnbu7wEfAP9cGBOAHHwmH4Wsot1ciXBHwBBXQ4gsaI";
+    for token in ["", "  "] {
+        let out = licctl(&["verify", token, "--public-key", key]);
+        assert_eq!(out.status.code(), Some(2), "{token:?}");
+        assert!(String::from_utf8(out.stderr).unwrap().contains("TOKEN is empty"));
+    }
 }
 
 #[test]

@@ -173,6 +173,10 @@ fn verify(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
             ),
             None => "license is not bound to a device".to_string(),
         },
+        (Some(_), Err(VerifyError::DeviceMismatch { result })) if !result.anchored => format!(
+            "DOES NOT MATCH (no disk or mainboard serial matches; {} of {} components)",
+            result.matched, result.bound
+        ),
         (Some(_), Err(VerifyError::DeviceMismatch { result })) => format!(
             "DOES NOT MATCH ({} of {} components, {} needed)",
             result.matched, result.bound, result.required
@@ -256,13 +260,21 @@ fn verdict_text(outcome: &Result<VerifiedLicense, VerifyError>) -> String {
 }
 
 fn read_token(arg: &str) -> Result<String, CliError> {
-    if arg != "-" {
-        return Ok(arg.trim().to_string());
+    let token = if arg == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| CliError::usage(format!("reading the token from stdin: {e}")))?;
+        s.trim().to_string()
+    } else {
+        arg.trim().to_string()
+    };
+    // Nothing to check is bad input (exit 2), not a license that failed to verify (exit 1).
+    if token.is_empty() {
+        return Err(CliError::usage(
+            "TOKEN is empty: give the license token, or - to read it from stdin",
+        ));
     }
-    let mut s = String::new();
-    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-        .map_err(|e| CliError::usage(format!("reading the token from stdin: {e}")))?;
-    Ok(s.trim().to_string())
+    Ok(token)
 }
 
 /// The first characters of a key, so an error names it without printing a whole secret pasted
