@@ -102,7 +102,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     match runtime.block_on(licd::server::run(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "licd stopped");
+            // One line: the log and a terminal both show stderr.
             eprintln!("licd: {e}");
             ExitCode::FAILURE
         }

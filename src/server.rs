@@ -55,15 +55,70 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
     move |source| ServeError::Io { what, source }
 }
 
-/// Runs the daemon until `shutdown` resolves.
+/// The two sockets licd serves on, bound by the caller (a test binds `127.0.0.1:0`).
+#[derive(Debug)]
+pub struct Listeners {
+    /// Callbacks, client API, health, metrics.
+    pub public: TcpListener,
+    /// The admin API.
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses `config` names.
+    pub async fn bind(config: &Config) -> Result<Listeners, ServeError> {
+        let public = TcpListener::bind(config.listen)
+            .await
+            .map_err(io(format!("cannot listen on {}", config.listen)))?;
+        let admin = TcpListener::bind(config.admin_listen)
+            .await
+            .map_err(io(format!(
+                "cannot listen on {} (admin API)",
+                config.admin_listen
+            )))?;
+        Ok(Listeners { public, admin })
+    }
+}
+
+/// Runs the daemon on the addresses of `config` until `shutdown` resolves. The sockets are bound
+/// before anything is written: a port in use leaves no data or key directory behind.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let listeners = Listeners::bind(&config).await?;
+    run_on(config, listeners, shutdown).await
+}
+
+/// Runs the daemon on listeners the caller bound until `shutdown` resolves.
+///
+/// What can be checked without writing (TLS files, open-API settings) is checked first; then the
+/// database is opened, so a second licd on the same data directory stops before it generates or
+/// warns about anything.
+pub async fn run_on(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let Listeners {
+        public: listener,
+        admin: admin_listener,
+    } = listeners;
     // Everything created from here on (database files, generated secrets) is owner-only, even
     // under a data directory someone created 0755.
     crate::private_file::restrict_umask();
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let admin_tls = match &config.admin_tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    let api = marketplace_api(&config)?;
     create_private_dir(&config.data_dir)?;
+    let db_path = config.data_dir.join("db");
+    let store: Arc<dyn Store> = Arc::new(open_store(&db_path, config.cache_bytes)?);
     let keys = KeyRing::open_or_generate(&config.keys_dir)?;
     // The service gets its own copy, so a later rotation cannot change a key under a request.
     let signing = Arc::new(keys.current().clone());
@@ -73,14 +128,6 @@ pub async fn run(
         AdminToken::load_or_generate(&token_path)
             .map_err(io(format!("admin token {}", token_path.display())))?,
     );
-    let api = marketplace_api(&config)?;
-    let db_path = config.data_dir.join("db");
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&db_path, config.cache_bytes).map_err(
-        |source| ServeError::Store {
-            path: db_path.display().to_string(),
-            source,
-        },
-    )?);
     let trusted = keys
         .public_keys()
         .into_iter()
@@ -114,23 +161,6 @@ pub async fn run(
         token: admin_token,
         failures: Arc::default(),
     });
-    let tls = match &config.tls {
-        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
-        None => None,
-    };
-    let admin_tls = match &config.admin_tls {
-        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
-        None => None,
-    };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(io(format!("cannot listen on {}", config.listen)))?;
-    let admin_listener = TcpListener::bind(config.admin_listen)
-        .await
-        .map_err(io(format!(
-            "cannot listen on {} (admin API)",
-            config.admin_listen
-        )))?;
     let addr = http::local_addr(&listener);
     let admin_addr = http::local_addr(&admin_listener);
     tracing::info!(
@@ -230,6 +260,56 @@ pub async fn run(
     }
     tracing::info!("stopped");
     served.map_err(io("serving"))
+}
+
+/// Opens the database, saying plainly when another licd holds it.
+fn open_store(db_path: &Path, cache_bytes: u64) -> Result<SledStore, ServeError> {
+    SledStore::open(db_path, cache_bytes).map_err(|source| {
+        if source.to_string().contains("WouldBlock") {
+            let who = lock_holder(db_path).map_or_else(
+                || "another licd".to_string(),
+                |pid| format!("another licd (pid {pid})"),
+            );
+            return ServeError::Config(format!(
+                "{who} is using {}: one licd per data directory (stop it, or give this one its own --data-dir)",
+                db_path.parent().unwrap_or(db_path).display()
+            ));
+        }
+        ServeError::Store {
+            path: db_path.display().to_string(),
+            source,
+        }
+    })
+}
+
+/// The process holding the database open, found through `/proc` (Linux, same user); `None`
+/// where that cannot be read.
+fn lock_holder(db_path: &Path) -> Option<u32> {
+    let target = std::fs::canonicalize(db_path).ok()?;
+    let me = std::process::id();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|link| link.starts_with(&target))
+        {
+            return Some(pid);
+        }
+    }
+    None
 }
 
 /// The open-API client, when an AK and SK are configured.

@@ -121,7 +121,11 @@ fn verify_refuses_bad_input_with_one_clear_line() {
     for token in ["", "  "] {
         let out = licctl(&["verify", token, "--public-key", key]);
         assert_eq!(out.status.code(), Some(2), "{token:?}");
-        assert!(String::from_utf8(out.stderr).unwrap().contains("TOKEN is empty"));
+        assert!(
+            String::from_utf8(out.stderr)
+                .unwrap()
+                .contains("TOKEN is empty")
+        );
     }
 }
 

@@ -157,3 +157,54 @@ fn warns_when_other_users_can_list_the_data_directory() {
     let d = Daemon::start(dir.path(), &[]);
     assert!(!d.log().contains("chmod 700"), "{}", d.log());
 }
+
+#[test]
+fn a_second_licd_on_the_same_data_directory_says_so_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Daemon::start(dir.path(), &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_licd"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--keys-dir")
+        .arg(dir.path().join("keys"))
+        .env_remove("LICD_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("another licd (pid {}) is using", first.pid())),
+        "{err}"
+    );
+    assert!(
+        !err.contains("generated"),
+        "no misleading warning first: {err}"
+    );
+}
+
+#[test]
+fn a_start_that_cannot_listen_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_licd"))
+        .current_dir(dir.path())
+        .args(["serve", "--listen", &addr, "--admin-listen", "127.0.0.1:0"])
+        .env_remove("LICD_ACCESS_KEY")
+        .env_remove("LICD_DATA_DIR")
+        .env_remove("LICD_KEYS_DIR")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(!dir.path().join("data").exists() && !dir.path().join("keys").exists());
+}
