@@ -194,10 +194,7 @@ async fn dispatch(
             }
         }
         Callback::RefreshInstance(r) => {
-            let once = format!("{}\0{}\0{:?}", r.order_id, r.order_line_id, r.scene);
-            let renewed = svc
-                .renew(&r.instance_id, &once, r.expire_time, r.product_id.as_deref(), caller, now)
-                .await;
+            let renewed = svc.renew_instance(&r, caller, now).await;
             if renewed.is_ok() {
                 sync_order(svc, &r.instance_id, &r.order_id, &r.order_line_id, now).await;
             }
@@ -238,10 +235,7 @@ async fn dispatch(
                 Err(e) => Err(e),
             }
         }
-        Callback::UpgradeInstance(u) => {
-            let once = format!("{}\0{}", u.order_id, u.order_line_id);
-            svc.record_once(&u.instance_id, &once, caller, now).await.map(success)
-        }
+        Callback::UpgradeInstance(u) => svc.upgrade(&u, caller, now).await.map(success),
     };
     result.unwrap_or_else(|e| refusal(&e))
 }

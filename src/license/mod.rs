@@ -374,6 +374,61 @@ pub struct DeviceLicense {
     pub revoked: Option<Timestamp>,
 }
 
+/// The key under which an operation that must apply once (a renewal order, an upgrade order)
+/// is recorded as applied. Keys are a stored format: each is spelled out here from explicit
+/// strings (never from `Debug` output, which a renamed variant would silently change), and a
+/// key format that was ever written stays readable through [`OnceKey::legacy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnceKey {
+    key: String,
+    legacy: Option<String>,
+}
+
+impl OnceKey {
+    /// A License 1.0 renewal (`refreshLicense`): once per renewal order.
+    pub fn renewal(license: &str, order: &str) -> Self {
+        OnceKey {
+            key: format!("renew\0{license}\0{order}"),
+            legacy: None,
+        }
+    }
+
+    /// An online-activation renewal (`refreshInstance`): once per order line and scene.
+    /// `scene` is the marketplace's name (`RENEWAL`, …).
+    pub fn instance_renewal(license: &str, order: &str, line: &str, scene: &str) -> Self {
+        // Written until 0.1 with the scene's Rust variant name; read for databases made then.
+        let legacy = match scene {
+            "TRIAL_TO_FORMAL" => Some("TrialToFormal"),
+            "RENEWAL" => Some("Renewal"),
+            "UNSUBSCRIBE_RENEWAL_PERIOD" => Some("UnsubscribeRenewalPeriod"),
+            "RENEWAL_CHANGE" => Some("RenewalChange"),
+            _ => None,
+        };
+        OnceKey {
+            key: format!("renew\0{license}\0{order}\0{line}\0scene:{scene}"),
+            legacy: legacy.map(|l| format!("renew\0{license}\0{order}\0{line}\0{l}")),
+        }
+    }
+
+    /// An upgrade (`upgradeInstance`): once per upgrade order line.
+    pub fn upgrade(license: &str, order: &str, line: &str) -> Self {
+        OnceKey {
+            key: format!("upgradeInstance\0{license}\0{order}\0{line}"),
+            legacy: None,
+        }
+    }
+
+    /// The key recorded when the operation is applied.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Every key that means "already applied": the current one and an earlier spelling.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.key.as_str()).chain(self.legacy.as_deref())
+    }
+}
+
 /// A per-license salt for device binding, derived from the license id so that minting again for
 /// the same request gives the same bytes.
 pub fn binding_salt(license_id: &str, event_id: &str) -> [u8; 8] {
@@ -473,6 +528,25 @@ mod tests {
         assert!(l.unfreeze(&issuer(&key), now).is_err());
         assert_eq!(l.freeze(&issuer(&key), now), Ok(Change::Unchanged));
         assert_eq!(l, before, "a refused call changes nothing");
+    }
+
+    #[test]
+    fn once_keys_are_spelled_out_and_read_the_format_written_before() {
+        assert_eq!(OnceKey::renewal("i", "o").key(), "renew\0i\0o");
+        let k = OnceKey::instance_renewal("i", "o", "l", "RENEWAL");
+        assert_eq!(k.key(), "renew\0i\0o\0l\0scene:RENEWAL");
+        // What 0.1 wrote for the same call (`format!("{:?}", scene)`), spelled out.
+        assert_eq!(k.all().collect::<Vec<_>>()[1], "renew\0i\0o\0l\0Renewal");
+        let refund = OnceKey::instance_renewal("i", "o", "l", "UNSUBSCRIBE_RENEWAL_PERIOD");
+        assert!(
+            refund
+                .all()
+                .any(|k| k.ends_with("\0UnsubscribeRenewalPeriod"))
+        );
+        assert_eq!(
+            OnceKey::upgrade("i", "o", "l").key(),
+            "upgradeInstance\0i\0o\0l"
+        );
     }
 
     #[test]

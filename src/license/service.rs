@@ -23,7 +23,8 @@ use crate::openapi::MarketplaceApi;
 use crate::outbox::{Job, Task};
 
 use super::{
-    Change, DeviceLicense, DomainError, Issuer, Kind, License, PERPETUAL, Status, binding_salt,
+    Change, DeviceLicense, DomainError, Issuer, Kind, License, OnceKey, PERPETUAL, Status,
+    binding_salt,
 };
 use crate::store::{AuditEvent, Batch, DeviceKey, OrderKey, Store, StoreError};
 
@@ -408,20 +409,60 @@ impl Service {
         Ok(id)
     }
 
-    /// Renewal (`refreshLicense`, `refreshInstance`): sets the absolute expiry, once per
-    /// `once_key` (the renewal order).
+    /// License 1.0 renewal (`refreshLicense`): sets the absolute expiry, once per renewal order.
     pub async fn renew(
         &self,
         id: &str,
-        once_key: &str,
+        order: &str,
         exp: Timestamp,
         product: Option<&str>,
         caller: Caller<'_>,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        let applied_key = format!("renew\0{id}\0{once_key}");
+        let once = OnceKey::renewal(id, order);
+        self.renew_once(id, &once, order, exp, product, caller, now)
+            .await
+    }
+
+    /// Online-activation renewal (`refreshInstance`, any scene): sets the absolute expiry (a
+    /// refund moves it earlier), once per order line and scene.
+    pub async fn renew_instance(
+        &self,
+        r: &crate::marketplace::RefreshInstance,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        let once = OnceKey::instance_renewal(
+            &r.instance_id,
+            &r.order_id,
+            &r.order_line_id,
+            r.scene.as_str(),
+        );
+        self.renew_once(
+            &r.instance_id,
+            &once,
+            &r.order_id,
+            r.expire_time,
+            r.product_id.as_deref(),
+            caller,
+            now,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn renew_once(
+        &self,
+        id: &str,
+        once: &OnceKey,
+        order: &str,
+        exp: Timestamp,
+        product: Option<&str>,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
         self.mutate(id, caller, now, |s, l| {
-            if s.store.applied(&applied_key)? {
+            if s.applied(once)? {
                 // A repeated renewal order, or one repeated after the license was released:
                 // either way it was applied once and must not be applied again.
                 return Ok((Change::Unchanged, None, json!({})));
@@ -429,11 +470,21 @@ impl Service {
             l.renew(exp, product, &s.issuer(), now)?;
             Ok((
                 Change::Changed,
-                Some(applied_key.clone()),
-                json!({ "order": once_key, "exp": exp.to_rfc3339(), "revision": l.revision }),
+                Some(once.key().to_string()),
+                json!({ "order": order, "exp": exp.to_rfc3339(), "revision": l.revision }),
             ))
         })
         .await
+    }
+
+    /// Whether an operation was applied, under its key or an earlier spelling of it.
+    fn applied(&self, once: &OnceKey) -> Result<bool, StoreError> {
+        for key in once.all() {
+            if self.store.applied(key)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Freeze (`expireLicense`, `updateInstanceStatus` FREEZE).
@@ -478,18 +529,31 @@ impl Service {
         .await
     }
 
-    /// Records an operation that changes nothing here but must be applied once (an upgrade
-    /// order, whose new quota comes from the order query).
-    pub async fn record_once(
+    /// `upgradeInstance`: recorded once per upgrade order line; the new quota comes from the
+    /// order query.
+    pub async fn upgrade(
         &self,
-        id: &str,
-        once_key: &str,
+        u: &crate::marketplace::UpgradeInstance,
         caller: Caller<'_>,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        let applied_key = format!("{}\0{id}\0{once_key}", caller.action);
+        let once = OnceKey::upgrade(&u.instance_id, &u.order_id, &u.order_line_id);
+        let order = format!("{}/{}", u.order_id, u.order_line_id);
+        self.record_once(&u.instance_id, &once, &order, caller, now)
+            .await
+    }
+
+    /// Records an operation that changes nothing here but must be applied once.
+    async fn record_once(
+        &self,
+        id: &str,
+        once: &OnceKey,
+        order: &str,
+        caller: Caller<'_>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
         self.mutate(id, caller, now, |s, l| {
-            if s.store.applied(&applied_key)? {
+            if s.applied(once)? {
                 return Ok((Change::Unchanged, None, json!({})));
             }
             if l.status == Status::Released {
@@ -501,8 +565,8 @@ impl Service {
             }
             Ok((
                 Change::Changed,
-                Some(applied_key.clone()),
-                json!({ "order": once_key }),
+                Some(once.key().to_string()),
+                json!({ "order": order }),
             ))
         })
         .await

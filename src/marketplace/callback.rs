@@ -268,6 +268,19 @@ pub enum RefreshScene {
     RenewalChange,
 }
 
+impl RefreshScene {
+    /// The marketplace's name for the scene, as sent (`RENEWAL`, …). Stable: it is part of
+    /// stored idempotency keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshScene::TrialToFormal => "TRIAL_TO_FORMAL",
+            RefreshScene::Renewal => "RENEWAL",
+            RefreshScene::UnsubscribeRenewalPeriod => "UNSUBSCRIBE_RENEWAL_PERIOD",
+            RefreshScene::RenewalChange => "RENEWAL_CHANGE",
+        }
+    }
+}
+
 /// `status` of `updateInstanceStatus`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InstanceStatus {
