@@ -463,18 +463,22 @@ fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
-    use rustls_pemfile::Item;
-    let certs: Vec<_> = {
+    // PEM through rustls' own types (rustls-pemfile, which did this before, is unmaintained).
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = {
         let pem = std::fs::read(cert).map_err(io(format!(
             "cannot read TLS certificate {}",
             cert.display()
         )))?;
-        rustls_pemfile::certs(&mut pem.as_slice())
+        CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<_, _>>()
-            .map_err(io(format!(
-                "{}: not a PEM certificate chain",
-                cert.display()
-            )))?
+            .map_err(|e| {
+                ServeError::Config(format!(
+                    "{}: not a PEM certificate chain: {e}",
+                    cert.display()
+                ))
+            })?
     };
     if certs.is_empty() {
         return Err(ServeError::Config(format!(
@@ -484,15 +488,9 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
     }
     check_private(key, "the TLS private key")?;
     let pem = std::fs::read(key).map_err(io(format!("cannot read TLS key {}", key.display())))?;
-    let key_der = rustls_pemfile::read_all(&mut pem.as_slice())
-        .filter_map(Result::ok)
-        .find_map(|item| match item {
-            Item::Pkcs8Key(k) => Some(k.into()),
-            Item::Pkcs1Key(k) => Some(k.into()),
-            Item::Sec1Key(k) => Some(k.into()),
-            _ => None,
-        })
-        .ok_or_else(|| ServeError::Config(format!("{}: no private key in it", key.display())))?;
+    let key_der = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        ServeError::Config(format!("{}: no private key in it ({e})", key.display()))
+    })?;
     let config = tokio_rustls::rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
