@@ -121,6 +121,107 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// A License 1.0 purchase (`getLicense`).
+#[derive(Debug, Clone)]
+pub struct NewPurchase {
+    /// `orderId`: the idempotency key.
+    pub order: String,
+    /// `businessId` of this call: the instance id if this is the first call for the order.
+    pub business_id: String,
+    /// `customerId`.
+    pub customer: String,
+    /// `customerName`.
+    pub customer_name: Option<String>,
+    /// `productId`.
+    pub product: String,
+    /// `skuCode`.
+    pub sku: String,
+    /// `expireTime`; none for one-off purchases.
+    pub exp: Option<Timestamp>,
+    /// `amount`, default 1.
+    pub quantity: u32,
+}
+
+impl From<crate::marketplace::GetLicense> for NewPurchase {
+    fn from(g: crate::marketplace::GetLicense) -> Self {
+        NewPurchase {
+            order: g.order_id,
+            business_id: g.business_id,
+            customer: g.customer_id,
+            customer_name: g.customer_name,
+            product: g.product_id,
+            sku: g.sku_code.unwrap_or_default(),
+            exp: g.expire_time,
+            quantity: g.quantity.unwrap_or(1),
+        }
+    }
+}
+
+impl License {
+    /// A new License 1.0 license for `purchase`, revision 1, not yet minted.
+    pub fn classic(id: &str, purchase: &NewPurchase, test: bool, now: Timestamp) -> License {
+        let exp = purchase.exp.unwrap_or(PERPETUAL);
+        License {
+            id: id.to_string(),
+            kind: Kind::Classic,
+            test,
+            customer: purchase.customer.clone(),
+            customer_name: purchase.customer_name.clone(),
+            product: purchase.product.clone(),
+            sku: purchase.sku.clone(),
+            order: purchase.order.clone(),
+            order_line: None,
+            status: Status::Active,
+            quantity: purchase.quantity.max(1),
+            created: now,
+            updated: now,
+            nbf: now.min(exp),
+            exp,
+            revision: 1,
+            entitlements: Entitlements::new(),
+            issued_token: None,
+            latest_token: None,
+            periodic: false,
+            order_synced: None,
+            renewed: false,
+            min_revision: 0,
+            last_signed: None,
+        }
+    }
+
+    /// A new online-activation instance for an order line. Customer, product, quota and
+    /// validity come later from the order query: until then its expiry is the placeholder
+    /// [`PERPETUAL`] (see [`License::validity_known`]).
+    pub fn online(id: &str, order: &str, order_line: &str, test: bool, now: Timestamp) -> License {
+        License {
+            id: id.to_string(),
+            kind: Kind::Online,
+            test,
+            customer: String::new(),
+            customer_name: None,
+            product: String::new(),
+            sku: String::new(),
+            order: order.to_string(),
+            order_line: Some(order_line.to_string()),
+            status: Status::Active,
+            quantity: 1,
+            created: now,
+            updated: now,
+            nbf: now,
+            exp: PERPETUAL,
+            revision: 1,
+            entitlements: Entitlements::new(),
+            issued_token: None,
+            latest_token: None,
+            periodic: false,
+            order_synced: None,
+            renewed: false,
+            min_revision: 0,
+            last_signed: None,
+        }
+    }
+}
+
 /// What the issuer puts in every token, from configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Issuer<'a> {
@@ -377,7 +478,7 @@ pub struct DeviceLicense {
 /// The key under which an operation that must apply once (a renewal order, an upgrade order)
 /// is recorded as applied. Keys are a stored format: each is spelled out here from explicit
 /// strings (never from `Debug` output, which a renamed variant would silently change), and a
-/// key format that was ever written stays readable through [`OnceKey::legacy`].
+/// key format that was ever written stays readable through [`OnceKey::all`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnceKey {
     key: String,
@@ -448,32 +549,19 @@ pub fn binding_salt(license_id: &str, event_id: &str) -> [u8; 8] {
 #[cfg(test)]
 pub(crate) fn sample(id: &str, status: Status) -> License {
     let t = |s: &str| Timestamp::parse_rfc3339(s).unwrap_or(Timestamp::from_unix(0));
-    License {
-        id: id.into(),
-        kind: Kind::Classic,
-        test: false,
+    let purchase = NewPurchase {
+        order: "O1".into(),
+        business_id: id.into(),
         customer: "cust".into(),
         customer_name: None,
         product: "P1".into(),
         sku: "S1".into(),
-        order: "O1".into(),
-        order_line: None,
-        status,
+        exp: Some(t("2027-01-01T00:00:00Z")),
         quantity: 1,
-        created: t("2026-01-01T00:00:00Z"),
-        updated: t("2026-01-01T00:00:00Z"),
-        nbf: t("2026-01-01T00:00:00Z"),
-        exp: t("2027-01-01T00:00:00Z"),
-        revision: 1,
-        entitlements: Entitlements::new(),
-        issued_token: None,
-        latest_token: None,
-        periodic: false,
-        order_synced: None,
-        renewed: false,
-        min_revision: 0,
-        last_signed: None,
-    }
+    };
+    let mut l = License::classic(id, &purchase, false, t("2026-01-01T00:00:00Z"));
+    l.status = status;
+    l
 }
 
 #[cfg(test)]

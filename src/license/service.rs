@@ -1,11 +1,12 @@
 //! The operations behind the marketplace callbacks: look up, decide, commit, flush.
 //!
-//! Idempotency lives here. Every mutation takes the write lock, reads what the store has, lets
-//! the domain decide, and commits the whole outcome as one batch; the answer goes out only after
-//! the store's flush, so an acknowledged change is on disk. Concurrent identical calls serialise
-//! on the lock, and the second one finds what the first wrote: 50 identical `getLicense` calls in
-//! flight create one license. The lock covers only in-memory work; the disk flush happens outside
-//! it and is shared by every caller waiting at the same moment.
+//! Idempotency lives here. Every change goes through `Service::transact`: it takes the write
+//! lock, lets the operation read what the store has and decide (with the domain), commits the
+//! whole outcome as one batch, and returns only after the store's flush, so an acknowledged
+//! change is on disk. Concurrent identical calls serialise on the lock, and the second one finds
+//! what the first wrote: 50 identical `getLicense` calls in flight create one license. The lock
+//! covers only in-memory work; the disk flush happens outside it and is shared by every caller
+//! waiting at the same moment.
 
 mod delivery;
 mod seats;
@@ -13,18 +14,18 @@ mod snapshot;
 
 use std::sync::Arc;
 
-use client_verifier::{Binding, Entitlements, Fingerprint, PublicKey, SecretKey, Timestamp};
+use client_verifier::{Binding, Fingerprint, PublicKey, SecretKey, Timestamp};
 use serde_json::json;
 use tokio::sync::{Mutex, Notify};
 
+pub use super::NewPurchase;
 pub use seats::{Refreshed, Seat};
 
 use crate::openapi::MarketplaceApi;
 use crate::outbox::{Job, Task};
 
 use super::{
-    Change, DeviceLicense, DomainError, Issuer, Kind, License, OnceKey, PERPETUAL, Status,
-    binding_salt,
+    Change, DeviceLicense, DomainError, Issuer, License, OnceKey, PERPETUAL, Status, binding_salt,
 };
 use crate::store::{AuditEvent, Batch, DeviceKey, OrderKey, Store, StoreError};
 
@@ -122,42 +123,6 @@ impl Caller<'_> {
             "marketplace-test"
         } else {
             "marketplace"
-        }
-    }
-}
-
-/// A License 1.0 purchase (`getLicense`).
-#[derive(Debug, Clone)]
-pub struct NewPurchase {
-    /// `orderId`: the idempotency key.
-    pub order: String,
-    /// `businessId` of this call: the instance id if this is the first call for the order.
-    pub business_id: String,
-    /// `customerId`.
-    pub customer: String,
-    /// `customerName`.
-    pub customer_name: Option<String>,
-    /// `productId`.
-    pub product: String,
-    /// `skuCode`.
-    pub sku: String,
-    /// `expireTime`; none for one-off purchases.
-    pub exp: Option<Timestamp>,
-    /// `amount`, default 1.
-    pub quantity: u32,
-}
-
-impl From<crate::marketplace::GetLicense> for NewPurchase {
-    fn from(g: crate::marketplace::GetLicense) -> Self {
-        NewPurchase {
-            order: g.order_id,
-            business_id: g.business_id,
-            customer: g.customer_id,
-            customer_name: g.customer_name,
-            product: g.product_id,
-            sku: g.sku_code.unwrap_or_default(),
-            exp: g.expire_time,
-            quantity: g.quantity.unwrap_or(1),
         }
     }
 }
@@ -262,6 +227,33 @@ impl Service {
         }
     }
 
+    /// The one way a change reaches the store. Under the write lock, `op` reads and decides,
+    /// returning the writes as one [`Batch`] and its answer; the batch is committed atomically,
+    /// the lock released, and the answer returned only once the store has flushed: acknowledged
+    /// means on disk. The flush happens even when `op` wrote nothing, since a repeated call may
+    /// be answering from a commit whose own flush failed. A job not tried yet (new, or reset
+    /// by an operator) wakes the outbox worker; the worker's own updates after an attempt do
+    /// not, so a failed call waits out its backoff.
+    pub(crate) async fn transact<T>(
+        &self,
+        op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let (queued, answer) = {
+            let _w = self.write.lock().await;
+            let (batch, answer) = op(self)?;
+            let queued = batch.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
+            if !batch.is_empty() {
+                self.store.commit(batch)?;
+            }
+            (queued, answer)
+        };
+        self.store.flush().await?;
+        if queued {
+            self.outbox_wake.notify_one();
+        }
+        Ok(answer)
+    }
+
     /// `getLicense`: the license for a purchase, created on the first call and returned byte for
     /// byte on every later one. Returns (instance id, license string).
     pub async fn issue_classic(
@@ -270,14 +262,14 @@ impl Service {
         caller: Caller<'_>,
         now: Timestamp,
     ) -> Result<(String, String), ServiceError> {
-        let answer = {
-            let _w = self.write.lock().await;
-            let key = OrderKey::Classic(p.order.clone());
-            if let Some(id) = self.store.order(&key)? {
-                let l = self.must_get(&id)?;
-                (l.id.clone(), l.issued_token.clone().unwrap_or_default())
-            } else {
-                let exp = p.exp.unwrap_or(PERPETUAL);
+        let key = OrderKey::Classic(p.order.clone());
+        let (id, token, new) = self
+            .transact(|s| {
+                if let Some(id) = s.store.order(&key)? {
+                    let l = s.must_get(&id)?;
+                    let token = l.issued_token.clone().unwrap_or_default();
+                    return Ok((Batch::default(), (l.id, token, false)));
+                }
                 // The spec recommends the first call's businessId as the instance id; fall back
                 // to the order id so an id is never empty.
                 let id = if p.business_id.is_empty() {
@@ -285,54 +277,30 @@ impl Service {
                 } else {
                     p.business_id.clone()
                 };
-                if self.store.license(&id)?.is_some() {
+                if s.store.license(&id)?.is_some() {
                     return Err(ServiceError::Invalid(format!(
                         "businessId: {id} is already the instance id of another order"
                     )));
                 }
-                let mut l = License {
-                    id: id.clone(),
-                    kind: Kind::Classic,
-                    test: caller.test,
-                    customer: p.customer,
-                    customer_name: p.customer_name,
-                    product: p.product,
-                    sku: p.sku,
-                    order: p.order.clone(),
-                    order_line: None,
-                    status: Status::Active,
-                    quantity: p.quantity.max(1),
-                    created: now,
-                    updated: now,
-                    nbf: now.min(exp),
-                    exp,
-                    revision: 1,
-                    entitlements: Entitlements::new(),
-                    issued_token: None,
-                    latest_token: None,
-                    periodic: false,
-                    order_synced: None,
-                    renewed: false,
-                    min_revision: 0,
-                    last_signed: None,
-                };
-                let token = l.mint(&self.issuer(), now, None)?;
+                let mut l = License::classic(&id, &p, caller.test, now);
+                let token = l.mint(&s.issuer(), now, None)?;
                 l.issued_token = Some(token.clone());
-                let event = self.event(&l, caller, now, json!({
-                    "order": p.order, "exp": exp.to_rfc3339(), "revision": 1, "test": caller.test,
+                let event = s.event(&l, caller, now, json!({
+                    "order": p.order, "exp": l.exp.to_rfc3339(), "revision": 1, "test": caller.test,
                 }));
-                self.store.commit(Batch {
+                let batch = Batch {
                     licenses: vec![l],
-                    orders: vec![(key, id.clone())],
+                    orders: vec![(key.clone(), id.clone())],
                     audit: vec![event],
                     ..Batch::default()
-                })?;
-                tracing::info!(activity = caller.action, order = %p.order, instance = %id, test = caller.test, "license issued");
-                (id, token)
-            }
-        };
-        self.store.flush().await?;
-        Ok(answer)
+                };
+                Ok((batch, (id, token, true)))
+            })
+            .await?;
+        if new {
+            tracing::info!(activity = caller.action, order = %p.order, instance = %id, test = caller.test, "license issued");
+        }
+        Ok((id, token))
     }
 
     /// `newInstance`: the instance for an order line, created once. Returns the instance id.
@@ -344,68 +312,43 @@ impl Service {
         caller: Caller<'_>,
         now: Timestamp,
     ) -> Result<String, ServiceError> {
-        let id = {
-            let _w = self.write.lock().await;
-            let key = OrderKey::Online(order.to_string(), order_line.to_string());
-            match self.store.order(&key)? {
-                Some(id) => id,
-                None => {
-                    let id = if business_id.is_empty() {
-                        format!("{order}-{order_line}")
-                    } else {
-                        business_id.to_string()
-                    };
-                    if self.store.license(&id)?.is_some() {
-                        return Err(ServiceError::Invalid(format!(
-                            "businessId: {id} is already the instance id of another order"
-                        )));
-                    }
-                    let l = License {
-                        id: id.clone(),
-                        kind: Kind::Online,
-                        test: caller.test,
-                        customer: String::new(),
-                        customer_name: None,
-                        product: String::new(),
-                        sku: String::new(),
-                        order: order.to_string(),
-                        order_line: Some(order_line.to_string()),
-                        status: Status::Active,
-                        quantity: 1,
-                        created: now,
-                        updated: now,
-                        nbf: now,
-                        exp: PERPETUAL,
-                        revision: 1,
-                        entitlements: Entitlements::new(),
-                        issued_token: None,
-                        latest_token: None,
-                        periodic: false,
-                        order_synced: None,
-                        renewed: false,
-                        min_revision: 0,
-                        last_signed: None,
-                    };
-                    let event = self.event(
-                        &l,
-                        caller,
-                        now,
-                        json!({
-                            "order": order, "order_line": order_line, "test": caller.test,
-                        }),
-                    );
-                    self.store.commit(Batch {
-                        licenses: vec![l],
-                        orders: vec![(key, id.clone())],
-                        audit: vec![event],
-                        ..Batch::default()
-                    })?;
-                    tracing::info!(activity = caller.action, order, order_line, instance = %id, "instance created");
-                    id
+        let key = OrderKey::Online(order.to_string(), order_line.to_string());
+        let (id, new) = self
+            .transact(|s| {
+                if let Some(id) = s.store.order(&key)? {
+                    return Ok((Batch::default(), (id, false)));
                 }
-            }
-        };
-        self.store.flush().await?;
+                let id = if business_id.is_empty() {
+                    format!("{order}-{order_line}")
+                } else {
+                    business_id.to_string()
+                };
+                if s.store.license(&id)?.is_some() {
+                    return Err(ServiceError::Invalid(format!(
+                        "businessId: {id} is already the instance id of another order"
+                    )));
+                }
+                let l = License::online(&id, order, order_line, caller.test, now);
+                let event = s.event(
+                    &l,
+                    caller,
+                    now,
+                    json!({
+                        "order": order, "order_line": order_line, "test": caller.test,
+                    }),
+                );
+                let batch = Batch {
+                    licenses: vec![l],
+                    orders: vec![(key.clone(), id.clone())],
+                    audit: vec![event],
+                    ..Batch::default()
+                };
+                Ok((batch, (id, true)))
+            })
+            .await?;
+        if new {
+            tracing::info!(activity = caller.action, order, order_line, instance = %id, "instance created");
+        }
         Ok(id)
     }
 
@@ -612,80 +555,64 @@ impl Service {
             }
             Some(Binding::new(&fp, binding_salt(&r.instance, &r.event)))
         };
-        let device = {
-            let _w = self.write.lock().await;
-            let key = DeviceKey {
-                license_id: r.instance.clone(),
-                event_id: r.event.clone(),
-                fingerprint: raw.clone(),
-            };
-            let job_id = Job::upload_id(&r.instance, &r.event, &raw);
-            if let Some(d) = self.store.device(&key)? {
-                if self.store.job(&job_id)?.is_none_or(|j| j.dead) {
-                    let job = Job::new(
-                        job_id,
-                        &d.license_id,
-                        Task::Upload {
-                            event_id: d.event_id.clone(),
-                            token: d.token.clone(),
-                        },
-                        now,
-                    );
-                    self.store.commit(Batch {
-                        jobs: vec![job],
-                        ..Batch::default()
-                    })?;
+        let key = DeviceKey {
+            license_id: r.instance.clone(),
+            event_id: r.event.clone(),
+            fingerprint: raw.clone(),
+        };
+        let job_id = Job::upload_id(&r.instance, &r.event, &raw);
+        self.transact(|s| {
+            if let Some(d) = s.store.device(&key)? {
+                let mut batch = Batch::default();
+                if s.store.job(&job_id)?.is_none_or(|j| j.dead) {
+                    let task = Task::Upload {
+                        event_id: d.event_id.clone(),
+                        token: d.token.clone(),
+                    };
+                    batch.jobs.push(Job::new(job_id.clone(), &d.license_id, task, now));
                     tracing::info!(instance = %d.license_id, event = %d.event_id, "repeated request: upload queued again");
                 }
-                d
-            } else {
-                let l = self.must_get(&r.instance)?;
-                let exp = self.check_device_request(&l, &r, &raw)?;
-                let mut scoped = l.clone();
-                scoped.nbf = r.nbf;
-                scoped.exp = exp;
-                let token = scoped.mint(&self.issuer(), now, binding)?;
-                let d = DeviceLicense {
-                    license_id: l.id.clone(),
-                    event_id: r.event.clone(),
-                    fingerprint: raw,
-                    token,
-                    nbf: r.nbf,
-                    exp,
-                    created: now,
-                    revoked: None,
-                };
-                let event = self.event(
-                    &l,
-                    caller,
-                    now,
-                    json!({
-                        "event": r.event, "nbf": r.nbf.to_rfc3339(), "exp": exp.to_rfc3339(),
-                        "bound": !d.fingerprint.is_empty(), "job": job_id,
-                    }),
-                );
-                let job = Job::new(
-                    job_id,
-                    &l.id,
-                    Task::Upload {
-                        event_id: r.event.clone(),
-                        token: d.token.clone(),
-                    },
-                    now,
-                );
-                self.store.commit(Batch {
-                    devices: vec![(key, d.clone())],
-                    jobs: vec![job],
-                    audit: vec![event],
-                    ..Batch::default()
-                })?;
-                tracing::info!(activity = caller.action, instance = %l.id, event = %r.event, "device license minted; upload queued");
-                d
+                return Ok((batch, d));
             }
-        };
-        self.store.flush().await?;
-        self.outbox_wake.notify_one();
-        Ok(device)
+            let l = s.must_get(&r.instance)?;
+            let exp = s.check_device_request(&l, &r, &raw)?;
+            let mut scoped = l.clone();
+            scoped.nbf = r.nbf;
+            scoped.exp = exp;
+            let token = scoped.mint(&s.issuer(), now, binding)?;
+            let d = DeviceLicense {
+                license_id: l.id.clone(),
+                event_id: r.event.clone(),
+                fingerprint: raw.clone(),
+                token,
+                nbf: r.nbf,
+                exp,
+                created: now,
+                revoked: None,
+            };
+            let event = s.event(
+                &l,
+                caller,
+                now,
+                json!({
+                    "event": r.event, "nbf": r.nbf.to_rfc3339(), "exp": exp.to_rfc3339(),
+                    "bound": !d.fingerprint.is_empty(), "job": job_id,
+                }),
+            );
+            let task = Task::Upload {
+                event_id: r.event.clone(),
+                token: d.token.clone(),
+            };
+            let batch = Batch {
+                devices: vec![(key.clone(), d.clone())],
+                jobs: vec![Job::new(job_id.clone(), &l.id, task, now)],
+                audit: vec![event],
+                ..Batch::default()
+            };
+            tracing::info!(activity = caller.action, instance = %l.id, event = %r.event, "device license minted; upload queued");
+            Ok((batch, d))
+        })
+        .await
     }
 
     /// The checks of spec §12.4 for a new device license: instance active, expiry given for
@@ -754,7 +681,9 @@ impl Service {
         Ok(exp)
     }
 
-    /// Reads, lets `f` change the license, commits it with an audit event, flushes.
+    /// Reads the license, lets `f` change it, and commits it with an audit event (through
+    /// `Service::transact`). A state change signed before the newest one applied is stale:
+    /// audited, and nothing else changes.
     async fn mutate<F>(
         &self,
         id: &str,
@@ -768,50 +697,42 @@ impl Service {
             &mut License,
         ) -> Result<(Change, Option<String>, serde_json::Value), ServiceError>,
     {
-        {
-            let _w = self.write.lock().await;
-            let mut l = self.must_get(id)?;
+        self.transact(|s| {
+            let mut l = s.must_get(id)?;
             if l.is_stale(caller.signed_at) {
                 // A replay from a log (inside the signature window) or a delivery overtaken by a
                 // later statement: the newest marketplace statement wins. Success, so the
                 // marketplace does not retry; audited, so support can see it.
                 let signed = caller.signed_at.map(Timestamp::to_rfc3339);
                 let newest = l.last_signed.map(Timestamp::to_rfc3339);
-                let event = self.event(
+                tracing::warn!(activity = caller.action, instance = %id, signed_at = ?signed, newest_applied = ?newest, "stale callback: signed before the newest change applied; nothing changed");
+                let event = s.event(
                     &l,
                     caller,
                     now,
                     json!({ "stale": true, "signed_at": signed, "newest_applied": newest, "test": caller.test }),
                 );
-                self.store.commit(Batch {
-                    audit: vec![event],
-                    ..Batch::default()
-                })?;
-                tracing::warn!(activity = caller.action, instance = %id, signed_at = ?signed, newest_applied = ?newest, "stale callback: signed before the newest change applied; nothing changed");
-                drop(_w);
-                self.store.flush().await?;
-                return Ok(());
+                return Ok((Batch { audit: vec![event], ..Batch::default() }, ()));
             }
-            let (change, applied, detail) = f(self, &mut l)?;
-            if change == Change::Changed {
-                l.mark_signed(caller.signed_at);
-                let mut detail = detail;
-                detail["status"] = json!(l.status.as_str());
-                detail["test"] = json!(caller.test);
-                let event = self.event(&l, caller, now, detail);
-                self.store.commit(Batch {
-                    licenses: vec![l],
-                    applied: applied.into_iter().collect(),
-                    audit: vec![event],
-                    ..Batch::default()
-                })?;
-                tracing::info!(activity = caller.action, instance = %id, test = caller.test, "license updated");
-            } else {
+            let (change, applied, mut detail) = f(s, &mut l)?;
+            if change == Change::Unchanged {
                 tracing::info!(activity = caller.action, instance = %id, "repeated call: nothing to change");
+                return Ok((Batch::default(), ()));
             }
-        }
-        self.store.flush().await?;
-        Ok(())
+            l.mark_signed(caller.signed_at);
+            detail["status"] = json!(l.status.as_str());
+            detail["test"] = json!(caller.test);
+            let event = s.event(&l, caller, now, detail);
+            tracing::info!(activity = caller.action, instance = %id, test = caller.test, "license updated");
+            let batch = Batch {
+                licenses: vec![l],
+                applied: applied.into_iter().collect(),
+                audit: vec![event],
+                ..Batch::default()
+            };
+            Ok((batch, ()))
+        })
+        .await
     }
 
     fn must_get(&self, id: &str) -> Result<License, ServiceError> {
@@ -827,12 +748,6 @@ impl Service {
         now: Timestamp,
         detail: serde_json::Value,
     ) -> AuditEvent {
-        AuditEvent {
-            at: now,
-            license_id: l.id.clone(),
-            action: caller.action.to_string(),
-            actor: caller.actor().to_string(),
-            detail,
-        }
+        AuditEvent::new(&l.id, caller.action, caller.actor(), now, detail)
     }
 }

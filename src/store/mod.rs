@@ -91,6 +91,25 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+impl AuditEvent {
+    /// `actor` did `action` to license `license_id` at `at`; `detail` says with what.
+    pub fn new(
+        license_id: &str,
+        action: &str,
+        actor: &str,
+        at: Timestamp,
+        detail: serde_json::Value,
+    ) -> Self {
+        AuditEvent {
+            at,
+            license_id: license_id.to_string(),
+            action: action.to_string(),
+            actor: actor.to_string(),
+            detail,
+        }
+    }
+}
+
 /// An audit event as stored: numbered and chained to its predecessor by hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
@@ -127,6 +146,21 @@ pub struct Batch {
     /// Revocation-list entries to add besides released licenses (revoked bindings,
     /// `<jti>#<salt>`).
     pub revocations: Vec<String>,
+}
+
+impl Batch {
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.licenses.is_empty()
+            && self.orders.is_empty()
+            && self.applied.is_empty()
+            && self.devices.is_empty()
+            && self.audit.is_empty()
+            && self.activations.is_empty()
+            && self.jobs.is_empty()
+            && self.jobs_done.is_empty()
+            && self.revocations.is_empty()
+    }
 }
 
 /// Licenses per status, kept up to date on every commit so metrics need no scan.

@@ -50,16 +50,14 @@ impl Service {
             },
             now,
         );
-        {
-            let _w = self.write.lock().await;
-            self.store.commit(Batch {
+        self.transact(|_| {
+            let batch = Batch {
                 jobs: vec![job],
                 ..Batch::default()
-            })?;
-        }
-        self.store.flush().await?;
-        self.outbox_wake.notify_one();
-        Ok(())
+            };
+            Ok((batch, ()))
+        })
+        .await
     }
 
     /// Applies what an order bought to its instance: customer, product, quota, whether it is
@@ -74,9 +72,8 @@ impl Service {
         job_done: Option<&str>,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        {
-            let _w = self.write.lock().await;
-            let mut l = self.must_get(id)?;
+        self.transact(|s| {
+            let mut l = s.must_get(id)?;
             let line = info.line(order_line).or(info.lines.first());
             if l.status != Status::Released {
                 if let Some(c) = info.customer_id.as_deref().filter(|c| !c.is_empty()) {
@@ -110,23 +107,17 @@ impl Service {
                 "quantity": l.quantity, "periodic": l.periodic, "exp": l.exp.to_rfc3339(),
                 "line_found": line.is_some(),
             });
-            let event = AuditEvent {
-                at: now,
-                license_id: l.id.clone(),
-                action: "queryOrder".into(),
-                actor: "licd".into(),
-                detail,
-            };
+            let event = AuditEvent::new(&l.id, "queryOrder", "licd", now, detail);
             tracing::info!(instance = id, order = %info.order_id, quantity = l.quantity, periodic = l.periodic, "order applied");
-            self.store.commit(Batch {
+            let batch = Batch {
                 licenses: vec![l],
                 audit: vec![event],
                 jobs_done: job_done.map(str::to_string).into_iter().collect(),
                 ..Batch::default()
-            })?;
-        }
-        self.store.flush().await?;
-        Ok(())
+            };
+            Ok((batch, ()))
+        })
+        .await
     }
 
     /// Records a successful outbox attempt (applying the order it read, for a query) and
@@ -188,32 +179,30 @@ impl Service {
         actor: &str,
         now: Timestamp,
     ) -> Result<Job, ServiceError> {
-        let job = {
-            let _w = self.write.lock().await;
-            let mut job = self
+        self.transact(|s| {
+            let mut job = s
                 .store
                 .job(id)?
                 .ok_or_else(|| ServiceError::NotFound(format!("outbox job {id}")))?;
             job.dead = false;
             job.attempts = 0;
             job.next_at = now;
-            let event = AuditEvent {
-                at: now,
-                license_id: job.license_id.clone(),
-                action: format!("{}.retry", job.task.action()),
-                actor: actor.to_string(),
-                detail: json!({ "job": job.id }),
-            };
-            self.store.commit(Batch {
+            let action = format!("{}.retry", job.task.action());
+            let event = AuditEvent::new(
+                &job.license_id,
+                &action,
+                actor,
+                now,
+                json!({ "job": job.id }),
+            );
+            let batch = Batch {
                 jobs: vec![job.clone()],
                 audit: vec![event],
                 ..Batch::default()
-            })?;
-            job
-        };
-        self.store.flush().await?;
-        self.outbox_wake.notify_one();
-        Ok(job)
+            };
+            Ok((batch, job))
+        })
+        .await
     }
 
     async fn record_job(
@@ -227,23 +216,16 @@ impl Service {
     ) -> Result<(), ServiceError> {
         detail["job"] = json!(job.id);
         detail["outcome"] = json!(outcome);
-        let event = AuditEvent {
-            at: now,
-            license_id: job.license_id.clone(),
-            action: job.task.action().to_string(),
-            actor: "licd".into(),
-            detail,
-        };
-        {
-            let _w = self.write.lock().await;
-            self.store.commit(Batch {
+        let event = AuditEvent::new(&job.license_id, job.task.action(), "licd", now, detail);
+        self.transact(|_| {
+            let batch = Batch {
                 audit: vec![event],
                 jobs: update.into_iter().collect(),
                 jobs_done: done.map(str::to_string).into_iter().collect(),
                 ..Batch::default()
-            })?;
-        }
-        self.store.flush().await?;
-        Ok(())
+            };
+            Ok((batch, ()))
+        })
+        .await
     }
 }

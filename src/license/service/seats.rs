@@ -72,9 +72,8 @@ impl Service {
         let fp = Fingerprint::parse(fingerprint.trim())
             .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
         check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
-        let seat = {
-            let _w = self.write.lock().await;
-            let l = self.must_get(&claims.jti)?;
+        self.transact(|s| {
+            let l = s.must_get(&claims.jti)?;
             if l.kind != Kind::Classic {
                 return Err(ServiceError::Invalid(format!(
                     "license {}: online-activation licenses are bound by the marketplace (getLicenseAsync), not by /v1/activate",
@@ -85,15 +84,20 @@ impl Service {
                 return Err(ServiceError::Revoked(l.id));
             }
             refuse_superseded(&l, &claims)?;
-            let seats = self.store.activations(&l.id)?;
+            let seats = s.store.activations(&l.id)?;
             let held = seats.iter().find(|a| {
                 a.revoked.is_none()
                     && Binding::decode(&a.binding)
                         .is_some_and(|b| b.check(&fp, MatchPolicy::Tolerant).holds())
             });
+            let mut batch = Batch::default();
             let (seat, new) = match held {
                 Some(a) if a.revision == l.revision => (a.clone(), false),
-                Some(a) => (self.remint_seat(&l, a, now)?, false),
+                Some(a) => {
+                    let a = s.remint_seat(&l, a, now)?;
+                    batch.activations.push(a.clone());
+                    (a, false)
+                }
                 None => {
                     let live = seats.iter().filter(|a| a.revoked.is_none()).count();
                     if live >= l.quantity as usize {
@@ -103,34 +107,28 @@ impl Service {
                         });
                     }
                     let number = u32::try_from(seats.len()).unwrap_or(u32::MAX);
-                    let a = self.new_seat(&l, number, &fp, now)?;
-                    let event = admin_event(
+                    let a = s.new_seat(&l, number, &fp, now)?;
+                    batch.audit.push(AuditEvent::new(
                         &l.id,
                         "activate",
                         "client",
                         now,
-                        json!({
-                            "seat": number, "of": l.quantity,
-                        }),
-                    );
-                    self.store.commit(Batch {
-                        activations: vec![a.clone()],
-                        audit: vec![event],
-                        ..Batch::default()
-                    })?;
+                        json!({ "seat": number, "of": l.quantity }),
+                    ));
+                    batch.activations.push(a.clone());
                     tracing::info!(license = %l.id, seat = number, "device activated");
                     (a, true)
                 }
             };
-            Seat {
+            let seat = Seat {
                 token: seat.token,
                 seat: seat.seat,
                 revision: seat.revision,
                 new,
-            }
-        };
-        self.store.flush().await?;
-        Ok(seat)
+            };
+            Ok((batch, seat))
+        })
+        .await
     }
 
     /// Seat `number` of `l`, bound to `fp`, with its token at the current revision.
@@ -153,7 +151,7 @@ impl Service {
         })
     }
 
-    /// Mints a seat's token at the license's current revision and stores it.
+    /// A seat's token minted again at the license's current revision (for the caller to store).
     fn remint_seat(
         &self,
         l: &License,
@@ -169,10 +167,6 @@ impl Service {
         let mut a = a.clone();
         a.token = l.mint(&self.issuer(), now, Some(binding))?;
         a.revision = l.revision;
-        self.store.commit(Batch {
-            activations: vec![a.clone()],
-            ..Batch::default()
-        })?;
         Ok(a)
     }
 
@@ -180,30 +174,34 @@ impl Service {
     /// device binding. A released license or a revoked binding is [`ServiceError::Revoked`].
     pub async fn refresh(&self, token: &str, now: Timestamp) -> Result<Refreshed, ServiceError> {
         let claims = self.open_token(token, now)?;
-        let out = {
-            let _w = self.write.lock().await;
-            let l = self.must_get(&claims.jti)?;
+        self.transact(|s| {
+            let l = s.must_get(&claims.jti)?;
             let revoked_binding = match &claims.binding {
-                Some(b) => self.store.is_revoked(&b.revocation_id(&l.id))?,
+                Some(b) => s.store.is_revoked(&b.revocation_id(&l.id))?,
                 None => false,
             };
             if l.status == Status::Released || revoked_binding {
                 return Err(ServiceError::Revoked(l.id));
             }
             refuse_superseded(&l, &claims)?;
+            let mut batch = Batch::default();
             let token = match (&claims.binding, l.kind) {
                 (None, Kind::Classic) => l.current_token().unwrap_or_default().to_string(),
                 (Some(b), Kind::Classic) => {
                     let encoded = b.encode();
-                    let seat = self
+                    let seat = s
                         .store
                         .activations(&l.id)?
                         .into_iter()
                         .find(|a| a.binding == encoded);
                     match seat {
                         Some(a) if a.revision == l.revision => a.token,
-                        Some(a) => self.remint_seat(&l, &a, now)?.token,
-                        None => l.mint(&self.issuer(), now, Some(b.clone()))?,
+                        Some(a) => {
+                            let a = s.remint_seat(&l, &a, now)?;
+                            batch.activations.push(a.clone());
+                            a.token
+                        }
+                        None => l.mint(&s.issuer(), now, Some(b.clone()))?,
                     }
                 }
                 (binding, Kind::Online) => {
@@ -216,17 +214,17 @@ impl Service {
                         scoped.nbf = claims.nbf;
                         scoped.exp = claims.exp.min(l.exp);
                     }
-                    scoped.mint(&self.issuer(), now, binding.clone())?
+                    scoped.mint(&s.issuer(), now, binding.clone())?
                 }
             };
-            Refreshed {
+            let refreshed = Refreshed {
                 token,
                 revision: l.revision,
                 status: l.status,
-            }
-        };
-        self.store.flush().await?;
-        Ok(out)
+            };
+            Ok((batch, refreshed))
+        })
+        .await
     }
 
     /// Reissues license `id` as a new revision (a customer replaced the machine): every device
@@ -248,19 +246,18 @@ impl Service {
             )),
             None => None,
         };
-        let token = {
-            let _w = self.write.lock().await;
-            let mut l = self.must_get(id)?;
+        self.transact(|s| {
+            let mut l = s.must_get(id)?;
             if l.status == Status::Released {
                 return Err(ServiceError::Revoked(l.id));
             }
-            if l.kind == Kind::Online && fp.is_none() && self.settings.require_fingerprint {
+            if l.kind == Kind::Online && fp.is_none() && s.settings.require_fingerprint {
                 return Err(ServiceError::Invalid(format!(
                     "license {id} is device-bound (online activation): give the new machine's --fingerprint"
                 )));
             }
             let mut batch = Batch::default();
-            for mut a in self.store.activations(&l.id)? {
+            for mut a in s.store.activations(&l.id)? {
                 if a.revoked.is_none() {
                     if let Some(b) = Binding::decode(&a.binding) {
                         batch.revocations.push(b.revocation_id(&l.id));
@@ -269,7 +266,7 @@ impl Service {
                     batch.activations.push(a);
                 }
             }
-            for d in self.store.devices_for(&l.id)? {
+            for d in s.store.devices_for(&l.id)? {
                 if d.revoked.is_some() || d.fingerprint.is_empty() {
                     continue;
                 }
@@ -290,19 +287,19 @@ impl Service {
                     },
                 ));
             }
-            l.next_revision(&self.issuer(), now)?;
+            l.next_revision(&s.issuer(), now)?;
             // Every earlier token, bound or not, stops activating and refreshing: the old
             // unbound license of a replaced machine must not take the new seats.
             l.min_revision = l.revision;
             let token = match (&fp, l.kind) {
                 (None, _) => match l.current_token() {
                     Some(t) => t.to_string(),
-                    None => l.mint(&self.issuer(), now, None)?,
+                    None => l.mint(&s.issuer(), now, None)?,
                 },
                 (Some((_, f)), Kind::Classic) => {
                     let number =
-                        u32::try_from(self.store.activations(&l.id)?.len()).unwrap_or(u32::MAX);
-                    let a = self.new_seat(&l, number, f, now)?;
+                        u32::try_from(s.store.activations(&l.id)?.len()).unwrap_or(u32::MAX);
+                    let a = s.new_seat(&l, number, f, now)?;
                     let t = a.token.clone();
                     batch.activations.push(a);
                     t
@@ -310,7 +307,7 @@ impl Service {
                 (Some((raw, f)), Kind::Online) => {
                     let event = format!("reissue-{}", l.revision);
                     let binding = Binding::new(f, binding_salt(&l.id, &event));
-                    let token = l.mint(&self.issuer(), now, Some(binding))?;
+                    let token = l.mint(&s.issuer(), now, Some(binding))?;
                     batch.devices.push((
                         DeviceKey {
                             license_id: l.id.clone(),
@@ -331,7 +328,7 @@ impl Service {
                     token
                 }
             };
-            batch.audit.push(admin_event(
+            batch.audit.push(AuditEvent::new(
                 &l.id,
                 "reissue",
                 actor,
@@ -343,11 +340,9 @@ impl Service {
             ));
             tracing::info!(license = %l.id, revision = l.revision, revoked = batch.revocations.len(), actor, "license reissued");
             batch.licenses.push(l);
-            self.store.commit(batch)?;
-            token
-        };
-        self.store.flush().await?;
-        Ok(token)
+            Ok((batch, token))
+        })
+        .await
     }
 
     /// Revokes license `id` for good (refund, fraud, a leaked token): it is released and goes on
@@ -359,22 +354,23 @@ impl Service {
         reason: &str,
         now: Timestamp,
     ) -> Result<License, ServiceError> {
-        let l = {
-            let _w = self.write.lock().await;
-            let mut l = self.must_get(id)?;
+        self.transact(|s| {
+            let mut l = s.must_get(id)?;
+            let mut batch = Batch::default();
             if l.release(now) == crate::license::Change::Changed {
-                let event = admin_event(&l.id, "revoke", actor, now, json!({ "reason": reason }));
-                self.store.commit(Batch {
-                    licenses: vec![l.clone()],
-                    audit: vec![event],
-                    ..Batch::default()
-                })?;
+                batch.audit.push(AuditEvent::new(
+                    &l.id,
+                    "revoke",
+                    actor,
+                    now,
+                    json!({ "reason": reason }),
+                ));
+                batch.licenses.push(l.clone());
                 tracing::info!(license = %l.id, actor, reason, "license revoked");
             }
-            l
-        };
-        self.store.flush().await?;
-        Ok(l)
+            Ok((batch, l))
+        })
+        .await
     }
 
     /// The current revocation list, signed: released licenses and revoked bindings, with a
@@ -423,20 +419,4 @@ fn check_public_fingerprint(fp: &Fingerprint, min: u8) -> Result<(), ServiceErro
         ));
     }
     Ok(())
-}
-
-fn admin_event(
-    license_id: &str,
-    action: &str,
-    actor: &str,
-    now: Timestamp,
-    detail: serde_json::Value,
-) -> AuditEvent {
-    AuditEvent {
-        at: now,
-        license_id: license_id.to_string(),
-        action: action.to_string(),
-        actor: actor.to_string(),
-        detail,
-    }
 }
