@@ -13,6 +13,7 @@
 //! - [`cli`]: the command lines of `licd` and `licctl`, and the commands that need no daemon
 //!   (`licctl verify`, `licctl fingerprint`).
 //! - [`config`]: `licd serve` settings from flags, `LICD_*` variables, a TOML file and defaults.
+//! - [`crypto`]: hex, HMAC-SHA256, constant-time comparison and OS randomness, written once.
 //! - [`http`]: the axum routers (marketplace callback, client API, admin API, health, metrics)
 //!   and the server loop with rustls and graceful shutdown. Handlers are thin: extract, call the service, map the result.
 //! - [`keys`]: the signing key ring: one owner-only PASERK `k4.secret` file per ed25519 key in the
@@ -48,6 +49,7 @@ pub mod admin;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod http;
 pub mod keys;
 pub mod license;

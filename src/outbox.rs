@@ -111,10 +111,7 @@ fn short_hash(parts: &[&str]) -> String {
         h.update(p.as_bytes());
         h.update([0]);
     }
-    h.finalize()[..10]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::crypto::hex(&h.finalize()[..10])
 }
 
 /// When to try again.
@@ -153,8 +150,7 @@ impl RetryPolicy {
 
 /// A jitter factor in `[0.5, 1.0]`.
 fn jitter() -> f64 {
-    let mut b = [0u8; 2];
-    let r = getrandom::getrandom(&mut b).map_or(0, |()| u16::from_le_bytes(b));
+    let r = crate::crypto::random_bytes::<2>().map_or(0, u16::from_le_bytes);
     0.5 + f64::from(r) / f64::from(u16::MAX) / 2.0
 }
 

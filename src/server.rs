@@ -431,11 +431,9 @@ fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
         }
         AccessKeySource::Generated(path) => {
             if !path.exists() {
-                let mut bytes = [0u8; 18];
-                getrandom::getrandom(&mut bytes).map_err(|e| {
-                    ServeError::Config(format!("no randomness for an access key: {e}"))
-                })?;
-                let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                let bytes = crate::crypto::random_bytes::<18>()
+                    .map_err(|e| ServeError::Config(format!("an access key: {e}")))?;
+                let key = crate::crypto::hex(&bytes);
                 crate::private_file::write_private(path, key.as_bytes())
                     .map_err(io(format!("cannot create {}", path.display())))?;
             }

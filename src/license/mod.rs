@@ -162,30 +162,14 @@ impl License {
     pub fn classic(id: &str, purchase: &NewPurchase, test: bool, now: Timestamp) -> License {
         let exp = purchase.exp.unwrap_or(PERPETUAL);
         License {
-            id: id.to_string(),
-            kind: Kind::Classic,
-            test,
             customer: purchase.customer.clone(),
             customer_name: purchase.customer_name.clone(),
             product: purchase.product.clone(),
             sku: purchase.sku.clone(),
-            order: purchase.order.clone(),
-            order_line: None,
-            status: Status::Active,
             quantity: purchase.quantity.max(1),
-            created: now,
-            updated: now,
             nbf: now.min(exp),
             exp,
-            revision: 1,
-            entitlements: Entitlements::new(),
-            issued_token: None,
-            latest_token: None,
-            periodic: false,
-            order_synced: None,
-            renewed: false,
-            min_revision: 0,
-            last_signed: None,
+            ..License::blank(id, Kind::Classic, &purchase.order, test, now)
         }
     }
 
@@ -194,15 +178,23 @@ impl License {
     /// [`PERPETUAL`] (see [`License::validity_known`]).
     pub fn online(id: &str, order: &str, order_line: &str, test: bool, now: Timestamp) -> License {
         License {
+            order_line: Some(order_line.to_string()),
+            ..License::blank(id, Kind::Online, order, test, now)
+        }
+    }
+
+    /// Revision 1 of an active license for `order` that knows nothing else yet.
+    fn blank(id: &str, kind: Kind, order: &str, test: bool, now: Timestamp) -> License {
+        License {
             id: id.to_string(),
-            kind: Kind::Online,
+            kind,
             test,
             customer: String::new(),
             customer_name: None,
             product: String::new(),
             sku: String::new(),
             order: order.to_string(),
-            order_line: Some(order_line.to_string()),
+            order_line: None,
             status: Status::Active,
             quantity: 1,
             created: now,

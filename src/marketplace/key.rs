@@ -1,19 +1,14 @@
-//! The access key shared with the marketplace, and the HMAC every signature is built on.
+//! The access key shared with the marketplace (the HMAC every signature is built on lives in
+//! `crate::crypto`).
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use hmac::digest::{Key, KeyInit};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::code::{ProtocolError, ResultCode};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The secret the marketplace signs callbacks with and licd signs answers with (spec §3.1):
 /// the "Key值" / 访问密钥 from the Seller Console, not the IAM AK/SK.
@@ -73,30 +68,7 @@ impl fmt::Debug for AccessKey {
     }
 }
 
-/// HMAC-SHA256 of the concatenation of `parts` under `key`.
-pub(super) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC takes keys of any length (RFC 2104 §2: a longer key is hashed, a shorter one
-    // zero-padded to the block). Doing that padding here, as `new_from_slice` does inside,
-    // lets us use the constructor that cannot fail instead of unwrapping one that never does.
-    let mut block = Key::<HmacSha256>::default();
-    if key.len() > block.len() {
-        let digest = Sha256::digest(key);
-        block[..digest.len()].copy_from_slice(&digest);
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut mac = <HmacSha256 as KeyInit>::new(&block);
-    block.as_mut_slice().zeroize();
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
-
-/// Constant-time equality; only the lengths, which are public, may leak.
-pub(super) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
-}
+pub(super) use crate::crypto::{ct_eq, hmac_sha256};
 
 #[cfg(test)]
 mod tests {
@@ -149,27 +121,5 @@ mod tests {
         );
         assert!(AccessKey::from_eu_console("").is_err());
         assert!(AccessKey::from_eu_console("  ").is_err());
-    }
-
-    #[test]
-    fn hmac_matches_the_hmac_crate_for_every_key_length_class() {
-        for len in [0, 1, 36, 63, 64, 65, 200] {
-            let key: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
-            let mut reference = <HmacSha256 as Mac>::new_from_slice(&key).unwrap();
-            reference.update(b"hello, world");
-            let expected: [u8; 32] = reference.finalize().into_bytes().into();
-            assert_eq!(
-                hmac_sha256(&key, &[b"hello", b", ", b"world"]),
-                expected,
-                "{len}"
-            );
-        }
-    }
-
-    #[test]
-    fn ct_eq_compares_content_and_length() {
-        assert!(ct_eq(b"abc", b"abc"));
-        assert!(!ct_eq(b"abc", b"abd"));
-        assert!(!ct_eq(b"abc", b"ab"));
     }
 }

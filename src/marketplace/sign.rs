@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -314,7 +313,7 @@ pub fn verify_v2(
 /// the spec. [`verify_v2`] with the same key accepts the result within the window.
 pub fn sign_v2_query(key: &AccessKey, body: &[u8], nonce: &str, timestamp_ms: i64) -> String {
     let timestamp = timestamp_ms.to_string();
-    let signature = hex(&v2_mac(key, nonce, &timestamp, body), true);
+    let signature = crate::crypto::hex_upper(&v2_mac(key, nonce, &timestamp, body));
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("signature", &signature);
     query.append_pair("timestamp", &timestamp);
@@ -324,8 +323,7 @@ pub fn sign_v2_query(key: &AccessKey, body: &[u8], nonce: &str, timestamp_ms: i6
 
 /// A fresh nonce for a V2 request: 32 lower-case hex characters.
 pub fn random_nonce() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::getrandom(&mut bytes).is_err() {
+    let bytes = crate::crypto::random_bytes::<16>().unwrap_or_else(|_| {
         // A nonce needs to be unique within the replay window, not secret: if the OS has no
         // randomness to give, the clock, the process and a counter still make it unique.
         use std::sync::atomic::{AtomicU64, Ordering};
@@ -339,9 +337,11 @@ pub fn random_nonce() -> String {
             .chain_update(std::process::id().to_le_bytes())
             .chain_update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes())
             .finalize();
+        let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);
-    }
-    hex(&bytes, false)
+        bytes
+    });
+    crate::crypto::hex(&bytes)
 }
 
 /// A query parameter that must be there and non-empty.
@@ -353,7 +353,7 @@ fn present<'a>(value: Option<Cow<'a, str>>, name: &str) -> Result<Cow<'a, str>, 
 }
 
 fn v2_mac(key: &AccessKey, nonce: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
-    let inner = hex(&hmac_sha256(key.bytes(), &[body]), false);
+    let inner = crate::crypto::hex(&hmac_sha256(key.bytes(), &[body]));
     hmac_sha256(
         key.bytes(),
         &[
@@ -373,19 +373,6 @@ fn parse_v2_timestamp(text: &str) -> Option<i64> {
     }
     let n: i64 = text.parse().ok()?;
     Some(if n > 1_000_000_000_000 { n } else { n * 1000 })
-}
-
-fn hex(bytes: &[u8], upper: bool) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = if upper {
-            write!(out, "{b:02X}")
-        } else {
-            write!(out, "{b:02x}")
-        };
-    }
-    out
 }
 
 /// 64 hex digits in either case, as 32 bytes.
@@ -674,16 +661,13 @@ mod tests {
     #[test]
     fn v2_signature_matches_spec_vector() {
         // Spec §3.8.
-        let inner = hex(
-            &hmac_sha256(SPEC_KEY.as_bytes(), &[V2_BODY.as_bytes()]),
-            false,
-        );
+        let inner = crate::crypto::hex(&hmac_sha256(SPEC_KEY.as_bytes(), &[V2_BODY.as_bytes()]));
         assert_eq!(
             inner,
             "6813af9fee297468b55017e93ec0ce63fe2a03001c348016c586d25b85168065"
         );
         let mac = v2_mac(&key(), V2_NONCE, V2_TIMESTAMP, V2_BODY.as_bytes());
-        assert_eq!(hex(&mac, true), V2_SIGNATURE);
+        assert_eq!(crate::crypto::hex_upper(&mac), V2_SIGNATURE);
         assert_eq!(
             sign_v2_query(&key(), V2_BODY.as_bytes(), V2_NONCE, 1_680_508_066_618),
             format!("signature={V2_SIGNATURE}&timestamp={V2_TIMESTAMP}&nonce={V2_NONCE}")
@@ -694,14 +678,14 @@ mod tests {
     fn v2_signature_matches_online_activation_vector() {
         // Spec §12.2.
         let body = r#"{"activity":"getLicenseAsync","deviceFingerprint":"04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672","effectiveTime":"2023-10-27 10:30:15 z","eventId":"EV0001","expireTime":"2024-10-27 10:30:15 z","instanceId":"INST0001","testFlag":"1"}"#;
-        let inner = hex(&hmac_sha256(SPEC_KEY.as_bytes(), &[body.as_bytes()]), false);
+        let inner = crate::crypto::hex(&hmac_sha256(SPEC_KEY.as_bytes(), &[body.as_bytes()]));
         assert_eq!(
             inner,
             "b038e5a9e849e6878bdffd5360831b8f999a3107d84cd7e8474321bad55d9c5d"
         );
         let expected = "E24F2794304D77E39632CDFE7431B916DB2DBDAA2CF04BA939B2B59D36125185";
         let mac = v2_mac(&key(), V2_NONCE, V2_TIMESTAMP, body.as_bytes());
-        assert_eq!(hex(&mac, true), expected);
+        assert_eq!(crate::crypto::hex_upper(&mac), expected);
         let query = format!("signature={expected}&timestamp={V2_TIMESTAMP}&nonce={V2_NONCE}");
         assert!(verify_v2(&key(), &query, body.as_bytes(), v2_now()).is_ok());
     }
@@ -810,7 +794,7 @@ mod tests {
             "-1",
             "12345678901234567890",
         ] {
-            let signature = hex(&v2_mac(&key(), "n", ts, body), true);
+            let signature = crate::crypto::hex_upper(&v2_mac(&key(), "n", ts, body));
             let query = format!("signature={signature}&timestamp={ts}&nonce=n").replace('+', "%2B");
             let err = verify_v2(&key(), &query, body, v2_now()).unwrap_err();
             assert_eq!(err.code, ResultCode::InvalidParam, "{ts}");
@@ -871,7 +855,7 @@ mod tests {
     fn decode_hex32_reads_both_cases_only() {
         let lower = decode_hex32(&V2_SIGNATURE.to_ascii_lowercase()).unwrap();
         assert_eq!(decode_hex32(V2_SIGNATURE), Some(lower));
-        assert_eq!(hex(&lower, true), V2_SIGNATURE);
+        assert_eq!(crate::crypto::hex_upper(&lower), V2_SIGNATURE);
         assert_eq!(decode_hex32(&format!("{}g0", &V2_SIGNATURE[..62])), None);
         assert_eq!(decode_hex32(&"é".repeat(32)), None);
     }

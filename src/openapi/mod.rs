@@ -418,17 +418,15 @@ fn multipart_characters(characters: &str) -> (String, Vec<u8>) {
 }
 
 fn random_boundary() -> String {
-    let mut bytes = [0u8; 16];
     // Uniqueness, not secrecy, is what a boundary needs: a failed RNG falls back to the clock.
-    if getrandom::getrandom(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
+    let bytes = crate::crypto::random_bytes::<16>().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        bytes = nanos.to_le_bytes();
-    }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("licd-{hex}")
+            .unwrap_or_default()
+            .to_le_bytes()
+    });
+    format!("licd-{}", crate::crypto::hex(&bytes))
 }
 
 /// An error and its sources on one line (reqwest's own message alone says little).

@@ -25,10 +25,9 @@
 //! here keeps or prints it.
 
 use client_verifier::Timestamp;
-use hmac::digest::{Key, KeyInit};
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use zeroize::Zeroize;
+
+use crate::crypto::hex;
 
 /// The algorithm name that starts the string to sign and the `Authorization` header.
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
@@ -118,20 +117,10 @@ pub fn string_to_sign(sdk_date: &str, canonical_request: &str) -> String {
 
 /// hex(HMAC-SHA256(`sk`, `string_to_sign`)), lower case.
 pub fn signature(sk: &[u8], string_to_sign: &str) -> String {
-    type HmacSha256 = Hmac<Sha256>;
-    // RFC 2104 §2 key preparation done here (a long key hashed, a short one zero-padded to the
-    // block), as `marketplace` does, so the infallible constructor serves and nothing unwraps.
-    let mut block = Key::<HmacSha256>::default();
-    if sk.len() > block.len() {
-        let digest = Sha256::digest(sk);
-        block[..digest.len()].copy_from_slice(&digest);
-    } else {
-        block[..sk.len()].copy_from_slice(sk);
-    }
-    let mut mac = <HmacSha256 as KeyInit>::new(&block);
-    block.as_mut_slice().zeroize();
-    mac.update(string_to_sign.as_bytes());
-    hex(&mac.finalize().into_bytes())
+    hex(&crate::crypto::hmac_sha256(
+        sk,
+        &[string_to_sign.as_bytes()],
+    ))
 }
 
 /// The `Authorization` header value.
@@ -234,20 +223,10 @@ fn hex_value(c: u8) -> Option<u8> {
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
-/// Lower-case hex.
-fn hex(bytes: &[u8]) -> String {
-    const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(HEX_LOWER[usize::from(b >> 4)]));
-        out.push(char::from(HEX_LOWER[usize::from(b & 0xf)]));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{Hmac, Mac};
 
     const VECTOR_SIGNATURE: &str =
         "77595ad624b6e4e49990b8c4e84bf1c287457fca61069c4e60b9b6765b52053d";

@@ -200,7 +200,7 @@ fn link(prev: &str, seq: u64, event_json: &[u8]) -> String {
     h.update(prev.as_bytes());
     h.update(seq.to_be_bytes());
     h.update(event_json);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::crypto::hex(&h.finalize())
 }
 
 type Abort = ConflictableTransactionError<StoreError>;

@@ -94,10 +94,9 @@ impl AdminToken {
     /// not exist. Refuses a file that others can read, as with the signing keys.
     pub fn load_or_generate(path: &Path) -> std::io::Result<Self> {
         if !path.exists() {
-            let mut bytes = Zeroizing::new([0u8; 32]);
-            getrandom::getrandom(bytes.as_mut())
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let bytes =
+                Zeroizing::new(crate::crypto::random_bytes::<32>().map_err(std::io::Error::other)?);
+            let hex = Zeroizing::new(crate::crypto::hex(bytes.as_ref()));
             crate::private_file::write_private(path, hex.as_bytes())?;
         }
         #[cfg(unix)]
