@@ -16,10 +16,9 @@ use client_verifier::Timestamp;
 
 use super::{AppState, ClientAddr, client_label};
 use crate::license::DomainError;
-use crate::license::service::{Caller, DeviceRequest, NewPurchase, ServiceError};
+use crate::license::service::{Outcome, ServiceError};
 use crate::marketplace::{
-    Callback, InstanceStatus, ProtocolError, Response, ResultCode, parse_v1, parse_v2, verify_v1,
-    verify_v2,
+    Callback, ProtocolError, Response, ResultCode, parse_v1, parse_v2, verify_v1, verify_v2,
 };
 
 pub(super) fn router(path: &str) -> Router<AppState> {
@@ -35,21 +34,8 @@ async fn v1_callback(
 ) -> axum::response::Response {
     let started = Instant::now();
     let now = Timestamp::now();
-    let (activity, response) = match verify_v1(
-        &st.access_key,
-        query.as_deref().unwrap_or(""),
-        now,
-        st.v1_window_secs,
-    ) {
-        Err(e) => ("unverified", Response::from_error(&e)),
-        Ok(params) => match parse_v1(&params) {
-            Err(e) => ("invalid", Response::from_error(&e)),
-            Ok(cb) => {
-                let signed_at = params.timestamp();
-                (cb.activity(), dispatch(&st, cb, Some(signed_at), now).await)
-            }
-        },
-    };
+    let verified = verified_v1(&st, query.as_deref().unwrap_or(""), now);
+    let (activity, response) = answer(&st, verified, now).await;
     let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
     finish(&st, activity, response, started, &client)
 }
@@ -64,36 +50,100 @@ async fn v2_callback(
 ) -> axum::response::Response {
     let started = Instant::now();
     let now = Timestamp::now();
-    let (activity, response) =
-        match verify_v2(&st.access_key, query.as_deref().unwrap_or(""), &body, now) {
-            Err(e) => ("unverified", Response::from_error(&e)),
-            Ok(v) => match st
-                .service
-                .store()
-                .remember_nonce(v.nonce(), v.remember_until())
-            {
-                Ok(false) => (
-                    "unverified",
-                    Response::from_error(&ProtocolError::new(
-                        ResultCode::AuthFailed,
-                        "nonce: already used (a replayed request)",
-                    )),
-                ),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot record the nonce");
-                    ("unverified", internal_error())
-                }
-                Ok(true) => match parse_v2(&body) {
-                    Err(e) => ("invalid", Response::from_error(&e)),
-                    Ok(cb) => (
-                        cb.activity(),
-                        dispatch(&st, cb, Some(v.timestamp()), now).await,
-                    ),
-                },
-            },
-        };
+    let verified = verified_v2(&st, query.as_deref().unwrap_or(""), &body, now);
+    let (activity, response) = answer(&st, verified, now).await;
     let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
     finish(&st, activity, response, started, &client)
+}
+
+/// A callback whose signature checked out (and, for V2, whose nonce was new), parsed: holding
+/// one proves the checks ran.
+struct Verified {
+    callback: Callback,
+    /// The time the marketplace signed it with.
+    signed_at: Timestamp,
+}
+
+/// Why a request is not a verified callback: the activity label for metrics and the answer.
+type Unverified = (&'static str, Response);
+
+/// The signature on the raw query first, then the parameters.
+fn verified_v1(st: &AppState, query: &str, now: Timestamp) -> Result<Verified, Unverified> {
+    let params = verify_v1(&st.access_key, query, now, st.v1_window_secs)
+        .map_err(|e| ("unverified", Response::from_error(&e)))?;
+    let callback = parse_v1(&params).map_err(|e| ("invalid", Response::from_error(&e)))?;
+    Ok(Verified {
+        callback,
+        signed_at: params.timestamp(),
+    })
+}
+
+/// The signature on the raw query and body first, then the nonce (a replay is refused), then
+/// the body.
+fn verified_v2(
+    st: &AppState,
+    query: &str,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<Verified, Unverified> {
+    let v = verify_v2(&st.access_key, query, body, now)
+        .map_err(|e| ("unverified", Response::from_error(&e)))?;
+    match st.service.remember_nonce(v.nonce(), v.remember_until()) {
+        Ok(true) => {}
+        Ok(false) => {
+            let replay = ProtocolError::new(
+                ResultCode::AuthFailed,
+                "nonce: already used (a replayed request)",
+            );
+            return Err(("unverified", Response::from_error(&replay)));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record the nonce");
+            return Err(("unverified", internal_error()));
+        }
+    }
+    let callback = parse_v2(body).map_err(|e| ("invalid", Response::from_error(&e)))?;
+    Ok(Verified {
+        callback,
+        signed_at: v.timestamp(),
+    })
+}
+
+/// The service's answer to a verified callback, or the refusal of an unverified one.
+async fn answer(
+    st: &AppState,
+    verified: Result<Verified, Unverified>,
+    now: Timestamp,
+) -> (&'static str, Response) {
+    let v = match verified {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
+    let activity = v.callback.activity();
+    let response = match st
+        .service
+        .apply_callback(v.callback, Some(v.signed_at), now)
+        .await
+    {
+        Ok(Outcome::Issued { instance, license }) => Response::new(
+            ResultCode::Success,
+            "success.",
+            Some(&instance),
+            Some(&license),
+        ),
+        Ok(Outcome::Created { instance }) => {
+            Response::new(ResultCode::Success, "success.", Some(&instance), None)
+        }
+        Ok(Outcome::Processing) => Response::new(
+            ResultCode::Processing,
+            "processing: the license is minted and will be delivered through the upload API",
+            None,
+            None,
+        ),
+        Ok(Outcome::Done) => Response::success(),
+        Err(e) => refusal(&e),
+    };
+    (activity, response)
 }
 
 /// Signs the answer, counts it, logs a refusal.
@@ -149,116 +199,6 @@ fn internal_error() -> Response {
         None,
         None,
     )
-}
-
-/// Runs one verified, parsed callback through the service. `signed_at` is the time the
-/// marketplace signed it with: a state change older than the newest one applied is stale.
-async fn dispatch(
-    st: &AppState,
-    cb: Callback,
-    signed_at: Option<Timestamp>,
-    now: Timestamp,
-) -> Response {
-    let svc = &st.service;
-    let caller = Caller {
-        action: cb.activity(),
-        test: cb.test_flag(),
-        signed_at,
-    };
-    let success = |_| Response::success();
-    let result = match cb {
-        Callback::GetLicense(g) => svc
-            .issue_classic(NewPurchase::from(g), caller, now)
-            .await
-            .map(|(id, license)| {
-                Response::new(ResultCode::Success, "success.", Some(&id), Some(&license))
-            }),
-        Callback::RefreshLicense(r) => svc
-            .renew(&r.instance_id, &r.order_id, r.expire_time, r.product_id.as_deref(), caller, now)
-            .await
-            .map(success),
-        Callback::ExpireLicense(e) => svc.freeze(&e.instance_id, caller, now).await.map(success),
-        Callback::ReleaseLicense(r) => svc.release(&r.instance_id, caller, now).await.map(success),
-        Callback::NewInstance(n) => {
-            match svc
-                .create_instance(&n.order_id, &n.order_line_id, &n.business_id, caller, now)
-                .await
-            {
-                Ok(id) => {
-                    // What was bought (customer, quota, validity) comes from the order query;
-                    // a failure there is retried in the background, not by the marketplace.
-                    sync_order(svc, &id, &n.order_id, &n.order_line_id, now).await;
-                    Ok(Response::new(ResultCode::Success, "success.", Some(&id), None))
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Callback::RefreshInstance(r) => {
-            let renewed = svc.renew_instance(&r, caller, now).await;
-            if renewed.is_ok() {
-                sync_order(svc, &r.instance_id, &r.order_id, &r.order_line_id, now).await;
-            }
-            renewed.map(success)
-        }
-        Callback::UpdateInstanceStatus(u) => match u.status {
-            InstanceStatus::Freeze => svc.freeze(&u.instance_id, caller, now).await,
-            InstanceStatus::Unfreeze => svc.unfreeze(&u.instance_id, caller, now).await,
-        }
-        .map(success),
-        Callback::ReleaseInstance(r) => svc.release(&r.instance_id, caller, now).await.map(success),
-        Callback::GetLicenseAsync(g) => svc
-            .device_license(
-                DeviceRequest {
-                    instance: g.instance_id,
-                    event: g.event_id,
-                    fingerprint: g.device_fingerprint,
-                    nbf: g.effective_time,
-                    exp: g.expire_time,
-                },
-                caller,
-                now,
-            )
-            .await
-            .map(|_| {
-                Response::new(
-                    ResultCode::Processing,
-                    "processing: the license is minted and will be delivered through the upload API",
-                    None,
-                    None,
-                )
-            }),
-        Callback::QueryInstance(q) => {
-            let ids: Vec<&str> = q.instance_ids.iter().map(String::as_str).collect();
-            match svc.exists(&ids) {
-                Ok(Ok(())) => Ok(Response::success()),
-                Ok(Err(missing)) => Err(ServiceError::NotFound(missing)),
-                Err(e) => Err(e),
-            }
-        }
-        Callback::UpgradeInstance(u) => svc.upgrade(&u, caller, now).await.map(success),
-    };
-    result.unwrap_or_else(|e| refusal(&e))
-}
-
-/// How long a callback waits for the order query before leaving it to the outbox: the
-/// marketplace's budget for an answer is 5 s.
-const ORDER_QUERY_BUDGET: std::time::Duration = std::time::Duration::from_millis(2500);
-
-async fn sync_order(
-    svc: &crate::license::service::Service,
-    id: &str,
-    order: &str,
-    line: &str,
-    now: Timestamp,
-) {
-    if let Err(e) = svc
-        .sync_order(id, order, line, ORDER_QUERY_BUDGET, now)
-        .await
-    {
-        // The instance is created and acknowledged either way; the order is read again when
-        // the marketplace renews it, or by an operator.
-        tracing::error!(instance = id, order, error = %e, "cannot record the order query");
-    }
 }
 
 /// The answer for a refused operation.

@@ -8,6 +8,7 @@
 //! covers only in-memory work; the disk flush happens outside it and is shared by every caller
 //! waiting at the same moment.
 
+mod callbacks;
 mod delivery;
 mod seats;
 mod snapshot;
@@ -19,6 +20,7 @@ use serde_json::json;
 use tokio::sync::{Mutex, Notify};
 
 pub use super::NewPurchase;
+pub use callbacks::Outcome;
 pub use seats::{Refreshed, Seat};
 
 use crate::openapi::MarketplaceApi;
@@ -513,16 +515,6 @@ impl Service {
             ))
         })
         .await
-    }
-
-    /// Whether every id names a license (`queryInstance`).
-    pub fn exists(&self, ids: &[&str]) -> Result<Result<(), String>, ServiceError> {
-        for id in ids {
-            if self.store.license(id)?.is_none() {
-                return Ok(Err((*id).to_string()));
-            }
-        }
-        Ok(Ok(()))
     }
 
     /// `getLicenseAsync`: the device-bound token for one request, minted once; the same request
