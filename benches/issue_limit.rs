@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use client_verifier::{SecretKey, Timestamp};
-use licd::license::service::{Caller, NewPurchase, Service, Settings};
 use licd::marketplace::{AccessKey, Callback, parse_v1, sign_v1_query, verify_v1};
+use licd::service::{Caller, NewPurchase, Service, Settings};
 use licd::store::{SledStore, Store};
 
 const CONCURRENCY: usize = 32;

@@ -737,8 +737,8 @@ fn create_private_dir(dir: &Path) -> Result<(), BackupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::{Job, Task};
     use crate::license::{Status, sample};
-    use crate::outbox::{Job, Task};
     use crate::store::{AuditEvent, Batch};
     use client_verifier::Timestamp;
 

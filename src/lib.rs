@@ -6,7 +6,7 @@
 //! so issuer and verifier cannot drift apart.
 //!
 //! Modules:
-//! - [`admin`]: the client side of the admin API (`licctl`, `licd backup`): address, token,
+//! - [`admin_client`]: the client side of the admin API (`licctl`, `licd backup`): address, token,
 //!   actor header, errors as one line.
 //! - [`backup`]: the single-file snapshot format (streamed, checksummed, audit chain checked on
 //!   the way back in), and restoring one into an empty data directory.
@@ -16,12 +16,13 @@
 //! - [`crypto`]: hex, HMAC-SHA256, constant-time comparison and OS randomness, written once.
 //! - [`http`]: the axum routers (marketplace callback, client API, admin API, health, metrics)
 //!   and the server loop with rustls and graceful shutdown. Handlers are thin: extract, call the service, map the result.
+//! - [`job`]: the outbox job record (an upload or an order query owed to the marketplace).
 //! - [`keys`]: the signing key ring: one owner-only PASERK `k4.secret` file per ed25519 key in the
 //!   key directory, a `current` file naming the one that signs; loading with ssh-style permission
 //!   checks, first-start generation, crash-safe rotation that keeps old keys so tokens in the
 //!   field keep verifying. Knows nothing of tokens or HTTP.
 //! - [`license`]: the domain: license record, state machine (active, frozen, released), minting,
-//!   and the service that applies callbacks idempotently. Knows nothing of axum or sled.
+//!   idempotency keys. Knows nothing of axum, sled or the store.
 //! - [`marketplace`]: the Huawei Cloud Marketplace wire protocol only: the access key, V1
 //!   `authToken` and V2 `signature`/`nonce` checks on the raw request, each activity parsed into a
 //!   typed `Callback`, result codes and signed (`Body-Sign`) answers, and the same signing for
@@ -39,18 +40,22 @@
 //!   they succeed or are parked as dead for an operator.
 //! - [`private_file`]: owner-only secret files (atomic 0600 writes, mode checks) and the umask.
 //! - [`server`]: `licd serve` from start to stop: keys, access key, store, listener, shutdown.
+//! - [`service`]: the operations behind callbacks, the client API and the admin API, applied
+//!   idempotently through one durability primitive (`transact`): look up, let the domain decide,
+//!   commit one batch, flush.
 //! - [`store`]: the `Store` trait and its sled implementation; atomic batches, group-committed
 //!   flushes, the hash-chained audit log, V2 nonces.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod admin;
+pub mod admin_client;
 pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod job;
 pub mod keys;
 pub mod license;
 pub mod logsafe;
@@ -60,4 +65,5 @@ pub mod openapi;
 pub mod outbox;
 pub mod private_file;
 pub mod server;
+pub mod service;
 pub mod store;

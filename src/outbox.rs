@@ -16,103 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client_verifier::Timestamp;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::license::service::Service;
 use crate::openapi::MarketplaceApi;
+use crate::service::Service;
 
-/// A call owed to the marketplace.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Job {
-    /// Stable id: the same owed call always has the same id.
-    pub id: String,
-    /// The license it concerns (for the audit log).
-    pub license_id: String,
-    /// What to do.
-    pub task: Task,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// When it was first queued.
-    pub created: Timestamp,
-    /// When the next attempt is due.
-    pub next_at: Timestamp,
-    /// Why the last attempt failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// Given up: failed for good or too often. Only an operator's retry revives it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub dead: bool,
-}
-
-/// What a job does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Task {
-    /// Upload a license string for a `getLicenseAsync` event (`market-event/{eventId}/file`,
-    /// `type=CHARACTERS`).
-    Upload {
-        /// The marketplace's `eventId`.
-        event_id: String,
-        /// The license string.
-        token: String,
-    },
-    /// Read an order (`order/query`) and apply its customer, product, quota and validity to the
-    /// instance.
-    QueryOrder {
-        /// `orderId`.
-        order: String,
-        /// `orderLineId`.
-        order_line: String,
-    },
-}
-
-impl Task {
-    /// The audit-log name of an attempt.
-    pub fn action(&self) -> &'static str {
-        match self {
-            Task::Upload { .. } => "upload",
-            Task::QueryOrder { .. } => "queryOrder",
-        }
-    }
-}
-
-impl Job {
-    /// A new job, due now.
-    pub fn new(id: String, license_id: &str, task: Task, now: Timestamp) -> Self {
-        Job {
-            id,
-            license_id: license_id.to_string(),
-            task,
-            attempts: 0,
-            created: now,
-            next_at: now,
-            last_error: None,
-            dead: false,
-        }
-    }
-
-    /// The id of the upload for one device request: a hash, so it is safe in a URL and does not
-    /// repeat the fingerprint.
-    pub fn upload_id(license_id: &str, event_id: &str, fingerprint: &str) -> String {
-        format!("up-{}", short_hash(&[license_id, event_id, fingerprint]))
-    }
-
-    /// The id of the order query for one order line of an instance.
-    pub fn query_id(license_id: &str, order: &str, order_line: &str) -> String {
-        format!("oq-{}", short_hash(&[license_id, order, order_line]))
-    }
-}
-
-fn short_hash(parts: &[&str]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    crate::crypto::hex(&h.finalize()[..10])
-}
+pub use crate::job::{Job, Task};
 
 /// When to try again.
 #[derive(Debug, Clone, Copy)]

@@ -17,10 +17,10 @@ use crate::http::admin::{AdminState, AdminToken};
 use crate::http::metrics::Metrics;
 use crate::http::{self, AppState};
 use crate::keys::KeyRing;
-use crate::license::service::{Service, Settings};
 use crate::marketplace::AccessKey;
 use crate::openapi::{ApiConfig, MarketplaceApi};
 use crate::outbox::{RetryPolicy, Worker};
+use crate::service::{Service, Settings};
 use crate::store::{SledStore, Store};
 
 /// A startup or serving failure, worded for the operator.

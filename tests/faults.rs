@@ -16,8 +16,8 @@ use std::time::Duration;
 use chaos::{FaultyStore, Licd, serve_in_process, service, try_v1_at, try_v2_at};
 use client_verifier::{BindingRequirement, SecretKey, Timestamp, Verifier};
 use common::{ACCESS_KEY, client};
-use licd::license::service::{Caller, NewPurchase};
 use licd::marketplace::{AccessKey, ResultCode, random_nonce, sign_v2_query, verify_v2};
+use licd::service::{Caller, NewPurchase};
 use licd::store::{OrderKey, SledStore, Store};
 use serde_json::json;
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use client_verifier::{SecretKey, Timestamp};
 use licd::license::Status;
-use licd::license::service::{Caller, Service, Settings};
 use licd::marketplace::{RefreshInstance, RefreshScene};
+use licd::service::{Caller, Service, Settings};
 use licd::store::{Batch, SledStore, Store};
 
 fn t(s: &str) -> Timestamp {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use client_verifier::{BindingRequirement, DAY, SecretKey, Timestamp, TokenStatus, Verifier};
 use licd::license::DomainError;
 use licd::license::Status;
-use licd::license::service::{Caller, NewPurchase, Service, ServiceError, Settings};
+use licd::service::{Caller, NewPurchase, Service, ServiceError, Settings};
 use licd::store::{SledStore, Store};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use client_verifier::{Fingerprint, SecretKey, Timestamp, Verifier, VerifyError};
-use licd::license::service::{Caller, NewPurchase, Service, ServiceError, Settings};
+use licd::service::{Caller, NewPurchase, Service, ServiceError, Settings};
 use licd::store::{SledStore, Store};
 
 const HOME: &str = "04:7C:16:5E:E3:5D|SN-HOME|BOARD-HOME|BFEBFBFF00090672";

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::CliError;
-use crate::admin::AdminClient;
+use crate::admin_client::AdminClient;
 use crate::backup::{self, BackupError, Summary};
 
 /// Arguments of `licd backup`.

@@ -1,5 +1,5 @@
 //! `licctl licenses …`, `licctl revocations export`, `licctl outbox …`: the commands that talk
-//! to a running daemon through its admin API ([`crate::admin::AdminClient`]).
+//! to a running daemon through its admin API ([`crate::admin_client::AdminClient`]).
 //!
 //! Output is an aligned table (or the bare token where a token is the point, so it can be
 //! piped) and, with `--json`, the admin API's JSON. `licenses list --json` prints one license per
@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{CliError, emit};
-use crate::admin::AdminClient;
+use crate::admin_client::AdminClient;
 
 /// `println!` that ends the process quietly when stdout is closed early (`licctl … | head`), as
 /// command-line tools do, instead of panicking.
@@ -39,7 +39,10 @@ pub struct AdminArgs {
 
 impl AdminArgs {
     fn client(&self) -> Result<AdminClient, CliError> {
-        AdminClient::resolve(self.admin_url.as_deref(), self.admin_token_file.as_deref())
+        Ok(AdminClient::resolve(
+            self.admin_url.as_deref(),
+            self.admin_token_file.as_deref(),
+        )?)
     }
 }
 

@@ -38,6 +38,16 @@ impl CliError {
     }
 }
 
+impl From<crate::admin_client::AdminError> for CliError {
+    fn from(e: crate::admin_client::AdminError) -> Self {
+        use crate::admin_client::AdminError;
+        match e {
+            AdminError::Usage(m) => CliError::usage(m),
+            AdminError::Refused(m) => CliError::negative(m),
+        }
+    }
+}
+
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

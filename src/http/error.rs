@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::license::service::ServiceError;
+use crate::service::ServiceError;
 
 /// A JSON error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,10 +16,10 @@ use client_verifier::Timestamp;
 
 use super::{AppState, ClientAddr, client_label};
 use crate::license::DomainError;
-use crate::license::service::{Outcome, ServiceError};
 use crate::marketplace::{
     Callback, ProtocolError, Response, ResultCode, parse_v1, parse_v2, verify_v1, verify_v2,
 };
+use crate::service::{Outcome, ServiceError};
 
 pub(super) fn router(path: &str) -> Router<AppState> {
     Router::new().route(path, get(v1_callback).post(v2_callback))

@@ -35,10 +35,10 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::ConnLimits;
-use crate::license::service::Service;
 use crate::logsafe::RefusalLimiter;
 use crate::marketplace::AccessKey;
 use crate::net::Cidr;
+use crate::service::Service;
 use error::ApiError;
 use metrics::Metrics;
 

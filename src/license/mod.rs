@@ -2,10 +2,9 @@
 //! minted as.
 //!
 //! Everything here is a pure function of the record, the request and `now`; it imports neither
-//! axum nor sled. The service (`service.rs`) looks records up through the [`crate::store::Store`]
-//! trait, calls these functions, and hands the result back to the store as one batch.
-
-pub mod service;
+//! axum nor sled, nor the store. The service (`crate::service`) looks records up through the
+//! [`crate::store::Store`] trait, calls these functions, and hands the result back to the store
+//! as one batch.
 
 use client_verifier::{Binding, Claims, Entitlements, SecretKey, Timestamp, TokenStatus, mint};
 use serde::{Deserialize, Serialize};
@@ -392,6 +391,15 @@ impl License {
         self.status = Status::Released;
         self.updated = now;
         Change::Changed
+    }
+
+    /// Starts a new revision that supersedes every earlier token (a reissue for a replaced
+    /// machine or a leaked token): tokens of older revisions no longer activate or refresh.
+    pub fn reissue(&mut self, issuer: &Issuer<'_>, now: Timestamp) -> Result<(), DomainError> {
+        self.refuse_if_released("reissue")?;
+        self.next_revision(issuer, now)?;
+        self.min_revision = self.revision;
+        Ok(())
     }
 
     fn refuse_if_released(&self, action: &'static str) -> Result<(), DomainError> {

@@ -15,8 +15,8 @@ use std::pin::Pin;
 use client_verifier::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::job::Job;
 use crate::license::{Activation, DeviceLicense, License, Status};
-use crate::outbox::Job;
 
 /// A store failure. The service answers `000005` and writes nothing more.
 #[derive(Debug, thiserror::Error)]

@@ -25,8 +25,8 @@ use super::{
     AuditRecord, Batch, DeviceKey, ExportVisitor, FlushFuture, OrderKey, StatusCounts, Store,
     StoreError,
 };
+use crate::job::Job;
 use crate::license::{Activation, DeviceLicense, License, Status};
-use crate::outbox::Job;
 
 const HEAD: &[u8] = b"audit_head";
 const COUNTS: &[u8] = b"status_counts";

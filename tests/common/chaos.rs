@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use client_verifier::{SecretKey, Timestamp};
 use licd::http::metrics::Metrics;
 use licd::http::{AppState, router, serve};
-use licd::license::service::{Service, Settings};
 use licd::license::{DeviceLicense, License};
 use licd::marketplace::AccessKey;
 use licd::outbox::Job;
+use licd::service::{Service, Settings};
 use licd::store::{
     AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, SledStore, StatusCounts, Store,
     StoreError,

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{AdminState, actor};
 use crate::http::error::ApiError;
+use crate::job::{Job, Task};
 use crate::license::{Kind, License, PERPETUAL, Status};
-use crate::outbox::{Job, Task};
 use crate::store::{AuditEvent, Store};
 
 /// Licenses read per request at most, matched or not: a filter that matches little still
@@ -56,7 +56,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn store_error(e: crate::store::StoreError) -> ApiError {
-    ApiError::from(crate::license::service::ServiceError::Store(e))
+    ApiError::from(crate::service::ServiceError::Store(e))
 }
 
 fn must_get(store: &dyn Store, id: &str) -> Result<License, ApiError> {

@@ -23,11 +23,10 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
-use crate::license::service::Service;
+use crate::service::Service;
 use crate::store::Store;
 
-/// The header naming the person or tool behind an admin request, for the audit log.
-pub const ACTOR_HEADER: &str = "x-licd-actor";
+pub use crate::admin_client::ACTOR_HEADER;
 
 /// Everything an admin handler needs; cheap to clone.
 #[derive(Clone)]

@@ -287,10 +287,9 @@ impl Service {
                     },
                 ));
             }
-            l.next_revision(&s.issuer(), now)?;
             // Every earlier token, bound or not, stops activating and refreshing: the old
             // unbound license of a replaced machine must not take the new seats.
-            l.min_revision = l.revision;
+            l.reissue(&s.issuer(), now)?;
             let token = match (&fp, l.kind) {
                 (None, _) => match l.current_token() {
                     Some(t) => t.to_string(),

@@ -19,14 +19,14 @@ use client_verifier::{Binding, Fingerprint, PublicKey, SecretKey, Timestamp};
 use serde_json::json;
 use tokio::sync::{Mutex, Notify};
 
-pub use super::NewPurchase;
+pub use crate::license::NewPurchase;
 pub use callbacks::Outcome;
 pub use seats::{Refreshed, Seat};
 
+use crate::job::{Job, Task};
 use crate::openapi::MarketplaceApi;
-use crate::outbox::{Job, Task};
 
-use super::{
+use crate::license::{
     Change, DeviceLicense, DomainError, Issuer, License, OnceKey, PERPETUAL, Status, binding_salt,
 };
 use crate::store::{AuditEvent, Batch, DeviceKey, OrderKey, Store, StoreError};

@@ -10,8 +10,20 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::cli::CliError;
-use crate::http::admin::ACTOR_HEADER;
+/// The header naming the person or tool behind an admin request, for the audit log (the admin
+/// API reads it, `crate::http::admin`).
+pub const ACTOR_HEADER: &str = "x-licd-actor";
+
+/// Why an admin request could not be made or was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    /// Bad input: an address, a token file, or a request the API answered 400.
+    #[error("{0}")]
+    Usage(String),
+    /// The API could not be reached, or answered no.
+    #[error("{0}")]
+    Refused(String),
+}
 
 /// The default admin API address.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8081";
@@ -36,7 +48,7 @@ impl std::fmt::Debug for AdminClient {
 
 impl AdminClient {
     /// Finds the daemon and its token from flags, environment and defaults.
-    pub fn resolve(url: Option<&str>, token_file: Option<&Path>) -> Result<Self, CliError> {
+    pub fn resolve(url: Option<&str>, token_file: Option<&Path>) -> Result<Self, AdminError> {
         let base = url
             .map(str::to_string)
             .or_else(|| std::env::var("LICD_ADMIN_URL").ok())
@@ -50,17 +62,17 @@ impl AdminClient {
     }
 
     /// A client for `base` (e.g. `http://127.0.0.1:8081`) with `token`.
-    pub fn new(base: &str, token: Zeroizing<String>) -> Result<Self, CliError> {
+    pub fn new(base: &str, token: Zeroizing<String>) -> Result<Self, AdminError> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(CliError::usage(format!(
+            return Err(AdminError::Usage(format!(
                 "--admin-url {base:?}: expected http://HOST:PORT, e.g. {DEFAULT_URL}"
             )));
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| CliError::negative(format!("cannot build an HTTP client: {e}")))?;
+            .map_err(|e| AdminError::Refused(format!("cannot build an HTTP client: {e}")))?;
         let actor = std::env::var("USER")
             .or_else(|_| std::env::var("USERNAME"))
             .map(|u| format!("licctl:{u}"))
@@ -96,17 +108,23 @@ impl AdminClient {
 
     /// Sends `req` and returns the JSON body of a 2xx answer; any other answer becomes the
     /// server's `{error, message}` as one line (exit status 1; 2 for 400).
-    pub async fn json(&self, req: reqwest::RequestBuilder) -> Result<serde_json::Value, CliError> {
+    pub async fn json(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value, AdminError> {
         let resp = self.send(req).await?;
         resp.json()
             .await
-            .map_err(|e| CliError::negative(format!("{}: unreadable answer: {e}", self.base)))
+            .map_err(|e| AdminError::Refused(format!("{}: unreadable answer: {e}", self.base)))
     }
 
-    /// Sends `req`; a non-2xx answer becomes a [`CliError`] with the server's message.
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, CliError> {
+    /// Sends `req`; a non-2xx answer becomes an [`AdminError`] with the server's message.
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, AdminError> {
         let resp = req.send().await.map_err(|e| {
-            CliError::negative(format!(
+            AdminError::Refused(format!(
                 "cannot reach the admin API at {}: {e}; is licd serve running (--admin-url, LICD_ADMIN_URL)?",
                 self.base
             ))
@@ -121,16 +139,16 @@ impl AdminClient {
             .map(str::to_string)
             .unwrap_or_else(|| format!("the admin API answered {status}"));
         Err(if status == reqwest::StatusCode::BAD_REQUEST {
-            CliError::usage(message)
+            AdminError::Usage(message)
         } else {
-            CliError::negative(message)
+            AdminError::Refused(message)
         })
     }
 }
 
-fn read_token(path: &Path) -> Result<Zeroizing<String>, CliError> {
+fn read_token(path: &Path) -> Result<Zeroizing<String>, AdminError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::usage(format!(
+        AdminError::Usage(format!(
             "cannot read the admin token {}: {e}; pass --admin-token-file (licd writes it to DATA_DIR/admin.token) or set LICD_ADMIN_TOKEN",
             path.display()
         ))

@@ -7,9 +7,9 @@ use client_verifier::Timestamp;
 use serde_json::json;
 
 use super::{Service, ServiceError};
+use crate::job::{Job, Task};
 use crate::license::{PERPETUAL, Status};
 use crate::openapi::OrderInfo;
-use crate::outbox::{Job, Task};
 use crate::store::{AuditEvent, Batch};
 
 impl Service {
