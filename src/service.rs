@@ -743,3 +743,175 @@ impl Service {
         AuditEvent::new(&l.id, caller.action, caller.actor(), now, detail)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The service's rules on the in-memory store: fast, no disk, no HTTP.
+
+    use super::*;
+    use crate::store::MemStore;
+
+    fn t(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
+    }
+
+    fn service() -> (Arc<MemStore>, Service) {
+        let store = Arc::new(MemStore::new());
+        let svc = Service::new(
+            store.clone(),
+            Arc::new(SecretKey::from_seed(&[8; 32])),
+            Settings {
+                issuer: "acme".into(),
+                freeze_days: 15,
+                require_fingerprint: true,
+                min_fingerprint_components: 3,
+            },
+        );
+        (store, svc)
+    }
+
+    fn caller(action: &str, signed_at: Option<Timestamp>) -> Caller<'_> {
+        Caller {
+            action,
+            test: false,
+            signed_at,
+        }
+    }
+
+    fn purchase(order: &str) -> NewPurchase {
+        NewPurchase {
+            order: order.into(),
+            business_id: format!("lic-{order}"),
+            customer: "cust".into(),
+            customer_name: None,
+            product: "P1".into(),
+            sku: "S1".into(),
+            exp: Some(t("2027-01-01T00:00:00Z")),
+            quantity: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_identical_purchases_create_one_license_with_the_same_bytes() {
+        let (store, svc) = service();
+        let svc = Arc::new(svc);
+        let now = t("2026-01-01T00:00:00Z");
+        let calls = (0..50).map(|_| {
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                svc.issue_classic(purchase("O1"), caller("getLicense", None), now)
+                    .await
+                    .unwrap()
+            })
+        });
+        let mut answers = Vec::new();
+        for c in calls {
+            answers.push(c.await.unwrap());
+        }
+        answers.dedup();
+        assert_eq!(answers.len(), 1, "one license, byte for byte");
+        assert_eq!(store.counts().unwrap().active, 1);
+        assert_eq!(store.audit_for("lic-O1").unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_renewal_applies_once_and_a_stale_freeze_changes_nothing() {
+        let (store, svc) = service();
+        let now = t("2026-01-01T00:00:00Z");
+        svc.issue_classic(purchase("O2"), caller("getLicense", None), now)
+            .await
+            .unwrap();
+        let signed = |s: &str| Some(t(s));
+        for _ in 0..2 {
+            svc.renew(
+                "lic-O2",
+                "R1",
+                t("2028-01-01T00:00:00Z"),
+                None,
+                caller("refreshLicense", signed("2026-02-01T00:00:10Z")),
+                now,
+            )
+            .await
+            .unwrap();
+        }
+        let l = store.license("lic-O2").unwrap().unwrap();
+        assert_eq!((l.revision, l.exp), (2, t("2028-01-01T00:00:00Z")));
+        // A freeze signed before that renewal: recorded as stale, the license stays active.
+        svc.freeze(
+            "lic-O2",
+            caller("expireLicense", signed("2026-02-01T00:00:05Z")),
+            now,
+        )
+        .await
+        .unwrap();
+        let l = store.license("lic-O2").unwrap().unwrap();
+        assert_eq!((l.status, l.revision), (Status::Active, 2));
+        let last = store.audit_for("lic-O2").unwrap().pop().unwrap();
+        assert_eq!(last.event.detail["stale"], true);
+        // A later one applies.
+        svc.freeze(
+            "lic-O2",
+            caller("expireLicense", signed("2026-02-01T00:00:20Z")),
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            store.license("lic-O2").unwrap().unwrap().status,
+            Status::Frozen
+        );
+        assert_eq!(store.verify_audit_chain().unwrap(), Ok(4));
+    }
+
+    #[tokio::test]
+    async fn a_device_license_refreshes_within_its_own_validity_until_the_order_is_known() {
+        let (store, svc) = service();
+        let now = t("2026-01-01T00:00:00Z");
+        svc.create_instance("O3", "L3", "inst-3", caller("newInstance", None), now)
+            .await
+            .unwrap();
+        let fp = "04:7C:16:5E:E3:5D|SN-HOME|BOARD-HOME|BFEBFBFF00090672";
+        let d = svc
+            .device_license(
+                DeviceRequest {
+                    instance: "inst-3".into(),
+                    event: "ev".into(),
+                    fingerprint: Some(fp.into()),
+                    nbf: now,
+                    exp: Some(t("2026-01-31T00:00:00Z")),
+                },
+                caller("getLicenseAsync", None),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.jobs().unwrap().len(),
+            1,
+            "the upload is queued with it"
+        );
+        let r = svc.refresh(&d.token, now).await.unwrap();
+        let claims = client_verifier::danger::decode_unverified(&r.token).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&claims.message).unwrap();
+        assert_eq!(claims["exp"], "2026-01-31T00:00:00Z");
+    }
+
+    #[tokio::test]
+    async fn a_reissue_supersedes_the_old_token() {
+        let (_, svc) = service();
+        let now = t("2026-01-01T00:00:00Z");
+        let (_, old) = svc
+            .issue_classic(purchase("O4"), caller("getLicense", None), now)
+            .await
+            .unwrap();
+        let new = svc
+            .reissue("lic-O4", None, "admin:test", "leaked", now)
+            .await
+            .unwrap();
+        assert!(matches!(
+            svc.refresh(&old, now).await,
+            Err(ServiceError::Superseded { revision: 1, .. })
+        ));
+        assert_eq!(svc.refresh(&new, now).await.unwrap().revision, 2);
+    }
+}

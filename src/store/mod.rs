@@ -3,10 +3,13 @@
 //! A callback's writes (license, idempotency indexes, audit events) travel as one [`Batch`] and
 //! are applied atomically; [`Store::flush`] makes everything committed so far durable, and the
 //! service answers only after it returns. The trait leaves room for a shared database (several
-//! `licd` behind a load balancer); the sled store is for one process.
+//! `licd` behind a load balancer); the sled store is for one process, and [`MemStore`] keeps
+//! everything in memory for fast unit tests of the service.
 
+mod mem_store;
 mod sled_store;
 
+pub use mem_store::MemStore;
 pub use sled_store::{AuditChain, SledStore};
 
 use std::future::Future;

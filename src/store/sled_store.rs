@@ -31,7 +31,7 @@ use crate::license::{Activation, DeviceLicense, License, Status};
 const HEAD: &[u8] = b"audit_head";
 const COUNTS: &[u8] = b"status_counts";
 const REVOCATION_SEQ: &[u8] = b"revocation_seq";
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The embedded store: one process owns the database directory.
 #[derive(Debug, Clone)]
@@ -184,7 +184,7 @@ fn decode_entry<T: DeserializeOwned>(
     decode(&k, &v)
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Records are plain structs of strings, numbers and maps: serialising to memory cannot fail.
     serde_json::to_vec(value).unwrap_or_default()
 }
@@ -195,7 +195,7 @@ fn seat_key(license_id: &str, seat: u32) -> Vec<u8> {
 }
 
 /// The chain link of an audit record.
-fn link(prev: &str, seq: u64, event_json: &[u8]) -> String {
+pub(super) fn link(prev: &str, seq: u64, event_json: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(seq.to_be_bytes());

@@ -1,0 +1,281 @@
+//! The in-memory store: the [`Store`] contract without a disk, for fast unit tests of the service
+//! (and as the smallest reference of what a backend must do). Everything lives in ordered maps
+//! behind one lock, so a commit is atomic and reads see whole commits; `flush` has nothing to
+//! make durable. Keys order as the sled store's do, so listings come out the same.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use client_verifier::Timestamp;
+
+use super::sled_store::{GENESIS, encode, link};
+use super::{
+    AuditChain, AuditRecord, Batch, DeviceKey, ExportVisitor, FlushFuture, OrderKey, StatusCounts,
+    Store, StoreError,
+};
+use crate::job::Job;
+use crate::license::{Activation, DeviceLicense, License, Status};
+
+/// A store in memory; lost when dropped.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    licenses: BTreeMap<String, License>,
+    orders: BTreeMap<Vec<u8>, String>,
+    applied: BTreeSet<String>,
+    devices: BTreeMap<Vec<u8>, DeviceLicense>,
+    activations: BTreeMap<Vec<u8>, Activation>,
+    jobs: BTreeMap<String, Job>,
+    revoked: BTreeSet<String>,
+    revocation_seq: u64,
+    audit: Vec<AuditRecord>,
+    nonces: BTreeMap<String, Timestamp>,
+    counts: StatusCounts,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The key of a seat, as the sled store orders seats: license id, NUL, big-endian seat number.
+fn seat_key(license_id: &str, seat: u32) -> Vec<u8> {
+    [license_id.as_bytes(), b"\0", &seat.to_be_bytes()].concat()
+}
+
+fn prefix(license_id: &str) -> Vec<u8> {
+    [license_id.as_bytes(), b"\0"].concat()
+}
+
+impl Store for MemStore {
+    fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
+        Ok(self.lock().licenses.get(id).cloned())
+    }
+
+    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().orders.get(&key.to_bytes()).cloned())
+    }
+
+    fn applied(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().applied.contains(key))
+    }
+
+    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+        Ok(self.lock().devices.get(&key.to_bytes()).cloned())
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let s = &mut *s;
+        for entry in batch.revocations {
+            if s.revoked.insert(entry) {
+                s.revocation_seq += 1;
+            }
+        }
+        for a in batch.activations {
+            s.activations.insert(seat_key(&a.license_id, a.seat), a);
+        }
+        for j in batch.jobs {
+            s.jobs.insert(j.id.clone(), j);
+        }
+        for id in &batch.jobs_done {
+            s.jobs.remove(id);
+        }
+        for l in batch.licenses {
+            let old = s.licenses.get(&l.id).map(|o| o.status);
+            if let Some(old) = old {
+                *s.counts.slot(old) = s.counts.slot(old).saturating_sub(1);
+            }
+            *s.counts.slot(l.status) += 1;
+            if l.status == Status::Released
+                && old != Some(Status::Released)
+                && s.revoked.insert(l.id.clone())
+            {
+                s.revocation_seq += 1;
+            }
+            s.licenses.insert(l.id.clone(), l);
+        }
+        for (k, id) in batch.orders {
+            s.orders.insert(k.to_bytes(), id);
+        }
+        s.applied.extend(batch.applied);
+        for (k, d) in batch.devices {
+            s.devices.insert(k.to_bytes(), d);
+        }
+        for event in batch.audit {
+            let seq = s.audit.len() as u64 + 1;
+            let prev = s
+                .audit
+                .last()
+                .map_or_else(|| GENESIS.to_string(), |r| r.hash.clone());
+            let hash = link(&prev, seq, &encode(&event));
+            s.audit.push(AuditRecord {
+                seq,
+                prev,
+                hash,
+                event,
+            });
+        }
+        Ok(())
+    }
+
+    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        if s.nonces.contains_key(nonce) {
+            return Ok(false);
+        }
+        s.nonces.insert(nonce.to_string(), expires);
+        Ok(true)
+    }
+
+    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut s = self.lock();
+        let before = s.nonces.len();
+        s.nonces.retain(|_, exp| *exp >= now);
+        Ok(before - s.nonces.len())
+    }
+
+    fn flush(&self) -> FlushFuture<'_> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn counts(&self) -> Result<StatusCounts, StoreError> {
+        Ok(self.lock().counts)
+    }
+
+    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
+        let s = self.lock();
+        Ok((s.revocation_seq, s.revoked.iter().cloned().collect()))
+    }
+
+    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().revoked.contains(entry))
+    }
+
+    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+        let p = prefix(license_id);
+        let s = self.lock();
+        Ok(s.devices
+            .range(p.clone()..)
+            .take_while(|(k, _)| k.starts_with(&p))
+            .map(|(_, d)| d.clone())
+            .collect())
+    }
+
+    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
+        let p = prefix(license_id);
+        let s = self.lock();
+        Ok(s.activations
+            .range(p.clone()..)
+            .take_while(|(k, _)| k.starts_with(&p))
+            .map(|(_, a)| a.clone())
+            .collect())
+    }
+
+    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        Ok(self.lock().jobs.values().cloned().collect())
+    }
+
+    fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        Ok(self.lock().jobs.get(id).cloned())
+    }
+
+    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_string()));
+        Ok(self
+            .lock()
+            .licenses
+            .range((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, l)| l.clone())
+            .collect())
+    }
+
+    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .audit
+            .iter()
+            .filter(|r| r.event.license_id == license_id)
+            .cloned()
+            .collect())
+    }
+
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
+        let mut chain = AuditChain::default();
+        for r in &self.lock().audit {
+            if let Err(broken) = chain.push(&r.seq.to_be_bytes(), &encode(r))? {
+                return Ok(Err(broken));
+            }
+        }
+        Ok(Ok(chain.len()))
+    }
+
+    fn export(&self, _visit: &mut ExportVisitor<'_>) -> Result<u64, StoreError> {
+        Err(StoreError::Db(
+            "the in-memory store has nothing to back up".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AuditEvent;
+
+    #[test]
+    fn commits_count_statuses_revoke_releases_and_chain_the_audit_log() {
+        let s = MemStore::new();
+        let mut l = crate::license::sample("a", Status::Active);
+        let event =
+            |action: &str| AuditEvent::new("a", action, "test", l_now(), serde_json::json!({}));
+        s.commit(Batch {
+            licenses: vec![l.clone()],
+            orders: vec![(OrderKey::Classic("o".into()), "a".into())],
+            audit: vec![event("getLicense")],
+            ..Batch::default()
+        })
+        .unwrap();
+        l.status = Status::Released;
+        s.commit(Batch {
+            licenses: vec![l.clone()],
+            audit: vec![event("releaseLicense")],
+            revocations: vec!["b#salt".into()],
+            ..Batch::default()
+        })
+        .unwrap();
+        assert_eq!(s.counts().unwrap().released, 1);
+        assert_eq!(s.counts().unwrap().active, 0);
+        assert_eq!(
+            s.revoked().unwrap(),
+            (2, vec!["a".to_string(), "b#salt".to_string()])
+        );
+        assert_eq!(
+            s.order(&OrderKey::Classic("o".into())).unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(s.verify_audit_chain().unwrap(), Ok(2));
+        assert_eq!(s.audit_for("a").unwrap().len(), 2);
+        assert!(s.remember_nonce("n", l_now()).unwrap());
+        assert!(!s.remember_nonce("n", l_now()).unwrap());
+    }
+
+    fn l_now() -> Timestamp {
+        Timestamp::from_unix(1_800_000_000)
+    }
+}
