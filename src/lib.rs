@@ -46,6 +46,10 @@
 //! - [`store`]: the `Store` trait and its sled implementation; atomic batches, group-committed
 //!   flushes, the hash-chained audit log, V2 nonces.
 
+//!
+//! Citations of the form "protocol §N" point into `docs/marketplace-protocol.md`, the marketplace
+//! protocol as licd implements it; the layout of the repository is in `docs/architecture.md`.
+
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -272,8 +272,8 @@ impl Service {
                     let token = l.issued_token.clone().unwrap_or_default();
                     return Ok((Batch::default(), (l.id, token, false)));
                 }
-                // The spec recommends the first call's businessId as the instance id; fall back
-                // to the order id so an id is never empty.
+                // The marketplace recommends the first call's businessId as the instance id
+                // (protocol §4.1); fall back to the order id so an id is never empty.
                 let id = if p.business_id.is_empty() {
                     p.order.clone()
                 } else {
@@ -607,7 +607,7 @@ impl Service {
         .await
     }
 
-    /// The checks of spec §12.4 for a new device license: instance active, expiry given for
+    /// The checks of protocol §12.4 for a new device license: instance active, expiry given for
     /// periodic goods (`000902`), inside the order's validity (`000901`), quota left (`000900`).
     /// Returns the token's expiry.
     fn check_device_request(

@@ -1,6 +1,6 @@
 //! Device-bound delivery end to end: the real `licd serve` against the fake marketplace of
 //! `common::fake_market` (which checks the APIG signature of every open-API call with its own
-//! implementation of spec §3.6 and records uploads), and the License 1.0 client API.
+//! implementation of protocol §3.6 and records uploads), and the License 1.0 client API.
 //!
 //! Online-activation road: newInstance → order query → getLicenseAsync answered with the
 //! quota/validity codes → the device license uploaded through the durable outbox (retried,

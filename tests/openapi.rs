@@ -1,5 +1,5 @@
 //! `licd::openapi` against the fake marketplace of `common::fake_market`, which checks every
-//! signature with its own implementation of spec §3.6.
+//! signature with its own implementation of protocol §3.6.
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! `licctl marketplace`: the marketplace's side of the protocol, for trying licd out, for the
 //! Seller Console's debug cases, and for load tests. Calls are signed with the same code the
-//! daemon verifies with (`crate::marketplace`), exactly as the spec describes.
+//! daemon verifies with (`crate::marketplace`), exactly as the marketplace documents it (docs/marketplace-protocol.md).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;

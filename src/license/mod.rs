@@ -339,7 +339,7 @@ impl License {
     }
 
     /// Sets a new absolute expiry (renewal, trial to formal, refund of a renewal period) and
-    /// lifts a freeze: a renewal is what unfreezes a License 1.0 license (spec §2 rule 5).
+    /// lifts a freeze: a renewal is what unfreezes a License 1.0 license (protocol §2 rule 5).
     pub fn renew(
         &mut self,
         exp: Timestamp,

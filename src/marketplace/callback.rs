@@ -1,7 +1,7 @@
 //! Each marketplace activity as a typed value, read from verified parameters (License 1.0,
-//! spec §4) or a V2 JSON body (online activation, spec §12.3).
+//! protocol §4) or a V2 JSON body (online activation, protocol §12.3).
 //!
-//! Only the form of a callback is checked here: mandatory fields, lengths from the spec's
+//! Only the form of a callback is checked here: mandatory fields, lengths from the marketplace documentation's
 //! tables, enumerations, time formats. Whether an instance exists or an order was seen before
 //! is the domain's business.
 
@@ -78,7 +78,7 @@ impl Callback {
     }
 }
 
-/// `getLicense` (spec §4.1). The idempotency key is `order_id`; `business_id` changes on every
+/// `getLicense` (protocol §4.1). The idempotency key is `order_id`; `business_id` changes on every
 /// resend.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GetLicense {
@@ -106,7 +106,7 @@ pub struct GetLicense {
     pub test_flag: bool,
 }
 
-/// `refreshLicense` (spec §4.2). `order_id` is the renewal order; the license is `instance_id`.
+/// `refreshLicense` (protocol §4.2). `order_id` is the renewal order; the license is `instance_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefreshLicense {
     /// `orderId`: the renewal (or trial conversion) order (≤ 64).
@@ -127,7 +127,7 @@ pub struct RefreshLicense {
     pub test_flag: bool,
 }
 
-/// `expireLicense` (spec §4.3, fields inferred): freeze `instance_id`.
+/// `expireLicense` (protocol §4.3, fields inferred): freeze `instance_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpireLicense {
     /// `instanceId` (≤ 64).
@@ -138,7 +138,7 @@ pub struct ExpireLicense {
     pub test_flag: bool,
 }
 
-/// `releaseLicense` (spec §4.4): delete `instance_id`.
+/// `releaseLicense` (protocol §4.4): delete `instance_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReleaseLicense {
     /// `instanceId` (≤ 64).
@@ -149,7 +149,7 @@ pub struct ReleaseLicense {
     pub test_flag: bool,
 }
 
-/// `newInstance` (spec §12.3.1). Idempotency key: (`order_id`, `order_line_id`).
+/// `newInstance` (protocol §12.3.1). Idempotency key: (`order_id`, `order_line_id`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewInstance {
     /// `orderId` (≤ 64).
@@ -162,7 +162,7 @@ pub struct NewInstance {
     pub test_flag: bool,
 }
 
-/// `refreshInstance` (spec §12.3.2).
+/// `refreshInstance` (protocol §12.3.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefreshInstance {
     /// `scene`: why the expiry changes.
@@ -181,7 +181,7 @@ pub struct RefreshInstance {
     pub test_flag: bool,
 }
 
-/// `updateInstanceStatus` (spec §12.3.3).
+/// `updateInstanceStatus` (protocol §12.3.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpdateInstanceStatus {
     /// `instanceId` (≤ 64).
@@ -192,7 +192,7 @@ pub struct UpdateInstanceStatus {
     pub test_flag: bool,
 }
 
-/// `releaseInstance` (spec §12.3.4).
+/// `releaseInstance` (protocol §12.3.4).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReleaseInstance {
     /// `instanceId` (≤ 64).
@@ -205,7 +205,7 @@ pub struct ReleaseInstance {
     pub test_flag: bool,
 }
 
-/// `getLicenseAsync` (spec §12.3.5). A request is identified by (`instance_id`, `event_id`,
+/// `getLicenseAsync` (protocol §12.3.5). A request is identified by (`instance_id`, `event_id`,
 /// `device_fingerprint`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GetLicenseAsync {
@@ -224,7 +224,7 @@ pub struct GetLicenseAsync {
     pub test_flag: bool,
 }
 
-/// `queryInstance` (spec §12.3.6).
+/// `queryInstance` (protocol §12.3.6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryInstance {
     /// `instanceId`, split at commas: 1 to 100 non-empty ids (the field is ≤ 100 characters).
@@ -233,7 +233,7 @@ pub struct QueryInstance {
     pub test_flag: bool,
 }
 
-/// `upgradeInstance` (spec §12.3.6).
+/// `upgradeInstance` (protocol §12.3.6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpgradeInstance {
     /// `instanceId`: unchanged by the upgrade (≤ 64).
@@ -290,7 +290,7 @@ pub enum InstanceStatus {
     Unfreeze,
 }
 
-/// Most ids in the spec's tables are at most 64 characters.
+/// Most ids in the marketplace documentation's tables are at most 64 characters.
 const ID: usize = 64;
 const MAX_QUERY_IDS: usize = 100;
 
@@ -570,7 +570,7 @@ impl Fields<'_> {
     fn status(&self) -> Result<InstanceStatus, ProtocolError> {
         let value = self.required("status", 32)?;
         match value.as_str() {
-            // FROZEN/UNFROZEN: seen in a public ISV (spec §12.13.14); costs nothing to accept.
+            // FROZEN/UNFROZEN: seen in a public ISV (protocol §12.13); costs nothing to accept.
             "FREEZE" | "FROZEN" => Ok(InstanceStatus::Freeze),
             "UNFREEZE" | "UNFROZEN" => Ok(InstanceStatus::Unfreeze),
             other => Err(ProtocolError::invalid(
@@ -592,7 +592,7 @@ impl Fields<'_> {
                 format!("an id is longer than {ID} characters"),
             ));
         }
-        // The 100-character cap already bounds the count to 50; this holds the spec's own limit
+        // The 100-character cap already bounds the count to 50; this holds the marketplace documentation's own limit
         // should the cap ever be raised.
         if ids.len() > MAX_QUERY_IDS {
             return Err(ProtocolError::invalid(

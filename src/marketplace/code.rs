@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// The `resultCode` of an answer to the marketplace (spec §8, §12.4).
+/// The `resultCode` of an answer to the marketplace (protocol §8, §12.4).
 ///
 /// The wire form is always six digits ([`ResultCode::as_str`]); the marketplace reads nothing
 /// but `000000` (and `000004` for asynchronous work) as delivered.
@@ -67,7 +67,7 @@ impl ResultCode {
 
     /// The `resultMsg` to send when there is nothing more specific to say.
     ///
-    /// `success.` (with the full stop) is what every example in the spec answers.
+    /// `success.` (with the full stop) is what every example in the marketplace documentation answers.
     pub const fn default_message(self) -> &'static str {
         match self {
             ResultCode::Success => "success.",

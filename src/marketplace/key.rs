@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::code::{ProtocolError, ResultCode};
 
-/// The secret the marketplace signs callbacks with and licd signs answers with (spec §3.1):
+/// The secret the marketplace signs callbacks with and licd signs answers with (protocol §3.1):
 /// the "Key值" / 访问密钥 from the Seller Console, not the IAM AK/SK.
 ///
 /// The bytes are wiped when the value is dropped, and `Debug` never shows them.
@@ -32,7 +32,7 @@ impl AccessKey {
         AccessKey(Zeroizing::new(text.trim().as_bytes().to_vec()))
     }
 
-    /// The key as the EU Seller Console shows it: Base64 of the real key (spec §3.1).
+    /// The key as the EU Seller Console shows it: Base64 of the real key (protocol §3.1).
     ///
     /// Fails, with code `000005` and a message that quotes nothing of the input, when the text
     /// is not Base64 or decodes to nothing.

@@ -1,14 +1,14 @@
 //! The Huawei Cloud Marketplace (KooGallery) callback protocol, and nothing else.
 //!
 //! This module owns the wire format of the marketplace's calls to the ISV production address and
-//! of licd's answers (spec `marketplace-license-api.md` §3, §4, §8, §12):
+//! of licd's answers (protocol §3, §4, §8, §12):
 //!
 //! - the shared secret, [`AccessKey`], including the EU console's Base64 wrapping;
 //! - the request signatures: License 1.0 `authToken`/`timeStamp` ([`verify_v1`]) and the V2
 //!   `signature`/`timestamp`/`nonce` of online activation ([`verify_v2`]), checked on the raw
 //!   query and body before anything is parsed, with constant-time comparisons;
 //! - parsing each activity into a typed [`Callback`] ([`parse_v1`], [`parse_v2`]), with the
-//!   spec's mandatory fields, lengths and time formats;
+//!   documented mandatory fields, lengths and time formats;
 //! - result codes ([`ResultCode`]), answers ([`Response`]) and their `Body-Sign` header;
 //! - the marketplace's side of the same rules ([`sign_v1_query`], [`sign_v2_query`],
 //!   [`verify_body_sign`]), so the simulator in licctl and the integration tests sign exactly as

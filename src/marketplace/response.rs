@@ -1,4 +1,4 @@
-//! Answers to the marketplace and their `Body-Sign` header (spec §3.3).
+//! Answers to the marketplace and their `Body-Sign` header (protocol §3.3).
 
 use std::fmt;
 
@@ -12,7 +12,7 @@ use super::key::{AccessKey, ct_eq, hmac_sha256};
 /// The name of the response header carrying the body signature.
 pub const BODY_SIGN_HEADER: &str = "Body-Sign";
 
-/// `resultMsg` is at most 255 characters (spec §4.1).
+/// `resultMsg` is at most 255 characters (protocol §4.1).
 const MAX_MESSAGE_CHARS: usize = 255;
 
 /// The body the marketplace gets if serialising an answer ever failed; serde_json cannot fail
@@ -23,7 +23,7 @@ const FALLBACK_BODY: &[u8] = br#"{"resultCode":"000005","resultMsg":"internal er
 /// order, serialised once when built.
 ///
 /// The body is frozen at construction because the `Body-Sign` header signs the exact bytes
-/// sent (spec §3.3): send [`Response::body`] and sign it with [`Response::body_sign`], never
+/// sent (protocol §3.3): send [`Response::body`] and sign it with [`Response::body_sign`], never
 /// a re-serialisation. `Debug` shows the code and the body's length, not the body, which may
 /// hold a license.
 #[derive(Clone, PartialEq, Eq)]
@@ -111,7 +111,7 @@ impl fmt::Debug for Response {
     }
 }
 
-/// The `Body-Sign` header value for `body`, in the documented form (spec §3.3), spaces
+/// The `Body-Sign` header value for `body`, in the documented form (protocol §3.3), spaces
 /// included: `sign_type="HMAC-SHA256", signature= "<base64>"`.
 ///
 /// The signature is standard padded Base64 of HMAC-SHA256 keyed with the access key alone (not
@@ -128,7 +128,7 @@ pub fn body_sign_header(key: &AccessKey, body: &[u8]) -> String {
 /// simulator, tests) checking the daemon's answers the way the marketplace does.
 ///
 /// Accepts the documented spacing and the compact `sign_type="HMAC-SHA256",signature="…"`
-/// (spec §11.8), in either order; requires `sign_type` to be `HMAC-SHA256`. The comparison is
+/// (protocol §11), in either order; requires `sign_type` to be `HMAC-SHA256`. The comparison is
 /// constant-time.
 pub fn verify_body_sign(key: &AccessKey, body: &[u8], header_value: &str) -> bool {
     let mut sign_type = None;

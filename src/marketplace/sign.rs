@@ -1,5 +1,5 @@
-//! Request signatures: License 1.0 `authToken` (spec §3.2) and V2 `signature`/`timestamp`/
-//! `nonce` (spec §3.4, §12.2), verified for the daemon and produced for the simulator and tests
+//! Request signatures: License 1.0 `authToken` (protocol §3.2) and V2 `signature`/`timestamp`/
+//! `nonce` (protocol §3.4, §12.2), verified for the daemon and produced for the simulator and tests
 //! by the same canonicalisation code.
 
 use std::borrow::Cow;
@@ -15,10 +15,10 @@ use super::code::{ProtocolError, quoted};
 use super::key::{AccessKey, ct_eq, hmac_sha256};
 use super::time::{format_v1_timestamp, parse_v1_timestamp};
 
-/// How far a V2 `timestamp` may be from the server clock, either way (spec §3.4).
+/// How far a V2 `timestamp` may be from the server clock, either way (protocol §3.4).
 pub const V2_WINDOW_SECS: i64 = 60;
 
-/// The longest V2 `nonce` accepted. The spec's examples have 16 or 64 characters; the cap keeps
+/// The longest V2 `nonce` accepted. The documented examples have 16 or 64 characters; the cap keeps
 /// the caller's replay cache small.
 pub const MAX_NONCE_LEN: usize = 128;
 
@@ -88,7 +88,7 @@ impl V2Verified {
     }
 }
 
-/// Checks a License 1.0 callback's `authToken` (spec §3.2) on the raw query string and returns
+/// Checks a License 1.0 callback's `authToken` (protocol §3.2) on the raw query string and returns
 /// its parameters.
 ///
 /// The token is standard Base64 of HMAC-SHA256, keyed with access key + `timeStamp`, over
@@ -96,7 +96,7 @@ impl V2Verified {
 /// (byte order). A `+` in `authToken` that URL decoding turned into a space is restored, since
 /// the marketplace's examples send the token unencoded.
 ///
-/// `window_secs`: if set, a `timeStamp` farther than that from `now` is refused (the spec leaves
+/// `window_secs`: if set, a `timeStamp` farther than that from `now` is refused (the documentation leaves
 /// V1 replay protection to the ISV).
 ///
 /// Errors: `000001` for a missing `authToken`/`timeStamp`, a token that does not match, or a
@@ -176,7 +176,7 @@ fn v1_ambiguous(name: &str, value: &str) -> bool {
     name.contains(['&', '=']) || value.find('&').is_some_and(|i| value[i..].contains('='))
 }
 
-/// The `authToken` of a License 1.0 request with these parameters (spec §3.2): what the
+/// The `authToken` of a License 1.0 request with these parameters (protocol §3.2): what the
 /// marketplace sends and [`verify_v1`] expects.
 ///
 /// `params` must include `timeStamp` (its first value is part of the key); an `authToken` among
@@ -234,12 +234,12 @@ fn v1_mac<'a>(
     hmac_sha256(&mac_key, &[canonical.as_bytes()])
 }
 
-/// Checks a V2 (online activation) callback's `signature` (spec §3.4, §12.2) on the raw query
+/// Checks a V2 (online activation) callback's `signature` (protocol §3.4, §12.2) on the raw query
 /// and the body bytes as received.
 ///
 /// `inner = lowercase hex HMAC(accessKey, body)`; `signature = hex HMAC(accessKey, accessKey +
 /// nonce + timestamp + inner)`, compared case-insensitively in constant time. `timestamp` is
-/// Unix time in milliseconds, or in seconds if it is at most 10^12 (some copies of the spec
+/// Unix time in milliseconds, or in seconds if it is at most 10^12 (some copies of the marketplace documentation
 /// say seconds); it must be within [`V2_WINDOW_SECS`] of `now`.
 ///
 /// This function keeps no state: the caller must refuse a nonce it has seen until
@@ -310,7 +310,7 @@ pub fn verify_v2(
 /// The V2 query string for `body`: `signature=<upper-case hex>&timestamp=…&nonce=…`.
 ///
 /// `timestamp_ms` is written as given, so passing Unix seconds produces the seconds variant of
-/// the spec. [`verify_v2`] with the same key accepts the result within the window.
+/// the documentation. [`verify_v2`] with the same key accepts the result within the window.
 pub fn sign_v2_query(key: &AccessKey, body: &[u8], nonce: &str, timestamp_ms: i64) -> String {
     let timestamp = timestamp_ms.to_string();
     let signature = crate::crypto::hex_upper(&v2_mac(key, nonce, &timestamp, body));
@@ -410,17 +410,17 @@ mod tests {
         Timestamp::parse_rfc3339(rfc3339).unwrap()
     }
 
-    /// The clock at the spec's V1 vector's `timeStamp`.
+    /// The clock at the V1 test vector (protocol §3.8)'s `timeStamp`.
     fn v1_now() -> Timestamp {
         at("2023-08-15T08:30:11Z")
     }
 
-    /// The clock at the spec's V2 vector's `timestamp`.
+    /// The clock at the V2 test vector (protocol §3.8)'s `timestamp`.
     fn v2_now() -> Timestamp {
         Timestamp::from_unix(1_680_508_066)
     }
 
-    /// The spec §3.8 V1 request, parameters in a non-sorted order, token as `token_text`.
+    /// The protocol §3.8 V1 request, parameters in a non-sorted order, token as `token_text`.
     fn spec_v1_query(token_text: &str) -> String {
         format!(
             "testFlag=1&activity=getLicense&orderId=CS0001&customerId=c-1&businessId=b-1\
@@ -501,7 +501,7 @@ mod tests {
 
     #[test]
     fn rejects_a_signed_query_re_split_through_an_ampersand_in_a_value() {
-        // The spec request, with `productId=P1&testFlag=1` re-sent as one value of
+        // The documented request, with `productId=P1&testFlag=1` re-sent as one value of
         // `productId`: the same signed string, so the same authToken.
         let query = spec_v1_query(V1_TOKEN)
             .replace("testFlag=1&", "")
@@ -556,7 +556,7 @@ mod tests {
         }
         assert!(verify_v1(&key(), &query, v1_now().add_secs(300), Some(300)).is_ok());
         assert!(verify_v1(&key(), &query, v1_now().add_secs(-300), Some(300)).is_ok());
-        // Without a window, age does not matter (the spec sets none for V1).
+        // Without a window, age does not matter (the documentation sets none for V1).
         assert!(verify_v1(&key(), &query, v1_now().add_secs(86_400 * 365), None).is_ok());
     }
 

@@ -1,4 +1,4 @@
-//! The marketplace's time formats (spec §4, §12.3): compact `yyyyMMddHHmmss[SSS]` and the
+//! The marketplace's time formats (protocol §4, §12.3): compact `yyyyMMddHHmmss[SSS]` and the
 //! `yyyy-MM-dd HH:mm:ss z` of `getLicenseAsync`, all UTC.
 
 use client_verifier::Timestamp;
@@ -10,7 +10,7 @@ const ACCEPTED: &str = "yyyyMMddHHmmss, yyyyMMddHHmmssSSS or yyyy-MM-dd HH:mm:ss
 
 /// Reads a marketplace time field (UTC) named `field`.
 ///
-/// Accepts `yyyyMMddHHmmss` (14 digits), `yyyyMMddHHmmssSSS` (17 digits: the spec's
+/// Accepts `yyyyMMddHHmmss` (14 digits), `yyyyMMddHHmmssSSS` (17 digits: the marketplace documentation's
 /// `refreshInstance` example carries 17 digits in a 14-digit field) and `yyyy-MM-dd HH:mm:ss z`
 /// with a literal `z` or `Z`. Milliseconds are dropped, towards the past. A value of the right
 /// shape that names no real time (month 13, 30 February, hour 24, second 60) or lies before 1970

@@ -1,9 +1,9 @@
 //! What can go wrong calling the marketplace, worded for a log line read at 3 a.m.
 
-/// The marketplace codes for "internal error, try again later" (spec §12.6.3, §6.4).
+/// The marketplace codes for "internal error, try again later" (protocol §12.6.3, §6.4).
 const RETRYABLE_CODES: [&str; 3] = ["CBC.0999", "91381036", "92020001"];
 
-/// The marketplace's "authentication failed" code (spec §12.6.3).
+/// The marketplace's "authentication failed" code (protocol §12.6.3).
 pub(crate) const AUTH_CODE: &str = "CBC.0150";
 
 /// A failed call to the marketplace open API.

@@ -1,6 +1,6 @@
 //! The ISV → marketplace open-API client: query an order, upload a device license string.
 //!
-//! This module owns licd's calls *to* the marketplace (spec `marketplace-license-api.md` §3.6,
+//! This module owns licd's calls *to* the marketplace (protocol §3.6,
 //! §12.6): the gateway's `SDK-HMAC-SHA256` signature ([`sign`], pure, `now` as an argument), the
 //! request shapes of `order/query` and `market-event/{event_id}/file`, the reading of their
 //! answers, and the mapping of failures to an [`ApiError`] that says whether trying again can
@@ -13,7 +13,7 @@
 //! HTTP 5xx from one sends the same request, signed afresh, to the next. `http://` base URLs are
 //! accepted for loopback test doubles.
 //!
-//! Answers accepted (the spec's tables are truncated, so reading is lenient about shape and
+//! Answers accepted (the marketplace documentation's tables are truncated, so reading is lenient about shape and
 //! strict about values):
 //! - result envelope `resultCode`/`resultMsg`, `error_code`/`error_msg` or `errorCode`/`errorMsg`,
 //!   code as string or number; success is `000000` or `CBC.0000` on a 2xx status;
@@ -46,16 +46,16 @@ pub use response::{OrderInfo, OrderLine};
 
 use response::Answer;
 
-/// The marketplace open-API hosts, in the order to try them (spec §1.1, §12.6).
+/// The marketplace open-API hosts, in the order to try them (protocol §1.1, §12.6).
 pub const DEFAULT_BASE_URLS: [&str; 2] = [
     "https://mkt.myhuaweicloud.com",
     "https://mkt.myhuaweicloud.cn",
 ];
 
-/// The longest license string `type=CHARACTERS` takes (spec §12.6.2); longer ones go as files.
+/// The longest license string `type=CHARACTERS` takes (protocol §12.6.2); longer ones go as files.
 pub const MAX_CHARACTERS: usize = 1024;
 
-/// Maximum length of `orderId`, `orderLineId` and `event_id` (spec §12.6).
+/// Maximum length of `orderId`, `orderLineId` and `event_id` (protocol §12.6).
 const MAX_ID_CHARS: usize = 64;
 
 const ORDER_QUERY_PATH: &str = "/api/mkp-openapi-public/global/v1/order/query";
@@ -183,7 +183,7 @@ impl MarketplaceApi {
     }
 
     /// `GET {base}/api/mkp-openapi-public/global/v1/order/query?orderId=..&orderLineId=..`
-    /// (spec §12.6.1): what the customer bought.
+    /// (protocol §12.6.1): what the customer bought.
     pub async fn query_order(
         &self,
         order_id: &str,
@@ -221,7 +221,7 @@ impl MarketplaceApi {
     }
 
     /// `POST {base}/api/mkp-openapi-public/global/v1/market-event/{event_id}/file` with
-    /// `type=CHARACTERS` (spec §12.6.2): delivers a license string for the device request
+    /// `type=CHARACTERS` (protocol §12.6.2): delivers a license string for the device request
     /// `event_id`. At most [`MAX_CHARACTERS`] characters; refused locally otherwise.
     pub async fn upload_characters(
         &self,
@@ -394,7 +394,7 @@ fn check_id(call: &str, field: &str, value: &str) -> Result<(), ApiError> {
 
 /// The `multipart/form-data` body of a `type=CHARACTERS` upload, built by hand so the exact bytes
 /// can be hashed for the signature: one part `isvUpdateFileReq`, `Content-Type:
-/// application/json`, carrying `{"type":"CHARACTERS","characters":…}` (spec §12.6.2's example
+/// application/json`, carrying `{"type":"CHARACTERS","characters":…}` (protocol §12.6.2's example
 /// layout). Returns (content type with boundary, body).
 fn multipart_characters(characters: &str) -> (String, Vec<u8>) {
     let json = serde_json::json!({"type": "CHARACTERS", "characters": characters}).to_string();

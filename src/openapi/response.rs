@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use crate::marketplace::parse_time;
 
-/// Result codes that mean success: `000000` (order query, spec §12.6.1) and `CBC.0000` (upload
+/// Result codes that mean success: `000000` (order query, protocol §12.6.1) and `CBC.0000` (upload
 /// and the common table, §12.6.3). Both are accepted on both APIs.
 const SUCCESS_CODES: [&str; 2] = ["000000", "CBC.0000"];
 

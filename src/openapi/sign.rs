@@ -1,4 +1,4 @@
-//! The API gateway's AK/SK request signature, `SDK-HMAC-SHA256` (spec §3.6), as pure functions.
+//! The API gateway's AK/SK request signature, `SDK-HMAC-SHA256` (protocol §3.6), as pure functions.
 //!
 //! ```text
 //! CanonicalRequest = METHOD \n CanonicalURI \n CanonicalQueryString \n
@@ -16,7 +16,7 @@
 //! - CanonicalHeaders: every signed header as `lower-case-name:trimmed-value\n`, sorted by name;
 //!   `host` must be among them. SignedHeaders is the same names joined with `;`.
 //!
-//! The public vector of the spec (SK `123`, `POST https://mkt.myhuaweicloud.com/api/mkp-openapi-public/global/v1/license/activate`,
+//! The public vector of the marketplace documentation (SK `123`, `POST https://mkt.myhuaweicloud.com/api/mkp-openapi-public/global/v1/license/activate`,
 //! headers `Content-Type: application/json`, `x-stage: RELEASE`, `X-Sdk-Date: 20240317T144237Z`,
 //! empty body, signature `77595ad6…2053d`) is reproduced byte for byte by the unit tests; the
 //! canonical URI it needs is the path with a trailing `/`.
@@ -235,7 +235,7 @@ mod tests {
         Timestamp::parse_rfc3339("2024-03-17T14:42:37Z").unwrap()
     }
 
-    /// The Ruby gem `HuaweiCloudStoreGatewaySdk`'s public vector (spec §3.6): host
+    /// The Ruby gem `HuaweiCloudStoreGatewaySdk`'s public vector (protocol §3.6): host
     /// `mkt.myhuaweicloud.com`, path `/api/mkp-openapi-public/global/v1/license/activate`.
     #[test]
     fn reproduces_the_public_apig_vector() {

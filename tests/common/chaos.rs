@@ -197,7 +197,7 @@ async fn try_send(req: reqwest::RequestBuilder) -> Option<Answer> {
     })
 }
 
-/// A License 1.0 callback signed as spec §3.2 (licd's signing side, as [`crate::common::v1`] uses),
+/// A License 1.0 callback signed as protocol §3.2 (licd's signing side, as [`crate::common::v1`] uses),
 /// timestamped `at`; `None` if the daemon did not answer.
 pub async fn try_v1_at(
     c: &reqwest::Client,
@@ -209,7 +209,7 @@ pub async fn try_v1_at(
     try_send(c.get(format!("http://{addr}{CALLBACK}?{query}"))).await
 }
 
-/// An online-activation callback signed as spec §3.4 (licd's signing side, as [`crate::common::v2`]
+/// An online-activation callback signed as protocol §3.4 (licd's signing side, as [`crate::common::v2`]
 /// uses), fresh nonce, now; `None` if the daemon did not answer.
 pub async fn try_v2_at(
     c: &reqwest::Client,

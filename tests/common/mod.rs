@@ -280,7 +280,7 @@ async fn answer(resp: reqwest::Response) -> Answer {
     }
 }
 
-/// A License 1.0 callback: GET with the params signed as spec §3.2.
+/// A License 1.0 callback: GET with the params signed as protocol §3.2.
 pub async fn v1(c: &reqwest::Client, d: &Daemon, params: &[(&str, &str)]) -> Answer {
     v1_at(c, d.addr, params).await
 }
@@ -299,7 +299,7 @@ pub async fn v1_raw(c: &reqwest::Client, d: &Daemon, query: &str) -> Answer {
     answer(c.get(url).send().await.unwrap()).await
 }
 
-/// An online-activation callback: POST JSON signed as spec §3.4 / §12.2, fresh nonce, now.
+/// An online-activation callback: POST JSON signed as protocol §3.4 / §12.2, fresh nonce, now.
 pub async fn v2(c: &reqwest::Client, d: &Daemon, body: &Value) -> Answer {
     let body = serde_json::to_vec(body).unwrap();
     let now_ms = Timestamp::now().unix() * 1000;
