@@ -4,12 +4,23 @@
 //! Test keys only: the seeds are public in that file.
 //!
 //! [`marketplace`] is the daemon's protocol module (`src/marketplace/`), compiled here from its
-//! source. It imports no other part of the daemon (its module doc says so), which is what makes
-//! this possible; should it ever start to, this build fails and says so.
+//! source. It imports nothing of the daemon but the leaf modules [`crypto`] and [`logsafe`]
+//! (compiled here the same way), which is what makes this possible; should it ever import more,
+//! this build fails and says so.
 
 #[allow(unreachable_pub, dead_code)]
 #[path = "../../src/marketplace/mod.rs"]
 pub mod marketplace;
+
+/// The daemon's hex, HMAC and randomness helpers (`src/crypto.rs`), which the protocol uses.
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../src/crypto.rs"]
+pub mod crypto;
+
+/// The daemon's escaping of client text (`src/logsafe.rs`), which protocol errors use.
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../src/logsafe.rs"]
+pub mod logsafe;
 
 /// The open-API answer readers (`src/openapi/response.rs` and its error type), compiled from
 /// source like [`marketplace`]: they read what the marketplace's servers send back.
