@@ -187,7 +187,8 @@ async fn list_pages_through_every_license_once_and_filters_on_the_server() {
         ids.insert(id);
     }
 
-    // One page of 10: a table with a header, and the cursor to go on from on stderr.
+    // One page of 10: a table with a header, and the cursor to go on from on stderr. Test
+    // licenses (pg-03) are left out unless asked for.
     let o = licctl(&d, &["licenses", "list", "--limit", "10"]);
     assert!(o.status.success(), "{o:?}");
     let lines: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
@@ -195,8 +196,9 @@ async fn list_pages_through_every_license_once_and_filters_on_the_server() {
     assert!(lines[0].starts_with("ID") && lines[0].contains("STATUS"));
     let status_col = lines[0].find("STATUS").unwrap();
     assert_eq!(lines[1].find("active"), Some(status_col), "{lines:?}");
-    assert!(lines[10].starts_with("pg-09"), "{lines:?}");
-    assert!(stderr(&o).contains("--after pg-09"), "{}", stderr(&o));
+    assert!(!lines.iter().any(|l| l.starts_with("pg-03")), "{lines:?}");
+    assert!(lines[10].starts_with("pg-10"), "{lines:?}");
+    assert!(stderr(&o).contains("--after pg-10"), "{}", stderr(&o));
 
     // The next page starts right after the cursor.
     let o = licctl(
@@ -208,10 +210,18 @@ async fn list_pages_through_every_license_once_and_filters_on_the_server() {
     let first: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
     assert_eq!(first["id"], "pg-10");
 
-    // Everything, in pages of 10: each license exactly once, none missing.
+    // Everything, test licenses included, in pages of 10: each license exactly once.
     let o = licctl(
         &d,
-        &["--json", "licenses", "list", "--limit", "10", "--all"],
+        &[
+            "--json",
+            "licenses",
+            "list",
+            "--limit",
+            "10",
+            "--all",
+            "--include-test",
+        ],
     );
     assert!(o.status.success(), "{o:?}");
     let listed: Vec<Value> = stdout(&o)
@@ -252,7 +262,8 @@ async fn list_pages_through_every_license_once_and_filters_on_the_server() {
     );
     assert_eq!(ids_of(&["--test"]), ["pg-03"]);
     assert_eq!(ids_of(&["--expiring-days", "30"]), ["pg-07"]);
-    assert_eq!(ids_of(&["--product", "OFFI-1"]).len(), 25);
+    assert_eq!(ids_of(&["--product", "OFFI-1"]).len(), 24);
+    assert_eq!(ids_of(&["--product", "OFFI-1", "--include-test"]).len(), 25);
     assert_eq!(ids_of(&["--status", "frozen"]), Vec::<String>::new());
     let o = licctl(&d, &["licenses", "list", "--status", "bogus"]);
     assert_eq!(o.status.code(), Some(2), "{o:?}");

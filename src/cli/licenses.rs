@@ -103,9 +103,13 @@ pub struct ListArgs {
     /// Only this marketplace productId.
     #[arg(long, value_name = "P")]
     pub product: Option<String>,
-    /// Only test licenses (testFlag=1, from the Seller Console's debug tool).
-    #[arg(long)]
+    /// Only test licenses (testFlag=1: the Seller Console's debug tool, dial tests,
+    /// `licctl marketplace load`). Without it or --include-test, test licenses are left out.
+    #[arg(long, conflicts_with = "include_test")]
     pub test: bool,
+    /// Real and test licenses together.
+    #[arg(long)]
+    pub include_test: bool,
     /// Only unreleased licenses whose paid period ends within N days from now.
     #[arg(long, value_name = "N")]
     pub expiring_days: Option<u32>,
@@ -352,6 +356,8 @@ async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError>
         }
         if a.test {
             query.push(("test", "true".into()));
+        } else if !a.include_test {
+            query.push(("test", "false".into()));
         }
         if let Some(d) = a.expiring_days {
             query.push(("expiring_days", d.to_string()));
