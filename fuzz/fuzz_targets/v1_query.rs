@@ -7,7 +7,8 @@
 //!
 //! Invariants:
 //! - what `sign_v1_query` signs, `verify_v1` accepts, and the verified parameters are the first
-//!   value of each name sent;
+//!   value of each name sent; unless a parameter is ambiguous inside the unescaped signed string
+//!   (`v1_ambiguous`), which `verify_v1` refuses with `000002`;
 //! - `parse_v1` refuses only with `000002`, names the activity it parsed, and every refusal
 //!   makes a well-formed signed answer.
 #![no_main]
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use licd_fuzz::marketplace::{
     AccessKey, Params, ProtocolError, Response, ResultCode, parse_v1, sign_v1_query,
-    verify_body_sign, verify_v1,
+    v1_ambiguous, verify_body_sign, verify_v1,
 };
 use licd_fuzz::{ACCESS_KEY, V1_NOW};
 
@@ -45,14 +46,20 @@ fuzz_target!(|data: &[u8]| {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let query = sign_v1_query(&key, &refs, V1_NOW);
-    let params = verify_v1(&key, &query, V1_NOW, Some(60))
-        .unwrap_or_else(|e| panic!("a query signed with the key is refused: {e}\n{query}"));
     let mut first: BTreeMap<&str, &str> = BTreeMap::new();
     for (k, v) in &refs {
         if *k != "timeStamp" && *k != "authToken" {
             first.entry(k).or_insert(v);
         }
     }
+    if first.iter().any(|(k, v)| v1_ambiguous(k, v)) {
+        let e = verify_v1(&key, &query, V1_NOW, Some(60))
+            .expect_err("an ambiguous parameter is refused");
+        assert_eq!(e.code, ResultCode::InvalidParam, "{e:?}");
+        return;
+    }
+    let params = verify_v1(&key, &query, V1_NOW, Some(60))
+        .unwrap_or_else(|e| panic!("a query signed with the key is refused: {e}\n{query}"));
     for (k, v) in &first {
         assert_eq!(params.get(k), Some(*v), "parameter {k:?}");
     }

@@ -171,8 +171,9 @@ pub fn verify_v1(
     Ok(Params { values, timestamp })
 }
 
-/// Whether `name=value` could be read as more than one pair inside the V1 signed string.
-fn v1_ambiguous(name: &str, value: &str) -> bool {
+/// Whether `name=value` could be read as more than one pair inside the V1 signed string (a name
+/// holding `&` or `=`, a value holding `&` followed by `=`): [`verify_v1`] refuses such a request.
+pub fn v1_ambiguous(name: &str, value: &str) -> bool {
     name.contains(['&', '=']) || value.find('&').is_some_and(|i| value[i..].contains('='))
 }
 
