@@ -512,7 +512,7 @@ fn resolve_marketplace(
             .map(|u| u.trim().trim_end_matches('/').to_string())
             .filter(|u| !u.is_empty())
             .collect(),
-        None => crate::openapi::DEFAULT_BASE_URLS
+        None => crate::market_api::DEFAULT_BASE_URLS
             .iter()
             .map(|u| u.to_string())
             .collect(),

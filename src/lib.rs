@@ -28,8 +28,8 @@
 //!   typed `Callback`, result codes and signed (`Body-Sign`) answers, and the same signing for
 //!   licctl's simulator and the tests. Keeps no state and takes `now` as an argument; knows
 //!   nothing of storage or HTTP.
-//! - [`openapi`]: licd's calls to the marketplace open API (query an order, upload a device
-//!   license string), signed with the API gateway's `SDK-HMAC-SHA256` AK/SK scheme ([`openapi::sign`],
+//! - [`market_api`]: licd's calls to the marketplace open API (query an order, upload a device
+//!   license string), signed with the API gateway's `SDK-HMAC-SHA256` AK/SK scheme ([`market_api::sign`],
 //!   pure), tried on `mkt.myhuaweicloud.com` then `.cn`, with errors that say whether a retry can
 //!   help. Keeps no state; knows nothing of storage or of what the daemon does with an order.
 //! - [`logsafe`]: strings from clients escaped and cut short before they reach a log line, and
@@ -63,9 +63,9 @@ pub mod job;
 pub mod keys;
 pub mod license;
 pub mod logsafe;
+pub mod market_api;
 pub mod marketplace;
 pub mod net;
-pub mod openapi;
 pub mod outbox;
 pub mod private_file;
 pub mod server;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use client_verifier::Timestamp;
 use tokio::sync::Notify;
 
-use crate::openapi::MarketplaceApi;
+use crate::market_api::MarketplaceApi;
 use crate::service::Service;
 
 pub use crate::job::{Job, Task};
@@ -200,7 +200,7 @@ const IN_FLIGHT: usize = 8;
 async fn attempt(
     api: &MarketplaceApi,
     job: &Job,
-) -> Result<Option<crate::openapi::OrderInfo>, crate::openapi::ApiError> {
+) -> Result<Option<crate::market_api::OrderInfo>, crate::market_api::ApiError> {
     match &job.task {
         Task::Upload { event_id, token } => {
             api.upload_characters(event_id, token).await.map(|()| None)

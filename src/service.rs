@@ -24,7 +24,7 @@ pub use callbacks::Outcome;
 pub use seats::{Refreshed, Seat};
 
 use crate::job::{Job, Task};
-use crate::openapi::MarketplaceApi;
+use crate::market_api::MarketplaceApi;
 
 use crate::license::{
     Change, DeviceLicense, DomainError, Issuer, License, OnceKey, PERPETUAL, Status, binding_salt,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use client_verifier::{SecretKey, Timestamp};
 use common::fake_market::FakeMarket;
-use licd::openapi::{ApiConfig, MarketplaceApi};
+use licd::market_api::{ApiConfig, MarketplaceApi};
 use licd::outbox::{Job, RetryPolicy, Task, Worker};
 use licd::service::{Service, Settings};
 use licd::store::{Batch, SledStore, Store};

@@ -22,10 +22,10 @@ pub mod crypto;
 #[path = "../../src/logsafe.rs"]
 pub mod logsafe;
 
-/// The open-API answer readers (`src/openapi/response.rs` and its error type), compiled from
+/// The open-API answer readers (`src/market_api/response.rs` and its error type), compiled from
 /// source like [`marketplace`]: they read what the marketplace's servers send back.
 #[allow(unreachable_pub, dead_code)]
-pub mod openapi;
+pub mod market_api;
 
 use std::sync::LazyLock;
 

@@ -1,9 +1,9 @@
-//! The daemon's open-API answer readers, compiled from `src/openapi/` (see the crate doc), with
+//! The daemon's open-API answer readers, compiled from `src/market_api/` (see the crate doc), with
 //! plain entry points for the fuzz targets.
 
-#[path = "../../src/openapi/error.rs"]
+#[path = "../../src/market_api/error.rs"]
 pub mod error;
-#[path = "../../src/openapi/response.rs"]
+#[path = "../../src/market_api/response.rs"]
 pub mod response;
 
 pub use error::ApiError;

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Service, ServiceError};
 use crate::job::{Job, Task};
 use crate::license::{PERPETUAL, Status};
-use crate::openapi::OrderInfo;
+use crate::market_api::OrderInfo;
 use crate::store::{AuditEvent, Batch};
 
 impl Service {

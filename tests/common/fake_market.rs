@@ -1,7 +1,7 @@
 //! A fake marketplace open API on 127.0.0.1:0: `order/query` and `market-event/{id}/file`.
 //!
 //! It checks the `SDK-HMAC-SHA256` signature of every request with its own implementation of
-//! protocol §3.6 (written from the spec, not shared with `licd::openapi::sign`, so a wrong signer
+//! protocol §3.6 (written from the spec, not shared with `licd::market_api::sign`, so a wrong signer
 //! fails here), refusing bad ones with HTTP 403 `CBC.0150`. It runs on its own thread and
 //! runtime, so sync tests driving the real `licd` binary (`--marketplace-api <url>`) can use it as
 //! well as async tests.

@@ -1,4 +1,4 @@
-//! `licd::openapi` against the fake marketplace of `common::fake_market`, which checks every
+//! `licd::market_api` against the fake marketplace of `common::fake_market`, which checks every
 //! signature with its own implementation of protocol §3.6.
 
 mod common;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::fake_market::{FakeMarket, Upload};
-use licd::openapi::{ApiConfig, ApiError, MarketplaceApi};
+use licd::market_api::{ApiConfig, ApiError, MarketplaceApi};
 use serde_json::json;
 use zeroize::Zeroizing;
 
