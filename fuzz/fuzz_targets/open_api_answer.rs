@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use licd_fuzz::openapi::{ApiError, order, upload};
+use licd_fuzz::market_api::{ApiError, order, upload};
 
 const STATUSES: [u16; 6] = [200, 400, 401, 429, 500, 503];
 
