@@ -38,6 +38,9 @@ pub enum ServiceError {
     /// No license with that instance id.
     #[error("instance {0} not found")]
     NotFound(String),
+    /// No outbox job with that id.
+    #[error("outbox job {0} not found")]
+    JobNotFound(String),
     /// The domain refused (released license, token too long).
     #[error(transparent)]
     Domain(#[from] DomainError),
@@ -193,11 +196,6 @@ impl Service {
     pub fn with_marketplace(mut self, api: Option<MarketplaceApi>) -> Self {
         self.api = api;
         self
-    }
-
-    /// The marketplace open-API client, if configured.
-    pub fn marketplace(&self) -> Option<&MarketplaceApi> {
-        self.api.as_ref()
     }
 
     /// Notified whenever a job is queued, so the outbox worker runs it at once.

@@ -85,6 +85,47 @@ pub struct VerifyArgs {
     /// Verify as of this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
+    /// Check revocation against this signed list: a file (`licctl revocations export`) or the
+    /// daemon's URL (`http://HOST/v1/revocations`). Without it, revocation is not checked.
+    #[arg(long, value_name = "FILE|URL")]
+    pub revocations: Option<String>,
+}
+
+/// The signed revocation list `source` names: a URL answering `{"seq","list"}` (licd's
+/// `/v1/revocations`) or a file holding the list token (or that JSON).
+fn read_revocations(source: &str) -> Result<String, CliError> {
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::negative(format!("cannot start a runtime: {e}")))?;
+        runtime.block_on(async {
+            let resp = reqwest::get(source).await.map_err(|e| {
+                CliError::negative(format!("--revocations {source}: cannot fetch: {e}"))
+            })?;
+            if !resp.status().is_success() {
+                return Err(CliError::negative(format!(
+                    "--revocations {source}: answered {}",
+                    resp.status()
+                )));
+            }
+            resp.text().await.map_err(|e| {
+                CliError::negative(format!("--revocations {source}: unreadable answer: {e}"))
+            })
+        })?
+    } else {
+        std::fs::read_to_string(source)
+            .map_err(|e| CliError::usage(format!("--revocations {source}: {e}")))?
+    };
+    let text = text.trim();
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => v["list"].as_str().map(str::to_string).ok_or_else(|| {
+            CliError::usage(format!(
+                "--revocations {source}: JSON without a \"list\" token"
+            ))
+        }),
+        Err(_) => Ok(text.to_string()),
+    }
 }
 
 /// Runs a parsed command line.
@@ -156,7 +197,17 @@ fn verify(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
         })?,
         None => Timestamp::now(),
     };
-    let verifier = builder.build();
+    let mut verifier = builder.build();
+    let revocation_note = match &args.revocations {
+        Some(source) => {
+            let list = read_revocations(source)?;
+            let seq = verifier
+                .load_revocations(&list)
+                .map_err(|e| CliError::usage(format!("--revocations {source}: {e}")))?;
+            format!("checked against revocation list {seq}")
+        }
+        None => "not checked (pass --revocations FILE or http://HOST/v1/revocations)".to_string(),
+    };
     let outcome = verifier.verify(&token, device.as_ref(), now);
     // Show the claims even when verification fails: that is what support needs to see.
     let claims = danger::decode_unverified(&token).ok().and_then(|u| {
@@ -183,17 +234,27 @@ fn verify(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
         ),
         (Some(_), Err(_)) => "not reached".to_string(),
     };
-    print_verdict(&outcome, claims.as_ref(), &device_note, now, json);
+    print_verdict(
+        &outcome,
+        claims.as_ref(),
+        [
+            ("device", device_note.as_str()),
+            ("revocation", &revocation_note),
+        ],
+        now,
+        json,
+    );
     match outcome {
         Ok(_) => Ok(()),
         Err(e) => Err(CliError::negative(format!("token does not verify: {e}"))),
     }
 }
 
+/// `notes` say what was checked besides the token itself: the device, revocation.
 fn print_verdict(
     outcome: &Result<VerifiedLicense, VerifyError>,
     claims: Option<&(Value, Vec<u8>)>,
-    device_note: &str,
+    notes: [(&str, &str); 2],
     now: Timestamp,
     json: bool,
 ) {
@@ -203,21 +264,25 @@ fn print_verdict(
     };
     let footer = claims.map(|(_, f)| String::from_utf8_lossy(f).into_owned());
     if json {
-        let doc = json!({
+        let mut doc = json!({
             "verdict": verdict,
             "checked_at": now.to_rfc3339(),
-            "device": device_note,
             "claims": claims.map(|(c, _)| c),
             "footer": footer,
         });
+        for (name, note) in notes {
+            doc[name] = json!(note);
+        }
         println!("{doc}");
         return;
     }
     let mut rows = vec![
         ("verdict".to_string(), verdict_text(outcome)),
         ("checked at".to_string(), now.to_rfc3339()),
-        ("device".to_string(), device_note.to_string()),
     ];
+    for (name, note) in notes {
+        rows.push((name.to_string(), note.to_string()));
+    }
     match claims {
         Some((Value::Object(map), _)) => {
             let unverified = if outcome.is_ok() { "" } else { " (UNVERIFIED)" };

@@ -62,7 +62,7 @@ impl From<ServiceError> for ApiError {
         use ServiceError as E;
         let message = e.to_string();
         match e {
-            E::NotFound(_) => Self::not_found(message),
+            E::NotFound(_) | E::JobNotFound(_) => Self::not_found(message),
             E::SeatsTaken { .. } => Self::new(StatusCode::CONFLICT, "seats_taken", message),
             E::Revoked(_) => Self::new(StatusCode::GONE, "revoked", message),
             E::Superseded { .. } => Self::new(StatusCode::GONE, "superseded", message),

@@ -215,9 +215,10 @@ fn refusal(e: &ServiceError) -> Response {
         ServiceError::ExpiryRequired => (ResultCode::ExpiryRequired, e.to_string()),
         ServiceError::QuotaExhausted { .. } => (ResultCode::QuotaExhausted, e.to_string()),
         ServiceError::Revoked(_) => (ResultCode::InstanceNotFound, e.to_string()),
-        ServiceError::SeatsTaken { .. } | ServiceError::Superseded { .. } => {
-            (ResultCode::InvalidParam, e.to_string())
-        }
+        // Not reached by callbacks (client API and admin errors), mapped for completeness.
+        ServiceError::SeatsTaken { .. }
+        | ServiceError::Superseded { .. }
+        | ServiceError::JobNotFound(_) => (ResultCode::InvalidParam, e.to_string()),
         ServiceError::OutsideValidity(m) => (ResultCode::OutsideOrderValidity, m.clone()),
         ServiceError::Invalid(m) => (ResultCode::InvalidParam, m.clone()),
         ServiceError::Domain(DomainError::Mint { .. }) | ServiceError::Store(_) => {

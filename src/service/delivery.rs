@@ -183,7 +183,7 @@ impl Service {
             let mut job = s
                 .store
                 .job(id)?
-                .ok_or_else(|| ServiceError::NotFound(format!("outbox job {id}")))?;
+                .ok_or_else(|| ServiceError::JobNotFound(id.to_string()))?;
             job.dead = false;
             job.attempts = 0;
             job.next_at = now;
