@@ -14,8 +14,8 @@ use licd::config::{Config, ServeArgs};
 #[derive(Debug, Parser)]
 #[command(name = "licd", version)]
 struct Licd {
-    /// Print machine-readable JSON (for `keys list` and `keys export`).
-    #[arg(long, global = true)]
+    /// Print machine-readable JSON, for `keys list` and `keys export`: `licd --json keys list`.
+    #[arg(long)]
     json: bool,
     #[command(subcommand)]
     command: Command,
@@ -27,7 +27,8 @@ enum Command {
     ///
     /// Example: licd serve --listen 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem --access-key-file /etc/licd/access.key
     Serve(Box<ServeArgs>),
-    /// Manage the signing keys: generate, rotate, list, export.
+    /// Manage the signing keys: generate, rotate, add and activate (staged rotation), list,
+    /// export.
     Keys(KeysArgs),
     /// Take a consistent snapshot of the running daemon's data into one file (0600).
     ///

@@ -181,7 +181,7 @@ impl Daemon {
         }
     }
 
-    /// The daemon's public keys, from `licd keys export --json`.
+    /// The daemon's public keys, from `licd --json keys export`.
     pub fn public_keys(&self) -> Vec<PublicKey> {
         let out = Command::new(env!("CARGO_BIN_EXE_licd"))
             .args(["--json", "keys", "export", "--keys-dir"])
