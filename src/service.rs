@@ -777,16 +777,7 @@ mod tests {
     }
 
     fn purchase(order: &str) -> NewPurchase {
-        NewPurchase {
-            order: order.into(),
-            business_id: format!("lic-{order}"),
-            customer: "cust".into(),
-            customer_name: None,
-            product: "P1".into(),
-            sku: "S1".into(),
-            exp: Some(t("2027-01-01T00:00:00Z")),
-            quantity: 1,
-        }
+        crate::license::sample_purchase(order, &format!("lic-{order}"))
     }
 
     #[tokio::test]

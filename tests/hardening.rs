@@ -46,6 +46,22 @@ async fn admin(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// `POST /v1/activate` of `license` on the machine `fingerprint`.
+async fn activate(
+    c: &reqwest::Client,
+    d: &Daemon,
+    license: &str,
+    fingerprint: &str,
+) -> (u16, Value) {
+    post(
+        c,
+        d,
+        "/v1/activate",
+        &json!({"license": license, "fingerprint": fingerprint}),
+    )
+    .await
+}
+
 /// The `action`s and `detail`s of a license's audit events, in order.
 async fn audit(c: &reqwest::Client, d: &Daemon, id: &str) -> Vec<Value> {
     let (status, body) = admin(
@@ -202,13 +218,7 @@ async fn activation_refuses_fingerprints_that_do_not_identify_a_machine() {
         ),
         ("8a6f0e6034e2b160e1", "opaque"),
     ] {
-        let (status, body) = post(
-            &c,
-            &d,
-            "/v1/activate",
-            &json!({"license": license, "fingerprint": weak}),
-        )
-        .await;
+        let (status, body) = activate(&c, &d, &license, weak).await;
         assert_eq!(status, 400, "{weak}: {body}");
         assert!(
             body["message"]
@@ -220,13 +230,7 @@ async fn activation_refuses_fingerprints_that_do_not_identify_a_machine() {
     }
     // A real machine binds; the token then holds on that machine (a new NIC too), and not on
     // another one that copied its MAC and shares its CPU model.
-    let (status, body) = post(
-        &c,
-        &d,
-        "/v1/activate",
-        &json!({"license": license, "fingerprint": HOME}),
-    )
-    .await;
+    let (status, body) = activate(&c, &d, &license, HOME).await;
     assert_eq!(status, 200, "{body}");
     let bound = body["token"].as_str().unwrap();
     let v = d.verifier();
@@ -276,25 +280,13 @@ async fn min_fingerprint_components_is_configurable() {
     let c = client();
     let license = issue(&c, &d, "CS-FP4", "lic-fp4", "1").await;
     let three = "04:7C:16:5E:E3:5D|SN-HOME||BFEBFBFF00090672";
-    let (status, body) = post(
-        &c,
-        &d,
-        "/v1/activate",
-        &json!({"license": license, "fingerprint": three}),
-    )
-    .await;
+    let (status, body) = activate(&c, &d, &license, three).await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("at least 4"),
         "{body}"
     );
-    let (status, _) = post(
-        &c,
-        &d,
-        "/v1/activate",
-        &json!({"license": license, "fingerprint": HOME}),
-    )
-    .await;
+    let (status, _) = activate(&c, &d, &license, HOME).await;
     assert_eq!(status, 200);
 }
 
@@ -306,13 +298,7 @@ async fn a_reissued_license_s_old_token_neither_activates_nor_refreshes() {
     let d = Daemon::start(dir.path(), &[]);
     let c = client();
     let old = issue(&c, &d, "CS-RE", "lic-re", "3").await;
-    let (status, _) = post(
-        &c,
-        &d,
-        "/v1/activate",
-        &json!({"license": old, "fingerprint": HOME}),
-    )
-    .await;
+    let (status, _) = activate(&c, &d, &old, HOME).await;
     assert_eq!(status, 200);
     // The customer's machine is replaced (or the token leaked): the seller reissues.
     let (status, body) = admin(
@@ -327,13 +313,7 @@ async fn a_reissued_license_s_old_token_neither_activates_nor_refreshes() {
     let new = body["token"].as_str().unwrap().to_string();
     // The attack: the old unbound token takes the seats on other machines.
     for machine in [SECOND, THIRD] {
-        let (status, body) = post(
-            &c,
-            &d,
-            "/v1/activate",
-            &json!({"license": old, "fingerprint": machine}),
-        )
-        .await;
+        let (status, body) = activate(&c, &d, &old, machine).await;
         assert_eq!(status, 410, "{body}");
         assert_eq!(body["error"], "superseded", "{body}");
         assert!(
@@ -350,13 +330,7 @@ async fn a_reissued_license_s_old_token_neither_activates_nor_refreshes() {
     );
     // The customer's new token has every seat.
     for machine in [HOME, SECOND, THIRD] {
-        let (status, body) = post(
-            &c,
-            &d,
-            "/v1/activate",
-            &json!({"license": new, "fingerprint": machine}),
-        )
-        .await;
+        let (status, body) = activate(&c, &d, &new, machine).await;
         assert_eq!(status, 200, "{machine}: {body}");
     }
 }

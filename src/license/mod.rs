@@ -545,21 +545,32 @@ pub fn binding_salt(license_id: &str, event_id: &str) -> [u8; 8] {
     salt
 }
 
-/// A License 1.0 record for unit tests elsewhere in the crate.
+/// A License 1.0 purchase of order `order` (instance `business_id`, product P1, one seat, until
+/// 2027), for unit tests elsewhere in the crate.
 #[cfg(test)]
-pub(crate) fn sample(id: &str, status: Status) -> License {
-    let t = |s: &str| Timestamp::parse_rfc3339(s).unwrap_or(Timestamp::from_unix(0));
-    let purchase = NewPurchase {
-        order: "O1".into(),
-        business_id: id.into(),
+pub(crate) fn sample_purchase(order: &str, business_id: &str) -> NewPurchase {
+    NewPurchase {
+        order: order.into(),
+        business_id: business_id.into(),
         customer: "cust".into(),
         customer_name: None,
         product: "P1".into(),
         sku: "S1".into(),
-        exp: Some(t("2027-01-01T00:00:00Z")),
+        exp: Timestamp::parse_rfc3339("2027-01-01T00:00:00Z"),
         quantity: 1,
-    };
-    let mut l = License::classic(id, &purchase, false, t("2026-01-01T00:00:00Z"));
+    }
+}
+
+/// A License 1.0 record for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn sample(id: &str, status: Status) -> License {
+    let t = |s: &str| Timestamp::parse_rfc3339(s).unwrap_or(Timestamp::from_unix(0));
+    let mut l = License::classic(
+        id,
+        &sample_purchase("O1", id),
+        false,
+        t("2026-01-01T00:00:00Z"),
+    );
     l.status = status;
     l
 }
