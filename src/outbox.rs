@@ -200,7 +200,7 @@ const IN_FLIGHT: usize = 8;
 async fn attempt(
     api: &MarketplaceApi,
     job: &Job,
-) -> Result<Option<crate::market_api::OrderInfo>, crate::market_api::ApiError> {
+) -> Result<Option<crate::market_api::OrderInfo>, crate::market_api::CallError> {
     match &job.task {
         Task::Upload { event_id, token } => {
             api.upload_characters(event_id, token).await.map(|()| None)

@@ -28,7 +28,7 @@ use crate::store::{SledStore, Store};
 pub enum ServeError {
     /// Keys could not be loaded or created.
     #[error(transparent)]
-    Keys(#[from] crate::keys::KeyError),
+    Keys(#[from] crate::keys::KeyRingError),
     /// The store could not be opened.
     #[error("{path}: {source}")]
     Store {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::fake_market::{FakeMarket, Upload};
-use licd::market_api::{ApiConfig, ApiError, MarketplaceApi};
+use licd::market_api::{ApiConfig, CallError, MarketplaceApi};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -230,7 +230,7 @@ async fn all_hosts_down_is_a_retryable_transport_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, ApiError::Transport { timeout: false, .. }),
+        matches!(err, CallError::Transport { timeout: false, .. }),
         "{err:?}"
     );
     assert!(err.retryable());
@@ -252,7 +252,7 @@ async fn timeout_is_honoured() {
         .unwrap_err();
     let took = started.elapsed();
     assert!(
-        matches!(err, ApiError::Transport { timeout: true, .. }),
+        matches!(err, CallError::Transport { timeout: true, .. }),
         "{err:?}"
     );
     assert!(err.retryable());
@@ -268,7 +268,7 @@ async fn too_long_characters_refused_locally() {
         .upload_characters("EV4", &"é".repeat(1025))
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::Invalid { .. }), "{err:?}");
+    assert!(matches!(err, CallError::Invalid { .. }), "{err:?}");
     assert!(!err.retryable());
     assert!(
         err.to_string().contains("1025") && err.to_string().contains("1024"),
@@ -355,7 +355,7 @@ async fn a_certificate_the_system_does_not_trust_is_refused_before_anything_is_s
     })
     .unwrap();
     let err = api.query_order("CS1", None).await.unwrap_err();
-    assert!(matches!(err, ApiError::Transport { .. }), "{err:?}");
+    assert!(matches!(err, CallError::Transport { .. }), "{err:?}");
     let received = tokio::time::timeout(Duration::from_secs(5), rx)
         .await
         .unwrap()

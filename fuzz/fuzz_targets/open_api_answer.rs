@@ -15,7 +15,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use licd_fuzz::market_api::{ApiError, order, upload};
+use licd_fuzz::market_api::{CallError, order, upload};
 
 const STATUSES: [u16; 6] = [200, 400, 401, 429, 500, 503];
 
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn check(e: &ApiError, status: u16) {
+fn check(e: &CallError, status: u16) {
     let text = e.to_string();
     assert!(
         !text.chars().any(char::is_control),

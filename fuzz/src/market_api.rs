@@ -6,16 +6,16 @@ pub mod error;
 #[path = "../../src/market_api/response.rs"]
 pub mod response;
 
-pub use error::ApiError;
+pub use error::CallError;
 pub use response::OrderInfo;
 
 /// `parse_order` on an answer with this status and body, for order `order_id`.
-pub fn order(status: u16, body: &[u8], order_id: &str) -> Result<OrderInfo, ApiError> {
+pub fn order(status: u16, body: &[u8], order_id: &str) -> Result<OrderInfo, CallError> {
     response::parse_order(&answer(status, body), order_id)
 }
 
 /// `parse_upload` on an answer with this status and body.
-pub fn upload(status: u16, body: &[u8]) -> Result<(), ApiError> {
+pub fn upload(status: u16, body: &[u8]) -> Result<(), CallError> {
     response::parse_upload(&answer(status, body))
 }
 

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::CliError;
-use crate::keys::{KeyError, KeyInfo, KeyRing};
+use crate::keys::{KeyInfo, KeyRing, KeyRingError};
 
 /// Arguments of `licd keys`.
 #[derive(Debug, Args)]
@@ -159,7 +159,7 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
 
 /// Every key error is about the key directory the operator pointed at, and its message already
 /// names the file and the fix.
-fn key_error(e: KeyError) -> CliError {
+fn key_error(e: KeyRingError) -> CliError {
     CliError::usage(e.to_string())
 }
 

@@ -58,7 +58,7 @@ const MAX_CURRENT_FILE: u64 = 256;
 /// and says what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum KeyError {
+pub enum KeyRingError {
     /// The key directory does not exist.
     #[error(
         "{}: key directory does not exist; create it and a first key with `licd keys generate --keys-dir {}`",
@@ -178,9 +178,9 @@ pub enum KeyError {
     Random(getrandom::Error),
 }
 
-fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> KeyError {
+fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> KeyRingError {
     let path = path.to_path_buf();
-    move |source| KeyError::Io {
+    move |source| KeyRingError::Io {
         path,
         action,
         source,
@@ -233,7 +233,7 @@ impl KeyRing {
     /// Files other than `*.k4.secret` and `current` are ignored, including `*.tmp` files left by
     /// an interrupted write. Without a `current` file (a crash during the first `generate`), the
     /// newest key signs.
-    pub fn open(dir: impl AsRef<Path>) -> Result<KeyRing, KeyError> {
+    pub fn open(dir: impl AsRef<Path>) -> Result<KeyRing, KeyRingError> {
         let dir = dir.as_ref();
         check_dir(dir)?;
         let mut keys = Vec::new();
@@ -241,14 +241,14 @@ impl KeyRing {
             keys.push(Arc::new(load_key(dir, name)?));
         }
         if keys.is_empty() {
-            return Err(KeyError::NoKeys {
+            return Err(KeyRingError::NoKeys {
                 dir: dir.to_path_buf(),
             });
         }
         let mut seen: BTreeMap<&KeyId, &str> = BTreeMap::new();
         for k in &keys {
             if let Some(other) = seen.insert(k.secret.public_key().id(), &k.name) {
-                return Err(KeyError::Duplicate {
+                return Err(KeyRingError::Duplicate {
                     path: dir.join(&k.name),
                     other: dir.join(other),
                 });
@@ -257,7 +257,7 @@ impl KeyRing {
         keys.sort_by(|a, b| (b.created, &b.name).cmp(&(a.created, &a.name)));
         let current = match read_current(dir)? {
             Some(name) => keys.iter().position(|k| k.name == name).ok_or_else(|| {
-                KeyError::CurrentMissing {
+                KeyRingError::CurrentMissing {
                     path: dir.join(CURRENT),
                     name,
                 }
@@ -281,10 +281,10 @@ impl KeyRing {
 
     /// The daemon's start: opens `dir`, first creating it (mode 0700) and a signing key if it
     /// holds none, so `licd serve` runs with nothing configured.
-    pub fn open_or_generate(dir: impl AsRef<Path>) -> Result<KeyRing, KeyError> {
+    pub fn open_or_generate(dir: impl AsRef<Path>) -> Result<KeyRing, KeyRingError> {
         let dir = dir.as_ref();
         let ring = match Self::open(dir) {
-            Err(KeyError::NoDir { .. } | KeyError::NoKeys { .. }) => Self::generate(dir)?,
+            Err(KeyRingError::NoDir { .. } | KeyRingError::NoKeys { .. }) => Self::generate(dir)?,
             other => other?,
         };
         let current = ring.current_info();
@@ -299,15 +299,15 @@ impl KeyRing {
 
     /// Creates `dir` (mode 0700) if needed and a first signing key in it. Refuses a directory
     /// that already holds keys: adding one is [`KeyRing::rotate`]'s job.
-    pub fn generate(dir: impl AsRef<Path>) -> Result<KeyRing, KeyError> {
+    pub fn generate(dir: impl AsRef<Path>) -> Result<KeyRing, KeyRingError> {
         Self::generate_at(dir.as_ref(), Timestamp::now())
     }
 
-    fn generate_at(dir: &Path, now: Timestamp) -> Result<KeyRing, KeyError> {
+    fn generate_at(dir: &Path, now: Timestamp) -> Result<KeyRing, KeyRingError> {
         create_dir(dir)?;
         check_dir(dir)?;
         if !key_file_names(dir)?.is_empty() {
-            return Err(KeyError::AlreadyExists {
+            return Err(KeyRingError::AlreadyExists {
                 dir: dir.to_path_buf(),
             });
         }
@@ -323,11 +323,11 @@ impl KeyRing {
 
     /// Generates a new key and makes it the one that signs. Older keys stay on disk and in
     /// [`KeyRing::public_keys`], so tokens they signed keep verifying. Returns the new key.
-    pub fn rotate(&mut self) -> Result<KeyInfo, KeyError> {
+    pub fn rotate(&mut self) -> Result<KeyInfo, KeyRingError> {
         self.rotate_at(Timestamp::now())
     }
 
-    fn rotate_at(&mut self, now: Timestamp) -> Result<KeyInfo, KeyError> {
+    fn rotate_at(&mut self, now: Timestamp) -> Result<KeyInfo, KeyRingError> {
         self.add_key(now, true)?;
         Ok(self.current_info())
     }
@@ -335,14 +335,14 @@ impl KeyRing {
     /// Generates a new key that does **not** sign yet: the first half of a staged rotation.
     /// Its public key is exported at once, so it can ship in an application update; once the
     /// update is out, [`KeyRing::activate`] makes it sign. Returns the new key.
-    pub fn add(&mut self) -> Result<KeyInfo, KeyError> {
+    pub fn add(&mut self) -> Result<KeyInfo, KeyRingError> {
         self.add_key(Timestamp::now(), false)?;
         Ok(self.info(0))
     }
 
     /// Makes the key whose kid is `kid` (or starts with it, if that is unambiguous) the one
     /// that signs. Other keys stay and keep verifying. Returns that key.
-    pub fn activate(&mut self, kid: &str) -> Result<KeyInfo, KeyError> {
+    pub fn activate(&mut self, kid: &str) -> Result<KeyInfo, KeyRingError> {
         let dir = &self.inner.dir;
         check_dir(dir)?;
         let kid = kid.trim();
@@ -353,7 +353,7 @@ impl KeyRing {
             })
             .collect();
         let [i] = matches[..] else {
-            return Err(KeyError::UnknownKid {
+            return Err(KeyRingError::UnknownKid {
                 dir: dir.clone(),
                 kid: kid.to_string(),
                 matches: matches.len(),
@@ -368,7 +368,7 @@ impl KeyRing {
         Ok(self.current_info())
     }
 
-    fn add_key(&mut self, now: Timestamp, make_current: bool) -> Result<(), KeyError> {
+    fn add_key(&mut self, now: Timestamp, make_current: bool) -> Result<(), KeyRingError> {
         let dir = &self.inner.dir;
         check_dir(dir)?;
         if !make_current {
@@ -454,13 +454,13 @@ fn store_new_key(
     dir: &Path,
     created: Timestamp,
     make_current: bool,
-) -> Result<StoredKey, KeyError> {
-    let secret = SecretKey::generate().map_err(KeyError::Random)?;
+) -> Result<StoredKey, KeyRingError> {
+    let secret = SecretKey::generate().map_err(KeyRingError::Random)?;
     let name = file_name(created, secret.public_key().id());
     let path = dir.join(&name);
     // The name carries a fresh kid, so a clash means something is badly wrong: never overwrite.
     if fs::symlink_metadata(&path).is_ok() {
-        return Err(KeyError::Io {
+        return Err(KeyRingError::Io {
             path,
             action: "create the key file",
             source: io::ErrorKind::AlreadyExists.into(),
@@ -526,9 +526,9 @@ fn parse_file_name(name: &str) -> Option<(Timestamp, &str)> {
 }
 
 /// Names of the `*.k4.secret` files in `dir`, sorted so errors are reported in a stable order.
-fn key_file_names(dir: &Path) -> Result<Vec<String>, KeyError> {
+fn key_file_names(dir: &Path) -> Result<Vec<String>, KeyRingError> {
     let entries = fs::read_dir(dir).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => KeyError::NoDir {
+        io::ErrorKind::NotFound => KeyRingError::NoDir {
             dir: dir.to_path_buf(),
         },
         _ => io_error(dir, "list the key directory")(e),
@@ -547,10 +547,10 @@ fn key_file_names(dir: &Path) -> Result<Vec<String>, KeyError> {
     Ok(names)
 }
 
-fn load_key(dir: &Path, name: String) -> Result<StoredKey, KeyError> {
+fn load_key(dir: &Path, name: String) -> Result<StoredKey, KeyRingError> {
     let path = dir.join(&name);
     let Some((created, tag)) = parse_file_name(&name) else {
-        return Err(KeyError::BadFileName { path });
+        return Err(KeyRingError::BadFileName { path });
     };
     let mut file = File::open(&path).map_err(io_error(&path, "open the key file"))?;
     // The permissions of the file actually opened, not of whatever the path names a moment later.
@@ -559,7 +559,7 @@ fn load_key(dir: &Path, name: String) -> Result<StoredKey, KeyError> {
         .map_err(io_error(&path, "read the key file's permissions"))?;
     check_key_mode(&path, &meta)?;
     if !meta.is_file() || meta.len() > MAX_KEY_FILE {
-        return Err(KeyError::Corrupt {
+        return Err(KeyRingError::Corrupt {
             path,
             reason: "not a small regular file".into(),
         });
@@ -570,7 +570,7 @@ fn load_key(dir: &Path, name: String) -> Result<StoredKey, KeyError> {
         .take(MAX_KEY_FILE + 1)
         .read_to_end(&mut bytes)
         .map_err(io_error(&path, "read the key file"))?;
-    let corrupt = |reason: String| KeyError::Corrupt {
+    let corrupt = |reason: String| KeyRingError::Corrupt {
         path: path.clone(),
         reason,
     };
@@ -590,7 +590,7 @@ fn load_key(dir: &Path, name: String) -> Result<StoredKey, KeyError> {
 }
 
 /// The file name `current` holds, or `None` if there is no `current` file.
-fn read_current(dir: &Path) -> Result<Option<String>, KeyError> {
+fn read_current(dir: &Path) -> Result<Option<String>, KeyRingError> {
     let path = dir.join(CURRENT);
     let file = match File::open(&path) {
         Ok(f) => f,
@@ -604,13 +604,13 @@ fn read_current(dir: &Path) -> Result<Option<String>, KeyError> {
     let name = String::from_utf8_lossy(&bytes).trim().to_string();
     // Only a plain file name in this directory: `current` must not reach elsewhere.
     if !name.ends_with(KEY_SUFFIX) || name.contains(['/', '\\']) {
-        return Err(KeyError::CurrentMissing { path, name });
+        return Err(KeyRingError::CurrentMissing { path, name });
     }
     Ok(Some(name))
 }
 
 /// Creates the key directory, owner-only, if it does not exist yet.
-fn create_dir(dir: &Path) -> Result<(), KeyError> {
+fn create_dir(dir: &Path) -> Result<(), KeyRingError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -631,7 +631,7 @@ fn create_dir(dir: &Path) -> Result<(), KeyError> {
 
 /// Writes `dir/name` so that it either keeps its old content or has all of `parts`, whatever
 /// the moment of a crash.
-fn write_atomic(dir: &Path, name: &str, parts: &[&[u8]]) -> Result<(), KeyError> {
+fn write_atomic(dir: &Path, name: &str, parts: &[&[u8]]) -> Result<(), KeyRingError> {
     let path = dir.join(name);
     // Hidden, ours by process id, and ending in TMP_SUFFIX so loading never mistakes it for a key.
     let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", std::process::id()));
@@ -663,7 +663,7 @@ fn write_new_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
 
 /// Makes renames and new entries in `dir` durable.
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), KeyError> {
+fn sync_dir(dir: &Path) -> Result<(), KeyRingError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_error(dir, "sync the directory"))
@@ -671,16 +671,16 @@ fn sync_dir(dir: &Path) -> Result<(), KeyError> {
 
 /// Windows cannot open a directory for syncing through std; NTFS journals renames itself.
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), KeyError> {
+fn sync_dir(_dir: &Path) -> Result<(), KeyRingError> {
     Ok(())
 }
 
 /// Refuses a missing key directory, or one others can write to.
-fn check_dir(dir: &Path) -> Result<(), KeyError> {
+fn check_dir(dir: &Path) -> Result<(), KeyRingError> {
     let meta = match fs::metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(KeyError::NoDir {
+            return Err(KeyRingError::NoDir {
                 dir: dir.to_path_buf(),
             });
         }
@@ -691,7 +691,7 @@ fn check_dir(dir: &Path) -> Result<(), KeyError> {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o002 != 0 {
-            return Err(KeyError::DirTooOpen {
+            return Err(KeyRingError::DirTooOpen {
                 dir: dir.to_path_buf(),
                 mode,
             });
@@ -708,11 +708,11 @@ fn check_dir(dir: &Path) -> Result<(), KeyError> {
 
 /// Refuses a private key file that anyone but its owner may read or write.
 #[cfg(unix)]
-fn check_key_mode(path: &Path, meta: &fs::Metadata) -> Result<(), KeyError> {
+fn check_key_mode(path: &Path, meta: &fs::Metadata) -> Result<(), KeyRingError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(KeyError::PermissionsTooOpen {
+        return Err(KeyRingError::PermissionsTooOpen {
             path: path.to_path_buf(),
             mode,
         });
@@ -722,7 +722,7 @@ fn check_key_mode(path: &Path, meta: &fs::Metadata) -> Result<(), KeyError> {
 
 /// Unix permission bits do not exist here; the directory's ACLs are the operator's to set.
 #[cfg(not(unix))]
-fn check_key_mode(_path: &Path, _meta: &fs::Metadata) -> Result<(), KeyError> {
+fn check_key_mode(_path: &Path, _meta: &fs::Metadata) -> Result<(), KeyRingError> {
     Ok(())
 }
 
@@ -800,7 +800,7 @@ mod tests {
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
         let err = KeyRing::open(tmp.path()).unwrap_err();
         assert!(
-            matches!(&err, KeyError::PermissionsTooOpen { path, mode: 0o644 } if *path == file)
+            matches!(&err, KeyRingError::PermissionsTooOpen { path, mode: 0o644 } if *path == file)
         );
         let msg = err.to_string();
         assert!(msg.starts_with(&format!(
@@ -815,7 +815,7 @@ mod tests {
         fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
         assert!(matches!(
             KeyRing::open(tmp.path()),
-            Err(KeyError::PermissionsTooOpen { mode: 0o640, .. })
+            Err(KeyRingError::PermissionsTooOpen { mode: 0o640, .. })
         ));
     }
 
@@ -826,9 +826,12 @@ mod tests {
         let mut ring = KeyRing::generate(tmp.path()).unwrap();
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
         let err = KeyRing::open(tmp.path()).unwrap_err();
-        assert!(matches!(err, KeyError::DirTooOpen { mode: 0o777, .. }));
+        assert!(matches!(err, KeyRingError::DirTooOpen { mode: 0o777, .. }));
         assert!(err.to_string().contains("chmod 700"));
-        assert!(matches!(ring.rotate(), Err(KeyError::DirTooOpen { .. })));
+        assert!(matches!(
+            ring.rotate(),
+            Err(KeyRingError::DirTooOpen { .. })
+        ));
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
         KeyRing::open(tmp.path()).unwrap();
     }
@@ -883,7 +886,10 @@ mod tests {
         let mut ring = reopened;
         for bad in ["k4.pid.nope", "k4.pid.", ""] {
             let err = ring.activate(bad).unwrap_err();
-            assert!(matches!(err, KeyError::UnknownKid { .. }), "{bad}: {err}");
+            assert!(
+                matches!(err, KeyRingError::UnknownKid { .. }),
+                "{bad}: {err}"
+            );
         }
         assert_eq!(
             KeyRing::open(tmp.path())
@@ -937,7 +943,7 @@ mod tests {
         // A truncated write, the failure atomic replacement exists to prevent.
         fs::write(&file, &text[..40]).unwrap();
         let err = KeyRing::open(tmp.path()).unwrap_err();
-        assert!(matches!(&err, KeyError::Corrupt { path, .. } if *path == file));
+        assert!(matches!(&err, KeyRingError::Corrupt { path, .. } if *path == file));
         let msg = err.to_string();
         assert!(msg.starts_with(&file.display().to_string()), "{msg}");
         assert!(
@@ -960,7 +966,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             KeyRing::open(tmp.path()),
-            Err(KeyError::Corrupt { path, .. }) if path == wrong
+            Err(KeyRingError::Corrupt { path, .. }) if path == wrong
         ));
     }
 
@@ -973,7 +979,7 @@ mod tests {
         fs::copy(&file, &odd).unwrap();
         assert!(matches!(
             KeyRing::open(tmp.path()),
-            Err(KeyError::BadFileName { path }) if path == odd
+            Err(KeyRingError::BadFileName { path }) if path == odd
         ));
     }
 
@@ -989,7 +995,7 @@ mod tests {
         fs::copy(&file, &copy).unwrap();
         assert!(matches!(
             KeyRing::open(tmp.path()),
-            Err(KeyError::Duplicate { .. })
+            Err(KeyRingError::Duplicate { .. })
         ));
     }
 
@@ -1037,7 +1043,7 @@ mod tests {
         let gone = "20260101T000000Z-AAAAAAAA.k4.secret";
         fs::write(tmp.path().join(CURRENT), format!("{gone}\n")).unwrap();
         let err = KeyRing::open(tmp.path()).unwrap_err();
-        assert!(matches!(&err, KeyError::CurrentMissing { name, .. } if name == gone));
+        assert!(matches!(&err, KeyRingError::CurrentMissing { name, .. } if name == gone));
         assert!(err.to_string().contains(gone));
     }
 
@@ -1048,7 +1054,7 @@ mod tests {
         fs::write(tmp.path().join(CURRENT), "../other/x.k4.secret\n").unwrap();
         assert!(matches!(
             KeyRing::open(tmp.path()),
-            Err(KeyError::CurrentMissing { .. })
+            Err(KeyRingError::CurrentMissing { .. })
         ));
     }
 
@@ -1067,10 +1073,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let missing = tmp.path().join("keys");
         let err = KeyRing::open(&missing).unwrap_err();
-        assert!(matches!(err, KeyError::NoDir { .. }));
+        assert!(matches!(err, KeyRingError::NoDir { .. }));
         assert!(err.to_string().contains("licd keys generate"));
         let err = KeyRing::open(tmp.path()).unwrap_err();
-        assert!(matches!(err, KeyError::NoKeys { .. }));
+        assert!(matches!(err, KeyRingError::NoKeys { .. }));
         assert!(err.to_string().contains("licd keys generate"));
     }
 
@@ -1089,7 +1095,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let ring = KeyRing::generate(tmp.path()).unwrap();
         let err = KeyRing::generate(tmp.path()).unwrap_err();
-        assert!(matches!(err, KeyError::AlreadyExists { .. }));
+        assert!(matches!(err, KeyRingError::AlreadyExists { .. }));
         assert!(err.to_string().contains("licd keys rotate"));
         assert_eq!(
             KeyRing::open(tmp.path()).unwrap().public_keys(),

@@ -12,7 +12,7 @@ pub(crate) const AUTH_CODE: &str = "CBC.0150";
 /// EV1`) and, once a request went out, the host that answered or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ApiError {
+pub enum CallError {
     /// The request did not complete: connection refused, DNS, TLS, timeout. Retryable.
     #[error("{call}: {host}: {}: {detail}", if *.timeout { "timed out" } else { "cannot reach the marketplace" })]
     Transport {
@@ -85,29 +85,29 @@ fn hint(code: &str) -> &'static str {
     }
 }
 
-impl ApiError {
+impl CallError {
     /// Whether the same call may succeed later unchanged: transport errors, HTTP 5xx and 429,
     /// the marketplace's internal-error codes (`CBC.0999`, `91381036`, `92020001`), and
     /// authentication failures (`CBC.0150`, gateway `APIG.*` on 401/403), which an operator
     /// fixes by correcting the AK/SK or the clock. Everything else is permanent.
     pub fn retryable(&self) -> bool {
         match self {
-            ApiError::Transport { .. } => true,
-            ApiError::Http { status, .. } => retryable_status(*status),
-            ApiError::Marketplace { status, code, .. } => {
+            CallError::Transport { .. } => true,
+            CallError::Http { status, .. } => retryable_status(*status),
+            CallError::Marketplace { status, code, .. } => {
                 retryable_status(*status)
                     || RETRYABLE_CODES.contains(&code.as_str())
                     || code == AUTH_CODE
                     || (code.starts_with("APIG.") && matches!(status, 401 | 403))
             }
-            ApiError::Malformed { .. } | ApiError::Invalid { .. } | ApiError::Config(_) => false,
+            CallError::Malformed { .. } | CallError::Invalid { .. } | CallError::Config(_) => false,
         }
     }
 
     /// The marketplace error code, when the marketplace gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            ApiError::Marketplace { code, .. } => Some(code),
+            CallError::Marketplace { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -115,7 +115,7 @@ impl ApiError {
     /// The HTTP status, when an answer arrived.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ApiError::Http { status, .. } | ApiError::Marketplace { status, .. } => Some(*status),
+            CallError::Http { status, .. } | CallError::Marketplace { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -129,8 +129,8 @@ fn retryable_status(status: u16) -> bool {
 mod tests {
     use super::*;
 
-    fn market(status: u16, code: &str) -> ApiError {
-        ApiError::Marketplace {
+    fn market(status: u16, code: &str) -> CallError {
+        CallError::Marketplace {
             call: "upload license for event EV1".into(),
             host: "https://mkt.myhuaweicloud.com".into(),
             status,
@@ -169,7 +169,7 @@ mod tests {
         assert!(m.contains("CBC.0150"), "{m}");
         assert!(m.contains("AK/SK"), "{m}");
         assert!(!market(400, "CBC.0101").to_string().contains("AK/SK"));
-        let t = ApiError::Transport {
+        let t = CallError::Transport {
             call: "query order CS1".into(),
             host: "https://mkt.myhuaweicloud.cn".into(),
             timeout: true,
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn http_status_retryability() {
-        let h = |status| ApiError::Http {
+        let h = |status| CallError::Http {
             call: "c".into(),
             host: "h".into(),
             status,

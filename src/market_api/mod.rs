@@ -3,7 +3,7 @@
 //! This module owns licd's calls *to* the marketplace (protocol §3.6,
 //! §12.6): the gateway's `SDK-HMAC-SHA256` signature ([`sign`], pure, `now` as an argument), the
 //! request shapes of `order/query` and `market-event/{event_id}/file`, the reading of their
-//! answers, and the mapping of failures to an [`ApiError`] that says whether trying again can
+//! answers, and the mapping of failures to an [`CallError`] that says whether trying again can
 //! help. It keeps no state beyond its configuration and knows nothing of the store or of what
 //! the daemon does with an order; retry scheduling belongs to the caller.
 //!
@@ -23,7 +23,7 @@
 //!   `linearValue`); customer from `buyerInfo.customerId`/`customerName` (or the same names on
 //!   `orderInfo`); times `yyyyMMddHHmmss`, 17 digits with milliseconds, `yyyy-MM-dd HH:mm:ss z`
 //!   or RFC 3339, UTC. Unknown fields are ignored. A time or count that does not read, a missing
-//!   mandatory field or an `orderId` other than the one asked for is [`ApiError::Malformed`].
+//!   mandatory field or an `orderId` other than the one asked for is [`CallError::Malformed`].
 //!
 //! The secret key lives in a [`Zeroizing`] string and appears in no `Debug` output or message.
 
@@ -41,7 +41,7 @@ use client_verifier::Timestamp;
 use reqwest::{Method, Url};
 use zeroize::Zeroizing;
 
-pub use error::ApiError;
+pub use error::CallError;
 pub use response::{OrderInfo, OrderLine};
 
 use response::Answer;
@@ -146,8 +146,8 @@ struct Reply {
 impl MarketplaceApi {
     /// A client for `config`. Refuses an empty AK or SK, no base URL, a base URL that is not
     /// `http(s)://host[/prefix]`, and a zero timeout.
-    pub fn new(config: ApiConfig) -> Result<Self, ApiError> {
-        let bad = |m: String| ApiError::Config(m);
+    pub fn new(config: ApiConfig) -> Result<Self, CallError> {
+        let bad = |m: String| CallError::Config(m);
         if config.ak.trim().is_empty() {
             return Err(bad("the access key (AK) is empty".into()));
         }
@@ -188,7 +188,7 @@ impl MarketplaceApi {
         &self,
         order_id: &str,
         order_line_id: Option<&str>,
-    ) -> Result<OrderInfo, ApiError> {
+    ) -> Result<OrderInfo, CallError> {
         let call = match order_line_id {
             Some(line) => format!("query order {order_id} line {line}"),
             None => format!("query order {order_id}"),
@@ -227,18 +227,18 @@ impl MarketplaceApi {
         &self,
         event_id: &str,
         characters: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         let call = format!("upload license for event {event_id}");
         check_id(&call, "event_id", event_id)?;
         let n = characters.chars().count();
         if n == 0 {
-            return Err(ApiError::Invalid {
+            return Err(CallError::Invalid {
                 call,
                 detail: "the license string is empty".into(),
             });
         }
         if n > MAX_CHARACTERS {
-            return Err(ApiError::Invalid {
+            return Err(CallError::Invalid {
                 call,
                 detail: format!(
                     "the license string has {n} characters; type=CHARACTERS takes at most \
@@ -270,7 +270,7 @@ impl MarketplaceApi {
         query: &[(&str, &str)],
         content_type: &str,
         body: Vec<u8>,
-    ) -> Result<Reply, ApiError> {
+    ) -> Result<Reply, CallError> {
         let inner = &self.inner;
         let mut last_error = None;
         for (i, base) in inner.bases.iter().enumerate() {
@@ -290,7 +290,7 @@ impl MarketplaceApi {
                 }
                 Ok(reply) => return Ok(reply),
                 Err(e) => {
-                    let err = ApiError::Transport {
+                    let err = CallError::Transport {
                         call: call.to_string(),
                         host: base.origin.clone(),
                         timeout: e.is_timeout(),
@@ -303,7 +303,7 @@ impl MarketplaceApi {
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| ApiError::Config("no base URL".into())))
+        Err(last_error.unwrap_or_else(|| CallError::Config("no base URL".into())))
     }
 
     /// One signed request to one base URL.
@@ -381,10 +381,10 @@ fn parse_base(s: &str) -> Result<Base, String> {
     })
 }
 
-fn check_id(call: &str, field: &str, value: &str) -> Result<(), ApiError> {
+fn check_id(call: &str, field: &str, value: &str) -> Result<(), CallError> {
     let n = value.chars().count();
     if n == 0 || n > MAX_ID_CHARS || value.chars().any(char::is_control) {
-        return Err(ApiError::Invalid {
+        return Err(CallError::Invalid {
             call: call.to_string(),
             detail: format!("{field} must be 1 to {MAX_ID_CHARS} printable characters"),
         });
@@ -494,7 +494,7 @@ mod tests {
         assert!(MarketplaceApi::new(config()).is_ok());
         let mut c = config();
         c.sk = Zeroizing::new(String::new());
-        assert!(matches!(MarketplaceApi::new(c), Err(ApiError::Config(_))));
+        assert!(matches!(MarketplaceApi::new(c), Err(CallError::Config(_))));
         let mut c = config();
         c.base_urls.clear();
         assert!(MarketplaceApi::new(c).is_err());

@@ -4,7 +4,7 @@
 use client_verifier::Timestamp;
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
+use super::error::CallError;
 use crate::marketplace::parse_time;
 
 /// Result codes that mean success: `000000` (order query, protocol §12.6.1) and `CBC.0000` (upload
@@ -24,8 +24,8 @@ pub(crate) struct Answer<'a> {
 }
 
 impl Answer<'_> {
-    fn malformed(&self, detail: impl Into<String>) -> ApiError {
-        ApiError::Malformed {
+    fn malformed(&self, detail: impl Into<String>) -> CallError {
+        CallError::Malformed {
             call: self.call.to_string(),
             host: self.host.to_string(),
             detail: one_line(&detail.into()),
@@ -76,13 +76,13 @@ pub struct OrderLine {
 }
 
 /// The parsed JSON of a successful answer, or the error it carries.
-fn success(a: &Answer<'_>) -> Result<Value, ApiError> {
+fn success(a: &Answer<'_>) -> Result<Value, CallError> {
     let ok_status = (200..300).contains(&a.status);
     let json: Option<Value> = serde_json::from_slice(a.body).ok();
     let envelope = json.as_ref().and_then(result_code);
     match (ok_status, envelope) {
         (_, Some((code, message))) if !(ok_status && SUCCESS_CODES.contains(&code.as_str())) => {
-            Err(ApiError::Marketplace {
+            Err(CallError::Marketplace {
                 call: a.call.to_string(),
                 host: a.host.to_string(),
                 status: a.status,
@@ -90,7 +90,7 @@ fn success(a: &Answer<'_>) -> Result<Value, ApiError> {
                 message: one_line(&message),
             })
         }
-        (false, _) => Err(ApiError::Http {
+        (false, _) => Err(CallError::Http {
             call: a.call.to_string(),
             host: a.host.to_string(),
             status: a.status,
@@ -183,8 +183,8 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 /// (array or object; the first item's `productId`, `skuCode`, `linearValue`). Times are
 /// `yyyyMMddHHmmss`, 17-digit with milliseconds, `yyyy-MM-dd HH:mm:ss z` or RFC 3339, UTC.
 /// Unknown fields are ignored; a mandatory field missing, a time or quantity that does not
-/// read, or an `orderId` other than the one asked for is [`ApiError::Malformed`].
-pub(crate) fn parse_order(a: &Answer<'_>, order_id: &str) -> Result<OrderInfo, ApiError> {
+/// read, or an `orderId` other than the one asked for is [`CallError::Malformed`].
+pub(crate) fn parse_order(a: &Answer<'_>, order_id: &str) -> Result<OrderInfo, CallError> {
     let v = success(a)?;
     let info = v
         .get("orderInfo")
@@ -252,7 +252,7 @@ pub(crate) fn parse_order(a: &Answer<'_>, order_id: &str) -> Result<OrderInfo, A
 }
 
 /// Reads the answer of `POST …/market-event/{event_id}/file`: `{error_code, error_msg}`.
-pub(crate) fn parse_upload(a: &Answer<'_>) -> Result<(), ApiError> {
+pub(crate) fn parse_upload(a: &Answer<'_>) -> Result<(), CallError> {
     success(a).map(|_| ())
 }
 
@@ -328,7 +328,7 @@ mod tests {
         }
     }
 
-    fn order(body: Value) -> Result<OrderInfo, ApiError> {
+    fn order(body: Value) -> Result<OrderInfo, CallError> {
         let bytes = serde_json::to_vec(&body).unwrap();
         parse_order(&answer(200, &bytes), "CS1")
     }
@@ -439,7 +439,7 @@ mod tests {
             (json!({"orderInfo": {}}), "no resultCode"),
         ] {
             match order(body) {
-                Err(e @ ApiError::Malformed { .. }) => {
+                Err(e @ CallError::Malformed { .. }) => {
                     assert!(e.to_string().contains(needle), "{e} lacks {needle}");
                     assert!(!e.retryable());
                 }
@@ -474,7 +474,7 @@ mod tests {
         let e = parse_upload(&answer(500, br#"{"error_code":"CBC.0000"}"#)).unwrap_err();
         assert!(e.retryable());
         let e = parse_upload(&answer(502, b"<html>Bad Gateway</html>")).unwrap_err();
-        assert!(matches!(e, ApiError::Http { status: 502, .. }));
+        assert!(matches!(e, CallError::Http { status: 502, .. }));
         assert!(e.to_string().contains("Bad Gateway"), "{e}");
         assert!(e.retryable());
     }
@@ -494,7 +494,7 @@ mod tests {
         assert_eq!(e.code(), Some("91381037"));
         assert!(!e.retryable());
         let e = parse_upload(&answer(200, b"")).unwrap_err();
-        assert!(matches!(e, ApiError::Malformed { .. }), "{e:?}");
+        assert!(matches!(e, CallError::Malformed { .. }), "{e:?}");
     }
 
     #[test]
