@@ -98,21 +98,8 @@ impl AdminToken {
             let hex = Zeroizing::new(crate::crypto::hex(bytes.as_ref()));
             crate::private_file::write_private(path, hex.as_bytes())?;
         }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{} is readable by others (mode {mode:03o}); run `chmod 600 {}`",
-                        path.display(),
-                        path.display()
-                    ),
-                ));
-            }
-        }
+        crate::private_file::check_private(path, "the admin token")
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))?;
         let text = Zeroizing::new(std::fs::read_to_string(path)?);
         let token = text.trim();
         if token.len() < 16 {
