@@ -1,5 +1,7 @@
-//! `licd serve`: opens keys, store and listener from a [`Config`], serves until shutdown, then
-//! flushes the store. Tests bind `127.0.0.1:0` and read the address from the startup log.
+//! `licd serve`: [`App::build`] makes the application from a [`Config`] (keys, secrets, store,
+//! service, routers), [`App::serve`] runs it on [`Listeners`] the caller bound until shutdown,
+//! then flushes the store. [`run`] binds the configured addresses and does both; a test binds
+//! `127.0.0.1:0` and serves the real app in-process (over a store of its own if it likes).
 
 use std::future::Future;
 use std::path::Path;
@@ -91,175 +93,242 @@ pub async fn run(
 }
 
 /// Runs the daemon on listeners the caller bound until `shutdown` resolves.
-///
-/// What can be checked without writing (TLS files, open-API settings) is checked first; then the
-/// database is opened, so a second licd on the same data directory stops before it generates or
-/// warns about anything.
 pub async fn run_on(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let Listeners {
-        public: listener,
-        admin: admin_listener,
-    } = listeners;
-    // Everything created from here on (database files, generated secrets) is owner-only, even
-    // under a data directory someone created 0755.
-    crate::private_file::restrict_umask();
-    let tls = match &config.tls {
-        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
-        None => None,
-    };
-    let admin_tls = match &config.admin_tls {
-        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
-        None => None,
-    };
-    let api = marketplace_api(&config)?;
-    create_private_dir(&config.data_dir)?;
-    let db_path = config.data_dir.join("db");
-    let store: Arc<dyn Store> = Arc::new(open_store(&db_path, config.cache_bytes)?);
-    let keys = KeyRing::open_or_generate(&config.keys_dir)?;
-    // The service gets its own copy, so a later rotation cannot change a key under a request.
-    let signing = Arc::new(keys.current().clone());
-    let access_key = Arc::new(load_access_key(&config)?);
-    let token_path = config.data_dir.join("admin.token");
-    let admin_token = Arc::new(
-        AdminToken::load_or_generate(&token_path)
-            .map_err(io(format!("admin token {}", token_path.display())))?,
-    );
-    let trusted = keys
-        .public_keys()
-        .into_iter()
-        .filter_map(|k| client_verifier::PublicKey::from_paserk(&k.public_paserk).ok());
-    let service = Arc::new(
-        Service::new(
-            store.clone(),
-            signing.clone(),
-            Settings {
-                issuer: config.issuer.clone(),
-                freeze_days: config.freeze_days,
-                require_fingerprint: config.require_fingerprint,
-                min_fingerprint_components: config.min_fingerprint_components,
-            },
-        )
-        .with_trusted(trusted)
-        .with_marketplace(api.clone()),
-    );
-    let state = AppState {
-        service: service.clone(),
-        access_key,
-        metrics: Arc::new(Metrics::new(store.clone())),
-        v1_window_secs: config.v1_window_secs,
-        trusted_proxies: config.trusted_proxies.clone().into(),
-        refusals: Arc::new(crate::logsafe::RefusalLimiter::default()),
-    };
-    let router = http::router(state, &config.callback_path, config.max_body_bytes);
-    let admin_router = http::admin::router(AdminState {
-        service: service.clone(),
-        store: store.clone(),
-        token: admin_token,
-        failures: Arc::default(),
-    });
-    let addr = http::local_addr(&listener);
-    let admin_addr = http::local_addr(&admin_listener);
-    tracing::info!(
-        addr = %addr.map(|a| a.to_string()).unwrap_or_default(),
-        admin_addr = %admin_addr.map(|a| a.to_string()).unwrap_or_default(),
-        tls = tls.is_some(),
-        admin_tls = admin_tls.is_some(),
-        callback_path = %config.callback_path,
-        kid = %signing.public_key().id(),
-        data_dir = %config.data_dir.display(),
-        marketplace_api = %config.marketplace.as_ref().map(|m| m.base_urls.join(",")).unwrap_or_else(|| "off".into()),
-        "listening"
-    );
-    if tls.is_none() {
-        tracing::warn!(
-            "serving plain HTTP: the marketplace requires HTTPS; use --tls-cert/--tls-key or a TLS proxy in front"
-        );
+    App::build(config, None)?.serve(listeners, shutdown).await
+}
+
+/// licd's application, built from a [`Config`]: the service over its store and keys, and the
+/// public and admin routers. [`App::serve`] runs it on listeners the caller bound; a test builds
+/// one over a store of its own (a fault-injecting one, say) and serves it in-process on port 0.
+pub struct App {
+    config: Config,
+    store: Arc<dyn Store>,
+    service: Arc<Service>,
+    api: Option<MarketplaceApi>,
+    public: axum::Router,
+    admin: axum::Router,
+    tls: Option<TlsAcceptor>,
+    admin_tls: Option<TlsAcceptor>,
+    kid: String,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
-    if !config.admin_listen.ip().is_loopback() && admin_tls.is_none() {
-        // Only with --admin-insecure-plaintext: the configuration refuses it otherwise.
-        tracing::warn!(
-            admin_addr = %config.admin_listen,
-            "the admin API listens beyond loopback over plain HTTP (--admin-insecure-plaintext): its token crosses the network readable; keep it behind a firewall or an encrypting tunnel"
+}
+
+impl App {
+    /// Checks what can be checked without writing (TLS files, open-API settings), then opens the
+    /// database (unless `store` is given), so a second licd on the same data directory stops
+    /// before it generates or warns about anything; then keys, access key and admin token.
+    pub fn build(config: Config, store: Option<Arc<dyn Store>>) -> Result<App, ServeError> {
+        // Everything created from here on (database files, generated secrets) is owner-only,
+        // even under a data directory someone created 0755.
+        crate::private_file::restrict_umask();
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+            None => None,
+        };
+        let admin_tls = match &config.admin_tls {
+            Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+            None => None,
+        };
+        let api = marketplace_api(&config)?;
+        create_private_dir(&config.data_dir)?;
+        let store: Arc<dyn Store> = match store {
+            Some(s) => s,
+            None => Arc::new(open_store(&config.data_dir.join("db"), config.cache_bytes)?),
+        };
+        let keys = KeyRing::open_or_generate(&config.keys_dir)?;
+        // The service gets its own copy, so a later rotation cannot change a key under a request.
+        let signing = Arc::new(keys.current().clone());
+        let access_key = Arc::new(load_access_key(&config)?);
+        let token_path = config.data_dir.join("admin.token");
+        let admin_token = Arc::new(
+            AdminToken::load_or_generate(&token_path)
+                .map_err(io(format!("admin token {}", token_path.display())))?,
         );
-    }
-    let pruner = tokio::spawn(prune_nonces(store.clone()));
-    let worker = tokio::spawn(
-        Worker::new(
-            service.clone(),
+        let trusted = keys
+            .public_keys()
+            .into_iter()
+            .filter_map(|k| client_verifier::PublicKey::from_paserk(&k.public_paserk).ok());
+        let service = Arc::new(
+            Service::new(
+                store.clone(),
+                signing.clone(),
+                Settings {
+                    issuer: config.issuer.clone(),
+                    freeze_days: config.freeze_days,
+                    require_fingerprint: config.require_fingerprint,
+                    min_fingerprint_components: config.min_fingerprint_components,
+                },
+            )
+            .with_trusted(trusted)
+            .with_marketplace(api.clone()),
+        );
+        let state = AppState {
+            service: service.clone(),
+            access_key,
+            metrics: Arc::new(Metrics::new(store.clone())),
+            v1_window_secs: config.v1_window_secs,
+            trusted_proxies: config.trusted_proxies.clone().into(),
+            refusals: Arc::new(crate::logsafe::RefusalLimiter::default()),
+        };
+        let public = http::router(state, &config.callback_path, config.max_body_bytes);
+        let admin = http::admin::router(AdminState {
+            service: service.clone(),
+            store: store.clone(),
+            token: admin_token,
+            failures: Arc::default(),
+        });
+        Ok(App {
+            kid: signing.public_key().id().to_string(),
+            config,
+            store,
+            service,
             api,
-            service.outbox_wake(),
-            RetryPolicy {
-                base: config.outbox_retry,
-                ..RetryPolicy::default()
+            public,
+            admin,
+            tls,
+            admin_tls,
+        })
+    }
+
+    /// The service, for callers that drive it directly besides HTTP.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+
+    /// Serves until `shutdown` resolves (or the store stops accepting writes), then stops
+    /// accepting, lets requests finish and flushes the store.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let App {
+            config,
+            store,
+            service,
+            api,
+            public: router,
+            admin: admin_router,
+            tls,
+            admin_tls,
+            kid,
+        } = self;
+        let Listeners {
+            public: listener,
+            admin: admin_listener,
+        } = listeners;
+        let db_path = config.data_dir.join("db");
+        let addr = http::local_addr(&listener);
+        let admin_addr = http::local_addr(&admin_listener);
+        tracing::info!(
+            addr = %addr.map(|a| a.to_string()).unwrap_or_default(),
+            admin_addr = %admin_addr.map(|a| a.to_string()).unwrap_or_default(),
+            tls = tls.is_some(),
+            admin_tls = admin_tls.is_some(),
+            callback_path = %config.callback_path,
+            kid = %kid,
+            data_dir = %config.data_dir.display(),
+            marketplace_api = %config.marketplace.as_ref().map(|m| m.base_urls.join(",")).unwrap_or_else(|| "off".into()),
+            "listening"
+        );
+        if tls.is_none() {
+            tracing::warn!(
+                "serving plain HTTP: the marketplace requires HTTPS; use --tls-cert/--tls-key or a TLS proxy in front"
+            );
+        }
+        if !config.admin_listen.ip().is_loopback() && admin_tls.is_none() {
+            // Only with --admin-insecure-plaintext: the configuration refuses it otherwise.
+            tracing::warn!(
+                admin_addr = %config.admin_listen,
+                "the admin API listens beyond loopback over plain HTTP (--admin-insecure-plaintext): its token crosses the network readable; keep it behind a firewall or an encrypting tunnel"
+            );
+        }
+        let pruner = tokio::spawn(prune_nonces(store.clone()));
+        let worker = tokio::spawn(
+            Worker::new(
+                service.clone(),
+                api,
+                service.outbox_wake(),
+                RetryPolicy {
+                    base: config.outbox_retry,
+                    ..RetryPolicy::default()
+                },
+            )
+            .run(),
+        );
+        // One shutdown for both listeners: the public one gets the signal, the admin one follows.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let admin = tokio::spawn(http::serve(
+            admin_listener,
+            admin_router,
+            http::ServeOptions {
+                tls: admin_tls,
+                limits: config.limits,
+                max_body_bytes: config.max_body_bytes,
             },
-        )
-        .run(),
-    );
-    // One shutdown for both listeners: the public one gets the signal, the admin one follows.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let admin = tokio::spawn(http::serve(
-        admin_listener,
-        admin_router,
-        http::ServeOptions {
-            tls: admin_tls,
+            async move {
+                let mut stopped = stopped;
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ));
+        // sled refuses every write after an I/O error (a full disk) until it is reopened: stop, so
+        // that the service manager starts licd again and it heals once there is room.
+        let broken = Arc::new(tokio::sync::Notify::new());
+        let watchdog = tokio::spawn(watch_writable(store.clone(), broken.clone()));
+        let options = http::ServeOptions {
+            tls,
             limits: config.limits,
             max_body_bytes: config.max_body_bytes,
-        },
-        async move {
-            let mut stopped = stopped;
-            let _ = stopped.wait_for(|s| *s).await;
-        },
-    ));
-    // sled refuses every write after an I/O error (a full disk) until it is reopened: stop, so
-    // that the service manager starts licd again and it heals once there is room.
-    let broken = Arc::new(tokio::sync::Notify::new());
-    let watchdog = tokio::spawn(watch_writable(store.clone(), broken.clone()));
-    let options = http::ServeOptions {
-        tls,
-        limits: config.limits,
-        max_body_bytes: config.max_body_bytes,
-    };
-    let served = http::serve(listener, router, options, async {
-        tokio::select! {
-            () = shutdown => {}
-            () = broken.notified() => {}
-        }
+        };
+        let served = http::serve(listener, router, options, async {
+            tokio::select! {
+                () = shutdown => {}
+                () = broken.notified() => {}
+            }
+            stop.send_replace(true);
+        })
+        .await;
+        watchdog.abort();
         stop.send_replace(true);
-    })
-    .await;
-    watchdog.abort();
-    stop.send_replace(true);
-    match admin.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "admin API stopped with an error"),
-        Err(e) => tracing::error!(error = %e, "admin API task failed"),
+        match admin.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "admin API stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "admin API task failed"),
+        }
+        // An upload cut off here is retried after the restart: the job stays in the outbox until
+        // the marketplace has acknowledged it.
+        worker.abort();
+        pruner.abort();
+        // Every answer was already flushed; this makes the last background writes durable too.
+        let flushed = store.flush().await;
+        if let Err(e) = store.writable() {
+            tracing::error!(error = %e, "stopped: the store refuses writes; restarting licd reopens it");
+            return Err(ServeError::Store {
+                path: db_path.display().to_string(),
+                source: e,
+            });
+        }
+        if let Err(e) = flushed {
+            tracing::error!(error = %e, "final flush failed");
+            return Err(ServeError::Store {
+                path: db_path.display().to_string(),
+                source: e,
+            });
+        }
+        tracing::info!("stopped");
+        served.map_err(io("serving"))
     }
-    // An upload cut off here is retried after the restart: the job stays in the outbox until
-    // the marketplace has acknowledged it.
-    worker.abort();
-    pruner.abort();
-    // Every answer was already flushed; this makes the last background writes durable too.
-    let flushed = store.flush().await;
-    if let Err(e) = store.writable() {
-        tracing::error!(error = %e, "stopped: the store refuses writes; restarting licd reopens it");
-        return Err(ServeError::Store {
-            path: db_path.display().to_string(),
-            source: e,
-        });
-    }
-    if let Err(e) = flushed {
-        tracing::error!(error = %e, "final flush failed");
-        return Err(ServeError::Store {
-            path: db_path.display().to_string(),
-            source: e,
-        });
-    }
-    tracing::info!("stopped");
-    served.map_err(io("serving"))
 }
 
 /// Opens the database, saying plainly when another licd holds it.

@@ -144,7 +144,7 @@ async fn failed_commit_or_flush_answers_000005_and_the_retry_gets_one_license() 
     let store = Arc::new(FaultyStore::new(
         SledStore::open(dir.path(), 1 << 20).unwrap(),
     ));
-    let addr = serve_in_process(service(store.clone())).await;
+    let addr = serve_in_process(dir.path(), store.clone()).await;
     let c = client();
 
     // The commit fails: nothing at all is written.
@@ -275,7 +275,7 @@ async fn acknowledged_orders_survive_repeated_sigkill_under_load() {
 async fn v1_callback_outside_the_timestamp_window_is_refused_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SledStore::open(dir.path(), 1 << 20).unwrap());
-    let addr = serve_in_process(service(store.clone())).await;
+    let addr = serve_in_process(dir.path(), store.clone()).await;
     let c = client();
     let now = Timestamp::now();
     // The server clock jumped a day and two minutes forward, then back, past the 1-day window.

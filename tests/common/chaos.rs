@@ -1,5 +1,5 @@
-//! Faults on purpose: a store that fails its writes on demand (served in-process through the
-//! real router), and the real `licd` binary started under a lowered file-size limit so the disk
+//! Faults on purpose: a store that fails its writes on demand (served in-process by the real
+//! app), and the real `licd` binary started under a lowered file-size limit so the disk
 //! is "full" for it alone.
 #![allow(dead_code, unreachable_pub)]
 
@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use client_verifier::{SecretKey, Timestamp};
-use licd::http::metrics::Metrics;
-use licd::http::{AppState, router, serve};
+use licd::config::{Config, ServeArgs};
 use licd::license::{DeviceLicense, License};
 use licd::marketplace::AccessKey;
 use licd::outbox::Job;
+use licd::server::{App, Listeners};
 use licd::service::{Service, Settings};
 use licd::store::{
     AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, SledStore, StatusCounts, Store,
@@ -133,26 +133,28 @@ pub fn service(store: Arc<dyn Store>) -> Arc<Service> {
     ))
 }
 
-/// The real router over `service`, served on 127.0.0.1:0 until the runtime ends.
-pub async fn serve_in_process(service: Arc<Service>) -> SocketAddr {
-    let store = service.store().clone();
-    let state = AppState {
-        service,
-        access_key: Arc::new(AccessKey::new(ACCESS_KEY)),
-        metrics: Arc::new(Metrics::new(store)),
-        v1_window_secs: Some(86_400),
-        trusted_proxies: Vec::new().into(),
-        refusals: Arc::new(licd::logsafe::RefusalLimiter::default()),
+/// The real app (`licd::server::App`, as `licd serve` builds it) over `store`, with its keys and
+/// secrets under `dir/app`, served on 127.0.0.1:0 until the runtime ends.
+pub async fn serve_in_process(dir: &Path, store: Arc<dyn Store>) -> SocketAddr {
+    let root = dir.join("app");
+    std::fs::create_dir_all(&root).unwrap();
+    let key_file = root.join("access.key");
+    crate::common::write_secret(&key_file, ACCESS_KEY.as_bytes());
+    let args = ServeArgs {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(root.join("data")),
+        keys_dir: Some(root.join("keys")),
+        access_key_file: Some(key_file),
+        issuer: Some(ISSUER.into()),
+        require_fingerprint: Some(false),
+        ..ServeArgs::default()
     };
-    let app = router(state, CALLBACK, 1 << 20);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let options = licd::http::ServeOptions {
-        tls: None,
-        limits: licd::config::ConnLimits::default(),
-        max_body_bytes: 1 << 20,
-    };
-    tokio::spawn(serve(listener, app, options, std::future::pending()));
+    let config = Config::resolve(&args).unwrap();
+    let listeners = Listeners::bind(&config).await.unwrap();
+    let addr = listeners.public.local_addr().unwrap();
+    let app = App::build(config, Some(store)).unwrap();
+    tokio::spawn(app.serve(listeners, std::future::pending()));
     addr
 }
 
