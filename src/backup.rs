@@ -13,7 +13,7 @@
 //!
 //! The records are the store's raw key/value bytes, collection by collection ([`COLLECTIONS`],
 //! keys ascending), streamed **without** holding writes off; the store tracks every key written
-//! meanwhile ([`Store::track_changes`]). The changes section then re-reads each of those keys:
+//! meanwhile ([`Snapshot::track_changes`]). The changes section then re-reads each of those keys:
 //! its value (`0x01`) or its removal (`0x02`, a tombstone). The last round of it runs with the
 //! service's write lock held, briefly (milliseconds: only the keys changed since the previous
 //! round, read into memory, the lock released before they are sent). A key nobody wrote during
@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{AuditChain, SledStore, Store, StoreError};
+use crate::store::{AuditChain, SledStore, Snapshot, Store, StoreError};
 
 /// The first bytes of every backup.
 pub const MAGIC: &[u8; 8] = b"LICDBAK\n";
@@ -192,7 +192,7 @@ fn encode_record(
 }
 
 /// Turns change tracking off however the backup ends.
-struct Tracking<'a>(&'a dyn Store);
+struct Tracking<'a>(&'a dyn Snapshot);
 
 impl Drop for Tracking<'_> {
     fn drop(&mut self) {
@@ -206,7 +206,7 @@ impl Drop for Tracking<'_> {
 /// changed in between; never while `out` is written to, so a slow reader holds no one up. A
 /// store that cannot track changes is held for the whole stream instead.
 pub fn write_snapshot<W: Write, G>(
-    store: &dyn Store,
+    store: &dyn Snapshot,
     out: W,
     created: i64,
     mut hold_writes: impl FnMut() -> G,
@@ -298,7 +298,7 @@ pub fn write_snapshot<W: Write, G>(
 
 /// The current value (or absence) of each key, as change records; and how many.
 fn read_changes(
-    store: &dyn Store,
+    store: &dyn Snapshot,
     keys: &[(&'static str, Vec<u8>)],
 ) -> Result<(Vec<u8>, u64), BackupError> {
     let mut buf = Vec::new();
@@ -773,7 +773,7 @@ mod tests {
         check(|| Ok(file))
     }
 
-    fn exported(s: &dyn Store) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    fn exported(s: &dyn Snapshot) -> Vec<(String, Vec<u8>, Vec<u8>)> {
         let mut all = Vec::new();
         s.export(&mut |c, k, v| {
             all.push((c.to_string(), k.to_vec(), v.to_vec()));

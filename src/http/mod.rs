@@ -274,13 +274,22 @@ struct ConnHandle(Arc<conns::Conn>);
 /// neither a handler nor more than `max` bytes, and stays the first to go when room is needed.
 async fn read_body(req: Request, next: Next, timeout: Duration, max: usize) -> Response {
     let (parts, body) = req.into_parts();
+    // A body left unread cannot be skipped reliably: the answer closes the connection, and
+    // says so, so no client sends its next request down it.
+    let closing = |e: ApiError| {
+        let mut r = e.into_response();
+        r.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        r
+    };
     let too_large = || {
-        ApiError::new(
+        closing(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!("request body: larger than {max} bytes"),
-        )
-        .into_response()
+        ))
     };
     if parts
         .headers
@@ -300,16 +309,16 @@ async fn read_body(req: Request, next: Next, timeout: Duration, max: usize) -> R
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
         Ok(Err(_)) => {
-            return ApiError::bad_request("request body: the connection broke while it was sent")
-                .into_response();
+            return closing(ApiError::bad_request(
+                "request body: the connection broke while it was sent",
+            ));
         }
         Err(_) => {
-            return ApiError::new(
+            return closing(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
                 format!("request body: not sent within {} s", timeout.as_secs()),
-            )
-            .into_response();
+            ));
         }
     };
     let guard = parts.extensions.get::<ConnHandle>().map(|c| c.0.busy());

@@ -10,8 +10,8 @@ use client_verifier::Timestamp;
 
 use super::sled_store::{GENESIS, encode, link};
 use super::{
-    AuditChain, AuditRecord, Batch, DeviceKey, ExportVisitor, FlushFuture, OrderKey, StatusCounts,
-    Store, StoreError,
+    AuditChain, AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, StatusCounts, Store,
+    StoreError,
 };
 use crate::job::Job;
 use crate::license::{Activation, DeviceLicense, License, Status};
@@ -224,12 +224,6 @@ impl Store for MemStore {
             }
         }
         Ok(Ok(chain.len()))
-    }
-
-    fn export(&self, _visit: &mut ExportVisitor<'_>) -> Result<u64, StoreError> {
-        Err(StoreError::Db(
-            "the in-memory store has nothing to back up".into(),
-        ))
     }
 }
 

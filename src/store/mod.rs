@@ -192,6 +192,8 @@ pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> +
 
 /// Where licenses live.
 pub trait Store: Send + Sync + 'static {
+    // --- licenses and their indexes -------------------------------------------------------
+
     /// A license by id.
     fn license(&self, id: &str) -> Result<Option<License>, StoreError>;
     /// The license a purchase created, if any.
@@ -200,14 +202,13 @@ pub trait Store: Send + Sync + 'static {
     fn applied(&self, key: &str) -> Result<bool, StoreError>;
     /// A device license by request.
     fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError>;
-    /// Applies `batch` atomically: all of it or none.
-    fn commit(&self, batch: Batch) -> Result<(), StoreError>;
-    /// Records a V2 nonce until `expires`; false if it was already recorded (a replay).
-    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError>;
-    /// Forgets nonces that expired before `now`; returns how many.
-    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError>;
-    /// Makes everything committed so far durable. Concurrent callers share one disk flush.
-    fn flush(&self) -> FlushFuture<'_>;
+    /// Device licenses minted for an instance.
+    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
+    /// The seats of a License 1.0 license, by seat number.
+    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
+    /// Up to `limit` licenses in id order, starting after `after`: pages through any number of
+    /// licenses without loading them all.
+    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError>;
     /// Licenses per status.
     fn counts(&self) -> Result<StatusCounts, StoreError>;
     /// The revocation list: its sequence number (which grows with every entry added) and its
@@ -215,42 +216,68 @@ pub trait Store: Send + Sync + 'static {
     fn revoked(&self) -> Result<(u64, Vec<String>), StoreError>;
     /// Whether this revocation-list entry (a license id or `<jti>#<salt>`) is on the list.
     fn is_revoked(&self, entry: &str) -> Result<bool, StoreError>;
-    /// Device licenses minted for an instance.
-    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
-    /// The seats of a License 1.0 license, by seat number.
-    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
-    /// Every outbox job (pending and dead; finished ones are gone).
-    fn jobs(&self) -> Result<Vec<Job>, StoreError>;
-    /// One outbox job.
-    fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
-    /// Up to `limit` licenses in id order, starting after `after`: pages through any number of
-    /// licenses without loading them all.
-    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError>;
-    /// A license's audit history, oldest first.
-    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError>;
-    /// Bytes the database occupies on disk (for metrics).
-    fn disk_bytes(&self) -> Result<u64, StoreError>;
-    /// Checks the whole audit chain; returns the number of records, or the first broken seq.
-    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError>;
-    /// Hands every stored record to `visit` as (collection, key, value), collection by
-    /// collection, keys ascending: the raw bytes a backup carries (`crate::backup`). Returns the
-    /// number of records. Not consistent across collections by itself: a backup tracks the keys
-    /// changed meanwhile and re-reads them with writes held off (`crate::backup`). A `visit`
-    /// error stops the export.
-    fn export(&self, visit: &mut ExportVisitor<'_>) -> Result<u64, StoreError>;
+
+    // --- writing ----------------------------------------------------------------------------
+
+    /// Applies `batch` atomically: all of it or none (licenses, indexes, audit events, outbox
+    /// jobs, revocations).
+    fn commit(&self, batch: Batch) -> Result<(), StoreError>;
+    /// Makes everything committed so far durable. Concurrent callers share one disk flush.
+    fn flush(&self) -> FlushFuture<'_>;
     /// Whether writes can still succeed. A store that stops accepting writes after an I/O
     /// error until it is reopened (sled does) says so here, and readiness fails.
     fn writable(&self) -> Result<(), StoreError> {
         Ok(())
     }
-    /// Starts (`true`) or stops (`false`) recording which keys every write touches, for a
-    /// backup that streams without holding writes off (`crate::backup`). Starting clears what
-    /// was recorded. The default records nothing: a store that does not track cannot serve
-    /// such a backup ([`Store::tracks_changes`] says so).
+
+    // --- the audit log ----------------------------------------------------------------------
+
+    /// A license's audit history, oldest first.
+    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Checks the whole audit chain; returns the number of records, or the first broken seq.
+    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError>;
+
+    // --- V2 nonces --------------------------------------------------------------------------
+
+    /// Records a V2 nonce until `expires`; false if it was already recorded (a replay).
+    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError>;
+    /// Forgets nonces that expired before `now`; returns how many.
+    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError>;
+
+    // --- the outbox -------------------------------------------------------------------------
+
+    /// Every outbox job (pending and dead; finished ones are gone).
+    fn jobs(&self) -> Result<Vec<Job>, StoreError>;
+    /// One outbox job.
+    fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
+
+    // --- operations -------------------------------------------------------------------------
+
+    /// Bytes the database occupies on disk (for metrics); 0 where it has no disk.
+    fn disk_bytes(&self) -> Result<u64, StoreError>;
+    /// The backup side of this store ([`Snapshot`]), if it has one; `licd backup` refuses a
+    /// store without.
+    fn snapshot(&self) -> Option<&dyn Snapshot> {
+        None
+    }
+}
+
+/// What `licd backup` needs from a store besides [`Store`]: its records as raw bytes, and
+/// tracking of the keys writes touch so a backup can stream without holding writes off
+/// (`crate::backup`). Optional for a backend: [`Store::snapshot`].
+pub trait Snapshot {
+    /// Hands every stored record to `visit` as (collection, key, value), collection by
+    /// collection, keys ascending: the raw bytes a backup carries. Returns the number of
+    /// records. Not consistent across collections by itself: a backup tracks the keys changed
+    /// meanwhile and re-reads them with writes held off. A `visit` error stops the export.
+    fn export(&self, visit: &mut ExportVisitor<'_>) -> Result<u64, StoreError>;
+    /// Starts (`true`) or stops (`false`) recording which keys every write touches. Starting
+    /// clears what was recorded. The default records nothing: a store that does not track
+    /// cannot serve a streaming backup ([`Snapshot::tracks_changes`] says so).
     fn track_changes(&self, on: bool) {
         let _ = on;
     }
-    /// Whether this store implements [`Store::track_changes`].
+    /// Whether this store implements [`Snapshot::track_changes`].
     fn tracks_changes(&self) -> bool {
         false
     }
@@ -260,7 +287,7 @@ pub trait Store: Send + Sync + 'static {
     fn changed_keys(&self) -> Vec<(&'static str, Vec<u8>)> {
         Vec::new()
     }
-    /// The raw value of one record, as [`Store::export`] hands it over; `None` if absent.
+    /// The raw value of one record, as [`Snapshot::export`] hands it over; `None` if absent.
     fn get_raw(&self, collection: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let _ = key;
         Err(StoreError::Db(format!(
@@ -269,5 +296,5 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// What [`Store::export`] hands each record to: (collection, key, value).
+/// What [`Snapshot::export`] hands each record to: (collection, key, value).
 pub type ExportVisitor<'a> = dyn FnMut(&str, &[u8], &[u8]) -> std::io::Result<()> + 'a;

@@ -22,8 +22,8 @@ use sled::{Db, Tree};
 use tokio::sync::oneshot;
 
 use super::{
-    AuditRecord, Batch, DeviceKey, ExportVisitor, FlushFuture, OrderKey, StatusCounts, Store,
-    StoreError,
+    AuditRecord, Batch, DeviceKey, ExportVisitor, FlushFuture, OrderKey, Snapshot, StatusCounts,
+    Store, StoreError,
 };
 use crate::job::Job;
 use crate::license::{Activation, DeviceLicense, License, Status};
@@ -55,7 +55,7 @@ pub struct SledStore {
     changes: Arc<Changes>,
 }
 
-/// The keys written while a backup streams ([`Store::track_changes`]); `None` when off.
+/// The keys written while a backup streams ([`Snapshot::track_changes`]); `None` when off.
 type Changes = Mutex<Option<HashSet<(&'static str, Vec<u8>)>>>;
 
 type FlushRequest = oneshot::Sender<Result<(), String>>;
@@ -513,6 +513,12 @@ impl Store for SledStore {
         Ok(Ok(chain.len()))
     }
 
+    fn snapshot(&self) -> Option<&dyn Snapshot> {
+        Some(self)
+    }
+}
+
+impl Snapshot for SledStore {
     fn export(&self, visit: &mut ExportVisitor<'_>) -> Result<u64, StoreError> {
         let mut n = 0;
         for (name, tree) in self.collections() {
@@ -567,7 +573,7 @@ impl SledStore {
         ]
     }
 
-    /// Writes one record exported by [`Store::export`] into collection `name`, as is. For
+    /// Writes one record exported by [`Snapshot::export`] into collection `name`, as is. For
     /// `licd restore`, into a fresh database nothing else uses.
     pub fn import(&self, name: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         let (name, tree) = self.tree(name)?;

@@ -109,8 +109,8 @@ impl Store for FaultyStore {
     fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
         self.inner.verify_audit_chain()
     }
-    fn export(&self, visit: &mut licd::store::ExportVisitor<'_>) -> Result<u64, StoreError> {
-        self.inner.export(visit)
+    fn snapshot(&self) -> Option<&dyn licd::store::Snapshot> {
+        self.inner.snapshot()
     }
     fn writable(&self) -> Result<(), StoreError> {
         self.inner.writable()

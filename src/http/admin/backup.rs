@@ -40,18 +40,25 @@ async fn take_backup(State(st): State<AdminState>, headers: HeaderMap) -> Respon
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        let result =
-            backup::write_snapshot(store.as_ref(), &mut sink, Timestamp::now().unix(), || {
-                service.hold_writes_blocking()
-            })
-            .and_then(|s| {
-                sink.flush()
-                    .map(|()| s)
-                    .map_err(|e| backup::BackupError::Io {
-                        path: "backup stream".into(),
-                        source: e,
-                    })
-            });
+        let result = match store.snapshot() {
+            Some(snapshot) => {
+                backup::write_snapshot(snapshot, &mut sink, Timestamp::now().unix(), || {
+                    service.hold_writes_blocking()
+                })
+            }
+            None => Err(backup::BackupError::Io {
+                path: "backup stream".into(),
+                source: io::Error::other("this store cannot be backed up with licd backup"),
+            }),
+        }
+        .and_then(|s| {
+            sink.flush()
+                .map(|()| s)
+                .map_err(|e| backup::BackupError::Io {
+                    path: "backup stream".into(),
+                    source: e,
+                })
+        });
         let took_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(s) => tracing::info!(
