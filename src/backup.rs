@@ -860,7 +860,7 @@ mod tests {
         let summary = restore(&path, &data).unwrap();
         assert_eq!((summary.licenses, summary.audit_events), (2, 3));
         {
-            let r = SledStore::open(&data.join("db"), 1 << 20).unwrap();
+            let r = crate::store::reopen(&data.join("db"), 1 << 20);
             assert_eq!(r.verify_audit_chain().unwrap(), Ok(3));
             assert_eq!(r.counts().unwrap().active, 2);
         }
@@ -970,7 +970,7 @@ mod tests {
         let data = dir.path().join("data");
         let restored = restore(&path, &data).unwrap();
         assert_eq!((restored.licenses, restored.audit_events), (3, 4));
-        let r = SledStore::open(&data.join("db"), 1 << 20).unwrap();
+        let r = crate::store::reopen(&data.join("db"), 1 << 20);
         let (live, back) = (exported(&s), exported(&r));
         assert_eq!(live.len(), back.len());
         for (l, b) in live.iter().zip(&back) {

@@ -10,6 +10,8 @@ mod mem_store;
 mod sled_store;
 
 pub use mem_store::MemStore;
+#[cfg(test)]
+pub(crate) use sled_store::reopen;
 pub use sled_store::{AuditChain, SledStore};
 
 use std::future::Future;

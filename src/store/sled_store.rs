@@ -692,6 +692,25 @@ impl AuditChain {
     }
 }
 
+/// Opens a database that was just closed in this process (tests). sled's own background threads
+/// release its file lock shortly after the last handle is dropped, so on a loaded machine the
+/// first attempt can find it still held (`WouldBlock`); a new process never meets this.
+#[cfg(test)]
+pub(crate) fn reopen(dir: &Path, cache_bytes: u64) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledStore::open(dir, cache_bytes) {
+            Ok(s) => return s,
+            Err(e)
+                if e.to_string().contains("WouldBlock") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopen {}: {e}", dir.display()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -703,25 +722,6 @@ mod tests {
 
     fn license(id: &str, status: Status) -> License {
         crate::license::sample(id, status)
-    }
-
-    /// Opens a database just closed in this process. sled's own background threads release its
-    /// file lock shortly after the last handle is dropped, so on a loaded machine the first
-    /// attempt can find it still held (`WouldBlock`); a new process never meets this.
-    fn reopen(dir: &std::path::Path) -> SledStore {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match SledStore::open(dir, 1 << 20) {
-                Ok(s) => return s,
-                Err(e)
-                    if e.to_string().contains("WouldBlock")
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => panic!("reopen: {e}"),
-            }
-        }
     }
 
     fn event(id: &str, action: &str) -> AuditEvent {
@@ -748,7 +748,7 @@ mod tests {
             .unwrap();
             s.flush().await.unwrap();
         }
-        let s = reopen(dir.path());
+        let s = reopen(dir.path(), 1 << 20);
         assert_eq!(s.license("a").unwrap().unwrap().id, "a");
         assert_eq!(
             s.order(&OrderKey::Classic("o1".into())).unwrap().as_deref(),
