@@ -201,11 +201,6 @@ impl App {
         })
     }
 
-    /// The service, for callers that drive it directly besides HTTP.
-    pub fn service(&self) -> &Arc<Service> {
-        &self.service
-    }
-
     /// Serves until `shutdown` resolves (or the store stops accepting writes), then stops
     /// accepting, lets requests finish and flushes the store.
     pub async fn serve(
