@@ -76,6 +76,7 @@ pub mod fingerprint;
 mod issue;
 mod keys;
 pub mod paseto;
+pub mod strict_json;
 mod time;
 mod verify;
 

@@ -1,12 +1,11 @@
-//! Strict reading of a V2 callback body: one JSON object, UTF-8, no key repeated at any depth.
-//!
-//! A repeated key is refused rather than resolved: the marketplace's parser and ours could pick
-//! different copies, and the signature covers both.
+//! Reading a V2 callback body: one JSON object, read by the verifier's strict reader
+//! ([`client_verifier::strict_json`]: UTF-8, nothing after the value, no key repeated at any
+//! depth), so the marketplace's bodies and licd's tokens obey one rule.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::code::ProtocolError;
 
@@ -31,11 +30,9 @@ pub(super) fn parse_object(body: &[u8]) -> Result<BTreeMap<String, JsonField>, P
     {
         return Err(ProtocolError::invalid("body", "not a JSON object"));
     }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let object = TopLevel::deserialize(&mut de)
-        .and_then(|top| de.end().map(|()| top.0))
-        .map_err(|e| ProtocolError::invalid("body", e))?;
-    Ok(object)
+    client_verifier::strict_json::from_str::<TopLevel>(text)
+        .map(|top| top.0)
+        .map_err(|e| ProtocolError::invalid("body", e))
 }
 
 struct TopLevel(BTreeMap<String, JsonField>);
@@ -56,12 +53,9 @@ impl<'de> Visitor<'de> for ObjectVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel, A::Error> {
+        // The strict reader has refused a repeated key by the time one gets here.
         let mut fields = BTreeMap::new();
-        // Keys are compared unescaped: "orderId" and "\u006frderId" are the same key.
         while let Some(key) = map.next_key::<String>()? {
-            if fields.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
-            }
             let value = map.next_value::<JsonField>()?;
             fields.insert(key, value);
         }
@@ -105,72 +99,15 @@ impl<'de> Visitor<'de> for FieldVisitor {
     fn visit_string<E>(self, v: String) -> Result<JsonField, E> {
         Ok(JsonField::Str(v))
     }
+    // Nested values are only walked; the strict reader checks their keys on the way.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonField, A::Error> {
-        while seq.next_element::<Nested>()?.is_some() {}
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(JsonField::Other("an array"))
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<JsonField, A::Error> {
-        walk_map(map)?;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonField, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(JsonField::Other("an object"))
     }
-}
-
-/// A value below the top level: walked only to find repeated keys. serde_json's recursion
-/// limit bounds the depth, so hostile nesting is an error, not a stack overflow.
-struct Nested;
-
-impl<'de> Deserialize<'de> for Nested {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NestedVisitor)
-    }
-}
-
-struct NestedVisitor;
-
-impl<'de> Visitor<'de> for NestedVisitor {
-    type Value = Nested;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E>(self) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Nested, E> {
-        Ok(Nested)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Nested, A::Error> {
-        while seq.next_element::<Nested>()?.is_some() {}
-        Ok(Nested)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Nested, A::Error> {
-        walk_map(map)?;
-        Ok(Nested)
-    }
-}
-
-fn walk_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
-    let mut seen = BTreeSet::new();
-    while let Some(key) = map.next_key::<String>()? {
-        map.next_value::<Nested>()?;
-        if let Some(key) = seen.replace(key) {
-            return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
