@@ -3,6 +3,7 @@
 
 use hmac::digest::{Digest, KeyInit, Mac};
 use hmac::{Hmac, digest::Key};
+use rand::RngCore as _;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
@@ -56,7 +57,9 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// `N` bytes from the operating system's random source (keys, tokens, salts, nonces, ids).
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut bytes = [0u8; N];
-    getrandom::getrandom(&mut bytes).map_err(|e| RandomError(e.to_string()))?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| RandomError(e.to_string()))?;
     Ok(bytes)
 }
 

@@ -174,9 +174,11 @@ pub struct SecretKey {
 #[cfg(feature = "sign")]
 impl SecretKey {
     /// A new key from the operating system's random source.
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub fn generate() -> Result<Self, rand::Error> {
+        use rand::RngCore as _;
         let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-        getrandom::getrandom(seed.as_mut())?;
+        // try_fill_bytes, not SigningKey::generate: a failing source is an error, not a panic.
+        rand::rngs::OsRng.try_fill_bytes(seed.as_mut())?;
         Ok(Self::from_seed(&seed))
     }
 

@@ -175,7 +175,7 @@ pub enum KeyRingError {
     },
     /// The operating system's random source failed, so no key could be generated.
     #[error("cannot generate a signing key: the operating system's random source failed: {0}")]
-    Random(getrandom::Error),
+    Random(rand::Error),
 }
 
 fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> KeyRingError {
