@@ -530,6 +530,31 @@ async fn outbox_lists_owed_calls_and_retry_is_audited() {
 }
 
 #[test]
+fn local_subcommands_help_leaves_out_the_admin_flags_they_ignore() {
+    for sub in [
+        &["verify"][..],
+        &["fingerprint"],
+        &["marketplace"],
+        &["marketplace", "load"],
+    ] {
+        let o = bare().args(sub).arg("--help").output().unwrap();
+        assert!(o.status.success(), "{sub:?}: {o:?}");
+        let help = stdout(&o);
+        assert!(help.contains("Usage: licctl"), "{sub:?}: {help}");
+        assert!(!help.contains("--admin-url"), "{sub:?}: {help}");
+        assert!(!help.contains("--admin-token-file"), "{sub:?}: {help}");
+    }
+    // Still accepted anywhere, so a shell alias with the flags works for every command.
+    let o = bare()
+        .args(["verify", "not-a-token", "--public-key", "k4.public.x"])
+        .args(["--admin-url", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("--public-key"), "{}", stderr(&o));
+}
+
+#[test]
 fn every_admin_subcommand_help_has_an_example() {
     for sub in [
         &["licenses", "list"][..],

@@ -2,12 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use licd::cli::licctl::{Licctl, run};
 
 fn main() -> ExitCode {
     licd::cli::quiet_broken_pipe();
-    match run(Licctl::parse()) {
+    match run(Licctl::parse_args()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("licctl: {e}");

@@ -31,6 +31,37 @@ pub struct Licctl {
     pub command: Command,
 }
 
+impl Licctl {
+    /// Subcommands that work on this machine alone, whose help leaves out the admin API flags.
+    const LOCAL: [&'static str; 3] = ["verify", "fingerprint", "marketplace"];
+
+    /// The command line as clap describes it: the admin flags are global (accepted before or
+    /// after the subcommand), but left out of the help of the subcommands that never use them.
+    pub fn command() -> clap::Command {
+        let mut cmd = <Self as clap::CommandFactory>::command();
+        // clap copies a global flag into every subcommand that has no flag of that id when the
+        // command is built, so a hidden one of the same id takes its place there.
+        for name in Self::LOCAL {
+            cmd = cmd.mut_subcommand(name, |sub| {
+                sub.arg(hidden_flag("admin_url", "admin-url"))
+                    .arg(hidden_flag("admin_token_file", "admin-token-file"))
+            });
+        }
+        cmd
+    }
+
+    /// Parses this process's arguments, exiting with clap's message on bad input.
+    pub fn parse_args() -> Licctl {
+        let matches = Self::command().get_matches();
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// A flag `--long VALUE` accepted and ignored, absent from the help.
+fn hidden_flag(id: &'static str, long: &'static str) -> clap::Arg {
+    clap::Arg::new(id).long(long).num_args(1).hide(true)
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
