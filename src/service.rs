@@ -437,11 +437,7 @@ impl Service {
         caller: Caller<'_>,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        self.mutate(id, caller, now, |s, l| {
-            let c = l.freeze(&s.issuer(), now)?;
-            Ok((c, None, json!({ "revision": l.revision })))
-        })
-        .await
+        self.set_status(id, caller, now, License::freeze).await
     }
 
     /// Unfreeze (`updateInstanceStatus` UNFREEZE).
@@ -451,8 +447,20 @@ impl Service {
         caller: Caller<'_>,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
+        self.set_status(id, caller, now, License::unfreeze).await
+    }
+
+    /// A status change that signs a new revision: `change` is [`License::freeze`] or
+    /// [`License::unfreeze`].
+    async fn set_status(
+        &self,
+        id: &str,
+        caller: Caller<'_>,
+        now: Timestamp,
+        change: fn(&mut License, &Issuer<'_>, Timestamp) -> Result<Change, DomainError>,
+    ) -> Result<(), ServiceError> {
         self.mutate(id, caller, now, |s, l| {
-            let c = l.unfreeze(&s.issuer(), now)?;
+            let c = change(l, &s.issuer(), now)?;
             Ok((c, None, json!({ "revision": l.revision })))
         })
         .await

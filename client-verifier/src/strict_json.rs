@@ -97,6 +97,45 @@ struct Strict<'s, 'de, D> {
     keys: &'s mut Keys<'de>,
 }
 
+/// Calls `$forward!` with every `Deserializer` method but `deserialize_ignored_any` (which each
+/// wrapper handles on its own), each with its arguments before the visitor.
+macro_rules! every_deserialize_method {
+    ($forward:ident) => {
+        $forward! {
+            deserialize_any()
+            deserialize_bool()
+            deserialize_i8()
+            deserialize_i16()
+            deserialize_i32()
+            deserialize_i64()
+            deserialize_i128()
+            deserialize_u8()
+            deserialize_u16()
+            deserialize_u32()
+            deserialize_u64()
+            deserialize_u128()
+            deserialize_f32()
+            deserialize_f64()
+            deserialize_char()
+            deserialize_str()
+            deserialize_string()
+            deserialize_bytes()
+            deserialize_byte_buf()
+            deserialize_option()
+            deserialize_unit()
+            deserialize_unit_struct(name: &'static str)
+            deserialize_newtype_struct(name: &'static str)
+            deserialize_seq()
+            deserialize_tuple(len: usize)
+            deserialize_tuple_struct(name: &'static str, len: usize)
+            deserialize_map()
+            deserialize_struct(name: &'static str, fields: &'static [&'static str])
+            deserialize_enum(name: &'static str, variants: &'static [&'static str])
+            deserialize_identifier()
+        }
+    };
+}
+
 /// Forwards `Deserializer` methods to the inner deserializer, wrapping the visitor.
 macro_rules! forward_strict {
     ($($method:ident($($arg:ident: $ty:ty),*))*) => {$(
@@ -109,38 +148,7 @@ macro_rules! forward_strict {
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<'_, 'de, D> {
     type Error = D::Error;
 
-    forward_strict! {
-        deserialize_any()
-        deserialize_bool()
-        deserialize_i8()
-        deserialize_i16()
-        deserialize_i32()
-        deserialize_i64()
-        deserialize_i128()
-        deserialize_u8()
-        deserialize_u16()
-        deserialize_u32()
-        deserialize_u64()
-        deserialize_u128()
-        deserialize_f32()
-        deserialize_f64()
-        deserialize_char()
-        deserialize_str()
-        deserialize_string()
-        deserialize_bytes()
-        deserialize_byte_buf()
-        deserialize_option()
-        deserialize_unit()
-        deserialize_unit_struct(name: &'static str)
-        deserialize_newtype_struct(name: &'static str)
-        deserialize_seq()
-        deserialize_tuple(len: usize)
-        deserialize_tuple_struct(name: &'static str, len: usize)
-        deserialize_map()
-        deserialize_struct(name: &'static str, fields: &'static [&'static str])
-        deserialize_enum(name: &'static str, variants: &'static [&'static str])
-        deserialize_identifier()
-    }
+    every_deserialize_method!(forward_strict);
 
     /// An ignored value is still walked, so a duplicate inside an unknown claim is found.
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
@@ -468,38 +476,7 @@ macro_rules! forward_key {
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for KeyDe<'_, '_, 'de, D> {
     type Error = D::Error;
 
-    forward_key! {
-        deserialize_any()
-        deserialize_bool()
-        deserialize_i8()
-        deserialize_i16()
-        deserialize_i32()
-        deserialize_i64()
-        deserialize_i128()
-        deserialize_u8()
-        deserialize_u16()
-        deserialize_u32()
-        deserialize_u64()
-        deserialize_u128()
-        deserialize_f32()
-        deserialize_f64()
-        deserialize_char()
-        deserialize_str()
-        deserialize_string()
-        deserialize_bytes()
-        deserialize_byte_buf()
-        deserialize_option()
-        deserialize_unit()
-        deserialize_unit_struct(name: &'static str)
-        deserialize_newtype_struct(name: &'static str)
-        deserialize_seq()
-        deserialize_tuple(len: usize)
-        deserialize_tuple_struct(name: &'static str, len: usize)
-        deserialize_map()
-        deserialize_struct(name: &'static str, fields: &'static [&'static str])
-        deserialize_enum(name: &'static str, variants: &'static [&'static str])
-        deserialize_identifier()
-    }
+    every_deserialize_method!(forward_key);
 
     /// An ignored key is still read, so that it can be checked.
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
