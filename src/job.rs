@@ -33,7 +33,7 @@ pub struct Job {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Task {
     /// Upload a license string for a `getLicenseAsync` event (`market-event/{eventId}/file`,
-    /// `type=CHARACTERS`).
+    /// `type=CHARACTERS`, or `type=FILE` when longer than the 1,024 characters that takes).
     Upload {
         /// The marketplace's `eventId`.
         event_id: String,

@@ -203,7 +203,7 @@ async fn attempt(
 ) -> Result<Option<crate::market_api::OrderInfo>, crate::market_api::CallError> {
     match &job.task {
         Task::Upload { event_id, token } => {
-            api.upload_characters(event_id, token).await.map(|()| None)
+            api.upload_license(event_id, token).await.map(|()| None)
         }
         Task::QueryOrder { order, order_line } => {
             api.query_order(order, Some(order_line)).await.map(Some)

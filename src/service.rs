@@ -95,6 +95,28 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
+impl ServiceError {
+    /// Whether the refusal comes from the state of things (an unknown, released, revoked or
+    /// frozen license, a used-up quota, a validity window), not from the request itself or
+    /// from storage.
+    pub fn is_state_refusal(&self) -> bool {
+        match self {
+            ServiceError::NotFound(_)
+            | ServiceError::OutsideValidity(_)
+            | ServiceError::QuotaExhausted { .. }
+            | ServiceError::SeatsTaken { .. }
+            | ServiceError::Revoked(_)
+            | ServiceError::Superseded { .. } => true,
+            ServiceError::Domain(e) => matches!(e, DomainError::Released { .. }),
+            ServiceError::JobNotFound(_)
+            | ServiceError::FingerprintRequired
+            | ServiceError::ExpiryRequired
+            | ServiceError::Invalid(_)
+            | ServiceError::Store(_) => false,
+        }
+    }
+}
+
 /// Settings the service needs from configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -268,7 +290,21 @@ impl Service {
                 if let Some(id) = s.store.order(&key)? {
                     let l = s.must_get(&id)?;
                     let token = l.issued_token.clone().unwrap_or_default();
-                    return Ok((Batch::default(), (l.id, token, false)));
+                    // The same answer, whatever the repeat says; but a repeat that says
+                    // something else is worth a look by support.
+                    let conflicts = l.conflicts_with(&p);
+                    let mut batch = Batch::default();
+                    if !conflicts.is_empty() {
+                        let fields: serde_json::Map<String, serde_json::Value> = conflicts
+                            .iter()
+                            .map(|(f, was, now)| (f.to_string(), json!({ "recorded": was, "repeated": now })))
+                            .collect();
+                        tracing::warn!(activity = caller.action, order = %crate::logsafe::quoted(&p.order), instance = %l.id, fields = %crate::logsafe::quoted(&serde_json::Value::Object(fields.clone()).to_string()), "repeated getLicense differs from the purchase recorded; answered with the license issued then");
+                        let caller = Caller { action: "conflicting_repeat", ..caller };
+                        let detail = json!({ "order": p.order, "activity": "getLicense", "fields": fields, "test": caller.test });
+                        batch.audit.push(s.event(&l, caller, now, detail));
+                    }
+                    return Ok((batch, (l.id, token, false)));
                 }
                 // The marketplace recommends the first call's businessId as the instance id
                 // (protocol §4.1); fall back to the order id so an id is never empty.

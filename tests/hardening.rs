@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use client_verifier::{Fingerprint, Timestamp, VerifyError};
-use common::{ACCESS_KEY, Daemon, client, v1, v2};
+use common::{ACCESS_KEY, Daemon, admin, client, v1, v2};
 use licd::marketplace::{AccessKey, sign_v1_query};
 use serde_json::{Value, json};
 
@@ -24,24 +24,6 @@ fn fp(raw: &str) -> Fingerprint {
 
 async fn post(c: &reqwest::Client, d: &Daemon, path: &str, body: &Value) -> (u16, Value) {
     let r = c.post(d.url(path)).json(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn admin(
-    c: &reqwest::Client,
-    d: &Daemon,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let mut req = c
-        .request(method, format!("{}/admin/v1{path}", d.admin_url()))
-        .bearer_auth(d.admin_token());
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }

@@ -362,3 +362,35 @@ fn unit_deb_and_nginx_agree_with_the_templates() {
         "no allow-list of marketplace addresses"
     );
 }
+
+/// The marketplace's source addresses are neither fixed nor published: advice to allow-list them
+/// would block every callback. The callback location admits any address, and nothing tells an
+/// ISV to filter by address.
+#[test]
+fn nothing_allow_lists_the_marketplace_by_address() {
+    let nginx = read("packaging/nginx/licd.conf");
+    let start = nginx
+        .find("location = /marketplace/callback")
+        .expect("callback location");
+    let block = &nginx[start..start + nginx[start..].find('}').expect("end of location")];
+    for line in block.lines().map(str::trim) {
+        assert!(
+            !line.starts_with("allow ") && line != "deny all;",
+            "callback location filters by address: {line}"
+        );
+    }
+    for doc in ["packaging/README.md", "README.md", "docs/operations.md"] {
+        let text = read(doc);
+        for bad in [
+            "saddr",
+            "ufw allow",
+            "203.0.113.",
+            "source addresses of the production",
+        ] {
+            assert!(
+                !text.contains(bad),
+                "{doc} still advises an address allow-list ({bad:?})"
+            );
+        }
+    }
+}

@@ -8,9 +8,11 @@ use crate::claims::{Claims, Footer, RevocationClaims};
 use crate::keys::SecretKey;
 use crate::paseto;
 
-/// The longest token accepted: the marketplace's license upload takes strings up to 1,024
-/// characters, and customers paste tokens by hand.
-pub const MAX_TOKEN_LEN: usize = 1024;
+/// The longest token minted. Not the marketplace's 1,024-character limit: that belongs to one
+/// upload variant (`type=CHARACTERS`), and licd uploads longer device licenses as files, while a
+/// License 1.0 `getLicense` answer has no such limit. This bound only stops entitlements from
+/// growing a token past what fits in a QR code or an environment variable.
+pub const MAX_TOKEN_LEN: usize = 4096;
 
 /// Why a token could not be minted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +23,7 @@ pub enum MintError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// The token would be longer than [`MAX_TOKEN_LEN`]; shorten ids or entitlements.
+    /// The token would be longer than [`MAX_TOKEN_LEN`]; shorten the entitlements.
     TooLong {
         /// Its length.
         len: usize,
@@ -34,7 +36,7 @@ impl fmt::Display for MintError {
             MintError::Inconsistent { reason } => write!(f, "cannot mint: {reason}"),
             MintError::TooLong { len } => write!(
                 f,
-                "token would be {len} characters, over the {MAX_TOKEN_LEN} the marketplace accepts"
+                "token would be {len} characters, over the {MAX_TOKEN_LEN} licd mints; shorten the entitlements"
             ),
         }
     }

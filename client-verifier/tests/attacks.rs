@@ -275,11 +275,19 @@ fn rejects_revocation_list_forged_by_another_key() {
 }
 
 #[test]
-fn rejects_token_over_the_marketplace_limit_at_mint() {
+fn mints_past_the_upload_limit_and_refuses_past_its_own() {
     let s = setup();
     let mut c = claims();
+    // Over the 1,024 characters of a CHARACTERS upload: minted (licd uploads it as a file).
     c.entitlements
         .insert("notes".into(), "x".repeat(600).into());
+    let token = mint(&s.key, &c).unwrap();
+    assert!(token.len() > 1024);
+    assert!(s.verifier.verify(&token, Some(&s.home), now()).is_ok());
+    c.entitlements.insert(
+        "notes".into(),
+        "x".repeat(client_verifier::MAX_TOKEN_LEN).into(),
+    );
     assert!(matches!(
         mint(&s.key, &c),
         Err(client_verifier::MintError::TooLong { .. })

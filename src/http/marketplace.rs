@@ -69,8 +69,17 @@ type Unverified = (&'static str, Response);
 
 /// The signature on the raw query first, then the parameters.
 fn verified_v1(st: &AppState, query: &str, now: Timestamp) -> Result<Verified, Unverified> {
-    let params = verify_v1(&st.access_key, query, now, st.v1_window_secs)
-        .map_err(|e| ("unverified", Response::from_error(&e)))?;
+    let params = verify_v1(&st.access_key, query, now, st.v1_window_secs).map_err(|mut e| {
+        // The only signed-time refusal is the window: say which setting it is, so whoever
+        // reads the Seller Console or the log at 3 a.m. knows what to check.
+        if e.code == ResultCode::AuthFailed && e.message.starts_with("timeStamp:") {
+            e.message.push_str(
+                " (licd's V1 window: --v1-window-secs, LICD_V1_WINDOW_SECS; check both clocks; \
+                 a callback re-sent with 重新启动 in the Seller Console carries a fresh timeStamp)",
+            );
+        }
+        ("unverified", Response::from_error(&e))
+    })?;
     let callback = parse_v1(&params).map_err(|e| ("invalid", Response::from_error(&e)))?;
     Ok(Verified {
         callback,
@@ -140,6 +149,7 @@ async fn answer(
             None,
             None,
         ),
+        Ok(Outcome::Instances(ids)) => Response::instances(&ids),
         Ok(Outcome::Done) => Response::success(),
         Err(e) => refusal(&e),
     };
@@ -221,10 +231,55 @@ fn refusal(e: &ServiceError) -> Response {
         | ServiceError::JobNotFound(_) => (ResultCode::InvalidParam, e.to_string()),
         ServiceError::OutsideValidity(m) => (ResultCode::OutsideOrderValidity, m.clone()),
         ServiceError::Invalid(m) => (ResultCode::InvalidParam, m.clone()),
-        ServiceError::Domain(DomainError::Mint { .. }) | ServiceError::Store(_) => {
+        // A retry would mint the same claims and fail the same way: `000005` ("retrying is
+        // safe") would have the marketplace retry for hours and then fail the order.
+        ServiceError::Domain(DomainError::Mint { .. }) => {
+            tracing::error!(error = %e, "cannot mint the license; fix the configuration (entitlements) and re-trigger the call from the Seller Console");
+            (ResultCode::InvalidParam, e.to_string())
+        }
+        // Only a storage failure is worth the marketplace's retry.
+        ServiceError::Store(_) => {
             tracing::error!(error = %e, "operation failed");
             return internal_error();
         }
     };
     Response::new(code, &message, None, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `000005` tells the marketplace that retrying is safe and useful: only a storage failure
+    /// is that. Anything a retry would meet again is answered as what it is.
+    #[test]
+    fn only_a_storage_failure_is_answered_as_retryable() {
+        let permanent = [
+            ServiceError::Domain(DomainError::Mint {
+                id: "i".into(),
+                reason: "token would be 5000 characters".into(),
+            }),
+            ServiceError::Domain(DomainError::Released {
+                id: "i".into(),
+                action: "renewal",
+            }),
+            ServiceError::NotFound("i".into()),
+            ServiceError::Invalid("x".into()),
+            ServiceError::OutsideValidity("x".into()),
+            ServiceError::QuotaExhausted {
+                instance: "i".into(),
+                quota: 1,
+            },
+            ServiceError::ExpiryRequired,
+            ServiceError::FingerprintRequired,
+        ];
+        for e in &permanent {
+            assert_ne!(refusal(e).code(), ResultCode::InternalError, "{e}");
+        }
+        let mint = refusal(&permanent[0]);
+        assert_eq!(mint.code(), ResultCode::InvalidParam);
+        assert!(String::from_utf8_lossy(mint.body()).contains("5000 characters"));
+        let store = ServiceError::Store(crate::store::StoreError::Db("disk full".into()));
+        assert_eq!(refusal(&store).code(), ResultCode::InternalError);
+    }
 }

@@ -106,6 +106,10 @@ pub struct License {
     /// Set once a renewal callback has stated the expiry (see [`License::validity_known`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub renewed: bool,
+    /// When a callback last stated the expiry (a renewal or a refund), by licd's clock: an order
+    /// query asked for before then does not touch the expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp_stated: Option<Timestamp>,
     /// Tokens of a revision below this one were superseded by a reissue: they neither activate
     /// nor refresh (a leaked or replaced license must not buy its way back in). 0: none.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -207,6 +211,7 @@ impl License {
             periodic: false,
             order_synced: None,
             renewed: false,
+            exp_stated: None,
             min_revision: 0,
             last_signed: None,
         }
@@ -235,7 +240,8 @@ pub enum DomainError {
         /// What was attempted.
         action: &'static str,
     },
-    /// The token could not be minted (claims too long for the marketplace's 1,024 characters).
+    /// The token could not be minted (entitlements too long, or contradictory claims): the same
+    /// call would fail the same way, so it is never answered as retryable.
     #[error("cannot mint a token for {id}: {reason}")]
     Mint {
         /// The license id.
@@ -261,6 +267,38 @@ impl License {
     /// own validity is all that was sold to that device.
     pub fn validity_known(&self) -> bool {
         self.kind == Kind::Classic || self.renewed || self.order_synced.is_some()
+    }
+
+    /// How a repeated `getLicense` for this license's order differs from the purchase it was
+    /// created from: (field, recorded, repeated). Product and expiry are compared only until a
+    /// renewal has changed them.
+    pub fn conflicts_with(&self, p: &NewPurchase) -> Vec<(&'static str, String, String)> {
+        let mut out = Vec::new();
+        let mut check = |field, recorded: String, repeated: String| {
+            if recorded != repeated {
+                out.push((field, recorded, repeated));
+            }
+        };
+        check("customerId", self.customer.clone(), p.customer.clone());
+        check("skuCode", self.sku.clone(), p.sku.clone());
+        check(
+            "amount",
+            self.quantity.to_string(),
+            p.quantity.max(1).to_string(),
+        );
+        if !self.renewed {
+            check("productId", self.product.clone(), p.product.clone());
+            let exp = p.exp.unwrap_or(PERPETUAL);
+            check("expireTime", self.exp.to_rfc3339(), exp.to_rfc3339());
+        }
+        out
+    }
+
+    /// Whether an order query asked for at `requested` may set the expiry: only when no
+    /// callback has stated it since (the newest marketplace statement wins; a query of a
+    /// refunded renewal order must not undo the refund).
+    pub fn query_may_set_expiry(&self, requested: Timestamp) -> bool {
+        self.exp_stated.is_none_or(|stated| requested > stated)
     }
 
     /// Whether a token of `revision` was superseded by a reissue.
@@ -350,6 +388,7 @@ impl License {
         self.refuse_if_released("renewal")?;
         self.exp = exp.max(self.nbf);
         self.renewed = true;
+        self.exp_stated = Some(now);
         if let Some(p) = product.filter(|p| !p.is_empty()) {
             self.product = p.to_string();
         }
@@ -610,6 +649,51 @@ mod tests {
         assert_eq!(l.product, "P2");
         assert_ne!(l.current_token(), None);
         assert_ne!(l.current_token(), l.issued_token.as_deref());
+    }
+
+    #[test]
+    fn an_order_query_sets_the_expiry_only_if_asked_for_after_the_last_statement() {
+        let key = SecretKey::from_seed(&[1; 32]);
+        let mut l = license();
+        assert!(
+            l.query_may_set_expiry(t("2027-01-01T00:00:00Z")),
+            "nothing stated yet"
+        );
+        let refund_at = t("2027-02-01T00:00:00Z");
+        l.renew(t("2027-06-01T00:00:00Z"), None, &issuer(&key), refund_at)
+            .unwrap();
+        assert_eq!(
+            l.exp,
+            t("2027-06-01T00:00:00Z"),
+            "an earlier expiry is applied"
+        );
+        assert!(!l.query_may_set_expiry(t("2027-01-15T00:00:00Z")));
+        assert!(
+            !l.query_may_set_expiry(refund_at),
+            "the query the refund itself asked for"
+        );
+        assert!(l.query_may_set_expiry(t("2027-02-01T00:00:01Z")));
+    }
+
+    #[test]
+    fn a_repeated_purchase_names_what_differs() {
+        let p = NewPurchase {
+            exp: Some(t("2099-01-01T00:00:00Z")),
+            ..sample_purchase("CS1", "b-1")
+        };
+        let mut l = License::classic("b-1", &p, false, t("2027-01-01T00:00:00Z"));
+        assert!(l.conflicts_with(&p).is_empty());
+        let other = NewPurchase {
+            product: "P-other".into(),
+            quantity: 3,
+            ..p.clone()
+        };
+        let fields: Vec<&str> = l.conflicts_with(&other).iter().map(|c| c.0).collect();
+        assert_eq!(fields, ["amount", "productId"]);
+        // After a renewal, product and expiry are the renewal's; the purchase's no longer count.
+        l.renewed = true;
+        let fields: Vec<&str> = l.conflicts_with(&other).iter().map(|c| c.0).collect();
+        assert_eq!(fields, ["amount"]);
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub const DEFAULT_BASE_URLS: [&str; 2] = [
 /// The longest license string `type=CHARACTERS` takes (protocol §12.6.2); longer ones go as files.
 pub const MAX_CHARACTERS: usize = 1024;
 
+/// The file name of a license uploaded as `type=FILE`.
+pub const LICENSE_FILE_NAME: &str = "license.lic";
+
 /// Maximum length of `orderId`, `orderLineId` and `event_id` (protocol §12.6).
 const MAX_ID_CHARS: usize = 64;
 
@@ -220,6 +223,18 @@ impl MarketplaceApi {
         )
     }
 
+    /// Delivers the license string for the device request `event_id` (protocol §12.6.2): as
+    /// `type=CHARACTERS` when it fits in [`MAX_CHARACTERS`], otherwise as `type=FILE`
+    /// (`license.lic`, with its SHA-256), so no license is too long to deliver.
+    pub async fn upload_license(&self, event_id: &str, license: &str) -> Result<(), CallError> {
+        if license.chars().count() <= MAX_CHARACTERS {
+            self.upload_characters(event_id, license).await
+        } else {
+            self.upload_file(event_id, LICENSE_FILE_NAME, license.as_bytes())
+                .await
+        }
+    }
+
     /// `POST {base}/api/mkp-openapi-public/global/v1/market-event/{event_id}/file` with
     /// `type=CHARACTERS` (protocol §12.6.2): delivers a license string for the device request
     /// `event_id`. At most [`MAX_CHARACTERS`] characters; refused locally otherwise.
@@ -246,13 +261,46 @@ impl MarketplaceApi {
                 ),
             });
         }
-        let (content_type, body) = multipart_characters(characters);
+        let json = serde_json::json!({"type": "CHARACTERS", "characters": characters});
+        self.post_upload(&call, event_id, multipart(&json, None))
+            .await
+    }
+
+    /// The same call with `type=FILE` (protocol §12.6.2): the bytes go in a part `file` named
+    /// `file_name`, and the JSON part carries `file_name` and the lower-case hex SHA-256 of the
+    /// bytes (the documented example does not show where `file_name` belongs, so both carry it).
+    pub async fn upload_file(
+        &self,
+        event_id: &str,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<(), CallError> {
+        let call = format!("upload license file for event {event_id}");
+        check_id(&call, "event_id", event_id)?;
+        if bytes.is_empty() {
+            return Err(CallError::Invalid {
+                call,
+                detail: "the license file is empty".into(),
+            });
+        }
+        let sha256 = crate::crypto::hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes));
+        let json = serde_json::json!({"type": "FILE", "file_name": file_name, "sha256": sha256});
+        self.post_upload(&call, event_id, multipart(&json, Some((file_name, bytes))))
+            .await
+    }
+
+    async fn post_upload(
+        &self,
+        call: &str,
+        event_id: &str,
+        (content_type, body): (String, Vec<u8>),
+    ) -> Result<(), CallError> {
         let path = format!("{EVENT_PATH}/{}/file", sign::encode(event_id.as_bytes()));
         let reply = self
-            .send(&call, Method::POST, &path, &[], &content_type, body)
+            .send(call, Method::POST, &path, &[], &content_type, body)
             .await?;
         response::parse_upload(&Answer {
-            call: &call,
+            call,
             host: &reply.origin,
             status: reply.status,
             body: &reply.body,
@@ -392,29 +440,49 @@ fn check_id(call: &str, field: &str, value: &str) -> Result<(), CallError> {
     Ok(())
 }
 
-/// The `multipart/form-data` body of a `type=CHARACTERS` upload, built by hand so the exact bytes
-/// can be hashed for the signature: one part `isvUpdateFileReq`, `Content-Type:
-/// application/json`, carrying `{"type":"CHARACTERS","characters":…}` (protocol §12.6.2's example
-/// layout). Returns (content type with boundary, body).
-fn multipart_characters(characters: &str) -> (String, Vec<u8>) {
-    let json = serde_json::json!({"type": "CHARACTERS", "characters": characters}).to_string();
+/// The `multipart/form-data` body of an upload, built by hand so the exact bytes can be hashed
+/// for the signature (protocol §12.6.2's example layout): for a file, a part `file` with the
+/// bytes first; then a part `isvUpdateFileReq`, `Content-Type: application/json`, carrying
+/// `json`. Returns (content type with boundary, body).
+fn multipart(json: &serde_json::Value, file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+    let json = json.to_string();
     let mut boundary = random_boundary();
-    // A random 128-bit boundary will not occur in the JSON, but checking costs nothing.
-    while json.contains(&boundary) {
+    // A random 128-bit boundary will not occur in the parts, but checking costs nothing.
+    while json.contains(&boundary)
+        || file.is_some_and(|(_, b)| b.windows(boundary.len()).any(|w| w == boundary.as_bytes()))
+    {
         boundary = random_boundary();
     }
-    let body = format!(
-        "--{boundary}\r\n\
-         Content-Disposition: form-data; name=\"isvUpdateFileReq\"\r\n\
-         Content-Type: application/json\r\n\
-         \r\n\
-         {json}\r\n\
-         --{boundary}--\r\n"
+    let mut body = Vec::new();
+    if let Some((name, bytes)) = file {
+        let name: String = name
+            .chars()
+            .filter(|c| *c != '"' && !c.is_control())
+            .collect();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\n\
+                 Content-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\
+                 \r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\n\
+             Content-Disposition: form-data; name=\"isvUpdateFileReq\"\r\n\
+             Content-Type: application/json\r\n\
+             \r\n\
+             {json}\r\n\
+             --{boundary}--\r\n"
+        )
+        .as_bytes(),
     );
-    (
-        format!("multipart/form-data; boundary={boundary}"),
-        body.into_bytes(),
-    )
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 fn random_boundary() -> String {
@@ -454,7 +522,13 @@ mod tests {
 
     #[test]
     fn multipart_carries_the_json_part() {
-        let (ct, body) = multipart_characters("tok\"en\u{e9}");
+        let characters = |c: &str| {
+            multipart(
+                &serde_json::json!({"type": "CHARACTERS", "characters": c}),
+                None,
+            )
+        };
+        let (ct, body) = characters("tok\"en\u{e9}");
         let boundary = ct.strip_prefix("multipart/form-data; boundary=").unwrap();
         let body = String::from_utf8(body).unwrap();
         assert!(body.starts_with(&format!("--{boundary}\r\n")));
@@ -467,7 +541,23 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&body[json_start..json_end]).unwrap();
         assert_eq!(v["type"], "CHARACTERS");
         assert_eq!(v["characters"], "tok\"en\u{e9}");
-        assert_ne!(multipart_characters("x").0, ct, "boundaries are random");
+        assert_ne!(characters("x").0, ct, "boundaries are random");
+    }
+
+    #[test]
+    fn multipart_file_part_comes_first_with_its_name() {
+        let (ct, body) = multipart(
+            &serde_json::json!({"type": "FILE"}),
+            Some(("a\"b.lic", b"bytes\r\n")),
+        );
+        let boundary = ct.strip_prefix("multipart/form-data; boundary=").unwrap();
+        let body = String::from_utf8(body).unwrap();
+        let file_head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"ab.lic\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\nbytes\r\n\r\n--{boundary}\r\n"
+        );
+        assert!(body.starts_with(&file_head), "{body}");
+        assert!(body.ends_with(&format!("{{\"type\":\"FILE\"}}\r\n--{boundary}--\r\n")));
     }
 
     #[test]

@@ -42,6 +42,22 @@ pub enum Callback {
 }
 
 impl Callback {
+    /// The instance the callback concerns, when it names one (the first, for `queryInstance`).
+    pub fn instance_id(&self) -> Option<&str> {
+        match self {
+            Callback::GetLicense(_) | Callback::NewInstance(_) => None,
+            Callback::RefreshLicense(c) => Some(&c.instance_id),
+            Callback::ExpireLicense(c) => Some(&c.instance_id),
+            Callback::ReleaseLicense(c) => Some(&c.instance_id),
+            Callback::RefreshInstance(c) => Some(&c.instance_id),
+            Callback::UpdateInstanceStatus(c) => Some(&c.instance_id),
+            Callback::ReleaseInstance(c) => Some(&c.instance_id),
+            Callback::GetLicenseAsync(c) => Some(&c.instance_id),
+            Callback::QueryInstance(c) => c.instance_ids.first().map(String::as_str),
+            Callback::UpgradeInstance(c) => Some(&c.instance_id),
+        }
+    }
+
     /// The wire name of the activity, e.g. `"getLicense"`.
     pub fn activity(&self) -> &'static str {
         match self {
@@ -246,13 +262,33 @@ pub struct UpgradeInstance {
     pub test_flag: bool,
 }
 
-/// `periodType` of periodic goods.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The longest time value read: the longest accepted format is 21 characters.
+const MAX_TIME_CHARS: usize = 32;
+
+/// `periodType` of periodic goods. Informational: licd takes the expiry from `expireTime`, so a
+/// period type it does not know never refuses a purchase (the customer has paid).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PeriodType {
     /// `year`.
     Year,
     /// `month`.
     Month,
+    /// `day` (seen on the marketplace though not in the License 1.0 tables).
+    Day,
+    /// Anything else, as sent.
+    Other(String),
+}
+
+impl PeriodType {
+    /// The wire value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            PeriodType::Year => "year",
+            PeriodType::Month => "month",
+            PeriodType::Day => "day",
+            PeriodType::Other(s) => s,
+        }
+    }
 }
 
 /// `scene` of `refreshInstance`.
@@ -481,8 +517,11 @@ impl Fields<'_> {
             .ok_or_else(|| ProtocolError::invalid(name, "missing"))
     }
 
-    fn time(&self, name: &str, max: usize) -> Result<Option<Timestamp>, ProtocolError> {
-        self.optional(name, max)?
+    /// A time field in any of the accepted formats, whatever length its table states: the
+    /// documentation gives `String(20)` to fields whose own examples carry the 21-character
+    /// `yyyy-MM-dd HH:mm:ss z`, so the declared length is not held against a time.
+    fn time(&self, name: &str, _declared: usize) -> Result<Option<Timestamp>, ProtocolError> {
+        self.optional(name, MAX_TIME_CHARS)?
             .map(|value| parse_time(name, &value))
             .transpose()
     }
@@ -539,14 +578,12 @@ impl Fields<'_> {
         let Some(value) = self.optional("periodType", 10)? else {
             return Ok(None);
         };
-        match value.as_str() {
-            "year" => Ok(Some(PeriodType::Year)),
-            "month" => Ok(Some(PeriodType::Month)),
-            other => Err(ProtocolError::invalid(
-                "periodType",
-                format!("expected year or month, got {}", quoted(other)),
-            )),
-        }
+        Ok(Some(match value.as_str() {
+            "year" => PeriodType::Year,
+            "month" => PeriodType::Month,
+            "day" => PeriodType::Day,
+            _ => PeriodType::Other(value),
+        }))
     }
 
     fn scene(&self) -> Result<RefreshScene, ProtocolError> {
@@ -660,6 +697,22 @@ mod tests {
         let mut out = without(params, name);
         out.push((name, value));
         out
+    }
+
+    #[test]
+    fn any_period_type_is_accepted_and_kept() {
+        for (value, expected) in [
+            ("day", PeriodType::Day),
+            ("week", PeriodType::Other("week".into())),
+            ("year", PeriodType::Year),
+        ] {
+            let Callback::GetLicense(g) = v1(&with(&GET_LICENSE, "periodType", value)).unwrap()
+            else {
+                panic!("not getLicense")
+            };
+            assert_eq!(g.period_type.as_ref(), Some(&expected));
+            assert_eq!(expected.as_str(), value);
+        }
     }
 
     #[test]
@@ -805,9 +858,26 @@ mod tests {
             ("instanceId", "i"),
         ];
         assert_eq!(invalid(v1(&refresh)), "expireTime: missing");
+        // A time is judged by its format, not the table's String(20): 21 digits are no time.
         assert_eq!(
             invalid(v1(&with(&refresh, "expireTime", "123456789012345678901"))),
-            "expireTime: longer than 20 characters"
+            "expireTime: expected yyyyMMddHHmmss, yyyyMMddHHmmssSSS or yyyy-MM-dd HH:mm:ss z, got \"123456789012345678901\""
+        );
+        let long = "111111111111111111111111111111111";
+        assert_eq!(long.len(), 33);
+        assert_eq!(
+            invalid(v1(&with(&refresh, "expireTime", long))),
+            "expireTime: longer than 32 characters"
+        );
+        // Every accepted format in every time field: the 21-character dashed form included.
+        let Callback::RefreshLicense(r) =
+            v1(&with(&refresh, "expireTime", "2025-01-31 08:00:00 z")).unwrap()
+        else {
+            panic!("not refreshLicense")
+        };
+        assert_eq!(
+            r.expire_time,
+            Timestamp::parse_rfc3339("2025-01-31T08:00:00Z").unwrap()
         );
     }
 
@@ -922,11 +992,6 @@ mod tests {
                 "amount",
                 "99999999999",
                 "amount: expected a whole number from 1 to 4294967295",
-            ),
-            (
-                "periodType",
-                "week",
-                "periodType: expected year or month, got \"week\"",
             ),
             (
                 "testFlag",

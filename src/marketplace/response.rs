@@ -42,6 +42,16 @@ struct Wire<'a> {
     instance_id: Option<&'a str>,
     #[serde(rename = "license", skip_serializing_if = "Option::is_none")]
     license: Option<&'a str>,
+    #[serde(rename = "info", skip_serializing_if = "Option::is_none")]
+    info: Option<Vec<InstanceInfo<'a>>>,
+}
+
+/// One `InstanceInfo` of a `queryInstance` answer (protocol §12.3.6). `appInfo` (a SaaS
+/// front-end URL and credentials) has no meaning for licensed software and is left out.
+#[derive(Serialize)]
+struct InstanceInfo<'a> {
+    #[serde(rename = "instanceId")]
+    instance_id: &'a str,
 }
 
 impl Response {
@@ -52,16 +62,40 @@ impl Response {
         instance_id: Option<&str>,
         license: Option<&str>,
     ) -> Self {
-        let message = match message.char_indices().nth(MAX_MESSAGE_CHARS) {
-            Some((cut, _)) => &message[..cut],
-            None => message,
-        };
-        let wire = Wire {
-            result_code: code.as_str(),
-            result_msg: message,
-            instance_id,
-            license,
-        };
+        Response::build(
+            code,
+            Wire {
+                result_code: code.as_str(),
+                result_msg: cut_message(message),
+                instance_id,
+                license,
+                info: None,
+            },
+        )
+    }
+
+    /// The success answer to `queryInstance`: an `info` entry per instance.
+    pub fn instances<S: AsRef<str>>(ids: &[S]) -> Self {
+        let code = ResultCode::Success;
+        Response::build(
+            code,
+            Wire {
+                result_code: code.as_str(),
+                result_msg: code.default_message(),
+                instance_id: None,
+                license: None,
+                info: Some(
+                    ids.iter()
+                        .map(|id| InstanceInfo {
+                            instance_id: id.as_ref(),
+                        })
+                        .collect(),
+                ),
+            },
+        )
+    }
+
+    fn build(code: ResultCode, wire: Wire<'_>) -> Self {
         let body = serde_json::to_vec(&wire).unwrap_or_else(|_| FALLBACK_BODY.to_vec());
         Response { code, body }
     }
@@ -99,6 +133,14 @@ impl Response {
     /// The value of the `Body-Sign` header for this body.
     pub fn body_sign(&self, key: &AccessKey) -> String {
         body_sign_header(key, &self.body)
+    }
+}
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`] characters.
+fn cut_message(message: &str) -> &str {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => &message[..cut],
+        None => message,
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{Service, ServiceError};
 use crate::job::{Job, Task};
-use crate::license::{PERPETUAL, Status};
+use crate::license::Status;
 use crate::market_api::OrderInfo;
 use crate::store::{AuditEvent, Batch};
 
@@ -27,7 +27,11 @@ impl Service {
     ) -> Result<(), ServiceError> {
         if let Some(api) = &self.api {
             match tokio::time::timeout(budget, api.query_order(order, Some(order_line))).await {
-                Ok(Ok(info)) => return self.apply_order(id, order_line, &info, None, now).await,
+                Ok(Ok(info)) => {
+                    return self
+                        .apply_order(id, order_line, &info, None, now, now)
+                        .await;
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(instance = id, order, error = %e, "order query failed; retrying in the background");
                 }
@@ -61,15 +65,16 @@ impl Service {
     }
 
     /// Applies what an order bought to its instance: customer, product, quota, whether it is
-    /// periodic, and its end (which only ever moves later here: a refund comes as a
-    /// `refreshInstance` callback with the new end, and a slow query of an old order must not
-    /// undo a renewal).
+    /// periodic, and its end. The end only when no callback has stated one since the query was
+    /// asked for (`requested`): the newest marketplace statement wins, so a query of a refunded
+    /// renewal order, or a slow query of an old order, never undoes a later callback.
     async fn apply_order(
         &self,
         id: &str,
         order_line: &str,
         info: &OrderInfo,
         job_done: Option<&str>,
+        requested: Timestamp,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
         self.transact(|s| {
@@ -94,7 +99,7 @@ impl Service {
                     }
                     l.periodic = line.charging_mode.eq_ignore_ascii_case("PERIOD");
                     if let Some(end) = line.expire_time
-                        && (l.exp >= PERPETUAL || end > l.exp)
+                        && l.query_may_set_expiry(requested)
                     {
                         l.exp = end;
                     }
@@ -130,7 +135,14 @@ impl Service {
     ) -> Result<(), ServiceError> {
         if let (Task::QueryOrder { order_line, .. }, Some(info)) = (&job.task, &order) {
             return match self
-                .apply_order(&job.license_id, order_line, info, Some(&job.id), now)
+                .apply_order(
+                    &job.license_id,
+                    order_line,
+                    info,
+                    Some(&job.id),
+                    job.created,
+                    now,
+                )
                 .await
             {
                 // The instance is gone from the store (restored from an older backup): nothing

@@ -277,8 +277,26 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> 
             return invalid();
         };
         let kind = req["type"].as_str().unwrap_or_default().to_string();
-        let characters = req["characters"].as_str().unwrap_or_default().to_string();
-        if kind != "CHARACTERS" || characters.is_empty() || characters.chars().count() > 1024 {
+        let characters = match kind.as_str() {
+            "CHARACTERS" => req["characters"].as_str().unwrap_or_default().to_string(),
+            // A file: its part `file`, with the SHA-256 the JSON part states.
+            "FILE" => {
+                let Some(file) = multipart_part(&content_type, &body, "file") else {
+                    return invalid();
+                };
+                let sha = {
+                    use sha2::Digest;
+                    let d = sha2::Sha256::digest(file.as_bytes());
+                    d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                };
+                if req["sha256"].as_str() != Some(sha.as_str()) {
+                    return invalid();
+                }
+                file.to_string()
+            }
+            _ => return invalid(),
+        };
+        if characters.is_empty() || (kind == "CHARACTERS" && characters.chars().count() > 1024) {
             return invalid();
         }
         let mut s = state.lock().unwrap();
@@ -487,6 +505,11 @@ fn to_hex(b: &[u8]) -> String {
 
 /// The JSON body of the part named `name` in a `multipart/form-data` body.
 fn multipart_json_part(content_type: &str, body: &[u8], name: &str) -> Option<Value> {
+    serde_json::from_str(multipart_part(content_type, body, name)?).ok()
+}
+
+/// The content of the part named `name` in a `multipart/form-data` body (text parts only).
+fn multipart_part<'a>(content_type: &str, body: &'a [u8], name: &str) -> Option<&'a str> {
     let boundary = content_type
         .strip_prefix("multipart/form-data")?
         .split(';')
@@ -506,7 +529,7 @@ fn multipart_json_part(content_type: &str, body: &[u8], name: &str) -> Option<Va
                 && l.contains(&format!("name=\"{name}\""))
         });
         if named {
-            return serde_json::from_str(content).ok();
+            return Some(content);
         }
     }
     None

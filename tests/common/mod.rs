@@ -63,7 +63,12 @@ impl Daemon {
             .arg(dir.join("keys"))
             .arg("--access-key-file")
             .arg(&key_file)
-            .args(["--issuer", "acme-isv"])
+            // `acme-isv` unless the test names its own.
+            .args(if extra.contains(&"--issuer") {
+                &[][..]
+            } else {
+                &["--issuer", "acme-isv"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("LICD_ACCESS_KEY")
@@ -325,6 +330,25 @@ pub async fn v2_raw(
         .await
         .unwrap();
     answer(resp).await
+}
+
+/// A call to the admin API (`/admin/v1{path}`) with the daemon's token: (status, JSON body).
+pub async fn admin(
+    c: &reqwest::Client,
+    d: &Daemon,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = c
+        .request(method, format!("{}/admin/v1{path}", d.admin_url()))
+        .bearer_auth(d.admin_token());
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// The whole `/metrics` page.
