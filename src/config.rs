@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// 0 also admits opaque fingerprints [default: 3]
     #[arg(long, env = "LICD_MIN_FINGERPRINT_COMPONENTS", value_name = "N")]
     pub min_fingerprint_components: Option<u8>,
+    /// Seconds between two checks of a License 2.0 code with the marketplace, made when a
+    /// device refreshes (the marketplace asks for one a day; shorter only to test) [default: 86400]
+    #[arg(long, env = "LICD_CODE_CHECK_SECS", value_name = "SECS")]
+    pub code_check_secs: Option<i64>,
     /// A reverse proxy whose X-Forwarded-For is believed (address or CIDR range; repeat the flag,
     /// or comma-separate in LICD_TRUSTED_PROXY). Without one, the logged client is the peer.
     #[arg(
@@ -158,6 +162,7 @@ struct FileServe {
     marketplace_sk_file: Option<PathBuf>,
     outbox_retry_secs: Option<u64>,
     min_fingerprint_components: Option<u8>,
+    code_check_secs: Option<i64>,
     trusted_proxy: Option<Vec<String>>,
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
@@ -243,6 +248,8 @@ pub struct Config {
     pub outbox_retry: std::time::Duration,
     /// Fingerprint components a public-API binding needs.
     pub min_fingerprint_components: u8,
+    /// Seconds between two marketplace checks of a License 2.0 code.
+    pub code_check_secs: i64,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
     /// Connection cap and timeouts of both listeners.
@@ -474,6 +481,11 @@ impl Config {
                     .clamp(1, 900),
             ),
             min_fingerprint_components,
+            code_check_secs: args
+                .code_check_secs
+                .or(f.code_check_secs)
+                .unwrap_or(client_verifier::DAY)
+                .clamp(1, 7 * client_verifier::DAY),
             trusted_proxies,
             limits,
             admin_tls,

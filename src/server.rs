@@ -171,6 +171,7 @@ impl App {
                 },
             )
             .with_trusted(trusted)
+            .with_code_check_secs(config.code_check_secs)
             .with_marketplace(api.clone()),
         );
         let state = AppState {

@@ -9,6 +9,7 @@
 //! waiting at the same moment.
 
 mod callbacks;
+mod codes;
 mod delivery;
 mod seats;
 mod snapshot;
@@ -21,6 +22,7 @@ use tokio::sync::{Mutex, Notify};
 
 pub use crate::license::NewPurchase;
 pub use callbacks::Outcome;
+pub use codes::CodeSeat;
 pub use seats::{Refreshed, Seat};
 
 use crate::job::{Job, Task};
@@ -90,6 +92,19 @@ pub enum ServiceError {
     /// The request is well-formed but its values cannot be used.
     #[error("{0}")]
     Invalid(String),
+    /// The marketplace cannot be asked now (unreachable, failing, or its API not configured):
+    /// nothing was changed, and the same request may succeed later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The marketplace refused a License 2.0 code for good (`kind`: `unknown_code`,
+    /// `not_delivered`, `not_activated`, `invalid_code`, `refused`).
+    #[error("{message}")]
+    CodeRefused {
+        /// A stable name for the client.
+        kind: &'static str,
+        /// What the user should know.
+        message: String,
+    },
     /// Storage failed; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -109,6 +124,8 @@ impl ServiceError {
             | ServiceError::Superseded { .. } => true,
             ServiceError::Domain(e) => matches!(e, DomainError::Released { .. }),
             ServiceError::JobNotFound(_)
+            | ServiceError::Unavailable(_)
+            | ServiceError::CodeRefused { .. }
             | ServiceError::FingerprintRequired
             | ServiceError::ExpiryRequired
             | ServiceError::Invalid(_)
@@ -178,6 +195,10 @@ pub struct Service {
     api: Option<MarketplaceApi>,
     outbox_wake: Arc<Notify>,
     trusted: Vec<PublicKey>,
+    /// Codes whose daily check is being asked right now (one query per code at a time).
+    code_checks: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Seconds between two checks of a code with the marketplace (a day unless configured).
+    code_check_secs: i64,
 }
 
 impl std::fmt::Debug for Service {
@@ -199,8 +220,17 @@ impl Service {
             api: None,
             outbox_wake: Arc::new(Notify::new()),
             trusted: vec![key.public_key().clone()],
+            code_checks: std::sync::Mutex::default(),
+            code_check_secs: client_verifier::DAY,
             key,
         }
+    }
+
+    /// Checks a License 2.0 code with the marketplace at most every `secs` seconds (default a
+    /// day, as the marketplace asks; at least one).
+    pub fn with_code_check_secs(mut self, secs: i64) -> Self {
+        self.code_check_secs = secs.max(1);
+        self
     }
 
     /// Accepts tokens signed by any of `keys` (the whole key ring, so tokens minted before a

@@ -2,7 +2,10 @@
 //!
 //! - `POST /v1/activate {license, fingerprint}`: binds an unbound License 1.0 license to this
 //!   device, taking one of its seats (the same device gets its seat back).
-//! - `POST /v1/refresh {token}`: the newest revision of that license for the same binding.
+//! - `POST /v1/codes/activate {code, fingerprint}`: activates a License 2.0 code (授权码) with
+//!   the marketplace through licd and answers a token bound to this device.
+//! - `POST /v1/refresh {token}`: the newest revision of that license for the same binding (for a
+//!   code, after the daily check with the marketplace).
 //! - `GET /v1/keys`: the public keys tokens are signed with, PASERK, with kid.
 //! - `GET /v1/revocations`: the current signed revocation list.
 //!
@@ -24,6 +27,7 @@ use super::{AppState, ClientAddr, client_label};
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/activate", post(activate))
+        .route("/v1/codes/activate", post(activate_code))
         .route("/v1/refresh", post(refresh))
         .route("/v1/keys", get(keys))
         .route("/v1/revocations", get(revocations))
@@ -41,6 +45,27 @@ struct ActivateResponse {
     token: String,
     seat: u32,
     revision: u32,
+    /// True when this call took the seat; false when the device already held it.
+    activated: bool,
+}
+
+/// The code is a secret: this type has no `Debug`, and the handler logs neither field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeActivateRequest {
+    code: String,
+    fingerprint: String,
+}
+
+#[derive(Serialize)]
+struct CodeActivateResponse {
+    token: String,
+    /// The license id (the token's `jti`), for support: not the code.
+    license: String,
+    seat: u32,
+    status: &'static str,
+    /// `null` for a code without an end.
+    exp: Option<Timestamp>,
     /// True when this call took the seat; false when the device already held it.
     activated: bool,
 }
@@ -149,6 +174,38 @@ async fn activate(
     }
     .await;
     answer(&st, "activate", result, &client)
+}
+
+async fn activate_code(
+    State(st): State<AppState>,
+    peer: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    req: Result<Json<CodeActivateRequest>, JsonRejection>,
+) -> Response {
+    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
+    let result = async {
+        let req = body(req)?;
+        if req.fingerprint.trim().is_empty() {
+            return Err(ApiError::bad_request(
+                "fingerprint: required; send this machine's fingerprint (client-verifier Fingerprint::collect)",
+            ));
+        }
+        let c = st
+            .service
+            .activate_code(&req.code, &req.fingerprint, Timestamp::now())
+            .await?;
+        tracing::info!(license = %c.license, seat = c.seat.seat, new = c.seat.new, status = c.status.as_str(), client = %client, "code activated on a device");
+        Ok(CodeActivateResponse {
+            token: c.seat.token,
+            license: c.license,
+            seat: c.seat.seat,
+            status: c.status.as_str(),
+            exp: (c.exp < crate::license::PERPETUAL).then_some(c.exp),
+            activated: c.seat.new,
+        })
+    }
+    .await;
+    answer(&st, "codes_activate", result, &client)
 }
 
 async fn refresh(

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub error: &'static str,
     /// One sentence for a person, saying what to do where there is something to do.
     pub message: String,
+    /// Seconds to wait before trying again (`Retry-After`), for a 503 that will pass.
+    pub retry_after: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -33,6 +35,15 @@ impl ApiError {
             status,
             error,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 503 with `Retry-After`: nothing was done, and the same request may succeed later.
+    pub fn unavailable(message: impl Into<String>, retry_after: u32) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
         }
     }
 
@@ -53,7 +64,13 @@ impl IntoResponse for ApiError {
             error: self.error,
             message: &self.message,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -72,11 +89,17 @@ impl From<ServiceError> for ApiError {
             E::Store(_) => {
                 // The detail is for the log; the caller learns only that it may retry.
                 tracing::error!(error = %message, "store failure answering an API call");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the license store is unavailable; try again later",
-                )
+                Self::unavailable("the license store is unavailable; try again later", 5)
+            }
+            E::Unavailable(_) => Self::unavailable(message, 30),
+            E::CodeRefused { kind, .. } => {
+                let status = match kind {
+                    "unknown_code" => StatusCode::NOT_FOUND,
+                    "not_delivered" | "not_activated" => StatusCode::CONFLICT,
+                    "invalid_code" => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                Self::new(status, kind, message)
             }
             _ => Self::bad_request(message),
         }

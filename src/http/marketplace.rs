@@ -228,6 +228,8 @@ fn refusal(e: &ServiceError) -> Response {
         // Not reached by callbacks (client API and admin errors), mapped for completeness.
         ServiceError::SeatsTaken { .. }
         | ServiceError::Superseded { .. }
+        | ServiceError::Unavailable(_)
+        | ServiceError::CodeRefused { .. }
         | ServiceError::JobNotFound(_) => (ResultCode::InvalidParam, e.to_string()),
         ServiceError::OutsideValidity(m) => (ResultCode::OutsideOrderValidity, m.clone()),
         ServiceError::Invalid(m) => (ResultCode::InvalidParam, m.clone()),

@@ -22,6 +22,9 @@ pub enum Kind {
     /// Online activation: `newInstance` creates an instance; each device gets a bound token
     /// through `getLicenseAsync`.
     Online,
+    /// License 2.0: an activation code (授权码) the customer enters in the software; licd
+    /// activates it with the marketplace (`/v1/codes/activate`) and binds a seat per device.
+    Code,
 }
 
 /// Where a license stands.
@@ -106,8 +109,20 @@ pub struct License {
     /// Set once a renewal callback has stated the expiry (see [`License::validity_known`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub renewed: bool,
-    /// When a callback last stated the expiry (a renewal or a refund), by licd's clock: an order
-    /// query asked for before then does not touch the expiry.
+    /// License 2.0: the activation code (授权码). A bearer secret: it is the record's key in the
+    /// store's index and is shown to the ISV by the admin API, never put in a token, a
+    /// revocation list, a metric or a log line (the license id is random).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// License 2.0: when licd activated the code with the marketplace. `None` while the record
+    /// only holds what callbacks said before any software activated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated: Option<Timestamp>,
+    /// License 2.0: when the marketplace was last asked for the code's status (the daily check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked: Option<Timestamp>,
+    /// When a callback last stated the expiry (a renewal or a refund) or, for a code, its state,
+    /// by licd's clock: an order or code query asked for before then does not override it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp_stated: Option<Timestamp>,
     /// Tokens of a revision below this one were superseded by a reissue: they neither activate
@@ -186,6 +201,77 @@ impl License {
         }
     }
 
+    /// A License 2.0 code's record, created the first time licd hears of the code (a callback or
+    /// an activation). Until the code is activated and queried it knows nothing else: its expiry
+    /// is the placeholder [`PERPETUAL`].
+    pub fn code(id: &str, code: &str, test: bool, now: Timestamp) -> License {
+        License {
+            code: Some(code.to_string()),
+            ..License::blank(id, Kind::Code, "", test, now)
+        }
+    }
+
+    /// Applies what the marketplace says of a code (its activation or its query), asked for at
+    /// `requested`: product, order and quantity always; status and expiry only if no callback
+    /// has stated them since (the newest statement wins). Returns whether anything changed.
+    pub fn apply_code_state(
+        &mut self,
+        state: &CodeState,
+        requested: Timestamp,
+        issuer: &Issuer<'_>,
+        now: Timestamp,
+    ) -> Result<bool, DomainError> {
+        let before = (
+            self.status,
+            self.exp,
+            self.quantity,
+            self.product.clone(),
+            self.order.clone(),
+        );
+        if let Some(p) = state.product.as_deref().filter(|p| !p.is_empty()) {
+            self.product = p.to_string();
+        }
+        if let Some(o) = state.order.as_deref().filter(|o| !o.is_empty()) {
+            self.order = o.to_string();
+        }
+        if let Some(q) = state.quantity.filter(|&q| q > 0) {
+            self.quantity = q;
+        }
+        if self.query_may_set_expiry(requested) {
+            if let Some(exp) = state.exp {
+                self.exp = exp.max(self.nbf);
+            }
+            if let Some(status) = state.status
+                && self.status != Status::Released
+            {
+                self.status = status;
+            }
+        }
+        self.checked = Some(now);
+        let changed = before
+            != (
+                self.status,
+                self.exp,
+                self.quantity,
+                self.product.clone(),
+                self.order.clone(),
+            );
+        if changed && self.status != Status::Released {
+            self.next_revision(issuer, now)?;
+        }
+        Ok(changed)
+    }
+
+    /// Whether the daily check of a code is due: activated and not asked about for
+    /// `interval` seconds (a day, normally).
+    pub fn code_check_due(&self, now: Timestamp, interval: i64) -> bool {
+        self.kind == Kind::Code
+            && self.activated.is_some()
+            && self
+                .checked
+                .is_none_or(|c| now.unix() - c.unix() >= interval)
+    }
+
     /// Revision 1 of an active license for `order` that knows nothing else yet.
     fn blank(id: &str, kind: Kind, order: &str, test: bool, now: Timestamp) -> License {
         License {
@@ -211,9 +297,39 @@ impl License {
             periodic: false,
             order_synced: None,
             renewed: false,
+            code: None,
+            activated: None,
+            checked: None,
             exp_stated: None,
             min_revision: 0,
             last_signed: None,
+        }
+    }
+}
+
+/// What the marketplace says of a License 2.0 code, in the domain's terms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CodeState {
+    /// `ALIVE` → active, `EXPIRED` → frozen, `RELEASED` → released; `None` for anything else.
+    pub status: Option<Status>,
+    /// The expiry.
+    pub exp: Option<Timestamp>,
+    /// `product_id`.
+    pub product: Option<String>,
+    /// `order_id`.
+    pub order: Option<String>,
+    /// `amount`: how many devices may use it.
+    pub quantity: Option<u32>,
+}
+
+impl CodeState {
+    /// The status the marketplace names `status`.
+    pub fn status_from(status: &str) -> Option<Status> {
+        match status {
+            "ALIVE" => Some(Status::Active),
+            "EXPIRED" => Some(Status::Frozen),
+            "RELEASED" => Some(Status::Released),
+            _ => None,
         }
     }
 }
@@ -266,7 +382,10 @@ impl License {
     /// placeholder ([`PERPETUAL`]) that must never reach a token: until then a device license's
     /// own validity is all that was sold to that device.
     pub fn validity_known(&self) -> bool {
-        self.kind == Kind::Classic || self.renewed || self.order_synced.is_some()
+        self.kind == Kind::Classic
+            || self.renewed
+            || self.order_synced.is_some()
+            || self.activated.is_some()
     }
 
     /// How a repeated `getLicense` for this license's order differs from the purchase it was

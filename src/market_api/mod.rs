@@ -42,7 +42,7 @@ use reqwest::{Method, Url};
 use zeroize::Zeroizing;
 
 pub use error::CallError;
-pub use response::{OrderInfo, OrderLine};
+pub use response::{CodeInfo, OrderInfo, OrderLine};
 
 use response::Answer;
 
@@ -63,6 +63,12 @@ const MAX_ID_CHARS: usize = 64;
 
 const ORDER_QUERY_PATH: &str = "/api/mkp-openapi-public/global/v1/order/query";
 const EVENT_PATH: &str = "/api/mkp-openapi-public/global/v1/market-event";
+const CODE_ACTIVATE_PATH: &str = "/api/mkp-openapi-public/global/v1/license/activate";
+const CODE_QUERY_PATH: &str = "/api/mkp-openapi-public/global/v1/license/heartbeat";
+const CODE_USAGE_PATH: &str = "/api/mkp-openapi-public/global/v2/license/software-usage-info";
+
+/// The most codes one usage report carries (protocol §6.3).
+pub const MAX_USAGE_ITEMS: usize = 100;
 
 /// How to reach the marketplace open API.
 #[derive(Clone)]
@@ -146,6 +152,17 @@ struct Reply {
     body: Vec<u8>,
 }
 
+impl Reply {
+    fn answer<'a>(&'a self, call: &'a str) -> Answer<'a> {
+        Answer {
+            call,
+            host: &self.origin,
+            status: self.status,
+            body: &self.body,
+        }
+    }
+}
+
 impl MarketplaceApi {
     /// A client for `config`. Refuses an empty AK or SK, no base URL, a base URL that is not
     /// `http(s)://host[/prefix]`, and a zero timeout.
@@ -212,15 +229,70 @@ impl MarketplaceApi {
                 Vec::new(),
             )
             .await?;
-        response::parse_order(
-            &Answer {
-                call: &call,
-                host: &reply.origin,
-                status: reply.status,
-                body: &reply.body,
-            },
-            order_id,
-        )
+        response::parse_order(&reply.answer(&call), order_id)
+    }
+
+    /// `POST …/global/v1/license/activate` (protocol §6.1): activates the License 2.0 code
+    /// `code`, effective `effective` (the software's real start). The code is a secret: it goes
+    /// in the body only, never into the call's name, a log line or an error.
+    pub async fn activate_code(
+        &self,
+        code: &str,
+        effective: Timestamp,
+    ) -> Result<CodeInfo, CallError> {
+        let call = "activate license code";
+        check_id(call, "license", code)?;
+        let body = serde_json::json!({
+            "license": code,
+            "real_effect_time": crate::marketplace::format_time(effective),
+        });
+        let reply = self.post_json(call, CODE_ACTIVATE_PATH, &body).await?;
+        response::parse_activation(&reply.answer(call))
+    }
+
+    /// `POST …/global/v1/license/heartbeat` (protocol §6.2, the query): the code's true status
+    /// and expiry.
+    pub async fn query_code(&self, code: &str) -> Result<CodeInfo, CallError> {
+        let call = "query license code";
+        check_id(call, "license", code)?;
+        let body = serde_json::json!({ "license": code });
+        let reply = self.post_json(call, CODE_QUERY_PATH, &body).await?;
+        response::parse_code_query(&reply.answer(call))
+    }
+
+    /// `POST …/global/v2/license/software-usage-info` (protocol §6.3): the daily active clients
+    /// of each code, at most [`MAX_USAGE_ITEMS`] codes per call.
+    pub async fn report_usage(&self, items: &[(String, u32)]) -> Result<(), CallError> {
+        let call = format!("report usage of {} license code(s)", items.len());
+        if items.is_empty() || items.len() > MAX_USAGE_ITEMS {
+            return Err(CallError::Invalid {
+                call,
+                detail: format!("1 to {MAX_USAGE_ITEMS} codes per report"),
+            });
+        }
+        for (code, _) in items {
+            check_id(&call, "license", code)?;
+        }
+        let usage: Vec<serde_json::Value> = items
+            .iter()
+            .map(|(code, n)| {
+                serde_json::json!({"license": code, "software_usage_Info": [{"active_num": n}]})
+            })
+            .collect();
+        let body = serde_json::json!({ "usage_info": usage });
+        let reply = self.post_json(&call, CODE_USAGE_PATH, &body).await?;
+        response::parse_upload(&reply.answer(&call))
+    }
+
+    async fn post_json(
+        &self,
+        call: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Reply, CallError> {
+        let body = serde_json::to_vec(body).unwrap_or_default();
+        self.send(call, Method::POST, path, &[], "application/json", body)
+            .await
     }
 
     /// Delivers the license string for the device request `event_id` (protocol §12.6.2): as
@@ -299,12 +371,7 @@ impl MarketplaceApi {
         let reply = self
             .send(call, Method::POST, &path, &[], &content_type, body)
             .await?;
-        response::parse_upload(&Answer {
-            call,
-            host: &reply.origin,
-            status: reply.status,
-            body: &reply.body,
-        })
+        response::parse_upload(&reply.answer(call))
     }
 
     /// Sends the request to each base URL in turn until one answers with a status below 500.

@@ -9,7 +9,9 @@ use crate::marketplace::parse_time;
 
 /// Result codes that mean success: `000000` (order query, protocol §12.6.1) and `CBC.0000` (upload
 /// and the common table, §12.6.3). Both are accepted on both APIs.
-const SUCCESS_CODES: [&str; 2] = ["000000", "CBC.0000"];
+/// Success: the callbacks' and order query's `000000`, the gateway's `CBC.0000`, and the
+/// License 2.0 APIs' `92020000` (protocol §6.4).
+const SUCCESS_CODES: [&str; 3] = ["000000", "CBC.0000", "92020000"];
 
 /// How much of an unexpected body goes into an error message.
 const EXCERPT_CHARS: usize = 200;
@@ -73,6 +75,75 @@ pub struct OrderLine {
     /// The purchased quantity: line `quantity`, else line `amount`, else the first
     /// `productInfo` item's `linearValue`.
     pub quantity: Option<u32>,
+}
+
+/// A License 2.0 activation code as the marketplace reports it: the `license_code_info` of an
+/// activation (whose expiry is only an estimate) or the `data` of a query (heartbeat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeInfo {
+    /// `status`: `ALIVE`, `EXPIRED`, `RELEASED` (anything else kept as sent).
+    pub status: String,
+    /// The expiry, when given (`expire_time`, `expireTime` or `expire_date`).
+    pub expire_time: Option<Timestamp>,
+    /// `product_id`.
+    pub product_id: Option<String>,
+    /// `order_id`.
+    pub order_id: Option<String>,
+    /// `amount`: how many the customer bought.
+    pub amount: Option<u32>,
+}
+
+/// Reads the answer of `license/activate` (v1): `data.license_code_info`, a JSON *string*
+/// (protocol §6.1), or the same fields as an object.
+pub(crate) fn parse_activation(a: &Answer<'_>) -> Result<CodeInfo, CallError> {
+    let v = success(a)?;
+    let info = v.get("data").and_then(|d| d.get("license_code_info"));
+    let parsed: Value = match info {
+        Some(Value::String(s)) => serde_json::from_str(s)
+            .map_err(|e| a.malformed(format!("license_code_info is not JSON: {e}")))?,
+        Some(v @ Value::Object(_)) => v.clone(),
+        // No details: the query that follows every activation supplies them.
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(other) => return Err(a.malformed(format!("license_code_info is {other}"))),
+    };
+    code_info(a, parsed.as_object().cloned().unwrap_or_default(), false)
+}
+
+/// Reads the answer of `license/heartbeat` (the query): `data` with `status` and the expiry.
+pub(crate) fn parse_code_query(a: &Answer<'_>) -> Result<CodeInfo, CallError> {
+    let v = success(a)?;
+    let data = v
+        .get("data")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| a.malformed("success without data"))?;
+    code_info(a, data, true)
+}
+
+fn code_info(
+    a: &Answer<'_>,
+    obj: Map<String, Value>,
+    status_required: bool,
+) -> Result<CodeInfo, CallError> {
+    let status = match text(&obj, "status") {
+        Some(s) => s.to_ascii_uppercase(),
+        None if status_required => return Err(a.malformed("no status")),
+        None => "ALIVE".to_string(),
+    };
+    let expire_time = ["expire_time", "expireTime", "expire_date"]
+        .iter()
+        .find(|k| obj.contains_key(**k))
+        .map(|k| time(&obj, k))
+        .transpose()
+        .map_err(|e| a.malformed(e))?
+        .flatten();
+    Ok(CodeInfo {
+        status,
+        expire_time,
+        product_id: text(&obj, "product_id"),
+        order_id: text(&obj, "order_id"),
+        amount: count(&obj, "amount").map_err(|e| a.malformed(e))?,
+    })
 }
 
 /// The parsed JSON of a successful answer, or the error it carries.

@@ -39,6 +39,80 @@ pub enum Callback {
     QueryInstance(QueryInstance),
     /// `upgradeInstance` (SaaS V2 shape): a specification change by a new order.
     UpgradeInstance(UpgradeInstance),
+    /// License 2.0 `refreshLicenseCode`: renewal or refund of a renewal period.
+    RefreshLicenseCode(RefreshLicenseCode),
+    /// License 2.0 `updateLicenseCodeStatus`: freeze or unfreeze.
+    UpdateLicenseCodeStatus(UpdateLicenseCodeStatus),
+    /// License 2.0 `releaseLicenseCode`: release.
+    ReleaseLicenseCode(ReleaseLicenseCode),
+}
+
+/// A License 2.0 activation code (授权码): a bearer secret the customer was given. `Debug` and
+/// `Display` show a fixed placeholder, so a callback can be logged with `{:?}` safely.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct LicenseCode(String);
+
+impl LicenseCode {
+    /// The code as the marketplace sent it, for the marketplace API and the store only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for LicenseCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LicenseCode(<redacted>)")
+    }
+}
+
+impl From<String> for LicenseCode {
+    fn from(code: String) -> Self {
+        LicenseCode(code)
+    }
+}
+
+/// `refreshLicenseCode` (protocol §5.1): applied once per (`license`, `orderId`,
+/// `orderLineId`, `scene`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshLicenseCode {
+    /// `scene`: `RENEWAL` or `UNSUBSCRIBE_RENEWAL_PERIOD`.
+    pub scene: RefreshScene,
+    /// `orderId`: the renewal or refund order (≤ 64).
+    pub order_id: String,
+    /// `orderLineId` (≤ 64).
+    pub order_line_id: String,
+    /// `license`: the code (≤ 64).
+    pub code: LicenseCode,
+    /// `productId`: the new product when the period type changed (≤ 64).
+    pub product_id: Option<String>,
+    /// `expireTime`: the new, absolute expiry (earlier for a refund).
+    pub expire_time: Timestamp,
+    /// `testFlag`.
+    pub test_flag: bool,
+}
+
+/// `updateLicenseCodeStatus` (protocol §5.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateLicenseCodeStatus {
+    /// `license`: the code (≤ 64).
+    pub code: LicenseCode,
+    /// `status`.
+    pub status: InstanceStatus,
+    /// `testFlag`.
+    pub test_flag: bool,
+}
+
+/// `releaseLicenseCode` (protocol §5.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseLicenseCode {
+    /// `license`: the code (≤ 64).
+    pub code: LicenseCode,
+    /// `orderId`: the unsubscribe order, when that caused the release (≤ 64).
+    pub order_id: Option<String>,
+    /// `orderLineId` (≤ 64).
+    pub order_line_id: Option<String>,
+    /// `testFlag`.
+    pub test_flag: bool,
 }
 
 impl Callback {
@@ -55,6 +129,10 @@ impl Callback {
             Callback::GetLicenseAsync(c) => Some(&c.instance_id),
             Callback::QueryInstance(c) => c.instance_ids.first().map(String::as_str),
             Callback::UpgradeInstance(c) => Some(&c.instance_id),
+            // A code is a secret and no instance id: the service knows the license by it.
+            Callback::RefreshLicenseCode(_)
+            | Callback::UpdateLicenseCodeStatus(_)
+            | Callback::ReleaseLicenseCode(_) => None,
         }
     }
 
@@ -72,6 +150,9 @@ impl Callback {
             Callback::GetLicenseAsync(_) => "getLicenseAsync",
             Callback::QueryInstance(_) => "queryInstance",
             Callback::UpgradeInstance(_) => "upgradeInstance",
+            Callback::RefreshLicenseCode(_) => "refreshLicenseCode",
+            Callback::UpdateLicenseCodeStatus(_) => "updateLicenseCodeStatus",
+            Callback::ReleaseLicenseCode(_) => "releaseLicenseCode",
         }
     }
 
@@ -90,6 +171,9 @@ impl Callback {
             Callback::GetLicenseAsync(c) => c.test_flag,
             Callback::QueryInstance(c) => c.test_flag,
             Callback::UpgradeInstance(c) => c.test_flag,
+            Callback::RefreshLicenseCode(c) => c.test_flag,
+            Callback::UpdateLicenseCodeStatus(c) => c.test_flag,
+            Callback::ReleaseLicenseCode(c) => c.test_flag,
         }
     }
 }
@@ -445,6 +529,26 @@ pub fn parse_v2(body: &[u8]) -> Result<Callback, ProtocolError> {
             instance_id: f.required("instanceId", ID)?,
             order_id: f.required("orderId", ID)?,
             order_line_id: f.required("orderLineId", ID)?,
+            test_flag: f.test_flag()?,
+        }),
+        "refreshLicenseCode" => Callback::RefreshLicenseCode(RefreshLicenseCode {
+            scene: f.scene()?,
+            order_id: f.required("orderId", ID)?,
+            order_line_id: f.required("orderLineId", ID)?,
+            code: f.required("license", ID)?.into(),
+            product_id: f.optional("productId", ID)?,
+            expire_time: f.required_time("expireTime", 20)?,
+            test_flag: f.test_flag()?,
+        }),
+        "updateLicenseCodeStatus" => Callback::UpdateLicenseCodeStatus(UpdateLicenseCodeStatus {
+            code: f.required("license", ID)?.into(),
+            status: f.status()?,
+            test_flag: f.test_flag()?,
+        }),
+        "releaseLicenseCode" => Callback::ReleaseLicenseCode(ReleaseLicenseCode {
+            code: f.required("license", ID)?.into(),
+            order_id: f.optional("orderId", ID)?,
+            order_line_id: f.optional("orderLineId", ID)?,
             test_flag: f.test_flag()?,
         }),
         other => {

@@ -34,9 +34,10 @@ mod sign;
 mod time;
 
 pub use callback::{
-    Callback, ExpireLicense, GetLicense, GetLicenseAsync, InstanceStatus, NewInstance, PeriodType,
-    QueryInstance, RefreshInstance, RefreshLicense, RefreshScene, ReleaseInstance, ReleaseLicense,
-    UpdateInstanceStatus, UpgradeInstance, parse_v1, parse_v2,
+    Callback, ExpireLicense, GetLicense, GetLicenseAsync, InstanceStatus, LicenseCode, NewInstance,
+    PeriodType, QueryInstance, RefreshInstance, RefreshLicense, RefreshLicenseCode, RefreshScene,
+    ReleaseInstance, ReleaseLicense, ReleaseLicenseCode, UpdateInstanceStatus,
+    UpdateLicenseCodeStatus, UpgradeInstance, parse_v1, parse_v2,
 };
 pub use code::{ProtocolError, ResultCode};
 pub use key::AccessKey;

@@ -158,6 +158,18 @@ impl Service {
                 }
                 Outcome::Instances(q.instance_ids)
             }
+            Callback::RefreshLicenseCode(r) => {
+                self.renew_code(&r, caller, now).await?;
+                Outcome::Done
+            }
+            Callback::UpdateLicenseCodeStatus(u) => {
+                self.set_code_status(&u.code, u.status, caller, now).await?;
+                Outcome::Done
+            }
+            Callback::ReleaseLicenseCode(r) => {
+                self.release_code(&r.code, caller, now).await?;
+                Outcome::Done
+            }
             Callback::UpgradeInstance(u) => {
                 self.upgrade(&u, caller, now).await?;
                 // The new quantity, SKU and validity come from the upgrade order, like a

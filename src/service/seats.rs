@@ -74,61 +74,83 @@ impl Service {
         check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
         self.transact(|s| {
             let l = s.must_get(&claims.jti)?;
-            if l.kind != Kind::Classic {
-                return Err(ServiceError::Invalid(format!(
-                    "license {}: online-activation licenses are bound by the marketplace (getLicenseAsync), not by /v1/activate",
-                    l.id
-                )));
+            match l.kind {
+                Kind::Classic => {}
+                Kind::Online => {
+                    return Err(ServiceError::Invalid(format!(
+                        "license {}: online-activation licenses are bound by the marketplace (getLicenseAsync), not by /v1/activate",
+                        l.id
+                    )));
+                }
+                Kind::Code => {
+                    return Err(ServiceError::Invalid(format!(
+                        "license {}: License 2.0 codes are activated with /v1/codes/activate",
+                        l.id
+                    )));
+                }
             }
             if l.status == Status::Released {
                 return Err(ServiceError::Revoked(l.id));
             }
             refuse_superseded(&l, &claims)?;
-            let seats = s.store.activations(&l.id)?;
-            let held = seats.iter().find(|a| {
-                a.revoked.is_none()
-                    && Binding::decode(&a.binding)
-                        .is_some_and(|b| b.check(&fp, MatchPolicy::Tolerant).holds())
-            });
             let mut batch = Batch::default();
-            let (seat, new) = match held {
-                Some(a) if a.revision == l.revision => (a.clone(), false),
-                Some(a) => {
-                    let a = s.remint_seat(&l, a, now)?;
-                    batch.activations.push(a.clone());
-                    (a, false)
-                }
-                None => {
-                    let live = seats.iter().filter(|a| a.revoked.is_none()).count();
-                    if live >= l.quantity as usize {
-                        return Err(ServiceError::SeatsTaken {
-                            license: l.id.clone(),
-                            quantity: l.quantity,
-                        });
-                    }
-                    let number = u32::try_from(seats.len()).unwrap_or(u32::MAX);
-                    let a = s.new_seat(&l, number, &fp, now)?;
-                    batch.audit.push(AuditEvent::new(
-                        &l.id,
-                        "activate",
-                        "client",
-                        now,
-                        json!({ "seat": number, "of": l.quantity }),
-                    ));
-                    batch.activations.push(a.clone());
-                    tracing::info!(license = %l.id, seat = number, "device activated");
-                    (a, true)
-                }
-            };
-            let seat = Seat {
-                token: seat.token,
-                seat: seat.seat,
-                revision: seat.revision,
-                new,
-            };
+            let seat = s.take_seat(&l, &fp, now, &mut batch)?;
             Ok((batch, seat))
         })
         .await
+    }
+
+    /// The seat of `l` the device `fp` holds (by the tolerant match the verifier uses), its
+    /// token reminted if the license moved on; or a free seat, up to the license's quantity.
+    /// What changes goes into `batch`.
+    pub(super) fn take_seat(
+        &self,
+        l: &License,
+        fp: &Fingerprint,
+        now: Timestamp,
+        batch: &mut Batch,
+    ) -> Result<Seat, ServiceError> {
+        let seats = self.store.activations(&l.id)?;
+        let held = seats.iter().find(|a| {
+            a.revoked.is_none()
+                && Binding::decode(&a.binding)
+                    .is_some_and(|b| b.check(fp, MatchPolicy::Tolerant).holds())
+        });
+        let (seat, new) = match held {
+            Some(a) if a.revision == l.revision => (a.clone(), false),
+            Some(a) => {
+                let a = self.remint_seat(l, a, now)?;
+                batch.activations.push(a.clone());
+                (a, false)
+            }
+            None => {
+                let live = seats.iter().filter(|a| a.revoked.is_none()).count();
+                if live >= l.quantity as usize {
+                    return Err(ServiceError::SeatsTaken {
+                        license: l.id.clone(),
+                        quantity: l.quantity,
+                    });
+                }
+                let number = u32::try_from(seats.len()).unwrap_or(u32::MAX);
+                let a = self.new_seat(l, number, fp, now)?;
+                batch.audit.push(AuditEvent::new(
+                    &l.id,
+                    "activate",
+                    "client",
+                    now,
+                    json!({ "seat": number, "of": l.quantity }),
+                ));
+                batch.activations.push(a.clone());
+                tracing::info!(license = %l.id, seat = number, "device activated");
+                (a, true)
+            }
+        };
+        Ok(Seat {
+            token: seat.token,
+            seat: seat.seat,
+            revision: seat.revision,
+            new,
+        })
     }
 
     /// Seat `number` of `l`, bound to `fp`, with its token at the current revision.
@@ -174,6 +196,9 @@ impl Service {
     /// device binding. A released license or a revoked binding is [`ServiceError::Revoked`].
     pub async fn refresh(&self, token: &str, now: Timestamp) -> Result<Refreshed, ServiceError> {
         let claims = self.open_token(token, now)?;
+        if claims.jti.starts_with(super::codes::CODE_ID_PREFIX) {
+            self.check_code_if_due(&claims.jti, now).await;
+        }
         self.transact(|s| {
             let l = s.must_get(&claims.jti)?;
             let revoked_binding = match &claims.binding {
@@ -186,8 +211,10 @@ impl Service {
             refuse_superseded(&l, &claims)?;
             let mut batch = Batch::default();
             let token = match (&claims.binding, l.kind) {
-                (None, Kind::Classic) => l.current_token().unwrap_or_default().to_string(),
-                (Some(b), Kind::Classic) => {
+                (None, Kind::Classic | Kind::Code) => {
+                    l.current_token().unwrap_or_default().to_string()
+                }
+                (Some(b), Kind::Classic | Kind::Code) => {
                     let encoded = b.encode();
                     let seat = s
                         .store
@@ -291,11 +318,14 @@ impl Service {
             // unbound license of a replaced machine must not take the new seats.
             l.reissue(&s.issuer(), now)?;
             let token = match (&fp, l.kind) {
+                // A code has no license-wide token: its seats are free, and each device
+                // activates the code again.
+                (None, Kind::Code) => String::new(),
                 (None, _) => match l.current_token() {
                     Some(t) => t.to_string(),
                     None => l.mint(&s.issuer(), now, None)?,
                 },
-                (Some((_, f)), Kind::Classic) => {
+                (Some((_, f)), Kind::Classic | Kind::Code) => {
                     let number =
                         u32::try_from(s.store.activations(&l.id)?.len()).unwrap_or(u32::MAX);
                     let a = s.new_seat(&l, number, f, now)?;
@@ -397,7 +427,7 @@ fn refuse_superseded(l: &License, claims: &Claims) -> Result<(), ServiceError> {
 /// (MAC addresses are set at will and CPU ids are shared by every machine of a model, so a
 /// binding on those alone would follow a license to any machine). With `min` 0, opaque
 /// fingerprints are admitted too.
-fn check_public_fingerprint(fp: &Fingerprint, min: u8) -> Result<(), ServiceError> {
+pub(super) fn check_public_fingerprint(fp: &Fingerprint, min: u8) -> Result<(), ServiceError> {
     let Some(parts) = fp.parts() else {
         if min == 0 {
             return Ok(());

@@ -46,6 +46,9 @@ pub enum OrderKey {
     Classic(String),
     /// Online activation `newInstance`: (`orderId`, `orderLineId`).
     Online(String, String),
+    /// License 2.0: the activation code. The index is the only place the code is a key; the
+    /// license id is random, so nothing derived from the code leaves the store.
+    Code(String),
 }
 
 impl OrderKey {
@@ -53,6 +56,7 @@ impl OrderKey {
         match self {
             OrderKey::Classic(o) => [b"c\0", o.as_bytes()].concat(),
             OrderKey::Online(o, l) => [b"o\0", o.as_bytes(), b"\0", l.as_bytes()].concat(),
+            OrderKey::Code(c) => [b"k\0", c.as_bytes()].concat(),
         }
     }
 }

@@ -1,4 +1,6 @@
-//! A fake marketplace open API on 127.0.0.1:0: `order/query` and `market-event/{id}/file`.
+//! A fake marketplace open API on 127.0.0.1:0: `order/query`, `market-event/{id}/file`, and the
+//! License 2.0 code APIs `license/activate`, `license/heartbeat` and
+//! `license/software-usage-info` with their documented envelopes and `9202xxxx` codes.
 //!
 //! It checks the `SDK-HMAC-SHA256` signature of every request with its own implementation of
 //! protocol §3.6 (written from the spec, not shared with `licd::market_api::sign`, so a wrong signer
@@ -22,6 +24,40 @@ pub const FAKE_AK: &str = "FAKEAK0123456789";
 pub const FAKE_SK: &str = "fake-sk-Zx9+/=kq";
 
 const ORDER_QUERY: &str = "/api/mkp-openapi-public/global/v1/order/query";
+const CODE_ACTIVATE: &str = "/api/mkp-openapi-public/global/v1/license/activate";
+const CODE_QUERY: &str = "/api/mkp-openapi-public/global/v1/license/heartbeat";
+const CODE_USAGE: &str = "/api/mkp-openapi-public/global/v2/license/software-usage-info";
+
+/// A License 2.0 code as the fake marketplace holds it.
+#[derive(Debug, Clone)]
+pub struct FakeCode {
+    /// Shown to the customer yet (else activation answers `92020004`).
+    pub delivered: bool,
+    /// `ALIVE`, `EXPIRED`, `RELEASED`.
+    pub status: String,
+    /// `yyyyMMddHHmmss`.
+    pub expire_time: String,
+    pub amount: u32,
+    pub product_id: String,
+    pub order_id: String,
+    /// Set by an activation.
+    pub activated: bool,
+}
+
+impl FakeCode {
+    /// A delivered, alive code for `amount` devices until `expire_time`.
+    pub fn alive(amount: u32, expire_time: &str) -> FakeCode {
+        FakeCode {
+            delivered: true,
+            status: "ALIVE".into(),
+            expire_time: expire_time.into(),
+            amount,
+            product_id: "OFFI2000".into(),
+            order_id: "CS-CODE-1".into(),
+            activated: false,
+        }
+    }
+}
 const EVENT_PREFIX: &str = "/api/mkp-openapi-public/global/v1/market-event/";
 
 /// One accepted upload.
@@ -46,6 +82,12 @@ struct State {
     delay: Duration,
     /// Why the last signature was refused, for test failure messages.
     last_rejection: Option<String>,
+    codes: HashMap<String, FakeCode>,
+    /// Activations, queries and usage reports that reached the code APIs, signed.
+    code_calls: Vec<&'static str>,
+    /// What the next code calls do: `None` answers normally, `Some` with (HTTP status, body).
+    code_failures: VecDeque<Option<(u16, Value)>>,
+    usage: Vec<Value>,
 }
 
 /// A running fake marketplace. Stops when dropped.
@@ -175,6 +217,55 @@ impl FakeMarket {
         }
     }
 
+    /// Holds License 2.0 code `code`.
+    pub fn add_code(&self, code: &str, c: FakeCode) {
+        self.state.lock().unwrap().codes.insert(code.to_string(), c);
+    }
+
+    /// Changes what the marketplace says of `code` (a renewal, an expiry, a release).
+    pub fn set_code(&self, code: &str, status: &str, expire_time: &str) {
+        let mut s = self.state.lock().unwrap();
+        let c = s.codes.get_mut(code).expect("known code");
+        c.status = status.into();
+        c.expire_time = expire_time.into();
+    }
+
+    pub fn code(&self, code: &str) -> FakeCode {
+        self.state.lock().unwrap().codes[code].clone()
+    }
+
+    /// The code API calls that arrived signed, in order: `activate`, `query`, `usage`.
+    pub fn code_calls(&self) -> Vec<&'static str> {
+        self.state.lock().unwrap().code_calls.clone()
+    }
+
+    /// The next `n` code API calls get HTTP 500 `92020001` (internal error): an outage.
+    pub fn fail_next_code_calls(&self, n: usize) {
+        let mut s = self.state.lock().unwrap();
+        for _ in 0..n {
+            s.code_failures.push_back(Some((
+                500,
+                json!({"error_code": "92020001", "error_msg": "internal error"}),
+            )));
+        }
+    }
+
+    /// The next code call is answered normally, the one after it gets HTTP 500 `92020001`: an
+    /// outage that starts between an activation and its query.
+    pub fn fail_second_code_call(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.code_failures.push_back(None);
+        s.code_failures.push_back(Some((
+            500,
+            json!({"error_code": "92020001", "error_msg": "internal error"}),
+        )));
+    }
+
+    /// The usage reports received (`usage_info` arrays), in order.
+    pub fn usage_reports(&self) -> Vec<Value> {
+        self.state.lock().unwrap().usage.clone()
+    }
+
     /// Every answer waits this long first (zero to stop).
     pub fn set_delay(&self, delay: Duration) {
         self.state.lock().unwrap().delay = delay;
@@ -260,6 +351,9 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> 
         }
         return reply(200, order);
     }
+    if [CODE_ACTIVATE, CODE_QUERY, CODE_USAGE].contains(&path) {
+        return code_api(&state, &parts, path, &body);
+    }
     if let Some(rest) = path.strip_prefix(EVENT_PREFIX)
         && let Some(event) = rest.strip_suffix("/file")
         && !event.is_empty()
@@ -317,6 +411,117 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> 
         404,
         json!({"error_code": "APIG.0101", "error_msg": "The API does not exist"}),
     )
+}
+
+/// The License 2.0 code APIs (protocol §6): POST JSON, `{error_code, error_msg, data}`.
+fn code_api(
+    state: &Arc<Mutex<State>>,
+    parts: &axum::http::request::Parts,
+    path: &str,
+    body: &[u8],
+) -> Response<Body> {
+    let answer = |code: &str, msg: &str, data: Option<Value>| {
+        let mut v = json!({"error_code": code, "error_msg": msg});
+        if let Some(d) = data {
+            v["data"] = d;
+        }
+        reply(200, v)
+    };
+    if parts.method != "POST" {
+        return reply(
+            405,
+            json!({"error_code": "95000002", "error_msg": "method not supported"}),
+        );
+    }
+    if !header(parts, "content-type").is_some_and(|c| c.starts_with("application/json")) {
+        return reply(
+            415,
+            json!({"error_code": "95000003", "error_msg": "Content-Type not application/json"}),
+        );
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return reply(
+            400,
+            json!({"error_code": "95000004", "error_msg": "body is not JSON"}),
+        );
+    };
+    let mut s = state.lock().unwrap();
+    s.code_calls.push(match path {
+        CODE_ACTIVATE => "activate",
+        CODE_QUERY => "query",
+        _ => "usage",
+    });
+    if let Some(Some((status, body))) = s.code_failures.pop_front() {
+        return reply(status, body);
+    }
+    if path == CODE_USAGE {
+        let Some(items) = req["usage_info"]
+            .as_array()
+            .filter(|i| !i.is_empty() && i.len() <= 100)
+        else {
+            return answer("92020002", "invalid param", None);
+        };
+        for item in items {
+            let known = item["license"]
+                .as_str()
+                .is_some_and(|c| s.codes.contains_key(c));
+            let info = &item["software_usage_Info"];
+            let counted = info.as_array().is_some_and(|a| {
+                a.len() == 1 && (a[0]["active_num"].is_u64() ^ a[0]["id"].is_string())
+            });
+            if !known || !counted {
+                return answer("92020020", "invalid license code(s) in the batch", None);
+            }
+        }
+        s.usage.push(Value::Array(items.clone()));
+        return answer("92020000", "success", None);
+    }
+    let Some(code) = req["license"]
+        .as_str()
+        .filter(|c| !c.is_empty() && c.len() <= 64)
+    else {
+        return reply(
+            400,
+            json!({"error_code": "95000001", "error_msg": "request parameter invalid"}),
+        );
+    };
+    let Some(c) = s.codes.get_mut(code) else {
+        return answer("92020005", "license code does not exist", None);
+    };
+    if path == CODE_ACTIVATE {
+        if let Some(t) = req.get("real_effect_time") {
+            let ok = t
+                .as_str()
+                .is_some_and(|t| t.len() == 14 && t.bytes().all(|b| b.is_ascii_digit()));
+            if !ok {
+                return answer("92020002", "invalid param", None);
+            }
+        }
+        if !c.delivered {
+            return answer(
+                "92020004",
+                "cannot activate before the user has received the code",
+                None,
+            );
+        }
+        if c.activated {
+            return answer("92020003", "illegal state", None);
+        }
+        c.activated = true;
+        let info = json!({"status": c.status, "expire_time": c.expire_time, "product_id": c.product_id,
+                          "order_id": c.order_id, "amount": c.amount});
+        return answer(
+            "92020000",
+            "success",
+            Some(json!({"license_code_info": info.to_string()})),
+        );
+    }
+    if !c.activated {
+        return answer("92020011", "license code not activated", None);
+    }
+    let data = json!({"license_code": code, "status": c.status, "activate_time": "20231123100000",
+                      "expire_time": c.expire_time});
+    answer("92020000", "success", Some(data))
 }
 
 fn header(parts: &axum::http::request::Parts, name: &str) -> Option<String> {

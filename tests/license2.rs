@@ -1,0 +1,373 @@
+//! License 2.0 (授权码) end to end: the real `licd serve` as the proxy between the licensed
+//! software and the marketplace's code APIs (`common::fake_market`, which checks every APIG
+//! signature and answers with the documented `9202xxxx` codes), and the three 2.0 callbacks
+//! signed as the marketplace signs them.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use client_verifier::{BindingRequirement, Fingerprint, Timestamp, Verifier};
+use common::fake_market::{FakeCode, FakeMarket};
+use common::{Daemon, admin, client, v2};
+use serde_json::{Value, json};
+
+const MACHINE_A: &str = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.|BOARD-A1|BFEBFBFF00090672";
+const MACHINE_B: &str = "0A:00:27:00:00:0B|WD-WCC4N0ABCDEF|BOARD-B2|AFEBFBFF000806EA";
+const CODE: &str = "LC7Q-9XKD-2M4P-TT8W";
+
+fn start(dir: &Path, market: &FakeMarket, extra: &[&str]) -> Daemon {
+    std::fs::create_dir_all(dir).unwrap();
+    let sk = dir.join("marketplace.sk");
+    std::fs::write(&sk, market.sk()).unwrap();
+    std::fs::set_permissions(&sk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let sk = sk.display().to_string();
+    let url = market.url();
+    let mut flags = vec![
+        "--marketplace-api",
+        &url,
+        "--marketplace-ak",
+        market.ak(),
+        "--marketplace-sk-file",
+        &sk,
+    ];
+    flags.extend_from_slice(extra);
+    Daemon::start(dir, &flags)
+}
+
+/// `POST /v1/codes/activate`: (status, Retry-After, body).
+async fn activate(
+    c: &reqwest::Client,
+    d: &Daemon,
+    code: &str,
+    fingerprint: &str,
+) -> (u16, Option<String>, Value) {
+    let r = c
+        .post(d.url("/v1/codes/activate"))
+        .json(&json!({"code": code, "fingerprint": fingerprint}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, retry, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn refresh(c: &reqwest::Client, d: &Daemon, token: &str) -> (u16, Value) {
+    let r = c
+        .post(d.url("/v1/refresh"))
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn verifier(d: &Daemon) -> Verifier {
+    d.public_keys()
+        .into_iter()
+        .fold(
+            Verifier::builder()
+                .issuer("acme-isv")
+                .binding(BindingRequirement::Required),
+            |b, k| b.trust(k),
+        )
+        .build()
+}
+
+fn fp(raw: &str) -> Fingerprint {
+    Fingerprint::parse(raw).unwrap()
+}
+
+/// The claims of a token as JSON, read without checking anything (to look for the code).
+fn payload(token: &str) -> String {
+    let body = token.strip_prefix("v4.public.").unwrap();
+    let body = body.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .unwrap();
+    String::from_utf8_lossy(&bytes[..bytes.len() - 64]).into_owned()
+}
+
+fn renew(code: &str, order: &str, scene: &str, exp: &str) -> Value {
+    json!({"activity": "refreshLicenseCode", "scene": scene, "orderId": order,
+           "orderLineId": format!("{order}-000001"), "license": code, "expireTime": exp,
+           "testFlag": "0"})
+}
+
+fn status(code: &str, s: &str) -> Value {
+    json!({"activity": "updateLicenseCodeStatus", "license": code, "status": s, "testFlag": "0"})
+}
+
+fn release(code: &str) -> Value {
+    json!({"activity": "releaseLicenseCode", "license": code, "testFlag": "0"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activation_refresh_renewal_freeze_release() {
+    let market = FakeMarket::start();
+    market.add_code(CODE, FakeCode::alive(1, "20991231000000"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &["--code-check-secs", "1"]);
+    let c = client();
+    let v = verifier(&d);
+
+    let (status_code, _, body) = activate(&c, &d, CODE, MACHINE_A).await;
+    assert_eq!(status_code, 200, "{body}");
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["exp"], "2099-12-31T00:00:00Z");
+    assert_eq!(body["activated"], true);
+    let token = body["token"].as_str().unwrap().to_string();
+    let license = body["license"].as_str().unwrap().to_string();
+    let verified = v
+        .verify(&token, Some(&fp(MACHINE_A)), Timestamp::now())
+        .unwrap();
+    assert!(verified.is_active());
+    assert_eq!(verified.claims().jti, license);
+    assert_eq!(verified.claims().product, "OFFI2000");
+    assert_eq!(verified.claims().quantity, 1);
+    assert!(
+        v.verify(&token, Some(&fp(MACHINE_B)), Timestamp::now())
+            .is_err()
+    );
+    // The code is a bearer secret: not in the token, the id or the log.
+    assert!(!payload(&token).contains(CODE), "{}", payload(&token));
+    assert!(!license.contains(CODE));
+    assert_eq!(market.code_calls(), ["activate", "query"]);
+
+    // The same device again: its seat back, no second activation at the marketplace.
+    let (status_code, _, again) = activate(&c, &d, CODE, MACHINE_A).await;
+    assert_eq!(status_code, 200, "{again}");
+    assert_eq!(again["activated"], false);
+    assert_eq!(again["seat"], body["seat"]);
+    assert_eq!(market.code_calls(), ["activate", "query"]);
+
+    // A renewal callback; the refresh shows the new expiry.
+    let a = v2(&c, &d, &renew(CODE, "CS-R1", "RENEWAL", "21001231000000")).await;
+    a.check_body_sign();
+    assert_eq!(a.code(), "000000", "{:?}", a.json);
+    let (s, r) = refresh(&c, &d, &token).await;
+    assert_eq!(s, 200, "{r}");
+    let t = r["token"].as_str().unwrap();
+    let claims = v.verify(t, Some(&fp(MACHINE_A)), Timestamp::now()).unwrap();
+    assert_eq!(claims.claims().exp.to_rfc3339(), "2100-12-31T00:00:00Z");
+
+    // A freeze; the refresh says frozen.
+    assert_eq!(v2(&c, &d, &status(CODE, "FREEZE")).await.code(), "000000");
+    let (s, r) = refresh(&c, &d, t).await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("frozen")), "{r}");
+    assert_eq!(v2(&c, &d, &status(CODE, "UNFREEZE")).await.code(), "000000");
+    let (s, r) = refresh(&c, &d, t).await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("active")), "{r}");
+
+    // A release; the refresh says revoked, and the repeat of the release is a no-op.
+    for _ in 0..2 {
+        assert_eq!(v2(&c, &d, &release(CODE)).await.code(), "000000");
+    }
+    let (s, r) = refresh(&c, &d, t).await;
+    assert_eq!((s, r["error"].as_str()), (410, Some("revoked")), "{r}");
+    let (s, _, r) = activate(&c, &d, CODE, MACHINE_B).await;
+    assert_eq!(s, 410, "{r}");
+
+    assert_eq!(
+        market.rejected_signatures(),
+        0,
+        "{:?}",
+        market.last_rejection()
+    );
+    let log = d.log();
+    assert!(!log.contains(CODE), "the code reached the log:\n{log}");
+    let (_, list) = admin(&c, &d, reqwest::Method::GET, "/licenses", None).await;
+    assert!(list.to_string().contains(&license), "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_check_asks_once_per_interval_and_follows_the_marketplace() {
+    let market = FakeMarket::start();
+    market.add_code(CODE, FakeCode::alive(2, "20991231000000"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &["--code-check-secs", "2"]);
+    let c = client();
+    let (_, _, body) = activate(&c, &d, CODE, MACHINE_A).await;
+    let token = body["token"].as_str().unwrap().to_string();
+    let (_, _, body_b) = activate(&c, &d, CODE, MACHINE_B).await;
+    let token_b = body_b["token"].as_str().unwrap().to_string();
+    assert_eq!(market.code_calls(), ["activate", "query"]);
+    // Within the interval: answered from what licd knows, for every device.
+    for t in [&token, &token_b, &token] {
+        let (s, r) = refresh(&c, &d, t).await;
+        assert_eq!((s, r["status"].as_str()), (200, Some("active")), "{r}");
+    }
+    assert_eq!(market.code_calls(), ["activate", "query"]);
+
+    // The marketplace says the code expired (no callback came): the next check follows.
+    market.set_code(CODE, "EXPIRED", "20991231000000");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (s, r) = refresh(&c, &d, &token).await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("frozen")), "{r}");
+    let (s, r) = refresh(&c, &d, &token_b).await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("frozen")), "{r}");
+    assert_eq!(market.code_calls(), ["activate", "query", "query"]);
+
+    // An outage during the check: the last known state stands, nobody is locked out.
+    market.set_code(CODE, "ALIVE", "21001231000000");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    market.fail_next_code_calls(1);
+    let (s, r) = refresh(&c, &d, &token).await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("frozen")), "{r}");
+    // The next refresh asks again and sees the renewal.
+    let (s, r) = refresh(&c, &d, &token).await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("active")), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_before_activation_are_recorded_and_never_fail() {
+    let market = FakeMarket::start();
+    market.add_code(CODE, FakeCode::alive(1, "21001231000000"));
+    market.add_code("LC-GONE", FakeCode::alive(1, "20991231000000"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &[]);
+    let c = client();
+
+    // A renewal of a code nobody activated through licd yet: success, recorded.
+    let a = v2(&c, &d, &renew(CODE, "CS-R0", "RENEWAL", "21001231000000")).await;
+    assert_eq!(a.code(), "000000", "{:?}", a.json);
+    let again = v2(&c, &d, &renew(CODE, "CS-R0", "RENEWAL", "21001231000000")).await;
+    assert_eq!(again.code(), "000000");
+    let (_, list) = admin(&c, &d, reqwest::Method::GET, "/licenses", None).await;
+    let records = list["licenses"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{list}");
+    let id = records[0]["id"].as_str().unwrap().to_string();
+
+    // The activation finds that record and keeps its history.
+    let (s, _, body) = activate(&c, &d, CODE, MACHINE_A).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["license"], id.as_str());
+    assert_eq!(body["exp"], "2100-12-31T00:00:00Z");
+    let (_, audit) = admin(
+        &c,
+        &d,
+        reqwest::Method::GET,
+        &format!("/licenses/{id}/audit"),
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "refreshLicenseCode",
+            "refreshLicenseCode",
+            "activateCode",
+            "activate"
+        ],
+        "{audit}"
+    );
+
+    // A code released before anyone activated it: recorded; an activation is refused even
+    // though the marketplace still calls it alive.
+    assert_eq!(v2(&c, &d, &release("LC-GONE")).await.code(), "000000");
+    let (s, _, body) = activate(&c, &d, "LC-GONE", MACHINE_A).await;
+    assert_eq!(s, 410, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_against_a_quantity_of_one() {
+    let market = FakeMarket::start();
+    market.add_code(CODE, FakeCode::alive(1, "20991231000000"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &[]);
+    let c = client();
+    let (s, _, _) = activate(&c, &d, CODE, MACHINE_A).await;
+    assert_eq!(s, 200);
+    let (s, _, body) = activate(&c, &d, CODE, MACHINE_B).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (409, Some("seats_taken")),
+        "{body}"
+    );
+    assert_eq!(market.code_calls(), ["activate", "query"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marketplace_outage_mid_activation_leaves_nothing_half_done() {
+    let market = FakeMarket::start();
+    market.add_code(CODE, FakeCode::alive(1, "20991231000000"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &[]);
+    let c = client();
+
+    // The activation reaches the marketplace, the query after it does not.
+    market.fail_second_code_call();
+    let (s, retry, body) = activate(&c, &d, CODE, MACHINE_A).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    assert_eq!(retry.as_deref(), Some("30"));
+    assert!(
+        market.code(CODE).activated,
+        "the marketplace did activate it"
+    );
+    let (_, list) = admin(&c, &d, reqwest::Method::GET, "/licenses", None).await;
+    assert_eq!(list["licenses"], json!([]), "nothing recorded: {list}");
+
+    // The retry: the marketplace says "already activated" (92020003); licd reads the state and
+    // carries on, the customer gets a token.
+    let (s, _, body) = activate(&c, &d, CODE, MACHINE_A).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        market.code_calls(),
+        ["activate", "query", "activate", "query"]
+    );
+
+    // Everything down: 503 again, never a 4xx the customer would read as "wrong code".
+    market.add_code("LC-NEXT", FakeCode::alive(1, "20991231000000"));
+    market.fail_next_code_calls(1);
+    let (s, retry, body) = activate(&c, &d, "LC-NEXT", MACHINE_A).await;
+    assert_eq!((s, retry.as_deref()), (503, Some("30")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketplace_refusals_become_clear_client_errors() {
+    let market = FakeMarket::start();
+    let mut undelivered = FakeCode::alive(1, "20991231000000");
+    undelivered.delivered = false;
+    market.add_code("LC-NOT-YET", undelivered);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &[]);
+    let c = client();
+    let (s, _, body) = activate(&c, &d, "LC-NO-SUCH", MACHINE_A).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (404, Some("unknown_code")),
+        "{body}"
+    );
+    let (s, _, body) = activate(&c, &d, "LC-NOT-YET", MACHINE_A).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (409, Some("not_delivered")),
+        "{body}"
+    );
+    // Bad input never reaches the marketplace.
+    let calls = market.code_calls().len();
+    let (s, _, body) = activate(&c, &d, "", MACHINE_A).await;
+    assert_eq!(s, 400, "{body}");
+    let (s, _, body) = activate(&c, &d, CODE, "aa:bb:cc:dd:ee:ff").await;
+    assert_eq!(s, 400, "a MAC alone binds nothing: {body}");
+    assert_eq!(market.code_calls().len(), calls);
+    let (_, list) = admin(&c, &d, reqwest::Method::GET, "/licenses", None).await;
+    assert_eq!(list["licenses"], json!([]), "{list}");
+}
