@@ -554,7 +554,10 @@ pub fn parse_v2(body: &[u8]) -> Result<Callback, ProtocolError> {
         other => {
             return Err(ProtocolError::invalid(
                 "activity",
-                format!("unknown online-activation activity {}", quoted(other)),
+                format!(
+                    "unknown activity {} for a POST callback (online activation or License 2.0)",
+                    quoted(other)
+                ),
             ));
         }
     })
@@ -998,11 +1001,41 @@ mod tests {
         );
         assert_eq!(
             invalid(v2(r#"{"activity":"getLicense"}"#)),
-            "activity: unknown online-activation activity \"getLicense\""
+            "activity: unknown activity \"getLicense\" for a POST callback (online activation or License 2.0)"
         );
         assert_eq!(
-            invalid(v2(r#"{"activity":"refreshLicenseCode"}"#)),
-            "activity: unknown online-activation activity \"refreshLicenseCode\""
+            invalid(v1(&[("activity", "refreshLicenseCode")])),
+            "activity: unknown License 1.0 activity \"refreshLicenseCode\""
+        );
+    }
+
+    #[test]
+    fn parses_the_license_2_callbacks_and_never_shows_the_code() {
+        let Ok(Callback::RefreshLicenseCode(r)) = v2(
+            r#"{"activity":"refreshLicenseCode","expireTime":"20230523201932","license":"SECRET-CODE","orderId":"CS1","orderLineId":"CS1-000001","productId":"P2","scene":"UNSUBSCRIBE_RENEWAL_PERIOD","testFlag":"1"}"#,
+        ) else {
+            panic!("not refreshLicenseCode")
+        };
+        assert_eq!(r.code.expose(), "SECRET-CODE");
+        assert_eq!(r.scene, RefreshScene::UnsubscribeRenewalPeriod);
+        assert_eq!(r.product_id.as_deref(), Some("P2"));
+        assert!(r.test_flag);
+        assert!(!format!("{r:?}").contains("SECRET"), "{r:?}");
+        let Ok(Callback::UpdateLicenseCodeStatus(u)) =
+            v2(r#"{"activity":"updateLicenseCodeStatus","license":"C1","status":"FREEZE"}"#)
+        else {
+            panic!("not updateLicenseCodeStatus")
+        };
+        assert_eq!((u.code.expose(), u.status), ("C1", InstanceStatus::Freeze));
+        let Ok(Callback::ReleaseLicenseCode(rel)) =
+            v2(r#"{"activity":"releaseLicenseCode","license":"C1","orderId":"U1"}"#)
+        else {
+            panic!("not releaseLicenseCode")
+        };
+        assert_eq!(rel.order_id.as_deref(), Some("U1"));
+        assert_eq!(
+            invalid(v2(r#"{"activity":"releaseLicenseCode"}"#)),
+            "license: missing"
         );
     }
 
