@@ -48,6 +48,16 @@ pub enum Task {
         /// `orderLineId`.
         order_line: String,
     },
+    /// Report that one device used a License 2.0 code on a day (`software-usage-info`, one
+    /// `{id}` item). The worker sends due reports together, up to 100 per call.
+    Usage {
+        /// The code (a secret: the store keeps it, logs never show it).
+        code: String,
+        /// The device's usage id ([`crate::license::Activation::client_id`]).
+        client: String,
+        /// The UTC day used, `yyyyMMdd`.
+        day: String,
+    },
 }
 
 impl Task {
@@ -56,6 +66,7 @@ impl Task {
         match self {
             Task::Upload { .. } => "upload",
             Task::QueryOrder { .. } => "queryOrder",
+            Task::Usage { .. } => "usage",
         }
     }
 }
@@ -79,6 +90,11 @@ impl Job {
     /// repeat the fingerprint.
     pub fn upload_id(license_id: &str, event_id: &str, fingerprint: &str) -> String {
         format!("up-{}", short_hash(&[license_id, event_id, fingerprint]))
+    }
+
+    /// The id of the usage report of one device on one day.
+    pub fn usage_id(license_id: &str, client: &str, day: &str) -> String {
+        format!("us-{}", short_hash(&[license_id, client, day]))
     }
 
     /// The id of the order query for one order line of an instance.

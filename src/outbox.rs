@@ -18,7 +18,7 @@ use std::time::Duration;
 use client_verifier::Timestamp;
 use tokio::sync::Notify;
 
-use crate::market_api::MarketplaceApi;
+use crate::market_api::{MAX_USAGE_ITEMS, MarketplaceApi};
 use crate::service::Service;
 
 pub use crate::job::{Job, Task};
@@ -140,46 +140,25 @@ impl Worker {
                 due.push(job);
             }
         }
-        let mut due = due.into_iter();
+        let mut due = units(due).into_iter();
         let mut running = tokio::task::JoinSet::new();
         let mut outage = false;
         loop {
             while !outage && running.len() < IN_FLIGHT {
-                let Some(job) = due.next() else { break };
+                let Some(unit) = due.next() else { break };
                 let api = api.clone();
-                running.spawn(async move {
-                    let outcome = attempt(&api, &job).await;
-                    (job, outcome)
-                });
+                running.spawn(async move { attempt_unit(&api, unit).await });
             }
             let Some(joined) = running.join_next().await else {
                 break;
             };
-            let Ok((job, outcome)) = joined else {
-                // A panicking attempt: the job stays as it was and is tried again.
+            let Ok(outcomes) = joined else {
+                // A panicking attempt: the jobs stay as they were and are tried again.
                 tracing::error!("outbox: an attempt panicked");
                 continue;
             };
-            let done_at = Timestamp::now();
-            let result = match outcome {
-                Ok(order) => self.service.job_succeeded(&job, order, done_at).await,
-                Err(e) => {
-                    let mut j = job.clone();
-                    j.attempts += 1;
-                    j.last_error = Some(e.to_string());
-                    if !e.retryable() || j.attempts >= self.policy.max_attempts {
-                        j.dead = true;
-                    } else {
-                        outage = true;
-                        let delay = self.policy.delay(j.attempts, jitter());
-                        j.next_at = done_at.add_secs(i64::try_from(delay.as_secs()).unwrap_or(0));
-                        next = next.min(delay.max(Duration::from_secs(1)));
-                    }
-                    self.service.job_failed(j, done_at).await
-                }
-            };
-            if let Err(e) = result {
-                tracing::error!(job = %job.id, error = %e, "outbox: cannot record the attempt");
+            for (job, outcome) in outcomes {
+                self.record(job, outcome, &mut outage, &mut next).await;
             }
         }
         if due.len() > 0 {
@@ -190,6 +169,37 @@ impl Worker {
             );
         }
         Ok(next)
+    }
+
+    /// Records one job's attempt: done, or failed with its next time (or dead).
+    async fn record(
+        &self,
+        job: Job,
+        outcome: Result<Option<crate::market_api::OrderInfo>, crate::market_api::CallError>,
+        outage: &mut bool,
+        next: &mut Duration,
+    ) {
+        let done_at = Timestamp::now();
+        let result = match outcome {
+            Ok(order) => self.service.job_succeeded(&job, order, done_at).await,
+            Err(e) => {
+                let mut j = job.clone();
+                j.attempts += 1;
+                j.last_error = Some(e.to_string());
+                if !e.retryable() || j.attempts >= self.policy.max_attempts {
+                    j.dead = true;
+                } else {
+                    *outage = true;
+                    let delay = self.policy.delay(j.attempts, jitter());
+                    j.next_at = done_at.add_secs(i64::try_from(delay.as_secs()).unwrap_or(0));
+                    *next = (*next).min(delay.max(Duration::from_secs(1)));
+                }
+                self.service.job_failed(j, done_at).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(job = %job.id, error = %e, "outbox: cannot record the attempt");
+        }
     }
 }
 
@@ -208,12 +218,98 @@ async fn attempt(
         Task::QueryOrder { order, order_line } => {
             api.query_order(order, Some(order_line)).await.map(Some)
         }
+        Task::Usage { code, client, .. } => api
+            .report_usage(&[(code.clone(), client.clone())])
+            .await
+            .map(|()| None),
+    }
+}
+
+/// What one call to the marketplace carries: one job, or up to [`MAX_USAGE_ITEMS`] usage
+/// reports sent together (protocol §6.3 takes a batch; each job still succeeds or fails on its
+/// own record).
+enum Unit {
+    One(Job),
+    Usage(Vec<Job>),
+}
+
+/// The due jobs as calls: usage reports grouped, everything else one by one.
+fn units(due: Vec<Job>) -> Vec<Unit> {
+    let (usage, other): (Vec<Job>, Vec<Job>) = due
+        .into_iter()
+        .partition(|j| matches!(j.task, Task::Usage { .. }));
+    let mut units: Vec<Unit> = other.into_iter().map(Unit::One).collect();
+    let mut usage = usage.into_iter().peekable();
+    while usage.peek().is_some() {
+        units.push(Unit::Usage(usage.by_ref().take(MAX_USAGE_ITEMS).collect()));
+    }
+    units
+}
+
+/// One call for `unit`; the outcome is each job's.
+async fn attempt_unit(
+    api: &MarketplaceApi,
+    unit: Unit,
+) -> Vec<(
+    Job,
+    Result<Option<crate::market_api::OrderInfo>, crate::market_api::CallError>,
+)> {
+    match unit {
+        Unit::One(job) => {
+            let outcome = attempt(api, &job).await;
+            vec![(job, outcome)]
+        }
+        Unit::Usage(jobs) => {
+            let items: Vec<(String, String)> = jobs
+                .iter()
+                .filter_map(|j| match &j.task {
+                    Task::Usage { code, client, .. } => Some((code.clone(), client.clone())),
+                    _ => None,
+                })
+                .collect();
+            let outcome = api.report_usage(&items).await.map(|()| None);
+            jobs.into_iter().map(|j| (j, outcome.clone())).collect()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_reports_go_in_batches_of_at_most_100_and_other_jobs_alone() {
+        let now = Timestamp::from_unix(1_700_000_000);
+        let usage = |i: usize| {
+            let task = Task::Usage {
+                code: format!("C{i}"),
+                client: format!("d{i}"),
+                day: "20231114".into(),
+            };
+            Job::new(format!("us-{i}"), "lc-1", task, now)
+        };
+        let query = |i: usize| {
+            let task = Task::QueryOrder {
+                order: format!("O{i}"),
+                order_line: "1".into(),
+            };
+            Job::new(format!("oq-{i}"), "i", task, now)
+        };
+        let mut due: Vec<Job> = (0..250).map(usage).collect();
+        due.insert(7, query(1));
+        due.push(query(2));
+        let shape: Vec<(bool, usize)> = units(due)
+            .iter()
+            .map(|u| match u {
+                Unit::One(j) => (false, usize::from(matches!(j.task, Task::Usage { .. }))),
+                Unit::Usage(jobs) => (true, jobs.len()),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [(false, 0), (false, 0), (true, 100), (true, 100), (true, 50)]
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_jitter_only_shortens() {

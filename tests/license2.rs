@@ -371,3 +371,151 @@ async fn marketplace_refusals_become_clear_client_errors() {
     let (_, list) = admin(&c, &d, reqwest::Method::GET, "/licenses", None).await;
     assert_eq!(list["licenses"], json!([]), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_is_reported_once_per_device_and_day_and_survives_sigkill() {
+    let market = FakeMarket::start();
+    market.add_code(CODE, FakeCode::alive(2, "20991231000000"));
+    market.set_usage_down(true);
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--outbox-retry-secs", "1"];
+    let d = start(dir.path(), &market, &flags);
+    let c = client();
+    let (_, _, a) = activate(&c, &d, CODE, MACHINE_A).await;
+    let (_, _, b) = activate(&c, &d, CODE, MACHINE_B).await;
+    let token_a = a["token"].as_str().unwrap().to_string();
+    // The reports are owed, and failing: the marketplace's usage API is down.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while market.usage_attempts() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no usage report tried"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, outbox) = admin(&c, &d, reqwest::Method::GET, "/outbox", None).await;
+    assert_eq!(outbox["jobs"].as_array().map(Vec::len), Some(2), "{outbox}");
+    assert!(
+        !outbox.to_string().contains(CODE),
+        "the code stays out of the listing: {outbox}"
+    );
+    d.kill();
+
+    market.set_usage_down(false);
+    let d = start(dir.path(), &market, &flags);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let reported = loop {
+        let items: Vec<Value> = market
+            .usage_reports()
+            .into_iter()
+            .flat_map(|r| r.as_array().unwrap().clone())
+            .collect();
+        if items.len() >= 2 {
+            break items;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reports not delivered: {items:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(reported.len(), 2, "{reported:?}");
+    assert!(
+        reported.iter().all(|i| i["license"] == CODE),
+        "{reported:?}"
+    );
+    let ids: std::collections::BTreeSet<&str> = reported
+        .iter()
+        .map(|i| i["software_usage_Info"][0]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "one id per device: {reported:?}");
+    // Batching (up to 100 per call) is the worker's, tested in src/outbox.rs: here the two
+    // reports may go together or apart, depending on when each one's retry fell due.
+    // The same device again the same day: nothing more is owed.
+    let (s, _) = refresh(&c, &d, &token_a).await;
+    assert_eq!(s, 200);
+    let (_, outbox) = admin(&c, &d, reqwest::Method::GET, "/outbox", None).await;
+    assert_eq!(outbox["jobs"], json!([]), "{outbox}");
+    let _ = b;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn licctl_codes_list_and_show() {
+    let market = FakeMarket::start();
+    market.add_code(CODE, FakeCode::alive(1, "20991231000000"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &[]);
+    let c = client();
+    let (_, _, body) = activate(&c, &d, CODE, MACHINE_A).await;
+    let id = body["license"].as_str().unwrap().to_string();
+    let licctl = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_licctl"))
+            .args(["--admin-url", &d.admin_url(), "--admin-token-file"])
+            .arg(d.dir.join("data/admin.token"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = licctl(&["codes", "show", CODE]);
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&id) && text.contains(CODE) && text.contains("activated"),
+        "{text}"
+    );
+    let o = licctl(&["--json", "codes", "list"]);
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains(&id), "{text}");
+    let o = licctl(&["codes", "show", "LC-NOT-SEEN"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    // Other kinds are not codes.
+    let o = licctl(&["--json", "licenses", "list", "--kind", "online"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn licctl_marketplace_send_signs_the_2_0_activities() {
+    let market = FakeMarket::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &[]);
+    let send = |activity: &str, params: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_licctl"));
+        cmd.args(["--json", "marketplace", "send", activity, "--v2", "--url"])
+            .arg(d.url(common::CALLBACK))
+            .arg("--access-key-file")
+            .arg(d.dir.join("access.key"));
+        for p in params {
+            cmd.args(["--param", p]);
+        }
+        let o = cmd.output().unwrap();
+        let answer = serde_json::from_slice::<Value>(&o.stdout).unwrap();
+        // licctl exits 1 on a refusal, 0 on success.
+        let refused = answer["response"]["resultCode"] != "000000";
+        assert_eq!(o.status.code(), Some(i32::from(refused)), "{o:?}");
+        answer
+    };
+    let renew = send(
+        "refreshLicenseCode",
+        &[
+            "license=LC-SENT",
+            "scene=RENEWAL",
+            "orderId=CS9",
+            "orderLineId=CS9-000001",
+            "expireTime=20991231000000",
+        ],
+    );
+    assert_eq!(renew["response"]["resultCode"], "000000", "{renew}");
+    assert_eq!(renew["body_sign_valid"], true);
+    let freeze = send(
+        "updateLicenseCodeStatus",
+        &["license=LC-SENT", "status=FREEZE"],
+    );
+    assert_eq!(freeze["response"]["resultCode"], "000000", "{freeze}");
+    let release = send("releaseLicenseCode", &["license=LC-SENT"]);
+    assert_eq!(release["response"]["resultCode"], "000000", "{release}");
+    let missing = send("releaseLicenseCode", &[]);
+    assert_eq!(missing["response"]["resultCode"], "000002", "{missing}");
+}

@@ -10,7 +10,7 @@ use client_verifier::{
 use serde_json::{Value, json};
 
 use super::licenses::{
-    self, AdminArgs, AdminCommand, LicensesCommand, OutboxCommand, RevocationsCommand,
+    self, AdminArgs, AdminCommand, CodesCommand, LicensesCommand, OutboxCommand, RevocationsCommand,
 };
 use super::{CliError, print_table};
 
@@ -70,6 +70,11 @@ pub enum Command {
     /// Example: licctl licenses list --status active
     #[command(subcommand)]
     Licenses(LicensesCommand),
+    /// License 2.0 activation codes (授权码) licd has seen: list them, show one by its code.
+    ///
+    /// Example: licctl codes show LC7Q-9XKD-2M4P-TT8W
+    #[command(subcommand)]
+    Codes(CodesCommand),
     /// The signed revocation list.
     ///
     /// Example: licctl revocations export > revocations.paseto
@@ -166,6 +171,7 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
         Command::Fingerprint => fingerprint(cli.json),
         Command::Marketplace(cmd) => super::marketplace::run(cmd, cli.json),
         Command::Licenses(c) => licenses::run(&cli.admin, AdminCommand::Licenses(c), cli.json),
+        Command::Codes(c) => licenses::run(&cli.admin, AdminCommand::Codes(c), cli.json),
         Command::Revocations(c) => {
             licenses::run(&cli.admin, AdminCommand::Revocations(c), cli.json)
         }

@@ -103,6 +103,9 @@ pub struct ListArgs {
     /// Only this marketplace productId.
     #[arg(long, value_name = "P")]
     pub product: Option<String>,
+    /// Only this kind: classic (License 1.0), online (online activation) or code (License 2.0).
+    #[arg(long, value_name = "K")]
+    pub kind: Option<String>,
     /// Only test licenses (testFlag=1: the Seller Console's debug tool, dial tests,
     /// `licctl marketplace load`). Without it or --include-test, test licenses are left out.
     #[arg(long, conflicts_with = "include_test")]
@@ -164,6 +167,27 @@ pub struct RevokeArgs {
     pub reason: String,
 }
 
+/// `licctl codes …`
+#[derive(Debug, Subcommand)]
+pub enum CodesCommand {
+    /// List the licenses of License 2.0 codes (as `licenses list --kind code`).
+    ///
+    /// Example: licctl codes list --status frozen
+    List(ListArgs),
+    /// Show the license of one code, the code included: its state, when it was activated and
+    /// last checked with the marketplace, and its device seats.
+    ///
+    /// Example: licctl codes show LC7Q-9XKD-2M4P-TT8W
+    Show(CodeArg),
+}
+
+/// An activation code.
+#[derive(Debug, Args)]
+pub struct CodeArg {
+    /// The code, as the marketplace shows it to the customer.
+    pub code: String,
+}
+
 /// `licctl revocations …`
 #[derive(Debug, Subcommand)]
 pub enum RevocationsCommand {
@@ -206,6 +230,8 @@ pub struct JobArg {
 pub enum AdminCommand {
     /// `licenses …`
     Licenses(LicensesCommand),
+    /// `codes …`
+    Codes(CodesCommand),
     /// `revocations …`
     Revocations(RevocationsCommand),
     /// `outbox …`
@@ -222,6 +248,21 @@ pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliEr
     runtime.block_on(async move {
         match cmd {
             AdminCommand::Licenses(c) => licenses(&client, c, json).await,
+            AdminCommand::Codes(CodesCommand::List(mut a)) => {
+                a.kind = Some("code".into());
+                list(&client, &a, json).await
+            }
+            AdminCommand::Codes(CodesCommand::Show(a)) => {
+                let v = client
+                    .json(client.request(Method::GET, &format!("/admin/v1/codes/{}", seg(&a.code))))
+                    .await?;
+                if json {
+                    say!("{v}");
+                } else {
+                    show_text(&v);
+                }
+                Ok(())
+            }
             AdminCommand::Revocations(RevocationsCommand::Export) => {
                 revocations(&client, json).await
             }
@@ -354,6 +395,9 @@ async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError>
         if let Some(p) = &a.product {
             query.push(("product", p.clone()));
         }
+        if let Some(k) = &a.kind {
+            query.push(("kind", k.clone()));
+        }
         if a.test {
             query.push(("test", "true".into()));
         } else if !a.include_test {
@@ -428,10 +472,13 @@ fn str_of(v: &Value) -> String {
 
 fn show_text(v: &Value) {
     // The order a person reads a license in, not the JSON's alphabetical one.
-    const FIELDS: [&str; 19] = [
+    const FIELDS: [&str; 22] = [
         "id",
         "status",
         "kind",
+        "code",
+        "activated",
+        "checked",
         "test",
         "customer",
         "customer_name",
@@ -453,6 +500,8 @@ fn show_text(v: &Value) {
     for k in FIELDS {
         let text = match &v[k] {
             Value::Null if k == "exp" => "never".to_string(),
+            // License 2.0 fields: absent on other kinds, and then not worth a row.
+            Value::Null if matches!(k, "code" | "activated" | "checked") => continue,
             Value::Null => "-".to_string(),
             other => str_of(other),
         };

@@ -48,7 +48,9 @@ pub struct Target {
 pub struct SendArgs {
     /// The activity: getLicense, refreshLicense, expireLicense, releaseLicense (License 1.0, GET);
     /// newInstance, refreshInstance, updateInstanceStatus, releaseInstance, getLicenseAsync,
-    /// queryInstance, upgradeInstance (online activation: add --v2).
+    /// queryInstance, upgradeInstance (online activation: add --v2); refreshLicenseCode,
+    /// updateLicenseCodeStatus, releaseLicenseCode (License 2.0: add --v2, the code as
+    /// --param license=CODE).
     pub activity: String,
     #[command(flatten)]
     pub target: Target,

@@ -602,9 +602,25 @@ pub struct Activation {
     /// When the seat was freed (reissue); its binding is on the revocation list from then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Timestamp>,
+    /// License 2.0: the last UTC day (days since 1970) this device's use was reported to the
+    /// marketplace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_day: Option<i64>,
 }
 
 impl Activation {
+    /// The id this seat is reported under in usage statistics: stable, and telling the
+    /// marketplace nothing about the device.
+    pub fn client_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(b"licd-usage-client-v1\0")
+            .chain_update(self.license_id.as_bytes())
+            .chain_update(self.seat.to_le_bytes())
+            .finalize();
+        crate::crypto::hex(&digest[..12])
+    }
+
     /// The binding salt of seat `seat` of license `license_id`.
     pub fn salt(license_id: &str, seat: u32) -> [u8; 8] {
         binding_salt(license_id, &format!("seat-{seat}"))

@@ -260,9 +260,10 @@ impl MarketplaceApi {
         response::parse_code_query(&reply.answer(call))
     }
 
-    /// `POST …/global/v2/license/software-usage-info` (protocol §6.3): the daily active clients
-    /// of each code, at most [`MAX_USAGE_ITEMS`] codes per call.
-    pub async fn report_usage(&self, items: &[(String, u32)]) -> Result<(), CallError> {
+    /// `POST …/global/v2/license/software-usage-info` (protocol §6.3): that each (code, client
+    /// id) was used today, as `{license, software_usage_Info:[{id}]}` items (the marketplace
+    /// counts a day's distinct clients), at most [`MAX_USAGE_ITEMS`] per call.
+    pub async fn report_usage(&self, items: &[(String, String)]) -> Result<(), CallError> {
         let call = format!("report usage of {} license code(s)", items.len());
         if items.is_empty() || items.len() > MAX_USAGE_ITEMS {
             return Err(CallError::Invalid {
@@ -275,8 +276,8 @@ impl MarketplaceApi {
         }
         let usage: Vec<serde_json::Value> = items
             .iter()
-            .map(|(code, n)| {
-                serde_json::json!({"license": code, "software_usage_Info": [{"active_num": n}]})
+            .map(|(code, client)| {
+                serde_json::json!({"license": code, "software_usage_Info": [{"id": client}]})
             })
             .collect();
         let body = serde_json::json!({ "usage_info": usage });

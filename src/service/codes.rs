@@ -12,7 +12,8 @@ use serde_json::json;
 
 use super::seats::Seat;
 use super::{Caller, Service, ServiceError};
-use crate::license::{CodeState, License, OnceKey, Status};
+use crate::job::{Job, Task};
+use crate::license::{Activation, CodeState, License, OnceKey, Status};
 use crate::market_api::{CallError, CodeInfo};
 use crate::marketplace::{InstanceStatus, LicenseCode, RefreshLicenseCode};
 use crate::store::{AuditEvent, Batch, OrderKey};
@@ -196,7 +197,8 @@ impl Service {
                 // Recorded as released (if just learnt), and refused.
                 return Ok((batch, Err(ServiceError::Revoked(l.id.clone()))));
             }
-            let seat = s.take_seat(&l, &fp, now, &mut batch)?;
+            let (seat, record) = s.take_seat(&l, &fp, now, &mut batch)?;
+            s.note_usage(&l, &record, now, &mut batch);
             let answer = CodeSeat {
                 license: l.id.clone(),
                 seat,
@@ -299,6 +301,49 @@ impl Service {
         if let Ok(mut c) = self.code_checks.lock() {
             c.remove(id);
         }
+    }
+}
+
+impl Service {
+    /// The usage report owed for the seat `seat` of code license `l` today, unless it was made
+    /// already: the seat's record and the outbox job go into `batch` (protocol §6.3 asks for a
+    /// report on each client's first use of a day). Costs nothing after the first use of a day.
+    pub(super) fn note_usage(
+        &self,
+        l: &License,
+        seat: &Activation,
+        now: Timestamp,
+        batch: &mut Batch,
+    ) {
+        let day = now.unix().div_euclid(client_verifier::DAY);
+        let Some(code) = &l.code else { return };
+        if seat.reported_day == Some(day) {
+            return;
+        }
+        // The seat may already be in the batch (just taken or reminted): update that copy.
+        let mut a = match batch
+            .activations
+            .iter()
+            .position(|a| a.license_id == seat.license_id && a.seat == seat.seat)
+        {
+            Some(i) => batch.activations.remove(i),
+            None => seat.clone(),
+        };
+        a.reported_day = Some(day);
+        let (y, m, d, ..) = now.to_civil();
+        let day_text = format!("{y:04}{m:02}{d:02}");
+        let client = a.client_id();
+        batch.jobs.push(Job::new(
+            Job::usage_id(&l.id, &client, &day_text),
+            &l.id,
+            Task::Usage {
+                code: code.clone(),
+                client,
+                day: day_text,
+            },
+            now,
+        ));
+        batch.activations.push(a);
     }
 }
 

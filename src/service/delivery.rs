@@ -154,6 +154,7 @@ impl Service {
         let detail = match &job.task {
             Task::Upload { event_id, .. } => json!({ "event": event_id }),
             Task::QueryOrder { order, .. } => json!({ "order": order }),
+            Task::Usage { client, day, .. } => json!({ "client": client, "day": day }),
         };
         tracing::info!(job = %job.id, instance = %job.license_id, action = job.task.action(), attempts = job.attempts + 1, "delivered to the marketplace");
         self.record_job(job, "ok", detail, Some(&job.id), None, now)

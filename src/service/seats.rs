@@ -94,7 +94,7 @@ impl Service {
             }
             refuse_superseded(&l, &claims)?;
             let mut batch = Batch::default();
-            let seat = s.take_seat(&l, &fp, now, &mut batch)?;
+            let (seat, _) = s.take_seat(&l, &fp, now, &mut batch)?;
             Ok((batch, seat))
         })
         .await
@@ -102,14 +102,14 @@ impl Service {
 
     /// The seat of `l` the device `fp` holds (by the tolerant match the verifier uses), its
     /// token reminted if the license moved on; or a free seat, up to the license's quantity.
-    /// What changes goes into `batch`.
+    /// What changes goes into `batch`; the seat's record is returned with the answer.
     pub(super) fn take_seat(
         &self,
         l: &License,
         fp: &Fingerprint,
         now: Timestamp,
         batch: &mut Batch,
-    ) -> Result<Seat, ServiceError> {
+    ) -> Result<(Seat, Activation), ServiceError> {
         let seats = self.store.activations(&l.id)?;
         let held = seats.iter().find(|a| {
             a.revoked.is_none()
@@ -145,12 +145,13 @@ impl Service {
                 (a, true)
             }
         };
-        Ok(Seat {
-            token: seat.token,
+        let answer = Seat {
+            token: seat.token.clone(),
             seat: seat.seat,
             revision: seat.revision,
             new,
-        })
+        };
+        Ok((answer, seat))
     }
 
     /// Seat `number` of `l`, bound to `fp`, with its token at the current revision.
@@ -170,6 +171,7 @@ impl Service {
             revision: l.revision,
             created: now,
             revoked: None,
+            reported_day: None,
         })
     }
 
@@ -221,15 +223,21 @@ impl Service {
                         .activations(&l.id)?
                         .into_iter()
                         .find(|a| a.binding == encoded);
-                    match seat {
-                        Some(a) if a.revision == l.revision => a.token,
+                    let token = match &seat {
+                        Some(a) if a.revision == l.revision => a.token.clone(),
                         Some(a) => {
-                            let a = s.remint_seat(&l, &a, now)?;
+                            let a = s.remint_seat(&l, a, now)?;
                             batch.activations.push(a.clone());
                             a.token
                         }
                         None => l.mint(&s.issuer(), now, Some(b.clone()))?,
+                    };
+                    if let Some(a) = &seat
+                        && l.kind == Kind::Code
+                    {
+                        s.note_usage(&l, a, now, &mut batch);
                     }
+                    token
                 }
                 (binding, Kind::Online) => {
                     let mut scoped = l.clone();

@@ -88,6 +88,10 @@ struct State {
     /// What the next code calls do: `None` answers normally, `Some` with (HTTP status, body).
     code_failures: VecDeque<Option<(u16, Value)>>,
     usage: Vec<Value>,
+    /// Usage reports answered HTTP 500 `92020001` while set.
+    usage_down: bool,
+    /// Usage reports that arrived signed, answered or not.
+    usage_attempts: usize,
 }
 
 /// A running fake marketplace. Stops when dropped.
@@ -234,12 +238,18 @@ impl FakeMarket {
         self.state.lock().unwrap().codes[code].clone()
     }
 
-    /// The code API calls that arrived signed, in order: `activate`, `query`, `usage`.
+    /// The activations and queries that arrived signed, in order: `activate`, `query` (usage
+    /// reports are counted apart, since the outbox sends them whenever it likes).
     pub fn code_calls(&self) -> Vec<&'static str> {
         self.state.lock().unwrap().code_calls.clone()
     }
 
-    /// The next `n` code API calls get HTTP 500 `92020001` (internal error): an outage.
+    /// Usage reports that arrived signed, delivered or refused.
+    pub fn usage_attempts(&self) -> usize {
+        self.state.lock().unwrap().usage_attempts
+    }
+
+    /// The next `n` activations or queries get HTTP 500 `92020001` (internal error): an outage.
     pub fn fail_next_code_calls(&self, n: usize) {
         let mut s = self.state.lock().unwrap();
         for _ in 0..n {
@@ -259,6 +269,11 @@ impl FakeMarket {
             500,
             json!({"error_code": "92020001", "error_msg": "internal error"}),
         )));
+    }
+
+    /// Usage reports fail (HTTP 500 `92020001`) until set back.
+    pub fn set_usage_down(&self, down: bool) {
+        self.state.lock().unwrap().usage_down = down;
     }
 
     /// The usage reports received (`usage_info` arrays), in order.
@@ -446,15 +461,14 @@ fn code_api(
         );
     };
     let mut s = state.lock().unwrap();
-    s.code_calls.push(match path {
-        CODE_ACTIVATE => "activate",
-        CODE_QUERY => "query",
-        _ => "usage",
-    });
-    if let Some(Some((status, body))) = s.code_failures.pop_front() {
-        return reply(status, body);
-    }
     if path == CODE_USAGE {
+        s.usage_attempts += 1;
+        if s.usage_down {
+            return reply(
+                500,
+                json!({"error_code": "92020001", "error_msg": "internal error"}),
+            );
+        }
         let Some(items) = req["usage_info"]
             .as_array()
             .filter(|i| !i.is_empty() && i.len() <= 100)
@@ -475,6 +489,14 @@ fn code_api(
         }
         s.usage.push(Value::Array(items.clone()));
         return answer("92020000", "success", None);
+    }
+    s.code_calls.push(if path == CODE_ACTIVATE {
+        "activate"
+    } else {
+        "query"
+    });
+    if let Some(Some((status, body))) = s.code_failures.pop_front() {
+        return reply(status, body);
     }
     let Some(code) = req["license"]
         .as_str()

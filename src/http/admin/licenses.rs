@@ -32,6 +32,7 @@ pub(super) fn routes() -> Router<AdminState> {
     Router::new()
         .route("/licenses", get(list))
         .route("/licenses/{id}", get(show))
+        .route("/codes/{code}", get(show_code))
         .route("/licenses/{id}/token", get(token))
         .route("/licenses/{id}/audit", get(audit))
         .route("/licenses/{id}/reissue", post(reissue))
@@ -114,6 +115,7 @@ impl From<&License> for Summary {
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     status: Option<String>,
+    kind: Option<String>,
     customer: Option<String>,
     product: Option<String>,
     test: Option<bool>,
@@ -125,6 +127,7 @@ struct ListQuery {
 /// The filters of a list request, checked.
 struct Filter {
     status: Option<Status>,
+    kind: Option<Kind>,
     customer: Option<String>,
     product: Option<String>,
     test: Option<bool>,
@@ -135,12 +138,24 @@ struct Filter {
 impl Filter {
     fn matches(&self, l: &License) -> bool {
         self.status.is_none_or(|s| l.status == s)
+            && self.kind.is_none_or(|k| l.kind == k)
             && self.customer.as_ref().is_none_or(|c| &l.customer == c)
             && self.product.as_ref().is_none_or(|p| &l.product == p)
             && self.test.is_none_or(|t| l.test == t)
             && self.expiring_before.is_none_or(|(now, until)| {
                 l.status != Status::Released && l.exp >= now && l.exp <= until
             })
+    }
+}
+
+fn parse_kind(s: &str) -> Result<Kind, ApiError> {
+    match s {
+        "classic" => Ok(Kind::Classic),
+        "online" => Ok(Kind::Online),
+        "code" => Ok(Kind::Code),
+        other => Err(ApiError::bad_request(format!(
+            "kind {other:?}: expected classic, online or code"
+        ))),
     }
 }
 
@@ -176,6 +191,7 @@ async fn list(
     let now = Timestamp::now();
     let filter = Filter {
         status: q.status.as_deref().map(parse_status).transpose()?,
+        kind: q.kind.as_deref().map(parse_kind).transpose()?,
         customer: q.customer.filter(|c| !c.is_empty()),
         product: q.product.filter(|p| !p.is_empty()),
         test: q.test,
@@ -236,6 +252,15 @@ fn scan(
 struct Detail {
     #[serde(flatten)]
     summary: Summary,
+    /// License 2.0: the activation code (the ISV may see it; tokens and logs never do).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    /// License 2.0: when licd activated the code with the marketplace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activated: Option<Timestamp>,
+    /// License 2.0: when the marketplace was last asked for the code's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checked: Option<Timestamp>,
     order_line: Option<String>,
     periodic: bool,
     order_synced: Option<Timestamp>,
@@ -269,44 +294,65 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Detail>, ApiError> {
     let store = st.store.clone();
+    let detail = blocking(move || detail(store.as_ref(), &id)).await?;
+    Ok(Json(detail))
+}
+
+/// `GET /admin/v1/codes/{code}`: the license of a License 2.0 activation code.
+async fn show_code(
+    State(st): State<AdminState>,
+    Path(code): Path<String>,
+) -> Result<Json<Detail>, ApiError> {
+    let store = st.store.clone();
     let detail = blocking(move || {
-        let l = must_get(store.as_ref(), &id)?;
-        let activations = store
-            .activations(&id)
+        let id = store
+            .order(&crate::store::OrderKey::Code(code))
             .map_err(store_error)?
-            .into_iter()
-            .map(|a| SeatView {
-                seat: a.seat,
-                revision: a.revision,
-                created: a.created,
-                revoked: a.revoked,
-            })
-            .collect();
-        let devices = store
-            .devices_for(&id)
-            .map_err(store_error)?
-            .into_iter()
-            .map(|d| DeviceView {
-                event_id: d.event_id,
-                fingerprint: d.fingerprint,
-                nbf: d.nbf,
-                exp: (d.exp < PERPETUAL).then_some(d.exp),
-                created: d.created,
-                revoked: d.revoked,
-            })
-            .collect();
-        Ok(Detail {
-            summary: Summary::from(&l),
-            order_line: l.order_line,
-            periodic: l.periodic,
-            order_synced: l.order_synced,
-            entitlements: l.entitlements,
-            activations,
-            devices,
-        })
+            .ok_or_else(|| ApiError::not_found("no license has this activation code"))?;
+        detail(store.as_ref(), &id)
     })
     .await?;
     Ok(Json(detail))
+}
+
+fn detail(store: &dyn Store, id: &str) -> Result<Detail, ApiError> {
+    let l = must_get(store, id)?;
+    let activations = store
+        .activations(id)
+        .map_err(store_error)?
+        .into_iter()
+        .map(|a| SeatView {
+            seat: a.seat,
+            revision: a.revision,
+            created: a.created,
+            revoked: a.revoked,
+        })
+        .collect();
+    let devices = store
+        .devices_for(id)
+        .map_err(store_error)?
+        .into_iter()
+        .map(|d| DeviceView {
+            event_id: d.event_id,
+            fingerprint: d.fingerprint,
+            nbf: d.nbf,
+            exp: (d.exp < PERPETUAL).then_some(d.exp),
+            created: d.created,
+            revoked: d.revoked,
+        })
+        .collect();
+    Ok(Detail {
+        summary: Summary::from(&l),
+        code: l.code,
+        activated: l.activated,
+        checked: l.checked,
+        order_line: l.order_line,
+        periodic: l.periodic,
+        order_synced: l.order_synced,
+        entitlements: l.entitlements,
+        activations,
+        devices,
+    })
 }
 
 #[derive(Serialize)]
@@ -550,6 +596,7 @@ impl From<Job> for JobView {
         let subject = match &j.task {
             Task::Upload { event_id, .. } => format!("event {event_id}"),
             Task::QueryOrder { order, order_line } => format!("order {order}/{order_line}"),
+            Task::Usage { client, day, .. } => format!("usage of device {client} on {day}"),
         };
         JobView {
             kind: j.task.action(),
@@ -633,6 +680,7 @@ mod tests {
     fn customer(c: &str) -> Filter {
         Filter {
             status: None,
+            kind: None,
             customer: Some(c.into()),
             product: None,
             test: None,
