@@ -197,6 +197,9 @@ pub struct Service {
     trusted: Vec<PublicKey>,
     /// Codes whose daily check is being asked right now (one query per code at a time).
     code_checks: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// When each code's next check is due (unix seconds), so that a refresh between checks
+    /// costs no extra store read.
+    code_due: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// Seconds between two checks of a code with the marketplace (a day unless configured).
     code_check_secs: i64,
 }
@@ -221,6 +224,7 @@ impl Service {
             outbox_wake: Arc::new(Notify::new()),
             trusted: vec![key.public_key().clone()],
             code_checks: std::sync::Mutex::default(),
+            code_due: std::sync::Mutex::default(),
             code_check_secs: client_verifier::DAY,
             key,
         }

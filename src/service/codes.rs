@@ -249,10 +249,17 @@ impl Service {
     /// customer is never locked out by an outage.
     pub(super) async fn check_code_if_due(&self, id: &str, now: Timestamp) {
         let Some(api) = &self.api else { return };
+        let cached = self.code_due.lock().ok().and_then(|d| d.get(id).copied());
+        if cached.is_some_and(|due| now.unix() < due) {
+            return;
+        }
         let Ok(Some(l)) = self.store.license(id) else {
             return;
         };
         if !l.code_check_due(now, self.code_check_secs) {
+            if let (Some(checked), Ok(mut due)) = (l.checked, self.code_due.lock()) {
+                due.insert(id.to_string(), checked.unix() + self.code_check_secs);
+            }
             return;
         }
         let Some(code) = l.code.clone() else { return };
@@ -300,6 +307,11 @@ impl Service {
         }
         if let Ok(mut c) = self.code_checks.lock() {
             c.remove(id);
+        }
+        // Asked (or failed to ask): the next refresh reads the record again to find out when
+        // the next check is due.
+        if let Ok(mut due) = self.code_due.lock() {
+            due.remove(id);
         }
     }
 }
