@@ -525,3 +525,65 @@ async fn licctl_marketplace_send_signs_the_2_0_activities() {
     let missing = send("releaseLicenseCode", &[]);
     assert_eq!(missing["response"]["resultCode"], "000002", "{missing}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dial_test_cases_for_codes_replayed_three_times_all_succeed() {
+    let market = FakeMarket::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &[]);
+    let c = client();
+    let test = |mut v: Value| {
+        v["testFlag"] = json!("1");
+        v
+    };
+    let cases = [
+        test(renew("LC-DIAL", "CS-D1", "RENEWAL", "20991231000000")),
+        test(status("LC-DIAL", "FREEZE")),
+        test(status("LC-DIAL", "UNFREEZE")),
+        test(release("LC-DIAL")),
+    ];
+    for round in 1..=3 {
+        for case in &cases {
+            let a = v2(&c, &d, case).await;
+            a.check_body_sign();
+            assert_eq!(
+                a.code(),
+                "000000",
+                "round {round}, {}: {:?}",
+                case["activity"],
+                a.json
+            );
+        }
+    }
+    let (s, detail) = admin(&c, &d, reqwest::Method::GET, "/codes/LC-DIAL", None).await;
+    assert_eq!(s, 200, "{detail}");
+    assert_eq!(detail["status"], "released");
+    assert_eq!(detail["test"], true);
+    let id = detail["id"].as_str().unwrap();
+    let (_, audit) = admin(
+        &c,
+        &d,
+        reqwest::Method::GET,
+        &format!("/licenses/{id}/audit"),
+        None,
+    )
+    .await;
+    let absorbed: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"]["absorbed"].is_string())
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    // Rounds 2 and 3 unfreeze a released code: answered, audited on the code's license.
+    assert_eq!(
+        absorbed,
+        ["updateLicenseCodeStatus", "updateLicenseCodeStatus"],
+        "{audit}"
+    );
+    // The same as a real call says what is wrong.
+    assert_eq!(
+        v2(&c, &d, &status("LC-DIAL", "UNFREEZE")).await.code(),
+        "000003"
+    );
+}

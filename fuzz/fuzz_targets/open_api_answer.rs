@@ -1,5 +1,5 @@
-//! The marketplace open API's answers: `parse_order` (order query) and `parse_upload` on the
-//! input as a response body.
+//! The marketplace open API's answers: `parse_order` (order query), `parse_upload`, and the
+//! License 2.0 `parse_activation` and `parse_code_query` on the input as a response body.
 //!
 //! The input is `<status byte><order id>\n<body>`: the first byte picks the HTTP status (200,
 //! 400, 401, 429, 500, 503), the line after it is the order id asked for; without a newline the
@@ -8,6 +8,7 @@
 //! Invariants:
 //! - no panic on any body;
 //! - an order read is the one asked for (`orderId` equal), answered with a 2xx;
+//! - a code's state is read only from a 2xx, and its status is upper-case;
 //! - every error is one line (no control characters), so a hostile body cannot forge log
 //!   lines, and names the call;
 //! - an error's retryability agrees with the status (5xx and 429 retry, other 4xx do not,
@@ -15,7 +16,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use licd_fuzz::market_api::{CallError, order, upload};
+use licd_fuzz::market_api::{CallError, code_activation, code_query, order, upload};
 
 const STATUSES: [u16; 6] = [200, 400, 401, 429, 500, 503];
 
@@ -40,6 +41,15 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Err(e) = upload(status, body) {
         check(&e, status);
+    }
+    for read in [code_activation(status, body), code_query(status, body)] {
+        match read {
+            Ok(info) => {
+                assert!((200..300).contains(&status), "{status}: {info:?}");
+                assert_eq!(info.status, info.status.to_ascii_uppercase());
+            }
+            Err(e) => check(&e, status),
+        }
     }
 });
 

@@ -136,6 +136,16 @@ impl Callback {
         }
     }
 
+    /// The License 2.0 code the callback concerns.
+    pub fn code(&self) -> Option<&LicenseCode> {
+        match self {
+            Callback::RefreshLicenseCode(c) => Some(&c.code),
+            Callback::UpdateLicenseCodeStatus(c) => Some(&c.code),
+            Callback::ReleaseLicenseCode(c) => Some(&c.code),
+            _ => None,
+        }
+    }
+
     /// The wire name of the activity, e.g. `"getLicense"`.
     pub fn activity(&self) -> &'static str {
         match self {

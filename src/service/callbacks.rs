@@ -59,9 +59,18 @@ impl Service {
             signed_at,
         };
         let instance = cb.instance_id().map(str::to_string);
+        let code = cb.code().cloned();
         match self.apply(cb, caller, now).await {
             Err(e) if caller.test && e.is_state_refusal() => {
-                let instance = instance.unwrap_or_default();
+                // A code's license is found through the code (its id is not on the wire).
+                let instance = match (instance, code) {
+                    (Some(id), _) => id,
+                    (None, Some(code)) => self
+                        .store
+                        .order(&crate::store::OrderKey::Code(code.expose().to_string()))?
+                        .unwrap_or_default(),
+                    (None, None) => String::new(),
+                };
                 tracing::info!(activity = caller.action, instance = %instance, refused = %e, "test call (testFlag=1) answered success without a change");
                 let detail = json!({ "test": true, "absorbed": e.to_string() });
                 let event = AuditEvent::new(&instance, caller.action, caller.actor(), now, detail);
