@@ -28,8 +28,8 @@ pub struct Job {
     pub dead: bool,
 }
 
-/// What a job does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a job does. `Debug` leaves out the token and the code.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Task {
     /// Upload a license string for a `getLicenseAsync` event (`market-event/{eventId}/file`,
@@ -58,6 +58,28 @@ pub enum Task {
         /// The UTC day used, `yyyyMMdd`.
         day: String,
     },
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Task::Upload { event_id, token } => f
+                .debug_struct("Upload")
+                .field("event_id", event_id)
+                .field("token_len", &token.len())
+                .finish(),
+            Task::QueryOrder { order, order_line } => f
+                .debug_struct("QueryOrder")
+                .field("order", order)
+                .field("order_line", order_line)
+                .finish(),
+            Task::Usage { client, day, .. } => f
+                .debug_struct("Usage")
+                .field("client", client)
+                .field("day", day)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl Task {

@@ -39,8 +39,8 @@ pub enum StoreError {
     },
 }
 
-/// What identifies a purchase for idempotency.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What identifies a purchase for idempotency. `Debug` never shows a License 2.0 code.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum OrderKey {
     /// License 1.0 `getLicense`: the `orderId`.
     Classic(String),
@@ -49,6 +49,16 @@ pub enum OrderKey {
     /// License 2.0: the activation code. The index is the only place the code is a key; the
     /// license id is random, so nothing derived from the code leaves the store.
     Code(String),
+}
+
+impl std::fmt::Debug for OrderKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrderKey::Classic(o) => f.debug_tuple("Classic").field(o).finish(),
+            OrderKey::Online(o, l) => f.debug_tuple("Online").field(o).field(l).finish(),
+            OrderKey::Code(_) => f.write_str("Code(<redacted>)"),
+        }
+    }
 }
 
 impl OrderKey {
