@@ -9,13 +9,12 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use client_verifier::{Fingerprint, Timestamp, VerifyError};
 use common::fake_market::{FakeMarket, Upload};
-use common::{Daemon, client, metric, v1, v2};
+use common::{Daemon, client, market_flags, metric, v1, v2};
 use serde_json::{Value, json};
 
 const ORDER: &str = "CS2311230001";
@@ -23,23 +22,6 @@ const LINE: &str = "CS2311230001-000001";
 const MACHINE_A: &str = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.|BOARD-A1|BFEBFBFF00090672";
 const MACHINE_B: &str = "0A:00:27:00:00:0B|WD-WCC4N0ABCDEF|BOARD-B2|AFEBFBFF000806EA";
 const MACHINE_C: &str = "52:54:00:12:34:56|S3Z9NB0K123456|BOARD-C3|CFEBFBFF000A0671";
-
-/// Daemon flags that point the open-API client at `market`, with 1 s first retries.
-fn market_flags(dir: &Path, base_url: &str, market: &FakeMarket) -> Vec<String> {
-    let sk = dir.join("marketplace.sk");
-    std::fs::write(&sk, market.sk()).unwrap();
-    std::fs::set_permissions(&sk, std::fs::Permissions::from_mode(0o600)).unwrap();
-    vec![
-        "--marketplace-api".into(),
-        base_url.into(),
-        "--marketplace-ak".into(),
-        market.ak().into(),
-        "--marketplace-sk-file".into(),
-        sk.display().to_string(),
-        "--outbox-retry-secs".into(),
-        "1".into(),
-    ]
-}
 
 fn start(dir: &Path, base_url: &str, market: &FakeMarket) -> Daemon {
     let flags = market_flags(dir, base_url, market);

@@ -11,39 +11,17 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use client_verifier::{Fingerprint, Timestamp};
 use common::fake_market::{FakeMarket, Upload};
-use common::{Daemon, admin, client, v1, v2};
+use common::{
+    Daemon, audit_events as audit, client, license_json as license, start_with_market, v1, v2,
+};
 use serde_json::{Value, json};
 
 const MACHINE_A: &str = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.|BOARD-A1|BFEBFBFF00090672";
 const MACHINE_B: &str = "0A:00:27:00:00:0B|WD-WCC4N0ABCDEF|BOARD-B2|AFEBFBFF000806EA";
-
-/// Daemon flags that point the open-API client at `market`, with 1 s first retries.
-fn start_with_market(dir: &Path, market: &FakeMarket, extra: &[&str]) -> Daemon {
-    let sk = dir.join("marketplace.sk");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(&sk, market.sk()).unwrap();
-    std::fs::set_permissions(&sk, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let sk = sk.display().to_string();
-    let url = market.url();
-    let mut flags = vec![
-        "--marketplace-api",
-        &url,
-        "--marketplace-ak",
-        market.ak(),
-        "--marketplace-sk-file",
-        &sk,
-        "--outbox-retry-secs",
-        "1",
-    ];
-    flags.extend_from_slice(extra);
-    Daemon::start(dir, &flags)
-}
 
 /// An order (`orderInfo`) with one periodic line of `quantity` devices ending at `expire`.
 fn order(id: &str, line: &str, kind: &str, quantity: u32, expire: &str) -> Value {
@@ -59,27 +37,6 @@ fn order(id: &str, line: &str, kind: &str, quantity: u32, expire: &str) -> Value
             "productInfo": [{"productId": "OFFI999", "skuCode": "sku-up", "linearValue": quantity}]
         }]
     })
-}
-
-/// The audit events of license `id`, oldest first.
-async fn audit(c: &reqwest::Client, d: &Daemon, id: &str) -> Vec<Value> {
-    let (status, body) = admin(
-        c,
-        d,
-        reqwest::Method::GET,
-        &format!("/licenses/{id}/audit"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["chain"]["intact"], true, "{body}");
-    body["events"].as_array().unwrap().clone()
-}
-
-async fn license(c: &reqwest::Client, d: &Daemon, id: &str) -> Value {
-    let (status, body) = admin(c, d, reqwest::Method::GET, &format!("/licenses/{id}"), None).await;
-    assert_eq!(status, 200, "{body}");
-    body
 }
 
 /// Polls `check` every 50 ms for up to 20 s.
@@ -235,11 +192,7 @@ async fn online_activation_dial_test_cases_replayed_three_times_all_succeed() {
         }
     }
     let events = audit(&c, &d, "dial-2").await;
-    let absorbed: Vec<&str> = events
-        .iter()
-        .filter(|e| e["detail"]["absorbed"].is_string())
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let absorbed = common::absorbed_actions(&events);
     // Rounds 2 and 3: the unfreeze of a released instance. The renewal and the device request
     // are repeats of ones applied (same order, same event), answered as such.
     assert_eq!(

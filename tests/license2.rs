@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,22 +19,7 @@ const MACHINE_B: &str = "0A:00:27:00:00:0B|WD-WCC4N0ABCDEF|BOARD-B2|AFEBFBFF0008
 const CODE: &str = "LC7Q-9XKD-2M4P-TT8W";
 
 fn start(dir: &Path, market: &FakeMarket, extra: &[&str]) -> Daemon {
-    std::fs::create_dir_all(dir).unwrap();
-    let sk = dir.join("marketplace.sk");
-    std::fs::write(&sk, market.sk()).unwrap();
-    std::fs::set_permissions(&sk, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let sk = sk.display().to_string();
-    let url = market.url();
-    let mut flags = vec![
-        "--marketplace-api",
-        &url,
-        "--marketplace-ak",
-        market.ak(),
-        "--marketplace-sk-file",
-        &sk,
-    ];
-    flags.extend_from_slice(extra);
-    Daemon::start(dir, &flags)
+    common::start_with_market(dir, market, extra)
 }
 
 /// `POST /v1/codes/activate`: (status, Retry-After, body).
@@ -253,17 +237,8 @@ async fn callbacks_before_activation_are_recorded_and_never_fail() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["license"], id.as_str());
     assert_eq!(body["exp"], "2100-12-31T00:00:00Z");
-    let (_, audit) = admin(
-        &c,
-        &d,
-        reqwest::Method::GET,
-        &format!("/licenses/{id}/audit"),
-        None,
-    )
-    .await;
-    let actions: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
+    let audit = common::audit_events(&c, &d, &id).await;
+    let actions: Vec<&str> = audit
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         // The usage report goes out whenever the outbox gets to it.
@@ -278,7 +253,7 @@ async fn callbacks_before_activation_are_recorded_and_never_fail() {
             "activateCode",
             "activate"
         ],
-        "{audit}"
+        "{audit:#?}"
     );
 
     // A code released before anyone activated it: recorded; an activation is refused even
@@ -384,8 +359,8 @@ async fn usage_is_reported_once_per_device_and_day_and_survives_sigkill() {
     market.add_code(CODE, FakeCode::alive(2, "20991231000000"));
     market.set_usage_down(true);
     let dir = tempfile::tempdir().unwrap();
-    let flags = ["--outbox-retry-secs", "1"];
-    let d = start(dir.path(), &market, &flags);
+    // The market flags retry failed calls after 1 s.
+    let d = start(dir.path(), &market, &[]);
     let c = client();
     let (_, _, a) = activate(&c, &d, CODE, MACHINE_A).await;
     let (_, _, b) = activate(&c, &d, CODE, MACHINE_B).await;
@@ -408,7 +383,7 @@ async fn usage_is_reported_once_per_device_and_day_and_survives_sigkill() {
     d.kill();
 
     market.set_usage_down(false);
-    let d = start(dir.path(), &market, &flags);
+    let d = start(dir.path(), &market, &[]);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let reported = loop {
         let items: Vec<Value> = market
@@ -560,26 +535,13 @@ async fn dial_test_cases_for_codes_replayed_three_times_all_succeed() {
     assert_eq!(detail["status"], "released");
     assert_eq!(detail["test"], true);
     let id = detail["id"].as_str().unwrap();
-    let (_, audit) = admin(
-        &c,
-        &d,
-        reqwest::Method::GET,
-        &format!("/licenses/{id}/audit"),
-        None,
-    )
-    .await;
-    let absorbed: Vec<&str> = audit["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["detail"]["absorbed"].is_string())
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let audit = common::audit_events(&c, &d, id).await;
+    let absorbed = common::absorbed_actions(&audit);
     // Rounds 2 and 3 unfreeze a released code: answered, audited on the code's license.
     assert_eq!(
         absorbed,
         ["updateLicenseCodeStatus", "updateLicenseCodeStatus"],
-        "{audit}"
+        "{audit:#?}"
     );
     // The same as a real call says what is wrong.
     assert_eq!(

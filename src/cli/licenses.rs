@@ -253,15 +253,7 @@ pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliEr
                 list(&client, &a, json).await
             }
             AdminCommand::Codes(CodesCommand::Show(a)) => {
-                let v = client
-                    .json(client.request(Method::GET, &format!("/admin/v1/codes/{}", seg(&a.code))))
-                    .await?;
-                if json {
-                    say!("{v}");
-                } else {
-                    show_text(&v);
-                }
-                Ok(())
+                show(&client, &format!("/admin/v1/codes/{}", seg(&a.code)), json).await
             }
             AdminCommand::Revocations(RevocationsCommand::Export) => {
                 revocations(&client, json).await
@@ -283,15 +275,7 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
     match cmd {
         LicensesCommand::List(a) => list(c, &a, json).await,
         LicensesCommand::Show(a) => {
-            let v = c
-                .json(c.request(Method::GET, &format!("/admin/v1/licenses/{}", seg(&a.id))))
-                .await?;
-            if json {
-                say!("{v}");
-            } else {
-                show_text(&v);
-            }
-            Ok(())
+            show(c, &format!("/admin/v1/licenses/{}", seg(&a.id)), json).await
         }
         LicensesCommand::Token(a) => {
             let v = c
@@ -468,6 +452,17 @@ fn str_of(v: &Value) -> String {
         Value::Null => String::new(),
         other => other.to_string(),
     }
+}
+
+/// Prints the license at admin API `path`.
+async fn show(c: &AdminClient, path: &str, json: bool) -> Result<(), CliError> {
+    let v = c.json(c.request(Method::GET, path)).await?;
+    if json {
+        say!("{v}");
+    } else {
+        show_text(&v);
+    }
+    Ok(())
 }
 
 fn show_text(v: &Value) {

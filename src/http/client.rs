@@ -140,6 +140,16 @@ fn body<T>(req: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     })
 }
 
+/// A binding needs the machine's fingerprint: say how to get one.
+fn require_fingerprint(fingerprint: &str) -> Result<(), ApiError> {
+    if fingerprint.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "fingerprint: required; send this machine's fingerprint (client-verifier Fingerprint::collect)",
+        ));
+    }
+    Ok(())
+}
+
 async fn activate(
     State(st): State<AppState>,
     peer: Option<Extension<ClientAddr>>,
@@ -149,11 +159,7 @@ async fn activate(
     let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
     let result = async {
         let req = body(req)?;
-        if req.fingerprint.trim().is_empty() {
-            return Err(ApiError::bad_request(
-                "fingerprint: required; send this machine's fingerprint (client-verifier Fingerprint::collect)",
-            ));
-        }
+        require_fingerprint(&req.fingerprint)?;
         let seat = st
             .service
             .activate(&req.license, &req.fingerprint, Timestamp::now())
@@ -185,11 +191,7 @@ async fn activate_code(
     let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
     let result = async {
         let req = body(req)?;
-        if req.fingerprint.trim().is_empty() {
-            return Err(ApiError::bad_request(
-                "fingerprint: required; send this machine's fingerprint (client-verifier Fingerprint::collect)",
-            ));
-        }
+        require_fingerprint(&req.fingerprint)?;
         let c = st
             .service
             .activate_code(&req.code, &req.fingerprint, Timestamp::now())

@@ -525,6 +525,7 @@ impl License {
             return Ok(Change::Unchanged);
         }
         self.status = Status::Frozen;
+        self.state_stated(now);
         self.next_revision(issuer, now)?;
         Ok(Change::Changed)
     }
@@ -536,8 +537,17 @@ impl License {
             return Ok(Change::Unchanged);
         }
         self.status = Status::Active;
+        self.state_stated(now);
         self.next_revision(issuer, now)?;
         Ok(Change::Changed)
+    }
+
+    /// A code's state was stated by a callback: a code query asked for before now does not
+    /// undo it. (For the other kinds the order query never touches the state.)
+    fn state_stated(&mut self, now: Timestamp) {
+        if self.kind == Kind::Code {
+            self.exp_stated = Some(now);
+        }
     }
 
     /// Releases: terminal. The record stays (with its history) and its id goes on the

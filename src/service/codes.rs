@@ -104,16 +104,10 @@ impl Service {
         now: Timestamp,
     ) -> Result<(), ServiceError> {
         let id = self.code_license(code, caller, now).await?;
-        self.mutate(&id, caller, now, |s, l| {
-            let c = match status {
-                InstanceStatus::Freeze => l.freeze(&s.issuer(), now)?,
-                InstanceStatus::Unfreeze => l.unfreeze(&s.issuer(), now)?,
-            };
-            // A statement of state: a query asked for before it does not undo it.
-            l.exp_stated = Some(now);
-            Ok((c, None, json!({ "revision": l.revision })))
-        })
-        .await
+        match status {
+            InstanceStatus::Freeze => self.freeze(&id, caller, now).await,
+            InstanceStatus::Unfreeze => self.unfreeze(&id, caller, now).await,
+        }
     }
 
     /// `releaseLicenseCode`: terminal; every token of the code is revoked.

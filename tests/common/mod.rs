@@ -351,6 +351,63 @@ pub async fn admin(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// `licd serve` flags that point its open-API client at `base_url` with `market`'s
+/// credentials (the SK written owner-only under `dir`) and 1 s first retries.
+pub fn market_flags(dir: &Path, base_url: &str, market: &fake_market::FakeMarket) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let sk = dir.join("marketplace.sk");
+    write_secret(&sk, market.sk().as_bytes());
+    vec![
+        "--marketplace-api".into(),
+        base_url.into(),
+        "--marketplace-ak".into(),
+        market.ak().into(),
+        "--marketplace-sk-file".into(),
+        sk.display().to_string(),
+        "--outbox-retry-secs".into(),
+        "1".into(),
+    ]
+}
+
+/// [`Daemon::start`] talking to `market`, with `extra` flags.
+pub fn start_with_market(dir: &Path, market: &fake_market::FakeMarket, extra: &[&str]) -> Daemon {
+    let mut flags = market_flags(dir, &market.url(), market);
+    flags.extend(extra.iter().map(|s| s.to_string()));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    Daemon::start(dir, &flags)
+}
+
+/// License `id` as the admin API shows it.
+pub async fn license_json(c: &reqwest::Client, d: &Daemon, id: &str) -> Value {
+    let (status, body) = admin(c, d, reqwest::Method::GET, &format!("/licenses/{id}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The audit events of license `id`, oldest first; the hash chain must be intact.
+pub async fn audit_events(c: &reqwest::Client, d: &Daemon, id: &str) -> Vec<Value> {
+    let (status, body) = admin(
+        c,
+        d,
+        reqwest::Method::GET,
+        &format!("/licenses/{id}/audit"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["chain"]["intact"], true, "{body}");
+    body["events"].as_array().unwrap().clone()
+}
+
+/// The actions of the events that record a dial-test call answered without a change.
+pub fn absorbed_actions(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|e| e["detail"]["absorbed"].is_string())
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
+}
+
 /// The whole `/metrics` page.
 pub async fn metrics_text(c: &reqwest::Client, d: &Daemon) -> String {
     let resp = c.get(d.url("/metrics")).send().await.unwrap();
