@@ -18,11 +18,11 @@ use serde::de::{
 /// may repeat a key (compared after unescaping: "a" and "\u0061" are the same key). The error
 /// names a repeated key.
 ///
-/// One pass: `T` is deserialised through [`Strict`], which checks every object's keys as they go
+/// One pass: `T` is deserialised through `Strict`, which checks every object's keys as they go
 /// by and walks every value `T` ignores with the same check. A value `T` accepts this way is
 /// exactly one that a duplicate-key pass over the whole document followed by `T::deserialize`
 /// would accept: `T::deserialize` and `end` succeeding means the whole document was consumed,
-/// every value in it reached a visitor wrapped by [`Strict`], and the only way serde_json consumes
+/// every value in it reached a visitor wrapped by `Strict`, and the only way serde_json consumes
 /// a value without visiting it (`ignored_any`) is turned into a visit.
 pub fn from_str<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
