@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// 0 also admits opaque fingerprints [default: 3]
     #[arg(long, env = "LICD_MIN_FINGERPRINT_COMPONENTS", value_name = "N")]
     pub min_fingerprint_components: Option<u8>,
+    /// The product catalog (TOML): entitlements, editions, seats, binding and check-in per
+    /// product and SKU; see packaging/products.toml. Reloaded on SIGHUP [default: none]
+    #[arg(long, env = "LICD_PRODUCTS", value_name = "FILE")]
+    pub products: Option<PathBuf>,
     /// Seconds between two checks of a License 2.0 code with the marketplace, made when a
     /// device refreshes (the marketplace asks for one a day; shorter only to test) [default: 86400]
     #[arg(long, env = "LICD_CODE_CHECK_SECS", value_name = "SECS")]
@@ -163,6 +167,7 @@ struct FileServe {
     outbox_retry_secs: Option<u64>,
     min_fingerprint_components: Option<u8>,
     code_check_secs: Option<i64>,
+    products: Option<PathBuf>,
     trusted_proxy: Option<Vec<String>>,
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
@@ -250,6 +255,8 @@ pub struct Config {
     pub min_fingerprint_components: u8,
     /// Seconds between two marketplace checks of a License 2.0 code.
     pub code_check_secs: i64,
+    /// The product catalog file, if any.
+    pub products: Option<PathBuf>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
     /// Connection cap and timeouts of both listeners.
@@ -481,6 +488,7 @@ impl Config {
                     .clamp(1, 900),
             ),
             min_fingerprint_components,
+            products: args.products.clone().or(f.products),
             code_check_secs: args
                 .code_check_secs
                 .or(f.code_check_secs)

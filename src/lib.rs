@@ -55,6 +55,7 @@
 
 pub mod admin_client;
 pub mod backup;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -50,6 +50,9 @@ pub enum ServeError {
     /// Bad settings.
     #[error("{0}")]
     Config(String),
+    /// The product catalog cannot be used.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -159,6 +162,10 @@ impl App {
             .public_keys()
             .into_iter()
             .filter_map(|k| client_verifier::PublicKey::from_paserk(&k.public_paserk).ok());
+        let catalog = match &config.products {
+            Some(path) => crate::catalog::Catalog::load(path)?,
+            None => crate::catalog::Catalog::default(),
+        };
         let service = Arc::new(
             Service::new(
                 store.clone(),
@@ -172,6 +179,7 @@ impl App {
             )
             .with_trusted(trusted)
             .with_code_check_secs(config.code_check_secs)
+            .with_catalog(catalog)
             .with_marketplace(api.clone()),
         );
         let state = AppState {
@@ -251,6 +259,7 @@ impl App {
             );
         }
         let pruner = tokio::spawn(prune_nonces(store.clone()));
+        let reloader = tokio::spawn(reload_on_sighup(service.clone()));
         let worker = tokio::spawn(
             Worker::new(
                 service.clone(),
@@ -306,6 +315,7 @@ impl App {
         // the marketplace has acknowledged it.
         worker.abort();
         pruner.abort();
+        reloader.abort();
         // Every answer was already flushed; this makes the last background writes durable too.
         let flushed = store.flush().await;
         if let Err(e) = store.writable() {
@@ -425,6 +435,26 @@ async fn watch_writable(store: Arc<dyn Store>, broken: Arc<tokio::sync::Notify>)
             return;
         }
     }
+}
+
+/// Reloads the product catalog on SIGHUP; a catalog that does not load leaves the one in use.
+async fn reload_on_sighup(service: Arc<Service>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!(
+                "cannot listen for SIGHUP: reload the catalog with `licctl products reload`"
+            );
+            return;
+        };
+        while hup.recv().await.is_some() {
+            // The outcome is logged by the service.
+            let _ = service.reload_catalog();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = service;
 }
 
 /// Forgets V2 nonces once they are older than the replay window.

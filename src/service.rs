@@ -25,6 +25,7 @@ pub use callbacks::Outcome;
 pub use codes::CodeSeat;
 pub use seats::{Refreshed, Seat};
 
+use crate::catalog::{Catalog, Entry, Lookup};
 use crate::job::{Job, Task};
 use crate::market_api::MarketplaceApi;
 
@@ -202,6 +203,10 @@ pub struct Service {
     code_due: std::sync::Mutex<std::collections::HashMap<String, i64>>,
     /// Seconds between two checks of a code with the marketplace (a day unless configured).
     code_check_secs: i64,
+    /// The product catalog; replaced whole on a reload.
+    catalog: std::sync::RwLock<Arc<Catalog>>,
+    /// Purchases of products the catalog does not list, by product (for the metric).
+    unlisted: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -226,8 +231,80 @@ impl Service {
             code_checks: std::sync::Mutex::default(),
             code_due: std::sync::Mutex::default(),
             code_check_secs: client_verifier::DAY,
+            catalog: std::sync::RwLock::default(),
+            unlisted: std::sync::Mutex::default(),
             key,
         }
+    }
+
+    /// Uses `catalog` for entitlements, editions and per-product settings.
+    pub fn with_catalog(self, catalog: Catalog) -> Self {
+        self.replace_catalog(catalog);
+        self
+    }
+
+    /// The catalog in use.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Puts `catalog` in use: licenses take it at their next purchase, renewal, refresh or
+    /// reissue.
+    pub fn replace_catalog(&self, catalog: Catalog) {
+        let mut slot = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        *slot = Arc::new(catalog);
+    }
+
+    /// Reads the catalog file again and puts it in use. A catalog that does not load (or no
+    /// catalog configured) leaves the one in use, and the error says why; both outcomes are
+    /// logged.
+    pub fn reload_catalog(&self) -> Result<Arc<Catalog>, crate::catalog::CatalogError> {
+        let current = self.catalog();
+        let Some(path) = current.source.clone() else {
+            let e = crate::catalog::CatalogError {
+                file: std::path::PathBuf::from("(none)"),
+                message: "no catalog is configured (--products, LICD_PRODUCTS, products in [serve]); restart licd with one".into(),
+            };
+            tracing::warn!(error = %e, "catalog not reloaded");
+            return Err(e);
+        };
+        match Catalog::load(&path) {
+            Ok(c) => {
+                tracing::info!(file = %path.display(), entries = c.entries.len(), default = c.default.is_some(), "catalog reloaded: licenses take it at their next purchase, renewal, refresh or reissue");
+                self.replace_catalog(c);
+                Ok(self.catalog())
+            }
+            Err(e) => {
+                tracing::error!(error = %crate::logsafe::quoted(&e.to_string()), "the new catalog is not valid: the one loaded before stays in use");
+                Err(e)
+            }
+        }
+    }
+
+    /// Purchases of products the catalog does not list since start, by product.
+    pub fn unlisted_purchases(&self) -> Vec<(String, u64)> {
+        self.unlisted
+            .lock()
+            .map(|u| u.iter().map(|(p, n)| (p.clone(), *n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The catalog entry for `product`/`sku`. For a purchase (`purchase`) of a product the
+    /// configured catalog does not list, logs a warning and counts it: the customer still gets
+    /// the default entry (or none), never a refusal.
+    pub(crate) fn entry_for(&self, product: &str, sku: &str, purchase: bool) -> Option<Entry> {
+        let catalog = self.catalog();
+        let found = catalog.lookup(product, sku);
+        if purchase && catalog.is_configured() && !matches!(found, Lookup::Listed(_)) {
+            tracing::warn!(product = %crate::logsafe::quoted(product), sku = %crate::logsafe::quoted(sku), default = matches!(found, Lookup::Default(_)), "a purchase of a product the catalog does not list: it gets the [default] entry (or no entitlements); add the product to the catalog");
+            if let Ok(mut u) = self.unlisted.lock() {
+                *u.entry(product.to_string()).or_default() += 1;
+            }
+        }
+        found.entry().cloned()
     }
 
     /// Checks a License 2.0 code with the marketplace at most every `secs` seconds (default a
@@ -353,6 +430,7 @@ impl Service {
                     )));
                 }
                 let mut l = License::classic(&id, &p, caller.test, now);
+                l.apply_entry(s.entry_for(&p.product, &p.sku, true).as_ref());
                 let token = l.mint(&s.issuer(), now, None)?;
                 l.issued_token = Some(token.clone());
                 let event = s.event(&l, caller, now, json!({
@@ -480,6 +558,10 @@ impl Service {
                 // either way it was applied once and must not be applied again.
                 return Ok((Change::Unchanged, None, json!({})));
             }
+            // The renewal carries the catalog as it is now (a product change too).
+            let product_now = product.filter(|p| !p.is_empty()).unwrap_or(&l.product);
+            let entry = s.entry_for(product_now, &l.sku, false);
+            l.apply_entry(entry.as_ref());
             l.renew(exp, product, &s.issuer(), now)?;
             Ok((
                 Change::Changed,

@@ -20,8 +20,9 @@ const EXTRA_ENV: [(&str, &str); 4] = [
 ];
 
 /// Settings in the TOML template whose value is an example, not the default.
-const EXAMPLES: [&str; 8] = [
+const EXAMPLES: [&str; 9] = [
     "access_key_file",
+    "products",
     "tls_cert",
     "tls_key",
     "marketplace_ak",
@@ -392,5 +393,31 @@ fn nothing_allow_lists_the_marketplace_by_address() {
                 "{doc} still advises an address allow-list ({bad:?})"
             );
         }
+    }
+}
+
+/// The example catalog is a valid catalog, and says what each key does.
+#[test]
+fn the_example_catalog_loads_and_explains_every_key() {
+    let path = repo("packaging/products.toml");
+    let catalog = licd::catalog::Catalog::load(&path).unwrap();
+    let pro = catalog
+        .lookup("OFFI454488918838374", "sku-pro")
+        .entry()
+        .unwrap();
+    assert_eq!(pro.name, "CAD Pro");
+    assert!(catalog.default.is_some());
+    let text = read("packaging/products.toml");
+    for key in [
+        "id =",
+        "sku =",
+        "name =",
+        "seats =",
+        "binding =",
+        "check_in_days =",
+        "freeze_days =",
+        "entitlements]",
+    ] {
+        assert!(text.contains(key), "products.toml does not show {key}");
     }
 }

@@ -10,7 +10,8 @@ use client_verifier::{
 use serde_json::{Value, json};
 
 use super::licenses::{
-    self, AdminArgs, AdminCommand, CodesCommand, LicensesCommand, OutboxCommand, RevocationsCommand,
+    self, AdminArgs, AdminCommand, CodesCommand, LicensesCommand, OutboxCommand, ProductsCommand,
+    RevocationsCommand,
 };
 use super::{CliError, print_table};
 
@@ -75,6 +76,11 @@ pub enum Command {
     /// Example: licctl codes show LC7Q-9XKD-2M4P-TT8W
     #[command(subcommand)]
     Codes(CodesCommand),
+    /// The product catalog as the daemon understands it: list, show one product, reload.
+    ///
+    /// Example: licctl products show OFFI454488918838374 --sku sku-pro
+    #[command(subcommand)]
+    Products(ProductsCommand),
     /// The signed revocation list.
     ///
     /// Example: licctl revocations export > revocations.paseto
@@ -172,6 +178,7 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
         Command::Marketplace(cmd) => super::marketplace::run(cmd, cli.json),
         Command::Licenses(c) => licenses::run(&cli.admin, AdminCommand::Licenses(c), cli.json),
         Command::Codes(c) => licenses::run(&cli.admin, AdminCommand::Codes(c), cli.json),
+        Command::Products(c) => licenses::run(&cli.admin, AdminCommand::Products(c), cli.json),
         Command::Revocations(c) => {
             licenses::run(&cli.admin, AdminCommand::Revocations(c), cli.json)
         }

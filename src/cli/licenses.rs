@@ -181,6 +181,35 @@ pub enum CodesCommand {
     Show(CodeArg),
 }
 
+/// `licctl products …`
+#[derive(Debug, Subcommand)]
+pub enum ProductsCommand {
+    /// Every catalog entry (and the default), with its edition, seats, binding, check-in and
+    /// entitlements, and the purchases of products the catalog does not list.
+    ///
+    /// Example: licctl products list
+    List,
+    /// The entry a purchase of this product (and SKU) gets, and how it was found.
+    ///
+    /// Example: licctl products show OFFI454488918838374 --sku sku-pro
+    Show(ProductArg),
+    /// Read the catalog file again (as SIGHUP does). An invalid file is refused with the line
+    /// and key at fault, and the catalog in use stays.
+    ///
+    /// Example: licctl products reload
+    Reload,
+}
+
+/// A product.
+#[derive(Debug, Args)]
+pub struct ProductArg {
+    /// The marketplace productId.
+    pub id: String,
+    /// The skuCode.
+    #[arg(long, value_name = "SKU")]
+    pub sku: Option<String>,
+}
+
 /// An activation code.
 #[derive(Debug, Args)]
 pub struct CodeArg {
@@ -232,6 +261,8 @@ pub enum AdminCommand {
     Licenses(LicensesCommand),
     /// `codes …`
     Codes(CodesCommand),
+    /// `products …`
+    Products(ProductsCommand),
     /// `revocations …`
     Revocations(RevocationsCommand),
     /// `outbox …`
@@ -252,6 +283,7 @@ pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliEr
                 a.kind = Some("code".into());
                 list(&client, &a, json).await
             }
+            AdminCommand::Products(cmd) => products(&client, cmd, json).await,
             AdminCommand::Codes(CodesCommand::Show(a)) => {
                 show(&client, &format!("/admin/v1/codes/{}", seg(&a.code)), json).await
             }
@@ -454,6 +486,95 @@ fn str_of(v: &Value) -> String {
     }
 }
 
+async fn products(c: &AdminClient, cmd: ProductsCommand, json: bool) -> Result<(), CliError> {
+    let v = match &cmd {
+        ProductsCommand::List => c.json(c.request(Method::GET, "/admin/v1/products")).await?,
+        ProductsCommand::Show(a) => {
+            c.json(
+                c.request(Method::GET, &format!("/admin/v1/products/{}", seg(&a.id)))
+                    .query(&[("sku", a.sku.as_deref())]),
+            )
+            .await?
+        }
+        ProductsCommand::Reload => {
+            c.json(c.request(Method::POST, "/admin/v1/products/reload"))
+                .await?
+        }
+    };
+    if json {
+        say!("{v}");
+        return Ok(());
+    }
+    if let ProductsCommand::Show(a) = &cmd {
+        match v["matched"].as_str() {
+            Some("listed") => {}
+            Some("default") => say!(
+                "{} is not listed: a purchase gets the [default] entry",
+                a.id
+            ),
+            _ => {
+                say!(
+                    "{} is not listed and there is no [default]: a purchase gets no entitlements",
+                    a.id
+                );
+                return Ok(());
+            }
+        }
+        say!("{}", entry_text(&v["entry"]));
+        return Ok(());
+    }
+    match v["source"].as_str() {
+        Some(file) => say!(
+            "catalog {file}: {} entries",
+            v["entries"].as_array().map_or(0, Vec::len)
+        ),
+        None => say!("no catalog configured (--products): every license has empty entitlements"),
+    }
+    if !v["default"].is_null() {
+        say!("[default] {}", entry_text(&v["default"]));
+    }
+    for e in v["entries"].as_array().into_iter().flatten() {
+        say!("{}", entry_text(e));
+    }
+    for u in v["unlisted_purchases"].as_array().into_iter().flatten() {
+        say!(
+            "unlisted product {} bought {} time(s) since start: add it to the catalog",
+            str_of(&u["product"]),
+            u["purchases"]
+        );
+    }
+    Ok(())
+}
+
+/// One catalog entry on one line.
+fn entry_text(e: &Value) -> String {
+    let product = match (e["product"].as_str(), e["sku"].as_str()) {
+        (Some(""), _) | (None, _) => String::new(),
+        (Some(p), Some(s)) => format!("{p} sku {s}: "),
+        (Some(p), None) => format!("{p}: "),
+    };
+    format!(
+        "{product}{} (seats {}, binding {}, check-in {}, freeze {}) {}",
+        str_of(&e["name"]),
+        if e["seats"].is_null() {
+            "-".to_string()
+        } else {
+            e["seats"].to_string()
+        },
+        str_of(&e["binding"]),
+        match e["check_in_days"].as_u64() {
+            Some(0) | None => "never".to_string(),
+            Some(d) => format!("{d} days"),
+        },
+        if e["freeze_days"].is_null() {
+            "default".to_string()
+        } else {
+            format!("{} days", e["freeze_days"])
+        },
+        e["entitlements"]
+    )
+}
+
 /// Prints the license at admin API `path`.
 async fn show(c: &AdminClient, path: &str, json: bool) -> Result<(), CliError> {
     let v = c.json(c.request(Method::GET, path)).await?;
@@ -467,7 +588,7 @@ async fn show(c: &AdminClient, path: &str, json: bool) -> Result<(), CliError> {
 
 fn show_text(v: &Value) {
     // The order a person reads a license in, not the JSON's alphabetical one.
-    const FIELDS: [&str; 22] = [
+    const FIELDS: [&str; 23] = [
         "id",
         "status",
         "kind",
@@ -479,6 +600,7 @@ fn show_text(v: &Value) {
         "customer_name",
         "product",
         "sku",
+        "edition",
         "order",
         "order_line",
         "quantity",
@@ -496,7 +618,7 @@ fn show_text(v: &Value) {
         let text = match &v[k] {
             Value::Null if k == "exp" => "never".to_string(),
             // License 2.0 fields: absent on other kinds, and then not worth a row.
-            Value::Null if matches!(k, "code" | "activated" | "checked") => continue,
+            Value::Null if matches!(k, "code" | "activated" | "checked" | "edition") => continue,
             Value::Null => "-".to_string(),
             other => str_of(other),
         };

@@ -36,6 +36,6 @@ async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        st.metrics.render(),
+        st.metrics.render(&st.service.unlisted_purchases()),
     )
 }

@@ -35,6 +35,11 @@ struct OutboxLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProductLabels {
+    product: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: &'static str,
 }
@@ -52,6 +57,7 @@ pub struct Metrics {
     licenses: Family<StatusLabels, Gauge>,
     client: Family<ClientLabels, Counter>,
     outbox: Family<OutboxLabels, Gauge>,
+    unlisted: Family<ProductLabels, Gauge>,
     store: Arc<dyn Store>,
 }
 
@@ -93,6 +99,12 @@ impl Metrics {
             "Calls owed to the marketplace (device-license uploads, order queries): pending ones are retried, dead ones need an operator",
             outbox.clone(),
         );
+        let unlisted = Family::<ProductLabels, Gauge>::default();
+        registry.register(
+            "catalog_unlisted_purchases",
+            "Purchases since start of products the catalog does not list (they get the [default] entry): add the product to the catalog",
+            unlisted.clone(),
+        );
         Metrics {
             registry,
             callbacks,
@@ -100,6 +112,7 @@ impl Metrics {
             licenses,
             client,
             outbox,
+            unlisted,
             store,
         }
     }
@@ -126,8 +139,16 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition format.
-    pub fn render(&self) -> String {
+    /// The text exposition format; `unlisted` is the service's count of purchases of products
+    /// the catalog does not list.
+    pub fn render(&self, unlisted: &[(String, u64)]) -> String {
+        for (product, n) in unlisted {
+            self.unlisted
+                .get_or_create(&ProductLabels {
+                    product: product.clone(),
+                })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
         if let Ok(c) = self.store.counts() {
             for (status, n) in [
                 ("active", c.active),

@@ -9,6 +9,8 @@
 use client_verifier::{Binding, Claims, Entitlements, SecretKey, Timestamp, TokenStatus, mint};
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::Entry;
+
 /// Expiry of a license without one (one-off purchases): far enough never to matter, early
 /// enough that `exp` plus a freeze window still fits the RFC 3339 years tokens allow.
 pub const PERPETUAL: Timestamp = Timestamp::from_unix(253_370_764_800); // 9999-01-01T00:00:00Z
@@ -121,6 +123,16 @@ pub struct License {
     /// License 2.0: when the marketplace was last asked for the code's status (the daily check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked: Option<Timestamp>,
+    /// The edition (the catalog entry's name) the license's entitlements come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edition: Option<String>,
+    /// Days a bound machine may go without refreshing (from the catalog); 0 = never required.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub check_in_days: u32,
+    /// The freeze window in days, when the catalog sets one for the product (else the
+    /// daemon's `--freeze-days`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_days: Option<u32>,
     /// When a callback last stated the expiry (a renewal or a refund) or, for a code, its state,
     /// by licd's clock: an order or code query asked for before then does not override it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,6 +309,9 @@ impl License {
             periodic: false,
             order_synced: None,
             renewed: false,
+            edition: None,
+            check_in_days: 0,
+            freeze_days: None,
             code: None,
             activated: None,
             checked: None,
@@ -446,13 +461,58 @@ impl License {
             .or(self.issued_token.as_deref())
     }
 
-    /// The end of the freeze window.
-    pub fn freeze_until(&self, freeze_days: u32) -> Timestamp {
+    /// The end of the freeze window: the catalog's days for the product if it sets them, else
+    /// `default_days`.
+    pub fn freeze_until(&self, default_days: u32) -> Timestamp {
         if self.exp >= PERPETUAL {
             return self.exp;
         }
-        self.exp
-            .add_secs(i64::from(freeze_days) * client_verifier::DAY)
+        let days = self.freeze_days.unwrap_or(default_days);
+        self.exp.add_secs(i64::from(days) * client_verifier::DAY)
+    }
+
+    /// Takes what the catalog says of the license's product: entitlements, edition, check-in
+    /// interval and freeze window (`None`: the product has no entry, so no entitlements).
+    /// Returns whether anything changed. Issued tokens are never rewritten: a change reaches
+    /// the customer with the next revision ([`License::adopt_entry`]).
+    pub fn apply_entry(&mut self, entry: Option<&Entry>) -> bool {
+        let none = Entitlements::new();
+        let (entitlements, edition, check_in_days, freeze_days) = match entry {
+            Some(e) => (
+                &e.entitlements,
+                Some(e.name.as_str()),
+                e.check_in_days,
+                e.freeze_days,
+            ),
+            None => (&none, None, 0, None),
+        };
+        // Compared first: a refresh of an unchanged license allocates nothing here.
+        let changed = &self.entitlements != entitlements
+            || self.edition.as_deref() != edition
+            || self.check_in_days != check_in_days
+            || self.freeze_days != freeze_days;
+        if changed {
+            self.entitlements = entitlements.clone();
+            self.edition = edition.map(str::to_string);
+            self.check_in_days = check_in_days;
+            self.freeze_days = freeze_days;
+        }
+        changed
+    }
+
+    /// [`License::apply_entry`] for a license already issued: a change starts a new revision,
+    /// so the next token the customer gets carries it. A released license is left alone.
+    pub fn adopt_entry(
+        &mut self,
+        entry: Option<&Entry>,
+        issuer: &Issuer<'_>,
+        now: Timestamp,
+    ) -> Result<bool, DomainError> {
+        if self.status == Status::Released || !self.apply_entry(entry) {
+            return Ok(false);
+        }
+        self.next_revision(issuer, now)?;
+        Ok(true)
     }
 
     /// The claims of this license's current revision, bound to `binding` if given.
@@ -818,6 +878,31 @@ mod tests {
             "the query the refund itself asked for"
         );
         assert!(l.query_may_set_expiry(t("2027-02-01T00:00:01Z")));
+    }
+
+    #[test]
+    fn a_catalog_change_is_a_new_revision_and_never_reaches_a_released_license() {
+        let key = SecretKey::from_seed(&[1; 32]);
+        let now = t("2027-01-05T00:00:00Z");
+        let catalog = crate::catalog::Catalog::parse(
+            "[[product]]\nid = \"P\"\nname = \"Pro\"\nfreeze_days = 3\n[product.entitlements]\nx = 1\n",
+            std::path::Path::new("c.toml"),
+        )
+        .unwrap();
+        let entry = catalog.lookup("P", "").entry();
+        let mut l = license();
+        assert_eq!(l.adopt_entry(entry, &issuer(&key), now), Ok(true));
+        assert_eq!((l.revision, l.edition.as_deref()), (2, Some("Pro")));
+        assert_eq!(l.claims(&issuer(&key), now, None).entitlements["x"], 1);
+        assert_eq!(l.freeze_until(15), l.exp.add_secs(3 * client_verifier::DAY));
+        // Unchanged: no new revision.
+        assert_eq!(l.adopt_entry(entry, &issuer(&key), now), Ok(false));
+        assert_eq!(l.revision, 2);
+        // Taken out of the catalog: back to nothing, as a new revision.
+        assert_eq!(l.adopt_entry(None, &issuer(&key), now), Ok(true));
+        assert!(l.entitlements.is_empty() && l.edition.is_none());
+        l.release(now);
+        assert_eq!(l.adopt_entry(entry, &issuer(&key), now), Ok(false));
     }
 
     #[test]

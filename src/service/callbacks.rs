@@ -96,9 +96,20 @@ impl Service {
     ) -> Result<Outcome, ServiceError> {
         Ok(match cb {
             Callback::GetLicense(g) => {
-                let (instance, license) = self
-                    .issue_classic(NewPurchase::from(g), caller, now)
-                    .await?;
+                let amount_sent = g.quantity.is_some();
+                let mut purchase = NewPurchase::from(g);
+                // No `amount`: the catalog's seats for the product, if it names them.
+                if !amount_sent {
+                    let catalog = self.catalog();
+                    if let Some(seats) = catalog
+                        .lookup(&purchase.product, &purchase.sku)
+                        .entry()
+                        .and_then(|e| e.seats)
+                    {
+                        purchase.quantity = seats;
+                    }
+                }
+                let (instance, license) = self.issue_classic(purchase, caller, now).await?;
                 Outcome::Issued { instance, license }
             }
             Callback::RefreshLicense(r) => {

@@ -174,6 +174,13 @@ impl Service {
                 l.activated = Some(now);
                 l.nbf = now.min(l.exp);
                 l.apply_code_state(state, now, &s.issuer(), now)?;
+                let entry = s.entry_for(&l.product, &l.sku, true);
+                if state.quantity.is_none()
+                    && let Some(seats) = entry.as_ref().and_then(|e| e.seats)
+                {
+                    l.quantity = seats;
+                }
+                l.apply_entry(entry.as_ref());
                 batch.audit.push(AuditEvent::new(
                     &l.id,
                     "activateCode",

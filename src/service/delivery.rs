@@ -94,9 +94,18 @@ impl Service {
                     if let Some(s) = line.sku_code.as_deref().filter(|s| !s.is_empty()) {
                         l.sku = s.to_string();
                     }
-                    if let Some(q) = line.quantity.filter(|&q| q > 0) {
-                        l.quantity = q;
+                    let entry = s.entry_for(&l.product, &l.sku, l.order_synced.is_none());
+                    match line.quantity.filter(|&q| q > 0) {
+                        Some(q) => l.quantity = q,
+                        None => {
+                            if let Some(seats) = entry.as_ref().and_then(|e| e.seats) {
+                                l.quantity = seats;
+                            }
+                        }
                     }
+                    // The instance has minted nothing of its own yet (device licenses are
+                    // minted from it later), so the catalog applies as it is.
+                    l.apply_entry(entry.as_ref());
                     l.periodic = line.charging_mode.eq_ignore_ascii_case("PERIOD");
                     if let Some(end) = line.expire_time
                         && l.query_may_set_expiry(requested)

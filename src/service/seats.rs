@@ -202,7 +202,15 @@ impl Service {
             self.check_code_if_due(&claims.jti, now).await;
         }
         self.transact(|s| {
-            let l = s.must_get(&claims.jti)?;
+            let mut l = s.must_get(&claims.jti)?;
+            let mut batch = Batch::default();
+            // A catalog change reaches the license here, as a new revision.
+            let catalog = s.catalog();
+            let entry = catalog.lookup(&l.product, &l.sku).entry();
+            if l.adopt_entry(entry, &s.issuer(), now)? {
+                tracing::info!(license = %l.id, revision = l.revision, "the catalog changed for this product: new revision");
+                batch.licenses.push(l.clone());
+            }
             let revoked_binding = match &claims.binding {
                 Some(b) => s.store.is_revoked(&b.revocation_id(&l.id))?,
                 None => false,
@@ -211,7 +219,6 @@ impl Service {
                 return Err(ServiceError::Revoked(l.id));
             }
             refuse_superseded(&l, &claims)?;
-            let mut batch = Batch::default();
             let token = match (&claims.binding, l.kind) {
                 (None, Kind::Classic | Kind::Code) => {
                     l.current_token().unwrap_or_default().to_string()
@@ -323,7 +330,9 @@ impl Service {
                 ));
             }
             // Every earlier token, bound or not, stops activating and refreshing: the old
-            // unbound license of a replaced machine must not take the new seats.
+            // unbound license of a replaced machine must not take the new seats. The new
+            // revision carries the catalog as it is now.
+            l.apply_entry(s.entry_for(&l.product, &l.sku, false).as_ref());
             l.reissue(&s.issuer(), now)?;
             let token = match (&fp, l.kind) {
                 // A code has no license-wide token: its seats are free, and each device

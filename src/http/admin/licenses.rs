@@ -79,6 +79,9 @@ struct Summary {
     customer_name: Option<String>,
     product: String,
     sku: String,
+    /// The catalog edition the license's entitlements come from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edition: Option<String>,
     order: String,
     quantity: u32,
     revision: u32,
@@ -100,6 +103,7 @@ impl From<&License> for Summary {
             customer_name: l.customer_name.clone(),
             product: l.product.clone(),
             sku: l.sku.clone(),
+            edition: l.edition.clone(),
             order: l.order.clone(),
             quantity: l.quantity,
             revision: l.revision,

@@ -10,6 +10,7 @@
 
 mod backup;
 mod licenses;
+mod products;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -123,7 +124,12 @@ impl AdminToken {
 /// The admin router, every route behind the bearer token.
 pub fn router(state: AdminState) -> Router {
     Router::new()
-        .nest("/admin/v1", licenses::routes().merge(backup::routes()))
+        .nest(
+            "/admin/v1",
+            licenses::routes()
+                .merge(backup::routes())
+                .merge(products::routes()),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

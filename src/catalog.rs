@@ -1,0 +1,377 @@
+//! The product catalog: what each marketplace product (and SKU) entitles its licenses to, as
+//! the ISV writes it in a TOML file (`--products FILE`; every key is shown, commented, in
+//! `packaging/products.toml`).
+//!
+//! ```toml
+//! [default]                      # purchases of products the catalog does not list
+//! name = "Standard"
+//!
+//! [[product]]
+//! id = "OFFI454488918838374"     # the marketplace productId
+//! sku = "sku-pro"                # optional: only this skuCode
+//! name = "CAD Pro"               # the edition, shown in tools and tokens
+//! seats = 5                      # quantity when the marketplace sends none
+//! binding = "required"           # none | optional | required
+//! check_in_days = 30             # 0: a bound machine never has to check in
+//! freeze_days = 15               # overrides --freeze-days
+//! [product.entitlements]
+//! export_dxf = true
+//! max_layers = 200
+//! ```
+//!
+//! The most specific entry wins: product and SKU, then product alone, then `[default]`. A
+//! purchase is never refused for its product: the customer has paid. Without an entry it gets
+//! the default, or nothing at all (empty entitlements), and the caller says so in the log and a
+//! metric.
+//!
+//! A pure module: it reads text and answers lookups; the file is read by [`Catalog::load`] and
+//! kept (and reloaded) by the service.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use client_verifier::Entitlements;
+use serde::{Deserialize, Serialize};
+
+/// Whether licenses of an entry are bound to a device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindingRule {
+    /// Never bound: the license works on any machine (a site or floating license).
+    None,
+    /// Bound when the application activates it; unbound tokens also work.
+    #[default]
+    Optional,
+    /// Must be bound: unbound tokens are refused (the application activates first).
+    Required,
+}
+
+/// What one product (or one SKU of it) entitles a license to.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Entry {
+    /// The marketplace `productId`; empty for the default entry.
+    pub product: String,
+    /// The marketplace `skuCode`, when the entry is for one SKU only.
+    pub sku: Option<String>,
+    /// The edition's name.
+    pub name: String,
+    /// Feature flags and limits: booleans, integers, strings.
+    pub entitlements: Entitlements,
+    /// The quantity when the marketplace sends none.
+    pub seats: Option<u32>,
+    /// Device binding.
+    pub binding: BindingRule,
+    /// Days a bound machine may go without refreshing; 0 = never required.
+    pub check_in_days: u32,
+    /// Overrides `--freeze-days`.
+    pub freeze_days: Option<u32>,
+}
+
+/// Which entry a lookup found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Lookup<'a> {
+    /// An entry for the product (and SKU).
+    Listed(&'a Entry),
+    /// The product is not listed: the `[default]` entry.
+    Default(&'a Entry),
+    /// The product is not listed and there is no `[default]`.
+    Missing,
+}
+
+impl<'a> Lookup<'a> {
+    /// The entry that applies, if any.
+    pub fn entry(self) -> Option<&'a Entry> {
+        match self {
+            Lookup::Listed(e) | Lookup::Default(e) => Some(e),
+            Lookup::Missing => None,
+        }
+    }
+}
+
+/// The catalog as licd understands it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    /// Where it was read from (`None`: no catalog configured).
+    pub source: Option<PathBuf>,
+    /// The listed entries, in file order.
+    pub entries: Vec<Entry>,
+    /// The entry for unlisted products.
+    pub default: Option<Entry>,
+    /// (product, sku) → index in `entries`; sku `None` for a product-wide entry.
+    index: HashMap<(String, Option<String>), usize>,
+}
+
+/// Why a catalog cannot be used: names the file, and the line and key where it can.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", .file.display())]
+pub struct CatalogError {
+    /// The file.
+    pub file: PathBuf,
+    /// What is wrong, with the line and key.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRepr {
+    default: Option<EntryRepr>,
+    #[serde(default)]
+    product: Vec<EntryRepr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryRepr {
+    id: Option<toml::Spanned<String>>,
+    sku: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    entitlements: HashMap<String, toml::Spanned<toml::Value>>,
+    seats: Option<u32>,
+    #[serde(default)]
+    binding: BindingRule,
+    #[serde(default)]
+    check_in_days: u32,
+    freeze_days: Option<u32>,
+}
+
+/// The longest a check-in interval or freeze window may be: ten years.
+const MAX_DAYS: u32 = 3650;
+
+impl Catalog {
+    /// Reads and checks the catalog at `path`.
+    pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CatalogError {
+            file: path.to_path_buf(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Catalog::parse(&text, path)
+    }
+
+    /// Checks the catalog `text`, read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Catalog, CatalogError> {
+        let fail = |message: String| CatalogError {
+            file: path.to_path_buf(),
+            message,
+        };
+        // toml's own messages name the line, the column and the key.
+        let repr: FileRepr =
+            toml::from_str(text).map_err(|e| fail(e.to_string().trim_end().to_string()))?;
+        let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let mut catalog = Catalog {
+            source: Some(path.to_path_buf()),
+            ..Catalog::default()
+        };
+        if let Some(d) = repr.default {
+            if let Some(id) = &d.id {
+                return Err(fail(format!(
+                    "line {}: [default] has no id (it is for every product the catalog does not list)",
+                    line(id.span().start)
+                )));
+            }
+            catalog.default = Some(entry(d, String::new(), &line).map_err(fail)?);
+        }
+        for (n, p) in repr.product.into_iter().enumerate() {
+            let Some(id) = p.id.clone() else {
+                return Err(fail(format!(
+                    "[[product]] number {}: missing key `id` (the marketplace productId)",
+                    n + 1
+                )));
+            };
+            let at = line(id.span().start);
+            let product = id.into_inner().trim().to_string();
+            if product.is_empty() {
+                return Err(fail(format!("line {at}: key `id` is empty")));
+            }
+            let e = entry(p, product.clone(), &line).map_err(fail)?;
+            let key = (product, e.sku.clone());
+            if catalog.index.contains_key(&key) {
+                return Err(fail(format!(
+                    "line {at}: key `id`: a second entry for product {:?}{}",
+                    key.0,
+                    key.1
+                        .as_deref()
+                        .map(|s| format!(" sku {s:?}"))
+                        .unwrap_or_default()
+                )));
+            }
+            catalog.index.insert(key, catalog.entries.len());
+            catalog.entries.push(e);
+        }
+        Ok(catalog)
+    }
+
+    /// The entry for a purchase of `product` (SKU `sku`): the most specific one.
+    pub fn lookup(&self, product: &str, sku: &str) -> Lookup<'_> {
+        let sku = Some(sku.to_string()).filter(|s| !s.is_empty());
+        let listed = sku
+            .clone()
+            .and_then(|s| self.index.get(&(product.to_string(), Some(s))))
+            .or_else(|| self.index.get(&(product.to_string(), None)));
+        match (listed, &self.default) {
+            (Some(&i), _) => Lookup::Listed(&self.entries[i]),
+            (None, Some(d)) => Lookup::Default(d),
+            (None, None) => Lookup::Missing,
+        }
+    }
+
+    /// Whether a catalog file is configured.
+    pub fn is_configured(&self) -> bool {
+        self.source.is_some()
+    }
+}
+
+/// An entry from its file form; errors name the line and key.
+fn entry(r: EntryRepr, product: String, line: &dyn Fn(usize) -> usize) -> Result<Entry, String> {
+    let at = r.id.as_ref().map(|id| line(id.span().start));
+    let here = |key: &str| match at {
+        Some(l) => format!("entry at line {l}, key `{key}`"),
+        None => format!("[default], key `{key}`"),
+    };
+    let mut entitlements = Entitlements::new();
+    let mut names: Vec<_> = r.entitlements.into_iter().collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, value) in names {
+        let l = line(value.span().start);
+        let v = match value.into_inner() {
+            toml::Value::Boolean(b) => serde_json::Value::Bool(b),
+            toml::Value::Integer(i) => serde_json::Value::from(i),
+            toml::Value::String(s) => serde_json::Value::String(s),
+            other => {
+                return Err(format!(
+                    "line {l}: entitlement `{name}` is a {}; entitlements are booleans, integers or strings",
+                    other.type_str()
+                ));
+            }
+        };
+        entitlements.insert(name, v);
+    }
+    if r.check_in_days > MAX_DAYS {
+        return Err(format!(
+            "{}: {} is more than {MAX_DAYS} days",
+            here("check_in_days"),
+            r.check_in_days
+        ));
+    }
+    if let Some(f) = r.freeze_days.filter(|&f| f > MAX_DAYS) {
+        return Err(format!(
+            "{}: {f} is more than {MAX_DAYS} days",
+            here("freeze_days")
+        ));
+    }
+    if r.seats == Some(0) {
+        return Err(format!("{}: at least 1", here("seats")));
+    }
+    let name = match r.name.map(|n| n.trim().to_string()) {
+        Some(n) if !n.is_empty() => n,
+        _ if product.is_empty() => "default".to_string(),
+        _ => product.clone(),
+    };
+    Ok(Entry {
+        product,
+        sku: r
+            .sku
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        name,
+        entitlements,
+        seats: r.seats,
+        binding: r.binding,
+        check_in_days: r.check_in_days,
+        freeze_days: r.freeze_days,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Catalog, CatalogError> {
+        Catalog::parse(text, Path::new("products.toml"))
+    }
+
+    const CAD: &str = r#"
+[default]
+name = "Basic"
+[default.entitlements]
+export_dxf = false
+
+[[product]]
+id = "OFFI1"
+name = "CAD Standard"
+seats = 2
+[product.entitlements]
+export_dxf = false
+max_layers = 20
+
+[[product]]
+id = "OFFI1"
+sku = "sku-pro"
+name = "CAD Pro"
+binding = "required"
+check_in_days = 30
+freeze_days = 10
+[product.entitlements]
+export_dxf = true
+max_layers = 200
+tier = "gold"
+"#;
+
+    #[test]
+    fn the_most_specific_entry_wins() {
+        let c = parse(CAD).unwrap();
+        let pro = c.lookup("OFFI1", "sku-pro").entry().unwrap();
+        assert_eq!(pro.name, "CAD Pro");
+        assert_eq!(pro.entitlements["max_layers"], 200);
+        assert_eq!(pro.entitlements["tier"], "gold");
+        assert_eq!(pro.binding, BindingRule::Required);
+        assert_eq!((pro.check_in_days, pro.freeze_days), (30, Some(10)));
+        let std = c.lookup("OFFI1", "sku-std");
+        assert!(matches!(std, Lookup::Listed(e) if e.name == "CAD Standard" && e.seats == Some(2)));
+        assert!(matches!(c.lookup("OFFI1", ""), Lookup::Listed(e) if e.name == "CAD Standard"));
+        assert!(matches!(c.lookup("OTHER", "sku-pro"), Lookup::Default(e) if e.name == "Basic"));
+        let none = parse("[[product]]\nid = \"P\"\n").unwrap();
+        assert_eq!(none.lookup("Q", ""), Lookup::Missing);
+        assert_eq!(Catalog::default().lookup("Q", ""), Lookup::Missing);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_key() {
+        for (text, expected) in [
+            (
+                "[[product]]\nid = \"P\"\nbinding = \"sometimes\"\n",
+                "line 3",
+            ),
+            ("[[product]]\nid = \"P\"\ncolour = 1\n", "colour"),
+            ("[[product]]\nname = \"no id\"\n", "missing key `id`"),
+            (
+                "[[product]]\nid = \"P\"\n[[product]]\nid = \"P\"\n",
+                "line 4: key `id`: a second entry",
+            ),
+            (
+                "[[product]]\nid = \"P\"\n[product.entitlements]\nratio = 1.5\n",
+                "line 4: entitlement `ratio` is a float",
+            ),
+            (
+                "[[product]]\nid = \"P\"\ncheck_in_days = 99999\n",
+                "key `check_in_days`",
+            ),
+            ("[[product]]\nid = \"P\"\nseats = 0\n", "key `seats`"),
+            ("[default]\nid = \"P\"\n", "line 2: [default] has no id"),
+            ("[[product]]\nid = \"P\"\nseats = \"many\"\n", "line 3"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with("products.toml: "), "{e}");
+            assert!(e.contains(expected), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn entitlements_keep_their_types_and_names_sorted() {
+        let c = parse(CAD).unwrap();
+        let pro = c.lookup("OFFI1", "sku-pro").entry().unwrap();
+        let names: Vec<&str> = pro.entitlements.keys().map(String::as_str).collect();
+        assert_eq!(names, ["export_dxf", "max_layers", "tier"]);
+        assert_eq!(pro.entitlements["export_dxf"], true);
+    }
+}

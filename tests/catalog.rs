@@ -1,0 +1,255 @@
+//! The product catalog end to end: the real `licd serve` with `--products`, callbacks signed as
+//! the marketplace signs them, tokens checked with `client-verifier`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use client_verifier::Timestamp;
+use common::{Daemon, client, license_json, metric, v1};
+use serde_json::json;
+
+const PRODUCT: &str = "OFFI454488918838374";
+
+const CATALOG: &str = r#"
+[default]
+name = "Basic"
+[default.entitlements]
+export_dxf = false
+
+[[product]]
+id = "OFFI454488918838374"
+name = "CAD Standard"
+[product.entitlements]
+export_dxf = false
+max_layers = 50
+
+[[product]]
+id = "OFFI454488918838374"
+sku = "sku-pro"
+name = "CAD Pro"
+seats = 5
+freeze_days = 3
+[product.entitlements]
+export_dxf = true
+max_layers = 500
+"#;
+
+fn write_catalog(dir: &Path, text: &str) -> String {
+    let path = dir.join("products.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn get_license<'a>(order: &'a str, sku: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("activity", "getLicense"),
+        ("customerId", "cust-1"),
+        ("businessId", order),
+        ("orderId", order),
+        ("productId", PRODUCT),
+        ("skuCode", sku),
+        ("expireTime", "20991231000000"),
+    ]
+}
+
+fn sighup(d: &Daemon) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn licctl(d: &Daemon, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_licctl"))
+        .args(["--admin-url", &d.admin_url(), "--admin-token-file"])
+        .arg(d.dir.join("data/admin.token"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_skus_mint_different_entitlements_and_unlisted_products_get_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = write_catalog(dir.path(), CATALOG);
+    let d = Daemon::start(dir.path(), &["--products", &catalog]);
+    let c = client();
+    let verifier = d.verifier();
+
+    let pro = v1(&c, &d, &get_license("CS-PRO", "sku-pro")).await;
+    assert_eq!(pro.code(), "000000", "{:?}", pro.json);
+    let std = v1(&c, &d, &get_license("CS-STD", "sku-std")).await;
+    assert_eq!(std.code(), "000000", "{:?}", std.json);
+    let now = Timestamp::now();
+    let pro_token = verifier
+        .verify(pro.json["license"].as_str().unwrap(), None, now)
+        .unwrap();
+    let std_token = verifier
+        .verify(std.json["license"].as_str().unwrap(), None, now)
+        .unwrap();
+    let e = &pro_token.claims().entitlements;
+    assert_eq!(
+        (e["export_dxf"].clone(), e["max_layers"].clone()),
+        (json!(true), json!(500))
+    );
+    let e = &std_token.claims().entitlements;
+    assert_eq!(
+        (e["export_dxf"].clone(), e["max_layers"].clone()),
+        (json!(false), json!(50))
+    );
+    // No `amount`: the catalog's seats. The SKU's freeze window, not the daemon's 15 days.
+    assert_eq!(pro_token.claims().quantity, 5);
+    assert_eq!(std_token.claims().quantity, 1);
+    assert_eq!(
+        pro_token.claims().freeze_until.to_rfc3339(),
+        "2100-01-03T00:00:00Z"
+    );
+    assert_eq!(
+        std_token.claims().freeze_until.to_rfc3339(),
+        "2100-01-15T00:00:00Z"
+    );
+    assert_eq!(license_json(&c, &d, "CS-PRO").await["edition"], "CAD Pro");
+
+    // A product the catalog does not list: the default, a warning, the metric.
+    let mut other = get_license("CS-OTHER", "");
+    other[4] = ("productId", "OFFI-NOT-LISTED");
+    let a = v1(&c, &d, &other).await;
+    assert_eq!(a.code(), "000000", "never refused: {:?}", a.json);
+    let t = verifier
+        .verify(a.json["license"].as_str().unwrap(), None, Timestamp::now())
+        .unwrap();
+    assert_eq!(t.claims().entitlements["export_dxf"], json!(false));
+    d.wait_log("the catalog does not list");
+    assert_eq!(
+        metric(
+            &c,
+            &d,
+            "licd_catalog_unlisted_purchases{product=\"OFFI-NOT-LISTED\"}"
+        )
+        .await,
+        1.0
+    );
+
+    let o = licctl(&d, &["products", "show", PRODUCT, "--sku", "sku-pro"]);
+    assert!(o.status.success(), "{o:?}");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("CAD Pro") && text.contains("max_layers"),
+        "{text}"
+    );
+    let o = licctl(&d, &["products", "list"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("unlisted product OFFI-NOT-LISTED"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_change_reaches_licenses_as_a_new_revision_and_a_broken_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = write_catalog(dir.path(), CATALOG);
+    let d = Daemon::start(dir.path(), &["--products", &catalog]);
+    let c = client();
+    let verifier = d.verifier();
+    let first = v1(&c, &d, &get_license("CS-1", "sku-pro")).await;
+    let issued = first.json["license"].as_str().unwrap().to_string();
+
+    // A broken catalog on SIGHUP: refused, the one in use stays.
+    write_catalog(
+        dir.path(),
+        &CATALOG.replace("max_layers = 500", "max_layers = 5.5"),
+    );
+    sighup(&d);
+    d.wait_log("the new catalog is not valid");
+    let o = licctl(&d, &["products", "reload"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("products.toml") && err.contains("line"),
+        "{err}"
+    );
+    let again = v1(&c, &d, &get_license("CS-2", "sku-pro")).await;
+    let t = verifier
+        .verify(
+            again.json["license"].as_str().unwrap(),
+            None,
+            Timestamp::now(),
+        )
+        .unwrap();
+    assert_eq!(t.claims().entitlements["max_layers"], json!(500));
+
+    // A good one: the issued token is never rewritten (a repeat gets the same bytes), the
+    // renewal carries the new entitlements, and so does a refresh of another license.
+    write_catalog(
+        dir.path(),
+        &CATALOG.replace("max_layers = 500", "max_layers = 900"),
+    );
+    sighup(&d);
+    d.wait_log("catalog reloaded");
+    let repeat = v1(&c, &d, &get_license("CS-1", "sku-pro")).await;
+    assert_eq!(repeat.json["license"], issued.as_str());
+    let renew = [
+        ("activity", "refreshLicense"),
+        ("instanceId", "CS-1"),
+        ("orderId", "CS-1-R"),
+        ("expireTime", "21001231000000"),
+    ];
+    assert_eq!(v1(&c, &d, &renew).await.code(), "000000");
+    let r = c
+        .post(d.url("/v1/refresh"))
+        .json(&json!({"token": issued}))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    let renewed = verifier
+        .verify(body["token"].as_str().unwrap(), None, Timestamp::now())
+        .unwrap();
+    assert_eq!(renewed.claims().entitlements["max_layers"], json!(900));
+    assert_eq!(renewed.claims().revision, 2);
+
+    let token_2 = again.json["license"].as_str().unwrap();
+    let r = c
+        .post(d.url("/v1/refresh"))
+        .json(&json!({"token": token_2}))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    let refreshed = verifier
+        .verify(body["token"].as_str().unwrap(), None, Timestamp::now())
+        .unwrap();
+    assert_eq!(refreshed.claims().entitlements["max_layers"], json!(900));
+    assert_eq!(refreshed.claims().revision, 2, "a new revision");
+}
+
+#[test]
+fn an_invalid_catalog_stops_the_start_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = write_catalog(
+        dir.path(),
+        "[[product]]\nid = \"P\"\nbinding = \"sometimes\"\n",
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_licd"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--keys-dir")
+        .arg(dir.path().join("keys"))
+        .args(["--products", &catalog])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("products.toml") && err.contains("line 3") && err.contains("sometimes"),
+        "{err}"
+    );
+}
