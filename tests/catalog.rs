@@ -253,3 +253,92 @@ fn an_invalid_catalog_stops_the_start_naming_file_line_and_key() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binding_and_check_in_follow_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = write_catalog(
+        dir.path(),
+        r#"
+[[product]]
+id = "OFFI-BOUND"
+binding = "required"
+check_in_days = 30
+
+[[product]]
+id = "OFFI-FREE"
+binding = "none"
+"#,
+    );
+    let d = Daemon::start(dir.path(), &["--products", &catalog]);
+    let c = client();
+    let machine = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.|BOARD-A1|BFEBFBFF00090672";
+    let post = |path: &'static str, body: serde_json::Value| {
+        let c = c.clone();
+        let url = d.url(path);
+        async move {
+            let r = c.post(url).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let buy = |order: &'static str, product: &'static str| {
+        let mut p = get_license(order, "");
+        p[4] = ("productId", product);
+        p
+    };
+
+    // binding = "required": the unbound license refreshes nowhere; activation binds it, and
+    // the bound token carries the check-in deadline.
+    let a = v1(&c, &d, &buy("CS-B", "OFFI-BOUND")).await;
+    let unbound = a.json["license"].as_str().unwrap().to_string();
+    let (s, body) = post("/v1/refresh", json!({"token": unbound})).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("/v1/activate"),
+        "{body}"
+    );
+    let (s, body) = post(
+        "/v1/activate",
+        json!({"license": unbound, "fingerprint": machine}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let before = Timestamp::now();
+    let v = client_verifier::Verifier::builder()
+        .issuer("acme-isv")
+        .binding(client_verifier::BindingRequirement::Required);
+    let v = d
+        .public_keys()
+        .into_iter()
+        .fold(v, |b, k| b.trust(k))
+        .build();
+    let fp = client_verifier::Fingerprint::parse(machine).unwrap();
+    let bound = v
+        .verify(body["token"].as_str().unwrap(), Some(&fp), Timestamp::now())
+        .unwrap();
+    let by = bound.claims().check_in_by.expect("a check-in deadline");
+    let days = (by.unix() - before.unix()) as f64 / 86_400.0;
+    assert!((29.99..=30.01).contains(&days), "{days}");
+
+    // binding = "none": nothing to activate; the license works as it is.
+    let a = v1(&c, &d, &buy("CS-F", "OFFI-FREE")).await;
+    let free = a.json["license"].as_str().unwrap().to_string();
+    let (s, body) = post(
+        "/v1/activate",
+        json!({"license": free, "fingerprint": machine}),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("not bound"),
+        "{body}"
+    );
+    let (s, body) = post("/v1/refresh", json!({"token": free})).await;
+    assert_eq!(s, 200, "{body}");
+    let t = v.verify(body["token"].as_str().unwrap(), None, Timestamp::now());
+    assert!(
+        matches!(t, Err(client_verifier::VerifyError::NotBound)),
+        "an application that demands binding still refuses it: {t:?}"
+    );
+}

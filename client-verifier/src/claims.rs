@@ -102,6 +102,11 @@ pub struct Claims {
     pub binding: Option<Binding>,
     /// Feature flags and limits.
     pub entitlements: Entitlements,
+    /// The time by which a bound machine must have refreshed (checked in) with the issuer;
+    /// absent when the product requires no check-in. Optional, so that tokens without it and
+    /// verifiers that predate it keep working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_in_by: Option<Timestamp>,
 }
 
 impl Claims {
@@ -134,6 +139,7 @@ impl Claims {
             quantity: 1,
             binding: None,
             entitlements: Entitlements::new(),
+            check_in_by: None,
         }
     }
 

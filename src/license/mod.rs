@@ -9,7 +9,7 @@
 use client_verifier::{Binding, Claims, Entitlements, SecretKey, Timestamp, TokenStatus, mint};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Entry;
+use crate::catalog::{BindingRule, Entry};
 
 /// Expiry of a license without one (one-off purchases): far enough never to matter, early
 /// enough that `exp` plus a freeze window still fits the RFC 3339 years tokens allow.
@@ -129,6 +129,9 @@ pub struct License {
     /// Days a bound machine may go without refreshing (from the catalog); 0 = never required.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub check_in_days: u32,
+    /// Whether the product's licenses are bound to devices (from the catalog).
+    #[serde(default, skip_serializing_if = "is_optional_binding")]
+    pub binding: BindingRule,
     /// The freeze window in days, when the catalog sets one for the product (else the
     /// daemon's `--freeze-days`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +152,10 @@ pub struct License {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn is_optional_binding(b: &BindingRule) -> bool {
+    *b == BindingRule::Optional
 }
 
 /// A License 1.0 purchase (`getLicense`).
@@ -311,6 +318,7 @@ impl License {
             renewed: false,
             edition: None,
             check_in_days: 0,
+            binding: BindingRule::Optional,
             freeze_days: None,
             code: None,
             activated: None,
@@ -477,25 +485,28 @@ impl License {
     /// the customer with the next revision ([`License::adopt_entry`]).
     pub fn apply_entry(&mut self, entry: Option<&Entry>) -> bool {
         let none = Entitlements::new();
-        let (entitlements, edition, check_in_days, freeze_days) = match entry {
+        let (entitlements, edition, check_in_days, freeze_days, binding) = match entry {
             Some(e) => (
                 &e.entitlements,
                 Some(e.name.as_str()),
                 e.check_in_days,
                 e.freeze_days,
+                e.binding,
             ),
-            None => (&none, None, 0, None),
+            None => (&none, None, 0, None, BindingRule::Optional),
         };
         // Compared first: a refresh of an unchanged license allocates nothing here.
         let changed = &self.entitlements != entitlements
             || self.edition.as_deref() != edition
             || self.check_in_days != check_in_days
-            || self.freeze_days != freeze_days;
+            || self.freeze_days != freeze_days
+            || self.binding != binding;
         if changed {
             self.entitlements = entitlements.clone();
             self.edition = edition.map(str::to_string);
             self.check_in_days = check_in_days;
             self.freeze_days = freeze_days;
+            self.binding = binding;
         }
         changed
     }
@@ -539,6 +550,12 @@ impl License {
         c.quantity = self.quantity;
         c.binding = binding;
         c.entitlements = self.entitlements.clone();
+        // A bound machine checks in (refreshes) within the catalog's interval; the deadline
+        // never outlives the token.
+        if c.binding.is_some() && self.check_in_days > 0 {
+            let by = now.add_secs(i64::from(self.check_in_days) * client_verifier::DAY);
+            c.check_in_by = Some(by.min(c.freeze_until));
+        }
         c
     }
 

@@ -9,6 +9,7 @@ use client_verifier::{
 use serde_json::json;
 
 use super::{Service, ServiceError};
+use crate::catalog::BindingRule;
 use crate::license::{Activation, DeviceLicense, Kind, License, Status, binding_salt};
 use crate::store::{AuditEvent, Batch, DeviceKey};
 
@@ -91,6 +92,12 @@ impl Service {
             }
             if l.status == Status::Released {
                 return Err(ServiceError::Revoked(l.id));
+            }
+            if l.binding == BindingRule::None {
+                return Err(ServiceError::Invalid(format!(
+                    "license {}: this product's licenses are not bound to a device (binding = \"none\" in the catalog); use the license as it is",
+                    l.id
+                )));
             }
             refuse_superseded(&l, &claims)?;
             let mut batch = Batch::default();
@@ -219,6 +226,12 @@ impl Service {
                 return Err(ServiceError::Revoked(l.id));
             }
             refuse_superseded(&l, &claims)?;
+            if claims.binding.is_none() && l.binding == BindingRule::Required {
+                return Err(ServiceError::Invalid(format!(
+                    "license {}: this product's licenses work only bound to a device (binding = \"required\" in the catalog); activate it first with POST /v1/activate",
+                    l.id
+                )));
+            }
             let token = match (&claims.binding, l.kind) {
                 (None, Kind::Classic | Kind::Code) => {
                     l.current_token().unwrap_or_default().to_string()
