@@ -140,6 +140,11 @@ typedef enum cv_status {
    * Past the freeze window.
    */
   CV_STATUS_EXPIRED = 3,
+  /**
+   * Paid for, but the machine missed its check-in deadline: ask the user to connect to the
+   * internet so the application can refresh its license (not to buy again).
+   */
+  CV_STATUS_CHECK_IN_REQUIRED = 4,
 } cv_status;
 
 /**
@@ -395,6 +400,48 @@ enum cv_result cv_license_id(const struct cv_license *license, const char **out)
  * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
  */
 enum cv_result cv_license_entitlements_json(const struct cv_license *license, const char **out);
+
+/**
+ * The check-in deadline (seconds since 1970, UTC): the machine must refresh its license by
+ * then, or the status turns [`CvStatus::CheckInRequired`]. 0 when the product requires no
+ * check-in.
+ *
+ * # Safety
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+ */
+enum cv_result cv_license_check_in_by(const struct cv_license *license, int64_t *out);
+
+/**
+ * The edition the license is for (e.g. "CAD Pro"); an empty string when the issuer names
+ * none. The string belongs to the license and is valid until [`cv_license_free`].
+ *
+ * # Safety
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+ */
+enum cv_result cv_license_edition(const struct cv_license *license, const char **out);
+
+/**
+ * Whether the feature flag `name` is on (the entitlement is the boolean `true`): `*out` is 1
+ * or 0. A missing or non-boolean entitlement is off.
+ *
+ * # Safety
+ * `license` may be any pointer (it is checked before use); `name` is NULL or a NUL-terminated
+ * string; `out` is NULL or writable.
+ */
+enum cv_result cv_license_feature(const struct cv_license *license, const char *name, uint8_t *out);
+
+/**
+ * The numeric limit `name` (an integer entitlement): `*present` is 1 and `*out` the value, or
+ * `*present` is 0 (and `*out` untouched) when there is no such integer.
+ *
+ * # Safety
+ * `license` may be any pointer (it is checked before use); `name` is NULL or a NUL-terminated
+ * string; `out` and `present` are NULL or writable.
+ */
+enum cv_result cv_license_limit(const struct cv_license *license,
+                                const char *name,
+                                int64_t *out,
+                                uint8_t *present);
 
 /**
  * This machine's fingerprint in the marketplace's form (`MAC|disk|board|CPU`): what a customer

@@ -107,6 +107,9 @@ pub struct Claims {
     /// verifiers that predate it keep working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_in_by: Option<Timestamp>,
+    /// The edition (the ISV's name for what was bought, e.g. "CAD Pro"); optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edition: Option<String>,
 }
 
 impl Claims {
@@ -140,6 +143,7 @@ impl Claims {
             binding: None,
             entitlements: Entitlements::new(),
             check_in_by: None,
+            edition: None,
         }
     }
 

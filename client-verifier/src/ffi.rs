@@ -113,6 +113,9 @@ pub enum CvStatus {
     Frozen = 2,
     /// Past the freeze window.
     Expired = 3,
+    /// Paid for, but the machine missed its check-in deadline: ask the user to connect to the
+    /// internet so the application can refresh its license (not to buy again).
+    CheckInRequired = 4,
 }
 
 /// A verifier: trusted keys, expected issuer and product, the revocation list in use. Made by
@@ -133,6 +136,12 @@ pub struct CvLicense {
     quantity: u32,
     id: CString,
     entitlements: CString,
+    /// 0 when the product requires no check-in.
+    check_in_by: i64,
+    /// Empty when the issuer names no edition.
+    edition: CString,
+    /// The entitlements, for the typed accessors.
+    entitlement_map: crate::Entitlements,
 }
 
 /// A failed call: the code to return and the message to keep for the thread.
@@ -804,6 +813,7 @@ fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {
         LicenseStatus::Active { .. } => CvStatus::Active,
         LicenseStatus::Frozen { .. } => CvStatus::Frozen,
         LicenseStatus::Expired { .. } => CvStatus::Expired,
+        LicenseStatus::CheckInRequired { .. } => CvStatus::CheckInRequired,
     };
     // A signed id with a NUL in it cannot be handed to C without being cut short.
     let id = CString::new(c.jti.as_str()).map_err(|_| {
@@ -816,6 +826,12 @@ fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {
     let json = serde_json::to_string(&c.entitlements).unwrap_or_else(|_| "{}".to_string());
     let entitlements = CString::new(json)
         .map_err(|_| Failure::new(CvResult::Internal, "entitlements JSON contains a NUL byte"))?;
+    let edition = CString::new(c.edition.clone().unwrap_or_default()).map_err(|_| {
+        Failure::new(
+            CvResult::Malformed,
+            "malformed token: edition contains a NUL character",
+        )
+    })?;
     Ok(CvLicense {
         status,
         expires_at: c.exp.unix(),
@@ -824,6 +840,9 @@ fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {
         quantity: c.quantity,
         id,
         entitlements,
+        check_in_by: c.check_in_by.map_or(0, Timestamp::unix),
+        edition,
+        entitlement_map: c.entitlements.clone(),
     })
 }
 
@@ -947,6 +966,100 @@ pub unsafe extern "C" fn cv_license_entitlements_json(
 ) -> CvResult {
     // SAFETY: forwarded from the caller.
     unsafe { read_field(license, out, |l| l.entitlements.as_ptr()) }
+}
+
+/// The check-in deadline (seconds since 1970, UTC): the machine must refresh its license by
+/// then, or the status turns [`CvStatus::CheckInRequired`]. 0 when the product requires no
+/// check-in.
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_check_in_by(
+    license: *const CvLicense,
+    out: *mut i64,
+) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.check_in_by) }
+}
+
+/// The edition the license is for (e.g. "CAD Pro"); an empty string when the issuer names
+/// none. The string belongs to the license and is valid until [`cv_license_free`].
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_edition(
+    license: *const CvLicense,
+    out: *mut *const c_char,
+) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.edition.as_ptr()) }
+}
+
+/// Whether the feature flag `name` is on (the entitlement is the boolean `true`): `*out` is 1
+/// or 0. A missing or non-boolean entitlement is off.
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `name` is NULL or a NUL-terminated
+/// string; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_feature(
+    license: *const CvLicense,
+    name: *const c_char,
+    out: *mut u8,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: forwarded from the caller.
+        let name = unsafe { read_str(name, "name") }?;
+        let out = out_ptr(out, "out")?;
+        // SAFETY: forwarded from the caller.
+        let l = unsafe { handle(license) }?;
+        let on = l.entitlement_map.get(name) == Some(&serde_json::Value::Bool(true));
+        // SAFETY: checked non-null and aligned; the caller promises it is writable.
+        unsafe { out.write(u8::from(on)) };
+        Ok(())
+    })
+}
+
+/// The numeric limit `name` (an integer entitlement): `*present` is 1 and `*out` the value, or
+/// `*present` is 0 (and `*out` untouched) when there is no such integer.
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `name` is NULL or a NUL-terminated
+/// string; `out` and `present` are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_limit(
+    license: *const CvLicense,
+    name: *const c_char,
+    out: *mut i64,
+    present: *mut u8,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: forwarded from the caller.
+        let name = unsafe { read_str(name, "name") }?;
+        let out = out_ptr(out, "out")?;
+        let present = out_ptr(present, "present")?;
+        // SAFETY: forwarded from the caller.
+        let l = unsafe { handle(license) }?;
+        match l
+            .entitlement_map
+            .get(name)
+            .and_then(serde_json::Value::as_i64)
+        {
+            Some(v) => {
+                // SAFETY: both checked non-null and aligned; the caller promises they are
+                // writable.
+                unsafe {
+                    out.write(v);
+                    present.write(1);
+                }
+            }
+            // SAFETY: as above.
+            None => unsafe { present.write(0) },
+        }
+        Ok(())
+    })
 }
 
 /// This machine's fingerprint in the marketplace's form (`MAC|disk|board|CPU`): what a customer

@@ -168,6 +168,13 @@ pub enum LicenseStatus {
         /// When the freeze window ended.
         since: Timestamp,
     },
+    /// Paid for, but the machine has not checked in (refreshed with the issuer) by the
+    /// deadline the product sets: the software should ask the user to connect to the internet,
+    /// not to buy again. A refresh gives a token with a new deadline.
+    CheckInRequired {
+        /// The deadline that passed.
+        since: Timestamp,
+    },
 }
 
 /// How much the verifier insists on device binding.
@@ -214,6 +221,27 @@ impl VerifiedLicense {
     /// Whether the software should run with full function now.
     pub fn is_active(&self) -> bool {
         matches!(self.status, LicenseStatus::Active { .. })
+    }
+
+    /// Whether the feature flag `name` is on: the entitlement is the boolean `true`. A missing
+    /// or non-boolean entitlement is off.
+    pub fn feature(&self, name: &str) -> bool {
+        self.claims.entitlements.get(name) == Some(&serde_json::Value::Bool(true))
+    }
+
+    /// The numeric limit `name`: an integer entitlement, `None` when absent or not an integer.
+    pub fn limit(&self, name: &str) -> Option<i64> {
+        self.claims.entitlements.get(name)?.as_i64()
+    }
+
+    /// The edition the license is for, when the issuer names one.
+    pub fn edition(&self) -> Option<&str> {
+        self.claims.edition.as_deref()
+    }
+
+    /// The time by which the machine must check in (refresh), when the product requires it.
+    pub fn check_in_by(&self) -> Option<Timestamp> {
+        self.claims.check_in_by
     }
 }
 
@@ -532,6 +560,8 @@ fn status_at(c: &Claims, now: Timestamp) -> LicenseStatus {
         LicenseStatus::Frozen {
             until: c.freeze_until,
         }
+    } else if let Some(by) = c.check_in_by.filter(|&by| now >= by) {
+        LicenseStatus::CheckInRequired { since: by }
     } else {
         LicenseStatus::Active { expires_at: c.exp }
     }
@@ -644,6 +674,12 @@ impl fmt::Display for LicenseStatus {
             LicenseStatus::Active { expires_at } => write!(f, "active until {expires_at}"),
             LicenseStatus::Frozen { until } => write!(f, "frozen until {until}"),
             LicenseStatus::Expired { since } => write!(f, "expired since {since}"),
+            LicenseStatus::CheckInRequired { since } => {
+                write!(
+                    f,
+                    "check-in required since {since}: connect to the internet"
+                )
+            }
         }
     }
 }

@@ -359,3 +359,65 @@ fn persisted_state_refuses_an_older_revocation_list_put_back() {
         assert_eq!(TimeGuard::decode(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn typed_entitlements_edition_and_a_missed_check_in() {
+    let s = setup();
+    let mut c = claims();
+    c.entitlements.insert("export_dxf".into(), true.into());
+    c.entitlements.insert("beta".into(), "true".into());
+    c.entitlements.insert("max_layers".into(), 200.into());
+    c.entitlements.insert("ratio".into(), 1.5.into());
+    c.edition = Some("CAD Pro".into());
+    c.check_in_by = Some(t("2026-07-01T00:00:00Z"));
+    let token = mint(&s.key, &c).unwrap();
+    let v = s.verifier.verify(&token, Some(&s.home), now()).unwrap();
+    assert!(v.is_active());
+    assert!(v.feature("export_dxf"));
+    assert!(
+        !v.feature("beta"),
+        "only the boolean true switches a feature on"
+    );
+    assert!(!v.feature("absent"));
+    assert_eq!(v.limit("max_layers"), Some(200));
+    assert_eq!(v.limit("ratio"), None);
+    assert_eq!(v.limit("export_dxf"), None);
+    assert_eq!(v.edition(), Some("CAD Pro"));
+    assert_eq!(v.check_in_by(), Some(t("2026-07-01T00:00:00Z")));
+    // Past the deadline: neither expired nor frozen, but "go online".
+    let late = s
+        .verifier
+        .verify(&token, Some(&s.home), t("2026-07-02T00:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        late.status(),
+        client_verifier::LicenseStatus::CheckInRequired {
+            since: t("2026-07-01T00:00:00Z")
+        }
+    );
+    assert!(!late.is_active());
+    // Past the paid period, expiry wins over the missed check-in.
+    let expired = s
+        .verifier
+        .verify(&token, Some(&s.home), t("2027-02-01T00:00:00Z"))
+        .unwrap();
+    assert!(matches!(
+        expired.status(),
+        client_verifier::LicenseStatus::Expired { .. }
+    ));
+    // A token without the new claims reads as before.
+    let plain = s.verifier.verify(&s.token, Some(&s.home), now()).unwrap();
+    assert_eq!((plain.edition(), plain.check_in_by()), (None, None));
+    assert!(!payload_has(&s.token, "check_in_by"));
+}
+
+/// Whether a token's JSON payload mentions `needle` (new claims are left out when absent).
+fn payload_has(token: &str, needle: &str) -> bool {
+    use base64::Engine as _;
+    let body = token.strip_prefix("v4.public.").unwrap();
+    let body = body.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .unwrap();
+    String::from_utf8_lossy(&bytes[..bytes.len() - 64]).contains(needle)
+}

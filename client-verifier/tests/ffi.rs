@@ -172,6 +172,8 @@ fn every_golden_case_gets_its_verdict_through_the_c_abi() {
                     CvStatus::Active => ("active", exp),
                     CvStatus::Frozen => ("frozen", until),
                     CvStatus::Expired => ("expired", until),
+                    // No golden case carries a check-in deadline.
+                    CvStatus::CheckInRequired => ("check_in_required", exp),
                 };
                 serde_json::json!({ "status": name, "at": client_verifier::Timestamp::from_unix(at).to_rfc3339() })
             }
@@ -211,6 +213,89 @@ fn license_fields_read_back_what_the_token_says() {
     assert_eq!((rev, qty), (1, 1));
     assert_eq!(last_error(), None);
     free(v, l);
+}
+
+#[cfg(feature = "sign")]
+#[test]
+fn typed_accessors_read_features_limits_edition_and_check_in() {
+    let doc = doc();
+    let secret = doc["keys"]["current"]["secret"].as_str().unwrap();
+    let key = client_verifier::SecretKey::from_paserk(secret).unwrap();
+    let t = |s: &str| client_verifier::Timestamp::parse_rfc3339(s).unwrap();
+    let mut claims = client_verifier::Claims::new(
+        ISSUER,
+        "cust",
+        "lic-typed",
+        PRODUCT,
+        "sku",
+        "order",
+        t("2026-01-01T00:00:00Z"),
+        t("2099-01-01T00:00:00Z"),
+        t("2099-01-16T00:00:00Z"),
+    );
+    claims.entitlements.insert("export_dxf".into(), true.into());
+    claims.entitlements.insert("max_layers".into(), 200.into());
+    claims.edition = Some("CAD Pro".into());
+    claims.check_in_by = Some(t("2026-07-01T00:00:00Z"));
+    let token = c(&client_verifier::mint(&key, &claims).unwrap());
+    let v = verifier(&doc, &["current"], CV_FLAG_BINDING_OPTIONAL, 0);
+    for (at, expected) in [
+        ("2026-06-01T00:00:00Z", CvStatus::Active),
+        ("2026-07-02T00:00:00Z", CvStatus::CheckInRequired),
+    ] {
+        let mut guard = 0i64;
+        let mut l = ptr::null_mut();
+        let rc = unsafe { cv_verify(v, token.as_ptr(), ptr::null(), unix(at), &mut guard, &mut l) };
+        assert_eq!(rc, CvResult::Ok, "{:?}", last_error());
+        let (mut status, mut by, mut edition) = (CvStatus::Expired, 0i64, ptr::null());
+        let (mut on, mut limit, mut present) = (9u8, 0i64, 9u8);
+        unsafe {
+            assert_eq!(cv_license_status(l, &mut status), CvResult::Ok);
+            assert_eq!(cv_license_check_in_by(l, &mut by), CvResult::Ok);
+            assert_eq!(cv_license_edition(l, &mut edition), CvResult::Ok);
+            assert_eq!(CStr::from_ptr(edition).to_str().unwrap(), "CAD Pro");
+            let name = c("export_dxf");
+            assert_eq!(cv_license_feature(l, name.as_ptr(), &mut on), CvResult::Ok);
+            assert_eq!(on, 1);
+            let name = c("max_layers");
+            assert_eq!(cv_license_feature(l, name.as_ptr(), &mut on), CvResult::Ok);
+            assert_eq!(on, 0, "an integer is no feature flag");
+            assert_eq!(
+                cv_license_limit(l, name.as_ptr(), &mut limit, &mut present),
+                CvResult::Ok
+            );
+            assert_eq!((limit, present), (200, 1));
+            let name = c("absent");
+            limit = -1;
+            assert_eq!(
+                cv_license_limit(l, name.as_ptr(), &mut limit, &mut present),
+                CvResult::Ok
+            );
+            assert_eq!((limit, present), (-1, 0), "untouched when absent");
+            assert_eq!(
+                cv_license_feature(l, ptr::null(), &mut on),
+                CvResult::NullPointer
+            );
+            assert_eq!(
+                cv_license_limit(l, name.as_ptr(), &mut limit, ptr::null_mut()),
+                CvResult::NullPointer
+            );
+        }
+        assert_eq!(status, expected, "at {at}");
+        assert_eq!(by, unix("2026-07-01T00:00:00Z"));
+        unsafe { cv_license_free(l) };
+    }
+    // Without the claims: no deadline, an empty edition.
+    let (v2, l) = active_license();
+    let (mut by, mut edition) = (-1i64, ptr::null());
+    unsafe {
+        assert_eq!(cv_license_check_in_by(l, &mut by), CvResult::Ok);
+        assert_eq!(cv_license_edition(l, &mut edition), CvResult::Ok);
+        assert_eq!(CStr::from_ptr(edition).to_str().unwrap(), "");
+    }
+    assert_eq!(by, 0);
+    free(v2, l);
+    unsafe { cv_verifier_free(v) };
 }
 
 #[test]

@@ -357,6 +357,9 @@ fn status_json(status: LicenseStatus) -> Value {
         LicenseStatus::Expired { since } => {
             json!({ "valid": true, "status": "expired", "since": since.to_rfc3339() })
         }
+        LicenseStatus::CheckInRequired { since } => {
+            json!({ "valid": true, "status": "check_in_required", "since": since.to_rfc3339() })
+        }
         _ => json!({ "valid": true, "status": "unknown" }),
     }
 }

@@ -550,6 +550,7 @@ impl License {
         c.quantity = self.quantity;
         c.binding = binding;
         c.entitlements = self.entitlements.clone();
+        c.edition.clone_from(&self.edition);
         // A bound machine checks in (refreshes) within the catalog's interval; the deadline
         // never outlives the token.
         if c.binding.is_some() && self.check_in_days > 0 {

@@ -24,6 +24,7 @@ static const char *status_name(cv_status s) {
     case CV_STATUS_ACTIVE: return "active";
     case CV_STATUS_FROZEN: return "frozen";
     case CV_STATUS_EXPIRED: return "expired";
+    case CV_STATUS_CHECK_IN_REQUIRED: return "check_in_required";
   }
   return "?";
 }
@@ -78,6 +79,24 @@ static int check(const char *name) {
       printf("  status %s, license %s revision %" PRIu32 ", expires %" PRId64
              ", freeze ends %" PRId64 ", entitlements %s\n",
              status_name(st), id, rev, exp, until, ent);
+      /* Typed access: the edition, a limit, a feature flag, the check-in deadline. */
+      const char *edition = NULL;
+      int64_t max_projects = 0, check_in_by = 0;
+      uint8_t has_limit = 0, can_export = 0;
+      if (cv_license_edition(lic, &edition) || cv_license_check_in_by(lic, &check_in_by) ||
+          cv_license_limit(lic, "max_projects", &max_projects, &has_limit) ||
+          cv_license_feature(lic, "export", &can_export)) {
+        fprintf(stderr, "  reading the entitlements failed: %s\n", cv_last_error_message());
+        bad = 1;
+      } else {
+        printf("  edition \"%s\", max_projects %s%" PRId64 ", export %s, check in by %" PRId64
+               "\n",
+               edition, has_limit ? "" : "(none) ", has_limit ? max_projects : 0,
+               can_export ? "on" : "off", check_in_by);
+      }
+      if (st == CV_STATUS_CHECK_IN_REQUIRED) {
+        printf("  connect to the internet so the license can be checked\n");
+      }
       if (st == CV_STATUS_FROZEN) {
         printf("  locked: renew within %" PRId64 " days to keep your data\n",
                (until - c->now + DAY_SECS - 1) / DAY_SECS);
