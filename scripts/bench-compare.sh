@@ -7,6 +7,8 @@
 #   BEFORE_DIR, AFTER_DIR: directories each holding a release `licd` and `licctl`
 #   e.g.  git worktree add /tmp/old REV && (cd /tmp/old && cargo build --release) ...
 # Prints one line per round and the medians; everything stays on 127.0.0.1.
+# BEFORE_FLAGS / AFTER_FLAGS (environment) add `licd serve` flags to one side, e.g. the same
+# binary in both directories with AFTER_FLAGS="--products catalog.toml".
 set -euo pipefail
 before=${1:?usage: bench-compare.sh BEFORE_DIR AFTER_DIR [REQUESTS] [CONCURRENCY] [ROUNDS]}
 after=${2:?usage: bench-compare.sh BEFORE_DIR AFTER_DIR [REQUESTS] [CONCURRENCY] [ROUNDS]}
@@ -17,11 +19,12 @@ work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 
-run() { # run NAME DIR ROUND
-  local name=$1 bin=$2 round=$3 dir="$work/$1-$3" port=$((20000 + RANDOM % 20000))
+run() { # run NAME DIR ROUND FLAGS
+  local name=$1 bin=$2 round=$3 flags=$4 dir="$work/$1-$3" port=$((20000 + RANDOM % 20000))
   mkdir -p "$dir"
+  # shellcheck disable=SC2086 # FLAGS is a list of words on purpose
   "$bin/licd" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
-    --data-dir "$dir/data" --keys-dir "$dir/keys" 2>"$dir/licd.log" &
+    --data-dir "$dir/data" --keys-dir "$dir/keys" $flags 2>"$dir/licd.log" &
   pid=$!
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
@@ -43,8 +46,8 @@ PY
 }
 
 for round in $(seq "$rounds"); do
-  run before "$before" "$round" | tee -a "$work/results"
-  run after "$after" "$round" | tee -a "$work/results"
+  run before "$before" "$round" "${BEFORE_FLAGS:-}" | tee -a "$work/results"
+  run after "$after" "$round" "${AFTER_FLAGS:-}" | tee -a "$work/results"
 done
 python3 - "$work/results" <<'PY'
 import re, statistics, sys
