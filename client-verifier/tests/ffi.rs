@@ -161,19 +161,19 @@ fn every_golden_case_gets_its_verdict_through_the_c_abi() {
         };
         let got = match got {
             Ok(l) => {
-                let (mut status, mut exp, mut until) = (CvStatus::Expired, 0, 0);
+                let (mut status, mut exp, mut until, mut by) = (CvStatus::Expired, 0, 0, 0);
                 unsafe {
                     assert_eq!(cv_license_status(l, &mut status), CvResult::Ok);
                     assert_eq!(cv_license_expires_at(l, &mut exp), CvResult::Ok);
                     assert_eq!(cv_license_freeze_until(l, &mut until), CvResult::Ok);
+                    assert_eq!(cv_license_check_in_by(l, &mut by), CvResult::Ok);
                     cv_license_free(l);
                 }
                 let (name, at) = match status {
                     CvStatus::Active => ("active", exp),
                     CvStatus::Frozen => ("frozen", until),
                     CvStatus::Expired => ("expired", until),
-                    // No golden case carries a check-in deadline.
-                    CvStatus::CheckInRequired => ("check_in_required", exp),
+                    CvStatus::CheckInRequired => ("check_in_required", by),
                 };
                 serde_json::json!({ "status": name, "at": client_verifier::Timestamp::from_unix(at).to_rfc3339() })
             }

@@ -76,6 +76,9 @@ fn run(doc: &Value, case: &Value) -> Value {
             LicenseStatus::Expired { since } => {
                 json!({ "status": "expired", "at": since.to_rfc3339() })
             }
+            LicenseStatus::CheckInRequired { since } => {
+                json!({ "status": "check_in_required", "at": since.to_rfc3339() })
+            }
             other => panic!("unexpected status {other:?}"),
         },
         Err(e) => json!({ "error": e.name() }),
@@ -126,6 +129,7 @@ fn golden_cases_cover_every_status_and_error() {
         "active",
         "frozen",
         "expired",
+        "check_in_required",
         "Malformed",
         "BadSignature",
         "UnknownKey",
@@ -290,6 +294,24 @@ mod generate {
         ));
         cases.push(minted("expired_after_freeze_window", cur, &b, json!({"device": DEVICE,
             "now": "2027-01-16T00:00:00Z", "expect": {"status": "expired", "at": "2027-01-16T00:00:00Z"}})));
+        // A catalog edition with a check-in deadline (optional claims `edition`, `check_in_by`).
+        let mut edition = b.clone();
+        edition.edition = Some("CAD Pro".into());
+        edition.check_in_by = Some(t("2026-07-01T00:00:00Z"));
+        cases.push(minted(
+            "active_before_check_in_deadline",
+            cur,
+            &edition,
+            json!({"device": DEVICE,
+            "now": mid, "expect": {"status": "active", "at": "2027-01-01T00:00:00Z"}}),
+        ));
+        cases.push(minted(
+            "check_in_required_after_deadline",
+            cur,
+            &edition,
+            json!({"device": DEVICE,
+            "now": "2026-07-02T00:00:00Z", "expect": {"status": "check_in_required", "at": "2026-07-01T00:00:00Z"}}),
+        ));
         cases.push(minted(
             "active_when_signed_by_rotated_out_key",
             ("old", &k.old),

@@ -48,7 +48,10 @@ static cv_verifier *new_verifier(const golden_case *c) {
 }
 
 static const char *status_name(cv_status s) {
-  return s == CV_STATUS_ACTIVE ? "active" : s == CV_STATUS_FROZEN ? "frozen" : "expired";
+  return s == CV_STATUS_ACTIVE                ? "active"
+         : s == CV_STATUS_FROZEN              ? "frozen"
+         : s == CV_STATUS_CHECK_IN_REQUIRED   ? "check_in_required"
+                                              : "expired";
 }
 
 static void golden_cases(void) {
@@ -63,11 +66,14 @@ static void golden_cases(void) {
     int ok;
     if (rc == CV_RESULT_OK) {
       cv_status st = CV_STATUS_EXPIRED;
-      int64_t exp = 0, until = 0;
+      int64_t exp = 0, until = 0, check_in_by = 0;
       CHECK_RC(cv_license_status(lic, &st), CV_RESULT_OK);
       CHECK_RC(cv_license_expires_at(lic, &exp), CV_RESULT_OK);
       CHECK_RC(cv_license_freeze_until(lic, &until), CV_RESULT_OK);
-      int64_t at = st == CV_STATUS_ACTIVE ? exp : until;
+      CHECK_RC(cv_license_check_in_by(lic, &check_in_by), CV_RESULT_OK);
+      int64_t at = st == CV_STATUS_ACTIVE              ? exp
+                   : st == CV_STATUS_CHECK_IN_REQUIRED ? check_in_by
+                                                       : until;
       ok = c->expect_status && strcmp(c->expect_status, status_name(st)) == 0 &&
            at == c->expect_at;
       CHECK(guard == (c->now > c->guard_last_seen ? c->now : c->guard_last_seen));

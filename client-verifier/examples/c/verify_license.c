@@ -101,7 +101,9 @@ static int check(const char *name) {
         printf("  locked: renew within %" PRId64 " days to keep your data\n",
                (until - c->now + DAY_SECS - 1) / DAY_SECS);
       }
-      int64_t at = st == CV_STATUS_ACTIVE ? exp : until;
+      int64_t at = st == CV_STATUS_ACTIVE              ? exp
+                   : st == CV_STATUS_CHECK_IN_REQUIRED ? check_in_by
+                                                       : until;
       bad = !(c->expect_status && strcmp(c->expect_status, status_name(st)) == 0 &&
               at == c->expect_at);
     }

@@ -63,21 +63,27 @@ bool check(const std::string &name) {
     return c->expect_error && std::strcmp(c->expect_error, cv_result_name(rc)) == 0;
   }
   cv_status status{};
-  int64_t expires = 0, until = 0;
+  int64_t expires = 0, until = 0, check_in_by = 0;
   const char *id = nullptr;
+  const char *edition = nullptr;
   if (cv_license_status(license.get(), &status) != CV_RESULT_OK ||
       cv_license_expires_at(license.get(), &expires) != CV_RESULT_OK ||
       cv_license_freeze_until(license.get(), &until) != CV_RESULT_OK ||
+      cv_license_check_in_by(license.get(), &check_in_by) != CV_RESULT_OK ||
+      cv_license_edition(license.get(), &edition) != CV_RESULT_OK ||
       cv_license_id(license.get(), &id) != CV_RESULT_OK) {
     std::cerr << "  reading the license failed: " << last_error() << "\n";
     return false;
   }
-  const char *name_of = status == CV_STATUS_ACTIVE   ? "active"
-                        : status == CV_STATUS_FROZEN ? "frozen"
-                                                     : "expired";
-  std::cout << "  " << id << ": " << name_of << " (expires " << expires << ", freeze ends "
-            << until << ")\n";
-  int64_t at = status == CV_STATUS_ACTIVE ? expires : until;
+  const char *name_of = status == CV_STATUS_ACTIVE              ? "active"
+                        : status == CV_STATUS_FROZEN            ? "frozen"
+                        : status == CV_STATUS_CHECK_IN_REQUIRED ? "check_in_required"
+                                                                : "expired";
+  std::cout << "  " << id << ": " << name_of << " (edition \"" << edition << "\", expires "
+            << expires << ", freeze ends " << until << ", check in by " << check_in_by << ")\n";
+  int64_t at = status == CV_STATUS_ACTIVE              ? expires
+               : status == CV_STATUS_CHECK_IN_REQUIRED ? check_in_by
+                                                       : until;
   return c->expect_status && std::strcmp(c->expect_status, name_of) == 0 && at == c->expect_at;
 }
 
