@@ -320,6 +320,22 @@ binding = "none"
     let by = bound.claims().check_in_by.expect("a check-in deadline");
     let days = (by.unix() - before.unix()) as f64 / 86_400.0;
     assert!((29.99..=30.01).contains(&days), "{days}");
+    // The deadline passes: "check in", not "expired"; a refresh gives a later deadline.
+    let missed = v
+        .verify(body["token"].as_str().unwrap(), Some(&fp), by)
+        .unwrap();
+    assert_eq!(
+        missed.status(),
+        client_verifier::LicenseStatus::CheckInRequired { since: by }
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, body) = post("/v1/refresh", json!({"token": body["token"]})).await;
+    assert_eq!(s, 200, "{body}");
+    let checked_in = v
+        .verify(body["token"].as_str().unwrap(), Some(&fp), by)
+        .unwrap();
+    assert!(checked_in.is_active(), "{:?}", checked_in.status());
+    assert!(checked_in.check_in_by().unwrap() > by);
 
     // binding = "none": nothing to activate; the license works as it is.
     let a = v1(&c, &d, &buy("CS-F", "OFFI-FREE")).await;
@@ -340,5 +356,62 @@ binding = "none"
     assert!(
         matches!(t, Err(client_verifier::VerifyError::NotBound)),
         "an application that demands binding still refuses it: {t:?}"
+    );
+}
+
+/// The interpreter with pyseto (`LICD_PYTHON`, else `python3`); run only when asked for, so a
+/// missing pyseto is a failure, never a pass.
+fn pyseto() -> String {
+    let py = std::env::var("LICD_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&py)
+        .args(["-c", "import pyseto"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "pyseto is not importable by {py}: pip install pyseto, or set LICD_PYTHON"
+    );
+    py
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs pyseto; CI runs it with --include-ignored"]
+async fn two_skus_verified_by_pyseto_carry_their_own_entitlements() {
+    let py = pyseto();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = write_catalog(dir.path(), CATALOG);
+    let d = Daemon::start(dir.path(), &["--products", &catalog]);
+    let c = client();
+    let key = d.public_keys()[0].to_paserk();
+    let peer = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/client-verifier/tests/interop/pyseto_peer.py"
+    );
+    let mut seen = Vec::new();
+    for (order, sku) in [("CS-PY-PRO", "sku-pro"), ("CS-PY-STD", "sku-std")] {
+        let a = v1(&c, &d, &get_license(order, sku)).await;
+        let token = a.json["license"].as_str().unwrap().to_string();
+        let out = Command::new(&py)
+            .args([peer, "verify", &key, &token])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let out: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let payload: serde_json::Value =
+            serde_json::from_str(out["payload"].as_str().unwrap()).unwrap();
+        seen.push((payload["edition"].clone(), payload["entitlements"].clone()));
+    }
+    assert_eq!(
+        seen,
+        [
+            (
+                json!("CAD Pro"),
+                json!({"export_dxf": true, "max_layers": 500})
+            ),
+            (
+                json!("CAD Standard"),
+                json!({"export_dxf": false, "max_layers": 50})
+            ),
+        ]
     );
 }

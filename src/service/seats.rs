@@ -244,6 +244,10 @@ impl Service {
                         .into_iter()
                         .find(|a| a.binding == encoded);
                     let token = match &seat {
+                        // A check-in: a fresh deadline, so a fresh token every time.
+                        Some(_) if l.check_in_days > 0 => {
+                            l.mint(&s.issuer(), now, Some(b.clone()))?
+                        }
                         Some(a) if a.revision == l.revision => a.token.clone(),
                         Some(a) => {
                             let a = s.remint_seat(&l, a, now)?;
