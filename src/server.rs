@@ -233,6 +233,9 @@ impl App {
             admin: admin_listener,
         } = listeners;
         let db_path = config.data_dir.join("db");
+        // Before "listening": from then on a SIGHUP reloads the catalog instead of ending licd
+        // (the default action of an unhandled SIGHUP).
+        let hangups = hangup_signal();
         let addr = http::local_addr(&listener);
         let admin_addr = http::local_addr(&admin_listener);
         tracing::info!(
@@ -259,7 +262,7 @@ impl App {
             );
         }
         let pruner = tokio::spawn(prune_nonces(store.clone()));
-        let reloader = tokio::spawn(reload_on_sighup(service.clone()));
+        let reloader = tokio::spawn(reload_on_sighup(service.clone(), hangups));
         let worker = tokio::spawn(
             Worker::new(
                 service.clone(),
@@ -437,24 +440,37 @@ async fn watch_writable(store: Arc<dyn Store>, broken: Arc<tokio::sync::Notify>)
     }
 }
 
-/// Reloads the product catalog on SIGHUP; a catalog that does not load leaves the one in use.
-async fn reload_on_sighup(service: Arc<Service>) {
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = ();
+
+/// The SIGHUP stream, registered now.
+fn hangup_signal() -> Hangups {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        let hup = signal(SignalKind::hangup()).ok();
+        if hup.is_none() {
             tracing::warn!(
                 "cannot listen for SIGHUP: reload the catalog with `licctl products reload`"
             );
-            return;
-        };
+        }
+        hup
+    }
+}
+
+/// Reloads the product catalog on SIGHUP; a catalog that does not load leaves the one in use.
+async fn reload_on_sighup(service: Arc<Service>, hangups: Hangups) {
+    #[cfg(unix)]
+    if let Some(mut hup) = hangups {
         while hup.recv().await.is_some() {
             // The outcome is logged by the service.
             let _ = service.reload_catalog();
         }
     }
     #[cfg(not(unix))]
-    let _ = service;
+    let _ = (service, hangups);
 }
 
 /// Forgets V2 nonces once they are older than the replay window.
