@@ -135,6 +135,9 @@ impl ServiceError {
     }
 }
 
+/// Activations of License 2.0 codes with the marketplace at once; more wait outside (503).
+const MAX_CODE_ACTIVATIONS: usize = 4;
+
 /// Settings the service needs from configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -198,6 +201,9 @@ pub struct Service {
     trusted: Vec<PublicKey>,
     /// Codes whose daily check is being asked right now (one query per code at a time).
     code_checks: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Activations with the marketplace in flight: anyone may send a code to activate, and each
+    /// costs a call signed with the ISV's AK/SK, so only a few run at once.
+    code_activations: tokio::sync::Semaphore,
     /// When each code's next check is due (unix seconds), so that a refresh between checks
     /// costs no extra store read.
     code_due: std::sync::Mutex<std::collections::HashMap<String, i64>>,
@@ -230,6 +236,7 @@ impl Service {
             trusted: vec![key.public_key().clone()],
             code_checks: std::sync::Mutex::default(),
             code_due: std::sync::Mutex::default(),
+            code_activations: tokio::sync::Semaphore::new(MAX_CODE_ACTIVATIONS),
             code_check_secs: client_verifier::DAY,
             catalog: std::sync::RwLock::default(),
             unlisted: std::sync::Mutex::default(),

@@ -549,3 +549,35 @@ async fn dial_test_cases_for_codes_replayed_three_times_all_succeed() {
         "000003"
     );
 }
+
+/// An anonymous client cannot make licd call the marketplace (signed with the ISV's AK/SK) as
+/// fast as it can send requests: activations that need the marketplace are capped in flight, and
+/// the rest are told to come back (503 with Retry-After) without a marketplace call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_codes_cannot_flood_the_marketplace_with_the_isvs_credentials() {
+    let market = FakeMarket::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), &market, &[]);
+    let c = client();
+    // Each marketplace answer takes 2 s: the 40 guesses all arrive while the first are out.
+    market.set_delay(Duration::from_secs(2));
+    let before = market.requests();
+    let guesses = (0..40).map(|i| {
+        let c = c.clone();
+        let d = &d;
+        async move { activate(&c, d, &format!("GUESS-{i}"), MACHINE_A).await }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let refused_unknown = answers.iter().filter(|(s, _, _)| *s == 404).count();
+    let busy = answers
+        .iter()
+        .filter(|(s, retry, _)| *s == 503 && retry.is_some())
+        .count();
+    assert_eq!(refused_unknown + busy, 40, "{answers:?}");
+    assert!(busy > 0, "every guess reached the marketplace: {answers:?}");
+    let calls = market.requests() - before;
+    assert!(
+        calls <= 8,
+        "{calls} marketplace calls for 40 concurrent guesses"
+    );
+}

@@ -222,6 +222,15 @@ impl Service {
                 "License 2.0 codes cannot be activated: the marketplace open API is not configured (--marketplace-ak, --marketplace-sk-file)".into(),
             )
         })?;
+        // A caller who guesses codes must not make licd call the marketplace, with the ISV's
+        // credentials, as fast as it can send requests.
+        let _permit = self.code_activations.try_acquire().map_err(|_| {
+            tracing::warn!("code activations with the marketplace at their limit: answered busy");
+            ServiceError::Unavailable(
+                "too many code activations at once; nothing was changed, try again in a minute"
+                    .into(),
+            )
+        })?;
         let estimate = match api.activate_code(code, now).await {
             Ok(info) => Some(info),
             Err(e) if e.code() == Some(ALREADY_ACTIVATED) => {
