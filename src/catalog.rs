@@ -97,8 +97,18 @@ pub struct Catalog {
     pub entries: Vec<Entry>,
     /// The entry for unlisted products.
     pub default: Option<Entry>,
-    /// (product, sku) → index in `entries`; sku `None` for a product-wide entry.
-    index: HashMap<(String, Option<String>), usize>,
+    /// product → its entries' indexes in `entries`, looked up by `&str` (no allocation per
+    /// lookup: this runs on every purchase and refresh).
+    index: HashMap<String, ProductIndex>,
+}
+
+/// The entries of one product.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct ProductIndex {
+    /// The product-wide entry.
+    any: Option<usize>,
+    /// Entries for one SKU.
+    skus: HashMap<String, usize>,
 }
 
 /// Why a catalog cannot be used: names the file, and the line and key where it can.
@@ -184,18 +194,21 @@ impl Catalog {
                 return Err(fail(format!("line {at}: key `id` is empty")));
             }
             let e = entry(p, product.clone(), &line).map_err(fail)?;
-            let key = (product, e.sku.clone());
-            if catalog.index.contains_key(&key) {
+            let at_index = catalog.entries.len();
+            let slots = catalog.index.entry(product.clone()).or_default();
+            let taken = match &e.sku {
+                Some(sku) => slots.skus.insert(sku.clone(), at_index).is_some(),
+                None => slots.any.replace(at_index).is_some(),
+            };
+            if taken {
                 return Err(fail(format!(
-                    "line {at}: key `id`: a second entry for product {:?}{}",
-                    key.0,
-                    key.1
+                    "line {at}: key `id`: a second entry for product {product:?}{}",
+                    e.sku
                         .as_deref()
                         .map(|s| format!(" sku {s:?}"))
                         .unwrap_or_default()
                 )));
             }
-            catalog.index.insert(key, catalog.entries.len());
             catalog.entries.push(e);
         }
         Ok(catalog)
@@ -203,11 +216,10 @@ impl Catalog {
 
     /// The entry for a purchase of `product` (SKU `sku`): the most specific one.
     pub fn lookup(&self, product: &str, sku: &str) -> Lookup<'_> {
-        let sku = Some(sku.to_string()).filter(|s| !s.is_empty());
-        let listed = sku
-            .clone()
-            .and_then(|s| self.index.get(&(product.to_string(), Some(s))))
-            .or_else(|| self.index.get(&(product.to_string(), None)));
+        let listed = self.index.get(product).and_then(|p| {
+            let by_sku = (!sku.is_empty()).then(|| p.skus.get(sku)).flatten();
+            by_sku.or(p.any.as_ref())
+        });
         match (listed, &self.default) {
             (Some(&i), _) => Lookup::Listed(&self.entries[i]),
             (None, Some(d)) => Lookup::Default(d),

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use client_verifier::{Fingerprint, Timestamp, VerifyError};
-use common::{ACCESS_KEY, Daemon, admin, client, v1, v2};
+use common::{ACCESS_KEY, Daemon, admin, audit_events as audit, client, v1, v2};
 use licd::marketplace::{AccessKey, sign_v1_query};
 use serde_json::{Value, json};
 
@@ -42,20 +42,6 @@ async fn activate(
         &json!({"license": license, "fingerprint": fingerprint}),
     )
     .await
-}
-
-/// The `action`s and `detail`s of a license's audit events, in order.
-async fn audit(c: &reqwest::Client, d: &Daemon, id: &str) -> Vec<Value> {
-    let (status, body) = admin(
-        c,
-        d,
-        reqwest::Method::GET,
-        &format!("/licenses/{id}/audit"),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body["events"].as_array().unwrap().clone()
 }
 
 fn get_license<'a>(order: &'a str, business: &'a str, amount: &'a str) -> Vec<(&'a str, &'a str)> {
