@@ -28,6 +28,15 @@ pub struct ServeArgs {
     /// Database directory [default: ./data]
     #[arg(long, env = "LICD_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL shared by several licd (postgres://USER:PASSWORD@HOST:PORT/DB) instead of the
+    /// embedded database in the data directory. Apply the schema first with `licd migrate --to URL`
+    /// (or --database-migrate). See docs/operations.md, "Several nodes" [default: embedded]
+    #[arg(long, env = "LICD_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<DatabaseUrl>,
+    /// With --database-url: apply the schema migrations this licd needs at start (safe on
+    /// several nodes at once)
+    #[arg(long, env = "LICD_DATABASE_MIGRATE")]
+    pub database_migrate: bool,
     /// Signing-key directory; a key is generated on first start [default: ./keys]
     #[arg(long, env = "LICD_KEYS_DIR", value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
@@ -142,6 +151,45 @@ pub struct ServeArgs {
     pub admin_insecure_plaintext: bool,
 }
 
+/// A PostgreSQL URL. It may carry a password: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL, password included, for the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        crate::store::pg::pg_config(s).map_err(|e| e.to_string())?;
+        Ok(DatabaseUrl(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for DatabaseUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::store::pg::redacted_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::store::pg::redacted_url(&self.0))
+    }
+}
+
 /// The `[serve]` table of the TOML file: the same settings, all optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,6 +197,8 @@ struct FileServe {
     listen: Option<SocketAddr>,
     admin_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database_url: Option<DatabaseUrl>,
+    database_migrate: Option<bool>,
     keys_dir: Option<PathBuf>,
     access_key_file: Option<PathBuf>,
     access_key_base64: Option<bool>,
@@ -223,8 +273,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Admin API address.
     pub admin_listen: SocketAddr,
-    /// Database directory.
+    /// Database directory (the embedded database, generated secrets).
     pub data_dir: PathBuf,
+    /// PostgreSQL instead of the embedded database.
+    pub database_url: Option<DatabaseUrl>,
+    /// Apply schema migrations at start.
+    pub database_migrate: bool,
     /// Signing-key directory.
     pub keys_dir: PathBuf,
     /// Where the access key comes from.
@@ -459,6 +513,8 @@ impl Config {
                 .clone()
                 .or(f.keys_dir)
                 .unwrap_or_else(|| PathBuf::from("./keys")),
+            database_migrate: args.database_migrate || f.database_migrate.unwrap_or(false),
+            database_url: args.database_url.clone().or(f.database_url),
             data_dir,
             access_key,
             access_key_base64: args.access_key_base64 || f.access_key_base64.unwrap_or(false),

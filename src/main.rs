@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use licd::cli::backup::{BackupArgs, RestoreArgs};
 use licd::cli::keys::KeysArgs;
+use licd::cli::migrate::MigrateArgs;
 use licd::config::{Config, ServeArgs};
 
 /// License server for Huawei Cloud Marketplace (KooGallery) License goods.
@@ -14,7 +15,7 @@ use licd::config::{Config, ServeArgs};
 #[derive(Debug, Parser)]
 #[command(name = "licd", version)]
 struct Licd {
-    /// Print machine-readable JSON, for `keys list` and `keys export`: `licd --json keys list`.
+    /// Print machine-readable JSON, for `keys list`, `keys export` and `migrate`: `licd --json keys list`.
     #[arg(long)]
     json: bool,
     #[command(subcommand)]
@@ -45,6 +46,11 @@ enum Command {
     ///
     /// Example: licd restore --from licd-2026-11-23.backup --data-dir /var/lib/licd/data
     Restore(RestoreArgs),
+    /// Apply the PostgreSQL schema (safe on several nodes at once), and optionally copy an
+    /// embedded database into it, to move from one licd to several.
+    ///
+    /// Example: licd migrate --to postgres://licd@db.internal/licd --from-data-dir /var/lib/licd/data
+    Migrate(MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +65,10 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Restore(args) => exit(licd::cli::backup::restore(&args)),
+        Command::Migrate(args) => match current_thread() {
+            Ok(rt) => exit(rt.block_on(licd::cli::migrate::run(args, cli.json))),
+            Err(code) => code,
+        },
     }
 }
 

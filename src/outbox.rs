@@ -146,6 +146,11 @@ impl Worker {
         loop {
             while !outage && running.len() < IN_FLIGHT {
                 let Some(unit) = due.next() else { break };
+                // Several licd on one database: each makes only the calls it leased, just
+                // before making them.
+                let Some(unit) = self.lease(unit)? else {
+                    continue;
+                };
                 let api = api.clone();
                 running.spawn(async move { attempt_unit(&api, unit).await });
             }
@@ -157,9 +162,11 @@ impl Worker {
                 tracing::error!("outbox: an attempt panicked");
                 continue;
             };
+            let ids: Vec<String> = outcomes.iter().map(|(j, _)| j.id.clone()).collect();
             for (job, outcome) in outcomes {
                 self.record(job, outcome, &mut outage, &mut next).await;
             }
+            self.service.store().release_jobs(&ids);
         }
         if due.len() > 0 {
             tracing::info!(
@@ -169,6 +176,21 @@ impl Worker {
             );
         }
         Ok(next)
+    }
+
+    /// The part of `unit` this process leased (none: another process is making the call).
+    fn lease(&self, unit: Unit) -> Result<Option<Unit>, crate::store::StoreError> {
+        let store = self.service.store();
+        Ok(match unit {
+            Unit::One(job) => store
+                .lease_jobs(vec![job], LEASE_SECS)?
+                .pop()
+                .map(Unit::One),
+            Unit::Usage(jobs) => {
+                let jobs = store.lease_jobs(jobs, LEASE_SECS)?;
+                (!jobs.is_empty()).then_some(Unit::Usage(jobs))
+            }
+        })
     }
 
     /// Records one job's attempt: done, or failed with its next time (or dead).
@@ -202,6 +224,10 @@ impl Worker {
         }
     }
 }
+
+/// How long a leased job stays another node's: far longer than one call can take (the open API
+/// client's timeout bounds it), short enough that a dead node's jobs are soon taken over.
+const LEASE_SECS: u64 = 120;
 
 /// Calls made at once in a round.
 const IN_FLIGHT: usize = 8;

@@ -23,7 +23,7 @@ use crate::market_api::{ApiConfig, MarketplaceApi};
 use crate::marketplace::AccessKey;
 use crate::outbox::{RetryPolicy, Worker};
 use crate::service::{Service, Settings};
-use crate::store::{SledStore, Store};
+use crate::store::{PgStore, SledStore, Store};
 
 /// A startup or serving failure, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -145,11 +145,37 @@ impl App {
         };
         let api = marketplace_api(&config)?;
         create_private_dir(&config.data_dir)?;
-        let store: Arc<dyn Store> = match store {
-            Some(s) => s,
-            None => Arc::new(open_store(&config.data_dir.join("db"), config.cache_bytes)?),
+        let mut shared = None;
+        let store: Arc<dyn Store> = match (store, &config.database_url) {
+            (Some(s), _) => s,
+            (None, Some(url)) => {
+                let pg = Arc::new(
+                    PgStore::open(url.expose(), config.database_migrate).map_err(|source| {
+                        ServeError::Store {
+                            path: url.to_string(),
+                            source,
+                        }
+                    })?,
+                );
+                shared = Some(pg.clone());
+                pg
+            }
+            (None, None) => Arc::new(open_store(&config.data_dir.join("db"), config.cache_bytes)?),
         };
         let keys = KeyRing::open_or_generate(&config.keys_dir)?;
+        if let (Some(pg), Some(url)) = (&shared, &config.database_url) {
+            // Every node signs with the same ring, or a token one mints another refuses.
+            let kids: Vec<String> = keys
+                .public_keys()
+                .iter()
+                .map(|k| k.kid.to_string())
+                .collect();
+            pg.check_key_ring(keys.current().public_key().id().as_str(), &kids)
+                .map_err(|source| ServeError::Store {
+                    path: url.to_string(),
+                    source,
+                })?;
+        }
         // The service gets its own copy, so a later rotation cannot change a key under a request.
         let signing = Arc::new(keys.current().clone());
         let access_key = Arc::new(load_access_key(&config)?);
@@ -246,6 +272,7 @@ impl App {
             callback_path = %config.callback_path,
             kid = %kid,
             data_dir = %config.data_dir.display(),
+            database = %config.database_url.as_ref().map_or_else(|| "embedded".to_string(), ToString::to_string),
             marketplace_api = %config.marketplace.as_ref().map(|m| m.base_urls.join(",")).unwrap_or_else(|| "off".into()),
             "listening"
         );

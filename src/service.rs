@@ -190,6 +190,15 @@ pub struct DeviceRequest {
     pub exp: Option<Timestamp>,
 }
 
+/// Releases the store's write lock when dropped (a no-op once the commit has released it).
+struct UnlockOnDrop<'a>(&'a dyn Store);
+
+impl Drop for UnlockOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.unlock_writes();
+    }
+}
+
 /// The license service.
 pub struct Service {
     store: Arc<dyn Store>,
@@ -367,7 +376,8 @@ impl Service {
         }
     }
 
-    /// The one way a change reaches the store. Under the write lock, `op` reads and decides,
+    /// The one way a change reaches the store. Under the write lock (this process's, then the
+    /// store's: cluster-wide on a shared database), `op` reads and decides,
     /// returning the writes as one [`Batch`] and its answer; the batch is committed atomically,
     /// the lock released, and the answer returned only once the store has flushed: acknowledged
     /// means on disk. The flush happens even when `op` wrote nothing, since a repeated call may
@@ -380,6 +390,9 @@ impl Service {
     ) -> Result<T, ServiceError> {
         let (queued, answer) = {
             let _w = self.write.lock().await;
+            self.store.lock_writes().await?;
+            // Released by the commit, or here if `op` fails, writes nothing or panics.
+            let _unlock = UnlockOnDrop(self.store.as_ref());
             let (batch, answer) = op(self)?;
             let queued = batch.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
             if !batch.is_empty() {

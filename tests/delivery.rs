@@ -266,8 +266,7 @@ async fn failed_uploads_are_retried_with_backoff_and_a_refused_one_is_dead_lette
     // rather than kill it, or the last attempt's audit event may be lost with the process.
     d.wait_log("CBC.0100");
     assert!(d.terminate().success());
-    let store = licd::store::SledStore::open(&dir.path().join("data/db"), 8 << 20).unwrap();
-    use licd::store::Store;
+    let store = common::pg::open_store(dir.path(), &dir.path().join("data/db"));
     let audit = store.audit_for("inst-77").unwrap();
     let attempts: Vec<&str> = audit
         .iter()

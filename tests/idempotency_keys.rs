@@ -2,13 +2,15 @@
 //! earlier licd (whose key spelled the scene with its Rust variant name) is not applied again
 //! when the marketplace repeats it to this one.
 
+mod common;
+
 use std::sync::Arc;
 
 use client_verifier::{SecretKey, Timestamp};
 use licd::license::Status;
 use licd::marketplace::{RefreshInstance, RefreshScene};
 use licd::service::{Caller, Service, Settings};
-use licd::store::{Batch, SledStore, Store};
+use licd::store::{Batch, Store};
 
 fn t(s: &str) -> Timestamp {
     Timestamp::parse_rfc3339(s).unwrap()
@@ -50,7 +52,7 @@ fn renewal(scene: RefreshScene, exp: &str) -> RefreshInstance {
 #[tokio::test]
 async fn a_renewal_applied_by_an_earlier_version_is_not_applied_again() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path(), 1 << 22).unwrap());
+    let store: Arc<dyn Store> = common::pg::test_store(dir.path());
     let svc = service(store.clone());
     let now = t("2026-06-01T00:00:00Z");
     svc.create_instance("CS-0", "CS-0-1", "inst-k", caller("newInstance"), now)

@@ -11,7 +11,7 @@ use common::fake_market::FakeMarket;
 use licd::market_api::{ApiConfig, MarketplaceApi};
 use licd::outbox::{Job, RetryPolicy, Task, Worker};
 use licd::service::{Service, Settings};
-use licd::store::{Batch, SledStore, Store};
+use licd::store::{Batch, Store};
 use zeroize::Zeroizing;
 
 const JOBS: usize = 20;
@@ -38,7 +38,7 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 async fn a_failing_marketplace_stops_the_round_and_every_job_is_delivered_later() {
     let market = FakeMarket::start();
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path(), 1 << 22).unwrap());
+    let store: Arc<dyn Store> = common::pg::test_store(dir.path());
     let service = Arc::new(Service::new(
         store.clone(),
         Arc::new(SecretKey::from_seed(&[3; 32])),

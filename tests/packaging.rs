@@ -20,8 +20,9 @@ const EXTRA_ENV: [(&str, &str); 4] = [
 ];
 
 /// Settings in the TOML template whose value is an example, not the default.
-const EXAMPLES: [&str; 9] = [
+const EXAMPLES: [&str; 10] = [
     "access_key_file",
+    "database_url",
     "products",
     "tls_cert",
     "tls_key",

@@ -2,11 +2,13 @@
 //! same device, seats running out, refresh after a renewal, and a reissue that revokes the old
 //! binding (checked with client-verifier and the signed revocation list).
 
+mod common;
+
 use std::sync::Arc;
 
 use client_verifier::{Fingerprint, SecretKey, Timestamp, Verifier, VerifyError};
 use licd::service::{Caller, NewPurchase, Service, ServiceError, Settings};
-use licd::store::{SledStore, Store};
+use licd::store::Store;
 
 const HOME: &str = "04:7C:16:5E:E3:5D|SN-HOME|BOARD-HOME|BFEBFBFF00090672";
 const HOME_NEW_NIC: &str = "0A:0A:0A:0A:0A:0A|SN-HOME|BOARD-HOME|BFEBFBFF00090672";
@@ -24,7 +26,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path(), 1 << 22).unwrap());
+    let store: Arc<dyn Store> = common::pg::test_store(dir.path());
     let key = Arc::new(SecretKey::from_seed(&[9; 32]));
     let verifier = Verifier::builder()
         .trust(key.public_key().clone())

@@ -66,6 +66,20 @@ pub enum KeysCommand {
     ///
     /// Example: licd keys export > license-keys.txt
     Export,
+    /// Record this key ring in the shared PostgreSQL database as the one every node serves
+    /// with. A node whose ring differs refuses to start, so a token one node mints is never
+    /// refused by another.
+    ///
+    /// Roll a new ring to every node's key directory first (`licd keys add`, copy the
+    /// directory), publish, then restart the nodes one by one; repeat for `activate`
+    /// (docs/operations.md, "Several nodes").
+    ///
+    /// Example: licd keys publish --database-url postgres://licd@db.internal/licd
+    Publish {
+        /// The PostgreSQL database the nodes share.
+        #[arg(long, env = "LICD_DATABASE_URL", value_name = "URL")]
+        database_url: crate::config::DatabaseUrl,
+    },
 }
 
 /// Runs `licd keys …`; `json` selects machine-readable output.
@@ -133,6 +147,28 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
                 println!("{}", key_json(&key, true));
             } else {
                 println!("{} now signs; restart licd to use it", key.kid);
+            }
+        }
+        KeysCommand::Publish { database_url } => {
+            let ring = KeyRing::open(&dir).map_err(key_error)?;
+            let kids: Vec<String> = ring
+                .public_keys()
+                .iter()
+                .map(|k| k.kid.to_string())
+                .collect();
+            let active = ring.current().public_key().id().to_string();
+            let failed =
+                |e: crate::store::StoreError| CliError::negative(format!("{database_url}: {e}"));
+            let store =
+                crate::store::PgStore::open(database_url.expose(), false).map_err(failed)?;
+            store.publish_key_ring(&active, &kids).map_err(failed)?;
+            if json {
+                println!("{}", serde_json::json!({ "active": active, "keys": kids }));
+            } else {
+                println!(
+                    "published: every node must now serve with signing key {active} and {} key(s) in its ring; restart the nodes one by one",
+                    kids.len()
+                );
             }
         }
         KeysCommand::List => {

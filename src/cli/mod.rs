@@ -7,6 +7,7 @@ pub mod keys;
 pub mod licctl;
 pub mod licenses;
 pub mod marketplace;
+pub mod migrate;
 
 use std::fmt;
 

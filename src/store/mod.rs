@@ -4,12 +4,16 @@
 //! are applied atomically; [`Store::flush`] makes everything committed so far durable, and the
 //! service answers only after it returns. The trait leaves room for a shared database (several
 //! `licd` behind a load balancer); the sled store is for one process, and [`MemStore`] keeps
-//! everything in memory for fast unit tests of the service.
+//! everything in memory for fast unit tests of the service. [`PgStore`] keeps them in PostgreSQL,
+//! shared by several licd behind a load balancer; the service takes [`Store::lock_writes`]
+//! around its read-decide-commit step, which that store makes a cluster-wide lock.
 
 mod mem_store;
+pub mod pg;
 mod sled_store;
 
 pub use mem_store::MemStore;
+pub use pg::PgStore;
 #[cfg(test)]
 pub(crate) use sled_store::reopen;
 pub use sled_store::{AuditChain, SledStore};
@@ -62,7 +66,7 @@ impl std::fmt::Debug for OrderKey {
 }
 
 impl OrderKey {
-    fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         match self {
             OrderKey::Classic(o) => [b"c\0", o.as_bytes()].concat(),
             OrderKey::Online(o, l) => [b"o\0", o.as_bytes(), b"\0", l.as_bytes()].concat(),
@@ -83,7 +87,7 @@ pub struct DeviceKey {
 }
 
 impl DeviceKey {
-    fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         [
             self.license_id.as_bytes(),
             b"\0",
@@ -194,7 +198,7 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
-    fn slot(&mut self, s: Status) -> &mut u64 {
+    pub(crate) fn slot(&mut self, s: Status) -> &mut u64 {
         match s {
             Status::Active => &mut self.active,
             Status::Frozen => &mut self.frozen,
@@ -235,6 +239,17 @@ pub trait Store: Send + Sync + 'static {
 
     // --- writing ----------------------------------------------------------------------------
 
+    /// Takes the store-wide write lock before the service reads what it will decide on; the
+    /// next [`Store::commit`] (or [`Store::unlock_writes`]) releases it. A store used by one
+    /// process needs none (the service's own lock serialises its writers): the default does
+    /// nothing. A shared store makes it cluster-wide, so what one node decided from is still
+    /// true when it commits.
+    fn lock_writes(&self) -> FlushFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Releases the write lock without committing (the operation failed or wrote nothing).
+    fn unlock_writes(&self) {}
+
     /// Applies `batch` atomically: all of it or none (licenses, indexes, audit events, outbox
     /// jobs, revocations).
     fn commit(&self, batch: Batch) -> Result<(), StoreError>;
@@ -266,6 +281,19 @@ pub trait Store: Send + Sync + 'static {
     fn jobs(&self) -> Result<Vec<Job>, StoreError>;
     /// One outbox job.
     fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
+
+    /// Of the due jobs `due`, the ones this process may run now: each is leased to it, so
+    /// another process sharing the store skips it until [`Store::release_jobs`] or until this
+    /// process dies; `secs` bounds a lease where the store cannot tell that a holder died. One
+    /// process needs no lease.
+    fn lease_jobs(&self, due: Vec<Job>, secs: u64) -> Result<Vec<Job>, StoreError> {
+        let _ = secs;
+        Ok(due)
+    }
+    /// Gives up the leases on these jobs once their attempts are recorded.
+    fn release_jobs(&self, ids: &[String]) {
+        let _ = ids;
+    }
 
     // --- operations -------------------------------------------------------------------------
 

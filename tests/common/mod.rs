@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod fake_market;
+pub mod pg;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -45,6 +46,13 @@ impl Daemon {
         let key_file = dir.join("access.key");
         write_secret(&key_file, ACCESS_KEY.as_bytes());
         let licd = env!("CARGO_BIN_EXE_licd");
+        // The PostgreSQL run of a suite (LICD_TEST_BACKEND=postgres): a database per directory.
+        let database: Vec<String> = match pg::database_for(dir) {
+            Some(url) if !extra.contains(&"--database-url") => {
+                vec!["--database-url".into(), url, "--database-migrate".into()]
+            }
+            _ => Vec::new(),
+        };
         let mut cmd = match launcher.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -70,6 +78,7 @@ impl Daemon {
                 &["--issuer", "acme-isv"][..]
             })
             .args(extra)
+            .args(&database)
             .env("RUST_LOG", "info")
             .env_remove("LICD_ACCESS_KEY")
             .stdout(Stdio::null())

@@ -29,7 +29,17 @@ pub(super) fn routes() -> Router<AdminState> {
 const CHUNK: usize = 256 << 10;
 
 async fn take_backup(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    use axum::response::IntoResponse;
     let who = actor(&headers);
+    if st.store.snapshot().is_none() {
+        // Said before the stream starts, so licd backup can print it.
+        return crate::http::error::ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "not_supported",
+            "licd backup works on the embedded database; this licd stores its data in PostgreSQL: back it up with pg_dump (docs/operations.md, \"Several nodes\")",
+        )
+        .into_response();
+    }
     let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(8);
     let service = st.service.clone();
     let store = st.store.clone();
@@ -48,7 +58,7 @@ async fn take_backup(State(st): State<AdminState>, headers: HeaderMap) -> Respon
             }
             None => Err(backup::BackupError::Io {
                 path: "backup stream".into(),
-                source: io::Error::other("this store cannot be backed up with licd backup"),
+                source: io::Error::other("this store cannot be backed up with licd backup: on PostgreSQL, back up the database with pg_dump (docs/operations.md, \"Several nodes\")"),
             }),
         }
         .and_then(|s| {

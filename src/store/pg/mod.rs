@@ -1,0 +1,1151 @@
+//! The PostgreSQL implementation of [`Store`]: several licd on one database.
+//!
+//! The tables mirror sled's collections (`0001_initial.sql`); record bodies are the same JSON
+//! bytes. What holds on one node holds across nodes because the database enforces it:
+//!
+//! - **One writer at a time, cluster-wide.** [`Store::lock_writes`] opens a transaction holding
+//!   a transaction-level advisory lock; the service's reads and decisions happen under it and
+//!   [`Store::commit`] writes in the same transaction. A node that dies mid-way loses its session
+//!   and with it the lock; nothing it wrote is committed.
+//! - **Constraints as the last word.** One license per purchase is the `orders` primary key; the
+//!   audit log cannot fork (`UNIQUE (prev)`) or dangle (a foreign key to the previous hash); the
+//!   head moves by compare-and-set. A writer that somehow bypassed the lock fails, it does not
+//!   corrupt.
+//! - **Outbox leases.** A node runs a job only while it holds a session advisory lock on it, so
+//!   two nodes never make the same call at once, and a node that dies lets go at once.
+//! - **Durable before acknowledged, with group commit.** The locked transaction commits with
+//!   `synchronous_commit = off`, so the lock is held for round trips, not for a disk flush.
+//!   [`Store::flush`] then commits a small write of this node's own with the server's
+//!   (synchronous) setting; PostgreSQL flushes the WAL in order, so once that returns, every
+//!   commit this node (or any node whose data it read) made before is durable, on the standby
+//!   too where one is synchronous. Concurrent callers share one such barrier, as with sled.
+//!
+//! The [`Store`] surface is synchronous (sled answers from memory); this store answers its calls
+//! on a small runtime of its own and waits with `block_in_place`, so a slow database parks the
+//! calling thread without starving the server's other tasks.
+
+mod migrate;
+
+pub use migrate::{ImportSummary, SCHEMA_VERSION, import_sled, migrate, schema_version};
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use client_verifier::Timestamp;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::NoTls;
+
+use super::{
+    AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, StatusCounts, Store, StoreError,
+    sled_store::encode, sled_store::link,
+};
+use crate::job::Job;
+use crate::license::{Activation, DeviceLicense, License, Status};
+
+/// The advisory lock every writer takes (`'licd'` as a number).
+const WRITE_LOCK: i64 = 0x6c69_6364;
+/// The advisory-lock class of outbox leases (`'lout'`), beside the job id's hash.
+const LEASE_CLASS: i32 = 0x6c6f_7574;
+/// Connections per node.
+const POOL_SIZE: usize = 16;
+/// Longest wait for one database operation (a lost server must not hang a callback).
+const OP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    pool: Pool,
+    /// The store's own runtime (dropped without waiting), and a handle to it.
+    rt: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    /// The connection holding the write lock, between [`Store::lock_writes`] and the commit.
+    held: Mutex<Option<Held>>,
+    /// The group-commit task's queue.
+    flushes: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
+    /// This process, in `flush_marks` and `key_ring`.
+    node: String,
+    /// The session holding this node's outbox leases (advisory locks).
+    lease_conn: std::sync::Arc<tokio::sync::Mutex<Option<Object>>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may carry a password.
+        f.debug_struct("PgStore")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A write-locked transaction: its connection and the head it read.
+struct Held {
+    conn: Object,
+    meta: Meta,
+}
+
+/// The `meta` row.
+#[derive(Debug, Clone)]
+struct Meta {
+    audit_seq: u64,
+    audit_hash: String,
+    counts: StatusCounts,
+}
+
+fn db<E: std::fmt::Display + 'static>(e: E) -> StoreError {
+    // The driver's own message is just "db error"; the server's is in its source.
+    let any: &dyn std::any::Any = &e;
+    let server = any
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(tokio_postgres::Error::as_db_error)
+        .or_else(|| {
+            any.downcast_ref::<deadpool_postgres::PoolError>()
+                .and_then(|p| match p {
+                    deadpool_postgres::PoolError::Backend(b) => b.as_db_error(),
+                    _ => None,
+                })
+        });
+    match server {
+        Some(d) => StoreError::Db(format!(
+            "postgresql: {} ({}){}",
+            d.message(),
+            d.code().code(),
+            d.detail().map(|x| format!(": {x}")).unwrap_or_default()
+        )),
+        None => StoreError::Db(format!("postgresql: {e}")),
+    }
+}
+
+fn status_code(s: Status) -> i16 {
+    match s {
+        Status::Active => 0,
+        Status::Frozen => 1,
+        Status::Released => 2,
+    }
+}
+
+fn status_of(code: i16) -> Option<Status> {
+    match code {
+        0 => Some(Status::Active),
+        1 => Some(Status::Frozen),
+        2 => Some(Status::Released),
+        _ => None,
+    }
+}
+
+/// The URL without its password, for logs and errors.
+pub fn redacted_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (auth, host) = match rest.rsplit_once('@') {
+                Some((auth, host)) => (Some(auth), host),
+                None => (None, rest),
+            };
+            match auth {
+                Some(a) => {
+                    let user = a.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => format!("{scheme}://{host}"),
+            }
+        }
+        None => "(not a URL)".into(),
+    }
+}
+
+/// Parses a `postgres://` URL into the driver's configuration, with licd's timeouts.
+pub(crate) fn pg_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(StoreError::Db(format!(
+            "the database URL {} is not a postgres:// URL",
+            redacted_url(url)
+        )));
+    }
+    let mut cfg: tokio_postgres::Config = url.parse().map_err(|e| {
+        StoreError::Db(format!(
+            "the database URL {} does not parse: {e}",
+            redacted_url(url)
+        ))
+    })?;
+    if cfg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        return Err(StoreError::Db(
+            "sslmode=require: this licd talks to PostgreSQL without TLS; reach the database over a private network or a TLS tunnel (docs/operations.md, several nodes)".into(),
+        ));
+    }
+    if cfg.get_connect_timeout().is_none() {
+        cfg.connect_timeout(Duration::from_secs(5));
+    }
+    cfg.keepalives(true)
+        .keepalives_idle(Duration::from_secs(30))
+        .application_name("licd");
+    Ok(cfg)
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and checks its schema is the one this binary writes
+    /// (`licd migrate --to URL` applies it) and that its commits are durable.
+    /// With `migrate`, applies the migrations it lacks first (as `licd migrate` does).
+    pub fn open(url: &str, migrate: bool) -> Result<Self, StoreError> {
+        let cfg = pg_config(url)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("licd-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| db(format!("cannot start its runtime: {e}")))?;
+        let manager = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(OP_TIMEOUT))
+            .create_timeout(Some(OP_TIMEOUT))
+            .build()
+            .map_err(db)?;
+        let node = format!(
+            "{}-{}",
+            std::process::id(),
+            crate::crypto::hex(&crate::crypto::random_bytes::<6>().map_err(db)?)
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        let store = PgStore {
+            pool: pool.clone(),
+            handle: rt.handle().clone(),
+            rt: Some(rt),
+            held: Mutex::new(None),
+            flushes: tx,
+            node: node.clone(),
+            lease_conn: std::sync::Arc::default(),
+        };
+        if migrate {
+            let url = url.to_string();
+            store.run(async move { self::migrate(&url).await.map(|_| ()) })?;
+        }
+        let version = store.run({
+            let pool = pool.clone();
+            async move {
+                let conn = pool.get().await.map_err(db)?;
+                let client: &tokio_postgres::Client = &conn;
+                schema_version(client).await
+            }
+        })?;
+        if version != SCHEMA_VERSION {
+            return Err(StoreError::Db(format!(
+                "the database has schema version {version}, this licd needs {SCHEMA_VERSION}: run `licd migrate --to URL` (or start with --database-migrate)"
+            )));
+        }
+        let sync = store.run({
+            let pool = pool.clone();
+            async move {
+                let conn = pool.get().await.map_err(db)?;
+                let row = conn
+                    .query_one("SHOW synchronous_commit", &[])
+                    .await
+                    .map_err(db)?;
+                Ok(row.get::<_, String>(0))
+            }
+        })?;
+        if sync == "off" {
+            return Err(StoreError::Db(
+                "the database's synchronous_commit is off: licd answers the marketplace only once a change is durable; set it to on (or local, remote_write, remote_apply) for licd's role or database".into(),
+            ));
+        }
+        store.rt().spawn(group_flush(pool, node, rx));
+        Ok(store)
+    }
+
+    fn rt(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Runs `fut` on the store's runtime and waits for it: `block_in_place` on a multi-thread
+    /// runtime, a plain wait elsewhere (the CLI, tests).
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.rt().spawn(async move {
+            let r = match tokio::time::timeout(OP_TIMEOUT, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(db(format!("no answer within {} s", OP_TIMEOUT.as_secs()))),
+            };
+            let _ = tx.send(r);
+        });
+        let wait = move || {
+            rx.recv()
+                .unwrap_or_else(|_| Err(db("the database task stopped")))
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
+        }
+    }
+
+    /// Runs `fut` on the store's runtime without blocking the caller.
+    fn spawn<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send + 'static {
+        let handle = self.rt().spawn(async move {
+            match tokio::time::timeout(OP_TIMEOUT, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(db(format!("no answer within {} s", OP_TIMEOUT.as_secs()))),
+            }
+        });
+        async move { handle.await.map_err(db)? }
+    }
+
+    /// Runs a read on a pooled connection.
+    fn read<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let conn = pool.get().await.map_err(db)?;
+            f(conn).await
+        })
+    }
+
+    /// Checks this node's key ring against the one recorded in the database (recording it if
+    /// none is): every node must sign with the same keys, or a token one node mints would be
+    /// refused by another. `active` is the signing key's id, `keys` every key id in the ring.
+    pub fn check_key_ring(&self, active: &str, keys: &[String]) -> Result<(), StoreError> {
+        let mut sorted = keys.to_vec();
+        sorted.sort();
+        let mine = sorted.join(",");
+        let (active, node) = (active.to_string(), self.node.clone());
+        let recorded = self.read(move |c: Object| async move {
+            c.execute(
+                "INSERT INTO key_ring (id, active, keys, recorded_by) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
+                &[&active, &mine, &node],
+            )
+            .await
+            .map_err(db)?;
+            let row = c
+                .query_one(
+                    "SELECT active, keys, recorded_by, recorded_at::text FROM key_ring WHERE id = 1",
+                    &[],
+                )
+                .await
+                .map_err(db)?;
+            let got: (String, String, String, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+            Ok((got, active, mine))
+        })?;
+        let ((rec_active, rec_keys, by, at), active, mine) = recorded;
+        if rec_active == active && rec_keys == mine {
+            return Ok(());
+        }
+        Err(StoreError::Db(format!(
+            "this node's key ring (signing key {active}; keys {mine}) differs from the one the database records (signing key {rec_active}; keys {rec_keys}; recorded by node {by} at {at}). Every node must sign with the same keys: copy the key directory from a node that serves, or after rolling a new ring to every node's key directory run `licd keys publish --database-url URL` (docs/operations.md, several nodes)"
+        )))
+    }
+
+    /// Records this node's key ring as the one every node must serve with (`licd keys publish`).
+    pub fn publish_key_ring(&self, active: &str, keys: &[String]) -> Result<(), StoreError> {
+        let mut sorted = keys.to_vec();
+        sorted.sort();
+        let mine = sorted.join(",");
+        let (active, node) = (active.to_string(), self.node.clone());
+        self.read(move |c: Object| async move {
+            c.execute(
+                "INSERT INTO key_ring (id, active, keys, recorded_by) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET active = EXCLUDED.active, keys = EXCLUDED.keys, recorded_by = EXCLUDED.recorded_by, recorded_at = now()",
+                &[&active, &mine, &node],
+            )
+            .await
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+}
+
+/// Serves flush requests: takes every request already queued and answers them all with one
+/// durable commit, so a request that arrives during a barrier waits for the next one (which
+/// covers its own commit).
+async fn group_flush(
+    pool: Pool,
+    node: String,
+    mut rx: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), StoreError>>>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut waiters = vec![first];
+        while let Ok(w) = rx.try_recv() {
+            waiters.push(w);
+        }
+        let result = match tokio::time::timeout(OP_TIMEOUT, barrier(&pool, &node)).await {
+            Ok(r) => r,
+            Err(_) => Err(db("the durability barrier did not finish in time")),
+        };
+        for w in waiters {
+            let _ = w.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Db(e.to_string())),
+            });
+        }
+    }
+}
+
+/// One synchronous commit of a write: returns once the WAL up to it (and so every commit
+/// before it) is durable.
+async fn barrier(pool: &Pool, node: &str) -> Result<(), StoreError> {
+    let conn = pool.get().await.map_err(db)?;
+    let stmt = conn
+        .prepare_cached(
+            "INSERT INTO flush_marks (node, n) VALUES ($1, 1) ON CONFLICT (node) DO UPDATE SET n = flush_marks.n + 1, at = now()",
+        )
+        .await
+        .map_err(db)?;
+    match conn.execute(&stmt, &[&node]).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = Object::take(conn);
+            Err(db(e))
+        }
+    }
+}
+
+/// Begins the write transaction on `conn`: the lock, then the head it extends.
+async fn begin_locked(conn: &Object) -> Result<Meta, StoreError> {
+    let rows = conn
+        .simple_query(&format!(
+            "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL lock_timeout = '{}s'; SELECT pg_advisory_xact_lock({WRITE_LOCK}); SELECT audit_seq, audit_hash, active, frozen, released FROM meta WHERE id = 1",
+            OP_TIMEOUT.as_secs()
+        ))
+        .await
+        .map_err(db)?;
+    let row = rows
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) if r.len() == 5 => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| db("the meta row is missing: was the schema applied?"))?;
+    let num = |i: usize| -> Result<u64, StoreError> {
+        row.get(i)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| db("the meta row is unreadable"))
+    };
+    Ok(Meta {
+        audit_seq: num(0)?,
+        audit_hash: row.get(1).unwrap_or_default().to_string(),
+        counts: StatusCounts {
+            active: num(2)?,
+            frozen: num(3)?,
+            released: num(4)?,
+        },
+    })
+}
+
+/// Keeps the last of several writes to one key, in first-seen order.
+fn last_per_key<T, K: Eq + std::hash::Hash + Clone>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> K,
+) -> Vec<T> {
+    let mut seen = std::collections::HashMap::new();
+    let mut out: Vec<Option<T>> = Vec::with_capacity(items.len());
+    for item in items {
+        match seen.get(&key(&item)) {
+            Some(&i) => out[i] = Some(item),
+            None => {
+                seen.insert(key(&item), out.len());
+                out.push(Some(item));
+            }
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// One pipelined statement of a commit.
+type Write<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// Writes `batch` in the transaction `conn` holds (begun by [`begin_locked`]) and commits it.
+async fn write_batch(conn: &Object, meta: Meta, batch: Batch) -> Result<(), StoreError> {
+    let licenses = last_per_key(batch.licenses, |l| l.id.clone());
+    let mut counts = meta.counts;
+    let mut revocations: Vec<String> = batch.revocations;
+    if !licenses.is_empty() {
+        let ids: Vec<&str> = licenses.iter().map(|l| l.id.as_str()).collect();
+        let stmt = conn
+            .prepare_cached("SELECT id, status FROM licenses WHERE id = ANY($1)")
+            .await
+            .map_err(db)?;
+        let old: std::collections::HashMap<String, Option<Status>> = conn
+            .query(&stmt, &[&ids])
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(|r| (r.get::<_, String>(0), status_of(r.get(1))))
+            .collect();
+        for l in &licenses {
+            let was = old.get(&l.id).copied().flatten();
+            if let Some(was) = was {
+                *counts.slot(was) = counts.slot(was).saturating_sub(1);
+            }
+            *counts.slot(l.status) += 1;
+            if l.status == Status::Released && was != Some(Status::Released) {
+                revocations.push(l.id.clone());
+            }
+        }
+    }
+    let stamp = encode(&Timestamp::now());
+
+    let mut seq = meta.audit_seq;
+    let mut prev = meta.audit_hash.clone();
+    let (mut a_seq, mut a_prev, mut a_hash, mut a_lic, mut a_body) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for e in batch.audit {
+        seq += 1;
+        let json = encode(&e);
+        let hash = link(&prev, seq, &json);
+        let record = AuditRecord {
+            seq,
+            prev: prev.clone(),
+            hash: hash.clone(),
+            event: e,
+        };
+        a_seq.push(i64::try_from(seq).map_err(db)?);
+        a_prev.push(prev);
+        a_hash.push(hash.clone());
+        a_lic.push(record.event.license_id.clone());
+        a_body.push(encode(&record));
+        prev = hash;
+    }
+
+    // Statements go out pipelined: one round trip for all of them, then COMMIT.
+    let mut writes: Vec<Write<'_>> = Vec::new();
+    let exec = |sql: &'static str,
+                params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>,
+                expect: Option<u64>| {
+        Box::pin(async move {
+            let stmt = conn.prepare_cached(sql).await.map_err(db)?;
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            let n = conn.execute(&stmt, &refs).await.map_err(db)?;
+            match expect {
+                Some(want) if n != want => Err(StoreError::Db(format!(
+                    "postgresql: a concurrent writer changed what this commit relies on ({sql:.40}…: {n} of {want} rows)"
+                ))),
+                _ => Ok(()),
+            }
+        }) as Write<'_>
+    };
+    if !licenses.is_empty() {
+        let ids: Vec<String> = licenses.iter().map(|l| l.id.clone()).collect();
+        let st: Vec<i16> = licenses.iter().map(|l| status_code(l.status)).collect();
+        let bodies: Vec<Vec<u8>> = licenses.iter().map(encode).collect();
+        writes.push(exec(
+            "INSERT INTO licenses (id, status, body) SELECT * FROM unnest($1::text[], $2::int2[], $3::bytea[]) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body",
+            vec![Box::new(ids), Box::new(st), Box::new(bodies)],
+            None,
+        ));
+    }
+    let orders = last_per_key(batch.orders, |(k, _)| k.clone());
+    if !orders.is_empty() {
+        let n = orders.len() as u64;
+        let keys: Vec<Vec<u8>> = orders.iter().map(|(k, _)| k.to_bytes()).collect();
+        let ids: Vec<String> = orders.into_iter().map(|(_, id)| id).collect();
+        // A purchase already recorded for another license is not overwritten: the commit fails.
+        writes.push(exec(
+            "INSERT INTO orders (key, license_id) SELECT * FROM unnest($1::bytea[], $2::text[]) ON CONFLICT (key) DO UPDATE SET license_id = EXCLUDED.license_id WHERE orders.license_id = EXCLUDED.license_id",
+            vec![Box::new(keys), Box::new(ids)],
+            Some(n),
+        ));
+    }
+    if !batch.applied.is_empty() {
+        writes.push(exec(
+            "INSERT INTO applied (key) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING",
+            vec![Box::new(
+                batch
+                    .applied
+                    .into_iter()
+                    .map(String::into_bytes)
+                    .collect::<Vec<_>>(),
+            )],
+            None,
+        ));
+    }
+    let devices = last_per_key(batch.devices, |(k, _)| k.to_bytes());
+    if !devices.is_empty() {
+        let keys: Vec<Vec<u8>> = devices.iter().map(|(k, _)| k.to_bytes()).collect();
+        let ids: Vec<String> = devices.iter().map(|(k, _)| k.license_id.clone()).collect();
+        let bodies: Vec<Vec<u8>> = devices.iter().map(|(_, d)| encode(d)).collect();
+        writes.push(exec(
+            "INSERT INTO devices (key, license_id, body) SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[]) ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body",
+            vec![Box::new(keys), Box::new(ids), Box::new(bodies)],
+            None,
+        ));
+    }
+    let activations = last_per_key(batch.activations, |a| (a.license_id.clone(), a.seat));
+    if !activations.is_empty() {
+        let ids: Vec<String> = activations.iter().map(|a| a.license_id.clone()).collect();
+        let seats: Vec<i32> = activations
+            .iter()
+            .map(|a| i32::try_from(a.seat).unwrap_or(i32::MAX))
+            .collect();
+        let bodies: Vec<Vec<u8>> = activations.iter().map(encode).collect();
+        writes.push(exec(
+            "INSERT INTO activations (license_id, seat, body) SELECT * FROM unnest($1::text[], $2::int4[], $3::bytea[]) ON CONFLICT (license_id, seat) DO UPDATE SET body = EXCLUDED.body",
+            vec![Box::new(ids), Box::new(seats), Box::new(bodies)],
+            None,
+        ));
+    }
+    let jobs = last_per_key(batch.jobs, |j| j.id.clone());
+    if !jobs.is_empty() {
+        let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+        let bodies: Vec<Vec<u8>> = jobs.iter().map(encode).collect();
+        let dead: Vec<bool> = jobs.iter().map(|j| j.dead).collect();
+        let next: Vec<i64> = jobs.iter().map(|j| j.next_at.unix()).collect();
+        writes.push(exec(
+            "INSERT INTO outbox (id, body, dead, next_at) SELECT * FROM unnest($1::text[], $2::bytea[], $3::bool[], $4::int8[]) ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, dead = EXCLUDED.dead, next_at = EXCLUDED.next_at, lease_until = NULL",
+            vec![Box::new(ids), Box::new(bodies), Box::new(dead), Box::new(next)],
+            None,
+        ));
+    }
+    if !batch.jobs_done.is_empty() {
+        writes.push(exec(
+            "DELETE FROM outbox WHERE id = ANY($1)",
+            vec![Box::new(batch.jobs_done)],
+            None,
+        ));
+    }
+    if !revocations.is_empty() {
+        let stamps: Vec<Vec<u8>> = revocations.iter().map(|_| stamp.clone()).collect();
+        writes.push(exec(
+            "INSERT INTO revoked (entry, at) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+            vec![Box::new(revocations), Box::new(stamps)],
+            None,
+        ));
+    }
+    if !a_seq.is_empty() {
+        writes.push(exec(
+            "INSERT INTO audit (seq, prev, hash, license_id, body) SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::bytea[])",
+            vec![Box::new(a_seq), Box::new(a_prev), Box::new(a_hash), Box::new(a_lic), Box::new(a_body)],
+            None,
+        ));
+    }
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    writes.push(exec(
+        "UPDATE meta SET audit_seq = $1, audit_hash = $2, active = $3, frozen = $4, released = $5 WHERE id = 1 AND audit_seq = $6",
+        vec![
+            Box::new(as_i64(seq)),
+            Box::new(prev),
+            Box::new(as_i64(counts.active)),
+            Box::new(as_i64(counts.frozen)),
+            Box::new(as_i64(counts.released)),
+            Box::new(as_i64(meta.audit_seq)),
+        ],
+        Some(1),
+    ));
+    let results = futures_util::future::join_all(writes).await;
+    for r in results {
+        r?;
+    }
+    conn.batch_execute("COMMIT").await.map_err(db)?;
+    Ok(())
+}
+
+impl PgStore {
+    /// Commits `batch` on `held` (from [`Store::lock_writes`]) or on a connection of its own.
+    async fn commit_async(pool: Pool, held: Option<Held>, batch: Batch) -> Result<(), StoreError> {
+        let (conn, meta) = match held {
+            Some(h) => (h.conn, h.meta),
+            None => {
+                let conn = pool.get().await.map_err(db)?;
+                let meta = match begin_locked(&conn).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = Object::take(conn);
+                        return Err(e);
+                    }
+                };
+                (conn, meta)
+            }
+        };
+        match write_batch(&conn, meta, batch).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The transaction is aborted (or its state unknown): close the connection,
+                // which rolls it back and releases the lock, rather than pool it.
+                let _ = Object::take(conn);
+                Err(e)
+            }
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: what.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+impl Store for PgStore {
+    fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c: Object| async move {
+            let stmt = c
+                .prepare_cached("SELECT body FROM licenses WHERE id = $1")
+                .await
+                .map_err(db)?;
+            match c.query_opt(&stmt, &[&id]).await.map_err(db)? {
+                Some(r) => decode(&id, r.get::<_, &[u8]>(0)).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+        let key = key.to_bytes();
+        self.read(move |c: Object| async move {
+            let stmt = c
+                .prepare_cached("SELECT license_id FROM orders WHERE key = $1")
+                .await
+                .map_err(db)?;
+            Ok(c.query_opt(&stmt, &[&key])
+                .await
+                .map_err(db)?
+                .map(|r| r.get(0)))
+        })
+    }
+
+    fn applied(&self, key: &str) -> Result<bool, StoreError> {
+        let key = key.as_bytes().to_vec();
+        self.read(move |c: Object| async move {
+            let stmt = c
+                .prepare_cached("SELECT 1 FROM applied WHERE key = $1")
+                .await
+                .map_err(db)?;
+            Ok(c.query_opt(&stmt, &[&key]).await.map_err(db)?.is_some())
+        })
+    }
+
+    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+        let key = key.to_bytes();
+        self.read(move |c: Object| async move {
+            let stmt = c
+                .prepare_cached("SELECT body FROM devices WHERE key = $1")
+                .await
+                .map_err(db)?;
+            match c.query_opt(&stmt, &[&key]).await.map_err(db)? {
+                Some(r) => decode("device", r.get::<_, &[u8]>(0)).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+        self.bodies(
+            "SELECT body FROM devices WHERE license_id = $1 ORDER BY key",
+            license_id,
+        )
+    }
+
+    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
+        self.bodies(
+            "SELECT body FROM activations WHERE license_id = $1 ORDER BY seat",
+            license_id,
+        )
+    }
+
+    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
+        let after = after.map(str::to_string);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c: Object| async move {
+            let rows = match &after {
+                Some(a) => {
+                    c.query(
+                        "SELECT body FROM licenses WHERE id > $1 ORDER BY id LIMIT $2",
+                        &[a, &limit],
+                    )
+                    .await
+                }
+                None => {
+                    c.query("SELECT body FROM licenses ORDER BY id LIMIT $1", &[&limit])
+                        .await
+                }
+            }
+            .map_err(db)?;
+            rows.iter()
+                .map(|r| decode("license", r.get::<_, &[u8]>(0)))
+                .collect()
+        })
+    }
+
+    fn counts(&self) -> Result<StatusCounts, StoreError> {
+        self.read(move |c: Object| async move {
+            let stmt = c
+                .prepare_cached("SELECT active, frozen, released FROM meta WHERE id = 1")
+                .await
+                .map_err(db)?;
+            let r = c.query_one(&stmt, &[]).await.map_err(db)?;
+            let n = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+            Ok(StatusCounts {
+                active: n(0),
+                frozen: n(1),
+                released: n(2),
+            })
+        })
+    }
+
+    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
+        self.read(move |c: Object| async move {
+            // The number first, as in sled: an entry added in between is listed under the
+            // older number, and the next list carries it too.
+            let seq: i64 = c
+                .query_one("SELECT coalesce(max(seq), 0)::int8 FROM revoked", &[])
+                .await
+                .map_err(db)?
+                .get(0);
+            let entries = c
+                .query("SELECT entry FROM revoked ORDER BY entry", &[])
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok((u64::try_from(seq).unwrap_or(0), entries))
+        })
+    }
+
+    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
+        let entry = entry.to_string();
+        self.read(move |c: Object| async move {
+            let stmt = c
+                .prepare_cached("SELECT 1 FROM revoked WHERE entry = $1")
+                .await
+                .map_err(db)?;
+            Ok(c.query_opt(&stmt, &[&entry]).await.map_err(db)?.is_some())
+        })
+    }
+
+    fn lock_writes(&self) -> FlushFuture<'_> {
+        let pool = self.pool.clone();
+        let stale = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let locked = self.spawn(async move {
+            // A lock left by a call that never committed (a panic): close it, which rolls back.
+            if let Some(h) = stale {
+                let _ = Object::take(h.conn);
+            }
+            let conn = pool.get().await.map_err(db)?;
+            match begin_locked(&conn).await {
+                Ok(meta) => Ok(Held { conn, meta }),
+                Err(e) => {
+                    let _ = Object::take(conn);
+                    Err(e)
+                }
+            }
+        });
+        Box::pin(async move {
+            let held = locked.await?;
+            *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(held);
+            Ok(())
+        })
+    }
+
+    fn unlock_writes(&self) {
+        if let Some(h) = self.held.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            // Roll back in the background; a connection that cannot is closed instead.
+            self.rt().spawn(async move {
+                if h.conn.batch_execute("ROLLBACK").await.is_err() {
+                    let _ = Object::take(h.conn);
+                }
+            });
+        }
+    }
+
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let pool = self.pool.clone();
+        self.run(Self::commit_async(pool, held, batch))
+    }
+
+    fn flush(&self) -> FlushFuture<'_> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.flushes.send(tx);
+        Box::pin(async move {
+            sent.map_err(|_| db("the flush task has stopped"))?;
+            rx.await.map_err(|_| db("the flush task has stopped"))?
+        })
+    }
+
+    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        self.bodies(
+            "SELECT body FROM audit WHERE license_id = $1 ORDER BY seq",
+            license_id,
+        )
+    }
+
+    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
+        self.read(move |c: Object| async move {
+            use futures_util::StreamExt;
+            let rows = c
+                .query_raw(
+                    "SELECT seq, body FROM audit ORDER BY seq",
+                    std::iter::empty::<i64>(),
+                )
+                .await
+                .map_err(db)?;
+            let mut rows = std::pin::pin!(rows);
+            let mut chain = super::AuditChain::default();
+            while let Some(row) = rows.next().await {
+                let row = row.map_err(db)?;
+                let seq = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+                if let Err(broken) = chain.push(&seq.to_be_bytes(), row.get::<_, &[u8]>(1))? {
+                    return Ok(Err(broken));
+                }
+            }
+            Ok(Ok(chain.len()))
+        })
+    }
+
+    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
+        let nonce = nonce.as_bytes().to_vec();
+        self.read(move |c: Object| async move {
+            let stmt = c
+                .prepare_cached(
+                    "INSERT INTO nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(db)?;
+            Ok(c.execute(&stmt, &[&nonce, &expires.unix()])
+                .await
+                .map_err(db)?
+                == 1)
+        })
+    }
+
+    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.read(move |c: Object| async move {
+            let n = c
+                .execute("DELETE FROM nonces WHERE expires < $1", &[&now.unix()])
+                .await
+                .map_err(db)?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.read(move |c: Object| async move {
+            c.query("SELECT body FROM outbox ORDER BY id", &[])
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| decode("outbox job", r.get::<_, &[u8]>(0)))
+                .collect()
+        })
+    }
+
+    fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let id = id.to_string();
+        self.read(move |c: Object| async move {
+            match c
+                .query_opt("SELECT body FROM outbox WHERE id = $1", &[&id])
+                .await
+                .map_err(db)?
+            {
+                Some(r) => decode(&id, r.get::<_, &[u8]>(0)).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn lease_jobs(&self, due: Vec<Job>, secs: u64) -> Result<Vec<Job>, StoreError> {
+        let _ = secs;
+        if due.is_empty() {
+            return Ok(due);
+        }
+        let ids: Vec<String> = due.iter().map(|j| j.id.clone()).collect();
+        let now = Timestamp::now().unix();
+        let slot = self.lease_conn.clone();
+        let pool = self.pool.clone();
+        let won: std::collections::HashSet<String> = self.run(async move {
+            let mut slot = slot.lock().await;
+            let conn = match slot.take() {
+                Some(c) if !c.is_closed() => c,
+                _ => pool.get().await.map_err(db)?,
+            };
+            let result = async {
+                // A lease is a session advisory lock on the job: held by this node's lease
+                // connection while the call runs, gone the moment the node (or its session)
+                // dies, so the other node takes the job over at once.
+                let locked: Vec<String> = conn
+                    .query(
+                        &format!("SELECT id FROM unnest($1::text[]) AS id WHERE pg_try_advisory_lock({LEASE_CLASS}, hashtext(id))"),
+                        &[&ids],
+                    )
+                    .await
+                    .map_err(db)?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                // Still due now that it is ours? Another node may have just finished it.
+                let due: Vec<String> = conn
+                    .query(
+                        "SELECT id FROM outbox WHERE id = ANY($1) AND NOT dead AND next_at <= $2",
+                        &[&locked, &now],
+                    )
+                    .await
+                    .map_err(db)?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let stale: Vec<&String> = locked.iter().filter(|id| !due.contains(id)).collect();
+                if !stale.is_empty() {
+                    conn.execute(
+                        &format!("SELECT pg_advisory_unlock({LEASE_CLASS}, hashtext(id)) FROM unnest($1::text[]) AS id"),
+                        &[&stale],
+                    )
+                    .await
+                    .map_err(db)?;
+                }
+                Ok::<_, StoreError>(due)
+            }
+            .await;
+            if result.is_ok() {
+                *slot = Some(conn);
+            }
+            result.map(|d| d.into_iter().collect())
+        })?;
+        Ok(due.into_iter().filter(|j| won.contains(&j.id)).collect())
+    }
+
+    fn release_jobs(&self, ids: &[String]) {
+        let ids = ids.to_vec();
+        let slot = self.lease_conn.clone();
+        // Best effort: a lease that cannot be released ends with the session.
+        let _ = self.run(async move {
+            let mut slot = slot.lock().await;
+            if let Some(conn) = slot.as_ref()
+                && let Err(e) = conn
+                    .execute(
+                        &format!("SELECT pg_advisory_unlock({LEASE_CLASS}, hashtext(id)) FROM unnest($1::text[]) AS id"),
+                        &[&ids],
+                    )
+                    .await
+            {
+                tracing::warn!(error = %db(e), "outbox: could not release a lease; closing the lease connection");
+                if let Some(c) = slot.take() {
+                    let _ = Object::take(c);
+                }
+            }
+            Ok(())
+        });
+    }
+
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        self.read(move |c: Object| async move {
+            let n: i64 = c
+                .query_one("SELECT pg_database_size(current_database())", &[])
+                .await
+                .map_err(db)?
+                .get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+}
+
+impl PgStore {
+    /// The JSON bodies a one-parameter query returns, decoded.
+    fn bodies<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        param: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let param = param.to_string();
+        self.read(move |c: Object| async move {
+            let stmt = c.prepare_cached(sql).await.map_err(db)?;
+            c.query(&stmt, &[&param])
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| decode(sql, r.get::<_, &[u8]>(0)))
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AuditEvent;
+
+    /// An audit event's record as this store writes it (for tests comparing backends).
+    fn record_of(e: &AuditEvent, seq: u64, prev: &str) -> AuditRecord {
+        let json = encode(e);
+        AuditRecord {
+            seq,
+            prev: prev.to_string(),
+            hash: link(prev, seq, &json),
+            event: e.clone(),
+        }
+    }
+
+    #[test]
+    fn urls_lose_their_password_in_messages() {
+        assert_eq!(
+            redacted_url("postgres://licd:s3cret@db.internal:5432/licd"),
+            "postgres://licd:***@db.internal:5432/licd"
+        );
+        assert_eq!(
+            redacted_url("postgres://db.internal/licd"),
+            "postgres://db.internal/licd"
+        );
+        assert_eq!(
+            redacted_url("postgres://a:b@c@host/db"),
+            "postgres://a:***@host/db"
+        );
+        let e = pg_config("postgres://licd:s3cret@[::1/licd")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(pg_config("mysql://x/y").is_err());
+        let e = pg_config("postgres://licd:s3cret@h/licd?sslmode=require")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TLS") && !e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn the_last_write_to_a_key_wins_in_first_seen_order() {
+        let v = vec![("a", 1), ("b", 2), ("a", 3)];
+        assert_eq!(last_per_key(v, |p| p.0), vec![("a", 3), ("b", 2)]);
+    }
+
+    #[test]
+    fn records_chain_like_sleds() {
+        let e = AuditEvent::new(
+            "a",
+            "getLicense",
+            "marketplace",
+            Timestamp::from_unix(1),
+            serde_json::json!({}),
+        );
+        let r = record_of(&e, 1, super::super::sled_store::GENESIS);
+        assert_eq!(
+            r.hash,
+            link(super::super::sled_store::GENESIS, 1, &encode(&e))
+        );
+    }
+}

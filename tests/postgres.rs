@@ -1,0 +1,562 @@
+//! Several licd on one PostgreSQL database: what must hold across nodes (one license per
+//! purchase, one audit chain, shared nonces, one delivery per job, one key ring), the move from
+//! the embedded database, and a restore from `pg_dump`.
+//!
+//! Needs a server: `LICD_TEST_DATABASE_URL` (`.ci/run` starts one with `scripts/pg-cluster.sh`).
+//! Without it these tests are ignored, never passed; under CI a missing server fails them.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use client_verifier::Timestamp;
+use common::fake_market::FakeMarket;
+use common::{Daemon, client, pg, v1_at, v2_raw};
+use licd::store::{PgStore, Store};
+use serde_json::{Value, json};
+
+fn get_license<'a>(order: &'a str, business: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("activity", "getLicense"),
+        ("customerId", "cust-68cbc86a"),
+        ("customerName", "Acme Tooling"),
+        ("businessId", business),
+        ("orderId", order),
+        ("productId", "OFFI454488918838374"),
+        ("skuCode", "sku-pro"),
+        ("expireTime", "20991231000000"),
+        ("periodType", "year"),
+    ]
+}
+
+/// Copies node `from`'s key directory into `to` (how keys reach a second node).
+fn copy_keys(from: &Path, to: &Path) {
+    let dst = to.join("keys");
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(from.join("keys")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// Two nodes on a fresh database, sharing node A's key ring.
+fn two_nodes(a: &Path, b: &Path, extra: &[&str]) -> (Daemon, Daemon, String) {
+    let url = pg::fresh_database(&pg::require());
+    let mut flags = vec!["--database-url", &url, "--database-migrate"];
+    flags.extend_from_slice(extra);
+    let na = Daemon::start(a, &flags);
+    copy_keys(a, b);
+    let nb = Daemon::start(b, &flags);
+    (na, nb, url)
+}
+
+fn open(url: &str) -> PgStore {
+    PgStore::open(url, false).unwrap()
+}
+
+fn one(url: &str, sql: &str) -> String {
+    pg::query(url, sql).pop().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn fifty_identical_calls_over_two_nodes_create_one_license_and_one_chain() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, url) = two_nodes(da.path(), db.path(), &[]);
+    let c = client();
+    let calls = (0..50).map(|i| {
+        let c = c.clone();
+        let addr = if i % 2 == 0 { a.addr } else { b.addr };
+        async move { v1_at(&c, addr, &get_license("CS-TWO", &format!("biz-{i}"))).await }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    for x in &answers {
+        x.check_body_sign();
+        assert_eq!(x.code(), "000000", "{:?}", x.json);
+        assert_eq!(x.json["license"], answers[0].json["license"]);
+        assert_eq!(x.json["instanceId"], answers[0].json["instanceId"]);
+    }
+    assert_eq!(one(&url, "SELECT count(*) FROM licenses"), "1");
+    assert_eq!(one(&url, "SELECT count(*) FROM orders"), "1");
+    assert_eq!(
+        one(
+            &url,
+            "SELECT count(*) FROM audit WHERE convert_from(body, 'UTF8')::jsonb #>> '{event,action}' = 'getLicense'"
+        ),
+        "1",
+        "issued once"
+    );
+
+    // Distinct purchases from both nodes at once: one chain, no fork, counters that add up.
+    let calls = (0..200).map(|i| {
+        let c = c.clone();
+        let addr = if i % 2 == 0 { a.addr } else { b.addr };
+        async move {
+            let order = format!("CS-MANY-{i}");
+            v1_at(&c, addr, &get_license(&order, &format!("m-{i}"))).await
+        }
+    });
+    for x in futures_util::future::join_all(calls).await {
+        assert_eq!(x.code(), "000000", "{:?}", x.json);
+    }
+    let store = open(&url);
+    assert_eq!(store.verify_audit_chain().unwrap(), Ok(201));
+    assert_eq!(store.counts().unwrap().active, 201);
+    assert_eq!(
+        one(&url, "SELECT count(*) FROM licenses WHERE status = 0"),
+        "201"
+    );
+    drop(store);
+
+    // The database itself refuses a fork: a second record continuing record 5.
+    let forked = std::panic::catch_unwind(|| {
+        pg::exec(
+            &url,
+            "INSERT INTO audit (seq, prev, hash, license_id, body) SELECT 1000, prev, 'x', license_id, body FROM audit WHERE seq = 6",
+        )
+    });
+    assert!(forked.is_err(), "a fork must violate UNIQUE (prev)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn a_v2_nonce_seen_by_one_node_is_refused_by_the_other() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, _url) = two_nodes(da.path(), db.path(), &[]);
+    let c = client();
+    let body = serde_json::to_vec(&json!({"activity": "newInstance", "businessId": "b-n",
+        "orderId": "O-N", "orderLineId": "L-N"}))
+    .unwrap();
+    let now_ms = Timestamp::now().unix() * 1000;
+    let first = v2_raw(&c, &a, &body, "nonce-shared-1", now_ms).await;
+    assert_eq!(first.code(), "000000", "{:?}", first.json);
+    let replay = v2_raw(&c, &b, &body, "nonce-shared-1", now_ms).await;
+    replay.check_body_sign();
+    assert_eq!(
+        replay.code(),
+        "000001",
+        "replayed on the other node: {:?}",
+        replay.json
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn a_node_with_another_key_ring_refuses_to_serve_until_it_is_published() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = pg::fresh_database(&pg::require());
+    let a = Daemon::start(da.path(), &["--database-url", &url, "--database-migrate"]);
+    // Node B generated its own key: it would mint tokens node A refuses.
+    let licd = env!("CARGO_BIN_EXE_licd");
+    let out = Command::new(licd)
+        .args(["keys", "generate", "--keys-dir"])
+        .arg(db.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    common::write_secret(&db.path().join("access.key"), common::ACCESS_KEY.as_bytes());
+    let out = Command::new(licd)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(db.path().join("data"))
+        .arg("--keys-dir")
+        .arg(db.path().join("keys"))
+        .arg("--access-key-file")
+        .arg(db.path().join("access.key"))
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "started with a foreign key ring: {err}"
+    );
+    assert!(
+        err.contains("differs from the one the database records"),
+        "{err}"
+    );
+    assert!(err.contains("licd keys publish"), "{err}");
+    drop(a);
+
+    // Published, B's ring is the one; now A (whose ring differs) is the one refused.
+    let out = Command::new(licd)
+        .args(["keys", "publish", "--database-url", &url, "--keys-dir"])
+        .arg(db.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let b = Daemon::start(db.path(), &["--database-url", &url]);
+    assert!(b.log().contains("listening"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn sigkill_one_node_under_load_and_the_other_returns_every_acknowledged_license() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, url) = two_nodes(da.path(), db.path(), &[]);
+    let c = client();
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let (c, acked, addr) = (c.clone(), acked.clone(), a.addr);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..400 {
+                let order = format!("CS-K-{w}-{i}");
+                let key = licd::marketplace::AccessKey::new(common::ACCESS_KEY);
+                let q = licd::marketplace::sign_v1_query(
+                    &key,
+                    &get_license(&order, &format!("k-{w}-{i}")),
+                    Timestamp::now(),
+                );
+                let Ok(resp) = c
+                    .get(format!("http://{addr}{}?{q}", common::CALLBACK))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(body) = resp.bytes().await else { return };
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                if v["resultCode"] == "000000" {
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push((order, w, i, v["license"].clone()));
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 100 {
+        assert!(Instant::now() < deadline, "too few acknowledged");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.kill();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    // Every acknowledged purchase, asked again of the surviving node: the same license.
+    for (order, w, i, license) in &acked {
+        let again = v1_at(&c, b.addr, &get_license(order, &format!("k-{w}-{i}"))).await;
+        assert_eq!(again.code(), "000000", "{order}: {:?}", again.json);
+        assert_eq!(&again.json["license"], license, "{order}");
+    }
+    let store = open(&url);
+    let n = store
+        .verify_audit_chain()
+        .unwrap()
+        .expect("an unbroken chain");
+    assert!(n >= acked.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn two_nodes_deliver_each_device_license_once() {
+    let market = FakeMarket::start();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = pg::fresh_database(&pg::require());
+    let flags = |dir: &Path| -> Vec<String> {
+        let mut f = common::market_flags(dir, &market.url(), &market);
+        f.extend([
+            "--database-url".into(),
+            url.clone(),
+            "--database-migrate".into(),
+        ]);
+        f
+    };
+    let fa = flags(da.path());
+    let a = Daemon::start(
+        da.path(),
+        &fa.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    copy_keys(da.path(), db.path());
+    let fb = flags(db.path());
+    let b = Daemon::start(
+        db.path(),
+        &fb.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let c = client();
+    // An instance, then 20 device licenses; the marketplace is down at first, so both nodes'
+    // workers see every job due again and again.
+    let create = json!({"activity": "newInstance", "businessId": "inst-d", "orderId": "O-D",
+        "orderLineId": "L-D"});
+    assert_eq!(common::v2(&c, &a, &create).await.code(), "000000");
+    // The first 40 uploads fail, so both nodes' workers find the jobs due again and again.
+    market.fail_next_uploads(40);
+    for i in 0..20 {
+        let d = if i % 2 == 0 { &a } else { &b };
+        let ask = json!({"activity": "getLicenseAsync", "instanceId": "inst-d",
+            "eventId": format!("EV-{i}"), "effectiveTime": "20260101000000",
+            "expireTime": "20991231000000", "deviceFingerprint": format!("SN-{i:04}|aa:bb:cc:dd:ee:{i:02x}|C-1|D-1")});
+        let x = common::v2(&c, d, &ask).await;
+        assert_eq!(x.code(), "000004", "{:?}", x.json);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let distinct = |m: &FakeMarket| {
+        let mut e: Vec<String> = m.uploads().iter().map(|u| u.event_id.clone()).collect();
+        e.sort();
+        e.dedup();
+        e.len()
+    };
+    while distinct(&market) < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "not all delivered:\n{}\n{}",
+            a.log(),
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for a second delivery to show, if any were made.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(market.uploads().len(), 20, "an upload went out twice");
+    drop((a, b));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn a_lease_is_one_nodes_until_released_or_until_that_node_is_gone() {
+    use licd::outbox::{Job, Task};
+    let url = pg::fresh_database(&pg::require());
+    licd_migrate(&["--to", &url]);
+    let (s1, s2) = (open(&url), open(&url));
+    let job = Job::new(
+        "oq-lease".into(),
+        "inst",
+        Task::QueryOrder {
+            order: "O".into(),
+            order_line: "L".into(),
+        },
+        Timestamp::from_unix(1_700_000_000),
+    );
+    s1.commit(licd::store::Batch {
+        jobs: vec![job.clone()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(s1.lease_jobs(vec![job.clone()], 120).unwrap().len(), 1);
+    assert!(
+        s2.lease_jobs(vec![job.clone()], 120).unwrap().is_empty(),
+        "leased by s1"
+    );
+    s1.release_jobs(std::slice::from_ref(&job.id));
+    assert_eq!(
+        s2.lease_jobs(vec![job.clone()], 120).unwrap().len(),
+        1,
+        "released"
+    );
+    assert!(
+        s1.lease_jobs(vec![job.clone()], 120).unwrap().is_empty(),
+        "leased by s2"
+    );
+    drop(s2); // the node is gone: its session, and the lease with it
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s1.lease_jobs(vec![job.clone()], 120).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the lease outlived its node");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A finished job is not leased again.
+    s1.commit(licd::store::Batch {
+        jobs_done: vec![job.id.clone()],
+        ..Default::default()
+    })
+    .unwrap();
+    s1.release_jobs(std::slice::from_ref(&job.id));
+    assert!(s1.lease_jobs(vec![job], 120).unwrap().is_empty());
+}
+
+/// Runs `licd migrate ARGS` and returns its stdout; panics unless it succeeded.
+fn licd_migrate(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_licd"))
+        .arg("migrate")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn two_nodes_migrating_at_once_apply_each_version_once() {
+    // Same database, four at once.
+    let url = pg::fresh_database(&pg::require());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || licd_migrate(&["--to", &url]))
+        })
+        .collect();
+    let outs: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        outs.iter().filter(|o| o.contains("applied schema")).count(),
+        1,
+        "{outs:?}"
+    );
+    assert_eq!(one(&url, "SELECT count(*) FROM schema_migrations"), "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn an_embedded_database_moves_to_postgresql_without_losing_an_order() {
+    assert!(
+        std::env::var_os("LICD_TEST_BACKEND").is_none(),
+        "starts an embedded node: run without LICD_TEST_BACKEND"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sled_dir = dir.path().join("node");
+    let d = Daemon::start(&sled_dir, &[]);
+    let c = client();
+    let mut issued = Vec::new();
+    for i in 0..30 {
+        let order = format!("CS-MOVE-{i}");
+        let x = v1_at(&c, d.addr, &get_license(&order, &format!("mv-{i}"))).await;
+        assert_eq!(x.code(), "000000", "{:?}", x.json);
+        issued.push((order, i, x.json["license"].clone()));
+    }
+    let release = vec![
+        ("activity", "releaseLicense"),
+        ("instanceId", "mv-3"),
+        ("orderId", "CS-MOVE-3"),
+    ];
+    assert_eq!(v1_at(&c, d.addr, &release).await.code(), "000000");
+    let body = serde_json::to_vec(
+        &json!({"activity": "newInstance", "businessId": "mv-online",
+        "orderId": "O-MV", "orderLineId": "L-MV"}),
+    )
+    .unwrap();
+    let now_ms = Timestamp::now().unix() * 1000;
+    assert_eq!(
+        v2_raw(&c, &d, &body, "nonce-moved", now_ms).await.code(),
+        "000000"
+    );
+    assert!(d.terminate().success());
+
+    let url = pg::fresh_database(&pg::require());
+    let from = sled_dir.join("data");
+    let out = licd_migrate(&["--to", &url, "--from-data-dir", from.to_str().unwrap()]);
+    assert!(out.contains("31 licenses"), "{out}");
+    assert!(out.contains("audit records (chain verified)"), "{out}");
+    // Twice is refused: the target is no longer empty.
+    let again = Command::new(env!("CARGO_BIN_EXE_licd"))
+        .args([
+            "migrate",
+            "--to",
+            &url,
+            "--from-data-dir",
+            from.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds"),
+        "{again:?}"
+    );
+
+    let p = Daemon::start(&sled_dir, &["--database-url", &url]);
+    for (order, i, license) in &issued {
+        let x = v1_at(&c, p.addr, &get_license(order, &format!("mv-{i}"))).await;
+        assert_eq!(x.code(), "000000", "{order}: {:?}", x.json);
+        assert_eq!(&x.json["license"], license, "{order}: byte for byte");
+    }
+    // The nonce came along: a replay is still a replay.
+    assert_eq!(
+        v2_raw(&c, &p, &body, "nonce-moved", now_ms).await.code(),
+        "000001"
+    );
+    let store = open(&url);
+    assert_eq!(store.verify_audit_chain().unwrap(), Ok(32));
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.active, counts.released), (30, 1));
+    assert_eq!(store.revoked().unwrap().1, vec!["mv-3".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn a_pg_dump_restores_into_a_database_licd_serves_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg::fresh_database(&pg::require());
+    let d = Daemon::start(dir.path(), &["--database-url", &url, "--database-migrate"]);
+    let c = client();
+    let mut issued = Vec::new();
+    for i in 0..10 {
+        let order = format!("CS-DUMP-{i}");
+        let x = v1_at(&c, d.addr, &get_license(&order, &format!("dp-{i}"))).await;
+        assert_eq!(x.code(), "000000");
+        issued.push((order, i, x.json["license"].clone()));
+    }
+    // licd backup refuses, and says what to use.
+    let out = Command::new(env!("CARGO_BIN_EXE_licd"))
+        .args(["backup", "--to"])
+        .arg(dir.path().join("x.backup"))
+        .args(["--admin-url", &d.admin_url(), "--admin-token-file"])
+        .arg(dir.path().join("data/admin.token"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pg_dump"),
+        "{out:?}"
+    );
+
+    // The runbook's commands: pg_dump -Fc, then pg_restore into an empty database.
+    let dump = dir.path().join("licd.dump");
+    let st = Command::new(pg_tool("pg_dump"))
+        .args(["-Fc", "--no-owner", "-f"])
+        .arg(&dump)
+        .arg(&url)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    drop(d);
+    let restored = pg::fresh_database(&pg::require());
+    let st = Command::new(pg_tool("pg_restore"))
+        .args(["--no-owner", "--exit-on-error", "-d", &restored])
+        .arg(&dump)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = Daemon::start(dir.path(), &["--database-url", &restored]);
+    for (order, i, license) in &issued {
+        let x = v1_at(&c, r.addr, &get_license(order, &format!("dp-{i}"))).await;
+        assert_eq!(&x.json["license"], license, "{order}");
+    }
+    let x = v1_at(&c, r.addr, &get_license("CS-DUMP-NEW", "dp-new")).await;
+    assert_eq!(
+        x.code(),
+        "000000",
+        "new purchases after the restore: {:?}",
+        x.json
+    );
+    assert_eq!(open(&restored).verify_audit_chain().unwrap(), Ok(11));
+}
+
+/// A PostgreSQL client program: Debian's server directory first, then PATH.
+fn pg_tool(name: &str) -> String {
+    let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path().join("bin").join(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs.into_iter()
+        .rev()
+        .find(|p: &std::path::PathBuf| p.exists())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| name.to_string())
+}
