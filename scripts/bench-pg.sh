@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Durable issues/s and latency at concurrency C: sled, PostgreSQL with one node, PostgreSQL with
+# two nodes, and pgbench's simple-update write transaction on the same cluster, back to back.
+# Usage: scripts/bench-pg.sh [REQUESTS] [CONCURRENCY]
+# Starts its own throwaway cluster (scripts/pg-cluster.sh; fsync and synchronous_commit on) in a
+# temp dir, on port 55433; everything is removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests=${1:-20000}
+concurrency=${2:-32}
+cargo build --release --quiet --bin licd --bin licctl
+dir=$(mktemp -d)
+chmod 711 "$dir" # the cluster inside belongs to the postgres user when run as root
+pgdir="$dir/pg"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  bash scripts/pg-cluster.sh stop "$pgdir" >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+base=$(bash scripts/pg-cluster.sh start "$pgdir" 55433)
+bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+psql_() { psql -q "$base" -c "$1"; }
+printf 'ebf72724-bacc-414b-a86b-fda5bcc8153c' >"$dir/access.key"
+chmod 600 "$dir/access.key"
+./target/release/licd keys generate --keys-dir "$dir/keys" >/dev/null
+
+# start NAME PORT [licd serve flags…]: a node on 127.0.0.1:PORT, waited for until ready.
+start() {
+  local name=$1 port=$2
+  shift 2
+  ./target/release/licd serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
+    --data-dir "$dir/$name" --keys-dir "$dir/keys" --access-key-file "$dir/access.key" "$@" \
+    2>"$dir/$name.log" &
+  pids+=($!)
+  for _ in $(seq 200); do
+    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && return 0
+    sleep 0.1
+  done
+  cat "$dir/$name.log" >&2
+  exit 1
+}
+load() { # PORT REQUESTS CONCURRENCY
+  ./target/release/licctl marketplace load --url "http://127.0.0.1:$1/marketplace/callback" \
+    --access-key-file "$dir/access.key" --requests "$2" --concurrency "$3"
+}
+stop_all() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+
+echo "== sled (embedded), one node"
+start sled 31000
+load 31000 "$requests" "$concurrency"
+stop_all
+
+echo "== PostgreSQL, one node"
+psql_ "CREATE DATABASE bench1"
+url1="${base%/*}/bench1"
+start pg1 31010 --database-url "$url1" --database-migrate
+load 31010 "$requests" "$concurrency"
+stop_all
+
+echo "== PostgreSQL, two nodes (two load generators, each half the calls at half the concurrency)"
+psql_ "CREATE DATABASE bench2"
+url2="${base%/*}/bench2"
+start pg2a 31020 --database-url "$url2" --database-migrate
+start pg2b 31030 --database-url "$url2"
+load 31020 $((requests / 2)) $((concurrency / 2)) >"$dir/a.out" &
+la=$!
+load 31030 $((requests / 2)) $((concurrency / 2)) >"$dir/b.out" &
+lb=$!
+wait "$la" "$lb"
+echo "-- node a"; cat "$dir/a.out"
+echo "-- node b"; cat "$dir/b.out"
+echo "licenses in the database: $(psql -Atq "$url2" -c 'SELECT count(*) FROM licenses')"
+stop_all
+
+echo "== pgbench simple-update (a write transaction: 3 updates/inserts, one sync commit), c=$concurrency, 20 s"
+psql_ "CREATE DATABASE pgb"
+"$bin/pgbench" -q -i -s 10 "${base%/*}/pgb" >/dev/null 2>&1
+"$bin/pgbench" -b simple-update -c "$concurrency" -j 2 -T 20 -P 0 "${base%/*}/pgb" 2>/dev/null | grep -E "tps|latency"
