@@ -80,4 +80,4 @@ stop_all
 echo "== pgbench simple-update (a write transaction: 3 updates/inserts, one sync commit), c=$concurrency, 20 s"
 psql_ "CREATE DATABASE pgb"
 "$bin/pgbench" -q -i -s 10 "${base%/*}/pgb" >/dev/null 2>&1
-"$bin/pgbench" -b simple-update -c "$concurrency" -j 2 -T 20 -P 0 "${base%/*}/pgb" 2>/dev/null | grep -E "tps|latency"
+"$bin/pgbench" -b simple-update -c "$concurrency" -j 2 -T 20 "${base%/*}/pgb" 2>/dev/null | grep -E "tps|latency"

@@ -44,10 +44,26 @@ fn copy_keys(from: &Path, to: &Path) {
     std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
 
-/// Two nodes on a fresh database, sharing node A's key ring.
+/// A password the test server (trust authentication) ignores, so the logs can be searched for it.
+const PASSWORD: &str = "hunter2-never-logged";
+
+/// `url` with [`PASSWORD`] as its password.
+fn with_password(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    match rest.split_once('@') {
+        Some((user, host)) => format!(
+            "{scheme}://{}:{PASSWORD}@{host}",
+            user.split(':').next().unwrap()
+        ),
+        None => format!("{scheme}://postgres:{PASSWORD}@{rest}"),
+    }
+}
+
+/// Two nodes on a fresh database, sharing node A's key ring. Their URL carries a password.
 fn two_nodes(a: &Path, b: &Path, extra: &[&str]) -> (Daemon, Daemon, String) {
     let url = pg::fresh_database(&pg::require());
-    let mut flags = vec!["--database-url", &url, "--database-migrate"];
+    let secret = with_password(&url);
+    let mut flags = vec!["--database-url", &secret, "--database-migrate"];
     flags.extend_from_slice(extra);
     let na = Daemon::start(a, &flags);
     copy_keys(a, b);
@@ -106,6 +122,12 @@ async fn fifty_identical_calls_over_two_nodes_create_one_license_and_one_chain()
     }
     let store = open(&url);
     assert_eq!(store.verify_audit_chain().unwrap(), Ok(201));
+    // Someone who reads the logs learns the database's address, never its password.
+    for node in [&a, &b] {
+        let log = node.log();
+        assert!(log.contains("database=postgres://"), "{log}");
+        assert!(!log.contains(PASSWORD), "{log}");
+    }
     assert_eq!(store.counts().unwrap().active, 201);
     assert_eq!(
         one(&url, "SELECT count(*) FROM licenses WHERE status = 0"),

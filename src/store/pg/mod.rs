@@ -65,6 +65,8 @@ pub struct PgStore {
     flushes: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
     /// This process, in `flush_marks` and `key_ring`.
     node: String,
+    /// Counts write locks taken ([`Held::epoch`]).
+    epochs: std::sync::atomic::AtomicU64,
     /// The session holding this node's outbox leases (advisory locks).
     lease_conn: std::sync::Arc<tokio::sync::Mutex<Option<Object>>>,
 }
@@ -90,6 +92,12 @@ impl Drop for PgStore {
 struct Held {
     conn: Object,
     meta: Meta,
+    /// Licenses read while the lock is held, with their status then (`None`: absent). Nobody
+    /// else writes meanwhile, so that is still their stored status at commit, and the commit
+    /// needs no read of its own to keep the counters.
+    seen: std::collections::HashMap<String, Option<Status>>,
+    /// Which lock this is: a read that began before it may predate another node's commit.
+    epoch: u64,
 }
 
 /// The `meta` row.
@@ -229,6 +237,7 @@ impl PgStore {
             flushes: tx,
             node: node.clone(),
             lease_conn: std::sync::Arc::default(),
+            epochs: std::sync::atomic::AtomicU64::new(0),
         };
         if migrate {
             let url = url.to_string();
@@ -265,6 +274,15 @@ impl PgStore {
         }
         store.rt().spawn(group_flush(pool, node, rx));
         Ok(store)
+    }
+
+    /// The epoch of the write lock held now, if one is.
+    fn current_epoch(&self) -> Option<u64> {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|h| h.epoch)
     }
 
     fn rt(&self) -> &tokio::runtime::Handle {
@@ -478,23 +496,31 @@ fn last_per_key<T, K: Eq + std::hash::Hash + Clone>(
 type Write<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 /// Writes `batch` in the transaction `conn` holds (begun by [`begin_locked`]) and commits it.
-async fn write_batch(conn: &Object, meta: Meta, batch: Batch) -> Result<(), StoreError> {
+async fn write_batch(
+    conn: &Object,
+    meta: Meta,
+    mut old: std::collections::HashMap<String, Option<Status>>,
+    batch: Batch,
+) -> Result<(), StoreError> {
     let licenses = last_per_key(batch.licenses, |l| l.id.clone());
     let mut counts = meta.counts;
     let mut revocations: Vec<String> = batch.revocations;
     if !licenses.is_empty() {
-        let ids: Vec<&str> = licenses.iter().map(|l| l.id.as_str()).collect();
-        let stmt = conn
-            .prepare_cached("SELECT id, status FROM licenses WHERE id = ANY($1)")
-            .await
-            .map_err(db)?;
-        let old: std::collections::HashMap<String, Option<Status>> = conn
-            .query(&stmt, &[&ids])
-            .await
-            .map_err(db)?
-            .into_iter()
-            .map(|r| (r.get::<_, String>(0), status_of(r.get(1))))
+        // The statuses before this commit: those read under the lock are known.
+        let ids: Vec<&str> = licenses
+            .iter()
+            .map(|l| l.id.as_str())
+            .filter(|id| !old.contains_key(*id))
             .collect();
+        if !ids.is_empty() {
+            let stmt = conn
+                .prepare_cached("SELECT id, status FROM licenses WHERE id = ANY($1)")
+                .await
+                .map_err(db)?;
+            for r in conn.query(&stmt, &[&ids]).await.map_err(db)? {
+                old.insert(r.get::<_, String>(0), status_of(r.get(1)));
+            }
+        }
         for l in &licenses {
             let was = old.get(&l.id).copied().flatten();
             if let Some(was) = was {
@@ -668,8 +694,8 @@ async fn write_batch(conn: &Object, meta: Meta, batch: Batch) -> Result<(), Stor
 impl PgStore {
     /// Commits `batch` on `held` (from [`Store::lock_writes`]) or on a connection of its own.
     async fn commit_async(pool: Pool, held: Option<Held>, batch: Batch) -> Result<(), StoreError> {
-        let (conn, meta) = match held {
-            Some(h) => (h.conn, h.meta),
+        let (conn, meta, seen) = match held {
+            Some(h) => (h.conn, h.meta, h.seen),
             None => {
                 let conn = pool.get().await.map_err(db)?;
                 let meta = match begin_locked(&conn).await {
@@ -679,10 +705,10 @@ impl PgStore {
                         return Err(e);
                     }
                 };
-                (conn, meta)
+                (conn, meta, std::collections::HashMap::new())
             }
         };
-        match write_batch(&conn, meta, batch).await {
+        match write_batch(&conn, meta, seen, batch).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 // The transaction is aborted (or its state unknown): close the connection,
@@ -703,17 +729,26 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
 
 impl Store for PgStore {
     fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
-        let id = id.to_string();
-        self.read(move |c: Object| async move {
+        let key = id.to_string();
+        // Only a read that began under the current lock may stand for the stored status.
+        let epoch = self.current_epoch();
+        let found: Option<License> = self.read(move |c: Object| async move {
             let stmt = c
                 .prepare_cached("SELECT body FROM licenses WHERE id = $1")
                 .await
                 .map_err(db)?;
-            match c.query_opt(&stmt, &[&id]).await.map_err(db)? {
-                Some(r) => decode(&id, r.get::<_, &[u8]>(0)).map(Some),
+            match c.query_opt(&stmt, &[&key]).await.map_err(db)? {
+                Some(r) => decode(&key, r.get::<_, &[u8]>(0)).map(Some),
                 None => Ok(None),
             }
-        })
+        })?;
+        if let Some(h) = self.held.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
+            && Some(h.epoch) == epoch
+        {
+            h.seen
+                .insert(id.to_string(), found.as_ref().map(|l| l.status));
+        }
+        Ok(found)
     }
 
     fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
@@ -842,6 +877,9 @@ impl Store for PgStore {
 
     fn lock_writes(&self) -> FlushFuture<'_> {
         let pool = self.pool.clone();
+        let epoch = self
+            .epochs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stale = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
         let locked = self.spawn(async move {
             // A lock left by a call that never committed (a panic): close it, which rolls back.
@@ -850,7 +888,12 @@ impl Store for PgStore {
             }
             let conn = pool.get().await.map_err(db)?;
             match begin_locked(&conn).await {
-                Ok(meta) => Ok(Held { conn, meta }),
+                Ok(meta) => Ok(Held {
+                    conn,
+                    meta,
+                    seen: std::collections::HashMap::new(),
+                    epoch,
+                }),
                 Err(e) => {
                     let _ = Object::take(conn);
                     Err(e)
