@@ -124,8 +124,7 @@ async fn fifty_identical_calls_over_two_nodes_create_one_license_and_one_chain()
     assert_eq!(store.verify_audit_chain().unwrap(), Ok(201));
     // Someone who reads the logs learns the database's address, never its password.
     for node in [&a, &b] {
-        let log = node.log();
-        assert!(log.contains("database=postgres://"), "{log}");
+        let log = node.wait_log("database=postgres://");
         assert!(!log.contains(PASSWORD), "{log}");
     }
     assert_eq!(store.counts().unwrap().active, 201);
@@ -219,7 +218,7 @@ fn a_node_with_another_key_ring_refuses_to_serve_until_it_is_published() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let b = Daemon::start(db.path(), &["--database-url", &url]);
-    assert!(b.log().contains("listening"));
+    b.wait_log("listening");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

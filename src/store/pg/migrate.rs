@@ -145,21 +145,6 @@ struct Rows {
     pending: usize,
 }
 
-/// The collections a sled export names.
-const COLLECTIONS: [&str; 11] = [
-    "licenses",
-    "orders",
-    "applied",
-    "devices",
-    "audit",
-    "audit_idx",
-    "meta",
-    "revoked",
-    "activations",
-    "outbox",
-    "nonces",
-];
-
 /// Rows held before they are written.
 const CHUNK: usize = 2_000;
 
@@ -355,25 +340,19 @@ pub async fn import_sled(source: &SledStore, url: &str) -> Result<ImportSummary,
     let mut sum = ImportSummary::default();
     // sled exports synchronously: a thread streams the records through a bounded channel, so
     // a database of any size is copied in constant memory.
-    let (send, mut recv) =
-        tokio::sync::mpsc::channel::<(&'static str, Vec<u8>, Vec<u8>)>(4 * CHUNK);
+    let (send, mut recv) = tokio::sync::mpsc::channel::<(String, Vec<u8>, Vec<u8>)>(4 * CHUNK);
     let exporter = {
         let source = source.clone();
         tokio::task::spawn_blocking(move || {
             let snapshot: &dyn Snapshot = &source;
             snapshot.export(&mut |c, k, v| {
-                let c = COLLECTIONS
-                    .iter()
-                    .find(|n| **n == c)
-                    .copied()
-                    .unwrap_or("?");
-                send.blocking_send((c, k.to_vec(), v.to_vec()))
+                send.blocking_send((c.to_string(), k.to_vec(), v.to_vec()))
                     .map_err(|_| std::io::Error::other("the copy stopped"))
             })
         })
     };
     while let Some((c, k, v)) = recv.recv().await {
-        rows.take(&mut chain, &mut meta, &mut sum, c, &k, &v)?;
+        rows.take(&mut chain, &mut meta, &mut sum, &c, &k, &v)?;
         if rows.pending >= CHUNK {
             rows.write(&tx).await?;
         }
