@@ -182,12 +182,9 @@ impl Worker {
     fn lease(&self, unit: Unit) -> Result<Option<Unit>, crate::store::StoreError> {
         let store = self.service.store();
         Ok(match unit {
-            Unit::One(job) => store
-                .lease_jobs(vec![job], LEASE_SECS)?
-                .pop()
-                .map(Unit::One),
+            Unit::One(job) => store.lease_jobs(vec![job])?.pop().map(Unit::One),
             Unit::Usage(jobs) => {
-                let jobs = store.lease_jobs(jobs, LEASE_SECS)?;
+                let jobs = store.lease_jobs(jobs)?;
                 (!jobs.is_empty()).then_some(Unit::Usage(jobs))
             }
         })
@@ -224,10 +221,6 @@ impl Worker {
         }
     }
 }
-
-/// How long a leased job stays another node's: far longer than one call can take (the open API
-/// client's timeout bounds it), short enough that a dead node's jobs are soon taken over.
-const LEASE_SECS: u64 = 120;
 
 /// Calls made at once in a round.
 const IN_FLIGHT: usize = 8;

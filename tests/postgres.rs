@@ -367,24 +367,24 @@ fn a_lease_is_one_nodes_until_released_or_until_that_node_is_gone() {
         ..Default::default()
     })
     .unwrap();
-    assert_eq!(s1.lease_jobs(vec![job.clone()], 120).unwrap().len(), 1);
+    assert_eq!(s1.lease_jobs(vec![job.clone()]).unwrap().len(), 1);
     assert!(
-        s2.lease_jobs(vec![job.clone()], 120).unwrap().is_empty(),
+        s2.lease_jobs(vec![job.clone()]).unwrap().is_empty(),
         "leased by s1"
     );
     s1.release_jobs(std::slice::from_ref(&job.id));
     assert_eq!(
-        s2.lease_jobs(vec![job.clone()], 120).unwrap().len(),
+        s2.lease_jobs(vec![job.clone()]).unwrap().len(),
         1,
         "released"
     );
     assert!(
-        s1.lease_jobs(vec![job.clone()], 120).unwrap().is_empty(),
+        s1.lease_jobs(vec![job.clone()]).unwrap().is_empty(),
         "leased by s2"
     );
     drop(s2); // the node is gone: its session, and the lease with it
     let deadline = Instant::now() + Duration::from_secs(10);
-    while s1.lease_jobs(vec![job.clone()], 120).unwrap().is_empty() {
+    while s1.lease_jobs(vec![job.clone()]).unwrap().is_empty() {
         assert!(Instant::now() < deadline, "the lease outlived its node");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -395,7 +395,7 @@ fn a_lease_is_one_nodes_until_released_or_until_that_node_is_gone() {
     })
     .unwrap();
     s1.release_jobs(std::slice::from_ref(&job.id));
-    assert!(s1.lease_jobs(vec![job], 120).unwrap().is_empty());
+    assert!(s1.lease_jobs(vec![job]).unwrap().is_empty());
 }
 
 /// Runs `licd migrate ARGS` and returns its stdout; panics unless it succeeded.

@@ -10,8 +10,8 @@ use client_verifier::Timestamp;
 
 use super::sled_store::{GENESIS, encode, link};
 use super::{
-    AuditChain, AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, StatusCounts, Store,
-    StoreError,
+    AuditChain, AuditRecord, Batch, DeviceKey, OrderKey, StatusCounts, Store, StoreError,
+    StoreFuture,
 };
 use crate::job::Job;
 use crate::license::{Activation, DeviceLicense, License, Status};
@@ -145,7 +145,7 @@ impl Store for MemStore {
         Ok(before - s.nonces.len())
     }
 
-    fn flush(&self) -> FlushFuture<'_> {
+    fn flush(&self) -> StoreFuture<'_> {
         Box::pin(std::future::ready(Ok(())))
     }
 

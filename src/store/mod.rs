@@ -207,8 +207,8 @@ impl StatusCounts {
     }
 }
 
-/// A future returned by [`Store::flush`].
-pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+/// What [`Store::flush`] and [`Store::lock_writes`] return: done, or why not.
+pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 /// Where licenses live.
 pub trait Store: Send + Sync + 'static {
@@ -244,7 +244,7 @@ pub trait Store: Send + Sync + 'static {
     /// process needs none (the service's own lock serialises its writers): the default does
     /// nothing. A shared store makes it cluster-wide, so what one node decided from is still
     /// true when it commits.
-    fn lock_writes(&self) -> FlushFuture<'_> {
+    fn lock_writes(&self) -> StoreFuture<'_> {
         Box::pin(async { Ok(()) })
     }
     /// Releases the write lock without committing (the operation failed or wrote nothing).
@@ -254,7 +254,7 @@ pub trait Store: Send + Sync + 'static {
     /// jobs, revocations).
     fn commit(&self, batch: Batch) -> Result<(), StoreError>;
     /// Makes everything committed so far durable. Concurrent callers share one disk flush.
-    fn flush(&self) -> FlushFuture<'_>;
+    fn flush(&self) -> StoreFuture<'_>;
     /// Whether writes can still succeed. A store that stops accepting writes after an I/O
     /// error until it is reopened (sled does) says so here, and readiness fails.
     fn writable(&self) -> Result<(), StoreError> {
@@ -284,10 +284,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Of the due jobs `due`, the ones this process may run now: each is leased to it, so
     /// another process sharing the store skips it until [`Store::release_jobs`] or until this
-    /// process dies; `secs` bounds a lease where the store cannot tell that a holder died. One
-    /// process needs no lease.
-    fn lease_jobs(&self, due: Vec<Job>, secs: u64) -> Result<Vec<Job>, StoreError> {
-        let _ = secs;
+    /// process dies. One process needs no lease.
+    fn lease_jobs(&self, due: Vec<Job>) -> Result<Vec<Job>, StoreError> {
         Ok(due)
     }
     /// Gives up the leases on these jobs once their attempts are recorded.

@@ -22,8 +22,8 @@ use sled::{Db, Tree};
 use tokio::sync::oneshot;
 
 use super::{
-    AuditRecord, Batch, DeviceKey, ExportVisitor, FlushFuture, OrderKey, Snapshot, StatusCounts,
-    Store, StoreError,
+    AuditRecord, Batch, DeviceKey, ExportVisitor, OrderKey, Snapshot, StatusCounts, Store,
+    StoreError, StoreFuture,
 };
 use crate::job::Job;
 use crate::license::{Activation, DeviceLicense, License, Status};
@@ -398,7 +398,7 @@ impl Store for SledStore {
         Ok(removed)
     }
 
-    fn flush(&self) -> FlushFuture<'_> {
+    fn flush(&self) -> StoreFuture<'_> {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
             let stopped = || StoreError::Db("the flush thread has stopped".into());

@@ -16,8 +16,8 @@ use licd::outbox::Job;
 use licd::server::{App, Listeners};
 use licd::service::{Service, Settings};
 use licd::store::{
-    AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, SledStore, StatusCounts, Store,
-    StoreError,
+    AuditRecord, Batch, DeviceKey, OrderKey, SledStore, StatusCounts, Store, StoreError,
+    StoreFuture,
 };
 
 use crate::common::{ACCESS_KEY, Answer, CALLBACK, Daemon};
@@ -70,7 +70,7 @@ impl Store for FaultyStore {
     fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.inner.prune_nonces(now)
     }
-    fn flush(&self) -> FlushFuture<'_> {
+    fn flush(&self) -> StoreFuture<'_> {
         if self.fail_flush.load(Ordering::SeqCst) {
             return Box::pin(async { Err(disk_full()) });
         }

@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 use super::{
-    AuditRecord, Batch, DeviceKey, FlushFuture, OrderKey, StatusCounts, Store, StoreError,
+    AuditRecord, Batch, DeviceKey, OrderKey, StatusCounts, Store, StoreError, StoreFuture,
     sled_store::encode, sled_store::link,
 };
 use crate::job::Job;
@@ -886,7 +886,7 @@ impl Store for PgStore {
         })
     }
 
-    fn lock_writes(&self) -> FlushFuture<'_> {
+    fn lock_writes(&self) -> StoreFuture<'_> {
         let pool = self.pool.clone();
         let epoch = self
             .epochs
@@ -935,7 +935,7 @@ impl Store for PgStore {
         self.run(Self::commit_async(pool, held, batch))
     }
 
-    fn flush(&self) -> FlushFuture<'_> {
+    fn flush(&self) -> StoreFuture<'_> {
         let (tx, rx) = oneshot::channel();
         let sent = self.flushes.send(tx);
         Box::pin(async move {
@@ -1025,8 +1025,7 @@ impl Store for PgStore {
         })
     }
 
-    fn lease_jobs(&self, due: Vec<Job>, secs: u64) -> Result<Vec<Job>, StoreError> {
-        let _ = secs;
+    fn lease_jobs(&self, due: Vec<Job>) -> Result<Vec<Job>, StoreError> {
         if due.is_empty() {
             return Ok(due);
         }
