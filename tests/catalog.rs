@@ -231,21 +231,7 @@ fn an_invalid_catalog_stops_the_start_naming_file_line_and_key() {
         dir.path(),
         "[[product]]\nid = \"P\"\nbinding = \"sometimes\"\n",
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_licd"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--keys-dir")
-        .arg(dir.path().join("keys"))
-        .args(["--products", &catalog])
-        .output()
-        .unwrap();
+    let o = common::serve_refused(dir.path(), &["--products", &catalog]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

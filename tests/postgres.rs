@@ -14,23 +14,9 @@ use std::time::{Duration, Instant};
 
 use client_verifier::Timestamp;
 use common::fake_market::FakeMarket;
-use common::{Daemon, client, pg, v1_at, v2_raw};
+use common::{Daemon, client, get_license, pg, v1_at, v2_raw};
 use licd::store::{PgStore, Store};
 use serde_json::{Value, json};
-
-fn get_license<'a>(order: &'a str, business: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("activity", "getLicense"),
-        ("customerId", "cust-68cbc86a"),
-        ("customerName", "Acme Tooling"),
-        ("businessId", business),
-        ("orderId", order),
-        ("productId", "OFFI454488918838374"),
-        ("skuCode", "sku-pro"),
-        ("expireTime", "20991231000000"),
-        ("periodType", "year"),
-    ]
-}
 
 /// Copies node `from`'s key directory into `to` (how keys reach a second node).
 fn copy_keys(from: &Path, to: &Path) {
@@ -180,24 +166,7 @@ fn a_node_with_another_key_ring_refuses_to_serve_until_it_is_published() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    common::write_secret(&db.path().join("access.key"), common::ACCESS_KEY.as_bytes());
-    let out = Command::new(licd)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(db.path().join("data"))
-        .arg("--keys-dir")
-        .arg(db.path().join("keys"))
-        .arg("--access-key-file")
-        .arg(db.path().join("access.key"))
-        .args(["--database-url", &url])
-        .output()
-        .unwrap();
+    let out = common::serve_refused(db.path(), &["--database-url", &url]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -580,4 +549,53 @@ fn pg_tool(name: &str) -> String {
         .find(|p: &std::path::PathBuf| p.exists())
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| name.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn racing_two_nodes_for_a_second_seat_gets_one_seat() {
+    // Customers who paid for one device each send activations for twenty machines to both
+    // nodes at once, hoping each node counts seats on its own.
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, url) = two_nodes(da.path(), db.path(), &[]);
+    let c = client();
+    let mut tries = Vec::new();
+    for n in 0..5 {
+        let (order, business) = (format!("CS-ONE-{n}"), format!("one-seat-{n}"));
+        let mut buy = get_license(&order, &business);
+        buy.push(("amount", "1"));
+        let bought = v1_at(&c, a.addr, &buy).await;
+        assert_eq!(bought.code(), "000000", "{:?}", bought.json);
+        let license = bought.json["license"].as_str().unwrap().to_string();
+        for i in 0..20 {
+            let c = c.clone();
+            let to = if i % 2 == 0 { &a } else { &b };
+            let target = to.url("/v1/activate");
+            let body = json!({"license": license,
+                "fingerprint": format!("52:54:00:12:{n:02X}:{i:02X}|SERIAL-{n}-{i:04}|BOARD-{i}|CPU-{i}")});
+            tries.push(async move {
+                let r = c.post(target).json(&body).send().await.unwrap();
+                (
+                    n,
+                    r.status().as_u16(),
+                    r.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            });
+        }
+    }
+    let answers = futures_util::future::join_all(tries).await;
+    for n in 0..5 {
+        let granted = answers
+            .iter()
+            .filter(|(k, s, _)| *k == n && *s == 200)
+            .count();
+        assert_eq!(granted, 1, "license {n}: {answers:?}");
+    }
+    for (_, s, v) in &answers {
+        assert!(
+            *s == 200 || (*s == 409 && v["error"] == "seats_taken"),
+            "{s} {v}"
+        );
+    }
+    assert_eq!(one(&url, "SELECT count(*) FROM activations"), "5");
 }

@@ -11,21 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use client_verifier::Timestamp;
-use common::{Daemon, client, pg, v1_at};
+use common::{Daemon, client, get_license, pg, v1_at};
 use licd::store::{PgStore, Store};
 use serde_json::Value;
-
-fn get_license<'a>(order: &'a str, business: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("activity", "getLicense"),
-        ("customerId", "cust-1"),
-        ("businessId", business),
-        ("orderId", order),
-        ("productId", "OFFI454488918838374"),
-        ("skuCode", "sku-pro"),
-        ("expireTime", "20991231000000"),
-    ]
-}
 
 /// One purchase sent: (order, worker, i, result code, license).
 type Seen = (String, usize, usize, String, Value);

@@ -230,6 +230,54 @@ impl Drop for Daemon {
     }
 }
 
+/// Runs `licd serve` in `dir` as [`Daemon::start`] would (data, keys and access key under
+/// `dir`, loopback port 0) and waits for it to exit: for a start that must be refused.
+pub fn serve_refused(dir: &Path, extra: &[&str]) -> std::process::Output {
+    std::fs::create_dir_all(dir).unwrap();
+    let key_file = dir.join("access.key");
+    write_secret(&key_file, ACCESS_KEY.as_bytes());
+    let out = Command::new(env!("CARGO_BIN_EXE_licd"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("--keys-dir")
+        .arg(dir.join("keys"))
+        .arg("--access-key-file")
+        .arg(&key_file)
+        .args(extra)
+        .env_remove("LICD_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "licd started: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The getLicense parameters of a real (not dial-test) purchase of `order`, with `business`
+/// as its businessId.
+pub fn get_license<'a>(order: &'a str, business: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("activity", "getLicense"),
+        ("customerId", "cust-68cbc86a"),
+        ("customerName", "Acme Tooling"),
+        ("businessId", business),
+        ("orderId", order),
+        ("productId", "OFFI454488918838374"),
+        ("skuCode", "sku-pro"),
+        ("expireTime", "20991231000000"),
+        ("periodType", "year"),
+    ]
+}
+
 /// Writes a secret file owner-only (0600), as licd requires of the files it reads secrets from.
 pub fn write_secret(path: &Path, bytes: &[u8]) {
     use std::os::unix::fs::PermissionsExt;
