@@ -390,9 +390,15 @@ impl Service {
     ) -> Result<T, ServiceError> {
         let (queued, answer) = {
             let _w = self.write.lock().await;
-            self.store.lock_writes().await?;
-            // Released by the commit, or here if `op` fails, writes nothing or panics.
-            let _unlock = UnlockOnDrop(self.store.as_ref());
+            // A shared store's cluster-wide lock: released by the commit, or here if `op`
+            // fails, writes nothing or panics.
+            let _unlock = match self.store.lock_writes() {
+                Some(locking) => {
+                    locking.await?;
+                    Some(UnlockOnDrop(self.store.as_ref()))
+                }
+                None => None,
+            };
             let (batch, answer) = op(self)?;
             let queued = batch.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
             if !batch.is_empty() {

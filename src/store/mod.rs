@@ -239,13 +239,13 @@ pub trait Store: Send + Sync + 'static {
 
     // --- writing ----------------------------------------------------------------------------
 
-    /// Takes the store-wide write lock before the service reads what it will decide on; the
-    /// next [`Store::commit`] (or [`Store::unlock_writes`]) releases it. A store used by one
-    /// process needs none (the service's own lock serialises its writers): the default does
-    /// nothing. A shared store makes it cluster-wide, so what one node decided from is still
-    /// true when it commits.
-    fn lock_writes(&self) -> StoreFuture<'_> {
-        Box::pin(async { Ok(()) })
+    /// The store-wide write lock to take before the service reads what it will decide on, or
+    /// `None` when the store needs none: one process's stores (sled, memory) are serialised by
+    /// the service's own lock, and pay nothing here. A shared store returns a cluster-wide lock,
+    /// so what one node decided from is still true when it commits; the next
+    /// [`Store::commit`] (or [`Store::unlock_writes`]) releases it.
+    fn lock_writes(&self) -> Option<StoreFuture<'_>> {
+        None
     }
     /// Releases the write lock without committing (the operation failed or wrote nothing).
     fn unlock_writes(&self) {}

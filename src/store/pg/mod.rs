@@ -194,9 +194,13 @@ pub(crate) fn pg_config(url: &str) -> Result<tokio_postgres::Config, StoreError>
             redacted_url(url)
         ))
     })?;
-    if cfg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+    // Without TLS support, any mode that asks for TLS is refused rather than downgraded.
+    if !matches!(
+        cfg.get_ssl_mode(),
+        tokio_postgres::config::SslMode::Disable | tokio_postgres::config::SslMode::Prefer
+    ) {
         return Err(StoreError::Db(
-            "sslmode=require: this licd talks to PostgreSQL without TLS; reach the database over a private network or a TLS tunnel (docs/operations.md, several nodes)".into(),
+            "the database URL asks for TLS (sslmode), which this licd does not speak to PostgreSQL; reach the database over a private network or a TLS tunnel and use sslmode=disable (docs/operations.md, \"Several nodes\")".into(),
         ));
     }
     if cfg.get_connect_timeout().is_none() {
@@ -283,6 +287,20 @@ impl PgStore {
                 "the database's synchronous_commit is off: licd answers the marketplace only once a change is durable; set it to on (or local, remote_write, remote_apply) for licd's role or database".into(),
             ));
         }
+        // Barrier rows of processes long gone (one per start).
+        store.run({
+            let pool = pool.clone();
+            async move {
+                let conn = pool.get().await.map_err(db)?;
+                conn.execute(
+                    "DELETE FROM flush_marks WHERE at < now() - interval '1 day'",
+                    &[],
+                )
+                .await
+                .map_err(db)?;
+                Ok(())
+            }
+        })?;
         store.rt().spawn(group_flush(pool, node, rx));
         Ok(store)
     }
@@ -886,7 +904,7 @@ impl Store for PgStore {
         })
     }
 
-    fn lock_writes(&self) -> StoreFuture<'_> {
+    fn lock_writes(&self) -> Option<StoreFuture<'_>> {
         let pool = self.pool.clone();
         let epoch = self
             .epochs
@@ -911,11 +929,11 @@ impl Store for PgStore {
                 }
             }
         });
-        Box::pin(async move {
+        Some(Box::pin(async move {
             let held = locked.await?;
             *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(held);
             Ok(())
-        })
+        }))
     }
 
     fn unlock_writes(&self) {
