@@ -43,8 +43,9 @@
 //! - [`service`]: the operations behind callbacks, the client API and the admin API, applied
 //!   idempotently through one durability primitive (`transact`): look up, let the domain decide,
 //!   commit one batch, flush.
-//! - [`store`]: the `Store` trait and its sled implementation; atomic batches, group-committed
-//!   flushes, the hash-chained audit log, V2 nonces.
+//! - [`store`]: the `Store` trait, its sled implementation and its PostgreSQL one (several
+//!   nodes, schema migrations, the copy from sled); atomic batches, group-committed flushes, the
+//!   hash-chained audit log, V2 nonces.
 
 //!
 //! Citations of the form "protocol §N" point into `docs/marketplace-protocol.md`, the marketplace
