@@ -749,11 +749,9 @@ impl PgStore {
     }
 }
 
+/// A stored record's JSON body, as sled's records are read (`what` names it in the error).
 fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        key: what.to_string(),
-        reason: e.to_string(),
-    })
+    super::sled_store::decode(what.as_bytes(), bytes)
 }
 
 impl Store for PgStore {
