@@ -79,6 +79,15 @@ typedef enum cv_result {
    */
   CV_RESULT_INTERNAL = 7,
   /**
+   * The offline state directory cannot be read or written, or holds no activation to give
+   * back.
+   */
+  CV_RESULT_OFFLINE_STATE = 8,
+  /**
+   * The token is not an unbound licd license, so no offline request can be made with it.
+   */
+  CV_RESULT_NOT_A_LICENSE = 9,
+  /**
    * Not a well-formed token: header, encoding, JSON, a missing claim.
    */
   CV_RESULT_MALFORMED = 100,
@@ -452,6 +461,38 @@ enum cv_result cv_license_limit(const struct cv_license *license,
  * `out` is NULL or writable.
  */
 enum cv_result cv_machine_fingerprint(char **out);
+
+/**
+ * An activation request (`lor1.…`, at most 700 characters) for an air-gapped machine: the
+ * unbound license `token` bound to this machine (or to `fingerprint`, when not NULL), signed
+ * with the device key kept in the directory `state_dir` (made on first use, owner-only). Show it
+ * to the user as text or a QR code; licd's `/activate` page, `POST /v1/offline/activate` or
+ * support's `licctl offline activate` turn it into the device-bound token to install. Asking
+ * again gives the same seat. On success `*out` is a string to free with [`cv_string_free`].
+ *
+ * Fails with `CV_RESULT_NOT_A_LICENSE` for a token that is not an unbound licd license,
+ * `CV_RESULT_BAD_FINGERPRINT` for a fingerprint without a disk or mainboard serial, and
+ * `CV_RESULT_OFFLINE_STATE` when the state directory cannot be read or written.
+ *
+ * # Safety
+ * `token` and `state_dir` are NULL or NUL-terminated strings; `fingerprint` is NULL or a
+ * NUL-terminated string; `out` is NULL or writable.
+ */
+enum cv_result cv_offline_request(const char *token,
+                                  const char *fingerprint,
+                                  const char *state_dir,
+                                  char **out);
+
+/**
+ * A deactivation receipt (`ldr1.…`) giving back this machine's seat, signed with the device
+ * key in `state_dir`. Delete the license token first; the receipt can be made once, so keep it
+ * until licd has accepted it. On success `*out` is a string to free with [`cv_string_free`].
+ * Fails with `CV_RESULT_OFFLINE_STATE` when there is no activation to give back.
+ *
+ * # Safety
+ * `state_dir` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+enum cv_result cv_offline_receipt(const char *state_dir, char **out);
 
 /**
  * Frees a string this library allocated ([`cv_machine_fingerprint`]). NULL, an already freed

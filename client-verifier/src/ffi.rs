@@ -79,6 +79,11 @@ pub enum CvResult {
     FingerprintUnavailable = 6,
     /// A bug in the library (a caught panic). The handles involved are still safe to free.
     Internal = 7,
+    /// The offline state directory cannot be read or written, or holds no activation to give
+    /// back.
+    OfflineState = 8,
+    /// The token is not an unbound licd license, so no offline request can be made with it.
+    NotALicense = 9,
     /// Not a well-formed token: header, encoding, JSON, a missing claim.
     Malformed = 100,
     /// The signature does not verify with the key the token names.
@@ -387,6 +392,8 @@ pub extern "C" fn cv_result_name(code: i32) -> *const c_char {
         5 => c"BadFingerprint",
         6 => c"FingerprintUnavailable",
         7 => c"Internal",
+        8 => c"OfflineState",
+        9 => c"NotALicense",
         100 => c"Malformed",
         101 => c"BadSignature",
         102 => c"UnknownKey",
@@ -738,11 +745,8 @@ pub unsafe extern "C" fn cv_state_encode(state: *const CvState, out: *mut *mut c
         let state = out_ptr(state.cast_mut(), "state")?;
         // SAFETY: checked non-null and aligned; the caller promises it is readable.
         let text = unsafe { state.read() }.guard().encode();
-        let text = CString::new(text)
-            .map_err(|_| Failure::new(CvResult::Internal, "state text holds a NUL"))?;
         // SAFETY: checked non-null and aligned; the caller promises it is writable.
-        unsafe { out.write(text.into_raw()) };
-        Ok(())
+        unsafe { give_string(text, out, CvResult::Internal) }
     })
 }
 
@@ -1078,18 +1082,112 @@ pub unsafe extern "C" fn cv_machine_fingerprint(out: *mut *mut c_char) -> CvResu
                 std::format!("cannot read this machine's fingerprint: {e}"),
             )
         })?;
-        let s = CString::new(fp.to_string()).map_err(|_| {
-            Failure::new(
-                CvResult::FingerprintUnavailable,
-                "this machine's fingerprint contains a NUL byte",
-            )
-        })?;
-        let s = s.into_raw();
-        live().insert(key(s, Kind::String));
         // SAFETY: checked non-null and aligned; the caller promises it is writable.
-        unsafe { out.write(s) };
-        Ok(())
+        unsafe { give_string(fp.to_string(), out, CvResult::FingerprintUnavailable) }
     })
+}
+
+/// Hands `text` to C as a string to free with [`cv_string_free`]; a NUL inside fails with
+/// `code`.
+///
+/// # Safety
+/// `out` is non-null, aligned and writable (checked by [`out_ptr`]).
+unsafe fn give_string(text: String, out: *mut *mut c_char, code: CvResult) -> Result<(), Failure> {
+    let s = CString::new(text)
+        .map_err(|_| Failure::new(code, "the string would contain a NUL byte"))?
+        .into_raw();
+    live().insert(key(s, Kind::String));
+    // SAFETY: the caller's promise.
+    unsafe { out.write(s) };
+    Ok(())
+}
+
+/// An activation request (`lor1.…`, at most 700 characters) for an air-gapped machine: the
+/// unbound license `token` bound to this machine (or to `fingerprint`, when not NULL), signed
+/// with the device key kept in the directory `state_dir` (made on first use, owner-only). Show it
+/// to the user as text or a QR code; licd's `/activate` page, `POST /v1/offline/activate` or
+/// support's `licctl offline activate` turn it into the device-bound token to install. Asking
+/// again gives the same seat. On success `*out` is a string to free with [`cv_string_free`].
+///
+/// Fails with `CV_RESULT_NOT_A_LICENSE` for a token that is not an unbound licd license,
+/// `CV_RESULT_BAD_FINGERPRINT` for a fingerprint without a disk or mainboard serial, and
+/// `CV_RESULT_OFFLINE_STATE` when the state directory cannot be read or written.
+///
+/// # Safety
+/// `token` and `state_dir` are NULL or NUL-terminated strings; `fingerprint` is NULL or a
+/// NUL-terminated string; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_offline_request(
+    token: *const c_char,
+    fingerprint: *const c_char,
+    state_dir: *const c_char,
+    out: *mut *mut c_char,
+) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller's promise, forwarded.
+        let token = unsafe { read_str(token, "token") }?;
+        // SAFETY: as above.
+        let dir = unsafe { read_str(state_dir, "state_dir") }?;
+        let fp = if fingerprint.is_null() {
+            Fingerprint::collect().map_err(|e| {
+                Failure::new(
+                    CvResult::FingerprintUnavailable,
+                    std::format!("cannot read this machine's fingerprint: {e}"),
+                )
+            })?
+        } else {
+            // SAFETY: as above.
+            let raw = unsafe { read_str(fingerprint, "fingerprint") }?;
+            Fingerprint::parse(raw)
+                .map_err(|e| Failure::new(CvResult::BadFingerprint, e.to_string()))?
+        };
+        if !fp.identifies_machine() {
+            return Err(Failure::new(
+                CvResult::BadFingerprint,
+                "the fingerprint has neither a disk nor a mainboard serial, so nothing can be bound to it",
+            ));
+        }
+        let request = crate::offline::state::OfflineState::open(dir)
+            .and_then(|s| s.request(token, &fp))
+            .map_err(offline_failure)?;
+        // SAFETY: checked by `out_ptr`; the caller promises it is writable.
+        unsafe { give_string(request, out, CvResult::Internal) }
+    })
+}
+
+/// A deactivation receipt (`ldr1.…`) giving back this machine's seat, signed with the device
+/// key in `state_dir`. Delete the license token first; the receipt can be made once, so keep it
+/// until licd has accepted it. On success `*out` is a string to free with [`cv_string_free`].
+/// Fails with `CV_RESULT_OFFLINE_STATE` when there is no activation to give back.
+///
+/// # Safety
+/// `state_dir` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_offline_receipt(
+    state_dir: *const c_char,
+    out: *mut *mut c_char,
+) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller's promise, forwarded.
+        let dir = unsafe { read_str(state_dir, "state_dir") }?;
+        let receipt = crate::offline::state::OfflineState::open(dir)
+            .and_then(|s| s.receipt())
+            .map_err(offline_failure)?;
+        // SAFETY: checked by `out_ptr`; the caller promises it is writable.
+        unsafe { give_string(receipt, out, CvResult::Internal) }
+    })
+}
+
+fn offline_failure(e: crate::offline::OfflineError) -> Failure {
+    use crate::offline::OfflineError;
+    let code = match &e {
+        OfflineError::License(_) => CvResult::NotALicense,
+        OfflineError::State(_) => CvResult::OfflineState,
+        OfflineError::Malformed(_) | OfflineError::BadSignature => CvResult::Internal,
+    };
+    Failure::new(code, e.to_string())
 }
 
 /// Frees a string this library allocated ([`cv_machine_fingerprint`]). NULL, an already freed
@@ -1132,6 +1230,8 @@ mod tests {
             BadFingerprint,
             FingerprintUnavailable,
             Internal,
+            OfflineState,
+            NotALicense,
             Malformed,
             BadSignature,
             UnknownKey,

@@ -75,6 +75,7 @@ pub mod fingerprint;
 #[cfg(feature = "sign")]
 mod issue;
 mod keys;
+pub mod offline;
 pub mod paseto;
 pub mod strict_json;
 mod time;

@@ -1,10 +1,12 @@
 /* C test driver for the client-verifier C ABI: every golden case, then the error paths a C
  * caller can hit. Run under valgrind (run.sh does) so a leak, an invalid read or a write through
  * a bad pointer fails the run, not only a wrong code. Exit status 0 only if every check passed. */
+#define _XOPEN_SOURCE 700 /* mkdtemp, unlink, rmdir */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client_verifier.h"
 #include "golden_cases.h"
@@ -258,12 +260,52 @@ static void machine_and_misc(void) {
   cv_verifier_free(v);
 }
 
+/* Air-gapped activation: a request from an unbound license, the same request again, the receipt
+ * once; and the saved state's text is the caller's to free (valgrind checks it is freed). */
+static void offline(void) {
+  const golden_case *c = find_case("unbound_accepted_when_binding_optional");
+  const char *fp = "04:7C:16:5E:E3:5D|SN-1|BOARD-1|CPU-1";
+  char dir[] = "/tmp/cv-offline-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char *req = NULL, *again = NULL, *receipt = NULL;
+  CHECK_RC(cv_offline_request(c->token, fp, dir, &req), CV_RESULT_OK);
+  CHECK(req != NULL && strncmp(req, "lor1.", 5) == 0 && strlen(req) <= 700);
+  CHECK_RC(cv_offline_request(c->token, fp, dir, &again), CV_RESULT_OK);
+  CHECK(again != NULL && req != NULL && strcmp(req, again) == 0);
+  CHECK_RC(cv_offline_receipt(dir, &receipt), CV_RESULT_OK);
+  CHECK(receipt != NULL && strncmp(receipt, "ldr1.", 5) == 0);
+  cv_string_free(req);
+  cv_string_free(again);
+  cv_string_free(receipt);
+  receipt = NULL;
+  CHECK_RC(cv_offline_receipt(dir, &receipt), CV_RESULT_OFFLINE_STATE);
+  CHECK(receipt == NULL);
+  /* A bound license cannot make a request; a machine without serials cannot be bound. */
+  const golden_case *bound = find_case("active_on_bound_device");
+  CHECK_RC(cv_offline_request(bound->token, fp, dir, &req), CV_RESULT_NOT_A_LICENSE);
+  CHECK_RC(cv_offline_request(c->token, "04:7C:16:5E:E3:5D|||CPU-1", dir, &req),
+           CV_RESULT_BAD_FINGERPRINT);
+  CHECK_RC(cv_offline_request(NULL, fp, dir, &req), CV_RESULT_NULL_POINTER);
+  CHECK_RC(cv_offline_request(c->token, fp, dir, NULL), CV_RESULT_NULL_POINTER);
+  char path[64];
+  snprintf(path, sizeof path, "%s/device.key", dir);
+  CHECK(unlink(path) == 0);
+  CHECK(rmdir(dir) == 0);
+
+  CvState state = {0};
+  char *text = NULL;
+  CHECK_RC(cv_state_encode(&state, &text), CV_RESULT_OK);
+  CHECK(text != NULL);
+  cv_string_free(text);
+}
+
 int main(void) {
   golden_cases();
   verifier_arguments();
   verify_arguments();
   revocations();
   machine_and_misc();
+  offline();
   if (failures) {
     fprintf(stderr, "ffi_test: %d check(s) failed\n", failures);
     return 1;

@@ -363,6 +363,20 @@ impl Binding {
         }
     }
 
+    /// The salt the hashes were made with: it names the binding (see [`Binding::revocation_id`]).
+    pub fn salt(&self) -> &[u8; SALT_LEN] {
+        &self.salt
+    }
+
+    /// Which of the four components hold at least one value, or `None` for a binding to an
+    /// opaque fingerprint: what an issuer can tell of a binding made on the machine.
+    pub fn components(&self) -> Option<[bool; 4]> {
+        match &self.hashes {
+            BindingHashes::Opaque(_) => None,
+            BindingHashes::Parts(p) => Some(core::array::from_fn(|i| p.lens[i] > 0)),
+        }
+    }
+
     /// The revocation-list entry that revokes this binding of license `jti` and no other:
     /// `<jti>#<salt>`, the salt as in the token form. The issuer picks a fresh salt for every
     /// device it binds, so a replaced machine can be revoked while the license's other seats stay
