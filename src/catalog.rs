@@ -14,6 +14,7 @@
 //! binding = "required"           # none | optional | required
 //! check_in_days = 30             # 0: a bound machine never has to check in
 //! freeze_days = 15               # overrides --freeze-days
+//! transfers_per_year = 3         # seats a customer may give back and take again per 365 days
 //! [product.entitlements]
 //! export_dxf = true
 //! max_layers = 200
@@ -65,7 +66,14 @@ pub struct Entry {
     pub check_in_days: u32,
     /// Overrides `--freeze-days`.
     pub freeze_days: Option<u32>,
+    /// Seats a customer may give back (a deactivation receipt) and take again within any 365
+    /// days.
+    pub transfers_per_year: u32,
 }
+
+/// Transfers allowed when the catalog says nothing: enough for a replaced machine or two a
+/// year, too few to pass one seat around a site.
+pub const DEFAULT_TRANSFERS_PER_YEAR: u32 = 3;
 
 /// Which entry a lookup found.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -143,6 +151,7 @@ struct EntryRepr {
     #[serde(default)]
     check_in_days: u32,
     freeze_days: Option<u32>,
+    transfers_per_year: Option<u32>,
 }
 
 /// The longest a check-in interval or freeze window may be: ten years.
@@ -271,6 +280,12 @@ fn entry(r: EntryRepr, product: String, line: &dyn Fn(usize) -> usize) -> Result
             here("freeze_days")
         ));
     }
+    if let Some(t) = r.transfers_per_year.filter(|&t| t > 366) {
+        return Err(format!(
+            "{}: {t} is more than one a day (366)",
+            here("transfers_per_year")
+        ));
+    }
     if r.seats == Some(0) {
         return Err(format!("{}: at least 1", here("seats")));
     }
@@ -291,6 +306,7 @@ fn entry(r: EntryRepr, product: String, line: &dyn Fn(usize) -> usize) -> Result
         binding: r.binding,
         check_in_days: r.check_in_days,
         freeze_days: r.freeze_days,
+        transfers_per_year: r.transfers_per_year.unwrap_or(DEFAULT_TRANSFERS_PER_YEAR),
     })
 }
 

@@ -11,6 +11,7 @@
 mod callbacks;
 mod codes;
 mod delivery;
+mod offline;
 mod seats;
 mod snapshot;
 
@@ -23,6 +24,7 @@ use tokio::sync::{Mutex, Notify};
 pub use crate::license::NewPurchase;
 pub use callbacks::Outcome;
 pub use codes::CodeSeat;
+pub use offline::{Deactivated, OfflineSeat};
 pub use seats::{Refreshed, Seat};
 
 use crate::catalog::{Catalog, Entry, Lookup};
@@ -76,6 +78,27 @@ pub enum ServiceError {
         /// Seats bought.
         quantity: u32,
     },
+    /// The customer has given seats back and taken them again as often as the catalog allows
+    /// (`transfers_per_year`, counted over the last 365 days).
+    #[error(
+        "license {license}: its {limit} device transfer(s) in the last 365 days are used ({used} made); the seat stays where it is. Contact the seller to move it"
+    )]
+    TransfersExhausted {
+        /// The license.
+        license: String,
+        /// Transfers made in the window.
+        used: u32,
+        /// Transfers allowed.
+        limit: u32,
+    },
+    /// A deactivation receipt for a seat already given back.
+    #[error("license {license}: seat {seat} was already given back")]
+    AlreadyDeactivated {
+        /// The license.
+        license: String,
+        /// The seat.
+        seat: u32,
+    },
     /// The license (or this device's binding of it) was revoked or released.
     #[error("license {0} has been revoked")]
     Revoked(String),
@@ -121,6 +144,8 @@ impl ServiceError {
             | ServiceError::OutsideValidity(_)
             | ServiceError::QuotaExhausted { .. }
             | ServiceError::SeatsTaken { .. }
+            | ServiceError::TransfersExhausted { .. }
+            | ServiceError::AlreadyDeactivated { .. }
             | ServiceError::Revoked(_)
             | ServiceError::Superseded { .. } => true,
             ServiceError::Domain(e) => matches!(e, DomainError::Released { .. }),

@@ -99,6 +99,12 @@ pub enum Command {
     ///
     /// Example: licctl fingerprint --json
     Fingerprint,
+    /// Air-gapped machines: make a request or receipt on the machine, or (support) answer
+    /// one through the daemon.
+    ///
+    /// Example: licctl offline activate lor1.AAECAw… > license.lic
+    #[command(subcommand)]
+    Offline(super::offline::OfflineCommand),
     /// Act as the marketplace: send signed callbacks, or load-test the daemon.
     #[command(subcommand)]
     Marketplace(super::marketplace::MarketplaceCommand),
@@ -183,6 +189,10 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
             licenses::run(&cli.admin, AdminCommand::Revocations(c), cli.json)
         }
         Command::Outbox(c) => licenses::run(&cli.admin, AdminCommand::Outbox(c), cli.json),
+        Command::Offline(c) => match super::offline::run_local(&c, cli.json) {
+            Some(done) => done,
+            None => licenses::run(&cli.admin, AdminCommand::Offline(c), cli.json),
+        },
     }
 }
 

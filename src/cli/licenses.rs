@@ -267,6 +267,8 @@ pub enum AdminCommand {
     Revocations(RevocationsCommand),
     /// `outbox …`
     Outbox(OutboxCommand),
+    /// `offline activate|deactivate`
+    Offline(super::offline::OfflineCommand),
 }
 
 /// Runs an admin command against the daemon `admin` points at.
@@ -292,6 +294,7 @@ pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliEr
             }
             AdminCommand::Outbox(OutboxCommand::List(a)) => outbox_list(&client, &a, json).await,
             AdminCommand::Outbox(OutboxCommand::Retry(a)) => outbox_retry(&client, &a, json).await,
+            AdminCommand::Offline(cmd) => offline(&client, cmd, json).await,
         }
     })
 }
@@ -366,6 +369,64 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
             }
             Ok(())
         }
+    }
+}
+
+async fn offline(
+    c: &AdminClient,
+    cmd: super::offline::OfflineCommand,
+    json: bool,
+) -> Result<(), CliError> {
+    use super::offline::OfflineCommand;
+    match cmd {
+        OfflineCommand::Activate(a) => {
+            let req = c
+                .request(Method::POST, "/admin/v1/offline/activate")
+                .json(&json!({ "request": a.read()? }));
+            let v = c.json(req).await?;
+            if json {
+                say!("{v}");
+            } else {
+                eprintln!(
+                    "license {}: seat {} {}{}",
+                    str_of(&v["license"]),
+                    v["seat"],
+                    if v["activated"] == json!(true) {
+                        "taken by this machine"
+                    } else {
+                        "already held by this machine (token minted again)"
+                    },
+                    if v["transfer"] == json!(true) {
+                        ", counted as a transfer"
+                    } else {
+                        ""
+                    }
+                );
+                say!("{}", str_of(&v["token"]));
+            }
+            Ok(())
+        }
+        OfflineCommand::Deactivate(a) => {
+            let req = c
+                .request(Method::POST, "/admin/v1/offline/deactivate")
+                .json(&json!({ "receipt": a.read()? }));
+            let v = c.json(req).await?;
+            if json {
+                say!("{v}");
+            } else {
+                say!(
+                    "license {}: seat {} given back; transfers {} of {} in the last 365 days",
+                    str_of(&v["license"]),
+                    v["seat"],
+                    v["transfers_used"],
+                    v["transfers_limit"]
+                );
+            }
+            Ok(())
+        }
+        OfflineCommand::Request(_) | OfflineCommand::Receipt(_) => Err(CliError::usage(
+            "offline request and receipt run on the machine, not through the daemon",
+        )),
     }
 }
 
@@ -624,14 +685,39 @@ fn show_text(v: &Value) {
         };
         rows.push((k.replace('_', " "), text));
     }
-    for a in v["activations"].as_array().into_iter().flatten() {
+    let seats = v["activations"].as_array().map_or(&[][..], Vec::as_slice);
+    for a in seats {
+        let how = match (a["offline"] == json!(true), a["transfer"] == json!(true)) {
+            (true, true) => " offline, a transfer,",
+            (true, false) => " offline,",
+            (false, true) => " a transfer,",
+            (false, false) => "",
+        };
+        let end = match a["revoked"].as_str() {
+            Some(at) if a["deactivated"] == json!(true) => format!(", GIVEN BACK {at}"),
+            _ => revoked_note(&a["revoked"]),
+        };
         rows.push((
             format!("seat {}", a["seat"]),
             format!(
-                "revision {}, activated {}{}",
+                "revision {},{how} activated {}{end}",
                 a["revision"],
                 str_of(&a["created"]),
-                revoked_note(&a["revoked"])
+            ),
+        ));
+    }
+    let t = &v["transfers"];
+    if !seats.is_empty() && t.is_object() {
+        rows.push((
+            "transfers".to_string(),
+            format!(
+                "{} of {} in the last 365 days{}",
+                t["used"],
+                t["limit"],
+                match t["pending"].as_u64() {
+                    Some(n) if n > 0 => format!(", {n} seat(s) given back and not taken again"),
+                    _ => String::new(),
+                }
             ),
         ));
     }

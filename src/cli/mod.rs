@@ -8,6 +8,7 @@ pub mod licctl;
 pub mod licenses;
 pub mod marketplace;
 pub mod migrate;
+pub mod offline;
 
 use std::fmt;
 

@@ -104,7 +104,7 @@ struct RevocationsResponse {
 
 /// Counts the answer under `route`, logs a refusal with who asked, and turns it into a
 /// response.
-fn answer<T: Serialize>(
+pub(super) fn answer<T: Serialize>(
     st: &AppState,
     route: &'static str,
     result: Result<T, ApiError>,
@@ -128,7 +128,7 @@ fn answer<T: Serialize>(
 /// A JSON body, or an error that says what is wrong with it: 413 when too large, else 400. The
 /// parser's words quote the client's text (an unknown field's name), so they are escaped and
 /// cut short before they are echoed or logged.
-fn body<T>(req: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn body<T>(req: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     req.map(|Json(t)| t).map_err(|e| {
         let status = e.status();
         let text = crate::logsafe::quoted_max(&e.body_text(), 160);

@@ -81,6 +81,12 @@ impl From<ServiceError> for ApiError {
         match e {
             E::NotFound(_) | E::JobNotFound(_) => Self::not_found(message),
             E::SeatsTaken { .. } => Self::new(StatusCode::CONFLICT, "seats_taken", message),
+            E::TransfersExhausted { .. } => {
+                Self::new(StatusCode::CONFLICT, "transfers_exhausted", message)
+            }
+            E::AlreadyDeactivated { .. } => {
+                Self::new(StatusCode::CONFLICT, "already_deactivated", message)
+            }
             E::Revoked(_) => Self::new(StatusCode::GONE, "revoked", message),
             E::Superseded { .. } => Self::new(StatusCode::GONE, "superseded", message),
             E::Domain(crate::license::DomainError::Released { .. }) => {

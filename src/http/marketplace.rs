@@ -227,6 +227,8 @@ fn refusal(e: &ServiceError) -> Response {
         ServiceError::Revoked(_) => (ResultCode::InstanceNotFound, e.to_string()),
         // Not reached by callbacks (client API and admin errors), mapped for completeness.
         ServiceError::SeatsTaken { .. }
+        | ServiceError::TransfersExhausted { .. }
+        | ServiceError::AlreadyDeactivated { .. }
         | ServiceError::Superseded { .. }
         | ServiceError::Unavailable(_)
         | ServiceError::CodeRefused { .. }

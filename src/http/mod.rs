@@ -12,6 +12,7 @@ pub mod error;
 mod health;
 mod marketplace;
 pub mod metrics;
+pub(crate) mod offline;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,6 +88,7 @@ pub fn router(state: AppState, callback_path: &str, max_body_bytes: usize) -> Ro
     Router::new()
         .merge(marketplace::router(callback_path))
         .merge(client::router())
+        .merge(offline::router())
         .merge(health::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)

@@ -694,6 +694,18 @@ pub struct Activation {
     /// marketplace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported_day: Option<i64>,
+    /// Air-gapped activation: the device public key (base64url) that made the request and alone
+    /// can sign this seat's deactivation receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key: Option<String>,
+    /// This seat was taken after the customer gave one back: it counts against the catalog's
+    /// `transfers_per_year`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transfer: bool,
+    /// The customer gave this seat back with a deactivation receipt (`revoked` says when); a
+    /// seat freed by the seller (reissue) is not a transfer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deactivated: bool,
 }
 
 impl Activation {
@@ -792,6 +804,55 @@ impl OnceKey {
     }
 }
 
+/// The window `transfers_per_year` counts in.
+pub const TRANSFER_WINDOW_DAYS: i64 = 365;
+
+/// Where a license stands with its transfers: seats the customer gave back (a deactivation
+/// receipt) and took again. One place decides what counts; activation and deactivation ask it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Transfers {
+    /// Transfers made in the last [`TRANSFER_WINDOW_DAYS`] days.
+    pub used: u32,
+    /// The catalog's `transfers_per_year`.
+    pub limit: u32,
+    /// Seats given back and not taken again yet: the next seat taken is a transfer.
+    pub pending: u32,
+}
+
+impl Transfers {
+    /// Counts `seats` (every seat the license ever had) at `now`.
+    pub fn count(seats: &[Activation], limit: u32, now: Timestamp) -> Self {
+        let since = now.add_secs(-TRANSFER_WINDOW_DAYS * client_verifier::DAY);
+        let n = |f: &dyn Fn(&Activation) -> bool| {
+            u32::try_from(seats.iter().filter(|a| f(a)).count()).unwrap_or(u32::MAX)
+        };
+        let given_back = n(&|a| a.deactivated);
+        let retaken = n(&|a| a.transfer);
+        Transfers {
+            used: n(&|a| a.transfer && a.created > since),
+            limit,
+            pending: given_back.saturating_sub(retaken),
+        }
+    }
+
+    /// Whether the next seat taken is a transfer.
+    pub fn next_is_transfer(&self) -> bool {
+        self.pending > 0
+    }
+
+    /// Whether a seat may be taken now: it is not a transfer, or one is left.
+    pub fn may_take(&self) -> bool {
+        !self.next_is_transfer() || self.used < self.limit
+    }
+
+    /// Whether the customer may give a seat back: taking it again would still be within the
+    /// limit. Refusing here, before the seat is freed, is what keeps a customer from giving a
+    /// seat back that nothing could then take.
+    pub fn may_give_back(&self) -> bool {
+        self.used.saturating_add(self.pending) < self.limit
+    }
+}
+
 /// A per-license salt for device binding, derived from the license id so that minting again for
 /// the same request gives the same bytes.
 pub fn binding_salt(license_id: &str, event_id: &str) -> [u8; 8] {
@@ -855,6 +916,45 @@ mod tests {
             key,
             freeze_days: 15,
         }
+    }
+
+    fn seat(created: &str, transfer: bool, deactivated: bool) -> Activation {
+        Activation {
+            license_id: "lic-1".into(),
+            seat: 0,
+            binding: String::new(),
+            token: String::new(),
+            revision: 1,
+            created: t(created),
+            revoked: deactivated.then(|| t(created)),
+            reported_day: None,
+            device_key: None,
+            transfer,
+            deactivated,
+        }
+    }
+
+    #[test]
+    fn transfers_count_give_backs_retaken_within_the_window() {
+        let now = t("2027-06-01T00:00:00Z");
+        // Nothing given back: nothing is a transfer, and one may be given back.
+        let t0 = Transfers::count(&[seat("2027-01-01T00:00:00Z", false, false)], 1, now);
+        assert!(!t0.next_is_transfer() && t0.may_take() && t0.may_give_back());
+        // Given back once: the next seat is a transfer, the last one allowed.
+        let given = [seat("2027-01-01T00:00:00Z", false, true)];
+        let t1 = Transfers::count(&given, 1, now);
+        assert!(t1.next_is_transfer() && t1.may_take() && !t1.may_give_back());
+        // Taken again: used up; nothing more may be given back or taken as a transfer.
+        let retaken = [given[0].clone(), seat("2027-05-01T00:00:00Z", true, false)];
+        let t2 = Transfers::count(&retaken, 1, now);
+        assert_eq!((t2.used, t2.pending), (1, 0));
+        assert!(!t2.may_give_back() && t2.may_take());
+        // A year on, that transfer has left the window.
+        let later = Transfers::count(&retaken, 1, t("2028-05-02T00:00:00Z"));
+        assert_eq!(later.used, 0);
+        assert!(later.may_give_back());
+        // A limit of 0 forbids giving seats back at all.
+        assert!(!Transfers::count(&[], 0, now).may_give_back());
     }
 
     #[test]

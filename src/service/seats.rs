@@ -9,8 +9,8 @@ use client_verifier::{
 use serde_json::json;
 
 use super::{Service, ServiceError};
-use crate::catalog::BindingRule;
-use crate::license::{Activation, DeviceLicense, Kind, License, Status, binding_salt};
+use crate::catalog::{BindingRule, DEFAULT_TRANSFERS_PER_YEAR};
+use crate::license::{Activation, DeviceLicense, Kind, License, Status, Transfers, binding_salt};
 use crate::store::{AuditEvent, Batch, DeviceKey};
 
 /// A device's seat of a License 1.0 license, as `/v1/activate` returns it.
@@ -41,7 +41,7 @@ impl Service {
     /// Checks that `token` is one of ours (signature by a trusted key, issuer) and returns its
     /// claims, whatever its dates and binding: a client refreshing an expired token is the
     /// point of refreshing.
-    fn open_token(&self, token: &str, now: Timestamp) -> Result<Claims, ServiceError> {
+    pub(super) fn open_token(&self, token: &str, now: Timestamp) -> Result<Claims, ServiceError> {
         let mut builder = Verifier::builder()
             .issuer(self.settings.issuer.clone())
             .binding(BindingRequirement::Optional);
@@ -131,21 +131,16 @@ impl Service {
                 (a, false)
             }
             None => {
-                let live = seats.iter().filter(|a| a.revoked.is_none()).count();
-                if live >= l.quantity as usize {
-                    return Err(ServiceError::SeatsTaken {
-                        license: l.id.clone(),
-                        quantity: l.quantity,
-                    });
-                }
+                let transfer = self.admit_new_seat(l, &seats, now)?;
                 let number = u32::try_from(seats.len()).unwrap_or(u32::MAX);
-                let a = self.new_seat(l, number, fp, now)?;
+                let mut a = self.new_seat(l, number, fp, now)?;
+                a.transfer = transfer;
                 batch.audit.push(AuditEvent::new(
                     &l.id,
                     "activate",
                     "client",
                     now,
-                    json!({ "seat": number, "of": l.quantity }),
+                    json!({ "seat": number, "of": l.quantity, "transfer": transfer }),
                 ));
                 batch.activations.push(a.clone());
                 tracing::info!(license = %l.id, seat = number, "device activated");
@@ -159,6 +154,42 @@ impl Service {
             new,
         };
         Ok((answer, seat))
+    }
+
+    /// Whether one more seat of `l` (whose seats are `seats`) may be taken now: one is free and,
+    /// when it is a transfer, the catalog allows another. Answers whether it is a transfer.
+    pub(super) fn admit_new_seat(
+        &self,
+        l: &License,
+        seats: &[Activation],
+        now: Timestamp,
+    ) -> Result<bool, ServiceError> {
+        let live = seats.iter().filter(|a| a.revoked.is_none()).count();
+        if live >= l.quantity as usize {
+            return Err(ServiceError::SeatsTaken {
+                license: l.id.clone(),
+                quantity: l.quantity,
+            });
+        }
+        let t = self.transfers(l, seats, now);
+        if !t.may_take() {
+            return Err(ServiceError::TransfersExhausted {
+                license: l.id.clone(),
+                used: t.used,
+                limit: t.limit,
+            });
+        }
+        Ok(t.next_is_transfer())
+    }
+
+    /// The transfers of `l` at `now`, against the catalog's limit for its product as it is now.
+    pub(crate) fn transfers(&self, l: &License, seats: &[Activation], now: Timestamp) -> Transfers {
+        let limit = self
+            .catalog()
+            .lookup(&l.product, &l.sku)
+            .entry()
+            .map_or(DEFAULT_TRANSFERS_PER_YEAR, |e| e.transfers_per_year);
+        Transfers::count(seats, limit, now)
     }
 
     /// Seat `number` of `l`, bound to `fp`, with its token at the current revision.
@@ -179,6 +210,9 @@ impl Service {
             created: now,
             revoked: None,
             reported_day: None,
+            device_key: None,
+            transfer: false,
+            deactivated: false,
         })
     }
 
@@ -446,7 +480,7 @@ impl Service {
 }
 
 /// Refuses a token older than the license's last reissue.
-fn refuse_superseded(l: &License, claims: &Claims) -> Result<(), ServiceError> {
+pub(super) fn refuse_superseded(l: &License, claims: &Claims) -> Result<(), ServiceError> {
     if l.superseded(claims.revision) {
         return Err(ServiceError::Superseded {
             license: l.id.clone(),
@@ -471,15 +505,22 @@ pub(super) fn check_public_fingerprint(fp: &Fingerprint, min: u8) -> Result<(), 
         ));
     };
     let present = parts.iter().filter(|v| !v.is_empty()).count();
+    strong_enough(present, fp.identifies_machine(), min)
+        .map_err(|m| ServiceError::Invalid(format!("fingerprint: {m}")))
+}
+
+/// The rule of [`check_public_fingerprint`] on what a binding shows of a fingerprint: `present`
+/// non-empty components, `anchored` when the disk or mainboard serial is one of them.
+pub(super) fn strong_enough(present: usize, anchored: bool, min: u8) -> Result<(), String> {
     if present < usize::from(min) {
-        return Err(ServiceError::Invalid(format!(
-            "fingerprint: {present} of 4 components present, at least {min} needed (MAC|disk|mainboard|CPU, as Fingerprint::collect gives)"
-        )));
-    }
-    if !fp.identifies_machine() {
-        return Err(ServiceError::Invalid(
-            "fingerprint: a disk or mainboard serial is needed; MAC addresses and CPU ids alone do not identify a machine".into(),
+        return Err(format!(
+            "{present} of 4 components present, at least {min} needed (MAC|disk|mainboard|CPU, as Fingerprint::collect gives)"
         ));
+    }
+    if !anchored {
+        return Err(
+            "a disk or mainboard serial is needed; MAC addresses and CPU ids alone do not identify a machine".into(),
+        );
     }
     Ok(())
 }

@@ -269,8 +269,10 @@ struct Detail {
     periodic: bool,
     order_synced: Option<Timestamp>,
     entitlements: Entitlements,
-    /// License 1.0 seats taken through `/v1/activate`.
+    /// License 1.0 seats taken through `/v1/activate` or an offline request.
     activations: Vec<SeatView>,
+    /// Seats the customer gave back and took again, against the catalog's limit.
+    transfers: crate::license::Transfers,
     /// Online-activation device licenses.
     devices: Vec<DeviceView>,
 }
@@ -281,6 +283,12 @@ struct SeatView {
     revision: u32,
     created: Timestamp,
     revoked: Option<Timestamp>,
+    /// Taken by an air-gapped machine's request.
+    offline: bool,
+    /// Taken after the customer gave a seat back.
+    transfer: bool,
+    /// Given back by the customer (a deactivation receipt), not freed by the seller.
+    deactivated: bool,
 }
 
 #[derive(Serialize)]
@@ -297,8 +305,8 @@ async fn show(
     State(st): State<AdminState>,
     Path(id): Path<String>,
 ) -> Result<Json<Detail>, ApiError> {
-    let store = st.store.clone();
-    let detail = blocking(move || detail(store.as_ref(), &id)).await?;
+    let (service, store) = (st.service.clone(), st.store.clone());
+    let detail = blocking(move || detail(&service, store.as_ref(), &id)).await?;
     Ok(Json(detail))
 }
 
@@ -307,29 +315,36 @@ async fn show_code(
     State(st): State<AdminState>,
     Path(code): Path<String>,
 ) -> Result<Json<Detail>, ApiError> {
-    let store = st.store.clone();
+    let (service, store) = (st.service.clone(), st.store.clone());
     let detail = blocking(move || {
         let id = store
             .order(&crate::store::OrderKey::Code(code))
             .map_err(store_error)?
             .ok_or_else(|| ApiError::not_found("no license has this activation code"))?;
-        detail(store.as_ref(), &id)
+        detail(&service, store.as_ref(), &id)
     })
     .await?;
     Ok(Json(detail))
 }
 
-fn detail(store: &dyn Store, id: &str) -> Result<Detail, ApiError> {
+fn detail(
+    service: &crate::service::Service,
+    store: &dyn Store,
+    id: &str,
+) -> Result<Detail, ApiError> {
     let l = must_get(store, id)?;
-    let activations = store
-        .activations(id)
-        .map_err(store_error)?
+    let seats = store.activations(id).map_err(store_error)?;
+    let transfers = service.transfers(&l, &seats, Timestamp::now());
+    let activations = seats
         .into_iter()
         .map(|a| SeatView {
             seat: a.seat,
             revision: a.revision,
             created: a.created,
             revoked: a.revoked,
+            offline: a.device_key.is_some(),
+            transfer: a.transfer,
+            deactivated: a.deactivated,
         })
         .collect();
     let devices = store
@@ -355,6 +370,7 @@ fn detail(store: &dyn Store, id: &str) -> Result<Detail, ApiError> {
         order_synced: l.order_synced,
         entitlements: l.entitlements,
         activations,
+        transfers,
         devices,
     })
 }

@@ -7,9 +7,11 @@
 //! Route groups live in submodules, each returning a `Router<AdminState>` merged here:
 //! - `licenses`: list, show, token, audit, reissue, revoke, revocations, outbox.
 //! - `backup`: the consistent online snapshot.
+//! - `offline`: air-gapped activation requests and deactivation receipts support staff handle.
 
 mod backup;
 mod licenses;
+mod offline;
 mod products;
 
 use std::path::Path;
@@ -128,6 +130,7 @@ pub fn router(state: AdminState) -> Router {
             "/admin/v1",
             licenses::routes()
                 .merge(backup::routes())
+                .merge(offline::routes())
                 .merge(products::routes()),
         )
         .layer(middleware::from_fn_with_state(state.clone(), require_token))

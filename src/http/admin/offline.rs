@@ -1,0 +1,50 @@
+//! Air-gapped activation for support staff (`licctl offline activate|deactivate`): the same as
+//! the public routes, audited with the admin actor.
+//!
+//! - `POST /admin/v1/offline/activate {"request"}` → the device-bound token.
+//! - `POST /admin/v1/offline/deactivate {"receipt"}` → the seat freed.
+
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use client_verifier::Timestamp;
+
+use super::{AdminState, actor};
+use crate::http::error::ApiError;
+use crate::http::offline::{
+    ActivateRequest, ActivateResponse, DeactivateRequest, DeactivateResponse,
+};
+
+pub(super) fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/offline/activate", post(activate))
+        .route("/offline/deactivate", post(deactivate))
+}
+
+async fn activate(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<ActivateRequest>, JsonRejection>,
+) -> Result<Json<ActivateResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let seat = st
+        .service
+        .offline_activate(&req.request, &actor(&headers), Timestamp::now())
+        .await?;
+    Ok(Json(seat.into()))
+}
+
+async fn deactivate(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<DeactivateRequest>, JsonRejection>,
+) -> Result<Json<DeactivateResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let d = st
+        .service
+        .offline_deactivate(&req.receipt, &actor(&headers), Timestamp::now())
+        .await?;
+    Ok(Json(d.into()))
+}
