@@ -6,14 +6,12 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use client_verifier::offline::state::OfflineState;
 use client_verifier::offline::{DeviceKey, MAX_REQUEST_LEN, Receipt, Request};
-use client_verifier::{Binding, Fingerprint, SecretKey, Timestamp, Verifier, VerifyError};
+use client_verifier::{Binding, Fingerprint, Timestamp, Verifier, VerifyError};
 use licd::catalog::Catalog;
-use licd::service::{Caller, NewPurchase, Service, ServiceError, Settings};
-use licd::store::Store;
+use licd::service::{Caller, NewPurchase, Service, ServiceError};
 
 const A: &str = "04:7C:16:5E:E3:5D|SN-A|BOARD-A|BFEBFBFF00090672";
 const B: &str = "0B:11:22:33:44:55|SN-B|BOARD-B|BFEBFBFF000A0671";
@@ -36,23 +34,7 @@ struct Setup {
 
 fn setup(catalog: Option<&str>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = common::pg::test_store(dir.path());
-    let key = Arc::new(SecretKey::from_seed(&[9; 32]));
-    let verifier = Verifier::builder()
-        .trust(key.public_key().clone())
-        .issuer("acme")
-        .product("P1")
-        .build();
-    let service = Service::new(
-        store,
-        key,
-        Settings {
-            issuer: "acme".into(),
-            freeze_days: 15,
-            require_fingerprint: true,
-            min_fingerprint_components: 3,
-        },
-    );
+    let (service, verifier) = common::acme_service(dir.path());
     if let Some(text) = catalog {
         service.replace_catalog(Catalog::parse(text, Path::new("products.toml")).unwrap());
     }

@@ -4,11 +4,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use client_verifier::{Fingerprint, SecretKey, Timestamp, Verifier, VerifyError};
-use licd::service::{Caller, NewPurchase, Service, ServiceError, Settings};
-use licd::store::Store;
+use client_verifier::{Fingerprint, Timestamp, Verifier, VerifyError};
+use licd::service::{Caller, NewPurchase, Service, ServiceError};
 
 const HOME: &str = "04:7C:16:5E:E3:5D|SN-HOME|BOARD-HOME|BFEBFBFF00090672";
 const HOME_NEW_NIC: &str = "0A:0A:0A:0A:0A:0A|SN-HOME|BOARD-HOME|BFEBFBFF00090672";
@@ -26,23 +23,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = common::pg::test_store(dir.path());
-    let key = Arc::new(SecretKey::from_seed(&[9; 32]));
-    let verifier = Verifier::builder()
-        .trust(key.public_key().clone())
-        .issuer("acme")
-        .product("P1")
-        .build();
-    let service = Service::new(
-        store,
-        key,
-        Settings {
-            issuer: "acme".into(),
-            freeze_days: 15,
-            require_fingerprint: true,
-            min_fingerprint_components: 3,
-        },
-    );
+    let (service, verifier) = common::acme_service(dir.path());
     Setup {
         _dir: dir,
         service,

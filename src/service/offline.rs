@@ -9,10 +9,9 @@ use client_verifier::offline::{Receipt, Request};
 use client_verifier::{Binding, Timestamp};
 use serde_json::json;
 
-use super::seats::{refuse_superseded, strong_enough};
+use super::seats::{check_bindable, refuse_superseded, strong_enough};
 use super::{Service, ServiceError};
-use crate::catalog::BindingRule;
-use crate::license::{Activation, Kind, Status, Transfers};
+use crate::license::{Activation, Transfers};
 use crate::store::{AuditEvent, Batch};
 
 /// A seat taken (or found again) for an offline request.
@@ -77,30 +76,7 @@ impl Service {
             let Some(proven) = proven else {
                 return Err(ServiceError::Invalid(NOT_OURS.into()));
             };
-            match l.kind {
-                Kind::Classic => {}
-                Kind::Online => {
-                    return Err(ServiceError::Invalid(format!(
-                        "license {}: online-activation licenses are bound by the marketplace, not by an offline request",
-                        l.id
-                    )));
-                }
-                Kind::Code => {
-                    return Err(ServiceError::Invalid(format!(
-                        "license {}: License 2.0 codes are activated with the marketplace (/v1/codes/activate)",
-                        l.id
-                    )));
-                }
-            }
-            if l.status == Status::Released {
-                return Err(ServiceError::Revoked(l.id));
-            }
-            if l.binding == BindingRule::None {
-                return Err(ServiceError::Invalid(format!(
-                    "license {}: this product's licenses are not bound to a device (binding = \"none\" in the catalog); use the license as it is",
-                    l.id
-                )));
-            }
+            check_bindable(&l, "an offline request")?;
             let claims = s.open_token(proven, now)?;
             refuse_superseded(&l, &claims)?;
             let seats = s.store.activations(&l.id)?;

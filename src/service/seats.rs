@@ -75,30 +75,7 @@ impl Service {
         check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
         self.transact(|s| {
             let l = s.must_get(&claims.jti)?;
-            match l.kind {
-                Kind::Classic => {}
-                Kind::Online => {
-                    return Err(ServiceError::Invalid(format!(
-                        "license {}: online-activation licenses are bound by the marketplace (getLicenseAsync), not by /v1/activate",
-                        l.id
-                    )));
-                }
-                Kind::Code => {
-                    return Err(ServiceError::Invalid(format!(
-                        "license {}: License 2.0 codes are activated with /v1/codes/activate",
-                        l.id
-                    )));
-                }
-            }
-            if l.status == Status::Released {
-                return Err(ServiceError::Revoked(l.id));
-            }
-            if l.binding == BindingRule::None {
-                return Err(ServiceError::Invalid(format!(
-                    "license {}: this product's licenses are not bound to a device (binding = \"none\" in the catalog); use the license as it is",
-                    l.id
-                )));
-            }
+            check_bindable(&l, "/v1/activate")?;
             refuse_superseded(&l, &claims)?;
             let mut batch = Batch::default();
             let (seat, _) = s.take_seat(&l, &fp, now, &mut batch)?;
@@ -477,6 +454,35 @@ impl Service {
         let list = RevocationClaims::new(self.settings.issuer.clone(), now, seq, entries);
         Ok((seq, sign_revocations(&self.key, &list)))
     }
+}
+
+/// Refuses to bind a seat of `l` through `how` (a route, a request) unless it is a License 1.0
+/// license, not released, of a product whose licenses are bound to a device.
+pub(super) fn check_bindable(l: &License, how: &str) -> Result<(), ServiceError> {
+    let refused = match l.kind {
+        Kind::Classic => None,
+        Kind::Online => Some(format!(
+            "license {}: online-activation licenses are bound by the marketplace (getLicenseAsync), not by {how}",
+            l.id
+        )),
+        Kind::Code => Some(format!(
+            "license {}: License 2.0 codes are activated with the marketplace through /v1/codes/activate, not by {how}",
+            l.id
+        )),
+    };
+    if let Some(message) = refused {
+        return Err(ServiceError::Invalid(message));
+    }
+    if l.status == Status::Released {
+        return Err(ServiceError::Revoked(l.id.clone()));
+    }
+    if l.binding == BindingRule::None {
+        return Err(ServiceError::Invalid(format!(
+            "license {}: this product's licenses are not bound to a device (binding = \"none\" in the catalog); use the license as it is",
+            l.id
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a token older than the license's last reissue.

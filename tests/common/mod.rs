@@ -479,3 +479,27 @@ pub async fn metric(c: &reqwest::Client, d: &Daemon, sample: &str) -> f64 {
         .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0.0)
 }
+
+/// The service of issuer `acme` on the test store in `dir` (sled, or PostgreSQL under
+/// `LICD_TEST_BACKEND=postgres`), signing with a fixed key, fingerprints of 3 components or
+/// more required; and a verifier of its tokens for product `P1`.
+pub fn acme_service(dir: &Path) -> (licd::service::Service, Verifier) {
+    let store: Arc<dyn licd::store::Store> = pg::test_store(dir);
+    let key = Arc::new(client_verifier::SecretKey::from_seed(&[9; 32]));
+    let verifier = Verifier::builder()
+        .trust(key.public_key().clone())
+        .issuer("acme")
+        .product("P1")
+        .build();
+    let service = licd::service::Service::new(
+        store,
+        key,
+        licd::service::Settings {
+            issuer: "acme".into(),
+            freeze_days: 15,
+            require_fingerprint: true,
+            min_fingerprint_components: 3,
+        },
+    );
+    (service, verifier)
+}
