@@ -582,6 +582,30 @@ async fn requests_become_licenses_by_api_page_and_licctl_and_receipts_free_seats
         "{html}"
     );
 
+    // Machine B gives its seat back through the page.
+    let receipt_b = ok_stdout(&licctl(
+        &d,
+        &[
+            "offline",
+            "receipt",
+            "--state",
+            dir.path().join("machine-b").to_str().unwrap(),
+        ],
+    ));
+    let page = post_page(&c, &d, &[("receipt", &receipt_b)]).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Seat 1 of license biz-off-1 is free"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Device transfers in the last 365 days: 1 of 3"),
+        "{html}"
+    );
+    let page = post_page(&c, &d, &[("receipt", &receipt_b)]).await;
+    assert_eq!(page.status(), 409);
+
     // Support sees the count and the history; the audit log has who did what.
     let shown = ok_stdout(&licctl(&d, &["licenses", "show", &id]));
     assert!(shown.contains("1 of 3 in the last 365 days"), "{shown}");
