@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use client_verifier::{Fingerprint, Timestamp, VerifyError};
 use common::fake_market::{FakeMarket, Upload};
-use common::{Daemon, client, market_flags, metric, v1, v2};
+use common::{Daemon, client, market_flags, metric, v1, v2, wait_metric};
 use serde_json::{Value, json};
 
 const ORDER: &str = "CS2311230001";
@@ -211,7 +211,14 @@ async fn order_query_sets_quota_and_validity_and_each_device_license_is_uploaded
     assert_eq!(again.len(), 2, "{ups:?}");
     assert_eq!(again[0].characters, again[1].characters);
     assert_eq!(
-        metric(&c, &d, "licd_outbox_jobs{state=\"pending\"}").await,
+        wait_metric(
+            &c,
+            &d,
+            "licd_outbox_jobs{state=\"pending\"}",
+            0.0,
+            Duration::from_secs(10)
+        )
+        .await,
         0.0
     );
 }

@@ -465,6 +465,26 @@ pub fn absorbed_actions(events: &[Value]) -> Vec<&str> {
         .collect()
 }
 
+/// Waits up to `within` for the metric `sample` to read `want` and returns what it read last:
+/// a job's state is recorded just after the marketplace has seen its call, so a test that saw
+/// the call must not read the gauge in the same instant.
+pub async fn wait_metric(
+    c: &reqwest::Client,
+    d: &Daemon,
+    sample: &str,
+    want: f64,
+    within: Duration,
+) -> f64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = metric(c, d, sample).await;
+        if v == want || Instant::now() >= deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The whole `/metrics` page.
 pub async fn metrics_text(c: &reqwest::Client, d: &Daemon) -> String {
     let resp = c.get(d.url("/metrics")).send().await.unwrap();
