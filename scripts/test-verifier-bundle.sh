@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Tests the client-verifier release bundle the way an integrator uses it: outside the
+# repository, with nothing but the unpacked tarball, pkg-config, CMake, a C/C++ compiler and
+# Mono. Builds examples/minimal.c with pkg-config (shared and static) and with CMake
+# find_package (shared and static), the C++ example on the header-only wrapper, and the C#
+# example; runs each on licenses minted now (active, frozen, expired, another machine's) and
+# checks the exit status per outcome; runs the C programs under valgrind; runs the C# example
+# on the golden vectors.
+#
+# Usage: scripts/test-verifier-bundle.sh [TARBALL]   (default: build one with dist-verifier.sh)
+# Installs what is missing with apt-get (gcc, g++, pkg-config, cmake, valgrind, mono).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+fail() { printf 'bundle: FAILED: %s\n' "$1" >&2; exit 1; }
+step() { printf '\n== bundle: %s\n' "$1"; }
+
+need=()
+command -v gcc >/dev/null || need+=(gcc)
+command -v g++ >/dev/null || need+=(g++)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v cmake >/dev/null || need+=(cmake)
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v mcs >/dev/null || need+=(mono-mcs)
+command -v mono >/dev/null || need+=(mono-runtime)
+if [ "${#need[@]}" -gt 0 ]; then
+  step "installing ${need[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}"
+fi
+
+tarball="${1:-}"
+if [ -z "$tarball" ]; then
+  step "building the bundle"
+  tarball="$(bash scripts/dist-verifier.sh | tail -n 1)"
+fi
+[ -f "$tarball" ] || fail "no tarball at $tarball"
+
+work="$(mktemp -d /tmp/cv-bundle.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+tar -C "$work" -xzf "$tarball"
+bundle="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'client-verifier-*')"
+[ -d "$bundle" ] || fail "the tarball holds no client-verifier-* directory"
+echo "unpacked to $bundle"
+
+step "checking the layout"
+for f in include/client_verifier.h include/client_verifier.hpp lib/libclient_verifier.a \
+         lib/libclient_verifier.so lib/pkgconfig/client_verifier.pc \
+         lib/pkgconfig/client_verifier-static.pc lib/cmake/ClientVerifier/ClientVerifierConfig.cmake \
+         lib/cmake/ClientVerifier/ClientVerifierConfigVersion.cmake csharp/ClientVerifier.cs \
+         examples/minimal.c examples/minimal.cpp README.md LICENSE-MIT LICENSE-APACHE THIRD-PARTY.md; do
+  [ -e "$bundle/$f" ] || fail "missing $f"
+done
+soname="$(readelf -d "$bundle/lib/libclient_verifier.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')"
+[ -n "$soname" ] && [ -f "$bundle/lib/$soname" ] || fail "no versioned soname (got '$soname')"
+echo "soname $soname"
+if readelf -S "$bundle/lib/libclient_verifier.a" 2>/dev/null | grep -q '\.debug_info'; then
+  fail "the static archive still has debug info"
+fi
+
+step "licenses minted now, for the examples"
+demo="$work/demo"
+cargo run -q -p client-verifier --features sign --example demo_license -- "$demo" >/dev/null
+# Everything below runs outside the repository, on the bundle alone.
+cd "$work"
+
+# Runs PROGRAM... on each demo license and checks the exit status: active 0, frozen 3,
+# expired 4, another machine's 10. The state file persists across the runs, as in an application.
+expect_outcomes() {
+  local label="$1"; shift
+  local state="$work/state-$label"
+  rm -f "$state"
+  local pair token want got
+  for pair in active:0 frozen:3 expired:4 other-machine:10; do
+    token="${pair%%:*}"; want="${pair##*:}"
+    set +e
+    "$@" "$demo/keys.txt" "$demo/$token.token" "$state" >"$work/out" 2>"$work/err"
+    got=$?
+    set -e
+    [ "$got" = "$want" ] || { cat "$work/out" "$work/err" >&2; fail "$label on $token: exit $got, want $want"; }
+    printf '  %-22s %-14s exit %s: %s\n' "$label" "$token" "$got" "$(head -n 1 "$work/out")"
+  done
+  grep -q '^tg' "$state" || fail "$label did not save its state"
+}
+
+valgrind_run() {
+  valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible "$@"
+}
+
+step "pkg-config: minimal.c, shared and static"
+export PKG_CONFIG_PATH="$bundle/lib/pkgconfig"
+cflags=(-std=c99 -Wall -Wextra -Werror)
+# shellcheck disable=SC2046
+gcc "${cflags[@]}" "$bundle/examples/minimal.c" $(pkg-config --cflags --libs client_verifier) \
+  -Wl,-rpath,"$bundle/lib" -o minimal_shared
+# shellcheck disable=SC2046
+gcc "${cflags[@]}" "$bundle/examples/minimal.c" $(pkg-config --cflags --libs client_verifier-static) \
+  -o minimal_static
+ldd minimal_shared | grep -qF "$bundle/lib/$soname" || fail "minimal_shared does not load the bundle's $soname"
+if ldd minimal_static | grep -q client_verifier; then fail "minimal_static still loads a shared client_verifier"; fi
+expect_outcomes "pkg-config shared" ./minimal_shared
+expect_outcomes "pkg-config static" ./minimal_static
+expect_outcomes "valgrind shared" valgrind_run ./minimal_shared
+expect_outcomes "valgrind static" valgrind_run ./minimal_static
+
+step "CMake find_package: minimal.c and minimal.cpp, shared and static"
+mkdir -p app
+cp "$bundle/examples/minimal.c" "$bundle/examples/minimal.cpp" app/
+cat >app/CMakeLists.txt <<'CMAKE'
+cmake_minimum_required(VERSION 3.11)
+project(licensed_app C CXX)
+find_package(ClientVerifier 0.1 REQUIRED)
+add_executable(minimal_c minimal.c)
+target_link_libraries(minimal_c PRIVATE ClientVerifier::client_verifier)
+add_executable(minimal_cpp minimal.cpp)
+set_target_properties(minimal_cpp PROPERTIES CXX_STANDARD 11 CXX_STANDARD_REQUIRED ON)
+target_link_libraries(minimal_cpp PRIVATE ClientVerifier::client_verifier)
+CMAKE
+for kind in shared static; do
+  use_static=OFF
+  [ "$kind" = static ] && use_static=ON
+  cmake -S app -B "build-$kind" -DCMAKE_PREFIX_PATH="$bundle" -DClientVerifier_USE_STATIC="$use_static" \
+    -DCMAKE_C_FLAGS="-Wall -Werror" -DCMAKE_CXX_FLAGS="-Wall -Werror" >/dev/null
+  cmake --build "build-$kind" -j 2 >/dev/null
+  if [ "$kind" = shared ]; then
+    ldd "build-$kind/minimal_c" | grep -qF "$bundle/lib/$soname" || fail "CMake shared build does not load $soname"
+  elif ldd "build-$kind/minimal_c" | grep -q client_verifier; then
+    fail "CMake static build still loads a shared client_verifier"
+  fi
+  expect_outcomes "cmake $kind C" "./build-$kind/minimal_c"
+  expect_outcomes "cmake $kind C++" "./build-$kind/minimal_cpp"
+done
+expect_outcomes "valgrind cmake C" valgrind_run ./build-static/minimal_c
+expect_outcomes "valgrind cmake C++" valgrind_run ./build-shared/minimal_cpp
+
+step "C#: ClientVerifier.cs under Mono, on the golden vectors and the demo licenses"
+mkdir -p cs
+python3 "$repo/client-verifier/examples/c/golden_cases.py" --csharp \
+  "$repo/client-verifier/tests/vectors/license-v1.json" cs/GoldenCases.cs
+mcs -warnaserror -out:cs/Example.exe "$bundle/csharp/ClientVerifier.cs" "$bundle/csharp/Example.cs" \
+  cs/GoldenCases.cs
+export LD_LIBRARY_PATH="$bundle/lib"
+mono cs/Example.exe golden | tail -n 1
+mono cs/Example.exe golden >/dev/null || fail "the C# example got a golden verdict wrong"
+expect_outcomes "C# (Mono)" mono cs/Example.exe check
+
+step "ok: the bundle builds and runs with pkg-config, CMake (shared, static), C++, C# (Mono); valgrind clean"
