@@ -222,6 +222,7 @@ impl App {
             store: store.clone(),
             token: admin_token,
             failures: Arc::default(),
+            console: Arc::new(http::admin::ConsoleSessions::new(admin_tls.is_some())),
         });
         Ok(App {
             kid: signing.public_key().id().to_string(),

@@ -419,6 +419,48 @@ impl Service {
         .await
     }
 
+    /// Frees seat `seat` of license `id` (the seller's decision: a machine given up, a support
+    /// case). Its binding goes on the revocation list and the seat can be taken again; it is not
+    /// a transfer. Freeing a free seat is refused.
+    pub async fn free_seat(
+        &self,
+        id: &str,
+        seat: u32,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        self.transact(|s| {
+            let l = s.must_get(id)?;
+            let mut a = s
+                .store
+                .activations(&l.id)?
+                .into_iter()
+                .find(|a| a.seat == seat)
+                .ok_or_else(|| ServiceError::Invalid(format!("license {id} has no seat {seat}")))?;
+            if a.revoked.is_some() {
+                return Err(ServiceError::Invalid(format!(
+                    "seat {seat} of license {id} is already free"
+                )));
+            }
+            let mut batch = Batch::default();
+            if let Some(b) = Binding::decode(&a.binding) {
+                batch.revocations.push(b.revocation_id(&l.id));
+            }
+            a.revoked = Some(now);
+            batch.activations.push(a);
+            batch.audit.push(AuditEvent::new(
+                &l.id,
+                "free-seat",
+                actor,
+                now,
+                json!({ "seat": seat }),
+            ));
+            tracing::info!(license = %l.id, seat, actor, "seat freed");
+            Ok((batch, ()))
+        })
+        .await
+    }
+
     /// Revokes license `id` for good (refund, fraud, a leaked token): it is released and goes on
     /// the revocation list. Repeated, it changes nothing.
     pub async fn revoke(

@@ -147,6 +147,15 @@ pub struct AuditRecord {
     pub event: AuditEvent,
 }
 
+impl AuditRecord {
+    /// Whether the record's hash is the link of its `prev`, `seq` and event: a record edited in
+    /// place fails this. (Whether `prev` is the previous record's hash is the whole chain's
+    /// check, [`Store::verify_audit_chain`].)
+    pub fn links_correctly(&self) -> bool {
+        sled_store::link(&self.prev, self.seq, &sled_store::encode(&self.event)) == self.hash
+    }
+}
+
 /// All the writes of one operation, applied atomically.
 #[derive(Debug, Default)]
 pub struct Batch {

@@ -3,6 +3,7 @@
 //! the response body in [`Answer::check_body_sign`]).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
 pub mod fake_market;
 pub mod pg;
 

@@ -21,7 +21,7 @@ use crate::store::{AuditEvent, Store};
 
 /// Licenses read per request at most, matched or not: a filter that matches little still
 /// answers quickly, with a cursor to go on from.
-const SCAN_BUDGET: usize = 10_000;
+pub(super) const SCAN_BUDGET: usize = 10_000;
 /// Licenses read from the store at a time while scanning.
 const SCAN_CHUNK: usize = 500;
 /// Page size when the request names none, and the largest allowed.
@@ -43,7 +43,7 @@ pub(super) fn routes() -> Router<AdminState> {
 }
 
 /// Runs blocking store work off the async threads; a panic there is a 500-class failure.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
@@ -56,11 +56,11 @@ async fn blocking<T: Send + 'static>(
     })?
 }
 
-fn store_error(e: crate::store::StoreError) -> ApiError {
+pub(super) fn store_error(e: crate::store::StoreError) -> ApiError {
     ApiError::from(crate::service::ServiceError::Store(e))
 }
 
-fn must_get(store: &dyn Store, id: &str) -> Result<License, ApiError> {
+pub(super) fn must_get(store: &dyn Store, id: &str) -> Result<License, ApiError> {
     store
         .license(id)
         .map_err(store_error)?
@@ -69,27 +69,27 @@ fn must_get(store: &dyn Store, id: &str) -> Result<License, ApiError> {
 
 /// A license as listed: everything but tokens.
 #[derive(Serialize)]
-struct Summary {
-    id: String,
-    kind: Kind,
-    status: &'static str,
-    test: bool,
-    customer: String,
+pub(super) struct Summary {
+    pub(super) id: String,
+    pub(super) kind: Kind,
+    pub(super) status: &'static str,
+    pub(super) test: bool,
+    pub(super) customer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    customer_name: Option<String>,
-    product: String,
-    sku: String,
+    pub(super) customer_name: Option<String>,
+    pub(super) product: String,
+    pub(super) sku: String,
     /// The catalog edition the license's entitlements come from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    edition: Option<String>,
-    order: String,
-    quantity: u32,
-    revision: u32,
-    nbf: Timestamp,
+    pub(super) edition: Option<String>,
+    pub(super) order: String,
+    pub(super) quantity: u32,
+    pub(super) revision: u32,
+    pub(super) nbf: Timestamp,
     /// `null` for a one-off (perpetual) license.
-    exp: Option<Timestamp>,
-    created: Timestamp,
-    updated: Timestamp,
+    pub(super) exp: Option<Timestamp>,
+    pub(super) created: Timestamp,
+    pub(super) updated: Timestamp,
 }
 
 impl From<&License> for Summary {
@@ -129,18 +129,18 @@ struct ListQuery {
 }
 
 /// The filters of a list request, checked.
-struct Filter {
-    status: Option<Status>,
-    kind: Option<Kind>,
-    customer: Option<String>,
-    product: Option<String>,
-    test: Option<bool>,
+pub(super) struct Filter {
+    pub(super) status: Option<Status>,
+    pub(super) kind: Option<Kind>,
+    pub(super) customer: Option<String>,
+    pub(super) product: Option<String>,
+    pub(super) test: Option<bool>,
     /// Not released, with `exp` between now and this.
-    expiring_before: Option<(Timestamp, Timestamp)>,
+    pub(super) expiring_before: Option<(Timestamp, Timestamp)>,
 }
 
 impl Filter {
-    fn matches(&self, l: &License) -> bool {
+    pub(super) fn matches(&self, l: &License) -> bool {
         self.status.is_none_or(|s| l.status == s)
             && self.kind.is_none_or(|k| l.kind == k)
             && self.customer.as_ref().is_none_or(|c| &l.customer == c)
@@ -163,7 +163,7 @@ fn parse_kind(s: &str) -> Result<Kind, ApiError> {
     }
 }
 
-fn parse_status(s: &str) -> Result<Status, ApiError> {
+pub(super) fn parse_status(s: &str) -> Result<Status, ApiError> {
     match s {
         "active" => Ok(Status::Active),
         "frozen" => Ok(Status::Frozen),
@@ -175,10 +175,10 @@ fn parse_status(s: &str) -> Result<Status, ApiError> {
 }
 
 #[derive(Serialize)]
-struct ListResponse {
-    licenses: Vec<Summary>,
+pub(super) struct ListResponse {
+    pub(super) licenses: Vec<Summary>,
     /// Pass as `after` for the next page; `null` when the scan reached the end.
-    next: Option<String>,
+    pub(super) next: Option<String>,
 }
 
 async fn list(
@@ -210,7 +210,7 @@ async fn list(
 
 /// Reads licenses in id order after `after` until `limit` match, the store ends, or `budget`
 /// records were read; the cursor is the last id looked at, so the next page starts right after.
-fn scan(
+pub(super) fn scan(
     store: &dyn Store,
     mut after: Option<String>,
     filter: &Filter,

@@ -7,9 +7,11 @@
 //! Route groups live in submodules, each returning a `Router<AdminState>` merged here:
 //! - `licenses`: list, show, token, audit, reissue, revoke, revocations, outbox.
 //! - `backup`: the consistent online snapshot.
+//! - `console`: the web console, `/console/` (its own sign-in and session; see there).
 //! - `offline`: air-gapped activation requests and deactivation receipts support staff handle.
 
 mod backup;
+mod console;
 mod licenses;
 mod offline;
 mod products;
@@ -30,6 +32,7 @@ use crate::service::Service;
 use crate::store::Store;
 
 pub use crate::admin_client::ACTOR_HEADER;
+pub use console::ConsoleSessions;
 
 /// Everything an admin handler needs; cheap to clone.
 #[derive(Clone)]
@@ -42,6 +45,8 @@ pub struct AdminState {
     pub token: Arc<AdminToken>,
     /// Recent wrong tokens, which slow down the next refusal.
     pub failures: Arc<AuthFailures>,
+    /// Signed-in web console users.
+    pub console: Arc<ConsoleSessions>,
 }
 
 /// Wrong admin tokens seen lately. Each refusal waits before it answers, twice as long as the
@@ -134,6 +139,8 @@ pub fn router(state: AdminState) -> Router {
                 .merge(products::routes()),
         )
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        // The console authenticates with its own session cookie, not the bearer token.
+        .merge(console::routes())
         .with_state(state)
 }
 

@@ -1,0 +1,1230 @@
+//! The web console on the admin listener, `/console/`: server-rendered HTML (askama templates
+//! in `templates/console/`, compiled into the binary with the stylesheet), no JavaScript, no
+//! request to anywhere else.
+//!
+//! - **Sign-in**: `GET`/`POST /console/login` with the admin token (compared in constant time,
+//!   wrong ones slowed down like the admin API) and a name for the audit log. The session is a
+//!   random id in an `HttpOnly; SameSite=Strict` cookie scoped to `/console`, `Secure` when the
+//!   admin listener has TLS, expiring after 8 hours; sessions live in this process's memory
+//!   (a restart signs everyone out).
+//! - **CSRF**: every form carries the session's token in a hidden `csrf` field and every POST
+//!   checks it; the sign-in form uses a double-submit token (`csrf_login`, matched against a
+//!   short-lived cookie).
+//! - **Pages**: dashboard, license search and detail (seats, audit timeline with its links
+//!   checked), confirmations for reissue, revoke and freeing a seat, the outbox with retries, the
+//!   product catalog. Every action goes through the service with the console user as actor.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use client_verifier::Timestamp;
+use serde::Deserialize;
+
+use super::AdminState;
+use super::licenses::{Filter, SCAN_BUDGET, blocking, must_get, parse_status, scan, store_error};
+use crate::http::error::ApiError;
+
+const SESSION_COOKIE: &str = "licd_console";
+const LOGIN_COOKIE: &str = "licd_console_login";
+const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+/// Sessions kept at once; the oldest goes when a new one would exceed it.
+const MAX_SESSIONS: usize = 256;
+const PAGE: usize = 50;
+
+/// Signed-in console users of this process.
+#[derive(Debug)]
+pub struct ConsoleSessions {
+    sessions: Mutex<HashMap<String, Session>>,
+    /// Cookies get `Secure` when the admin listener speaks TLS.
+    secure: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    actor: String,
+    csrf: String,
+    expires: Instant,
+}
+
+impl ConsoleSessions {
+    /// No one signed in; `secure` when the admin listener has TLS.
+    pub fn new(secure: bool) -> Self {
+        ConsoleSessions {
+            sessions: Mutex::default(),
+            secure,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn start(&self, actor: String, now: Instant) -> Option<(String, Session)> {
+        let id = random_token()?;
+        let session = Session {
+            actor,
+            csrf: random_token()?,
+            expires: now + SESSION_TTL,
+        };
+        let mut all = self.lock();
+        all.retain(|_, s| s.expires > now);
+        if all.len() >= MAX_SESSIONS
+            && let Some(oldest) = all
+                .iter()
+                .min_by_key(|(_, s)| s.expires)
+                .map(|(k, _)| k.clone())
+        {
+            all.remove(&oldest);
+        }
+        all.insert(id.clone(), session.clone());
+        Some((id, session))
+    }
+
+    fn get(&self, id: &str, now: Instant) -> Option<Session> {
+        let mut all = self.lock();
+        match all.get(id) {
+            Some(s) if s.expires > now => Some(s.clone()),
+            Some(_) => {
+                all.remove(id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn end(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: u64) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+fn random_token() -> Option<String> {
+    crate::crypto::random_bytes::<32>()
+        .ok()
+        .map(|b| crate::crypto::hex(&b))
+}
+
+pub(super) fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/", get(dashboard))
+        .route("/console/static/console.css", get(stylesheet))
+        .route("/console/login", get(login_page).post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/licenses", get(licenses))
+        .route("/console/licenses/{id}", get(license))
+        .route(
+            "/console/licenses/{id}/revoke",
+            get(confirm_revoke).post(revoke),
+        )
+        .route(
+            "/console/licenses/{id}/reissue",
+            get(confirm_reissue).post(reissue),
+        )
+        .route(
+            "/console/licenses/{id}/seats/{seat}/free",
+            get(confirm_free_seat).post(free_seat),
+        )
+        .route("/console/outbox", get(outbox))
+        .route("/console/outbox/retry-all", post(retry_all))
+        .route("/console/outbox/{id}/retry", post(retry))
+        .route("/console/products", get(products))
+}
+
+// ---- plumbing: pages, sessions, CSRF ----
+
+/// What every page's frame shows.
+struct Chrome {
+    signed_in: bool,
+    actor: String,
+    csrf: String,
+    flash: String,
+}
+
+impl Chrome {
+    fn of(s: &Session, flash: &str) -> Self {
+        Chrome {
+            signed_in: true,
+            actor: s.actor.clone(),
+            csrf: s.csrf.clone(),
+            flash: flash.to_string(),
+        }
+    }
+}
+
+/// A rendered page with the console's headers: nothing cached, nothing framed, nothing loaded
+/// from elsewhere.
+fn page(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => {
+            let mut r = (status, html).into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            secure_headers(h);
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "console template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be drawn; see licd's log",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn secure_headers(h: &mut HeaderMap) {
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn session(st: &AdminState, headers: &HeaderMap) -> Option<(String, Session)> {
+    let id = cookie_value(headers, SESSION_COOKIE)?;
+    let s = st.console.get(&id, Instant::now())?;
+    Some((id, s))
+}
+
+/// A refusal page: 403 for a missing session or CSRF token, with a way back.
+fn refused(status: StatusCode, message: &str) -> Response {
+    let t = Refused {
+        c: Chrome {
+            signed_in: false,
+            actor: String::new(),
+            csrf: String::new(),
+            flash: String::new(),
+        },
+        message: message.to_string(),
+    };
+    page(status, &t)
+}
+
+#[derive(Template)]
+#[template(
+    source = "{% extends \"console/base.html\" %}{% block title %}Refused{% endblock %}{% block content %}<h1>Refused</h1><p class=\"error\" role=\"alert\">{{ message }}</p><p><a href=\"/console/login\">Sign in</a></p>{% endblock %}",
+    ext = "html"
+)]
+struct Refused {
+    c: Chrome,
+    message: String,
+}
+
+/// The session of a page view, or a redirect to sign in.
+#[allow(clippy::result_large_err)]
+fn viewer(st: &AdminState, headers: &HeaderMap) -> Result<Session, Response> {
+    session(st, headers)
+        .map(|(_, s)| s)
+        .ok_or_else(|| Redirect::to("/console/login").into_response())
+}
+
+/// The session of a form post whose `csrf` field matches it, or a refusal.
+#[allow(clippy::result_large_err)]
+fn actor_of(st: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
+    let Some((_, s)) = session(st, headers) else {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "You are not signed in (or the session expired): nothing was changed.",
+        ));
+    };
+    if !crate::crypto::ct_eq(s.csrf.as_bytes(), csrf.as_bytes()) {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "This form did not come from the console page it should have (missing or wrong CSRF token): nothing was changed.",
+        ));
+    }
+    Ok(s)
+}
+
+/// An action's failure, shown on the page it came from.
+fn failed(e: ApiError) -> Response {
+    refused_with(e.status, &e.message)
+}
+
+fn refused_with(status: StatusCode, message: &str) -> Response {
+    let t = Refused {
+        c: Chrome {
+            signed_in: false,
+            actor: String::new(),
+            csrf: String::new(),
+            flash: String::new(),
+        },
+        message: message.to_string(),
+    };
+    page(status, &t)
+}
+
+/// A path segment, percent-encoded.
+fn seg(id: &str) -> String {
+    form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+fn day(t: Timestamp) -> String {
+    t.to_rfc3339().chars().take(10).collect()
+}
+
+fn when(t: Timestamp) -> String {
+    t.to_rfc3339()
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_string()
+        + " UTC"
+}
+
+async fn stylesheet() -> Response {
+    let mut r = include_str!("../../../templates/console/console.css").into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=3600"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+// ---- sign-in ----
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct Login {
+    c: Chrome,
+    login_csrf: String,
+    name: String,
+    error: String,
+}
+
+fn login_form(st: &AdminState, status: StatusCode, name: &str, error: &str) -> Response {
+    let Some(token) = random_token() else {
+        return refused_with(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
+    };
+    let t = Login {
+        c: Chrome {
+            signed_in: false,
+            actor: String::new(),
+            csrf: String::new(),
+            flash: String::new(),
+        },
+        login_csrf: token.clone(),
+        name: name.to_string(),
+        error: error.to_string(),
+    };
+    let mut r = page(status, &t);
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        st.console.cookie(LOGIN_COOKIE, &token, 600),
+    );
+    r
+}
+
+async fn login_page(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    if session(&st, &headers).is_some() {
+        return Redirect::to("/console/").into_response();
+    }
+    login_form(&st, StatusCode::OK, "", "")
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf_login: String,
+}
+
+async fn login(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return login_form(
+            &st,
+            StatusCode::BAD_REQUEST,
+            "",
+            "The form was not readable.",
+        );
+    };
+    let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !crate::crypto::ct_eq(expected.as_bytes(), f.csrf_login.as_bytes()) {
+        return login_form(
+            &st,
+            StatusCode::FORBIDDEN,
+            &f.name,
+            "The sign-in form expired or did not come from this console. Try again.",
+        );
+    }
+    let name: String = f
+        .name
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(48)
+        .collect();
+    if name.is_empty() {
+        return login_form(
+            &st,
+            StatusCode::BAD_REQUEST,
+            "",
+            "Give your name: the audit log records who acted.",
+        );
+    }
+    if !st.token.matches(f.token.trim()) {
+        let now = Instant::now();
+        let delay = st.failures.record(now);
+        if let Some(suppressed) = st.failures.log.admit(now) {
+            tracing::warn!(
+                delay_ms = delay.as_millis() as u64,
+                suppressed,
+                "console sign-in with a wrong token"
+            );
+        }
+        tokio::time::sleep(delay).await;
+        return login_form(&st, StatusCode::UNAUTHORIZED, &name, "Wrong admin token.");
+    }
+    let Some((id, _)) = st.console.start(format!("console:{name}"), Instant::now()) else {
+        return refused_with(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
+    };
+    tracing::info!(actor = %crate::logsafe::quoted(&name), "console sign-in");
+    let mut r = Redirect::to("/console/").into_response();
+    let h = r.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        st.console
+            .cookie(SESSION_COOKIE, &id, SESSION_TTL.as_secs()),
+    );
+    h.append(header::SET_COOKIE, st.console.cookie(LOGIN_COOKIE, "", 0));
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if let Err(r) = actor_of(&st, &headers, &csrf) {
+        return r;
+    }
+    if let Some((id, _)) = session(&st, &headers) {
+        st.console.end(&id);
+    }
+    let mut r = Redirect::to("/console/login").into_response();
+    r.headers_mut()
+        .append(header::SET_COOKIE, st.console.cookie(SESSION_COOKIE, "", 0));
+    r
+}
+
+// ---- dashboard ----
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct Dashboard {
+    c: Chrome,
+    statuses: Vec<(&'static str, u64)>,
+    status_chart: String,
+    pending: usize,
+    dead: usize,
+}
+
+async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let store = st.store.clone();
+    let read = blocking(move || {
+        let counts = store.counts().map_err(store_error)?;
+        let jobs = store.jobs().map_err(store_error)?;
+        Ok((counts, jobs))
+    })
+    .await;
+    let (counts, jobs) = match read {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    let statuses = vec![
+        ("active", counts.active),
+        ("frozen", counts.frozen),
+        ("released", counts.released),
+    ];
+    let dead = jobs.iter().filter(|j| j.dead).count();
+    let t = Dashboard {
+        c: Chrome::of(&s, ""),
+        status_chart: bar_chart(&statuses, "Licenses by status"),
+        statuses,
+        pending: jobs.len() - dead,
+        dead,
+    };
+    page(StatusCode::OK, &t)
+}
+
+/// A horizontal bar chart as inline SVG, drawn here: labels and numbers are in the table beside
+/// it, so the chart is decoration (`aria-hidden`) and the page needs no script.
+fn bar_chart(rows: &[(&str, u64)], title: &str) -> String {
+    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let height = 28 * rows.len() + 8;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 480 {height}\" role=\"img\" aria-label=\"{}\">",
+        askama::filters::escape(title, askama::filters::Html)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    );
+    for (i, (label, n)) in rows.iter().enumerate() {
+        let y = 4 + i * 28;
+        let w = (*n as f64 / max as f64 * 300.0).round() as u64;
+        let color = match *label {
+            "active" => "#1e7e34",
+            "frozen" => "#b58100",
+            _ => "#a40e26",
+        };
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"14\" fill=\"#1b1b1b\">{label}</text><rect x=\"90\" y=\"{y}\" width=\"{w}\" height=\"20\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" font-size=\"14\" fill=\"#1b1b1b\">{n}</text>",
+            y + 15,
+            96 + w,
+            y + 15
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+// ---- licenses ----
+
+#[derive(Template)]
+#[template(path = "console/licenses.html")]
+struct Licenses {
+    c: Chrome,
+    q: String,
+    status_options: Vec<Choice>,
+    test_options: Vec<Choice>,
+    rows: Vec<Row>,
+    next: String,
+}
+
+/// One option of a select, marked when it is the current value.
+struct Choice {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+fn choices(options: &[(&'static str, &'static str)], current: &str) -> Vec<Choice> {
+    options
+        .iter()
+        .map(|&(value, label)| Choice {
+            value,
+            label,
+            selected: value == current,
+        })
+        .collect()
+}
+
+struct Row {
+    id: String,
+    href: String,
+    status: &'static str,
+    test: bool,
+    customer: String,
+    product: String,
+    edition: String,
+    quantity: u32,
+    exp: String,
+}
+
+#[derive(Deserialize, Default)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    test: String,
+    #[serde(default)]
+    after: String,
+}
+
+async fn licenses(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let status = match q.status.as_str() {
+        "" => None,
+        other => match parse_status(other) {
+            Ok(s) => Some(s),
+            Err(e) => return failed(e),
+        },
+    };
+    let test = match q.test.as_str() {
+        "real" => Some(false),
+        "test" => Some(true),
+        _ => None,
+    };
+    let text = q.q.trim().to_string();
+    let after = (!q.after.is_empty()).then(|| q.after.clone());
+    let store = st.store.clone();
+    let found = blocking(move || {
+        // An exact license id or order id first: one lookup each.
+        if !text.is_empty() {
+            let by_order = store
+                .order(&crate::store::OrderKey::Classic(text.clone()))
+                .map_err(store_error)?;
+            for id in [Some(text.clone()), by_order].into_iter().flatten() {
+                if let Some(l) = store.license(&id).map_err(store_error)? {
+                    return Ok((vec![l], None));
+                }
+            }
+        }
+        // Otherwise a customer id, and the filters, in id order with a bounded scan per page.
+        let filter = Filter {
+            status,
+            kind: None,
+            customer: (!text.is_empty()).then_some(text),
+            product: None,
+            test,
+            expiring_before: None,
+        };
+        let page = scan(store.as_ref(), after, &filter, PAGE, SCAN_BUDGET)?;
+        let mut licenses = Vec::with_capacity(page.licenses.len());
+        for summary in page.licenses {
+            if let Some(l) = store.license(&summary.id).map_err(store_error)? {
+                licenses.push(l);
+            }
+        }
+        Ok((licenses, page.next))
+    })
+    .await;
+    let (found, next) = match found {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    let rows = found
+        .iter()
+        .map(|l| Row {
+            id: l.id.clone(),
+            href: seg(&l.id),
+            status: l.status.as_str(),
+            test: l.test,
+            customer: l.customer.clone(),
+            product: l.product.clone(),
+            edition: l.edition.clone().unwrap_or_default(),
+            quantity: l.quantity,
+            exp: if l.exp >= crate::license::PERPETUAL {
+                "never".into()
+            } else {
+                day(l.exp)
+            },
+        })
+        .collect();
+    let next = next
+        .map(|n| {
+            format!(
+                "/console/licenses?q={}&status={}&test={}&after={}",
+                seg(q.q.trim()),
+                seg(&q.status),
+                seg(&q.test),
+                seg(&n)
+            )
+        })
+        .unwrap_or_default();
+    let t = Licenses {
+        c: Chrome::of(&s, ""),
+        q: q.q.clone(),
+        status_options: choices(
+            &[
+                ("", "Any"),
+                ("active", "Active"),
+                ("frozen", "Frozen"),
+                ("released", "Released"),
+            ],
+            &q.status,
+        ),
+        test_options: choices(
+            &[
+                ("", "Test and real"),
+                ("real", "Real only"),
+                ("test", "Test only"),
+            ],
+            &q.test,
+        ),
+        rows,
+        next,
+    };
+    page(StatusCode::OK, &t)
+}
+
+#[derive(Template)]
+#[template(path = "console/license.html")]
+struct LicensePage {
+    c: Chrome,
+    id: String,
+    href: String,
+    status: &'static str,
+    fields: Vec<(&'static str, String)>,
+    seats: Vec<SeatRow>,
+    transfers: String,
+    chain: String,
+    events: Vec<EventRow>,
+}
+
+struct SeatRow {
+    seat: u32,
+    created: String,
+    how: &'static str,
+    state: String,
+    live: bool,
+}
+
+struct EventRow {
+    at: String,
+    action: String,
+    actor: String,
+    detail: String,
+}
+
+#[derive(Deserialize, Default)]
+struct FlashQuery {
+    #[serde(default)]
+    done: String,
+}
+
+async fn license(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<FlashQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let flash = match query.map(|Query(q)| q.done).ok().as_deref() {
+        Some("revoked") => "Revoked. The license is on the revocation list.",
+        Some("reissued") => "Reissued as a new revision; the customer's old bindings are revoked.",
+        Some("freed") => "Seat freed; its binding is on the revocation list.",
+        _ => "",
+    };
+    let (service, store) = (st.service.clone(), st.store.clone());
+    let read = blocking(move || {
+        let l = must_get(store.as_ref(), &id)?;
+        let seats = store.activations(&id).map_err(store_error)?;
+        let transfers = service.transfers(&l, &seats, Timestamp::now());
+        let audit = store.audit_for(&id).map_err(store_error)?;
+        Ok((l, seats, transfers, audit))
+    })
+    .await;
+    let (l, seats, transfers, audit) = match read {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    let broken: Vec<u64> = audit
+        .iter()
+        .filter(|r| !r.links_correctly())
+        .map(|r| r.seq)
+        .collect();
+    let chain = if broken.is_empty() {
+        format!(
+            "{} record(s); every record's hash matches its content and link.",
+            audit.len()
+        )
+    } else {
+        format!("TAMPERED: record(s) {broken:?} do not match their hash.")
+    };
+    let fields = vec![
+        ("Kind", format!("{:?}", l.kind)),
+        (
+            "Customer",
+            match &l.customer_name {
+                Some(n) => format!("{} ({n})", l.customer),
+                None => l.customer.clone(),
+            },
+        ),
+        ("Product", format!("{} / {}", l.product, l.sku)),
+        ("Edition", l.edition.clone().unwrap_or_else(|| "-".into())),
+        ("Order", l.order.clone()),
+        ("Seats bought", l.quantity.to_string()),
+        (
+            "Valid",
+            format!(
+                "{} to {}",
+                day(l.nbf),
+                if l.exp >= crate::license::PERPETUAL {
+                    "never expires".into()
+                } else {
+                    day(l.exp)
+                }
+            ),
+        ),
+        ("Revision", l.revision.to_string()),
+        (
+            "Test order",
+            if l.test { "yes".into() } else { "no".into() },
+        ),
+        (
+            "Entitlements",
+            serde_json::to_string(&l.entitlements).unwrap_or_default(),
+        ),
+        ("Updated", when(l.updated)),
+    ];
+    let seats = seats
+        .iter()
+        .map(|a| SeatRow {
+            seat: a.seat,
+            created: when(a.created),
+            how: match (a.device_key.is_some(), a.transfer) {
+                (true, true) => "offline request, a transfer",
+                (true, false) => "offline request",
+                (false, true) => "online, a transfer",
+                (false, false) => "online",
+            },
+            state: match (a.revoked, a.deactivated) {
+                (None, _) => "in use".into(),
+                (Some(t), true) => format!("given back {}", when(t)),
+                (Some(t), false) => format!("freed {}", when(t)),
+            },
+            live: a.revoked.is_none(),
+        })
+        .collect();
+    let events = audit
+        .iter()
+        .rev()
+        .map(|r| EventRow {
+            at: when(r.event.at),
+            action: r.event.action.clone(),
+            actor: r.event.actor.clone(),
+            detail: r.event.detail.to_string(),
+        })
+        .collect();
+    let t = LicensePage {
+        c: Chrome::of(&s, flash),
+        href: seg(&l.id),
+        id: l.id.clone(),
+        status: l.status.as_str(),
+        fields,
+        seats,
+        transfers: format!(
+            "{} of {} in the last 365 days",
+            transfers.used, transfers.limit
+        ),
+        chain,
+        events,
+    };
+    page(StatusCode::OK, &t)
+}
+
+// ---- actions, each behind a confirmation ----
+
+#[derive(Template)]
+#[template(path = "console/confirm.html")]
+struct Confirm {
+    c: Chrome,
+    title: String,
+    consequence: String,
+    action: String,
+    button: &'static str,
+    back: String,
+    needs_reason: bool,
+    needs_fingerprint: bool,
+}
+
+async fn confirm_revoke(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let t = Confirm {
+        c: Chrome::of(&s, ""),
+        title: format!("Revoke license {id}?"),
+        consequence: "The customer's software stops accepting this license as soon as it loads the revocation list (online at once; offline machines when they get the list), and refreshing it fails. This cannot be undone: a new purchase gets a new license.".into(),
+        action: format!("/console/licenses/{}/revoke", seg(&id)),
+        button: "Revoke the license",
+        back: format!("/console/licenses/{}", seg(&id)),
+        needs_reason: true,
+        needs_fingerprint: false,
+    };
+    page(StatusCode::OK, &t)
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    fingerprint: String,
+}
+
+async fn revoke(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return refused_with(StatusCode::BAD_REQUEST, "The form was not readable.");
+    };
+    let s = match actor_of(&st, &headers, &f.csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if f.reason.trim().is_empty() {
+        return refused_with(
+            StatusCode::BAD_REQUEST,
+            "Say why the license is revoked: the reason goes into the audit log.",
+        );
+    }
+    match st
+        .service
+        .revoke(&id, &s.actor, f.reason.trim(), Timestamp::now())
+        .await
+    {
+        Ok(_) => {
+            Redirect::to(&format!("/console/licenses/{}?done=revoked", seg(&id))).into_response()
+        }
+        Err(e) => failed(e.into()),
+    }
+}
+
+async fn confirm_reissue(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let t = Confirm {
+        c: Chrome::of(&s, ""),
+        title: format!("Reissue license {id} for a new machine?"),
+        consequence: "Every machine the license is bound to loses it (its binding goes on the revocation list) and every seat is freed; the license the customer holds now stops activating. Send the customer the reissued license shown afterwards in licctl licenses token, or bind it here to the new machine's fingerprint.".into(),
+        action: format!("/console/licenses/{}/reissue", seg(&id)),
+        button: "Reissue the license",
+        back: format!("/console/licenses/{}", seg(&id)),
+        needs_reason: true,
+        needs_fingerprint: true,
+    };
+    page(StatusCode::OK, &t)
+}
+
+async fn reissue(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return refused_with(StatusCode::BAD_REQUEST, "The form was not readable.");
+    };
+    let s = match actor_of(&st, &headers, &f.csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if f.reason.trim().is_empty() {
+        return refused_with(
+            StatusCode::BAD_REQUEST,
+            "Say why the license is reissued: the reason goes into the audit log.",
+        );
+    }
+    let fingerprint = Some(f.fingerprint.trim()).filter(|f| !f.is_empty());
+    match st
+        .service
+        .reissue(
+            &id,
+            fingerprint,
+            &s.actor,
+            f.reason.trim(),
+            Timestamp::now(),
+        )
+        .await
+    {
+        Ok(_) => {
+            Redirect::to(&format!("/console/licenses/{}?done=reissued", seg(&id))).into_response()
+        }
+        Err(e) => failed(e.into()),
+    }
+}
+
+async fn confirm_free_seat(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path((id, seat)): Path<(String, u32)>,
+) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let t = Confirm {
+        c: Chrome::of(&s, ""),
+        title: format!("Free seat {seat} of license {id}?"),
+        consequence: "The machine on this seat loses the license (its binding goes on the revocation list: online at once, offline machines when they get the list), and another machine can take the seat. It does not count as one of the customer's transfers.".into(),
+        action: format!("/console/licenses/{}/seats/{seat}/free", seg(&id)),
+        button: "Free the seat",
+        back: format!("/console/licenses/{}", seg(&id)),
+        needs_reason: false,
+        needs_fingerprint: false,
+    };
+    page(StatusCode::OK, &t)
+}
+
+async fn free_seat(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path((id, seat)): Path<(String, u32)>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return refused_with(StatusCode::BAD_REQUEST, "The form was not readable.");
+    };
+    let s = match actor_of(&st, &headers, &f.csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match st
+        .service
+        .free_seat(&id, seat, &s.actor, Timestamp::now())
+        .await
+    {
+        Ok(()) => {
+            Redirect::to(&format!("/console/licenses/{}?done=freed", seg(&id))).into_response()
+        }
+        Err(e) => failed(e.into()),
+    }
+}
+
+// ---- outbox ----
+
+#[derive(Template)]
+#[template(path = "console/outbox.html")]
+struct Outbox {
+    c: Chrome,
+    jobs: Vec<JobRow>,
+}
+
+struct JobRow {
+    id: String,
+    href: String,
+    license: String,
+    kind: String,
+    attempts: u32,
+    state: String,
+    error: String,
+}
+
+async fn outbox(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    query: Result<Query<FlashQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let flash = match query.map(|Query(q)| q.done).ok().as_deref() {
+        Some("retried") => "Queued to run now.",
+        _ => "",
+    };
+    let store = st.store.clone();
+    let jobs = match blocking(move || store.jobs().map_err(store_error)).await {
+        Ok(j) => j,
+        Err(e) => return failed(e),
+    };
+    let jobs = jobs
+        .iter()
+        .map(|j| JobRow {
+            id: j.id.clone(),
+            href: seg(&j.id),
+            license: j.license_id.clone(),
+            kind: j.task.action().to_string(),
+            attempts: j.attempts,
+            state: if j.dead {
+                "dead".into()
+            } else {
+                format!("pending, next {}", when(j.next_at))
+            },
+            error: j.last_error.clone().unwrap_or_default(),
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        &Outbox {
+            c: Chrome::of(&s, flash),
+            jobs,
+        },
+    )
+}
+
+async fn retry(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    let s = match actor_of(&st, &headers, &csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match st.service.retry_job(&id, &s.actor, Timestamp::now()).await {
+        Ok(_) => Redirect::to("/console/outbox?done=retried").into_response(),
+        Err(e) => failed(e.into()),
+    }
+}
+
+async fn retry_all(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    let s = match actor_of(&st, &headers, &csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let store = st.store.clone();
+    let jobs = match blocking(move || store.jobs().map_err(store_error)).await {
+        Ok(j) => j,
+        Err(e) => return failed(e),
+    };
+    for j in jobs.iter().filter(|j| j.dead) {
+        if let Err(e) = st
+            .service
+            .retry_job(&j.id, &s.actor, Timestamp::now())
+            .await
+        {
+            return failed(e.into());
+        }
+    }
+    Redirect::to("/console/outbox?done=retried").into_response()
+}
+
+// ---- products ----
+
+#[derive(Template)]
+#[template(path = "console/products.html")]
+struct Products {
+    c: Chrome,
+    source: String,
+    rows: Vec<ProductRow>,
+}
+
+struct ProductRow {
+    product: String,
+    sku: String,
+    name: String,
+    binding: String,
+    seats: String,
+    check_in: u32,
+    transfers: u32,
+    entitlements: String,
+}
+
+async fn products(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let catalog = st.service.catalog();
+    let rows = catalog
+        .default
+        .iter()
+        .chain(catalog.entries.iter())
+        .map(|e| ProductRow {
+            product: if e.product.is_empty() {
+                "(default)".into()
+            } else {
+                e.product.clone()
+            },
+            sku: e.sku.clone().unwrap_or_default(),
+            name: e.name.clone(),
+            binding: format!("{:?}", e.binding).to_lowercase(),
+            seats: e.seats.map(|n| n.to_string()).unwrap_or_default(),
+            check_in: e.check_in_days,
+            transfers: e.transfers_per_year,
+            entitlements: serde_json::to_string(&e.entitlements).unwrap_or_default(),
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        &Products {
+            c: Chrome::of(&s, ""),
+            source: catalog
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            rows,
+        },
+    )
+}

@@ -1,0 +1,291 @@
+//! The web console over plain HTTP, as an attacker on the admin listener would try it: pages and
+//! actions without a session, forms without the CSRF token, wrong admin tokens; and the way it
+//! is meant to be used: sign in, search, revoke behind a confirmation, see it audited.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Daemon, client, get_license, v1};
+use reqwest::StatusCode;
+
+/// A browser's cookie jar for one origin, by hand: name → value from `Set-Cookie`.
+#[derive(Default)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn take(&mut self, r: &reqwest::Response) -> Vec<String> {
+        let mut raw = Vec::new();
+        for v in r.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap().to_string();
+            let (pair, _) = v.split_once(';').unwrap_or((&v, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.0.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.0.push((name.to_string(), value.to_string()));
+            }
+            raw.push(v);
+        }
+        raw
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// A client that does not follow redirects, so the test sees them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden field `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no field {name} in {html}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+struct Console {
+    c: reqwest::Client,
+    base: String,
+    jar: Jar,
+}
+
+impl Console {
+    fn new(d: &Daemon) -> Console {
+        Console {
+            c: no_redirects(),
+            base: d.admin_url(),
+            jar: Jar::default(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
+        let r = self
+            .c
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.jar.header())
+            .send()
+            .await
+            .unwrap();
+        self.jar.take(&r);
+        let status = r.status();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, r.text().await.unwrap(), location)
+    }
+
+    async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Vec<String>) {
+        let r = self
+            .c
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.jar.header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let cookies = self.jar.take(&r);
+        (r.status(), r.text().await.unwrap_or_default(), cookies)
+    }
+
+    /// Signs in as `name`; returns the session's CSRF token.
+    async fn sign_in(&mut self, d: &Daemon, name: &str) -> String {
+        let (status, html, _) = self.get("/console/login").await;
+        assert_eq!(status, 200);
+        let login_csrf = hidden(&html, "csrf_login");
+        let (status, _, cookies) = self
+            .post(
+                "/console/login",
+                &[
+                    ("name", name),
+                    ("token", &d.admin_token()),
+                    ("csrf_login", &login_csrf),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let session = cookies
+            .iter()
+            .find(|c| c.starts_with("licd_console="))
+            .expect("a session cookie");
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
+            assert!(session.contains(attr), "{session} lacks {attr}");
+        }
+        let (status, html, _) = self.get("/console/").await;
+        assert_eq!(status, 200, "{html}");
+        hidden(&html, "csrf")
+    }
+}
+
+async fn buy(d: &Daemon, order: &str, business: &str) -> String {
+    let a = v1(&client(), d, &get_license(order, business)).await;
+    assert_eq!(a.code(), "000000", "{:?}", a.json);
+    a.json["instanceId"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn without_a_session_or_the_csrf_token_nothing_is_shown_or_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let id = buy(&d, "CON-1", "biz-con-1").await;
+    let mut anon = Console::new(&d);
+
+    // Pages send a stranger to sign in; actions are refused and change nothing.
+    for page in [
+        "/console/",
+        "/console/licenses",
+        &format!("/console/licenses/{id}"),
+        "/console/outbox",
+    ] {
+        let (status, _, location) = anon.get(page).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(location.as_deref(), Some("/console/login"), "{page}");
+    }
+    let (status, html, _) = anon
+        .post(
+            &format!("/console/licenses/{id}/revoke"),
+            &[("csrf", "x"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+
+    // Signed in, a form without the session's CSRF token (a cross-site post) is refused.
+    let mut user = Console::new(&d);
+    let csrf = user.sign_in(&d, "alice").await;
+    for token in ["", "0000", &format!("{csrf}0")] {
+        let (status, html, _) = user
+            .post(
+                &format!("/console/licenses/{id}/revoke"),
+                &[("csrf", token), ("reason", "fraud")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+        assert!(html.contains("nothing was changed"));
+    }
+    let l = common::license_json(&client(), &d, &id).await;
+    assert_eq!(l["status"], "active");
+
+    // The sign-in form needs its own token too, and a wrong admin token is refused slowly.
+    let mut other = Console::new(&d);
+    let (status, _, _) = other
+        .post(
+            "/console/login",
+            &[
+                ("name", "mallory"),
+                ("token", &d.admin_token()),
+                ("csrf_login", "guess"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, html, _) = other.get("/console/login").await;
+    let mut login_csrf = hidden(&html, "csrf_login");
+    let mut slowest = Duration::ZERO;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, html, cookies) = other
+            .post(
+                "/console/login",
+                &[
+                    ("name", "mallory"),
+                    ("token", "wrong-token-guess"),
+                    ("csrf_login", &login_csrf),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(cookies.iter().all(|c| !c.starts_with("licd_console=")));
+        slowest = slowest.max(started.elapsed());
+        // The form comes back with a fresh sign-in token.
+        let fresh = hidden(&html, "csrf_login");
+        assert_ne!(fresh, login_csrf);
+        login_csrf = fresh;
+    }
+    assert!(
+        slowest >= Duration::from_millis(100),
+        "wrong tokens are slowed down: {slowest:?}"
+    );
+
+    // Signing out ends the session: the old cookie opens nothing.
+    let (status, _, _) = user.post("/console/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = user.get("/console/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_signed_in_user_finds_a_license_revokes_it_and_the_audit_log_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let id = buy(&d, "CON-2", "biz-con-2").await;
+    buy(&d, "CON-3", "biz-con-3").await;
+    let mut u = Console::new(&d);
+    let csrf = u.sign_in(&d, "alice").await;
+
+    let (status, html, _) = u.get("/console/").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<svg") && html.contains("<td class=\"num\">2</td>"),
+        "{html}"
+    );
+
+    // By order id, by license id, by customer.
+    for q in ["CON-2", "biz-con-2"] {
+        let (_, html, _) = u.get(&format!("/console/licenses?q={q}")).await;
+        assert!(
+            html.contains(&format!("/console/licenses/{id}\"")),
+            "{q}: {html}"
+        );
+        assert!(!html.contains("biz-con-3"), "{q}");
+    }
+    let (_, html, _) = u.get("/console/licenses?q=cust-68cbc86a").await;
+    assert!(html.contains("biz-con-2") && html.contains("biz-con-3"));
+
+    let (_, html, _) = u.get(&format!("/console/licenses/{id}")).await;
+    assert!(
+        html.contains("every record&#39;s hash matches")
+            || html.contains("every record's hash matches"),
+        "{html}"
+    );
+    let (_, confirm, _) = u.get(&format!("/console/licenses/{id}/revoke")).await;
+    assert!(
+        confirm.contains("stops accepting this license"),
+        "{confirm}"
+    );
+    let (status, _, _) = u
+        .post(
+            &format!("/console/licenses/{id}/revoke"),
+            &[("csrf", &csrf), ("reason", "refund 4411")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html, _) = u.get(&format!("/console/licenses/{id}?done=revoked")).await;
+    assert!(
+        html.contains("Revoked.") && html.contains("status-released"),
+        "{html}"
+    );
+
+    let events = common::audit_events(&client(), &d, &id).await;
+    let revoke = events
+        .iter()
+        .find(|e| e["action"] == "revoke")
+        .expect("a revoke event");
+    assert_eq!(revoke["actor"], "console:alice");
+    assert_eq!(revoke["detail"]["reason"], "refund 4411");
+}

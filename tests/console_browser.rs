@@ -1,0 +1,93 @@
+//! The web console in a real browser (Debian's headless Chromium through chromedriver): sign
+//! in, find a license, revoke it through the confirmation, see it revoked and audited with the
+//! console user's name; and a screenshot of every page in `target/screenshots/console-*.png`.
+//!
+//! Needs `chromium` and `chromedriver`; `.ci/run` installs them and runs this with
+//! `--include-ignored`. Without them the test is listed as ignored.
+
+mod common;
+
+use common::browser::{Browser, Driver, chromium_and_driver};
+use common::{Daemon, client, get_license, v1};
+
+#[tokio::test]
+#[ignore = "needs chromium and chromedriver; CI runs it with --include-ignored"]
+async fn sign_in_find_a_license_revoke_it_and_see_it_audited() {
+    let (chromium, chromedriver) = chromium_and_driver();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let c = client();
+    for (order, business) in [
+        ("WEB-10", "biz-web-10"),
+        ("WEB-11", "biz-web-11"),
+        ("WEB-12", "biz-web-12"),
+    ] {
+        let a = v1(&c, &d, &get_license(order, business)).await;
+        assert_eq!(a.code(), "000000");
+    }
+    let driver = Driver::start(&chromedriver);
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let b = Browser::open(&driver, &chromium, &downloads, &dir.path().join("profile")).await;
+
+    // Any console page sends a stranger to the sign-in form.
+    b.go(&format!("{}/console/licenses", d.admin_url())).await;
+    b.wait_for("Admin token").await;
+    b.screenshot("console-login").await;
+    b.type_into("#name", "alice").await;
+    b.type_into("#token", &d.admin_token()).await;
+    b.click("button[type=submit]").await;
+    b.wait_for("Licenses by status").await;
+    b.screenshot("console-dashboard").await;
+
+    // Find the license by its order id.
+    b.go(&format!("{}/console/licenses", d.admin_url())).await;
+    b.type_into("#q", "WEB-11").await;
+    b.click(".search button").await;
+    b.wait_for("biz-web-11</a>").await;
+    b.screenshot("console-licenses").await;
+    b.click("a[href='/console/licenses/biz-web-11']").await;
+    b.wait_for("Audit timeline").await;
+    b.screenshot("console-license").await;
+
+    // Revoke it: the confirmation says what the customer will experience.
+    b.click("a[href='/console/licenses/biz-web-11/revoke']")
+        .await;
+    b.wait_for("stops accepting this license").await;
+    b.type_into("#reason", "chargeback 7731").await;
+    b.screenshot("console-confirm-revoke").await;
+    b.click("#confirm").await;
+    let html = b
+        .wait_for("Revoked. The license is on the revocation list.")
+        .await;
+    assert!(html.contains("status-released"), "{html}");
+    assert!(
+        html.contains("console:alice"),
+        "the timeline names who revoked it"
+    );
+    b.screenshot("console-license-revoked").await;
+
+    for (path, name, needle) in [
+        ("/console/outbox", "console-outbox", "Calls licd owes"),
+        ("/console/products", "console-products", "Products"),
+    ] {
+        b.go(&format!("{}{path}", d.admin_url())).await;
+        b.wait_for(needle).await;
+        b.screenshot(name).await;
+    }
+
+    // Signing out ends the session.
+    b.click(".signout button").await;
+    b.wait_for("Admin token").await;
+    b.close().await;
+
+    let events = common::audit_events(&c, &d, "biz-web-11").await;
+    let revoke = events
+        .iter()
+        .find(|e| e["action"] == "revoke")
+        .expect("audited");
+    assert_eq!(revoke["actor"], "console:alice");
+    assert_eq!(revoke["detail"]["reason"], "chargeback 7731");
+    let l = common::license_json(&c, &d, "biz-web-11").await;
+    assert_eq!(l["status"], "released");
+}
