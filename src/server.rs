@@ -208,10 +208,11 @@ impl App {
             .with_catalog(catalog)
             .with_marketplace(api.clone()),
         );
+        let metrics = Arc::new(Metrics::new(store.clone()));
         let state = AppState {
             service: service.clone(),
             access_key,
-            metrics: Arc::new(Metrics::new(store.clone())),
+            metrics: metrics.clone(),
             v1_window_secs: config.v1_window_secs,
             trusted_proxies: config.trusted_proxies.clone().into(),
             refusals: Arc::new(crate::logsafe::RefusalLimiter::default()),
@@ -223,6 +224,7 @@ impl App {
             token: admin_token,
             failures: Arc::default(),
             console: Arc::new(http::admin::ConsoleSessions::new(admin_tls.is_some())),
+            callback_hours: metrics.hours.clone(),
         });
         Ok(App {
             kid: signing.public_key().id().to_string(),

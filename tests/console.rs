@@ -289,3 +289,78 @@ async fn a_signed_in_user_finds_a_license_revokes_it_and_the_audit_log_names_the
     assert_eq!(revoke["actor"], "console:alice");
     assert_eq!(revoke["detail"]["reason"], "refund 4411");
 }
+
+#[tokio::test]
+async fn the_dashboard_counts_what_the_store_keeps_and_follows_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let c = client();
+    // One license expiring in ten days, two that run until 2099, one of them activated.
+    let soon = licd::marketplace::format_time(
+        client_verifier::Timestamp::now().add_secs(10 * client_verifier::DAY),
+    );
+    let mut params = get_license("DASH-1", "biz-dash-1");
+    params.retain(|(k, _)| *k != "expireTime");
+    params.push(("expireTime", &soon));
+    assert_eq!(v1(&c, &d, &params).await.code(), "000000");
+    let license = {
+        let a = v1(&c, &d, &get_license("DASH-2", "biz-dash-2")).await;
+        a.json["license"].as_str().unwrap().to_string()
+    };
+    buy(&d, "DASH-3", "biz-dash-3").await;
+    let r = c
+        .post(d.url("/v1/activate"))
+        .json(&serde_json::json!({
+            "license": license,
+            "fingerprint": "04:7C:16:5E:E3:5D|SN-DASH|BOARD-DASH|BFEBFBFF00090672",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let mut u = Console::new(&d);
+    u.sign_in(&d, "alice").await;
+    let (_, html, _) = u.get("/console/").await;
+    let section = |name: &str| -> String {
+        let at = html
+            .find(&format!("id=\"{name}\""))
+            .unwrap_or_else(|| panic!("no {name}"));
+        let end = html[at..].find("</section>").map_or(html.len(), |e| at + e);
+        html[at..end].to_string()
+    };
+    assert!(
+        section("expiring").contains("<a href=\"/console/licenses?status=active\">1</a>"),
+        "{}",
+        section("expiring")
+    );
+    assert!(
+        section("groups").contains("<td>OFFI454488918838374</td><td></td><td class=\"num\">3</td>"),
+        "{}",
+        section("groups")
+    );
+    let today = licd::store::day_of(client_verifier::Timestamp::now());
+    assert!(
+        section("activations").contains(&format!("<td>{today}</td><td class=\"num\">1</td>")),
+        "{}",
+        section("activations")
+    );
+    assert!(
+        section("callbacks").contains("000000: 3"),
+        "{}",
+        section("callbacks")
+    );
+
+    // Releasing the expiring license takes it out of both counts.
+    let release = [
+        ("activity", "releaseLicense"),
+        ("instanceId", "biz-dash-1"),
+        ("orderId", "DASH-1"),
+    ];
+    assert_eq!(v1(&c, &d, &release).await.code(), "000000");
+    let (_, html, _) = u.get("/console/").await;
+    let at = html.find("id=\"expiring\"").unwrap();
+    assert!(html[at..].contains("<a href=\"/console/licenses?status=active\">0</a>"));
+    let at = html.find("id=\"groups\"").unwrap();
+    assert!(html[at..].contains("<td>OFFI454488918838374</td><td></td><td class=\"num\">2</td>"));
+}

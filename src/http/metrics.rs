@@ -59,6 +59,59 @@ pub struct Metrics {
     outbox: Family<OutboxLabels, Gauge>,
     unlisted: Family<ProductLabels, Gauge>,
     store: Arc<dyn Store>,
+    /// Callbacks per hour and result code, for the console.
+    pub hours: Arc<CallbackHours>,
+}
+
+/// Callbacks answered per UTC hour and result code, the last [`CallbackHours::KEEP`] hours, in
+/// this process's memory: the console's hourly chart. Not in the store on purpose: a write per
+/// callback would cost the callback path, and refused callbacks (anyone can send those) would
+/// become writes. A restart starts it afresh, and each node counts its own.
+#[derive(Debug, Default)]
+pub struct CallbackHours {
+    hours: std::sync::Mutex<
+        std::collections::VecDeque<(String, std::collections::BTreeMap<String, u64>)>,
+    >,
+}
+
+impl CallbackHours {
+    /// Hours kept.
+    pub const KEEP: usize = 48;
+
+    /// Counts one callback answered with `code` at `now`.
+    pub fn count(&self, code: &str, now: client_verifier::Timestamp) {
+        let hour = crate::store::hour_of(now);
+        let mut hours = self
+            .hours
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if hours.back().is_none_or(|(h, _)| *h != hour) {
+            hours.push_back((hour, std::collections::BTreeMap::new()));
+            while hours.len() > Self::KEEP {
+                hours.pop_front();
+            }
+        }
+        if let Some((_, codes)) = hours.back_mut() {
+            // Result codes are the marketplace's few six-digit ones; anything else is lumped,
+            // so a flood cannot grow the map.
+            let code = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+                code
+            } else {
+                "other"
+            };
+            *codes.entry(code.to_string()).or_default() += 1;
+        }
+    }
+
+    /// The hours kept, oldest first: hour (`YYYY-MM-DDTHH`) and count per result code.
+    pub fn snapshot(&self) -> Vec<(String, std::collections::BTreeMap<String, u64>)> {
+        self.hours
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -114,11 +167,13 @@ impl Metrics {
             outbox,
             unlisted,
             store,
+            hours: Arc::default(),
         }
     }
 
     /// Counts one answered callback.
     pub fn callback(&self, activity: &str, code: &str, seconds: f64) {
+        self.hours.count(code, client_verifier::Timestamp::now());
         self.callbacks
             .get_or_create(&CallbackLabels {
                 activity: activity.to_string(),

@@ -35,6 +35,7 @@ struct Inner {
     audit: Vec<AuditRecord>,
     nonces: BTreeMap<String, Timestamp>,
     counts: StatusCounts,
+    stats: BTreeMap<String, i64>,
 }
 
 impl MemStore {
@@ -91,7 +92,16 @@ impl Store for MemStore {
         for id in &batch.jobs_done {
             s.jobs.remove(id);
         }
+        let mut deltas = BTreeMap::new();
+        for (k, n) in batch.stats {
+            *deltas.entry(k).or_default() += n;
+        }
         for l in batch.licenses {
+            crate::store::Shape::tally(
+                s.licenses.get(&l.id).map(crate::store::Shape::of).as_ref(),
+                &crate::store::Shape::of(&l),
+                &mut deltas,
+            );
             let old = s.licenses.get(&l.id).map(|o| o.status);
             if let Some(old) = old {
                 *s.counts.slot(old) = s.counts.slot(old).saturating_sub(1);
@@ -104,6 +114,13 @@ impl Store for MemStore {
                 s.revocation_seq += 1;
             }
             s.licenses.insert(l.id.clone(), l);
+        }
+        for (k, d) in deltas {
+            let n = s.stats.entry(k.clone()).or_default();
+            *n += d;
+            if *n == 0 {
+                s.stats.remove(&k);
+            }
         }
         for (k, id) in batch.orders {
             s.orders.insert(k.to_bytes(), id);
@@ -151,6 +168,16 @@ impl Store for MemStore {
 
     fn counts(&self) -> Result<StatusCounts, StoreError> {
         Ok(self.lock().counts)
+    }
+
+    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(self
+            .lock()
+            .stats
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, n)| (k.clone(), *n))
+            .collect())
     }
 
     fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {

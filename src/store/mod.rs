@@ -178,6 +178,8 @@ pub struct Batch {
     /// Revocation-list entries to add besides released licenses (revoked bindings,
     /// `<jti>#<salt>`).
     pub revocations: Vec<String>,
+    /// Counters the service keeps (see [`Store::stats`]): key and what to add.
+    pub stats: Vec<(String, i64)>,
 }
 
 impl Batch {
@@ -192,7 +194,66 @@ impl Batch {
             && self.jobs.is_empty()
             && self.jobs_done.is_empty()
             && self.revocations.is_empty()
+            && self.stats.is_empty()
     }
+}
+
+/// What the store's own counters count of a license, beside its status: which product and
+/// edition it is, and on which day it expires. Kept on every commit from the record before and
+/// after, so the console's dashboard needs no scan.
+///
+/// Counter keys: `grp:<product>\u{1f}<edition>` (licenses not released) and `exp:<YYYY-MM-DD>`
+/// (licenses not released, by their expiry day; perpetual ones are not counted). The service
+/// adds its own through [`Batch::stats`] (`act:<YYYY-MM-DD>`: seats and device licenses taken).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    keys: Vec<String>,
+}
+
+impl Shape {
+    /// The counters `l` adds one to.
+    pub fn of(l: &License) -> Self {
+        if l.status == Status::Released {
+            return Shape { keys: Vec::new() };
+        }
+        let mut keys = vec![format!(
+            "grp:{}\u{1f}{}",
+            l.product,
+            l.edition.as_deref().unwrap_or("")
+        )];
+        if l.exp < crate::license::PERPETUAL {
+            keys.push(format!("exp:{}", day_of(l.exp)));
+        }
+        Shape { keys }
+    }
+
+    /// Adds to `deltas` what replacing a license shaped `old` (`None`: new) by one shaped
+    /// `new` changes.
+    pub fn tally(
+        old: Option<&Shape>,
+        new: &Shape,
+        deltas: &mut std::collections::BTreeMap<String, i64>,
+    ) {
+        if old == Some(new) {
+            return;
+        }
+        for k in old.map(|o| o.keys.as_slice()).unwrap_or_default() {
+            *deltas.entry(k.clone()).or_default() -= 1;
+        }
+        for k in &new.keys {
+            *deltas.entry(k.clone()).or_default() += 1;
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of `t` (UTC): the day a daily counter is keyed by.
+pub fn day_of(t: client_verifier::Timestamp) -> String {
+    t.to_rfc3339().chars().take(10).collect()
+}
+
+/// `YYYY-MM-DDTHH` of `t` (UTC): the hour an hourly counter is keyed by.
+pub fn hour_of(t: client_verifier::Timestamp) -> String {
+    t.to_rfc3339().chars().take(13).collect()
 }
 
 /// Licenses per status, kept up to date on every commit so metrics need no scan.
@@ -240,6 +301,8 @@ pub trait Store: Send + Sync + 'static {
     fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError>;
     /// Licenses per status.
     fn counts(&self) -> Result<StatusCounts, StoreError>;
+    /// The counters whose key starts with `prefix` ([`Shape`] lists them), in key order.
+    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError>;
     /// The revocation list: its sequence number (which grows with every entry added) and its
     /// entries (released license ids and revoked bindings).
     fn revoked(&self) -> Result<(u64, Vec<String>), StoreError>;

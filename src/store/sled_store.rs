@@ -31,6 +31,10 @@ use crate::license::{Activation, DeviceLicense, License, Status};
 const HEAD: &[u8] = b"audit_head";
 const COUNTS: &[u8] = b"status_counts";
 const REVOCATION_SEQ: &[u8] = b"revocation_seq";
+/// Counters ([`crate::store::Shape`], [`Batch::stats`]) are `meta` entries under this prefix.
+const STAT_PREFIX: &str = "stat:";
+/// Present once the counters were computed for the records already stored.
+const STATS_VERSION: &[u8] = b"stats_version";
 pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The embedded store: one process owns the database directory.
@@ -122,7 +126,29 @@ impl SledStore {
             changes: Arc::default(),
             db,
         };
+        store.backfill_stats()?;
         Ok(store)
+    }
+
+    /// Computes the license counters once for a database written before they existed: one
+    /// scan at the first start of this version, none after.
+    fn backfill_stats(&self) -> Result<(), StoreError> {
+        if self.meta.contains_key(STATS_VERSION)? {
+            return Ok(());
+        }
+        let mut deltas = std::collections::BTreeMap::new();
+        for kv in self.licenses.iter() {
+            let l: License = decode_entry(kv)?;
+            crate::store::Shape::tally(None, &crate::store::Shape::of(&l), &mut deltas);
+        }
+        let mut batch = sled::Batch::default();
+        for (k, n) in deltas.into_iter().filter(|(_, n)| *n != 0) {
+            batch.insert(format!("{STAT_PREFIX}{k}").into_bytes(), encode(&n));
+        }
+        batch.insert(STATS_VERSION, encode(&1u32));
+        self.meta.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Remembers a failed write (so readiness fails) and converts the error.
@@ -276,10 +302,17 @@ impl Store for SledStore {
         );
         // The first audit seq of the attempt that succeeded, for change tracking.
         let first_seq = Cell::new(0u64);
+        // The counters that attempt changed, for change tracking too.
+        let stat_keys: std::cell::RefCell<Vec<Vec<u8>>> = std::cell::RefCell::default();
         let result = sled::Transactional::transaction(
             &trees,
             |(lic, ord, app, dev, aud, idx, meta, rev, act, out)| {
                 let mut counts: StatusCounts = tx_get(meta, COUNTS)?.unwrap_or_default();
+                let mut deltas: std::collections::BTreeMap<String, i64> =
+                    std::collections::BTreeMap::new();
+                for (k, n) in &batch.stats {
+                    *deltas.entry(k.clone()).or_default() += n;
+                }
                 let mut revocation_seq: u64 = tx_get(meta, REVOCATION_SEQ)?.unwrap_or(0);
                 let seq_before = revocation_seq;
                 for entry in &batch.revocations {
@@ -302,6 +335,11 @@ impl Store for SledStore {
                         *counts.slot(old.status) = counts.slot(old.status).saturating_sub(1);
                     }
                     *counts.slot(l.status) += 1;
+                    crate::store::Shape::tally(
+                        old.as_ref().map(crate::store::Shape::of).as_ref(),
+                        &crate::store::Shape::of(l),
+                        &mut deltas,
+                    );
                     if l.status == Status::Released
                         && old.as_ref().is_none_or(|o| o.status != Status::Released)
                     {
@@ -341,6 +379,18 @@ impl Store for SledStore {
                 }
                 meta.insert(HEAD, encode(&(seq, &prev)))?;
                 meta.insert(COUNTS, encode(&counts))?;
+                let mut touched = stat_keys.borrow_mut();
+                touched.clear();
+                for (k, d) in deltas.iter().filter(|(_, d)| **d != 0) {
+                    let key = format!("{STAT_PREFIX}{k}");
+                    touched.push(key.clone().into_bytes());
+                    let now: i64 = tx_get::<i64>(meta, key.as_bytes())?.unwrap_or(0) + d;
+                    if now == 0 {
+                        meta.remove(key.as_bytes())?;
+                    } else {
+                        meta.insert(key.as_bytes(), encode(&now))?;
+                    }
+                }
                 if revocation_seq != seq_before {
                     meta.insert(REVOCATION_SEQ, encode(&revocation_seq))?;
                 }
@@ -350,7 +400,7 @@ impl Store for SledStore {
         match result {
             Ok(()) => {
                 self.note(|| {
-                    batch_keys(
+                    let mut keys = batch_keys(
                         &batch,
                         &licenses,
                         &orders,
@@ -358,7 +408,9 @@ impl Store for SledStore {
                         &events,
                         &activations,
                         first_seq.get(),
-                    )
+                    );
+                    keys.extend(stat_keys.take().into_iter().map(|k| ("meta", k)));
+                    keys
                 });
                 Ok(())
             }
@@ -420,6 +472,19 @@ impl Store for SledStore {
 
     fn counts(&self) -> Result<StatusCounts, StoreError> {
         Ok(Self::get(&self.meta, COUNTS)?.unwrap_or_default())
+    }
+
+    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let full = format!("{STAT_PREFIX}{prefix}");
+        self.meta
+            .scan_prefix(full.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                let n: i64 = decode(&k, &v)?;
+                let key = String::from_utf8_lossy(&k[STAT_PREFIX.len()..]).into_owned();
+                Ok((key, n))
+            })
+            .collect()
     }
 
     fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
@@ -803,6 +868,57 @@ mod tests {
             "a repeated release adds nothing; a new binding entry moves the sequence"
         );
         assert_eq!(s.counts().unwrap().released, 1);
+    }
+
+    #[test]
+    fn counters_follow_changes_and_are_rebuilt_for_an_older_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        let mut a = license("a", Status::Active);
+        a.edition = Some("Pro".into());
+        let b = license("b", Status::Active);
+        s.commit(Batch {
+            licenses: vec![a.clone(), b.clone()],
+            stats: vec![("act:2026-01-01".into(), 1)],
+            ..Batch::default()
+        })
+        .unwrap();
+        let day = crate::store::day_of(a.exp);
+        let grp = |e: &str| format!("grp:{}\u{1f}{e}", a.product);
+        assert_eq!(
+            s.stats("").unwrap(),
+            vec![
+                ("act:2026-01-01".to_string(), 1),
+                (format!("exp:{day}"), 2),
+                (grp(""), 1),
+                (grp("Pro"), 1),
+            ]
+        );
+        // Renewed a year on and released: the counts move and empty ones go.
+        a.exp = a.exp.add_secs(365 * client_verifier::DAY);
+        s.commit(Batch {
+            licenses: vec![a.clone(), license("b", Status::Released)],
+            ..Batch::default()
+        })
+        .unwrap();
+        let later = crate::store::day_of(a.exp);
+        assert_eq!(s.stats("exp:").unwrap(), vec![(format!("exp:{later}"), 1)]);
+        assert_eq!(s.stats("grp:").unwrap(), vec![(grp("Pro"), 1)]);
+        // A database from before the counters: they are computed at the next open.
+        let keys: Vec<_> = s
+            .meta
+            .scan_prefix(STAT_PREFIX.as_bytes())
+            .keys()
+            .map(Result::unwrap)
+            .collect();
+        for k in keys {
+            s.meta.remove(k).unwrap();
+        }
+        s.meta.remove(STATS_VERSION).unwrap();
+        drop(s);
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(s.stats("grp:").unwrap(), vec![(grp("Pro"), 1)]);
+        assert_eq!(s.stats("exp:").unwrap(), vec![(format!("exp:{later}"), 1)]);
     }
 
     #[test]

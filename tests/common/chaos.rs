@@ -79,6 +79,9 @@ impl Store for FaultyStore {
     fn counts(&self) -> Result<StatusCounts, StoreError> {
         self.inner.counts()
     }
+    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        self.inner.stats(prefix)
+    }
     fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
         self.inner.revoked()
     }

@@ -483,8 +483,23 @@ struct Dashboard {
     c: Chrome,
     statuses: Vec<(&'static str, u64)>,
     status_chart: String,
+    groups: Vec<(String, String, i64)>,
+    callbacks_chart: String,
+    callback_hours: Vec<(String, String, u64)>,
+    activations_chart: String,
+    activations: Vec<(String, i64)>,
+    expiring: i64,
+    expiring_days: Vec<(String, i64)>,
     pending: usize,
     dead: usize,
+}
+
+/// The last `n` UTC days, oldest first, ending today.
+fn last_days(n: i64, now: Timestamp) -> Vec<String> {
+    (0..n)
+        .rev()
+        .map(|i| crate::store::day_of(now.add_secs(-i * client_verifier::DAY)))
+        .collect()
 }
 
 async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response {
@@ -496,13 +511,65 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
     let read = blocking(move || {
         let counts = store.counts().map_err(store_error)?;
         let jobs = store.jobs().map_err(store_error)?;
-        Ok((counts, jobs))
+        let groups = store.stats("grp:").map_err(store_error)?;
+        let activations = store.stats("act:").map_err(store_error)?;
+        let expiries = store.stats("exp:").map_err(store_error)?;
+        Ok((counts, jobs, groups, activations, expiries))
     })
     .await;
-    let (counts, jobs) = match read {
+    let (counts, jobs, groups, activations, expiries) = match read {
         Ok(x) => x,
         Err(e) => return failed(e),
     };
+    let now = Timestamp::now();
+    let mut groups: Vec<(String, String, i64)> = groups
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| {
+            let rest = k.trim_start_matches("grp:");
+            let (product, edition) = rest.split_once('\u{1f}').unwrap_or((rest, ""));
+            (product.to_string(), edition.to_string(), n)
+        })
+        .collect();
+    groups.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    groups.truncate(50);
+    let per_day: std::collections::HashMap<String, i64> = activations
+        .into_iter()
+        .map(|(k, n)| (k.trim_start_matches("act:").to_string(), n))
+        .collect();
+    let activations: Vec<(String, i64)> = last_days(30, now)
+        .into_iter()
+        .map(|d| {
+            let n = per_day.get(&d).copied().unwrap_or(0);
+            (d, n)
+        })
+        .collect();
+    let (today, horizon) = (
+        crate::store::day_of(now),
+        crate::store::day_of(now.add_secs(30 * client_verifier::DAY)),
+    );
+    let expiring_days: Vec<(String, i64)> = expiries
+        .into_iter()
+        .map(|(k, n)| (k.trim_start_matches("exp:").to_string(), n))
+        .filter(|(d, n)| *d >= today && *d <= horizon && *n > 0)
+        .collect();
+    let hours = st.callback_hours.snapshot();
+    let callbacks: Vec<(String, u64)> = hours
+        .iter()
+        .map(|(h, codes)| (h.clone(), codes.values().sum()))
+        .collect();
+    let callback_hours = hours
+        .iter()
+        .rev()
+        .map(|(h, codes)| {
+            let by_code = codes
+                .iter()
+                .map(|(c, n)| format!("{c}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (h.replace('T', " ") + ":00", by_code, codes.values().sum())
+        })
+        .collect();
     let statuses = vec![
         ("active", counts.active),
         ("frozen", counts.frozen),
@@ -513,6 +580,19 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
         c: Chrome::of(&s, ""),
         status_chart: bar_chart(&statuses, "Licenses by status"),
         statuses,
+        groups,
+        callbacks_chart: column_chart(&callbacks, "Callbacks per hour"),
+        callback_hours,
+        activations_chart: column_chart(
+            &activations
+                .iter()
+                .map(|(d, n)| (d.clone(), u64::try_from(*n).unwrap_or(0)))
+                .collect::<Vec<_>>(),
+            "Activations per day",
+        ),
+        activations,
+        expiring: expiring_days.iter().map(|(_, n)| n).sum(),
+        expiring_days,
         pending: jobs.len() - dead,
         dead,
     };
@@ -543,6 +623,48 @@ fn bar_chart(rows: &[(&str, u64)], title: &str) -> String {
             y + 15,
             96 + w,
             y + 15
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A column chart as inline SVG: one column per (label, value), first and last labels under
+/// the axis; the numbers are in the table beside it.
+fn column_chart(columns: &[(String, u64)], title: &str) -> String {
+    let max = columns.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let width = 480usize;
+    let step = if columns.is_empty() {
+        width
+    } else {
+        width / columns.len().max(1)
+    };
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} 140\" role=\"img\" aria-label=\"{}\">",
+        askama::filters::escape(title, askama::filters::Html)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    );
+    svg.push_str("<line x1=\"0\" y1=\"110\" x2=\"480\" y2=\"110\" stroke=\"#8c959f\"/>");
+    for (i, (_, n)) in columns.iter().enumerate() {
+        let h = (*n as f64 / max as f64 * 100.0).round() as usize;
+        svg.push_str(&format!(
+            "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{h}\" fill=\"#12355b\"/>",
+            i * step + 1,
+            110 - h,
+            step.saturating_sub(2).max(1)
+        ));
+    }
+    if let (Some((first, _)), Some((last, _))) = (columns.first(), columns.last()) {
+        let esc = |s: &str| {
+            askama::filters::escape(s, askama::filters::Html)
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"128\" font-size=\"12\" fill=\"#1b1b1b\">{}</text><text x=\"480\" y=\"128\" font-size=\"12\" text-anchor=\"end\" fill=\"#1b1b1b\">{}</text><text x=\"0\" y=\"10\" font-size=\"12\" fill=\"#1b1b1b\">max {max}</text>",
+            esc(first),
+            esc(last)
         ));
     }
     svg.push_str("</svg>");

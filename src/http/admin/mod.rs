@@ -47,6 +47,8 @@ pub struct AdminState {
     pub failures: Arc<AuthFailures>,
     /// Signed-in web console users.
     pub console: Arc<ConsoleSessions>,
+    /// Callbacks per hour, for the console's dashboard.
+    pub callback_hours: Arc<crate::http::metrics::CallbackHours>,
 }
 
 /// Wrong admin tokens seen lately. Each refusal waits before it answers, twice as long as the

@@ -13,10 +13,13 @@ use crate::license::{Activation, License};
 use crate::store::{AuditChain, AuditRecord, SledStore, Snapshot, StoreError};
 
 /// The schema version this binary reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// (version, name, SQL), in order.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial", include_str!("0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial", include_str!("0001_initial.sql")),
+    (2, "stats", include_str!("0002_stats.sql")),
+];
 
 /// The lock `licd migrate` holds (`'licm'`).
 const MIGRATE_LOCK: i64 = 0x6c69_636d;
@@ -81,6 +84,9 @@ pub async fn migrate(url: &str) -> Result<Vec<i32>, StoreError> {
         tx.batch_execute(sql)
             .await
             .map_err(|e| db(format!("migration {version} ({name}): {e}")))?;
+        if *version == 2 {
+            backfill_stats(&tx).await?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
             &[version, name],
@@ -96,6 +102,38 @@ pub async fn migrate(url: &str) -> Result<Vec<i32>, StoreError> {
         .await
         .map_err(db)?;
     Ok(applied)
+}
+
+/// Fills the counters of migration 2 from the licenses already stored: one pass in id order,
+/// in the migration's transaction (a node of an older version writing meanwhile would not keep
+/// them: stop the nodes, migrate, start the new version).
+async fn backfill_stats(tx: &impl GenericClient) -> Result<(), StoreError> {
+    let mut deltas = std::collections::BTreeMap::new();
+    let mut after = String::new();
+    loop {
+        let rows = tx
+            .query(
+                "SELECT id, body FROM licenses WHERE id > $1 ORDER BY id LIMIT 1000",
+                &[&after],
+            )
+            .await
+            .map_err(db)?;
+        let Some(last) = rows.last() else { break };
+        after = last.get(0);
+        for r in &rows {
+            let l: License = json("licenses", r.get::<_, String>(0).as_bytes(), r.get(1))?;
+            crate::store::Shape::tally(None, &crate::store::Shape::of(&l), &mut deltas);
+        }
+    }
+    deltas.retain(|_, n| *n != 0);
+    let (keys, ns): (Vec<String>, Vec<i64>) = deltas.into_iter().unzip();
+    tx.execute(
+        "INSERT INTO stats (key, n) SELECT * FROM unnest($1::text[], $2::int8[])",
+        &[&keys, &ns],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 /// What [`import_sled`] copied.
@@ -381,6 +419,19 @@ pub async fn import_sled(source: &SledStore, url: &str) -> Result<ImportSummary,
         None => 0,
     };
     let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+    // The counters, as sled kept them.
+    let mut stat_keys = Vec::new();
+    let mut stat_ns = Vec::new();
+    for (k, v) in meta.iter().filter(|(k, _)| k.starts_with(b"stat:")) {
+        stat_keys.push(utf8("meta", &k[5..])?);
+        stat_ns.push(json::<i64>("meta", k, v)?);
+    }
+    tx.execute(
+        "INSERT INTO stats (key, n) SELECT * FROM unnest($1::text[], $2::int8[])",
+        &[&stat_keys, &stat_ns],
+    )
+    .await
+    .map_err(db)?;
     tx.execute(
         "UPDATE meta SET audit_seq = $1, audit_hash = $2, active = $3, frozen = $4, released = $5 WHERE id = 1",
         &[&n(head_seq), &head_hash, &n(counts.active), &n(counts.frozen), &n(counts.released)],

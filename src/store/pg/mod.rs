@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 use super::{
-    AuditRecord, Batch, DeviceKey, OrderKey, StatusCounts, Store, StoreError, StoreFuture,
+    AuditRecord, Batch, DeviceKey, OrderKey, Shape, StatusCounts, Store, StoreError, StoreFuture,
     sled_store::encode, sled_store::link,
 };
 use crate::job::Job;
@@ -95,7 +95,7 @@ struct Held {
     /// Licenses read while the lock is held, with their status then (`None`: absent). Nobody
     /// else writes meanwhile, so that is still their stored status at commit, and the commit
     /// needs no read of its own to keep the counters.
-    seen: std::collections::HashMap<String, Option<Status>>,
+    seen: std::collections::HashMap<String, Option<(Status, Shape)>>,
     /// Which lock this is: a read that began before it may predate another node's commit.
     epoch: u64,
 }
@@ -137,15 +137,6 @@ fn status_code(s: Status) -> i16 {
         Status::Active => 0,
         Status::Frozen => 1,
         Status::Released => 2,
-    }
-}
-
-fn status_of(code: i16) -> Option<Status> {
-    match code {
-        0 => Some(Status::Active),
-        1 => Some(Status::Frozen),
-        2 => Some(Status::Released),
-        _ => None,
     }
 }
 
@@ -528,11 +519,15 @@ type Write<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> +
 async fn write_batch(
     conn: &Object,
     meta: Meta,
-    mut old: std::collections::HashMap<String, Option<Status>>,
+    mut old: std::collections::HashMap<String, Option<(Status, Shape)>>,
     batch: Batch,
 ) -> Result<(), StoreError> {
     let licenses = last_per_key(batch.licenses, |l| l.id.clone());
     let mut counts = meta.counts;
+    let mut deltas: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for (k, n) in &batch.stats {
+        *deltas.entry(k.clone()).or_default() += n;
+    }
     let mut revocations: Vec<String> = batch.revocations;
     if !licenses.is_empty() {
         // The statuses before this commit: those read under the lock are known.
@@ -543,15 +538,19 @@ async fn write_batch(
             .collect();
         if !ids.is_empty() {
             let stmt = conn
-                .prepare_cached("SELECT id, status FROM licenses WHERE id = ANY($1)")
+                .prepare_cached("SELECT id, body FROM licenses WHERE id = ANY($1)")
                 .await
                 .map_err(db)?;
             for r in conn.query(&stmt, &[&ids]).await.map_err(db)? {
-                old.insert(r.get::<_, String>(0), status_of(r.get(1)));
+                let id: String = r.get(0);
+                let l: License = decode(&id, r.get::<_, &[u8]>(1))?;
+                old.insert(id, Some((l.status, Shape::of(&l))));
             }
         }
         for l in &licenses {
-            let was = old.get(&l.id).copied().flatten();
+            let before = old.get(&l.id).cloned().flatten();
+            Shape::tally(before.as_ref().map(|(_, s)| s), &Shape::of(l), &mut deltas);
+            let was = before.map(|(s, _)| s);
             if let Some(was) = was {
                 *counts.slot(was) = counts.slot(was).saturating_sub(1);
             }
@@ -612,6 +611,15 @@ async fn write_batch(
         writes.push(exec(
             "INSERT INTO licenses (id, status, body) SELECT * FROM unnest($1::text[], $2::int2[], $3::bytea[]) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body",
             vec![Box::new(ids), Box::new(st), Box::new(bodies)],
+            None,
+        ));
+    }
+    deltas.retain(|_, d| *d != 0);
+    if !deltas.is_empty() {
+        let (keys, ns): (Vec<String>, Vec<i64>) = deltas.into_iter().unzip();
+        writes.push(exec(
+            "INSERT INTO stats (key, n) SELECT * FROM unnest($1::text[], $2::int8[]) ON CONFLICT (key) DO UPDATE SET n = stats.n + EXCLUDED.n",
+            vec![Box::new(keys), Box::new(ns)],
             None,
         ));
     }
@@ -772,8 +780,10 @@ impl Store for PgStore {
         if let Some(h) = self.held.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
             && Some(h.epoch) == epoch
         {
-            h.seen
-                .insert(id.to_string(), found.as_ref().map(|l| l.status));
+            h.seen.insert(
+                id.to_string(),
+                found.as_ref().map(|l| (l.status, Shape::of(l))),
+            );
         }
         Ok(found)
     }
@@ -852,6 +862,22 @@ impl Store for PgStore {
             rows.iter()
                 .map(|r| decode("license", r.get::<_, &[u8]>(0)))
                 .collect()
+        })
+    }
+
+    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let prefix = prefix.to_string();
+        self.read(move |c: Object| async move {
+            let stmt = c
+                .prepare_cached("SELECT key, n FROM stats WHERE starts_with(key, $1) ORDER BY key")
+                .await
+                .map_err(db)?;
+            Ok(c.query(&stmt, &[&prefix])
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+                .collect())
         })
     }
 
