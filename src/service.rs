@@ -160,12 +160,6 @@ impl ServiceError {
     }
 }
 
-/// The counter of devices activated on `now`'s day (seats taken, device licenses minted): the
-/// console's daily activations.
-pub(crate) fn activation_stat(now: Timestamp) -> String {
-    format!("act:{}", crate::store::day_of(now))
-}
-
 /// Activations of License 2.0 codes with the marketplace at once; more wait outside (503).
 const MAX_CODE_ACTIVATIONS: usize = 4;
 
@@ -814,7 +808,7 @@ impl Service {
                 devices: vec![(key.clone(), d.clone())],
                 jobs: vec![Job::new(job_id.clone(), &l.id, task, now)],
                 audit: vec![event],
-                stats: vec![(activation_stat(now), 1)],
+                stats: vec![(crate::store::activation_stat(now), 1)],
                 ..Batch::default()
             };
             tracing::info!(activity = caller.action, instance = %l.id, event = %r.event, "device license minted; upload queued");

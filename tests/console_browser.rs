@@ -76,6 +76,13 @@ async fn sign_in_find_a_license_revoke_it_and_see_it_audited() {
         b.screenshot(name).await;
     }
 
+    // On a tablet: the dashboard reflows into one column, the navigation stays usable.
+    b.resize(800, 1100).await;
+    b.go(&format!("{}/console/", d.admin_url())).await;
+    b.wait_for("Licenses by status").await;
+    b.screenshot("console-dashboard-tablet").await;
+    b.resize(1280, 900).await;
+
     // Signing out ends the session.
     b.click(".signout button").await;
     b.wait_for("Admin token").await;

@@ -123,7 +123,7 @@ impl Service {
                         now,
                         json!({ "seat": number, "of": l.quantity, "offline": true, "transfer": transfer }),
                     ));
-                    batch.stats.push((super::activation_stat(now), 1));
+                    batch.stats.push((crate::store::activation_stat(now), 1));
                     tracing::info!(license = %l.id, seat = number, transfer, actor, "device activated by an offline request");
                     (a, true)
                 }

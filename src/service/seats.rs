@@ -120,7 +120,7 @@ impl Service {
                     json!({ "seat": number, "of": l.quantity, "transfer": transfer }),
                 ));
                 batch.activations.push(a.clone());
-                batch.stats.push((super::activation_stat(now), 1));
+                batch.stats.push((crate::store::activation_stat(now), 1));
                 tracing::info!(license = %l.id, seat = number, "device activated");
                 (a, true)
             }

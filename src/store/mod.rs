@@ -251,6 +251,12 @@ pub fn day_of(t: client_verifier::Timestamp) -> String {
     t.to_rfc3339().chars().take(10).collect()
 }
 
+/// The counter of devices activated on `t`'s day (seats taken, device licenses minted): the
+/// console's daily activations.
+pub fn activation_stat(t: client_verifier::Timestamp) -> String {
+    format!("act:{}", day_of(t))
+}
+
 /// `YYYY-MM-DDTHH` of `t` (UTC): the hour an hourly counter is keyed by.
 pub fn hour_of(t: client_verifier::Timestamp) -> String {
     t.to_rfc3339().chars().take(13).collect()

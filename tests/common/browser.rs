@@ -196,6 +196,16 @@ impl Browser {
         }
     }
 
+    /// Resizes the window (e.g. to a tablet's 800 × 1100).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        )
+        .await;
+    }
+
     pub async fn screenshot(&self, name: &str) {
         let png = self.call("GET", "/screenshot", Value::Null).await;
         let bytes = base64::engine::general_purpose::STANDARD

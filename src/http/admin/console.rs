@@ -554,9 +554,18 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
         .filter(|(d, n)| *d >= today && *d <= horizon && *n > 0)
         .collect();
     let hours = st.callback_hours.snapshot();
-    let callbacks: Vec<(String, u64)> = hours
+    // Every one of the last 48 hours gets a column, empty ones too, so the chart is a time axis.
+    let totals: std::collections::HashMap<&str, u64> = hours
         .iter()
-        .map(|(h, codes)| (h.clone(), codes.values().sum()))
+        .map(|(h, codes)| (h.as_str(), codes.values().sum()))
+        .collect();
+    let callbacks: Vec<(String, u64)> = (0..crate::http::metrics::CallbackHours::KEEP as i64)
+        .rev()
+        .map(|i| {
+            let h = crate::store::hour_of(now.add_secs(-i * 3600));
+            let n = totals.get(h.as_str()).copied().unwrap_or(0);
+            (h.replace('T', " ") + ":00", n)
+        })
         .collect();
     let callback_hours = hours
         .iter()
@@ -850,6 +859,7 @@ struct LicensePage {
     status: &'static str,
     fields: Vec<(&'static str, String)>,
     seats: Vec<SeatRow>,
+    devices: Vec<DeviceRow>,
     transfers: String,
     chain: String,
     events: Vec<EventRow>,
@@ -861,6 +871,15 @@ struct SeatRow {
     how: &'static str,
     state: String,
     live: bool,
+}
+
+/// An online-activation device license.
+struct DeviceRow {
+    event: String,
+    fingerprint: String,
+    valid: String,
+    created: String,
+    state: String,
 }
 
 struct EventRow {
@@ -897,11 +916,12 @@ async fn license(
         let l = must_get(store.as_ref(), &id)?;
         let seats = store.activations(&id).map_err(store_error)?;
         let transfers = service.transfers(&l, &seats, Timestamp::now());
+        let devices = store.devices_for(&id).map_err(store_error)?;
         let audit = store.audit_for(&id).map_err(store_error)?;
-        Ok((l, seats, transfers, audit))
+        Ok((l, seats, transfers, devices, audit))
     })
     .await;
-    let (l, seats, transfers, audit) = match read {
+    let (l, seats, transfers, devices, audit) = match read {
         Ok(x) => x,
         Err(e) => return failed(e),
     };
@@ -973,6 +993,27 @@ async fn license(
             live: a.revoked.is_none(),
         })
         .collect();
+    let devices = devices
+        .iter()
+        .map(|d| DeviceRow {
+            event: d.event_id.clone(),
+            fingerprint: d.fingerprint.clone(),
+            valid: format!(
+                "{} to {}",
+                day(d.nbf),
+                if d.exp >= crate::license::PERPETUAL {
+                    "never".to_string()
+                } else {
+                    day(d.exp)
+                }
+            ),
+            created: when(d.created),
+            state: match d.revoked {
+                Some(t) => format!("revoked {}", when(t)),
+                None => "in use".into(),
+            },
+        })
+        .collect();
     let events = audit
         .iter()
         .rev()
@@ -990,6 +1031,7 @@ async fn license(
         status: l.status.as_str(),
         fields,
         seats,
+        devices,
         transfers: format!(
             "{} of {} in the last 365 days",
             transfers.used, transfers.limit

@@ -419,13 +419,9 @@ pub async fn import_sled(source: &SledStore, url: &str) -> Result<ImportSummary,
         None => 0,
     };
     let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
-    // The counters, as sled kept them.
-    let mut stat_keys = Vec::new();
-    let mut stat_ns = Vec::new();
-    for (k, v) in meta.iter().filter(|(k, _)| k.starts_with(b"stat:")) {
-        stat_keys.push(utf8("meta", &k[5..])?);
-        stat_ns.push(json::<i64>("meta", k, v)?);
-    }
+    // The counters, as the open sled store holds them (its saved copy may predate a crash).
+    let (stat_keys, stat_ns): (Vec<String>, Vec<i64>) =
+        crate::store::Store::stats(source, "")?.into_iter().unzip();
     tx.execute(
         "INSERT INTO stats (key, n) SELECT * FROM unnest($1::text[], $2::int8[])",
         &[&stat_keys, &stat_ns],
