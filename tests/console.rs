@@ -320,7 +320,7 @@ async fn the_dashboard_counts_what_the_store_keeps_and_follows_changes() {
     assert_eq!(r.status(), 200);
 
     let mut u = Console::new(&d);
-    u.sign_in(&d, "alice").await;
+    let csrf = u.sign_in(&d, "alice").await;
     let (_, html, _) = u.get("/console/").await;
     let section = |name: &str| -> String {
         let at = html
@@ -350,6 +350,40 @@ async fn the_dashboard_counts_what_the_store_keeps_and_follows_changes() {
         "{}",
         section("callbacks")
     );
+
+    // Freeing the activated seat: confirmed, then done, audited, and not a transfer.
+    let (_, confirm, _) = u.get("/console/licenses/biz-dash-2/seats/0/free").await;
+    assert!(
+        confirm.contains("does not count as one of the customer"),
+        "{confirm}"
+    );
+    let (status, _, _) = u
+        .post(
+            "/console/licenses/biz-dash-2/seats/0/free",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page, _) = u.get("/console/licenses/biz-dash-2?done=freed").await;
+    assert!(
+        page.contains("Seat freed") && page.contains("freed 20"),
+        "{page}"
+    );
+    let events = common::audit_events(&c, &d, "biz-dash-2").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "free-seat" && e["actor"] == "console:alice")
+    );
+    // Freeing it again is refused, with the reason on the page.
+    let (status, page, _) = u
+        .post(
+            "/console/licenses/biz-dash-2/seats/0/free",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("already free"), "{page}");
 
     // Releasing the expiring license takes it out of both counts.
     let release = [

@@ -43,6 +43,26 @@ use crate::service::Service;
 use error::ApiError;
 use metrics::Metrics;
 
+/// The headers of an HTML page licd serves (the activation page, the console): its content
+/// security policy `csp`, and never framed, sniffed, cached or followed by a referrer.
+pub(crate) fn page_headers(h: &mut axum::http::HeaderMap, csp: &'static str) {
+    use axum::http::{HeaderValue, header};
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {

@@ -384,31 +384,15 @@ code {{ background: #f1f3f4; padding: 0 .2rem; }}
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    secure_headers(h);
+    crate::http::page_headers(h, CSP);
     if let Some(secs) = retry_after {
         h.insert(header::RETRY_AFTER, secs.into());
     }
     response
 }
 
-fn secure_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
+/// What the page may load: nothing but its inline style.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The license file: the token, as an attachment named after the license.
 fn download(seat: &OfflineSeat) -> Response {
@@ -433,7 +417,7 @@ fn download(seat: &OfflineSeat) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"license-{name}.lic\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    secure_headers(h);
+    crate::http::page_headers(h, CSP);
     response
 }
 

@@ -180,7 +180,7 @@ fn page(status: StatusCode, t: &impl Template) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
-            secure_headers(h);
+            crate::http::page_headers(h, CSP);
             r
         }
         Err(e) => {
@@ -194,24 +194,8 @@ fn page(status: StatusCode, t: &impl Template) -> Response {
     }
 }
 
-fn secure_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
+/// What the console's pages may load: its own stylesheet, nothing else.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -282,20 +266,7 @@ fn actor_of(st: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<Session,
 
 /// An action's failure, shown on the page it came from.
 fn failed(e: ApiError) -> Response {
-    refused_with(e.status, &e.message)
-}
-
-fn refused_with(status: StatusCode, message: &str) -> Response {
-    let t = Refused {
-        c: Chrome {
-            signed_in: false,
-            actor: String::new(),
-            csrf: String::new(),
-            flash: String::new(),
-        },
-        message: message.to_string(),
-    };
-    page(status, &t)
+    refused(e.status, &e.message)
 }
 
 /// A path segment, percent-encoded.
@@ -348,7 +319,7 @@ struct Login {
 
 fn login_form(st: &AdminState, status: StatusCode, name: &str, error: &str) -> Response {
     let Some(token) = random_token() else {
-        return refused_with(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
     };
     let t = Login {
         c: Chrome {
@@ -437,7 +408,7 @@ async fn login(
         return login_form(&st, StatusCode::UNAUTHORIZED, &name, "Wrong admin token.");
     }
     let Some((id, _)) = st.console.start(format!("console:{name}"), Instant::now()) else {
-        return refused_with(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
     };
     tracing::info!(actor = %crate::logsafe::quoted(&name), "console sign-in");
     let mut r = Redirect::to("/console/").into_response();
@@ -1044,6 +1015,95 @@ async fn license(
 
 // ---- actions, each behind a confirmation ----
 
+/// The actions on a license, each confirmed on a page of its own first.
+#[derive(Clone, Copy)]
+enum Action {
+    Revoke,
+    Reissue,
+    FreeSeat(u32),
+}
+
+impl Action {
+    fn path(self, id: &str) -> String {
+        match self {
+            Action::Revoke => format!("/console/licenses/{}/revoke", seg(id)),
+            Action::Reissue => format!("/console/licenses/{}/reissue", seg(id)),
+            Action::FreeSeat(n) => format!("/console/licenses/{}/seats/{n}/free", seg(id)),
+        }
+    }
+
+    /// The confirmation: what the customer will experience.
+    fn confirm(self, c: Chrome, id: &str) -> Confirm {
+        let (title, consequence, button, needs_reason, needs_fingerprint) = match self {
+            Action::Revoke => (
+                format!("Revoke license {id}?"),
+                "The customer's software stops accepting this license as soon as it loads the revocation list (online at once; offline machines when they get the list), and refreshing it fails. This cannot be undone: a new purchase gets a new license.",
+                "Revoke the license",
+                true,
+                false,
+            ),
+            Action::Reissue => (
+                format!("Reissue license {id} for a new machine?"),
+                "Every machine the license is bound to loses it (its binding goes on the revocation list) and every seat is freed; the license the customer holds now stops activating. Send the customer the reissued license shown afterwards in licctl licenses token, or bind it here to the new machine's fingerprint.",
+                "Reissue the license",
+                true,
+                true,
+            ),
+            Action::FreeSeat(n) => (
+                format!("Free seat {n} of license {id}?"),
+                "The machine on this seat loses the license (its binding goes on the revocation list: online at once, offline machines when they get the list), and another machine can take the seat. It does not count as one of the customer's transfers.",
+                "Free the seat",
+                false,
+                false,
+            ),
+        };
+        Confirm {
+            c,
+            title,
+            consequence: consequence.into(),
+            action: self.path(id),
+            button,
+            back: format!("/console/licenses/{}", seg(id)),
+            needs_reason,
+            needs_fingerprint,
+        }
+    }
+
+    /// Does it as `actor`; the flash the license page shows after.
+    async fn run(
+        self,
+        st: &AdminState,
+        id: &str,
+        actor: &str,
+        f: &ActionForm,
+    ) -> Result<&'static str, ApiError> {
+        let reason = f.reason.trim();
+        if reason.is_empty() && !matches!(self, Action::FreeSeat(_)) {
+            return Err(ApiError::bad_request(
+                "Say why: the reason goes into the audit log.",
+            ));
+        }
+        let now = Timestamp::now();
+        match self {
+            Action::Revoke => {
+                st.service.revoke(id, actor, reason, now).await?;
+                Ok("revoked")
+            }
+            Action::Reissue => {
+                let fingerprint = Some(f.fingerprint.trim()).filter(|f| !f.is_empty());
+                st.service
+                    .reissue(id, fingerprint, actor, reason, now)
+                    .await?;
+                Ok("reissued")
+            }
+            Action::FreeSeat(n) => {
+                st.service.free_seat(id, n, actor, now).await?;
+                Ok("freed")
+            }
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/confirm.html")]
 struct Confirm {
@@ -1057,28 +1117,6 @@ struct Confirm {
     needs_fingerprint: bool,
 }
 
-async fn confirm_revoke(
-    State(st): State<AdminState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let s = match viewer(&st, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let t = Confirm {
-        c: Chrome::of(&s, ""),
-        title: format!("Revoke license {id}?"),
-        consequence: "The customer's software stops accepting this license as soon as it loads the revocation list (online at once; offline machines when they get the list), and refreshing it fails. This cannot be undone: a new purchase gets a new license.".into(),
-        action: format!("/console/licenses/{}/revoke", seg(&id)),
-        button: "Revoke the license",
-        back: format!("/console/licenses/{}", seg(&id)),
-        needs_reason: true,
-        needs_fingerprint: false,
-    };
-    page(StatusCode::OK, &t)
-}
-
 #[derive(Deserialize)]
 struct ActionForm {
     #[serde(default)]
@@ -1089,35 +1127,50 @@ struct ActionForm {
     fingerprint: String,
 }
 
+fn confirm(st: &AdminState, headers: &HeaderMap, id: &str, action: Action) -> Response {
+    match viewer(st, headers) {
+        Ok(s) => page(StatusCode::OK, &action.confirm(Chrome::of(&s, ""), id)),
+        Err(r) => r,
+    }
+}
+
+async fn perform(
+    st: &AdminState,
+    headers: &HeaderMap,
+    id: &str,
+    action: Action,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return refused(StatusCode::BAD_REQUEST, "The form was not readable.");
+    };
+    let s = match actor_of(st, headers, &f.csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match action.run(st, id, &s.actor, &f).await {
+        Ok(done) => {
+            Redirect::to(&format!("/console/licenses/{}?done={done}", seg(id))).into_response()
+        }
+        Err(e) => failed(e),
+    }
+}
+
+async fn confirm_revoke(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    confirm(&st, &headers, &id, Action::Revoke)
+}
+
 async fn revoke(
     State(st): State<AdminState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return refused_with(StatusCode::BAD_REQUEST, "The form was not readable.");
-    };
-    let s = match actor_of(&st, &headers, &f.csrf) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if f.reason.trim().is_empty() {
-        return refused_with(
-            StatusCode::BAD_REQUEST,
-            "Say why the license is revoked: the reason goes into the audit log.",
-        );
-    }
-    match st
-        .service
-        .revoke(&id, &s.actor, f.reason.trim(), Timestamp::now())
-        .await
-    {
-        Ok(_) => {
-            Redirect::to(&format!("/console/licenses/{}?done=revoked", seg(&id))).into_response()
-        }
-        Err(e) => failed(e.into()),
-    }
+    perform(&st, &headers, &id, Action::Revoke, form).await
 }
 
 async fn confirm_reissue(
@@ -1125,21 +1178,7 @@ async fn confirm_reissue(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let s = match viewer(&st, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let t = Confirm {
-        c: Chrome::of(&s, ""),
-        title: format!("Reissue license {id} for a new machine?"),
-        consequence: "Every machine the license is bound to loses it (its binding goes on the revocation list) and every seat is freed; the license the customer holds now stops activating. Send the customer the reissued license shown afterwards in licctl licenses token, or bind it here to the new machine's fingerprint.".into(),
-        action: format!("/console/licenses/{}/reissue", seg(&id)),
-        button: "Reissue the license",
-        back: format!("/console/licenses/{}", seg(&id)),
-        needs_reason: true,
-        needs_fingerprint: true,
-    };
-    page(StatusCode::OK, &t)
+    confirm(&st, &headers, &id, Action::Reissue)
 }
 
 async fn reissue(
@@ -1148,36 +1187,7 @@ async fn reissue(
     Path(id): Path<String>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return refused_with(StatusCode::BAD_REQUEST, "The form was not readable.");
-    };
-    let s = match actor_of(&st, &headers, &f.csrf) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if f.reason.trim().is_empty() {
-        return refused_with(
-            StatusCode::BAD_REQUEST,
-            "Say why the license is reissued: the reason goes into the audit log.",
-        );
-    }
-    let fingerprint = Some(f.fingerprint.trim()).filter(|f| !f.is_empty());
-    match st
-        .service
-        .reissue(
-            &id,
-            fingerprint,
-            &s.actor,
-            f.reason.trim(),
-            Timestamp::now(),
-        )
-        .await
-    {
-        Ok(_) => {
-            Redirect::to(&format!("/console/licenses/{}?done=reissued", seg(&id))).into_response()
-        }
-        Err(e) => failed(e.into()),
-    }
+    perform(&st, &headers, &id, Action::Reissue, form).await
 }
 
 async fn confirm_free_seat(
@@ -1185,21 +1195,7 @@ async fn confirm_free_seat(
     headers: HeaderMap,
     Path((id, seat)): Path<(String, u32)>,
 ) -> Response {
-    let s = match viewer(&st, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let t = Confirm {
-        c: Chrome::of(&s, ""),
-        title: format!("Free seat {seat} of license {id}?"),
-        consequence: "The machine on this seat loses the license (its binding goes on the revocation list: online at once, offline machines when they get the list), and another machine can take the seat. It does not count as one of the customer's transfers.".into(),
-        action: format!("/console/licenses/{}/seats/{seat}/free", seg(&id)),
-        button: "Free the seat",
-        back: format!("/console/licenses/{}", seg(&id)),
-        needs_reason: false,
-        needs_fingerprint: false,
-    };
-    page(StatusCode::OK, &t)
+    confirm(&st, &headers, &id, Action::FreeSeat(seat))
 }
 
 async fn free_seat(
@@ -1208,23 +1204,7 @@ async fn free_seat(
     Path((id, seat)): Path<(String, u32)>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(f)) = form else {
-        return refused_with(StatusCode::BAD_REQUEST, "The form was not readable.");
-    };
-    let s = match actor_of(&st, &headers, &f.csrf) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    match st
-        .service
-        .free_seat(&id, seat, &s.actor, Timestamp::now())
-        .await
-    {
-        Ok(()) => {
-            Redirect::to(&format!("/console/licenses/{}?done=freed", seg(&id))).into_response()
-        }
-        Err(e) => failed(e.into()),
-    }
+    perform(&st, &headers, &id, Action::FreeSeat(seat), form).await
 }
 
 // ---- outbox ----
