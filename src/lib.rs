@@ -14,8 +14,9 @@
 //!   (`licctl verify`, `licctl fingerprint`).
 //! - [`config`]: `licd serve` settings from flags, `LICD_*` variables, a TOML file and defaults.
 //! - [`crypto`]: hex, HMAC-SHA256, constant-time comparison and OS randomness, written once.
-//! - [`http`]: the axum routers (marketplace callback, client API, admin API, health, metrics)
-//!   and the server loop with rustls and graceful shutdown. Handlers are thin: extract, call the service, map the result.
+//! - [`http`]: the axum routers (marketplace callback, client API, air-gapped activation and its
+//!   `/activate` page, admin API, the web console, health, metrics) and the server loop with
+//!   rustls and graceful shutdown. Handlers are thin: extract, call the service, map the result.
 //! - [`job`]: the outbox job record (an upload or an order query owed to the marketplace).
 //! - [`keys`]: the signing key ring: one owner-only PASERK `k4.secret` file per ed25519 key in the
 //!   key directory, a `current` file naming the one that signs; loading with ssh-style permission
