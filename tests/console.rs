@@ -399,6 +399,12 @@ async fn the_dashboard_counts_what_the_store_keeps_and_follows_changes() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("already free"), "{page}");
+    // Still signed in: the page leads back to the license, not to the sign-in form.
+    assert!(
+        page.contains("<a href=\"/console/licenses/biz-dash-2\">Back</a>")
+            && page.contains("Sign out"),
+        "{page}"
+    );
 
     // Releasing the expiring license takes it out of both counts.
     let release = [

@@ -224,18 +224,22 @@ fn refused(status: StatusCode, message: &str) -> Response {
             flash: String::new(),
         },
         message: message.to_string(),
+        back: "/console/login".into(),
+        back_label: "Sign in",
     };
     page(status, &t)
 }
 
 #[derive(Template)]
 #[template(
-    source = "{% extends \"console/base.html\" %}{% block title %}Refused{% endblock %}{% block content %}<h1>Refused</h1><p class=\"error\" role=\"alert\">{{ message }}</p><p><a href=\"/console/login\">Sign in</a></p>{% endblock %}",
+    source = "{% extends \"console/base.html\" %}{% block title %}Refused{% endblock %}{% block content %}<h1>Refused</h1><p class=\"error\" role=\"alert\">{{ message }}</p><p><a href=\"{{ back }}\">{{ back_label }}</a></p>{% endblock %}",
     ext = "html"
 )]
 struct Refused {
     c: Chrome,
     message: String,
+    back: String,
+    back_label: &'static str,
 }
 
 /// The session of a page view, or a redirect to sign in.
@@ -264,9 +268,15 @@ fn actor_of(st: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<Session,
     Ok(s)
 }
 
-/// An action's failure, shown on the page it came from.
-fn failed(e: ApiError) -> Response {
-    refused(e.status, &e.message)
+/// What failed for a signed-in user, in the console's frame, with the way back to `back`.
+fn failed(s: &Session, e: ApiError, back: &str) -> Response {
+    let t = Refused {
+        c: Chrome::of(s, ""),
+        message: e.message,
+        back: back.to_string(),
+        back_label: "Back",
+    };
+    page(e.status, &t)
 }
 
 /// A path segment, percent-encoded.
@@ -490,7 +500,7 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
     .await;
     let (counts, jobs, groups, activations, expiries) = match read {
         Ok(x) => x,
-        Err(e) => return failed(e),
+        Err(e) => return failed(&s, e, "/console/"),
     };
     let now = Timestamp::now();
     let mut groups: Vec<(String, String, i64)> = groups
@@ -720,7 +730,7 @@ async fn licenses(
         "" => None,
         other => match parse_status(other) {
             Ok(s) => Some(s),
-            Err(e) => return failed(e),
+            Err(e) => return failed(&s, e, "/console/"),
         },
     };
     let test = match q.test.as_str() {
@@ -764,7 +774,7 @@ async fn licenses(
     .await;
     let (found, next) = match found {
         Ok(x) => x,
-        Err(e) => return failed(e),
+        Err(e) => return failed(&s, e, "/console/"),
     };
     let rows = found
         .iter()
@@ -894,7 +904,7 @@ async fn license(
     .await;
     let (l, seats, transfers, devices, audit) = match read {
         Ok(x) => x,
-        Err(e) => return failed(e),
+        Err(e) => return failed(&s, e, "/console/"),
     };
     let broken: Vec<u64> = audit
         .iter()
@@ -1152,7 +1162,7 @@ async fn perform(
         Ok(done) => {
             Redirect::to(&format!("/console/licenses/{}?done={done}", seg(id))).into_response()
         }
-        Err(e) => failed(e),
+        Err(e) => failed(&s, e, &format!("/console/licenses/{}", seg(id))),
     }
 }
 
@@ -1242,7 +1252,7 @@ async fn outbox(
     let store = st.store.clone();
     let jobs = match blocking(move || store.jobs().map_err(store_error)).await {
         Ok(j) => j,
-        Err(e) => return failed(e),
+        Err(e) => return failed(&s, e, "/console/"),
     };
     let jobs = jobs
         .iter()
@@ -1282,7 +1292,7 @@ async fn retry(
     };
     match st.service.retry_job(&id, &s.actor, Timestamp::now()).await {
         Ok(_) => Redirect::to("/console/outbox?done=retried").into_response(),
-        Err(e) => failed(e.into()),
+        Err(e) => failed(&s, e.into(), "/console/outbox"),
     }
 }
 
@@ -1299,7 +1309,7 @@ async fn retry_all(
     let store = st.store.clone();
     let jobs = match blocking(move || store.jobs().map_err(store_error)).await {
         Ok(j) => j,
-        Err(e) => return failed(e),
+        Err(e) => return failed(&s, e, "/console/"),
     };
     for j in jobs.iter().filter(|j| j.dead) {
         if let Err(e) = st
@@ -1307,7 +1317,7 @@ async fn retry_all(
             .retry_job(&j.id, &s.actor, Timestamp::now())
             .await
         {
-            return failed(e.into());
+            return failed(&s, e.into(), "/console/outbox");
         }
     }
     Redirect::to("/console/outbox?done=retried").into_response()
