@@ -11,7 +11,7 @@ use client_verifier::offline::state::OfflineState;
 use client_verifier::offline::{DeviceKey, MAX_REQUEST_LEN, Receipt, Request};
 use client_verifier::{Binding, Fingerprint, Timestamp, Verifier, VerifyError};
 use licd::catalog::Catalog;
-use licd::service::{Caller, NewPurchase, Service, ServiceError};
+use licd::service::{Caller, Service, ServiceError};
 
 const A: &str = "04:7C:16:5E:E3:5D|SN-A|BOARD-A|BFEBFBFF00090672";
 const B: &str = "0B:11:22:33:44:55|SN-B|BOARD-B|BFEBFBFF000A0671";
@@ -61,25 +61,7 @@ fn caller(action: &str) -> Caller<'_> {
 }
 
 async fn purchase(s: &Setup, id: &str, quantity: u32) -> String {
-    let (_, token) = s
-        .service
-        .issue_classic(
-            NewPurchase {
-                order: format!("O-{id}"),
-                business_id: id.into(),
-                customer: "cust".into(),
-                customer_name: None,
-                product: "P1".into(),
-                sku: "S1".into(),
-                exp: Some(t("2027-01-01T00:00:00Z")),
-                quantity,
-            },
-            caller("getLicense"),
-            t("2026-01-01T00:00:00Z"),
-        )
-        .await
-        .unwrap();
-    token
+    common::acme_purchase(&s.service, &format!("O-{id}"), id, quantity).await
 }
 
 const NOW: &str = "2026-02-01T00:00:00Z";

@@ -5,7 +5,7 @@
 mod common;
 
 use client_verifier::{Fingerprint, Timestamp, Verifier, VerifyError};
-use licd::service::{Caller, NewPurchase, Service, ServiceError};
+use licd::service::{Caller, Service, ServiceError};
 
 const HOME: &str = "04:7C:16:5E:E3:5D|SN-HOME|BOARD-HOME|BFEBFBFF00090672";
 const HOME_NEW_NIC: &str = "0A:0A:0A:0A:0A:0A|SN-HOME|BOARD-HOME|BFEBFBFF00090672";
@@ -40,25 +40,7 @@ fn caller(action: &str) -> Caller<'_> {
 }
 
 async fn purchase(s: &Setup, quantity: u32) -> String {
-    let (_, token) = s
-        .service
-        .issue_classic(
-            NewPurchase {
-                order: "O1".into(),
-                business_id: "lic-1".into(),
-                customer: "cust".into(),
-                customer_name: None,
-                product: "P1".into(),
-                sku: "S1".into(),
-                exp: Some(t("2027-01-01T00:00:00Z")),
-                quantity,
-            },
-            caller("getLicense"),
-            t("2026-01-01T00:00:00Z"),
-        )
-        .await
-        .unwrap();
-    token
+    common::acme_purchase(&s.service, "O1", "lic-1", quantity).await
 }
 
 #[tokio::test]

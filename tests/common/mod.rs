@@ -524,3 +524,36 @@ pub fn acme_service(dir: &Path) -> (licd::service::Service, Verifier) {
     );
     (service, verifier)
 }
+
+/// A License 1.0 purchase of `quantity` seats of product `P1` from [`acme_service`], bought on
+/// 2026-01-01 and valid until 2027-01-01; its unbound token.
+pub async fn acme_purchase(
+    service: &licd::service::Service,
+    order: &str,
+    id: &str,
+    quantity: u32,
+) -> String {
+    let t = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
+    let (_, token) = service
+        .issue_classic(
+            licd::service::NewPurchase {
+                order: order.into(),
+                business_id: id.into(),
+                customer: "cust".into(),
+                customer_name: None,
+                product: "P1".into(),
+                sku: "S1".into(),
+                exp: Some(t("2027-01-01T00:00:00Z")),
+                quantity,
+            },
+            licd::service::Caller {
+                action: "getLicense",
+                test: false,
+                signed_at: None,
+            },
+            t("2026-01-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    token
+}
