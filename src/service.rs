@@ -215,15 +215,6 @@ pub struct DeviceRequest {
     pub exp: Option<Timestamp>,
 }
 
-/// Releases the store's write lock when dropped (a no-op once the commit has released it).
-struct UnlockOnDrop<'a>(&'a dyn Store);
-
-impl Drop for UnlockOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.unlock_writes();
-    }
-}
-
 /// The license service.
 pub struct Service {
     store: Arc<dyn Store>,
@@ -401,35 +392,46 @@ impl Service {
         }
     }
 
-    /// The one way a change reaches the store. Under the write lock (this process's, then the
-    /// store's: cluster-wide on a shared database), `op` reads and decides,
-    /// returning the writes as one [`Batch`] and its answer; the batch is committed atomically,
-    /// the lock released, and the answer returned only once the store has flushed: acknowledged
-    /// means on disk. The flush happens even when `op` wrote nothing, since a repeated call may
-    /// be answering from a commit whose own flush failed. A job not tried yet (new, or reset
-    /// by an operator) wakes the outbox worker; the worker's own updates after an attempt do
-    /// not, so a failed call waits out its backoff.
+    /// The one way a change reaches the store. `op` reads and decides, returning the writes as
+    /// one [`Batch`] and its answer; the batch is committed atomically and the answer returned
+    /// only once the store has flushed: acknowledged means on disk. What `op` read is still
+    /// true when its batch commits: on one process's store because steps run one at a time
+    /// under this process's lock; on a shared store because `op` runs in the store's
+    /// [`Transaction`](crate::store::Transaction), whose reads lock what they read on every
+    /// node. The flush happens even when `op` wrote nothing, since a repeated call may be
+    /// answering from a commit whose own flush failed. A job not tried yet (new, or reset by an
+    /// operator) wakes the outbox worker; the worker's own updates after an attempt do not, so
+    /// a failed call waits out its backoff.
     pub(crate) async fn transact<T>(
         &self,
         op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
     ) -> Result<T, ServiceError> {
-        let (queued, answer) = {
-            let _w = self.write.lock().await;
-            // A shared store's cluster-wide lock: released by the commit, or here if `op`
-            // fails, writes nothing or panics.
-            let _unlock = match self.store.lock_writes() {
-                Some(locking) => {
-                    locking.await?;
-                    Some(UnlockOnDrop(self.store.as_ref()))
+        let queued = |b: &Batch| b.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
+        let (queued, answer) = match self.store.begin() {
+            Some(begin) => {
+                // Dropped on any early return (or a panic in `op`): rolled back.
+                let mut txn = begin.await?;
+                let mut op = Some(op);
+                let mut decided = None;
+                txn.enter(&mut || decided = op.take().map(|op| op(self)));
+                let (batch, answer) = decided.ok_or_else(|| {
+                    ServiceError::Store(StoreError::Db("the transaction ran nothing".into()))
+                })??;
+                let queued = queued(&batch);
+                if !batch.is_empty() {
+                    txn.commit(batch).await?;
                 }
-                None => None,
-            };
-            let (batch, answer) = op(self)?;
-            let queued = batch.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
-            if !batch.is_empty() {
-                self.store.commit(batch)?;
+                (queued, answer)
             }
-            (queued, answer)
+            None => {
+                let _w = self.write.lock().await;
+                let (batch, answer) = op(self)?;
+                let queued = queued(&batch);
+                if !batch.is_empty() {
+                    self.store.commit(batch)?;
+                }
+                (queued, answer)
+            }
         };
         self.store.flush().await?;
         if queued {

@@ -605,3 +605,184 @@ async fn racing_two_nodes_for_a_second_seat_gets_one_seat() {
     }
     assert_eq!(one(&url, "SELECT count(*) FROM activations"), "5");
 }
+
+/// A job whose `attempts` say which write it is.
+fn job_with(id: &str, attempts: u32) -> licd::outbox::Job {
+    use licd::outbox::{Job, Task};
+    let mut job = Job::new(
+        id.into(),
+        "inst",
+        Task::QueryOrder {
+            order: "O".into(),
+            order_line: "L".into(),
+        },
+        Timestamp::from_unix(1_700_000_000),
+    );
+    job.attempts = attempts;
+    job
+}
+
+/// Waits for a store future from a plain thread.
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Opens a step's transaction on `s`, reads job `id` in it and returns the step and what it read.
+fn step_reading(s: &PgStore, id: &str) -> (Box<dyn licd::store::Transaction>, Option<u32>) {
+    let mut step = block(s.begin().expect("a shared store has transactions")).unwrap();
+    let mut read = None;
+    step.enter(&mut || read = Some(s.job(id).unwrap().map(|j| j.attempts)));
+    (step, read.unwrap())
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn a_step_waits_for_the_step_holding_its_record_and_no_other() {
+    let url = pg::fresh_database(&pg::require());
+    licd_migrate(&["--to", &url]);
+    let (s1, s2) = (Arc::new(open(&url)), Arc::new(open(&url)));
+    s1.commit(licd::store::Batch {
+        jobs: vec![job_with("j", 0), job_with("k", 0)],
+        ..Default::default()
+    })
+    .unwrap();
+
+    // Node 1 reads j: j is its step's until it commits.
+    let (holder, read) = step_reading(&s1, "j");
+    assert_eq!(read, Some(0));
+
+    // Node 2 reading k goes ahead meanwhile…
+    let (tx, other) = std::sync::mpsc::channel();
+    let s = s2.clone();
+    std::thread::spawn(move || tx.send(step_reading(&s, "k").1).unwrap());
+    assert_eq!(
+        other.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Some(0),
+        "a step on another record must not wait"
+    );
+
+    // …while node 2 reading j waits, and then reads what node 1 committed.
+    let (tx, same) = std::sync::mpsc::channel();
+    let s = s2.clone();
+    std::thread::spawn(move || {
+        let (step, read) = step_reading(&s, "j");
+        drop(step); // rolled back: its lock goes too
+        tx.send(read).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        same.try_recv().is_err(),
+        "read j while another step held it"
+    );
+    block(holder.commit(licd::store::Batch {
+        jobs: vec![job_with("j", 7)],
+        ..Default::default()
+    }))
+    .unwrap();
+    assert_eq!(
+        same.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Some(7),
+        "the waiting step must read the commit it waited for"
+    );
+
+    // The dropped step let go of j.
+    let (tx, after) = std::sync::mpsc::channel();
+    let s = s1.clone();
+    std::thread::spawn(move || tx.send(step_reading(&s, "j").1).unwrap());
+    assert_eq!(
+        after.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Some(7)
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn a_refused_batch_in_a_group_commit_fails_alone() {
+    use licd::store::{Batch, OrderKey};
+    let url = pg::fresh_database(&pg::require());
+    licd_migrate(&["--to", &url]);
+    let s = Arc::new(open(&url));
+    s.commit(Batch {
+        orders: vec![(OrderKey::Classic("CS-1".into()), "lic-a".into())],
+        ..Default::default()
+    })
+    .unwrap();
+
+    // Hold the committer's cluster-wide lock, so that the batches below queue up and are
+    // committed as one group once it is released.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (holder, conn) = rt
+        .block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls))
+        .unwrap();
+    rt.spawn(conn);
+    rt.block_on(holder.execute("SELECT pg_advisory_lock(x'6c696364'::int8)", &[]))
+        .unwrap();
+    let commit = |batch: Batch| {
+        let s = s.clone();
+        std::thread::spawn(move || s.commit(batch))
+    };
+    let first = commit(Batch {
+        jobs: vec![job_with("first", 0)],
+        ..Default::default()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut group = vec![];
+    for i in 0..4 {
+        group.push(commit(Batch {
+            jobs: vec![job_with(&format!("good-{i}"), 0)],
+            ..Default::default()
+        }));
+    }
+    // The same purchase for another license: the database refuses it.
+    let bad = commit(Batch {
+        orders: vec![(OrderKey::Classic("CS-1".into()), "lic-b".into())],
+        jobs: vec![job_with("bad", 0)],
+        ..Default::default()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    rt.block_on(holder.execute("SELECT pg_advisory_unlock(x'6c696364'::int8)", &[]))
+        .unwrap();
+
+    first.join().unwrap().unwrap();
+    for g in group {
+        g.join().unwrap().unwrap();
+    }
+    let refused = bad.join().unwrap().unwrap_err().to_string();
+    assert!(refused.contains("concurrent writer"), "{refused}");
+    let mut jobs: Vec<String> = s.jobs().unwrap().into_iter().map(|j| j.id).collect();
+    jobs.sort();
+    assert_eq!(jobs, ["first", "good-0", "good-1", "good-2", "good-3"]);
+    assert_eq!(
+        s.order(&OrderKey::Classic("CS-1".into()))
+            .unwrap()
+            .as_deref(),
+        Some("lic-a")
+    );
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn steps_holding_every_connection_still_read_what_they_need() {
+    let url = pg::fresh_database(&pg::require());
+    licd_migrate(&["--to", &url]);
+    let s = open(&url);
+    // As many steps as the pool has connections, each holding its own…
+    let mut steps: Vec<_> = (0..licd::store::pg::POOL_SIZE)
+        .map(|i| step_reading(&s, &format!("job-{i}")).0)
+        .collect();
+    // …and one of them reads what is not a keyed record: on its own connection, at once,
+    // not after waiting out the pool's timeout for a connection none of them will give back.
+    let started = Instant::now();
+    let mut read = None;
+    steps[0].enter(&mut || read = Some((s.counts(), s.is_revoked("x"), s.stats("grp:"))));
+    let (counts, revoked, stats) = read.unwrap();
+    assert_eq!(counts.unwrap().active, 0);
+    assert!(!revoked.unwrap());
+    assert!(stats.unwrap().is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    drop(steps);
+}

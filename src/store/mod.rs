@@ -5,8 +5,8 @@
 //! service answers only after it returns. The trait leaves room for a shared database (several
 //! `licd` behind a load balancer); the sled store is for one process, and [`MemStore`] keeps
 //! everything in memory for fast unit tests of the service. [`PgStore`] keeps them in PostgreSQL,
-//! shared by several licd behind a load balancer; the service takes [`Store::lock_writes`]
-//! around its read-decide-commit step, which that store makes a cluster-wide lock.
+//! shared by several licd behind a load balancer; there the service's read-decide-commit step
+//! runs in a [`Transaction`] ([`Store::begin`]) whose reads lock what they read, cluster-wide.
 
 mod mem_store;
 pub mod pg;
@@ -157,7 +157,7 @@ impl AuditRecord {
 }
 
 /// All the writes of one operation, applied atomically.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Batch {
     /// Licenses to write (whole records).
     pub licenses: Vec<License>,
@@ -195,6 +195,37 @@ impl Batch {
             && self.jobs_done.is_empty()
             && self.revocations.is_empty()
             && self.stats.is_empty()
+    }
+
+    /// Adds `later`'s writes after this batch's: committing the result is committing the two
+    /// in order (a later write to the same record wins).
+    pub fn append(&mut self, later: Batch) {
+        let Batch {
+            licenses,
+            orders,
+            applied,
+            devices,
+            audit,
+            activations,
+            jobs,
+            jobs_done,
+            revocations,
+            stats,
+        } = later;
+        // The store writes jobs before it removes finished ones: a job finished here and
+        // written again later must not be removed.
+        self.jobs_done
+            .retain(|id| !jobs.iter().any(|j| &j.id == id));
+        self.licenses.extend(licenses);
+        self.orders.extend(orders);
+        self.applied.extend(applied);
+        self.devices.extend(devices);
+        self.audit.extend(audit);
+        self.activations.extend(activations);
+        self.jobs.extend(jobs);
+        self.jobs_done.extend(jobs_done);
+        self.revocations.extend(revocations);
+        self.stats.extend(stats);
     }
 }
 
@@ -283,8 +314,27 @@ impl StatusCounts {
     }
 }
 
-/// What [`Store::flush`] and [`Store::lock_writes`] return: done, or why not.
+/// What [`Store::flush`] and [`Transaction::commit`] return: done, or why not.
 pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
+/// What [`Store::begin`] returns: an open transaction, or why not.
+pub type BeginFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Box<dyn Transaction>, StoreError>> + Send + 'a>>;
+
+/// A read-decide-commit step on a store several processes share ([`Store::begin`]).
+///
+/// While [`Transaction::enter`] runs its closure, the store's keyed reads on that thread
+/// (a license, with its seats and device licenses; a purchase; an applied key; an outbox job)
+/// take a lock on what they read that every node respects, held until the transaction ends.
+/// What the closure read is therefore still true when its batch commits, while steps on other
+/// licenses go ahead in parallel. A record the step rewrites must have been read in it.
+/// Dropping the transaction without committing rolls it back.
+pub trait Transaction: Send {
+    /// Runs `decide` with this transaction's reads (it may block the thread on the database).
+    fn enter(&mut self, decide: &mut dyn FnMut());
+    /// Commits `batch` atomically, then ends the transaction and releases its locks.
+    fn commit(self: Box<Self>, batch: Batch) -> StoreFuture<'static>;
+}
 
 /// Where licenses live.
 pub trait Store: Send + Sync + 'static {
@@ -317,16 +367,13 @@ pub trait Store: Send + Sync + 'static {
 
     // --- writing ----------------------------------------------------------------------------
 
-    /// The store-wide write lock to take before the service reads what it will decide on, or
-    /// `None` when the store needs none: one process's stores (sled, memory) are serialised by
-    /// the service's own lock, and pay nothing here. A shared store returns a cluster-wide lock,
-    /// so what one node decided from is still true when it commits; the next
-    /// [`Store::commit`] (or [`Store::unlock_writes`]) releases it.
-    fn lock_writes(&self) -> Option<StoreFuture<'_>> {
+    /// A transaction for one read-decide-commit step, or `None` when the store needs none:
+    /// one process's stores (sled, memory) are serialised by the service's own lock and pay
+    /// nothing here. A shared store returns one whose reads lock what they read cluster-wide,
+    /// so what one node decided from is still true when it commits.
+    fn begin(&self) -> Option<BeginFuture<'_>> {
         None
     }
-    /// Releases the write lock without committing (the operation failed or wrote nothing).
-    fn unlock_writes(&self) {}
 
     /// Applies `batch` atomically: all of it or none (licenses, indexes, audit events, outbox
     /// jobs, revocations).

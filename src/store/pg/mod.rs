@@ -3,19 +3,26 @@
 //! The tables mirror sled's collections (`0001_initial.sql`); record bodies are the same JSON
 //! bytes. What holds on one node holds across nodes because the database enforces it:
 //!
-//! - **One writer at a time, cluster-wide.** [`Store::lock_writes`] opens a transaction holding
-//!   a transaction-level advisory lock; the service's reads and decisions happen under it and
-//!   [`Store::commit`] writes in the same transaction. A node that dies mid-way loses its session
-//!   and with it the lock; nothing it wrote is committed.
+//! - **Locks on what a step read, cluster-wide.** The service decides inside a [`Transaction`]
+//!   ([`Store::begin`]): a PostgreSQL transaction in which every keyed read first takes a
+//!   transaction-level advisory lock on its key (the license, the purchase, the applied key, the
+//!   outbox job). Steps on other licenses run in parallel, on this node and the others; two
+//!   steps on one license or one purchase run one after the other, the second reading what the
+//!   first committed. A node that dies mid-way loses its session and with it its locks.
+//! - **One commit pipeline per node, one audit head per cluster.** A step's batch goes to this
+//!   node's committer, which writes whatever batches are waiting in one transaction under a
+//!   cluster-wide advisory lock: the audit chain and the counters are extended there, from the
+//!   head read under that lock, so concurrent writers never fork the chain. The step's own
+//!   transaction (and its key locks) ends once its batch is committed.
 //! - **Constraints as the last word.** One license per purchase is the `orders` primary key; the
 //!   audit log cannot fork (`UNIQUE (prev)`) or dangle (a foreign key to the previous hash); the
-//!   head moves by compare-and-set. A writer that somehow bypassed the lock fails, it does not
+//!   head moves by compare-and-set. A writer that somehow bypassed the locks fails, it does not
 //!   corrupt.
 //! - **Outbox leases.** A node runs a job only while it holds a session advisory lock on it, so
 //!   two nodes never make the same call at once, and a node that dies lets go at once.
-//! - **Durable before acknowledged, with group commit.** The locked transaction commits with
-//!   `synchronous_commit = off`, so the lock is held for round trips, not for a disk flush.
-//!   [`Store::flush`] then commits a small write of this node's own with the server's
+//! - **Durable before acknowledged, with group commit.** The committer commits with
+//!   `synchronous_commit = off`, so the cluster lock is held for round trips, not for a disk
+//!   flush. [`Store::flush`] then commits a small write of this node's own with the server's
 //!   (synchronous) setting; PostgreSQL flushes the WAL in order, so once that returns, every
 //!   commit this node (or any node whose data it read) made before is durable, on the standby
 //!   too where one is synchronous. Concurrent callers share one such barrier, as with sled.
@@ -28,47 +35,56 @@ mod migrate;
 
 pub use migrate::{ImportSummary, SCHEMA_VERSION, import_sled, migrate, schema_version};
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use client_verifier::Timestamp;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
 
 use super::{
-    AuditRecord, Batch, DeviceKey, OrderKey, Shape, StatusCounts, Store, StoreError, StoreFuture,
-    sled_store::encode, sled_store::link,
+    AuditRecord, Batch, BeginFuture, DeviceKey, OrderKey, Shape, StatusCounts, Store, StoreError,
+    StoreFuture, Transaction, sled_store::encode, sled_store::link,
 };
 use crate::job::Job;
 use crate::license::{Activation, DeviceLicense, License, Status};
 
-/// The advisory lock every writer takes (`'licd'` as a number).
+/// The advisory lock every commit takes (`'licd'` as a number): the audit head's.
 const WRITE_LOCK: i64 = 0x6c69_6364;
 /// The advisory-lock class of outbox leases (`'lout'`), beside the job id's hash.
 const LEASE_CLASS: i32 = 0x6c6f_7574;
-/// Connections per node.
-const POOL_SIZE: usize = 16;
+/// Connections per node for reads and steps' transactions: also how many steps run at once.
+/// (The committer and the durability barrier have two more.)
+pub const POOL_SIZE: usize = 32;
+/// Batches one group commit takes at most.
+const MAX_GROUP: usize = 64;
 /// Longest wait for one database operation (a lost server must not hang a callback).
 const OP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How a step's transaction begins: a key lock is waited for no longer than an operation.
+const BEGIN_STEP: &str = "BEGIN; SET LOCAL lock_timeout = '10s'";
 
 /// The PostgreSQL store.
 pub struct PgStore {
+    /// Connections for reads and steps' transactions.
     pool: Pool,
     /// The store's own runtime (dropped without waiting), and a handle to it.
     rt: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
-    /// The connection holding the write lock, between [`Store::lock_writes`] and the commit.
-    held: Mutex<Option<Held>>,
-    /// The group-commit task's queue.
+    /// The committer's queue.
+    commits: mpsc::UnboundedSender<Commit>,
+    /// The group-flush task's queue.
     flushes: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
-    /// This process, in `flush_marks` and `key_ring`.
-    node: String,
-    /// Counts write locks taken ([`Held::epoch`]).
-    epochs: std::sync::atomic::AtomicU64,
+    /// This process, in `flush_marks` and `key_ring`; also marks this store's transactions.
+    node: Arc<str>,
     /// The session holding this node's outbox leases (advisory locks).
-    lease_conn: std::sync::Arc<tokio::sync::Mutex<Option<Object>>>,
+    lease_conn: Arc<tokio::sync::Mutex<Option<Object>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -88,24 +104,169 @@ impl Drop for PgStore {
     }
 }
 
-/// A write-locked transaction: its connection and the head it read.
-struct Held {
-    conn: Object,
-    meta: Meta,
-    /// Licenses read while the lock is held, with their status then (`None`: absent). Nobody
-    /// else writes meanwhile, so that is still their stored status at commit, and the commit
-    /// needs no read of its own to keep the counters.
-    seen: std::collections::HashMap<String, Option<(Status, Shape)>>,
-    /// Which lock this is: a read that began before it may predate another node's commit.
-    epoch: u64,
+/// A batch on its way to the committer.
+struct Commit {
+    batch: Batch,
+    done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// The `meta` row.
-#[derive(Debug, Clone)]
-struct Meta {
-    audit_seq: u64,
-    audit_hash: String,
-    counts: StatusCounts,
+/// What a record's lock is named after. A license's seats and device licenses share its lock.
+enum Key<'a> {
+    License(&'a str),
+    Order(&'a OrderKey),
+    Applied(&'a str),
+    Job(&'a str),
+}
+
+impl Key<'_> {
+    /// The advisory-lock key: 64 bits of a hash of the class and the key.
+    fn lock_id(&self) -> i64 {
+        let (class, key): (&[u8], Vec<u8>) = match self {
+            Key::License(id) => (b"license", id.as_bytes().to_vec()),
+            Key::Order(k) => (b"order", k.to_bytes()),
+            Key::Applied(k) => (b"applied", k.as_bytes().to_vec()),
+            Key::Job(id) => (b"job", id.as_bytes().to_vec()),
+        };
+        let mut h = Sha256::new();
+        h.update(class);
+        h.update([0]);
+        h.update(&key);
+        let d = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&d[..8]);
+        i64::from_be_bytes(first)
+    }
+}
+
+thread_local! {
+    /// The step's transaction whose closure runs on this thread ([`Transaction::enter`]).
+    static CURRENT: RefCell<Option<Arc<StepConn>>> = const { RefCell::new(None) };
+}
+
+/// A step's connection and what its transaction has done so far.
+struct StepConn {
+    /// The node of the store it belongs to: a transaction of one store is no other's.
+    node: Arc<str>,
+    conn: Option<Object>,
+    state: Mutex<StepState>,
+    /// Whether the connection is in a transaction (or its state unknown): it is not pooled so.
+    open: AtomicBool,
+}
+
+#[derive(Default)]
+struct StepState {
+    begun: bool,
+    locked: HashSet<i64>,
+}
+
+impl StepConn {
+    fn client(&self) -> Result<&ClientWrapper, StoreError> {
+        self.conn
+            .as_deref()
+            .ok_or_else(|| db("the transaction's connection is gone"))
+    }
+}
+
+impl Drop for StepConn {
+    fn drop(&mut self) {
+        // A connection left inside a transaction is closed, which rolls it back, not pooled.
+        if self.open.load(Ordering::SeqCst)
+            && let Some(c) = self.conn.take()
+        {
+            let _ = Object::take(c);
+        }
+    }
+}
+
+/// The connection a read runs on.
+enum Conn {
+    Pooled(Box<Object>),
+    Step(Arc<StepConn>),
+}
+
+impl Conn {
+    fn client(&self) -> Result<&ClientWrapper, StoreError> {
+        match self {
+            Conn::Pooled(c) => Ok(c),
+            Conn::Step(s) => s.client(),
+        }
+    }
+}
+
+/// The step's transaction of this store running on this thread, if any.
+fn current_step(node: &Arc<str>) -> Option<Arc<StepConn>> {
+    CURRENT.with(|c| c.borrow().clone().filter(|s| Arc::ptr_eq(&s.node, node)))
+}
+
+/// A [`Transaction`] on [`PgStore`].
+struct PgStep {
+    step: Option<Arc<StepConn>>,
+    handle: tokio::runtime::Handle,
+    commits: mpsc::UnboundedSender<Commit>,
+}
+
+impl Transaction for PgStep {
+    fn enter(&mut self, decide: &mut dyn FnMut()) {
+        struct Leave(Option<Arc<StepConn>>);
+        impl Drop for Leave {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                CURRENT.with(|c| *c.borrow_mut() = previous);
+            }
+        }
+        let _leave =
+            Leave(CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), self.step.clone())));
+        // The reads block this thread: once for the whole closure, not once per read.
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(decide)
+            }
+            _ => decide(),
+        }
+    }
+
+    fn commit(mut self: Box<Self>, batch: Batch) -> StoreFuture<'static> {
+        let step = self.step.take();
+        let handle = self.handle.clone();
+        let (done, answer) = oneshot::channel();
+        let sent = self.commits.send(Commit { batch, done });
+        Box::pin(async move {
+            sent.map_err(|_| db("the committer has stopped"))?;
+            let committed = answer
+                .await
+                .unwrap_or_else(|_| Err(db("the committer has stopped")));
+            // The batch is in (or failed): the step's locks go now.
+            if let Some(s) = step {
+                end_step(&handle, s);
+            }
+            committed
+        })
+    }
+}
+
+impl Drop for PgStep {
+    fn drop(&mut self) {
+        if let Some(s) = self.step.take() {
+            end_step(&self.handle, s);
+        }
+    }
+}
+
+/// Ends a step's transaction (it wrote nothing: its batch went to the committer), releasing its
+/// locks, and pools the connection again; one that cannot roll back is closed.
+fn end_step(handle: &tokio::runtime::Handle, step: Arc<StepConn>) {
+    if !step.open.load(Ordering::SeqCst) {
+        return;
+    }
+    handle.spawn(async move {
+        if let Ok(c) = step.client()
+            && tokio::time::timeout(OP_TIMEOUT, c.batch_execute("ROLLBACK"))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        {
+            step.open.store(false, Ordering::SeqCst);
+        }
+    });
 }
 
 fn db<E: std::fmt::Display + 'static>(e: E) -> StoreError {
@@ -215,35 +376,42 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| db(format!("cannot start its runtime: {e}")))?;
-        let manager = Manager::from_config(
-            cfg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(OP_TIMEOUT))
-            .create_timeout(Some(OP_TIMEOUT))
-            .build()
-            .map_err(db)?;
-        let node = format!(
+        let build = |size: usize| {
+            let manager = Manager::from_config(
+                cfg.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(OP_TIMEOUT))
+                .create_timeout(Some(OP_TIMEOUT))
+                .build()
+                .map_err(db)
+        };
+        let pool = build(POOL_SIZE)?;
+        // The committer and the durability barrier have connections of their own: steps
+        // waiting on them hold the others.
+        let writer = build(2)?;
+        let node: Arc<str> = format!(
             "{}-{}",
             std::process::id(),
             crate::crypto::hex(&crate::crypto::random_bytes::<6>().map_err(db)?)
-        );
-        let (tx, rx) = mpsc::unbounded_channel();
+        )
+        .into();
+        let (flush_tx, flush_rx) = mpsc::unbounded_channel();
+        let (commit_tx, commit_rx) = mpsc::unbounded_channel();
         let store = PgStore {
             pool: pool.clone(),
             handle: rt.handle().clone(),
             rt: Some(rt),
-            held: Mutex::new(None),
-            flushes: tx,
+            commits: commit_tx,
+            flushes: flush_tx,
             node: node.clone(),
-            lease_conn: std::sync::Arc::default(),
-            epochs: std::sync::atomic::AtomicU64::new(0),
+            lease_conn: Arc::default(),
         };
         if migrate {
             let url = url.to_string();
@@ -292,17 +460,11 @@ impl PgStore {
                 Ok(())
             }
         })?;
-        store.rt().spawn(group_flush(pool, node, rx));
+        store.rt().spawn(group_commit(writer.clone(), commit_rx));
+        store
+            .rt()
+            .spawn(group_flush(writer, node.to_string(), flush_rx));
         Ok(store)
-    }
-
-    /// The epoch of the write lock held now, if one is.
-    fn current_epoch(&self) -> Option<u64> {
-        self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|h| h.epoch)
     }
 
     fn rt(&self) -> &tokio::runtime::Handle {
@@ -349,8 +511,28 @@ impl PgStore {
         async move { handle.await.map_err(db)? }
     }
 
-    /// Runs a read on a pooled connection.
+    /// Runs a read: inside a step's transaction on this thread, on its connection (a step
+    /// holds one already, and waiting for a second could starve every step of the pool);
+    /// elsewhere on a pooled connection.
     fn read<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Conn) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let step = current_step(&self.node);
+        let pool = self.pool.clone();
+        self.run(async move {
+            let conn = match step {
+                Some(s) => Conn::Step(s),
+                None => Conn::Pooled(Box::new(pool.get().await.map_err(db)?)),
+            };
+            f(conn).await
+        })
+    }
+
+    /// Runs `f` on a pooled connection, never a step's: for writes that commit on their own.
+    fn pooled<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(Object) -> Fut + Send + 'static,
@@ -363,6 +545,69 @@ impl PgStore {
         })
     }
 
+    /// Runs a keyed read: `sql` with `params`, returning its rows. Inside a step's
+    /// transaction on this thread it first takes the lock of `key` (once per transaction),
+    /// pipelined: the read is a statement of its own, so it sees every commit made before the
+    /// lock was granted. Elsewhere it reads on a pooled connection, locking nothing.
+    fn keyed(
+        &self,
+        key: Key<'_>,
+        sql: &'static str,
+        params: Vec<Box<dyn ToSql + Sync + Send>>,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let Some(step) = current_step(&self.node) else {
+            return self.pooled(move |c: Object| async move {
+                let stmt = c.prepare_cached(sql).await.map_err(db)?;
+                query(&c, &stmt, &params).await
+            });
+        };
+        let lock = key.lock_id();
+        let (begin, take) = {
+            let mut st = step.state.lock().unwrap_or_else(|e| e.into_inner());
+            let begin = !std::mem::replace(&mut st.begun, true);
+            (begin, st.locked.insert(lock))
+        };
+        if begin {
+            step.open.store(true, Ordering::SeqCst);
+        }
+        self.run(async move {
+            let on = step;
+            let c = on.client()?;
+            // Both statements prepared first, so that the three go out in this order.
+            let lock_stmt = c
+                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await
+                .map_err(db)?;
+            let stmt = c.prepare_cached(sql).await.map_err(db)?;
+            let client: &tokio_postgres::Client = c;
+            // `join3` polls in argument order, and each request goes out on its first poll.
+            let (began, locked, rows) = futures_util::future::join3(
+                async {
+                    match begin {
+                        true => client.batch_execute(BEGIN_STEP).await.map_err(db),
+                        false => Ok(()),
+                    }
+                },
+                async {
+                    match take {
+                        true => client
+                            .execute(&lock_stmt, &[&lock])
+                            .await
+                            .map(|_| ())
+                            .map_err(db),
+                        false => Ok(()),
+                    }
+                },
+                query(client, &stmt, &params),
+            )
+            .await;
+            // A failure aborts the transaction: the step fails, and rolls it back when dropped.
+            began?;
+            locked?;
+            rows
+        })
+    }
+
     /// Checks this node's key ring against the one recorded in the database (recording it if
     /// none is): every node must sign with the same keys, or a token one node mints would be
     /// refused by another. `active` is the signing key's id, `keys` every key id in the ring.
@@ -370,8 +615,8 @@ impl PgStore {
         let mut sorted = keys.to_vec();
         sorted.sort();
         let mine = sorted.join(",");
-        let (active, node) = (active.to_string(), self.node.clone());
-        let recorded = self.read(move |c: Object| async move {
+        let (active, node) = (active.to_string(), self.node.to_string());
+        let recorded = self.pooled(move |c: Object| async move {
             c.execute(
                 "INSERT INTO key_ring (id, active, keys, recorded_by) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
                 &[&active, &mine, &node],
@@ -402,8 +647,8 @@ impl PgStore {
         let mut sorted = keys.to_vec();
         sorted.sort();
         let mine = sorted.join(",");
-        let (active, node) = (active.to_string(), self.node.clone());
-        self.read(move |c: Object| async move {
+        let (active, node) = (active.to_string(), self.node.to_string());
+        self.pooled(move |c: Object| async move {
             c.execute(
                 "INSERT INTO key_ring (id, active, keys, recorded_by) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET active = EXCLUDED.active, keys = EXCLUDED.keys, recorded_by = EXCLUDED.recorded_by, recorded_at = now()",
                 &[&active, &mine, &node],
@@ -413,6 +658,19 @@ impl PgStore {
             Ok(())
         })
     }
+}
+
+/// Runs a prepared statement; its request goes out when the future is first polled.
+async fn query(
+    c: &tokio_postgres::Client,
+    stmt: &tokio_postgres::Statement,
+    params: &[Box<dyn ToSql + Sync + Send>],
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    c.query(stmt, &refs).await.map_err(db)
 }
 
 /// Serves flush requests: takes every request already queued and answers them all with one
@@ -458,6 +716,14 @@ async fn barrier(pool: &Pool, node: &str) -> Result<(), StoreError> {
             Err(db(e))
         }
     }
+}
+
+/// The `meta` row: the audit head and the status counts.
+#[derive(Debug, Clone)]
+struct Meta {
+    audit_seq: u64,
+    audit_hash: String,
+    counts: StatusCounts,
 }
 
 /// Begins the write transaction on `conn`: the lock, then the head it extends.
@@ -515,49 +781,49 @@ fn last_per_key<T, K: Eq + std::hash::Hash + Clone>(
 /// One pipelined statement of a commit.
 type Write<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
-/// Writes `batch` in the transaction `conn` holds (begun by [`begin_locked`]) and commits it.
-async fn write_batch(
-    conn: &Object,
-    meta: Meta,
-    mut old: std::collections::HashMap<String, Option<(Status, Shape)>>,
-    batch: Batch,
-) -> Result<(), StoreError> {
+/// Commits `batch` on `conn` in a transaction of its own, under the cluster-wide write lock:
+/// the audit records extend the head read under it, and the counters move from the statuses the
+/// licenses had just before.
+async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
     let licenses = last_per_key(batch.licenses, |l| l.id.clone());
+    let ids: Vec<&str> = licenses.iter().map(|l| l.id.as_str()).collect();
+    // The statuses before this commit, read in the same round trip as the head: the statement
+    // runs after the lock is granted, and only a committer holding it writes licenses.
+    let before = conn
+        .prepare_cached("SELECT id, body FROM licenses WHERE id = ANY($1)")
+        .await
+        .map_err(db)?;
+    let client: &tokio_postgres::Client = conn;
+    let (meta, old) = futures_util::future::join(begin_locked(conn), async {
+        match ids.is_empty() {
+            true => Ok(Vec::new()),
+            false => client.query(&before, &[&ids]).await.map_err(db),
+        }
+    })
+    .await;
+    let meta = meta?;
+    let mut old_rows = HashMap::new();
+    for r in old? {
+        let id: String = r.get(0);
+        let l: License = decode(&id, r.get::<_, &[u8]>(1))?;
+        old_rows.insert(id, (l.status, Shape::of(&l)));
+    }
     let mut counts = meta.counts;
     let mut deltas: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     for (k, n) in &batch.stats {
         *deltas.entry(k.clone()).or_default() += n;
     }
     let mut revocations: Vec<String> = batch.revocations;
-    if !licenses.is_empty() {
-        // The statuses before this commit: those read under the lock are known.
-        let ids: Vec<&str> = licenses
-            .iter()
-            .map(|l| l.id.as_str())
-            .filter(|id| !old.contains_key(*id))
-            .collect();
-        if !ids.is_empty() {
-            let stmt = conn
-                .prepare_cached("SELECT id, body FROM licenses WHERE id = ANY($1)")
-                .await
-                .map_err(db)?;
-            for r in conn.query(&stmt, &[&ids]).await.map_err(db)? {
-                let id: String = r.get(0);
-                let l: License = decode(&id, r.get::<_, &[u8]>(1))?;
-                old.insert(id, Some((l.status, Shape::of(&l))));
-            }
+    for l in &licenses {
+        let before = old_rows.remove(&l.id);
+        Shape::tally(before.as_ref().map(|(_, s)| s), &Shape::of(l), &mut deltas);
+        let was = before.map(|(s, _)| s);
+        if let Some(was) = was {
+            *counts.slot(was) = counts.slot(was).saturating_sub(1);
         }
-        for l in &licenses {
-            let before = old.get(&l.id).cloned().flatten();
-            Shape::tally(before.as_ref().map(|(_, s)| s), &Shape::of(l), &mut deltas);
-            let was = before.map(|(s, _)| s);
-            if let Some(was) = was {
-                *counts.slot(was) = counts.slot(was).saturating_sub(1);
-            }
-            *counts.slot(l.status) += 1;
-            if l.status == Status::Released && was != Some(Status::Released) {
-                revocations.push(l.id.clone());
-            }
+        *counts.slot(l.status) += 1;
+        if l.status == Status::Released && was != Some(Status::Released) {
+            revocations.push(l.id.clone());
         }
     }
     let stamp = encode(&Timestamp::now());
@@ -728,31 +994,97 @@ async fn write_batch(
     Ok(())
 }
 
-impl PgStore {
-    /// Commits `batch` on `held` (from [`Store::lock_writes`]) or on a connection of its own.
-    async fn commit_async(pool: Pool, held: Option<Held>, batch: Batch) -> Result<(), StoreError> {
-        let (conn, meta, seen) = match held {
-            Some(h) => (h.conn, h.meta, h.seen),
-            None => {
-                let conn = pool.get().await.map_err(db)?;
-                let meta = match begin_locked(&conn).await {
-                    Ok(m) => m,
-                    Err(e) => {
-                        let _ = Object::take(conn);
-                        return Err(e);
-                    }
-                };
-                (conn, meta, std::collections::HashMap::new())
+/// This node's committer: takes every batch already waiting (up to [`MAX_GROUP`]) and commits
+/// them in one transaction, so the cluster-wide write lock is taken once per group, not once
+/// per step. Batches come from steps holding their own key locks, so no two in a group write
+/// the same record unless one of them wrote it without reading it (and then the later wins,
+/// as it would committed alone). If a group fails while the connection still stands (the
+/// server refused something in one batch), each batch is committed alone, so one bad batch
+/// fails only its own step.
+async fn group_commit(pool: Pool, mut rx: mpsc::UnboundedReceiver<Commit>) {
+    let mut conn: Option<Object> = None;
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(c) => group.push(c),
+                Err(_) => break,
             }
-        };
-        match write_batch(&conn, meta, seen, batch).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // The transaction is aborted (or its state unknown): close the connection,
-                // which rolls it back and releases the lock, rather than pool it.
-                let _ = Object::take(conn);
-                Err(e)
+        }
+        if group.len() == 1 {
+            let Commit { batch, done } = group.remove(0);
+            let _ = done.send(
+                commit_on(&pool, &mut conn, batch)
+                    .await
+                    .map_err(|f| f.error),
+            );
+            continue;
+        }
+        let mut merged = Batch::default();
+        for c in &group {
+            merged.append(c.batch.clone());
+        }
+        match commit_on(&pool, &mut conn, merged).await {
+            Ok(()) => {
+                for c in group {
+                    let _ = c.done.send(Ok(()));
+                }
             }
+            Err(f) if f.lost => {
+                for c in group {
+                    let _ = c.done.send(Err(StoreError::Db(f.error.to_string())));
+                }
+            }
+            Err(_) => {
+                for Commit { batch, done } in group {
+                    let _ = done.send(
+                        commit_on(&pool, &mut conn, batch)
+                            .await
+                            .map_err(|f| f.error),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A commit's failure, and whether it lost the connection (so that trying each batch of the
+/// group alone would only wait out the same timeout again).
+struct Failed {
+    error: StoreError,
+    lost: bool,
+}
+
+/// Commits `batch` on the committer's connection (`conn`, opened when missing), within
+/// [`OP_TIMEOUT`]. A connection whose commit failed is closed, which rolls the transaction back
+/// and releases the lock, rather than reused.
+async fn commit_on(pool: &Pool, conn: &mut Option<Object>, batch: Batch) -> Result<(), Failed> {
+    let c = match conn.take() {
+        Some(c) if !c.is_closed() => c,
+        _ => pool.get().await.map_err(|e| Failed {
+            error: db(e),
+            lost: true,
+        })?,
+    };
+    match tokio::time::timeout(OP_TIMEOUT, write_batch(&c, batch)).await {
+        Ok(Ok(())) => {
+            *conn = Some(c);
+            Ok(())
+        }
+        Ok(Err(error)) => {
+            let lost = c.is_closed();
+            let _ = Object::take(c);
+            Err(Failed { error, lost })
+        }
+        Err(_) => {
+            let _ = Object::take(c);
+            Err(Failed {
+                error: db(format!(
+                    "the commit did not finish within {} s",
+                    OP_TIMEOUT.as_secs()
+                )),
+                lost: true,
+            })
         }
     }
 }
@@ -764,87 +1096,72 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
 
 impl Store for PgStore {
     fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
-        let key = id.to_string();
-        // Only a read that began under the current lock may stand for the stored status.
-        let epoch = self.current_epoch();
-        let found: Option<License> = self.read(move |c: Object| async move {
-            let stmt = c
-                .prepare_cached("SELECT body FROM licenses WHERE id = $1")
-                .await
-                .map_err(db)?;
-            match c.query_opt(&stmt, &[&key]).await.map_err(db)? {
-                Some(r) => decode(&key, r.get::<_, &[u8]>(0)).map(Some),
-                None => Ok(None),
-            }
-        })?;
-        if let Some(h) = self.held.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
-            && Some(h.epoch) == epoch
-        {
-            h.seen.insert(
-                id.to_string(),
-                found.as_ref().map(|l| (l.status, Shape::of(l))),
-            );
-        }
-        Ok(found)
+        let rows = self.keyed(
+            Key::License(id),
+            "SELECT body FROM licenses WHERE id = $1",
+            vec![Box::new(id.to_string())],
+        )?;
+        rows.first()
+            .map(|r| decode(id, r.get::<_, &[u8]>(0)))
+            .transpose()
     }
 
     fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
-        let key = key.to_bytes();
-        self.read(move |c: Object| async move {
-            let stmt = c
-                .prepare_cached("SELECT license_id FROM orders WHERE key = $1")
-                .await
-                .map_err(db)?;
-            Ok(c.query_opt(&stmt, &[&key])
-                .await
-                .map_err(db)?
-                .map(|r| r.get(0)))
-        })
+        let rows = self.keyed(
+            Key::Order(key),
+            "SELECT license_id FROM orders WHERE key = $1",
+            vec![Box::new(key.to_bytes())],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
     }
 
     fn applied(&self, key: &str) -> Result<bool, StoreError> {
-        let key = key.as_bytes().to_vec();
-        self.read(move |c: Object| async move {
-            let stmt = c
-                .prepare_cached("SELECT 1 FROM applied WHERE key = $1")
-                .await
-                .map_err(db)?;
-            Ok(c.query_opt(&stmt, &[&key]).await.map_err(db)?.is_some())
-        })
+        let rows = self.keyed(
+            Key::Applied(key),
+            "SELECT 1 FROM applied WHERE key = $1",
+            vec![Box::new(key.as_bytes().to_vec())],
+        )?;
+        Ok(!rows.is_empty())
     }
 
     fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
-        let key = key.to_bytes();
-        self.read(move |c: Object| async move {
-            let stmt = c
-                .prepare_cached("SELECT body FROM devices WHERE key = $1")
-                .await
-                .map_err(db)?;
-            match c.query_opt(&stmt, &[&key]).await.map_err(db)? {
-                Some(r) => decode("device", r.get::<_, &[u8]>(0)).map(Some),
-                None => Ok(None),
-            }
-        })
+        let rows = self.keyed(
+            Key::License(&key.license_id),
+            "SELECT body FROM devices WHERE key = $1",
+            vec![Box::new(key.to_bytes())],
+        )?;
+        rows.first()
+            .map(|r| decode("device", r.get::<_, &[u8]>(0)))
+            .transpose()
     }
 
     fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
-        self.bodies(
+        self.keyed(
+            Key::License(license_id),
             "SELECT body FROM devices WHERE license_id = $1 ORDER BY key",
-            license_id,
-        )
+            vec![Box::new(license_id.to_string())],
+        )?
+        .iter()
+        .map(|r| decode("device", r.get::<_, &[u8]>(0)))
+        .collect()
     }
 
     fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
-        self.bodies(
+        self.keyed(
+            Key::License(license_id),
             "SELECT body FROM activations WHERE license_id = $1 ORDER BY seat",
-            license_id,
-        )
+            vec![Box::new(license_id.to_string())],
+        )?
+        .iter()
+        .map(|r| decode("activation", r.get::<_, &[u8]>(0)))
+        .collect()
     }
 
     fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
         let after = after.map(str::to_string);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(move |c: Object| async move {
+        self.read(move |c: Conn| async move {
+            let c = c.client()?;
             let rows = match &after {
                 Some(a) => {
                     c.query(
@@ -867,7 +1184,8 @@ impl Store for PgStore {
 
     fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let prefix = prefix.to_string();
-        self.read(move |c: Object| async move {
+        self.read(move |c: Conn| async move {
+            let c = c.client()?;
             let stmt = c
                 .prepare_cached("SELECT key, n FROM stats WHERE starts_with(key, $1) ORDER BY key")
                 .await
@@ -882,7 +1200,8 @@ impl Store for PgStore {
     }
 
     fn counts(&self) -> Result<StatusCounts, StoreError> {
-        self.read(move |c: Object| async move {
+        self.read(move |c: Conn| async move {
+            let c = c.client()?;
             let stmt = c
                 .prepare_cached("SELECT active, frozen, released FROM meta WHERE id = 1")
                 .await
@@ -898,7 +1217,8 @@ impl Store for PgStore {
     }
 
     fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
-        self.read(move |c: Object| async move {
+        self.read(move |c: Conn| async move {
+            let c = c.client()?;
             // The number first, as in sled: an entry added in between is listed under the
             // older number, and the next list carries it too.
             let seq: i64 = c
@@ -919,7 +1239,8 @@ impl Store for PgStore {
 
     fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
         let entry = entry.to_string();
-        self.read(move |c: Object| async move {
+        self.read(move |c: Conn| async move {
+            let c = c.client()?;
             let stmt = c
                 .prepare_cached("SELECT 1 FROM revoked WHERE entry = $1")
                 .await
@@ -928,53 +1249,37 @@ impl Store for PgStore {
         })
     }
 
-    fn lock_writes(&self) -> Option<StoreFuture<'_>> {
+    fn begin(&self) -> Option<BeginFuture<'_>> {
         let pool = self.pool.clone();
-        let epoch = self
-            .epochs
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let stale = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let locked = self.spawn(async move {
-            // A lock left by a call that never committed (a panic): close it, which rolls back.
-            if let Some(h) = stale {
-                let _ = Object::take(h.conn);
-            }
-            let conn = pool.get().await.map_err(db)?;
-            match begin_locked(&conn).await {
-                Ok(meta) => Ok(Held {
-                    conn,
-                    meta,
-                    seen: std::collections::HashMap::new(),
-                    epoch,
-                }),
-                Err(e) => {
-                    let _ = Object::take(conn);
-                    Err(e)
-                }
-            }
-        });
+        let node = self.node.clone();
+        let connected = self.spawn(async move { pool.get().await.map_err(db) });
+        let (handle, commits) = (self.handle.clone(), self.commits.clone());
         Some(Box::pin(async move {
-            let held = locked.await?;
-            *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(held);
-            Ok(())
+            // The transaction itself begins with its first read, in the same round trip.
+            let step = StepConn {
+                node,
+                conn: Some(connected.await?),
+                state: Mutex::default(),
+                open: AtomicBool::new(false),
+            };
+            Ok(Box::new(PgStep {
+                step: Some(Arc::new(step)),
+                handle,
+                commits,
+            }) as Box<dyn Transaction>)
         }))
     }
 
-    fn unlock_writes(&self) {
-        if let Some(h) = self.held.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            // Roll back in the background; a connection that cannot is closed instead.
-            self.rt().spawn(async move {
-                if h.conn.batch_execute("ROLLBACK").await.is_err() {
-                    let _ = Object::take(h.conn);
-                }
-            });
-        }
-    }
-
     fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let pool = self.pool.clone();
-        self.run(Self::commit_async(pool, held, batch))
+        let (done, answer) = oneshot::channel();
+        self.commits
+            .send(Commit { batch, done })
+            .map_err(|_| db("the committer has stopped"))?;
+        self.run(async move {
+            answer
+                .await
+                .unwrap_or_else(|_| Err(db("the committer has stopped")))
+        })
     }
 
     fn flush(&self) -> StoreFuture<'_> {
@@ -994,7 +1299,8 @@ impl Store for PgStore {
     }
 
     fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
-        self.read(move |c: Object| async move {
+        self.read(move |c: Conn| async move {
+            let c = c.client()?;
             use futures_util::StreamExt;
             let rows = c
                 .query_raw(
@@ -1018,7 +1324,7 @@ impl Store for PgStore {
 
     fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
         let nonce = nonce.as_bytes().to_vec();
-        self.read(move |c: Object| async move {
+        self.pooled(move |c: Object| async move {
             let stmt = c
                 .prepare_cached(
                     "INSERT INTO nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -1033,7 +1339,7 @@ impl Store for PgStore {
     }
 
     fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
-        self.read(move |c: Object| async move {
+        self.pooled(move |c: Object| async move {
             let n = c
                 .execute("DELETE FROM nonces WHERE expires < $1", &[&now.unix()])
                 .await
@@ -1043,7 +1349,8 @@ impl Store for PgStore {
     }
 
     fn jobs(&self) -> Result<Vec<Job>, StoreError> {
-        self.read(move |c: Object| async move {
+        self.read(move |c: Conn| async move {
+            let c = c.client()?;
             c.query("SELECT body FROM outbox ORDER BY id", &[])
                 .await
                 .map_err(db)?
@@ -1054,17 +1361,14 @@ impl Store for PgStore {
     }
 
     fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        let id = id.to_string();
-        self.read(move |c: Object| async move {
-            match c
-                .query_opt("SELECT body FROM outbox WHERE id = $1", &[&id])
-                .await
-                .map_err(db)?
-            {
-                Some(r) => decode(&id, r.get::<_, &[u8]>(0)).map(Some),
-                None => Ok(None),
-            }
-        })
+        let rows = self.keyed(
+            Key::Job(id),
+            "SELECT body FROM outbox WHERE id = $1",
+            vec![Box::new(id.to_string())],
+        )?;
+        rows.first()
+            .map(|r| decode(id, r.get::<_, &[u8]>(0)))
+            .transpose()
     }
 
     fn lease_jobs(&self, due: Vec<Job>) -> Result<Vec<Job>, StoreError> {
@@ -1150,7 +1454,8 @@ impl Store for PgStore {
     }
 
     fn disk_bytes(&self) -> Result<u64, StoreError> {
-        self.read(move |c: Object| async move {
+        self.read(move |c: Conn| async move {
+            let c = c.client()?;
             let n: i64 = c
                 .query_one("SELECT pg_database_size(current_database())", &[])
                 .await
@@ -1169,7 +1474,8 @@ impl PgStore {
         param: &str,
     ) -> Result<Vec<T>, StoreError> {
         let param = param.to_string();
-        self.read(move |c: Object| async move {
+        self.read(move |c: Conn| async move {
+            let c = c.client()?;
             let stmt = c.prepare_cached(sql).await.map_err(db)?;
             c.query(&stmt, &[&param])
                 .await
