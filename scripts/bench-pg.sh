@@ -2,6 +2,8 @@
 # Durable issues/s and latency at concurrency C: sled, PostgreSQL with one node, PostgreSQL with
 # two nodes, and pgbench's simple-update write transaction on the same cluster, back to back.
 # Usage: scripts/bench-pg.sh [REQUESTS] [CONCURRENCY]
+# BASELINE_DIR (environment): a directory holding another build's release `licd` and `licctl`;
+# its one-node PostgreSQL run follows this build's, on a fresh database of the same cluster.
 # Starts its own throwaway cluster (scripts/pg-cluster.sh; fsync and synchronous_commit on) in a
 # temp dir, on port 55433; everything is removed at the end.
 set -euo pipefail
@@ -27,10 +29,11 @@ chmod 600 "$dir/access.key"
 ./target/release/licd keys generate --keys-dir "$dir/keys" >/dev/null
 
 # start NAME PORT [licd serve flags…]: a node on 127.0.0.1:PORT, waited for until ready.
+bindir=./target/release
 start() {
   local name=$1 port=$2
   shift 2
-  ./target/release/licd serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
+  "$bindir/licd" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
     --data-dir "$dir/$name" --keys-dir "$dir/keys" --access-key-file "$dir/access.key" "$@" \
     2>"$dir/$name.log" &
   pids+=($!)
@@ -42,7 +45,7 @@ start() {
   exit 1
 }
 load() { # PORT REQUESTS CONCURRENCY
-  ./target/release/licctl marketplace load --url "http://127.0.0.1:$1/marketplace/callback" \
+  "$bindir/licctl" marketplace load --url "http://127.0.0.1:$1/marketplace/callback" \
     --access-key-file "$dir/access.key" --requests "$2" --concurrency "$3"
 }
 stop_all() {
@@ -61,6 +64,16 @@ url1="${base%/*}/bench1"
 start pg1 31010 --database-url "$url1" --database-migrate
 load 31010 "$requests" "$concurrency"
 stop_all
+
+if [ -n "${BASELINE_DIR:-}" ]; then
+  echo "== PostgreSQL, one node, baseline build ($BASELINE_DIR)"
+  psql_ "CREATE DATABASE bench1b"
+  bindir=$BASELINE_DIR
+  start pg1b 31040 --database-url "${base%/*}/bench1b" --database-migrate
+  load 31040 "$requests" "$concurrency"
+  stop_all
+  bindir=./target/release
+fi
 
 echo "== PostgreSQL, two nodes (two load generators, each half the calls at half the concurrency)"
 psql_ "CREATE DATABASE bench2"

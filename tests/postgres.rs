@@ -783,6 +783,10 @@ fn steps_holding_every_connection_still_read_what_they_need() {
     assert_eq!(counts.unwrap().active, 0);
     assert!(!revoked.unwrap());
     assert!(stats.unwrap().is_empty());
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     drop(steps);
 }

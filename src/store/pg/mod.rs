@@ -83,8 +83,10 @@ pub struct PgStore {
     flushes: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
     /// This process, in `flush_marks` and `key_ring`; also marks this store's transactions.
     node: Arc<str>,
-    /// The session holding this node's outbox leases (advisory locks).
-    lease_conn: Arc<tokio::sync::Mutex<Option<Object>>>,
+    /// The session holding this node's outbox leases (advisory locks). Taken out of the pool
+    /// for good: however it is dropped (an error, a timeout), it closes, and its leases with
+    /// it; pooled again, they would stay with whichever step used it next.
+    lease_conn: Arc<tokio::sync::Mutex<Option<ClientWrapper>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -1383,7 +1385,7 @@ impl Store for PgStore {
             let mut slot = slot.lock().await;
             let conn = match slot.take() {
                 Some(c) if !c.is_closed() => c,
-                _ => pool.get().await.map_err(db)?,
+                _ => Object::take(pool.get().await.map_err(db)?),
             };
             let result = async {
                 // A lease is a session advisory lock on the job: held by this node's lease
@@ -1445,9 +1447,7 @@ impl Store for PgStore {
                     .await
             {
                 tracing::warn!(error = %db(e), "outbox: could not release a lease; closing the lease connection");
-                if let Some(c) = slot.take() {
-                    let _ = Object::take(c);
-                }
+                drop(slot.take());
             }
             Ok(())
         });
