@@ -192,6 +192,40 @@ fn a_node_with_another_key_ring_refuses_to_serve_until_it_is_published() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn two_nodes_writing_at_once_answer_every_purchase_on_one_audit_chain() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b, url) = two_nodes(da.path(), db.path(), &[]);
+    let c = client();
+    // Concurrent writers on both nodes, from their first connections on: each node's commits
+    // extend the chain the other's just extended.
+    let calls = (0..16).map(|w| {
+        let c = c.clone();
+        let addr = if w % 2 == 0 { a.addr } else { b.addr };
+        async move {
+            let mut codes = Vec::new();
+            for i in 0..25 {
+                let (order, business) = (format!("CS-W-{w}-{i}"), format!("w-{w}-{i}"));
+                let answer = v1_at(&c, addr, &get_license(&order, &business)).await;
+                codes.push(answer.code().to_string());
+            }
+            codes
+        }
+    });
+    let codes: Vec<String> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(codes.len(), 400);
+    assert!(codes.iter().all(|c| c == "000000"), "{codes:?}");
+    assert_eq!(one(&url, "SELECT count(*) FROM licenses"), "400");
+    let store = open(&url);
+    assert_eq!(store.verify_audit_chain().unwrap(), Ok(400));
+    assert_eq!(store.counts().unwrap().active, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
 async fn sigkill_one_node_under_load_and_the_other_returns_every_acknowledged_license() {
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (a, b, url) = two_nodes(da.path(), db.path(), &[]);

@@ -4,16 +4,17 @@
 //! bytes. What holds on one node holds across nodes because the database enforces it:
 //!
 //! - **Locks on what a step read, cluster-wide.** The service decides inside a [`Transaction`]
-//!   ([`Store::begin`]): a PostgreSQL transaction in which every keyed read first takes a
-//!   transaction-level advisory lock on its key (the license, the purchase, the applied key, the
-//!   outbox job). Steps on other licenses run in parallel, on this node and the others; two
-//!   steps on one license or one purchase run one after the other, the second reading what the
-//!   first committed. A node that dies mid-way loses its session and with it its locks.
+//!   ([`Store::begin`]) with a connection of its own, on which every keyed read first takes an
+//!   advisory lock on its key (the license, the purchase, the applied key, the outbox job),
+//!   held until the step's batch is committed. Steps on other licenses run in parallel, on
+//!   this node and the others; two steps on one license or one purchase run one after the
+//!   other, the second reading what the first committed. A node that dies mid-way loses its
+//!   session and with it its locks.
 //! - **One commit pipeline per node, one audit head per cluster.** A step's batch goes to this
 //!   node's committer, which writes whatever batches are waiting in one transaction under a
 //!   cluster-wide advisory lock: the audit chain and the counters are extended there, from the
-//!   head read under that lock, so concurrent writers never fork the chain. The step's own
-//!   transaction (and its key locks) ends once its batch is committed.
+//!   head read under that lock, so concurrent writers never fork the chain. The step's key
+//!   locks go once its batch is committed.
 //! - **Constraints as the last word.** One license per purchase is the `orders` primary key; the
 //!   audit log cannot fork (`UNIQUE (prev)`) or dangle (a foreign key to the previous hash); the
 //!   head moves by compare-and-set. A writer that somehow bypassed the locks fails, it does not
@@ -67,8 +68,6 @@ pub const POOL_SIZE: usize = 32;
 const MAX_GROUP: usize = 64;
 /// Longest wait for one database operation (a lost server must not hang a callback).
 const OP_TIMEOUT: Duration = Duration::from_secs(10);
-/// How a step's transaction begins: a key lock is waited for no longer than an operation.
-const BEGIN_STEP: &str = "BEGIN; SET LOCAL lock_timeout = '10s'";
 
 /// The PostgreSQL store.
 pub struct PgStore {
@@ -145,20 +144,18 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<StepConn>>> = const { RefCell::new(None) };
 }
 
-/// A step's connection and what its transaction has done so far.
+/// A step's connection and the locks it holds. The locks are session advisory locks, taken
+/// by the reads (which run as statements of their own, so each sees every commit made before
+/// its lock was granted) and released together when the step ends: three statements for a
+/// step that reads one record, where a transaction would need five.
 struct StepConn {
     /// The node of the store it belongs to: a transaction of one store is no other's.
     node: Arc<str>,
     conn: Option<Object>,
-    state: Mutex<StepState>,
-    /// Whether the connection is in a transaction (or its state unknown): it is not pooled so.
+    /// The lock keys taken so far.
+    locked: Mutex<HashSet<i64>>,
+    /// Whether the session may hold locks: such a connection is never pooled.
     open: AtomicBool,
-}
-
-#[derive(Default)]
-struct StepState {
-    begun: bool,
-    locked: HashSet<i64>,
 }
 
 impl StepConn {
@@ -171,7 +168,7 @@ impl StepConn {
 
 impl Drop for StepConn {
     fn drop(&mut self) {
-        // A connection left inside a transaction is closed, which rolls it back, not pooled.
+        // A connection that may still hold locks is closed, which releases them, not pooled.
         if self.open.load(Ordering::SeqCst)
             && let Some(c) = self.conn.take()
         {
@@ -254,17 +251,20 @@ impl Drop for PgStep {
     }
 }
 
-/// Ends a step's transaction (it wrote nothing: its batch went to the committer), releasing its
-/// locks, and pools the connection again; one that cannot roll back is closed.
+/// Ends a step (it wrote nothing itself: its batch went to the committer), releasing its
+/// locks, and pools the connection again; one that cannot release them is closed.
 fn end_step(handle: &tokio::runtime::Handle, step: Arc<StepConn>) {
     if !step.open.load(Ordering::SeqCst) {
         return;
     }
     handle.spawn(async move {
         if let Ok(c) = step.client()
-            && tokio::time::timeout(OP_TIMEOUT, c.batch_execute("ROLLBACK"))
-                .await
-                .is_ok_and(|r| r.is_ok())
+            && tokio::time::timeout(
+                OP_TIMEOUT,
+                c.batch_execute("SELECT pg_advisory_unlock_all()"),
+            )
+            .await
+            .is_ok_and(|r| r.is_ok())
         {
             step.open.store(false, Ordering::SeqCst);
         }
@@ -378,7 +378,7 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| db(format!("cannot start its runtime: {e}")))?;
-        let build = |size: usize| {
+        let build = |size: usize, cfg: &tokio_postgres::Config| {
             let manager = Manager::from_config(
                 cfg.clone(),
                 NoTls,
@@ -394,10 +394,17 @@ impl PgStore {
                 .build()
                 .map_err(db)
         };
-        let pool = build(POOL_SIZE)?;
+        // A step waits for a lock no longer than for any other operation.
+        let mut steps = cfg.clone();
+        steps.options(format!(
+            "{} -c lock_timeout={}s",
+            cfg.get_options().unwrap_or_default(),
+            OP_TIMEOUT.as_secs()
+        ));
+        let pool = build(POOL_SIZE, &steps)?;
         // The committer and the durability barrier have connections of their own: steps
         // waiting on them hold the others.
-        let writer = build(2)?;
+        let writer = build(2, &cfg)?;
         let node: Arc<str> = format!(
             "{}-{}",
             std::process::id(),
@@ -564,32 +571,26 @@ impl PgStore {
             });
         };
         let lock = key.lock_id();
-        let (begin, take) = {
-            let mut st = step.state.lock().unwrap_or_else(|e| e.into_inner());
-            let begin = !std::mem::replace(&mut st.begun, true);
-            (begin, st.locked.insert(lock))
-        };
-        if begin {
+        let take = step
+            .locked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(lock);
+        if take {
             step.open.store(true, Ordering::SeqCst);
         }
         self.run(async move {
             let on = step;
             let c = on.client()?;
-            // Both statements prepared first, so that the three go out in this order.
+            // Both statements prepared first, so that the two go out in this order.
             let lock_stmt = c
-                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .prepare_cached("SELECT pg_advisory_lock($1)")
                 .await
                 .map_err(db)?;
             let stmt = c.prepare_cached(sql).await.map_err(db)?;
             let client: &tokio_postgres::Client = c;
-            // `join3` polls in argument order, and each request goes out on its first poll.
-            let (began, locked, rows) = futures_util::future::join3(
-                async {
-                    match begin {
-                        true => client.batch_execute(BEGIN_STEP).await.map_err(db),
-                        false => Ok(()),
-                    }
-                },
+            // `join` polls in argument order, and each request goes out on its first poll.
+            let (locked, rows) = futures_util::future::join(
                 async {
                     match take {
                         true => client
@@ -603,8 +604,7 @@ impl PgStore {
                 query(client, &stmt, &params),
             )
             .await;
-            // A failure aborts the transaction: the step fails, and rolls it back when dropped.
-            began?;
+            // Without its lock, what the read returned proves nothing: the step fails.
             locked?;
             rows
         })
@@ -992,6 +992,10 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
     for r in results {
         r?;
     }
+    // Not pipelined with the writes: a write whose statement this connection has not prepared
+    // yet goes out only once its prepare answers, so a COMMIT sent with them could overtake it
+    // (the write would then run outside the transaction and its lock: a two-node test forked
+    // the audit sequence that way); and the row counts above must be checked before it.
     conn.batch_execute("COMMIT").await.map_err(db)?;
     Ok(())
 }
@@ -1257,11 +1261,10 @@ impl Store for PgStore {
         let connected = self.spawn(async move { pool.get().await.map_err(db) });
         let (handle, commits) = (self.handle.clone(), self.commits.clone());
         Some(Box::pin(async move {
-            // The transaction itself begins with its first read, in the same round trip.
             let step = StepConn {
                 node,
                 conn: Some(connected.await?),
-                state: Mutex::default(),
+                locked: Mutex::default(),
                 open: AtomicBool::new(false),
             };
             Ok(Box::new(PgStep {
