@@ -610,6 +610,20 @@ impl PgStore {
         })
     }
 
+    /// The record a keyed read finds, decoded (`what` names it in an error).
+    fn keyed_one<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Key<'_>,
+        what: &str,
+        sql: &'static str,
+        param: Box<dyn ToSql + Sync + Send>,
+    ) -> Result<Option<T>, StoreError> {
+        self.keyed(key, sql, vec![param])?
+            .first()
+            .map(|r| decode(what, r.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
     /// Checks this node's key ring against the one recorded in the database (recording it if
     /// none is): every node must sign with the same keys, or a token one node mints would be
     /// refused by another. `active` is the signing key's id, `keys` every key id in the ring.
@@ -1102,14 +1116,12 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
 
 impl Store for PgStore {
     fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
-        let rows = self.keyed(
+        self.keyed_one(
             Key::License(id),
+            id,
             "SELECT body FROM licenses WHERE id = $1",
-            vec![Box::new(id.to_string())],
-        )?;
-        rows.first()
-            .map(|r| decode(id, r.get::<_, &[u8]>(0)))
-            .transpose()
+            Box::new(id.to_string()),
+        )
     }
 
     fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
@@ -1131,14 +1143,12 @@ impl Store for PgStore {
     }
 
     fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
-        let rows = self.keyed(
+        self.keyed_one(
             Key::License(&key.license_id),
+            "device",
             "SELECT body FROM devices WHERE key = $1",
-            vec![Box::new(key.to_bytes())],
-        )?;
-        rows.first()
-            .map(|r| decode("device", r.get::<_, &[u8]>(0)))
-            .transpose()
+            Box::new(key.to_bytes()),
+        )
     }
 
     fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
@@ -1366,14 +1376,12 @@ impl Store for PgStore {
     }
 
     fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        let rows = self.keyed(
+        self.keyed_one(
             Key::Job(id),
+            id,
             "SELECT body FROM outbox WHERE id = $1",
-            vec![Box::new(id.to_string())],
-        )?;
-        rows.first()
-            .map(|r| decode(id, r.get::<_, &[u8]>(0)))
-            .transpose()
+            Box::new(id.to_string()),
+        )
     }
 
     fn lease_jobs(&self, due: Vec<Job>) -> Result<Vec<Job>, StoreError> {
