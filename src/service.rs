@@ -406,8 +406,26 @@ impl Service {
         &self,
         op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
     ) -> Result<T, ServiceError> {
+        self.transact_from(None, op).await
+    }
+
+    /// [`Service::transact`] for an `op` whose first read is the purchase `key` (a purchase
+    /// creates its license once): a shared store reads it while the step begins.
+    pub(crate) async fn transact_purchase<T>(
+        &self,
+        key: &OrderKey,
+        op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
+    ) -> Result<T, ServiceError> {
+        self.transact_from(Some(key), op).await
+    }
+
+    async fn transact_from<T>(
+        &self,
+        purchase: Option<&OrderKey>,
+        op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
+    ) -> Result<T, ServiceError> {
         let queued = |b: &Batch| b.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
-        let (queued, answer) = match self.store.begin() {
+        let (queued, answer) = match self.store.begin(purchase) {
             Some(begin) => {
                 // Dropped on any early return (or a panic in `op`): rolled back.
                 let mut txn = begin.await?;
@@ -450,7 +468,7 @@ impl Service {
     ) -> Result<(String, String), ServiceError> {
         let key = OrderKey::Classic(p.order.clone());
         let (id, token, new) = self
-            .transact(|s| {
+            .transact_purchase(&key, |s| {
                 if let Some(id) = s.store.order(&key)? {
                     let l = s.must_get(&id)?;
                     let token = l.issued_token.clone().unwrap_or_default();
@@ -515,7 +533,7 @@ impl Service {
     ) -> Result<String, ServiceError> {
         let key = OrderKey::Online(order.to_string(), order_line.to_string());
         let (id, new) = self
-            .transact(|s| {
+            .transact_purchase(&key, |s| {
                 if let Some(id) = s.store.order(&key)? {
                     return Ok((Batch::default(), (id, false)));
                 }

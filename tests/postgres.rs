@@ -667,7 +667,7 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
 
 /// Opens a step's transaction on `s`, reads job `id` in it and returns the step and what it read.
 fn step_reading(s: &PgStore, id: &str) -> (Box<dyn licd::store::Transaction>, Option<u32>) {
-    let mut step = block(s.begin().expect("a shared store has transactions")).unwrap();
+    let mut step = block(s.begin(None).expect("a shared store has transactions")).unwrap();
     let mut read = None;
     step.enter(&mut || read = Some(s.job(id).unwrap().map(|j| j.attempts)));
     (step, read.unwrap())
@@ -823,4 +823,46 @@ fn steps_holding_every_connection_still_read_what_they_need() {
         started.elapsed()
     );
     drop(steps);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn a_purchase_read_as_a_step_begins_waits_for_the_step_holding_it() {
+    use licd::store::{Batch, OrderKey};
+    let url = pg::fresh_database(&pg::require());
+    licd_migrate(&["--to", &url]);
+    let (s1, s2) = (Arc::new(open(&url)), Arc::new(open(&url)));
+    let purchase = OrderKey::Classic("CS-AHEAD".into());
+    // Node 1's step reads the purchase as it begins: absent, and now its step's.
+    let mut holder = block(s1.begin(Some(&purchase)).unwrap()).unwrap();
+    let mut read = None;
+    holder.enter(&mut || read = Some(s1.order(&purchase).unwrap()));
+    assert_eq!(read, Some(None));
+    // Node 2's step for the same purchase cannot begin until node 1's has committed…
+    let (tx, begun) = std::sync::mpsc::channel();
+    let (s, p) = (s2.clone(), purchase.clone());
+    std::thread::spawn(move || {
+        let mut step = block(s.begin(Some(&p)).unwrap()).unwrap();
+        let mut read = None;
+        step.enter(&mut || read = Some(s.order(&p).unwrap()));
+        tx.send(read.unwrap()).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        begun.try_recv().is_err(),
+        "began while another step held the purchase"
+    );
+    block(holder.commit(Batch {
+        orders: vec![(purchase.clone(), "lic-first".into())],
+        ..Default::default()
+    }))
+    .unwrap();
+    // …and then it reads the license that step created, not the absence it saw.
+    assert_eq!(
+        begun
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap()
+            .as_deref(),
+        Some("lic-first")
+    );
 }

@@ -50,7 +50,7 @@ impl Service {
             return Ok(id);
         }
         let fresh = new_code_id()?;
-        self.transact(|s| {
+        self.transact_purchase(&key, |s| {
             if let Some(id) = s.store.order(&key)? {
                 return Ok((Batch::default(), id));
             }
@@ -159,7 +159,7 @@ impl Service {
             _ => Some(self.activate_with_marketplace(code, now).await?),
         };
         let fresh = new_code_id()?;
-        self.transact(|s| {
+        self.transact_purchase(&key, |s| {
             let mut batch = Batch::default();
             let mut l = match s.store.order(&key)? {
                 Some(id) => s.must_get(&id)?,

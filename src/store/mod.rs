@@ -370,8 +370,12 @@ pub trait Store: Send + Sync + 'static {
     /// A transaction for one read-decide-commit step, or `None` when the store needs none:
     /// one process's stores (sled, memory) are serialised by the service's own lock and pay
     /// nothing here. A shared store returns one whose reads lock what they read cluster-wide,
-    /// so what one node decided from is still true when it commits.
-    fn begin(&self) -> Option<BeginFuture<'_>> {
+    /// so what one node decided from is still true when it commits. `purchase`: the purchase
+    /// the step reads first, when the caller knows it; a shared store may lock and read it
+    /// while the transaction begins, without blocking a thread, and answer the step's
+    /// [`Store::order`] from that.
+    fn begin(&self, purchase: Option<&OrderKey>) -> Option<BeginFuture<'_>> {
+        let _ = purchase;
         None
     }
 

@@ -64,6 +64,8 @@ const LEASE_CLASS: i32 = 0x6c6f_7574;
 /// Connections per node for reads and steps' transactions: also how many steps run at once.
 /// (The committer and the durability barrier have two more.)
 pub const POOL_SIZE: usize = 32;
+/// A purchase's license id.
+const ORDER_SQL: &str = "SELECT license_id FROM orders WHERE key = $1";
 /// Batches one group commit takes at most.
 const MAX_GROUP: usize = 64;
 /// Longest wait for one database operation (a lost server must not hang a callback).
@@ -154,6 +156,8 @@ struct StepConn {
     conn: Option<Object>,
     /// The lock keys taken so far.
     locked: Mutex<HashSet<i64>>,
+    /// The purchase read while the step began ([`Store::begin`]): its key and license id.
+    first: Mutex<Option<(Vec<u8>, Option<String>)>>,
     /// Whether the session may hold locks: such a connection is never pooled.
     open: AtomicBool,
 }
@@ -215,13 +219,9 @@ impl Transaction for PgStep {
         }
         let _leave =
             Leave(CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), self.step.clone())));
-        // The reads block this thread: once for the whole closure, not once per read.
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(decide)
-            }
-            _ => decide(),
-        }
+        // Each read that goes to the database blocks the thread on its own; a step whose only
+        // read was made while it began does not block at all.
+        decide()
     }
 
     fn commit(mut self: Box<Self>, batch: Batch) -> StoreFuture<'static> {
@@ -571,43 +571,7 @@ impl PgStore {
             });
         };
         let lock = key.lock_id();
-        let take = step
-            .locked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(lock);
-        if take {
-            step.open.store(true, Ordering::SeqCst);
-        }
-        self.run(async move {
-            let on = step;
-            let c = on.client()?;
-            // Both statements prepared first, so that the two go out in this order.
-            let lock_stmt = c
-                .prepare_cached("SELECT pg_advisory_lock($1)")
-                .await
-                .map_err(db)?;
-            let stmt = c.prepare_cached(sql).await.map_err(db)?;
-            let client: &tokio_postgres::Client = c;
-            // `join` polls in argument order, and each request goes out on its first poll.
-            let (locked, rows) = futures_util::future::join(
-                async {
-                    match take {
-                        true => client
-                            .execute(&lock_stmt, &[&lock])
-                            .await
-                            .map(|_| ())
-                            .map_err(db),
-                        false => Ok(()),
-                    }
-                },
-                query(client, &stmt, &params),
-            )
-            .await;
-            // Without its lock, what the read returned proves nothing: the step fails.
-            locked?;
-            rows
-        })
+        self.run(async move { locked_query(&step, lock, sql, &params).await })
     }
 
     /// The record a keyed read finds, decoded (`what` names it in an error).
@@ -674,6 +638,51 @@ impl PgStore {
             Ok(())
         })
     }
+}
+
+/// Takes `lock` on `step`'s session (unless the step holds it already), then runs `sql`:
+/// pipelined, and in that order, so the read is a statement of its own that sees every commit
+/// made before the lock was granted.
+async fn locked_query(
+    step: &StepConn,
+    lock: i64,
+    sql: &'static str,
+    params: &[Box<dyn ToSql + Sync + Send>],
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let take = step
+        .locked
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(lock);
+    if take {
+        step.open.store(true, Ordering::SeqCst);
+    }
+    let c = step.client()?;
+    // Both statements prepared first, so that the two go out in this order.
+    let lock_stmt = c
+        .prepare_cached("SELECT pg_advisory_lock($1)")
+        .await
+        .map_err(db)?;
+    let stmt = c.prepare_cached(sql).await.map_err(db)?;
+    let client: &tokio_postgres::Client = c;
+    // `join` polls in argument order, and each request goes out on its first poll.
+    let (locked, rows) = futures_util::future::join(
+        async {
+            match take {
+                true => client
+                    .execute(&lock_stmt, &[&lock])
+                    .await
+                    .map(|_| ())
+                    .map_err(db),
+                false => Ok(()),
+            }
+        },
+        query(client, &stmt, params),
+    )
+    .await;
+    // Without its lock, what the read returned proves nothing: the step fails.
+    locked?;
+    rows
 }
 
 /// Runs a prepared statement; its request goes out when the future is first polled.
@@ -1125,11 +1134,15 @@ impl Store for PgStore {
     }
 
     fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
-        let rows = self.keyed(
-            Key::Order(key),
-            "SELECT license_id FROM orders WHERE key = $1",
-            vec![Box::new(key.to_bytes())],
-        )?;
+        let bytes = key.to_bytes();
+        if let Some(step) = current_step(&self.node)
+            && let Some((k, id)) = &*step.first.lock().unwrap_or_else(|e| e.into_inner())
+            && *k == bytes
+        {
+            // Read under its lock as the step began; only this step's commit changes it.
+            return Ok(id.clone());
+        }
+        let rows = self.keyed(Key::Order(key), ORDER_SQL, vec![Box::new(bytes)])?;
         Ok(rows.first().map(|r| r.get(0)))
     }
 
@@ -1265,20 +1278,31 @@ impl Store for PgStore {
         })
     }
 
-    fn begin(&self) -> Option<BeginFuture<'_>> {
+    fn begin(&self, purchase: Option<&OrderKey>) -> Option<BeginFuture<'_>> {
         let pool = self.pool.clone();
         let node = self.node.clone();
-        let connected = self.spawn(async move { pool.get().await.map_err(db) });
-        let (handle, commits) = (self.handle.clone(), self.commits.clone());
-        Some(Box::pin(async move {
+        let ahead = purchase.map(|k| (Key::Order(k).lock_id(), k.to_bytes()));
+        // Dropped on failure or timeout: a connection that may hold the lock is closed.
+        let begun = self.spawn(async move {
             let step = StepConn {
                 node,
-                conn: Some(connected.await?),
+                conn: Some(pool.get().await.map_err(db)?),
                 locked: Mutex::default(),
+                first: Mutex::default(),
                 open: AtomicBool::new(false),
             };
+            if let Some((lock, key)) = ahead {
+                let params: [Box<dyn ToSql + Sync + Send>; 1] = [Box::new(key.clone())];
+                let rows = locked_query(&step, lock, ORDER_SQL, &params).await?;
+                *step.first.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((key, rows.first().map(|r| r.get(0))));
+            }
+            Ok(step)
+        });
+        let (handle, commits) = (self.handle.clone(), self.commits.clone());
+        Some(Box::pin(async move {
             Ok(Box::new(PgStep {
-                step: Some(Arc::new(step)),
+                step: Some(Arc::new(begun.await?)),
                 handle,
                 commits,
             }) as Box<dyn Transaction>)
