@@ -10,6 +10,8 @@
 //!   this node and the others; two steps on one license or one purchase run one after the
 //!   other, the second reading what the first committed. A node that dies mid-way loses its
 //!   session and with it its locks.
+//!   A step that creates a license names its purchase as it begins; that read is made then,
+//!   asynchronously, so such a step blocks no thread.
 //! - **One commit pipeline per node, one audit head per cluster.** A step's batch goes to this
 //!   node's committer, which writes whatever batches are waiting in one transaction under a
 //!   cluster-wide advisory lock: the audit chain and the counters are extended there, from the
