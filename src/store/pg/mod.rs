@@ -64,7 +64,8 @@ const WRITE_LOCK: i64 = 0x6c69_6364;
 /// The advisory-lock class of outbox leases (`'lout'`), beside the job id's hash.
 const LEASE_CLASS: i32 = 0x6c6f_7574;
 /// Connections per node for reads and steps' transactions: also how many steps run at once.
-/// (The committer and the durability barrier have two more.)
+/// (The outbox leases take one more, out of the pool; the committer and the durability
+/// barrier two more.)
 pub const POOL_SIZE: usize = 32;
 /// A purchase's license id.
 const ORDER_SQL: &str = "SELECT license_id FROM orders WHERE key = $1";
