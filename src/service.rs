@@ -34,7 +34,7 @@ use crate::market_api::MarketplaceApi;
 use crate::license::{
     Change, DeviceLicense, DomainError, Issuer, License, OnceKey, PERPETUAL, Status, binding_salt,
 };
-use crate::store::{AuditEvent, Batch, DeviceKey, OrderKey, Store, StoreError};
+use crate::store::{Ahead, AuditEvent, Batch, DeviceKey, OrderKey, Store, StoreError};
 
 /// Why an operation was refused, in the service's terms; the HTTP layer maps each to a result
 /// code.
@@ -406,26 +406,19 @@ impl Service {
         &self,
         op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
     ) -> Result<T, ServiceError> {
-        self.transact_from(None, op).await
+        self.transact_ahead(Ahead::default(), op).await
     }
 
-    /// [`Service::transact`] for an `op` whose first read is the purchase `key` (a purchase
-    /// creates its license once): a shared store reads it while the step begins.
-    pub(crate) async fn transact_purchase<T>(
+    /// [`Service::transact`] for an `op` whose first reads are `ahead` (a purchase, the
+    /// license it has or would create, a license to change): a shared store locks and reads
+    /// them while the step begins, in one round trip and without blocking a thread.
+    pub(crate) async fn transact_ahead<T>(
         &self,
-        key: &OrderKey,
-        op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
-    ) -> Result<T, ServiceError> {
-        self.transact_from(Some(key), op).await
-    }
-
-    async fn transact_from<T>(
-        &self,
-        purchase: Option<&OrderKey>,
+        ahead: Ahead<'_>,
         op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
     ) -> Result<T, ServiceError> {
         let queued = |b: &Batch| b.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
-        let (queued, answer) = match self.store.begin(purchase) {
+        let (queued, answer) = match self.store.begin(ahead) {
             Some(begin) => {
                 // Dropped on any early return (or a panic in `op`): rolled back.
                 let mut txn = begin.await?;
@@ -467,8 +460,16 @@ impl Service {
         now: Timestamp,
     ) -> Result<(String, String), ServiceError> {
         let key = OrderKey::Classic(p.order.clone());
+        // The marketplace recommends the first call's businessId as the instance id
+        // (protocol §4.1); fall back to the order id so an id is never empty.
+        let fresh = if p.business_id.is_empty() {
+            p.order.clone()
+        } else {
+            p.business_id.clone()
+        };
+        // A repeat's license normally has that id too: read either way.
         let (id, token, new) = self
-            .transact_purchase(&key, |s| {
+            .transact_ahead(Ahead::purchase(&key).and_license(&fresh), |s| {
                 if let Some(id) = s.store.order(&key)? {
                     let l = s.must_get(&id)?;
                     let token = l.issued_token.clone().unwrap_or_default();
@@ -488,13 +489,7 @@ impl Service {
                     }
                     return Ok((batch, (l.id, token, false)));
                 }
-                // The marketplace recommends the first call's businessId as the instance id
-                // (protocol §4.1); fall back to the order id so an id is never empty.
-                let id = if p.business_id.is_empty() {
-                    p.order.clone()
-                } else {
-                    p.business_id.clone()
-                };
+                let id = fresh.clone();
                 if s.store.license(&id)?.is_some() {
                     return Err(ServiceError::Invalid(format!(
                         "businessId: {id} is already the instance id of another order"
@@ -532,16 +527,17 @@ impl Service {
         now: Timestamp,
     ) -> Result<String, ServiceError> {
         let key = OrderKey::Online(order.to_string(), order_line.to_string());
+        let fresh = if business_id.is_empty() {
+            format!("{order}-{order_line}")
+        } else {
+            business_id.to_string()
+        };
         let (id, new) = self
-            .transact_purchase(&key, |s| {
+            .transact_ahead(Ahead::purchase(&key).and_license(&fresh), |s| {
                 if let Some(id) = s.store.order(&key)? {
                     return Ok((Batch::default(), (id, false)));
                 }
-                let id = if business_id.is_empty() {
-                    format!("{order}-{order_line}")
-                } else {
-                    business_id.to_string()
-                };
+                let id = fresh.clone();
                 if s.store.license(&id)?.is_some() {
                     return Err(ServiceError::Invalid(format!(
                         "businessId: {id} is already the instance id of another order"
@@ -919,7 +915,7 @@ impl Service {
             &mut License,
         ) -> Result<(Change, Option<String>, serde_json::Value), ServiceError>,
     {
-        self.transact(|s| {
+        self.transact_ahead(Ahead::license(id), |s| {
             let mut l = s.must_get(id)?;
             if l.is_stale(caller.signed_at) {
                 // A replay from a log (inside the signature window) or a delivery overtaken by a

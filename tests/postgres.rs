@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use client_verifier::Timestamp;
 use common::fake_market::FakeMarket;
 use common::{Daemon, client, get_license, pg, v1_at, v2_raw};
-use licd::store::{PgStore, Store};
+use licd::store::{Ahead, PgStore, Store};
 use serde_json::{Value, json};
 
 /// Copies node `from`'s key directory into `to` (how keys reach a second node).
@@ -667,7 +667,11 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
 
 /// Opens a step's transaction on `s`, reads job `id` in it and returns the step and what it read.
 fn step_reading(s: &PgStore, id: &str) -> (Box<dyn licd::store::Transaction>, Option<u32>) {
-    let mut step = block(s.begin(None).expect("a shared store has transactions")).unwrap();
+    let mut step = block(
+        s.begin(Ahead::default())
+            .expect("a shared store has transactions"),
+    )
+    .unwrap();
     let mut read = None;
     step.enter(&mut || read = Some(s.job(id).unwrap().map(|j| j.attempts)));
     (step, read.unwrap())
@@ -827,42 +831,73 @@ fn steps_holding_every_connection_still_read_what_they_need() {
 
 #[test]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
-fn a_purchase_read_as_a_step_begins_waits_for_the_step_holding_it() {
+fn what_a_step_reads_as_it_begins_waits_for_the_step_holding_it() {
     use licd::store::{Batch, OrderKey};
     let url = pg::fresh_database(&pg::require());
     licd_migrate(&["--to", &url]);
     let (s1, s2) = (Arc::new(open(&url)), Arc::new(open(&url)));
-    let purchase = OrderKey::Classic("CS-AHEAD".into());
-    // Node 1's step reads the purchase as it begins: absent, and now its step's.
-    let mut holder = block(s1.begin(Some(&purchase)).unwrap()).unwrap();
+    let purchase = OrderKey::Online("CS-AHEAD".into(), "L1".into());
+    // Node 1's step reads the purchase and the license it would create as it begins: both
+    // absent, and now its step's.
+    let ahead = Ahead::purchase(&purchase).and_license("lic-first");
+    let mut holder = block(s1.begin(ahead).unwrap()).unwrap();
     let mut read = None;
-    holder.enter(&mut || read = Some(s1.order(&purchase).unwrap()));
-    assert_eq!(read, Some(None));
-    // Node 2's step for the same purchase cannot begin until node 1's has committed…
-    let (tx, begun) = std::sync::mpsc::channel();
-    let (s, p) = (s2.clone(), purchase.clone());
-    std::thread::spawn(move || {
-        let mut step = block(s.begin(Some(&p)).unwrap()).unwrap();
-        let mut read = None;
-        step.enter(&mut || read = Some(s.order(&p).unwrap()));
-        tx.send(read.unwrap()).unwrap();
+    holder.enter(&mut || {
+        read = Some((
+            s1.order(&purchase).unwrap(),
+            s1.license("lic-first").unwrap().is_some(),
+        ))
     });
+    assert_eq!(read, Some((None, false)));
+    // Node 2's steps reading the same purchase, or the same license, cannot begin until node
+    // 1's has committed…
+    let (tx, begun) = std::sync::mpsc::channel();
+    for by_purchase in [true, false] {
+        let (s, p, tx) = (s2.clone(), purchase.clone(), tx.clone());
+        std::thread::spawn(move || {
+            let ahead = match by_purchase {
+                true => Ahead::purchase(&p),
+                false => Ahead::license("lic-first"),
+            };
+            let mut step = block(s.begin(ahead).unwrap()).unwrap();
+            let mut read = None;
+            step.enter(&mut || {
+                read = Some(match by_purchase {
+                    true => s.order(&p).unwrap(),
+                    false => s.license("lic-first").unwrap().map(|l| l.order),
+                })
+            });
+            tx.send((by_purchase, read.unwrap())).unwrap();
+        });
+    }
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         begun.try_recv().is_err(),
-        "began while another step held the purchase"
+        "began while another step held what it reads"
     );
+    let now = Timestamp::from_unix(1_800_000_000);
     block(holder.commit(Batch {
+        licenses: vec![licd::license::License::online(
+            "lic-first",
+            "CS-AHEAD",
+            "L1",
+            false,
+            now,
+        )],
         orders: vec![(purchase.clone(), "lic-first".into())],
         ..Default::default()
     }))
     .unwrap();
-    // …and then it reads the license that step created, not the absence it saw.
+    // …and then each reads what that step created, not the absence it saw.
+    let mut reads: Vec<_> = (0..2)
+        .map(|_| begun.recv_timeout(Duration::from_secs(10)).unwrap())
+        .collect();
+    reads.sort();
     assert_eq!(
-        begun
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap()
-            .as_deref(),
-        Some("lic-first")
+        reads,
+        [
+            (false, Some("CS-AHEAD".to_string())),
+            (true, Some("lic-first".to_string()))
+        ]
     );
 }

@@ -16,7 +16,7 @@ use crate::job::{Job, Task};
 use crate::license::{Activation, CodeState, License, OnceKey, Status};
 use crate::market_api::{CallError, CodeInfo};
 use crate::marketplace::{InstanceStatus, LicenseCode, RefreshLicenseCode};
-use crate::store::{AuditEvent, Batch, OrderKey};
+use crate::store::{Ahead, AuditEvent, Batch, OrderKey};
 
 /// The longest code accepted (the marketplace's `license` field, protocol §5).
 const MAX_CODE_CHARS: usize = 64;
@@ -50,7 +50,7 @@ impl Service {
             return Ok(id);
         }
         let fresh = new_code_id()?;
-        self.transact_purchase(&key, |s| {
+        self.transact_ahead(Ahead::purchase(&key), |s| {
             if let Some(id) = s.store.order(&key)? {
                 return Ok((Batch::default(), id));
             }
@@ -150,8 +150,9 @@ impl Service {
             .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
         super::seats::check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
         let key = OrderKey::Code(code.to_string());
-        let known = match self.store.order(&key)? {
-            Some(id) => self.store.license(&id)?,
+        let known_id = self.store.order(&key)?;
+        let known = match &known_id {
+            Some(id) => self.store.license(id)?,
             None => None,
         };
         let state = match &known {
@@ -159,7 +160,11 @@ impl Service {
             _ => Some(self.activate_with_marketplace(code, now).await?),
         };
         let fresh = new_code_id()?;
-        self.transact_purchase(&key, |s| {
+        let ahead = match &known_id {
+            Some(id) => Ahead::purchase(&key).and_license(id),
+            None => Ahead::purchase(&key),
+        };
+        self.transact_ahead(ahead, |s| {
             let mut batch = Batch::default();
             let mut l = match s.store.order(&key)? {
                 Some(id) => s.must_get(&id)?,
@@ -284,7 +289,7 @@ impl Service {
         let applied = match result {
             Ok(info) => {
                 let state = code_state(&info);
-                self.transact(|s| {
+                self.transact_ahead(Ahead::license(id), |s| {
                     let mut l = s.must_get(id)?;
                     let before = l.status;
                     let changed = l.apply_code_state(&state, now, &s.issuer(), now)?;

@@ -10,7 +10,7 @@ use super::{Service, ServiceError};
 use crate::job::{Job, Task};
 use crate::license::Status;
 use crate::market_api::OrderInfo;
-use crate::store::{AuditEvent, Batch};
+use crate::store::{Ahead, AuditEvent, Batch};
 
 impl Service {
     /// Reads the order behind instance `id` (bounded by `budget`, so the callback still answers
@@ -77,7 +77,7 @@ impl Service {
         requested: Timestamp,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        self.transact(|s| {
+        self.transact_ahead(Ahead::license(id), |s| {
             let mut l = s.must_get(id)?;
             let line = info.line(order_line).or(info.lines.first());
             if l.status != Status::Released {

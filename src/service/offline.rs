@@ -12,7 +12,7 @@ use serde_json::json;
 use super::seats::{check_bindable, refuse_superseded, strong_enough};
 use super::{Service, ServiceError};
 use crate::license::{Activation, Transfers};
-use crate::store::{AuditEvent, Batch};
+use crate::store::{Ahead, AuditEvent, Batch};
 
 /// A seat taken (or found again) for an offline request.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +63,7 @@ impl Service {
         check_offline_binding(req.binding(), self.settings.min_fingerprint_components)?;
         let device = client_verifier::offline::device_id(req.device());
         let binding = req.binding().encode();
-        self.transact(|s| {
+        self.transact_ahead(Ahead::license(req.license()), |s| {
             let Some(l) = s.store.license(req.license())? else {
                 return Err(ServiceError::Invalid(NOT_OURS.into()));
             };

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Service, ServiceError};
 use crate::catalog::{BindingRule, DEFAULT_TRANSFERS_PER_YEAR};
 use crate::license::{Activation, DeviceLicense, Kind, License, Status, Transfers, binding_salt};
-use crate::store::{AuditEvent, Batch, DeviceKey};
+use crate::store::{Ahead, AuditEvent, Batch, DeviceKey};
 
 /// A device's seat of a License 1.0 license, as `/v1/activate` returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +73,7 @@ impl Service {
         let fp = Fingerprint::parse(fingerprint.trim())
             .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
         check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
-        self.transact(|s| {
+        self.transact_ahead(Ahead::license(&claims.jti), |s| {
             let l = s.must_get(&claims.jti)?;
             check_bindable(&l, "/v1/activate")?;
             refuse_superseded(&l, &claims)?;
@@ -220,7 +220,7 @@ impl Service {
         if claims.jti.starts_with(super::codes::CODE_ID_PREFIX) {
             self.check_code_if_due(&claims.jti, now).await;
         }
-        self.transact(|s| {
+        self.transact_ahead(Ahead::license(&claims.jti), |s| {
             let mut l = s.must_get(&claims.jti)?;
             let mut batch = Batch::default();
             // A catalog change reaches the license here, as a new revision.
@@ -317,7 +317,7 @@ impl Service {
             )),
             None => None,
         };
-        self.transact(|s| {
+        self.transact_ahead(Ahead::license(id), |s| {
             let mut l = s.must_get(id)?;
             if l.status == Status::Released {
                 return Err(ServiceError::Revoked(l.id));
@@ -430,7 +430,7 @@ impl Service {
         actor: &str,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        self.transact(|s| {
+        self.transact_ahead(Ahead::license(id), |s| {
             let l = s.must_get(id)?;
             let mut a = s
                 .store
@@ -471,7 +471,7 @@ impl Service {
         reason: &str,
         now: Timestamp,
     ) -> Result<License, ServiceError> {
-        self.transact(|s| {
+        self.transact_ahead(Ahead::license(id), |s| {
             let mut l = s.must_get(id)?;
             let mut batch = Batch::default();
             if l.release(now) == crate::license::Change::Changed {

@@ -321,6 +321,44 @@ pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> +
 pub type BeginFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Box<dyn Transaction>, StoreError>> + Send + 'a>>;
 
+/// The records a step reads first, named before it begins ([`Store::begin`]), in the order
+/// every step takes its locks: the purchase, then the license.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ahead<'a> {
+    /// A purchase ([`Store::order`]).
+    pub purchase: Option<&'a OrderKey>,
+    /// A license ([`Store::license`]): the one the step changes, or the id a purchase's new
+    /// license would take (so that a step creating one learns in the same round trip whether
+    /// the id is free).
+    pub license: Option<&'a str>,
+}
+
+impl<'a> Ahead<'a> {
+    /// A step that reads purchase `key` first.
+    pub fn purchase(key: &'a OrderKey) -> Self {
+        Ahead {
+            purchase: Some(key),
+            license: None,
+        }
+    }
+
+    /// A step that reads license `id` first.
+    pub fn license(id: &'a str) -> Self {
+        Ahead {
+            purchase: None,
+            license: Some(id),
+        }
+    }
+
+    /// This, and then license `id`.
+    pub fn and_license(self, id: &'a str) -> Self {
+        Ahead {
+            license: Some(id),
+            ..self
+        }
+    }
+}
+
 /// A read-decide-commit step on a store several processes share ([`Store::begin`]).
 ///
 /// While [`Transaction::enter`] runs its closure, the store's keyed reads on that thread
@@ -370,12 +408,12 @@ pub trait Store: Send + Sync + 'static {
     /// A transaction for one read-decide-commit step, or `None` when the store needs none:
     /// one process's stores (sled, memory) are serialised by the service's own lock and pay
     /// nothing here. A shared store returns one whose reads lock what they read cluster-wide,
-    /// so what one node decided from is still true when it commits. `purchase`: the purchase
-    /// the step reads first, when the caller knows it; a shared store may lock and read it
-    /// while the transaction begins, without blocking a thread, and answer the step's
-    /// [`Store::order`] from that.
-    fn begin(&self, purchase: Option<&OrderKey>) -> Option<BeginFuture<'_>> {
-        let _ = purchase;
+    /// so what one node decided from is still true when it commits. `ahead`: the records the
+    /// step reads first, when the caller knows them; a shared store may lock and read them
+    /// all while the transaction begins, without blocking a thread, and answer the step's
+    /// reads of them from that.
+    fn begin(&self, ahead: Ahead<'_>) -> Option<BeginFuture<'_>> {
+        let _ = ahead;
         None
     }
 

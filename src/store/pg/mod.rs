@@ -10,8 +10,9 @@
 //!   this node and the others; two steps on one license or one purchase run one after the
 //!   other, the second reading what the first committed. A node that dies mid-way loses its
 //!   session and with it its locks.
-//!   A step that creates a license names its purchase as it begins; that read is made then,
-//!   asynchronously, so such a step blocks no thread.
+//!   A step names what it reads first as it begins ([`Ahead`]: the purchase, the license it
+//!   changes or would create); those locks and reads go out together then, asynchronously,
+//!   so a step that reads nothing else blocks no thread.
 //! - **One commit pipeline per node, one audit head per cluster.** A step's batch goes to this
 //!   node's committer, which writes whatever batches are waiting in one transaction under a
 //!   cluster-wide advisory lock: the audit chain and the counters are extended there, from the
@@ -41,6 +42,7 @@ pub use migrate::{ImportSummary, SCHEMA_VERSION, import_sled, migrate, schema_ve
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,8 +55,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    AuditRecord, Batch, BeginFuture, DeviceKey, OrderKey, Shape, StatusCounts, Store, StoreError,
-    StoreFuture, Transaction, sled_store::encode, sled_store::link,
+    Ahead, AuditRecord, Batch, BeginFuture, DeviceKey, OrderKey, Shape, StatusCounts, Store,
+    StoreError, StoreFuture, Transaction, sled_store::encode, sled_store::link,
 };
 use crate::job::Job;
 use crate::license::{Activation, DeviceLicense, License, Status};
@@ -69,6 +71,7 @@ const LEASE_CLASS: i32 = 0x6c6f_7574;
 pub const POOL_SIZE: usize = 32;
 /// A purchase's license id.
 const ORDER_SQL: &str = "SELECT license_id FROM orders WHERE key = $1";
+const LICENSE_SQL: &str = "SELECT body FROM licenses WHERE id = $1";
 /// Batches one group commit takes at most.
 const MAX_GROUP: usize = 64;
 /// Longest wait for one database operation (a lost server must not hang a callback).
@@ -159,8 +162,9 @@ struct StepConn {
     conn: Option<Object>,
     /// The lock keys taken so far.
     locked: Mutex<HashSet<i64>>,
-    /// The purchase read while the step began ([`Store::begin`]): its key and license id.
-    first: Mutex<Option<(Vec<u8>, Option<String>)>>,
+    /// What the step read while it began ([`Store::begin`]), under its locks: only this
+    /// step's own commit changes it, so its reads of these are answered from here.
+    ahead: ReadAhead,
     /// Whether the session may hold locks: such a connection is never pooled.
     open: AtomicBool,
 }
@@ -182,6 +186,15 @@ impl Drop for StepConn {
             let _ = Object::take(c);
         }
     }
+}
+
+/// The records a step read while it began.
+#[derive(Default)]
+struct ReadAhead {
+    /// A purchase's key and the id of its license.
+    order: Option<(Vec<u8>, Option<String>)>,
+    /// A license's id and the license.
+    license: Option<(String, Option<License>)>,
 }
 
 /// The connection a read runs on.
@@ -574,7 +587,15 @@ impl PgStore {
             });
         };
         let lock = key.lock_id();
-        self.run(async move { locked_query(&step, lock, sql, &params).await })
+        self.run(async move {
+            let read = LockedRead {
+                lock,
+                sql,
+                params: &params,
+            };
+            let mut rows = locked_queries(&step, &[read]).await?;
+            Ok(rows.pop().unwrap_or_default())
+        })
     }
 
     /// The record a keyed read finds, decoded (`what` names it in an error).
@@ -643,49 +664,63 @@ impl PgStore {
     }
 }
 
-/// Takes `lock` on `step`'s session (unless the step holds it already), then runs `sql`:
-/// pipelined, and in that order, so the read is a statement of its own that sees every commit
-/// made before the lock was granted.
-async fn locked_query(
-    step: &StepConn,
+/// One keyed read of a step: the lock it takes, then the statement it runs.
+struct LockedRead<'a> {
     lock: i64,
     sql: &'static str,
-    params: &[Box<dyn ToSql + Sync + Send>],
-) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-    let take = step
-        .locked
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(lock);
-    if take {
-        step.open.store(true, Ordering::SeqCst);
-    }
+    params: &'a [Box<dyn ToSql + Sync + Send>],
+}
+
+/// Runs `reads` on `step`'s session, each taking its lock first (unless the step holds it
+/// already): all pipelined, in that order, so each read is a statement of its own that sees
+/// every commit made before its lock was granted. Returns each read's rows.
+async fn locked_queries(
+    step: &StepConn,
+    reads: &[LockedRead<'_>],
+) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
     let c = step.client()?;
-    // Both statements prepared first, so that the two go out in this order.
+    // Every statement prepared first, so that they all go out in this order.
     let lock_stmt = c
         .prepare_cached("SELECT pg_advisory_lock($1)")
         .await
         .map_err(db)?;
-    let stmt = c.prepare_cached(sql).await.map_err(db)?;
+    let mut stmts = Vec::with_capacity(reads.len());
+    for r in reads {
+        stmts.push(c.prepare_cached(r.sql).await.map_err(db)?);
+    }
+    let takes: Vec<bool> = {
+        let mut locked = step.locked.lock().unwrap_or_else(|e| e.into_inner());
+        reads.iter().map(|r| locked.insert(r.lock)).collect()
+    };
+    if takes.contains(&true) {
+        step.open.store(true, Ordering::SeqCst);
+    }
     let client: &tokio_postgres::Client = c;
-    // `join` polls in argument order, and each request goes out on its first poll.
-    let (locked, rows) = futures_util::future::join(
-        async {
-            match take {
-                true => client
-                    .execute(&lock_stmt, &[&lock])
-                    .await
-                    .map(|_| ())
-                    .map_err(db),
-                false => Ok(()),
-            }
-        },
-        query(client, &stmt, params),
-    )
-    .await;
-    // Without its lock, what the read returned proves nothing: the step fails.
-    locked?;
-    rows
+    type Call<'f> = Pin<
+        Box<dyn Future<Output = Result<Option<Vec<tokio_postgres::Row>>, StoreError>> + Send + 'f>,
+    >;
+    let mut calls: Vec<Call<'_>> = Vec::with_capacity(2 * reads.len());
+    for ((r, stmt), take) in reads.iter().zip(&stmts).zip(takes) {
+        if take {
+            let lock_stmt = &lock_stmt;
+            calls.push(Box::pin(async move {
+                client.execute(lock_stmt, &[&r.lock]).await.map_err(db)?;
+                Ok(None)
+            }));
+        }
+        calls.push(Box::pin(async move {
+            query(client, stmt, r.params).await.map(Some)
+        }));
+    }
+    // `join_all` polls in order, and each request goes out on its first poll. Without its
+    // lock, what a read returned proves nothing: the first failure, in order, fails the step.
+    let mut rows = Vec::with_capacity(reads.len());
+    for answer in futures_util::future::join_all(calls).await {
+        if let Some(r) = answer? {
+            rows.push(r);
+        }
+    }
+    Ok(rows)
 }
 
 /// Runs a prepared statement; its request goes out when the future is first polled.
@@ -1128,21 +1163,21 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
 
 impl Store for PgStore {
     fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
-        self.keyed_one(
-            Key::License(id),
-            id,
-            "SELECT body FROM licenses WHERE id = $1",
-            Box::new(id.to_string()),
-        )
+        if let Some(step) = current_step(&self.node)
+            && let Some((read, l)) = &step.ahead.license
+            && read == id
+        {
+            return Ok(l.clone());
+        }
+        self.keyed_one(Key::License(id), id, LICENSE_SQL, Box::new(id.to_string()))
     }
 
     fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
         let bytes = key.to_bytes();
         if let Some(step) = current_step(&self.node)
-            && let Some((k, id)) = &*step.first.lock().unwrap_or_else(|e| e.into_inner())
+            && let Some((k, id)) = &step.ahead.order
             && *k == bytes
         {
-            // Read under its lock as the step began; only this step's commit changes it.
             return Ok(id.clone());
         }
         let rows = self.keyed(Key::Order(key), ORDER_SQL, vec![Box::new(bytes)])?;
@@ -1281,24 +1316,65 @@ impl Store for PgStore {
         })
     }
 
-    fn begin(&self, purchase: Option<&OrderKey>) -> Option<BeginFuture<'_>> {
+    fn begin(&self, ahead: Ahead<'_>) -> Option<BeginFuture<'_>> {
         let pool = self.pool.clone();
         let node = self.node.clone();
-        let ahead = purchase.map(|k| (Key::Order(k).lock_id(), k.to_bytes()));
-        // Dropped on failure or timeout: a connection that may hold the lock is closed.
+        let order = ahead
+            .purchase
+            .map(|k| (Key::Order(k).lock_id(), k.to_bytes()));
+        let license = ahead
+            .license
+            .map(|id| (Key::License(id).lock_id(), id.to_string()));
+        // Dropped on failure or timeout: a connection that may hold the locks is closed.
         let begun = self.spawn(async move {
-            let step = StepConn {
+            let mut step = StepConn {
                 node,
                 conn: Some(pool.get().await.map_err(db)?),
                 locked: Mutex::default(),
-                first: Mutex::default(),
+                ahead: ReadAhead::default(),
                 open: AtomicBool::new(false),
             };
-            if let Some((lock, key)) = ahead {
-                let params: [Box<dyn ToSql + Sync + Send>; 1] = [Box::new(key.clone())];
-                let rows = locked_query(&step, lock, ORDER_SQL, &params).await?;
-                *step.first.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((key, rows.first().map(|r| r.get(0))));
+            // In the order every step locks: the purchase, then the license.
+            let order_params: Vec<Box<dyn ToSql + Sync + Send>> = order
+                .iter()
+                .map(|(_, key)| Box::new(key.clone()) as Box<dyn ToSql + Sync + Send>)
+                .collect();
+            let license_params: Vec<Box<dyn ToSql + Sync + Send>> = license
+                .iter()
+                .map(|(_, id)| Box::new(id.clone()) as Box<dyn ToSql + Sync + Send>)
+                .collect();
+            let mut reads = Vec::with_capacity(2);
+            if let Some((lock, _)) = &order {
+                reads.push(LockedRead {
+                    lock: *lock,
+                    sql: ORDER_SQL,
+                    params: &order_params,
+                });
+            }
+            if let Some((lock, _)) = &license {
+                reads.push(LockedRead {
+                    lock: *lock,
+                    sql: LICENSE_SQL,
+                    params: &license_params,
+                });
+            }
+            if reads.is_empty() {
+                return Ok(step);
+            }
+            let mut rows = locked_queries(&step, &reads).await?.into_iter();
+            drop(reads);
+            if let Some((_, key)) = order {
+                let id = rows.next().unwrap_or_default().first().map(|r| r.get(0));
+                step.ahead.order = Some((key, id));
+            }
+            if let Some((_, id)) = license {
+                let l = rows
+                    .next()
+                    .unwrap_or_default()
+                    .first()
+                    .map(|r| decode(&id, r.get::<_, &[u8]>(0)))
+                    .transpose()?;
+                step.ahead.license = Some((id, l));
             }
             Ok(step)
         });
