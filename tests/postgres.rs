@@ -401,6 +401,73 @@ fn a_lease_is_one_nodes_until_released_or_until_that_node_is_gone() {
     assert!(s1.lease_jobs(vec![job]).unwrap().is_empty());
 }
 
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn a_lease_that_fails_half_way_lets_go_of_what_it_took() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let url = pg::fresh_database(&pg::require());
+    licd_migrate(&["--to", &url]);
+    let (s1, s2) = (Arc::new(open(&url)), open(&url));
+    let job = job_with("oq-cancelled", 0);
+    s1.commit(licd::store::Batch {
+        jobs: vec![job.clone()],
+        ..Default::default()
+    })
+    .unwrap();
+    // Another session holds the outbox table, so that node 1's lease stops after it has taken
+    // the job's lock, at its second query…
+    let mut holder = Command::new(pg_tool("psql"))
+        .args(["-q", "-v", "ON_ERROR_STOP=1", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut sql = holder.stdin.take().unwrap();
+    sql.write_all(b"BEGIN;\nLOCK TABLE outbox IN ACCESS EXCLUSIVE MODE;\n")
+        .unwrap();
+    sql.flush().unwrap();
+    let until = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    until("the table lock was never granted", &|| {
+        one(
+            &url,
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'outbox' AND l.mode = 'AccessExclusiveLock' AND l.granted",
+        ) == "1"
+    });
+    let leasing = {
+        let (s1, job) = (s1.clone(), job.clone());
+        std::thread::spawn(move || s1.lease_jobs(vec![job]))
+    };
+    // …where it is cancelled, as a statement timeout or an operator would.
+    let waiting =
+        "FROM pg_stat_activity WHERE application_name = 'licd' AND wait_event_type = 'Lock'";
+    until("the lease never waited on the table", &|| {
+        one(&url, &format!("SELECT count(*) {waiting}")) == "1"
+    });
+    one(&url, &format!("SELECT pg_cancel_backend(pid) {waiting}"));
+    assert!(
+        leasing.join().unwrap().is_err(),
+        "a cancelled lease reported success"
+    );
+    sql.write_all(b"ROLLBACK;\n").unwrap();
+    drop(sql);
+    holder.wait().unwrap();
+    // The session that took the job's lock went with the failure: had it stayed open (or gone
+    // back to the pool), the job would be node 1's until that connection closed.
+    until("the failed lease kept the job", &|| {
+        s2.lease_jobs(vec![job.clone()]).unwrap().len() == 1
+    });
+    // And node 1 leases again, on a new session, once node 2 lets go.
+    s2.release_jobs(std::slice::from_ref(&job.id));
+    assert_eq!(s1.lease_jobs(vec![job]).unwrap().len(), 1);
+}
+
 /// Runs `licd migrate ARGS` and returns its stdout; panics unless it succeeded.
 fn licd_migrate(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_licd"))
