@@ -71,6 +71,7 @@ const LEASE_CLASS: i32 = 0x6c6f_7574;
 pub const POOL_SIZE: usize = 32;
 /// A purchase's license id.
 const ORDER_SQL: &str = "SELECT license_id FROM orders WHERE key = $1";
+/// A license's body.
 const LICENSE_SQL: &str = "SELECT body FROM licenses WHERE id = $1";
 /// Batches one group commit takes at most.
 const MAX_GROUP: usize = 64;
@@ -235,8 +236,8 @@ impl Transaction for PgStep {
         }
         let _leave =
             Leave(CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), self.step.clone())));
-        // Each read that goes to the database blocks the thread on its own; a step whose only
-        // read was made while it began does not block at all.
+        // Each read that goes to the database blocks the thread on its own; what the step read
+        // while it began ([`Ahead`]) is answered without blocking.
         decide()
     }
 
@@ -588,17 +589,27 @@ impl PgStore {
         };
         let lock = key.lock_id();
         self.run(async move {
-            let read = LockedRead {
-                lock,
-                sql,
-                params: &params,
-            };
+            let read = LockedRead { lock, sql, params };
             let mut rows = locked_queries(&step, &[read]).await?;
             Ok(rows.pop().unwrap_or_default())
         })
     }
 
-    /// The record a keyed read finds, decoded (`what` names it in an error).
+    /// Every record a keyed read finds, decoded (`what` names them in an error).
+    fn keyed_all<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Key<'_>,
+        what: &str,
+        sql: &'static str,
+        param: Box<dyn ToSql + Sync + Send>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.keyed(key, sql, vec![param])?
+            .iter()
+            .map(|r| decode(what, r.get::<_, &[u8]>(0)))
+            .collect()
+    }
+
+    /// The record a keyed read by its primary key finds, decoded.
     fn keyed_one<T: serde::de::DeserializeOwned>(
         &self,
         key: Key<'_>,
@@ -606,10 +617,7 @@ impl PgStore {
         sql: &'static str,
         param: Box<dyn ToSql + Sync + Send>,
     ) -> Result<Option<T>, StoreError> {
-        self.keyed(key, sql, vec![param])?
-            .first()
-            .map(|r| decode(what, r.get::<_, &[u8]>(0)))
-            .transpose()
+        Ok(self.keyed_all(key, what, sql, param)?.pop())
     }
 
     /// Checks this node's key ring against the one recorded in the database (recording it if
@@ -665,10 +673,10 @@ impl PgStore {
 }
 
 /// One keyed read of a step: the lock it takes, then the statement it runs.
-struct LockedRead<'a> {
+struct LockedRead {
     lock: i64,
     sql: &'static str,
-    params: &'a [Box<dyn ToSql + Sync + Send>],
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
 }
 
 /// Runs `reads` on `step`'s session, each taking its lock first (unless the step holds it
@@ -676,7 +684,7 @@ struct LockedRead<'a> {
 /// every commit made before its lock was granted. Returns each read's rows.
 async fn locked_queries(
     step: &StepConn,
-    reads: &[LockedRead<'_>],
+    reads: &[LockedRead],
 ) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
     let c = step.client()?;
     // Every statement prepared first, so that they all go out in this order.
@@ -709,7 +717,7 @@ async fn locked_queries(
             }));
         }
         calls.push(Box::pin(async move {
-            query(client, stmt, r.params).await.map(Some)
+            query(client, stmt, &r.params).await.map(Some)
         }));
     }
     // `join_all` polls in order, and each request goes out on its first poll. Without its
@@ -1203,25 +1211,21 @@ impl Store for PgStore {
     }
 
     fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
-        self.keyed(
+        self.keyed_all(
             Key::License(license_id),
+            "device",
             "SELECT body FROM devices WHERE license_id = $1 ORDER BY key",
-            vec![Box::new(license_id.to_string())],
-        )?
-        .iter()
-        .map(|r| decode("device", r.get::<_, &[u8]>(0)))
-        .collect()
+            Box::new(license_id.to_string()),
+        )
     }
 
     fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
-        self.keyed(
+        self.keyed_all(
             Key::License(license_id),
+            "activation",
             "SELECT body FROM activations WHERE license_id = $1 ORDER BY seat",
-            vec![Box::new(license_id.to_string())],
-        )?
-        .iter()
-        .map(|r| decode("activation", r.get::<_, &[u8]>(0)))
-        .collect()
+            Box::new(license_id.to_string()),
+        )
     }
 
     fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
@@ -1335,46 +1339,35 @@ impl Store for PgStore {
                 open: AtomicBool::new(false),
             };
             // In the order every step locks: the purchase, then the license.
-            let order_params: Vec<Box<dyn ToSql + Sync + Send>> = order
-                .iter()
-                .map(|(_, key)| Box::new(key.clone()) as Box<dyn ToSql + Sync + Send>)
-                .collect();
-            let license_params: Vec<Box<dyn ToSql + Sync + Send>> = license
-                .iter()
-                .map(|(_, id)| Box::new(id.clone()) as Box<dyn ToSql + Sync + Send>)
-                .collect();
             let mut reads = Vec::with_capacity(2);
-            if let Some((lock, _)) = &order {
+            if let Some((lock, key)) = &order {
+                let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(key.clone())];
                 reads.push(LockedRead {
                     lock: *lock,
                     sql: ORDER_SQL,
-                    params: &order_params,
+                    params,
                 });
             }
-            if let Some((lock, _)) = &license {
+            if let Some((lock, id)) = &license {
+                let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(id.clone())];
                 reads.push(LockedRead {
                     lock: *lock,
                     sql: LICENSE_SQL,
-                    params: &license_params,
+                    params,
                 });
             }
             if reads.is_empty() {
                 return Ok(step);
             }
             let mut rows = locked_queries(&step, &reads).await?.into_iter();
-            drop(reads);
             if let Some((_, key)) = order {
                 let id = rows.next().unwrap_or_default().first().map(|r| r.get(0));
                 step.ahead.order = Some((key, id));
             }
             if let Some((_, id)) = license {
-                let l = rows
-                    .next()
-                    .unwrap_or_default()
-                    .first()
-                    .map(|r| decode(&id, r.get::<_, &[u8]>(0)))
-                    .transpose()?;
-                step.ahead.license = Some((id, l));
+                let row = rows.next().unwrap_or_default();
+                let l = row.first().map(|r| decode(&id, r.get::<_, &[u8]>(0)));
+                step.ahead.license = Some((id, l.transpose()?));
             }
             Ok(step)
         });
