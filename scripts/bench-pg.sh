@@ -5,7 +5,7 @@
 # BASELINE_DIR (environment): a directory holding another build's release `licd` and `licctl`;
 # its one-node PostgreSQL run follows this build's, on a fresh database of the same cluster.
 # Starts its own throwaway cluster (scripts/pg-cluster.sh; fsync and synchronous_commit on) in a
-# temp dir, on port 55433; everything is removed at the end.
+# temp dir, on a free port from 25432 up; everything is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-20000}
@@ -21,7 +21,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-base=$(bash scripts/pg-cluster.sh start "$pgdir" 55433)
+base=$(bash scripts/pg-cluster.sh start "$pgdir")
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 psql_() { psql -q "$base" -c "$1"; }
 printf 'ebf72724-bacc-414b-a86b-fda5bcc8153c' >"$dir/access.key"
