@@ -39,6 +39,19 @@ except OSError:
 PY
 }
 
+# The first port from $1 up that is free, within a hundred.
+free_port() {
+  local p=$1
+  while ! port_free "$p"; do
+    p=$((p + 1))
+    if [ "$p" -ge $(($1 + 100)) ]; then
+      echo "pg-cluster: no free port in $1-$((p - 1))" >&2
+      exit 1
+    fi
+  done
+  echo "$p"
+}
+
 # The server's own words when it would not start: pg_ctl only says "Examine the log output".
 explain_failure() {
   echo "pg-cluster: the server in $dir did not start; the end of $dir/server.log:" >&2
@@ -60,14 +73,8 @@ case "$action" in
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     if [ ! -f "$dir/data/PG_VERSION" ]; then
       if [ -z "$port" ]; then
-        port=25432
-        while ! port_free "$port"; do
-          port=$((port + 1))
-          if [ "$port" -ge 25532 ]; then
-            echo "pg-cluster: no free port in 25432-25531" >&2
-            exit 1
-          fi
-        done
+        auto_port=1
+        port=$(free_port 25432)
       elif ! port_free "$port"; then
         echo "pg-cluster: port $port is taken; give another or none" >&2
         exit 1
@@ -79,6 +86,7 @@ port = $port
 unix_socket_directories = '$dir'
 max_connections = 200
 shared_buffers = 256MB
+huge_pages = off
 fsync = on
 synchronous_commit = on
 logging_collector = off
@@ -87,7 +95,18 @@ CONF
     port=$(sed -n "s/^port = \([0-9]*\)$/\1/p" "$dir/data/postgresql.conf" | tail -n1)
     if ! as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
       explain_failure
-      exit 1
+      # One more try: on a port of its own choosing (another process may have bound it since
+      # the check), after whatever else was starting or stopping has had a moment.
+      if [ -n "${auto_port:-}" ]; then
+        port=$(free_port $((port + 1)))
+        sed -i "s/^port = [0-9]*$/port = $port/" "$dir/data/postgresql.conf"
+      fi
+      sleep 2
+      echo "pg-cluster: starting again on port $port" >&2
+      if ! as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null; then
+        explain_failure
+        exit 1
+      fi
     fi
     if ! as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'licd_test'" postgres | grep -q 1; then
       as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -qc "CREATE DATABASE licd_test" postgres
