@@ -70,6 +70,7 @@ pub mod market_api;
 pub mod marketplace;
 pub mod net;
 pub mod outbox;
+pub mod pem;
 pub mod private_file;
 pub mod server;
 pub mod service;

@@ -603,28 +603,10 @@ fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
     // PEM through rustls' own types (rustls-pemfile, which did this before, is unmaintained).
+    use tokio_rustls::rustls::pki_types::PrivateKeyDer;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = {
-        let pem = std::fs::read(cert).map_err(io(format!(
-            "cannot read TLS certificate {}",
-            cert.display()
-        )))?;
-        CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| {
-                ServeError::Config(format!(
-                    "{}: not a PEM certificate chain: {e}",
-                    cert.display()
-                ))
-            })?
-    };
-    if certs.is_empty() {
-        return Err(ServeError::Config(format!(
-            "{}: no certificate in it",
-            cert.display()
-        )));
-    }
+    let certs = crate::pem::certificates(cert)
+        .map_err(|e| ServeError::Config(format!("TLS certificate: {e}")))?;
     check_private(key, "the TLS private key")?;
     let pem = std::fs::read(key).map_err(io(format!("cannot read TLS key {}", key.display())))?;
     let key_der = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
