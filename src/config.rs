@@ -166,7 +166,7 @@ impl DatabaseUrl {
 impl std::str::FromStr for DatabaseUrl {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        crate::store::pg::pg_config(s).map_err(|e| e.to_string())?;
+        crate::store::pg::check_url(s).map_err(|e| e.to_string())?;
         Ok(DatabaseUrl(s.to_string()))
     }
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -967,4 +967,158 @@ fn what_a_step_reads_as_it_begins_waits_for_the_step_holding_it() {
             (true, Some("lic-first".to_string()))
         ]
     );
+}
+
+/// The test server with TLS on or off, its certificate and key in its own data directory (so a
+/// restart of the cluster finds them whatever happens here). Turned off again when dropped.
+struct ServerTls {
+    base: String,
+}
+
+impl ServerTls {
+    /// Turns TLS on or off and waits until new sessions see it.
+    fn set(base: &str, on: bool) -> ServerTls {
+        for sql in if on {
+            [
+                "ALTER SYSTEM SET ssl_cert_file = 'licd-test-server.crt'",
+                "ALTER SYSTEM SET ssl_key_file = 'licd-test-server.key'",
+                "ALTER SYSTEM SET ssl = on",
+            ]
+        } else {
+            [
+                "ALTER SYSTEM RESET ssl",
+                "ALTER SYSTEM RESET ssl_cert_file",
+                "ALTER SYSTEM RESET ssl_key_file",
+            ]
+        } {
+            pg::exec(base, sql);
+        }
+        pg::exec(base, "SELECT pg_reload_conf()");
+        let want = if on { "on" } else { "off" };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while one(base, "SHOW ssl") != want {
+            assert!(
+                Instant::now() < deadline,
+                "the server did not turn ssl {want}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ServerTls {
+            base: base.to_string(),
+        }
+    }
+}
+
+impl Drop for ServerTls {
+    fn drop(&mut self) {
+        for sql in [
+            "ALTER SYSTEM RESET ssl",
+            "ALTER SYSTEM RESET ssl_cert_file",
+            "ALTER SYSTEM RESET ssl_key_file",
+            "SELECT pg_reload_conf()",
+        ] {
+            pg::exec(&self.base, sql);
+        }
+    }
+}
+
+/// A certificate authority called `ca_name` and a server certificate it signed for `names`, as
+/// PEM: (CA certificate, server certificate, server key).
+fn ca_and_server(ca_name: &str, names: &[&str]) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let server =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+    (ca.pem(), server.pem(), key.serialize_pem())
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn the_database_is_reached_over_tls_checked_as_the_url_says() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let base = pg::require();
+    let url = pg::fresh_database(&base);
+    licd_migrate(&["--to", &url]);
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, server_cert, server_key) = ca_and_server("licd test database CA", &["localhost"]);
+    let (other_ca, _, _) = ca_and_server("someone else's CA", &["localhost"]);
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let other_ca_file = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca_file, other_ca).unwrap();
+    let with_tls = |host: &str, mode: &str, root: &Path| {
+        format!(
+            "{}?sslmode={mode}&sslrootcert={}",
+            url.replacen("@127.0.0.1:", &format!("@{host}:"), 1),
+            root.display()
+        )
+    };
+
+    // A server without TLS is refused, not spoken to in plain text.
+    let plain = ServerTls::set(&base, false);
+    let e = PgStore::open(&with_tls("127.0.0.1", "require", &ca_file), false)
+        .err()
+        .unwrap_or_else(|| panic!("connected in plain text to a server without TLS"));
+    assert!(e.to_string().contains("server does not support TLS"), "{e}");
+    drop(plain);
+
+    // The server's certificate and key, where the server reads them: its data directory, the
+    // key its owner's alone.
+    let data = PathBuf::from(one(&base, "SHOW data_directory"));
+    let owner = std::fs::metadata(&data).expect("the test server runs on this machine");
+    for (name, pem, mode) in [
+        ("licd-test-server.crt", &server_cert, 0o644),
+        ("licd-test-server.key", &server_key, 0o600),
+    ] {
+        let path = data.join(name);
+        std::fs::write(&path, pem).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::os::unix::fs::chown(&path, Some(owner.uid()), Some(owner.gid())).unwrap();
+    }
+    let _tls = ServerTls::set(&base, true);
+
+    // verify-full: the chain and the name. The certificate names localhost, not 127.0.0.1.
+    let store = PgStore::open(&with_tls("localhost", "verify-full", &ca_file), false).unwrap();
+    let db = url.rsplit('/').next().unwrap();
+    let sessions = |ssl: bool| {
+        one(
+            &base,
+            &format!(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = '{db}' AND a.application_name = 'licd' AND s.ssl = {ssl}"
+            ),
+        )
+    };
+    assert_ne!(sessions(true), "0", "licd's sessions are not encrypted");
+    assert_eq!(sessions(false), "0", "a licd session is in plain text");
+    assert!(store.verify_audit_chain().unwrap().is_ok());
+    drop(store);
+    let e = PgStore::open(&with_tls("127.0.0.1", "verify-full", &ca_file), false)
+        .err()
+        .unwrap_or_else(|| panic!("verify-full accepted a certificate for another name"));
+    assert!(e.to_string().contains("not valid for name"), "{e}");
+
+    // verify-ca and require: the chain only.
+    for mode in ["verify-ca", "require"] {
+        PgStore::open(&with_tls("127.0.0.1", mode, &ca_file), false)
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let e = PgStore::open(&with_tls("127.0.0.1", mode, &other_ca_file), false)
+            .err()
+            .unwrap_or_else(|| panic!("{mode} accepted a certificate of another authority"));
+        assert!(
+            e.to_string().contains("invalid peer certificate"),
+            "{mode}: {e}"
+        );
+    }
+
+    // licd migrate takes the same URL.
+    licd_migrate(&["--to", &with_tls("localhost", "verify-full", &ca_file)]);
 }

@@ -46,10 +46,8 @@ pub async fn schema_version(conn: &impl GenericClient) -> Result<i32, StoreError
 
 /// Connects once, outside any pool.
 async fn connect(url: &str) -> Result<Client, StoreError> {
-    let (client, connection) = pg_config(url)?
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(db)?;
+    let (cfg, tls) = pg_config(url)?;
+    let (client, connection) = cfg.connect(tls).await.map_err(db)?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "migration connection closed");

@@ -36,6 +36,7 @@
 //! calling thread without starving the server's other tasks.
 
 mod migrate;
+mod tls;
 
 pub use migrate::{ImportSummary, SCHEMA_VERSION, import_sled, migrate, schema_version};
 
@@ -51,7 +52,6 @@ use client_verifier::Timestamp;
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 use super::{
@@ -308,7 +308,28 @@ fn db<E: std::fmt::Display + 'static>(e: E) -> StoreError {
             d.code().code(),
             d.detail().map(|x| format!(": {x}")).unwrap_or_default()
         )),
-        None => StoreError::Db(format!("postgresql: {e}")),
+        // The driver's words name only the kind of failure ("error connecting to server");
+        // its causes say which: refused, timed out, a certificate for another name.
+        None => {
+            let source: Option<&dyn std::error::Error> = any
+                .downcast_ref::<tokio_postgres::Error>()
+                .map(|e| e as &dyn std::error::Error)
+                .or_else(|| {
+                    any.downcast_ref::<deadpool_postgres::PoolError>()
+                        .map(|e| e as &dyn std::error::Error)
+                });
+            let mut text = format!("postgresql: {e}");
+            let mut cause = source.and_then(std::error::Error::source);
+            while let Some(c) = cause {
+                let words = c.to_string();
+                if !text.contains(&words) {
+                    text.push_str(": ");
+                    text.push_str(&words);
+                }
+                cause = c.source();
+            }
+            StoreError::Db(text)
+        }
     }
 }
 
@@ -351,36 +372,41 @@ pub fn redacted_url(url: &str) -> String {
     out
 }
 
-/// Parses a `postgres://` URL into the driver's configuration, with licd's timeouts.
-pub(crate) fn pg_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+/// Parses a `postgres://` URL into the driver's configuration, with licd's timeouts, and the
+/// TLS connector its `sslmode` and `sslrootcert` ask for (see [`tls`]): reads the root file.
+pub(crate) fn pg_config(url: &str) -> Result<(tokio_postgres::Config, tls::PgTls), StoreError> {
+    let (cfg, check) = parse_url(url)?;
+    let connector = tls::PgTls::new(&check).map_err(StoreError::Db)?;
+    Ok((cfg, connector))
+}
+
+/// Whether `url` is a database URL licd can use, without touching any file or the network.
+pub(crate) fn check_url(url: &str) -> Result<(), StoreError> {
+    parse_url(url).map(|_| ())
+}
+
+fn parse_url(url: &str) -> Result<(tokio_postgres::Config, tls::Check), StoreError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(StoreError::Db(format!(
             "the database URL {} is not a postgres:// URL",
             redacted_url(url)
         )));
     }
-    let mut cfg: tokio_postgres::Config = url.parse().map_err(|e| {
+    let params = tls::split_url(url).map_err(StoreError::Db)?;
+    let mut cfg: tokio_postgres::Config = params.rest.parse().map_err(|e| {
         StoreError::Db(format!(
             "the database URL {} does not parse: {e}",
             redacted_url(url)
         ))
     })?;
-    // Without TLS support, any mode that asks for TLS is refused rather than downgraded.
-    if !matches!(
-        cfg.get_ssl_mode(),
-        tokio_postgres::config::SslMode::Disable | tokio_postgres::config::SslMode::Prefer
-    ) {
-        return Err(StoreError::Db(
-            "the database URL asks for TLS (sslmode), which this licd does not speak to PostgreSQL; reach the database over a private network or a TLS tunnel and use sslmode=disable (docs/operations.md, \"Several nodes\")".into(),
-        ));
-    }
+    cfg.ssl_mode(tls::ssl_mode(&params.check));
     if cfg.get_connect_timeout().is_none() {
         cfg.connect_timeout(Duration::from_secs(5));
     }
     cfg.keepalives(true)
         .keepalives_idle(Duration::from_secs(30))
         .application_name("licd");
-    Ok(cfg)
+    Ok((cfg, params.check))
 }
 
 impl PgStore {
@@ -388,7 +414,7 @@ impl PgStore {
     /// (`licd migrate --to URL` applies it) and that its commits are durable.
     /// With `migrate`, applies the migrations it lacks first (as `licd migrate` does).
     pub fn open(url: &str, migrate: bool) -> Result<Self, StoreError> {
-        let cfg = pg_config(url)?;
+        let (cfg, tls) = pg_config(url)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("licd-pg")
@@ -398,7 +424,7 @@ impl PgStore {
         let build = |size: usize, cfg: &tokio_postgres::Config| {
             let manager = Manager::from_config(
                 cfg.clone(),
-                NoTls,
+                tls.clone(),
                 ManagerConfig {
                     recycling_method: RecyclingMethod::Fast,
                 },
@@ -1628,7 +1654,16 @@ mod tests {
         let e = pg_config("postgres://licd:s3cret@h/licd?sslmode=require")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("TLS") && !e.contains("s3cret"), "{e}");
+        assert!(e.contains("sslrootcert") && !e.contains("s3cret"), "{e}");
+        let e = pg_config(
+            "postgres://licd:s3cret@h/licd?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("/nonexistent/ca.pem") && !e.contains("s3cret"),
+            "{e}"
+        );
     }
 
     #[test]
