@@ -5,10 +5,28 @@
 //! next log line, terminal escape sequences, bidi controls that reorder what a reader sees, or
 //! 60 KB of text per request. [`quoted`] escapes every such character and cuts the result to a
 //! fixed number of bytes; [`RefusalLimiter`] bounds how many refusal lines a flood can write,
-//! and says how many it left out, so real lines stay findable.
+//! and says how many it left out, so real lines stay findable. [`error_chain`] puts an error's
+//! causes on its line.
 
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// An error and its causes on one line, each cause once. Drivers and HTTP clients say only
+/// the kind of failure ("error connecting to server"); the causes say which (refused, timed
+/// out, a certificate for another name).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let words = s.to_string();
+        if !out.contains(&words) {
+            out.push_str(": ");
+            out.push_str(&words);
+        }
+        source = s.source();
+    }
+    out
+}
 
 /// Bytes of escaped client text a log field or an error message quotes at most.
 pub const QUOTE_BYTES: usize = 96;
@@ -120,6 +138,31 @@ impl Default for RefusalLimiter {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn an_error_chain_names_every_cause_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error connecting to server")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let words = refused.to_string();
+        assert_eq!(
+            error_chain(&Outer(refused)),
+            format!("error connecting to server: {words}")
+        );
+        // A cause the message already quotes is not repeated.
+        let io = std::io::Error::other("connection refused");
+        assert_eq!(error_chain(&io), "connection refused");
+    }
 
     #[test]
     fn escapes_everything_that_could_forge_or_hide_a_line() {

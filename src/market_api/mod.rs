@@ -190,7 +190,12 @@ impl MarketplaceApi {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("licd/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| bad(format!("cannot build the HTTP client: {}", chain(&e))))?;
+            .map_err(|e| {
+                bad(format!(
+                    "cannot build the HTTP client: {}",
+                    crate::logsafe::error_chain(&e)
+                ))
+            })?;
         Ok(MarketplaceApi {
             inner: Arc::new(Inner {
                 http,
@@ -410,7 +415,7 @@ impl MarketplaceApi {
                         call: call.to_string(),
                         host: base.origin.clone(),
                         timeout: e.is_timeout(),
-                        detail: chain(&e),
+                        detail: crate::logsafe::error_chain(&e),
                     };
                     if !is_last {
                         tracing::warn!(error = %err, "trying the next base URL");
@@ -563,21 +568,6 @@ fn random_boundary() -> String {
             .to_le_bytes()
     });
     format!("licd-{}", crate::crypto::hex(&bytes))
-}
-
-/// An error and its sources on one line (reqwest's own message alone says little).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -318,17 +318,10 @@ fn db<E: std::fmt::Display + 'static>(e: E) -> StoreError {
                     any.downcast_ref::<deadpool_postgres::PoolError>()
                         .map(|e| e as &dyn std::error::Error)
                 });
-            let mut text = format!("postgresql: {e}");
-            let mut cause = source.and_then(std::error::Error::source);
-            while let Some(c) = cause {
-                let words = c.to_string();
-                if !text.contains(&words) {
-                    text.push_str(": ");
-                    text.push_str(&words);
-                }
-                cause = c.source();
-            }
-            StoreError::Db(text)
+            StoreError::Db(match source {
+                Some(source) => format!("postgresql: {}", crate::logsafe::error_chain(source)),
+                None => format!("postgresql: {e}"),
+            })
         }
     }
 }
