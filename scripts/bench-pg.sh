@@ -4,6 +4,7 @@
 # Usage: scripts/bench-pg.sh [REQUESTS] [CONCURRENCY]
 # BASELINE_DIR (environment): a directory holding another build's release `licd` and `licctl`;
 # its one-node PostgreSQL run follows this build's, on a fresh database of the same cluster.
+# TLS=1 (environment): one more one-node run, over TLS (sslmode=verify-full) to the same cluster.
 # Starts its own throwaway cluster (scripts/pg-cluster.sh; fsync and synchronous_commit on) in a
 # temp dir, on a free port from 25432 up; everything is removed at the end.
 set -euo pipefail
@@ -73,6 +74,37 @@ if [ -n "${BASELINE_DIR:-}" ]; then
   load 31040 "$requests" "$concurrency"
   stop_all
   bindir=./target/release
+fi
+
+if [ -n "${TLS:-}" ]; then
+  echo "== PostgreSQL over TLS (sslmode=verify-full, ECDSA P-256), one node"
+  # A CA, and a certificate for localhost it signed, in the server's data directory.
+  quiet() { "$@" >/dev/null 2>&1; }
+  quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=licd bench CA" -keyout "$dir/ca.key" -out "$dir/ca.pem"
+  quiet openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+    -keyout "$pgdir/data/bench.key" -out "$dir/server.csr"
+  printf 'subjectAltName=DNS:localhost\n' >"$dir/san.ext"
+  quiet openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+    -CAcreateserial -days 2 -extfile "$dir/san.ext" -out "$pgdir/data/bench.crt"
+  chmod 600 "$pgdir/data/bench.key"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$pgdir/data/bench.key" "$pgdir/data/bench.crt"; fi
+  psql_ "ALTER SYSTEM SET ssl_cert_file = 'bench.crt'"
+  psql_ "ALTER SYSTEM SET ssl_key_file = 'bench.key'"
+  psql_ "ALTER SYSTEM SET ssl = on"
+  psql_ "SELECT pg_reload_conf()" >/dev/null
+  sleep 1
+  psql_ "CREATE DATABASE bench1t"
+  tls_base=${base/@127.0.0.1:/@localhost:}
+  start pg1t 31050 --database-url "${tls_base%/*}/bench1t?sslmode=verify-full&sslrootcert=$dir/ca.pem" \
+    --database-migrate
+  load 31050 "$requests" "$concurrency"
+  echo "licd sessions over TLS: $(psql -Atq "$base" -c "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND application_name = 'licd'")"
+  stop_all
+  # Off again: the runs below (pgbench's sslmode=prefer among them) stay in plain text.
+  psql_ "ALTER SYSTEM RESET ssl"
+  psql_ "SELECT pg_reload_conf()" >/dev/null
+  sleep 1
 fi
 
 echo "== PostgreSQL, two nodes (two load generators, each half the calls at half the concurrency)"
