@@ -30,7 +30,9 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// PostgreSQL shared by several licd (postgres://USER:PASSWORD@HOST:PORT/DB) instead of the
     /// embedded database in the data directory. Apply the schema first with `licd migrate --to URL`
-    /// (or --database-migrate). See docs/operations.md, "Several nodes" [default: embedded]
+    /// (or --database-migrate). For TLS, checked against your CA: add
+    /// ?sslmode=verify-full&sslrootcert=CA.pem. See docs/operations.md, "Several nodes" [default:
+    /// embedded]
     #[arg(long, env = "LICD_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<DatabaseUrl>,
     /// With --database-url: apply the schema migrations this licd needs at start (safe on
