@@ -975,25 +975,32 @@ struct ServerTls {
     base: String,
 }
 
+/// The settings [`ServerTls`] changes, reset to the cluster's own when it is done.
+const TLS_SETTINGS: [&str; 3] = ["ssl", "ssl_cert_file", "ssl_key_file"];
+
+/// Puts the TLS settings back as the cluster had them, and reloads.
+fn reset_tls(base: &str) {
+    for name in TLS_SETTINGS {
+        pg::exec(base, &format!("ALTER SYSTEM RESET {name}"));
+    }
+    pg::exec(base, "SELECT pg_reload_conf()");
+}
+
 impl ServerTls {
     /// Turns TLS on or off and waits until new sessions see it.
     fn set(base: &str, on: bool) -> ServerTls {
-        for sql in if on {
-            [
+        if on {
+            for sql in [
                 "ALTER SYSTEM SET ssl_cert_file = 'licd-test-server.crt'",
                 "ALTER SYSTEM SET ssl_key_file = 'licd-test-server.key'",
                 "ALTER SYSTEM SET ssl = on",
-            ]
+                "SELECT pg_reload_conf()",
+            ] {
+                pg::exec(base, sql);
+            }
         } else {
-            [
-                "ALTER SYSTEM RESET ssl",
-                "ALTER SYSTEM RESET ssl_cert_file",
-                "ALTER SYSTEM RESET ssl_key_file",
-            ]
-        } {
-            pg::exec(base, sql);
+            reset_tls(base);
         }
-        pg::exec(base, "SELECT pg_reload_conf()");
         let want = if on { "on" } else { "off" };
         let deadline = Instant::now() + Duration::from_secs(10);
         while one(base, "SHOW ssl") != want {
@@ -1011,14 +1018,7 @@ impl ServerTls {
 
 impl Drop for ServerTls {
     fn drop(&mut self) {
-        for sql in [
-            "ALTER SYSTEM RESET ssl",
-            "ALTER SYSTEM RESET ssl_cert_file",
-            "ALTER SYSTEM RESET ssl_key_file",
-            "SELECT pg_reload_conf()",
-        ] {
-            pg::exec(&self.base, sql);
-        }
+        reset_tls(&self.base);
     }
 }
 
