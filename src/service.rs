@@ -761,8 +761,11 @@ impl Service {
         let binding = if raw.is_empty() {
             None
         } else {
+            // A paid order the marketplace retries is not refused for listing several machines'
+            // values: it binds what names one machine (see `Fingerprint::one_machine`).
             let fp = Fingerprint::parse(&raw)
-                .map_err(|e| ServiceError::Invalid(format!("deviceFingerprint: {e}")))?;
+                .map_err(|e| ServiceError::Invalid(format!("deviceFingerprint: {e}")))?
+                .one_machine();
             if !fp.identifies_machine() {
                 // Such a binding could never hold in the verifier: refuse it now, with the
                 // reason, rather than deliver a license that locks its customer out.

@@ -82,7 +82,10 @@ mod time;
 mod verify;
 
 pub use claims::{Claims, Entitlements, RevocationClaims, TokenStatus};
-pub use fingerprint::{Binding, Fingerprint, FingerprintError, MatchPolicy, MatchResult};
+pub use fingerprint::{
+    Binding, Fingerprint, FingerprintError, MAX_BOARD_VALUES, MAX_DISK_SERIALS, MatchPolicy,
+    MatchResult,
+};
 #[cfg(feature = "sign")]
 pub use issue::{MAX_TOKEN_LEN, MintError, mint, sign_revocations};
 #[cfg(feature = "sign")]

@@ -11,7 +11,10 @@
 //!   identifies a machine (opaque, or with a disk or mainboard serial): MAC and CPU id alone
 //!   never hold a binding;
 //! - a match result is consistent: never more matched than bound, and matching is symmetric in
-//!   the sense that equal fingerprints give equal results.
+//!   the sense that equal fingerprints give equal results;
+//! - one binding, one machine: when a second newline splits off a second device, and the
+//!   binding holds on both devices, the two share a bound mainboard value or a bound disk
+//!   serial (which distinct machines never do), whatever values the binding was made from.
 #![no_main]
 
 use client_verifier::{Binding, Fingerprint, MatchPolicy};
@@ -31,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     let (bound_raw, device_raw) = text.split_once('\n').unwrap_or((text, text));
+    let (device_raw, other_raw) = device_raw.split_once('\n').unwrap_or((device_raw, ""));
     let Ok(bound) = parse_round_trip(bound_raw) else {
         return;
     };
@@ -66,8 +70,26 @@ fuzz_target!(|data: &[u8]| {
         if bound.is_opaque() || device.is_opaque() {
             assert_eq!(r.holds(), device == bound, "opaque values match exactly");
         }
+        if let Ok(other) = Fingerprint::parse(other_raw) {
+            if r.holds() && binding.check(&other, MatchPolicy::AtLeast(1)).holds() {
+                assert!(
+                    share_an_anchor(&bound, &device, &other),
+                    "one binding held on two machines that share no bound serial"
+                );
+            }
+        }
     }
 });
+
+/// Whether devices `a` and `b` share a disk or mainboard value that `bound` lists.
+fn share_an_anchor(bound: &Fingerprint, a: &Fingerprint, b: &Fingerprint) -> bool {
+    let (Some(bound), Some(a), Some(b)) = (bound.parts(), a.parts(), b.parts()) else {
+        return true; // opaque: matched exactly, so the same value
+    };
+    [1, 2]
+        .iter()
+        .any(|&i| bound[i].iter().any(|v| a[i].contains(v) && b[i].contains(v)))
+}
 
 fn parse_round_trip(raw: &str) -> Result<Fingerprint, ()> {
     let Ok(fp) = Fingerprint::parse(raw) else {

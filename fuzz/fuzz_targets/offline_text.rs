@@ -5,12 +5,14 @@
 //! - reading never panics, whatever the text;
 //! - what is read is within bounds: a license id of 1 to 128 bytes, a binding in its canonical
 //!   token form;
+//! - whatever binding a request carries, it never holds on two machines that share no disk or
+//!   mainboard serial (one seat, one machine);
 //! - a request or receipt made from the input (key seed, license id, salt) reads back to the
 //!   same fields, proves possession of the token it was made with and of no other.
 #![no_main]
 
 use client_verifier::offline::{DeviceKey, MAX_LICENSE_ID_LEN, Receipt, Request};
-use client_verifier::{Binding, Fingerprint};
+use client_verifier::{Binding, Fingerprint, MatchPolicy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +23,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(!r.license().is_empty() && r.license().len() <= MAX_LICENSE_ID_LEN);
         let encoded = r.binding().encode();
         assert_eq!(Binding::decode(&encoded).as_ref(), Some(r.binding()));
+        let holds = |raw: &str| {
+            Fingerprint::parse(raw)
+                .is_ok_and(|f| r.binding().check(&f, MatchPolicy::AtLeast(1)).holds())
+        };
+        assert!(
+            !(holds("M|DISK-A|BOARD-A|C") && holds("M|DISK-B|BOARD-B|C")),
+            "a request's binding held on two machines"
+        );
     }
     if let Ok(r) = Receipt::open(text) {
         assert!(!r.license().is_empty() && r.license().len() <= MAX_LICENSE_ID_LEN);

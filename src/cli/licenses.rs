@@ -116,6 +116,12 @@ pub struct ListArgs {
     /// Only unreleased licenses whose paid period ends within N days from now.
     #[arg(long, value_name = "N")]
     pub expiring_days: Option<u32>,
+    /// Only licenses with a live seat or device token bound to more than one disk or mainboard
+    /// value. Verifiers built before licd 0.1's one-machine rule accept such a token on several
+    /// machines: reissue these once your application ships a current verifier
+    /// (see docs/security.md, "One seat, one machine").
+    #[arg(long)]
+    pub wide_bindings: bool,
     /// How many licenses to print (with --all: how many per request).
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: usize,
@@ -482,6 +488,9 @@ async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError>
         }
         if let Some(d) = a.expiring_days {
             query.push(("expiring_days", d.to_string()));
+        }
+        if a.wide_bindings {
+            query.push(("wide_bindings", "true".into()));
         }
         if let Some(af) = &after {
             query.push(("after", af.clone()));

@@ -6,7 +6,9 @@
 //! [`crate::store::Store`] trait, calls these functions, and hands the result back to the store
 //! as one batch.
 
-use client_verifier::{Binding, Claims, Entitlements, SecretKey, Timestamp, TokenStatus, mint};
+use client_verifier::{
+    Binding, Claims, Entitlements, Fingerprint, SecretKey, Timestamp, TokenStatus, mint,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{BindingRule, Entry};
@@ -709,6 +711,13 @@ pub struct Activation {
 }
 
 impl Activation {
+    /// Whether this seat's binding names more than one disk or mainboard value, which a verifier
+    /// built before the one-machine rule accepts on several machines (see
+    /// [`Binding::spans_machines_in_old_verifiers`]).
+    pub fn wide_binding(&self) -> bool {
+        Binding::decode(&self.binding).is_some_and(|b| b.spans_machines_in_old_verifiers())
+    }
+
     /// The id this seat is reported under in usage statistics: stable, and telling the
     /// marketplace nothing about the device.
     pub fn client_id(&self) -> String {
@@ -747,6 +756,16 @@ pub struct DeviceLicense {
     /// When a reissue retired this device; its binding is on the revocation list from then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Timestamp>,
+}
+
+impl DeviceLicense {
+    /// Whether the fingerprint this device token was minted for names more than one disk or
+    /// mainboard value (as [`Activation::wide_binding`]). Read from the fingerprint as sent, so
+    /// it also lists a token minted since the fix whose extra mainboard values were left out.
+    pub fn wide_binding(&self) -> bool {
+        Fingerprint::parse(&self.fingerprint)
+            .is_ok_and(|f| Binding::new(&f, [0; 8]).spans_machines_in_old_verifiers())
+    }
 }
 
 /// The key under which an operation that must apply once (a renewal order, an upgrade order)

@@ -6,7 +6,7 @@
 //! request or receipt may do to a license's seats.
 
 use client_verifier::offline::{Receipt, Request};
-use client_verifier::{Binding, Timestamp};
+use client_verifier::{Binding, MAX_BOARD_VALUES, Timestamp};
 use serde_json::json;
 
 use super::seats::{check_bindable, refuse_superseded, strong_enough};
@@ -221,14 +221,20 @@ fn same_salt(a: &Activation, b: &Binding) -> bool {
 }
 
 /// A binding made on the machine is held to what `/v1/activate` asks of a raw fingerprint:
-/// at least `min` components, one of them the disk or mainboard serial.
+/// one machine's (one mainboard value at most; a binding keeps at most four disk serials, within
+/// what a machine may list), at least `min` components, one of them the disk or mainboard serial.
 fn check_offline_binding(b: &Binding, min: u8) -> Result<(), ServiceError> {
-    match b.components() {
+    match b.value_counts() {
         None if min == 0 => Ok(()),
         None => Err(ServiceError::Invalid(
             "request: bound to an opaque fingerprint; this server needs the four-part form MAC|disk|mainboard|CPU".into(),
         )),
-        Some(present) => {
+        Some(counts) if usize::from(counts[2]) > MAX_BOARD_VALUES => Err(ServiceError::Invalid(format!(
+            "request: bound to {} mainboard values, more than one machine has; make the request on the machine itself (Fingerprint::collect)",
+            counts[2]
+        ))),
+        Some(counts) => {
+            let present = counts.map(|n| n > 0);
             let count = present.iter().filter(|&&p| p).count();
             strong_enough(count, present[1] || present[2], min)
                 .map_err(|m| ServiceError::Invalid(format!("request: {m}")))

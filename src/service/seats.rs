@@ -539,7 +539,9 @@ pub(super) fn refuse_superseded(l: &License, claims: &Claims) -> Result<(), Serv
     Ok(())
 }
 
-/// A fingerprint strong enough for a binding made through the public API: at least `min`
+/// A fingerprint strong enough for a binding made through the public API: one machine's (no more
+/// mainboard values or disk serials than a machine has, see
+/// [`Fingerprint::check_one_machine`]), with at least `min`
 /// non-empty components of the four-part form, one of them the disk or the mainboard serial
 /// (MAC addresses are set at will and CPU ids are shared by every machine of a model, so a
 /// binding on those alone would follow a license to any machine). With `min` 0, opaque
@@ -553,6 +555,8 @@ pub(super) fn check_public_fingerprint(fp: &Fingerprint, min: u8) -> Result<(), 
             "fingerprint: expected the four-part form MAC|disk|mainboard|CPU (client-verifier Fingerprint::collect), not an opaque value".into(),
         ));
     };
+    fp.check_one_machine()
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
     let present = parts.iter().filter(|v| !v.is_empty()).count();
     strong_enough(present, fp.identifies_machine(), min)
         .map_err(|m| ServiceError::Invalid(format!("fingerprint: {m}")))

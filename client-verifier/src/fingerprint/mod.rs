@@ -35,6 +35,14 @@ pub const COMPONENTS: [&str; 4] = ["mac", "disk", "board", "cpu"];
 /// bounding the token's size.
 pub const MAX_VALUES_PER_COMPONENT: usize = 4;
 
+/// The most mainboard values one machine has: one. A fingerprint listing more describes several
+/// machines, and an issuer refuses to bind it ([`Fingerprint::check_one_machine`]).
+pub const MAX_BOARD_VALUES: usize = 1;
+
+/// The most disk serials one machine is taken to list. [`Fingerprint::collect`] keeps the first
+/// this many (in sorted order) of a machine with more, so that no real machine is refused.
+pub const MAX_DISK_SERIALS: usize = 8;
+
 const SALT_LEN: usize = 8;
 const PART_HASH_LEN: usize = 6;
 const OPAQUE_HASH_LEN: usize = 12;
@@ -51,6 +59,16 @@ pub enum FingerprintError {
         /// Its length in bytes.
         len: usize,
     },
+    /// Lists more disk or mainboard values than one machine has: a binding to it would describe
+    /// several machines.
+    NotOneMachine {
+        /// `"disk"` or `"board"`.
+        component: &'static str,
+        /// How many values it lists.
+        count: usize,
+        /// How many one machine may have ([`MAX_DISK_SERIALS`], [`MAX_BOARD_VALUES`]).
+        max: usize,
+    },
 }
 
 impl fmt::Display for FingerprintError {
@@ -60,6 +78,14 @@ impl fmt::Display for FingerprintError {
             FingerprintError::TooLong { len } => {
                 write!(f, "fingerprint is {len} bytes, more than {MAX_LEN}")
             }
+            FingerprintError::NotOneMachine {
+                component,
+                count,
+                max,
+            } => write!(
+                f,
+                "fingerprint lists {count} {component} values, more than one machine has (at most {max}); send the fingerprint of one machine, as Fingerprint::collect gives it"
+            ),
         }
     }
 }
@@ -138,7 +164,47 @@ impl Fingerprint {
     /// Fails only when no component at all could be read.
     #[cfg(feature = "fingerprint")]
     pub fn collect() -> Result<Self, FingerprintError> {
-        Self::from_parts(collect::raw_components())
+        Self::from_parts(collect::raw_components()).map(Self::one_machine)
+    }
+
+    /// Whether this fingerprint can be one machine's: at most [`MAX_BOARD_VALUES`] mainboard
+    /// values and [`MAX_DISK_SERIALS`] disk serials. Issuers that take a fingerprint from a
+    /// client refuse one that lists more, since a binding to it would name several machines.
+    pub fn check_one_machine(&self) -> Result<(), FingerprintError> {
+        let Repr::Parts(p) = &self.0 else {
+            return Ok(());
+        };
+        for (i, component, max) in [
+            (2, "board", MAX_BOARD_VALUES),
+            (1, "disk", MAX_DISK_SERIALS),
+        ] {
+            if p[i].len() > max {
+                return Err(FingerprintError::NotOneMachine {
+                    component,
+                    count: p[i].len(),
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// What of this fingerprint can be bound without naming several machines: the mainboard
+    /// component is dropped when it lists more than one value (which of them is the machine's
+    /// cannot be told), and disk serials past the first [`MAX_DISK_SERIALS`] are dropped. For an
+    /// issuer that must bind what it is given rather than refuse it (a paid order); the result
+    /// may no longer [identify a machine](Self::identifies_machine).
+    pub fn one_machine(self) -> Self {
+        match self.0 {
+            Repr::Opaque(_) => self,
+            Repr::Parts(mut p) => {
+                if p[2].len() > MAX_BOARD_VALUES {
+                    p[2].clear();
+                }
+                p[1].truncate(MAX_DISK_SERIALS);
+                Fingerprint(Repr::Parts(p))
+            }
+        }
     }
 
     /// The per-component values, or `None` for an opaque fingerprint.
@@ -168,7 +234,9 @@ impl Fingerprint {
 
 /// The components that identify a machine: disk and mainboard serials. MAC (0) and CPU id (3)
 /// only support a match.
-const STRONG: [usize; 2] = [1, 2];
+const STRONG: [usize; 2] = [DISK, BOARD];
+const DISK: usize = 1;
+const BOARD: usize = 2;
 
 impl fmt::Display for Fingerprint {
     /// The marketplace form: `A,B|C||D`, or the opaque value as given.
@@ -195,11 +263,24 @@ impl fmt::Display for Fingerprint {
 
 /// How many bound components must still match for a binding to hold.
 ///
-/// Whatever the policy, a four-part binding holds only when the disk or the mainboard serial
-/// still matches: the MAC address (set at will) and the CPU id (shared by every machine of one
-/// model) alone or together never satisfy a binding. A binding made with neither serial can
-/// therefore never hold, which is why issuers refuse to make one
-/// ([`Fingerprint::identifies_machine`]).
+/// Whatever the policy, a four-part binding holds only when it is *anchored*, which names one
+/// machine:
+/// - when a mainboard value was bound, more than half of the bound mainboard values must be the
+///   device's (a binding made on one machine has one, so that one must match);
+/// - with no mainboard value bound, more than half of the bound disk serials must be the
+///   device's.
+///
+/// So any two machines that both satisfy one binding share a bound mainboard value or a bound
+/// disk serial (two majorities of one set meet), which distinct real machines never do: one
+/// binding, one machine, however many values the fingerprint listed when it was bound. The MAC
+/// address (set at will) and the CPU id (shared by every machine of one model) never anchor a
+/// binding. A binding made with neither serial can therefore never hold, which is why issuers
+/// refuse to make one ([`Fingerprint::identifies_machine`]).
+///
+/// What follows for a customer: with the mainboard bound, a new NIC, new disks or a new CPU keep
+/// the binding; a new mainboard value makes a new machine. On Linux that value is
+/// `/etc/machine-id`, so reinstalling the OS is a new machine too (a transfer, within the
+/// catalog's budget). With no mainboard bound, replacing half or more of the bound disks does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MatchPolicy {
@@ -234,8 +315,9 @@ pub struct MatchResult {
     pub bound: u8,
     /// How many the policy requires.
     pub required: u8,
-    /// Whether a machine-identifying value matched: the disk or mainboard serial of a four-part
-    /// binding, or the whole value of an opaque one.
+    /// Whether the values that name one machine matched: a majority of the bound mainboard
+    /// values, or with none bound a majority of the bound disk serials (see [`MatchPolicy`]); for
+    /// an opaque binding, the whole value.
     pub anchored: bool,
 }
 
@@ -345,19 +427,22 @@ impl Binding {
             (BindingHashes::Parts(bound_parts), _) => {
                 let bound = bound_parts.lens.iter().filter(|&&n| n > 0).count() as u8;
                 let device_parts = device.parts();
-                let hits: [bool; 4] = core::array::from_fn(|i| {
+                // Per component, how many of the bound hashes are among the device's.
+                let hits: [usize; 4] = core::array::from_fn(|i| {
                     let hashes = bound_parts.get(i);
-                    !hashes.is_empty()
-                        && device_parts.is_some_and(|d| {
-                            d[i].iter()
-                                .any(|v| hashes.contains(&hash(&self.salt, i as u8, v)))
-                        })
+                    let Some(d) = device_parts else { return 0 };
+                    if hashes.is_empty() {
+                        return 0;
+                    }
+                    let mine: Vec<[u8; PART_HASH_LEN]> =
+                        d[i].iter().map(|v| hash(&self.salt, i as u8, v)).collect();
+                    hashes.iter().filter(|h| mine.contains(h)).count()
                 });
                 MatchResult {
-                    matched: hits.iter().filter(|&&h| h).count() as u8,
+                    matched: hits.iter().filter(|&&h| h > 0).count() as u8,
                     bound,
                     required: policy.required(bound),
-                    anchored: STRONG.iter().any(|&i| hits[i]),
+                    anchored: anchored(bound_parts, &hits),
                 }
             }
         }
@@ -371,10 +456,25 @@ impl Binding {
     /// Which of the four components hold at least one value, or `None` for a binding to an
     /// opaque fingerprint: what an issuer can tell of a binding made on the machine.
     pub fn components(&self) -> Option<[bool; 4]> {
+        self.value_counts().map(|n| n.map(|n| n > 0))
+    }
+
+    /// How many values each of the four components holds (at most
+    /// [`MAX_VALUES_PER_COMPONENT`]), or `None` for a binding to an opaque fingerprint.
+    pub fn value_counts(&self) -> Option<[u8; 4]> {
         match &self.hashes {
             BindingHashes::Opaque(_) => None,
-            BindingHashes::Parts(p) => Some(core::array::from_fn(|i| p.lens[i] > 0)),
+            BindingHashes::Parts(p) => Some(p.lens),
         }
+    }
+
+    /// Whether a verifier built before the one-machine rule (which took any one bound disk or
+    /// mainboard value as the anchor) could accept this binding on several machines: more than
+    /// one mainboard value, or more than one disk serial. Such tokens are worth reissuing once
+    /// the application ships a current verifier.
+    pub fn spans_machines_in_old_verifiers(&self) -> bool {
+        self.value_counts()
+            .is_some_and(|n| usize::from(n[BOARD]) > 1 || usize::from(n[DISK]) > 1)
     }
 
     /// The revocation-list entry that revokes this binding of license `jti` and no other:
@@ -477,6 +577,21 @@ impl<'de> Deserialize<'de> for Binding {
             }
         }
         deserializer.deserialize_string(V)
+    }
+}
+
+/// The anchor rule of [`MatchPolicy`]: a majority of the bound mainboard values, or with none
+/// bound a majority of the bound disk serials. `hits` counts, per component, the bound hashes the
+/// device has.
+fn anchored(bound: &PartHashes, hits: &[usize; 4]) -> bool {
+    let majority = |i: usize| {
+        let n = bound.get(i).len();
+        n > 0 && 2 * hits[i] > n
+    };
+    if bound.get(BOARD).is_empty() {
+        majority(DISK)
+    } else {
+        majority(BOARD)
     }
 }
 
@@ -630,12 +745,95 @@ mod tests {
                 .holds()
         );
         assert!(
-            full.check(&fp("M9|D1|B9|C1"), MatchPolicy::Tolerant)
-                .holds()
+            !full
+                .check(&fp("M9|D1|B9|C1"), MatchPolicy::Tolerant)
+                .holds(),
+            "with the mainboard bound, a new mainboard value is a new machine"
         );
         assert!(fp("M|D||").identifies_machine() && fp("||B|").identifies_machine());
         assert!(!fp("M|||C").identifies_machine());
         assert!(fp("8a6f0e").identifies_machine());
+    }
+
+    /// Hardening round 3: one activation listing four machines' disks and four other machines'
+    /// mainboards bound all eight under the old "any value" anchor.
+    #[test]
+    fn a_fingerprint_pooling_eight_machines_binds_none_of_them() {
+        let pooled = fp(
+            "02:00:00:00:00:01,02:00:00:00:00:02,02:00:00:00:00:03,02:00:00:00:00:04|DISK-1,DISK-2,DISK-3,DISK-4|BOARD-5,BOARD-6,BOARD-7,BOARD-8|BFEBFBFF000906EA",
+        );
+        let b = Binding::new(&pooled, SALT);
+        for i in 1..=4 {
+            let m = fp(&alloc::format!(
+                "0A:00:00:00:00:0{i}|DISK-{i}|OWN-{i}|BFEBFBFF000906EA"
+            ));
+            assert!(!b.check(&m, MatchPolicy::Tolerant).holds(), "machine {i}");
+            assert!(!b.check(&m, MatchPolicy::AtLeast(1)).holds(), "machine {i}");
+        }
+        for i in 5..=8 {
+            let m = fp(&alloc::format!(
+                "0A:00:00:00:00:0{i}|OWN-{i}|BOARD-{i}|BFEBFBFF000906EA"
+            ));
+            assert!(!b.check(&m, MatchPolicy::Tolerant).holds(), "machine {i}");
+        }
+        assert!(b.spans_machines_in_old_verifiers());
+        assert_eq!(
+            pooled.check_one_machine(),
+            Err(FingerprintError::NotOneMachine {
+                component: "board",
+                count: 4,
+                max: 1
+            })
+        );
+        // Bound as a paid order must be: the mainboards dropped, a majority of the disks needed.
+        let kept = pooled.clone().one_machine();
+        assert_eq!(kept.parts().unwrap()[2], Vec::<String>::new());
+        let b = Binding::new(&kept, SALT);
+        assert!(
+            !b.check(&fp("M|DISK-1|OWN|BFEBFBFF000906EA"), MatchPolicy::Tolerant)
+                .holds()
+        );
+        assert!(b.check(&kept, MatchPolicy::Tolerant).holds());
+    }
+
+    #[test]
+    fn one_value_each_binds_one_machine() {
+        // Binding D|B was held by (D, B') and by (D', B) under the old rule.
+        let b = Binding::new(&fp("M|D|B|C"), SALT);
+        assert!(b.check(&fp("M|D2|B|C"), MatchPolicy::Tolerant).holds());
+        assert!(!b.check(&fp("M|D|B2|C"), MatchPolicy::Tolerant).holds());
+        assert!(!b.spans_machines_in_old_verifiers());
+        // With no mainboard, more than half of the disks must match.
+        let b = Binding::new(&fp("M|D1,D2,D3||C"), SALT);
+        assert!(b.check(&fp("M|D1,D2,X||C"), MatchPolicy::Tolerant).holds());
+        assert!(!b.check(&fp("M|D1,X,Y||C"), MatchPolicy::Tolerant).holds());
+        let b = Binding::new(&fp("M|D1,D2||C"), SALT);
+        assert!(
+            !b.check(&fp("M|D1||C"), MatchPolicy::Tolerant).holds(),
+            "half is not more than half"
+        );
+    }
+
+    #[test]
+    fn a_machine_lists_one_mainboard_and_a_bounded_number_of_disks() {
+        let disks: Vec<String> = (0..=MAX_DISK_SERIALS)
+            .map(|i| alloc::format!("D{i:02}"))
+            .collect();
+        let many = fp(&alloc::format!("M|{}|B|C", disks.join(",")));
+        assert_eq!(
+            many.check_one_machine(),
+            Err(FingerprintError::NotOneMachine {
+                component: "disk",
+                count: MAX_DISK_SERIALS + 1,
+                max: MAX_DISK_SERIALS
+            })
+        );
+        let kept = many.one_machine();
+        assert_eq!(kept.check_one_machine(), Ok(()));
+        assert_eq!(kept.parts().unwrap()[1].len(), MAX_DISK_SERIALS);
+        assert_eq!(kept.parts().unwrap()[2], ["B"]);
+        assert_eq!(fp("M|D1,D2|B|C").check_one_machine(), Ok(()));
+        assert_eq!(fp("8a6f0e").check_one_machine(), Ok(()));
     }
 
     #[test]

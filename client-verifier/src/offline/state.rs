@@ -90,6 +90,9 @@ impl OfflineState {
                 "this token is already bound to a device; make the request with the license as bought (the unbound token)".to_string(),
             ));
         }
+        fingerprint
+            .check_one_machine()
+            .map_err(|e| OfflineError::License(e.to_string()))?;
         if !fingerprint.identifies_machine() {
             return Err(OfflineError::License(
                 "this machine's fingerprint has neither a disk nor a mainboard serial, so nothing can be bound to it".to_string(),

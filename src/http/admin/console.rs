@@ -761,6 +761,7 @@ async fn licenses(
             product: None,
             test,
             expiring_before: None,
+            wide_bindings: false,
         };
         let page = scan(store.as_ref(), after, &filter, PAGE, SCAN_BUDGET)?;
         let mut licenses = Vec::with_capacity(page.licenses.len());

@@ -124,6 +124,7 @@ struct ListQuery {
     product: Option<String>,
     test: Option<bool>,
     expiring_days: Option<u32>,
+    wide_bindings: Option<bool>,
     after: Option<String>,
     limit: Option<usize>,
 }
@@ -137,6 +138,9 @@ pub(super) struct Filter {
     pub(super) test: Option<bool>,
     /// Not released, with `exp` between now and this.
     pub(super) expiring_before: Option<(Timestamp, Timestamp)>,
+    /// Only licenses with a live seat or device token bound to more than one disk or mainboard
+    /// value (minted before the one-machine rule; worth reissuing).
+    pub(super) wide_bindings: bool,
 }
 
 impl Filter {
@@ -202,6 +206,7 @@ async fn list(
         expiring_before: q
             .expiring_days
             .map(|d| (now, now.add_secs(i64::from(d) * DAY))),
+        wide_bindings: q.wide_bindings.unwrap_or(false),
     };
     let store = st.store.clone();
     let page = blocking(move || scan(store.as_ref(), q.after, &filter, limit, SCAN_BUDGET)).await?;
@@ -228,7 +233,7 @@ pub(super) fn scan(
         for l in &page {
             scanned += 1;
             after = Some(l.id.clone());
-            if filter.matches(l) {
+            if filter.matches(l) && (!filter.wide_bindings || has_wide_binding(store, &l.id)?) {
                 licenses.push(Summary::from(l));
                 if licenses.len() == limit {
                     // Whether anything follows is for the next request to find out.
@@ -250,6 +255,18 @@ pub(super) fn scan(
         licenses,
         next: after,
     })
+}
+
+/// Whether a live seat or device token of license `id` has a wide binding.
+fn has_wide_binding(store: &dyn Store, id: &str) -> Result<bool, ApiError> {
+    let seats = store.activations(id).map_err(store_error)?;
+    let devices = store.devices_for(id).map_err(store_error)?;
+    Ok(seats
+        .iter()
+        .any(|a| a.revoked.is_none() && a.wide_binding())
+        || devices
+            .iter()
+            .any(|d| d.revoked.is_none() && d.wide_binding()))
 }
 
 #[derive(Serialize)]
@@ -705,6 +722,7 @@ mod tests {
             product: None,
             test: None,
             expiring_before: None,
+            wide_bindings: false,
         }
     }
 
