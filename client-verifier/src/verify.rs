@@ -255,7 +255,13 @@ pub struct Verifier {
     policy: MatchPolicy,
     tolerance: i64,
     revoked: BTreeSet<String>,
+    /// The newest list sequence number this application has accepted before (the builder's
+    /// floor), raised by every list loaded: no older list is taken.
     revocation_seq: u64,
+    /// The sequence number of the list actually loaded, apart from the floor: a verifier told
+    /// that list 3 was seen before, but holding none, must not answer as if it held it (the
+    /// list file deleted).
+    loaded_seq: Option<u64>,
     skip_device: bool,
 }
 
@@ -319,7 +325,10 @@ impl VerifierBuilder {
     }
 
     /// The highest revocation-list sequence number this application has accepted before, as
-    /// persisted by it; lists below it are refused even before any list is loaded.
+    /// persisted by it. Lists below it are refused, and until a list at least this new is
+    /// loaded ([`Verifier::load_revocations`]) every verification fails with
+    /// [`VerifyError::StaleRevocationList`]: a list seen once cannot be deleted to un-revoke a
+    /// license.
     #[must_use]
     pub fn min_revocation_seq(mut self, seq: u64) -> Self {
         self.min_seq = seq;
@@ -342,6 +351,7 @@ impl VerifierBuilder {
             tolerance: self.tolerance.unwrap_or(DEFAULT_CLOCK_TOLERANCE),
             revoked: BTreeSet::new(),
             revocation_seq: self.min_seq,
+            loaded_seq: None,
             skip_device: self.skip_device,
         }
     }
@@ -361,6 +371,7 @@ impl Verifier {
         device: Option<&Fingerprint>,
         now: Timestamp,
     ) -> Result<VerifiedLicense, VerifyError> {
+        self.require_list(self.revocation_seq)?;
         let (claims, kid): (Claims, KeyId) = self.open(token, "license claims are malformed")?;
         claims.check_consistent()?;
         self.check_claims(&claims, now)?;
@@ -389,16 +400,24 @@ impl Verifier {
         now: Timestamp,
         guard: &mut TimeGuard,
     ) -> Result<VerifiedLicense, VerifyError> {
-        if self.revocation_seq < guard.revocation_seq {
-            return Err(VerifyError::StaleRevocationList {
-                current: guard.revocation_seq,
-                offered: self.revocation_seq,
-            });
-        }
+        self.require_list(guard.revocation_seq)?;
         guard.check(now)?;
         let license = self.verify(token, device, now)?;
         guard.observe(now);
         Ok(license)
+    }
+
+    /// Refuses to answer for a license when a list at least as new as `seen` was accepted
+    /// before (the builder's floor, or the guard's) but no list that new is loaded now.
+    fn require_list(&self, seen: u64) -> Result<(), VerifyError> {
+        let loaded = self.loaded_seq.unwrap_or(0);
+        if loaded < seen {
+            return Err(VerifyError::StaleRevocationList {
+                current: seen,
+                offered: loaded,
+            });
+        }
+        Ok(())
     }
 
     /// [`Verifier::verify_guarded`] at the system clock's time.
@@ -435,6 +454,7 @@ impl Verifier {
             });
         }
         self.revocation_seq = list.seq;
+        self.loaded_seq = Some(list.seq);
         self.revoked = list.revoked.into_iter().collect();
         Ok(self.revocation_seq)
     }
@@ -455,6 +475,12 @@ impl Verifier {
     /// The sequence number of the revocation list in use (or the minimum given to the builder).
     pub fn revocation_seq(&self) -> u64 {
         self.revocation_seq
+    }
+
+    /// The sequence number of the revocation list actually loaded, or `None` when none was
+    /// (whatever the builder's minimum).
+    pub fn loaded_revocation_seq(&self) -> Option<u64> {
+        self.loaded_seq
     }
 
     /// Picks the key by the footer's kid, checks the signature, and parses the claims.

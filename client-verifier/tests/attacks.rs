@@ -303,6 +303,48 @@ fn restarted(s: &Setup) -> Verifier {
         .build()
 }
 
+/// Hardening round 3: following the README (persist the seq, pass it back as
+/// `min_revocation_seq`), a customer who deleted the list file got `Ok` for a revoked token,
+/// because the floor was taken for a list held.
+#[test]
+fn a_deleted_revocation_list_is_noticed_by_a_verifier_told_the_seq_it_saw() {
+    let s = setup();
+    let list = sign_revocations(
+        &s.key,
+        &RevocationClaims::new("acme", now(), 3, vec!["lic-7".into()]),
+    );
+    // Run 1: the list is loaded; the application persists its seq and the guard.
+    let mut guard = TimeGuard::new(now());
+    let mut v = restarted(&s);
+    assert_eq!(v.load_revocations(&list), Ok(3));
+    assert_eq!(v.loaded_revocation_seq(), Some(3));
+    assert!(matches!(
+        v.verify_guarded(&s.token, Some(&s.home), now(), &mut guard),
+        Err(VerifyError::Revoked { .. })
+    ));
+    let saved_seq = v.revocation_seq();
+    // Run 2: the list file is gone. Built as the README says, with the same state.
+    let v = Verifier::builder()
+        .trust(s.key.public_key().clone())
+        .issuer("acme")
+        .product("P1")
+        .min_revocation_seq(saved_seq)
+        .build();
+    assert_eq!(v.loaded_revocation_seq(), None);
+    let stale = Err(VerifyError::StaleRevocationList {
+        current: 3,
+        offered: 0,
+    });
+    assert_eq!(
+        v.verify_guarded(&s.token, Some(&s.home), now(), &mut guard)
+            .map(|_| ()),
+        stale
+    );
+    assert_eq!(v.verify(&s.token, Some(&s.home), now()).map(|_| ()), stale);
+    // Built with 0 (no list ever seen) it answers as before.
+    assert!(restarted(&s).verify(&s.token, Some(&s.home), now()).is_ok());
+}
+
 #[test]
 fn persisted_state_refuses_an_older_revocation_list_put_back() {
     let s = setup();

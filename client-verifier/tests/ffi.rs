@@ -822,6 +822,55 @@ fn verify_now_reads_the_clock() {
     );
 }
 
+/// Hardening round 3, through the C ABI as shipped applications call it: a verifier made with
+/// the persisted `revocation_seq` but no list loaded (the file deleted) used to answer `Ok`.
+#[test]
+fn a_verifier_made_with_the_saved_seq_but_no_list_refuses_to_answer() {
+    let doc = doc();
+    let revoked = case(&doc, "rejects_revoked_license");
+    let list = c(revoked["revocations"].as_str().unwrap());
+    unsafe {
+        let v = default_verifier();
+        let mut seq = 0;
+        assert_eq!(
+            cv_verifier_load_revocations(v, list.as_ptr(), &mut seq),
+            CvResult::Ok
+        );
+        cv_verifier_free(v);
+        // Next start: made with the saved seq, the list file gone.
+        let v = verifier(&doc, &["current", "old"], 0, seq);
+        assert_eq!(
+            verify_case(v, &revoked).map(|_| ()),
+            Err(CvResult::StaleRevocationList)
+        );
+        let mut state = CvState {
+            last_seen: 0,
+            revocation_seq: seq,
+        };
+        let token = c(revoked["token"].as_str().unwrap());
+        let device = revoked["device"].as_str().map(c);
+        let mut out = ptr::null_mut();
+        assert_eq!(
+            cv_verify_with_state(
+                v,
+                token.as_ptr(),
+                device.as_ref().map_or(ptr::null(), |d| d.as_ptr()),
+                unix(revoked["now"].as_str().unwrap()),
+                &mut state,
+                &mut out
+            ),
+            CvResult::StaleRevocationList
+        );
+        // With the list loaded again, the license is revoked.
+        assert_eq!(
+            cv_verifier_load_revocations(v, list.as_ptr(), ptr::null_mut()),
+            CvResult::Ok
+        );
+        assert_eq!(verify_case(v, &revoked).map(|_| ()), Err(CvResult::Revoked));
+        cv_verifier_free(v);
+    }
+}
+
 #[test]
 fn persisted_state_refuses_an_older_revocation_list_and_a_missing_one() {
     let doc = doc();
