@@ -155,7 +155,7 @@ pub struct ServeArgs {
 
 /// A PostgreSQL URL. It may carry a password: `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[serde(from = "String")]
 pub struct DatabaseUrl(String);
 
 impl DatabaseUrl {
@@ -165,18 +165,27 @@ impl DatabaseUrl {
     }
 }
 
+impl DatabaseUrl {
+    /// Whether licd can use the URL (without reading any file or touching the network); the
+    /// error names it with its password redacted.
+    pub fn check(&self) -> Result<(), String> {
+        crate::store::pg::check_url(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Taking a URL never fails: it is checked afterwards ([`DatabaseUrl::check`]), because the
+/// parsers that would report a failure quote the value they refused (clap's "invalid value
+/// '…'", a TOML error's source line), password and all.
 impl std::str::FromStr for DatabaseUrl {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        crate::store::pg::check_url(s).map_err(|e| e.to_string())?;
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(DatabaseUrl(s.to_string()))
     }
 }
 
-impl TryFrom<String> for DatabaseUrl {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
+impl From<String> for DatabaseUrl {
+    fn from(s: String) -> Self {
+        DatabaseUrl(s)
     }
 }
 
@@ -378,6 +387,10 @@ impl Config {
             None => File::default(),
         };
         let f = file.serve;
+        let database_url = args.database_url.clone().or(f.database_url);
+        if let Some(url) = &database_url {
+            url.check().map_err(ConfigError::Invalid)?;
+        }
         let data_dir = args
             .data_dir
             .clone()
@@ -516,7 +529,7 @@ impl Config {
                 .or(f.keys_dir)
                 .unwrap_or_else(|| PathBuf::from("./keys")),
             database_migrate: args.database_migrate || f.database_migrate.unwrap_or(false),
-            database_url: args.database_url.clone().or(f.database_url),
+            database_url,
             data_dir,
             access_key,
             access_key_base64: args.access_key_base64 || f.access_key_base64.unwrap_or(false),

@@ -93,7 +93,30 @@ impl Task {
     }
 }
 
+impl Task {
+    /// The secret the task carries (the license string of an upload, the code of a usage
+    /// report): what never leaves the store in an error text, a log line or a listing.
+    fn secret(&self) -> Option<&str> {
+        match self {
+            Task::Upload { token, .. } => Some(token),
+            Task::Usage { code, .. } => Some(code),
+            Task::QueryOrder { .. } => None,
+        }
+    }
+}
+
 impl Job {
+    /// Records why the last attempt failed. The marketplace's error message may quote the
+    /// request (a code, a token): whatever secret the task carries is taken out first, since
+    /// the text reaches the log, the audit log and `licctl outbox list`.
+    pub fn note_failure(&mut self, error: &str) {
+        let text = match self.task.secret() {
+            Some(secret) => crate::logsafe::redact(error, secret),
+            None => error.to_string(),
+        };
+        self.last_error = Some(text);
+    }
+
     /// A new job, due now.
     pub fn new(id: String, license_id: &str, task: Task, now: Timestamp) -> Self {
         Job {
@@ -133,4 +156,32 @@ fn short_hash(parts: &[&str]) -> String {
         h.update([0]);
     }
     crate::crypto::hex(&h.finalize()[..10])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_message_quoting_the_request_loses_the_secret() {
+        let now = Timestamp::from_unix(1_780_000_000);
+        let usage = Task::Usage {
+            code: "LC7Q-9XKD".into(),
+            client: "c1".into(),
+            day: "20260101".into(),
+        };
+        let mut j = Job::new("us-1".into(), "lc-1", usage, now);
+        j.note_failure("92020020: invalid license code(s) [lc7q-9xkd] in the batch");
+        assert_eq!(
+            j.last_error.as_deref(),
+            Some("92020020: invalid license code(s) [<redacted>] in the batch")
+        );
+        let upload = Task::Upload {
+            event_id: "ev".into(),
+            token: "v4.public.abc".into(),
+        };
+        let mut j = Job::new("up-1".into(), "i-1", upload, now);
+        j.note_failure("HTTP 400: body {\"characters\":\"v4.public.abc\"}");
+        assert!(!j.last_error.unwrap().contains("v4.public.abc"));
+    }
 }

@@ -28,6 +28,30 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// `text` with every occurrence of `secret` (compared without regard to ASCII case, as a
+/// service may echo a code upper-cased) replaced by `<redacted>`. For error messages from a
+/// peer that may quote the request they answer.
+pub fn redact(text: &str, secret: &str) -> String {
+    if secret.is_empty() || secret.len() > text.len() {
+        return text.to_string();
+    }
+    let lower_text = text.to_ascii_lowercase();
+    let lower_secret = secret.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    // ASCII lower-casing keeps byte offsets, so matches in the copy are matches in `text`.
+    for (at, _) in lower_text.match_indices(&lower_secret) {
+        if at < rest {
+            continue;
+        }
+        out.push_str(&text[rest..at]);
+        out.push_str("<redacted>");
+        rest = at + secret.len();
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
 /// Bytes of escaped client text a log field or an error message quotes at most.
 pub const QUOTE_BYTES: usize = 96;
 
@@ -173,6 +197,17 @@ mod tests {
         assert_eq!(quoted("日本"), "\"日本\"");
         let forged = quoted("k4.pid.x\n2026-11-29T00:00:00Z INFO admin logged in");
         assert!(!forged.contains('\n'), "{forged}");
+    }
+
+    #[test]
+    fn redact_takes_every_spelling_of_the_secret_out() {
+        assert_eq!(
+            redact("license LC7Q-9xkd is invalid (LC7Q-9XKD)", "lc7q-9xkd"),
+            "license <redacted> is invalid (<redacted>)"
+        );
+        assert_eq!(redact("nothing here", "LC7Q"), "nothing here");
+        assert_eq!(redact("é LC7Q é", "lc7q"), "é <redacted> é");
+        assert_eq!(redact("x", ""), "x");
     }
 
     #[test]

@@ -204,7 +204,7 @@ impl Worker {
             Err(e) => {
                 let mut j = job.clone();
                 j.attempts += 1;
-                j.last_error = Some(e.to_string());
+                j.note_failure(&e.to_string());
                 if !e.retryable() || j.attempts >= self.policy.max_attempts {
                     j.dead = true;
                 } else {

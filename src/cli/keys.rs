@@ -150,6 +150,7 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
             }
         }
         KeysCommand::Publish { database_url } => {
+            database_url.check().map_err(CliError::usage)?;
             let ring = KeyRing::open(&dir).map_err(key_error)?;
             let kids: Vec<String> = ring
                 .public_keys()

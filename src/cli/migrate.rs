@@ -25,6 +25,7 @@ pub struct MigrateArgs {
 
 /// Runs `licd migrate`; `json` prints the summary as JSON.
 pub async fn run(args: MigrateArgs, json: bool) -> Result<(), CliError> {
+    args.to.check().map_err(CliError::usage)?;
     let url = args.to.expose();
     let failed = |e: crate::store::StoreError| CliError::negative(format!("{}: {e}", args.to));
     let applied = pg::migrate(url).await.map_err(failed)?;
