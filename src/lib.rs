@@ -40,6 +40,8 @@
 //!   order queries), committed with the change that needs them and retried with backoff until
 //!   they succeed or are parked as dead for an operator.
 //! - [`private_file`]: owner-only secret files (atomic 0600 writes, mode checks) and the umask.
+//! - [`ratelimit`]: limits per client address (an IPv6 /64) and in total on requests that cost a
+//!   marketplace call.
 //! - [`server`]: `licd serve` from start to stop: keys, access key, store, listener, shutdown.
 //! - [`service`]: the operations behind callbacks, the client API and the admin API, applied
 //!   idempotently through one durability primitive (`transact`): look up, let the domain decide,
@@ -72,6 +74,7 @@ pub mod net;
 pub mod outbox;
 pub mod pem;
 pub mod private_file;
+pub mod ratelimit;
 pub mod server;
 pub mod service;
 pub mod store;

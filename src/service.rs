@@ -23,7 +23,7 @@ use tokio::sync::{Mutex, Notify};
 
 pub use crate::license::NewPurchase;
 pub use callbacks::Outcome;
-pub use codes::CodeSeat;
+pub use codes::{CodeRepair, CodeSeat};
 pub use offline::{Deactivated, OfflineSeat};
 pub use seats::{Refreshed, Seat};
 
@@ -129,6 +129,37 @@ pub enum ServiceError {
         /// What the user should know.
         message: String,
     },
+    /// Another request is doing the same thing right now (another device activating the same
+    /// code, on this node or another): nothing was changed; the same request in `retry_after`
+    /// seconds finds it done.
+    #[error("{message}")]
+    Busy {
+        /// What the user should know.
+        message: String,
+        /// Seconds to wait before trying again.
+        retry_after: u32,
+    },
+    /// Too many requests from this client address, or from everyone, for something that costs
+    /// the marketplace a call: nothing was changed; try again after `retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What the user should know.
+        message: String,
+        /// Seconds to wait before trying again.
+        retry_after: u32,
+    },
+    /// A License 2.0 code whose purchase (product, order, quantity) licd cannot know: the
+    /// marketplace's activation answer, the only place that states them, was lost. Nothing is
+    /// minted until the ISV enters them (`licctl codes repair`).
+    #[error(
+        "license {license}: the purchase details of this activation code ({missing}) are not known to the seller's server yet; the seller has been told, try again later"
+    )]
+    CodeIncomplete {
+        /// The license.
+        license: String,
+        /// What is missing, comma-separated.
+        missing: String,
+    },
     /// Storage failed; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -151,6 +182,9 @@ impl ServiceError {
             ServiceError::Domain(e) => matches!(e, DomainError::Released { .. }),
             ServiceError::JobNotFound(_)
             | ServiceError::Unavailable(_)
+            | ServiceError::Busy { .. }
+            | ServiceError::TooManyRequests { .. }
+            | ServiceError::CodeIncomplete { .. }
             | ServiceError::CodeRefused { .. }
             | ServiceError::FingerprintRequired
             | ServiceError::ExpiryRequired
@@ -162,6 +196,21 @@ impl ServiceError {
 
 /// Activations of License 2.0 codes with the marketplace at once; more wait outside (503).
 const MAX_CODE_ACTIVATIONS: usize = 4;
+
+/// Code activations that call the marketplace, per client address (an IPv6 /64): 5 at once,
+/// then one every 10 s. A site activating many machines calls the marketplace once per code, so
+/// this only holds back a client trying many different codes. Small enough that a few attacking
+/// addresses cannot use up the total below for more than a few seconds.
+const CODE_ACTIVATIONS_PER_CLIENT: crate::ratelimit::Budget = crate::ratelimit::Budget {
+    burst: 5,
+    every: std::time::Duration::from_secs(10),
+};
+
+/// The same from everyone together: 30 at once, then 5 a second.
+const CODE_ACTIVATIONS_IN_TOTAL: crate::ratelimit::Budget = crate::ratelimit::Budget {
+    burst: 30,
+    every: std::time::Duration::from_millis(200),
+};
 
 /// Settings the service needs from configuration.
 #[derive(Debug, Clone)]
@@ -229,6 +278,12 @@ pub struct Service {
     /// Activations with the marketplace in flight: anyone may send a code to activate, and each
     /// costs a call signed with the ISV's AK/SK, so only a few run at once.
     code_activations: tokio::sync::Semaphore,
+    /// This node's turn-taking locks of codes being activated, by claim key.
+    code_gates: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Code activations that would call the marketplace, per client address and in total.
+    code_limits: crate::ratelimit::ClientLimits,
+    /// Lines a client's request makes the service write, beyond the first of a burst.
+    client_log: crate::logsafe::RefusalLimiter,
     /// When each code's next check is due (unix seconds), so that a refresh between checks
     /// costs no extra store read.
     code_due: std::sync::Mutex<std::collections::HashMap<String, i64>>,
@@ -262,6 +317,12 @@ impl Service {
             code_checks: std::sync::Mutex::default(),
             code_due: std::sync::Mutex::default(),
             code_activations: tokio::sync::Semaphore::new(MAX_CODE_ACTIVATIONS),
+            code_gates: std::sync::Mutex::default(),
+            code_limits: crate::ratelimit::ClientLimits::new(
+                CODE_ACTIVATIONS_PER_CLIENT,
+                CODE_ACTIVATIONS_IN_TOTAL,
+            ),
+            client_log: crate::logsafe::RefusalLimiter::default(),
             code_check_secs: client_verifier::DAY,
             catalog: std::sync::RwLock::default(),
             unlisted: std::sync::Mutex::default(),

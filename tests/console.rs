@@ -419,3 +419,69 @@ async fn the_dashboard_counts_what_the_store_keeps_and_follows_changes() {
     let at = html.find("id=\"groups\"").unwrap();
     assert!(html[at..].contains("<td>OFFI454488918838374</td><td></td><td class=\"num\">2</td>"));
 }
+
+/// A code whose activation answer was lost is repaired from the console: the product, order and
+/// seats from the Seller Console, behind a confirmation and the CSRF token, audited under the
+/// signed-in name. The code itself never appears in a URL.
+#[tokio::test]
+async fn a_code_license_s_purchase_is_entered_from_its_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let c = client();
+    // A renewal callback before any activation records the code without its purchase.
+    let renewal = serde_json::json!({"activity": "refreshLicenseCode", "scene": "RENEWAL",
+        "orderId": "CS-REP", "orderLineId": "CS-REP-1", "license": "LC-REPAIR-1",
+        "expireTime": "20991231000000", "testFlag": "0"});
+    assert_eq!(common::v2(&c, &d, &renewal).await.code(), "000000");
+    let (_, list) = common::admin(&c, &d, reqwest::Method::GET, "/licenses", None).await;
+    let id = list["licenses"][0]["id"].as_str().unwrap().to_string();
+
+    let mut u = Console::new(&d);
+    let csrf = u.sign_in(&d, "alice").await;
+    let (_, page, _) = u.get(&format!("/console/licenses/{id}")).await;
+    assert!(
+        page.contains(&format!("/console/licenses/{id}/repair")),
+        "{page}"
+    );
+    let (_, confirm, _) = u.get(&format!("/console/licenses/{id}/repair")).await;
+    assert!(
+        confirm.contains("Seller Console") && confirm.contains("name=\"quantity\""),
+        "{confirm}"
+    );
+    // Without the CSRF token nothing changes.
+    let form = [
+        ("product", "OFFI2000"),
+        ("quantity", "5"),
+        ("order", "CS-REP"),
+    ];
+    let (status, _, _) = u
+        .post(&format!("/console/licenses/{id}/repair"), &form)
+        .await;
+    assert_ne!(status, StatusCode::SEE_OTHER);
+    let mut with_csrf = form.to_vec();
+    with_csrf.push(("csrf", &csrf));
+    let (status, body, _) = u
+        .post(&format!("/console/licenses/{id}/repair"), &with_csrf)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let events = common::audit_events(&c, &d, &id).await;
+    let repaired: Vec<_> = events
+        .iter()
+        .filter(|e| e["action"] == "codeAnswer")
+        .collect();
+    assert_eq!(repaired.len(), 1, "{events:#?}");
+    assert_eq!(repaired[0]["actor"], "console:alice");
+    assert_eq!(repaired[0]["detail"]["quantity"], 5);
+    // A seat count that is not a number is refused on the page.
+    let bad = [
+        ("product", "P"),
+        ("quantity", "five"),
+        ("order", "O"),
+        ("csrf", &csrf),
+    ];
+    let (status, page, _) = u
+        .post(&format!("/console/licenses/{id}/repair"), &bad)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("whole number"), "{page}");
+}

@@ -185,6 +185,29 @@ pub enum CodesCommand {
     ///
     /// Example: licctl codes show LC7Q-9XKD-2M4P-TT8W
     Show(CodeArg),
+    /// Enter the product, quantity and order of a code whose activation answer from the
+    /// marketplace was lost (licd logs "a code's activation answer was lost" and answers its
+    /// devices 503 until then). Take the values from the order in the Seller Console. Audited
+    /// under your name; a license already recorded without them is reminted.
+    ///
+    /// Example: licctl codes repair LC7Q-9XKD-2M4P-TT8W --product OFFI2000 --quantity 5 --order CS2212010001
+    Repair(RepairArgs),
+}
+
+/// `licctl codes repair` arguments.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The code, as the marketplace shows it to the customer.
+    pub code: String,
+    /// The marketplace productId of the order.
+    #[arg(long, value_name = "P")]
+    pub product: String,
+    /// How many devices the customer bought (the order's amount).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub quantity: u32,
+    /// The order id; may be left out when licd knows it already.
+    #[arg(long, value_name = "O")]
+    pub order: Option<String>,
 }
 
 /// `licctl products …`
@@ -293,7 +316,36 @@ pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliEr
             }
             AdminCommand::Products(cmd) => products(&client, cmd, json).await,
             AdminCommand::Codes(CodesCommand::Show(a)) => {
-                show(&client, &format!("/admin/v1/codes/{}", seg(&a.code)), json).await
+                // The code is a bearer secret: in the body, never in a URL.
+                let req = client
+                    .request(Method::POST, "/admin/v1/codes/lookup")
+                    .json(&json!({ "code": a.code }));
+                print_detail(client.json(req).await?, json);
+                Ok(())
+            }
+            AdminCommand::Codes(CodesCommand::Repair(a)) => {
+                let req = client
+                    .request(Method::POST, "/admin/v1/codes/repair")
+                    .json(&json!({ "code": a.code, "product": a.product,
+                                   "quantity": a.quantity, "order": a.order }));
+                let v = client.json(req).await?;
+                if json {
+                    say!("{v}");
+                } else {
+                    let when = if v["activated"] == true {
+                        "reminted; devices get it at their next refresh"
+                    } else {
+                        "the next activation of the code uses them"
+                    };
+                    say!(
+                        "license {}: product {}, {} seats, order {} recorded; {when}",
+                        str_of(&v["id"]),
+                        str_of(&v["product"]),
+                        v["quantity"],
+                        str_of(&v["order"])
+                    );
+                }
+                Ok(())
             }
             AdminCommand::Revocations(RevocationsCommand::Export) => {
                 revocations(&client, json).await
@@ -647,13 +699,16 @@ fn entry_text(e: &Value) -> String {
 
 /// Prints the license at admin API `path`.
 async fn show(c: &AdminClient, path: &str, json: bool) -> Result<(), CliError> {
-    let v = c.json(c.request(Method::GET, path)).await?;
+    print_detail(c.json(c.request(Method::GET, path)).await?, json);
+    Ok(())
+}
+
+fn print_detail(v: Value, json: bool) {
     if json {
         say!("{v}");
     } else {
         show_text(&v);
     }
-    Ok(())
 }
 
 fn show_text(v: &Value) {

@@ -22,7 +22,7 @@ use client_verifier::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::{AppState, ClientAddr, client_label};
+use super::{AppState, ClientAddr, client_ip, client_label};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -164,13 +164,11 @@ async fn activate(
             .service
             .activate(&req.license, &req.fingerprint, Timestamp::now())
             .await?;
-        tracing::info!(
-            seat = seat.seat,
-            revision = seat.revision,
-            new = seat.new,
-            client = %client,
-            "activated"
-        );
+        // A device activating again is not news, and a customer can repeat it at will: only
+        // a new seat is logged, and through the limiter on lines clients cause.
+        if seat.new && let Some(suppressed) = st.refusals.admit(std::time::Instant::now()) {
+            tracing::info!(seat = seat.seat, revision = seat.revision, client = %client, suppressed, "activated");
+        }
         Ok(ActivateResponse {
             token: seat.token,
             seat: seat.seat,
@@ -189,14 +187,18 @@ async fn activate_code(
     req: Result<Json<CodeActivateRequest>, JsonRejection>,
 ) -> Response {
     let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
+    let ip = client_ip(peer.as_ref(), &headers, &st.trusted_proxies)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let result = async {
         let req = body(req)?;
         require_fingerprint(&req.fingerprint)?;
         let c = st
             .service
-            .activate_code(&req.code, &req.fingerprint, Timestamp::now())
+            .activate_code(&req.code, &req.fingerprint, ip, Timestamp::now())
             .await?;
-        tracing::info!(license = %c.license, seat = c.seat.seat, new = c.seat.new, status = c.status.as_str(), client = %client, "code activated on a device");
+        if c.seat.new && let Some(suppressed) = st.refusals.admit(std::time::Instant::now()) {
+            tracing::info!(license = %c.license, seat = c.seat.seat, status = c.status.as_str(), client = %client, suppressed, "code activated on a device");
+        }
         Ok(CodeActivateResponse {
             token: c.seat.token,
             license: c.license,

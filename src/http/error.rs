@@ -74,6 +74,10 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// How long a client waits on a code whose purchase details the ISV must repair: the ISV is
+/// told at once (an error line), and a repair takes a person.
+const CODE_INCOMPLETE_RETRY_SECS: u32 = 600;
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         use ServiceError as E;
@@ -98,6 +102,15 @@ impl From<ServiceError> for ApiError {
                 Self::unavailable("the license store is unavailable; try again later", 5)
             }
             E::Unavailable(_) => Self::unavailable(message, 30),
+            E::Busy { retry_after, .. } => Self::unavailable(message, retry_after),
+            E::TooManyRequests { retry_after, .. } => ApiError {
+                retry_after: Some(retry_after),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+            },
+            E::CodeIncomplete { .. } => ApiError {
+                retry_after: Some(CODE_INCOMPLETE_RETRY_SECS),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "code_incomplete", message)
+            },
             E::CodeRefused { kind, .. } => {
                 let status = match kind {
                     "unknown_code" => StatusCode::NOT_FOUND,

@@ -231,6 +231,9 @@ fn refusal(e: &ServiceError) -> Response {
         | ServiceError::AlreadyDeactivated { .. }
         | ServiceError::Superseded { .. }
         | ServiceError::Unavailable(_)
+        | ServiceError::Busy { .. }
+        | ServiceError::TooManyRequests { .. }
+        | ServiceError::CodeIncomplete { .. }
         | ServiceError::CodeRefused { .. }
         | ServiceError::JobNotFound(_) => (ResultCode::InvalidParam, e.to_string()),
         ServiceError::OutsideValidity(m) => (ResultCode::OutsideOrderValidity, m.clone()),

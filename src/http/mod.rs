@@ -92,15 +92,23 @@ pub(crate) fn client_label(
     headers: &axum::http::HeaderMap,
     trusted: &[Cidr],
 ) -> String {
-    let Some(peer) = addr.map(|a| a.0.0) else {
-        return "?".to_string();
-    };
+    client_ip(addr, headers, trusted).map_or_else(|| "?".to_string(), |ip| ip.to_string())
+}
+
+/// The address of who sent a request, as [`client_label`] finds it; `None` only where the
+/// server recorded no peer (a test calling the router directly).
+pub(crate) fn client_ip(
+    addr: Option<&axum::Extension<ClientAddr>>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[Cidr],
+) -> Option<std::net::IpAddr> {
+    let peer = addr.map(|a| a.0.0)?;
     let forwarded: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    crate::net::client_ip(peer.ip(), &forwarded, trusted).to_string()
+    Some(crate::net::client_ip(peer.ip(), &forwarded, trusted))
 }
 
 /// The public router: marketplace callbacks on `callback_path`, the client API, health, metrics.

@@ -150,6 +150,67 @@ pub struct License {
     /// renewal, release): a callback signed earlier than this is stale and changes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_signed: Option<Timestamp>,
+    /// License 2.0: what the marketplace's activation answer stated (or an admin's repair), kept
+    /// the moment it arrived. Only the answer states product, order and quantity; the query
+    /// that follows carries none, so an answer lost would be lost for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_answer: Option<CodeAnswer>,
+}
+
+/// What the marketplace's answer to a code activation stated (protocol §6.1), or what an admin
+/// entered in its place (`licctl codes repair`) when it was lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeAnswer {
+    /// `product_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// `order_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// `amount`: how many devices may use the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+    /// The expiry it estimated (the query's is the truth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<Timestamp>,
+    /// When it arrived or was entered.
+    pub at: Timestamp,
+    /// `marketplace`, or the admin who entered it.
+    pub source: String,
+}
+
+impl CodeState {
+    /// Fills what the query left out from what the activation answer stated.
+    pub fn fill_from(&mut self, answer: &CodeAnswer) {
+        self.exp = self.exp.or(answer.exp);
+        self.product = self
+            .product
+            .take()
+            .filter(|p| !p.is_empty())
+            .or_else(|| answer.product.clone());
+        self.order = self
+            .order
+            .take()
+            .filter(|o| !o.is_empty())
+            .or_else(|| answer.order.clone());
+        self.quantity = self.quantity.filter(|&q| q > 0).or(answer.quantity);
+    }
+
+    /// What a code license cannot be minted without and this state lacks: `product`, `order`,
+    /// `quantity` (the catalog's seats for the product stand in for a quantity not stated).
+    pub fn missing(&self, catalog_seats: Option<u32>) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.product.as_deref().is_none_or(str::is_empty) {
+            missing.push("product");
+        }
+        if self.order.as_deref().is_none_or(str::is_empty) {
+            missing.push("order");
+        }
+        if self.quantity.filter(|&q| q > 0).or(catalog_seats).is_none() {
+            missing.push("quantity");
+        }
+        missing
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -328,6 +389,7 @@ impl License {
             exp_stated: None,
             min_revision: 0,
             last_signed: None,
+            code_answer: None,
         }
     }
 }
@@ -553,9 +615,10 @@ impl License {
         c.binding = binding;
         c.entitlements = self.entitlements.clone();
         c.edition.clone_from(&self.edition);
-        // A bound machine checks in (refreshes) within the catalog's interval; the deadline
-        // never outlives the token.
-        if c.binding.is_some() && self.check_in_days > 0 {
+        // Every token of a product with a check-in policy, bound or not, checks in (refreshes)
+        // within the catalog's interval from when it was minted: an application that accepts
+        // unbound tokens must not be able to skip it. The deadline never outlives the token.
+        if self.check_in_days > 0 {
             let by = now.add_secs(i64::from(self.check_in_days) * client_verifier::DAY);
             c.check_in_by = Some(by.min(c.freeze_until));
         }
@@ -656,6 +719,29 @@ impl License {
                 id: self.id.clone(),
                 action,
             });
+        }
+        Ok(())
+    }
+
+    /// Sets the purchase of a code license whose activation answer was lost, from `answer` (an
+    /// admin's repair): product, order and quantity, and the entitlements of `entry` (the
+    /// catalog's for the product). Its status and expiry stay as the marketplace stated them; a
+    /// license not released moves to a new revision so devices refresh into the right claims.
+    pub fn repair_code_purchase(
+        &mut self,
+        answer: CodeAnswer,
+        entry: Option<&Entry>,
+        issuer: &Issuer<'_>,
+        now: Timestamp,
+    ) -> Result<(), DomainError> {
+        self.product = answer.product.clone().unwrap_or_default();
+        self.order = answer.order.clone().unwrap_or_default();
+        self.quantity = answer.quantity.unwrap_or(self.quantity).max(1);
+        self.apply_entry(entry);
+        self.code_answer = Some(answer);
+        self.updated = now;
+        if self.status != Status::Released {
+            self.next_revision(issuer, now)?;
         }
         Ok(())
     }

@@ -91,6 +91,8 @@ pub struct CodeInfo {
     pub order_id: Option<String>,
     /// `amount`: how many the customer bought.
     pub amount: Option<u32>,
+    /// `license_code`: the code as the marketplace spells it (the query's answer carries it).
+    pub license_code: Option<String>,
 }
 
 /// Reads the answer of `license/activate` (v1): `data.license_code_info`, a JSON *string*
@@ -143,6 +145,7 @@ fn code_info(
         product_id: text(&obj, "product_id"),
         order_id: text(&obj, "order_id"),
         amount: count(&obj, "amount").map_err(|e| a.malformed(e))?,
+        license_code: text(&obj, "license_code"),
     })
 }
 

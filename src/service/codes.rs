@@ -7,13 +7,16 @@
 //! must never fail for that. What a callback says is recorded then; the activation's query, if it
 //! is newer, has the last word (`License::apply_code_state`).
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use client_verifier::{Fingerprint, Timestamp};
 use serde_json::json;
 
 use super::seats::Seat;
 use super::{Caller, Service, ServiceError};
 use crate::job::{Job, Task};
-use crate::license::{Activation, CodeState, License, OnceKey, Status};
+use crate::license::{Activation, CodeAnswer, CodeState, License, OnceKey, Status};
 use crate::market_api::{CallError, CodeInfo};
 use crate::marketplace::{InstanceStatus, LicenseCode, RefreshLicenseCode};
 use crate::store::{Ahead, AuditEvent, Batch, OrderKey};
@@ -23,6 +26,46 @@ const MAX_CODE_CHARS: usize = 64;
 
 /// The marketplace's "illegal state (do not re-activate)": the code is activated already.
 const ALREADY_ACTIVATED: &str = "92020003";
+
+/// How long a node may hold a code's activation claim: longer than an activation and a query
+/// take with their retries (10 s an attempt, two hosts each), short enough that a node that
+/// died holding it stalls that code's first activation for no longer.
+const CLAIM_SECS: i64 = 120;
+
+/// How long a device waits for another device's first activation of the same code before it
+/// is answered busy.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The product, order and quantity of a code, entered by the ISV when the marketplace's answer
+/// was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRepair {
+    /// The marketplace `productId`.
+    pub product: String,
+    /// The order id; may be left out when licd knows it already.
+    pub order: Option<String>,
+    /// How many devices may use the code.
+    pub quantity: u32,
+}
+
+/// The key of a claim in the store ([`crate::store::Store::claim`]).
+struct ClaimKey(String);
+
+impl ClaimKey {
+    /// The claim on code `code`'s first activation. The code is a bearer secret: only its hash
+    /// is stored in the key.
+    fn code_activation(code: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        ClaimKey(format!(
+            "claim:code:{}",
+            crate::crypto::hex(&Sha256::digest(code.as_bytes()))
+        ))
+    }
+
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A device's seat of a code, as `/v1/codes/activate` returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,19 +165,29 @@ impl Service {
     }
 
     /// `POST /v1/codes/activate`: a device-bound token for code `code` on the device
-    /// `fingerprint`.
+    /// `fingerprint`, asked for by `client`.
     ///
     /// The first activation through licd activates the code with the marketplace and then
-    /// queries it (the activation's expiry is only an estimate); only when both answered is
-    /// anything recorded, so an outage leaves nothing half done and the retry starts over. The
-    /// marketplace's "already activated" (`92020003`) on that retry, or for a code activated
-    /// before this server knew it, is not the customer's error: licd reads the code's state and
-    /// carries on. Later devices take free seats up to the code's quantity without asking the
-    /// marketplace again; the same device gets its seat back.
+    /// queries it. Only the activation's answer states the code's product, order and quantity
+    /// (the query carries none, protocol §6.2), so:
+    /// - one activation at a time per code, on every node (a claim in the database): devices
+    ///   activating a new code together make one activation with the marketplace, and the
+    ///   others wait for it briefly, then are answered busy;
+    /// - the answer is kept the moment it arrives, before the query, so a failed query or a
+    ///   crash loses nothing and the retry carries on from it;
+    /// - a code license is never recorded or minted without product, order and quantity: when
+    ///   the answer was lost (the marketplace says "already activated", `92020003`, and licd
+    ///   kept none), the device is answered `503` and the ISV is told to enter them
+    ///   (`licctl codes repair`).
+    ///
+    /// What calls the marketplace is limited per client address and in total, before any call.
+    /// Later devices take free seats up to the code's quantity without asking the marketplace;
+    /// the same device gets its seat back.
     pub async fn activate_code(
         &self,
         code: &str,
         fingerprint: &str,
+        client: IpAddr,
         now: Timestamp,
     ) -> Result<CodeSeat, ServiceError> {
         let code = code.trim();
@@ -150,32 +203,176 @@ impl Service {
             .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
         super::seats::check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
         let key = OrderKey::Code(code.to_string());
-        let known_id = self.store.order(&key)?;
-        let known = match &known_id {
-            Some(id) => self.store.license(id)?,
-            None => None,
+        if self.activated_code(&key)?.is_some() {
+            return self.code_seat(&key, None, &fp, now).await;
+        }
+        if self.store.order(&key)?.is_none() && self.is_case_variant_of_a_known_code(code)? {
+            return Err(case_variant());
+        }
+        // Devices on this node activating the same new code take turns: the first asks the
+        // marketplace, the others find it activated (and cost no marketplace call, nor any of
+        // their address's budget, nor a database write).
+        let claim = ClaimKey::code_activation(code);
+        let gate = self.code_gate(&claim);
+        let turn = tokio::time::timeout(CLAIM_WAIT, gate.clone().lock_owned()).await;
+        let result = match turn {
+            Ok(_turn) => {
+                self.activate_code_in_turn(code, &key, &claim, &fp, client, now)
+                    .await
+            }
+            Err(_) => Err(busy_activating()),
         };
-        let state = match &known {
-            Some(l) if l.activated.is_some() => None,
-            _ => Some(self.activate_with_marketplace(code, now).await?),
+        self.drop_code_gate(&claim, gate);
+        result
+    }
+
+    /// [`Service::activate_code`] once this node's turn for the code came.
+    async fn activate_code_in_turn(
+        &self,
+        code: &str,
+        key: &OrderKey,
+        claim: &ClaimKey,
+        fp: &Fingerprint,
+        client: IpAddr,
+        now: Timestamp,
+    ) -> Result<CodeSeat, ServiceError> {
+        if self.activated_code(key)?.is_some() {
+            return self.code_seat(key, None, fp, now).await;
+        }
+        if let Err(wait) = self.code_limits.check(client) {
+            return Err(ServiceError::TooManyRequests {
+                message: format!(
+                    "too many activations of new codes from this address; nothing was changed, try again in {wait} s"
+                ),
+                retry_after: wait,
+            });
+        }
+        let until = now.add_secs(CLAIM_SECS);
+        if !self.store.claim(claim.as_str(), until, now)? {
+            // Another node is activating this code right now.
+            return match self.wait_for_activation(key).await? {
+                true => self.code_seat(key, None, fp, now).await,
+                false => Err(busy_activating()),
+            };
+        }
+        let result = async {
+            // Another node may have finished between our look and our claim.
+            if self.activated_code(key)?.is_some() {
+                return self.code_seat(key, None, fp, now).await;
+            }
+            let state = self.activate_with_marketplace(code, key, now).await?;
+            self.code_seat(key, Some(&state), fp, now).await
+        }
+        .await;
+        if let Err(e) = self.store.release_claim(claim.as_str(), until) {
+            tracing::warn!(error = %e, "cannot let go of a code's activation claim; it expires by itself");
+        }
+        result
+    }
+
+    /// The turn-taking lock of this node's activations of one code.
+    fn code_gate(&self, claim: &ClaimKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self
+            .code_gates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        gates.entry(claim.as_str().to_string()).or_default().clone()
+    }
+
+    /// Forgets a code's lock once nobody but the map holds it (so the map holds only codes
+    /// being activated right now).
+    fn drop_code_gate(&self, claim: &ClaimKey, gate: Arc<tokio::sync::Mutex<()>>) {
+        drop(gate);
+        let mut gates = self
+            .code_gates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if gates
+            .get(claim.as_str())
+            .is_some_and(|g| Arc::strong_count(g) == 1)
+        {
+            gates.remove(claim.as_str());
+        }
+    }
+
+    /// Whether `code` is unknown but differs only in letter case from a code licd knows (as
+    /// typed, or all upper or all lower case). Codes are keyed by their exact spelling, and the
+    /// marketplace's documents do not say whether it matches them regardless of case: if it
+    /// did, each spelling would otherwise become a license of its own with fresh seats.
+    fn is_case_variant_of_a_known_code(&self, code: &str) -> Result<bool, ServiceError> {
+        for other in [code.to_ascii_uppercase(), code.to_ascii_lowercase()] {
+            if other != code && self.store.order(&OrderKey::Code(other))?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The license of code `key` if it is activated.
+    fn activated_code(&self, key: &OrderKey) -> Result<Option<License>, ServiceError> {
+        let Some(id) = self.store.order(key)? else {
+            return Ok(None);
         };
+        Ok(self.store.license(&id)?.filter(|l| l.activated.is_some()))
+    }
+
+    /// Waits up to [`CLAIM_WAIT`] for another device's first activation of code `key` to be
+    /// recorded; whether it was.
+    async fn wait_for_activation(&self, key: &OrderKey) -> Result<bool, ServiceError> {
+        let step = std::time::Duration::from_millis(100);
+        let mut waited = std::time::Duration::ZERO;
+        while waited < CLAIM_WAIT {
+            tokio::time::sleep(step).await;
+            waited += step;
+            if self.activated_code(key)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The seat of the device `fp` on code `key`'s license; first, when `state` is given and
+    /// the license is not activated yet, records the activation with it. Refuses to record or
+    /// mint a license whose product, order or quantity is unknown.
+    async fn code_seat(
+        &self,
+        key: &OrderKey,
+        state: Option<&CodeState>,
+        fp: &Fingerprint,
+        now: Timestamp,
+    ) -> Result<CodeSeat, ServiceError> {
         let fresh = new_code_id()?;
+        let known_id = self.store.order(key)?;
         let ahead = match &known_id {
-            Some(id) => Ahead::purchase(&key).and_license(id),
-            None => Ahead::purchase(&key),
+            Some(id) => Ahead::purchase(key).and_license(id),
+            None => Ahead::purchase(key),
+        };
+        let OrderKey::Code(code) = key else {
+            return Err(ServiceError::Invalid("not a code".into()));
         };
         self.transact_ahead(ahead, |s| {
             let mut batch = Batch::default();
-            let mut l = match s.store.order(&key)? {
+            let mut l = match s.store.order(key)? {
                 Some(id) => s.must_get(&id)?,
                 None => {
                     batch.orders.push((key.clone(), fresh.clone()));
                     License::code(&fresh, code, false, now)
                 }
             };
-            if let Some(state) = &state
+            if let Some(state) = state
                 && l.activated.is_none()
             {
+                let seats_of = |product: &str| {
+                    s.entry_for(product, &l.sku, false)
+                        .and_then(|e| e.seats)
+                };
+                let missing = state.missing(state.product.as_deref().and_then(seats_of));
+                if !missing.is_empty() {
+                    return Ok((
+                        Batch::default(),
+                        Err(incomplete(&l.id, &missing)),
+                    ));
+                }
                 l.activated = Some(now);
                 l.nbf = now.min(l.exp);
                 l.apply_code_state(state, now, &s.issuer(), now)?;
@@ -193,17 +390,28 @@ impl Service {
                     now,
                     json!({
                         "status": l.status.as_str(), "exp": l.exp.to_rfc3339(),
-                        "quantity": l.quantity, "order": l.order,
+                        "quantity": l.quantity, "order": l.order, "product": l.product,
                     }),
                 ));
                 tracing::info!(license = %l.id, status = l.status.as_str(), quantity = l.quantity, "code activated with the marketplace");
                 batch.licenses.push(l.clone());
             }
+            if l.activated.is_none() {
+                // Not activated and nothing to activate it with: only reached when a claim
+                // holder's activation failed between our look and this step.
+                return Ok((
+                    Batch::default(),
+                    Err(ServiceError::Busy {
+                        message: "this code's activation with the marketplace did not finish; nothing was changed, try again in a few seconds".into(),
+                        retry_after: 2,
+                    }),
+                ));
+            }
             if l.status == Status::Released {
                 // Recorded as released (if just learnt), and refused.
                 return Ok((batch, Err(ServiceError::Revoked(l.id.clone()))));
             }
-            let (seat, record) = s.take_seat(&l, &fp, now, &mut batch)?;
+            let (seat, record) = s.take_seat(&l, fp, now, &mut batch)?;
             s.note_usage(&l, &record, now, &mut batch);
             let answer = CodeSeat {
                 license: l.id.clone(),
@@ -216,10 +424,13 @@ impl Service {
         .await?
     }
 
-    /// Activates `code` with the marketplace and reads its true state.
+    /// Activates `code` (whose order key is `key`) with the marketplace and reads its true
+    /// state. The activation's answer is kept before the query is sent; an answer kept by an
+    /// earlier attempt is used instead of activating again.
     async fn activate_with_marketplace(
         &self,
         code: &str,
+        key: &OrderKey,
         now: Timestamp,
     ) -> Result<CodeState, ServiceError> {
         let api = self.api.as_ref().ok_or_else(|| {
@@ -230,32 +441,200 @@ impl Service {
         // A caller who guesses codes must not make licd call the marketplace, with the ISV's
         // credentials, as fast as it can send requests.
         let _permit = self.code_activations.try_acquire().map_err(|_| {
-            tracing::warn!("code activations with the marketplace at their limit: answered busy");
-            ServiceError::Unavailable(
-                "too many code activations at once; nothing was changed, try again in a minute"
-                    .into(),
-            )
-        })?;
-        let estimate = match api.activate_code(code, now).await {
-            Ok(info) => Some(info),
-            Err(e) if e.code() == Some(ALREADY_ACTIVATED) => {
+            if let Some(suppressed) = self.client_log.admit(std::time::Instant::now()) {
                 tracing::warn!(
-                    "the marketplace says the code is activated already (an earlier attempt whose answer was lost, or another server); reading its state"
+                    suppressed,
+                    "code activations with the marketplace at their limit: answered busy"
                 );
-                None
             }
-            Err(e) => return Err(code_call_error(e)),
+            ServiceError::Busy {
+                message:
+                    "too many code activations at once; nothing was changed, try again in a minute"
+                        .into(),
+                retry_after: 30,
+            }
+        })?;
+        let kept = match self.store.order(key)? {
+            Some(id) => self.store.license(&id)?.and_then(|l| l.code_answer),
+            None => None,
         };
-        let truth = api.query_code(code).await.map_err(code_call_error)?;
+        let answer = match kept {
+            Some(a) => Some(a),
+            None => match api.activate_code(code, now).await {
+                Ok(info) => {
+                    let a = CodeAnswer {
+                        product: info.product_id,
+                        order: info.order_id,
+                        quantity: info.amount,
+                        exp: info.expire_time,
+                        at: now,
+                        source: "marketplace".into(),
+                    };
+                    self.keep_code_answer(code, key, a.clone(), "client", now)
+                        .await?;
+                    Some(a)
+                }
+                Err(e) if e.code() == Some(ALREADY_ACTIVATED) => {
+                    if let Some(suppressed) = self.client_log.admit(std::time::Instant::now()) {
+                        tracing::warn!(
+                            suppressed,
+                            "the marketplace says the code is activated already and licd kept no answer (an earlier attempt whose answer was lost, or another server); reading its state"
+                        );
+                    }
+                    None
+                }
+                Err(e) => return Err(self.code_call_error(code, e)),
+            },
+        };
+        let truth = api
+            .query_code(code)
+            .await
+            .map_err(|e| self.code_call_error(code, e))?;
+        // Activated already, and the marketplace spells the code otherwise: it matched this
+        // spelling to another one, whose license (and seats) this must not duplicate.
+        if answer.is_none()
+            && truth
+                .license_code
+                .as_deref()
+                .is_some_and(|spelled| spelled != code && spelled.eq_ignore_ascii_case(code))
+        {
+            return Err(case_variant());
+        }
         let mut state = code_state(&truth);
         // The query is the truth; the activation answer fills in what it leaves out.
-        if let Some(e) = estimate {
-            state.exp = state.exp.or(e.expire_time);
-            state.product = state.product.or(e.product_id);
-            state.order = state.order.or(e.order_id);
-            state.quantity = state.quantity.or(e.amount);
+        if let Some(a) = &answer {
+            state.fill_from(a);
         }
         Ok(state)
+    }
+
+    /// Keeps what a code activation's answer (or an admin's repair, `actor`) stated on the
+    /// code's record, creating the record if licd has not heard of the code before.
+    async fn keep_code_answer(
+        &self,
+        code: &str,
+        key: &OrderKey,
+        answer: CodeAnswer,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<String, ServiceError> {
+        let fresh = new_code_id()?;
+        self.transact_ahead(Ahead::purchase(key), |s| {
+            let mut batch = Batch::default();
+            let mut l = match s.store.order(key)? {
+                Some(id) => s.must_get(&id)?,
+                None => {
+                    batch.orders.push((key.clone(), fresh.clone()));
+                    License::code(&fresh, code, false, now)
+                }
+            };
+            batch.audit.push(AuditEvent::new(
+                &l.id,
+                "codeAnswer",
+                actor,
+                now,
+                json!({
+                    "product": answer.product, "order": answer.order,
+                    "quantity": answer.quantity, "source": answer.source,
+                }),
+            ));
+            l.code_answer = Some(answer.clone());
+            l.updated = now;
+            let id = l.id.clone();
+            batch.licenses.push(l);
+            Ok((batch, id))
+        })
+        .await
+    }
+
+    /// [`Service::repair_code`] for the code of license `id` (the console names licenses by id;
+    /// the code never reaches a URL).
+    pub async fn repair_code_license(
+        &self,
+        id: &str,
+        repair: CodeRepair,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<String, ServiceError> {
+        let l = self
+            .store
+            .license(id)?
+            .ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
+        let Some(code) = l.code else {
+            return Err(ServiceError::Invalid(format!(
+                "license {id} is not a License 2.0 code"
+            )));
+        };
+        self.repair_code(&code, repair, actor, now).await
+    }
+
+    /// `licctl codes repair`: the product, order and quantity of a code whose activation answer
+    /// was lost, entered by `actor` from the marketplace's records (the Seller Console's order).
+    /// Before the code is activated, they stand in for the answer; after (a license recorded
+    /// without them by an older licd), they are applied and the license reminted. Audited.
+    pub async fn repair_code(
+        &self,
+        code: &str,
+        repair: CodeRepair,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<String, ServiceError> {
+        let code = code.trim();
+        if repair.product.trim().is_empty() || repair.quantity == 0 {
+            return Err(ServiceError::Invalid(
+                "a repair needs the product id and a quantity of at least 1".into(),
+            ));
+        }
+        let key = OrderKey::Code(code.to_string());
+        // A code whose answer was lost before licd kept it has no record yet: the repair makes
+        // one, as the answer would have.
+        let known = match self.store.order(&key)? {
+            Some(id) => self.store.license(&id)?,
+            None => None,
+        };
+        let l = known.unwrap_or_else(|| License::code("", code, false, now));
+        let answer = CodeAnswer {
+            product: Some(repair.product.trim().to_string()),
+            order: repair
+                .order
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .or_else(|| l.code_answer.as_ref().and_then(|a| a.order.clone()))
+                .or_else(|| (!l.order.is_empty()).then(|| l.order.clone())),
+            quantity: Some(repair.quantity),
+            exp: None,
+            at: now,
+            source: format!("repair by {actor}"),
+        };
+        if answer.order.is_none() {
+            return Err(ServiceError::Invalid(
+                "this code's order id is not known either: pass it (--order) from the Seller Console".into(),
+            ));
+        }
+        if l.activated.is_none() {
+            return self.keep_code_answer(code, &key, answer, actor, now).await;
+        }
+        let id = l.id;
+        self.transact_ahead(Ahead::license(&id), |s| {
+            let mut l = s.must_get(&id)?;
+            let entry = answer
+                .product
+                .as_deref()
+                .and_then(|p| s.entry_for(p, &l.sku, true));
+            l.repair_code_purchase(answer.clone(), entry.as_ref(), &s.issuer(), now)?;
+            let mut batch = Batch::default();
+            batch.audit.push(AuditEvent::new(
+                &l.id,
+                "repairCode",
+                actor,
+                now,
+                json!({ "product": l.product, "order": l.order, "quantity": l.quantity, "revision": l.revision }),
+            ));
+            tracing::info!(license = %l.id, actor = %crate::logsafe::quoted(actor), "code license repaired");
+            batch.licenses.push(l);
+            Ok((batch, id.clone()))
+        })
+        .await
     }
 
     /// The daily check of an activated code (`/v1/refresh`): at most one marketplace query per
@@ -313,7 +692,8 @@ impl Service {
                 .await
             }
             Err(e) => {
-                tracing::warn!(license = %id, error = %e, "daily check of a code failed; its last known state stands");
+                let error = crate::logsafe::redact(&e.to_string(), &code);
+                tracing::warn!(license = %id, error = %error, "daily check of a code failed; its last known state stands");
                 Ok(())
             }
         };
@@ -394,9 +774,54 @@ fn code_state(info: &CodeInfo) -> CodeState {
     }
 }
 
+impl Service {
+    /// A failed code call as the client should see it (see [`code_refusal`]), logged through the
+    /// limiter on lines clients cause.
+    fn code_call_error(&self, code: &str, e: CallError) -> ServiceError {
+        let refusal = code_refusal(&e);
+        // A code the marketplace does not know (or not yet) is the customer's mistake, answered
+        // as such and logged as a refusal by the caller; the rest is the ISV's to know of.
+        let customers =
+            matches!(&refusal, ServiceError::CodeRefused { kind, .. } if *kind != "refused");
+        if !customers && let Some(suppressed) = self.client_log.admit(std::time::Instant::now()) {
+            // The marketplace's message may quote the request, code included.
+            let error = crate::logsafe::redact(&e.to_string(), code);
+            if e.retryable() {
+                tracing::warn!(error = %error, suppressed, "marketplace unavailable for a code activation");
+            } else {
+                tracing::error!(error = %error, suppressed, "the marketplace refused a code activation");
+            }
+        }
+        refusal
+    }
+}
+
+fn case_variant() -> ServiceError {
+    ServiceError::Invalid(
+        "code: differs only in letter case from a code already activated; enter it exactly as it was first entered (as shown with the purchase)".into(),
+    )
+}
+
+fn busy_activating() -> ServiceError {
+    ServiceError::Busy {
+        message: "another device is activating this code right now; nothing was changed, try again in a few seconds".into(),
+        retry_after: 2,
+    }
+}
+
+/// The client's view of a code license whose purchase details are missing; the ISV is told in
+/// the log what to do about it.
+fn incomplete(license: &str, missing: &[&str]) -> ServiceError {
+    tracing::error!(license = %license, missing = %missing.join(","), "a code's activation answer was lost: its product, order or quantity is unknown and nothing is minted until they are entered; run `licctl codes repair CODE --product P --quantity N --order O` with the values from the Seller Console");
+    ServiceError::CodeIncomplete {
+        license: license.to_string(),
+        missing: missing.join(", "),
+    }
+}
+
 /// A failed code call as the client should see it: what a retry may fix is `Unavailable`
 /// (503), what it cannot is a refusal naming the cause (protocol §6.4).
-fn code_call_error(e: CallError) -> ServiceError {
+fn code_refusal(e: &CallError) -> ServiceError {
     let refused = |kind, message: &str| ServiceError::CodeRefused {
         kind,
         message: message.to_string(),
@@ -418,18 +843,12 @@ fn code_call_error(e: CallError) -> ServiceError {
             "invalid_code",
             "the marketplace refused this activation code as malformed: check the code shown with the purchase",
         ),
-        _ if e.retryable() => {
-            tracing::warn!(error = %e, "marketplace unavailable for a code activation");
-            ServiceError::Unavailable(
-                "the marketplace cannot be reached to activate the code; nothing was changed, try again in a minute".into(),
-            )
-        }
-        _ => {
-            tracing::error!(error = %e, "the marketplace refused a code activation");
-            refused(
-                "refused",
-                "the marketplace refused to activate this code; contact the seller",
-            )
-        }
+        _ if e.retryable() => ServiceError::Unavailable(
+            "the marketplace cannot be reached to activate the code; nothing was changed, try again in a minute".into(),
+        ),
+        _ => refused(
+            "refused",
+            "the marketplace refused to activate this code; contact the seller",
+        ),
     }
 }

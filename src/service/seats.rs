@@ -245,6 +245,10 @@ impl Service {
                 )));
             }
             let token = match (&claims.binding, l.kind) {
+                // A check-in of an unbound token: a fresh deadline, so a fresh token.
+                (None, Kind::Classic | Kind::Code) if l.check_in_days > 0 => {
+                    l.mint(&s.issuer(), now, None)?
+                }
                 (None, Kind::Classic | Kind::Code) => {
                     l.current_token().unwrap_or_default().to_string()
                 }

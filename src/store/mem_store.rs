@@ -155,6 +155,23 @@ impl Store for MemStore {
         Ok(true)
     }
 
+    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        if s.nonces.get(key).is_some_and(|held| *held >= now) {
+            return Ok(false);
+        }
+        s.nonces.insert(key.to_string(), until);
+        Ok(true)
+    }
+
+    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.nonces.get(key) == Some(&until) {
+            s.nonces.remove(key);
+        }
+        Ok(())
+    }
+
     fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
         let mut s = self.lock();
         let before = s.nonces.len();

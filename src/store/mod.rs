@@ -442,6 +442,16 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets nonces that expired before `now`; returns how many.
     fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError>;
 
+    // --- claims -------------------------------------------------------------------------------
+
+    /// Takes the claim `key` until `until`, unless another holder's claim on it is live at `now`:
+    /// true when taken. One holder at a time across every node on the database. Claims live
+    /// beside the V2 nonces (their keys start with `claim:`, which no nonce does) and are pruned
+    /// with them; a holder that dies lets go when its claim expires.
+    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError>;
+    /// Lets go of the claim `key` taken until `until`; nothing if another holder took it since.
+    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError>;
+
     // --- the outbox -------------------------------------------------------------------------
 
     /// Every outbox job (pending and dead; finished ones are gone).

@@ -288,6 +288,11 @@ fn group_commit(db: &Db, rx: &mpsc::Receiver<FlushRequest>) {
     }
 }
 
+/// The expiry (Unix seconds) a nonce or claim is stored with; 0 for anything malformed.
+fn expiry(v: &[u8]) -> i64 {
+    <[u8; 8]>::try_from(v).map(i64::from_be_bytes).unwrap_or(0)
+}
+
 pub(super) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         key: String::from_utf8_lossy(key).into_owned(),
@@ -515,14 +520,42 @@ impl Store for SledStore {
         Ok(swapped.is_ok())
     }
 
+    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+        let held = self.nonces.get(key.as_bytes())?;
+        if held.as_deref().is_some_and(|v| expiry(v) >= now.unix()) {
+            return Ok(false);
+        }
+        // Taken only if nobody changed it since we looked: another taker wins the race.
+        let swapped = self
+            .nonces
+            .compare_and_swap(key.as_bytes(), held, Some(&until.unix().to_be_bytes()[..]))
+            .map_err(|e| self.write_failed(e))?;
+        if swapped.is_ok() {
+            self.note(|| [("nonces", key.as_bytes().to_vec())]);
+        }
+        Ok(swapped.is_ok())
+    }
+
+    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
+        let released = self
+            .nonces
+            .compare_and_swap(
+                key.as_bytes(),
+                Some(&until.unix().to_be_bytes()[..]),
+                None as Option<&[u8]>,
+            )
+            .map_err(|e| self.write_failed(e))?;
+        if released.is_ok() {
+            self.note(|| [("nonces", key.as_bytes().to_vec())]);
+        }
+        Ok(())
+    }
+
     fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
         let mut removed = 0;
         for item in self.nonces.iter() {
             let (k, v) = item?;
-            let exp = <[u8; 8]>::try_from(v.as_ref())
-                .map(i64::from_be_bytes)
-                .unwrap_or(0);
-            if exp < now.unix() {
+            if expiry(&v) < now.unix() {
                 self.nonces.remove(&k)?;
                 self.note(|| [("nonces", k.to_vec())]);
                 removed += 1;

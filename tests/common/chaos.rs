@@ -70,6 +70,12 @@ impl Store for FaultyStore {
     fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.inner.prune_nonces(now)
     }
+    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.claim(key, until, now)
+    }
+    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
+        self.inner.release_claim(key, until)
+    }
     fn flush(&self) -> StoreFuture<'_> {
         if self.fail_flush.load(Ordering::SeqCst) {
             return Box::pin(async { Err(disk_full()) });

@@ -90,6 +90,8 @@ struct State {
     usage: Vec<Value>,
     /// Usage reports answered HTTP 500 `92020001` while set.
     usage_down: bool,
+    /// Codes matched regardless of ASCII letter case.
+    codes_ignore_case: bool,
     /// Usage reports that arrived signed, answered or not.
     usage_attempts: usize,
 }
@@ -279,6 +281,11 @@ impl FakeMarket {
     /// The usage reports received (`usage_info` arrays), in order.
     pub fn usage_reports(&self) -> Vec<Value> {
         self.state.lock().unwrap().usage.clone()
+    }
+
+    /// Matches codes regardless of ASCII letter case from now on.
+    pub fn match_codes_ignoring_case(&self) {
+        self.state.lock().unwrap().codes_ignore_case = true;
     }
 
     /// Every answer waits this long first (zero to stop).
@@ -507,7 +514,20 @@ fn code_api(
             json!({"error_code": "95000001", "error_msg": "request parameter invalid"}),
         );
     };
-    let Some(c) = s.codes.get_mut(code) else {
+    // The documents do not say whether codes match regardless of letter case; a test can
+    // make this marketplace do so (its answers then spell the code as it was issued).
+    let canonical = if s.codes_ignore_case {
+        s.codes
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(code))
+            .cloned()
+    } else {
+        s.codes.contains_key(code).then(|| code.to_string())
+    };
+    let Some(code) = canonical else {
+        return answer("92020005", "license code does not exist", None);
+    };
+    let Some(c) = s.codes.get_mut(&code) else {
         return answer("92020005", "license code does not exist", None);
     };
     if path == CODE_ACTIVATE {

@@ -142,6 +142,10 @@ pub(super) fn routes() -> Router<AdminState> {
             "/console/licenses/{id}/seats/{seat}/free",
             get(confirm_free_seat).post(free_seat),
         )
+        .route(
+            "/console/licenses/{id}/repair",
+            get(confirm_repair).post(repair),
+        )
         .route("/console/outbox", get(outbox))
         .route("/console/outbox/retry-all", post(retry_all))
         .route("/console/outbox/{id}/retry", post(retry))
@@ -839,6 +843,8 @@ struct LicensePage {
     id: String,
     href: String,
     status: &'static str,
+    /// A License 2.0 code: its purchase can be repaired.
+    is_code: bool,
     fields: Vec<(&'static str, String)>,
     seats: Vec<SeatRow>,
     devices: Vec<DeviceRow>,
@@ -891,6 +897,7 @@ async fn license(
         Some("revoked") => "Revoked. The license is on the revocation list.",
         Some("reissued") => "Reissued as a new revision; the customer's old bindings are revoked.",
         Some("freed") => "Seat freed; its binding is on the revocation list.",
+        Some("repaired") => "Purchase recorded: product, order and seats as entered.",
         _ => "",
     };
     let (service, store) = (st.service.clone(), st.store.clone());
@@ -1011,6 +1018,7 @@ async fn license(
         href: seg(&l.id),
         id: l.id.clone(),
         status: l.status.as_str(),
+        is_code: l.code.is_some(),
         fields,
         seats,
         devices,
@@ -1032,6 +1040,7 @@ enum Action {
     Revoke,
     Reissue,
     FreeSeat(u32),
+    RepairCode,
 }
 
 impl Action {
@@ -1040,12 +1049,20 @@ impl Action {
             Action::Revoke => format!("/console/licenses/{}/revoke", seg(id)),
             Action::Reissue => format!("/console/licenses/{}/reissue", seg(id)),
             Action::FreeSeat(n) => format!("/console/licenses/{}/seats/{n}/free", seg(id)),
+            Action::RepairCode => format!("/console/licenses/{}/repair", seg(id)),
         }
     }
 
     /// The confirmation: what the customer will experience.
     fn confirm(self, c: Chrome, id: &str) -> Confirm {
         let (title, consequence, button, needs_reason, needs_fingerprint) = match self {
+            Action::RepairCode => (
+                format!("Enter the purchase of code license {id}?"),
+                "Use this when licd logged that a code's activation answer was lost: its devices are answered 'try again later' until the product, order and number of seats are known. Take them from the order in the Seller Console. An activated license is reminted with them; the customer's devices get it at their next refresh.",
+                "Record the purchase",
+                false,
+                false,
+            ),
             Action::Revoke => (
                 format!("Revoke license {id}?"),
                 "The customer's software stops accepting this license as soon as it loads the revocation list (online at once; offline machines when they get the list), and refreshing it fails. This cannot be undone: a new purchase gets a new license.",
@@ -1077,6 +1094,7 @@ impl Action {
             back: format!("/console/licenses/{}", seg(id)),
             needs_reason,
             needs_fingerprint,
+            needs_purchase: matches!(self, Action::RepairCode),
         }
     }
 
@@ -1089,7 +1107,7 @@ impl Action {
         f: &ActionForm,
     ) -> Result<&'static str, ApiError> {
         let reason = f.reason.trim();
-        if reason.is_empty() && !matches!(self, Action::FreeSeat(_)) {
+        if reason.is_empty() && !matches!(self, Action::FreeSeat(_) | Action::RepairCode) {
             return Err(ApiError::bad_request(
                 "Say why: the reason goes into the audit log.",
             ));
@@ -1111,6 +1129,21 @@ impl Action {
                 st.service.free_seat(id, n, actor, now).await?;
                 Ok("freed")
             }
+            Action::RepairCode => {
+                let quantity =
+                    f.quantity.trim().parse::<u32>().map_err(|_| {
+                        ApiError::bad_request("Seats: a whole number of at least 1.")
+                    })?;
+                let repair = crate::service::CodeRepair {
+                    product: f.product.clone(),
+                    order: Some(f.order.clone()),
+                    quantity,
+                };
+                st.service
+                    .repair_code_license(id, repair, actor, now)
+                    .await?;
+                Ok("repaired")
+            }
         }
     }
 }
@@ -1126,6 +1159,7 @@ struct Confirm {
     back: String,
     needs_reason: bool,
     needs_fingerprint: bool,
+    needs_purchase: bool,
 }
 
 #[derive(Deserialize)]
@@ -1136,6 +1170,12 @@ struct ActionForm {
     reason: String,
     #[serde(default)]
     fingerprint: String,
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    quantity: String,
+    #[serde(default)]
+    order: String,
 }
 
 fn confirm(st: &AdminState, headers: &HeaderMap, id: &str, action: Action) -> Response {
@@ -1216,6 +1256,23 @@ async fn free_seat(
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
     perform(&st, &headers, &id, Action::FreeSeat(seat), form).await
+}
+
+async fn confirm_repair(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    confirm(&st, &headers, &id, Action::RepairCode)
+}
+
+async fn repair(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    perform(&st, &headers, &id, Action::RepairCode, form).await
 }
 
 // ---- outbox ----

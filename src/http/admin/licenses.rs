@@ -32,7 +32,8 @@ pub(super) fn routes() -> Router<AdminState> {
     Router::new()
         .route("/licenses", get(list))
         .route("/licenses/{id}", get(show))
-        .route("/codes/{code}", get(show_code))
+        .route("/codes/lookup", post(show_code))
+        .route("/codes/repair", post(repair_code))
         .route("/licenses/{id}/token", get(token))
         .route("/licenses/{id}/audit", get(audit))
         .route("/licenses/{id}/reissue", post(reissue))
@@ -327,11 +328,21 @@ async fn show(
     Ok(Json(detail))
 }
 
-/// `GET /admin/v1/codes/{code}`: the license of a License 2.0 activation code.
+/// The body of the code routes: the code travels in the body, never in a URL, since URLs reach
+/// access logs and error lines and the code is a bearer secret.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeRequest {
+    code: String,
+}
+
+/// `POST /admin/v1/codes/lookup {code}`: the license of a License 2.0 activation code.
 async fn show_code(
     State(st): State<AdminState>,
-    Path(code): Path<String>,
+    body: Result<Json<CodeRequest>, JsonRejection>,
 ) -> Result<Json<Detail>, ApiError> {
+    let Json(CodeRequest { code }) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let code = code.trim().to_string();
     let (service, store) = (st.service.clone(), st.store.clone());
     let detail = blocking(move || {
         let id = store
@@ -390,6 +401,68 @@ fn detail(
         transfers,
         devices,
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepairRequest {
+    code: String,
+    product: String,
+    quantity: u32,
+    order: Option<String>,
+}
+
+/// `POST /admin/v1/codes/repair {code, product, quantity, order?}`: the purchase of a code
+/// whose activation answer was lost, from the Seller Console's order (audited).
+async fn repair_code(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<RepairRequest>, JsonRejection>,
+) -> Result<Json<RepairResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let repair = crate::service::CodeRepair {
+        product: req.product,
+        order: req.order,
+        quantity: req.quantity,
+    };
+    let id = st
+        .service
+        .repair_code(&req.code, repair, &actor(&headers), Timestamp::now())
+        .await?;
+    let store = st.store.clone();
+    let l = blocking(move || must_get(store.as_ref(), &id)).await?;
+    let answer = l.code_answer.unwrap_or_else(|| unreachable_answer(&l.id));
+    Ok(Json(RepairResponse {
+        id: l.id,
+        product: answer.product.unwrap_or_default(),
+        quantity: answer.quantity.unwrap_or_default(),
+        order: answer.order.unwrap_or_default(),
+        activated: l.activated.is_some(),
+    }))
+}
+
+/// A repaired record always holds its answer; should it not, say so rather than panic.
+fn unreachable_answer(id: &str) -> crate::license::CodeAnswer {
+    tracing::error!(license = %id, "a repaired code license holds no answer");
+    crate::license::CodeAnswer {
+        product: None,
+        order: None,
+        quantity: None,
+        exp: None,
+        at: Timestamp::now(),
+        source: String::new(),
+    }
+}
+
+#[derive(Serialize)]
+struct RepairResponse {
+    id: String,
+    product: String,
+    quantity: u32,
+    order: String,
+    /// Whether the code was activated already (then reminted), or the values wait for its
+    /// activation.
+    activated: bool,
 }
 
 #[derive(Serialize)]

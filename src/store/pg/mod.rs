@@ -1468,6 +1468,39 @@ impl Store for PgStore {
         })
     }
 
+    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+        let key = key.as_bytes().to_vec();
+        self.pooled(move |c: Object| async move {
+            // One statement: inserted, or taken over from a holder whose claim expired; the
+            // row lock makes two takers of one expired claim one winner.
+            let stmt = c
+                .prepare_cached(
+                    "INSERT INTO nonces (nonce, expires) VALUES ($1, $2) \
+                     ON CONFLICT (nonce) DO UPDATE SET expires = EXCLUDED.expires \
+                     WHERE nonces.expires < $3",
+                )
+                .await
+                .map_err(db)?;
+            Ok(c.execute(&stmt, &[&key, &until.unix(), &now.unix()])
+                .await
+                .map_err(db)?
+                == 1)
+        })
+    }
+
+    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
+        let key = key.as_bytes().to_vec();
+        self.pooled(move |c: Object| async move {
+            c.execute(
+                "DELETE FROM nonces WHERE nonce = $1 AND expires = $2",
+                &[&key, &until.unix()],
+            )
+            .await
+            .map_err(db)?;
+            Ok(())
+        })
+    }
+
     fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.pooled(move |c: Object| async move {
             let n = c
