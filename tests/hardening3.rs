@@ -8,7 +8,7 @@ mod common;
 use client_verifier::offline::{DeviceKey, Request};
 use client_verifier::{Binding, Fingerprint, Timestamp, Verifier};
 use common::fake_market::{FakeCode, FakeMarket};
-use common::{Daemon, admin, client, v1, v2};
+use common::{Daemon, activate_code, admin, client, v1, v2};
 use licd::service::ServiceError;
 use serde_json::{Value, json};
 
@@ -182,28 +182,6 @@ async fn an_offline_request_bound_to_several_mainboards_takes_no_seat() {
         refused.to_string().contains("more than one machine has"),
         "{refused}"
     );
-}
-
-/// `POST /v1/codes/activate` from `from` (a loopback address of its own): (status,
-/// Retry-After, body).
-async fn activate_code(
-    c: &reqwest::Client,
-    d: &Daemon,
-    code: &str,
-    fingerprint: &str,
-) -> (u16, Option<String>, Value) {
-    let r = c
-        .post(d.url("/v1/codes/activate"))
-        .json(&json!({"code": code, "fingerprint": fingerprint}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, retry, r.json().await.unwrap_or(Value::Null))
 }
 
 /// A client whose connections come from `ip` (127.0.0.2–9 are as much loopback as 127.0.0.1,
@@ -649,4 +627,43 @@ async fn an_activation_code_never_reaches_an_admin_url_or_the_log() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let log = &d.log()[before..];
     assert!(!log.contains(code), "{log}");
+}
+
+/// A seat bound before the fix to a fingerprint pooling eight machines: a real machine whose
+/// disk is in the list was told it held that seat ("seat 0, activated: false", a free copy);
+/// now it is another machine and the one-seat license is taken.
+#[tokio::test]
+async fn a_machine_whose_values_are_in_an_old_pooled_binding_does_not_hold_its_seat() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _) = common::acme_service(dir.path());
+    let unbound = common::acme_purchase(&service, "O-old", "lic-old", 1).await;
+    let binding = Binding::new(&fp(POOLED), licd::license::Activation::salt("lic-old", 0));
+    let legacy = licd::license::Activation {
+        license_id: "lic-old".into(),
+        seat: 0,
+        binding: binding.encode(),
+        token: "v4.public.minted-before-the-fix".into(),
+        revision: 1,
+        created: Timestamp::parse_rfc3339("2026-01-02T00:00:00Z").unwrap(),
+        revoked: None,
+        reported_day: None,
+        device_key: None,
+        transfer: false,
+        deactivated: false,
+    };
+    service
+        .store()
+        .commit(licd::store::Batch {
+            activations: vec![legacy],
+            ..Default::default()
+        })
+        .unwrap();
+    let now = Timestamp::parse_rfc3339("2026-02-01T00:00:00Z").unwrap();
+    for m in &eight_machines() {
+        let got = service.activate(&unbound, &m.to_string(), now).await;
+        assert!(
+            matches!(got, Err(ServiceError::SeatsTaken { .. })),
+            "{m}: {got:?}"
+        );
+    }
 }

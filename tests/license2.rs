@@ -22,26 +22,7 @@ fn start(dir: &Path, market: &FakeMarket, extra: &[&str]) -> Daemon {
     common::start_with_market(dir, market, extra)
 }
 
-/// `POST /v1/codes/activate`: (status, Retry-After, body).
-async fn activate(
-    c: &reqwest::Client,
-    d: &Daemon,
-    code: &str,
-    fingerprint: &str,
-) -> (u16, Option<String>, Value) {
-    let r = c
-        .post(d.url("/v1/codes/activate"))
-        .json(&json!({"code": code, "fingerprint": fingerprint}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let retry = r
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, retry, r.json().await.unwrap_or(Value::Null))
-}
+use common::activate_code as activate;
 
 async fn refresh(c: &reqwest::Client, d: &Daemon, token: &str) -> (u16, Value) {
     let r = c

@@ -1122,3 +1122,92 @@ fn the_database_is_reached_over_tls_checked_as_the_url_says() {
     // licd migrate takes the same URL.
     licd_migrate(&["--to", &with_tls("localhost", "verify-full", &ca_file)]);
 }
+
+/// The claim behind "one activation per code": held by one node, refused to the other until it
+/// is let go or expires, and taken over once expired.
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn a_claim_is_one_nodes_until_let_go_or_expired() {
+    let url = pg::fresh_database(&pg::require());
+    licd_migrate(&["--to", &url]);
+    let (a, b) = (open(&url), open(&url));
+    let now = Timestamp::from_unix(1_780_000_000);
+    let until = now.add_secs(120);
+    assert!(a.claim("claim:code:x", until, now).unwrap());
+    assert!(!b.claim("claim:code:x", now.add_secs(130), now).unwrap());
+    assert!(!a.claim("claim:code:x", until, now).unwrap(), "not twice");
+    assert!(b.claim("claim:code:y", until, now).unwrap(), "another key");
+    // Letting go of someone else's (by its expiry) does nothing.
+    b.release_claim("claim:code:x", now.add_secs(5)).unwrap();
+    assert!(!b.claim("claim:code:x", until, now).unwrap());
+    a.release_claim("claim:code:x", until).unwrap();
+    assert!(b.claim("claim:code:x", until, now).unwrap());
+    // A holder that died: past its expiry, the other node takes it over.
+    let later = until.add_secs(1);
+    assert!(a.claim("claim:code:x", later.add_secs(120), later).unwrap());
+}
+
+/// Eight devices on two nodes activate one new 3-seat code at once: the marketplace is asked
+/// to activate it once, and every token carries the product, order and quantity sold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn two_nodes_activate_a_new_code_once() {
+    let market = FakeMarket::start();
+    market.add_code(
+        "LC-TWO-NODES",
+        common::fake_market::FakeCode::alive(3, "20991231000000"),
+    );
+    market.set_delay(Duration::from_millis(300));
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let flags = common::market_flags(da.path(), &market.url(), &market);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (a, b, url) = two_nodes(da.path(), db.path(), &flags);
+    let c = client();
+    let tries = (0..8).map(|i| {
+        let c = c.clone();
+        let node = if i % 2 == 0 { &a } else { &b };
+        async move {
+            let body = json!({"code": "LC-TWO-NODES",
+                "fingerprint": format!("0A:00:00:00:02:{i:02}|DISK-N{i}|BOARD-N{i}|BFEBFBFF000906EA")});
+            for _ in 0..20 {
+                let r = c
+                    .post(node.url("/v1/codes/activate"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                if status == 503 {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                return (status, r.json::<Value>().await.unwrap());
+            }
+            panic!("device {i} stayed busy");
+        }
+    });
+    let answers = futures_util::future::join_all(tries).await;
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    let taken = answers.iter().filter(|(s, _)| *s == 409).count();
+    assert_eq!((ok, taken), (3, 5), "{answers:?}");
+    let activations = market
+        .code_calls()
+        .iter()
+        .filter(|c| **c == "activate")
+        .count();
+    assert_eq!(activations, 1, "{:?}", market.code_calls());
+    assert_eq!(
+        one(
+            &url,
+            "SELECT convert_from(body, 'UTF8')::jsonb ->> 'product' FROM licenses"
+        ),
+        "OFFI2000"
+    );
+    assert_eq!(
+        one(
+            &url,
+            "SELECT convert_from(body, 'UTF8')::jsonb ->> 'quantity' FROM licenses"
+        ),
+        "3"
+    );
+}

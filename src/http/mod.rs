@@ -108,6 +108,14 @@ pub(crate) fn client_ip(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
+    if !forwarded.is_empty() && trusted.is_empty() && peer.ip().is_loopback() {
+        // A proxy on this machine that licd was not told of: every client then looks like
+        // the proxy, in the log and in the per-address limits. Said once.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            tracing::warn!(proxy = %peer.ip(), "requests come through a proxy on this machine with X-Forwarded-For, but no --trusted-proxy is set: every client counts as the proxy (the log, and the per-address limit on new code activations); set --trusted-proxy {}/32", peer.ip());
+        });
+    }
     Some(crate::net::client_ip(peer.ip(), &forwarded, trusted))
 }
 

@@ -270,6 +270,25 @@ impl Service {
         result
     }
 
+    /// Code `code`'s record (its index key `key`), or a new one with id `fresh` whose index
+    /// entry goes into `batch`.
+    fn code_record(
+        &self,
+        key: &OrderKey,
+        code: &str,
+        fresh: &str,
+        now: Timestamp,
+        batch: &mut Batch,
+    ) -> Result<License, ServiceError> {
+        Ok(match self.store.order(key)? {
+            Some(id) => self.must_get(&id)?,
+            None => {
+                batch.orders.push((key.clone(), fresh.to_string()));
+                License::code(fresh, code, false, now)
+            }
+        })
+    }
+
     /// The turn-taking lock of this node's activations of one code.
     fn code_gate(&self, claim: &ClaimKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut gates = self
@@ -352,13 +371,7 @@ impl Service {
         };
         self.transact_ahead(ahead, |s| {
             let mut batch = Batch::default();
-            let mut l = match s.store.order(key)? {
-                Some(id) => s.must_get(&id)?,
-                None => {
-                    batch.orders.push((key.clone(), fresh.clone()));
-                    License::code(&fresh, code, false, now)
-                }
-            };
+            let mut l = s.code_record(key, code, &fresh, now, &mut batch)?;
             if let Some(state) = state
                 && l.activated.is_none()
             {
@@ -521,13 +534,7 @@ impl Service {
         let fresh = new_code_id()?;
         self.transact_ahead(Ahead::purchase(key), |s| {
             let mut batch = Batch::default();
-            let mut l = match s.store.order(key)? {
-                Some(id) => s.must_get(&id)?,
-                None => {
-                    batch.orders.push((key.clone(), fresh.clone()));
-                    License::code(&fresh, code, false, now)
-                }
-            };
+            let mut l = s.code_record(key, code, &fresh, now, &mut batch)?;
             batch.audit.push(AuditEvent::new(
                 &l.id,
                 "codeAnswer",

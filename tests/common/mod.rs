@@ -557,3 +557,25 @@ pub async fn acme_purchase(
         .unwrap();
     token
 }
+
+/// `POST /v1/codes/activate` of `code` on the machine `fingerprint`: (status, Retry-After,
+/// body).
+pub async fn activate_code(
+    c: &reqwest::Client,
+    d: &Daemon,
+    code: &str,
+    fingerprint: &str,
+) -> (u16, Option<String>, Value) {
+    let r = c
+        .post(d.url("/v1/codes/activate"))
+        .json(&serde_json::json!({"code": code, "fingerprint": fingerprint}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, retry, r.json().await.unwrap_or(Value::Null))
+}
