@@ -22,7 +22,7 @@ CARGO_FUZZ_VERSION=0.13.2
 
 cd "$(dirname "$0")/../fuzz"
 
-if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
+if ! grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION" <<<"$(cargo fuzz --version 2>/dev/null)"; then
     cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
 

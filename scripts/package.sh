@@ -93,8 +93,8 @@ step "package metadata"
 dpkg-deb --info "$deb" | tee "$work/info"
 field() { dpkg-deb --field "$deb" "$1"; }
 [ "$(field Package)" = licd ] || fail "Package is not licd"
-field Depends | grep -qw adduser || fail "Depends lacks adduser (postinst creates the user)"
-field Depends | grep -qw libc6 || fail "Depends lacks libc6 (\$auto did not run dpkg-shlibdeps)"
+grep -qw adduser <<<"$(field Depends)" || fail "Depends lacks adduser (postinst creates the user)"
+grep -qw libc6 <<<"$(field Depends)" || fail "Depends lacks libc6 (\$auto did not run dpkg-shlibdeps)"
 
 ctrl="$work/control"
 dpkg-deb --control "$deb" "$ctrl"

@@ -108,7 +108,7 @@ CONF
         exit 1
       fi
     fi
-    if ! as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'licd_test'" postgres | grep -q 1; then
+    if ! grep -q 1 <<<"$(as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'licd_test'" postgres)"; then
       as_owner "$bin/psql" -h "$dir" -p "$port" -U postgres -qc "CREATE DATABASE licd_test" postgres
     fi
     echo "postgres://postgres@127.0.0.1:$port/licd_test"

@@ -56,7 +56,7 @@ done
 soname="$(readelf -d "$bundle/lib/libclient_verifier.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')"
 [ -n "$soname" ] && [ -f "$bundle/lib/$soname" ] || fail "no versioned soname (got '$soname')"
 echo "soname $soname"
-if readelf -S "$bundle/lib/libclient_verifier.a" 2>/dev/null | grep -q '\.debug_info'; then
+if grep -q '\.debug_info' <<<"$(readelf -S "$bundle/lib/libclient_verifier.a" 2>/dev/null)"; then
   fail "the static archive still has debug info"
 fi
 
@@ -98,8 +98,10 @@ gcc "${cflags[@]}" "$bundle/examples/minimal.c" $(pkg-config --cflags --libs cli
 # shellcheck disable=SC2046
 gcc "${cflags[@]}" "$bundle/examples/minimal.c" $(pkg-config --cflags --libs client_verifier-static) \
   -o minimal_static
-ldd minimal_shared | grep -qF "$bundle/lib/$soname" || fail "minimal_shared does not load the bundle's $soname"
-if ldd minimal_static | grep -q client_verifier; then fail "minimal_static still loads a shared client_verifier"; fi
+# Whole output first, then grep: `ldd | grep -q` under pipefail fails whenever grep stops reading
+# before ldd has written everything (SIGPIPE), which a loaded machine makes happen.
+grep -qF "$bundle/lib/$soname" <<<"$(ldd minimal_shared)" || fail "minimal_shared does not load the bundle's $soname"
+if grep -q client_verifier <<<"$(ldd minimal_static)"; then fail "minimal_static still loads a shared client_verifier"; fi
 expect_outcomes "pkg-config shared" ./minimal_shared
 expect_outcomes "pkg-config static" ./minimal_static
 expect_outcomes "valgrind shared" valgrind_run ./minimal_shared
@@ -125,8 +127,8 @@ for kind in shared static; do
     -DCMAKE_C_FLAGS="-Wall -Werror" -DCMAKE_CXX_FLAGS="-Wall -Werror" >/dev/null
   cmake --build "build-$kind" -j 2 >/dev/null
   if [ "$kind" = shared ]; then
-    ldd "build-$kind/minimal_c" | grep -qF "$bundle/lib/$soname" || fail "CMake shared build does not load $soname"
-  elif ldd "build-$kind/minimal_c" | grep -q client_verifier; then
+    grep -qF "$bundle/lib/$soname" <<<"$(ldd "build-$kind/minimal_c")" || fail "CMake shared build does not load $soname"
+  elif grep -q client_verifier <<<"$(ldd "build-$kind/minimal_c")"; then
     fail "CMake static build still loads a shared client_verifier"
   fi
   expect_outcomes "cmake $kind C" "./build-$kind/minimal_c"
