@@ -116,6 +116,13 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxy: Vec<Cidr>,
+    /// The reading of the V2 callback signature to accept: license2, saas, kit, or any. The
+    /// marketplace's documents publish three (docs/marketplace-protocol.md §3.4); by default all
+    /// are accepted and the one that matched is logged once and counted
+    /// (licd_v2_signature_readings_total). Once the logs show which one the marketplace uses,
+    /// pin it: the others are then refused [default: any]
+    #[arg(long, env = "LICD_V2_SIGNATURE", value_name = "READING")]
+    pub v2_signature: Option<String>,
     /// Open connections per listener; past it, the oldest connection that is not running a
     /// request is closed to make room [default: 512]
     #[arg(long, env = "LICD_MAX_CONNECTIONS", value_name = "N")]
@@ -230,6 +237,7 @@ struct FileServe {
     code_check_secs: Option<i64>,
     products: Option<PathBuf>,
     trusted_proxy: Option<Vec<String>>,
+    v2_signature: Option<String>,
     max_connections: Option<usize>,
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
@@ -324,6 +332,8 @@ pub struct Config {
     pub products: Option<PathBuf>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// The V2 signature readings accepted (all unless one is pinned).
+    pub v2_readings: Vec<crate::marketplace::V2Reading>,
     /// Connection cap and timeouts of both listeners.
     pub limits: ConnLimits,
     /// Certificate and key of the admin listener.
@@ -442,6 +452,14 @@ impl Config {
                 "min_fingerprint_components {min_fingerprint_components}: a fingerprint has 4 components"
             )));
         }
+        let v2_readings = match args.v2_signature.clone().or(f.v2_signature).as_deref() {
+            None | Some("any") => crate::marketplace::V2Reading::ALL.to_vec(),
+            Some(name) => vec![crate::marketplace::V2Reading::parse(name).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "v2_signature {name:?}: expected license2, saas, kit or any"
+                ))
+            })?],
+        };
         let trusted_proxies = if args.trusted_proxy.is_empty() {
             f.trusted_proxy
                 .unwrap_or_default()
@@ -566,6 +584,7 @@ impl Config {
                 .unwrap_or(client_verifier::DAY)
                 .clamp(1, 7 * client_verifier::DAY),
             trusted_proxies,
+            v2_readings,
             limits,
             admin_tls,
         })

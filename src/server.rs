@@ -216,6 +216,7 @@ impl App {
             v1_window_secs: config.v1_window_secs,
             trusted_proxies: config.trusted_proxies.clone().into(),
             refusals: Arc::new(crate::logsafe::RefusalLimiter::default()),
+            v2_readings: config.v2_readings.clone().into(),
         };
         let public = http::router(state, &config.callback_path, config.max_body_bytes);
         let admin = http::admin::router(AdminState {

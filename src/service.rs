@@ -236,7 +236,7 @@ pub struct Caller<'a> {
     /// The time the marketplace signed the callback with (V1 `timeStamp`, V2 `timestamp`):
     /// a state change signed before the newest one applied is stale. `None` for callers
     /// without one.
-    pub signed_at: Option<Timestamp>,
+    pub signed_at: Option<crate::license::SignedTime>,
 }
 
 impl Caller<'_> {
@@ -985,8 +985,11 @@ impl Service {
                 // A replay from a log (inside the signature window) or a delivery overtaken by a
                 // later statement: the newest marketplace statement wins. Success, so the
                 // marketplace does not retry; audited, so support can see it.
-                let signed = caller.signed_at.map(Timestamp::to_rfc3339);
-                let newest = l.last_signed.map(Timestamp::to_rfc3339);
+                let signed = caller.signed_at.map(crate::license::SignedTime::to_rfc3339);
+                let newest = match l.last_signed_ms {
+                    Some(ms) => Some(crate::license::SignedTime::from_millis(ms).to_rfc3339()),
+                    None => l.last_signed.map(Timestamp::to_rfc3339),
+                };
                 tracing::warn!(activity = caller.action, instance = %id, signed_at = ?signed, newest_applied = ?newest, "stale callback: signed before the newest change applied; nothing changed");
                 let event = s.event(
                     &l,
@@ -1060,7 +1063,7 @@ mod tests {
         (store, svc)
     }
 
-    fn caller(action: &str, signed_at: Option<Timestamp>) -> Caller<'_> {
+    fn caller(action: &str, signed_at: Option<crate::license::SignedTime>) -> Caller<'_> {
         Caller {
             action,
             test: false,
@@ -1102,7 +1105,7 @@ mod tests {
         svc.issue_classic(purchase("O2"), caller("getLicense", None), now)
             .await
             .unwrap();
-        let signed = |s: &str| Some(t(s));
+        let signed = |s: &str| Some(crate::license::SignedTime::from_second(t(s)));
         for _ in 0..2 {
             svc.renew(
                 "lic-O2",
@@ -1142,6 +1145,45 @@ mod tests {
             Status::Frozen
         );
         assert_eq!(store.verify_audit_chain().unwrap(), Ok(4));
+    }
+
+    /// Signed times keep the milliseconds the marketplace sent: an unfreeze signed 400 ms after
+    /// a freeze, then that freeze replayed, within one second.
+    #[tokio::test]
+    async fn a_change_signed_earlier_within_the_same_second_is_stale() {
+        use crate::license::SignedTime;
+        let (store, svc) = service();
+        let now = t("2026-01-01T00:00:00Z");
+        svc.issue_classic(purchase("O9"), caller("getLicense", None), now)
+            .await
+            .unwrap();
+        let base = t("2026-02-01T00:00:10Z").unix() * 1000;
+        let at = |ms: i64| Some(SignedTime::from_millis(base + ms));
+        svc.freeze("lic-O9", caller("expireLicense", at(100)), now)
+            .await
+            .unwrap();
+        svc.unfreeze("lic-O9", caller("refreshLicense", at(500)), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.license("lic-O9").unwrap().unwrap().status,
+            Status::Active
+        );
+        // The freeze replayed: same second, earlier millisecond.
+        svc.freeze("lic-O9", caller("expireLicense", at(100)), now)
+            .await
+            .unwrap();
+        let l = store.license("lic-O9").unwrap().unwrap();
+        assert_eq!(l.status, Status::Active, "the replay was applied");
+        assert_eq!(l.last_signed_ms, Some(base + 500));
+        let last = store.audit_for("lic-O9").unwrap().pop().unwrap();
+        assert_eq!(last.event.detail["stale"], true);
+        assert_eq!(last.event.detail["signed_at"], "2026-02-01T00:00:10.100Z");
+        // A record written before milliseconds were kept compares to the second, as before.
+        let mut old = l.clone();
+        old.last_signed_ms = None;
+        assert!(!old.is_stale(at(100)));
+        assert!(old.is_stale(Some(SignedTime::from_millis(base - 1))));
     }
 
     #[tokio::test]

@@ -478,3 +478,75 @@ where
     }
     out
 }
+
+/// The marketplace's documents publish three readings of the V2 signature: a callback signed
+/// under any of them is accepted and the reading counted and logged, until the ISV pins one.
+/// A captured request re-split between its nonce and timestamp is the same request: refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reading_of_the_v2_signature_is_accepted_until_one_is_pinned() {
+    use licd::marketplace::{AccessKey, V2Reading, random_nonce, sign_v2_query_as};
+    let c = client();
+    let key = AccessKey::new(common::ACCESS_KEY);
+    let body = |i: usize| {
+        serde_json::to_vec(&json!({"activity": "newInstance", "businessId": format!("rd-{i}"),
+            "orderId": format!("CS-RD-{i}"), "orderLineId": format!("CS-RD-{i}-1"), "testFlag": "1"}))
+        .unwrap()
+    };
+    let now_ms = || Timestamp::now().unix() * 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    for (i, reading) in V2Reading::ALL.into_iter().enumerate() {
+        let b = body(i);
+        let q = sign_v2_query_as(reading, &key, &b, &random_nonce(), now_ms());
+        let a = common::v2_query(&c, &d, &b, &q).await;
+        assert_eq!(a.code(), "000000", "{reading}: {:?}", a.json);
+    }
+    let metrics = common::metrics_text(&c, &d).await;
+    for reading in V2Reading::ALL {
+        assert!(
+            metrics.contains(&format!(
+                "licd_v2_signature_readings_total{{reading=\"{reading}\"}} 1"
+            )),
+            "{metrics}"
+        );
+        d.wait_log(&format!("reading=\"{reading}\""));
+    }
+    // The re-split replay: nonce `…0` + T sent again as nonce `…` + `0T`.
+    let b = body(9);
+    let ts = now_ms();
+    let q = sign_v2_query_as(V2Reading::License2, &key, &b, "abc0", ts);
+    assert_eq!(common::v2_query(&c, &d, &b, &q).await.code(), "000000");
+    let sig = q.split('&').next().unwrap();
+    let re_split = format!("{sig}&timestamp=0{ts}&nonce=abc");
+    assert_ne!(
+        common::v2_query(&c, &d, &b, &re_split).await.code(),
+        "000000"
+    );
+    let replay = common::v2_query(&c, &d, &b, &q).await;
+    assert_eq!(replay.code(), "000001", "{:?}", replay.json);
+    drop(d);
+
+    // Pinned: the others are refused as bad signatures.
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &["--v2-signature", "saas"]);
+    for (i, reading) in V2Reading::ALL.into_iter().enumerate() {
+        let b = body(10 + i);
+        let q = sign_v2_query_as(reading, &key, &b, &random_nonce(), now_ms());
+        let want = if reading == V2Reading::Saas {
+            "000000"
+        } else {
+            "000001"
+        };
+        assert_eq!(
+            common::v2_query(&c, &d, &b, &q).await.code(),
+            want,
+            "{reading}"
+        );
+    }
+    let refused = common::serve_refused(dir.path(), &["--v2-signature", "hmac"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("expected license2, saas, kit or any"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -7,6 +7,9 @@
 //!
 //! Invariants:
 //! - what `sign_v2_query` signs, `verify_v2` accepts, with the nonce and timestamp signed;
+//! - what is signed under each documented reading verifies as that reading and no other (a
+//!   `kit` signature of a body ending in a hex digit is refused: its message could look like
+//!   another reading's);
 //! - `parse_v2` refuses only with `000002`; what it accepts is a JSON object without repeated
 //!   keys whose `activity` is the callback's;
 //! - every refusal makes a well-formed signed answer.
@@ -14,8 +17,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use licd_fuzz::marketplace::{
-    AccessKey, MAX_NONCE_LEN, ProtocolError, Response, ResultCode, parse_v2, sign_v2_query,
-    verify_body_sign, verify_v2,
+    AccessKey, MAX_NONCE_LEN, ProtocolError, Response, ResultCode, V2Reading, parse_v2,
+    sign_v2_query, sign_v2_query_as, verify_body_sign, verify_v2,
 };
 use licd_fuzz::{ACCESS_KEY, V2_NOW};
 
@@ -47,6 +50,16 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|e| panic!("a body signed with the key is refused: {e}\n{signed}"));
     assert_eq!(verified.nonce(), nonce);
     assert_eq!(verified.timestamp(), V2_NOW);
+    for reading in V2Reading::ALL {
+        let signed = sign_v2_query_as(reading, &key, body, nonce, V2_NOW.unix() * 1000 + 618);
+        match verify_v2(&key, &signed, body, V2_NOW) {
+            Ok(v) => assert_eq!(v.reading(), reading, "signed as {reading}"),
+            Err(e) => assert!(
+                reading == V2Reading::Kit && body.last().is_none_or(u8::is_ascii_hexdigit),
+                "signed as {reading}, refused: {e}"
+            ),
+        }
+    }
 
     match parse_v2(body) {
         Ok(callback) => {

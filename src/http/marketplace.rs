@@ -17,7 +17,7 @@ use client_verifier::Timestamp;
 use super::{AppState, ClientAddr, client_label};
 use crate::license::DomainError;
 use crate::marketplace::{
-    Callback, ProtocolError, Response, ResultCode, parse_v1, parse_v2, verify_v1, verify_v2,
+    Callback, ProtocolError, Response, ResultCode, parse_v1, parse_v2, verify_v1, verify_v2_as,
 };
 use crate::service::{Outcome, ServiceError};
 
@@ -61,7 +61,7 @@ async fn v2_callback(
 struct Verified {
     callback: Callback,
     /// The time the marketplace signed it with.
-    signed_at: Timestamp,
+    signed_at: crate::license::SignedTime,
 }
 
 /// Why a request is not a verified callback: the activity label for metrics and the answer.
@@ -83,7 +83,7 @@ fn verified_v1(st: &AppState, query: &str, now: Timestamp) -> Result<Verified, U
     let callback = parse_v1(&params).map_err(|e| ("invalid", Response::from_error(&e)))?;
     Ok(Verified {
         callback,
-        signed_at: params.timestamp(),
+        signed_at: crate::license::SignedTime::from_millis(params.signed_millis()),
     })
 }
 
@@ -95,14 +95,18 @@ fn verified_v2(
     body: &[u8],
     now: Timestamp,
 ) -> Result<Verified, Unverified> {
-    let v = verify_v2(&st.access_key, query, body, now)
+    let v = verify_v2_as(&st.access_key, query, body, now, &st.v2_readings)
         .map_err(|e| ("unverified", Response::from_error(&e)))?;
-    match st.service.remember_nonce(v.nonce(), v.remember_until()) {
+    st.metrics.v2_reading(v.reading());
+    match st
+        .service
+        .remember_nonce(&v.replay_key(), v.remember_until())
+    {
         Ok(true) => {}
         Ok(false) => {
             let replay = ProtocolError::new(
                 ResultCode::AuthFailed,
-                "nonce: already used (a replayed request)",
+                "signature: already used (a replayed request)",
             );
             return Err(("unverified", Response::from_error(&replay)));
         }
@@ -114,7 +118,7 @@ fn verified_v2(
     let callback = parse_v2(body).map_err(|e| ("invalid", Response::from_error(&e)))?;
     Ok(Verified {
         callback,
-        signed_at: v.timestamp(),
+        signed_at: crate::license::SignedTime::from_millis(v.signed_millis()),
     })
 }
 

@@ -40,6 +40,11 @@ struct ProductLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadingLabels {
+    reading: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     status: &'static str,
 }
@@ -58,6 +63,7 @@ pub struct Metrics {
     client: Family<ClientLabels, Counter>,
     outbox: Family<OutboxLabels, Gauge>,
     unlisted: Family<ProductLabels, Gauge>,
+    readings: Family<ReadingLabels, Counter>,
     store: Arc<dyn Store>,
     /// Callbacks per hour and result code, for the console.
     pub hours: Arc<CallbackHours>,
@@ -158,6 +164,12 @@ impl Metrics {
             "Purchases since start of products the catalog does not list (they get the [default] entry): add the product to the catalog",
             unlisted.clone(),
         );
+        let readings = Family::<ReadingLabels, Counter>::default();
+        registry.register(
+            "v2_signature_readings",
+            "V2 callbacks whose signature checked out, by the reading that matched (license2, saas, kit): pin the one the marketplace uses with --v2-signature",
+            readings.clone(),
+        );
         Metrics {
             registry,
             callbacks,
@@ -166,6 +178,7 @@ impl Metrics {
             client,
             outbox,
             unlisted,
+            readings,
             store,
             hours: Arc::default(),
         }
@@ -185,6 +198,21 @@ impl Metrics {
                 activity: activity.to_string(),
             })
             .observe(seconds);
+    }
+
+    /// Counts one V2 callback verified under `reading`; the first of each reading is logged, so
+    /// the operator learns which one the marketplace uses.
+    pub fn v2_reading(&self, reading: crate::marketplace::V2Reading) {
+        let counter = self.readings.get_or_create(&ReadingLabels {
+            reading: reading.name(),
+        });
+        if counter.inc() == 0 {
+            tracing::info!(
+                reading = reading.name(),
+                "the first V2 callback signed under this reading checked out; once it is the only one seen, pin it: --v2-signature {}",
+                reading.name()
+            );
+        }
     }
 
     /// Counts one client API request.

@@ -78,6 +78,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[Cidr]>,
     /// Bounds how many refusals of unauthenticated requests reach the log.
     pub refusals: Arc<RefusalLimiter>,
+    /// The V2 signature readings accepted.
+    pub v2_readings: Arc<[crate::marketplace::V2Reading]>,
 }
 
 /// The peer address of the connection a request came on, as a request extension.

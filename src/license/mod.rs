@@ -150,11 +150,51 @@ pub struct License {
     /// renewal, release): a callback signed earlier than this is stale and changes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_signed: Option<Timestamp>,
+    /// The same in Unix milliseconds, as precise as the marketplace signed it: two changes signed
+    /// within one second still have an order. `None` in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_signed_ms: Option<i64>,
     /// License 2.0: what the marketplace's activation answer stated (or an admin's repair), kept
     /// the moment it arrived. Only the answer states product, order and quantity; the query
     /// that follows carries none, so an answer lost would be lost for good.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_answer: Option<CodeAnswer>,
+}
+
+/// When the marketplace signed a callback, in Unix milliseconds, as precise as it sent it (V1
+/// `timeStamp` has milliseconds, V2 `timestamp` milliseconds or seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SignedTime(i64);
+
+impl SignedTime {
+    /// At `millis` since the Unix epoch.
+    pub fn from_millis(millis: i64) -> Self {
+        SignedTime(millis)
+    }
+
+    /// At the start of second `t`.
+    pub fn from_second(t: Timestamp) -> Self {
+        SignedTime(t.unix().saturating_mul(1000))
+    }
+
+    /// Unix milliseconds.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// The second it falls in.
+    pub fn second(self) -> Timestamp {
+        Timestamp::from_unix(self.0.div_euclid(1000))
+    }
+
+    /// RFC 3339 with milliseconds, for the audit log.
+    pub fn to_rfc3339(self) -> String {
+        let s = self.second().to_rfc3339();
+        match s.strip_suffix('Z') {
+            Some(base) => format!("{base}.{:03}Z", self.0.rem_euclid(1000)),
+            None => s,
+        }
+    }
 }
 
 /// What the marketplace's answer to a code activation stated (protocol §6.1), or what an admin
@@ -389,6 +429,7 @@ impl License {
             exp_stated: None,
             min_revision: 0,
             last_signed: None,
+            last_signed_ms: None,
             code_answer: None,
         }
     }
@@ -514,15 +555,25 @@ impl License {
 
     /// Whether a callback signed at `signed_at` is older than the newest change already applied:
     /// a replay from a log, or a delivery overtaken by a later statement. The newest statement
-    /// wins; equal times (one second's resolution) are not stale.
-    pub fn is_stale(&self, signed_at: Option<Timestamp>) -> bool {
-        matches!((signed_at, self.last_signed), (Some(t), Some(last)) if t < last)
+    /// wins; equal times are not stale. Compared to the millisecond when the record kept them
+    /// (since hardening round 3), else to the second, as the record was written.
+    pub fn is_stale(&self, signed_at: Option<SignedTime>) -> bool {
+        let Some(t) = signed_at else { return false };
+        match (self.last_signed_ms, self.last_signed) {
+            (Some(last_ms), _) => t.millis() < last_ms,
+            (None, Some(last)) => t.second() < last,
+            (None, None) => false,
+        }
     }
 
     /// Records the signed time of a change just applied.
-    pub fn mark_signed(&mut self, signed_at: Option<Timestamp>) {
+    pub fn mark_signed(&mut self, signed_at: Option<SignedTime>) {
         if let Some(t) = signed_at {
-            self.last_signed = Some(self.last_signed.map_or(t, |last| last.max(t)));
+            self.last_signed = Some(self.last_signed.map_or(t.second(), |l| l.max(t.second())));
+            self.last_signed_ms = Some(
+                self.last_signed_ms
+                    .map_or(t.millis(), |l| l.max(t.millis())),
+            );
         }
     }
 

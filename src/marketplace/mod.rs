@@ -43,7 +43,8 @@ pub use code::{ProtocolError, ResultCode};
 pub use key::AccessKey;
 pub use response::{BODY_SIGN_HEADER, Response, body_sign_header, verify_body_sign};
 pub use sign::{
-    MAX_NONCE_LEN, Params, V2_WINDOW_SECS, V2Verified, random_nonce, sign_v1_query, sign_v2_query,
-    v1_ambiguous, v1_auth_token, verify_v1, verify_v2,
+    MAX_NONCE_LEN, Params, V2_WINDOW_SECS, V2Reading, V2Verified, random_nonce, sign_v1_query,
+    sign_v2_query, sign_v2_query_as, v1_ambiguous, v1_auth_token, verify_v1, verify_v2,
+    verify_v2_as,
 };
 pub use time::{format_time, parse_time};

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::code::{ProtocolError, quoted};
 use super::key::{AccessKey, ct_eq, hmac_sha256};
-use super::time::{format_v1_timestamp, parse_v1_timestamp};
+use super::time::{format_v1_timestamp, parse_v1_timestamp, v1_timestamp_millis};
 
 /// How far a V2 `timestamp` may be from the server clock, either way (protocol §3.4).
 pub const V2_WINDOW_SECS: i64 = 60;
@@ -33,6 +33,8 @@ const TIME_STAMP: &str = "timeStamp";
 pub struct Params {
     values: BTreeMap<String, String>,
     timestamp: Timestamp,
+    /// `timeStamp` in Unix milliseconds, as precise as sent.
+    millis: i64,
 }
 
 impl Params {
@@ -60,20 +62,114 @@ impl Params {
     pub fn timestamp(&self) -> Timestamp {
         self.timestamp
     }
+
+    /// The request's `timeStamp` in Unix milliseconds, as precise as the marketplace sent it.
+    pub fn signed_millis(&self) -> i64 {
+        self.millis
+    }
+}
+
+/// A reading of the V2 request signature. The marketplace's documents publish three (protocol
+/// §3.4, §11.5), each keyed with the access key `ak`; `body` is the raw request body, `hex` lower
+/// case, `‖` concatenation:
+/// - [`V2Reading::License2`] (the License 2.0 page): `inner = hex(HMAC-SHA256(ak, body))`,
+///   `signature = HMAC-SHA256(ak, ak‖nonce‖timestamp‖inner)`;
+/// - [`V2Reading::Saas`] (the SaaS V2 pages, which name no key for the inner hash):
+///   `inner = hex(SHA-256(body))`, the outer HMAC as `License2`;
+/// - [`V2Reading::Kit`] (the Kit header reading, no inner hash):
+///   `signature = HMAC-SHA256(ak, ak‖nonce‖timestamp‖body)`.
+///
+/// No request valid under one reading is valid under another without the key: `License2` and
+/// `Saas` messages end in 64 hex digits, a `Kit` message in the body, which is accepted only
+/// when its last byte is not a hex digit (a JSON object ends in `}`); and an inner part of one
+/// of the first two is another's only through a SHA-256 preimage or the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum V2Reading {
+    /// Two keyed HMACs (the License 2.0 page; what licd signs with).
+    License2,
+    /// An unkeyed SHA-256 of the body inside the HMAC (the SaaS V2 pages).
+    Saas,
+    /// The body itself inside the HMAC (the Kit header reading).
+    Kit,
+}
+
+impl V2Reading {
+    /// Every reading, in the order they are tried.
+    pub const ALL: [V2Reading; 3] = [V2Reading::License2, V2Reading::Saas, V2Reading::Kit];
+
+    /// Its name in flags, metrics and logs: `license2`, `saas`, `kit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            V2Reading::License2 => "license2",
+            V2Reading::Saas => "saas",
+            V2Reading::Kit => "kit",
+        }
+    }
+
+    /// The reading named `name`.
+    pub fn parse(name: &str) -> Option<V2Reading> {
+        V2Reading::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The signature of this reading.
+    fn mac(self, key: &AccessKey, nonce: &str, timestamp: &str, body: &[u8]) -> Option<[u8; 32]> {
+        let k = key.bytes();
+        let outer =
+            |last: &[u8]| hmac_sha256(k, &[k, nonce.as_bytes(), timestamp.as_bytes(), last]);
+        match self {
+            V2Reading::License2 => Some(outer(
+                crate::crypto::hex(&hmac_sha256(k, &[body])).as_bytes(),
+            )),
+            V2Reading::Saas => Some(outer(crate::crypto::hex(&Sha256::digest(body)).as_bytes())),
+            // Only a body whose last byte is not a hex digit: else its message could end like
+            // one of the two readings above.
+            V2Reading::Kit => body
+                .last()
+                .is_some_and(|b| !b.is_ascii_hexdigit())
+                .then(|| outer(body)),
+        }
+    }
+}
+
+impl std::fmt::Display for V2Reading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// What a V2 request's signature vouches for: the caller must refuse a second request with the
-/// same nonce until [`V2Verified::remember_until`].
+/// same signature until [`V2Verified::remember_until`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct V2Verified {
     nonce: String,
     timestamp: Timestamp,
+    millis: i64,
+    signature: [u8; 32],
+    reading: V2Reading,
 }
 
 impl V2Verified {
     /// The request's nonce.
     pub fn nonce(&self) -> &str {
         &self.nonce
+    }
+
+    /// The request's timestamp in Unix milliseconds, as precise as sent (seconds × 1000 for a
+    /// 10-digit one).
+    pub fn signed_millis(&self) -> i64 {
+        self.millis
+    }
+
+    /// The reading of the signature that matched.
+    pub fn reading(&self) -> V2Reading {
+        self.reading
+    }
+
+    /// What identifies the request for replay detection: its signature. Not the nonce:
+    /// `nonce‖timestamp` has no separator, so one signature reads as several (nonce, timestamp)
+    /// pairs, and a replay cache keyed on the nonce let a request come back re-split.
+    pub fn replay_key(&self) -> String {
+        format!("v2sig:{}", crate::crypto::hex(&self.signature))
     }
 
     /// The request's timestamp, to the second (milliseconds dropped).
@@ -168,7 +264,12 @@ pub fn verify_v1(
             ));
         }
     }
-    Ok(Params { values, timestamp })
+    let millis = timestamp.unix() * 1000 + v1_timestamp_millis(stamp);
+    Ok(Params {
+        values,
+        timestamp,
+        millis,
+    })
 }
 
 /// Whether `name=value` could be read as more than one pair inside the V1 signed string (a name
@@ -238,13 +339,13 @@ fn v1_mac<'a>(
 /// Checks a V2 (online activation) callback's `signature` (protocol §3.4, §12.2) on the raw query
 /// and the body bytes as received.
 ///
-/// `inner = lowercase hex HMAC(accessKey, body)`; `signature = hex HMAC(accessKey, accessKey +
-/// nonce + timestamp + inner)`, compared case-insensitively in constant time. `timestamp` is
-/// Unix time in milliseconds, or in seconds if it is at most 10^12 (some copies of the marketplace documentation
-/// say seconds); it must be within [`V2_WINDOW_SECS`] of `now`.
+/// The signature is checked under every reading in `readings` ([`V2Reading`]), compared
+/// case-insensitively in constant time; the one that matched is in the answer. `timestamp` is
+/// Unix time in milliseconds (13 digits) or seconds (10 digits; some copies of the marketplace
+/// documentation say seconds), exactly, and must be within [`V2_WINDOW_SECS`] of `now`.
 ///
-/// This function keeps no state: the caller must refuse a nonce it has seen until
-/// [`V2Verified::remember_until`].
+/// This function keeps no state: the caller must refuse a signature it has seen until
+/// [`V2Verified::remember_until`] ([`V2Verified::replay_key`]).
 ///
 /// Errors: `000001` for a missing `signature`/`timestamp`/`nonce`, a signature that does not
 /// match, or a timestamp outside the window; `000002` for a well-signed but malformed
@@ -254,6 +355,17 @@ pub fn verify_v2(
     raw_query: &str,
     body: &[u8],
     now: Timestamp,
+) -> Result<V2Verified, ProtocolError> {
+    verify_v2_as(key, raw_query, body, now, &V2Reading::ALL)
+}
+
+/// [`verify_v2`] accepting only the signature readings in `readings` (an ISV that pinned one).
+pub fn verify_v2_as(
+    key: &AccessKey,
+    raw_query: &str,
+    body: &[u8],
+    now: Timestamp,
+    readings: &[V2Reading],
 ) -> Result<V2Verified, ProtocolError> {
     let (mut signature, mut timestamp, mut nonce) = (None, None, None);
     for (name, value) in form_urlencoded::parse(raw_query.as_bytes()) {
@@ -269,13 +381,23 @@ pub fn verify_v2(
     let timestamp = present(timestamp, "timestamp")?;
     let nonce = present(nonce, "nonce")?;
 
-    let expected = v2_mac(key, &nonce, &timestamp, body);
-    if !decode_hex32(&signature).is_some_and(|received| ct_eq(&received, &expected)) {
+    let received = decode_hex32(&signature);
+    // Every reading is computed and compared, whichever matches, so the time taken does not
+    // say which one did.
+    let mut matched = None;
+    for reading in readings {
+        let expected = reading.mac(key, &nonce, &timestamp, body);
+        let ok = matches!((&received, &expected), (Some(r), Some(e)) if ct_eq(r, e));
+        if ok && matched.is_none() {
+            matched = Some(*reading);
+        }
+    }
+    let (Some(received), Some(reading)) = (received, matched) else {
         return Err(ProtocolError::auth(
             "signature",
             "does not match the request (is the access key the one bound in the Seller Console?)",
         ));
-    }
+    };
 
     let millis = parse_v2_timestamp(&timestamp).ok_or_else(|| {
         ProtocolError::invalid(
@@ -305,6 +427,9 @@ pub fn verify_v2(
     Ok(V2Verified {
         nonce: nonce.into_owned(),
         timestamp: Timestamp::from_unix(millis.div_euclid(1000)),
+        millis,
+        signature: received,
+        reading,
     })
 }
 
@@ -313,8 +438,22 @@ pub fn verify_v2(
 /// `timestamp_ms` is written as given, so passing Unix seconds produces the seconds variant of
 /// the documentation. [`verify_v2`] with the same key accepts the result within the window.
 pub fn sign_v2_query(key: &AccessKey, body: &[u8], nonce: &str, timestamp_ms: i64) -> String {
+    sign_v2_query_as(V2Reading::License2, key, body, nonce, timestamp_ms)
+}
+
+/// [`sign_v2_query`] under another signature `reading` (`licctl marketplace send --reading`,
+/// tests). A `Kit` signature of a body ending in a hex digit cannot be made (nor accepted): the
+/// signature is then all zeros.
+pub fn sign_v2_query_as(
+    reading: V2Reading,
+    key: &AccessKey,
+    body: &[u8],
+    nonce: &str,
+    timestamp_ms: i64,
+) -> String {
     let timestamp = timestamp_ms.to_string();
-    let signature = crate::crypto::hex_upper(&v2_mac(key, nonce, &timestamp, body));
+    let mac = reading.mac(key, nonce, &timestamp, body).unwrap_or([0; 32]);
+    let signature = crate::crypto::hex_upper(&mac);
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("signature", &signature);
     query.append_pair("timestamp", &timestamp);
@@ -353,27 +492,15 @@ fn present<'a>(value: Option<Cow<'a, str>>, name: &str) -> Result<Cow<'a, str>, 
     }
 }
 
-fn v2_mac(key: &AccessKey, nonce: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
-    let inner = crate::crypto::hex(&hmac_sha256(key.bytes(), &[body]));
-    hmac_sha256(
-        key.bytes(),
-        &[
-            key.bytes(),
-            nonce.as_bytes(),
-            timestamp.as_bytes(),
-            inner.as_bytes(),
-        ],
-    )
-}
-
-/// A V2 timestamp as milliseconds: digits only (no sign, no spaces), read as seconds when it is
-/// at most 10^12 (10^12 ms is 2001, 10^12 s is beyond year 30000).
+/// A V2 timestamp as milliseconds: exactly 13 digits (milliseconds) or 10 (seconds), no sign,
+/// no spaces. Exact lengths, because `nonce‖timestamp` has no separator: a timestamp that could
+/// borrow a leading `0` from the nonce would give one signature two readings.
 fn parse_v2_timestamp(text: &str) -> Option<i64> {
-    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if !matches!(text.len(), 10 | 13) || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let n: i64 = text.parse().ok()?;
-    Some(if n > 1_000_000_000_000 { n } else { n * 1000 })
+    Some(if text.len() == 13 { n } else { n * 1000 })
 }
 
 /// 64 hex digits in either case, as 32 bytes.
@@ -405,6 +532,13 @@ mod tests {
 
     fn key() -> AccessKey {
         AccessKey::new(SPEC_KEY)
+    }
+
+    /// The `license2` signature (two keyed HMACs), as the vectors are signed.
+    fn v2_mac(key: &AccessKey, nonce: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
+        V2Reading::License2
+            .mac(key, nonce, timestamp, body)
+            .unwrap()
     }
 
     fn at(rfc3339: &str) -> Timestamp {
@@ -838,6 +972,111 @@ mod tests {
             .max()
             .unwrap();
         assert!(verified.remember_until() >= last, "{last:?}");
+    }
+
+    #[test]
+    fn signed_times_keep_the_milliseconds_sent() {
+        let p = verify_v1(&key(), &spec_v1_query(V1_TOKEN), v1_now(), Some(60)).unwrap();
+        assert_eq!(p.timestamp(), v1_now());
+        assert_eq!(p.signed_millis(), v1_now().unix() * 1000 + 123);
+        let v = verify_v2(
+            &key(),
+            &format!("signature={V2_SIGNATURE}&timestamp={V2_TIMESTAMP}&nonce={V2_NONCE}"),
+            V2_BODY.as_bytes(),
+            v2_now(),
+        )
+        .unwrap();
+        assert_eq!(v.signed_millis(), 1_680_508_066_618);
+        let body = b"{}";
+        let seconds = sign_v2_query(&key(), body, "n", v2_now().unix());
+        let v = verify_v2(&key(), &seconds, body, v2_now()).unwrap();
+        assert_eq!(v.signed_millis(), v2_now().unix() * 1000);
+    }
+
+    #[test]
+    fn every_documented_reading_is_accepted_and_named_and_a_pinned_one_refuses_the_others() {
+        let body = V2_BODY.as_bytes();
+        for reading in V2Reading::ALL {
+            let query = sign_v2_query_as(reading, &key(), body, V2_NONCE, 1_680_508_066_618);
+            let v = verify_v2(&key(), &query, body, v2_now()).unwrap();
+            assert_eq!(v.reading(), reading);
+            assert_eq!(V2Reading::parse(reading.name()), Some(reading));
+            // Pinned to it: accepted; pinned to another: refused as a bad signature.
+            assert!(verify_v2_as(&key(), &query, body, v2_now(), &[reading]).is_ok());
+            for other in V2Reading::ALL.into_iter().filter(|&r| r != reading) {
+                let err = verify_v2_as(&key(), &query, body, v2_now(), &[other]).unwrap_err();
+                assert_eq!(err.code, ResultCode::AuthFailed, "{reading} as {other}");
+            }
+        }
+        // The bytes of each, spelled out (protocol §3.4), against independent computations.
+        let k = SPEC_KEY.as_bytes();
+        let outer =
+            |last: &[u8]| hmac_sha256(k, &[k, V2_NONCE.as_bytes(), V2_TIMESTAMP.as_bytes(), last]);
+        let saas_inner = crate::crypto::hex(&Sha256::digest(body));
+        assert_eq!(
+            V2Reading::Saas.mac(&key(), V2_NONCE, V2_TIMESTAMP, body),
+            Some(outer(saas_inner.as_bytes()))
+        );
+        assert_eq!(
+            V2Reading::Kit.mac(&key(), V2_NONCE, V2_TIMESTAMP, body),
+            Some(outer(body))
+        );
+        assert_eq!(
+            crate::crypto::hex_upper(&v2_mac(&key(), V2_NONCE, V2_TIMESTAMP, body)),
+            V2_SIGNATURE
+        );
+    }
+
+    #[test]
+    fn no_message_of_one_reading_is_a_message_of_another() {
+        // A kit message ends in the body; the others end in 64 hex digits. A body that ends in
+        // a hex digit could make a kit message look like one of theirs: the kit reading refuses
+        // it, so a captured license2 signature cannot be replayed as a kit one over a body made
+        // of the inner hash.
+        let body = V2_BODY.as_bytes();
+        let inner = crate::crypto::hex(&hmac_sha256(SPEC_KEY.as_bytes(), &[body]));
+        let query = format!("signature={V2_SIGNATURE}&timestamp={V2_TIMESTAMP}&nonce={V2_NONCE}");
+        assert_eq!(
+            V2Reading::Kit.mac(&key(), V2_NONCE, V2_TIMESTAMP, inner.as_bytes()),
+            None
+        );
+        assert!(verify_v2(&key(), &query, inner.as_bytes(), v2_now()).is_err());
+        for tail in [b"0".as_slice(), b"f", b"A"] {
+            let mut b = b"{}".to_vec();
+            b.extend_from_slice(tail);
+            assert_eq!(V2Reading::Kit.mac(&key(), "n", V2_TIMESTAMP, &b), None);
+        }
+        assert!(
+            V2Reading::Kit
+                .mac(&key(), "n", V2_TIMESTAMP, b"{}\n")
+                .is_some()
+        );
+        assert!(V2Reading::Kit.mac(&key(), "n", V2_TIMESTAMP, b"").is_none());
+    }
+
+    #[test]
+    fn a_request_re_split_between_nonce_and_timestamp_is_the_same_request() {
+        // The hole: nonce `…0` + timestamp T and nonce `…` + timestamp `0T` sign the same bytes.
+        let body = br#"{"activity":"newInstance"}"#;
+        let ts = 1_680_508_066_618_i64;
+        let query = sign_v2_query(&key(), body, "abc0", ts);
+        let first = verify_v2(&key(), &query, body, v2_now()).unwrap();
+        let sig = query.split('&').next().unwrap();
+        let re_split = format!("{sig}&timestamp=0{ts}&nonce=abc");
+        let err = verify_v2(&key(), &re_split, body, v2_now()).unwrap_err();
+        assert_eq!(err.code, ResultCode::InvalidParam, "{err}");
+        // Whatever split a signature could be read with, the replay key is the signature's.
+        let again = verify_v2(&key(), &query, body, v2_now()).unwrap();
+        assert_eq!(first.replay_key(), again.replay_key());
+        let lower = query.to_ascii_lowercase();
+        let v = verify_v2(&key(), &lower, body, v2_now()).unwrap();
+        assert_eq!(v.replay_key(), first.replay_key(), "either hex case");
+        for ts in ["168050806661", "16805080666180", "0168050806", "168050806"] {
+            let signature = crate::crypto::hex_upper(&v2_mac(&key(), "n", ts, body));
+            let q = format!("signature={signature}&timestamp={ts}&nonce=n");
+            let err = verify_v2(&key(), &q, body, v2_now()).unwrap_err();
+            assert_ne!(err.code, ResultCode::Success, "{ts}");
+        }
     }
 
     #[test]

@@ -40,6 +40,14 @@ pub(super) fn parse_v1_timestamp(value: &str) -> Option<Timestamp> {
     compact_fields(value.as_bytes()).and_then(from_fields)
 }
 
+/// The milliseconds of a 17-digit `timeStamp` (`SSS`; 0 for the 14-digit form).
+pub(super) fn v1_timestamp_millis(value: &str) -> i64 {
+    value
+        .get(14..17)
+        .and_then(|ms| ms.parse::<i64>().ok())
+        .unwrap_or(0)
+}
+
 /// `t` as a 17-digit `timeStamp`; licd's clock has whole seconds, so the milliseconds are 000.
 pub(super) fn format_v1_timestamp(t: Timestamp) -> String {
     format!("{}000", format_time(t))

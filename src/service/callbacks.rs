@@ -50,7 +50,7 @@ impl Service {
     pub async fn apply_callback(
         &self,
         cb: Callback,
-        signed_at: Option<Timestamp>,
+        signed_at: Option<crate::license::SignedTime>,
         now: Timestamp,
     ) -> Result<Outcome, ServiceError> {
         let caller = Caller {

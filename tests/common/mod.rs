@@ -378,7 +378,11 @@ pub async fn v2_raw(
     ts_ms: i64,
 ) -> Answer {
     let key = AccessKey::new(ACCESS_KEY);
-    let query = sign_v2_query(&key, body, nonce, ts_ms);
+    v2_query(c, d, body, &sign_v2_query(&key, body, nonce, ts_ms)).await
+}
+
+/// An online-activation callback with body and signed query string as given.
+pub async fn v2_query(c: &reqwest::Client, d: &Daemon, body: &[u8], query: &str) -> Answer {
     let url = format!("{}?{query}", d.url(CALLBACK));
     let resp = c
         .post(url)
