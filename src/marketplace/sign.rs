@@ -1021,6 +1021,15 @@ mod tests {
             V2Reading::Kit.mac(&key(), V2_NONCE, V2_TIMESTAMP, body),
             Some(outer(body))
         );
+        // The spec's vector for the Kit reading (§3.8, "Kit x-sign").
+        assert_eq!(
+            crate::crypto::hex_upper(
+                &V2Reading::Kit
+                    .mac(&key(), V2_NONCE, V2_TIMESTAMP, body)
+                    .unwrap()
+            ),
+            "540EE3C63990FC135AAFA6DD9EA03BA551D0E3DC382CCB3C0A231DF0DC768036"
+        );
         assert_eq!(
             crate::crypto::hex_upper(&v2_mac(&key(), V2_NONCE, V2_TIMESTAMP, body)),
             V2_SIGNATURE
