@@ -15,8 +15,9 @@ use licd::config::{Config, ServeArgs};
 #[derive(Debug, Parser)]
 #[command(name = "licd", version)]
 struct Licd {
-    /// Print machine-readable JSON, for `keys list`, `keys export` and `migrate`: `licd --json keys list`.
-    #[arg(long)]
+    /// Print machine-readable JSON, for `keys list`, `keys export` and `migrate`: `licd --json keys
+    /// list`, or after the subcommand: `licd keys list --json`.
+    #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Command,
@@ -24,7 +25,9 @@ struct Licd {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the daemon: marketplace callbacks, health and metrics.
+    /// Run the daemon: the marketplace's callbacks, the client API (activation, refresh, codes,
+    /// revocation list, air-gapped activation and its /activate page), health and metrics on the
+    /// public listener; the admin API and the web console (/console/) on the admin listener.
     ///
     /// Example: licd serve --listen 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem --access-key-file /etc/licd/access.key
     Serve(Box<ServeArgs>),

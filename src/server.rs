@@ -280,6 +280,14 @@ impl App {
             marketplace_api = %config.marketplace.as_ref().map(|m| m.base_urls.join(",")).unwrap_or_else(|| "off".into()),
             "listening"
         );
+        if let Some(a) = admin_addr {
+            let scheme = if admin_tls.is_some() { "https" } else { "http" };
+            tracing::info!(
+                console = %format!("{scheme}://{a}/console/"),
+                token_file = %config.data_dir.join("admin.token").display(),
+                "the web console: sign in with the admin token in token_file (licctl reads it too)"
+            );
+        }
         if tls.is_none() {
             tracing::warn!(
                 "serving plain HTTP: the marketplace requires HTTPS; use --tls-cert/--tls-key or a TLS proxy in front"

@@ -418,6 +418,11 @@ impl Service {
         self
     }
 
+    /// Whether the marketplace's open API is configured: without it the outbox's calls wait.
+    pub fn has_marketplace_api(&self) -> bool {
+        self.api.is_some()
+    }
+
     /// Calls the marketplace's open API (order queries) with `api`.
     pub fn with_marketplace(mut self, api: Option<MarketplaceApi>) -> Self {
         self.api = api;

@@ -485,3 +485,70 @@ async fn a_code_license_s_purchase_is_entered_from_its_page() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert!(page.contains("whole number"), "{page}");
 }
+
+/// A new user's first hour (issue 29, §4): the admin address leads to the console, the log says
+/// where it is and where its token lives, a released license offers no revoke or reissue (and a
+/// second revoke says there was nothing to do), a product without SKU reads as itself, and an
+/// outbox job that nothing can run says why.
+#[tokio::test]
+async fn the_console_tells_a_new_user_what_is_going_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let log = d.wait_log("the web console");
+    assert!(
+        log.contains(&format!("console=http://{}/console/", d.admin_addr))
+            && log.contains("admin.token"),
+        "{log}"
+    );
+    let mut u = Console::new(&d);
+    let (status, _, location) = u.get("/").await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/console/"))
+    );
+
+    let c = client();
+    let mut p = get_license("CON-REL", "biz-con-rel");
+    p.retain(|(k, _)| *k != "skuCode");
+    assert_eq!(v1(&c, &d, &p).await.code(), "000000");
+    let csrf = u.sign_in(&d, "alice").await;
+    let (_, page, _) = u.get("/console/licenses/biz-con-rel").await;
+    assert!(page.contains("<dd>OFFI454488918838374</dd>"), "{page}");
+    assert!(
+        page.contains("/console/licenses/biz-con-rel/revoke"),
+        "{page}"
+    );
+    let form = [("csrf", csrf.as_str()), ("reason", "refund")];
+    let (status, _, _) = u.post("/console/licenses/biz-con-rel/revoke", &form).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page, _) = u.get("/console/licenses/biz-con-rel").await;
+    assert!(
+        !page.contains("/console/licenses/biz-con-rel/revoke")
+            && !page.contains("/console/licenses/biz-con-rel/reissue"),
+        "{page}"
+    );
+    let (status, page, _) = u.post("/console/licenses/biz-con-rel/revoke", &form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("released already"), "{page}");
+
+    // A device license waits for an upload that nothing can make: no open API configured.
+    let created = common::v2(
+        &c,
+        &d,
+        &serde_json::json!({"activity": "newInstance", "businessId": "inst-con", "orderId": "CON-ON",
+                            "orderLineId": "CON-ON-1", "testFlag": "0"}),
+    )
+    .await;
+    assert_eq!(created.code(), "000000");
+    let device = common::v2(
+        &c,
+        &d,
+        &serde_json::json!({"activity": "getLicenseAsync", "instanceId": "inst-con", "eventId": "ev-con",
+            "deviceFingerprint": "04:7C:16:5E:E3:5D|SN-C|BOARD-C|BFEBFBFF00090672",
+            "effectiveTime": "2023-11-23 10:30:15 z"}),
+    )
+    .await;
+    assert_eq!(device.code(), "000004", "{:?}", device.json);
+    let (_, page, _) = u.get("/console/outbox").await;
+    assert!(page.contains("open API is not configured"), "{page}");
+}

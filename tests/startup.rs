@@ -208,3 +208,33 @@ fn a_start_that_cannot_listen_leaves_nothing_behind() {
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
     assert!(!dir.path().join("data").exists() && !dir.path().join("keys").exists());
 }
+
+/// `--json` is taken before or after the subcommand, as licctl takes it.
+#[test]
+fn json_goes_before_or_after_the_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let licd = env!("CARGO_BIN_EXE_licd");
+    let run = |args: &[&str]| {
+        let o = Command::new(licd).args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let k = keys.to_str().unwrap();
+    run(&["keys", "generate", "--keys-dir", k]);
+    let before = run(&["--json", "keys", "export", "--keys-dir", k]);
+    let after = run(&["keys", "export", "--json", "--keys-dir", k]);
+    assert_eq!(before, after);
+    let list: serde_json::Value = serde_json::from_str(&after).unwrap();
+    assert!(
+        list[0]["public"]
+            .as_str()
+            .unwrap()
+            .starts_with("k4.public."),
+        "{list}"
+    );
+}

@@ -123,6 +123,8 @@ fn random_token() -> Option<String> {
 
 pub(super) fn routes() -> Router<AdminState> {
     Router::new()
+        // Someone who opens the admin listener's address finds the console, not an empty 404.
+        .route("/", get(|| async { Redirect::to("/console/") }))
         .route("/console", get(|| async { Redirect::to("/console/") }))
         .route("/console/", get(dashboard))
         .route("/console/static/console.css", get(stylesheet))
@@ -936,7 +938,14 @@ async fn license(
                 None => l.customer.clone(),
             },
         ),
-        ("Product", format!("{} / {}", l.product, l.sku)),
+        (
+            "Product",
+            if l.sku.is_empty() {
+                l.product.clone()
+            } else {
+                format!("{} / {}", l.product, l.sku)
+            },
+        ),
         ("Edition", l.edition.clone().unwrap_or_else(|| "-".into())),
         ("Order", l.order.clone()),
         ("Seats bought", l.quantity.to_string()),
@@ -1113,6 +1122,18 @@ impl Action {
             ));
         }
         let now = Timestamp::now();
+        if matches!(self, Action::Revoke | Action::Reissue) {
+            // The API repeats a revoke as a no-op; a person clicking it deserves to hear that
+            // there was nothing to do.
+            let store = st.store.clone();
+            let key = id.to_string();
+            let l = blocking(move || must_get(store.as_ref(), &key)).await?;
+            if l.status == crate::license::Status::Released {
+                return Err(ApiError::bad_request(format!(
+                    "License {id} is released already: there is nothing to revoke or reissue."
+                )));
+            }
+        }
         match self {
             Action::Revoke => {
                 st.service.revoke(id, actor, reason, now).await?;
@@ -1312,6 +1333,7 @@ async fn outbox(
         Ok(j) => j,
         Err(e) => return failed(&s, e, "/console/"),
     };
+    let api = st.service.has_marketplace_api();
     let jobs = jobs
         .iter()
         .map(|j| JobRow {
@@ -1322,6 +1344,9 @@ async fn outbox(
             attempts: j.attempts,
             state: if j.dead {
                 "dead".into()
+            } else if !api {
+                // Its due time may be long past: nothing runs it until the API is configured.
+                "waiting: the marketplace's open API is not configured (--marketplace-ak, --marketplace-sk-file)".into()
             } else {
                 format!("pending, next {}", when(j.next_at))
             },
