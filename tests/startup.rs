@@ -237,4 +237,16 @@ fn json_goes_before_or_after_the_subcommand() {
             .starts_with("k4.public."),
         "{list}"
     );
+    // Without --json: the keys alone on stdout (a file the C and C# examples read), the Rust
+    // snippet on stderr.
+    let o = Command::new(licd)
+        .args(["keys", "export", "--keys-dir", k])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        !stdout.is_empty() && stdout.lines().all(|l| l.starts_with("k4.public.")),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fn license_verifier()"));
 }

@@ -187,7 +187,10 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
                 let list: Vec<Value> = keys.iter().map(|k| key_json(k, false)).collect();
                 println!("{}", Value::Array(list));
             } else {
-                print!("{}", export_text(&keys));
+                // The keys alone on stdout (`licd keys export > keys.txt` is a file the C and C#
+                // examples read as it is); the Rust snippet is advice, on stderr.
+                print!("{}", export_keys(&keys));
+                eprint!("{}", export_snippet(&keys));
             }
         }
     }
@@ -259,12 +262,19 @@ fn list_table(keys: &[KeyInfo]) -> String {
 /// snippet to paste into the licensed application: the keys as a `const` array and a function
 /// that builds the verifier from them. Every key stays in the array: dropping one would reject
 /// the tokens it signed.
-fn export_text(keys: &[KeyInfo]) -> String {
+/// The public keys, one PASERK a line, the signing one first.
+fn export_keys(keys: &[KeyInfo]) -> String {
     let mut out = String::new();
     for k in keys {
         out.push_str(&k.public_paserk);
         out.push('\n');
     }
+    out
+}
+
+/// The same keys as Rust to paste into the application, with the function that uses them.
+fn export_snippet(keys: &[KeyInfo]) -> String {
+    let mut out = String::new();
     out.push_str(concat!(
         "\n",
         "// Paste into the licensed application (crate `client-verifier`).\n",
@@ -314,14 +324,17 @@ mod tests {
         keys[1].current = true;
         let ordered = current_first(keys.clone());
         assert_eq!(ordered[0].kid, keys[1].kid);
-        let text = export_text(&ordered);
+        let text = export_keys(&ordered);
         assert_eq!(text.lines().next(), Some(keys[1].public_paserk.as_str()));
+        // Nothing but keys: a file of them is read as it is by the C and C# examples.
+        assert!(text.lines().all(|l| l.starts_with("k4.public.")), "{text}");
+        assert_eq!(text.lines().count(), 2);
     }
 
     #[test]
     fn exported_snippet_lists_every_key_and_builds_a_verifier() {
         let (_tmp, keys) = ring_with_two_keys();
-        let text = export_text(&current_first(keys.clone()));
+        let text = export_snippet(&current_first(keys.clone()));
         let quoted: Vec<&str> = text
             .lines()
             .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())

@@ -3,7 +3,7 @@
  *   minimal KEYS_FILE TOKEN_FILE STATE_FILE
  *
  * KEYS_FILE holds the issuer's public keys, one PASERK (k4.public.…) per line (`licd keys
- * export` prints them; a real application compiles them in). TOKEN_FILE holds the license.
+ * export > KEYS_FILE` writes it; a real application compiles them in). TOKEN_FILE holds the license.
  * STATE_FILE keeps the verifier's state between runs (clock-rollback guard, newest revocation
  * list seen); it is created on the first run. The license is checked against this machine's
  * fingerprint at the current time, and the program prints what the user should see.
