@@ -614,3 +614,61 @@ async fn audit_reports_a_rewritten_history_and_exits_non_zero() {
         json!({"intact": false, "records": null, "broken_at": 1})
     );
 }
+
+/// `licctl marketplace send --v2 --reading R` signs under each documented reading, to check
+/// what a licd pinned with `--v2-signature` accepts.
+#[test]
+fn marketplace_send_signs_under_the_reading_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &["--v2-signature", "kit"]);
+    let url = d.url(CALLBACK);
+    let key_file = dir.path().join("access.key");
+    let send = |business: &str, reading: Option<&str>| -> Value {
+        let mut cmd = bare();
+        cmd.args([
+            "--json",
+            "marketplace",
+            "send",
+            "newInstance",
+            "--v2",
+            "--url",
+            &url,
+        ])
+        .arg("--access-key-file")
+        .arg(&key_file)
+        .args(["--param", &format!("businessId={business}")])
+        .args(["--param", &format!("orderId=O-{business}")])
+        .args(["--param", &format!("orderLineId=L-{business}")])
+        .args(["--param", "testFlag=1"]);
+        if let Some(r) = reading {
+            cmd.args(["--reading", r]);
+        }
+        // licctl exits 1 for an answer other than 000000, and prints the answer all the same.
+        let o = cmd.output().unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            o.status.success(),
+            v["response"]["resultCode"] == "000000",
+            "{o:?}"
+        );
+        v["response"].clone()
+    };
+    assert_eq!(send("rd-kit", Some("kit"))["resultCode"], "000000");
+    assert_eq!(send("rd-default", None)["resultCode"], "000001");
+    assert_eq!(send("rd-saas", Some("saas"))["resultCode"], "000001");
+    let o = bare()
+        .args([
+            "marketplace",
+            "send",
+            "getLicense",
+            "--url",
+            &url,
+            "--reading",
+            "kit",
+        ])
+        .arg("--access-key-file")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "--reading without --v2 was taken");
+}

@@ -14,7 +14,9 @@ use client_verifier::Timestamp;
 use serde_json::{Value, json};
 
 use super::{CliError, print_table};
-use crate::marketplace::{AccessKey, random_nonce, sign_v1_query, sign_v2_query, verify_body_sign};
+use crate::marketplace::{
+    AccessKey, V2Reading, random_nonce, sign_v1_query, sign_v2_query_as, verify_body_sign,
+};
 
 /// `licctl marketplace …`
 #[derive(Debug, Subcommand)]
@@ -57,9 +59,18 @@ pub struct SendArgs {
     /// Send as online activation: POST JSON signed with signature/timestamp/nonce.
     #[arg(long)]
     pub v2: bool,
+    /// With --v2: the documented reading of the V2 signature to sign with: license2 (two keyed
+    /// HMACs), saas (SHA-256 of the body inside the HMAC) or kit (the body itself), to check what
+    /// a licd pinned with --v2-signature accepts (docs/marketplace-protocol.md §3.4).
+    #[arg(long, value_name = "READING", default_value = "license2", value_parser = parse_reading, requires = "v2")]
+    pub reading: V2Reading,
     /// A request parameter, name=value; repeat for each.
     #[arg(long = "param", value_name = "K=V")]
     pub params: Vec<String>,
+}
+
+fn parse_reading(name: &str) -> Result<V2Reading, String> {
+    V2Reading::parse(name).ok_or_else(|| "expected license2, saas or kit".to_string())
 }
 
 /// Arguments of `marketplace load`.
@@ -129,9 +140,9 @@ fn build(
     url: &str,
     activity: &str,
     params: &[(String, String)],
-    v2: bool,
+    v2: Option<V2Reading>,
 ) -> (String, Option<Vec<u8>>) {
-    if v2 {
+    if let Some(reading) = v2 {
         let mut body = serde_json::Map::new();
         body.insert("activity".into(), json!(activity));
         for (k, v) in params {
@@ -139,7 +150,7 @@ fn build(
         }
         let body = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
         let ts = Timestamp::now().unix() * 1000;
-        let q = sign_v2_query(key, &body, &random_nonce(), ts);
+        let q = sign_v2_query_as(reading, key, &body, &random_nonce(), ts);
         (format!("{url}?{q}"), Some(body))
     } else {
         let mut all: Vec<(&str, &str)> = vec![("activity", activity)];
@@ -183,7 +194,13 @@ async fn send(a: SendArgs, json: bool) -> Result<(), CliError> {
                 .ok_or_else(|| CliError::usage(format!("--param {p:?}: expected name=value")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let (url, body) = build(&key, &a.target.url, &a.activity, &params, a.v2);
+    let (url, body) = build(
+        &key,
+        &a.target.url,
+        &a.activity,
+        &params,
+        a.v2.then_some(a.reading),
+    );
     let (status, sign, bytes) = call(&http_client()?, url, body)
         .await
         .map_err(|e| CliError::negative(format!("{}: {e}", a.target.url)))?;
@@ -306,7 +323,7 @@ async fn load(a: LoadArgs, json: bool) -> Result<(), CliError> {
                     ),
                     _ => ("getLicense", new_order(&run, i)),
                 };
-                let (u, body) = build(&key, &url, activity, &params, false);
+                let (u, body) = build(&key, &url, activity, &params, None);
                 let t0 = Instant::now();
                 let code = match call(&client, u, body).await {
                     Ok((200, _, bytes)) => serde_json::from_slice::<Value>(&bytes)
