@@ -204,7 +204,7 @@ impl Service {
         super::seats::check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
         let key = OrderKey::Code(code.to_string());
         if self.activated_code(&key)?.is_some() {
-            return self.code_seat(&key, None, &fp, now).await;
+            return self.code_seat(code, None, &fp, now).await;
         }
         if self.store.order(&key)?.is_none() && self.is_case_variant_of_a_known_code(code)? {
             return Err(case_variant());
@@ -237,7 +237,7 @@ impl Service {
         now: Timestamp,
     ) -> Result<CodeSeat, ServiceError> {
         if self.activated_code(key)?.is_some() {
-            return self.code_seat(key, None, fp, now).await;
+            return self.code_seat(code, None, fp, now).await;
         }
         if let Err(wait) = self.code_limits.check(client) {
             return Err(ServiceError::TooManyRequests {
@@ -251,17 +251,17 @@ impl Service {
         if !self.store.claim(claim.as_str(), until, now)? {
             // Another node is activating this code right now.
             return match self.wait_for_activation(key).await? {
-                true => self.code_seat(key, None, fp, now).await,
+                true => self.code_seat(code, None, fp, now).await,
                 false => Err(busy_activating()),
             };
         }
         let result = async {
             // Another node may have finished between our look and our claim.
             if self.activated_code(key)?.is_some() {
-                return self.code_seat(key, None, fp, now).await;
+                return self.code_seat(code, None, fp, now).await;
             }
             let state = self.activate_with_marketplace(code, key, now).await?;
-            self.code_seat(key, Some(&state), fp, now).await
+            self.code_seat(code, Some(&state), fp, now).await
         }
         .await;
         if let Err(e) = self.store.release_claim(claim.as_str(), until) {
@@ -350,24 +350,22 @@ impl Service {
         Ok(false)
     }
 
-    /// The seat of the device `fp` on code `key`'s license; first, when `state` is given and
+    /// The seat of the device `fp` on code `code`'s license; first, when `state` is given and
     /// the license is not activated yet, records the activation with it. Refuses to record or
     /// mint a license whose product, order or quantity is unknown.
     async fn code_seat(
         &self,
-        key: &OrderKey,
+        code: &str,
         state: Option<&CodeState>,
         fp: &Fingerprint,
         now: Timestamp,
     ) -> Result<CodeSeat, ServiceError> {
         let fresh = new_code_id()?;
+        let key = &OrderKey::Code(code.to_string());
         let known_id = self.store.order(key)?;
         let ahead = match &known_id {
             Some(id) => Ahead::purchase(key).and_license(id),
             None => Ahead::purchase(key),
-        };
-        let OrderKey::Code(code) = key else {
-            return Err(ServiceError::Invalid("not a code".into()));
         };
         self.transact_ahead(ahead, |s| {
             let mut batch = Batch::default();
