@@ -46,6 +46,8 @@
 //! - [`service`]: the operations behind callbacks, the client API and the admin API, applied
 //!   idempotently through one durability primitive (`transact`): look up, let the domain decide,
 //!   commit one batch, flush.
+//! - [`tls_check`]: a server certificate's validity as the marketplace's client sees it
+//!   (rehearse, doctor).
 //! - [`store`]: the `Store` trait, its sled implementation and its PostgreSQL one (several
 //!   nodes, schema migrations, the copy from sled); atomic batches, group-committed flushes, the
 //!   hash-chained audit log, V2 nonces.
@@ -78,3 +80,4 @@ pub mod ratelimit;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tls_check;

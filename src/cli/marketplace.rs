@@ -32,6 +32,14 @@ pub enum MarketplaceCommand {
     /// Example: licctl marketplace load --url http://127.0.0.1:8080/marketplace/callback
     /// --access-key-file data/access.key --requests 20000 --concurrency 32
     Load(LoadArgs),
+    /// Rehearse the Seller Console's interface debugging and the twice-daily dial tests against
+    /// the public address: every debug case of each kind of goods (testFlag=1), each sent twice,
+    /// then the saved cases replayed; checks TLS (host, 14+ days left), result codes, Body-Sign,
+    /// repeats answering alike and the 5 s limit, and prints what passes and what to fix.
+    ///
+    /// Example: licctl marketplace rehearse --url https://licd.example.com/marketplace/callback
+    /// --access-key-file /etc/licd/access.key --goods 1.0
+    Rehearse(super::rehearse::RehearseArgs),
 }
 
 /// Where and how to call.
@@ -69,7 +77,7 @@ pub struct SendArgs {
     pub params: Vec<String>,
 }
 
-fn parse_reading(name: &str) -> Result<V2Reading, String> {
+pub(super) fn parse_reading(name: &str) -> Result<V2Reading, String> {
     V2Reading::parse(name).ok_or_else(|| "expected license2, saas or kit".to_string())
 }
 
@@ -117,10 +125,11 @@ pub fn run(cmd: MarketplaceCommand, json: bool) -> Result<(), CliError> {
     match cmd {
         MarketplaceCommand::Send(a) => runtime.block_on(send(a, json)),
         MarketplaceCommand::Load(a) => runtime.block_on(load(a, json)),
+        MarketplaceCommand::Rehearse(a) => runtime.block_on(super::rehearse::rehearse(a, json)),
     }
 }
 
-fn read_key(path: &PathBuf) -> Result<AccessKey, CliError> {
+pub(super) fn read_key(path: &PathBuf) -> Result<AccessKey, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("--access-key-file {}: {e}", path.display())))?;
     Ok(AccessKey::new(text.trim()))
@@ -135,7 +144,7 @@ fn http_client() -> Result<reqwest::Client, CliError> {
 }
 
 /// One signed request: (method is GET for V1, POST for V2).
-fn build(
+pub(super) fn build(
     key: &AccessKey,
     url: &str,
     activity: &str,
@@ -160,7 +169,7 @@ fn build(
     }
 }
 
-async fn call(
+pub(super) async fn call(
     client: &reqwest::Client,
     url: String,
     body: Option<Vec<u8>>,

@@ -9,6 +9,7 @@ pub mod licenses;
 pub mod marketplace;
 pub mod migrate;
 pub mod offline;
+pub mod rehearse;
 
 use std::fmt;
 
