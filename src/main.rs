@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use licd::cli::backup::{BackupArgs, RestoreArgs};
+use licd::cli::doctor::DoctorArgs;
 use licd::cli::keys::KeysArgs;
 use licd::cli::migrate::MigrateArgs;
 use licd::config::{Config, ServeArgs};
@@ -15,8 +16,8 @@ use licd::config::{Config, ServeArgs};
 #[derive(Debug, Parser)]
 #[command(name = "licd", version)]
 struct Licd {
-    /// Print machine-readable JSON, for `keys list`, `keys export` and `migrate`: `licd --json keys
-    /// list`, or after the subcommand: `licd keys list --json`.
+    /// Print machine-readable JSON, for `keys list`, `keys export`, `migrate` and `doctor`:
+    /// `licd --json keys list`, or after the subcommand: `licd keys list --json`.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -54,6 +55,16 @@ enum Command {
     ///
     /// Example: licd migrate --to postgres://licd@db.internal/licd --from-data-dir /var/lib/licd/data
     Migrate(MigrateArgs),
+    /// Check this server before the marketplace does: keys, access key, open-API keys and
+    /// clock, catalog, database, disk, backups, outbox, listeners and TLS, the V2 signature.
+    ///
+    /// Takes the same flags, LICD_* variables and --config as `licd serve`. Beside a running
+    /// licd it reads the database facts through the admin API; otherwise it opens the database
+    /// itself and says what it could not check. Each line is ok, WARNING or FAILURE with the
+    /// fix; exit status 0, 1 (warnings) or 2 (failures); --json for monitoring.
+    ///
+    /// Example: licd doctor --config /etc/licd/licd.toml --public-url https://licd.example.com/marketplace/callback
+    Doctor(Box<DoctorArgs>),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +81,10 @@ fn main() -> ExitCode {
         Command::Restore(args) => exit(licd::cli::backup::restore(&args)),
         Command::Migrate(args) => match current_thread() {
             Ok(rt) => exit(rt.block_on(licd::cli::migrate::run(args, cli.json))),
+            Err(code) => code,
+        },
+        Command::Doctor(args) => match current_thread() {
+            Ok(rt) => ExitCode::from(rt.block_on(licd::cli::doctor::run(*args, cli.json))),
             Err(code) => code,
         },
     }

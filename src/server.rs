@@ -226,6 +226,20 @@ impl App {
             failures: Arc::default(),
             console: Arc::new(http::admin::ConsoleSessions::new(admin_tls.is_some())),
             callback_hours: metrics.hours.clone(),
+            daemon: Arc::new(http::admin::DaemonFacts {
+                started: Timestamp::now(),
+                readings_seen: metrics.readings_seen.clone(),
+                v2_accepted: config.v2_readings.clone(),
+                public_tls: tls.is_some(),
+                admin_tls: admin_tls.is_some(),
+                database: if config.database_url.is_some() {
+                    "postgresql"
+                } else {
+                    "embedded"
+                },
+                marketplace_api: api.is_some(),
+                callback_path: config.callback_path.clone(),
+            }),
         });
         Ok(App {
             kid: signing.public_key().id().to_string(),
@@ -380,7 +394,7 @@ impl App {
 }
 
 /// Opens the database, saying plainly when another licd holds it.
-fn open_store(db_path: &Path, cache_bytes: u64) -> Result<SledStore, ServeError> {
+pub(crate) fn open_store(db_path: &Path, cache_bytes: u64) -> Result<SledStore, ServeError> {
     SledStore::open(db_path, cache_bytes).map_err(|source| {
         if source.to_string().contains("WouldBlock") {
             let who = lock_holder(db_path).map_or_else(
@@ -430,7 +444,7 @@ fn lock_holder(db_path: &Path) -> Option<u32> {
 }
 
 /// The open-API client, when an AK and SK are configured.
-fn marketplace_api(config: &Config) -> Result<Option<MarketplaceApi>, ServeError> {
+pub(crate) fn marketplace_api(config: &Config) -> Result<Option<MarketplaceApi>, ServeError> {
     let Some(m) = &config.marketplace else {
         return Ok(None);
     };

@@ -11,6 +11,7 @@
 mod callbacks;
 mod codes;
 mod delivery;
+mod facts;
 mod offline;
 mod seats;
 mod snapshot;
@@ -24,6 +25,7 @@ use tokio::sync::{Mutex, Notify};
 pub use crate::license::NewPurchase;
 pub use callbacks::Outcome;
 pub use codes::{CodeRepair, CodeSeat};
+pub use facts::{StoreFacts, store_facts};
 pub use offline::{Deactivated, OfflineSeat};
 pub use seats::{Refreshed, Seat};
 

@@ -552,3 +552,54 @@ async fn the_console_tells_a_new_user_what_is_going_on() {
     let (_, page, _) = u.get("/console/outbox").await;
     assert!(page.contains("open API is not configured"), "{page}");
 }
+
+#[tokio::test]
+async fn the_marketplace_page_shows_which_v2_reading_the_marketplace_signs_with() {
+    use licd::marketplace::{AccessKey, V2Reading, random_nonce, sign_v2_query_as};
+    async fn send(d: &Daemon, reading: V2Reading, i: usize) -> String {
+        let key = AccessKey::new(common::ACCESS_KEY);
+        let body = serde_json::to_vec(&serde_json::json!({"activity": "newInstance",
+            "businessId": format!("mk-{i}"), "orderId": format!("MK-{i}"),
+            "orderLineId": format!("MK-{i}-1"), "testFlag": "1"}))
+        .unwrap();
+        let ms = client_verifier::Timestamp::now().unix() * 1000;
+        let q = sign_v2_query_as(reading, &key, &body, &random_nonce(), ms);
+        common::v2_query(&client(), d, &body, &q)
+            .await
+            .code()
+            .to_string()
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let mut u = Console::new(&d);
+    u.sign_in(&d, "alice").await;
+    let (_, page, _) = u.get("/console/marketplace").await;
+    assert!(page.contains("No V2 callback has been verified"), "{page}");
+    assert!(page.contains("href=\"/console/marketplace\""), "{page}");
+    for i in 0..2 {
+        assert_eq!(send(&d, V2Reading::Saas, i).await, "000000");
+    }
+    let (status, page, _) = u.get("/console/marketplace").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<tr><td>saas</td><td class=\"num\">2</td>"),
+        "{page}"
+    );
+    assert!(page.contains("pin it with --v2-signature saas"), "{page}");
+
+    // Pinned: said so, and another reading is refused.
+    let dir2 = tempfile::tempdir().unwrap();
+    let d2 = Daemon::start(dir2.path(), &["--v2-signature", "kit"]);
+    assert_eq!(send(&d2, V2Reading::Saas, 9).await, "000001");
+    assert_eq!(send(&d2, V2Reading::Kit, 10).await, "000000");
+    let mut u2 = Console::new(&d2);
+    u2.sign_in(&d2, "alice").await;
+    let (_, page, _) = u2.get("/console/marketplace").await;
+    assert!(page.contains("pinned to <strong>kit</strong>"), "{page}");
+    assert!(
+        page.contains("<tr><td>kit</td><td class=\"num\">1</td>"),
+        "{page}"
+    );
+    assert!(!page.contains("<tr><td>saas</td>"), "{page}");
+}

@@ -70,6 +70,11 @@ async fn sign_in_find_a_license_revoke_it_and_see_it_audited() {
     for (path, name, needle) in [
         ("/console/outbox", "console-outbox", "Calls licd owes"),
         ("/console/products", "console-products", "Products"),
+        (
+            "/console/marketplace",
+            "console-marketplace",
+            "V2 signature",
+        ),
     ] {
         b.go(&format!("{}{path}", d.admin_url())).await;
         b.wait_for(needle).await;

@@ -3,6 +3,7 @@
 //! exit status.
 
 pub mod backup;
+pub mod doctor;
 pub mod keys;
 pub mod licctl;
 pub mod licenses;

@@ -67,6 +67,77 @@ pub struct Metrics {
     store: Arc<dyn Store>,
     /// Callbacks per hour and result code, for the console.
     pub hours: Arc<CallbackHours>,
+    /// V2 signature readings seen, for the console and `licd doctor`.
+    pub readings_seen: Arc<ReadingsSeen>,
+}
+
+/// The V2 signature readings that verified since this process started: how many callbacks each,
+/// first and last time. Shown on the console's marketplace page and by `licd doctor`, so the
+/// ISV learns which reading the marketplace uses and can pin it (`--v2-signature`).
+#[derive(Debug, Default)]
+pub struct ReadingsSeen {
+    seen: std::sync::Mutex<std::collections::BTreeMap<&'static str, ReadingSeen>>,
+}
+
+/// One reading's tally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadingSeen {
+    /// Callbacks verified under it.
+    pub count: u64,
+    /// The first of them.
+    pub first: client_verifier::Timestamp,
+    /// The last of them.
+    pub last: client_verifier::Timestamp,
+}
+
+impl ReadingsSeen {
+    /// Counts one callback verified under `reading` at `now`; true for the first.
+    pub fn count(
+        &self,
+        reading: crate::marketplace::V2Reading,
+        now: client_verifier::Timestamp,
+    ) -> bool {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = seen.entry(reading.name()).or_insert(ReadingSeen {
+            count: 0,
+            first: now,
+            last: now,
+        });
+        entry.count += 1;
+        entry.last = now;
+        entry.count == 1
+    }
+
+    /// Every reading seen, by name.
+    pub fn snapshot(&self) -> Vec<(&'static str, ReadingSeen)> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect()
+    }
+
+    /// The snapshot as JSON: `{reading: {count, first, last}}`, times in RFC 3339.
+    pub fn to_json(&self) -> serde_json::Value {
+        self.snapshot()
+            .into_iter()
+            .map(|(name, s)| {
+                (
+                    name.to_string(),
+                    serde_json::json!({
+                        "count": s.count,
+                        "first": s.first.to_rfc3339(),
+                        "last": s.last.to_rfc3339(),
+                    }),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
 }
 
 /// Callbacks answered per UTC hour and result code, the last [`CallbackHours::KEEP`] hours, in
@@ -181,6 +252,7 @@ impl Metrics {
             readings,
             store,
             hours: Arc::default(),
+            readings_seen: Arc::default(),
         }
     }
 
@@ -203,10 +275,15 @@ impl Metrics {
     /// Counts one V2 callback verified under `reading`; the first of each reading is logged, so
     /// the operator learns which one the marketplace uses.
     pub fn v2_reading(&self, reading: crate::marketplace::V2Reading) {
-        let counter = self.readings.get_or_create(&ReadingLabels {
-            reading: reading.name(),
-        });
-        if counter.inc() == 0 {
+        self.readings
+            .get_or_create(&ReadingLabels {
+                reading: reading.name(),
+            })
+            .inc();
+        if self
+            .readings_seen
+            .count(reading, client_verifier::Timestamp::now())
+        {
             tracing::info!(
                 reading = reading.name(),
                 "the first V2 callback signed under this reading checked out; once it is the only one seen, pin it: --v2-signature {}",

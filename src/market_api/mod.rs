@@ -145,11 +145,27 @@ impl fmt::Debug for MarketplaceApi {
     }
 }
 
+/// The order [`MarketplaceApi::probe`] asks for: no real order has this id.
+pub const PROBE_ORDER: &str = "LICD-DOCTOR-PROBE";
+
+/// What [`MarketplaceApi::probe`] learned.
+#[derive(Debug)]
+pub struct Probe {
+    /// The base URL that answered (empty when none did).
+    pub host: String,
+    /// The gateway's clock, from its `Date` header.
+    pub server_date: Option<Timestamp>,
+    /// The answer: for a made-up order, a `CBC.0101` error means the signature was accepted.
+    pub answer: Result<(), CallError>,
+}
+
 /// The response of one attempt that reached a server.
 struct Reply {
     origin: String,
     status: u16,
     body: Vec<u8>,
+    /// The `Date` header: the gateway's clock.
+    date: Option<Timestamp>,
 }
 
 impl Reply {
@@ -235,6 +251,35 @@ impl MarketplaceApi {
             )
             .await?;
         response::parse_order(&reply.answer(&call), order_id)
+    }
+
+    /// One harmless signed call, for `licd doctor`: the order query for an order that cannot
+    /// exist. The documented answers tell a refused signature (`CBC.0150`, a gateway `APIG.*`)
+    /// from a missing order (`CBC.0101`), and the gateway's `Date` header gives its clock.
+    pub async fn probe(&self) -> Probe {
+        let call = format!("query order {PROBE_ORDER}");
+        match self
+            .send(
+                &call,
+                Method::GET,
+                ORDER_QUERY_PATH,
+                &[("orderId", PROBE_ORDER)],
+                "application/json;charset=UTF-8",
+                Vec::new(),
+            )
+            .await
+        {
+            Ok(reply) => Probe {
+                host: reply.origin.clone(),
+                server_date: reply.date,
+                answer: response::parse_order(&reply.answer(&call), PROBE_ORDER).map(|_| ()),
+            },
+            Err(e) => Probe {
+                host: String::new(),
+                server_date: None,
+                answer: Err(e),
+            },
+        }
     }
 
     /// `POST …/global/v1/license/activate` (protocol §6.1): activates the License 2.0 code
@@ -466,11 +511,20 @@ impl MarketplaceApi {
             .send()
             .await?;
         let status = resp.status().as_u16();
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .map(Timestamp::from_unix);
         let body = resp.bytes().await?.to_vec();
         Ok(Reply {
             origin: base.origin.clone(),
             status,
             body,
+            date,
         })
     }
 }

@@ -474,6 +474,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Bytes the database occupies on disk (for metrics); 0 where it has no disk.
     fn disk_bytes(&self) -> Result<u64, StoreError>;
+    /// When the first audit event was recorded: how long this database has been growing
+    /// (`licd doctor` estimates a week's growth from it). None for an empty log.
+    fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(None)
+    }
     /// The backup side of this store ([`Snapshot`]), if it has one; `licd backup` refuses a
     /// store without.
     fn snapshot(&self) -> Option<&dyn Snapshot> {

@@ -672,6 +672,13 @@ impl Store for SledStore {
         Ok(self.db.size_on_disk()?)
     }
 
+    fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        match self.audit.first()? {
+            Some((key, value)) => Ok(Some(decode::<AuditRecord>(&key, &value)?.event.at)),
+            None => Ok(None),
+        }
+    }
+
     fn writable(&self) -> Result<(), StoreError> {
         match self.broken.get() {
             Some(reason) => Err(StoreError::Db(format!(

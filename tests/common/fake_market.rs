@@ -94,6 +94,8 @@ struct State {
     codes_ignore_case: bool,
     /// Usage reports that arrived signed, answered or not.
     usage_attempts: usize,
+    /// Seconds the clock in the answers' `Date` header is off by.
+    clock_offset: i64,
 }
 
 /// A running fake marketplace. Stops when dropped.
@@ -292,6 +294,12 @@ impl FakeMarket {
     pub fn set_delay(&self, delay: Duration) {
         self.state.lock().unwrap().delay = delay;
     }
+
+    /// Answers carry a `Date` header this many seconds off (a gateway whose clock, or rather
+    /// the ISV server's, is wrong).
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.state.lock().unwrap().clock_offset = secs;
+    }
 }
 
 impl Drop for FakeMarket {
@@ -313,6 +321,24 @@ fn reply(status: u16, body: Value) -> Response<Body> {
 }
 
 async fn handle(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> {
+    let offset = state.lock().unwrap().clock_offset;
+    let mut response = answer(state, req).await;
+    if offset != 0 {
+        let at = std::time::SystemTime::now()
+            .checked_add(Duration::from_secs(offset.unsigned_abs()))
+            .filter(|_| offset > 0)
+            .or_else(|| {
+                std::time::SystemTime::now().checked_sub(Duration::from_secs(offset.unsigned_abs()))
+            })
+            .unwrap();
+        response
+            .headers_mut()
+            .insert("date", httpdate::fmt_http_date(at).parse().unwrap());
+    }
+    response
+}
+
+async fn answer(state: Arc<Mutex<State>>, req: Request<Body>) -> Response<Body> {
     let delay = {
         let mut s = state.lock().unwrap();
         s.requests += 1;

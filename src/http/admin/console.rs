@@ -152,6 +152,7 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/console/outbox/retry-all", post(retry_all))
         .route("/console/outbox/{id}/retry", post(retry))
         .route("/console/products", get(products))
+        .route("/console/marketplace", get(marketplace))
 }
 
 // ---- plumbing: pages, sessions, CSRF ----
@@ -1462,6 +1463,67 @@ async fn products(State(st): State<AdminState>, headers: HeaderMap) -> Response 
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             rows,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "console/marketplace.html")]
+struct Marketplace {
+    c: Chrome,
+    callback_path: String,
+    public_tls: bool,
+    pinned: Option<&'static str>,
+    readings: Vec<ReadingRow>,
+    started: String,
+    advice: String,
+    api: bool,
+}
+
+struct ReadingRow {
+    name: &'static str,
+    count: u64,
+    first: String,
+    last: String,
+}
+
+async fn marketplace(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let d = &st.daemon;
+    let pinned = (d.v2_accepted.len() == 1).then(|| d.v2_accepted[0].name());
+    let readings: Vec<ReadingRow> = d
+        .readings_seen
+        .snapshot()
+        .into_iter()
+        .map(|(name, r)| ReadingRow {
+            name,
+            count: r.count,
+            first: when(r.first),
+            last: when(r.last),
+        })
+        .collect();
+    let advice = match (pinned, readings.as_slice()) {
+        (None, [only]) => format!(
+            "Only {0} has matched: pin it with --v2-signature {0}.",
+            only.name
+        ),
+        (None, [_, _, ..]) => "Several readings matched: the log names the first callback of each; find which sender uses which before pinning.".to_string(),
+        _ => String::new(),
+    };
+    page(
+        StatusCode::OK,
+        &Marketplace {
+            c: Chrome::of(&s, ""),
+            callback_path: d.callback_path.clone(),
+            public_tls: d.public_tls,
+            pinned,
+            readings,
+            started: when(d.started),
+            advice,
+            api: d.marketplace_api,
         },
     )
 }

@@ -8,10 +8,12 @@
 //! - `licenses`: list, show, token, audit, reissue, revoke, revocations, outbox.
 //! - `backup`: the consistent online snapshot.
 //! - `console`: the web console, `/console/` (its own sign-in and session; see there).
+//! - `doctor`: the facts `licd doctor` needs from a running daemon.
 //! - `offline`: air-gapped activation requests and deactivation receipts support staff handle.
 
 mod backup;
 mod console;
+mod doctor;
 mod licenses;
 mod offline;
 mod products;
@@ -33,6 +35,7 @@ use crate::store::Store;
 
 pub use crate::admin_client::ACTOR_HEADER;
 pub use console::ConsoleSessions;
+pub use doctor::DaemonFacts;
 
 /// Everything an admin handler needs; cheap to clone.
 #[derive(Clone)]
@@ -49,6 +52,8 @@ pub struct AdminState {
     pub console: Arc<ConsoleSessions>,
     /// Callbacks per hour, for the console's dashboard.
     pub callback_hours: Arc<crate::http::metrics::CallbackHours>,
+    /// The daemon's own facts (listeners, V2 readings seen), for doctor and the console.
+    pub daemon: Arc<DaemonFacts>,
 }
 
 /// Wrong admin tokens seen lately. Each refusal waits before it answers, twice as long as the
@@ -138,7 +143,8 @@ pub fn router(state: AdminState) -> Router {
             licenses::routes()
                 .merge(backup::routes())
                 .merge(offline::routes())
-                .merge(products::routes()),
+                .merge(products::routes())
+                .merge(doctor::routes()),
         )
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         // The console authenticates with its own session cookie, not the bearer token.

@@ -1428,6 +1428,15 @@ impl Store for PgStore {
         )
     }
 
+    fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        // `bodies` binds one text parameter, which this query does not need.
+        let first: Vec<AuditRecord> = self.bodies(
+            "SELECT body FROM audit WHERE $1::text IS NOT NULL ORDER BY seq LIMIT 1",
+            "",
+        )?;
+        Ok(first.into_iter().next().map(|r| r.event.at))
+    }
+
     fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
         self.read(move |c: Conn| async move {
             let c = c.client()?;

@@ -1,0 +1,77 @@
+//! What `licd doctor` needs to know about a database: its size and age, the outbox, the last
+//! backup. Read from a running daemon through the admin API, or from the store itself when no
+//! daemon holds it.
+
+use client_verifier::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{Service, ServiceError};
+use crate::store::{Batch, Store, StoreError};
+
+/// The counter that holds the time of the last backup (Unix seconds).
+const LAST_BACKUP: &str = "backup:last";
+
+/// A database's facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreFacts {
+    /// Licenses of every status.
+    pub licenses: u64,
+    /// Bytes on disk (0 for PostgreSQL: its server's disk is its own).
+    pub disk_bytes: u64,
+    /// When the first audit event was written (Unix seconds): the database's age.
+    pub first_record: Option<i64>,
+    /// Outbox jobs waiting for their next attempt.
+    pub outbox_pending: u64,
+    /// Outbox jobs given up on, waiting for an operator.
+    pub outbox_dead: u64,
+    /// When the oldest pending job was queued (Unix seconds).
+    pub oldest_pending: Option<i64>,
+    /// When the last `licd backup` completed (Unix seconds).
+    pub last_backup: Option<i64>,
+}
+
+/// Reads the facts of `store`.
+pub fn store_facts(store: &dyn Store) -> Result<StoreFacts, StoreError> {
+    let counts = store.counts()?;
+    let jobs = store.jobs()?;
+    let pending = jobs.iter().filter(|j| !j.dead);
+    Ok(StoreFacts {
+        licenses: counts.active + counts.frozen + counts.released,
+        disk_bytes: store.disk_bytes()?,
+        first_record: store.first_audit_at()?.map(Timestamp::unix),
+        outbox_pending: pending.clone().count() as u64,
+        outbox_dead: jobs.iter().filter(|j| j.dead).count() as u64,
+        oldest_pending: pending.map(|j| j.created.unix()).min(),
+        last_backup: last_backup(store)?,
+    })
+}
+
+fn last_backup(store: &dyn Store) -> Result<Option<i64>, StoreError> {
+    Ok(store
+        .stats(LAST_BACKUP)?
+        .into_iter()
+        .find(|(k, _)| k == LAST_BACKUP)
+        .map(|(_, v)| v)
+        .filter(|v| *v > 0))
+}
+
+impl Service {
+    /// The facts of this service's database.
+    pub fn facts(&self) -> Result<StoreFacts, ServiceError> {
+        Ok(store_facts(self.store.as_ref())?)
+    }
+
+    /// Records that a backup completed at `now` (the time `licd doctor` reports the age of).
+    pub async fn record_backup(&self, now: Timestamp) -> Result<(), ServiceError> {
+        self.transact(|s| {
+            // Counters add: add what moves the stored time to `now`.
+            let before = last_backup(s.store.as_ref())?.unwrap_or(0);
+            let batch = Batch {
+                stats: vec![(LAST_BACKUP.to_string(), now.unix() - before)],
+                ..Batch::default()
+            };
+            Ok((batch, ()))
+        })
+        .await
+    }
+}
