@@ -5,7 +5,7 @@
 # find_package (shared and static), the C++ example on the header-only wrapper, and the C#
 # example; runs each on licenses minted now (active, frozen, expired, another machine's) and
 # checks the exit status per outcome; runs the C programs under valgrind; runs the C# example
-# on the golden vectors.
+# binding on the golden vectors.
 #
 # Usage: scripts/test-verifier-bundle.sh [TARBALL]   (default: build one with dist-verifier.sh)
 # Installs what is missing with apt-get (gcc, g++, pkg-config, cmake, valgrind, mono).
@@ -138,14 +138,19 @@ expect_outcomes "valgrind cmake C" valgrind_run ./build-static/minimal_c
 expect_outcomes "valgrind cmake C++" valgrind_run ./build-shared/minimal_cpp
 
 step "C#: ClientVerifier.cs under Mono, on the golden vectors and the demo licenses"
+# The example exactly as the bundle's README builds it, in csharp/ with nothing added.
+readme_cmd="$(grep -o 'mcs -out:Example.exe [^`]*' "$bundle/README.md")"
+[ -n "$readme_cmd" ] || fail "the bundle README names no mcs command"
+(cd "$bundle/csharp" && $readme_cmd && mv Example.exe "$work/Example.exe") \
+  || fail "the README's C# command does not build from the bundle: $readme_cmd"
 mkdir -p cs
 python3 "$repo/client-verifier/examples/c/golden_cases.py" --csharp \
   "$repo/client-verifier/tests/vectors/license-v1.json" cs/GoldenCases.cs
-mcs -warnaserror -out:cs/Example.exe "$bundle/csharp/ClientVerifier.cs" "$bundle/csharp/Example.cs" \
-  cs/GoldenCases.cs
+mcs -warnaserror -out:cs/Golden.exe "$bundle/csharp/ClientVerifier.cs" \
+  "$repo/client-verifier/tests/csharp/Golden.cs" cs/GoldenCases.cs
 export LD_LIBRARY_PATH="$bundle/lib"
-mono cs/Example.exe golden | tail -n 1
-mono cs/Example.exe golden >/dev/null || fail "the C# example got a golden verdict wrong"
-expect_outcomes "C# (Mono)" mono cs/Example.exe check
+mono cs/Golden.exe | tail -n 1
+mono cs/Golden.exe >/dev/null || fail "the C# binding got a golden verdict wrong"
+expect_outcomes "C# (Mono)" mono "$work/Example.exe" check
 
 step "ok: the bundle builds and runs with pkg-config, CMake (shared, static), C++, C# (Mono); valgrind clean"

@@ -6,7 +6,7 @@
 //! cargo run -p client-verifier --features sign --example demo_license -- OUT_DIR
 //! ```
 //!
-//! In OUT_DIR: `keys.txt` (the public key, PASERK), and tokens for issuer `acme-isv`, product
+//! In OUT_DIR: `keys.txt` (the public key, PASERK), and tokens for issuer `licd` (licd's default `--issuer`), product
 //! `OFFI454488918838374`: `active.token` (unbound, one year), `frozen.token` (ended yesterday,
 //! frozen for 14 days), `expired.token` (frozen window over), `other-machine.token` (bound to a
 //! machine that is not this one). The key is random: these licenses are good for nothing else.
@@ -25,7 +25,7 @@ fn main() {
     let now = Timestamp::now();
     let claims = |jti: &str, exp: Timestamp, freeze_days: i64| {
         let mut c = Claims::new(
-            "acme-isv",
+            "licd",
             "cust-demo",
             jti,
             "OFFI454488918838374",

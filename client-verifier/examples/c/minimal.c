@@ -21,9 +21,10 @@
 
 #include "client_verifier.h"
 
-/* Your product: the issuer name licd signs with (--issuer) and the marketplace productId. */
+/* Your product: the issuer name licd signs with (its --issuer, by default "licd") and the
+   marketplace productId. */
 #ifndef APP_ISSUER
-#define APP_ISSUER "acme-isv"
+#define APP_ISSUER "licd"
 #endif
 #ifndef APP_PRODUCT
 #define APP_PRODUCT "OFFI454488918838374"

@@ -16,8 +16,9 @@
 
 namespace cv = client_verifier;
 
+// licd's --issuer (by default "licd") and the marketplace productId.
 #ifndef APP_ISSUER
-#define APP_ISSUER "acme-isv"
+#define APP_ISSUER "licd"
 #endif
 #ifndef APP_PRODUCT
 #define APP_PRODUCT "OFFI454488918838374"
