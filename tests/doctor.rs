@@ -29,7 +29,9 @@ fn doctor(dir: &Path, addrs: Option<&Daemon>, extra: &[String]) -> (i32, Vec<Val
         cmd.arg("--access-key-file").arg(dir.join("access.key"));
     }
     if let Some(d) = addrs {
-        cmd.arg("--listen").arg(d.addr.to_string());
+        if !extra.iter().any(|a| a == "--listen") {
+            cmd.arg("--listen").arg(d.addr.to_string());
+        }
         if !extra.iter().any(|a| a == "--admin-listen") {
             cmd.arg("--admin-listen").arg(d.admin_addr.to_string());
         }
@@ -254,6 +256,49 @@ fn a_healthy_server_passes_and_each_planted_problem_is_named() {
     ]));
     let (_, checks) = doctor(root, Some(&d), &exposed);
     assert_eq!(level(&checks, "admin listener"), "failure", "{checks:#?}");
+
+    // The public port not answering while the admin API does.
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = elsewhere.local_addr().unwrap().to_string();
+    drop(elsewhere);
+    let mut moved = flags.clone();
+    moved.extend(args(&["--listen", &closed]));
+    let (_, checks) = doctor(root, Some(&d), &moved);
+    assert_eq!(level(&checks, "public listener"), "failure", "{checks:#?}");
+
+    // A device license the marketplace refuses for good: a dead letter.
+    market.fail_next_upload_with(200, "91381037", "Invalid license format.");
+    let rehearsal = Command::new(env!("CARGO_BIN_EXE_licctl"))
+        .args(["marketplace", "rehearse", "--goods", "online"])
+        .args([
+            "--url",
+            &url,
+            "--access-key-file",
+            &s(&root.join("access.key")),
+        ])
+        .args(["--ca-file", &s(&cert)])
+        .output()
+        .unwrap();
+    assert!(rehearsal.status.success(), "{rehearsal:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, checks) = doctor(root, Some(&d), &flags);
+        if level(&checks, "outbox") == "failure" {
+            assert_eq!(status, 2);
+            assert!(
+                check(&checks, "outbox")["fix"]
+                    .as_str()
+                    .unwrap()
+                    .contains("licctl outbox list --dead")
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letter: {checks:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 
     // Certificates near and past their end.
     for (days, expected) in [(10, "failure"), (20, "warning"), (-3, "failure")] {

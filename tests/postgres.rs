@@ -1211,3 +1211,62 @@ async fn two_nodes_activate_a_new_code_once() {
         "3"
     );
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+fn doctor_fails_a_database_without_the_current_schema_and_passes_it_once_migrated() {
+    let url = pg::fresh_database(&pg::require());
+    let dir = tempfile::tempdir().unwrap();
+    let doctor = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_licd"))
+            .args(["--json", "doctor", "--database-url", &url])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--keys-dir")
+            .arg(dir.path().join("keys"))
+            // No daemon: an admin port nothing listens on.
+            .args(["--admin-listen", "127.0.0.1:1"])
+            .env_remove("LICD_ADMIN_TOKEN")
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let db = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "database")
+            .unwrap()
+            .clone();
+        let backup = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "backup")
+            .unwrap()
+            .clone();
+        (out.status.code(), db, backup)
+    };
+    let (status, db, _) = doctor();
+    assert_eq!(status, Some(2));
+    assert_eq!(db["level"], "failure", "{db}");
+    let detail = db["detail"].as_str().unwrap();
+    assert!(detail.contains("schema version"), "{detail}");
+    assert!(
+        detail.contains("licd migrate"),
+        "the fix is named: {detail}"
+    );
+    licd_migrate(&["--to", &url]);
+    let (_, db, backup) = doctor();
+    assert_eq!(db["level"], "ok", "{db}");
+    assert!(
+        db["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("PostgreSQL, schema current"),
+        "{db}"
+    );
+    assert_eq!(
+        backup["level"], "skipped",
+        "pg_dump's backups are not licd's to see"
+    );
+}
