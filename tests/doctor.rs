@@ -11,6 +11,7 @@ use std::process::Command;
 
 use client_verifier::Timestamp;
 use common::fake_market::FakeMarket;
+use common::tls::ymd;
 use common::{CALLBACK, Daemon, market_flags, write_secret};
 use serde_json::Value;
 
@@ -64,29 +65,36 @@ fn level<'a>(checks: &'a [Value], name: &str) -> &'a str {
 
 /// A certificate for `localhost` from a year ago to `days` from now, in `dir`.
 fn certificate(dir: &Path, days: i64) -> (PathBuf, PathBuf) {
-    let ymd = |t: Timestamp| {
-        let s = t.to_rfc3339();
-        (
-            s[0..4].parse::<i32>().unwrap(),
-            s[5..7].parse::<u8>().unwrap(),
-            s[8..10].parse::<u8>().unwrap(),
-        )
-    };
     let now = Timestamp::now();
-    let (from, to) = (
+    common::tls::certificate(
+        dir,
         ymd(now.add_secs(-365 * 86_400)),
         ymd(now.add_secs(days * 86_400)),
-    );
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
-    p.not_after = rcgen::date_time_ymd(to.0, to.1, to.2);
-    let cert = p.self_signed(&key).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&c, cert.pem()).unwrap();
-    write_secret(&k, key.serialize_pem().as_bytes());
-    (c, k)
+    )
+}
+
+/// `licctl marketplace rehearse` of `goods` against `url` (trusting `ca`, if any); must pass.
+fn rehearse(root: &Path, url: &str, ca: Option<&Path>, goods: &str, reading: &str) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_licctl"));
+    cmd.args([
+        "marketplace",
+        "rehearse",
+        "--goods",
+        goods,
+        "--reading",
+        reading,
+    ])
+    .args([
+        "--url",
+        url,
+        "--access-key-file",
+        &s(&root.join("access.key")),
+    ]);
+    if let Some(ca) = ca {
+        cmd.args(["--ca-file", &s(ca)]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
 }
 
 fn s(p: &Path) -> String {
@@ -122,25 +130,7 @@ fn a_healthy_server_passes_and_each_planted_problem_is_named() {
         .unwrap();
     assert!(backup.status.success(), "{backup:?}");
     let url = format!("https://localhost:{}{CALLBACK}", d.addr.port());
-    let rehearsal = Command::new(env!("CARGO_BIN_EXE_licctl"))
-        .args([
-            "marketplace",
-            "rehearse",
-            "--goods",
-            "2.0",
-            "--reading",
-            "kit",
-        ])
-        .args([
-            "--url",
-            &url,
-            "--access-key-file",
-            &s(&root.join("access.key")),
-        ])
-        .args(["--ca-file", &s(&cert)])
-        .output()
-        .unwrap();
-    assert!(rehearsal.status.success(), "{rehearsal:?}");
+    rehearse(root, &url, Some(&cert), "2.0", "kit");
 
     let mut healthy = flags.clone();
     healthy.extend(args(&["--public-url", &url, "--ca-file", &s(&cert)]));
@@ -268,18 +258,7 @@ fn a_healthy_server_passes_and_each_planted_problem_is_named() {
 
     // A device license the marketplace refuses for good: a dead letter.
     market.fail_next_upload_with(200, "91381037", "Invalid license format.");
-    let rehearsal = Command::new(env!("CARGO_BIN_EXE_licctl"))
-        .args(["marketplace", "rehearse", "--goods", "online"])
-        .args([
-            "--url",
-            &url,
-            "--access-key-file",
-            &s(&root.join("access.key")),
-        ])
-        .args(["--ca-file", &s(&cert)])
-        .output()
-        .unwrap();
-    assert!(rehearsal.status.success(), "{rehearsal:?}");
+    rehearse(root, &url, Some(&cert), "online", "license2");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let (status, checks) = doctor(root, Some(&d), &flags);
@@ -322,17 +301,7 @@ fn without_a_daemon_doctor_opens_the_store_and_says_what_it_could_not_check() {
     let root = dir.path();
     let d = Daemon::start(root, &[]);
     let url = format!("http://{}{CALLBACK}", d.addr);
-    let rehearsal = Command::new(env!("CARGO_BIN_EXE_licctl"))
-        .args(["marketplace", "rehearse", "--goods", "1.0"])
-        .args([
-            "--url",
-            &url,
-            "--access-key-file",
-            &s(&root.join("access.key")),
-        ])
-        .output()
-        .unwrap();
-    assert!(rehearsal.status.success(), "{rehearsal:?}");
+    rehearse(root, &url, None, "1.0", "license2");
 
     // Running, but doctor has the wrong token: the database is held, and it says by whom.
     let wrong = root.join("wrong.token");

@@ -12,10 +12,12 @@ use std::time::Duration;
 use common::{ACCESS_KEY, CALLBACK, Daemon, write_secret};
 use serde_json::Value;
 
-fn rehearse(args: &[&str]) -> Output {
+/// `licctl marketplace rehearse --url URL --access-key-file KEY EXTRA…`.
+fn rehearse(url: &str, key: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_licctl"))
-        .args(["marketplace", "rehearse"])
-        .args(args)
+        .args(["marketplace", "rehearse", "--url", url, "--access-key-file"])
+        .arg(key)
+        .args(extra)
         .output()
         .unwrap()
 }
@@ -28,16 +30,14 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// A certificate for `localhost` valid between the two dates, as cert.pem / key.pem in `dir`.
 fn certificate(dir: &Path, not_before: (i32, u8, u8), not_after: (i32, u8, u8)) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
-    p.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
-    let cert = p.self_signed(&key).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    write_secret(&dir.join("key.pem"), key.serialize_pem().as_bytes());
+    common::tls::certificate(dir, not_before, not_after);
+}
+
+/// Rehearses against `url` with `key`, trusting `dir`'s certificate.
+fn rehearse_tls(dir: &Path, url: &str, key: &Path) -> Output {
+    let ca = dir.join("cert.pem");
+    rehearse(url, key, &["--ca-file", ca.to_str().unwrap()])
 }
 
 fn tls_daemon(dir: &Path, extra: &[&str]) -> Daemon {
@@ -61,21 +61,12 @@ fn a_rehearsal_over_tls_passes_every_debug_case_of_every_goods_and_replays_them(
     let url = format!("https://localhost:{}{CALLBACK}", d.addr.port());
     let key = dir.path().join("access.key");
     let ca = dir.path().join("cert.pem");
-    let args = [
-        "--url",
-        &url,
-        "--access-key-file",
-        key.to_str().unwrap(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-        "--reading",
-        "kit",
-    ];
+    let args = ["--ca-file", ca.to_str().unwrap(), "--reading", "kit"];
     for run in [
         "first",
         "second (the dial tests' replay of the saved cases)",
     ] {
-        let out = rehearse(&[&args[..], &["--json"]].concat());
+        let out = rehearse(&url, &key, &[&args[..], &["--json"]].concat());
         assert!(out.status.success(), "{run} run: {}", text(&out));
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["passed"], true);
@@ -110,7 +101,7 @@ fn a_rehearsal_over_tls_passes_every_debug_case_of_every_goods_and_replays_them(
         );
     }
     // The table for people, with the certificate's days.
-    let out = rehearse(&args);
+    let out = rehearse(&url, &key, &args);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(
@@ -145,14 +136,7 @@ fn a_wrong_access_key_or_another_reading_fails_with_the_line_that_says_so() {
     let url = format!("http://127.0.0.1:{}{CALLBACK}", d.addr.port());
     let wrong = dir.path().join("wrong.key");
     write_secret(&wrong, b"not-the-key-the-daemon-has");
-    let out = rehearse(&[
-        "--url",
-        &url,
-        "--access-key-file",
-        wrong.to_str().unwrap(),
-        "--goods",
-        "1.0",
-    ]);
+    let out = rehearse(&url, &wrong, &["--goods", "1.0"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
@@ -165,30 +149,14 @@ fn a_wrong_access_key_or_another_reading_fails_with_the_line_that_says_so() {
 
     let right = dir.path().join("access.key");
     assert_eq!(std::fs::read_to_string(&right).unwrap(), ACCESS_KEY);
-    let out = rehearse(&[
-        "--url",
-        &url,
-        "--access-key-file",
-        right.to_str().unwrap(),
-        "--goods",
-        "2.0",
-        "--reading",
-        "saas",
-    ]);
+    let out = rehearse(&url, &right, &["--goods", "2.0", "--reading", "saas"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
         t.contains("pinned (--v2-signature) to another reading"),
         "{t}"
     );
-    let out = rehearse(&[
-        "--url",
-        &url,
-        "--access-key-file",
-        right.to_str().unwrap(),
-        "--goods",
-        "2.0",
-    ]);
+    let out = rehearse(&url, &right, &["--goods", "2.0"]);
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -198,15 +166,8 @@ fn an_expired_certificate_fails_before_any_call() {
     certificate(dir.path(), (2024, 1, 1), (2025, 1, 1));
     let d = tls_daemon(dir.path(), &[]);
     let key = dir.path().join("access.key");
-    let ca = dir.path().join("cert.pem");
-    let out = rehearse(&[
-        "--url",
-        &format!("https://localhost:{}{CALLBACK}", d.addr.port()),
-        "--access-key-file",
-        key.to_str().unwrap(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-    ]);
+    let url = format!("https://localhost:{}{CALLBACK}", d.addr.port());
+    let out = rehearse_tls(dir.path(), &url, &key);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
@@ -219,15 +180,8 @@ fn an_expired_certificate_fails_before_any_call() {
     let other = dir.path().join("other");
     certificate(&other, (2025, 1, 1), (2099, 1, 1));
     let d2 = tls_daemon(&other, &[]);
-    let ca = other.join("cert.pem");
-    let out = rehearse(&[
-        "--url",
-        &format!("https://127.0.0.1:{}{CALLBACK}", d2.addr.port()),
-        "--access-key-file",
-        key.to_str().unwrap(),
-        "--ca-file",
-        ca.to_str().unwrap(),
-    ]);
+    let url = format!("https://127.0.0.1:{}{CALLBACK}", d2.addr.port());
+    let out = rehearse_tls(&other, &url, &key);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("not valid for host 127.0.0.1"), "{t}");
@@ -285,14 +239,11 @@ fn an_answer_slower_than_five_seconds_fails_and_says_how_slow() {
     let d = Daemon::start(dir.path(), &[]);
     let relay = slow_relay(d.addr, Duration::from_millis(5300));
     let key = dir.path().join("access.key");
-    let out = rehearse(&[
-        "--url",
+    let out = rehearse(
         &format!("http://{relay}{CALLBACK}"),
-        "--access-key-file",
-        key.to_str().unwrap(),
-        "--goods",
-        "1.0",
-    ]);
+        &key,
+        &["--goods", "1.0"],
+    );
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     let slow: Vec<&str> = t.lines().filter(|l| l.contains("FAIL")).collect();

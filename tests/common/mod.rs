@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod fake_market;
 pub mod pg;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
