@@ -43,8 +43,9 @@ pub struct DoctorArgs {
     /// File holding the admin token [default: DATA_DIR/admin.token, or LICD_ADMIN_TOKEN]
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
-    /// The production address as the marketplace calls it (https://licd.example.com/marketplace/callback):
-    /// checked from here for reachability and TLS, as `licctl marketplace rehearse` does.
+    /// The production address as the marketplace calls it, e.g.
+    /// `https://licd.example.com/marketplace/callback`: checked from here for reachability and
+    /// TLS, as `licctl marketplace rehearse` does.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
     /// PEM file of roots to trust besides the public ones, for --public-url.

@@ -37,8 +37,8 @@ pub enum MarketplaceCommand {
     /// then the saved cases replayed; checks TLS (host, 14+ days left), result codes, Body-Sign,
     /// repeats answering alike and the 5 s limit, and prints what passes and what to fix.
     ///
-    /// Example: licctl marketplace rehearse --url https://licd.example.com/marketplace/callback
-    /// --access-key-file /etc/licd/access.key --goods 1.0
+    /// Example: `licctl marketplace rehearse --url https://licd.example.com/marketplace/callback
+    /// --access-key-file /etc/licd/access.key --goods 1.0`
     Rehearse(super::rehearse::RehearseArgs),
 }
 
