@@ -725,12 +725,15 @@ fn build(from: &Path, dir: &Path) -> Result<Summary, BackupError> {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), BackupError> {
-    let mut b = std::fs::DirBuilder::new();
     #[cfg(unix)]
-    {
+    let b = {
         use std::os::unix::fs::DirBuilderExt;
+        let mut b = std::fs::DirBuilder::new();
         b.mode(0o700);
-    }
+        b
+    };
+    #[cfg(not(unix))]
+    let b = std::fs::DirBuilder::new();
     b.create(dir).map_err(io_at(dir))
 }
 

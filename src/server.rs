@@ -495,8 +495,9 @@ async fn watch_writable(store: Arc<dyn Store>, broken: Arc<tokio::sync::Notify>)
 
 #[cfg(unix)]
 type Hangups = Option<tokio::signal::unix::Signal>;
+/// No SIGHUP off Unix: the catalog reloads through `licctl products reload` only.
 #[cfg(not(unix))]
-type Hangups = ();
+type Hangups = Option<std::convert::Infallible>;
 
 /// The SIGHUP stream, registered now.
 fn hangup_signal() -> Hangups {
@@ -510,6 +511,10 @@ fn hangup_signal() -> Hangups {
             );
         }
         hup
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 

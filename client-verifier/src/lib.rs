@@ -59,9 +59,16 @@
 //! `--no-default-features` the crate is `no_std` + `alloc`.
 
 #![cfg_attr(not(feature = "std"), no_std)]
-// Only the C ABI (feature `ffi`, module `ffi`) needs `unsafe`, and it allows it there alone.
-#![cfg_attr(not(feature = "ffi"), forbid(unsafe_code))]
-#![cfg_attr(feature = "ffi", deny(unsafe_code))]
+// Only the C ABI (feature `ffi`, module `ffi`) and the Windows collector (its Win32 calls, module
+// `fingerprint::collect::windows_sys_calls`) need `unsafe`, and each allows it there alone.
+#![cfg_attr(
+    not(any(feature = "ffi", all(windows, feature = "fingerprint"))),
+    forbid(unsafe_code)
+)]
+#![cfg_attr(
+    any(feature = "ffi", all(windows, feature = "fingerprint")),
+    deny(unsafe_code)
+)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

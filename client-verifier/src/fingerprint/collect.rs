@@ -28,6 +28,11 @@ mod macos;
 #[cfg(any(target_os = "windows", test))]
 #[cfg_attr(not(target_os = "windows"), allow(dead_code))]
 mod windows;
+#[cfg(target_os = "windows")]
+mod windows_sys_calls;
+#[cfg(any(target_os = "windows", test))]
+#[cfg_attr(not(target_os = "windows"), allow(dead_code))]
+mod windows_tables;
 
 /// This machine's values per component: 0 MACs, 1 disk serials, 2 mainboard serial, 3 CPU id.
 pub(crate) fn raw_components() -> [Vec<String>; 4] {
@@ -109,7 +114,7 @@ fn parse_mac(text: &str) -> Option<[u8; 6]> {
 
 /// True for a locally administered MAC (second-lowest bit of the first octet), the kind OSes
 /// generate for privacy and virtual interfaces.
-#[cfg(any(target_os = "linux", target_os = "macos", test))]
+#[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows", test))]
 fn is_locally_administered(octets: [u8; 6]) -> bool {
     octets[0] & 0x02 != 0
 }

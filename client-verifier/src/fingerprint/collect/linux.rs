@@ -19,9 +19,13 @@ pub(super) fn raw_components() -> [Vec<String>; 4] {
     [
         macs(Path::new("/sys/class/net")),
         disk_serials(Path::new("/sys/block")),
-        board_id(Path::new("/sys/class/dmi/id"), &machine_ids)
-            .into_iter()
-            .collect(),
+        board_id(
+            Path::new("/sys/class/dmi/id"),
+            &machine_ids,
+            Path::new("/sys/firmware/devicetree/base/serial-number"),
+        )
+        .into_iter()
+        .collect(),
         cpu_id().into_iter().collect(),
     ]
 }
@@ -182,12 +186,14 @@ fn parse_vpd_pg80(page: &[u8]) -> Option<String> {
 }
 
 /// The mainboard component: the OS's machine id from the first of `machine_id_paths` that holds
-/// one, else the DMI board serial, else the DMI product UUID.
+/// one, else the DMI board serial, else the DMI product UUID, else the device tree's
+/// `serial-number` (`dt_serial`: ARM boards without DMI, such as the Raspberry Pi and Jetson,
+/// put the board's serial there, NUL-terminated and readable by everyone).
 ///
 /// The machine id comes first because the DMI files are usually readable by root only: reading
 /// them first would give the same machine one fingerprint under `sudo` and another for the
 /// application, and a binding made from one would then lose a component for the other.
-fn board_id(dmi_dir: &Path, machine_id_paths: &[&Path]) -> Option<String> {
+fn board_id(dmi_dir: &Path, machine_id_paths: &[&Path], dt_serial: &Path) -> Option<String> {
     machine_id_paths
         .iter()
         .find_map(|path| read_text(path).and_then(|s| parse_machine_id(&s)))
@@ -196,6 +202,7 @@ fn board_id(dmi_dir: &Path, machine_id_paths: &[&Path]) -> Option<String> {
                 .iter()
                 .find_map(|file| read_text(&dmi_dir.join(file)).and_then(|s| clean_serial(&s)))
         })
+        .or_else(|| read_text(dt_serial).and_then(|s| clean_serial(&s)))
 }
 
 /// A systemd/D-Bus machine id: 32 lower-case hex digits. Anything else (an empty file in a
@@ -443,39 +450,64 @@ mod tests {
     }
 
     #[test]
+    fn without_machine_id_or_dmi_an_arm_board_gives_its_device_tree_serial() {
+        let t = Tree::new("board-dt");
+        let mid = t.path("etc/machine-id");
+        let dt = t.path("dt/serial-number");
+        assert_eq!(board_id(&t.path("dmi"), &[mid.as_path()], &dt), None);
+        // As a Raspberry Pi writes it: NUL-terminated.
+        t.file("dt/serial-number", "10000000a3b4c5d6\0");
+        assert_eq!(
+            board_id(&t.path("dmi"), &[mid.as_path()], &dt).as_deref(),
+            Some("10000000a3b4c5d6")
+        );
+        // DMI, where an ARM server has it, comes first.
+        t.file("dmi/board_serial", "ARMSRV-0042\n");
+        assert_eq!(
+            board_id(&t.path("dmi"), &[mid.as_path()], &dt).as_deref(),
+            Some("ARMSRV-0042")
+        );
+    }
+
+    #[test]
     fn board_prefers_machine_id_then_dmi() {
         let t = Tree::new("board");
         let mid = t.path("etc/machine-id");
         let dbus = t.path("dbus/machine-id");
         let paths = [mid.as_path(), dbus.as_path()];
-        assert_eq!(board_id(&t.path("dmi"), &paths), None);
+        let dt = t.path("dt/serial-number");
+        assert_eq!(board_id(&t.path("dmi"), &paths, &dt), None);
         t.file("dmi/board_serial", "To be filled by O.E.M.\n");
         t.file("dmi/product_uuid", "03000200-0400-0500-0006-000700080009\n");
-        assert_eq!(board_id(&t.path("dmi"), &paths), None, "placeholders only");
+        assert_eq!(
+            board_id(&t.path("dmi"), &paths, &dt),
+            None,
+            "placeholders only"
+        );
         t.file("dmi/product_uuid", "4c4c4544-0042-3510-8052-b3c04f4b4e32\n");
         assert_eq!(
-            board_id(&t.path("dmi"), &paths).as_deref(),
+            board_id(&t.path("dmi"), &paths, &dt).as_deref(),
             Some("4c4c4544-0042-3510-8052-b3c04f4b4e32")
         );
         t.file("dmi/board_serial", "/PF2ABCDE/CN1296355D00AB/\n");
         assert_eq!(
-            board_id(&t.path("dmi"), &paths).as_deref(),
+            board_id(&t.path("dmi"), &paths, &dt).as_deref(),
             Some("/PF2ABCDE/CN1296355D00AB/")
         );
         t.file("dbus/machine-id", "0123456789abcdef0123456789abcdef\n");
         assert_eq!(
-            board_id(&t.path("dmi"), &paths).as_deref(),
+            board_id(&t.path("dmi"), &paths, &dt).as_deref(),
             Some("0123456789abcdef0123456789abcdef")
         );
         t.file("etc/machine-id", "");
         assert_eq!(
-            board_id(&t.path("dmi"), &paths).as_deref(),
+            board_id(&t.path("dmi"), &paths, &dt).as_deref(),
             Some("0123456789abcdef0123456789abcdef"),
             "an empty machine-id is skipped"
         );
         t.file("etc/machine-id", "3d1219c7c4c5404aaa1f6d2a48adfda4\n");
         assert_eq!(
-            board_id(&t.path("dmi"), &paths).as_deref(),
+            board_id(&t.path("dmi"), &paths, &dt).as_deref(),
             Some("3d1219c7c4c5404aaa1f6d2a48adfda4")
         );
     }

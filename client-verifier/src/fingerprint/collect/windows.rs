@@ -1,66 +1,66 @@
-//! Windows sources: the adapters sysinfo reports for MACs, the registry's `MachineGuid` (read
-//! with `reg.exe`, the only way without unsafe code or WMI) for the mainboard component, and
-//! `cpuid` for the CPU. No std-only way reads a disk serial, so that component stays empty.
+//! Windows sources, all without WMI:
+//!
+//! - MACs: the physical adapters `GetIfTable2` lists (hardware interfaces with a connector,
+//!   Ethernet or Wi-Fi; their burned-in address);
+//! - disk: the serial of the disk the system volume lives on, from its
+//!   `STORAGE_DEVICE_DESCRIPTOR` (`IOCTL_STORAGE_QUERY_PROPERTY`; no administrator rights);
+//! - mainboard: the SMBIOS baseboard serial (`GetSystemFirmwareTable('RSMB')`), else the SMBIOS
+//!   system UUID, else the registry's per-installation `MachineGuid` (read with `reg.exe`);
+//! - CPU: `cpuid`, as WMI's `ProcessorId`.
+//!
+//! The mainboard value is the anchor: it survives a reinstall of Windows (the `MachineGuid`
+//! fallback does not), and a cloned VM image gets a new SMBIOS UUID from its hypervisor, so
+//! the clone is a new machine. Under Wine, which answers none of the firmware and device calls,
+//! collection falls back to what it can read: MachineGuid and `cpuid`.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::string::String;
+#[cfg(target_os = "windows")]
 use std::vec::Vec;
 
-use super::{clean_serial, cpuid_processor_id, mac_from_octets};
+use super::clean_serial;
+#[cfg(target_os = "windows")]
+use super::cpuid_processor_id;
+#[cfg(target_os = "windows")]
+use super::windows_sys_calls as sys;
+#[cfg(target_os = "windows")]
+use super::windows_tables::{
+    BUS_TYPE_USB, parse_disk_extents, parse_rsmb, parse_storage_descriptor, physical_macs,
+};
 
 /// This machine's values per component, in the order of [`super::raw_components`].
+#[cfg(target_os = "windows")]
 pub(super) fn raw_components() -> [Vec<String>; 4] {
+    let smbios = sys::smbios()
+        .map(|raw| parse_rsmb(&raw))
+        .unwrap_or_default();
+    let board = smbios
+        .board_serial
+        .or(smbios.system_uuid)
+        .or_else(machine_guid);
     [
-        macs(),
-        Vec::new(),
-        machine_guid().into_iter().collect(),
+        physical_macs(&sys::interfaces()),
+        system_disk_serial().into_iter().collect(),
+        board.into_iter().collect(),
         cpuid_processor_id().into_iter().collect(),
     ]
 }
 
-/// MACs of the adapters sysinfo lists, less those whose name shows them to be virtual.
-fn macs() -> Vec<String> {
-    let networks = sysinfo::Networks::new_with_refreshed_list();
-    let mut out = Vec::new();
-    for (name, data) in &networks {
-        if is_virtual_adapter(name) {
-            continue;
-        }
-        if let Some(mac) = mac_from_octets(data.mac_address().0) {
-            out.push(mac);
-        }
+/// The serial of the fixed disk holding the system volume (`%SystemDrive%`, normally `C:`).
+#[cfg(target_os = "windows")]
+fn system_disk_serial() -> Option<String> {
+    let drive = std::env::var("SystemDrive")
+        .ok()
+        .filter(|d| d.len() == 2 && d.ends_with(':'))
+        .unwrap_or_else(|| "C:".into());
+    let disk = *parse_disk_extents(&sys::volume_extents(&drive)?).first()?;
+    let device = parse_storage_descriptor(&sys::storage_descriptor(disk)?)?;
+    if device.removable || device.bus_type == BUS_TYPE_USB {
+        // Windows To Go, or a system booted from a stick: the stick moves between machines.
+        return None;
     }
-    out
-}
-
-/// Whether an adapter's name (its alias, as in "Network Connections") shows it to be virtual:
-/// hypervisor switches, VPN and tunnel adapters, Wi-Fi Direct, Bluetooth PAN. Default names
-/// only; a renamed virtual adapter gets through.
-fn is_virtual_adapter(name: &str) -> bool {
-    const MARKERS: &[&str] = &[
-        "vethernet",
-        "virtualbox",
-        "vmware",
-        "hyper-v",
-        "loopback",
-        "pseudo-interface",
-        "local area connection*",
-        "bluetooth",
-        "teredo",
-        "isatap",
-        "6to4",
-        "vpn",
-        "tap-",
-        "tailscale",
-        "zerotier",
-        "wireguard",
-        "npcap",
-        "docker",
-        "wsl",
-    ];
-    let lower = name.to_lowercase();
-    MARKERS.iter().any(|m| lower.contains(m))
+    device.serial
 }
 
 /// Windows' per-installation `MachineGuid`, via `reg.exe`.
@@ -178,24 +178,5 @@ mod tests {
             None
         );
         assert_eq!(parse_reg_query("\u{0}\u{ff}\r\n\r\n"), None);
-    }
-
-    #[test]
-    fn virtual_adapters_by_default_name() {
-        for name in [
-            "vEthernet (Default Switch)",
-            "VirtualBox Host-Only Network",
-            "VMware Network Adapter VMnet8",
-            "Loopback Pseudo-Interface 1",
-            "Local Area Connection* 2",
-            "Bluetooth Network Connection",
-            "Tailscale",
-            "OpenVPN TAP-Windows6",
-        ] {
-            assert!(is_virtual_adapter(name), "{name}");
-        }
-        for name in ["Ethernet", "Ethernet 2", "Wi-Fi", "WLAN", "以太网"] {
-            assert!(!is_virtual_adapter(name), "{name}");
-        }
     }
 }
