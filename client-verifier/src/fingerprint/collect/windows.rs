@@ -25,42 +25,25 @@ use super::cpuid_processor_id;
 #[cfg(target_os = "windows")]
 use super::windows_sys_calls as sys;
 #[cfg(target_os = "windows")]
-use super::windows_tables::{
-    BUS_TYPE_USB, parse_disk_extents, parse_rsmb, parse_storage_descriptor, physical_macs,
-};
+use super::windows_tables::{Answers, components};
 
 /// This machine's values per component, in the order of [`super::raw_components`].
 #[cfg(target_os = "windows")]
 pub(super) fn raw_components() -> [Vec<String>; 4] {
-    let smbios = sys::smbios()
-        .map(|raw| parse_rsmb(&raw))
-        .unwrap_or_default();
-    let board = smbios
-        .board_serial
-        .or(smbios.system_uuid)
-        .or_else(machine_guid);
-    [
-        physical_macs(&sys::interfaces()),
-        system_disk_serial().into_iter().collect(),
-        board.into_iter().collect(),
-        cpuid_processor_id().into_iter().collect(),
-    ]
-}
-
-/// The serial of the fixed disk holding the system volume (`%SystemDrive%`, normally `C:`).
-#[cfg(target_os = "windows")]
-fn system_disk_serial() -> Option<String> {
     let drive = std::env::var("SystemDrive")
         .ok()
         .filter(|d| d.len() == 2 && d.ends_with(':'))
         .unwrap_or_else(|| "C:".into());
-    let disk = *parse_disk_extents(&sys::volume_extents(&drive)?).first()?;
-    let device = parse_storage_descriptor(&sys::storage_descriptor(disk)?)?;
-    if device.removable || device.bus_type == BUS_TYPE_USB {
-        // Windows To Go, or a system booted from a stick: the stick moves between machines.
-        return None;
-    }
-    device.serial
+    let smbios = sys::smbios();
+    let extents = sys::volume_extents(&drive);
+    components(&Answers {
+        smbios: smbios.as_deref(),
+        extents: extents.as_deref(),
+        descriptor: &sys::storage_descriptor,
+        interfaces: &sys::interfaces(),
+        machine_guid: &machine_guid,
+        cpu: cpuid_processor_id(),
+    })
 }
 
 /// Windows' per-installation `MachineGuid`, via `reg.exe`.

@@ -203,6 +203,46 @@ pub(super) fn physical_macs(interfaces: &[Interface]) -> Vec<String> {
         .collect()
 }
 
+/// What Windows answered, call by call; `None` where a call failed (as under Wine).
+pub(super) struct Answers<'a> {
+    /// `GetSystemFirmwareTable('RSMB')`.
+    pub(super) smbios: Option<&'a [u8]>,
+    /// `IOCTL_VOLUME_GET_VOLUME_DISK_EXTENTS` of the system volume.
+    pub(super) extents: Option<&'a [u8]>,
+    /// `IOCTL_STORAGE_QUERY_PROPERTY` of a physical drive, by number.
+    pub(super) descriptor: &'a dyn Fn(u32) -> Option<Vec<u8>>,
+    /// `GetIfTable2`.
+    pub(super) interfaces: &'a [Interface],
+    /// The registry's `MachineGuid`, asked for only when SMBIOS has nothing.
+    pub(super) machine_guid: &'a dyn Fn() -> Option<String>,
+    /// `cpuid`.
+    pub(super) cpu: Option<String>,
+}
+
+/// The four components from Windows' answers: MACs of physical adapters; the system disk's
+/// serial (not when it is removable or on USB: a Windows To Go stick moves between machines);
+/// the SMBIOS baseboard serial, else the SMBIOS system UUID, else `MachineGuid`; the CPU id.
+pub(super) fn components(a: &Answers<'_>) -> [Vec<String>; 4] {
+    let smbios = a.smbios.map(parse_rsmb).unwrap_or_default();
+    let board = smbios
+        .board_serial
+        .or(smbios.system_uuid)
+        .or_else(|| (a.machine_guid)());
+    let disk = a
+        .extents
+        .and_then(|e| parse_disk_extents(e).first().copied())
+        .and_then(|n| (a.descriptor)(n))
+        .and_then(|d| parse_storage_descriptor(&d))
+        .filter(|d| !d.removable && d.bus_type != BUS_TYPE_USB)
+        .and_then(|d| d.serial);
+    [
+        physical_macs(a.interfaces),
+        disk.into_iter().collect(),
+        board.into_iter().collect(),
+        a.cpu.clone().into_iter().collect(),
+    ]
+}
+
 fn le_u32(buf: &[u8], at: usize) -> Option<u32> {
     let b = buf.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -435,6 +475,127 @@ mod tests {
             vec![
                 "04:7c:16:5e:e3:5d".to_string(),
                 "8c:16:45:01:02:03".to_string()
+            ]
+        );
+    }
+
+    fn extents(disk: u32) -> Vec<u8> {
+        let mut e = 1u32.to_le_bytes().to_vec();
+        e.extend_from_slice(&[0; 4]);
+        e.extend_from_slice(&disk.to_le_bytes());
+        e.extend_from_slice(&[0; 4]);
+        e.extend_from_slice(&1_048_576i64.to_le_bytes());
+        e.extend_from_slice(&(500i64 << 30).to_le_bytes());
+        e
+    }
+
+    /// A desktop as Windows answers for it: SMBIOS with a board serial, the system volume on
+    /// disk 1 (an NVMe drive; disk 0 a USB stick), an Ethernet and a Wi-Fi adapter beside a
+    /// Hyper-V switch.
+    #[test]
+    fn a_real_windows_machine_gives_all_four_components() {
+        let smbios = rsmb(
+            3,
+            4,
+            &[system(UUID_BYTES), board("/5B2XYZ3/CN1296355D00AB/")],
+        );
+        let ext = extents(1);
+        let drives = |n: u32| match n {
+            0 => Some(descriptor(true, BUS_TYPE_USB, Some("4C530001230918"))),
+            1 => Some(descriptor(false, 17, Some("0025_385B_71B0_62A4."))),
+            _ => None,
+        };
+        let nic = |kind, hardware, mac: [u8; 6]| Interface {
+            kind,
+            hardware,
+            connector: hardware,
+            mac: Some(mac),
+        };
+        let interfaces = [
+            nic(6, true, [0x04, 0x7c, 0x16, 0x5e, 0xe3, 0x5d]),
+            nic(71, true, [0x8c, 0x16, 0x45, 0x01, 0x02, 0x03]),
+            nic(6, false, [0x00, 0x15, 0x5d, 0x01, 0x02, 0x03]),
+        ];
+        let guid_asked = core::cell::Cell::new(false);
+        let guid = || {
+            guid_asked.set(true);
+            Some("1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d".to_string())
+        };
+        let got = components(&Answers {
+            smbios: Some(&smbios),
+            extents: Some(&ext),
+            descriptor: &drives,
+            interfaces: &interfaces,
+            machine_guid: &guid,
+            cpu: Some("BFEBFBFF00090672".into()),
+        });
+        assert_eq!(
+            got,
+            [
+                vec![
+                    "04:7c:16:5e:e3:5d".to_string(),
+                    "8c:16:45:01:02:03".to_string()
+                ],
+                vec!["0025_385B_71B0_62A4.".to_string()],
+                vec!["/5B2XYZ3/CN1296355D00AB/".to_string()],
+                vec!["BFEBFBFF00090672".to_string()],
+            ]
+        );
+        assert!(
+            !guid_asked.get(),
+            "MachineGuid is not read when SMBIOS answers"
+        );
+        // The board serial a placeholder: the system UUID stands in.
+        let smbios = rsmb(3, 4, &[system(UUID_BYTES), board("Default string")]);
+        let got = components(&Answers {
+            smbios: Some(&smbios),
+            extents: Some(&ext),
+            descriptor: &drives,
+            interfaces: &interfaces,
+            machine_guid: &guid,
+            cpu: None,
+        });
+        assert_eq!(
+            got[2],
+            vec!["4C4C4544-0042-3510-8052-B3C04F4B4E32".to_string()]
+        );
+        // Booted from the USB stick (Windows To Go): no disk serial.
+        let usb = extents(0);
+        let got = components(&Answers {
+            smbios: Some(&smbios),
+            extents: Some(&usb),
+            descriptor: &drives,
+            interfaces: &interfaces,
+            machine_guid: &guid,
+            cpu: None,
+        });
+        assert!(got[1].is_empty());
+    }
+
+    /// Wine answers no firmware or device call, and its adapters have software-set addresses.
+    #[test]
+    fn under_wine_what_is_left_is_machine_guid_and_the_cpu() {
+        let interfaces = [Interface {
+            kind: 6,
+            hardware: true,
+            connector: true,
+            mac: Some([0x02, 0xfc, 0x00, 0x00, 0x00, 0x01]),
+        }];
+        let got = components(&Answers {
+            smbios: None,
+            extents: None,
+            descriptor: &|_| None,
+            interfaces: &interfaces,
+            machine_guid: &|| Some("3D1219C7-C4C5-404A-AA1F-6D2A48ADFDA4".to_string()),
+            cpu: Some("1F8BFBFF000A0671".into()),
+        });
+        assert_eq!(
+            got,
+            [
+                Vec::<String>::new(),
+                Vec::new(),
+                vec!["3D1219C7-C4C5-404A-AA1F-6D2A48ADFDA4".to_string()],
+                vec!["1F8BFBFF000A0671".to_string()],
             ]
         );
     }
