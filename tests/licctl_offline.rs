@@ -148,10 +148,36 @@ fn fingerprint_prints_this_machine_in_marketplace_form() {
         Fingerprint::collect().unwrap()
     );
 
+    // Each empty component is explained (on stderr), and only those.
+    let notes = String::from_utf8(out.stderr).unwrap();
+    let empty: Vec<&str> = ["mac", "disk", "board", "cpu"]
+        .into_iter()
+        .zip(printed.split('|'))
+        .filter(|(_, value)| value.is_empty())
+        .map(|(name, _)| name)
+        .collect();
+    for name in ["mac", "disk", "board", "cpu"] {
+        assert_eq!(
+            notes.contains(&format!("{name}: none read: ")),
+            empty.contains(&name),
+            "{name}: {notes}"
+        );
+    }
+
     let out = licctl(&["fingerprint", "--json"]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["fingerprint"], printed);
     assert!(doc["components"]["cpu"].is_array());
+    let mut missing: Vec<&str> = doc["missing"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut empty = empty;
+    missing.sort_unstable();
+    empty.sort_unstable();
+    assert_eq!(missing, empty, "{doc}");
 }
 
 #[test]

@@ -202,19 +202,89 @@ fn fingerprint(json: bool) -> Result<(), CliError> {
             "cannot read any device identifier on this machine: {e}"
         ))
     })?;
+    let missing: Vec<(&str, &str)> = fp
+        .parts()
+        .map(|p| {
+            COMPONENTS
+                .iter()
+                .zip(p.iter())
+                .filter(|(_, values)| values.is_empty())
+                .map(|((name, why), _)| (*name, *why))
+                .collect()
+        })
+        .unwrap_or_default();
     if json {
         let parts = fp
             .parts()
             .map(|p| json!({ "mac": p[0], "disk": p[1], "board": p[2], "cpu": p[3] }));
+        let missing: serde_json::Map<String, serde_json::Value> = missing
+            .iter()
+            .map(|(name, why)| ((*name).to_string(), json!(why)))
+            .collect();
         println!(
             "{}",
-            json!({ "fingerprint": fp.to_string(), "components": parts })
+            json!({ "fingerprint": fp.to_string(), "components": parts, "missing": missing })
         );
     } else {
         println!("{fp}");
+        // Why a component is empty, on stderr: the fingerprint alone stays on stdout.
+        for (name, why) in &missing {
+            eprintln!("{name}: none read: {why}");
+        }
     }
     Ok(())
 }
+
+/// Each component's name and what leaves it empty on this operating system.
+const COMPONENTS: [(&str, &str); 4] = if cfg!(windows) {
+    [
+        (
+            "mac",
+            "no hardware Ethernet or Wi-Fi adapter with a burned-in (globally administered) address (GetIfTable2); under Wine there is none",
+        ),
+        (
+            "disk",
+            "the disk holding the system volume gave no serial, or is removable or on USB (IOCTL_STORAGE_QUERY_PROPERTY); under Wine the call is not answered",
+        ),
+        (
+            "board",
+            "no SMBIOS baseboard serial or system UUID (GetSystemFirmwareTable) and no MachineGuid in the registry",
+        ),
+        ("cpu", "no cpuid (not an x86 processor)"),
+    ]
+} else if cfg!(target_os = "macos") {
+    [
+        (
+            "mac",
+            "no en* hardware interface with a globally administered address",
+        ),
+        (
+            "disk",
+            "disk serials are not read on macOS (they need IOKit)",
+        ),
+        ("board", "ioreg gave no IOPlatformSerialNumber"),
+        ("cpu", "Apple silicon has no cpuid"),
+    ]
+} else {
+    [
+        (
+            "mac",
+            "no physical interface with a globally administered address in /sys/class/net (containers often have only virtual ones)",
+        ),
+        (
+            "disk",
+            "no fixed disk with a readable serial in /sys/block (virtual disks often have none)",
+        ),
+        (
+            "board",
+            "no /etc/machine-id, the DMI serials are unreadable (root only) or placeholders, and no device-tree serial-number",
+        ),
+        (
+            "cpu",
+            "no cpuid (not x86) and no Serial in /proc/cpuinfo or /sys/devices/soc0/serial_number",
+        ),
+    ]
+};
 
 fn verify(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
     let token = read_token(&args.token)?;
