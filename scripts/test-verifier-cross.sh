@@ -103,6 +103,26 @@ if [ -n "$exe" ]; then
   grep -qx client_verifier.dll <<<"$(strings "$bundle/lib/client_verifier.lib")" \
     || fail "client_verifier.lib does not name client_verifier.dll"
   echo "client_verifier.lib: $(echo "$imported" | wc -l) functions of client_verifier.dll"
+
+  # Linked as Visual Studio links: an MSVC-ABI program through lld-link (link.exe's command
+  # line), against client_verifier.lib, then run with the DLL beside it.
+  grep -qx x86_64-pc-windows-msvc <<<"$(rustup target list --installed)" \
+    || rustup target add x86_64-pc-windows-msvc
+  lld="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/rust-lld"
+  mkdir -p "$work/msvc"
+  rustc --edition 2024 --target x86_64-pc-windows-msvc -C panic=abort -C opt-level=2 \
+    -C linker="$lld" -C linker-flavor=lld-link -L "$bundle/lib" -L /usr/x86_64-w64-mingw32/lib \
+    -C link-arg=/NODEFAULTLIB -C link-arg=/ENTRY:mainCRTStartup -C link-arg=/SUBSYSTEM:CONSOLE \
+    -C link-arg=/OPT:REF "$repo/scripts/wine/msvc_consumer.rs" -o "$work/msvc/consumer.exe" \
+    || fail "lld-link cannot link client_verifier.lib"
+  cp "$bundle/bin/client_verifier.dll" "$work/msvc/"
+  abi="$(sed -n 's/^#define CV_ABI_VERSION \([0-9]*\)$/\1/p' "$bundle/include/client_verifier.h")"
+  set +e
+  (cd "$work/msvc" && run ./consumer.exe)
+  got=$?
+  set -e
+  [ "$got" = "$((40 + abi))" ] || fail "the MSVC-linked program exited $got, want $((40 + abi))"
+  echo "an MSVC-ABI program linked by lld-link against client_verifier.lib calls the DLL: ABI $abi"
 fi
 
 # Runs PROGRAM... on each demo license and checks the exit status per outcome.
