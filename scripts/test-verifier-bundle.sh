@@ -14,22 +14,10 @@ cd "$(dirname "$0")/.."
 repo="$PWD"
 fail() { printf 'bundle: FAILED: %s\n' "$1" >&2; exit 1; }
 step() { printf '\n== bundle: %s\n' "$1"; }
+# shellcheck source=scripts/lib/bundle.sh
+source scripts/lib/bundle.sh
 
-need=()
-command -v gcc >/dev/null || need+=(gcc)
-command -v g++ >/dev/null || need+=(g++)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-command -v cmake >/dev/null || need+=(cmake)
-command -v valgrind >/dev/null || need+=(valgrind)
-command -v mcs >/dev/null || need+=(mono-mcs)
-command -v mono >/dev/null || need+=(mono-runtime)
-if [ "${#need[@]}" -gt 0 ]; then
-  step "installing ${need[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}"
-fi
+install_missing gcc g++ pkg-config cmake valgrind mono-mcs mono-runtime
 
 tarball="${1:-}"
 if [ -z "$tarball" ]; then
@@ -66,24 +54,6 @@ cargo run -q -p client-verifier --features sign --example demo_license -- "$demo
 # Everything below runs outside the repository, on the bundle alone.
 cd "$work"
 
-# Runs PROGRAM... on each demo license and checks the exit status: active 0, frozen 3,
-# expired 4, another machine's 10. The state file persists across the runs, as in an application.
-expect_outcomes() {
-  local label="$1"; shift
-  local state="$work/state-$label"
-  rm -f "$state"
-  local pair token want got
-  for pair in active:0 frozen:3 expired:4 other-machine:10; do
-    token="${pair%%:*}"; want="${pair##*:}"
-    set +e
-    "$@" "$demo/keys.txt" "$demo/$token.token" "$state" >"$work/out" 2>"$work/err"
-    got=$?
-    set -e
-    [ "$got" = "$want" ] || { cat "$work/out" "$work/err" >&2; fail "$label on $token: exit $got, want $want"; }
-    printf '  %-22s %-14s exit %s: %s\n' "$label" "$token" "$got" "$(head -n 1 "$work/out")"
-  done
-  grep -q '^tg' "$state" || fail "$label did not save its state"
-}
 
 valgrind_run() {
   valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,possible "$@"

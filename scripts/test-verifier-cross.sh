@@ -20,6 +20,8 @@ target="${1:?usage: test-verifier-cross.sh TARGET [ARCHIVE]}"
 archive="${2:-}"
 fail() { printf 'cross %s: FAILED: %s\n' "$target" "$1" >&2; exit 1; }
 step() { printf '\n== cross %s: %s\n' "$target" "$1"; }
+# shellcheck source=scripts/lib/bundle.sh
+source scripts/lib/bundle.sh
 
 case "$target" in
   x86_64-pc-windows-gnu)
@@ -30,17 +32,7 @@ case "$target" in
     packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user cmake python3) ;;
   *) fail "no cross test for $target" ;;
 esac
-need=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  step "installing ${need[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}"
-fi
+install_missing "${packages[@]}"
 grep -qx "$target" <<<"$(rustup target list --installed)" || rustup target add "$target"
 
 if [ -z "$archive" ]; then
@@ -125,23 +117,6 @@ if [ -n "$exe" ]; then
   echo "an MSVC-ABI program linked by lld-link against client_verifier.lib calls the DLL: ABI $abi"
 fi
 
-# Runs PROGRAM... on each demo license and checks the exit status per outcome.
-expect_outcomes() {
-  local label="$1"; shift
-  local state="$work/state-$label"
-  rm -f "$state"
-  local pair token want got
-  for pair in active:0 frozen:3 expired:4 other-machine:10; do
-    token="${pair%%:*}"; want="${pair##*:}"
-    set +e
-    "$@" "$demo/keys.txt" "$demo/$token.token" "$state" >"$work/out" 2>"$work/err"
-    got=$?
-    set -e
-    [ "$got" = "$want" ] || { cat "$work/out" "$work/err" >&2; fail "$label on $token: exit $got, want $want"; }
-    printf '  %-16s %-14s exit %s: %s\n' "$label" "$token" "$got" "$(head -n 1 "$work/out" | tr -d '\r')"
-  done
-  grep -q '^tg' "$state" || fail "$label did not save its state"
-}
 
 step "the golden cases and minimal.c, shared and static"
 cflags=(-std=c99 -Wall -Wextra -Werror -I"$bundle/include" -I"$work")
