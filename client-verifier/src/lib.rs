@@ -74,6 +74,18 @@
 
 extern crate alloc;
 
+/// Entry points for the fuzz targets (`fuzz/`) into parsers that are not public API. Not for
+/// applications: the feature `__fuzz` may change or go away in any release.
+#[cfg(feature = "__fuzz")]
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Windows' binary answers (SMBIOS table, storage descriptor, disk extents) through their
+    /// parsers.
+    pub fn windows_tables(data: &[u8]) {
+        crate::fingerprint::fuzz_windows_tables(data);
+    }
+}
+
 mod claims;
 pub mod danger;
 #[cfg(feature = "ffi")]

@@ -24,6 +24,19 @@ use crate::paseto::{b64_decode_array, b64_encode};
 
 #[cfg(feature = "fingerprint")]
 mod collect;
+#[cfg(any(feature = "fingerprint", feature = "__fuzz", test))]
+mod values;
+// Windows' binary answers, read by pure functions: compiled on Windows, in tests everywhere, and
+// for the fuzz target.
+#[cfg(any(
+    all(feature = "fingerprint", target_os = "windows"),
+    feature = "__fuzz",
+    test
+))]
+#[cfg_attr(not(target_os = "windows"), allow(dead_code))]
+mod windows_tables;
+#[cfg(feature = "__fuzz")]
+pub(crate) use windows_tables::fuzz as fuzz_windows_tables;
 
 /// The longest raw fingerprint accepted, as the marketplace's client documentation allows.
 pub const MAX_LEN: usize = 5 * 1024;

@@ -25,7 +25,7 @@ use super::cpuid_processor_id;
 #[cfg(target_os = "windows")]
 use super::windows_sys_calls as sys;
 #[cfg(target_os = "windows")]
-use super::windows_tables::{Answers, components};
+use crate::fingerprint::windows_tables::{Answers, components};
 
 /// This machine's values per component, in the order of [`super::raw_components`].
 #[cfg(target_os = "windows")]

@@ -21,7 +21,7 @@ use windows_sys::Win32::System::Ioctl::{
 };
 use windows_sys::Win32::System::SystemInformation::GetSystemFirmwareTable;
 
-use super::windows_tables::Interface;
+use crate::fingerprint::windows_tables::Interface;
 
 /// `GetSystemFirmwareTable('RSMB', 0)`: the raw SMBIOS data, or `None` when Windows (or Wine)
 /// has none to give.

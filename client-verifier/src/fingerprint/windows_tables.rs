@@ -14,7 +14,7 @@
 use std::string::String;
 use std::vec::Vec;
 
-use super::{clean_serial, is_locally_administered, mac_from_octets};
+use super::values::{clean_serial, is_locally_administered, mac_from_octets};
 
 /// What the SMBIOS table says of the machine.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -241,6 +241,23 @@ pub(super) fn components(a: &Answers<'_>) -> [Vec<String>; 4] {
         board.into_iter().collect(),
         a.cpu.clone().into_iter().collect(),
     ]
+}
+
+/// The fuzz target's body (`fuzz/fuzz_targets/windows_tables.rs`): every parser on the same
+/// bytes. None may panic, and what each returns must be fit for a fingerprint: serials never
+/// empty and never holding the form's separators, a UUID in its 36-character form, no more disk
+/// extents than the bytes can hold.
+#[cfg(feature = "__fuzz")]
+pub(crate) fn fuzz(data: &[u8]) {
+    let fit = |v: &String| !v.is_empty() && !v.contains(['|', ',']);
+    let smbios = parse_rsmb(data);
+    assert!(smbios.board_serial.iter().all(fit));
+    assert!(smbios.system_uuid.iter().all(|u| fit(u) && u.len() == 36));
+    if let Some(d) = parse_storage_descriptor(data) {
+        assert!(d.serial.iter().all(fit));
+    }
+    let disks = parse_disk_extents(data);
+    assert!(disks.is_empty() || 8 + 24 * (disks.len() - 1) + 4 <= data.len());
 }
 
 fn le_u32(buf: &[u8], at: usize) -> Option<u32> {
