@@ -25,6 +25,9 @@ fn doctor(dir: &Path, addrs: Option<&Daemon>, extra: &[String]) -> (i32, Vec<Val
         .arg("--keys-dir")
         .arg(dir.join("keys"))
         .env_remove("LICD_ADMIN_TOKEN")
+        .env_remove("LICD_ADMIN_URL")
+        .env_remove("LICD_ADMIN_TOKEN_FILE")
+        .env_remove("LICD_PUBLIC_URL")
         .env_remove("LICD_ACCESS_KEY");
     if dir.join("access.key").exists() && !extra.iter().any(|a| a == "--access-key-file") {
         cmd.arg("--access-key-file").arg(dir.join("access.key"));

@@ -38,18 +38,18 @@ pub struct DoctorArgs {
     pub serve: ServeArgs,
     /// The running daemon's admin API [default: from --admin-listen, https with
     /// --admin-tls-cert]
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "LICD_ADMIN_URL", value_name = "URL")]
     pub admin_url: Option<String>,
     /// File holding the admin token [default: DATA_DIR/admin.token, or LICD_ADMIN_TOKEN]
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "LICD_ADMIN_TOKEN_FILE", value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
     /// The production address as the marketplace calls it, e.g.
     /// `https://licd.example.com/marketplace/callback`: checked from here for reachability and
     /// TLS, as `licctl marketplace rehearse` does.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "LICD_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
     /// PEM file of roots to trust besides the public ones, for --public-url.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "LICD_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 }
 
