@@ -240,7 +240,7 @@ const COMPONENTS: [(&str, &str); 4] = if cfg!(windows) {
     [
         (
             "mac",
-            "no hardware Ethernet or Wi-Fi adapter with a burned-in (globally administered) address (GetIfTable2); under Wine there is none",
+            "no hardware Ethernet or Wi-Fi adapter with a connector and an address (GetIfTable2)",
         ),
         (
             "disk",

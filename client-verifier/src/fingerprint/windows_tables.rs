@@ -14,7 +14,7 @@
 use std::string::String;
 use std::vec::Vec;
 
-use super::values::{clean_serial, is_locally_administered, mac_from_octets};
+use super::values::{clean_serial, mac_from_octets};
 
 /// What the SMBIOS table says of the machine.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -186,20 +186,18 @@ pub(super) struct Interface {
     pub(super) mac: Option<[u8; 6]>,
 }
 
-/// The MACs of physical adapters: hardware interfaces with a connector, Ethernet or Wi-Fi, with
-/// a globally administered address. Windows sets neither flag on Hyper-V switches, VPN and
-/// tunnel adapters, Wi-Fi Direct or loopback, whatever they are named; a Wi-Fi adapter's
-/// burned-in address counts, not the random one it may show a network; and a locally
-/// administered address (set by software) identifies no hardware.
+/// The MACs of physical adapters: hardware interfaces with a connector, Ethernet or Wi-Fi.
+/// Windows sets neither flag on Hyper-V switches, VPN and tunnel adapters, Wi-Fi Direct or
+/// loopback, whatever they are named; and a Wi-Fi adapter's burned-in address counts, not the
+/// random one it may show a network. A locally administered burned-in address counts, as on
+/// Linux: a cloud VM's NIC has one (OpenStack's `fa:16:3e:…`) and keeps it for the VM's life.
 pub(super) fn physical_macs(interfaces: &[Interface]) -> Vec<String> {
     const ETHERNET: u32 = 6;
     const WIFI: u32 = 71;
     interfaces
         .iter()
         .filter(|i| i.hardware && i.connector && (i.kind == ETHERNET || i.kind == WIFI))
-        .filter_map(|i| i.mac)
-        .filter(|m| !is_locally_administered(*m))
-        .filter_map(mac_from_octets)
+        .filter_map(|i| i.mac.and_then(mac_from_octets))
         .collect()
 }
 
@@ -480,10 +478,10 @@ mod tests {
             nic(53, false, false, Some([0x00, 0xff, 0x12, 0x34, 0x56, 0x78])),
             nic(24, false, false, None),
             nic(71, true, false, Some([0x8e, 0x16, 0x45, 0x01, 0x02, 0x03])),
-            // A hardware adapter of another kind (a WWAN modem), one whose address software set
-            // (locally administered), and one with no address.
+            // A cloud VM's NIC (locally administered, permanent) counts; a hardware adapter of
+            // another kind (a WWAN modem) and one with no address do not.
+            nic(6, true, true, Some([0xfa, 0x16, 0x3e, 0x00, 0x00, 0x01])),
             nic(243, true, true, Some([0x00, 0x11, 0x22, 0x33, 0x44, 0x55])),
-            nic(6, true, true, Some([0x02, 0xfc, 0x00, 0x00, 0x00, 0x01])),
             nic(6, true, true, None),
             nic(6, true, true, Some([0; 6])),
         ];
@@ -491,7 +489,8 @@ mod tests {
             physical_macs(&list),
             vec![
                 "04:7c:16:5e:e3:5d".to_string(),
-                "8c:16:45:01:02:03".to_string()
+                "8c:16:45:01:02:03".to_string(),
+                "fa:16:3e:00:00:01".to_string()
             ]
         );
     }
@@ -589,9 +588,9 @@ mod tests {
         assert!(got[1].is_empty());
     }
 
-    /// Wine answers no firmware or device call, and its adapters have software-set addresses.
+    /// Wine answers no firmware or device call; it shows the host's adapters as hardware.
     #[test]
-    fn under_wine_what_is_left_is_machine_guid_and_the_cpu() {
+    fn under_wine_what_is_left_is_the_adapters_machine_guid_and_the_cpu() {
         let interfaces = [Interface {
             kind: 6,
             hardware: true,
@@ -609,7 +608,7 @@ mod tests {
         assert_eq!(
             got,
             [
-                Vec::<String>::new(),
+                vec!["02:fc:00:00:00:01".to_string()],
                 Vec::new(),
                 vec!["3D1219C7-C4C5-404A-AA1F-6D2A48ADFDA4".to_string()],
                 vec!["1F8BFBFF000A0671".to_string()],

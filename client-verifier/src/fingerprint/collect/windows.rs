@@ -11,7 +11,7 @@
 //! The mainboard value is the anchor: it survives a reinstall of Windows (the `MachineGuid`
 //! fallback does not), and a cloned VM image gets a new SMBIOS UUID from its hypervisor, so
 //! the clone is a new machine. Under Wine, which answers none of the firmware and device calls,
-//! collection falls back to what it can read: MachineGuid and `cpuid`.
+//! collection falls back to what it can read: the adapters Wine shows, MachineGuid and `cpuid`.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
