@@ -20,7 +20,10 @@ pub(super) fn mac_from_octets(octets: [u8; 6]) -> Option<String> {
 /// True for a locally administered MAC (second-lowest bit of the first octet), the kind OSes
 /// generate for privacy and virtual interfaces.
 // The Linux and macOS collectors use it; on Windows the adapter's hardware flag decides.
-#[cfg_attr(not(any(target_os = "linux", target_os = "macos", test)), allow(dead_code))]
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "macos", test)),
+    allow(dead_code)
+)]
 pub(super) fn is_locally_administered(octets: [u8; 6]) -> bool {
     octets[0] & 0x02 != 0
 }
