@@ -269,14 +269,11 @@ fn the_bundle_readme_csharp_command_builds_from_the_bundle_alone() {
         .args(["-c", "command -v mcs"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !has_mcs {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install mono-mcs for this test"
-        );
-        eprintln!("skipped: no mcs (apt-get install mono-mcs)");
-        return;
-    }
+    // Run only when asked (it is ignored otherwise): without mcs it fails rather than pass.
+    assert!(
+        has_mcs,
+        "this test needs Mono's C# compiler: apt-get install mono-mcs"
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("client-verifier");
     let readme = std::fs::read_to_string(root.join("dist/README.md")).unwrap();
     let command = readme

@@ -537,14 +537,18 @@ mod tests {
             guid_asked.set(true);
             Some("1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d".to_string())
         };
-        let got = components(&Answers {
-            smbios: Some(&smbios),
-            extents: Some(&ext),
-            descriptor: &drives,
-            interfaces: &interfaces,
-            machine_guid: &guid,
-            cpu: Some("BFEBFBFF00090672".into()),
-        });
+        // This desktop's answers, with its SMBIOS table and system volume's extents as given.
+        let answer = |smbios: &[u8], extents: &[u8], cpu: Option<&str>| {
+            components(&Answers {
+                smbios: Some(smbios),
+                extents: Some(extents),
+                descriptor: &drives,
+                interfaces: &interfaces,
+                machine_guid: &guid,
+                cpu: cpu.map(str::to_string),
+            })
+        };
+        let got = answer(&smbios, &ext, Some("BFEBFBFF00090672"));
         assert_eq!(
             got,
             [
@@ -563,28 +567,14 @@ mod tests {
         );
         // The board serial a placeholder: the system UUID stands in.
         let smbios = rsmb(3, 4, &[system(UUID_BYTES), board("Default string")]);
-        let got = components(&Answers {
-            smbios: Some(&smbios),
-            extents: Some(&ext),
-            descriptor: &drives,
-            interfaces: &interfaces,
-            machine_guid: &guid,
-            cpu: None,
-        });
+        let got = answer(&smbios, &ext, None);
         assert_eq!(
             got[2],
             vec!["4C4C4544-0042-3510-8052-B3C04F4B4E32".to_string()]
         );
         // Booted from the USB stick (Windows To Go): no disk serial.
         let usb = extents(0);
-        let got = components(&Answers {
-            smbios: Some(&smbios),
-            extents: Some(&usb),
-            descriptor: &drives,
-            interfaces: &interfaces,
-            machine_guid: &guid,
-            cpu: None,
-        });
+        let got = answer(&smbios, &usb, None);
         assert!(got[1].is_empty());
     }
 
