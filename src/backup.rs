@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{AuditChain, SledStore, Snapshot, Store, StoreError};
+use crate::store::{AuditChain, SledStore, Snapshot, StoreError};
 
 /// The first bytes of every backup.
 pub const MAGIC: &[u8; 8] = b"LICDBAK\n";
@@ -201,7 +201,7 @@ impl Drop for Tracking<'_> {
 }
 
 /// Streams a consistent backup of `store`, taken at `created` (unix seconds), into `out`.
-/// `hold_writes` holds every commit off until the guard it returns is dropped (the service's
+/// `hold_writes` holds every commit off until the guard it returns is dropped (the store's
 /// write lock): it is held twice, briefly, to start tracking changes and to re-read the keys
 /// changed in between; never while `out` is written to, so a slow reader holds no one up. A
 /// store that cannot track changes is held for the whole stream instead.
@@ -713,7 +713,7 @@ fn build(from: &Path, dir: &Path) -> Result<Summary, BackupError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(io_at(dir))?;
-    runtime.block_on(store.flush())?;
+    runtime.block_on(crate::store::Store::flush(&store))?;
     // The same record may be in the file twice (streamed, then changed): the chain and the
     // counts are those of the database as built.
     summary.audit_events = match store.verify_audit_chain()? {
@@ -762,7 +762,7 @@ mod tests {
             ("b", "getLicense"),
             ("a", "expireLicense"),
         ] {
-            s.commit(Batch {
+            s.apply(Batch {
                 licenses: vec![sample(id, Status::Active)],
                 audit: vec![event(id, action)],
                 ..Batch::default()
@@ -919,7 +919,7 @@ mod tests {
                 Timestamp::now(),
             )
         };
-        s.commit(Batch {
+        s.apply(Batch {
             jobs: vec![job("j1"), job("j2")],
             ..Batch::default()
         })
@@ -938,7 +938,7 @@ mod tests {
             move || {
                 {
                     let _w = writes.lock().unwrap();
-                    s.commit(Batch {
+                    s.apply(Batch {
                         // An update of a streamed key, a new license with its audit event.
                         licenses: vec![sample("a", Status::Frozen), sample("c", Status::Active)],
                         audit: vec![event("c", "getLicense")],

@@ -117,7 +117,7 @@ impl Worker {
         &self,
         warned_unconfigured: &mut bool,
     ) -> Result<Duration, crate::store::StoreError> {
-        let jobs = self.service.store().jobs()?;
+        let jobs = self.service.store().jobs().await?;
         let now = Timestamp::now();
         let pending: Vec<Job> = jobs.into_iter().filter(|j| !j.dead).collect();
         let Some(api) = &self.api else {
@@ -148,7 +148,7 @@ impl Worker {
                 let Some(unit) = due.next() else { break };
                 // Several licd on one database: each makes only the calls it leased, just
                 // before making them.
-                let Some(unit) = self.lease(unit)? else {
+                let Some(unit) = self.lease(unit).await? else {
                     continue;
                 };
                 let api = api.clone();
@@ -166,7 +166,7 @@ impl Worker {
             for (job, outcome) in outcomes {
                 self.record(job, outcome, &mut outage, &mut next).await;
             }
-            self.service.store().release_jobs(&ids);
+            self.service.store().release_jobs(&ids).await;
         }
         if due.len() > 0 {
             tracing::info!(
@@ -179,12 +179,12 @@ impl Worker {
     }
 
     /// The part of `unit` this process leased (none: another process is making the call).
-    fn lease(&self, unit: Unit) -> Result<Option<Unit>, crate::store::StoreError> {
+    async fn lease(&self, unit: Unit) -> Result<Option<Unit>, crate::store::StoreError> {
         let store = self.service.store();
         Ok(match unit {
-            Unit::One(job) => store.lease_jobs(vec![job])?.pop().map(Unit::One),
+            Unit::One(job) => store.lease_jobs(vec![job]).await?.pop().map(Unit::One),
             Unit::Usage(jobs) => {
-                let jobs = store.lease_jobs(jobs)?;
+                let jobs = store.lease_jobs(jobs).await?;
                 (!jobs.is_empty()).then_some(Unit::Usage(jobs))
             }
         })

@@ -101,7 +101,10 @@ pub async fn run_on(
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    App::build(config, None)?.serve(listeners, shutdown).await
+    App::build(config, None)
+        .await?
+        .serve(listeners, shutdown)
+        .await
 }
 
 /// licd's application, built from a [`Config`]: the service over its store and keys, and the
@@ -131,7 +134,7 @@ impl App {
     /// Checks what can be checked without writing (TLS files, open-API settings), then opens the
     /// database (unless `store` is given), so a second licd on the same data directory stops
     /// before it generates or warns about anything; then keys, access key and admin token.
-    pub fn build(config: Config, store: Option<Arc<dyn Store>>) -> Result<App, ServeError> {
+    pub async fn build(config: Config, store: Option<Arc<dyn Store>>) -> Result<App, ServeError> {
         // Everything created from here on (database files, generated secrets) is owner-only,
         // even under a data directory someone created 0755.
         crate::private_file::restrict_umask();
@@ -150,12 +153,12 @@ impl App {
             (Some(s), _) => s,
             (None, Some(url)) => {
                 let pg = Arc::new(
-                    PgStore::open(url.expose(), config.database_migrate).map_err(|source| {
-                        ServeError::Store {
+                    PgStore::open(url.expose(), config.database_migrate)
+                        .await
+                        .map_err(|source| ServeError::Store {
                             path: url.to_string(),
                             source,
-                        }
-                    })?,
+                        })?,
                 );
                 shared = Some(pg.clone());
                 pg
@@ -171,6 +174,7 @@ impl App {
                 .map(|k| k.kid.to_string())
                 .collect();
             pg.check_key_ring(keys.current().public_key().id().as_str(), &kids)
+                .await
                 .map_err(|source| ServeError::Store {
                     path: url.to_string(),
                     source,
@@ -539,7 +543,7 @@ async fn prune_nonces(store: Arc<dyn Store>) {
     loop {
         tick.tick().await;
         let now = prune_horizon(started_wall, started.elapsed(), Timestamp::now());
-        match store.prune_nonces(now) {
+        match store.prune_nonces(now).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(removed = n, "pruned expired nonces"),
             Err(e) => tracing::warn!(error = %e, "pruning nonces failed"),

@@ -14,13 +14,12 @@ mod delivery;
 mod facts;
 mod offline;
 mod seats;
-mod snapshot;
 
 use std::sync::Arc;
 
 use client_verifier::{Binding, Fingerprint, PublicKey, SecretKey, Timestamp};
 use serde_json::json;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Notify;
 
 pub use crate::license::NewPurchase;
 pub use callbacks::Outcome;
@@ -36,7 +35,7 @@ use crate::market_api::MarketplaceApi;
 use crate::license::{
     Change, DeviceLicense, DomainError, Issuer, License, OnceKey, PERPETUAL, Status, binding_salt,
 };
-use crate::store::{Ahead, AuditEvent, Batch, DeviceKey, OrderKey, Store, StoreError};
+use crate::store::{AuditEvent, Batch, DeviceKey, OrderKey, Store, StoreError, Tx};
 
 /// Why an operation was refused, in the service's terms; the HTTP layer maps each to a result
 /// code.
@@ -271,7 +270,6 @@ pub struct Service {
     store: Arc<dyn Store>,
     key: Arc<SecretKey>,
     settings: Settings,
-    write: Mutex<()>,
     api: Option<MarketplaceApi>,
     outbox_wake: Arc<Notify>,
     trusted: Vec<PublicKey>,
@@ -312,7 +310,6 @@ impl Service {
         Service {
             store,
             settings,
-            write: Mutex::new(()),
             api: None,
             outbox_wake: Arc::new(Notify::new()),
             trusted: vec![key.public_key().clone()],
@@ -460,58 +457,27 @@ impl Service {
         }
     }
 
-    /// The one way a change reaches the store. `op` reads and decides, returning the writes as
-    /// one [`Batch`] and its answer; the batch is committed atomically and the answer returned
-    /// only once the store has flushed: acknowledged means on disk. What `op` read is still
-    /// true when its batch commits: on one process's store because steps run one at a time
-    /// under this process's lock; on a shared store because `op` runs in the store's
-    /// [`Transaction`](crate::store::Transaction), whose reads lock what they read on every
-    /// node. The flush happens even when `op` wrote nothing, since a repeated call may be
-    /// answering from a commit whose own flush failed. A job not tried yet (new, or reset by an
-    /// operator) wakes the outbox worker; the worker's own updates after an attempt do not, so
-    /// a failed call waits out its backoff.
+    /// The one way a change reaches the store. `op` reads through the step's [`Tx`] and
+    /// decides, returning the writes as one [`Batch`] and its answer; the batch is committed
+    /// atomically and the answer returned only once the store has flushed: acknowledged means
+    /// on disk. What `op` read is still true when its batch commits (the store's [`Tx`] sees
+    /// to it, on one node or several). An error from `op` drops the step: nothing is written.
+    /// The flush happens even when `op` wrote nothing, since a repeated call may be answering
+    /// from a commit whose own flush failed. A job not tried yet (new, or reset by an operator)
+    /// wakes the outbox worker; the worker's own updates after an attempt do not, so a failed
+    /// call waits out its backoff.
     pub(crate) async fn transact<T>(
         &self,
-        op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
+        op: impl AsyncFnOnce(&Self, &mut Tx) -> Result<(Batch, T), ServiceError>,
     ) -> Result<T, ServiceError> {
-        self.transact_ahead(Ahead::default(), op).await
-    }
-
-    /// [`Service::transact`] for an `op` whose first reads are `ahead` (a purchase, the
-    /// license it has or would create, a license to change): a shared store locks and reads
-    /// them while the step begins, in one round trip and without blocking a thread.
-    pub(crate) async fn transact_ahead<T>(
-        &self,
-        ahead: Ahead<'_>,
-        op: impl FnOnce(&Self) -> Result<(Batch, T), ServiceError>,
-    ) -> Result<T, ServiceError> {
-        let queued = |b: &Batch| b.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
-        let (queued, answer) = match self.store.begin(ahead) {
-            Some(begin) => {
-                // Dropped on any early return (or a panic in `op`): rolled back.
-                let mut txn = begin.await?;
-                let mut op = Some(op);
-                let mut decided = None;
-                txn.enter(&mut || decided = op.take().map(|op| op(self)));
-                let (batch, answer) = decided.ok_or_else(|| {
-                    ServiceError::Store(StoreError::Db("the transaction ran nothing".into()))
-                })??;
-                let queued = queued(&batch);
-                if !batch.is_empty() {
-                    txn.commit(batch).await?;
-                }
-                (queued, answer)
-            }
-            None => {
-                let _w = self.write.lock().await;
-                let (batch, answer) = op(self)?;
-                let queued = queued(&batch);
-                if !batch.is_empty() {
-                    self.store.commit(batch)?;
-                }
-                (queued, answer)
-            }
-        };
+        let mut tx = self.store.begin().await?;
+        let (batch, answer) = op(self, &mut tx).await?;
+        let queued = batch.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
+        if batch.is_empty() {
+            drop(tx);
+        } else {
+            tx.commit(batch).await?;
+        }
         self.store.flush().await?;
         if queued {
             self.outbox_wake.notify_one();
@@ -536,10 +502,9 @@ impl Service {
             p.business_id.clone()
         };
         // A repeat's license normally has that id too: read either way.
-        let (id, token, new) = self
-            .transact_ahead(Ahead::purchase(&key).and_license(&fresh), |s| {
-                if let Some(id) = s.store.order(&key)? {
-                    let l = s.must_get(&id)?;
+        let (id, token, new) = self.transact(async |s, tx| {
+                if let Some(id) = tx.order(&key).await? {
+                    let l = must_get(tx, &id).await?;
                     let token = l.issued_token.clone().unwrap_or_default();
                     // The same answer, whatever the repeat says; but a repeat that says
                     // something else is worth a look by support.
@@ -558,7 +523,7 @@ impl Service {
                     return Ok((batch, (l.id, token, false)));
                 }
                 let id = fresh.clone();
-                if s.store.license(&id)?.is_some() {
+                if tx.license(&id).await?.is_some() {
                     return Err(ServiceError::Invalid(format!(
                         "businessId: {id} is already the instance id of another order"
                     )));
@@ -601,12 +566,12 @@ impl Service {
             business_id.to_string()
         };
         let (id, new) = self
-            .transact_ahead(Ahead::purchase(&key).and_license(&fresh), |s| {
-                if let Some(id) = s.store.order(&key)? {
+            .transact(async |s, tx| {
+                if let Some(id) = tx.order(&key).await? {
                     return Ok((Batch::default(), (id, false)));
                 }
                 let id = fresh.clone();
-                if s.store.license(&id)?.is_some() {
+                if tx.license(&id).await?.is_some() {
                     return Err(ServiceError::Invalid(format!(
                         "businessId: {id} is already the instance id of another order"
                     )));
@@ -687,8 +652,8 @@ impl Service {
         caller: Caller<'_>,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        self.mutate(id, caller, now, |s, l| {
-            if s.applied(once)? {
+        self.mutate(id, caller, now, Some(once), |s, l, already| {
+            if already {
                 // A repeated renewal order, or one repeated after the license was released:
                 // either way it was applied once and must not be applied again.
                 return Ok((Change::Unchanged, None, json!({})));
@@ -705,16 +670,6 @@ impl Service {
             ))
         })
         .await
-    }
-
-    /// Whether an operation was applied, under its key or an earlier spelling of it.
-    fn applied(&self, once: &OnceKey) -> Result<bool, StoreError> {
-        for key in once.all() {
-            if self.store.applied(key)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// Freeze (`expireLicense`, `updateInstanceStatus` FREEZE).
@@ -746,7 +701,7 @@ impl Service {
         now: Timestamp,
         change: fn(&mut License, &Issuer<'_>, Timestamp) -> Result<Change, DomainError>,
     ) -> Result<(), ServiceError> {
-        self.mutate(id, caller, now, |s, l| {
+        self.mutate(id, caller, now, None, |s, l, _| {
             let c = change(l, &s.issuer(), now)?;
             Ok((c, None, json!({ "revision": l.revision })))
         })
@@ -761,7 +716,7 @@ impl Service {
         caller: Caller<'_>,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        self.mutate(id, caller, now, |_, l| {
+        self.mutate(id, caller, now, None, |_, l, _| {
             Ok((l.release(now), None, json!({})))
         })
         .await
@@ -790,8 +745,8 @@ impl Service {
         caller: Caller<'_>,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        self.mutate(id, caller, now, |s, l| {
-            if s.applied(once)? {
+        self.mutate(id, caller, now, Some(once), |_, l, already| {
+            if already {
                 return Ok((Change::Unchanged, None, json!({})));
             }
             if l.status == Status::Released {
@@ -849,10 +804,10 @@ impl Service {
             fingerprint: raw.clone(),
         };
         let job_id = Job::upload_id(&r.instance, &r.event, &raw);
-        self.transact(|s| {
-            if let Some(d) = s.store.device(&key)? {
+        self.transact(async |s, tx| {
+            if let Some(d) = tx.device(&key).await? {
                 let mut batch = Batch::default();
-                if s.store.job(&job_id)?.is_none_or(|j| j.dead) {
+                if tx.job(&job_id).await?.is_none_or(|j| j.dead) {
                     let task = Task::Upload {
                         event_id: d.event_id.clone(),
                         token: d.token.clone(),
@@ -862,8 +817,8 @@ impl Service {
                 }
                 return Ok((batch, d));
             }
-            let l = s.must_get(&r.instance)?;
-            let exp = s.check_device_request(&l, &r, &raw)?;
+            let l = must_get(tx, &r.instance).await?;
+            let exp = s.check_device_request(tx, &l, &r, &raw).await?;
             let mut scoped = l.clone();
             scoped.nbf = r.nbf;
             scoped.exp = exp;
@@ -907,8 +862,9 @@ impl Service {
     /// The checks of protocol §12.4 for a new device license: instance active, expiry given for
     /// periodic goods (`000902`), inside the order's validity (`000901`), quota left (`000900`).
     /// Returns the token's expiry.
-    fn check_device_request(
+    async fn check_device_request(
         &self,
+        tx: &mut Tx,
         l: &License,
         r: &DeviceRequest,
         raw: &str,
@@ -951,7 +907,7 @@ impl Service {
             );
             return Ok(exp);
         }
-        let devices = self.store.devices_for(&l.id)?;
+        let devices = tx.devices_for(&l.id).await?;
         let mut in_use: Vec<&str> = devices
             .iter()
             .filter(|d| d.revoked.is_none())
@@ -978,16 +934,18 @@ impl Service {
         id: &str,
         caller: Caller<'_>,
         now: Timestamp,
+        once: Option<&OnceKey>,
         f: F,
     ) -> Result<(), ServiceError>
     where
         F: FnOnce(
             &Self,
             &mut License,
+            bool,
         ) -> Result<(Change, Option<String>, serde_json::Value), ServiceError>,
     {
-        self.transact_ahead(Ahead::license(id), |s| {
-            let mut l = s.must_get(id)?;
+        self.transact(async |s, tx| {
+            let mut l = must_get(tx, id).await?;
             if l.is_stale(caller.signed_at) {
                 // A replay from a log (inside the signature window) or a delivery overtaken by a
                 // later statement: the newest marketplace statement wins. Success, so the
@@ -1006,7 +964,11 @@ impl Service {
                 );
                 return Ok((Batch { audit: vec![event], ..Batch::default() }, ()));
             }
-            let (change, applied, mut detail) = f(s, &mut l)?;
+            let already = match once {
+                Some(once) => applied(tx, once).await?,
+                None => false,
+            };
+            let (change, applied, mut detail) = f(s, &mut l, already)?;
             if change == Change::Unchanged {
                 tracing::info!(activity = caller.action, instance = %id, "repeated call: nothing to change");
                 return Ok((Batch::default(), ()));
@@ -1027,12 +989,6 @@ impl Service {
         .await
     }
 
-    fn must_get(&self, id: &str) -> Result<License, ServiceError> {
-        self.store
-            .license(id)?
-            .ok_or_else(|| ServiceError::NotFound(id.to_string()))
-    }
-
     fn event(
         &self,
         l: &License,
@@ -1042,6 +998,23 @@ impl Service {
     ) -> AuditEvent {
         AuditEvent::new(&l.id, caller.action, caller.actor(), now, detail)
     }
+}
+
+/// The license `id`, read in step `tx`, or [`ServiceError::NotFound`].
+pub(crate) async fn must_get(tx: &mut Tx, id: &str) -> Result<License, ServiceError> {
+    tx.license(id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(id.to_string()))
+}
+
+/// Whether an operation was applied, under its key or an earlier spelling of it.
+pub(crate) async fn applied(tx: &mut Tx, once: &OnceKey) -> Result<bool, StoreError> {
+    for key in once.all() {
+        if tx.applied(key).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

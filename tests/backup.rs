@@ -178,12 +178,16 @@ async fn backup_under_load_restores_every_acknowledged_order() {
     {
         let store = licd::store::SledStore::open(&data.join("db"), 1 << 20).unwrap();
         use licd::store::Store;
-        let n = store.verify_audit_chain().unwrap().expect("audit chain");
+        let n = store
+            .verify_audit_chain()
+            .await
+            .unwrap()
+            .expect("audit chain");
         assert!(n >= before.len() as u64, "{n} audit events");
         // No commit is half in the snapshot: the status counts (kept in `meta`, exported after
         // `licenses`) match the licenses, and each license has exactly one audit event.
-        let licenses = store.licenses_page(None, usize::MAX).unwrap();
-        let c = store.counts().unwrap();
+        let licenses = store.licenses_page(None, usize::MAX).await.unwrap();
+        let c = store.counts().await.unwrap();
         assert_eq!(c.active + c.frozen + c.released, licenses.len() as u64);
         assert_eq!(n, licenses.len() as u64);
     }
@@ -323,7 +327,10 @@ fn daemon_with_a_large_store(dir: &Path) -> Daemon {
     use licd::store::{AuditEvent, Batch, SledStore, Store};
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
         let store = SledStore::open(&data.join("db"), 1 << 22).unwrap();
         let pad = "x".repeat(10_000);
         for batch in 0..30 {
@@ -341,14 +348,11 @@ fn daemon_with_a_large_store(dir: &Path) -> Daemon {
                     audit,
                     ..Batch::default()
                 })
+                .await
                 .unwrap();
         }
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(store.flush())
-            .unwrap();
-    }
+        store.flush().await.unwrap();
+    });
     Daemon::start(dir, &[])
 }
 

@@ -273,8 +273,8 @@ async fn failed_uploads_are_retried_with_backoff_and_a_refused_one_is_dead_lette
     // rather than kill it, or the last attempt's audit event may be lost with the process.
     d.wait_log("CBC.0100");
     assert!(d.terminate().success());
-    let store = common::pg::open_store(dir.path(), &dir.path().join("data/db"));
-    let audit = store.audit_for("inst-77").unwrap();
+    let store = common::pg::open_store(dir.path(), &dir.path().join("data/db")).await;
+    let audit = store.audit_for("inst-77").await.unwrap();
     let attempts: Vec<&str> = audit
         .iter()
         .filter(|r| r.event.action == "upload")
@@ -287,6 +287,7 @@ async fn failed_uploads_are_retried_with_backoff_and_a_refused_one_is_dead_lette
     );
     let dead: Vec<_> = store
         .jobs()
+        .await
         .unwrap()
         .into_iter()
         .filter(|j| j.dead)

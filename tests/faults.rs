@@ -57,18 +57,18 @@ fn classic(order: &str) -> OrderKey {
 
 /// Every license in the store is whole: reachable from its order, with its token and exactly
 /// one audit event (these tests only issue); the status counts and the audit chain agree.
-fn assert_whole(s: &SledStore) -> usize {
-    let all = s.licenses_page(None, usize::MAX).unwrap();
+async fn assert_whole(s: &SledStore) -> usize {
+    let all = s.licenses_page(None, usize::MAX).await.unwrap();
     for l in &all {
         assert_eq!(
-            s.order(&classic(&l.order)).unwrap().as_deref(),
+            s.order(&classic(&l.order)).await.unwrap().as_deref(),
             Some(l.id.as_str())
         );
         assert!(l.issued_token.is_some(), "{} has no token", l.id);
-        assert_eq!(s.audit_for(&l.id).unwrap().len(), 1, "{}", l.id);
+        assert_eq!(s.audit_for(&l.id).await.unwrap().len(), 1, "{}", l.id);
     }
-    assert_eq!(s.counts().unwrap().active, all.len() as u64);
-    assert_eq!(s.verify_audit_chain().unwrap(), Ok(all.len() as u64));
+    assert_eq!(s.counts().await.unwrap().active, all.len() as u64);
+    assert_eq!(s.verify_audit_chain().await.unwrap(), Ok(all.len() as u64));
     all.len()
 }
 
@@ -109,13 +109,14 @@ async fn full_disk_answers_000005_stops_licd_leaves_nothing_half_written_and_rec
 
     {
         let s = Licd::open_store(dir.path());
-        let n = assert_whole(&s);
+        let n = assert_whole(&s).await;
         for (order, license) in &acked {
             let id = s
                 .order(&classic(order))
+                .await
                 .unwrap()
                 .expect("an acknowledged order was lost");
-            let l = s.license(&id).unwrap().unwrap();
+            let l = s.license(&id).await.unwrap().unwrap();
             assert_eq!(l.issued_token.as_deref(), Some(license.as_str()));
         }
         // The refused order is either wholly there (written but never acknowledged) or absent.
@@ -150,10 +151,13 @@ async fn failed_commit_or_flush_answers_000005_and_the_retry_gets_one_license() 
     // The commit fails: nothing at all is written.
     store.fail_commit.store(true, Ordering::SeqCst);
     assert_eq!(issue(&c, addr, "FC-1").await.unwrap().0, "000005");
-    assert_eq!(store.order(&classic("FC-1")).unwrap(), None);
-    assert_eq!(store.license("inst-FC-1").unwrap().map(|l| l.id), None);
-    assert_eq!(store.counts().unwrap().active, 0);
-    assert_eq!(store.verify_audit_chain().unwrap(), Ok(0));
+    assert_eq!(store.order(&classic("FC-1")).await.unwrap(), None);
+    assert_eq!(
+        store.license("inst-FC-1").await.unwrap().map(|l| l.id),
+        None
+    );
+    assert_eq!(store.counts().await.unwrap().active, 0);
+    assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(0));
     store.fail_commit.store(false, Ordering::SeqCst);
     let (code, token) = issue(&c, addr, "FC-1").await.unwrap();
     assert_eq!(code, "000000");
@@ -164,12 +168,17 @@ async fn failed_commit_or_flush_answers_000005_and_the_retry_gets_one_license() 
     store.fail_flush.store(true, Ordering::SeqCst);
     assert_eq!(issue(&c, addr, "FC-2").await.unwrap().0, "000005");
     store.fail_flush.store(false, Ordering::SeqCst);
-    let stored = store.license("inst-FC-2").unwrap().unwrap().issued_token;
+    let stored = store
+        .license("inst-FC-2")
+        .await
+        .unwrap()
+        .unwrap()
+        .issued_token;
     let (code, token) = issue(&c, addr, "FC-2").await.unwrap();
     assert_eq!((code.as_str(), Some(&token)), ("000000", stored.as_ref()));
     assert_eq!(issue(&c, addr, "FC-2").await.unwrap(), (code, token));
-    assert_eq!(store.counts().unwrap().active, 2);
-    assert_eq!(store.verify_audit_chain().unwrap(), Ok(2));
+    assert_eq!(store.counts().await.unwrap().active, 2);
+    assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(2));
 }
 
 /// What a `000000` acknowledged: a getLicense license, or a newInstance instance id.
@@ -264,7 +273,7 @@ async fn acknowledged_orders_survive_repeated_sigkill_under_load() {
     }
     d.kill();
     let s = Licd::open_store(dir.path());
-    let records = s.verify_audit_chain().unwrap();
+    let records = s.verify_audit_chain().await.unwrap();
     assert!(
         records.is_ok_and(|n| n >= entries.len() as u64),
         "{records:?} ({delays:?})"
@@ -287,7 +296,7 @@ async fn v1_callback_outside_the_timestamp_window_is_refused_and_writes_nothing(
         a.check_body_sign();
         assert_eq!(a.code(), "000001", "{:?}", a.json);
         assert!(a.msg().starts_with("timeStamp: "), "{}", a.msg());
-        assert_eq!(store.order(&classic("CJ-1")).unwrap(), None);
+        assert_eq!(store.order(&classic("CJ-1")).await.unwrap(), None);
     }
     // Inside the window either way it is accepted.
     let params = get_license("CJ-1", "inst-CJ-1");
@@ -350,10 +359,10 @@ async fn renewal_expiry_does_not_follow_a_clock_that_jumps_back() {
         )
         .await
         .unwrap();
-        let l = svc.store().license("inst-RJ").unwrap().unwrap();
+        let l = svc.store().license("inst-RJ").await.unwrap().unwrap();
         assert_eq!(l.exp, t(exp), "after {order}");
     }
-    let l = svc.store().license("inst-RJ").unwrap().unwrap();
+    let l = svc.store().license("inst-RJ").await.unwrap().unwrap();
     assert_eq!(l.revision, 3, "the repeated renewal applied nothing");
     let verifier = Verifier::builder()
         .issuer(chaos::ISSUER)
@@ -366,8 +375,8 @@ async fn renewal_expiry_does_not_follow_a_clock_that_jumps_back() {
     assert_eq!(v.claims().freeze_until, t("2029-12-08T00:00:00Z"));
 }
 
-#[test]
-fn replayed_v2_nonce_is_refused_inside_its_window_across_a_forward_clock_jump() {
+#[tokio::test]
+async fn replayed_v2_nonce_is_refused_inside_its_window_across_a_forward_clock_jump() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path(), 1 << 20).unwrap();
     let key = AccessKey::new(ACCESS_KEY);
@@ -375,16 +384,20 @@ fn replayed_v2_nonce_is_refused_inside_its_window_across_a_forward_clock_jump() 
     let sent = Timestamp::now();
     let query = sign_v2_query(&key, body, &random_nonce(), sent.unix() * 1000);
     // What the callback handler does: verify at the server's `now`, then record the nonce.
-    let accept = |now: Timestamp| match verify_v2(&key, &query, body, now) {
+    let accept = async |now: Timestamp| match verify_v2(&key, &query, body, now) {
         Err(e) => Err(e.code),
-        Ok(v) => match store.remember_nonce(v.nonce(), v.remember_until()).unwrap() {
+        Ok(v) => match store
+            .remember_nonce(v.nonce(), v.remember_until())
+            .await
+            .unwrap()
+        {
             true => Ok(()),
             false => Err(ResultCode::AuthFailed),
         },
     };
-    assert_eq!(accept(sent), Ok(()));
+    assert_eq!(accept(sent).await, Ok(()));
     assert_eq!(
-        accept(sent.add_secs(30)),
+        accept(sent.add_secs(30)).await,
         Err(ResultCode::AuthFailed),
         "replay"
     );
@@ -392,10 +405,20 @@ fn replayed_v2_nonce_is_refused_inside_its_window_across_a_forward_clock_jump() 
     // The clock jumps an hour forward and nonces are pruned: this one goes. A replay now is
     // outside its timestamp window, so it is still refused.
     let jumped = sent.add_secs(3600);
-    assert_eq!(store.prune_nonces(jumped).unwrap(), 1);
-    assert_eq!(accept(jumped), Err(ResultCode::AuthFailed));
+    assert_eq!(store.prune_nonces(jumped).await.unwrap(), 1);
+    assert_eq!(accept(jumped).await, Err(ResultCode::AuthFailed));
     // Pruning at the true time keeps it while a replay could still pass the window.
-    assert!(store.remember_nonce("n-kept", sent.add_secs(61)).unwrap());
-    assert_eq!(store.prune_nonces(sent.add_secs(61)).unwrap(), 0);
-    assert!(!store.remember_nonce("n-kept", sent.add_secs(61)).unwrap());
+    assert!(
+        store
+            .remember_nonce("n-kept", sent.add_secs(61))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.prune_nonces(sent.add_secs(61)).await.unwrap(), 0);
+    assert!(
+        !store
+            .remember_nonce("n-kept", sent.add_secs(61))
+            .await
+            .unwrap()
+    );
 }

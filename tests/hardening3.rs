@@ -159,7 +159,7 @@ async fn one_activation_cannot_bind_a_seat_to_eight_machines() {
 #[tokio::test]
 async fn an_offline_request_bound_to_several_mainboards_takes_no_seat() {
     let dir = tempfile::tempdir().unwrap();
-    let (service, _) = common::acme_service(dir.path());
+    let (service, _) = common::acme_service(dir.path()).await;
     let unbound = common::acme_purchase(&service, "O-pool", "lic-pool", 1).await;
     let now = Timestamp::parse_rfc3339("2026-02-01T00:00:00Z").unwrap();
     // `licctl offline request` refuses to make it; a hand-made one is refused by licd.
@@ -175,7 +175,14 @@ async fn an_offline_request_bound_to_several_mainboards_takes_no_seat() {
         Err(ServiceError::Invalid(m)) => assert!(m.contains("4 mainboard values"), "{m}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert!(service.store().activations("lic-pool").unwrap().is_empty());
+    assert!(
+        service
+            .store()
+            .activations("lic-pool")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let state = client_verifier::offline::state::OfflineState::open(dir.path().join("m")).unwrap();
     let refused = state.request(&unbound, &fp(POOLED)).unwrap_err();
     assert!(
@@ -635,7 +642,7 @@ async fn an_activation_code_never_reaches_an_admin_url_or_the_log() {
 #[tokio::test]
 async fn a_machine_whose_values_are_in_an_old_pooled_binding_does_not_hold_its_seat() {
     let dir = tempfile::tempdir().unwrap();
-    let (service, _) = common::acme_service(dir.path());
+    let (service, _) = common::acme_service(dir.path()).await;
     let unbound = common::acme_purchase(&service, "O-old", "lic-old", 1).await;
     let binding = Binding::new(&fp(POOLED), licd::license::Activation::salt("lic-old", 0));
     let legacy = licd::license::Activation {
@@ -657,6 +664,7 @@ async fn a_machine_whose_values_are_in_an_old_pooled_binding_does_not_hold_its_s
             activations: vec![legacy],
             ..Default::default()
         })
+        .await
         .unwrap();
     let now = Timestamp::parse_rfc3339("2026-02-01T00:00:00Z").unwrap();
     for m in &eight_machines() {

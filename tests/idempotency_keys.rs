@@ -52,7 +52,7 @@ fn renewal(scene: RefreshScene, exp: &str) -> RefreshInstance {
 #[tokio::test]
 async fn a_renewal_applied_by_an_earlier_version_is_not_applied_again() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = common::pg::test_store(dir.path());
+    let store: Arc<dyn Store> = common::pg::test_store(dir.path()).await;
     let svc = service(store.clone());
     let now = t("2026-06-01T00:00:00Z");
     svc.create_instance("CS-0", "CS-0-1", "inst-k", caller("newInstance"), now)
@@ -64,8 +64,9 @@ async fn a_renewal_applied_by_an_earlier_version_is_not_applied_again() {
             applied: vec!["renew\0inst-k\0CS-R1\0CS-R1-1\0UnsubscribeRenewalPeriod".into()],
             ..Batch::default()
         })
+        .await
         .unwrap();
-    let before = store.license("inst-k").unwrap().unwrap();
+    let before = store.license("inst-k").await.unwrap().unwrap();
     svc.renew_instance(
         &renewal(
             RefreshScene::UnsubscribeRenewalPeriod,
@@ -76,7 +77,7 @@ async fn a_renewal_applied_by_an_earlier_version_is_not_applied_again() {
     )
     .await
     .unwrap();
-    let after = store.license("inst-k").unwrap().unwrap();
+    let after = store.license("inst-k").await.unwrap().unwrap();
     assert_eq!(
         after.revision, before.revision,
         "the repeat changed nothing"
@@ -94,13 +95,14 @@ async fn a_renewal_applied_by_an_earlier_version_is_not_applied_again() {
         .await
         .unwrap();
     }
-    let renewed = store.license("inst-k").unwrap().unwrap();
+    let renewed = store.license("inst-k").await.unwrap().unwrap();
     assert_eq!(renewed.revision, before.revision + 1);
     assert_eq!(renewed.exp, t("2027-06-01T00:00:00Z"));
     assert_eq!(renewed.status, Status::Active);
     assert!(
         store
             .applied("renew\0inst-k\0CS-R1\0CS-R1-1\0scene:RENEWAL")
+            .await
             .unwrap()
     );
 }

@@ -32,9 +32,9 @@ struct Setup {
     verifier: Verifier,
 }
 
-fn setup(catalog: Option<&str>) -> Setup {
+async fn setup(catalog: Option<&str>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let (service, verifier) = common::acme_service(dir.path());
+    let (service, verifier) = common::acme_service(dir.path()).await;
     if let Some(text) = catalog {
         service.replace_catalog(Catalog::parse(text, Path::new("products.toml")).unwrap());
     }
@@ -68,7 +68,7 @@ const NOW: &str = "2026-02-01T00:00:00Z";
 
 #[tokio::test]
 async fn a_request_from_the_machine_gives_a_token_that_verifies_there_and_nowhere_else() {
-    let s = setup(None);
+    let s = setup(None).await;
     let unbound = purchase(&s, "lic-1", 1).await;
     let now = t(NOW);
     let a = s.machine("a");
@@ -118,7 +118,7 @@ async fn a_request_from_the_machine_gives_a_token_that_verifies_there_and_nowher
 
 #[tokio::test]
 async fn after_a_renewal_a_new_request_gets_the_new_validity_on_the_same_seat() {
-    let s = setup(None);
+    let s = setup(None).await;
     let unbound = purchase(&s, "lic-1", 1).await;
     let a = s.machine("a");
     let first = s
@@ -155,7 +155,7 @@ async fn after_a_renewal_a_new_request_gets_the_new_validity_on_the_same_seat() 
 
 #[tokio::test]
 async fn a_check_in_policy_reaches_offline_tokens_and_a_new_request_checks_in() {
-    let s = setup(Some("[[product]]\nid = \"P1\"\ncheck_in_days = 30\n"));
+    let s = setup(Some("[[product]]\nid = \"P1\"\ncheck_in_days = 30\n")).await;
     let unbound = purchase(&s, "lic-1", 1).await;
     let a = s.machine("a");
     let first = s
@@ -187,7 +187,7 @@ async fn a_check_in_policy_reaches_offline_tokens_and_a_new_request_checks_in() 
 
 #[tokio::test]
 async fn seats_move_by_receipt_and_transfers_stop_at_the_catalogs_limit() {
-    let s = setup(Some("[[product]]\nid = \"P1\"\ntransfers_per_year = 2\n"));
+    let s = setup(Some("[[product]]\nid = \"P1\"\ntransfers_per_year = 2\n")).await;
     let unbound = purchase(&s, "lic-1", 1).await;
     let now = t(NOW);
     let mut holder = s.machine("a");
@@ -221,7 +221,7 @@ async fn seats_move_by_receipt_and_transfers_stop_at_the_catalogs_limit() {
         }
         other => panic!("expected TransfersExhausted, got {other:?}"),
     }
-    let l = s.service.store().activations("lic-1").unwrap();
+    let l = s.service.store().activations("lic-1").await.unwrap();
     assert_eq!(l.iter().filter(|a| a.revoked.is_none()).count(), 1);
     assert_eq!(l.iter().filter(|a| a.transfer).count(), 2);
     // A year later the window has moved on.
@@ -242,7 +242,7 @@ async fn seats_move_by_receipt_and_transfers_stop_at_the_catalogs_limit() {
 
 #[tokio::test]
 async fn a_deactivated_machines_token_is_revoked_and_its_old_request_cannot_come_back() {
-    let s = setup(None);
+    let s = setup(None).await;
     let unbound = purchase(&s, "lic-1", 1).await;
     let now = t(NOW);
     let a = s.machine("a");
@@ -259,7 +259,7 @@ async fn a_deactivated_machines_token_is_revoked_and_its_old_request_cannot_come
         .unwrap();
 
     // Online verifiers see the old token revoked.
-    let (_, list) = s.service.revocation_list(now).unwrap();
+    let (_, list) = s.service.revocation_list(now).await.unwrap();
     let mut v = s.verifier.clone();
     v.load_revocations(&list).unwrap();
     assert!(matches!(
@@ -289,7 +289,7 @@ async fn a_deactivated_machines_token_is_revoked_and_its_old_request_cannot_come
 
 #[tokio::test]
 async fn forged_and_cross_device_receipts_free_nothing() {
-    let s = setup(None);
+    let s = setup(None).await;
     let unbound = purchase(&s, "lic-1", 2).await;
     let now = t(NOW);
     let (a, b) = (s.machine("a"), s.machine("b"));
@@ -297,7 +297,7 @@ async fn forged_and_cross_device_receipts_free_nothing() {
         let r = m.request(&unbound, &fp(raw)).unwrap();
         s.service.offline_activate(&r, "client", now).await.unwrap();
     }
-    let seats = s.service.store().activations("lic-1").unwrap();
+    let seats = s.service.store().activations("lic-1").await.unwrap();
     let a_salt = *Binding::decode(&seats[0].binding).unwrap().salt();
     // B signs a receipt naming A's seat: the key is not the one A's seat was taken with.
     let cross = Receipt::create("lic-1", a_salt, &b.device_key().unwrap()).unwrap();
@@ -319,13 +319,13 @@ async fn forged_and_cross_device_receipts_free_nothing() {
             "{r}"
         );
     }
-    let live = s.service.store().activations("lic-1").unwrap();
+    let live = s.service.store().activations("lic-1").await.unwrap();
     assert!(live.iter().all(|a| a.revoked.is_none()));
 }
 
 #[tokio::test]
 async fn requests_that_do_not_prove_a_license_take_nothing() {
-    let s = setup(None);
+    let s = setup(None).await;
     let unbound = purchase(&s, "lic-1", 3).await;
     let other_unbound = purchase(&s, "lic-2", 1).await;
     let now = t(NOW);
@@ -360,12 +360,19 @@ async fn requests_that_do_not_prove_a_license_take_nothing() {
             Err(ServiceError::Invalid(_))
         ));
     }
-    assert!(s.service.store().activations("lic-1").unwrap().is_empty());
+    assert!(
+        s.service
+            .store()
+            .activations("lic-1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn a_revoked_or_reissued_license_takes_no_offline_seat() {
-    let s = setup(None);
+    let s = setup(None).await;
     let unbound = purchase(&s, "lic-1", 2).await;
     let now = t(NOW);
     // Reissued: the old unbound token is superseded, the new one works.

@@ -38,7 +38,7 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 async fn a_failing_marketplace_stops_the_round_and_every_job_is_delivered_later() {
     let market = FakeMarket::start();
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = common::pg::test_store(dir.path());
+    let store: Arc<dyn Store> = common::pg::test_store(dir.path()).await;
     let service = Arc::new(Service::new(
         store.clone(),
         Arc::new(SecretKey::from_seed(&[3; 32])),
@@ -66,6 +66,7 @@ async fn a_failing_marketplace_stops_the_round_and_every_job_is_delivered_later(
             jobs,
             ..Batch::default()
         })
+        .await
         .unwrap();
 
     // The marketplace fails the first eight calls: a whole first batch.
@@ -82,11 +83,18 @@ async fn a_failing_marketplace_stops_the_round_and_every_job_is_delivered_later(
         )
         .run(),
     );
-    let attempted =
-        |s: &Arc<dyn Store>| s.jobs().unwrap().iter().filter(|j| j.attempts > 0).count();
-    wait_until("the first batch to fail", Duration::from_secs(10), || {
-        attempted(&store) == 8
-    });
+    let attempted = async || {
+        let jobs = store.jobs().await.unwrap();
+        jobs.iter().filter(|j| j.attempts > 0).count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while attempted().await != 8 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for the first batch to fail"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The round stopped there: no ninth call while the marketplace was failing (the next
     // round is a second away).
     std::thread::sleep(Duration::from_millis(300));
@@ -101,9 +109,14 @@ async fn a_failing_marketplace_stops_the_round_and_every_job_is_delivered_later(
     events.sort();
     events.dedup();
     assert_eq!(events.len(), JOBS);
-    wait_until("the outbox to empty", Duration::from_secs(5), || {
-        store.jobs().unwrap().is_empty()
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !store.jobs().await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for the outbox to empty"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(market.requests(), 8 + JOBS);
     worker.abort();
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use client_verifier::Timestamp;
 use common::fake_market::FakeMarket;
 use common::{Daemon, client, get_license, pg, v1_at, v2_raw};
-use licd::store::{Ahead, PgStore, Store};
+use licd::store::{PgStore, Store};
 use serde_json::{Value, json};
 
 /// Copies node `from`'s key directory into `to` (how keys reach a second node).
@@ -57,8 +57,8 @@ fn two_nodes(a: &Path, b: &Path, extra: &[&str]) -> (Daemon, Daemon, String) {
     (na, nb, url)
 }
 
-fn open(url: &str) -> PgStore {
-    PgStore::open(url, false).unwrap()
+async fn open(url: &str) -> PgStore {
+    PgStore::open(url, false).await.unwrap()
 }
 
 fn one(url: &str, sql: &str) -> String {
@@ -106,14 +106,14 @@ async fn fifty_identical_calls_over_two_nodes_create_one_license_and_one_chain()
     for x in futures_util::future::join_all(calls).await {
         assert_eq!(x.code(), "000000", "{:?}", x.json);
     }
-    let store = open(&url);
-    assert_eq!(store.verify_audit_chain().unwrap(), Ok(201));
+    let store = open(&url).await;
+    assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(201));
     // Someone who reads the logs learns the database's address, never its password.
     for node in [&a, &b] {
         let log = node.wait_log("database=postgres://");
         assert!(!log.contains(PASSWORD), "{log}");
     }
-    assert_eq!(store.counts().unwrap().active, 201);
+    assert_eq!(store.counts().await.unwrap().active, 201);
     assert_eq!(
         one(&url, "SELECT count(*) FROM licenses WHERE status = 0"),
         "201"
@@ -219,9 +219,9 @@ async fn two_nodes_writing_at_once_answer_every_purchase_on_one_audit_chain() {
     assert_eq!(codes.len(), 400);
     assert!(codes.iter().all(|c| c == "000000"), "{codes:?}");
     assert_eq!(one(&url, "SELECT count(*) FROM licenses"), "400");
-    let store = open(&url);
-    assert_eq!(store.verify_audit_chain().unwrap(), Ok(400));
-    assert_eq!(store.counts().unwrap().active, 400);
+    let store = open(&url).await;
+    assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(400));
+    assert_eq!(store.counts().await.unwrap().active, 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,9 +277,10 @@ async fn sigkill_one_node_under_load_and_the_other_returns_every_acknowledged_li
         assert_eq!(again.code(), "000000", "{order}: {:?}", again.json);
         assert_eq!(&again.json["license"], license, "{order}");
     }
-    let store = open(&url);
+    let store = open(&url).await;
     let n = store
         .verify_audit_chain()
+        .await
         .unwrap()
         .expect("an unbroken chain");
     assert!(n >= acked.len() as u64);
@@ -349,13 +350,13 @@ async fn two_nodes_deliver_each_device_license_once() {
     drop((a, b));
 }
 
-#[test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
-fn a_lease_is_one_nodes_until_released_or_until_that_node_is_gone() {
+async fn a_lease_is_one_nodes_until_released_or_until_that_node_is_gone() {
     use licd::outbox::{Job, Task};
     let url = pg::fresh_database(&pg::require());
     licd_migrate(&["--to", &url]);
-    let (s1, s2) = (open(&url), open(&url));
+    let (s1, s2) = (open(&url).await, open(&url).await);
     let job = Job::new(
         "oq-lease".into(),
         "inst",
@@ -369,51 +370,54 @@ fn a_lease_is_one_nodes_until_released_or_until_that_node_is_gone() {
         jobs: vec![job.clone()],
         ..Default::default()
     })
+    .await
     .unwrap();
-    assert_eq!(s1.lease_jobs(vec![job.clone()]).unwrap().len(), 1);
+    assert_eq!(s1.lease_jobs(vec![job.clone()]).await.unwrap().len(), 1);
     assert!(
-        s2.lease_jobs(vec![job.clone()]).unwrap().is_empty(),
+        s2.lease_jobs(vec![job.clone()]).await.unwrap().is_empty(),
         "leased by s1"
     );
-    s1.release_jobs(std::slice::from_ref(&job.id));
+    s1.release_jobs(std::slice::from_ref(&job.id)).await;
     assert_eq!(
-        s2.lease_jobs(vec![job.clone()]).unwrap().len(),
+        s2.lease_jobs(vec![job.clone()]).await.unwrap().len(),
         1,
         "released"
     );
     assert!(
-        s1.lease_jobs(vec![job.clone()]).unwrap().is_empty(),
+        s1.lease_jobs(vec![job.clone()]).await.unwrap().is_empty(),
         "leased by s2"
     );
     drop(s2); // the node is gone: its session, and the lease with it
     let deadline = Instant::now() + Duration::from_secs(10);
-    while s1.lease_jobs(vec![job.clone()]).unwrap().is_empty() {
+    while s1.lease_jobs(vec![job.clone()]).await.unwrap().is_empty() {
         assert!(Instant::now() < deadline, "the lease outlived its node");
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A finished job is not leased again.
     s1.commit(licd::store::Batch {
         jobs_done: vec![job.id.clone()],
         ..Default::default()
     })
+    .await
     .unwrap();
-    s1.release_jobs(std::slice::from_ref(&job.id));
-    assert!(s1.lease_jobs(vec![job]).unwrap().is_empty());
+    s1.release_jobs(std::slice::from_ref(&job.id)).await;
+    assert!(s1.lease_jobs(vec![job]).await.unwrap().is_empty());
 }
 
-#[test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
-fn a_lease_that_fails_half_way_lets_go_of_what_it_took() {
+async fn a_lease_that_fails_half_way_lets_go_of_what_it_took() {
     use std::io::Write;
     use std::process::Stdio;
     let url = pg::fresh_database(&pg::require());
     licd_migrate(&["--to", &url]);
-    let (s1, s2) = (Arc::new(open(&url)), open(&url));
+    let (s1, s2) = (Arc::new(open(&url).await), open(&url).await);
     let job = job_with("oq-cancelled", 0);
     s1.commit(licd::store::Batch {
         jobs: vec![job.clone()],
         ..Default::default()
     })
+    .await
     .unwrap();
     // Another session holds the outbox table, so that node 1's lease stops after it has taken
     // the job's lock, at its second query…
@@ -442,7 +446,7 @@ fn a_lease_that_fails_half_way_lets_go_of_what_it_took() {
     });
     let leasing = {
         let (s1, job) = (s1.clone(), job.clone());
-        std::thread::spawn(move || s1.lease_jobs(vec![job]))
+        tokio::spawn(async move { s1.lease_jobs(vec![job]).await })
     };
     // …where it is cancelled, as a statement timeout or an operator would.
     let waiting =
@@ -452,7 +456,7 @@ fn a_lease_that_fails_half_way_lets_go_of_what_it_took() {
     });
     one(&url, &format!("SELECT pg_cancel_backend(pid) {waiting}"));
     assert!(
-        leasing.join().unwrap().is_err(),
+        leasing.await.unwrap().is_err(),
         "a cancelled lease reported success"
     );
     sql.write_all(b"ROLLBACK;\n").unwrap();
@@ -460,12 +464,14 @@ fn a_lease_that_fails_half_way_lets_go_of_what_it_took() {
     holder.wait().unwrap();
     // The session that took the job's lock went with the failure: had it stayed open (or gone
     // back to the pool), the job would be node 1's until that connection closed.
-    until("the failed lease kept the job", &|| {
-        s2.lease_jobs(vec![job.clone()]).unwrap().len() == 1
-    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s2.lease_jobs(vec![job.clone()]).await.unwrap().len() != 1 {
+        assert!(Instant::now() < deadline, "the failed lease kept the job");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // And node 1 leases again, on a new session, once node 2 lets go.
-    s2.release_jobs(std::slice::from_ref(&job.id));
-    assert_eq!(s1.lease_jobs(vec![job]).unwrap().len(), 1);
+    s2.release_jobs(std::slice::from_ref(&job.id)).await;
+    assert_eq!(s1.lease_jobs(vec![job]).await.unwrap().len(), 1);
 }
 
 /// Runs `licd migrate ARGS` and returns its stdout; panics unless it succeeded.
@@ -571,13 +577,19 @@ async fn an_embedded_database_moves_to_postgresql_without_losing_an_order() {
         v2_raw(&c, &p, &body, "nonce-moved", now_ms).await.code(),
         "000001"
     );
-    let store = open(&url);
-    assert_eq!(store.verify_audit_chain().unwrap(), Ok(32));
-    let counts = store.counts().unwrap();
+    let store = open(&url).await;
+    assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(32));
+    let counts = store.counts().await.unwrap();
     assert_eq!((counts.active, counts.released), (30, 1));
-    assert_eq!(store.revoked().unwrap().1, vec!["mv-3".to_string()]);
+    assert_eq!(store.revoked().await.unwrap().1, vec!["mv-3".to_string()]);
     // The dashboard's counters came along: every license not released, by product.
-    let grouped: i64 = store.stats("grp:").unwrap().iter().map(|(_, n)| n).sum();
+    let grouped: i64 = store
+        .stats("grp:")
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
     assert_eq!(grouped, 30);
 }
 
@@ -638,7 +650,10 @@ async fn a_pg_dump_restores_into_a_database_licd_serves_from() {
         "new purchases after the restore: {:?}",
         x.json
     );
-    assert_eq!(open(&restored).verify_audit_chain().unwrap(), Ok(11));
+    assert_eq!(
+        open(&restored).await.verify_audit_chain().await.unwrap(),
+        Ok(11)
+    );
 }
 
 /// A PostgreSQL client program: Debian's server directory first, then PATH.
@@ -723,118 +738,108 @@ fn job_with(id: &str, attempts: u32) -> licd::outbox::Job {
     job
 }
 
-/// Waits for a store future from a plain thread.
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// Begins a step on `s`, reads job `id` in it and returns the step and what it read.
+async fn step_reading(s: &PgStore, id: &str) -> (licd::store::Tx, Option<u32>) {
+    let mut step = s.begin().await.unwrap();
+    let read = step.job(id).await.unwrap().map(|j| j.attempts);
+    (step, read)
+}
+
+/// What `task` returned, waiting up to 10 s.
+async fn within_10s<T>(task: tokio::task::JoinHandle<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("no answer within 10 s")
         .unwrap()
-        .block_on(f)
 }
 
-/// Opens a step's transaction on `s`, reads job `id` in it and returns the step and what it read.
-fn step_reading(s: &PgStore, id: &str) -> (Box<dyn licd::store::Transaction>, Option<u32>) {
-    let mut step = block(
-        s.begin(Ahead::default())
-            .expect("a shared store has transactions"),
-    )
-    .unwrap();
-    let mut read = None;
-    step.enter(&mut || read = Some(s.job(id).unwrap().map(|j| j.attempts)));
-    (step, read.unwrap())
-}
-
-#[test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
-fn a_step_waits_for_the_step_holding_its_record_and_no_other() {
+async fn a_step_waits_for_the_step_holding_its_record_and_no_other() {
     let url = pg::fresh_database(&pg::require());
     licd_migrate(&["--to", &url]);
-    let (s1, s2) = (Arc::new(open(&url)), Arc::new(open(&url)));
+    let (s1, s2) = (Arc::new(open(&url).await), Arc::new(open(&url).await));
     s1.commit(licd::store::Batch {
         jobs: vec![job_with("j", 0), job_with("k", 0)],
         ..Default::default()
     })
+    .await
     .unwrap();
 
     // Node 1 reads j: j is its step's until it commits.
-    let (holder, read) = step_reading(&s1, "j");
+    let (holder, read) = step_reading(&s1, "j").await;
     assert_eq!(read, Some(0));
 
     // Node 2 reading k goes ahead meanwhile…
-    let (tx, other) = std::sync::mpsc::channel();
     let s = s2.clone();
-    std::thread::spawn(move || tx.send(step_reading(&s, "k").1).unwrap());
+    let other = tokio::spawn(async move { step_reading(&s, "k").await.1 });
     assert_eq!(
-        other.recv_timeout(Duration::from_secs(10)).unwrap(),
+        within_10s(other).await,
         Some(0),
         "a step on another record must not wait"
     );
 
     // …while node 2 reading j waits, and then reads what node 1 committed.
-    let (tx, same) = std::sync::mpsc::channel();
     let s = s2.clone();
-    std::thread::spawn(move || {
-        let (step, read) = step_reading(&s, "j");
+    let same = tokio::spawn(async move {
+        let (step, read) = step_reading(&s, "j").await;
         drop(step); // rolled back: its lock goes too
-        tx.send(read).unwrap();
+        read
     });
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        same.try_recv().is_err(),
-        "read j while another step held it"
-    );
-    block(holder.commit(licd::store::Batch {
-        jobs: vec![job_with("j", 7)],
-        ..Default::default()
-    }))
-    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!same.is_finished(), "read j while another step held it");
+    holder
+        .commit(licd::store::Batch {
+            jobs: vec![job_with("j", 7)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(
-        same.recv_timeout(Duration::from_secs(10)).unwrap(),
+        within_10s(same).await,
         Some(7),
         "the waiting step must read the commit it waited for"
     );
 
     // The dropped step let go of j.
-    let (tx, after) = std::sync::mpsc::channel();
     let s = s1.clone();
-    std::thread::spawn(move || tx.send(step_reading(&s, "j").1).unwrap());
-    assert_eq!(
-        after.recv_timeout(Duration::from_secs(10)).unwrap(),
-        Some(7)
-    );
+    let after = tokio::spawn(async move { step_reading(&s, "j").await.1 });
+    assert_eq!(within_10s(after).await, Some(7));
 }
 
-#[test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
-fn a_refused_batch_in_a_group_commit_fails_alone() {
+async fn a_refused_batch_in_a_group_commit_fails_alone() {
     use licd::store::{Batch, OrderKey};
     let url = pg::fresh_database(&pg::require());
     licd_migrate(&["--to", &url]);
-    let s = Arc::new(open(&url));
+    let s = Arc::new(open(&url).await);
     s.commit(Batch {
         orders: vec![(OrderKey::Classic("CS-1".into()), "lic-a".into())],
         ..Default::default()
     })
+    .await
     .unwrap();
 
     // Hold the committer's cluster-wide lock, so that the batches below queue up and are
     // committed as one group once it is released.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (holder, conn) = rt
-        .block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls))
+    let (holder, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
         .unwrap();
-    rt.spawn(conn);
-    rt.block_on(holder.execute("SELECT pg_advisory_lock(x'6c696364'::int8)", &[]))
+    tokio::spawn(conn);
+    holder
+        .execute("SELECT pg_advisory_lock(x'6c696364'::int8)", &[])
+        .await
         .unwrap();
     let commit = |batch: Batch| {
         let s = s.clone();
-        std::thread::spawn(move || s.commit(batch))
+        tokio::spawn(async move { s.commit(batch).await })
     };
     let first = commit(Batch {
         jobs: vec![job_with("first", 0)],
         ..Default::default()
     });
-    std::thread::sleep(Duration::from_millis(300));
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut group = vec![];
     for i in 0..4 {
         group.push(commit(Batch {
@@ -848,43 +853,50 @@ fn a_refused_batch_in_a_group_commit_fails_alone() {
         jobs: vec![job_with("bad", 0)],
         ..Default::default()
     });
-    std::thread::sleep(Duration::from_millis(300));
-    rt.block_on(holder.execute("SELECT pg_advisory_unlock(x'6c696364'::int8)", &[]))
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holder
+        .execute("SELECT pg_advisory_unlock(x'6c696364'::int8)", &[])
+        .await
         .unwrap();
 
-    first.join().unwrap().unwrap();
+    first.await.unwrap().unwrap();
     for g in group {
-        g.join().unwrap().unwrap();
+        g.await.unwrap().unwrap();
     }
-    let refused = bad.join().unwrap().unwrap_err().to_string();
+    let refused = bad.await.unwrap().unwrap_err().to_string();
     assert!(refused.contains("concurrent writer"), "{refused}");
-    let mut jobs: Vec<String> = s.jobs().unwrap().into_iter().map(|j| j.id).collect();
+    let mut jobs: Vec<String> = s.jobs().await.unwrap().into_iter().map(|j| j.id).collect();
     jobs.sort();
     assert_eq!(jobs, ["first", "good-0", "good-1", "good-2", "good-3"]);
     assert_eq!(
         s.order(&OrderKey::Classic("CS-1".into()))
+            .await
             .unwrap()
             .as_deref(),
         Some("lic-a")
     );
 }
 
-#[test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
-fn steps_holding_every_connection_still_read_what_they_need() {
+async fn steps_holding_every_connection_still_read_what_they_need() {
     let url = pg::fresh_database(&pg::require());
     licd_migrate(&["--to", &url]);
-    let s = open(&url);
+    let s = open(&url).await;
     // As many steps as the pool has connections, each holding its own…
-    let mut steps: Vec<_> = (0..licd::store::pg::POOL_SIZE)
-        .map(|i| step_reading(&s, &format!("job-{i}")).0)
-        .collect();
+    let mut steps = Vec::new();
+    for i in 0..licd::store::pg::POOL_SIZE {
+        steps.push(step_reading(&s, &format!("job-{i}")).await.0);
+    }
     // …and one of them reads what is not a keyed record: on its own connection, at once,
     // not after waiting out the pool's timeout for a connection none of them will give back.
     let started = Instant::now();
-    let mut read = None;
-    steps[0].enter(&mut || read = Some((s.counts(), s.is_revoked("x"), s.stats("grp:"))));
-    let (counts, revoked, stats) = read.unwrap();
+    let step = &mut steps[0];
+    let (counts, revoked, stats) = (
+        step.counts().await,
+        step.is_revoked("x").await,
+        step.stats("grp:").await,
+    );
     assert_eq!(counts.unwrap().active, 0);
     assert!(!revoked.unwrap());
     assert!(stats.unwrap().is_empty());
@@ -896,69 +908,61 @@ fn steps_holding_every_connection_still_read_what_they_need() {
     drop(steps);
 }
 
-#[test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
-fn what_a_step_reads_as_it_begins_waits_for_the_step_holding_it() {
+async fn what_a_step_reads_first_waits_for_the_step_holding_it() {
     use licd::store::{Batch, OrderKey};
     let url = pg::fresh_database(&pg::require());
     licd_migrate(&["--to", &url]);
-    let (s1, s2) = (Arc::new(open(&url)), Arc::new(open(&url)));
+    let (s1, s2) = (Arc::new(open(&url).await), Arc::new(open(&url).await));
     let purchase = OrderKey::Online("CS-AHEAD".into(), "L1".into());
-    // Node 1's step reads the purchase and the license it would create as it begins: both
-    // absent, and now its step's.
-    let ahead = Ahead::purchase(&purchase).and_license("lic-first");
-    let mut holder = block(s1.begin(ahead).unwrap()).unwrap();
-    let mut read = None;
-    holder.enter(&mut || {
-        read = Some((
-            s1.order(&purchase).unwrap(),
-            s1.license("lic-first").unwrap().is_some(),
-        ))
-    });
-    assert_eq!(read, Some((None, false)));
-    // Node 2's steps reading the same purchase, or the same license, cannot begin until node
-    // 1's has committed…
-    let (tx, begun) = std::sync::mpsc::channel();
+    // Node 1's step reads the purchase and the license it would create: both absent, and now
+    // its step's.
+    let mut holder = s1.begin().await.unwrap();
+    let read = (
+        holder.order(&purchase).await.unwrap(),
+        holder.license("lic-first").await.unwrap().is_some(),
+    );
+    assert_eq!(read, (None, false));
+    // Node 2's steps reading the same purchase, or the same license, wait until node 1's has
+    // committed…
+    let mut waiting = Vec::new();
     for by_purchase in [true, false] {
-        let (s, p, tx) = (s2.clone(), purchase.clone(), tx.clone());
-        std::thread::spawn(move || {
-            let ahead = match by_purchase {
-                true => Ahead::purchase(&p),
-                false => Ahead::license("lic-first"),
+        let (s, p) = (s2.clone(), purchase.clone());
+        waiting.push(tokio::spawn(async move {
+            let mut step = s.begin().await.unwrap();
+            let read = match by_purchase {
+                true => step.order(&p).await.unwrap(),
+                false => step.license("lic-first").await.unwrap().map(|l| l.order),
             };
-            let mut step = block(s.begin(ahead).unwrap()).unwrap();
-            let mut read = None;
-            step.enter(&mut || {
-                read = Some(match by_purchase {
-                    true => s.order(&p).unwrap(),
-                    false => s.license("lic-first").unwrap().map(|l| l.order),
-                })
-            });
-            tx.send((by_purchase, read.unwrap())).unwrap();
-        });
+            (by_purchase, read)
+        }));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        begun.try_recv().is_err(),
-        "began while another step held what it reads"
+        waiting.iter().all(|w| !w.is_finished()),
+        "read while another step held what it reads"
     );
     let now = Timestamp::from_unix(1_800_000_000);
-    block(holder.commit(Batch {
-        licenses: vec![licd::license::License::online(
-            "lic-first",
-            "CS-AHEAD",
-            "L1",
-            false,
-            now,
-        )],
-        orders: vec![(purchase.clone(), "lic-first".into())],
-        ..Default::default()
-    }))
-    .unwrap();
+    holder
+        .commit(Batch {
+            licenses: vec![licd::license::License::online(
+                "lic-first",
+                "CS-AHEAD",
+                "L1",
+                false,
+                now,
+            )],
+            orders: vec![(purchase.clone(), "lic-first".into())],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     // …and then each reads what that step created, not the absence it saw.
-    let mut reads: Vec<_> = (0..2)
-        .map(|_| begun.recv_timeout(Duration::from_secs(10)).unwrap())
-        .collect();
+    let mut reads = Vec::new();
+    for w in waiting {
+        reads.push(within_10s(w).await);
+    }
     reads.sort();
     assert_eq!(
         reads,
@@ -1040,9 +1044,9 @@ fn ca_and_server(ca_name: &str, names: &[&str]) -> (String, String, String) {
     (ca.pem(), server.pem(), key.serialize_pem())
 }
 
-#[test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
-fn the_database_is_reached_over_tls_checked_as_the_url_says() {
+async fn the_database_is_reached_over_tls_checked_as_the_url_says() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let base = pg::require();
     let url = pg::fresh_database(&base);
@@ -1065,6 +1069,7 @@ fn the_database_is_reached_over_tls_checked_as_the_url_says() {
     // A server without TLS is refused, not spoken to in plain text.
     let plain = ServerTls::set(&base, false);
     let e = PgStore::open(&with_tls("127.0.0.1", "require", &ca_file), false)
+        .await
         .err()
         .unwrap_or_else(|| panic!("connected in plain text to a server without TLS"));
     assert!(e.to_string().contains("server does not support TLS"), "{e}");
@@ -1086,7 +1091,9 @@ fn the_database_is_reached_over_tls_checked_as_the_url_says() {
     let _tls = ServerTls::set(&base, true);
 
     // verify-full: the chain and the name. The certificate names localhost, not 127.0.0.1.
-    let store = PgStore::open(&with_tls("localhost", "verify-full", &ca_file), false).unwrap();
+    let store = PgStore::open(&with_tls("localhost", "verify-full", &ca_file), false)
+        .await
+        .unwrap();
     let db = url.rsplit('/').next().unwrap();
     let sessions = |ssl: bool| {
         one(
@@ -1099,9 +1106,10 @@ fn the_database_is_reached_over_tls_checked_as_the_url_says() {
     };
     assert_ne!(sessions(true), "0", "licd's sessions are not encrypted");
     assert_eq!(sessions(false), "0", "a licd session is in plain text");
-    assert!(store.verify_audit_chain().unwrap().is_ok());
+    assert!(store.verify_audit_chain().await.unwrap().is_ok());
     drop(store);
     let e = PgStore::open(&with_tls("127.0.0.1", "verify-full", &ca_file), false)
+        .await
         .err()
         .unwrap_or_else(|| panic!("verify-full accepted a certificate for another name"));
     assert!(e.to_string().contains("not valid for name"), "{e}");
@@ -1109,8 +1117,10 @@ fn the_database_is_reached_over_tls_checked_as_the_url_says() {
     // verify-ca and require: the chain only.
     for mode in ["verify-ca", "require"] {
         PgStore::open(&with_tls("127.0.0.1", mode, &ca_file), false)
+            .await
             .unwrap_or_else(|e| panic!("{mode}: {e}"));
         let e = PgStore::open(&with_tls("127.0.0.1", mode, &other_ca_file), false)
+            .await
             .err()
             .unwrap_or_else(|| panic!("{mode} accepted a certificate of another authority"));
         assert!(
@@ -1125,26 +1135,42 @@ fn the_database_is_reached_over_tls_checked_as_the_url_says() {
 
 /// The claim behind "one activation per code": held by one node, refused to the other until it
 /// is let go or expires, and taken over once expired.
-#[test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
-fn a_claim_is_one_nodes_until_let_go_or_expired() {
+async fn a_claim_is_one_nodes_until_let_go_or_expired() {
     let url = pg::fresh_database(&pg::require());
     licd_migrate(&["--to", &url]);
-    let (a, b) = (open(&url), open(&url));
+    let (a, b) = (open(&url).await, open(&url).await);
     let now = Timestamp::from_unix(1_780_000_000);
     let until = now.add_secs(120);
-    assert!(a.claim("claim:code:x", until, now).unwrap());
-    assert!(!b.claim("claim:code:x", now.add_secs(130), now).unwrap());
-    assert!(!a.claim("claim:code:x", until, now).unwrap(), "not twice");
-    assert!(b.claim("claim:code:y", until, now).unwrap(), "another key");
+    assert!(a.claim("claim:code:x", until, now).await.unwrap());
+    assert!(
+        !b.claim("claim:code:x", now.add_secs(130), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !a.claim("claim:code:x", until, now).await.unwrap(),
+        "not twice"
+    );
+    assert!(
+        b.claim("claim:code:y", until, now).await.unwrap(),
+        "another key"
+    );
     // Letting go of someone else's (by its expiry) does nothing.
-    b.release_claim("claim:code:x", now.add_secs(5)).unwrap();
-    assert!(!b.claim("claim:code:x", until, now).unwrap());
-    a.release_claim("claim:code:x", until).unwrap();
-    assert!(b.claim("claim:code:x", until, now).unwrap());
+    b.release_claim("claim:code:x", now.add_secs(5))
+        .await
+        .unwrap();
+    assert!(!b.claim("claim:code:x", until, now).await.unwrap());
+    a.release_claim("claim:code:x", until).await.unwrap();
+    assert!(b.claim("claim:code:x", until, now).await.unwrap());
     // A holder that died: past its expiry, the other node takes it over.
     let later = until.add_secs(1);
-    assert!(a.claim("claim:code:x", later.add_secs(120), later).unwrap());
+    assert!(
+        a.claim("claim:code:x", later.add_secs(120), later)
+            .await
+            .unwrap()
+    );
 }
 
 /// Eight devices on two nodes activate one new 3-seat code at once: the marketplace is asked

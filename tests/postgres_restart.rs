@@ -102,9 +102,12 @@ async fn a_postgresql_restart_under_load_loses_nothing_acknowledged_and_licd_rec
             assert_eq!(&x.json["license"], license, "{order}");
         }
     }
-    let store = PgStore::open(&url, false).unwrap();
-    assert_eq!(store.counts().unwrap().active, seen.len() as u64);
-    assert_eq!(store.verify_audit_chain().unwrap(), Ok(seen.len() as u64));
+    let store = PgStore::open(&url, false).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().active, seen.len() as u64);
+    assert_eq!(
+        store.verify_audit_chain().await.unwrap(),
+        Ok(seen.len() as u64)
+    );
     eprintln!(
         "{} purchases, {failed} answered 000005 during the restart; {}",
         seen.len(),

@@ -246,6 +246,7 @@ async fn call(service: &Service, ns: &str, op: &Op, now: Timestamp) -> Outcome {
 
 /// Every license the model knows matches the store, and its current token says so too.
 fn check_store(
+    rt: &tokio::runtime::Runtime,
     service: &Service,
     verifier: &Verifier,
     model: &Model,
@@ -253,9 +254,8 @@ fn check_store(
     checked: &mut HashMap<String, (String, u32, Status)>,
 ) -> Result<(), TestCaseError> {
     for (id, m) in &model.licenses {
-        let l = service
-            .store()
-            .license(id)
+        let l = rt
+            .block_on(service.store().license(id))
             .unwrap()
             .ok_or_else(|| TestCaseError::fail(format!("{id} missing from the store")))?;
         prop_assert_eq!(l.status, m.status, "status of {}", id);
@@ -344,7 +344,7 @@ fn service_follows_the_license_model() {
             };
             let expected = model.apply(&ns, &op, now, minted);
             prop_assert_eq!(&got, &expected, "step {}: {:?}", step, op);
-            check_store(&service, &verifier, &model, now, &mut checked)?;
+            check_store(&rt, &service, &verifier, &model, now, &mut checked)?;
             previous = Some(op);
         }
         Ok(())

@@ -21,9 +21,9 @@ struct Setup {
     verifier: Verifier,
 }
 
-fn setup() -> Setup {
+async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let (service, verifier) = common::acme_service(dir.path());
+    let (service, verifier) = common::acme_service(dir.path()).await;
     Setup {
         _dir: dir,
         service,
@@ -45,7 +45,7 @@ async fn purchase(s: &Setup, quantity: u32) -> String {
 
 #[tokio::test]
 async fn same_device_gets_its_seat_back_and_another_device_is_refused_when_seats_run_out() {
-    let s = setup();
+    let s = setup().await;
     let unbound = purchase(&s, 1).await;
     let now = t("2026-02-01T00:00:00Z");
     let first = s.service.activate(&unbound, HOME, now).await.unwrap();
@@ -80,7 +80,7 @@ async fn same_device_gets_its_seat_back_and_another_device_is_refused_when_seats
 
 #[tokio::test]
 async fn refresh_returns_the_renewed_revision_for_the_same_binding() {
-    let s = setup();
+    let s = setup().await;
     let unbound = purchase(&s, 2).await;
     let now = t("2026-02-01T00:00:00Z");
     let seat = s.service.activate(&unbound, HOME, now).await.unwrap();
@@ -110,17 +110,17 @@ async fn refresh_returns_the_renewed_revision_for_the_same_binding() {
 
 #[tokio::test]
 async fn reissue_revokes_the_old_binding_and_binds_the_new_machine() {
-    let mut s = setup();
+    let mut s = setup().await;
     let unbound = purchase(&s, 1).await;
     let now = t("2026-02-01T00:00:00Z");
     let old = s.service.activate(&unbound, HOME, now).await.unwrap();
-    let (seq0, _) = s.service.revocation_list(now).unwrap();
+    let (seq0, _) = s.service.revocation_list(now).await.unwrap();
     let new_token = s
         .service
         .reissue("lic-1", Some(OTHER), "admin:test", "machine replaced", now)
         .await
         .unwrap();
-    let (seq1, list) = s.service.revocation_list(now).unwrap();
+    let (seq1, list) = s.service.revocation_list(now).await.unwrap();
     assert!(seq1 > seq0, "the list moved: {seq0} -> {seq1}");
     s.verifier.load_revocations(&list).unwrap();
     let home = Fingerprint::parse(HOME).unwrap();

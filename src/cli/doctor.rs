@@ -458,26 +458,22 @@ async fn facts(args: &DoctorArgs, config: &Config) -> Facts {
     };
     let offline = match &config.database_url {
         Some(url) => {
-            let url = url.clone();
-            tokio::task::spawn_blocking(move || {
-                crate::store::pg::PgStore::open(url.expose(), false)
-                    .and_then(|s| crate::service::store_facts(&s))
-                    .map_err(|e| format!("PostgreSQL {url}: {e}"))
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()))
+            let facts = async {
+                let s = crate::store::pg::PgStore::open(url.expose(), false).await?;
+                crate::service::store_facts(&s).await
+            };
+            facts.await.map_err(|e| format!("PostgreSQL {url}: {e}"))
         }
         None => {
             let db = config.data_dir.join("db");
             if db.exists() {
                 let cache = config.cache_bytes;
-                tokio::task::spawn_blocking(move || {
-                    crate::server::open_store(&db, cache)
-                        .map_err(|e| e.to_string())
-                        .and_then(|s| crate::service::store_facts(&s).map_err(|e| e.to_string()))
-                })
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()))
+                match crate::server::open_store(&db, cache) {
+                    Ok(s) => crate::service::store_facts(&s)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
             } else {
                 Err(format!(
                     "no database in {} yet: licd serve creates it at first start",

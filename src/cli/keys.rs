@@ -160,9 +160,16 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
             let active = ring.current().public_key().id().to_string();
             let failed =
                 |e: crate::store::StoreError| CliError::negative(format!("{database_url}: {e}"));
-            let store =
-                crate::store::PgStore::open(database_url.expose(), false).map_err(failed)?;
-            store.publish_key_ring(&active, &kids).map_err(failed)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::negative(format!("cannot start a runtime: {e}")))?;
+            runtime
+                .block_on(async {
+                    let store = crate::store::PgStore::open(database_url.expose(), false).await?;
+                    store.publish_key_ring(&active, &kids).await
+                })
+                .map_err(failed)?;
             if json {
                 println!("{}", serde_json::json!({ "active": active, "keys": kids }));
             } else {

@@ -253,6 +253,7 @@ async fn revocations(State(st): State<AppState>) -> Response {
     let result = st
         .service
         .revocation_list(Timestamp::now())
+        .await
         .map(|(seq, list)| RevocationsResponse { seq, list })
         .map_err(ApiError::from);
     answer(&st, "revocations", result, "")

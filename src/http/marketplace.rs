@@ -50,7 +50,7 @@ async fn v2_callback(
 ) -> axum::response::Response {
     let started = Instant::now();
     let now = Timestamp::now();
-    let verified = verified_v2(&st, query.as_deref().unwrap_or(""), &body, now);
+    let verified = verified_v2(&st, query.as_deref().unwrap_or(""), &body, now).await;
     let (activity, response) = answer(&st, verified, now).await;
     let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
     finish(&st, activity, response, started, &client)
@@ -89,7 +89,7 @@ fn verified_v1(st: &AppState, query: &str, now: Timestamp) -> Result<Verified, U
 
 /// The signature on the raw query and body first, then the nonce (a replay is refused), then
 /// the body.
-fn verified_v2(
+async fn verified_v2(
     st: &AppState,
     query: &str,
     body: &[u8],
@@ -101,6 +101,7 @@ fn verified_v2(
     match st
         .service
         .remember_nonce(&v.replay_key(), v.remember_until())
+        .await
     {
         Ok(true) => {}
         Ok(false) => {

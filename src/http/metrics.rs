@@ -301,7 +301,7 @@ impl Metrics {
 
     /// The text exposition format; `unlisted` is the service's count of purchases of products
     /// the catalog does not list.
-    pub fn render(&self, unlisted: &[(String, u64)]) -> String {
+    pub async fn render(&self, unlisted: &[(String, u64)]) -> String {
         for (product, n) in unlisted {
             self.unlisted
                 .get_or_create(&ProductLabels {
@@ -309,7 +309,7 @@ impl Metrics {
                 })
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
-        if let Ok(c) = self.store.counts() {
+        if let Ok(c) = self.store.counts().await {
             for (status, n) in [
                 ("active", c.active),
                 ("frozen", c.frozen),
@@ -320,7 +320,7 @@ impl Metrics {
                     .set(i64::try_from(n).unwrap_or(i64::MAX));
             }
         }
-        if let Ok(jobs) = self.store.jobs() {
+        if let Ok(jobs) = self.store.jobs().await {
             let dead = jobs.iter().filter(|j| j.dead).count();
             for (state, n) in [("pending", jobs.len() - dead), ("dead", dead)] {
                 self.outbox

@@ -67,14 +67,15 @@ impl Service {
                     (Some(id), _) => id,
                     (None, Some(code)) => self
                         .store
-                        .order(&crate::store::OrderKey::Code(code.expose().to_string()))?
+                        .order(&crate::store::OrderKey::Code(code.expose().to_string()))
+                        .await?
                         .unwrap_or_default(),
                     (None, None) => String::new(),
                 };
                 tracing::info!(activity = caller.action, instance = %instance, refused = %e, "test call (testFlag=1) answered success without a change");
                 let detail = json!({ "test": true, "absorbed": e.to_string() });
                 let event = AuditEvent::new(&instance, caller.action, caller.actor(), now, detail);
-                self.transact(|_| {
+                self.transact(async |_, _| {
                     let batch = Batch {
                         audit: vec![event],
                         ..Batch::default()
@@ -172,7 +173,7 @@ impl Service {
             }
             Callback::QueryInstance(q) => {
                 for id in &q.instance_ids {
-                    if self.store.license(id)?.is_none() {
+                    if self.store.license(id).await?.is_none() {
                         return Err(ServiceError::NotFound(id.clone()));
                     }
                 }
@@ -202,8 +203,8 @@ impl Service {
     }
 
     /// Records a V2 callback's nonce until `until`; false if it was seen before (a replay).
-    pub fn remember_nonce(&self, nonce: &str, until: Timestamp) -> Result<bool, StoreError> {
-        self.store.remember_nonce(nonce, until)
+    pub async fn remember_nonce(&self, nonce: &str, until: Timestamp) -> Result<bool, StoreError> {
+        self.store.remember_nonce(nonce, until).await
     }
 
     /// The order query after `newInstance` or `refreshInstance`, within the callback's budget;

@@ -13,13 +13,14 @@ use std::sync::Arc;
 use client_verifier::{Fingerprint, Timestamp};
 use serde_json::json;
 
+use super::must_get;
 use super::seats::Seat;
 use super::{Caller, Service, ServiceError};
 use crate::job::{Job, Task};
 use crate::license::{Activation, CodeAnswer, CodeState, License, OnceKey, Status};
 use crate::market_api::{CallError, CodeInfo};
 use crate::marketplace::{InstanceStatus, LicenseCode, RefreshLicenseCode};
-use crate::store::{Ahead, AuditEvent, Batch, OrderKey};
+use crate::store::{AuditEvent, Batch, OrderKey, Tx};
 
 /// The longest code accepted (the marketplace's `license` field, protocol §5).
 const MAX_CODE_CHARS: usize = 64;
@@ -89,12 +90,12 @@ impl Service {
         now: Timestamp,
     ) -> Result<String, ServiceError> {
         let key = OrderKey::Code(code.expose().to_string());
-        if let Some(id) = self.store.order(&key)? {
+        if let Some(id) = self.store.order(&key).await? {
             return Ok(id);
         }
         let fresh = new_code_id()?;
-        self.transact_ahead(Ahead::purchase(&key), |s| {
-            if let Some(id) = s.store.order(&key)? {
+        self.transact(async |s, tx| {
+            if let Some(id) = tx.order(&key).await? {
                 return Ok((Batch::default(), id));
             }
             let l = License::code(&fresh, code.expose(), caller.test, now);
@@ -203,10 +204,12 @@ impl Service {
             .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
         super::seats::check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
         let key = OrderKey::Code(code.to_string());
-        if self.activated_code(&key)?.is_some() {
+        if self.activated_code(&key).await?.is_some() {
             return self.code_seat(code, None, &fp, now).await;
         }
-        if self.store.order(&key)?.is_none() && self.is_case_variant_of_a_known_code(code)? {
+        if self.store.order(&key).await?.is_none()
+            && self.is_case_variant_of_a_known_code(code).await?
+        {
             return Err(case_variant());
         }
         // Devices on this node activating the same new code take turns: the first asks the
@@ -236,7 +239,7 @@ impl Service {
         client: IpAddr,
         now: Timestamp,
     ) -> Result<CodeSeat, ServiceError> {
-        if self.activated_code(key)?.is_some() {
+        if self.activated_code(key).await?.is_some() {
             return self.code_seat(code, None, fp, now).await;
         }
         if let Err(wait) = self.code_limits.check(client) {
@@ -248,7 +251,7 @@ impl Service {
             });
         }
         let until = now.add_secs(CLAIM_SECS);
-        if !self.store.claim(claim.as_str(), until, now)? {
+        if !self.store.claim(claim.as_str(), until, now).await? {
             // Another node is activating this code right now.
             return match self.wait_for_activation(key).await? {
                 true => self.code_seat(code, None, fp, now).await,
@@ -257,14 +260,14 @@ impl Service {
         }
         let result = async {
             // Another node may have finished between our look and our claim.
-            if self.activated_code(key)?.is_some() {
+            if self.activated_code(key).await?.is_some() {
                 return self.code_seat(code, None, fp, now).await;
             }
             let state = self.activate_with_marketplace(code, key, now).await?;
             self.code_seat(code, Some(&state), fp, now).await
         }
         .await;
-        if let Err(e) = self.store.release_claim(claim.as_str(), until) {
+        if let Err(e) = self.store.release_claim(claim.as_str(), until).await {
             tracing::warn!(error = %e, "cannot let go of a code's activation claim; it expires by itself");
         }
         result
@@ -272,16 +275,17 @@ impl Service {
 
     /// Code `code`'s record (its index key `key`), or a new one with id `fresh` whose index
     /// entry goes into `batch`.
-    fn code_record(
+    async fn code_record(
         &self,
+        tx: &mut Tx,
         key: &OrderKey,
         code: &str,
         fresh: &str,
         now: Timestamp,
         batch: &mut Batch,
     ) -> Result<License, ServiceError> {
-        Ok(match self.store.order(key)? {
-            Some(id) => self.must_get(&id)?,
+        Ok(match tx.order(key).await? {
+            Some(id) => must_get(tx, &id).await?,
             None => {
                 batch.orders.push((key.clone(), fresh.to_string()));
                 License::code(fresh, code, false, now)
@@ -318,9 +322,9 @@ impl Service {
     /// typed, or all upper or all lower case). Codes are keyed by their exact spelling, and the
     /// marketplace's documents do not say whether it matches them regardless of case: if it
     /// did, each spelling would otherwise become a license of its own with fresh seats.
-    fn is_case_variant_of_a_known_code(&self, code: &str) -> Result<bool, ServiceError> {
+    async fn is_case_variant_of_a_known_code(&self, code: &str) -> Result<bool, ServiceError> {
         for other in [code.to_ascii_uppercase(), code.to_ascii_lowercase()] {
-            if other != code && self.store.order(&OrderKey::Code(other))?.is_some() {
+            if other != code && self.store.order(&OrderKey::Code(other)).await?.is_some() {
                 return Ok(true);
             }
         }
@@ -328,11 +332,15 @@ impl Service {
     }
 
     /// The license of code `key` if it is activated.
-    fn activated_code(&self, key: &OrderKey) -> Result<Option<License>, ServiceError> {
-        let Some(id) = self.store.order(key)? else {
+    async fn activated_code(&self, key: &OrderKey) -> Result<Option<License>, ServiceError> {
+        let Some(id) = self.store.order(key).await? else {
             return Ok(None);
         };
-        Ok(self.store.license(&id)?.filter(|l| l.activated.is_some()))
+        Ok(self
+            .store
+            .license(&id)
+            .await?
+            .filter(|l| l.activated.is_some()))
     }
 
     /// Waits up to [`CLAIM_WAIT`] for another device's first activation of code `key` to be
@@ -343,7 +351,7 @@ impl Service {
         while waited < CLAIM_WAIT {
             tokio::time::sleep(step).await;
             waited += step;
-            if self.activated_code(key)?.is_some() {
+            if self.activated_code(key).await?.is_some() {
                 return Ok(true);
             }
         }
@@ -362,14 +370,9 @@ impl Service {
     ) -> Result<CodeSeat, ServiceError> {
         let fresh = new_code_id()?;
         let key = &OrderKey::Code(code.to_string());
-        let known_id = self.store.order(key)?;
-        let ahead = match &known_id {
-            Some(id) => Ahead::purchase(key).and_license(id),
-            None => Ahead::purchase(key),
-        };
-        self.transact_ahead(ahead, |s| {
+        self.transact(async |s, tx| {
             let mut batch = Batch::default();
-            let mut l = s.code_record(key, code, &fresh, now, &mut batch)?;
+            let mut l = s.code_record(tx, key, code, &fresh, now, &mut batch).await?;
             if let Some(state) = state
                 && l.activated.is_none()
             {
@@ -422,7 +425,7 @@ impl Service {
                 // Recorded as released (if just learnt), and refused.
                 return Ok((batch, Err(ServiceError::Revoked(l.id.clone()))));
             }
-            let (seat, record) = s.take_seat(&l, fp, now, &mut batch)?;
+            let (seat, record) = s.take_seat(tx, &l, fp, now, &mut batch).await?;
             s.note_usage(&l, &record, now, &mut batch);
             let answer = CodeSeat {
                 license: l.id.clone(),
@@ -465,8 +468,8 @@ impl Service {
                 retry_after: 30,
             }
         })?;
-        let kept = match self.store.order(key)? {
-            Some(id) => self.store.license(&id)?.and_then(|l| l.code_answer),
+        let kept = match self.store.order(key).await? {
+            Some(id) => self.store.license(&id).await?.and_then(|l| l.code_answer),
             None => None,
         };
         let answer = match kept {
@@ -530,9 +533,11 @@ impl Service {
         now: Timestamp,
     ) -> Result<String, ServiceError> {
         let fresh = new_code_id()?;
-        self.transact_ahead(Ahead::purchase(key), |s| {
+        self.transact(async |s, tx| {
             let mut batch = Batch::default();
-            let mut l = s.code_record(key, code, &fresh, now, &mut batch)?;
+            let mut l = s
+                .code_record(tx, key, code, &fresh, now, &mut batch)
+                .await?;
             batch.audit.push(AuditEvent::new(
                 &l.id,
                 "codeAnswer",
@@ -563,7 +568,8 @@ impl Service {
     ) -> Result<String, ServiceError> {
         let l = self
             .store
-            .license(id)?
+            .license(id)
+            .await?
             .ok_or_else(|| ServiceError::NotFound(id.to_string()))?;
         let Some(code) = l.code else {
             return Err(ServiceError::Invalid(format!(
@@ -593,8 +599,8 @@ impl Service {
         let key = OrderKey::Code(code.to_string());
         // A code whose answer was lost before licd kept it has no record yet: the repair makes
         // one, as the answer would have.
-        let known = match self.store.order(&key)? {
-            Some(id) => self.store.license(&id)?,
+        let known = match self.store.order(&key).await? {
+            Some(id) => self.store.license(&id).await?,
             None => None,
         };
         let l = known.unwrap_or_else(|| License::code("", code, false, now));
@@ -620,8 +626,8 @@ impl Service {
             return self.keep_code_answer(code, &key, answer, actor, now).await;
         }
         let id = l.id;
-        self.transact_ahead(Ahead::license(&id), |s| {
-            let mut l = s.must_get(&id)?;
+        self.transact(async |s, tx| {
+            let mut l = must_get(tx, &id).await?;
             let entry = answer
                 .product
                 .as_deref()
@@ -652,7 +658,7 @@ impl Service {
         if cached.is_some_and(|due| now.unix() < due) {
             return;
         }
-        let Ok(Some(l)) = self.store.license(id) else {
+        let Ok(Some(l)) = self.store.license(id).await else {
             return;
         };
         if !l.code_check_due(now, self.code_check_secs) {
@@ -673,8 +679,8 @@ impl Service {
         let applied = match result {
             Ok(info) => {
                 let state = code_state(&info);
-                self.transact_ahead(Ahead::license(id), |s| {
-                    let mut l = s.must_get(id)?;
+                self.transact(async |s, tx| {
+                    let mut l = must_get(tx, id).await?;
                     let before = l.status;
                     let changed = l.apply_code_state(&state, now, &s.issuer(), now)?;
                     let mut batch = Batch::default();

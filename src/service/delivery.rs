@@ -6,11 +6,12 @@ use std::time::Duration;
 use client_verifier::Timestamp;
 use serde_json::json;
 
+use super::must_get;
 use super::{Service, ServiceError};
 use crate::job::{Job, Task};
 use crate::license::Status;
 use crate::market_api::OrderInfo;
-use crate::store::{Ahead, AuditEvent, Batch};
+use crate::store::{AuditEvent, Batch};
 
 impl Service {
     /// Reads the order behind instance `id` (bounded by `budget`, so the callback still answers
@@ -54,7 +55,7 @@ impl Service {
             },
             now,
         );
-        self.transact(|_| {
+        self.transact(async |_, _| {
             let batch = Batch {
                 jobs: vec![job],
                 ..Batch::default()
@@ -77,8 +78,8 @@ impl Service {
         requested: Timestamp,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        self.transact_ahead(Ahead::license(id), |s| {
-            let mut l = s.must_get(id)?;
+        self.transact(async |s, tx| {
+            let mut l = must_get(tx, id).await?;
             let line = info.line(order_line).or(info.lines.first());
             if l.status != Status::Released {
                 if let Some(c) = info.customer_id.as_deref().filter(|c| !c.is_empty()) {
@@ -201,10 +202,10 @@ impl Service {
         actor: &str,
         now: Timestamp,
     ) -> Result<Job, ServiceError> {
-        self.transact(|s| {
-            let mut job = s
-                .store
-                .job(id)?
+        self.transact(async |_, tx| {
+            let mut job = tx
+                .job(id)
+                .await?
                 .ok_or_else(|| ServiceError::JobNotFound(id.to_string()))?;
             job.dead = false;
             job.attempts = 0;
@@ -239,7 +240,7 @@ impl Service {
         detail["job"] = json!(job.id);
         detail["outcome"] = json!(outcome);
         let event = AuditEvent::new(&job.license_id, job.task.action(), "licd", now, detail);
-        self.transact(|_| {
+        self.transact(async |_, _| {
             let batch = Batch {
                 audit: vec![event],
                 jobs: update.into_iter().collect(),

@@ -31,41 +31,41 @@ pub struct StoreFacts {
 }
 
 /// Reads the facts of `store`.
-pub fn store_facts(store: &dyn Store) -> Result<StoreFacts, StoreError> {
-    let counts = store.counts()?;
-    let jobs = store.jobs()?;
+pub async fn store_facts(store: &dyn Store) -> Result<StoreFacts, StoreError> {
+    let counts = store.counts().await?;
+    let jobs = store.jobs().await?;
     let pending = jobs.iter().filter(|j| !j.dead);
     Ok(StoreFacts {
         licenses: counts.active + counts.frozen + counts.released,
-        disk_bytes: store.disk_bytes()?,
-        first_record: store.first_audit_at()?.map(Timestamp::unix),
+        disk_bytes: store.disk_bytes().await?,
+        first_record: store.first_audit_at().await?.map(Timestamp::unix),
         outbox_pending: pending.clone().count() as u64,
         outbox_dead: jobs.iter().filter(|j| j.dead).count() as u64,
         oldest_pending: pending.map(|j| j.created.unix()).min(),
-        last_backup: last_backup(store)?,
+        last_backup: last_backup(store.stats(LAST_BACKUP).await?),
     })
 }
 
-fn last_backup(store: &dyn Store) -> Result<Option<i64>, StoreError> {
-    Ok(store
-        .stats(LAST_BACKUP)?
+/// The time of the last backup, from the counters under [`LAST_BACKUP`].
+fn last_backup(stats: Vec<(String, i64)>) -> Option<i64> {
+    stats
         .into_iter()
         .find(|(k, _)| k == LAST_BACKUP)
         .map(|(_, v)| v)
-        .filter(|v| *v > 0))
+        .filter(|v| *v > 0)
 }
 
 impl Service {
     /// The facts of this service's database.
-    pub fn facts(&self) -> Result<StoreFacts, ServiceError> {
-        Ok(store_facts(self.store.as_ref())?)
+    pub async fn facts(&self) -> Result<StoreFacts, ServiceError> {
+        Ok(store_facts(self.store.as_ref()).await?)
     }
 
     /// Records that a backup completed at `now` (the time `licd doctor` reports the age of).
     pub async fn record_backup(&self, now: Timestamp) -> Result<(), ServiceError> {
-        self.transact(|s| {
+        self.transact(async |_, tx| {
             // Counters add: add what moves the stored time to `now`.
-            let before = last_backup(s.store.as_ref())?.unwrap_or(0);
+            let before = last_backup(tx.stats(LAST_BACKUP).await?).unwrap_or(0);
             let batch = Batch {
                 stats: vec![(LAST_BACKUP.to_string(), now.unix() - before)],
                 ..Batch::default()

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::seats::{check_bindable, refuse_superseded, strong_enough};
 use super::{Service, ServiceError};
 use crate::license::{Activation, Transfers};
-use crate::store::{Ahead, AuditEvent, Batch};
+use crate::store::{AuditEvent, Batch};
 
 /// A seat taken (or found again) for an offline request.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,8 +63,8 @@ impl Service {
         check_offline_binding(req.binding(), self.settings.min_fingerprint_components)?;
         let device = client_verifier::offline::device_id(req.device());
         let binding = req.binding().encode();
-        self.transact_ahead(Ahead::license(req.license()), |s| {
-            let Some(l) = s.store.license(req.license())? else {
+        self.transact(async |s, tx| {
+            let Some(l) = tx.license(req.license()).await? else {
                 return Err(ServiceError::Invalid(NOT_OURS.into()));
             };
             // The proof is checked against the tokens licd handed out for the license: the one
@@ -79,7 +79,7 @@ impl Service {
             check_bindable(&l, "an offline request")?;
             let claims = s.open_token(proven, now)?;
             refuse_superseded(&l, &claims)?;
-            let seats = s.store.activations(&l.id)?;
+            let seats = tx.activations(&l.id).await?;
             let mut batch = Batch::default();
             let held = seats.iter().find(|a| {
                 a.revoked.is_none()
@@ -154,14 +154,14 @@ impl Service {
         let r =
             Receipt::open(receipt).map_err(|e| ServiceError::Invalid(format!("receipt: {e}")))?;
         let device = client_verifier::offline::device_id(r.device());
-        self.transact(|s| {
+        self.transact(async |s, tx| {
             let not_ours = || {
                 ServiceError::Invalid(
                     "receipt: it does not match a seat taken by this machine's offline request".into(),
                 )
             };
-            let l = s.store.license(r.license())?.ok_or_else(not_ours)?;
-            let seats = s.store.activations(&l.id)?;
+            let l = tx.license(r.license()).await?.ok_or_else(not_ours)?;
+            let seats = tx.activations(&l.id).await?;
             let seat = seats
                 .iter()
                 .find(|a| {
@@ -188,7 +188,7 @@ impl Service {
             freed.revoked = Some(now);
             freed.deactivated = true;
             if let Some(b) = Binding::decode(&freed.binding) {
-                batch.revocations.push(b.revocation_id(&l.id));
+                batch.revocations.push((b.revocation_id(&l.id), now));
             }
             batch.audit.push(AuditEvent::new(
                 &l.id,

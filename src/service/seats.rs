@@ -8,10 +8,11 @@ use client_verifier::{
 };
 use serde_json::json;
 
+use super::must_get;
 use super::{Service, ServiceError};
 use crate::catalog::{BindingRule, DEFAULT_TRANSFERS_PER_YEAR};
 use crate::license::{Activation, DeviceLicense, Kind, License, Status, Transfers, binding_salt};
-use crate::store::{Ahead, AuditEvent, Batch, DeviceKey};
+use crate::store::{AuditEvent, Batch, DeviceKey, Tx};
 
 /// A device's seat of a License 1.0 license, as `/v1/activate` returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,12 +74,12 @@ impl Service {
         let fp = Fingerprint::parse(fingerprint.trim())
             .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
         check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
-        self.transact_ahead(Ahead::license(&claims.jti), |s| {
-            let l = s.must_get(&claims.jti)?;
+        self.transact(async |s, tx| {
+            let l = must_get(tx, &claims.jti).await?;
             check_bindable(&l, "/v1/activate")?;
             refuse_superseded(&l, &claims)?;
             let mut batch = Batch::default();
-            let (seat, _) = s.take_seat(&l, &fp, now, &mut batch)?;
+            let (seat, _) = s.take_seat(tx, &l, &fp, now, &mut batch).await?;
             Ok((batch, seat))
         })
         .await
@@ -87,14 +88,15 @@ impl Service {
     /// The seat of `l` the device `fp` holds (by the tolerant match the verifier uses), its
     /// token reminted if the license moved on; or a free seat, up to the license's quantity.
     /// What changes goes into `batch`; the seat's record is returned with the answer.
-    pub(super) fn take_seat(
+    pub(super) async fn take_seat(
         &self,
+        tx: &mut Tx,
         l: &License,
         fp: &Fingerprint,
         now: Timestamp,
         batch: &mut Batch,
     ) -> Result<(Seat, Activation), ServiceError> {
-        let seats = self.store.activations(&l.id)?;
+        let seats = tx.activations(&l.id).await?;
         let held = seats.iter().find(|a| {
             a.revoked.is_none()
                 && Binding::decode(&a.binding)
@@ -220,8 +222,8 @@ impl Service {
         if claims.jti.starts_with(super::codes::CODE_ID_PREFIX) {
             self.check_code_if_due(&claims.jti, now).await;
         }
-        self.transact_ahead(Ahead::license(&claims.jti), |s| {
-            let mut l = s.must_get(&claims.jti)?;
+        self.transact(async |s, tx| {
+            let mut l = must_get(tx, &claims.jti).await?;
             let mut batch = Batch::default();
             // A catalog change reaches the license here, as a new revision.
             let catalog = s.catalog();
@@ -231,7 +233,7 @@ impl Service {
                 batch.licenses.push(l.clone());
             }
             let revoked_binding = match &claims.binding {
-                Some(b) => s.store.is_revoked(&b.revocation_id(&l.id))?,
+                Some(b) => tx.is_revoked(&b.revocation_id(&l.id)).await?,
                 None => false,
             };
             if l.status == Status::Released || revoked_binding {
@@ -254,9 +256,7 @@ impl Service {
                 }
                 (Some(b), Kind::Classic | Kind::Code) => {
                     let encoded = b.encode();
-                    let seat = s
-                        .store
-                        .activations(&l.id)?
+                    let seat = tx.activations(&l.id).await?
                         .into_iter()
                         .find(|a| a.binding == encoded);
                     let token = match &seat {
@@ -321,8 +321,8 @@ impl Service {
             )),
             None => None,
         };
-        self.transact_ahead(Ahead::license(id), |s| {
-            let mut l = s.must_get(id)?;
+        self.transact(async |s, tx| {
+            let mut l = must_get(tx, id).await?;
             if l.status == Status::Released {
                 return Err(ServiceError::Revoked(l.id));
             }
@@ -332,22 +332,22 @@ impl Service {
                 )));
             }
             let mut batch = Batch::default();
-            for mut a in s.store.activations(&l.id)? {
+            for mut a in tx.activations(&l.id).await? {
                 if a.revoked.is_none() {
                     if let Some(b) = Binding::decode(&a.binding) {
-                        batch.revocations.push(b.revocation_id(&l.id));
+                        batch.revocations.push((b.revocation_id(&l.id), now));
                     }
                     a.revoked = Some(now);
                     batch.activations.push(a);
                 }
             }
-            for d in s.store.devices_for(&l.id)? {
+            for d in tx.devices_for(&l.id).await? {
                 if d.revoked.is_some() || d.fingerprint.is_empty() {
                     continue;
                 }
                 if let Ok(f) = Fingerprint::parse(&d.fingerprint) {
                     let b = Binding::new(&f, binding_salt(&l.id, &d.event_id));
-                    batch.revocations.push(b.revocation_id(&l.id));
+                    batch.revocations.push((b.revocation_id(&l.id), now));
                 }
                 let key = DeviceKey {
                     license_id: d.license_id.clone(),
@@ -377,7 +377,7 @@ impl Service {
                 },
                 (Some((_, f)), Kind::Classic | Kind::Code) => {
                     let number =
-                        u32::try_from(s.store.activations(&l.id)?.len()).unwrap_or(u32::MAX);
+                        u32::try_from(tx.activations(&l.id).await?.len()).unwrap_or(u32::MAX);
                     let a = s.new_seat(&l, number, f, now)?;
                     let t = a.token.clone();
                     batch.activations.push(a);
@@ -434,11 +434,11 @@ impl Service {
         actor: &str,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
-        self.transact_ahead(Ahead::license(id), |s| {
-            let l = s.must_get(id)?;
-            let mut a = s
-                .store
-                .activations(&l.id)?
+        self.transact(async |_, tx| {
+            let l = must_get(tx, id).await?;
+            let mut a = tx
+                .activations(&l.id)
+                .await?
                 .into_iter()
                 .find(|a| a.seat == seat)
                 .ok_or_else(|| ServiceError::Invalid(format!("license {id} has no seat {seat}")))?;
@@ -449,7 +449,7 @@ impl Service {
             }
             let mut batch = Batch::default();
             if let Some(b) = Binding::decode(&a.binding) {
-                batch.revocations.push(b.revocation_id(&l.id));
+                batch.revocations.push((b.revocation_id(&l.id), now));
             }
             a.revoked = Some(now);
             batch.activations.push(a);
@@ -475,8 +475,8 @@ impl Service {
         reason: &str,
         now: Timestamp,
     ) -> Result<License, ServiceError> {
-        self.transact_ahead(Ahead::license(id), |s| {
-            let mut l = s.must_get(id)?;
+        self.transact(async |_, tx| {
+            let mut l = must_get(tx, id).await?;
             let mut batch = Batch::default();
             if l.release(now) == crate::license::Change::Changed {
                 batch.audit.push(AuditEvent::new(
@@ -496,8 +496,8 @@ impl Service {
 
     /// The current revocation list, signed: released licenses and revoked bindings, with a
     /// sequence number that grows with every entry.
-    pub fn revocation_list(&self, now: Timestamp) -> Result<(u64, String), ServiceError> {
-        let (seq, entries) = self.store.revoked()?;
+    pub async fn revocation_list(&self, now: Timestamp) -> Result<(u64, String), ServiceError> {
+        let (seq, entries) = self.store.revoked().await?;
         let list = RevocationClaims::new(self.settings.issuer.clone(), now, seq, entries);
         Ok((seq, sign_revocations(&self.key, &list)))
     }

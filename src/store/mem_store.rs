@@ -1,25 +1,26 @@
-//! The in-memory store: the [`Store`] contract without a disk, for fast unit tests of the service
-//! (and as the smallest reference of what a backend must do). Everything lives in ordered maps
-//! behind one lock, so a commit is atomic and reads see whole commits; `flush` has nothing to
-//! make durable. Keys order as the sled store's do, so listings come out the same.
+//! The in-memory store: the [`Store`](super::Store) contract without a disk, for fast unit
+//! tests of the service (and as the smallest reference of what a backend must do). Everything
+//! lives in ordered maps behind one lock, so a commit is atomic and reads see whole commits;
+//! `flush` has nothing to make durable. Keys order as the sled store's do, so listings come out
+//! the same.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use client_verifier::Timestamp;
 
-use super::sled_store::{GENESIS, encode, link};
-use super::{
-    AuditChain, AuditRecord, Batch, DeviceKey, OrderKey, StatusCounts, Store, StoreError,
-    StoreFuture,
-};
+use super::codec::{AuditChain, encode};
+use super::plan::{Head, Prior, plan};
+use super::{AuditRecord, Batch, DeviceKey, OrderKey, StatusCounts, StoreError};
 use crate::job::Job;
-use crate::license::{Activation, DeviceLicense, License, Status};
+use crate::license::{Activation, DeviceLicense, License};
 
-/// A store in memory; lost when dropped.
-#[derive(Debug, Default)]
+/// A store in memory; lost when dropped. Clones share it.
+#[derive(Debug, Default, Clone)]
 pub struct MemStore {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
+    /// Steps take turns on it ([`super::local::LocalTx`]).
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Default)]
@@ -30,13 +31,15 @@ struct Inner {
     devices: BTreeMap<Vec<u8>, DeviceLicense>,
     activations: BTreeMap<Vec<u8>, Activation>,
     jobs: BTreeMap<String, Job>,
-    revoked: BTreeSet<String>,
+    revoked: BTreeMap<String, Timestamp>,
     revocation_seq: u64,
     audit: Vec<AuditRecord>,
     nonces: BTreeMap<String, Timestamp>,
     counts: StatusCounts,
     stats: BTreeMap<String, i64>,
 }
+
+super::local::local_store!(MemStore);
 
 impl MemStore {
     /// An empty store.
@@ -58,95 +61,79 @@ fn prefix(license_id: &str) -> Vec<u8> {
     [license_id.as_bytes(), b"\0"].concat()
 }
 
-impl Store for MemStore {
-    fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
+impl MemStore {
+    pub(crate) fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
         Ok(self.lock().licenses.get(id).cloned())
     }
 
-    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+    pub(crate) fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
         Ok(self.lock().orders.get(&key.to_bytes()).cloned())
     }
 
-    fn applied(&self, key: &str) -> Result<bool, StoreError> {
+    pub(crate) fn applied(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self.lock().applied.contains(key))
     }
 
-    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+    pub(crate) fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
         Ok(self.lock().devices.get(&key.to_bytes()).cloned())
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+    /// Commits `batch` (steps hold the turn; tests call it directly).
+    pub(crate) fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         let mut s = self.lock();
         let s = &mut *s;
-        for entry in batch.revocations {
-            if s.revoked.insert(entry) {
+        let head = s.audit.last().map_or_else(Head::default, |r| Head {
+            seq: r.seq,
+            hash: r.hash.clone(),
+        });
+        let p = plan(
+            batch,
+            |id| s.licenses.get(id).map(Prior::of),
+            head,
+            s.counts,
+        );
+        for (entry, at) in p.revocations {
+            if let std::collections::btree_map::Entry::Vacant(v) = s.revoked.entry(entry) {
+                v.insert(at);
                 s.revocation_seq += 1;
             }
         }
-        for a in batch.activations {
+        for a in p.activations {
             s.activations.insert(seat_key(&a.license_id, a.seat), a);
         }
-        for j in batch.jobs {
+        for j in p.jobs {
             s.jobs.insert(j.id.clone(), j);
         }
-        for id in &batch.jobs_done {
+        for id in &p.jobs_done {
             s.jobs.remove(id);
         }
-        let mut deltas = BTreeMap::new();
-        for (k, n) in batch.stats {
-            *deltas.entry(k).or_default() += n;
-        }
-        for l in batch.licenses {
-            crate::store::Shape::tally(
-                s.licenses.get(&l.id).map(crate::store::Shape::of).as_ref(),
-                &crate::store::Shape::of(&l),
-                &mut deltas,
-            );
-            let old = s.licenses.get(&l.id).map(|o| o.status);
-            if let Some(old) = old {
-                *s.counts.slot(old) = s.counts.slot(old).saturating_sub(1);
-            }
-            *s.counts.slot(l.status) += 1;
-            if l.status == Status::Released
-                && old != Some(Status::Released)
-                && s.revoked.insert(l.id.clone())
-            {
-                s.revocation_seq += 1;
-            }
+        for l in p.licenses {
             s.licenses.insert(l.id.clone(), l);
         }
-        for (k, d) in deltas {
+        for (k, d) in p.stats {
             let n = s.stats.entry(k.clone()).or_default();
             *n += d;
             if *n == 0 {
                 s.stats.remove(&k);
             }
         }
-        for (k, id) in batch.orders {
+        for (k, id) in p.orders {
             s.orders.insert(k.to_bytes(), id);
         }
-        s.applied.extend(batch.applied);
-        for (k, d) in batch.devices {
+        s.applied.extend(p.applied);
+        for (k, d) in p.devices {
             s.devices.insert(k.to_bytes(), d);
         }
-        for event in batch.audit {
-            let seq = s.audit.len() as u64 + 1;
-            let prev = s
-                .audit
-                .last()
-                .map_or_else(|| GENESIS.to_string(), |r| r.hash.clone());
-            let hash = link(&prev, seq, &encode(&event));
-            s.audit.push(AuditRecord {
-                seq,
-                prev,
-                hash,
-                event,
-            });
-        }
+        s.audit.extend(p.audit);
+        s.counts = p.counts;
         Ok(())
     }
 
-    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
+    pub(crate) fn remember_nonce(
+        &self,
+        nonce: &str,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError> {
         let mut s = self.lock();
         if s.nonces.contains_key(nonce) {
             return Ok(false);
@@ -155,7 +142,12 @@ impl Store for MemStore {
         Ok(true)
     }
 
-    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+    pub(crate) fn claim(
+        &self,
+        key: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let mut s = self.lock();
         if s.nonces.get(key).is_some_and(|held| *held >= now) {
             return Ok(false);
@@ -164,7 +156,7 @@ impl Store for MemStore {
         Ok(true)
     }
 
-    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
+    pub(crate) fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
         let mut s = self.lock();
         if s.nonces.get(key) == Some(&until) {
             s.nonces.remove(key);
@@ -172,22 +164,34 @@ impl Store for MemStore {
         Ok(())
     }
 
-    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
+    pub(crate) fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
         let mut s = self.lock();
         let before = s.nonces.len();
         s.nonces.retain(|_, exp| *exp >= now);
         Ok(before - s.nonces.len())
     }
 
-    fn flush(&self) -> StoreFuture<'_> {
-        Box::pin(std::future::ready(Ok(())))
+    async fn flush_async(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
-    fn counts(&self) -> Result<StatusCounts, StoreError> {
+    fn writable_now(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn snapshot_side(&self) -> Option<&dyn super::Snapshot> {
+        None
+    }
+
+    pub(crate) fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.lock().audit.first().map(|r| r.event.at))
+    }
+
+    pub(crate) fn counts(&self) -> Result<StatusCounts, StoreError> {
         Ok(self.lock().counts)
     }
 
-    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    pub(crate) fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(self
             .lock()
             .stats
@@ -197,16 +201,16 @@ impl Store for MemStore {
             .collect())
     }
 
-    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
+    pub(crate) fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
         let s = self.lock();
-        Ok((s.revocation_seq, s.revoked.iter().cloned().collect()))
+        Ok((s.revocation_seq, s.revoked.keys().cloned().collect()))
     }
 
-    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
-        Ok(self.lock().revoked.contains(entry))
+    pub(crate) fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().revoked.contains_key(entry))
     }
 
-    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+    pub(crate) fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
         let p = prefix(license_id);
         let s = self.lock();
         Ok(s.devices
@@ -216,7 +220,7 @@ impl Store for MemStore {
             .collect())
     }
 
-    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
+    pub(crate) fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
         let p = prefix(license_id);
         let s = self.lock();
         Ok(s.activations
@@ -226,15 +230,19 @@ impl Store for MemStore {
             .collect())
     }
 
-    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+    pub(crate) fn jobs(&self) -> Result<Vec<Job>, StoreError> {
         Ok(self.lock().jobs.values().cloned().collect())
     }
 
-    fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+    pub(crate) fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         Ok(self.lock().jobs.get(id).cloned())
     }
 
-    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
+    pub(crate) fn licenses_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<License>, StoreError> {
         use std::ops::Bound;
         let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.to_string()));
         Ok(self
@@ -246,7 +254,7 @@ impl Store for MemStore {
             .collect())
     }
 
-    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+    pub(crate) fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
         Ok(self
             .lock()
             .audit
@@ -256,11 +264,11 @@ impl Store for MemStore {
             .collect())
     }
 
-    fn disk_bytes(&self) -> Result<u64, StoreError> {
+    pub(crate) fn disk_bytes(&self) -> Result<u64, StoreError> {
         Ok(0)
     }
 
-    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
+    pub(crate) fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
         let mut chain = AuditChain::default();
         for r in &self.lock().audit {
             if let Err(broken) = chain.push(&r.seq.to_be_bytes(), &encode(r))? {
@@ -274,6 +282,7 @@ impl Store for MemStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::license::Status;
     use crate::store::AuditEvent;
 
     #[test]
@@ -282,7 +291,7 @@ mod tests {
         let mut l = crate::license::sample("a", Status::Active);
         let event =
             |action: &str| AuditEvent::new("a", action, "test", l_now(), serde_json::json!({}));
-        s.commit(Batch {
+        s.apply(Batch {
             licenses: vec![l.clone()],
             orders: vec![(OrderKey::Classic("o".into()), "a".into())],
             audit: vec![event("getLicense")],
@@ -290,10 +299,10 @@ mod tests {
         })
         .unwrap();
         l.status = Status::Released;
-        s.commit(Batch {
+        s.apply(Batch {
             licenses: vec![l.clone()],
             audit: vec![event("releaseLicense")],
-            revocations: vec!["b#salt".into()],
+            revocations: vec![("b#salt".into(), l_now())],
             ..Batch::default()
         })
         .unwrap();

@@ -1,25 +1,29 @@
-//! Persistence: the [`Store`] trait the service writes through, and its sled implementation.
+//! Persistence: the [`Store`] trait the service writes through, and its backends.
 //!
-//! A callback's writes (license, idempotency indexes, audit events) travel as one [`Batch`] and
-//! are applied atomically; [`Store::flush`] makes everything committed so far durable, and the
-//! service answers only after it returns. The trait leaves room for a shared database (several
-//! `licd` behind a load balancer); the sled store is for one process, and [`MemStore`] keeps
-//! everything in memory for fast unit tests of the service. [`PgStore`] keeps them in PostgreSQL,
-//! shared by several licd behind a load balancer; there the service's read-decide-commit step
-//! runs in a [`Transaction`] ([`Store::begin`]) whose reads lock what they read, cluster-wide.
+//! Every change is a step ([`Tx`], from [`Store::begin`]): the service reads through it, decides
+//! with the domain, and commits its writes as one [`Batch`], atomically. [`Store::flush`] then
+//! makes everything committed so far durable, and the service answers only after it returns.
+//! What a commit derives from its batch (status counts, counters, revocation entries, chained
+//! audit records) is computed once, by the pure [`plan`]; backends only store the plan, in the
+//! record format of [`codec`].
+//!
+//! Backends: [`SledStore`] (one process, embedded), [`MemStore`] (memory, for unit tests) and
+//! [`PgStore`] (PostgreSQL, several licd behind a load balancer, where a step's reads lock what
+//! they read, cluster-wide). The first two are synchronous inside and adapted in `store::local`.
 
+pub mod codec;
+pub(crate) mod local;
 mod mem_store;
 pub mod pg;
+pub mod plan;
 mod sled_store;
 
+pub use codec::AuditChain;
 pub use mem_store::MemStore;
 pub use pg::PgStore;
+pub use sled_store::SledStore;
 #[cfg(test)]
 pub(crate) use sled_store::reopen;
-pub use sled_store::{AuditChain, SledStore};
-
-use std::future::Future;
-use std::pin::Pin;
 
 use client_verifier::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -152,7 +156,7 @@ impl AuditRecord {
     /// place fails this. (Whether `prev` is the previous record's hash is the whole chain's
     /// check, [`Store::verify_audit_chain`].)
     pub fn links_correctly(&self) -> bool {
-        sled_store::link(&self.prev, self.seq, &sled_store::encode(&self.event)) == self.hash
+        codec::link(&self.prev, self.seq, &codec::encode(&self.event)) == self.hash
     }
 }
 
@@ -176,8 +180,8 @@ pub struct Batch {
     /// Outbox jobs finished: removed.
     pub jobs_done: Vec<String>,
     /// Revocation-list entries to add besides released licenses (revoked bindings,
-    /// `<jti>#<salt>`).
-    pub revocations: Vec<String>,
+    /// `<jti>#<salt>`), each with when it was revoked.
+    pub revocations: Vec<(String, Timestamp)>,
     /// Counters the service keeps (see [`Store::stats`]): key and what to add.
     pub stats: Vec<(String, i64)>,
 }
@@ -314,114 +318,146 @@ impl StatusCounts {
     }
 }
 
-/// What [`Store::flush`] and [`Transaction::commit`] return: done, or why not.
-pub type StoreFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+/// A read-decide-commit step, as the service sees it ([`Store::begin`]): its reads go through
+/// it, visibly, and its writes leave as one [`Batch`] ([`Tx::commit`]). What a step read is
+/// still true when its batch commits: one process's stores (sled, memory) run steps one at a
+/// time; a shared store (PostgreSQL) locks what a step reads, on every node, until it ends.
+/// Dropping it without committing rolls it back and lets go of what it holds.
+pub struct Tx(Box<dyn Transaction>);
 
-/// What [`Store::begin`] returns: an open transaction, or why not.
-pub type BeginFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Box<dyn Transaction>, StoreError>> + Send + 'a>>;
-
-/// The records a step reads first, named before it begins ([`Store::begin`]), in the order
-/// every step takes its locks: the purchase, then the license.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Ahead<'a> {
-    /// A purchase ([`Store::order`]).
-    pub purchase: Option<&'a OrderKey>,
-    /// A license ([`Store::license`]): the one the step changes, or the id a purchase's new
-    /// license would take (so that a step creating one learns in the same round trip whether
-    /// the id is free).
-    pub license: Option<&'a str>,
-}
-
-impl<'a> Ahead<'a> {
-    /// A step that reads purchase `key` first.
-    pub fn purchase(key: &'a OrderKey) -> Self {
-        Ahead {
-            purchase: Some(key),
-            license: None,
-        }
-    }
-
-    /// A step that reads license `id` first.
-    pub fn license(id: &'a str) -> Self {
-        Ahead {
-            purchase: None,
-            license: Some(id),
-        }
-    }
-
-    /// This, and then license `id`.
-    pub fn and_license(self, id: &'a str) -> Self {
-        Ahead {
-            license: Some(id),
-            ..self
-        }
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tx")
     }
 }
 
-/// A read-decide-commit step on a store several processes share ([`Store::begin`]).
-///
-/// While [`Transaction::enter`] runs its closure, the store's keyed reads on that thread
-/// (a license, with its seats and device licenses; a purchase; an applied key; an outbox job)
-/// take a lock on what they read that every node respects, held until the transaction ends.
-/// What the closure read is therefore still true when its batch commits, while steps on other
-/// licenses go ahead in parallel. A record the step rewrites must have been read in it.
-/// Dropping the transaction without committing rolls it back.
-pub trait Transaction: Send {
-    /// Runs `decide` with this transaction's reads (it may block the thread on the database).
-    fn enter(&mut self, decide: &mut dyn FnMut());
-    /// Commits `batch` atomically, then ends the transaction and releases its locks.
-    fn commit(self: Box<Self>, batch: Batch) -> StoreFuture<'static>;
+impl Tx {
+    /// A step over a backend's transaction.
+    pub fn new(t: impl Transaction) -> Self {
+        Tx(Box::new(t))
+    }
+
+    /// A license by id.
+    pub async fn license(&mut self, id: &str) -> Result<Option<License>, StoreError> {
+        self.0.license(id).await
+    }
+    /// The license a purchase created, if any.
+    pub async fn order(&mut self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+        self.0.order(key).await
+    }
+    /// Whether an operation with this key was applied.
+    pub async fn applied(&mut self, key: &str) -> Result<bool, StoreError> {
+        self.0.applied(key).await
+    }
+    /// A device license by request.
+    pub async fn device(&mut self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+        self.0.device(key).await
+    }
+    /// Device licenses minted for an instance.
+    pub async fn devices_for(
+        &mut self,
+        license_id: &str,
+    ) -> Result<Vec<DeviceLicense>, StoreError> {
+        self.0.devices_for(license_id).await
+    }
+    /// The seats of a License 1.0 license, by seat number.
+    pub async fn activations(&mut self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
+        self.0.activations(license_id).await
+    }
+    /// One outbox job.
+    pub async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
+        self.0.job(id).await
+    }
+    /// Whether this revocation-list entry is on the list.
+    pub async fn is_revoked(&mut self, entry: &str) -> Result<bool, StoreError> {
+        self.0.is_revoked(entry).await
+    }
+    /// Licenses per status.
+    pub async fn counts(&mut self) -> Result<StatusCounts, StoreError> {
+        self.0.counts().await
+    }
+    /// The counters whose key starts with `prefix`.
+    pub async fn stats(&mut self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        self.0.stats(prefix).await
+    }
+    /// Commits `batch` atomically (all of it or none), then ends the step. Durable only once
+    /// [`Store::flush`] returns.
+    pub async fn commit(self, batch: Batch) -> Result<(), StoreError> {
+        self.0.commit(batch).await
+    }
 }
 
-/// Where licenses live.
+/// A backend's side of a [`Tx`]: the reads a step makes, and its commit.
+#[async_trait::async_trait]
+pub trait Transaction: Send + 'static {
+    /// See [`Tx::license`].
+    async fn license(&mut self, id: &str) -> Result<Option<License>, StoreError>;
+    /// See [`Tx::order`].
+    async fn order(&mut self, key: &OrderKey) -> Result<Option<String>, StoreError>;
+    /// See [`Tx::applied`].
+    async fn applied(&mut self, key: &str) -> Result<bool, StoreError>;
+    /// See [`Tx::device`].
+    async fn device(&mut self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError>;
+    /// See [`Tx::devices_for`].
+    async fn devices_for(&mut self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
+    /// See [`Tx::activations`].
+    async fn activations(&mut self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
+    /// See [`Tx::job`].
+    async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError>;
+    /// See [`Tx::is_revoked`].
+    async fn is_revoked(&mut self, entry: &str) -> Result<bool, StoreError>;
+    /// See [`Tx::counts`].
+    async fn counts(&mut self) -> Result<StatusCounts, StoreError>;
+    /// See [`Tx::stats`].
+    async fn stats(&mut self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError>;
+    /// See [`Tx::commit`].
+    async fn commit(self: Box<Self>, batch: Batch) -> Result<(), StoreError>;
+}
+
+/// Where licenses live. Reads outside a [`Tx`] see whole commits and lock nothing.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     // --- licenses and their indexes -------------------------------------------------------
 
     /// A license by id.
-    fn license(&self, id: &str) -> Result<Option<License>, StoreError>;
+    async fn license(&self, id: &str) -> Result<Option<License>, StoreError>;
     /// The license a purchase created, if any.
-    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError>;
+    async fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError>;
     /// Whether an operation with this key was applied.
-    fn applied(&self, key: &str) -> Result<bool, StoreError>;
+    async fn applied(&self, key: &str) -> Result<bool, StoreError>;
     /// A device license by request.
-    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError>;
+    async fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError>;
     /// Device licenses minted for an instance.
-    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
+    async fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
     /// The seats of a License 1.0 license, by seat number.
-    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
+    async fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
     /// Up to `limit` licenses in id order, starting after `after`: pages through any number of
     /// licenses without loading them all.
-    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError>;
+    async fn licenses_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<License>, StoreError>;
     /// Licenses per status.
-    fn counts(&self) -> Result<StatusCounts, StoreError>;
+    async fn counts(&self) -> Result<StatusCounts, StoreError>;
     /// The counters whose key starts with `prefix` ([`Shape`] lists them), in key order.
-    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError>;
+    async fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError>;
     /// The revocation list: its sequence number (which grows with every entry added) and its
     /// entries (released license ids and revoked bindings).
-    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError>;
+    async fn revoked(&self) -> Result<(u64, Vec<String>), StoreError>;
     /// Whether this revocation-list entry (a license id or `<jti>#<salt>`) is on the list.
-    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError>;
+    async fn is_revoked(&self, entry: &str) -> Result<bool, StoreError>;
 
     // --- writing ----------------------------------------------------------------------------
 
-    /// A transaction for one read-decide-commit step, or `None` when the store needs none:
-    /// one process's stores (sled, memory) are serialised by the service's own lock and pay
-    /// nothing here. A shared store returns one whose reads lock what they read cluster-wide,
-    /// so what one node decided from is still true when it commits. `ahead`: the records the
-    /// step reads first, when the caller knows them; a shared store may lock and read them
-    /// all while the transaction begins, without blocking a thread, and answer the step's
-    /// reads of them from that.
-    fn begin(&self, ahead: Ahead<'_>) -> Option<BeginFuture<'_>> {
-        let _ = ahead;
-        None
+    /// Begins a read-decide-commit step ([`Tx`]). Every write goes through one.
+    async fn begin(&self) -> Result<Tx, StoreError>;
+    /// Commits `batch` in a step of its own that reads nothing.
+    async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        self.begin().await?.commit(batch).await
     }
-
-    /// Applies `batch` atomically: all of it or none (licenses, indexes, audit events, outbox
-    /// jobs, revocations).
-    fn commit(&self, batch: Batch) -> Result<(), StoreError>;
     /// Makes everything committed so far durable. Concurrent callers share one disk flush.
-    fn flush(&self) -> StoreFuture<'_>;
+    async fn flush(&self) -> Result<(), StoreError>;
     /// Whether writes can still succeed. A store that stops accepting writes after an I/O
     /// error until it is reopened (sled does) says so here, and readiness fails.
     fn writable(&self) -> Result<(), StoreError> {
@@ -431,16 +467,16 @@ pub trait Store: Send + Sync + 'static {
     // --- the audit log ----------------------------------------------------------------------
 
     /// A license's audit history, oldest first.
-    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError>;
     /// Checks the whole audit chain; returns the number of records, or the first broken seq.
-    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError>;
+    async fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError>;
 
     // --- V2 nonces --------------------------------------------------------------------------
 
     /// Records a V2 nonce until `expires`; false if it was already recorded (a replay).
-    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError>;
+    async fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError>;
     /// Forgets nonces that expired before `now`; returns how many.
-    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError>;
+    async fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError>;
 
     // --- claims -------------------------------------------------------------------------------
 
@@ -448,35 +484,35 @@ pub trait Store: Send + Sync + 'static {
     /// true when taken. One holder at a time across every node on the database. Claims live
     /// beside the V2 nonces (their keys start with `claim:`, which no nonce does) and are pruned
     /// with them; a holder that dies lets go when its claim expires.
-    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError>;
+    async fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError>;
     /// Lets go of the claim `key` taken until `until`; nothing if another holder took it since.
-    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError>;
+    async fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError>;
 
     // --- the outbox -------------------------------------------------------------------------
 
     /// Every outbox job (pending and dead; finished ones are gone).
-    fn jobs(&self) -> Result<Vec<Job>, StoreError>;
+    async fn jobs(&self) -> Result<Vec<Job>, StoreError>;
     /// One outbox job.
-    fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
 
     /// Of the due jobs `due`, the ones this process may run now: each is leased to it, so
     /// another process sharing the store skips it until [`Store::release_jobs`] or until this
     /// process dies. One process needs no lease.
-    fn lease_jobs(&self, due: Vec<Job>) -> Result<Vec<Job>, StoreError> {
+    async fn lease_jobs(&self, due: Vec<Job>) -> Result<Vec<Job>, StoreError> {
         Ok(due)
     }
     /// Gives up the leases on these jobs once their attempts are recorded.
-    fn release_jobs(&self, ids: &[String]) {
+    async fn release_jobs(&self, ids: &[String]) {
         let _ = ids;
     }
 
     // --- operations -------------------------------------------------------------------------
 
     /// Bytes the database occupies on disk (for metrics); 0 where it has no disk.
-    fn disk_bytes(&self) -> Result<u64, StoreError>;
+    async fn disk_bytes(&self) -> Result<u64, StoreError>;
     /// When the first audit event was recorded: how long this database has been growing
     /// (`licd doctor` estimates a week's growth from it). None for an empty log.
-    fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
+    async fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(None)
     }
     /// The backup side of this store ([`Snapshot`]), if it has one; `licd backup` refuses a
@@ -512,6 +548,10 @@ pub trait Snapshot {
         Vec::new()
     }
     /// The raw value of one record, as [`Snapshot::export`] hands it over; `None` if absent.
+    /// Waits for the commit in flight (if any) and holds every later one off until the guard
+    /// is dropped: whoever holds it sees the store in one consistent state. Call from a
+    /// blocking thread, never from async code.
+    fn hold_writes_blocking(&self) -> tokio::sync::OwnedMutexGuard<()>;
     fn get_raw(&self, collection: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let _ = key;
         Err(StoreError::Db(format!(

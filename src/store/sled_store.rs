@@ -7,26 +7,24 @@
 //! job), `nonces` (V2 nonce -> expiry). A commit is one sled transaction over all but the last;
 //! nonces live outside it because a replay check must not wait for a callback's transaction.
 
-use std::cell::Cell;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
 
 use client_verifier::Timestamp;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Db, Tree};
 use tokio::sync::oneshot;
 
+use super::codec::{AuditChain, decode, encode};
+use super::plan::{Head, Plan, Prior, plan};
 use super::{
-    AuditRecord, Batch, DeviceKey, ExportVisitor, OrderKey, Snapshot, StatusCounts, Store,
-    StoreError, StoreFuture,
+    AuditRecord, Batch, DeviceKey, ExportVisitor, OrderKey, Snapshot, StatusCounts, StoreError,
 };
 use crate::job::Job;
-use crate::license::{Activation, DeviceLicense, License, Status};
+use crate::license::{Activation, DeviceLicense, License};
 
 const HEAD: &[u8] = b"audit_head";
 const COUNTS: &[u8] = b"status_counts";
@@ -38,7 +36,6 @@ const STAT_PREFIX: &str = "stat:";
 /// away at open. Absent at open (a crash, an online backup restored, an older version), the
 /// counters are counted again from the records.
 const STATS_CLEAN: &[u8] = b"stats_clean";
-pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The embedded store: one process owns the database directory.
 #[derive(Debug, Clone)]
@@ -61,7 +58,11 @@ pub struct SledStore {
     broken: Arc<OnceLock<String>>,
     changes: Arc<Changes>,
     counters: Arc<Counters>,
+    /// Steps take turns on it ([`super::local::LocalTx`]); a backup holds it to see one state.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
+
+super::local::local_store!(SledStore);
 
 /// The counters, kept in memory: a commit adds to them after its transaction, and they are
 /// saved when the last handle on the store goes. Writing them inside every transaction cost the
@@ -180,6 +181,7 @@ impl SledStore {
                 meta: tree("meta")?,
                 db: db.clone(),
             }),
+            turn: Arc::default(),
             db,
         };
         let values = store.load_counters()?;
@@ -293,13 +295,6 @@ fn expiry(v: &[u8]) -> i64 {
     <[u8; 8]>::try_from(v).map(i64::from_be_bytes).unwrap_or(0)
 }
 
-pub(super) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        reason: e.to_string(),
-    })
-}
-
 fn decode_entry<T: DeserializeOwned>(
     kv: Result<(sled::IVec, sled::IVec), sled::Error>,
 ) -> Result<T, StoreError> {
@@ -307,23 +302,9 @@ fn decode_entry<T: DeserializeOwned>(
     decode(&k, &v)
 }
 
-pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Records are plain structs of strings, numbers and maps: serialising to memory cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
 /// The key of a seat: license id, NUL, big-endian seat number (so seats list in order).
 fn seat_key(license_id: &str, seat: u32) -> Vec<u8> {
     [license_id.as_bytes(), b"\0", &seat.to_be_bytes()].concat()
-}
-
-/// The chain link of an audit record.
-pub(super) fn link(prev: &str, seq: u64, event_json: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(seq.to_be_bytes());
-    h.update(event_json);
-    crate::crypto::hex(&h.finalize())
 }
 
 type Abort = ConflictableTransactionError<StoreError>;
@@ -335,56 +316,80 @@ fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> Result<O
     }
 }
 
-impl Store for SledStore {
-    fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
+impl SledStore {
+    pub(crate) fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
         Self::get(&self.licenses, id.as_bytes())
     }
 
-    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+    pub(crate) fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
         Ok(self
             .orders
             .get(key.to_bytes())?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    fn applied(&self, key: &str) -> Result<bool, StoreError> {
+    pub(crate) fn applied(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self.applied.contains_key(key.as_bytes())?)
     }
 
-    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+    pub(crate) fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
         Self::get(&self.devices, &key.to_bytes())
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        // Encode outside the transaction: its closure may run more than once.
-        let licenses: Vec<(&License, Vec<u8>)> =
-            batch.licenses.iter().map(|l| (l, encode(l))).collect();
-        let orders: Vec<(Vec<u8>, &String)> = batch
+    /// Commits `batch` (steps hold the turn; tests call it directly). What the plan needs is
+    /// read first: under the turn no other commit runs, so it is still what the sled
+    /// transaction that stores the plan finds.
+    pub(crate) fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut priors = std::collections::HashMap::new();
+        for l in &batch.licenses {
+            if let Some(old) = Self::get::<License>(&self.licenses, l.id.as_bytes())? {
+                priors.insert(l.id.clone(), Prior::of(&old));
+            }
+        }
+        let head = match Self::get::<(u64, String)>(&self.meta, HEAD)? {
+            Some((seq, hash)) => Head { seq, hash },
+            None => Head::default(),
+        };
+        let counts: StatusCounts = Self::get(&self.meta, COUNTS)?.unwrap_or_default();
+        let plan = plan(batch, |id| priors.get(id).cloned(), head, counts);
+        // Encoded outside the transaction: its closure may run more than once.
+        let licenses: Vec<(Vec<u8>, Vec<u8>)> = plan
+            .licenses
+            .iter()
+            .map(|l| (l.id.as_bytes().to_vec(), encode(l)))
+            .collect();
+        let orders: Vec<(Vec<u8>, Vec<u8>)> = plan
             .orders
             .iter()
-            .map(|(k, id)| (k.to_bytes(), id))
+            .map(|(k, id)| (k.to_bytes(), id.as_bytes().to_vec()))
             .collect();
-        let devices: Vec<(Vec<u8>, Vec<u8>)> = batch
+        let devices: Vec<(Vec<u8>, Vec<u8>)> = plan
             .devices
             .iter()
             .map(|(k, d)| (k.to_bytes(), encode(d)))
             .collect();
-        let events: Vec<(&str, Vec<u8>)> = batch
-            .audit
-            .iter()
-            .map(|e| (e.license_id.as_str(), encode(e)))
-            .collect();
-        let activations: Vec<(Vec<u8>, Vec<u8>)> = batch
+        let activations: Vec<(Vec<u8>, Vec<u8>)> = plan
             .activations
             .iter()
             .map(|a| (seat_key(&a.license_id, a.seat), encode(a)))
             .collect();
-        let jobs: Vec<(&str, Vec<u8>)> = batch
+        let jobs: Vec<(Vec<u8>, Vec<u8>)> = plan
             .jobs
             .iter()
-            .map(|j| (j.id.as_str(), encode(j)))
+            .map(|j| (j.id.as_bytes().to_vec(), encode(j)))
             .collect();
-        let stamp = encode(&Timestamp::now());
+        let revocations: Vec<(Vec<u8>, Vec<u8>)> = plan
+            .revocations
+            .iter()
+            .map(|(e, at)| (e.as_bytes().to_vec(), encode(at)))
+            .collect();
+        let audit: Vec<(u64, Vec<u8>, Vec<u8>)> = plan
+            .audit
+            .iter()
+            .map(|r| (r.seq, audit_idx_key(&r.event.license_id, r.seq), encode(r)))
+            .collect();
+        let head = encode(&(plan.head.seq, &plan.head.hash));
+        let counts = encode(&plan.counts);
         let trees = (
             &self.licenses,
             &self.orders,
@@ -397,87 +402,41 @@ impl Store for SledStore {
             &self.activations,
             &self.outbox,
         );
-        // The first audit seq of the attempt that succeeded, for change tracking.
-        let first_seq = Cell::new(0u64);
-        // What the attempt that succeeded adds to the counters.
-        let stat_deltas: std::cell::RefCell<std::collections::BTreeMap<String, i64>> =
-            std::cell::RefCell::default();
         let result = sled::Transactional::transaction(
             &trees,
             |(lic, ord, app, dev, aud, idx, meta, rev, act, out)| {
-                let mut counts: StatusCounts = tx_get(meta, COUNTS)?.unwrap_or_default();
-                let mut deltas: std::collections::BTreeMap<String, i64> =
-                    std::collections::BTreeMap::new();
-                for (k, n) in &batch.stats {
-                    *deltas.entry(k.clone()).or_default() += n;
-                }
                 let mut revocation_seq: u64 = tx_get(meta, REVOCATION_SEQ)?.unwrap_or(0);
                 let seq_before = revocation_seq;
-                for entry in &batch.revocations {
-                    if rev.insert(entry.as_bytes(), stamp.as_slice())?.is_none() {
+                for (entry, at) in &revocations {
+                    // An entry keeps the time it was first revoked.
+                    if rev.get(entry.as_slice())?.is_none() {
+                        rev.insert(entry.as_slice(), at.as_slice())?;
                         revocation_seq += 1;
                     }
                 }
-                for (k, v) in &activations {
-                    act.insert(k.as_slice(), v.as_slice())?;
+                for (set, tree) in [
+                    (&activations, act),
+                    (&jobs, out),
+                    (&licenses, lic),
+                    (&orders, ord),
+                    (&devices, dev),
+                ] {
+                    for (k, v) in set {
+                        tree.insert(k.as_slice(), v.as_slice())?;
+                    }
                 }
-                for (id, v) in &jobs {
-                    out.insert(id.as_bytes(), v.as_slice())?;
-                }
-                for id in &batch.jobs_done {
+                for id in &plan.jobs_done {
                     out.remove(id.as_bytes())?;
                 }
-                for (l, bytes) in &licenses {
-                    let old: Option<License> = tx_get(lic, l.id.as_bytes())?;
-                    if let Some(old) = &old {
-                        *counts.slot(old.status) = counts.slot(old.status).saturating_sub(1);
-                    }
-                    *counts.slot(l.status) += 1;
-                    crate::store::Shape::tally(
-                        old.as_ref().map(crate::store::Shape::of).as_ref(),
-                        &crate::store::Shape::of(l),
-                        &mut deltas,
-                    );
-                    if l.status == Status::Released
-                        && old.as_ref().is_none_or(|o| o.status != Status::Released)
-                    {
-                        rev.insert(l.id.as_bytes(), encode(&l.updated))?;
-                        revocation_seq += 1;
-                    }
-                    lic.insert(l.id.as_bytes(), bytes.as_slice())?;
-                }
-                for (k, id) in &orders {
-                    ord.insert(k.as_slice(), id.as_bytes())?;
-                }
-                for k in &batch.applied {
+                for k in &plan.applied {
                     app.insert(k.as_bytes(), &[][..])?;
                 }
-                for (k, v) in &devices {
-                    dev.insert(k.as_slice(), v.as_slice())?;
+                for (seq, idx_key, record) in &audit {
+                    aud.insert(&seq.to_be_bytes(), record.as_slice())?;
+                    idx.insert(idx_key.as_slice(), &[][..])?;
                 }
-                let (mut seq, mut prev): (u64, String) =
-                    tx_get(meta, HEAD)?.unwrap_or((0, GENESIS.to_string()));
-                first_seq.set(seq + 1);
-                for (license_id, json) in &events {
-                    seq += 1;
-                    let hash = link(&prev, seq, json);
-                    let event = decode(b"audit event", json).map_err(Abort::Abort)?;
-                    let record = AuditRecord {
-                        seq,
-                        prev: prev.clone(),
-                        hash: hash.clone(),
-                        event,
-                    };
-                    aud.insert(&seq.to_be_bytes(), encode(&record))?;
-                    idx.insert(
-                        [license_id.as_bytes(), b"\0", &seq.to_be_bytes()].concat(),
-                        &[][..],
-                    )?;
-                    prev = hash;
-                }
-                meta.insert(HEAD, encode(&(seq, &prev)))?;
-                meta.insert(COUNTS, encode(&counts))?;
-                *stat_deltas.borrow_mut() = deltas;
+                meta.insert(HEAD, head.as_slice())?;
+                meta.insert(COUNTS, counts.as_slice())?;
                 if revocation_seq != seq_before {
                     meta.insert(REVOCATION_SEQ, encode(&revocation_seq))?;
                 }
@@ -486,18 +445,8 @@ impl Store for SledStore {
         );
         match result {
             Ok(()) => {
-                self.note(|| {
-                    batch_keys(
-                        &batch,
-                        &licenses,
-                        &orders,
-                        &devices,
-                        &events,
-                        &activations,
-                        first_seq.get(),
-                    )
-                });
-                self.counters.add(stat_deltas.take());
+                self.note(|| plan_keys(&plan));
+                self.counters.add(plan.stats);
                 Ok(())
             }
             Err(TransactionError::Abort(e)) => Err(e),
@@ -505,7 +454,11 @@ impl Store for SledStore {
         }
     }
 
-    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
+    pub(crate) fn remember_nonce(
+        &self,
+        nonce: &str,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError> {
         let swapped = self
             .nonces
             .compare_and_swap(
@@ -520,7 +473,12 @@ impl Store for SledStore {
         Ok(swapped.is_ok())
     }
 
-    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+    pub(crate) fn claim(
+        &self,
+        key: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let held = self.nonces.get(key.as_bytes())?;
         if held.as_deref().is_some_and(|v| expiry(v) >= now.unix()) {
             return Ok(false);
@@ -536,7 +494,7 @@ impl Store for SledStore {
         Ok(swapped.is_ok())
     }
 
-    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
+    pub(crate) fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
         let released = self
             .nonces
             .compare_and_swap(
@@ -551,7 +509,7 @@ impl Store for SledStore {
         Ok(())
     }
 
-    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
+    pub(crate) fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
         let mut removed = 0;
         for item in self.nonces.iter() {
             let (k, v) = item?;
@@ -564,8 +522,8 @@ impl Store for SledStore {
         Ok(removed)
     }
 
-    fn flush(&self) -> StoreFuture<'_> {
-        Box::pin(async move {
+    async fn flush_async(&self) -> Result<(), StoreError> {
+        {
             let (tx, rx) = oneshot::channel();
             let stopped = || StoreError::Db("the flush thread has stopped".into());
             let sender = self.flusher.tx.lock().map_err(|_| stopped())?.clone();
@@ -581,14 +539,14 @@ impl Store for SledStore {
                 }
                 Err(_) => Err(StoreError::Db("the flush thread has stopped".into())),
             }
-        })
+        }
     }
 
-    fn counts(&self) -> Result<StatusCounts, StoreError> {
+    pub(crate) fn counts(&self) -> Result<StatusCounts, StoreError> {
         Ok(Self::get(&self.meta, COUNTS)?.unwrap_or_default())
     }
 
-    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    pub(crate) fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let values = self
             .counters
             .values
@@ -601,7 +559,7 @@ impl Store for SledStore {
             .collect())
     }
 
-    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
+    pub(crate) fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
         // Read the sequence number first: an entry committed in between is then listed under
         // the older number, and the next list (with a higher one) carries it too.
         let seq = Self::get(&self.meta, REVOCATION_SEQ)?.unwrap_or(0);
@@ -614,11 +572,11 @@ impl Store for SledStore {
         Ok((seq, entries))
     }
 
-    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
+    pub(crate) fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
         Ok(self.revoked.contains_key(entry.as_bytes())?)
     }
 
-    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+    pub(crate) fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
         let prefix = [license_id.as_bytes(), b"\0"].concat();
         self.devices
             .scan_prefix(&prefix)
@@ -626,7 +584,7 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
+    pub(crate) fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
         let prefix = [license_id.as_bytes(), b"\0"].concat();
         self.activations
             .scan_prefix(&prefix)
@@ -634,15 +592,19 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+    pub(crate) fn jobs(&self) -> Result<Vec<Job>, StoreError> {
         self.outbox.iter().map(decode_entry).collect()
     }
 
-    fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+    pub(crate) fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         Self::get(&self.outbox, id.as_bytes())
     }
 
-    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
+    pub(crate) fn licenses_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<License>, StoreError> {
         use std::ops::Bound;
         let start = match after {
             Some(a) => Bound::Excluded(a.as_bytes().to_vec()),
@@ -655,7 +617,7 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+    pub(crate) fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
         let prefix = [license_id.as_bytes(), b"\0"].concat();
         let mut out = Vec::new();
         for key in self.audit_idx.scan_prefix(&prefix).keys() {
@@ -668,18 +630,18 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn disk_bytes(&self) -> Result<u64, StoreError> {
+    pub(crate) fn disk_bytes(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
     }
 
-    fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
+    pub(crate) fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
         match self.audit.first()? {
             Some((key, value)) => Ok(Some(decode::<AuditRecord>(&key, &value)?.event.at)),
             None => Ok(None),
         }
     }
 
-    fn writable(&self) -> Result<(), StoreError> {
+    fn writable_now(&self) -> Result<(), StoreError> {
         match self.broken.get() {
             Some(reason) => Err(StoreError::Db(format!(
                 "a write failed ({reason}); restart licd to reopen the database"
@@ -688,7 +650,7 @@ impl Store for SledStore {
         }
     }
 
-    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
+    pub(crate) fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
         let mut chain = AuditChain::default();
         for item in self.audit.iter() {
             let (k, v) = item?;
@@ -699,7 +661,7 @@ impl Store for SledStore {
         Ok(Ok(chain.len()))
     }
 
-    fn snapshot(&self) -> Option<&dyn Snapshot> {
+    fn snapshot_side(&self) -> Option<&dyn Snapshot> {
         Some(self)
     }
 }
@@ -733,6 +695,10 @@ impl Snapshot for SledStore {
             .as_mut()
             .map(|set| set.drain().collect())
             .unwrap_or_default()
+    }
+
+    fn hold_writes_blocking(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.turn.clone().blocking_lock_owned()
     }
 
     fn get_raw(&self, collection: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -791,91 +757,37 @@ impl SledStore {
     }
 }
 
-/// Every key a successful commit of `batch` wrote or removed (a superset: a released
-/// license's revocation entry is listed whether or not it was new).
-fn batch_keys(
-    batch: &Batch,
-    licenses: &[(&License, Vec<u8>)],
-    orders: &[(Vec<u8>, &String)],
-    devices: &[(Vec<u8>, Vec<u8>)],
-    events: &[(&str, Vec<u8>)],
-    activations: &[(Vec<u8>, Vec<u8>)],
-    first_seq: u64,
-) -> Vec<(&'static str, Vec<u8>)> {
+/// Every key a commit of `plan` wrote or removed (a superset: a revocation entry is listed
+/// whether or not it was new).
+fn plan_keys(plan: &Plan) -> Vec<(&'static str, Vec<u8>)> {
     let mut keys: Vec<(&'static str, Vec<u8>)> = vec![
         ("meta", HEAD.to_vec()),
         ("meta", COUNTS.to_vec()),
         ("meta", REVOCATION_SEQ.to_vec()),
     ];
     let b = |s: &str| s.as_bytes().to_vec();
-    keys.extend(batch.revocations.iter().map(|e| ("revoked", b(e))));
-    keys.extend(activations.iter().map(|(k, _)| ("activations", k.clone())));
-    keys.extend(batch.jobs.iter().map(|j| ("outbox", b(&j.id))));
-    keys.extend(batch.jobs_done.iter().map(|id| ("outbox", b(id))));
-    for (l, _) in licenses {
-        keys.push(("licenses", b(&l.id)));
-        if l.status == Status::Released {
-            keys.push(("revoked", b(&l.id)));
-        }
-    }
-    keys.extend(orders.iter().map(|(k, _)| ("orders", k.clone())));
-    keys.extend(batch.applied.iter().map(|k| ("applied", b(k))));
-    keys.extend(devices.iter().map(|(k, _)| ("devices", k.clone())));
-    for (seq, (license_id, _)) in (first_seq..).zip(events) {
-        keys.push(("audit", seq.to_be_bytes().to_vec()));
-        keys.push((
-            "audit_idx",
-            [license_id.as_bytes(), b"\0", &seq.to_be_bytes()].concat(),
-        ));
+    keys.extend(plan.revocations.iter().map(|(e, _)| ("revoked", b(e))));
+    keys.extend(
+        plan.activations
+            .iter()
+            .map(|a| ("activations", seat_key(&a.license_id, a.seat))),
+    );
+    keys.extend(plan.jobs.iter().map(|j| ("outbox", b(&j.id))));
+    keys.extend(plan.jobs_done.iter().map(|id| ("outbox", b(id))));
+    keys.extend(plan.licenses.iter().map(|l| ("licenses", b(&l.id))));
+    keys.extend(plan.orders.iter().map(|(k, _)| ("orders", k.to_bytes())));
+    keys.extend(plan.applied.iter().map(|k| ("applied", b(k))));
+    keys.extend(plan.devices.iter().map(|(k, _)| ("devices", k.to_bytes())));
+    for r in &plan.audit {
+        keys.push(("audit", r.seq.to_be_bytes().to_vec()));
+        keys.push(("audit_idx", audit_idx_key(&r.event.license_id, r.seq)));
     }
     keys
 }
 
-/// Checks the audit log's hash chain one stored record at a time, in sequence order: serves
-/// [`Store::verify_audit_chain`] and the check of a backup before it is restored.
-#[derive(Debug, Clone)]
-pub struct AuditChain {
-    prev: String,
-    len: u64,
-}
-
-impl Default for AuditChain {
-    fn default() -> Self {
-        AuditChain {
-            prev: GENESIS.to_string(),
-            len: 0,
-        }
-    }
-}
-
-impl AuditChain {
-    /// Takes the next stored record (key and value as in the `audit` collection). `Err(seq)`
-    /// inside is the first sequence number whose link is broken.
-    pub fn push(&mut self, key: &[u8], value: &[u8]) -> Result<Result<(), u64>, StoreError> {
-        let expected = self.len + 1;
-        let r: AuditRecord = decode(key, value)?;
-        let json = encode(&r.event);
-        if key != expected.to_be_bytes()
-            || r.seq != expected
-            || r.prev != self.prev
-            || link(&self.prev, r.seq, &json) != r.hash
-        {
-            return Ok(Err(expected));
-        }
-        self.prev = r.hash;
-        self.len = expected;
-        Ok(Ok(()))
-    }
-
-    /// Records checked so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether no record was checked.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+/// The index entry of audit record `seq` under its license.
+fn audit_idx_key(license_id: &str, seq: u64) -> Vec<u8> {
+    [license_id.as_bytes(), b"\0", &seq.to_be_bytes()].concat()
 }
 
 /// Opens a database that was just closed in this process (tests). sled's own background threads
@@ -900,6 +812,7 @@ pub(crate) fn reopen(dir: &Path, cache_bytes: u64) -> SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::license::Status;
     use crate::store::AuditEvent;
 
     fn t(s: &str) -> Timestamp {
@@ -925,14 +838,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = SledStore::open(dir.path(), 1 << 20).unwrap();
-            s.commit(Batch {
+            s.apply(Batch {
                 licenses: vec![license("a", Status::Active)],
                 orders: vec![(OrderKey::Classic("o1".into()), "a".into())],
                 audit: vec![event("a", "getLicense")],
                 ..Batch::default()
             })
             .unwrap();
-            s.flush().await.unwrap();
+            s.flush_async().await.unwrap();
         }
         let s = reopen(dir.path(), 1 << 20);
         assert_eq!(s.license("a").unwrap().unwrap().id, "a");
@@ -957,7 +870,7 @@ mod tests {
             ("b", Status::Active),
             ("a", Status::Frozen),
         ] {
-            s.commit(Batch {
+            s.apply(Batch {
                 licenses: vec![license(id, st)],
                 ..Batch::default()
             })
@@ -971,15 +884,15 @@ mod tests {
                 released: 0
             }
         );
-        s.commit(Batch {
+        s.apply(Batch {
             licenses: vec![license("a", Status::Released)],
             ..Batch::default()
         })
         .unwrap();
         assert_eq!(s.revoked().unwrap(), (1, vec!["a".to_string()]));
-        s.commit(Batch {
+        s.apply(Batch {
             licenses: vec![license("a", Status::Released)],
-            revocations: vec!["b#c2FsdA".into()],
+            revocations: vec![("b#c2FsdA".into(), t("2026-01-01T00:00:00Z"))],
             ..Batch::default()
         })
         .unwrap();
@@ -998,7 +911,7 @@ mod tests {
         let mut a = license("a", Status::Active);
         a.edition = Some("Pro".into());
         let b = license("b", Status::Active);
-        s.commit(Batch {
+        s.apply(Batch {
             licenses: vec![a.clone(), b.clone()],
             stats: vec![("act:2026-01-01".into(), 1)],
             ..Batch::default()
@@ -1017,7 +930,7 @@ mod tests {
         );
         // Renewed a year on and released: the counts move and empty ones go.
         a.exp = a.exp.add_secs(365 * client_verifier::DAY);
-        s.commit(Batch {
+        s.apply(Batch {
             licenses: vec![a.clone(), license("b", Status::Released)],
             ..Batch::default()
         })
@@ -1058,7 +971,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = SledStore::open(dir.path(), 1 << 20).unwrap();
         for action in ["getLicense", "expireLicense", "refreshLicense"] {
-            s.commit(Batch {
+            s.apply(Batch {
                 audit: vec![event("a", action)],
                 ..Batch::default()
             })
@@ -1078,14 +991,14 @@ mod tests {
     fn tracking_records_every_key_a_commit_or_nonce_writes() {
         let dir = tempfile::tempdir().unwrap();
         let s = SledStore::open(dir.path(), 1 << 20).unwrap();
-        s.commit(Batch {
+        s.apply(Batch {
             audit: vec![event("a", "getLicense")],
             ..Batch::default()
         })
         .unwrap();
         assert!(s.changed_keys().is_empty(), "off until turned on");
         s.track_changes(true);
-        s.commit(Batch {
+        s.apply(Batch {
             licenses: vec![license("a", Status::Released)],
             audit: vec![event("a", "releaseLicense")],
             ..Batch::default()

@@ -17,7 +17,7 @@ use licd::server::{App, Listeners};
 use licd::service::{Service, Settings};
 use licd::store::{
     AuditRecord, Batch, DeviceKey, OrderKey, SledStore, StatusCounts, Store, StoreError,
-    StoreFuture,
+    Transaction, Tx,
 };
 
 use crate::common::{ACCESS_KEY, Answer, CALLBACK, Daemon};
@@ -45,78 +45,130 @@ fn disk_full() -> StoreError {
     StoreError::Db("injected: No space left on device (os error 28)".into())
 }
 
+/// A step of the inner store whose commit fails.
+struct FailingTx(Tx);
+
+#[async_trait::async_trait]
+impl Transaction for FailingTx {
+    async fn license(&mut self, id: &str) -> Result<Option<License>, StoreError> {
+        self.0.license(id).await
+    }
+    async fn order(&mut self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+        self.0.order(key).await
+    }
+    async fn applied(&mut self, key: &str) -> Result<bool, StoreError> {
+        self.0.applied(key).await
+    }
+    async fn device(&mut self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+        self.0.device(key).await
+    }
+    async fn devices_for(&mut self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+        self.0.devices_for(license_id).await
+    }
+    async fn activations(
+        &mut self,
+        license_id: &str,
+    ) -> Result<Vec<licd::license::Activation>, StoreError> {
+        self.0.activations(license_id).await
+    }
+    async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
+        self.0.job(id).await
+    }
+    async fn is_revoked(&mut self, entry: &str) -> Result<bool, StoreError> {
+        self.0.is_revoked(entry).await
+    }
+    async fn counts(&mut self) -> Result<StatusCounts, StoreError> {
+        self.0.counts().await
+    }
+    async fn stats(&mut self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        self.0.stats(prefix).await
+    }
+    async fn commit(self: Box<Self>, _batch: Batch) -> Result<(), StoreError> {
+        Err(disk_full())
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for FaultyStore {
-    fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
-        self.inner.license(id)
+    async fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
+        self.inner.license(id).await
     }
-    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
-        self.inner.order(key)
+    async fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+        self.inner.order(key).await
     }
-    fn applied(&self, key: &str) -> Result<bool, StoreError> {
-        self.inner.applied(key)
+    async fn applied(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.applied(key).await
     }
-    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
-        self.inner.device(key)
+    async fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+        self.inner.device(key).await
     }
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        if self.fail_commit.load(Ordering::SeqCst) {
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        let tx = self.inner.begin().await?;
+        Ok(match self.fail_commit.load(Ordering::SeqCst) {
+            true => Tx::new(FailingTx(tx)),
+            false => tx,
+        })
+    }
+    async fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
+        self.inner.remember_nonce(nonce, expires).await
+    }
+    async fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.inner.prune_nonces(now).await
+    }
+    async fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.claim(key, until, now).await
+    }
+    async fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
+        self.inner.release_claim(key, until).await
+    }
+    async fn flush(&self) -> Result<(), StoreError> {
+        if self.fail_flush.load(Ordering::SeqCst) {
             return Err(disk_full());
         }
-        self.inner.commit(batch)
+        self.inner.flush().await
     }
-    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
-        self.inner.remember_nonce(nonce, expires)
+    async fn counts(&self) -> Result<StatusCounts, StoreError> {
+        self.inner.counts().await
     }
-    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
-        self.inner.prune_nonces(now)
+    async fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        self.inner.stats(prefix).await
     }
-    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
-        self.inner.claim(key, until, now)
+    async fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
+        self.inner.revoked().await
     }
-    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
-        self.inner.release_claim(key, until)
+    async fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
+        self.inner.is_revoked(entry).await
     }
-    fn flush(&self) -> StoreFuture<'_> {
-        if self.fail_flush.load(Ordering::SeqCst) {
-            return Box::pin(async { Err(disk_full()) });
-        }
-        self.inner.flush()
+    async fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+        self.inner.devices_for(license_id).await
     }
-    fn counts(&self) -> Result<StatusCounts, StoreError> {
-        self.inner.counts()
+    async fn activations(
+        &self,
+        license_id: &str,
+    ) -> Result<Vec<licd::license::Activation>, StoreError> {
+        self.inner.activations(license_id).await
     }
-    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        self.inner.stats(prefix)
+    async fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.inner.jobs().await
     }
-    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
-        self.inner.revoked()
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        self.inner.job(id).await
     }
-    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
-        self.inner.is_revoked(entry)
+    async fn licenses_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<License>, StoreError> {
+        self.inner.licenses_page(after, limit).await
     }
-    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
-        self.inner.devices_for(license_id)
+    async fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.audit_for(license_id).await
     }
-    fn activations(&self, license_id: &str) -> Result<Vec<licd::license::Activation>, StoreError> {
-        self.inner.activations(license_id)
+    async fn disk_bytes(&self) -> Result<u64, StoreError> {
+        self.inner.disk_bytes().await
     }
-    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
-        self.inner.jobs()
-    }
-    fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        self.inner.job(id)
-    }
-    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
-        self.inner.licenses_page(after, limit)
-    }
-    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
-        self.inner.audit_for(license_id)
-    }
-    fn disk_bytes(&self) -> Result<u64, StoreError> {
-        self.inner.disk_bytes()
-    }
-    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
-        self.inner.verify_audit_chain()
+    async fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
+        self.inner.verify_audit_chain().await
     }
     fn snapshot(&self) -> Option<&dyn licd::store::Snapshot> {
         self.inner.snapshot()
@@ -162,7 +214,7 @@ pub async fn serve_in_process(dir: &Path, store: Arc<dyn Store>) -> SocketAddr {
     let config = Config::resolve(&args).unwrap();
     let listeners = Listeners::bind(&config).await.unwrap();
     let addr = listeners.public.local_addr().unwrap();
-    let app = App::build(config, Some(store)).unwrap();
+    let app = App::build(config, Some(store)).await.unwrap();
     tokio::spawn(app.serve(listeners, std::future::pending()));
     addr
 }

@@ -509,8 +509,8 @@ pub async fn metric(c: &reqwest::Client, d: &Daemon, sample: &str) -> f64 {
 /// The service of issuer `acme` on the test store in `dir` (sled, or PostgreSQL under
 /// `LICD_TEST_BACKEND=postgres`), signing with a fixed key, fingerprints of 3 components or
 /// more required; and a verifier of its tokens for product `P1`.
-pub fn acme_service(dir: &Path) -> (licd::service::Service, Verifier) {
-    let store: Arc<dyn licd::store::Store> = pg::test_store(dir);
+pub async fn acme_service(dir: &Path) -> (licd::service::Service, Verifier) {
+    let store: Arc<dyn licd::store::Store> = pg::test_store(dir).await;
     let key = Arc::new(client_verifier::SecretKey::from_seed(&[9; 32]));
     let verifier = Verifier::builder()
         .trust(key.public_key().clone())

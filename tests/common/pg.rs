@@ -120,18 +120,18 @@ pub fn database_for(dir: &Path) -> Option<String> {
 
 /// The store a test's daemon in `dir` used, opened in-process once it has stopped: its
 /// PostgreSQL database under `LICD_TEST_BACKEND=postgres`, else the sled database at `sled`.
-pub fn open_store(dir: &Path, sled: &Path) -> std::sync::Arc<dyn licd::store::Store> {
+pub async fn open_store(dir: &Path, sled: &Path) -> std::sync::Arc<dyn licd::store::Store> {
     match std::fs::read_to_string(dir.join("pg.url")) {
-        Ok(url) => std::sync::Arc::new(licd::store::PgStore::open(&url, false).unwrap()),
+        Ok(url) => std::sync::Arc::new(licd::store::PgStore::open(&url, false).await.unwrap()),
         Err(_) => std::sync::Arc::new(licd::store::SledStore::open(sled, 1 << 22).unwrap()),
     }
 }
 
 /// A store for an in-process service test in `dir`: a fresh PostgreSQL database under
 /// `LICD_TEST_BACKEND=postgres`, else sled in `dir`.
-pub fn test_store(dir: &Path) -> std::sync::Arc<dyn licd::store::Store> {
+pub async fn test_store(dir: &Path) -> std::sync::Arc<dyn licd::store::Store> {
     match database_for(dir) {
-        Some(url) => std::sync::Arc::new(licd::store::PgStore::open(&url, true).unwrap()),
+        Some(url) => std::sync::Arc::new(licd::store::PgStore::open(&url, true).await.unwrap()),
         None => std::sync::Arc::new(licd::store::SledStore::open(dir, 1 << 22).unwrap()),
     }
 }

@@ -54,7 +54,7 @@ async fn take_backup(State(st): State<AdminState>, headers: HeaderMap) -> Respon
         let result = match store.snapshot() {
             Some(snapshot) => {
                 backup::write_snapshot(snapshot, &mut sink, Timestamp::now().unix(), || {
-                    service.hold_writes_blocking()
+                    snapshot.hold_writes_blocking()
                 })
             }
             None => Err(backup::BackupError::Io {

@@ -29,7 +29,7 @@ use client_verifier::Timestamp;
 use serde::Deserialize;
 
 use super::AdminState;
-use super::licenses::{Filter, SCAN_BUDGET, blocking, must_get, parse_status, scan, store_error};
+use super::licenses::{Filter, SCAN_BUDGET, must_get, parse_status, scan, store_error, within};
 use crate::http::error::ApiError;
 
 const SESSION_COOKIE: &str = "licd_console";
@@ -496,12 +496,12 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
         Err(r) => return r,
     };
     let store = st.store.clone();
-    let read = blocking(move || {
-        let counts = store.counts().map_err(store_error)?;
-        let jobs = store.jobs().map_err(store_error)?;
-        let groups = store.stats("grp:").map_err(store_error)?;
-        let activations = store.stats("act:").map_err(store_error)?;
-        let expiries = store.stats("exp:").map_err(store_error)?;
+    let read = within(async move {
+        let counts = store.counts().await.map_err(store_error)?;
+        let jobs = store.jobs().await.map_err(store_error)?;
+        let groups = store.stats("grp:").await.map_err(store_error)?;
+        let activations = store.stats("act:").await.map_err(store_error)?;
+        let expiries = store.stats("exp:").await.map_err(store_error)?;
         Ok((counts, jobs, groups, activations, expiries))
     })
     .await;
@@ -748,14 +748,15 @@ async fn licenses(
     let text = q.q.trim().to_string();
     let after = (!q.after.is_empty()).then(|| q.after.clone());
     let store = st.store.clone();
-    let found = blocking(move || {
+    let found = within(async move {
         // An exact license id or order id first: one lookup each.
         if !text.is_empty() {
             let by_order = store
                 .order(&crate::store::OrderKey::Classic(text.clone()))
+                .await
                 .map_err(store_error)?;
             for id in [Some(text.clone()), by_order].into_iter().flatten() {
-                if let Some(l) = store.license(&id).map_err(store_error)? {
+                if let Some(l) = store.license(&id).await.map_err(store_error)? {
                     return Ok((vec![l], None));
                 }
             }
@@ -770,10 +771,10 @@ async fn licenses(
             expiring_before: None,
             wide_bindings: false,
         };
-        let page = scan(store.as_ref(), after, &filter, PAGE, SCAN_BUDGET)?;
+        let page = scan(store.as_ref(), after, &filter, PAGE, SCAN_BUDGET).await?;
         let mut licenses = Vec::with_capacity(page.licenses.len());
         for summary in page.licenses {
-            if let Some(l) = store.license(&summary.id).map_err(store_error)? {
+            if let Some(l) = store.license(&summary.id).await.map_err(store_error)? {
                 licenses.push(l);
             }
         }
@@ -904,12 +905,12 @@ async fn license(
         _ => "",
     };
     let (service, store) = (st.service.clone(), st.store.clone());
-    let read = blocking(move || {
-        let l = must_get(store.as_ref(), &id)?;
-        let seats = store.activations(&id).map_err(store_error)?;
+    let read = within(async move {
+        let l = must_get(store.as_ref(), &id).await?;
+        let seats = store.activations(&id).await.map_err(store_error)?;
         let transfers = service.transfers(&l, &seats, Timestamp::now());
-        let devices = store.devices_for(&id).map_err(store_error)?;
-        let audit = store.audit_for(&id).map_err(store_error)?;
+        let devices = store.devices_for(&id).await.map_err(store_error)?;
+        let audit = store.audit_for(&id).await.map_err(store_error)?;
         Ok((l, seats, transfers, devices, audit))
     })
     .await;
@@ -1128,7 +1129,7 @@ impl Action {
             // there was nothing to do.
             let store = st.store.clone();
             let key = id.to_string();
-            let l = blocking(move || must_get(store.as_ref(), &key)).await?;
+            let l = must_get(store.as_ref(), &key).await?;
             if l.status == crate::license::Status::Released {
                 return Err(ApiError::bad_request(format!(
                     "License {id} is released already: there is nothing to revoke or reissue."
@@ -1330,7 +1331,7 @@ async fn outbox(
         _ => "",
     };
     let store = st.store.clone();
-    let jobs = match blocking(move || store.jobs().map_err(store_error)).await {
+    let jobs = match within(async move { store.jobs().await.map_err(store_error) }).await {
         Ok(j) => j,
         Err(e) => return failed(&s, e, "/console/"),
     };
@@ -1391,7 +1392,7 @@ async fn retry_all(
         Err(r) => return r,
     };
     let store = st.store.clone();
-    let jobs = match blocking(move || store.jobs().map_err(store_error)).await {
+    let jobs = match within(async move { store.jobs().await.map_err(store_error) }).await {
         Ok(j) => j,
         Err(e) => return failed(&s, e, "/console/"),
     };

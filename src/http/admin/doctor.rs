@@ -12,7 +12,6 @@ use client_verifier::Timestamp;
 use serde_json::{Value, json};
 
 use super::AdminState;
-use super::licenses::blocking;
 use crate::http::error::ApiError;
 use crate::http::metrics::ReadingsSeen;
 use crate::marketplace::V2Reading;
@@ -55,7 +54,7 @@ pub(super) fn routes() -> Router<AdminState> {
 
 async fn facts(State(st): State<AdminState>) -> Result<Json<Value>, ApiError> {
     let service = st.service.clone();
-    let store = blocking(move || service.facts().map_err(ApiError::from)).await?;
+    let store = service.facts().await.map_err(ApiError::from)?;
     let d = &st.daemon;
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),

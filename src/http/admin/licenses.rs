@@ -43,27 +43,21 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/outbox/{id}/retry", post(retry))
 }
 
-/// Runs blocking store work off the async threads; a panic there is a 500-class failure.
-pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+/// The answer of `work`: gives an async block's errors their type.
+pub(super) async fn within<T>(
+    work: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!(error = %e, "admin task failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the request failed inside licd; see its log",
-        )
-    })?
+    work.await
 }
 
 pub(super) fn store_error(e: crate::store::StoreError) -> ApiError {
     ApiError::from(crate::service::ServiceError::Store(e))
 }
 
-pub(super) fn must_get(store: &dyn Store, id: &str) -> Result<License, ApiError> {
+pub(super) async fn must_get(store: &dyn Store, id: &str) -> Result<License, ApiError> {
     store
         .license(id)
+        .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::not_found(format!("no license with id {id:?}")))
 }
@@ -210,13 +204,13 @@ async fn list(
         wide_bindings: q.wide_bindings.unwrap_or(false),
     };
     let store = st.store.clone();
-    let page = blocking(move || scan(store.as_ref(), q.after, &filter, limit, SCAN_BUDGET)).await?;
+    let page = scan(store.as_ref(), q.after, &filter, limit, SCAN_BUDGET).await?;
     Ok(Json(page))
 }
 
 /// Reads licenses in id order after `after` until `limit` match, the store ends, or `budget`
 /// records were read; the cursor is the last id looked at, so the next page starts right after.
-pub(super) fn scan(
+pub(super) async fn scan(
     store: &dyn Store,
     mut after: Option<String>,
     filter: &Filter,
@@ -229,12 +223,15 @@ pub(super) fn scan(
         let chunk = SCAN_CHUNK.min(budget - scanned);
         let page = store
             .licenses_page(after.as_deref(), chunk)
+            .await
             .map_err(store_error)?;
         let end = page.len() < chunk;
         for l in &page {
             scanned += 1;
             after = Some(l.id.clone());
-            if filter.matches(l) && (!filter.wide_bindings || has_wide_binding(store, &l.id)?) {
+            if filter.matches(l)
+                && (!filter.wide_bindings || has_wide_binding(store, &l.id).await?)
+            {
                 licenses.push(Summary::from(l));
                 if licenses.len() == limit {
                     // Whether anything follows is for the next request to find out.
@@ -259,9 +256,9 @@ pub(super) fn scan(
 }
 
 /// Whether a live seat or device token of license `id` has a wide binding.
-fn has_wide_binding(store: &dyn Store, id: &str) -> Result<bool, ApiError> {
-    let seats = store.activations(id).map_err(store_error)?;
-    let devices = store.devices_for(id).map_err(store_error)?;
+async fn has_wide_binding(store: &dyn Store, id: &str) -> Result<bool, ApiError> {
+    let seats = store.activations(id).await.map_err(store_error)?;
+    let devices = store.devices_for(id).await.map_err(store_error)?;
     Ok(seats
         .iter()
         .any(|a| a.revoked.is_none() && a.wide_binding())
@@ -324,7 +321,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Detail>, ApiError> {
     let (service, store) = (st.service.clone(), st.store.clone());
-    let detail = blocking(move || detail(&service, store.as_ref(), &id)).await?;
+    let detail = detail(&service, store.as_ref(), &id).await?;
     Ok(Json(detail))
 }
 
@@ -344,24 +341,25 @@ async fn show_code(
     let Json(CodeRequest { code }) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let code = code.trim().to_string();
     let (service, store) = (st.service.clone(), st.store.clone());
-    let detail = blocking(move || {
+    let detail = within(async move {
         let id = store
             .order(&crate::store::OrderKey::Code(code))
+            .await
             .map_err(store_error)?
             .ok_or_else(|| ApiError::not_found("no license has this activation code"))?;
-        detail(&service, store.as_ref(), &id)
+        detail(&service, store.as_ref(), &id).await
     })
     .await?;
     Ok(Json(detail))
 }
 
-fn detail(
+async fn detail(
     service: &crate::service::Service,
     store: &dyn Store,
     id: &str,
 ) -> Result<Detail, ApiError> {
-    let l = must_get(store, id)?;
-    let seats = store.activations(id).map_err(store_error)?;
+    let l = must_get(store, id).await?;
+    let seats = store.activations(id).await.map_err(store_error)?;
     let transfers = service.transfers(&l, &seats, Timestamp::now());
     let activations = seats
         .into_iter()
@@ -377,6 +375,7 @@ fn detail(
         .collect();
     let devices = store
         .devices_for(id)
+        .await
         .map_err(store_error)?
         .into_iter()
         .map(|d| DeviceView {
@@ -430,7 +429,7 @@ async fn repair_code(
         .repair_code(&req.code, repair, &actor(&headers), Timestamp::now())
         .await?;
     let store = st.store.clone();
-    let l = blocking(move || must_get(store.as_ref(), &id)).await?;
+    let l = must_get(store.as_ref(), &id).await?;
     let answer = l.code_answer.unwrap_or_else(|| unreachable_answer(&l.id));
     Ok(Json(RepairResponse {
         id: l.id,
@@ -486,12 +485,13 @@ async fn token(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let store = st.store.clone();
-    let (l, devices) = blocking(move || {
-        let l = must_get(store.as_ref(), &id)?;
+    let (l, devices) = within(async move {
+        let l = must_get(store.as_ref(), &id).await?;
         let devices = match q.event {
             Some(event) => Some((
                 store
                     .devices_for(&l.id)
+                    .await
                     .map_err(store_error)?
                     .into_iter()
                     .filter(|d| d.event_id == event && d.revoked.is_none())
@@ -574,10 +574,11 @@ async fn audit(
     Path(id): Path<String>,
 ) -> Result<Json<AuditResponse>, ApiError> {
     let store = st.store.clone();
-    let answer = blocking(move || {
-        must_get(store.as_ref(), &id)?;
+    let answer = within(async move {
+        must_get(store.as_ref(), &id).await?;
         let events = store
             .audit_for(&id)
+            .await
             .map_err(store_error)?
             .into_iter()
             .map(|r| AuditView {
@@ -586,7 +587,7 @@ async fn audit(
                 event: r.event,
             })
             .collect();
-        let chain = match store.verify_audit_chain().map_err(store_error)? {
+        let chain = match store.verify_audit_chain().await.map_err(store_error)? {
             Ok(n) => ChainView {
                 intact: true,
                 records: Some(n),
@@ -634,7 +635,7 @@ async fn reissue(
         )
         .await?;
     let store = st.store.clone();
-    let l = blocking(move || must_get(store.as_ref(), &id)).await?;
+    let l = must_get(store.as_ref(), &id).await?;
     Ok(Json(TokenResponse {
         id: l.id,
         revision: l.revision,
@@ -676,7 +677,7 @@ struct RevocationsResponse {
 
 async fn revocations(State(st): State<AdminState>) -> Result<Json<RevocationsResponse>, ApiError> {
     let service = st.service.clone();
-    let (seq, list) = blocking(move || Ok(service.revocation_list(Timestamp::now())?)).await?;
+    let (seq, list) = service.revocation_list(Timestamp::now()).await?;
     Ok(Json(RevocationsResponse { seq, list }))
 }
 
@@ -733,7 +734,7 @@ async fn outbox(
 ) -> Result<Json<OutboxResponse>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let store = st.store.clone();
-    let jobs = blocking(move || store.jobs().map_err(store_error)).await?;
+    let jobs = within(async move { store.jobs().await.map_err(store_error) }).await?;
     let jobs = jobs
         .into_iter()
         .filter(|j| q.dead.is_none_or(|d| j.dead == d))
@@ -749,7 +750,7 @@ async fn retry(
 ) -> Result<Json<JobView>, ApiError> {
     let store = st.store.clone();
     let lookup = id.clone();
-    if blocking(move || store.job(&lookup).map_err(store_error))
+    if within(async move { store.job(&lookup).await.map_err(store_error) })
         .await?
         .is_none()
     {
@@ -779,7 +780,7 @@ mod tests {
             })
             .collect();
         store
-            .commit(Batch {
+            .apply(Batch {
                 licenses,
                 ..Batch::default()
             })
@@ -799,15 +800,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn scan_stops_at_the_budget_with_a_cursor_and_resumes_without_gaps() {
+    #[tokio::test]
+    async fn scan_stops_at_the_budget_with_a_cursor_and_resumes_without_gaps() {
         let (_dir, store) = store_with(1_000);
         // 1,000 licenses, 4 of them "rare", at most 300 read per request.
         let mut after = None;
         let mut found = Vec::new();
         let mut requests = 0;
         loop {
-            let page = scan(&store, after, &customer("rare"), 10, 300).unwrap();
+            let page = scan(&store, after, &customer("rare"), 10, 300)
+                .await
+                .unwrap();
             requests += 1;
             found.extend(page.licenses.into_iter().map(|l| l.id));
             match page.next {
@@ -819,13 +822,17 @@ mod tests {
         assert_eq!(requests, 4, "300 + 300 + 300 + 100 records");
     }
 
-    #[test]
-    fn scan_returns_the_last_match_as_cursor_when_the_page_fills() {
+    #[tokio::test]
+    async fn scan_returns_the_last_match_as_cursor_when_the_page_fills() {
         let (_dir, store) = store_with(30);
-        let page = scan(&store, None, &customer("common"), 7, SCAN_BUDGET).unwrap();
+        let page = scan(&store, None, &customer("common"), 7, SCAN_BUDGET)
+            .await
+            .unwrap();
         assert_eq!(page.licenses.len(), 7);
         assert_eq!(page.next.as_deref(), Some("l-0006"));
-        let rest = scan(&store, page.next, &customer("common"), 100, SCAN_BUDGET).unwrap();
+        let rest = scan(&store, page.next, &customer("common"), 100, SCAN_BUDGET)
+            .await
+            .unwrap();
         assert_eq!(rest.licenses.len(), 23);
         assert_eq!(rest.licenses[0].id, "l-0007");
         assert_eq!(rest.next, None);

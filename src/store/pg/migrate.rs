@@ -400,7 +400,7 @@ pub async fn import_sled(source: &SledStore, url: &str) -> Result<ImportSummary,
     let find = |key: &[u8]| meta.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let (head_seq, head_hash): (u64, String) = match find(b"audit_head") {
         Some(v) => json("meta", b"audit_head", &v)?,
-        None => (0, super::super::sled_store::GENESIS.to_string()),
+        None => (0, super::super::codec::GENESIS.to_string()),
     };
     if head_seq != chain.len() {
         return Err(StoreError::Db(format!(
@@ -418,8 +418,7 @@ pub async fn import_sled(source: &SledStore, url: &str) -> Result<ImportSummary,
     };
     let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
     // The counters, as the open sled store holds them (its saved copy may predate a crash).
-    let (stat_keys, stat_ns): (Vec<String>, Vec<i64>) =
-        crate::store::Store::stats(source, "")?.into_iter().unzip();
+    let (stat_keys, stat_ns): (Vec<String>, Vec<i64>) = source.stats("")?.into_iter().unzip();
     tx.execute(
         "INSERT INTO stats (key, n) SELECT * FROM unnest($1::text[], $2::int8[])",
         &[&stat_keys, &stat_ns],

@@ -3,16 +3,13 @@
 //! The tables mirror sled's collections (`0001_initial.sql`); record bodies are the same JSON
 //! bytes. What holds on one node holds across nodes because the database enforces it:
 //!
-//! - **Locks on what a step read, cluster-wide.** The service decides inside a [`Transaction`]
+//! - **Locks on what a step read, cluster-wide.** The service decides inside a [`Tx`]
 //!   ([`Store::begin`]) with a connection of its own, on which every keyed read first takes an
 //!   advisory lock on its key (the license, the purchase, the applied key, the outbox job),
 //!   held until the step's batch is committed. Steps on other licenses run in parallel, on
 //!   this node and the others; two steps on one license or one purchase run one after the
 //!   other, the second reading what the first committed. A node that dies mid-way loses its
 //!   session and with it its locks.
-//!   A step names what it reads first as it begins ([`Ahead`]: the purchase, the license it
-//!   changes or would create); those locks and reads go out together then, asynchronously,
-//!   so a step that reads nothing else blocks no thread.
 //! - **One commit pipeline per node, one audit head per cluster.** A step's batch goes to this
 //!   node's committer, which writes whatever batches are waiting in one transaction under a
 //!   cluster-wide advisory lock: the audit chain and the counters are extended there, from the
@@ -31,21 +28,17 @@
 //!   commit this node (or any node whose data it read) made before is durable, on the standby
 //!   too where one is synchronous. Concurrent callers share one such barrier, as with sled.
 //!
-//! The [`Store`] surface is synchronous (sled answers from memory); this store answers its calls
-//! on a small runtime of its own and waits with `block_in_place`, so a slow database parks the
-//! calling thread without starving the server's other tasks.
+//! Everything here is driven on the caller's runtime with tokio-postgres: a read that waits for
+//! the database parks its task, never a thread.
 
 mod migrate;
 mod tls;
 
 pub use migrate::{ImportSummary, SCHEMA_VERSION, import_sled, migrate, schema_version};
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use client_verifier::Timestamp;
@@ -54,9 +47,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
+use super::codec::{AuditChain, encode};
+use super::plan::{Head, Plan, Prior, plan};
 use super::{
-    Ahead, AuditRecord, Batch, BeginFuture, DeviceKey, OrderKey, Shape, StatusCounts, Store,
-    StoreError, StoreFuture, Transaction, sled_store::encode, sled_store::link,
+    AuditRecord, Batch, DeviceKey, OrderKey, StatusCounts, Store, StoreError, Transaction, Tx,
 };
 use crate::job::Job;
 use crate::license::{Activation, DeviceLicense, License, Status};
@@ -82,14 +76,11 @@ const OP_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct PgStore {
     /// Connections for reads and steps' transactions.
     pool: Pool,
-    /// The store's own runtime (dropped without waiting), and a handle to it.
-    rt: Option<tokio::runtime::Runtime>,
-    handle: tokio::runtime::Handle,
     /// The committer's queue.
     commits: mpsc::UnboundedSender<Commit>,
     /// The group-flush task's queue.
     flushes: mpsc::UnboundedSender<oneshot::Sender<Result<(), StoreError>>>,
-    /// This process, in `flush_marks` and `key_ring`; also marks this store's transactions.
+    /// This process, in `flush_marks` and `key_ring`.
     node: Arc<str>,
     /// The session holding this node's outbox leases (advisory locks). Taken out of the pool
     /// for good: however it is dropped (an error, a timeout), it closes, and its leases with
@@ -103,14 +94,6 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("node", &self.node)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
     }
 }
 
@@ -148,26 +131,16 @@ impl Key<'_> {
     }
 }
 
-thread_local! {
-    /// The step's transaction whose closure runs on this thread ([`Transaction::enter`]).
-    static CURRENT: RefCell<Option<Arc<StepConn>>> = const { RefCell::new(None) };
-}
-
 /// A step's connection and the locks it holds. The locks are session advisory locks, taken
 /// by the reads (which run as statements of their own, so each sees every commit made before
 /// its lock was granted) and released together when the step ends: three statements for a
 /// step that reads one record, where a transaction would need five.
 struct StepConn {
-    /// The node of the store it belongs to: a transaction of one store is no other's.
-    node: Arc<str>,
     conn: Option<Object>,
     /// The lock keys taken so far.
-    locked: Mutex<HashSet<i64>>,
-    /// What the step read while it began ([`Store::begin`]), under its locks: only this
-    /// step's own commit changes it, so its reads of these are answered from here.
-    ahead: ReadAhead,
-    /// Whether the session may hold locks: such a connection is never pooled.
-    open: AtomicBool,
+    locked: HashSet<i64>,
+    /// Whether the session may hold locks: such a connection is never pooled as it is.
+    open: bool,
 }
 
 impl StepConn {
@@ -176,116 +149,235 @@ impl StepConn {
             .as_deref()
             .ok_or_else(|| db("the transaction's connection is gone"))
     }
-}
 
-impl Drop for StepConn {
-    fn drop(&mut self) {
-        // A connection that may still hold locks is closed, which releases them, not pooled.
-        if self.open.load(Ordering::SeqCst)
-            && let Some(c) = self.conn.take()
-        {
-            let _ = Object::take(c);
+    /// Ends the step (its batch, if any, went to the committer): releases its locks in the
+    /// background and pools the connection again; one that cannot release them is closed,
+    /// which releases them too.
+    fn end(mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        if !self.open {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let released = tokio::time::timeout(
+                        OP_TIMEOUT,
+                        conn.batch_execute("SELECT pg_advisory_unlock_all()"),
+                    )
+                    .await
+                    .is_ok_and(|r| r.is_ok());
+                    if !released {
+                        let _ = Object::take(conn);
+                    }
+                });
+            }
+            Err(_) => {
+                let _ = Object::take(conn);
+            }
         }
     }
 }
 
-/// The records a step read while it began.
-#[derive(Default)]
-struct ReadAhead {
-    /// A purchase's key and the id of its license.
-    order: Option<(Vec<u8>, Option<String>)>,
-    /// A license's id and the license.
-    license: Option<(String, Option<License>)>,
-}
-
-/// The connection a read runs on.
-enum Conn {
-    Pooled(Box<Object>),
-    Step(Arc<StepConn>),
-}
-
-impl Conn {
-    fn client(&self) -> Result<&ClientWrapper, StoreError> {
-        match self {
-            Conn::Pooled(c) => Ok(c),
-            Conn::Step(s) => s.client(),
-        }
-    }
-}
-
-/// The step's transaction of this store running on this thread, if any.
-fn current_step(node: &Arc<str>) -> Option<Arc<StepConn>> {
-    CURRENT.with(|c| c.borrow().clone().filter(|s| Arc::ptr_eq(&s.node, node)))
-}
-
-/// A [`Transaction`] on [`PgStore`].
-struct PgStep {
-    step: Option<Arc<StepConn>>,
-    handle: tokio::runtime::Handle,
+/// A [`Tx`] on [`PgStore`]: a connection of its own, whose keyed reads lock what they read.
+struct PgTx {
+    step: Option<StepConn>,
     commits: mpsc::UnboundedSender<Commit>,
 }
 
-impl Transaction for PgStep {
-    fn enter(&mut self, decide: &mut dyn FnMut()) {
-        struct Leave(Option<Arc<StepConn>>);
-        impl Drop for Leave {
-            fn drop(&mut self) {
-                let previous = self.0.take();
-                CURRENT.with(|c| *c.borrow_mut() = previous);
-            }
-        }
-        let _leave =
-            Leave(CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), self.step.clone())));
-        // Each read that goes to the database blocks the thread on its own; what the step read
-        // while it began ([`Ahead`]) is answered without blocking.
-        decide()
-    }
-
-    fn commit(mut self: Box<Self>, batch: Batch) -> StoreFuture<'static> {
-        let step = self.step.take();
-        let handle = self.handle.clone();
-        let (done, answer) = oneshot::channel();
-        let sent = self.commits.send(Commit { batch, done });
-        Box::pin(async move {
-            sent.map_err(|_| db("the committer has stopped"))?;
-            let committed = answer
-                .await
-                .unwrap_or_else(|_| Err(db("the committer has stopped")));
-            // The batch is in (or failed): the step's locks go now.
-            if let Some(s) = step {
-                end_step(&handle, s);
-            }
-            committed
-        })
-    }
-}
-
-impl Drop for PgStep {
+impl Drop for PgTx {
     fn drop(&mut self) {
         if let Some(s) = self.step.take() {
-            end_step(&self.handle, s);
+            s.end();
         }
     }
 }
 
-/// Ends a step (it wrote nothing itself: its batch went to the committer), releasing its
-/// locks, and pools the connection again; one that cannot release them is closed.
-fn end_step(handle: &tokio::runtime::Handle, step: Arc<StepConn>) {
-    if !step.open.load(Ordering::SeqCst) {
-        return;
+impl PgTx {
+    /// Runs `read` on the step's session, taking its lock first (once per step).
+    async fn rows(&mut self, read: Read) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let step = self
+            .step
+            .as_mut()
+            .ok_or_else(|| db("the transaction has ended"))?;
+        locked_query(step, read).await
     }
-    handle.spawn(async move {
-        if let Ok(c) = step.client()
-            && tokio::time::timeout(
-                OP_TIMEOUT,
-                c.batch_execute("SELECT pg_advisory_unlock_all()"),
-            )
+}
+
+#[async_trait::async_trait]
+impl Transaction for PgTx {
+    async fn license(&mut self, id: &str) -> Result<Option<License>, StoreError> {
+        one(self.rows(Read::license(id)).await?, id)
+    }
+    async fn order(&mut self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+        Ok(self.rows(Read::order(key)).await?.first().map(|r| r.get(0)))
+    }
+    async fn applied(&mut self, key: &str) -> Result<bool, StoreError> {
+        Ok(!self.rows(Read::applied(key)).await?.is_empty())
+    }
+    async fn device(&mut self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+        one(self.rows(Read::device(key)).await?, "device")
+    }
+    async fn devices_for(&mut self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+        all(self.rows(Read::devices_for(license_id)).await?, "device")
+    }
+    async fn activations(&mut self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
+        all(
+            self.rows(Read::activations(license_id)).await?,
+            "activation",
+        )
+    }
+    async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
+        one(self.rows(Read::job(id)).await?, id)
+    }
+    async fn is_revoked(&mut self, entry: &str) -> Result<bool, StoreError> {
+        Ok(!self.rows(Read::is_revoked(entry)).await?.is_empty())
+    }
+    async fn counts(&mut self) -> Result<StatusCounts, StoreError> {
+        counts_of(self.rows(Read::counts()).await?)
+    }
+    async fn stats(&mut self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(stat_rows(self.rows(Read::stats(prefix)).await?))
+    }
+    async fn commit(mut self: Box<Self>, batch: Batch) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.commits
+            .send(Commit { batch, done })
+            .map_err(|_| db("the committer has stopped"))?;
+        // The step's locks go once the batch is in (or failed): dropping `self` ends it.
+        answer
             .await
-            .is_ok_and(|r| r.is_ok())
-        {
-            step.open.store(false, Ordering::SeqCst);
+            .unwrap_or_else(|_| Err(db("the committer has stopped")))
+    }
+}
+
+/// One read a step or a plain reader makes: its statement, its parameter and, for a keyed
+/// read in a step, the lock it takes first.
+struct Read {
+    lock: Option<i64>,
+    sql: &'static str,
+    param: Box<dyn ToSql + Sync + Send>,
+}
+
+impl Read {
+    fn keyed(key: Key<'_>, sql: &'static str, param: Box<dyn ToSql + Sync + Send>) -> Self {
+        Read {
+            lock: Some(key.lock_id()),
+            sql,
+            param,
         }
-    });
+    }
+
+    fn license(id: &str) -> Self {
+        Read::keyed(Key::License(id), LICENSE_SQL, Box::new(id.to_string()))
+    }
+    fn order(key: &OrderKey) -> Self {
+        Read::keyed(Key::Order(key), ORDER_SQL, Box::new(key.to_bytes()))
+    }
+    fn applied(key: &str) -> Self {
+        Read::keyed(
+            Key::Applied(key),
+            "SELECT 1 FROM applied WHERE key = $1",
+            Box::new(key.as_bytes().to_vec()),
+        )
+    }
+    // A license's seats and device licenses share its lock.
+    fn device(key: &DeviceKey) -> Self {
+        Read::keyed(
+            Key::License(&key.license_id),
+            "SELECT body FROM devices WHERE key = $1",
+            Box::new(key.to_bytes()),
+        )
+    }
+    fn devices_for(license_id: &str) -> Self {
+        Read::keyed(
+            Key::License(license_id),
+            "SELECT body FROM devices WHERE license_id = $1 ORDER BY key",
+            Box::new(license_id.to_string()),
+        )
+    }
+    fn activations(license_id: &str) -> Self {
+        Read::keyed(
+            Key::License(license_id),
+            "SELECT body FROM activations WHERE license_id = $1 ORDER BY seat",
+            Box::new(license_id.to_string()),
+        )
+    }
+    fn job(id: &str) -> Self {
+        Read::keyed(
+            Key::Job(id),
+            "SELECT body FROM outbox WHERE id = $1",
+            Box::new(id.to_string()),
+        )
+    }
+    fn is_revoked(entry: &str) -> Self {
+        Read {
+            lock: None,
+            sql: "SELECT 1 FROM revoked WHERE entry = $1",
+            param: Box::new(entry.to_string()),
+        }
+    }
+    fn counts() -> Self {
+        Read {
+            lock: None,
+            // `rows` binds one parameter, which this query does not need.
+            sql: "SELECT active, frozen, released FROM meta WHERE id = 1 AND $1::text IS NOT NULL",
+            param: Box::new(String::new()),
+        }
+    }
+    fn stats(prefix: &str) -> Self {
+        Read {
+            lock: None,
+            sql: "SELECT key, n FROM stats WHERE starts_with(key, $1) ORDER BY key",
+            param: Box::new(prefix.to_string()),
+        }
+    }
+}
+
+/// The one record a read by primary key found, decoded (`what` names it in an error).
+fn one<T: serde::de::DeserializeOwned>(
+    rows: Vec<tokio_postgres::Row>,
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    Ok(all(rows, what)?.pop())
+}
+
+/// Every record a read found, decoded from its first column.
+fn all<T: serde::de::DeserializeOwned>(
+    rows: Vec<tokio_postgres::Row>,
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter()
+        .map(|r| decode(what, r.get::<_, &[u8]>(0)))
+        .collect()
+}
+
+fn counts_of(rows: Vec<tokio_postgres::Row>) -> Result<StatusCounts, StoreError> {
+    let r = rows
+        .first()
+        .ok_or_else(|| db("the meta row is missing: was the schema applied?"))?;
+    let n = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+    Ok(StatusCounts {
+        active: n(0),
+        frozen: n(1),
+        released: n(2),
+    })
+}
+
+fn stat_rows(rows: Vec<tokio_postgres::Row>) -> Vec<(String, i64)> {
+    rows.iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect()
+}
+
+/// `fut` within [`OP_TIMEOUT`]: a lost server must not hang a callback.
+async fn timed<T>(fut: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(OP_TIMEOUT, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(db(format!("no answer within {} s", OP_TIMEOUT.as_secs()))),
+    }
 }
 
 fn db<E: std::fmt::Display + 'static>(e: E) -> StoreError {
@@ -405,15 +497,10 @@ fn parse_url(url: &str) -> Result<(tokio_postgres::Config, tls::Check), StoreErr
 impl PgStore {
     /// Connects to the database at `url` and checks its schema is the one this binary writes
     /// (`licd migrate --to URL` applies it) and that its commits are durable.
-    /// With `migrate`, applies the migrations it lacks first (as `licd migrate` does).
-    pub fn open(url: &str, migrate: bool) -> Result<Self, StoreError> {
+    /// With `migrate`, applies the migrations it lacks first (as `licd migrate` does). Starts
+    /// the committer and the durability barrier on the current runtime.
+    pub async fn open(url: &str, migrate: bool) -> Result<Self, StoreError> {
         let (cfg, tls) = pg_config(url)?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("licd-pg")
-            .enable_all()
-            .build()
-            .map_err(|e| db(format!("cannot start its runtime: {e}")))?;
         let build = |size: usize, cfg: &tokio_postgres::Config| {
             let manager = Manager::from_config(
                 cfg.clone(),
@@ -447,207 +534,80 @@ impl PgStore {
             crate::crypto::hex(&crate::crypto::random_bytes::<6>().map_err(db)?)
         )
         .into();
-        let (flush_tx, flush_rx) = mpsc::unbounded_channel();
-        let (commit_tx, commit_rx) = mpsc::unbounded_channel();
-        let store = PgStore {
-            pool: pool.clone(),
-            handle: rt.handle().clone(),
-            rt: Some(rt),
-            commits: commit_tx,
-            flushes: flush_tx,
-            node: node.clone(),
-            lease_conn: Arc::default(),
-        };
         if migrate {
-            let url = url.to_string();
-            store.run(async move { self::migrate(&url).await.map(|_| ()) })?;
+            timed(async { self::migrate(url).await.map(|_| ()) }).await?;
         }
-        let version = store.run({
-            let pool = pool.clone();
-            async move {
-                let conn = pool.get().await.map_err(db)?;
-                let client: &tokio_postgres::Client = &conn;
-                schema_version(client).await
-            }
-        })?;
+        let conn = timed(async { pool.get().await.map_err(db) }).await?;
+        let client: &tokio_postgres::Client = &conn;
+        let version = timed(schema_version(client)).await?;
         if version != SCHEMA_VERSION {
             return Err(StoreError::Db(format!(
                 "the database has schema version {version}, this licd needs {SCHEMA_VERSION}: run `licd migrate --to URL` (or start with --database-migrate)"
             )));
         }
-        let sync = store.run({
-            let pool = pool.clone();
-            async move {
-                let conn = pool.get().await.map_err(db)?;
-                let row = conn
-                    .query_one("SHOW synchronous_commit", &[])
-                    .await
-                    .map_err(db)?;
-                Ok(row.get::<_, String>(0))
-            }
-        })?;
+        let sync: String = timed(async {
+            let row = conn
+                .query_one("SHOW synchronous_commit", &[])
+                .await
+                .map_err(db)?;
+            Ok(row.get(0))
+        })
+        .await?;
         if sync == "off" {
             return Err(StoreError::Db(
                 "the database's synchronous_commit is off: licd answers the marketplace only once a change is durable; set it to on (or local, remote_write, remote_apply) for licd's role or database".into(),
             ));
         }
         // Barrier rows of processes long gone (one per start).
-        store.run({
-            let pool = pool.clone();
-            async move {
-                let conn = pool.get().await.map_err(db)?;
-                conn.execute(
-                    "DELETE FROM flush_marks WHERE at < now() - interval '1 day'",
-                    &[],
-                )
-                .await
-                .map_err(db)?;
-                Ok(())
-            }
-        })?;
-        store.rt().spawn(group_commit(writer.clone(), commit_rx));
-        store
-            .rt()
-            .spawn(group_flush(writer, node.to_string(), flush_rx));
-        Ok(store)
-    }
-
-    fn rt(&self) -> &tokio::runtime::Handle {
-        &self.handle
-    }
-
-    /// Runs `fut` on the store's runtime and waits for it: `block_in_place` on a multi-thread
-    /// runtime, a plain wait elsewhere (the CLI, tests).
-    fn run<T: Send + 'static>(
-        &self,
-        fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.rt().spawn(async move {
-            let r = match tokio::time::timeout(OP_TIMEOUT, fut).await {
-                Ok(r) => r,
-                Err(_) => Err(db(format!("no answer within {} s", OP_TIMEOUT.as_secs()))),
-            };
-            let _ = tx.send(r);
-        });
-        let wait = move || {
-            rx.recv()
-                .unwrap_or_else(|_| Err(db("the database task stopped")))
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(wait)
-            }
-            _ => wait(),
-        }
-    }
-
-    /// Runs `fut` on the store's runtime without blocking the caller.
-    fn spawn<T: Send + 'static>(
-        &self,
-        fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
-    ) -> impl Future<Output = Result<T, StoreError>> + Send + 'static {
-        let handle = self.rt().spawn(async move {
-            match tokio::time::timeout(OP_TIMEOUT, fut).await {
-                Ok(r) => r,
-                Err(_) => Err(db(format!("no answer within {} s", OP_TIMEOUT.as_secs()))),
-            }
-        });
-        async move { handle.await.map_err(db)? }
-    }
-
-    /// Runs a read: inside a step's transaction on this thread, on its connection (a step
-    /// holds one already, and waiting for a second could starve every step of the pool);
-    /// elsewhere on a pooled connection.
-    fn read<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Conn) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
-    {
-        let step = current_step(&self.node);
-        let pool = self.pool.clone();
-        self.run(async move {
-            let conn = match step {
-                Some(s) => Conn::Step(s),
-                None => Conn::Pooled(Box::new(pool.get().await.map_err(db)?)),
-            };
-            f(conn).await
+        timed(async {
+            conn.execute(
+                "DELETE FROM flush_marks WHERE at < now() - interval '1 day'",
+                &[],
+            )
+            .await
+            .map_err(db)
+        })
+        .await?;
+        drop(conn);
+        let (flush_tx, flush_rx) = mpsc::unbounded_channel();
+        let (commit_tx, commit_rx) = mpsc::unbounded_channel();
+        // Both stop when the store (the senders) is dropped.
+        tokio::spawn(group_commit(writer.clone(), commit_rx));
+        tokio::spawn(group_flush(writer, node.to_string(), flush_rx));
+        Ok(PgStore {
+            pool,
+            commits: commit_tx,
+            flushes: flush_tx,
+            node,
+            lease_conn: Arc::default(),
         })
     }
 
-    /// Runs `f` on a pooled connection, never a step's: for writes that commit on their own.
-    fn pooled<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Object) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
-    {
-        let pool = self.pool.clone();
-        self.run(async move {
-            let conn = pool.get().await.map_err(db)?;
-            f(conn).await
+    /// A pooled connection, within [`OP_TIMEOUT`].
+    async fn conn(&self) -> Result<Object, StoreError> {
+        timed(async { self.pool.get().await.map_err(db) }).await
+    }
+
+    /// Runs `read` on a pooled connection, locking nothing.
+    async fn rows(&self, read: Read) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let c = self.conn().await?;
+        timed(async {
+            let stmt = c.prepare_cached(read.sql).await.map_err(db)?;
+            query(&c, &stmt, read.param.as_ref()).await
         })
-    }
-
-    /// Runs a keyed read: `sql` with `params`, returning its rows. Inside a step's
-    /// transaction on this thread it first takes the lock of `key` (once per transaction),
-    /// pipelined: the read is a statement of its own, so it sees every commit made before the
-    /// lock was granted. Elsewhere it reads on a pooled connection, locking nothing.
-    fn keyed(
-        &self,
-        key: Key<'_>,
-        sql: &'static str,
-        params: Vec<Box<dyn ToSql + Sync + Send>>,
-    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-        let Some(step) = current_step(&self.node) else {
-            return self.pooled(move |c: Object| async move {
-                let stmt = c.prepare_cached(sql).await.map_err(db)?;
-                query(&c, &stmt, &params).await
-            });
-        };
-        let lock = key.lock_id();
-        self.run(async move {
-            let read = LockedRead { lock, sql, params };
-            let mut rows = locked_queries(&step, &[read]).await?;
-            Ok(rows.pop().unwrap_or_default())
-        })
-    }
-
-    /// Every record a keyed read finds, decoded (`what` names them in an error).
-    fn keyed_all<T: serde::de::DeserializeOwned>(
-        &self,
-        key: Key<'_>,
-        what: &str,
-        sql: &'static str,
-        param: Box<dyn ToSql + Sync + Send>,
-    ) -> Result<Vec<T>, StoreError> {
-        self.keyed(key, sql, vec![param])?
-            .iter()
-            .map(|r| decode(what, r.get::<_, &[u8]>(0)))
-            .collect()
-    }
-
-    /// The record a keyed read by its primary key finds, decoded.
-    fn keyed_one<T: serde::de::DeserializeOwned>(
-        &self,
-        key: Key<'_>,
-        what: &str,
-        sql: &'static str,
-        param: Box<dyn ToSql + Sync + Send>,
-    ) -> Result<Option<T>, StoreError> {
-        Ok(self.keyed_all(key, what, sql, param)?.pop())
+        .await
     }
 
     /// Checks this node's key ring against the one recorded in the database (recording it if
     /// none is): every node must sign with the same keys, or a token one node mints would be
     /// refused by another. `active` is the signing key's id, `keys` every key id in the ring.
-    pub fn check_key_ring(&self, active: &str, keys: &[String]) -> Result<(), StoreError> {
+    pub async fn check_key_ring(&self, active: &str, keys: &[String]) -> Result<(), StoreError> {
         let mut sorted = keys.to_vec();
         sorted.sort();
         let mine = sorted.join(",");
-        let (active, node) = (active.to_string(), self.node.to_string());
-        let recorded = self.pooled(move |c: Object| async move {
+        let node = self.node.to_string();
+        let c = self.conn().await?;
+        let (rec_active, rec_keys, by, at): (String, String, String, String) = timed(async {
             c.execute(
                 "INSERT INTO key_ring (id, active, keys, recorded_by) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
                 &[&active, &mine, &node],
@@ -661,10 +621,9 @@ impl PgStore {
                 )
                 .await
                 .map_err(db)?;
-            let got: (String, String, String, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
-            Ok((got, active, mine))
-        })?;
-        let ((rec_active, rec_keys, by, at), active, mine) = recorded;
+            Ok((row.get(0), row.get(1), row.get(2), row.get(3)))
+        })
+        .await?;
         if rec_active == active && rec_keys == mine {
             return Ok(());
         }
@@ -674,12 +633,13 @@ impl PgStore {
     }
 
     /// Records this node's key ring as the one every node must serve with (`licd keys publish`).
-    pub fn publish_key_ring(&self, active: &str, keys: &[String]) -> Result<(), StoreError> {
+    pub async fn publish_key_ring(&self, active: &str, keys: &[String]) -> Result<(), StoreError> {
         let mut sorted = keys.to_vec();
         sorted.sort();
         let mine = sorted.join(",");
-        let (active, node) = (active.to_string(), self.node.to_string());
-        self.pooled(move |c: Object| async move {
+        let node = self.node.to_string();
+        let c = self.conn().await?;
+        timed(async {
             c.execute(
                 "INSERT INTO key_ring (id, active, keys, recorded_by) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET active = EXCLUDED.active, keys = EXCLUDED.keys, recorded_by = EXCLUDED.recorded_by, recorded_at = now()",
                 &[&active, &mine, &node],
@@ -688,79 +648,58 @@ impl PgStore {
             .map_err(db)?;
             Ok(())
         })
-    }
-}
-
-/// One keyed read of a step: the lock it takes, then the statement it runs.
-struct LockedRead {
-    lock: i64,
-    sql: &'static str,
-    params: Vec<Box<dyn ToSql + Sync + Send>>,
-}
-
-/// Runs `reads` on `step`'s session, each taking its lock first (unless the step holds it
-/// already): all pipelined, in that order, so each read is a statement of its own that sees
-/// every commit made before its lock was granted. Returns each read's rows.
-async fn locked_queries(
-    step: &StepConn,
-    reads: &[LockedRead],
-) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
-    let c = step.client()?;
-    // Every statement prepared first, so that they all go out in this order.
-    let lock_stmt = c
-        .prepare_cached("SELECT pg_advisory_lock($1)")
         .await
-        .map_err(db)?;
-    let mut stmts = Vec::with_capacity(reads.len());
-    for r in reads {
-        stmts.push(c.prepare_cached(r.sql).await.map_err(db)?);
     }
-    let takes: Vec<bool> = {
-        let mut locked = step.locked.lock().unwrap_or_else(|e| e.into_inner());
-        reads.iter().map(|r| locked.insert(r.lock)).collect()
-    };
-    if takes.contains(&true) {
-        step.open.store(true, Ordering::SeqCst);
+}
+
+/// Runs `read` on `step`'s session, taking its lock first unless the step holds it already:
+/// pipelined, so the lock and the read cost one round trip, and the read is a statement of its
+/// own that sees every commit made before its lock was granted.
+async fn locked_query(
+    step: &mut StepConn,
+    read: Read,
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let take = read.lock.filter(|l| step.locked.insert(*l));
+    if take.is_some() {
+        step.open = true;
     }
-    let client: &tokio_postgres::Client = c;
-    type Call<'f> = Pin<
-        Box<dyn Future<Output = Result<Option<Vec<tokio_postgres::Row>>, StoreError>> + Send + 'f>,
-    >;
-    let mut calls: Vec<Call<'_>> = Vec::with_capacity(2 * reads.len());
-    for ((r, stmt), take) in reads.iter().zip(&stmts).zip(takes) {
-        if take {
-            let lock_stmt = &lock_stmt;
-            calls.push(Box::pin(async move {
-                client.execute(lock_stmt, &[&r.lock]).await.map_err(db)?;
-                Ok(None)
-            }));
-        }
-        calls.push(Box::pin(async move {
-            query(client, stmt, &r.params).await.map(Some)
-        }));
-    }
-    // `join_all` polls in order, and each request goes out on its first poll. Without its
-    // lock, what a read returned proves nothing: the first failure, in order, fails the step.
-    let mut rows = Vec::with_capacity(reads.len());
-    for answer in futures_util::future::join_all(calls).await {
-        if let Some(r) = answer? {
-            rows.push(r);
-        }
-    }
-    Ok(rows)
+    let c = step.client()?;
+    timed(async {
+        // Both statements prepared first, so that they go out in this order.
+        let lock_stmt = match take {
+            Some(_) => Some(
+                c.prepare_cached("SELECT pg_advisory_lock($1)")
+                    .await
+                    .map_err(db)?,
+            ),
+            None => None,
+        };
+        let stmt = c.prepare_cached(read.sql).await.map_err(db)?;
+        let client: &tokio_postgres::Client = c;
+        let lock = async {
+            match (&lock_stmt, take) {
+                (Some(s), Some(id)) => client.execute(s, &[&id]).await.map(|_| ()).map_err(db),
+                _ => Ok(()),
+            }
+        };
+        let rows = query(client, &stmt, read.param.as_ref());
+        // `join` polls in order, and each request goes out on its first poll. Without its
+        // lock, what the read returned proves nothing: a failed lock fails the step.
+        let (locked, rows) = futures_util::future::join(lock, rows).await;
+        locked?;
+        rows
+    })
+    .await
 }
 
 /// Runs a prepared statement; its request goes out when the future is first polled.
 async fn query(
     c: &tokio_postgres::Client,
     stmt: &tokio_postgres::Statement,
-    params: &[Box<dyn ToSql + Sync + Send>],
+    param: &(dyn ToSql + Sync + Send),
 ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    c.query(stmt, &refs).await.map_err(db)
+    let p: &(dyn ToSql + Sync) = param;
+    c.query(stmt, &[p]).await.map_err(db)
 }
 
 /// Serves flush requests: takes every request already queued and answers them all with one
@@ -849,35 +788,15 @@ async fn begin_locked(conn: &Object) -> Result<Meta, StoreError> {
     })
 }
 
-/// Keeps the last of several writes to one key, in first-seen order.
-fn last_per_key<T, K: Eq + std::hash::Hash + Clone>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> K,
-) -> Vec<T> {
-    let mut seen = std::collections::HashMap::new();
-    let mut out: Vec<Option<T>> = Vec::with_capacity(items.len());
-    for item in items {
-        match seen.get(&key(&item)) {
-            Some(&i) => out[i] = Some(item),
-            None => {
-                seen.insert(key(&item), out.len());
-                out.push(Some(item));
-            }
-        }
-    }
-    out.into_iter().flatten().collect()
-}
-
 /// One pipelined statement of a commit.
 type Write<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
 /// Commits `batch` on `conn` in a transaction of its own, under the cluster-wide write lock:
-/// the audit records extend the head read under it, and the counters move from the statuses the
-/// licenses had just before.
+/// the plan ([`plan`]) is made from the head and the licenses as they are under that lock, so
+/// the audit records extend the real head and the counters move from the real statuses.
 async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
-    let licenses = last_per_key(batch.licenses, |l| l.id.clone());
-    let ids: Vec<&str> = licenses.iter().map(|l| l.id.as_str()).collect();
-    // The statuses before this commit, read in the same round trip as the head: the statement
+    let ids: Vec<String> = batch.licenses.iter().map(|l| l.id.clone()).collect();
+    // The licenses before this commit, read in the same round trip as the head: the statement
     // runs after the lock is granted, and only a committer holding it writes licenses.
     let before = conn
         .prepare_cached("SELECT id, body FROM licenses WHERE id = ANY($1)")
@@ -892,52 +811,43 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
     })
     .await;
     let meta = meta?;
-    let mut old_rows = HashMap::new();
+    let mut priors = HashMap::new();
     for r in old? {
         let id: String = r.get(0);
         let l: License = decode(&id, r.get::<_, &[u8]>(1))?;
-        old_rows.insert(id, (l.status, Shape::of(&l)));
+        priors.insert(id, Prior::of(&l));
     }
-    let mut counts = meta.counts;
-    let mut deltas: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-    for (k, n) in &batch.stats {
-        *deltas.entry(k.clone()).or_default() += n;
-    }
-    let mut revocations: Vec<String> = batch.revocations;
-    for l in &licenses {
-        let before = old_rows.remove(&l.id);
-        Shape::tally(before.as_ref().map(|(_, s)| s), &Shape::of(l), &mut deltas);
-        let was = before.map(|(s, _)| s);
-        if let Some(was) = was {
-            *counts.slot(was) = counts.slot(was).saturating_sub(1);
-        }
-        *counts.slot(l.status) += 1;
-        if l.status == Status::Released && was != Some(Status::Released) {
-            revocations.push(l.id.clone());
-        }
-    }
-    let stamp = encode(&Timestamp::now());
-
-    let mut seq = meta.audit_seq;
-    let mut prev = meta.audit_hash.clone();
+    let plan = plan(
+        batch,
+        |id| priors.get(id).cloned(),
+        Head {
+            seq: meta.audit_seq,
+            hash: meta.audit_hash.clone(),
+        },
+        meta.counts,
+    );
+    let Plan {
+        licenses,
+        orders,
+        applied,
+        devices,
+        activations,
+        jobs,
+        jobs_done,
+        revocations,
+        audit,
+        head,
+        counts,
+        stats,
+    } = plan;
     let (mut a_seq, mut a_prev, mut a_hash, mut a_lic, mut a_body) =
         (vec![], vec![], vec![], vec![], vec![]);
-    for e in batch.audit {
-        seq += 1;
-        let json = encode(&e);
-        let hash = link(&prev, seq, &json);
-        let record = AuditRecord {
-            seq,
-            prev: prev.clone(),
-            hash: hash.clone(),
-            event: e,
-        };
-        a_seq.push(i64::try_from(seq).map_err(db)?);
-        a_prev.push(prev);
-        a_hash.push(hash.clone());
+    for record in &audit {
+        a_seq.push(i64::try_from(record.seq).map_err(db)?);
+        a_prev.push(record.prev.clone());
+        a_hash.push(record.hash.clone());
         a_lic.push(record.event.license_id.clone());
-        a_body.push(encode(&record));
-        prev = hash;
+        a_body.push(encode(record));
     }
 
     // Statements go out pipelined: one round trip for all of them, then COMMIT.
@@ -970,16 +880,14 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             None,
         ));
     }
-    deltas.retain(|_, d| *d != 0);
-    if !deltas.is_empty() {
-        let (keys, ns): (Vec<String>, Vec<i64>) = deltas.into_iter().unzip();
+    if !stats.is_empty() {
+        let (keys, ns): (Vec<String>, Vec<i64>) = stats.into_iter().unzip();
         writes.push(exec(
             "INSERT INTO stats (key, n) SELECT * FROM unnest($1::text[], $2::int8[]) ON CONFLICT (key) DO UPDATE SET n = stats.n + EXCLUDED.n",
             vec![Box::new(keys), Box::new(ns)],
             None,
         ));
     }
-    let orders = last_per_key(batch.orders, |(k, _)| k.clone());
     if !orders.is_empty() {
         let n = orders.len() as u64;
         let keys: Vec<Vec<u8>> = orders.iter().map(|(k, _)| k.to_bytes()).collect();
@@ -991,12 +899,11 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             Some(n),
         ));
     }
-    if !batch.applied.is_empty() {
+    if !applied.is_empty() {
         writes.push(exec(
             "INSERT INTO applied (key) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING",
             vec![Box::new(
-                batch
-                    .applied
+                applied
                     .into_iter()
                     .map(String::into_bytes)
                     .collect::<Vec<_>>(),
@@ -1004,7 +911,6 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             None,
         ));
     }
-    let devices = last_per_key(batch.devices, |(k, _)| k.to_bytes());
     if !devices.is_empty() {
         let keys: Vec<Vec<u8>> = devices.iter().map(|(k, _)| k.to_bytes()).collect();
         let ids: Vec<String> = devices.iter().map(|(k, _)| k.license_id.clone()).collect();
@@ -1015,7 +921,6 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             None,
         ));
     }
-    let activations = last_per_key(batch.activations, |a| (a.license_id.clone(), a.seat));
     if !activations.is_empty() {
         let ids: Vec<String> = activations.iter().map(|a| a.license_id.clone()).collect();
         let seats: Vec<i32> = activations
@@ -1029,7 +934,6 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             None,
         ));
     }
-    let jobs = last_per_key(batch.jobs, |j| j.id.clone());
     if !jobs.is_empty() {
         let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
         let bodies: Vec<Vec<u8>> = jobs.iter().map(encode).collect();
@@ -1041,18 +945,21 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             None,
         ));
     }
-    if !batch.jobs_done.is_empty() {
+    if !jobs_done.is_empty() {
         writes.push(exec(
             "DELETE FROM outbox WHERE id = ANY($1)",
-            vec![Box::new(batch.jobs_done)],
+            vec![Box::new(jobs_done)],
             None,
         ));
     }
     if !revocations.is_empty() {
-        let stamps: Vec<Vec<u8>> = revocations.iter().map(|_| stamp.clone()).collect();
+        let (entries, stamps): (Vec<String>, Vec<Vec<u8>>) = revocations
+            .into_iter()
+            .map(|(e, at)| (e, encode(&at)))
+            .unzip();
         writes.push(exec(
             "INSERT INTO revoked (entry, at) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
-            vec![Box::new(revocations), Box::new(stamps)],
+            vec![Box::new(entries), Box::new(stamps)],
             None,
         ));
     }
@@ -1067,8 +974,8 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
     writes.push(exec(
         "UPDATE meta SET audit_seq = $1, audit_hash = $2, active = $3, frozen = $4, released = $5 WHERE id = 1 AND audit_seq = $6",
         vec![
-            Box::new(as_i64(seq)),
-            Box::new(prev),
+            Box::new(as_i64(head.seq)),
+            Box::new(head.hash),
             Box::new(as_i64(counts.active)),
             Box::new(as_i64(counts.frozen)),
             Box::new(as_i64(counts.released)),
@@ -1185,78 +1092,51 @@ async fn commit_on(pool: &Pool, conn: &mut Option<Object>, batch: Batch) -> Resu
 
 /// A stored record's JSON body, as sled's records are read (`what` names it in the error).
 fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    super::sled_store::decode(what.as_bytes(), bytes)
+    super::codec::decode(what.as_bytes(), bytes)
 }
 
+#[async_trait::async_trait]
 impl Store for PgStore {
-    fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
-        if let Some(step) = current_step(&self.node)
-            && let Some((read, l)) = &step.ahead.license
-            && read == id
-        {
-            return Ok(l.clone());
-        }
-        self.keyed_one(Key::License(id), id, LICENSE_SQL, Box::new(id.to_string()))
+    async fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
+        one(self.rows(Read::license(id)).await?, id)
     }
 
-    fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
-        let bytes = key.to_bytes();
-        if let Some(step) = current_step(&self.node)
-            && let Some((k, id)) = &step.ahead.order
-            && *k == bytes
-        {
-            return Ok(id.clone());
-        }
-        let rows = self.keyed(Key::Order(key), ORDER_SQL, vec![Box::new(bytes)])?;
-        Ok(rows.first().map(|r| r.get(0)))
+    async fn order(&self, key: &OrderKey) -> Result<Option<String>, StoreError> {
+        Ok(self.rows(Read::order(key)).await?.first().map(|r| r.get(0)))
     }
 
-    fn applied(&self, key: &str) -> Result<bool, StoreError> {
-        let rows = self.keyed(
-            Key::Applied(key),
-            "SELECT 1 FROM applied WHERE key = $1",
-            vec![Box::new(key.as_bytes().to_vec())],
-        )?;
-        Ok(!rows.is_empty())
+    async fn applied(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(!self.rows(Read::applied(key)).await?.is_empty())
     }
 
-    fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
-        self.keyed_one(
-            Key::License(&key.license_id),
-            "device",
-            "SELECT body FROM devices WHERE key = $1",
-            Box::new(key.to_bytes()),
-        )
+    async fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError> {
+        one(self.rows(Read::device(key)).await?, "device")
     }
 
-    fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
-        self.keyed_all(
-            Key::License(license_id),
-            "device",
-            "SELECT body FROM devices WHERE license_id = $1 ORDER BY key",
-            Box::new(license_id.to_string()),
-        )
+    async fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError> {
+        all(self.rows(Read::devices_for(license_id)).await?, "device")
     }
 
-    fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
-        self.keyed_all(
-            Key::License(license_id),
+    async fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
+        all(
+            self.rows(Read::activations(license_id)).await?,
             "activation",
-            "SELECT body FROM activations WHERE license_id = $1 ORDER BY seat",
-            Box::new(license_id.to_string()),
         )
     }
 
-    fn licenses_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<License>, StoreError> {
-        let after = after.map(str::to_string);
+    async fn licenses_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<License>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(move |c: Conn| async move {
-            let c = c.client()?;
-            let rows = match &after {
+        let c = self.conn().await?;
+        let rows = timed(async {
+            match after {
                 Some(a) => {
                     c.query(
                         "SELECT body FROM licenses WHERE id > $1 ORDER BY id LIMIT $2",
-                        &[a, &limit],
+                        &[&a, &limit],
                     )
                     .await
                 }
@@ -1265,50 +1145,23 @@ impl Store for PgStore {
                         .await
                 }
             }
-            .map_err(db)?;
-            rows.iter()
-                .map(|r| decode("license", r.get::<_, &[u8]>(0)))
-                .collect()
+            .map_err(db)
         })
+        .await?;
+        all(rows, "license")
     }
 
-    fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let prefix = prefix.to_string();
-        self.read(move |c: Conn| async move {
-            let c = c.client()?;
-            let stmt = c
-                .prepare_cached("SELECT key, n FROM stats WHERE starts_with(key, $1) ORDER BY key")
-                .await
-                .map_err(db)?;
-            Ok(c.query(&stmt, &[&prefix])
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
-                .collect())
-        })
+    async fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(stat_rows(self.rows(Read::stats(prefix)).await?))
     }
 
-    fn counts(&self) -> Result<StatusCounts, StoreError> {
-        self.read(move |c: Conn| async move {
-            let c = c.client()?;
-            let stmt = c
-                .prepare_cached("SELECT active, frozen, released FROM meta WHERE id = 1")
-                .await
-                .map_err(db)?;
-            let r = c.query_one(&stmt, &[]).await.map_err(db)?;
-            let n = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
-            Ok(StatusCounts {
-                active: n(0),
-                frozen: n(1),
-                released: n(2),
-            })
-        })
+    async fn counts(&self) -> Result<StatusCounts, StoreError> {
+        counts_of(self.rows(Read::counts()).await?)
     }
 
-    fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
-        self.read(move |c: Conn| async move {
-            let c = c.client()?;
+    async fn revoked(&self) -> Result<(u64, Vec<String>), StoreError> {
+        let c = self.conn().await?;
+        timed(async {
             // The number first, as in sled: an entry added in between is listed under the
             // older number, and the next list carries it too.
             let seq: i64 = c
@@ -1325,161 +1178,99 @@ impl Store for PgStore {
                 .collect();
             Ok((u64::try_from(seq).unwrap_or(0), entries))
         })
+        .await
     }
 
-    fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
-        let entry = entry.to_string();
-        self.read(move |c: Conn| async move {
-            let c = c.client()?;
-            let stmt = c
-                .prepare_cached("SELECT 1 FROM revoked WHERE entry = $1")
-                .await
-                .map_err(db)?;
-            Ok(c.query_opt(&stmt, &[&entry]).await.map_err(db)?.is_some())
-        })
+    async fn is_revoked(&self, entry: &str) -> Result<bool, StoreError> {
+        Ok(!self.rows(Read::is_revoked(entry)).await?.is_empty())
     }
 
-    fn begin(&self, ahead: Ahead<'_>) -> Option<BeginFuture<'_>> {
-        let pool = self.pool.clone();
-        let node = self.node.clone();
-        let order = ahead
-            .purchase
-            .map(|k| (Key::Order(k).lock_id(), k.to_bytes()));
-        let license = ahead
-            .license
-            .map(|id| (Key::License(id).lock_id(), id.to_string()));
-        // Dropped on failure or timeout: a connection that may hold the locks is closed.
-        let begun = self.spawn(async move {
-            let mut step = StepConn {
-                node,
-                conn: Some(pool.get().await.map_err(db)?),
-                locked: Mutex::default(),
-                ahead: ReadAhead::default(),
-                open: AtomicBool::new(false),
-            };
-            // In the order every step locks: the purchase, then the license.
-            let mut reads = Vec::with_capacity(2);
-            if let Some((lock, key)) = &order {
-                let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(key.clone())];
-                reads.push(LockedRead {
-                    lock: *lock,
-                    sql: ORDER_SQL,
-                    params,
-                });
-            }
-            if let Some((lock, id)) = &license {
-                let params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(id.clone())];
-                reads.push(LockedRead {
-                    lock: *lock,
-                    sql: LICENSE_SQL,
-                    params,
-                });
-            }
-            if reads.is_empty() {
-                return Ok(step);
-            }
-            let mut rows = locked_queries(&step, &reads).await?.into_iter();
-            if let Some((_, key)) = order {
-                let id = rows.next().unwrap_or_default().first().map(|r| r.get(0));
-                step.ahead.order = Some((key, id));
-            }
-            if let Some((_, id)) = license {
-                let row = rows.next().unwrap_or_default();
-                let l = row.first().map(|r| decode(&id, r.get::<_, &[u8]>(0)));
-                step.ahead.license = Some((id, l.transpose()?));
-            }
-            Ok(step)
-        });
-        let (handle, commits) = (self.handle.clone(), self.commits.clone());
-        Some(Box::pin(async move {
-            Ok(Box::new(PgStep {
-                step: Some(Arc::new(begun.await?)),
-                handle,
-                commits,
-            }) as Box<dyn Transaction>)
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(Tx::new(PgTx {
+            step: Some(StepConn {
+                conn: Some(self.conn().await?),
+                locked: HashSet::new(),
+                open: false,
+            }),
+            commits: self.commits.clone(),
         }))
     }
 
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        let (done, answer) = oneshot::channel();
-        self.commits
-            .send(Commit { batch, done })
-            .map_err(|_| db("the committer has stopped"))?;
-        self.run(async move {
-            answer
-                .await
-                .unwrap_or_else(|_| Err(db("the committer has stopped")))
-        })
-    }
-
-    fn flush(&self) -> StoreFuture<'_> {
+    async fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        let sent = self.flushes.send(tx);
-        Box::pin(async move {
-            sent.map_err(|_| db("the flush task has stopped"))?;
-            rx.await.map_err(|_| db("the flush task has stopped"))?
-        })
+        self.flushes
+            .send(tx)
+            .map_err(|_| db("the flush task has stopped"))?;
+        rx.await.map_err(|_| db("the flush task has stopped"))?
     }
 
-    fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
-        self.bodies(
-            "SELECT body FROM audit WHERE license_id = $1 ORDER BY seq",
-            license_id,
-        )
+    async fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = self
+            .rows(Read {
+                lock: None,
+                sql: "SELECT body FROM audit WHERE license_id = $1 ORDER BY seq",
+                param: Box::new(license_id.to_string()),
+            })
+            .await?;
+        all(rows, "audit record")
     }
 
-    fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        // `bodies` binds one text parameter, which this query does not need.
-        let first: Vec<AuditRecord> = self.bodies(
-            "SELECT body FROM audit WHERE $1::text IS NOT NULL ORDER BY seq LIMIT 1",
-            "",
-        )?;
-        Ok(first.into_iter().next().map(|r| r.event.at))
-    }
-
-    fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
-        self.read(move |c: Conn| async move {
-            let c = c.client()?;
-            use futures_util::StreamExt;
-            let rows = c
-                .query_raw(
-                    "SELECT seq, body FROM audit ORDER BY seq",
-                    std::iter::empty::<i64>(),
-                )
+    async fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let c = self.conn().await?;
+        let rows = timed(async {
+            c.query("SELECT body FROM audit ORDER BY seq LIMIT 1", &[])
                 .await
-                .map_err(db)?;
-            let mut rows = std::pin::pin!(rows);
-            let mut chain = super::AuditChain::default();
-            while let Some(row) = rows.next().await {
-                let row = row.map_err(db)?;
-                let seq = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-                if let Err(broken) = chain.push(&seq.to_be_bytes(), row.get::<_, &[u8]>(1))? {
-                    return Ok(Err(broken));
-                }
-            }
-            Ok(Ok(chain.len()))
+                .map_err(db)
         })
+        .await?;
+        Ok(one::<AuditRecord>(rows, "audit record")?.map(|r| r.event.at))
     }
 
-    fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
-        let nonce = nonce.as_bytes().to_vec();
-        self.pooled(move |c: Object| async move {
+    async fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
+        use futures_util::StreamExt;
+        let c = self.conn().await?;
+        let rows = timed(async {
+            c.query_raw(
+                "SELECT seq, body FROM audit ORDER BY seq",
+                std::iter::empty::<i64>(),
+            )
+            .await
+            .map_err(db)
+        })
+        .await?;
+        // The whole log streams past, however long it takes: no one timeout covers it.
+        let mut rows = std::pin::pin!(rows);
+        let mut chain = AuditChain::default();
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(db)?;
+            let seq = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            if let Err(broken) = chain.push(&seq.to_be_bytes(), row.get::<_, &[u8]>(1))? {
+                return Ok(Err(broken));
+            }
+        }
+        Ok(Ok(chain.len()))
+    }
+
+    async fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
+        let c = self.conn().await?;
+        timed(async {
             let stmt = c
                 .prepare_cached(
                     "INSERT INTO nonces (nonce, expires) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 )
                 .await
                 .map_err(db)?;
-            Ok(c.execute(&stmt, &[&nonce, &expires.unix()])
+            Ok(c.execute(&stmt, &[&nonce.as_bytes(), &expires.unix()])
                 .await
                 .map_err(db)?
                 == 1)
         })
+        .await
     }
 
-    fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
-        let key = key.as_bytes().to_vec();
-        self.pooled(move |c: Object| async move {
+    async fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
+        let c = self.conn().await?;
+        timed(async {
             // One statement: inserted, or taken over from a holder whose claim expired; the
             // row lock makes two takers of one expired claim one winner.
             let stmt = c
@@ -1490,140 +1281,134 @@ impl Store for PgStore {
                 )
                 .await
                 .map_err(db)?;
-            Ok(c.execute(&stmt, &[&key, &until.unix(), &now.unix()])
-                .await
-                .map_err(db)?
-                == 1)
+            Ok(
+                c.execute(&stmt, &[&key.as_bytes(), &until.unix(), &now.unix()])
+                    .await
+                    .map_err(db)?
+                    == 1,
+            )
         })
+        .await
     }
 
-    fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
-        let key = key.as_bytes().to_vec();
-        self.pooled(move |c: Object| async move {
+    async fn release_claim(&self, key: &str, until: Timestamp) -> Result<(), StoreError> {
+        let c = self.conn().await?;
+        timed(async {
             c.execute(
                 "DELETE FROM nonces WHERE nonce = $1 AND expires = $2",
-                &[&key, &until.unix()],
+                &[&key.as_bytes(), &until.unix()],
             )
             .await
             .map_err(db)?;
             Ok(())
         })
+        .await
     }
 
-    fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
-        self.pooled(move |c: Object| async move {
+    async fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let c = self.conn().await?;
+        timed(async {
             let n = c
                 .execute("DELETE FROM nonces WHERE expires < $1", &[&now.unix()])
                 .await
                 .map_err(db)?;
             Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
+        .await
     }
 
-    fn jobs(&self) -> Result<Vec<Job>, StoreError> {
-        self.read(move |c: Conn| async move {
-            let c = c.client()?;
+    async fn jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let c = self.conn().await?;
+        let rows = timed(async {
             c.query("SELECT body FROM outbox ORDER BY id", &[])
                 .await
-                .map_err(db)?
-                .iter()
-                .map(|r| decode("outbox job", r.get::<_, &[u8]>(0)))
-                .collect()
+                .map_err(db)
         })
+        .await?;
+        all(rows, "outbox job")
     }
 
-    fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        self.keyed_one(
-            Key::Job(id),
-            id,
-            "SELECT body FROM outbox WHERE id = $1",
-            Box::new(id.to_string()),
-        )
+    async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        one(self.rows(Read::job(id)).await?, id)
     }
 
-    fn lease_jobs(&self, due: Vec<Job>) -> Result<Vec<Job>, StoreError> {
+    async fn lease_jobs(&self, due: Vec<Job>) -> Result<Vec<Job>, StoreError> {
         if due.is_empty() {
             return Ok(due);
         }
         let ids: Vec<String> = due.iter().map(|j| j.id.clone()).collect();
         let now = Timestamp::now().unix();
-        let slot = self.lease_conn.clone();
-        let pool = self.pool.clone();
-        let won: std::collections::HashSet<String> = self.run(async move {
-            let mut slot = slot.lock().await;
-            let conn = match slot.take() {
-                Some(c) if !c.is_closed() => c,
-                _ => Object::take(pool.get().await.map_err(db)?),
-            };
-            let result = async {
-                // A lease is a session advisory lock on the job: held by this node's lease
-                // connection while the call runs, gone the moment the node (or its session)
-                // dies, so the other node takes the job over at once.
-                let locked: Vec<String> = conn
-                    .query(
-                        &format!("SELECT id FROM unnest($1::text[]) AS id WHERE pg_try_advisory_lock({LEASE_CLASS}, hashtext(id))"),
-                        &[&ids],
-                    )
-                    .await
-                    .map_err(db)?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                // Still due now that it is ours? Another node may have just finished it.
-                let due: Vec<String> = conn
-                    .query(
-                        "SELECT id FROM outbox WHERE id = ANY($1) AND NOT dead AND next_at <= $2",
-                        &[&locked, &now],
-                    )
-                    .await
-                    .map_err(db)?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                let stale: Vec<&String> = locked.iter().filter(|id| !due.contains(id)).collect();
-                if !stale.is_empty() {
-                    conn.execute(
-                        &format!("SELECT pg_advisory_unlock({LEASE_CLASS}, hashtext(id)) FROM unnest($1::text[]) AS id"),
-                        &[&stale],
-                    )
-                    .await
-                    .map_err(db)?;
-                }
-                Ok::<_, StoreError>(due)
+        let mut slot = self.lease_conn.lock().await;
+        let conn = match slot.take() {
+            Some(c) if !c.is_closed() => c,
+            _ => Object::take(self.conn().await?),
+        };
+        let result = timed(async {
+            // A lease is a session advisory lock on the job: held by this node's lease
+            // connection while the call runs, gone the moment the node (or its session)
+            // dies, so the other node takes the job over at once.
+            let locked: Vec<String> = conn
+                .query(
+                    &format!("SELECT id FROM unnest($1::text[]) AS id WHERE pg_try_advisory_lock({LEASE_CLASS}, hashtext(id))"),
+                    &[&ids],
+                )
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            // Still due now that it is ours? Another node may have just finished it.
+            let due: Vec<String> = conn
+                .query(
+                    "SELECT id FROM outbox WHERE id = ANY($1) AND NOT dead AND next_at <= $2",
+                    &[&locked, &now],
+                )
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let stale: Vec<&String> = locked.iter().filter(|id| !due.contains(id)).collect();
+            if !stale.is_empty() {
+                conn.execute(
+                    &format!("SELECT pg_advisory_unlock({LEASE_CLASS}, hashtext(id)) FROM unnest($1::text[]) AS id"),
+                    &[&stale],
+                )
+                .await
+                .map_err(db)?;
             }
-            .await;
-            if result.is_ok() {
-                *slot = Some(conn);
-            }
-            result.map(|d| d.into_iter().collect())
-        })?;
+            Ok::<_, StoreError>(due)
+        })
+        .await;
+        // A session whose leases are uncertain is closed (dropped), never reused.
+        let won: HashSet<String> = result?.into_iter().collect();
+        *slot = Some(conn);
         Ok(due.into_iter().filter(|j| won.contains(&j.id)).collect())
     }
 
-    fn release_jobs(&self, ids: &[String]) {
-        let ids = ids.to_vec();
-        let slot = self.lease_conn.clone();
+    async fn release_jobs(&self, ids: &[String]) {
+        let mut slot = self.lease_conn.lock().await;
         // Best effort: a lease that cannot be released ends with the session.
-        let _ = self.run(async move {
-            let mut slot = slot.lock().await;
-            if let Some(conn) = slot.as_ref()
-                && let Err(e) = conn
-                    .execute(
-                        &format!("SELECT pg_advisory_unlock({LEASE_CLASS}, hashtext(id)) FROM unnest($1::text[]) AS id"),
-                        &[&ids],
-                    )
-                    .await
-            {
-                tracing::warn!(error = %db(e), "outbox: could not release a lease; closing the lease connection");
+        if let Some(conn) = slot.as_ref() {
+            let released = timed(async {
+                conn.execute(
+                    &format!("SELECT pg_advisory_unlock({LEASE_CLASS}, hashtext(id)) FROM unnest($1::text[]) AS id"),
+                    &[&ids],
+                )
+                .await
+                .map_err(db)
+            })
+            .await;
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "outbox: could not release a lease; closing the lease connection");
                 drop(slot.take());
             }
-            Ok(())
-        });
+        }
     }
 
-    fn disk_bytes(&self) -> Result<u64, StoreError> {
-        self.read(move |c: Conn| async move {
-            let c = c.client()?;
+    async fn disk_bytes(&self) -> Result<u64, StoreError> {
+        let c = self.conn().await?;
+        timed(async {
             let n: i64 = c
                 .query_one("SELECT pg_database_size(current_database())", &[])
                 .await
@@ -1631,27 +1416,7 @@ impl Store for PgStore {
                 .get(0);
             Ok(u64::try_from(n).unwrap_or(0))
         })
-    }
-}
-
-impl PgStore {
-    /// The JSON bodies a one-parameter query returns, decoded.
-    fn bodies<T: serde::de::DeserializeOwned + Send + 'static>(
-        &self,
-        sql: &'static str,
-        param: &str,
-    ) -> Result<Vec<T>, StoreError> {
-        let param = param.to_string();
-        self.read(move |c: Conn| async move {
-            let c = c.client()?;
-            let stmt = c.prepare_cached(sql).await.map_err(db)?;
-            c.query(&stmt, &[&param])
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|r| decode(sql, r.get::<_, &[u8]>(0)))
-                .collect()
-        })
+        .await
     }
 }
 
@@ -1699,11 +1464,5 @@ mod tests {
             e.contains("/nonexistent/ca.pem") && !e.contains("s3cret"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn the_last_write_to_a_key_wins_in_first_seen_order() {
-        let v = vec![("a", 1), ("b", 2), ("a", 3)];
-        assert_eq!(last_per_key(v, |p| p.0), vec![("a", 3), ("b", 2)]);
     }
 }
