@@ -93,7 +93,7 @@ impl Service {
         if let Some(id) = self.store.order(&key).await? {
             return Ok(id);
         }
-        let fresh = new_code_id()?;
+        let fresh = self.new_code_id()?;
         self.transact(async |s, tx| {
             if let Some(id) = tx.order(&key).await? {
                 return Ok((Batch::default(), id));
@@ -368,7 +368,7 @@ impl Service {
         fp: &Fingerprint,
         now: Timestamp,
     ) -> Result<CodeSeat, ServiceError> {
-        let fresh = new_code_id()?;
+        let fresh = self.new_code_id()?;
         let key = &OrderKey::Code(code.to_string());
         self.transact(async |s, tx| {
             let mut batch = Batch::default();
@@ -532,7 +532,7 @@ impl Service {
         actor: &str,
         now: Timestamp,
     ) -> Result<String, ServiceError> {
-        let fresh = new_code_id()?;
+        let fresh = self.new_code_id()?;
         self.transact(async |s, tx| {
             let mut batch = Batch::default();
             let mut l = s
@@ -768,11 +768,22 @@ impl Service {
 /// How the id of a code's license starts: `/v1/refresh` runs the daily check only for these.
 pub(super) const CODE_ID_PREFIX: &str = "lc-";
 
-/// A license id for a new code: random, so that nothing about the code can be learnt from it.
-fn new_code_id() -> Result<String, ServiceError> {
-    let bytes = crate::crypto::random_bytes::<12>()
-        .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
-    Ok(format!("{CODE_ID_PREFIX}{}", crate::crypto::hex(&bytes)))
+impl Service {
+    /// A license id for a new code: random, so that nothing about the code can be learnt from
+    /// it (or the next of a seeded sequence, [`Service::with_seeded_ids`]).
+    fn new_code_id(&self) -> Result<String, ServiceError> {
+        let bytes: [u8; 12] = match &self.seeded_ids {
+            Some(next) => {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut b = [0; 12];
+                b[4..].copy_from_slice(&n.to_be_bytes());
+                b
+            }
+            None => crate::crypto::random_bytes::<12>()
+                .map_err(|e| ServiceError::Unavailable(e.to_string()))?,
+        };
+        Ok(format!("{CODE_ID_PREFIX}{}", crate::crypto::hex(&bytes)))
+    }
 }
 
 fn code_state(info: &CodeInfo) -> CodeState {

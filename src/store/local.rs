@@ -85,7 +85,7 @@ impl<S: LocalReads> Transaction for LocalTx<S> {
 /// inherent methods of the same names do the work: `license`, `order`, `applied`, `device`,
 /// `devices_for`, `activations`, `licenses_page`, `counts`, `stats`, `revoked`,
 /// `is_revoked`, `apply`, `audit_for`, `verify_audit_chain`, `remember_nonce`,
-/// `prune_nonces`, `claim`, `release_claim`, `jobs`, `job`, `disk_bytes`, `first_audit_at`,
+/// `prune_nonces`, `claim`, `release_claim`, `jobs`, `job`, `disk_bytes`, `first_audit_at`, `dump`,
 /// plus `flush_async`, `writable_now`, `snapshot_side` and a `turn` field (its lock).
 macro_rules! local_store {
     ($t:ty) => {
@@ -266,6 +266,9 @@ macro_rules! local_store {
             }
             fn snapshot(&self) -> Option<&dyn $crate::store::Snapshot> {
                 <$t>::snapshot_side(self)
+            }
+            async fn dump(&self) -> Result<$crate::store::dump::Dump, $crate::store::StoreError> {
+                <$t>::dump(self)
             }
         }
     };

@@ -183,6 +183,42 @@ impl MemStore {
         None
     }
 
+    pub(crate) fn dump(&self) -> Result<super::dump::Dump, StoreError> {
+        use super::dump::push;
+        let s = self.lock();
+        let mut r = Vec::new();
+        for (id, l) in &s.licenses {
+            push(&mut r, "licenses", id.as_bytes(), encode(l));
+        }
+        for (k, id) in &s.orders {
+            push(&mut r, "orders", k.clone(), id.as_bytes().to_vec());
+        }
+        for k in &s.applied {
+            push(&mut r, "applied", k.as_bytes(), Vec::new());
+        }
+        for (k, d) in &s.devices {
+            push(&mut r, "devices", k.clone(), encode(d));
+        }
+        for (k, a) in &s.activations {
+            push(&mut r, "activations", k.clone(), encode(a));
+        }
+        for (id, j) in &s.jobs {
+            push(&mut r, "outbox", id.as_bytes(), encode(j));
+        }
+        for (e, at) in &s.revoked {
+            push(&mut r, "revoked", e.as_bytes(), encode(at));
+        }
+        for a in &s.audit {
+            push(&mut r, "audit", a.seq.to_be_bytes(), encode(a));
+        }
+        let head = s.audit.last().map_or_else(Head::default, |a| Head {
+            seq: a.seq,
+            hash: a.hash.clone(),
+        });
+        super::dump::push_summary(&mut r, &head, s.counts, s.revocation_seq, s.stats.clone());
+        Ok(super::dump::Dump::new(r))
+    }
+
     pub(crate) fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
         Ok(self.lock().audit.first().map(|r| r.event.at))
     }

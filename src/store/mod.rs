@@ -12,6 +12,7 @@
 //! they read, cluster-wide). The first two are synchronous inside and adapted in `store::local`.
 
 pub mod codec;
+pub mod dump;
 pub(crate) mod local;
 mod mem_store;
 pub mod pg;
@@ -520,6 +521,9 @@ pub trait Store: Send + Sync + 'static {
     fn snapshot(&self) -> Option<&dyn Snapshot> {
         None
     }
+    /// Every record commits wrote, in the backend-neutral [`dump`] format: two stores given
+    /// the same steps dump the same bytes. Reads everything: for tests and inspection.
+    async fn dump(&self) -> Result<dump::Dump, StoreError>;
 }
 
 /// What `licd backup` needs from a store besides [`Store`]: its records as raw bytes, and

@@ -661,6 +661,38 @@ impl SledStore {
         Ok(Ok(chain.len()))
     }
 
+    pub(crate) fn dump(&self) -> Result<super::dump::Dump, StoreError> {
+        let mut r = Vec::new();
+        for (name, tree) in [
+            ("licenses", &self.licenses),
+            ("orders", &self.orders),
+            ("applied", &self.applied),
+            ("devices", &self.devices),
+            ("activations", &self.activations),
+            ("outbox", &self.outbox),
+            ("revoked", &self.revoked),
+            ("audit", &self.audit),
+        ] {
+            for kv in tree.iter() {
+                let (k, v) = kv?;
+                super::dump::push(&mut r, name, k.to_vec(), v.to_vec());
+            }
+        }
+        let head = match Self::get::<(u64, String)>(&self.meta, HEAD)? {
+            Some((seq, hash)) => Head { seq, hash },
+            None => Head::default(),
+        };
+        let counters = self.stats("")?;
+        super::dump::push_summary(
+            &mut r,
+            &head,
+            self.counts()?,
+            Self::get(&self.meta, REVOCATION_SEQ)?.unwrap_or(0),
+            counters,
+        );
+        Ok(super::dump::Dump::new(r))
+    }
+
     fn snapshot_side(&self) -> Option<&dyn Snapshot> {
         Some(self)
     }

@@ -176,6 +176,9 @@ impl Store for FaultyStore {
     fn writable(&self) -> Result<(), StoreError> {
         self.inner.writable()
     }
+    async fn dump(&self) -> Result<licd::store::dump::Dump, StoreError> {
+        self.inner.dump().await
+    }
 }
 
 pub const ISSUER: &str = "acme-isv";

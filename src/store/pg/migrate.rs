@@ -13,12 +13,13 @@ use crate::license::{Activation, License};
 use crate::store::{AuditChain, AuditRecord, SledStore, Snapshot, StoreError};
 
 /// The schema version this binary reads and writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// (version, name, SQL), in order.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("0001_initial.sql")),
     (2, "stats", include_str!("0002_stats.sql")),
+    (3, "revocation_seq", include_str!("0003_revocation_seq.sql")),
 ];
 
 /// The lock `licd migrate` holds (`'licm'`).
@@ -426,8 +427,8 @@ pub async fn import_sled(source: &SledStore, url: &str) -> Result<ImportSummary,
     .await
     .map_err(db)?;
     tx.execute(
-        "UPDATE meta SET audit_seq = $1, audit_hash = $2, active = $3, frozen = $4, released = $5 WHERE id = 1",
-        &[&n(head_seq), &head_hash, &n(counts.active), &n(counts.frozen), &n(counts.released)],
+        "UPDATE meta SET audit_seq = $1, audit_hash = $2, active = $3, frozen = $4, released = $5, revocation_seq = $6 WHERE id = 1",
+        &[&n(head_seq), &head_hash, &n(counts.active), &n(counts.frozen), &n(counts.released), &n(revocation_seq)],
     )
     .await
     .map_err(db)?;

@@ -330,7 +330,7 @@ impl Read {
     fn stats(prefix: &str) -> Self {
         Read {
             lock: None,
-            sql: "SELECT key, n FROM stats WHERE starts_with(key, $1) ORDER BY key",
+            sql: "SELECT key, n FROM stats WHERE starts_with(key, $1) AND n <> 0 ORDER BY key",
             param: Box::new(prefix.to_string()),
         }
     }
@@ -957,8 +957,10 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             .into_iter()
             .map(|(e, at)| (e, encode(&at)))
             .unzip();
+        // An entry keeps the time it was first revoked; the list's number grows by the
+        // entries actually added.
         writes.push(exec(
-            "INSERT INTO revoked (entry, at) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+            "WITH added AS (INSERT INTO revoked (entry, at) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING RETURNING 1) UPDATE meta SET revocation_seq = revocation_seq + (SELECT count(*) FROM added) WHERE id = 1",
             vec![Box::new(entries), Box::new(stamps)],
             None,
         ));
@@ -1165,7 +1167,7 @@ impl Store for PgStore {
             // The number first, as in sled: an entry added in between is listed under the
             // older number, and the next list carries it too.
             let seq: i64 = c
-                .query_one("SELECT coalesce(max(seq), 0)::int8 FROM revoked", &[])
+                .query_one("SELECT revocation_seq FROM meta WHERE id = 1", &[])
                 .await
                 .map_err(db)?
                 .get(0);
@@ -1417,6 +1419,73 @@ impl Store for PgStore {
             Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
+    }
+
+    async fn dump(&self) -> Result<super::dump::Dump, StoreError> {
+        use super::dump::push;
+        let c = self.conn().await?;
+        let mut r = Vec::new();
+        let rows = |sql: &'static str| {
+            let c = &c;
+            async move { c.query(sql, &[]).await.map_err(db) }
+        };
+        for row in rows("SELECT id, body FROM licenses").await? {
+            push(&mut r, "licenses", row.get::<_, String>(0), row.get(1));
+        }
+        for row in rows("SELECT key, license_id FROM orders").await? {
+            push(
+                &mut r,
+                "orders",
+                row.get::<_, Vec<u8>>(0),
+                row.get::<_, String>(1).into_bytes(),
+            );
+        }
+        for row in rows("SELECT key FROM applied").await? {
+            push(&mut r, "applied", row.get::<_, Vec<u8>>(0), Vec::new());
+        }
+        for row in rows("SELECT key, body FROM devices").await? {
+            push(&mut r, "devices", row.get::<_, Vec<u8>>(0), row.get(1));
+        }
+        for row in rows("SELECT license_id, seat, body FROM activations").await? {
+            let (id, seat): (String, i32) = (row.get(0), row.get(1));
+            let seat = u32::try_from(seat).unwrap_or(0);
+            push(
+                &mut r,
+                "activations",
+                [id.as_bytes(), b"\0", &seat.to_be_bytes()].concat(),
+                row.get(2),
+            );
+        }
+        for row in rows("SELECT id, body FROM outbox").await? {
+            push(&mut r, "outbox", row.get::<_, String>(0), row.get(1));
+        }
+        for row in rows("SELECT entry, at FROM revoked").await? {
+            push(&mut r, "revoked", row.get::<_, String>(0), row.get(1));
+        }
+        for row in rows("SELECT seq, body FROM audit").await? {
+            let seq = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            push(&mut r, "audit", seq.to_be_bytes(), row.get(1));
+        }
+        let meta = c
+            .query_one(
+                "SELECT audit_seq, audit_hash, active, frozen, released, revocation_seq FROM meta WHERE id = 1",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        let n = |i: usize| u64::try_from(meta.get::<_, i64>(i)).unwrap_or(0);
+        let head = Head {
+            seq: n(0),
+            hash: meta.get(1),
+        };
+        let counts = StatusCounts {
+            active: n(2),
+            frozen: n(3),
+            released: n(4),
+        };
+        let counters = stat_rows(rows("SELECT key, n FROM stats").await?);
+        super::dump::push_summary(&mut r, &head, counts, n(5), counters);
+        Ok(super::dump::Dump::new(r))
     }
 }
 
