@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 
 use crate::market_api::{MAX_USAGE_ITEMS, MarketplaceApi};
 use crate::service::Service;
+use crate::store::Due;
 
 pub use crate::job::{Job, Task};
 
@@ -75,6 +76,9 @@ pub struct Worker {
 /// How long the worker sleeps when nothing is due and nothing wakes it.
 const IDLE: Duration = Duration::from_secs(30);
 
+/// Due jobs one round takes at most; the rest go in the next round, a second later.
+const ROUND_JOBS: usize = 1000;
+
 impl Worker {
     /// A worker for `service`'s outbox; without `api`, jobs wait until one is configured.
     pub fn new(
@@ -117,29 +121,28 @@ impl Worker {
         &self,
         warned_unconfigured: &mut bool,
     ) -> Result<Duration, crate::store::StoreError> {
-        let jobs = self.service.store().jobs().await?;
         let now = Timestamp::now();
-        let pending: Vec<Job> = jobs.into_iter().filter(|j| !j.dead).collect();
+        let Due {
+            jobs: due,
+            next: later,
+        } = self.service.store().due_jobs(now, ROUND_JOBS).await?;
         let Some(api) = &self.api else {
-            if !pending.is_empty() && !*warned_unconfigured {
+            if !due.is_empty() && !*warned_unconfigured {
                 tracing::warn!(
-                    pending = pending.len(),
+                    due = due.len(),
                     "outbox: calls to the marketplace are waiting, but its open API is not configured (--marketplace-ak, --marketplace-sk-file)"
                 );
                 *warned_unconfigured = true;
             }
             return Ok(IDLE);
         };
-        let mut next = IDLE;
-        let mut due = Vec::new();
-        for job in pending {
-            if job.next_at > now {
-                let wait = u64::try_from(job.next_at.unix() - now.unix()).unwrap_or(0);
-                next = next.min(Duration::from_secs(wait.max(1)));
-            } else {
-                due.push(job);
+        let mut next = match later {
+            Some(at) => {
+                let wait = u64::try_from(at.unix() - now.unix()).unwrap_or(0);
+                IDLE.min(Duration::from_secs(wait.max(1)))
             }
-        }
+            None => IDLE,
+        };
         let mut due = units(due).into_iter();
         let mut running = tokio::task::JoinSet::new();
         let mut outage = false;

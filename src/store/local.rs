@@ -85,7 +85,7 @@ impl<S: LocalReads> Transaction for LocalTx<S> {
 /// inherent methods of the same names do the work: `license`, `order`, `applied`, `device`,
 /// `devices_for`, `activations`, `licenses_page`, `counts`, `stats`, `revoked`,
 /// `is_revoked`, `apply`, `audit_for`, `verify_audit_chain`, `remember_nonce`,
-/// `prune_nonces`, `claim`, `release_claim`, `jobs`, `job`, `disk_bytes`, `first_audit_at`, `dump`,
+/// `prune_nonces`, `claim`, `release_claim`, `jobs`, `due_jobs`, `job`, `disk_bytes`, `first_audit_at`, `dump`,
 /// plus `flush_async`, `writable_now`, `snapshot_side` and a `turn` field (its lock).
 macro_rules! local_store {
     ($t:ty) => {
@@ -255,6 +255,13 @@ macro_rules! local_store {
                 id: &str,
             ) -> Result<Option<$crate::job::Job>, $crate::store::StoreError> {
                 <$t>::job(self, id)
+            }
+            async fn due_jobs(
+                &self,
+                now: client_verifier::Timestamp,
+                limit: usize,
+            ) -> Result<$crate::store::Due, $crate::store::StoreError> {
+                <$t>::due_jobs(self, now, limit)
             }
             async fn disk_bytes(&self) -> Result<u64, $crate::store::StoreError> {
                 <$t>::disk_bytes(self)

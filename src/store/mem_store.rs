@@ -270,6 +270,18 @@ impl MemStore {
         Ok(self.lock().jobs.values().cloned().collect())
     }
 
+    pub(crate) fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<super::Due, StoreError> {
+        let mut pending: Vec<Job> = self
+            .lock()
+            .jobs
+            .values()
+            .filter(|j| !j.dead)
+            .cloned()
+            .collect();
+        pending.sort_by(|a, b| (a.next_at.unix(), &a.id).cmp(&(b.next_at.unix(), &b.id)));
+        Ok(super::Due::split(pending, now, limit))
+    }
+
     pub(crate) fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         Ok(self.lock().jobs.get(id).cloned())
     }

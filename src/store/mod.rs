@@ -319,6 +319,32 @@ impl StatusCounts {
     }
 }
 
+/// The outbox's due jobs ([`Store::due_jobs`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Due {
+    /// Pending jobs due now, earliest first.
+    pub jobs: Vec<Job>,
+    /// When the first pending job not in `jobs` is due (now or earlier when the limit cut the
+    /// list short); `None` when there is none.
+    pub next: Option<Timestamp>,
+}
+
+impl Due {
+    /// Splits pending jobs in due order (at least the first `limit + 1` of them) into the
+    /// ones due at `now`, at most `limit`, and the time the next one is due.
+    pub fn split(pending: impl IntoIterator<Item = Job>, now: Timestamp, limit: usize) -> Due {
+        let mut due = Due::default();
+        for job in pending {
+            if job.next_at > now || due.jobs.len() == limit {
+                due.next = Some(job.next_at);
+                break;
+            }
+            due.jobs.push(job);
+        }
+        due
+    }
+}
+
 /// A read-decide-commit step, as the service sees it ([`Store::begin`]): its reads go through
 /// it, visibly, and its writes leave as one [`Batch`] ([`Tx::commit`]). What a step read is
 /// still true when its batch commits: one process's stores (sled, memory) run steps one at a
@@ -493,6 +519,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every outbox job (pending and dead; finished ones are gone).
     async fn jobs(&self) -> Result<Vec<Job>, StoreError>;
+    /// Up to `limit` pending jobs due at `now`, in due order, and when the next pending job
+    /// not returned is due: what one round of the outbox needs, read in O(due), however
+    /// many jobs wait dead for an operator.
+    async fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<Due, StoreError>;
     /// One outbox job.
     async fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
 

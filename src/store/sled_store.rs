@@ -60,6 +60,39 @@ pub struct SledStore {
     counters: Arc<Counters>,
     /// Steps take turns on it ([`super::local::LocalTx`]); a backup holds it to see one state.
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// The pending outbox jobs by due time, kept in memory beside the `outbox` tree: built by
+    /// one scan at open and kept on every commit, so a round of the outbox reads only the
+    /// jobs it runs, however many dead ones wait for an operator.
+    due: Arc<Mutex<DueIndex>>,
+}
+
+/// Pending (not dead) outbox jobs: (due time, id) in due order, and each id's due time.
+#[derive(Debug, Default)]
+struct DueIndex {
+    order: std::collections::BTreeSet<(i64, String)>,
+    at: std::collections::HashMap<String, i64>,
+}
+
+impl DueIndex {
+    fn remove(&mut self, id: &str) {
+        if let Some(t) = self.at.remove(id) {
+            self.order.remove(&(t, id.to_string()));
+        }
+    }
+
+    fn put(&mut self, job: &Job) {
+        self.remove(&job.id);
+        if !job.dead {
+            let t = job.next_at.unix();
+            self.order.insert((t, job.id.clone()));
+            self.at.insert(job.id.clone(), t);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.order.len()
+    }
 }
 
 super::local::local_store!(SledStore);
@@ -182,8 +215,15 @@ impl SledStore {
                 db: db.clone(),
             }),
             turn: Arc::default(),
+            due: Arc::default(),
             db,
         };
+        {
+            let mut due = store.due.lock().unwrap_or_else(|e| e.into_inner());
+            for kv in store.outbox.iter() {
+                due.put(&decode_entry::<Job>(kv)?);
+            }
+        }
         let values = store.load_counters()?;
         *store
             .counters
@@ -446,6 +486,15 @@ impl SledStore {
         match result {
             Ok(()) => {
                 self.note(|| plan_keys(&plan));
+                {
+                    let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
+                    for j in &plan.jobs {
+                        due.put(j);
+                    }
+                    for id in &plan.jobs_done {
+                        due.remove(id);
+                    }
+                }
                 self.counters.add(plan.stats);
                 Ok(())
             }
@@ -594,6 +643,25 @@ impl SledStore {
 
     pub(crate) fn jobs(&self) -> Result<Vec<Job>, StoreError> {
         self.outbox.iter().map(decode_entry).collect()
+    }
+
+    pub(crate) fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<super::Due, StoreError> {
+        // The first `limit + 1` pending ids in due order: enough to tell the next one's time.
+        let ids: Vec<String> = {
+            let due = self.due.lock().unwrap_or_else(|e| e.into_inner());
+            due.order
+                .iter()
+                .take(limit.saturating_add(1))
+                .map(|(_, id)| id.clone())
+                .collect()
+        };
+        let mut pending = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(job) = self.job(&id)? {
+                pending.push(job);
+            }
+        }
+        Ok(super::Due::split(pending, now, limit))
     }
 
     pub(crate) fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
@@ -1068,6 +1136,84 @@ mod tests {
         s.track_changes(false);
         s.remember_nonce("n2", t("2026-01-01T00:02:00Z")).unwrap();
         assert!(s.changed_keys().is_empty());
+    }
+
+    /// A round of the outbox reads the jobs it runs: 100,000 dead jobs waiting for an operator
+    /// are neither in the due index nor read.
+    #[test]
+    fn due_jobs_read_only_the_due_ones_however_many_are_dead() {
+        use crate::job::Task;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path(), 64 << 20).unwrap();
+        let now = t("2026-01-01T00:00:00Z");
+        let job = |id: String, at: Timestamp, dead: bool| {
+            let mut j = Job::new(
+                id,
+                "inst",
+                Task::Upload {
+                    event_id: "e".into(),
+                    token: "t".into(),
+                },
+                at,
+            );
+            j.dead = dead;
+            j
+        };
+        for chunk in 0..10 {
+            let jobs = (0..10_000)
+                .map(|i| job(format!("dead-{chunk}-{i:05}"), now, true))
+                .collect();
+            s.apply(Batch {
+                jobs,
+                ..Batch::default()
+            })
+            .unwrap();
+        }
+        let mut live: Vec<Job> = (0..10)
+            .map(|i| job(format!("due-{i}"), now.add_secs(-i), false))
+            .collect();
+        live.push(job("later".into(), now.add_secs(60), false));
+        s.apply(Batch {
+            jobs: live,
+            ..Batch::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.due.lock().unwrap().len(),
+            11,
+            "the index holds the pending jobs only"
+        );
+        let due = s.due_jobs(now, 100).unwrap();
+        assert_eq!(
+            due.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            [
+                "due-9", "due-8", "due-7", "due-6", "due-5", "due-4", "due-3", "due-2", "due-1",
+                "due-0"
+            ],
+            "earliest first"
+        );
+        assert_eq!(due.next, Some(now.add_secs(60)));
+        // A limit cuts the round short and says the rest are due now.
+        let first = s.due_jobs(now, 3).unwrap();
+        assert_eq!(first.jobs.len(), 3);
+        assert_eq!(first.next, Some(now.add_secs(-6)));
+        // Finished, dead or rescheduled jobs leave or move; an index built at open agrees.
+        s.apply(Batch {
+            jobs: vec![
+                job("due-9".into(), now, true),
+                job("due-8".into(), now.add_secs(120), false),
+            ],
+            jobs_done: vec!["due-7".into()],
+            ..Batch::default()
+        })
+        .unwrap();
+        let ids = |d: &super::super::Due| d.jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>();
+        let before = ids(&s.due_jobs(now, 100).unwrap());
+        assert_eq!(before.len(), 7);
+        drop(s);
+        let s = reopen(dir.path(), 64 << 20);
+        assert_eq!(ids(&s.due_jobs(now, 100).unwrap()), before);
+        assert_eq!(s.due.lock().unwrap().len(), 9);
     }
 
     #[test]

@@ -154,6 +154,9 @@ impl Store for FaultyStore {
     async fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
         self.inner.job(id).await
     }
+    async fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<licd::store::Due, StoreError> {
+        self.inner.due_jobs(now, limit).await
+    }
     async fn licenses_page(
         &self,
         after: Option<&str>,

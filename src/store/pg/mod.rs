@@ -1334,6 +1334,26 @@ impl Store for PgStore {
         one(self.rows(Read::job(id)).await?, id)
     }
 
+    async fn due_jobs(&self, now: Timestamp, limit: usize) -> Result<super::Due, StoreError> {
+        // The partial index `outbox_due` (next_at, pending only) serves this in O(limit).
+        let take = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let c = self.conn().await?;
+        let rows = timed(async {
+            c.query(
+                "SELECT body FROM outbox WHERE NOT dead ORDER BY next_at, id LIMIT $1",
+                &[&take],
+            )
+            .await
+            .map_err(db)
+        })
+        .await?;
+        Ok(super::Due::split(
+            all::<Job>(rows, "outbox job")?,
+            now,
+            limit,
+        ))
+    }
+
     async fn lease_jobs(&self, due: Vec<Job>) -> Result<Vec<Job>, StoreError> {
         if due.is_empty() {
             return Ok(due);
