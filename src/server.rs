@@ -23,7 +23,7 @@ use crate::market_api::{ApiConfig, MarketplaceApi};
 use crate::marketplace::AccessKey;
 use crate::outbox::{RetryPolicy, Worker};
 use crate::service::{Service, Settings};
-use crate::store::{PgStore, SledStore, Store};
+use crate::store::{PgStore, SledStore, Store, StoreError};
 
 /// A startup or serving failure, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -399,22 +399,25 @@ impl App {
 
 /// Opens the database, saying plainly when another licd holds it.
 pub(crate) fn open_store(db_path: &Path, cache_bytes: u64) -> Result<SledStore, ServeError> {
-    SledStore::open(db_path, cache_bytes).map_err(|source| {
-        if source.to_string().contains("WouldBlock") {
-            let who = lock_holder(db_path).map_or_else(
-                || "another licd".to_string(),
-                |pid| format!("another licd (pid {pid})"),
-            );
-            return ServeError::Config(format!(
-                "{who} is using {}: one licd per data directory (stop it, or give this one its own --data-dir)",
-                db_path.parent().unwrap_or(db_path).display()
-            ));
-        }
-        ServeError::Store {
+    SledStore::open(db_path, cache_bytes).map_err(|source| match source {
+        StoreError::InUse { .. } => ServeError::Config(in_use_message(db_path)),
+        source => ServeError::Store {
             path: db_path.display().to_string(),
             source,
-        }
+        },
     })
+}
+
+/// What to say when another process holds the database at `db_path`: who, and what to do.
+pub(crate) fn in_use_message(db_path: &Path) -> String {
+    let who = lock_holder(db_path).map_or_else(
+        || "another licd".to_string(),
+        |pid| format!("another licd (pid {pid})"),
+    );
+    format!(
+        "{who} is using {}: one licd per data directory (stop it, or give this one its own --data-dir)",
+        db_path.parent().unwrap_or(db_path).display()
+    )
 }
 
 /// The process holding the database open, found through `/proc` (Linux, same user); `None`

@@ -121,12 +121,11 @@ pub enum ServiceError {
     /// nothing was changed, and the same request may succeed later.
     #[error("{0}")]
     Unavailable(String),
-    /// The marketplace refused a License 2.0 code for good (`kind`: `unknown_code`,
-    /// `not_delivered`, `not_activated`, `invalid_code`, `refused`).
+    /// The marketplace refused a License 2.0 code for good.
     #[error("{message}")]
     CodeRefused {
-        /// A stable name for the client.
-        kind: &'static str,
+        /// Why, in the marketplace's terms.
+        kind: CodeRefusal,
         /// What the user should know.
         message: String,
     },
@@ -192,6 +191,40 @@ impl ServiceError {
             | ServiceError::Invalid(_)
             | ServiceError::Store(_) => false,
         }
+    }
+}
+
+/// Why the marketplace refused a License 2.0 code ([`ServiceError::CodeRefused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeRefusal {
+    /// No such code.
+    UnknownCode,
+    /// Not delivered to the customer yet.
+    NotDelivered,
+    /// The marketplace has no activation of it.
+    NotActivated,
+    /// Malformed.
+    InvalidCode,
+    /// Refused for another reason.
+    Refused,
+}
+
+impl CodeRefusal {
+    /// The stable name clients see (`error` in the API's answer).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeRefusal::UnknownCode => "unknown_code",
+            CodeRefusal::NotDelivered => "not_delivered",
+            CodeRefusal::NotActivated => "not_activated",
+            CodeRefusal::InvalidCode => "invalid_code",
+            CodeRefusal::Refused => "refused",
+        }
+    }
+
+    /// Whether the customer can act on it (a code mistyped or not yet delivered), rather than
+    /// the ISV.
+    pub fn is_customers(self) -> bool {
+        self != CodeRefusal::Refused
     }
 }
 

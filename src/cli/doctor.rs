@@ -146,6 +146,8 @@ enum Facts {
     Offline(StoreFacts),
     /// Neither: why.
     Unknown(String),
+    /// Neither, because a process that did not answer holds the database: why.
+    Held(String),
 }
 
 async fn checklist(args: &DoctorArgs) -> Vec<Line> {
@@ -462,22 +464,29 @@ async fn facts(args: &DoctorArgs, config: &Config) -> Facts {
                 let s = crate::store::pg::PgStore::open(url.expose(), false).await?;
                 crate::service::store_facts(&s).await
             };
-            facts.await.map_err(|e| format!("PostgreSQL {url}: {e}"))
+            facts
+                .await
+                .map_err(|e| (format!("PostgreSQL {url}: {e}"), false))
         }
         None => {
             let db = config.data_dir.join("db");
             if db.exists() {
-                let cache = config.cache_bytes;
-                match crate::server::open_store(&db, cache) {
+                match crate::store::SledStore::open(&db, config.cache_bytes) {
                     Ok(s) => crate::service::store_facts(&s)
                         .await
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                        .map_err(|e| (e.to_string(), false)),
+                    Err(crate::store::StoreError::InUse { .. }) => {
+                        Err((crate::server::in_use_message(&db), true))
+                    }
+                    Err(e) => Err((format!("{}: {e}", db.display()), false)),
                 }
             } else {
-                Err(format!(
-                    "no database in {} yet: licd serve creates it at first start",
-                    config.data_dir.display()
+                Err((
+                    format!(
+                        "no database in {} yet: licd serve creates it at first start",
+                        config.data_dir.display()
+                    ),
+                    false,
                 ))
             }
         }
@@ -486,8 +495,8 @@ async fn facts(args: &DoctorArgs, config: &Config) -> Facts {
     match offline {
         Ok(f) => Facts::Offline(f),
         // Held by a daemon that did not answer: both halves of the story.
-        Err(e) if e.contains("is using") => Facts::Unknown(format!("{e}; {daemon_error}")),
-        Err(e) => Facts::Unknown(e),
+        Err((e, true)) => Facts::Held(format!("{e}; {daemon_error}")),
+        Err((e, false)) => Facts::Unknown(e),
     }
 }
 
@@ -505,8 +514,8 @@ fn database(config: &Config, facts: &Facts, now: Timestamp) -> Vec<Line> {
             }
         },
         Facts::Offline(s) => (s.clone(), "opened by doctor: no licd is running"),
-        Facts::Unknown(why) => {
-            let level = if config.database_url.is_some() || why.contains("is using") {
+        Facts::Unknown(why) | Facts::Held(why) => {
+            let level = if config.database_url.is_some() || matches!(facts, Facts::Held(_)) {
                 Level::Failure
             } else {
                 Level::Warning

@@ -40,7 +40,7 @@ pub async fn run(args: MigrateArgs, json: bool) -> Result<(), CliError> {
                 )));
             }
             Some(SledStore::open(&db, 64 << 20).map_err(|e| {
-                if e.to_string().contains("WouldBlock") {
+                if matches!(e, crate::store::StoreError::InUse { .. }) {
                     CliError::usage(format!(
                         "a licd is using {}: stop it first, so that nothing changes during the copy",
                         dir.display()

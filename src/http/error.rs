@@ -112,13 +112,14 @@ impl From<ServiceError> for ApiError {
                 ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "code_incomplete", message)
             },
             E::CodeRefused { kind, .. } => {
+                use crate::service::CodeRefusal as R;
                 let status = match kind {
-                    "unknown_code" => StatusCode::NOT_FOUND,
-                    "not_delivered" | "not_activated" => StatusCode::CONFLICT,
-                    "invalid_code" => StatusCode::BAD_REQUEST,
-                    _ => StatusCode::BAD_GATEWAY,
+                    R::UnknownCode => StatusCode::NOT_FOUND,
+                    R::NotDelivered | R::NotActivated => StatusCode::CONFLICT,
+                    R::InvalidCode => StatusCode::BAD_REQUEST,
+                    R::Refused => StatusCode::BAD_GATEWAY,
                 };
-                Self::new(status, kind, message)
+                Self::new(status, kind.as_str(), message)
             }
             _ => Self::bad_request(message),
         }

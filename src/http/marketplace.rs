@@ -17,7 +17,8 @@ use client_verifier::Timestamp;
 use super::{AppState, ClientAddr, client_label};
 use crate::license::DomainError;
 use crate::marketplace::{
-    Callback, ProtocolError, Response, ResultCode, parse_v1, parse_v2, verify_v1, verify_v2_as,
+    Callback, ProtocolError, RefusalKind, Response, ResultCode, parse_v1, parse_v2, verify_v1,
+    verify_v2_as,
 };
 use crate::service::{Outcome, ServiceError};
 
@@ -72,7 +73,7 @@ fn verified_v1(st: &AppState, query: &str, now: Timestamp) -> Result<Verified, U
     let params = verify_v1(&st.access_key, query, now, st.v1_window_secs).map_err(|mut e| {
         // The only signed-time refusal is the window: say which setting it is, so whoever
         // reads the Seller Console or the log at 3 a.m. knows what to check.
-        if e.code == ResultCode::AuthFailed && e.message.starts_with("timeStamp:") {
+        if e.kind == RefusalKind::OutsideWindow {
             e.message.push_str(
                 " (licd's V1 window: --v1-window-secs, LICD_V1_WINDOW_SECS; check both clocks; \
                  a callback re-sent with 重新启动 in the Seller Console carries a fresh timeStamp)",

@@ -111,6 +111,18 @@ pub struct ProtocolError {
     pub code: ResultCode,
     /// What was wrong, naming the field.
     pub message: String,
+    /// Which refusal it is, for a caller that says more about one of them.
+    pub kind: RefusalKind,
+}
+
+/// What a [`ProtocolError`] refuses, beyond its result code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// A well-signed callback whose signed time is too far from the server's clock.
+    OutsideWindow,
+    /// Anything else.
+    #[default]
+    Other,
 }
 
 impl ProtocolError {
@@ -119,7 +131,13 @@ impl ProtocolError {
         ProtocolError {
             code,
             message: message.into(),
+            kind: RefusalKind::Other,
         }
+    }
+
+    /// This error, marked as refusal `kind`.
+    pub(super) fn with_kind(self, kind: RefusalKind) -> Self {
+        ProtocolError { kind, ..self }
     }
 
     /// `000001` about `field`.

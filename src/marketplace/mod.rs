@@ -39,7 +39,7 @@ pub use callback::{
     ReleaseInstance, ReleaseLicense, ReleaseLicenseCode, UpdateInstanceStatus,
     UpdateLicenseCodeStatus, UpgradeInstance, parse_v1, parse_v2,
 };
-pub use code::{ProtocolError, ResultCode};
+pub use code::{ProtocolError, RefusalKind, ResultCode};
 pub use key::AccessKey;
 pub use response::{BODY_SIGN_HEADER, Response, body_sign_header, verify_body_sign};
 pub use sign::{

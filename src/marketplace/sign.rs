@@ -11,7 +11,7 @@ use client_verifier::Timestamp;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::code::{ProtocolError, quoted};
+use super::code::{ProtocolError, RefusalKind, quoted};
 use super::key::{AccessKey, ct_eq, hmac_sha256};
 use super::time::{format_v1_timestamp, parse_v1_timestamp, v1_timestamp_millis};
 
@@ -261,7 +261,8 @@ pub fn verify_v1(
                 format!(
                     "{stamp} is {skew} s from the server clock, more than the {window} s allowed"
                 ),
-            ));
+            )
+            .with_kind(RefusalKind::OutsideWindow));
         }
     }
     let millis = timestamp.unix() * 1000 + v1_timestamp_millis(stamp);
@@ -678,6 +679,7 @@ mod tests {
             (err.code, err.message.as_str()),
             (ResultCode::AuthFailed, "timeStamp: missing")
         );
+        assert_eq!(err.kind, RefusalKind::Other, "not the window's refusal");
     }
 
     #[test]
@@ -688,6 +690,7 @@ mod tests {
             assert_eq!(err.code, ResultCode::AuthFailed);
             assert!(err.message.starts_with("timeStamp: "), "{err}");
             assert!(err.message.contains("301 s"), "{err}");
+            assert_eq!(err.kind, RefusalKind::OutsideWindow);
         }
         assert!(verify_v1(&key(), &query, v1_now().add_secs(300), Some(300)).is_ok());
         assert!(verify_v1(&key(), &query, v1_now().add_secs(-300), Some(300)).is_ok());

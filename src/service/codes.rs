@@ -804,7 +804,7 @@ impl Service {
         // A code the marketplace does not know (or not yet) is the customer's mistake, answered
         // as such and logged as a refusal by the caller; the rest is the ISV's to know of.
         let customers =
-            matches!(&refusal, ServiceError::CodeRefused { kind, .. } if *kind != "refused");
+            matches!(&refusal, ServiceError::CodeRefused { kind, .. } if kind.is_customers());
         if !customers && let Some(suppressed) = self.client_log.admit(std::time::Instant::now()) {
             // The marketplace's message may quote the request, code included.
             let error = crate::logsafe::redact(&e.to_string(), code);
@@ -844,32 +844,33 @@ fn incomplete(license: &str, missing: &[&str]) -> ServiceError {
 /// A failed code call as the client should see it: what a retry may fix is `Unavailable`
 /// (503), what it cannot is a refusal naming the cause (protocol §6.4).
 fn code_refusal(e: &CallError) -> ServiceError {
+    use super::CodeRefusal;
     let refused = |kind, message: &str| ServiceError::CodeRefused {
         kind,
         message: message.to_string(),
     };
     match e.code() {
         Some("92020004") => refused(
-            "not_delivered",
+            CodeRefusal::NotDelivered,
             "this activation code has not been delivered to the customer yet; try again once it shows in the marketplace under purchased resources",
         ),
         Some("92020005") => refused(
-            "unknown_code",
+            CodeRefusal::UnknownCode,
             "no such activation code: check the code shown with the purchase",
         ),
         Some("92020011") => refused(
-            "not_activated",
+            CodeRefusal::NotActivated,
             "the marketplace has no activation of this code; activate it again",
         ),
         Some("92020002" | "92020020" | "95000001") => refused(
-            "invalid_code",
+            CodeRefusal::InvalidCode,
             "the marketplace refused this activation code as malformed: check the code shown with the purchase",
         ),
         _ if e.retryable() => ServiceError::Unavailable(
             "the marketplace cannot be reached to activate the code; nothing was changed, try again in a minute".into(),
         ),
         _ => refused(
-            "refused",
+            CodeRefusal::Refused,
             "the marketplace refused to activate this code; contact the seller",
         ),
     }

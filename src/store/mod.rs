@@ -38,6 +38,12 @@ pub enum StoreError {
     /// The embedded database failed (I/O, disk full, corruption).
     #[error("storage: {0}")]
     Db(String),
+    /// Another process holds the embedded database (one process per database).
+    #[error("storage: {path} is in use by another process")]
+    InUse {
+        /// The database directory.
+        path: String,
+    },
     /// A stored record could not be read back.
     #[error("stored record {key} is unreadable: {reason}")]
     Corrupt {

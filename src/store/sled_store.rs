@@ -182,7 +182,8 @@ impl SledStore {
             .path(dir)
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .open()
+            .map_err(|e| open_error(dir, e))?;
         let tree = |name: &str| db.open_tree(name);
         let (tx, rx) = mpsc::channel::<FlushRequest>();
         let flush_db = db.clone();
@@ -313,6 +314,23 @@ impl SledStore {
             Some(v) => decode(key, &v).map(Some),
             None => Ok(None),
         }
+    }
+}
+
+/// Why `dir` did not open. sled says that another process holds the database's lock only in
+/// its message (an `Other` I/O error quoting the lock call's `WouldBlock`): this is the one
+/// place that reads it, and callers match [`StoreError::InUse`].
+fn open_error(dir: &Path, e: sled::Error) -> StoreError {
+    match &e {
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("WouldBlock") =>
+        {
+            StoreError::InUse {
+                path: dir.display().to_string(),
+            }
+        }
+        _ => e.into(),
     }
 }
 
@@ -899,9 +917,7 @@ pub(crate) fn reopen(dir: &Path, cache_bytes: u64) -> SledStore {
     loop {
         match SledStore::open(dir, cache_bytes) {
             Ok(s) => return s,
-            Err(e)
-                if e.to_string().contains("WouldBlock") && std::time::Instant::now() < deadline =>
-            {
+            Err(StoreError::InUse { .. }) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Err(e) => panic!("reopen {}: {e}", dir.display()),
