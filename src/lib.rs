@@ -43,6 +43,7 @@
 //! - [`ratelimit`]: limits per client address (an IPv6 /64) and in total on requests that cost a
 //!   marketplace call.
 //! - [`server`]: `licd serve` from start to stop: keys, access key, store, listener, shutdown.
+//! - [`admin_api`]: the admin API's requests and answers, shared by licd and licctl.
 //! - [`service`]: the operations behind callbacks, the client API and the admin API, applied
 //!   idempotently through one durability primitive (`transact`): look up, let the domain decide,
 //!   commit one batch, flush.
@@ -59,6 +60,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin_api;
 pub mod admin_client;
 pub mod backup;
 pub mod catalog;

@@ -212,7 +212,7 @@ impl App {
             .with_catalog(catalog)
             .with_marketplace(api.clone()),
         );
-        let metrics = Arc::new(Metrics::new(store.clone()));
+        let metrics = Arc::new(Metrics::new());
         let state = AppState {
             service: service.clone(),
             access_key,
@@ -225,7 +225,6 @@ impl App {
         let public = http::router(state, &config.callback_path, config.max_body_bytes);
         let admin = http::admin::router(AdminState {
             service: service.clone(),
-            store: store.clone(),
             token: admin_token,
             failures: Arc::default(),
             console: Arc::new(http::admin::ConsoleSessions::new(admin_tls.is_some())),
@@ -566,22 +565,14 @@ fn prune_horizon(started_wall: Timestamp, since: Duration, wall_now: Timestamp) 
 /// The data directory, created owner-only: it holds the database and generated secrets.
 fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
     if dir.exists() {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir)
-                .map_err(io(format!("cannot read {}", dir.display())))?
-                .permissions()
-                .mode()
-                & 0o777;
-            if mode & 0o077 != 0 {
-                // Its secrets are 0600 files, so this is a warning, not a refusal.
-                tracing::warn!(
-                    data_dir = %dir.display(),
-                    mode = %format!("{mode:03o}"),
-                    "other users can list the data directory; run `chmod 700` on it"
-                );
-            }
+        let meta = std::fs::metadata(dir).map_err(io(format!("cannot read {}", dir.display())))?;
+        if let Some(mode) = crate::private_file::open_mode(&meta, 0o077) {
+            // Its secrets are 0600 files, so this is a warning, not a refusal.
+            tracing::warn!(
+                data_dir = %dir.display(),
+                mode = %format!("{:03o}", mode & 0o777),
+                "other users can list the data directory; run `chmod 700` on it"
+            );
         }
         return Ok(());
     }

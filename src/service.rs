@@ -13,6 +13,8 @@ mod codes;
 mod delivery;
 mod facts;
 mod offline;
+mod queries;
+mod reason;
 mod seats;
 
 use std::sync::Arc;
@@ -26,7 +28,9 @@ pub use callbacks::Outcome;
 pub use codes::{CodeRepair, CodeSeat};
 pub use facts::{StoreFacts, store_facts};
 pub use offline::{Deactivated, OfflineSeat};
-pub use seats::{Refreshed, Seat};
+pub use queries::{AuditTrail, Dashboard, Gauges, LicenseDetail, LicenseFilter, LicensePage};
+pub use reason::{MAX_REASON_CHARS, Need, Reason};
+pub use seats::{Refreshed, Reissued, Seat};
 
 use crate::catalog::{Catalog, Entry, Lookup};
 use crate::job::{Job, Task};
@@ -1257,7 +1261,8 @@ mod tests {
         let new = svc
             .reissue("lic-O4", None, "admin:test", "leaked", now)
             .await
-            .unwrap();
+            .unwrap()
+            .token;
         assert!(matches!(
             svc.refresh(&old, now).await,
             Err(ServiceError::Superseded { revision: 1, .. })

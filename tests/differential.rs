@@ -217,7 +217,7 @@ async fn script(s: &Service, machine: &mut Machine) -> Vec<Value> {
             clock.next(),
         )
         .await
-        .map(|t| t.len()),
+        .map(|r| r.token.len()),
     ));
 
     // A second purchase, revoked by the ISV; a third, released by the marketplace.

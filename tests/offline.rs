@@ -380,7 +380,8 @@ async fn a_revoked_or_reissued_license_takes_no_offline_seat() {
         .service
         .reissue("lic-1", None, "admin", "new machine", now)
         .await
-        .unwrap();
+        .unwrap()
+        .token;
     let old = s.machine("a").request(&unbound, &fp(A)).unwrap();
     assert!(matches!(
         s.service.offline_activate(&old, "client", now).await,

@@ -119,7 +119,8 @@ async fn reissue_revokes_the_old_binding_and_binds_the_new_machine() {
         .service
         .reissue("lic-1", Some(OTHER), "admin:test", "machine replaced", now)
         .await
-        .unwrap();
+        .unwrap()
+        .token;
     let (seq1, list) = s.service.revocation_list(now).await.unwrap();
     assert!(seq1 > seq0, "the list moved: {seq0} -> {seq1}");
     s.verifier.load_revocations(&list).unwrap();

@@ -53,7 +53,7 @@ pub async fn backup(args: BackupArgs) -> Result<(), CliError> {
         .timeout(TRANSFER_LIMIT);
     let mut resp = client.send(req).await?;
     let file_err = |e: std::io::Error| CliError::negative(format!("{}: {e}", partial.display()));
-    let mut f = create_private(&partial).map_err(file_err)?;
+    let mut f = crate::private_file::create_private(&partial).map_err(file_err)?;
     let copied = async {
         while let Some(chunk) = resp.chunk().await.map_err(|e| {
             CliError::negative(format!(
@@ -83,7 +83,13 @@ pub async fn backup(args: BackupArgs) -> Result<(), CliError> {
     };
     std::fs::rename(&partial, &args.to)
         .map_err(|e| CliError::negative(format!("{}: {e}", args.to.display())))?;
-    sync_parent(&args.to);
+    // The rename is durable once the directory is; a failure here loses nothing written.
+    let _ = crate::private_file::sync_dir(
+        args.to
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    );
     println!(
         "backup written to {}: {} in {:.1} s",
         args.to.display(),
@@ -143,30 +149,4 @@ fn partial_path(to: &Path) -> PathBuf {
     let mut p = to.as_os_str().to_owned();
     p.push(".partial");
     PathBuf::from(p)
-}
-
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        opts.mode(0o600);
-        let f = opts.open(path)?;
-        // A leftover .partial keeps its old mode through `open`.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok(f)
-    }
-    #[cfg(not(unix))]
-    opts.open(path)
-}
-
-fn sync_parent(path: &Path) {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = std::fs::File::open(parent) {
-        let _ = d.sync_all();
-    }
 }

@@ -9,10 +9,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{CliError, emit};
+use crate::admin_api::{
+    ActivateRequest, ActivateResponse, AuditResponse, CodeRequest, DeactivateRequest,
+    DeactivateResponse, Detail, JobView, ListResponse, MAX_LIMIT, OutboxResponse, ReissueRequest,
+    RepairRequest, RepairResponse, RevocationsResponse, RevokeRequest, Summary, TokenResponse,
+};
 use crate::admin_client::AdminClient;
+use crate::service::Reason;
 
 /// `println!` that ends the process quietly when stdout is closed early (`licctl … | head`), as
 /// command-line tools do, instead of panicking.
@@ -159,7 +165,8 @@ pub struct ReissueArgs {
     #[arg(long, value_name = "RAW")]
     pub fingerprint: Option<String>,
     /// Why, for the audit log.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = Reason::parse_arg,
+          required = Reason::REISSUE.is_required())]
     pub reason: Option<String>,
 }
 
@@ -169,7 +176,8 @@ pub struct RevokeArgs {
     /// The license id.
     pub id: String,
     /// Why, for the audit log (required).
-    #[arg(long, value_name = "TEXT", required = true)]
+    #[arg(long, value_name = "TEXT", value_parser = Reason::parse_arg,
+          required = Reason::REVOKE.is_required())]
     pub reason: String,
 }
 
@@ -319,30 +327,35 @@ pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliEr
                 // The code is a bearer secret: in the body, never in a URL.
                 let req = client
                     .request(Method::POST, "/admin/v1/codes/lookup")
-                    .json(&json!({ "code": a.code }));
-                print_detail(client.json(req).await?, json);
-                Ok(())
+                    .json(&CodeRequest { code: a.code });
+                print_detail(client.json(req).await?, json)
             }
             AdminCommand::Codes(CodesCommand::Repair(a)) => {
-                let req = client
-                    .request(Method::POST, "/admin/v1/codes/repair")
-                    .json(&json!({ "code": a.code, "product": a.product,
-                                   "quantity": a.quantity, "order": a.order }));
+                let req =
+                    client
+                        .request(Method::POST, "/admin/v1/codes/repair")
+                        .json(&RepairRequest {
+                            code: a.code,
+                            product: a.product,
+                            quantity: a.quantity,
+                            order: a.order,
+                        });
                 let v = client.json(req).await?;
                 if json {
                     say!("{v}");
                 } else {
-                    let when = if v["activated"] == true {
+                    let r: RepairResponse = typed(v)?;
+                    let when = if r.activated {
                         "reminted; devices get it at their next refresh"
                     } else {
                         "the next activation of the code uses them"
                     };
                     say!(
                         "license {}: product {}, {} seats, order {} recorded; {when}",
-                        str_of(&v["id"]),
-                        str_of(&v["product"]),
-                        v["quantity"],
-                        str_of(&v["order"])
+                        r.id,
+                        r.product,
+                        r.quantity,
+                        r.order
                     );
                 }
                 Ok(())
@@ -383,7 +396,7 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
             if json {
                 say!("{v}");
             } else {
-                say!("{}", str_of(&v["token"]));
+                say!("{}", typed::<TokenResponse>(v)?.token);
             }
             Ok(())
         }
@@ -394,17 +407,20 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
                     Method::POST,
                     &format!("/admin/v1/licenses/{}/reissue", seg(&a.id)),
                 )
-                .json(&json!({ "fingerprint": a.fingerprint, "reason": a.reason }));
+                .json(&ReissueRequest {
+                    fingerprint: a.fingerprint,
+                    reason: a.reason,
+                });
             let v = c.json(req).await?;
             if json {
                 say!("{v}");
             } else {
+                let t: TokenResponse = typed(v)?;
                 eprintln!(
                     "license {} reissued as revision {}; old device bindings revoked",
-                    str_of(&v["id"]),
-                    v["revision"]
+                    t.id, t.revision
                 );
-                say!("{}", str_of(&v["token"]));
+                say!("{}", t.token);
             }
             Ok(())
         }
@@ -414,15 +430,18 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
                     Method::POST,
                     &format!("/admin/v1/licenses/{}/revoke", seg(&a.id)),
                 )
-                .json(&json!({ "reason": a.reason }));
+                .json(&RevokeRequest {
+                    reason: Some(a.reason),
+                });
             let v = c.json(req).await?;
             if json {
                 say!("{v}");
             } else {
+                let l: Summary = typed(v)?;
                 say!(
                     "license {} revoked (status {}); publish the list: licctl revocations export",
-                    str_of(&v["id"]),
-                    str_of(&v["status"])
+                    l.id,
+                    l.status.as_str()
                 );
             }
             Ok(())
@@ -440,44 +459,46 @@ async fn offline(
         OfflineCommand::Activate(a) => {
             let req = c
                 .request(Method::POST, "/admin/v1/offline/activate")
-                .json(&json!({ "request": a.read()? }));
+                .json(&ActivateRequest { request: a.read()? });
             let v = c.json(req).await?;
             if json {
                 say!("{v}");
             } else {
+                let r: ActivateResponse = typed(v)?;
                 eprintln!(
                     "license {}: seat {} {}{}",
-                    str_of(&v["license"]),
-                    v["seat"],
-                    if v["activated"] == json!(true) {
+                    r.license,
+                    r.seat,
+                    if r.activated {
                         "taken by this machine"
                     } else {
                         "already held by this machine (token minted again)"
                     },
-                    if v["transfer"] == json!(true) {
+                    if r.transfer {
                         ", counted as a transfer"
                     } else {
                         ""
                     }
                 );
-                say!("{}", str_of(&v["token"]));
+                say!("{}", r.token);
             }
             Ok(())
         }
         OfflineCommand::Deactivate(a) => {
             let req = c
                 .request(Method::POST, "/admin/v1/offline/deactivate")
-                .json(&json!({ "receipt": a.read()? }));
+                .json(&DeactivateRequest { receipt: a.read()? });
             let v = c.json(req).await?;
             if json {
                 say!("{v}");
             } else {
+                let r: DeactivateResponse = typed(v)?;
                 say!(
                     "license {}: seat {} given back; transfers {} of {} in the last 365 days",
-                    str_of(&v["license"]),
-                    v["seat"],
-                    v["transfers_used"],
-                    v["transfers_limit"]
+                    r.license,
+                    r.seat,
+                    r.transfers_used,
+                    r.transfers_limit
                 );
             }
             Ok(())
@@ -492,26 +513,25 @@ const LIST_COLUMNS: [&str; 8] = [
     "ID", "STATUS", "KIND", "CUSTOMER", "PRODUCT", "QTY", "EXPIRES", "TEST",
 ];
 
-fn list_row(l: &Value) -> Vec<String> {
+fn list_row(l: &Summary) -> Vec<String> {
     vec![
-        str_of(&l["id"]),
-        str_of(&l["status"]),
-        str_of(&l["kind"]),
-        str_of(&l["customer"]),
-        str_of(&l["product"]),
-        l["quantity"].to_string(),
-        if l["exp"].is_null() {
-            "never".to_string()
-        } else {
-            str_of(&l["exp"])
-        },
-        if l["test"] == json!(true) { "test" } else { "" }.to_string(),
+        l.id.clone(),
+        l.status.as_str().to_string(),
+        l.kind.as_str().to_string(),
+        l.customer.clone(),
+        l.product.clone(),
+        l.quantity.to_string(),
+        l.exp
+            .map_or_else(|| "never".to_string(), |e| e.to_rfc3339()),
+        if l.test { "test" } else { "" }.to_string(),
     ]
 }
 
 async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError> {
-    if a.limit == 0 || a.limit > 1000 {
-        return Err(CliError::usage("--limit: expected 1 to 1000"));
+    if a.limit == 0 || a.limit > MAX_LIMIT {
+        return Err(CliError::usage(format!(
+            "--limit: expected 1 to {MAX_LIMIT}"
+        )));
     }
     let mut after = a.after.clone();
     let mut printed = 0usize;
@@ -547,17 +567,18 @@ async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError>
         if let Some(af) = &after {
             query.push(("after", af.clone()));
         }
-        let page = c
+        let raw = c
             .json(c.request(Method::GET, "/admin/v1/licenses").query(&query))
             .await?;
-        let items = page["licenses"].as_array().cloned().unwrap_or_default();
-        printed += items.len();
+        let items = raw["licenses"].as_array().cloned().unwrap_or_default();
+        let page: ListResponse = typed(raw)?;
+        printed += page.licenses.len();
         if json {
             for l in &items {
                 say!("{l}");
             }
         } else {
-            let rows: Vec<Vec<String>> = items.iter().map(list_row).collect();
+            let rows: Vec<Vec<String>> = page.licenses.iter().map(list_row).collect();
             for r in &rows {
                 for (w, cell) in widths.iter_mut().zip(r) {
                     *w = (*w).max(cell.chars().count());
@@ -570,7 +591,7 @@ async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError>
             }
             say_raw!("{}", table_lines(&rows, &widths));
         }
-        after = page["next"].as_str().map(str::to_string);
+        after = page.next;
         match &after {
             None => break,
             Some(_) if a.all || printed < a.limit => continue,
@@ -699,100 +720,112 @@ fn entry_text(e: &Value) -> String {
 
 /// Prints the license at admin API `path`.
 async fn show(c: &AdminClient, path: &str, json: bool) -> Result<(), CliError> {
-    print_detail(c.json(c.request(Method::GET, path)).await?, json);
-    Ok(())
+    print_detail(c.json(c.request(Method::GET, path)).await?, json)
 }
 
-fn print_detail(v: Value, json: bool) {
+fn print_detail(v: Value, json: bool) -> Result<(), CliError> {
     if json {
         say!("{v}");
     } else {
-        show_text(&v);
+        show_text(&typed(v)?);
     }
+    Ok(())
 }
 
-fn show_text(v: &Value) {
-    // The order a person reads a license in, not the JSON's alphabetical one.
-    const FIELDS: [&str; 23] = [
-        "id",
-        "status",
-        "kind",
-        "code",
-        "activated",
-        "checked",
-        "test",
-        "customer",
-        "customer_name",
-        "product",
-        "sku",
-        "edition",
-        "order",
-        "order_line",
-        "quantity",
-        "revision",
-        "nbf",
-        "exp",
-        "periodic",
-        "order_synced",
-        "created",
-        "updated",
-        "entitlements",
+fn show_text(d: &Detail) {
+    let l = &d.summary;
+    let time =
+        |t: &Option<client_verifier::Timestamp>| t.map_or_else(|| "-".into(), |t| t.to_rfc3339());
+    // The order a person reads a license in. License 2.0 fields are absent on other kinds,
+    // and then not worth a row.
+    let mut rows: Vec<(String, String)> = vec![
+        ("id".into(), l.id.clone()),
+        ("status".into(), l.status.as_str().into()),
+        ("kind".into(), l.kind.as_str().into()),
     ];
-    let mut rows = Vec::new();
-    for k in FIELDS {
-        let text = match &v[k] {
-            Value::Null if k == "exp" => "never".to_string(),
-            // License 2.0 fields: absent on other kinds, and then not worth a row.
-            Value::Null if matches!(k, "code" | "activated" | "checked" | "edition") => continue,
-            Value::Null => "-".to_string(),
-            other => str_of(other),
-        };
-        rows.push((k.replace('_', " "), text));
+    if let Some(code) = &d.code {
+        rows.push(("code".into(), code.clone()));
     }
-    let seats = v["activations"].as_array().map_or(&[][..], Vec::as_slice);
-    for a in seats {
-        let how = match (a["offline"] == json!(true), a["transfer"] == json!(true)) {
+    if d.activated.is_some() {
+        rows.push(("activated".into(), time(&d.activated)));
+    }
+    if d.checked.is_some() {
+        rows.push(("checked".into(), time(&d.checked)));
+    }
+    rows.push(("test".into(), l.test.to_string()));
+    rows.push(("customer".into(), l.customer.clone()));
+    rows.push((
+        "customer name".into(),
+        l.customer_name.clone().unwrap_or_else(|| "-".into()),
+    ));
+    rows.push(("product".into(), l.product.clone()));
+    rows.push(("sku".into(), l.sku.clone()));
+    if let Some(e) = &l.edition {
+        rows.push(("edition".into(), e.clone()));
+    }
+    rows.push(("order".into(), l.order.clone()));
+    rows.push((
+        "order line".into(),
+        d.order_line.clone().unwrap_or_else(|| "-".into()),
+    ));
+    rows.push(("quantity".into(), l.quantity.to_string()));
+    rows.push(("revision".into(), l.revision.to_string()));
+    rows.push(("nbf".into(), l.nbf.to_rfc3339()));
+    rows.push((
+        "exp".into(),
+        l.exp.map_or_else(|| "never".into(), |e| e.to_rfc3339()),
+    ));
+    rows.push(("periodic".into(), d.periodic.to_string()));
+    rows.push(("order synced".into(), time(&d.order_synced)));
+    rows.push(("created".into(), l.created.to_rfc3339()));
+    rows.push(("updated".into(), l.updated.to_rfc3339()));
+    rows.push((
+        "entitlements".into(),
+        Value::Object(d.entitlements.clone()).to_string(),
+    ));
+    for a in &d.activations {
+        let how = match (a.offline, a.transfer) {
             (true, true) => " offline, a transfer,",
             (true, false) => " offline,",
             (false, true) => " a transfer,",
             (false, false) => "",
         };
-        let end = match a["revoked"].as_str() {
-            Some(at) if a["deactivated"] == json!(true) => format!(", GIVEN BACK {at}"),
-            _ => revoked_note(&a["revoked"]),
+        let end = match a.revoked {
+            Some(at) if a.deactivated => format!(", GIVEN BACK {}", at.to_rfc3339()),
+            _ => revoked_note(a.revoked),
         };
         rows.push((
-            format!("seat {}", a["seat"]),
+            format!("seat {}", a.seat),
             format!(
                 "revision {},{how} activated {}{end}",
-                a["revision"],
-                str_of(&a["created"]),
+                a.revision,
+                a.created.to_rfc3339(),
             ),
         ));
     }
-    let t = &v["transfers"];
-    if !seats.is_empty() && t.is_object() {
+    if !d.activations.is_empty() {
+        let t = &d.transfers;
         rows.push((
             "transfers".to_string(),
             format!(
                 "{} of {} in the last 365 days{}",
-                t["used"],
-                t["limit"],
-                match t["pending"].as_u64() {
-                    Some(n) if n > 0 => format!(", {n} seat(s) given back and not taken again"),
-                    _ => String::new(),
+                t.used,
+                t.limit,
+                match t.pending {
+                    0 => String::new(),
+                    n => format!(", {n} seat(s) given back and not taken again"),
                 }
             ),
         ));
     }
-    for d in v["devices"].as_array().into_iter().flatten() {
+    for dev in &d.devices {
         rows.push((
-            format!("device {}", str_of(&d["event_id"])),
+            format!("device {}", dev.event_id),
             format!(
                 "{}, minted {}{}",
-                str_of(&d["fingerprint"]),
-                str_of(&d["created"]),
-                revoked_note(&d["revoked"])
+                dev.fingerprint,
+                dev.created.to_rfc3339(),
+                revoked_note(dev.revoked)
             ),
         ));
     }
@@ -801,9 +834,9 @@ fn show_text(v: &Value) {
     say_raw!("{}", table_lines(&rows, &[width, 0]));
 }
 
-fn revoked_note(v: &Value) -> String {
-    match v.as_str() {
-        Some(at) => format!(", REVOKED {at}"),
+fn revoked_note(at: Option<client_verifier::Timestamp>) -> String {
+    match at {
+        Some(at) => format!(", REVOKED {}", at.to_rfc3339()),
         None => String::new(),
     }
 }
@@ -815,42 +848,43 @@ async fn audit(c: &AdminClient, id: &str, json: bool) -> Result<(), CliError> {
             &format!("/admin/v1/licenses/{}/audit", seg(id)),
         ))
         .await?;
-    let chain = &v["chain"];
-    if json {
-        say!("{v}");
-    } else {
-        let mut rows = vec![vec![
-            "SEQ".to_string(),
-            "AT".to_string(),
-            "ACTOR".to_string(),
-            "ACTION".to_string(),
-            "DETAIL".to_string(),
-        ]];
-        for e in v["events"].as_array().into_iter().flatten() {
-            rows.push(vec![
-                e["seq"].to_string(),
-                str_of(&e["at"]),
-                str_of(&e["actor"]),
-                str_of(&e["action"]),
-                e["detail"].to_string(),
-            ]);
-        }
-        let widths: Vec<usize> = (0..5)
-            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-            .collect();
-        say_raw!("{}", table_lines(&rows, &widths));
-        if chain["intact"] == json!(true) {
-            say!("chain intact ({} records)", chain["records"]);
-        } else {
-            say!("chain BROKEN at seq {}", chain["broken_at"]);
+    let printed = json.then(|| v.to_string());
+    let a: AuditResponse = typed(v)?;
+    match printed {
+        Some(v) => say!("{v}"),
+        None => {
+            let mut rows = vec![vec![
+                "SEQ".to_string(),
+                "AT".to_string(),
+                "ACTOR".to_string(),
+                "ACTION".to_string(),
+                "DETAIL".to_string(),
+            ]];
+            for e in &a.events {
+                rows.push(vec![
+                    e.seq.to_string(),
+                    e.event.at.to_rfc3339(),
+                    e.event.actor.clone(),
+                    e.event.action.clone(),
+                    e.event.detail.to_string(),
+                ]);
+            }
+            let widths: Vec<usize> = (0..5)
+                .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+                .collect();
+            say_raw!("{}", table_lines(&rows, &widths));
+            match (a.chain.intact, a.chain.records, a.chain.broken_at) {
+                (true, n, _) => say!("chain intact ({} records)", n.unwrap_or(0)),
+                (false, _, at) => say!("chain BROKEN at seq {}", at.unwrap_or(0)),
+            }
         }
     }
-    if chain["intact"] == json!(true) {
+    if a.chain.intact {
         Ok(())
     } else {
         Err(CliError::negative(format!(
             "the audit log's hash chain is BROKEN at seq {}: a record was altered or removed",
-            chain["broken_at"]
+            a.chain.broken_at.unwrap_or(0)
         )))
     }
 }
@@ -862,7 +896,7 @@ async fn revocations(c: &AdminClient, json: bool) -> Result<(), CliError> {
     if json {
         say!("{v}");
     } else {
-        say!("{}", str_of(&v["list"]));
+        say!("{}", typed::<RevocationsResponse>(v)?.list);
     }
     Ok(())
 }
@@ -877,7 +911,7 @@ async fn outbox_list(c: &AdminClient, a: &OutboxListArgs, json: bool) -> Result<
         say!("{v}");
         return Ok(());
     }
-    let jobs = v["jobs"].as_array().cloned().unwrap_or_default();
+    let jobs = typed::<OutboxResponse>(v)?.jobs;
     if jobs.is_empty() {
         eprintln!(
             "{}",
@@ -903,21 +937,16 @@ async fn outbox_list(c: &AdminClient, a: &OutboxListArgs, json: bool) -> Result<
         .map(str::to_string)
         .to_vec(),
     ];
-    for j in &jobs {
+    for j in jobs {
         rows.push(vec![
-            str_of(&j["id"]),
-            str_of(&j["license_id"]),
-            str_of(&j["kind"]),
-            str_of(&j["subject"]),
-            j["attempts"].to_string(),
-            str_of(&j["next_at"]),
-            if j["dead"] == json!(true) {
-                "dead"
-            } else {
-                "pending"
-            }
-            .to_string(),
-            str_of(&j["last_error"]),
+            j.id,
+            j.license_id,
+            j.kind,
+            j.subject,
+            j.attempts.to_string(),
+            j.next_at.to_rfc3339(),
+            if j.dead { "dead" } else { "pending" }.to_string(),
+            j.last_error.unwrap_or_default(),
         ]);
     }
     let widths: Vec<usize> = (0..8)
@@ -937,12 +966,23 @@ async fn outbox_retry(c: &AdminClient, a: &JobArg, json: bool) -> Result<(), Cli
     if json {
         say!("{v}");
     } else {
+        let j: JobView = typed(v)?;
         say!(
             "job {} ({} for license {}) is due now",
-            str_of(&v["id"]),
-            str_of(&v["kind"]),
-            str_of(&v["license_id"])
+            j.id,
+            j.kind,
+            j.license_id
         );
     }
     Ok(())
+}
+
+/// An answer of the admin API read as its type; one that does not fit comes from another
+/// version of licd.
+fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, CliError> {
+    serde_json::from_value(v).map_err(|e| {
+        CliError::negative(format!(
+            "the daemon's answer is not what this licctl reads ({e}): use licctl of the same version as licd"
+        ))
+    })
 }

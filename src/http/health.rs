@@ -17,8 +17,7 @@ pub(super) fn router() -> Router<AppState> {
 
 /// Ready when the store answers a read and has not stopped accepting writes.
 async fn ready(State(st): State<AppState>) -> impl IntoResponse {
-    let store = st.service.store();
-    match store.counts().await.and_then(|_| store.writable()) {
+    match st.service.ready().await {
         Ok(_) => (StatusCode::OK, "ready\n".to_string()),
         Err(e) => {
             tracing::error!(error = %e, "store not usable");
@@ -36,6 +35,9 @@ async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        st.metrics.render(&st.service.unlisted_purchases()).await,
+        st.metrics.render(
+            &st.service.unlisted_purchases(),
+            st.service.gauges().await.ok(),
+        ),
     )
 }

@@ -10,8 +10,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::store::Store;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallbackLabels {
     activity: String,
@@ -64,7 +62,6 @@ pub struct Metrics {
     outbox: Family<OutboxLabels, Gauge>,
     unlisted: Family<ProductLabels, Gauge>,
     readings: Family<ReadingLabels, Counter>,
-    store: Arc<dyn Store>,
     /// Callbacks per hour and result code, for the console.
     pub hours: Arc<CallbackHours>,
     /// V2 signature readings seen, for the console and `licd doctor`.
@@ -197,9 +194,15 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metrics {
     /// Metrics reading license counts from `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new() -> Self {
         let mut registry = Registry::with_prefix("licd");
         let callbacks = Family::<CallbackLabels, Counter>::default();
         registry.register(
@@ -250,7 +253,6 @@ impl Metrics {
             outbox,
             unlisted,
             readings,
-            store,
             hours: Arc::default(),
             readings_seen: Arc::default(),
         }
@@ -300,8 +302,13 @@ impl Metrics {
     }
 
     /// The text exposition format; `unlisted` is the service's count of purchases of products
-    /// the catalog does not list.
-    pub async fn render(&self, unlisted: &[(String, u64)]) -> String {
+    /// the catalog does not list, `gauges` what it reads of the store (none when the store did
+    /// not answer: the last values stand).
+    pub fn render(
+        &self,
+        unlisted: &[(String, u64)],
+        gauges: Option<crate::service::Gauges>,
+    ) -> String {
         for (product, n) in unlisted {
             self.unlisted
                 .get_or_create(&ProductLabels {
@@ -309,7 +316,8 @@ impl Metrics {
                 })
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
-        if let Ok(c) = self.store.counts().await {
+        if let Some(g) = gauges {
+            let c = g.counts;
             for (status, n) in [
                 ("active", c.active),
                 ("frozen", c.frozen),
@@ -319,10 +327,7 @@ impl Metrics {
                     .get_or_create(&StatusLabels { status })
                     .set(i64::try_from(n).unwrap_or(i64::MAX));
             }
-        }
-        if let Ok(jobs) = self.store.jobs().await {
-            let dead = jobs.iter().filter(|j| j.dead).count();
-            for (state, n) in [("pending", jobs.len() - dead), ("dead", dead)] {
+            for (state, n) in [("pending", g.pending), ("dead", g.dead)] {
                 self.outbox
                     .get_or_create(&OutboxLabels { state })
                     .set(i64::try_from(n).unwrap_or(i64::MAX));

@@ -18,11 +18,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use client_verifier::Timestamp;
-use serde::{Deserialize, Serialize};
 
 use super::client::{answer, body};
 use super::error::ApiError;
 use super::{AppState, ClientAddr, client_label};
+use crate::admin_api::{ActivateRequest, ActivateResponse, DeactivateRequest, DeactivateResponse};
 use crate::service::{Deactivated, OfflineSeat};
 
 pub(super) fn router() -> Router<AppState> {
@@ -34,67 +34,6 @@ pub(super) fn router() -> Router<AppState> {
 
 /// Who answers a request or receipt that reached licd through the public listener.
 const ACTOR: &str = "client";
-
-/// An activation request in a JSON body, on the public and the admin API.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ActivateRequest {
-    pub(crate) request: String,
-}
-
-/// The answer to an activation request, on the public and the admin API.
-#[derive(Serialize)]
-pub(crate) struct ActivateResponse {
-    token: String,
-    license: String,
-    seat: u32,
-    revision: u32,
-    /// True when this request took the seat; false when the machine already held it.
-    activated: bool,
-    /// True when taking the seat counted as a transfer.
-    transfer: bool,
-}
-
-impl From<OfflineSeat> for ActivateResponse {
-    fn from(s: OfflineSeat) -> Self {
-        ActivateResponse {
-            token: s.token,
-            license: s.license,
-            seat: s.seat,
-            revision: s.revision,
-            activated: s.new,
-            transfer: s.transfer,
-        }
-    }
-}
-
-/// A deactivation receipt in a JSON body, on the public and the admin API.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DeactivateRequest {
-    pub(crate) receipt: String,
-}
-
-/// The answer to a deactivation receipt, on the public and the admin API.
-#[derive(Serialize)]
-pub(crate) struct DeactivateResponse {
-    license: String,
-    seat: u32,
-    /// Transfers made in the last 365 days, and allowed.
-    transfers_used: u32,
-    transfers_limit: u32,
-}
-
-impl From<Deactivated> for DeactivateResponse {
-    fn from(d: Deactivated) -> Self {
-        DeactivateResponse {
-            license: d.license,
-            seat: d.seat,
-            transfers_used: d.transfers.used,
-            transfers_limit: d.transfers.limit,
-        }
-    }
-}
 
 async fn activate(
     State(st): State<AppState>,

@@ -27,8 +27,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,8 +42,6 @@ pub const DEFAULT_DIR: &str = "./keys";
 const KEY_SUFFIX: &str = ".k4.secret";
 /// The file naming the key that signs.
 const CURRENT: &str = "current";
-/// Ending of a file still being written; one left by a crash is never loaded.
-const TMP_SUFFIX: &str = ".tmp";
 const PID_PREFIX: &str = "k4.pid.";
 /// How many kid characters a file name carries: enough to tell keys apart at a glance.
 const TAG_LEN: usize = 8;
@@ -630,49 +628,15 @@ fn create_dir(dir: &Path) -> Result<(), KeyRingError> {
 }
 
 /// Writes `dir/name` so that it either keeps its old content or has all of `parts`, whatever
-/// the moment of a crash.
+/// the moment of a crash (owner-only, [`crate::private_file::write_private_parts`]).
 fn write_atomic(dir: &Path, name: &str, parts: &[&[u8]]) -> Result<(), KeyRingError> {
     let path = dir.join(name);
-    // Hidden, ours by process id, and ending in TMP_SUFFIX so loading never mistakes it for a key.
-    let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", std::process::id()));
-    let written = write_new_synced(&tmp, parts).and_then(|()| fs::rename(&tmp, &path));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error(&path, "write")(e));
-    }
-    sync_dir(dir)
-}
-
-fn write_new_synced(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
-    // A leftover with our process id is from a crashed process that had the same id.
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    // 0600 from creation: a file created open and chmod-ed later would be readable in between.
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    for part in parts {
-        file.write_all(part)?;
-    }
-    file.sync_all()
+    crate::private_file::write_private_parts(&path, parts).map_err(io_error(&path, "write"))
 }
 
 /// Makes renames and new entries in `dir` durable.
-#[cfg(unix)]
 fn sync_dir(dir: &Path) -> Result<(), KeyRingError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir, "sync the directory"))
-}
-
-/// Windows cannot open a directory for syncing through std; NTFS journals renames itself.
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), KeyRingError> {
-    Ok(())
+    crate::private_file::sync_dir(dir).map_err(io_error(dir, "sync the directory"))
 }
 
 /// Refuses a missing key directory, or one others can write to.
@@ -686,16 +650,11 @@ fn check_dir(dir: &Path) -> Result<(), KeyRingError> {
         }
         Err(e) => return Err(io_error(dir, "read the key directory")(e)),
     };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o002 != 0 {
-            return Err(KeyRingError::DirTooOpen {
-                dir: dir.to_path_buf(),
-                mode,
-            });
-        }
+    if let Some(mode) = crate::private_file::open_mode(&meta, 0o002) {
+        return Err(KeyRingError::DirTooOpen {
+            dir: dir.to_path_buf(),
+            mode,
+        });
     }
     if !meta.is_dir() {
         return Err(io_error(dir, "use the key directory")(io::Error::new(
@@ -707,23 +666,14 @@ fn check_dir(dir: &Path) -> Result<(), KeyRingError> {
 }
 
 /// Refuses a private key file that anyone but its owner may read or write.
-#[cfg(unix)]
 fn check_key_mode(path: &Path, meta: &fs::Metadata) -> Result<(), KeyRingError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(KeyRingError::PermissionsTooOpen {
+    match crate::private_file::open_mode(meta, 0o077) {
+        Some(mode) => Err(KeyRingError::PermissionsTooOpen {
             path: path.to_path_buf(),
             mode,
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(())
-}
-
-/// Unix permission bits do not exist here; the directory's ACLs are the operator's to set.
-#[cfg(not(unix))]
-fn check_key_mode(_path: &Path, _meta: &fs::Metadata) -> Result<(), KeyRingError> {
-    Ok(())
 }
 
 #[cfg(test)]

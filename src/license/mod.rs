@@ -31,6 +31,17 @@ pub enum Kind {
     Code,
 }
 
+impl Kind {
+    /// The lower-case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Classic => "classic",
+            Kind::Online => "online",
+            Kind::Code => "code",
+        }
+    }
+}
+
 /// Where a license stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -965,7 +976,7 @@ pub const TRANSFER_WINDOW_DAYS: i64 = 365;
 
 /// Where a license stands with its transfers: seats the customer gave back (a deactivation
 /// receipt) and took again. One place decides what counts; activation and deactivation ask it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfers {
     /// Transfers made in the last [`TRANSFER_WINDOW_DAYS`] days.
     pub used: u32,

@@ -531,7 +531,7 @@ impl Service {
         answer: CodeAnswer,
         actor: &str,
         now: Timestamp,
-    ) -> Result<String, ServiceError> {
+    ) -> Result<License, ServiceError> {
         let fresh = self.new_code_id()?;
         self.transact(async |s, tx| {
             let mut batch = Batch::default();
@@ -550,9 +550,8 @@ impl Service {
             ));
             l.code_answer = Some(answer.clone());
             l.updated = now;
-            let id = l.id.clone();
-            batch.licenses.push(l);
-            Ok((batch, id))
+            batch.licenses.push(l.clone());
+            Ok((batch, l))
         })
         .await
     }
@@ -565,7 +564,7 @@ impl Service {
         repair: CodeRepair,
         actor: &str,
         now: Timestamp,
-    ) -> Result<String, ServiceError> {
+    ) -> Result<License, ServiceError> {
         let l = self
             .store
             .license(id)
@@ -589,7 +588,7 @@ impl Service {
         repair: CodeRepair,
         actor: &str,
         now: Timestamp,
-    ) -> Result<String, ServiceError> {
+    ) -> Result<License, ServiceError> {
         let code = code.trim();
         if repair.product.trim().is_empty() || repair.quantity == 0 {
             return Err(ServiceError::Invalid(
@@ -642,8 +641,8 @@ impl Service {
                 json!({ "product": l.product, "order": l.order, "quantity": l.quantity, "revision": l.revision }),
             ));
             tracing::info!(license = %l.id, actor = %crate::logsafe::quoted(actor), "code license repaired");
-            batch.licenses.push(l);
-            Ok((batch, id.clone()))
+            batch.licenses.push(l.clone());
+            Ok((batch, l))
         })
         .await
     }

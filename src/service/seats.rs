@@ -8,7 +8,7 @@ use client_verifier::{
 };
 use serde_json::json;
 
-use super::must_get;
+use super::{Reason, must_get};
 use super::{Service, ServiceError};
 use crate::catalog::{BindingRule, DEFAULT_TRANSFERS_PER_YEAR};
 use crate::license::{Activation, DeviceLicense, Kind, License, Status, Transfers, binding_salt};
@@ -36,6 +36,15 @@ pub struct Refreshed {
     pub revision: u32,
     /// The license's state.
     pub status: Status,
+}
+
+/// What a reissue made: the license as committed, and its new token.
+#[derive(Debug, Clone)]
+pub struct Reissued {
+    /// The license at its new revision.
+    pub license: License,
+    /// The new token (bound when a fingerprint was given).
+    pub token: String,
 }
 
 impl Service {
@@ -305,6 +314,7 @@ impl Service {
     /// Reissues license `id` as a new revision (a customer replaced the machine): every device
     /// binding it had is revoked and its seats freed; with `fingerprint`, the returned token is
     /// bound to that device (taking a seat), otherwise it is the unbound license to activate.
+    /// `reason` is checked by [`Reason::REISSUE`].
     pub async fn reissue(
         &self,
         id: &str,
@@ -312,7 +322,9 @@ impl Service {
         actor: &str,
         reason: &str,
         now: Timestamp,
-    ) -> Result<String, ServiceError> {
+    ) -> Result<Reissued, ServiceError> {
+        let reason = Reason::check(reason, Reason::REISSUE, "the license is reissued")?;
+        let reason = reason.as_str();
         let fp = match fingerprint.map(str::trim).filter(|f| !f.is_empty()) {
             Some(raw) => Some((
                 raw.to_string(),
@@ -418,8 +430,8 @@ impl Service {
                 }),
             ));
             tracing::info!(license = %l.id, revision = l.revision, revoked = batch.revocations.len(), actor, "license reissued");
-            batch.licenses.push(l);
-            Ok((batch, token))
+            batch.licenses.push(l.clone());
+            Ok((batch, Reissued { license: l, token }))
         })
         .await
     }
@@ -475,6 +487,8 @@ impl Service {
         reason: &str,
         now: Timestamp,
     ) -> Result<License, ServiceError> {
+        let reason = Reason::check(reason, Reason::REVOKE, "the license is revoked")?;
+        let reason = reason.as_str();
         self.transact(async |_, tx| {
             let mut l = must_get(tx, id).await?;
             let mut batch = Batch::default();
@@ -487,7 +501,7 @@ impl Service {
                     json!({ "reason": reason }),
                 ));
                 batch.licenses.push(l.clone());
-                tracing::info!(license = %l.id, actor, reason, "license revoked");
+                tracing::info!(license = %l.id, actor, reason = %crate::logsafe::quoted(reason), "license revoked");
             }
             Ok((batch, l))
         })

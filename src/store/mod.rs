@@ -288,6 +288,49 @@ impl Shape {
     }
 }
 
+/// A counter, as its key says ([`Shape`], [`activation_stat`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counter {
+    /// Licenses not released of a product and edition (`""`: none).
+    Group {
+        /// The product.
+        product: String,
+        /// The catalog edition.
+        edition: String,
+    },
+    /// Licenses not released expiring on a day (`YYYY-MM-DD`).
+    Expiring {
+        /// The day.
+        day: String,
+    },
+    /// Devices activated on a day.
+    Activated {
+        /// The day.
+        day: String,
+    },
+}
+
+impl Counter {
+    /// The counter keyed `key`; `None` for a key of another kind (the last backup's time).
+    pub fn parse(key: &str) -> Option<Counter> {
+        if let Some(rest) = key.strip_prefix("grp:") {
+            let (product, edition) = rest.split_once('\u{1f}').unwrap_or((rest, ""));
+            return Some(Counter::Group {
+                product: product.to_string(),
+                edition: edition.to_string(),
+            });
+        }
+        if let Some(day) = key.strip_prefix("exp:") {
+            return Some(Counter::Expiring {
+                day: day.to_string(),
+            });
+        }
+        key.strip_prefix("act:").map(|day| Counter::Activated {
+            day: day.to_string(),
+        })
+    }
+}
+
 /// `YYYY-MM-DD` of `t` (UTC): the day a daily counter is keyed by.
 pub fn day_of(t: client_verifier::Timestamp) -> String {
     t.to_rfc3339().chars().take(10).collect()

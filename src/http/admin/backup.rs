@@ -31,7 +31,7 @@ const CHUNK: usize = 256 << 10;
 async fn take_backup(State(st): State<AdminState>, headers: HeaderMap) -> Response {
     use axum::response::IntoResponse;
     let who = actor(&headers);
-    if st.store.snapshot().is_none() {
+    if !st.service.can_back_up() {
         // Said before the stream starts, so licd backup can print it.
         return crate::http::error::ApiError::new(
             axum::http::StatusCode::CONFLICT,
@@ -42,7 +42,6 @@ async fn take_backup(State(st): State<AdminState>, headers: HeaderMap) -> Respon
     }
     let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(8);
     let service = st.service.clone();
-    let store = st.store.clone();
     tracing::info!(actor = %who, "backup requested");
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
@@ -51,25 +50,16 @@ async fn take_backup(State(st): State<AdminState>, headers: HeaderMap) -> Respon
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        let result = match store.snapshot() {
-            Some(snapshot) => {
-                backup::write_snapshot(snapshot, &mut sink, Timestamp::now().unix(), || {
-                    snapshot.hold_writes_blocking()
-                })
-            }
-            None => Err(backup::BackupError::Io {
-                path: "backup stream".into(),
-                source: io::Error::other("this store cannot be backed up with licd backup: on PostgreSQL, back up the database with pg_dump (docs/operations.md, \"Several nodes\")"),
-            }),
-        }
-        .and_then(|s| {
-            sink.flush()
-                .map(|()| s)
-                .map_err(|e| backup::BackupError::Io {
-                    path: "backup stream".into(),
-                    source: e,
-                })
-        });
+        let result = service
+            .write_backup(&mut sink, Timestamp::now().unix())
+            .and_then(|s| {
+                sink.flush()
+                    .map(|()| s)
+                    .map_err(|e| backup::BackupError::Io {
+                        path: "backup stream".into(),
+                        source: e,
+                    })
+            });
         let took_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(s) => {

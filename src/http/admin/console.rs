@@ -29,7 +29,7 @@ use client_verifier::Timestamp;
 use serde::Deserialize;
 
 use super::AdminState;
-use super::licenses::{Filter, SCAN_BUDGET, must_get, parse_status, scan, store_error, within};
+use super::licenses::{SCAN_BUDGET, parse_status};
 use crate::http::error::ApiError;
 
 const SESSION_COOKIE: &str = "licd_console";
@@ -495,52 +495,27 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
         Ok(s) => s,
         Err(r) => return r,
     };
-    let store = st.store.clone();
-    let read = within(async move {
-        let counts = store.counts().await.map_err(store_error)?;
-        let jobs = store.jobs().await.map_err(store_error)?;
-        let groups = store.stats("grp:").await.map_err(store_error)?;
-        let activations = store.stats("act:").await.map_err(store_error)?;
-        let expiries = store.stats("exp:").await.map_err(store_error)?;
-        Ok((counts, jobs, groups, activations, expiries))
-    })
-    .await;
-    let (counts, jobs, groups, activations, expiries) = match read {
-        Ok(x) => x,
-        Err(e) => return failed(&s, e, "/console/"),
-    };
     let now = Timestamp::now();
-    let mut groups: Vec<(String, String, i64)> = groups
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| {
-            let rest = k.trim_start_matches("grp:");
-            let (product, edition) = rest.split_once('\u{1f}').unwrap_or((rest, ""));
-            (product.to_string(), edition.to_string(), n)
-        })
-        .collect();
-    groups.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-    groups.truncate(50);
-    let per_day: std::collections::HashMap<String, i64> = activations
-        .into_iter()
-        .map(|(k, n)| (k.trim_start_matches("act:").to_string(), n))
-        .collect();
-    let activations: Vec<(String, i64)> = last_days(30, now)
-        .into_iter()
-        .map(|d| {
-            let n = per_day.get(&d).copied().unwrap_or(0);
-            (d, n)
-        })
-        .collect();
     let (today, horizon) = (
         crate::store::day_of(now),
         crate::store::day_of(now.add_secs(30 * client_verifier::DAY)),
     );
-    let expiring_days: Vec<(String, i64)> = expiries
-        .into_iter()
-        .map(|(k, n)| (k.trim_start_matches("exp:").to_string(), n))
-        .filter(|(d, n)| *d >= today && *d <= horizon && *n > 0)
-        .collect();
+    let board = match st
+        .service
+        .dashboard(&last_days(30, now), &today, &horizon)
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => return failed(&s, e.into(), "/console/"),
+    };
+    let crate::service::Dashboard {
+        counts,
+        pending,
+        dead,
+        groups,
+        activations,
+        expiring: expiring_days,
+    } = board;
     let hours = st.callback_hours.snapshot();
     // Every one of the last 48 hours gets a column, empty ones too, so the chart is a time axis.
     let totals: std::collections::HashMap<&str, u64> = hours
@@ -572,7 +547,6 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
         ("frozen", counts.frozen),
         ("released", counts.released),
     ];
-    let dead = jobs.iter().filter(|j| j.dead).count();
     let t = Dashboard {
         c: Chrome::of(&s, ""),
         status_chart: bar_chart(&statuses, "Licenses by status"),
@@ -590,7 +564,7 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
         activations,
         expiring: expiring_days.iter().map(|(_, n)| n).sum(),
         expiring_days,
-        pending: jobs.len() - dead,
+        pending,
         dead,
     };
     page(StatusCode::OK, &t)
@@ -747,43 +721,33 @@ async fn licenses(
     };
     let text = q.q.trim().to_string();
     let after = (!q.after.is_empty()).then(|| q.after.clone());
-    let store = st.store.clone();
-    let found = within(async move {
+    let service = st.service.clone();
+    let found: Result<_, crate::service::ServiceError> = async move {
         // An exact license id or order id first: one lookup each.
         if !text.is_empty() {
-            let by_order = store
-                .order(&crate::store::OrderKey::Classic(text.clone()))
-                .await
-                .map_err(store_error)?;
-            for id in [Some(text.clone()), by_order].into_iter().flatten() {
-                if let Some(l) = store.license(&id).await.map_err(store_error)? {
-                    return Ok((vec![l], None));
-                }
+            match service.license(&text).await {
+                Ok(l) => return Ok((vec![l], None)),
+                Err(crate::service::ServiceError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(l) = service.license_of_order(&text).await? {
+                return Ok((vec![l], None));
             }
         }
         // Otherwise a customer id, and the filters, in id order with a bounded scan per page.
-        let filter = Filter {
+        let filter = crate::service::LicenseFilter {
             status,
-            kind: None,
             customer: (!text.is_empty()).then_some(text),
-            product: None,
             test,
-            expiring_before: None,
-            wide_bindings: false,
+            ..Default::default()
         };
-        let page = scan(store.as_ref(), after, &filter, PAGE, SCAN_BUDGET).await?;
-        let mut licenses = Vec::with_capacity(page.licenses.len());
-        for summary in page.licenses {
-            if let Some(l) = store.license(&summary.id).await.map_err(store_error)? {
-                licenses.push(l);
-            }
-        }
-        Ok((licenses, page.next))
-    })
+        let page = service.search(after, &filter, PAGE, SCAN_BUDGET).await?;
+        Ok((page.licenses, page.next))
+    }
     .await;
     let (found, next) = match found {
         Ok(x) => x,
-        Err(e) => return failed(&s, e, "/console/"),
+        Err(e) => return failed(&s, e.into(), "/console/"),
     };
     let rows = found
         .iter()
@@ -904,20 +868,22 @@ async fn license(
         Some("repaired") => "Purchase recorded: product, order and seats as entered.",
         _ => "",
     };
-    let (service, store) = (st.service.clone(), st.store.clone());
-    let read = within(async move {
-        let l = must_get(store.as_ref(), &id).await?;
-        let seats = store.activations(&id).await.map_err(store_error)?;
-        let transfers = service.transfers(&l, &seats, Timestamp::now());
-        let devices = store.devices_for(&id).await.map_err(store_error)?;
-        let audit = store.audit_for(&id).await.map_err(store_error)?;
-        Ok((l, seats, transfers, devices, audit))
-    })
+    let read = async {
+        let detail = st.service.license_detail(&id).await?;
+        let audit = st.service.audit_records(&id).await?;
+        Ok::<_, crate::service::ServiceError>((detail, audit))
+    }
     .await;
-    let (l, seats, transfers, devices, audit) = match read {
+    let (detail, audit) = match read {
         Ok(x) => x,
-        Err(e) => return failed(&s, e, "/console/"),
+        Err(e) => return failed(&s, e.into(), "/console/"),
     };
+    let crate::service::LicenseDetail {
+        license: l,
+        seats,
+        transfers,
+        devices,
+    } = detail;
     let broken: Vec<u64> = audit
         .iter()
         .filter(|r| !r.links_correctly())
@@ -1117,19 +1083,13 @@ impl Action {
         actor: &str,
         f: &ActionForm,
     ) -> Result<&'static str, ApiError> {
-        let reason = f.reason.trim();
-        if reason.is_empty() && !matches!(self, Action::FreeSeat(_) | Action::RepairCode) {
-            return Err(ApiError::bad_request(
-                "Say why: the reason goes into the audit log.",
-            ));
-        }
+        // Whether a reason is needed, and what it may be, is the service's to say.
+        let reason = f.reason.as_str();
         let now = Timestamp::now();
         if matches!(self, Action::Revoke | Action::Reissue) {
             // The API repeats a revoke as a no-op; a person clicking it deserves to hear that
             // there was nothing to do.
-            let store = st.store.clone();
-            let key = id.to_string();
-            let l = must_get(store.as_ref(), &key).await?;
+            let l = st.service.license(id).await?;
             if l.status == crate::license::Status::Released {
                 return Err(ApiError::bad_request(format!(
                     "License {id} is released already: there is nothing to revoke or reissue."
@@ -1330,10 +1290,9 @@ async fn outbox(
         Some("retried") => "Queued to run now.",
         _ => "",
     };
-    let store = st.store.clone();
-    let jobs = match within(async move { store.jobs().await.map_err(store_error) }).await {
+    let jobs = match st.service.jobs().await {
         Ok(j) => j,
-        Err(e) => return failed(&s, e, "/console/"),
+        Err(e) => return failed(&s, e.into(), "/console/"),
     };
     let api = st.service.has_marketplace_api();
     let jobs = jobs
@@ -1391,10 +1350,9 @@ async fn retry_all(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let store = st.store.clone();
-    let jobs = match within(async move { store.jobs().await.map_err(store_error) }).await {
+    let jobs = match st.service.jobs().await {
         Ok(j) => j,
-        Err(e) => return failed(&s, e, "/console/"),
+        Err(e) => return failed(&s, e.into(), "/console/"),
     };
     for j in jobs.iter().filter(|j| j.dead) {
         if let Err(e) = st

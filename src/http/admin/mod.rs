@@ -31,7 +31,6 @@ use zeroize::Zeroizing;
 
 use super::error::ApiError;
 use crate::service::Service;
-use crate::store::Store;
 
 pub use crate::admin_client::ACTOR_HEADER;
 pub use console::ConsoleSessions;
@@ -40,10 +39,8 @@ pub use doctor::DaemonFacts;
 /// Everything an admin handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AdminState {
-    /// The license service (reissue, revoke, revocation list, outbox retry).
+    /// The license service: every read and change goes through it.
     pub service: Arc<Service>,
-    /// The store, for reads (listing, audit, snapshot).
-    pub store: Arc<dyn Store>,
     /// The bearer token.
     pub token: Arc<AdminToken>,
     /// Recent wrong tokens, which slow down the next refusal.

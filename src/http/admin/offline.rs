@@ -12,10 +12,8 @@ use axum::{Json, Router};
 use client_verifier::Timestamp;
 
 use super::{AdminState, actor};
+use crate::admin_api::{ActivateRequest, ActivateResponse, DeactivateRequest, DeactivateResponse};
 use crate::http::error::ApiError;
-use crate::http::offline::{
-    ActivateRequest, ActivateResponse, DeactivateRequest, DeactivateResponse,
-};
 
 pub(super) fn routes() -> Router<AdminState> {
     Router::new()

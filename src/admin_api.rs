@@ -1,0 +1,483 @@
+//! The admin API's requests and answers, as one set of types: licd serves them
+//! (`http::admin`) and licctl reads them (`cli::licenses`), so the two cannot drift apart.
+//!
+//! Answers carry no token unless the route is about one, and never a License 2.0 code except
+//! where the ISV asked for that license's details.
+
+use client_verifier::{Entitlements, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::job::{Job, Task};
+use crate::license::{Kind, License, PERPETUAL, Status, Transfers};
+use crate::service::{AuditTrail, Deactivated, LicenseDetail, OfflineSeat};
+use crate::store::AuditEvent;
+
+/// Licenses a list request returns when it names no limit.
+pub const DEFAULT_LIMIT: usize = 100;
+/// The most licenses one list request returns.
+pub const MAX_LIMIT: usize = 1000;
+
+/// A license as listed: everything but tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The license id.
+    pub id: String,
+    /// How it was sold.
+    pub kind: Kind,
+    /// Its status.
+    pub status: Status,
+    /// A dial-test (`testFlag=1`) purchase.
+    pub test: bool,
+    /// The customer id.
+    pub customer: String,
+    /// The customer's name, when the marketplace sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    /// The product.
+    pub product: String,
+    /// The SKU.
+    pub sku: String,
+    /// The catalog edition the license's entitlements come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edition: Option<String>,
+    /// The order.
+    pub order: String,
+    /// Seats or devices bought.
+    pub quantity: u32,
+    /// Revisions signed so far.
+    pub revision: u32,
+    /// Valid from.
+    pub nbf: Timestamp,
+    /// Valid until; `null` for a one-off (perpetual) license.
+    pub exp: Option<Timestamp>,
+    /// Created.
+    pub created: Timestamp,
+    /// Last changed.
+    pub updated: Timestamp,
+}
+
+impl From<&License> for Summary {
+    fn from(l: &License) -> Self {
+        Summary {
+            id: l.id.clone(),
+            kind: l.kind,
+            status: l.status,
+            test: l.test,
+            customer: l.customer.clone(),
+            customer_name: l.customer_name.clone(),
+            product: l.product.clone(),
+            sku: l.sku.clone(),
+            edition: l.edition.clone(),
+            order: l.order.clone(),
+            quantity: l.quantity,
+            revision: l.revision,
+            nbf: l.nbf,
+            exp: (l.exp < PERPETUAL).then_some(l.exp),
+            created: l.created,
+            updated: l.updated,
+        }
+    }
+}
+
+/// `GET /admin/v1/licenses`: one page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListResponse {
+    /// The licenses found, in id order.
+    pub licenses: Vec<Summary>,
+    /// Pass as `after` for the next page; `null` when the scan reached the end.
+    pub next: Option<String>,
+}
+
+/// `GET /admin/v1/licenses/{id}`, `POST /admin/v1/codes/lookup`: a license in full.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Detail {
+    /// What a list shows.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// License 2.0: the activation code (the ISV may see it; tokens and logs never do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// License 2.0: when licd activated the code with the marketplace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated: Option<Timestamp>,
+    /// License 2.0: when the marketplace was last asked for the code's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked: Option<Timestamp>,
+    /// Online activation: the order line.
+    pub order_line: Option<String>,
+    /// Charged by period.
+    pub periodic: bool,
+    /// When the order was last read from the marketplace.
+    pub order_synced: Option<Timestamp>,
+    /// The entitlements in its tokens.
+    pub entitlements: Entitlements,
+    /// License 1.0 seats taken through `/v1/activate` or an offline request.
+    pub activations: Vec<SeatView>,
+    /// Seats the customer gave back and took again, against the catalog's limit.
+    pub transfers: Transfers,
+    /// Online-activation device licenses.
+    pub devices: Vec<DeviceView>,
+}
+
+impl From<LicenseDetail> for Detail {
+    fn from(d: LicenseDetail) -> Self {
+        let l = d.license;
+        Detail {
+            summary: Summary::from(&l),
+            code: l.code,
+            activated: l.activated,
+            checked: l.checked,
+            order_line: l.order_line,
+            periodic: l.periodic,
+            order_synced: l.order_synced,
+            entitlements: l.entitlements,
+            activations: d
+                .seats
+                .into_iter()
+                .map(|a| SeatView {
+                    seat: a.seat,
+                    revision: a.revision,
+                    created: a.created,
+                    revoked: a.revoked,
+                    offline: a.device_key.is_some(),
+                    transfer: a.transfer,
+                    deactivated: a.deactivated,
+                })
+                .collect(),
+            transfers: d.transfers,
+            devices: d
+                .devices
+                .into_iter()
+                .map(|d| DeviceView {
+                    event_id: d.event_id,
+                    fingerprint: d.fingerprint,
+                    nbf: d.nbf,
+                    exp: (d.exp < PERPETUAL).then_some(d.exp),
+                    created: d.created,
+                    revoked: d.revoked,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A License 1.0 seat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeatView {
+    /// Its number.
+    pub seat: u32,
+    /// The revision of its token.
+    pub revision: u32,
+    /// Taken.
+    pub created: Timestamp,
+    /// Freed.
+    pub revoked: Option<Timestamp>,
+    /// Taken by an air-gapped machine's request.
+    pub offline: bool,
+    /// Taken after the customer gave a seat back.
+    pub transfer: bool,
+    /// Given back by the customer (a deactivation receipt), not freed by the seller.
+    pub deactivated: bool,
+}
+
+/// An online-activation device license.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// The marketplace's request.
+    pub event_id: String,
+    /// The device's fingerprint as sent.
+    pub fingerprint: String,
+    /// Valid from.
+    pub nbf: Timestamp,
+    /// Valid until (`null`: perpetual).
+    pub exp: Option<Timestamp>,
+    /// Minted.
+    pub created: Timestamp,
+    /// Revoked.
+    pub revoked: Option<Timestamp>,
+}
+
+/// `GET …/token`, `POST …/reissue`: a license's token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The license id.
+    pub id: String,
+    /// The revision the token carries.
+    pub revision: u32,
+    /// The token.
+    pub token: String,
+}
+
+/// The body of the code routes: the code travels in the body, never in a URL, since URLs reach
+/// access logs and error lines and the code is a bearer secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// The activation code.
+    pub code: String,
+}
+
+/// `POST /admin/v1/codes/repair`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairRequest {
+    /// The activation code.
+    pub code: String,
+    /// The product bought.
+    pub product: String,
+    /// Devices bought.
+    pub quantity: u32,
+    /// The order, when known.
+    pub order: Option<String>,
+}
+
+/// What `POST /admin/v1/codes/repair` recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RepairResponse {
+    /// The license id.
+    pub id: String,
+    /// The product.
+    pub product: String,
+    /// Devices.
+    pub quantity: u32,
+    /// The order.
+    pub order: String,
+    /// Whether the code was activated already (then reminted), or the values wait for its
+    /// activation.
+    pub activated: bool,
+}
+
+/// `POST …/reissue`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReissueRequest {
+    /// Bind the new token to this device fingerprint.
+    pub fingerprint: Option<String>,
+    /// Why, for the audit log ([`crate::service::Reason`]).
+    pub reason: Option<String>,
+}
+
+/// `POST …/revoke`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Why, for the audit log (required: [`crate::service::Reason`]).
+    pub reason: Option<String>,
+}
+
+/// `GET …/audit`: a license's history and the state of the one chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditResponse {
+    /// The license.
+    pub license_id: String,
+    /// Its events, oldest first.
+    pub events: Vec<AuditView>,
+    /// The whole chain (not only this license's events: they are links of the one chain).
+    pub chain: ChainView,
+}
+
+impl AuditResponse {
+    /// The answer for license `id`'s trail.
+    pub fn of(id: String, trail: AuditTrail) -> Self {
+        AuditResponse {
+            license_id: id,
+            events: trail
+                .records
+                .into_iter()
+                .map(|r| AuditView {
+                    seq: r.seq,
+                    hash: r.hash,
+                    event: r.event,
+                })
+                .collect(),
+            chain: match trail.chain {
+                Ok(n) => ChainView {
+                    intact: true,
+                    records: Some(n),
+                    broken_at: None,
+                },
+                Err(seq) => ChainView {
+                    intact: false,
+                    records: None,
+                    broken_at: Some(seq),
+                },
+            },
+        }
+    }
+}
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditView {
+    /// Its place in the log.
+    pub seq: u64,
+    /// Its link.
+    pub hash: String,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+}
+
+/// The state of the audit log's hash chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChainView {
+    /// Every link holds.
+    pub intact: bool,
+    /// Records checked when intact.
+    pub records: Option<u64>,
+    /// The first record whose link does not hold.
+    pub broken_at: Option<u64>,
+}
+
+/// `GET /admin/v1/revocations`: the signed list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevocationsResponse {
+    /// Its number.
+    pub seq: u64,
+    /// The list token.
+    pub list: String,
+}
+
+/// An outbox job as shown: the upload's token is left out (it is a license).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobView {
+    /// The job id.
+    pub id: String,
+    /// The license it is about.
+    pub license_id: String,
+    /// The call it makes.
+    pub kind: String,
+    /// The marketplace event (uploads) or order (queries) it is about.
+    pub subject: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Queued.
+    pub created: Timestamp,
+    /// Next attempt.
+    pub next_at: Timestamp,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Given up on.
+    pub dead: bool,
+}
+
+impl From<Job> for JobView {
+    fn from(j: Job) -> Self {
+        let subject = match &j.task {
+            Task::Upload { event_id, .. } => format!("event {event_id}"),
+            Task::QueryOrder { order, order_line } => format!("order {order}/{order_line}"),
+            Task::Usage { client, day, .. } => format!("usage of device {client} on {day}"),
+        };
+        JobView {
+            kind: j.task.action().to_string(),
+            subject,
+            id: j.id,
+            license_id: j.license_id,
+            attempts: j.attempts,
+            created: j.created,
+            next_at: j.next_at,
+            last_error: j.last_error,
+            dead: j.dead,
+        }
+    }
+}
+
+/// `GET /admin/v1/outbox`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxResponse {
+    /// The jobs.
+    pub jobs: Vec<JobView>,
+}
+
+/// An activation request in a JSON body, on the public and the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    /// The `lor1.…` request.
+    pub request: String,
+}
+
+/// The answer to an activation request, on the public and the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActivateResponse {
+    /// The device-bound token.
+    pub token: String,
+    /// The license.
+    pub license: String,
+    /// The seat.
+    pub seat: u32,
+    /// The revision of the token.
+    pub revision: u32,
+    /// True when this request took the seat; false when the machine already held it.
+    pub activated: bool,
+    /// True when taking the seat counted as a transfer.
+    pub transfer: bool,
+}
+
+impl From<OfflineSeat> for ActivateResponse {
+    fn from(s: OfflineSeat) -> Self {
+        ActivateResponse {
+            token: s.token,
+            license: s.license,
+            seat: s.seat,
+            revision: s.revision,
+            activated: s.new,
+            transfer: s.transfer,
+        }
+    }
+}
+
+/// A deactivation receipt in a JSON body, on the public and the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateRequest {
+    /// The `ldr1.…` receipt.
+    pub receipt: String,
+}
+
+/// The answer to a deactivation receipt, on the public and the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeactivateResponse {
+    /// The license.
+    pub license: String,
+    /// The seat given back.
+    pub seat: u32,
+    /// Transfers made in the last 365 days.
+    pub transfers_used: u32,
+    /// Transfers allowed.
+    pub transfers_limit: u32,
+}
+
+impl From<Deactivated> for DeactivateResponse {
+    fn from(d: Deactivated) -> Self {
+        DeactivateResponse {
+            license: d.license,
+            seat: d.seat,
+            transfers_used: d.transfers.used,
+            transfers_limit: d.transfers.limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What licd writes, licctl reads back as the same value.
+    #[test]
+    fn a_detail_survives_the_wire() {
+        let l = crate::license::sample("lic-1", Status::Active);
+        let detail = Detail::from(LicenseDetail {
+            license: l.clone(),
+            seats: Vec::new(),
+            transfers: Transfers::count(&[], 2, l.created),
+            devices: Vec::new(),
+        });
+        let wire = serde_json::to_value(&detail).unwrap();
+        assert_eq!(wire["status"], "active");
+        assert_eq!(wire["id"], "lic-1");
+        let back: Detail = serde_json::from_value(wire).unwrap();
+        assert_eq!(back.summary, Summary::from(&l));
+        assert_eq!(back.transfers, detail.transfers);
+    }
+}
