@@ -982,5 +982,9 @@ mod tests {
         assert_eq!(r.license("a").unwrap().unwrap().status, Status::Frozen);
         assert!(r.job("j1").unwrap().is_none());
         assert_eq!(r.counts().unwrap().active, 2);
+        // The dashboard's counters too: the restored records' checkpoint and log, not the
+        // empty counters of the store the restore built them with.
+        assert!(!s.stats("").unwrap().is_empty());
+        assert_eq!(r.stats("").unwrap(), s.stats("").unwrap());
     }
 }
