@@ -406,3 +406,29 @@ impl http_body::Body for Guarded {
 pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
     listener.local_addr().ok()
 }
+
+/// HTML escaping with named entities (`&lt;` `&gt;` `&amp;` `&quot;` `&#39;`), for every
+/// page's askama templates (`askama.toml`): whatever a client sent is text in an element or a
+/// double-quoted attribute, never markup.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NamedHtml;
+
+impl askama::filters::Escaper for NamedHtml {
+    fn write_escaped_str<W: std::fmt::Write>(&self, mut dest: W, s: &str) -> std::fmt::Result {
+        let mut last = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let entity = match b {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'\'' => "&#39;",
+                _ => continue,
+            };
+            dest.write_str(&s[last..i])?;
+            dest.write_str(entity)?;
+            last = i + 1;
+        }
+        dest.write_str(&s[last..])
+    }
+}

@@ -11,6 +11,7 @@
 //! ride. Everything echoed is HTML-escaped; the page loads nothing from anywhere and may not be
 //! framed.
 
+use askama::Template;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -81,7 +82,7 @@ const MAX_FIELD_BYTES: usize = 4096;
 
 async fn page(State(st): State<AppState>) -> Response {
     st.metrics.client("activate_page", 200);
-    html(StatusCode::OK, &forms("", ""), None)
+    html(StatusCode::OK, &ActivatePage::default(), None)
 }
 
 /// What the page's forms posted.
@@ -114,7 +115,15 @@ async fn page_post(
                 .await
             {
                 Ok(seat) if p.download => download(&seat),
-                Ok(seat) => html(StatusCode::OK, &activated(&seat, p.request.trim()), None),
+                Ok(seat) => html(
+                    StatusCode::OK,
+                    &ActivatePage {
+                        activated: Some(&seat),
+                        request: p.request.trim(),
+                        ..ActivatePage::default()
+                    },
+                    None,
+                ),
                 Err(e) => refusal_page(&st, e.into(), &p.request, "", &client),
             }
         }
@@ -124,7 +133,14 @@ async fn page_post(
                 .offline_deactivate(&p.receipt, ACTOR, Timestamp::now())
                 .await
             {
-                Ok(d) => html(StatusCode::OK, &deactivated(&d), None),
+                Ok(d) => html(
+                    StatusCode::OK,
+                    &ActivatePage {
+                        deactivated: Some(&d),
+                        ..ActivatePage::default()
+                    },
+                    None,
+                ),
                 Err(e) => refusal_page(&st, e.into(), "", &p.receipt, &client),
             }
         }
@@ -207,117 +223,38 @@ fn refusal_page(
     if let Some(suppressed) = st.refusals.admit(std::time::Instant::now()) {
         tracing::info!(route = "activate_page", status = e.status.as_u16(), error = e.error, reason = %crate::logsafe::quoted(&e.message), client = %client, suppressed, "client request refused");
     }
-    let body = format!(
-        "<div class=\"error\" role=\"alert\"><h2>That did not work</h2><p>{}</p></div>\n{}",
-        escape(&e.message),
-        forms(request, receipt)
-    );
-    html(e.status, &body, e.retry_after)
-}
-
-fn activated(seat: &OfflineSeat, request: &str) -> String {
-    let what = if seat.new {
-        format!(
-            "This machine now holds seat {} of license {}.",
-            seat.seat,
-            escape(&seat.license)
-        )
-    } else {
-        format!(
-            "This machine already holds seat {} of license {}: here is its license again, with the newest validity.",
-            seat.seat,
-            escape(&seat.license)
-        )
+    let page = ActivatePage {
+        error: Some(&e.message),
+        request: request.trim(),
+        receipt: receipt.trim(),
+        ..ActivatePage::default()
     };
-    let transfer = if seat.transfer {
-        "<p>Taking this seat counted as a device transfer.</p>"
-    } else {
-        ""
+    html(e.status, &page, e.retry_after)
+}
+
+/// The page (askama, which escapes every value): the forms, with an error above them; or what
+/// an activation or a deactivation did.
+#[derive(Template, Default)]
+#[template(path = "activate/page.html")]
+struct ActivatePage<'a> {
+    error: Option<&'a str>,
+    activated: Option<&'a OfflineSeat>,
+    deactivated: Option<&'a Deactivated>,
+    /// The request: kept in the forms after a refusal, and in the download form.
+    request: &'a str,
+    receipt: &'a str,
+}
+
+/// A whole page, with headers that keep it from loading anything or being framed.
+fn html(status: StatusCode, page: &ActivatePage<'_>, retry_after: Option<u32>) -> Response {
+    let body = match page.render() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "the activation page did not render");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
     };
-    format!(
-        r#"<h2>Activated</h2>
-<p>{what}</p>{transfer}
-<p>Install the license on the machine: download the file, or copy the text below into the application.</p>
-<form method="post" action="/activate" enctype="multipart/form-data">
-<input type="hidden" name="request" value="{request}">
-<input type="hidden" name="download" value="1">
-<button type="submit" id="download">Download the license file</button>
-</form>
-<label for="token">License for this machine</label>
-<textarea id="token" readonly rows="8">{token}</textarea>
-<p><a href="/activate">Activate another machine</a></p>"#,
-        request = escape(request),
-        token = escape(&seat.token),
-    )
-}
-
-fn deactivated(d: &Deactivated) -> String {
-    format!(
-        r#"<h2>Seat given back</h2>
-<p>Seat {} of license {} is free: another machine can be activated with it.</p>
-<p>Device transfers in the last 365 days: {} of {}.</p>
-<p><a href="/activate">Activate a machine</a></p>"#,
-        d.seat,
-        escape(&d.license),
-        d.transfers.used,
-        d.transfers.limit
-    )
-}
-
-fn forms(request: &str, receipt: &str) -> String {
-    format!(
-        r#"<h2>Activate a machine without internet access</h2>
-<p>Your application shows an activation request that starts with <code>lor1.</code>, or saves it to a file. Paste it or choose the file, then download the license file and install it on that machine.</p>
-<form method="post" action="/activate" enctype="multipart/form-data">
-<label for="request">Activation request</label>
-<textarea id="request" name="request" rows="6" spellcheck="false" autocomplete="off">{request}</textarea>
-<label for="request_file">or its file</label>
-<input type="file" id="request_file" name="request_file">
-<button type="submit" id="activate">Get the license</button>
-</form>
-<h2>Give a seat back</h2>
-<p>When you move the software to another machine, the application gives a deactivation receipt that starts with <code>ldr1.</code>. Paste it or choose its file to free the seat.</p>
-<form method="post" action="/activate" enctype="multipart/form-data">
-<label for="receipt">Deactivation receipt</label>
-<textarea id="receipt" name="receipt" rows="4" spellcheck="false" autocomplete="off">{receipt}</textarea>
-<label for="receipt_file">or its file</label>
-<input type="file" id="receipt_file" name="receipt_file">
-<button type="submit" id="deactivate">Free the seat</button>
-</form>"#,
-        request = escape(request.trim()),
-        receipt = escape(receipt.trim()),
-    )
-}
-
-/// A whole page around `body`, with headers that keep it from loading anything or being framed.
-fn html(status: StatusCode, body: &str, retry_after: Option<u32>) -> Response {
-    let page = format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>License activation</title>
-<style>
-body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #1a1a1a; background: #fff; }}
-label {{ display: block; font-weight: 600; margin-top: 1rem; }}
-textarea {{ width: 100%; font: 14px/1.4 ui-monospace, monospace; box-sizing: border-box; }}
-button {{ margin-top: 1rem; padding: .5rem 1rem; font-size: 1rem; }}
-:focus {{ outline: 3px solid #0b57d0; outline-offset: 2px; }}
-.error {{ border: 2px solid #a50e0e; padding: .5rem 1rem; background: #fce8e6; }}
-code {{ background: #f1f3f4; padding: 0 .2rem; }}
-</style>
-</head>
-<body>
-<main>
-<h1>License activation</h1>
-{body}
-</main>
-</body>
-</html>
-"#
-    );
-    let mut response = (status, page).into_response();
+    let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -360,30 +297,40 @@ fn download(seat: &OfflineSeat) -> Response {
     response
 }
 
-/// Text made safe inside HTML elements and double-quoted attributes.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn escape_leaves_no_markup() {
-        let e = escape(r#"<script>alert("x")</script>&'"#);
-        assert!(!e.contains('<') && !e.contains('>') && !e.contains('"') && !e.contains('\''));
-        assert_eq!(escape("lor1.abc-_"), "lor1.abc-_");
+    fn the_page_escapes_what_a_client_sent() {
+        let hostile = r#"</textarea><script>alert("x")</script>"><img src=x onerror=y>&'"#;
+        let seat = OfflineSeat {
+            license: hostile.into(),
+            token: hostile.into(),
+            seat: 0,
+            revision: 1,
+            new: true,
+            transfer: false,
+        };
+        for page in [
+            ActivatePage {
+                error: Some(hostile),
+                request: hostile,
+                receipt: hostile,
+                ..ActivatePage::default()
+            },
+            ActivatePage {
+                activated: Some(&seat),
+                request: hostile,
+                ..ActivatePage::default()
+            },
+        ] {
+            let html = page.render().unwrap();
+            assert!(
+                !html.contains("<script>") && !html.contains("<img") && !html.contains("\"><img"),
+                "{html}"
+            );
+            assert!(html.contains("&lt;script&gt;"), "{html}");
+        }
     }
 }

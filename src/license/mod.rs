@@ -17,6 +17,10 @@ use crate::catalog::{BindingRule, Entry};
 /// enough that `exp` plus a freeze window still fits the RFC 3339 years tokens allow.
 pub const PERPETUAL: Timestamp = Timestamp::from_unix(253_370_764_800); // 9999-01-01T00:00:00Z
 
+/// How the id of a License 2.0 code's license starts (the rest is random): `/v1/refresh` runs
+/// the daily check with the marketplace only for these.
+pub const CODE_ID_PREFIX: &str = "lc-";
+
 /// Which marketplace integration created the license.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -17,7 +17,7 @@ use super::must_get;
 use super::seats::Seat;
 use super::{Caller, Service, ServiceError};
 use crate::job::{Job, Task};
-use crate::license::{Activation, CodeAnswer, CodeState, License, OnceKey, Status};
+use crate::license::{Activation, CODE_ID_PREFIX, CodeAnswer, CodeState, License, OnceKey, Status};
 use crate::market_api::{CallError, CodeInfo};
 use crate::marketplace::{InstanceStatus, LicenseCode, RefreshLicenseCode};
 use crate::store::{AuditEvent, Batch, OrderKey, Tx};
@@ -763,9 +763,6 @@ impl Service {
         batch.activations.push(a);
     }
 }
-
-/// How the id of a code's license starts: `/v1/refresh` runs the daily check only for these.
-pub(super) const CODE_ID_PREFIX: &str = "lc-";
 
 impl Service {
     /// A license id for a new code: random, so that nothing about the code can be learnt from

@@ -228,7 +228,7 @@ impl Service {
     /// device binding. A released license or a revoked binding is [`ServiceError::Revoked`].
     pub async fn refresh(&self, token: &str, now: Timestamp) -> Result<Refreshed, ServiceError> {
         let claims = self.open_token(token, now)?;
-        if claims.jti.starts_with(super::codes::CODE_ID_PREFIX) {
+        if claims.jti.starts_with(crate::license::CODE_ID_PREFIX) {
             self.check_code_if_due(&claims.jti, now).await;
         }
         self.transact(async |s, tx| {
