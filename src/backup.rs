@@ -710,6 +710,7 @@ fn build(from: &Path, dir: &Path) -> Result<Summary, BackupError> {
         }
         Ok(())
     })?;
+    store.forget_counter_checkpoint()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(io_at(dir))?;

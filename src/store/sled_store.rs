@@ -32,10 +32,6 @@ const REVOCATION_SEQ: &[u8] = b"revocation_seq";
 /// Counters ([`crate::store::Shape`], [`Batch::stats`]) are checkpointed as `meta` entries
 /// under this prefix ([`Counters::fold`]).
 const STAT_PREFIX: &str = "stat:";
-/// The counter log: what each commit added to the counters, as `meta` entries under this prefix
-/// and the commit's number (big-endian), written in the commit's own transaction (one blind
-/// insert, no read). A checkpoint folds them into the `stat:` entries.
-const CLOG_PREFIX: &str = "clog:";
 /// The number of the last counter-log entry the checkpoint holds.
 const COUNTERS_AT: &[u8] = b"counters_at";
 /// Commits between two checkpoints: what a restart after a crash replays at most.
@@ -121,11 +117,23 @@ struct Counters {
     /// a test simulates a crash.
     discard: std::sync::atomic::AtomicBool,
     meta: Tree,
+    /// The counter log: what each commit added, by commit number, written in the commit's own
+    /// transaction (one blind insert, no read). A tree of its own, so that `meta`, which every
+    /// commit rewrites, stays a few keys. Not in backups: a restored database counts again.
+    log: Tree,
     db: Db,
 }
 
-fn clog_key(seq: u64) -> Vec<u8> {
-    [CLOG_PREFIX.as_bytes(), &seq.to_be_bytes()].concat()
+/// The key of counter-log entry `seq` (big-endian, so the log lists in order).
+fn clog_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// The number of a counter-log key (0 for a malformed one).
+fn clog_seq(key: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(key)
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
 }
 
 impl Counters {
@@ -152,12 +160,10 @@ impl Counters {
             .saturating_sub(1);
         let mut batch = sled::Batch::default();
         let mut keys = Vec::new();
-        for prefix in [STAT_PREFIX, CLOG_PREFIX] {
-            for k in self.meta.scan_prefix(prefix.as_bytes()).keys() {
-                let k = k?;
-                batch.remove(k.clone());
-                keys.push(k.to_vec());
-            }
+        for k in self.meta.scan_prefix(STAT_PREFIX.as_bytes()).keys() {
+            let k = k?;
+            batch.remove(k.clone());
+            keys.push(k.to_vec());
         }
         for (k, n) in values.iter() {
             let key = format!("{STAT_PREFIX}{k}").into_bytes();
@@ -167,6 +173,13 @@ impl Counters {
         batch.insert(COUNTERS_AT, encode(&through));
         keys.push(COUNTERS_AT.to_vec());
         self.meta.apply_batch(batch)?;
+        // The checkpoint first: a crash in between leaves entries it holds, which a replay
+        // skips by their number.
+        let mut folded = sled::Batch::default();
+        for k in self.log.range(..=clog_key(through)).keys() {
+            folded.remove(k?);
+        }
+        self.log.apply_batch(folded)?;
         Ok(keys)
     }
 
@@ -257,6 +270,7 @@ impl SledStore {
             counters: Arc::new(Counters {
                 values: Mutex::default(),
                 next_log: std::sync::atomic::AtomicU64::new(1),
+                log: tree("counter_log")?,
                 discard: std::sync::atomic::AtomicBool::new(false),
                 meta: tree("meta")?,
                 db: db.clone(),
@@ -298,11 +312,9 @@ impl SledStore {
                 );
             }
             let mut replayed = 0u64;
-            for kv in self.meta.scan_prefix(CLOG_PREFIX.as_bytes()) {
+            for kv in self.counters.log.iter() {
                 let (k, v) = kv?;
-                let seq = <[u8; 8]>::try_from(&k[CLOG_PREFIX.len()..])
-                    .map(u64::from_be_bytes)
-                    .unwrap_or(0);
+                let seq = clog_seq(&k);
                 last_log = last_log.max(seq);
                 if checkpoint.is_some_and(|c| seq <= c) {
                     continue;
@@ -339,12 +351,8 @@ impl SledStore {
                     .or_default() += 1;
             }
             values.retain(|_, n| *n != 0);
-            for k in self.meta.scan_prefix(CLOG_PREFIX.as_bytes()).keys() {
-                let k = k?;
-                let seq = <[u8; 8]>::try_from(&k[CLOG_PREFIX.len()..])
-                    .map(u64::from_be_bytes)
-                    .unwrap_or(0);
-                last_log = last_log.max(seq);
+            if let Some(k) = self.counters.log.last()?.map(|(k, _)| k) {
+                last_log = last_log.max(clog_seq(&k));
             }
             let elapsed_ms = started.elapsed().as_millis() as u64;
             // Worth a line at 3 a.m. only when it delayed the start.
@@ -553,10 +561,11 @@ impl SledStore {
             &self.revoked,
             &self.activations,
             &self.outbox,
+            &self.counters.log,
         );
         let result = sled::Transactional::transaction(
             &trees,
-            |(lic, ord, app, dev, aud, idx, meta, rev, act, out)| {
+            |(lic, ord, app, dev, aud, idx, meta, rev, act, out, clog)| {
                 let mut revocation_seq: u64 = tx_get(meta, REVOCATION_SEQ)?.unwrap_or(0);
                 let seq_before = revocation_seq;
                 for (entry, at) in &revocations {
@@ -590,7 +599,7 @@ impl SledStore {
                 meta.insert(HEAD, head.as_slice())?;
                 meta.insert(COUNTS, counts.as_slice())?;
                 if let Some((k, v)) = &log {
-                    meta.insert(k.as_slice(), v.as_slice())?;
+                    clog.insert(&k[..], v.as_slice())?;
                 }
                 if revocation_seq != seq_before {
                     meta.insert(REVOCATION_SEQ, encode(&revocation_seq))?;
@@ -600,11 +609,7 @@ impl SledStore {
         );
         match result {
             Ok(()) => {
-                self.note(|| {
-                    let mut keys = plan_keys(&plan);
-                    keys.extend(log.iter().map(|(k, _)| ("meta", k.clone())));
-                    keys
-                });
+                self.note(|| plan_keys(&plan));
                 {
                     let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
                     for j in &plan.jobs {
@@ -970,6 +975,15 @@ impl SledStore {
         Ok(())
     }
 
+    /// Makes the next open count the dashboard's counters again from the records: a database
+    /// restored from a backup has the counters' checkpoint but not their log (which backups do
+    /// not carry), so its checkpoint alone would miss the commits logged since.
+    pub fn forget_counter_checkpoint(&self) -> Result<(), StoreError> {
+        self.meta.remove(COUNTERS_AT)?;
+        self.meta.remove(STATS_CLEAN)?;
+        Ok(())
+    }
+
     /// Removes one record from collection `name`: a deletion recorded in a backup, for
     /// `licd restore`.
     pub fn import_removal(&self, name: &str, key: &[u8]) -> Result<(), StoreError> {
@@ -1221,7 +1235,7 @@ mod tests {
             .unwrap();
         }
         let before = s.stats("").unwrap();
-        let logged = s.meta.scan_prefix(CLOG_PREFIX.as_bytes()).count();
+        let logged = s.counters.log.len();
         assert!(
             (300..FOLD_EVERY as usize).contains(&logged),
             "{logged} log entries left after the checkpoint"
