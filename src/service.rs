@@ -554,8 +554,13 @@ impl Service {
         };
         // A repeat's license normally has that id too: read either way.
         let (id, token, new) = self.transact(async |s, tx| {
-                if let Some(id) = tx.order(&key).await? {
-                    let l = must_get(tx, &id).await?;
+                // A repeat's license normally has that id too: both in one read.
+                let (known, taken) = tx.purchase_and_license(&key, &fresh).await?;
+                if let Some(id) = known {
+                    let l = match taken {
+                        Some(l) if l.id == id => l,
+                        _ => must_get(tx, &id).await?,
+                    };
                     let token = l.issued_token.clone().unwrap_or_default();
                     // The same answer, whatever the repeat says; but a repeat that says
                     // something else is worth a look by support.
@@ -574,7 +579,7 @@ impl Service {
                     return Ok((batch, (l.id, token, false)));
                 }
                 let id = fresh.clone();
-                if tx.license(&id).await?.is_some() {
+                if taken.is_some() {
                     return Err(ServiceError::Invalid(format!(
                         "businessId: {id} is already the instance id of another order"
                     )));
@@ -618,11 +623,12 @@ impl Service {
         };
         let (id, new) = self
             .transact(async |s, tx| {
-                if let Some(id) = tx.order(&key).await? {
+                let (known, taken) = tx.purchase_and_license(&key, &fresh).await?;
+                if let Some(id) = known {
                     return Ok((Batch::default(), (id, false)));
                 }
                 let id = fresh.clone();
-                if tx.license(&id).await?.is_some() {
+                if taken.is_some() {
                     return Err(ServiceError::Invalid(format!(
                         "businessId: {id} is already the instance id of another order"
                     )));

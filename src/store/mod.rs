@@ -421,6 +421,16 @@ impl Tx {
     pub async fn order(&mut self, key: &OrderKey) -> Result<Option<String>, StoreError> {
         self.0.order(key).await
     }
+    /// Purchase `key`'s license id and license `id` (the one the purchase would create),
+    /// read together in the order every step locks them: the purchase, then the license. A
+    /// shared store sends both in one round trip.
+    pub async fn purchase_and_license(
+        &mut self,
+        key: &OrderKey,
+        id: &str,
+    ) -> Result<(Option<String>, Option<License>), StoreError> {
+        self.0.purchase_and_license(key, id).await
+    }
     /// Whether an operation with this key was applied.
     pub async fn applied(&mut self, key: &str) -> Result<bool, StoreError> {
         self.0.applied(key).await
@@ -470,6 +480,15 @@ pub trait Transaction: Send + 'static {
     async fn license(&mut self, id: &str) -> Result<Option<License>, StoreError>;
     /// See [`Tx::order`].
     async fn order(&mut self, key: &OrderKey) -> Result<Option<String>, StoreError>;
+    /// See [`Tx::purchase_and_license`]; by default one read after the other.
+    async fn purchase_and_license(
+        &mut self,
+        key: &OrderKey,
+        id: &str,
+    ) -> Result<(Option<String>, Option<License>), StoreError> {
+        let order = self.order(key).await?;
+        Ok((order, self.license(id).await?))
+    }
     /// See [`Tx::applied`].
     async fn applied(&mut self, key: &str) -> Result<bool, StoreError>;
     /// See [`Tx::device`].

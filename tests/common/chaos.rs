@@ -56,6 +56,13 @@ impl Transaction for FailingTx {
     async fn order(&mut self, key: &OrderKey) -> Result<Option<String>, StoreError> {
         self.0.order(key).await
     }
+    async fn purchase_and_license(
+        &mut self,
+        key: &OrderKey,
+        id: &str,
+    ) -> Result<(Option<String>, Option<License>), StoreError> {
+        self.0.purchase_and_license(key, id).await
+    }
     async fn applied(&mut self, key: &str) -> Result<bool, StoreError> {
         self.0.applied(key).await
     }

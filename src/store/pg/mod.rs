@@ -214,6 +214,22 @@ impl Transaction for PgTx {
     async fn order(&mut self, key: &OrderKey) -> Result<Option<String>, StoreError> {
         Ok(self.rows(Read::order(key)).await?.first().map(|r| r.get(0)))
     }
+    async fn purchase_and_license(
+        &mut self,
+        key: &OrderKey,
+        id: &str,
+    ) -> Result<(Option<String>, Option<License>), StoreError> {
+        let step = self
+            .step
+            .as_mut()
+            .ok_or_else(|| db("the transaction has ended"))?;
+        let mut rows = locked_queries(step, vec![Read::order(key), Read::license(id)])
+            .await?
+            .into_iter();
+        let order = rows.next().unwrap_or_default().first().map(|r| r.get(0));
+        let license = one(rows.next().unwrap_or_default(), id)?;
+        Ok((order, license))
+    }
     async fn applied(&mut self, key: &str) -> Result<bool, StoreError> {
         Ok(!self.rows(Read::applied(key)).await?.is_empty())
     }
@@ -652,42 +668,75 @@ impl PgStore {
     }
 }
 
-/// Runs `read` on `step`'s session, taking its lock first unless the step holds it already:
-/// pipelined, so the lock and the read cost one round trip, and the read is a statement of its
-/// own that sees every commit made before its lock was granted.
+/// Runs `read` on `step`'s session, taking its lock first unless the step holds it already
+/// ([`locked_queries`]).
 async fn locked_query(
     step: &mut StepConn,
     read: Read,
 ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
-    let take = read.lock.filter(|l| step.locked.insert(*l));
-    if take.is_some() {
+    Ok(locked_queries(step, vec![read])
+        .await?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// Runs `reads` on `step`'s session, each taking its lock first (unless the step holds it
+/// already): all pipelined, in this order, so they cost one round trip and each read is a
+/// statement of its own that sees every commit made before its lock was granted. Returns
+/// each read's rows.
+async fn locked_queries(
+    step: &mut StepConn,
+    reads: Vec<Read>,
+) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
+    let takes: Vec<Option<i64>> = reads
+        .iter()
+        .map(|r| r.lock.filter(|l| step.locked.insert(*l)))
+        .collect();
+    if takes.iter().any(Option::is_some) {
         step.open = true;
     }
     let c = step.client()?;
     timed(async {
-        // Both statements prepared first, so that they go out in this order.
-        let lock_stmt = match take {
-            Some(_) => Some(
-                c.prepare_cached("SELECT pg_advisory_lock($1)")
-                    .await
-                    .map_err(db)?,
-            ),
-            None => None,
-        };
-        let stmt = c.prepare_cached(read.sql).await.map_err(db)?;
+        // Every statement prepared first, so that they all go out in this order.
+        let lock_stmt = c
+            .prepare_cached("SELECT pg_advisory_lock($1)")
+            .await
+            .map_err(db)?;
+        let mut stmts = Vec::with_capacity(reads.len());
+        for r in &reads {
+            stmts.push(c.prepare_cached(r.sql).await.map_err(db)?);
+        }
         let client: &tokio_postgres::Client = c;
-        let lock = async {
-            match (&lock_stmt, take) {
-                (Some(s), Some(id)) => client.execute(s, &[&id]).await.map(|_| ()).map_err(db),
-                _ => Ok(()),
+        type Call<'f> = std::pin::Pin<
+            Box<
+                dyn Future<Output = Result<Option<Vec<tokio_postgres::Row>>, StoreError>>
+                    + Send
+                    + 'f,
+            >,
+        >;
+        let mut calls: Vec<Call<'_>> = Vec::with_capacity(2 * reads.len());
+        for ((r, stmt), take) in reads.iter().zip(&stmts).zip(&takes) {
+            if let Some(id) = take {
+                let lock_stmt = &lock_stmt;
+                calls.push(Box::pin(async move {
+                    client.execute(lock_stmt, &[id]).await.map_err(db)?;
+                    Ok(None)
+                }));
             }
-        };
-        let rows = query(client, &stmt, read.param.as_ref());
-        // `join` polls in order, and each request goes out on its first poll. Without its
-        // lock, what the read returned proves nothing: a failed lock fails the step.
-        let (locked, rows) = futures_util::future::join(lock, rows).await;
-        locked?;
-        rows
+            calls.push(Box::pin(async move {
+                query(client, stmt, r.param.as_ref()).await.map(Some)
+            }));
+        }
+        // `join_all` polls in order, and each request goes out on its first poll. Without its
+        // lock, what a read returned proves nothing: the first failure, in order, fails the
+        // step.
+        let mut rows = Vec::with_capacity(reads.len());
+        for answer in futures_util::future::join_all(calls).await {
+            if let Some(r) = answer? {
+                rows.push(r);
+            }
+        }
+        Ok(rows)
     })
     .await
 }
