@@ -13,16 +13,15 @@
 //! and acknowledges nothing.
 
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use client_verifier::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::{AppState, ClientAddr, client_ip, client_label};
+use super::{AppState, Client, JsonBody};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -125,21 +124,6 @@ pub(super) fn answer<T: Serialize>(
     response
 }
 
-/// A JSON body, or an error that says what is wrong with it: 413 when too large, else 400. The
-/// parser's words quote the client's text (an unknown field's name), so they are escaped and
-/// cut short before they are echoed or logged.
-pub(super) fn body<T>(req: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    req.map(|Json(t)| t).map_err(|e| {
-        let status = e.status();
-        let text = crate::logsafe::quoted_max(&e.body_text(), 160);
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(status, "too_large", format!("request body: {text}"))
-        } else {
-            ApiError::bad_request(format!("request body: {text}"))
-        }
-    })
-}
-
 /// A binding needs the machine's fingerprint: say how to get one.
 fn require_fingerprint(fingerprint: &str) -> Result<(), ApiError> {
     if fingerprint.trim().is_empty() {
@@ -152,13 +136,12 @@ fn require_fingerprint(fingerprint: &str) -> Result<(), ApiError> {
 
 async fn activate(
     State(st): State<AppState>,
-    peer: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
-    req: Result<Json<ActivateRequest>, JsonRejection>,
+    client: Client,
+    req: Result<JsonBody<ActivateRequest>, ApiError>,
 ) -> Response {
-    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
+    let client = client.label;
     let result = async {
-        let req = body(req)?;
+        let JsonBody(req) = req?;
         require_fingerprint(&req.fingerprint)?;
         let seat = st
             .service
@@ -182,15 +165,15 @@ async fn activate(
 
 async fn activate_code(
     State(st): State<AppState>,
-    peer: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
-    req: Result<Json<CodeActivateRequest>, JsonRejection>,
+    client: Client,
+    req: Result<JsonBody<CodeActivateRequest>, ApiError>,
 ) -> Response {
-    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
-    let ip = client_ip(peer.as_ref(), &headers, &st.trusted_proxies)
+    let ip = client
+        .ip
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let client = client.label;
     let result = async {
-        let req = body(req)?;
+        let JsonBody(req) = req?;
         require_fingerprint(&req.fingerprint)?;
         let c = st
             .service
@@ -214,13 +197,12 @@ async fn activate_code(
 
 async fn refresh(
     State(st): State<AppState>,
-    peer: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
-    req: Result<Json<RefreshRequest>, JsonRejection>,
+    client: Client,
+    req: Result<JsonBody<RefreshRequest>, ApiError>,
 ) -> Response {
-    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
+    let client = client.label;
     let result = async {
-        let req = body(req)?;
+        let JsonBody(req) = req?;
         let r = st.service.refresh(&req.token, Timestamp::now()).await?;
         Ok(RefreshResponse {
             token: r.token,

@@ -6,15 +6,15 @@
 
 use std::time::Instant;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Extension, Router};
 use client_verifier::Timestamp;
 
-use super::{AppState, ClientAddr, client_label};
+use super::{AppState, Client};
 use crate::license::DomainError;
 use crate::marketplace::{
     Callback, ProtocolError, RefusalKind, Response, ResultCode, parse_v1, parse_v2, verify_v1,
@@ -29,23 +29,20 @@ pub(super) fn router(path: &str) -> Router<AppState> {
 /// License 1.0: GET, signed with `authToken`/`timeStamp`.
 async fn v1_callback(
     State(st): State<AppState>,
-    peer: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
+    client: Client,
     RawQuery(query): RawQuery,
 ) -> axum::response::Response {
     let started = Instant::now();
     let now = Timestamp::now();
     let verified = verified_v1(&st, query.as_deref().unwrap_or(""), now);
     let (activity, response) = answer(&st, verified, now).await;
-    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
-    finish(&st, activity, response, started, &client)
+    finish(&st, activity, response, started, &client.label)
 }
 
 /// Online activation: POST JSON, signed with `signature`/`timestamp`/`nonce`.
 async fn v2_callback(
     State(st): State<AppState>,
-    peer: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
+    client: Client,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> axum::response::Response {
@@ -53,8 +50,7 @@ async fn v2_callback(
     let now = Timestamp::now();
     let verified = verified_v2(&st, query.as_deref().unwrap_or(""), &body, now).await;
     let (activity, response) = answer(&st, verified, now).await;
-    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
-    finish(&st, activity, response, started, &client)
+    finish(&st, activity, response, started, &client.label)
 }
 
 /// A callback whose signature checked out (and, for V2, whose nonce was new), parsed: holding

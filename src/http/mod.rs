@@ -86,19 +86,10 @@ pub struct AppState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// Who sent a request, for logs: the connection's peer, or behind a trusted proxy the nearest
-/// `X-Forwarded-For` hop that is not one (`crate::net::client_ip`). Always an address, so
+/// The address of who sent a request: the connection's peer, or behind a trusted proxy the
+/// nearest `X-Forwarded-For` hop that is not one (`crate::net::client_ip`); `None` only where
+/// the server recorded no peer (a test calling the router directly). Always an address, so
 /// nothing a client writes reaches the log through it.
-pub(crate) fn client_label(
-    addr: Option<&axum::Extension<ClientAddr>>,
-    headers: &axum::http::HeaderMap,
-    trusted: &[Cidr],
-) -> String {
-    client_ip(addr, headers, trusted).map_or_else(|| "?".to_string(), |ip| ip.to_string())
-}
-
-/// The address of who sent a request, as [`client_label`] finds it; `None` only where the
-/// server recorded no peer (a test calling the router directly).
 pub(crate) fn client_ip(
     addr: Option<&axum::Extension<ClientAddr>>,
     headers: &axum::http::HeaderMap,
@@ -119,6 +110,65 @@ pub(crate) fn client_ip(
         });
     }
     Some(crate::net::client_ip(peer.ip(), &forwarded, trusted))
+}
+
+/// Who sent a public request, as an extractor: its address ([`client_ip`]) and the label logs
+/// carry. Every public handler takes one instead of the peer and headers.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    /// The address; `None` only where the server recorded no peer (a test calling the router).
+    pub ip: Option<std::net::IpAddr>,
+    /// The address as text, `?` when unknown.
+    pub label: String,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ClientAddr>()
+            .copied()
+            .map(axum::Extension);
+        let ip = client_ip(peer.as_ref(), &parts.headers, &st.trusted_proxies);
+        Ok(Client {
+            ip,
+            label: ip.map_or_else(|| "?".to_string(), |ip| ip.to_string()),
+        })
+    }
+}
+
+/// A JSON body as an extractor whose rejection is already the API's error: 413 when too large,
+/// else 400, the parser's words (which quote the client's text) escaped and cut short. Taken
+/// as `Result<JsonBody<T>, ApiError>` so that the handler answers the refusal through its
+/// counted, rate-limited path.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = error::ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(t)) => Ok(JsonBody(t)),
+            Err(e) => {
+                let status = e.status();
+                let text = crate::logsafe::quoted_max(&e.body_text(), 160);
+                Err(if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    error::ApiError::new(status, "too_large", format!("request body: {text}"))
+                } else {
+                    error::ApiError::bad_request(format!("request body: {text}"))
+                })
+            }
+        }
+    }
 }
 
 /// The public router: marketplace callbacks on `callback_path`, the client API, health, metrics.

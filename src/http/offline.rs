@@ -12,17 +12,16 @@
 //! framed.
 
 use askama::Template;
-use axum::extract::rejection::JsonRejection;
+use axum::Router;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
 use client_verifier::Timestamp;
 
-use super::client::{answer, body};
+use super::client::answer;
 use super::error::ApiError;
-use super::{AppState, ClientAddr, client_label};
+use super::{AppState, Client, JsonBody};
 use crate::admin_api::{ActivateRequest, ActivateResponse, DeactivateRequest, DeactivateResponse};
 use crate::service::{Deactivated, OfflineSeat};
 
@@ -38,13 +37,12 @@ const ACTOR: &str = "client";
 
 async fn activate(
     State(st): State<AppState>,
-    peer: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
-    req: Result<Json<ActivateRequest>, JsonRejection>,
+    client: Client,
+    req: Result<JsonBody<ActivateRequest>, ApiError>,
 ) -> Response {
-    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
+    let client = client.label;
     let result = async {
-        let req = body(req)?;
+        let JsonBody(req) = req?;
         let seat = st
             .service
             .offline_activate(&req.request, ACTOR, Timestamp::now())
@@ -57,13 +55,12 @@ async fn activate(
 
 async fn deactivate(
     State(st): State<AppState>,
-    peer: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
-    req: Result<Json<DeactivateRequest>, JsonRejection>,
+    client: Client,
+    req: Result<JsonBody<DeactivateRequest>, ApiError>,
 ) -> Response {
-    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
+    let client = client.label;
     let result = async {
-        let req = body(req)?;
+        let JsonBody(req) = req?;
         let d = st
             .service
             .offline_deactivate(&req.receipt, ACTOR, Timestamp::now())
@@ -95,11 +92,10 @@ struct Posted {
 
 async fn page_post(
     State(st): State<AppState>,
-    peer: Option<Extension<ClientAddr>>,
-    headers: HeaderMap,
+    client: Client,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let client = client_label(peer.as_ref(), &headers, &st.trusted_proxies);
+    let client = client.label;
     let posted = match form {
         Ok(m) => read_form(m).await,
         Err(_) => Err(ApiError::bad_request(
