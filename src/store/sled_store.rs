@@ -14,7 +14,7 @@ use std::thread;
 
 use client_verifier::Timestamp;
 use serde::de::DeserializeOwned;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::transaction::TransactionError;
 use sled::{Db, Tree};
 use tokio::sync::oneshot;
 
@@ -63,10 +63,22 @@ pub struct SledStore {
     counters: Arc<Counters>,
     /// Steps take turns on it ([`super::local::LocalTx`]); a backup holds it to see one state.
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// The audit head, status counts and revocation-list number as the last commit left them:
+    /// read at open, then kept by the commits (which run one at a time), so a commit reads
+    /// none of them back from `meta`.
+    tip: Arc<Mutex<Tip>>,
     /// The pending outbox jobs by due time, kept in memory beside the `outbox` tree: built by
     /// one scan at open and kept on every commit, so a round of the outbox reads only the
     /// jobs it runs, however many dead ones wait for an operator.
     due: Arc<Mutex<DueIndex>>,
+}
+
+/// What every commit extends: the audit head, the status counts, the revocation-list number.
+#[derive(Debug, Clone, Default)]
+struct Tip {
+    head: Head,
+    counts: StatusCounts,
+    revocation_seq: u64,
 }
 
 /// Pending (not dead) outbox jobs: (due time, id) in due order, and each id's due time.
@@ -276,8 +288,17 @@ impl SledStore {
                 db: db.clone(),
             }),
             turn: Arc::default(),
+            tip: Arc::default(),
             due: Arc::default(),
             db,
+        };
+        *store.tip.lock().unwrap_or_else(|e| e.into_inner()) = Tip {
+            head: match Self::get::<(u64, String)>(&store.meta, HEAD)? {
+                Some((seq, hash)) => Head { seq, hash },
+                None => Head::default(),
+            },
+            counts: Self::get(&store.meta, COUNTS)?.unwrap_or_default(),
+            revocation_seq: Self::get(&store.meta, REVOCATION_SEQ)?.unwrap_or(0),
         };
         {
             let mut due = store.due.lock().unwrap_or_else(|e| e.into_inner());
@@ -461,15 +482,6 @@ fn seat_key(license_id: &str, seat: u32) -> Vec<u8> {
     [license_id.as_bytes(), b"\0", &seat.to_be_bytes()].concat()
 }
 
-type Abort = ConflictableTransactionError<StoreError>;
-
-fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> Result<Option<T>, Abort> {
-    match tree.get(key)? {
-        Some(v) => decode(key, &v).map(Some).map_err(Abort::Abort),
-        None => Ok(None),
-    }
-}
-
 impl SledStore {
     pub(crate) fn license(&self, id: &str) -> Result<Option<License>, StoreError> {
         Self::get(&self.licenses, id.as_bytes())
@@ -500,12 +512,8 @@ impl SledStore {
                 priors.insert(l.id.clone(), Prior::of(&old));
             }
         }
-        let head = match Self::get::<(u64, String)>(&self.meta, HEAD)? {
-            Some((seq, hash)) => Head { seq, hash },
-            None => Head::default(),
-        };
-        let counts: StatusCounts = Self::get(&self.meta, COUNTS)?.unwrap_or_default();
-        let plan = plan(batch, |id| priors.get(id).cloned(), head, counts);
+        let tip = self.tip.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let plan = plan(batch, |id| priors.get(id).cloned(), tip.head, tip.counts);
         // Encoded outside the transaction: its closure may run more than once.
         let licenses: Vec<(Vec<u8>, Vec<u8>)> = plan
             .licenses
@@ -563,10 +571,12 @@ impl SledStore {
             &self.outbox,
             &self.counters.log,
         );
+        // The revocation-list number the attempt that succeeded left.
+        let revocation_seq_after = std::cell::Cell::new(tip.revocation_seq);
         let result = sled::Transactional::transaction(
             &trees,
             |(lic, ord, app, dev, aud, idx, meta, rev, act, out, clog)| {
-                let mut revocation_seq: u64 = tx_get(meta, REVOCATION_SEQ)?.unwrap_or(0);
+                let mut revocation_seq = tip.revocation_seq;
                 let seq_before = revocation_seq;
                 for (entry, at) in &revocations {
                     // An entry keeps the time it was first revoked.
@@ -604,11 +614,17 @@ impl SledStore {
                 if revocation_seq != seq_before {
                     meta.insert(REVOCATION_SEQ, encode(&revocation_seq))?;
                 }
+                revocation_seq_after.set(revocation_seq);
                 Ok(())
             },
         );
         match result {
             Ok(()) => {
+                *self.tip.lock().unwrap_or_else(|e| e.into_inner()) = Tip {
+                    head: plan.head.clone(),
+                    counts: plan.counts,
+                    revocation_seq: revocation_seq_after.get(),
+                };
                 self.note(|| plan_keys(&plan));
                 {
                     let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
