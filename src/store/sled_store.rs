@@ -34,7 +34,11 @@ const REVOCATION_SEQ: &[u8] = b"revocation_seq";
 const STAT_PREFIX: &str = "stat:";
 /// The number of the last counter-log entry the checkpoint holds.
 const COUNTERS_AT: &[u8] = b"counters_at";
-/// Commits between two checkpoints: what a restart after a crash replays at most.
+/// Commits between two checkpoints: what a restart after a crash replays at most (a small
+/// JSON map each: about 30 ms for all of them). Smaller in unit tests, which cross it.
+#[cfg(not(test))]
+const FOLD_EVERY: u64 = 16_384;
+#[cfg(test)]
 const FOLD_EVERY: u64 = 1024;
 /// Written at a clean close by versions before the counter log (the checkpoint was then valid
 /// only after one); still honoured, so that such a database opens without a recount.
@@ -124,6 +128,8 @@ struct Counters {
     values: Mutex<std::collections::BTreeMap<String, i64>>,
     /// The number the next counter-log entry takes.
     next_log: std::sync::atomic::AtomicU64,
+    /// Held while a checkpoint is written.
+    folding: Mutex<()>,
     /// Nothing is saved at drop: the store is being built from a backup (whose records carry
     /// their own checkpoint and log, which this store's empty counters must not overwrite), or
     /// a test simulates a crash.
@@ -160,16 +166,46 @@ impl Counters {
         }
     }
 
-    /// Checkpoints the values, which hold every counter-log entry written so far, and removes
-    /// those entries: one atomic batch of `meta`. Returns the keys it wrote or removed (for a
-    /// backup's change tracking). The caller holds the store's turn, so no commit is between
-    /// its transaction and its [`Counters::add`].
-    fn fold(&self) -> Result<Vec<Vec<u8>>, sled::Error> {
-        let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+    /// The values and the last log entry they hold: what a checkpoint writes. The caller
+    /// holds the store's turn, so no commit is between its transaction and its
+    /// [`Counters::add`].
+    fn snapshot(&self) -> (std::collections::BTreeMap<String, i64>, u64) {
+        let values = self
+            .values
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let through = self
             .next_log
             .load(std::sync::atomic::Ordering::SeqCst)
             .saturating_sub(1);
+        (values, through)
+    }
+
+    /// Checkpoints the values now ([`Counters::snapshot`] then [`Counters::checkpoint`]).
+    fn fold(&self) -> Result<Vec<Vec<u8>>, sled::Error> {
+        let (values, through) = self.snapshot();
+        self.checkpoint(&values, through)
+    }
+
+    /// Writes `values`, which hold every counter-log entry up to `through`, as the checkpoint,
+    /// then removes those entries. Commits may go on meanwhile (they touch neither the `stat:`
+    /// entries nor the entries removed); checkpoints take turns, and one older than the
+    /// checkpoint written already is dropped. Returns the `meta` keys it wrote or removed (for
+    /// a backup's change tracking).
+    fn checkpoint(
+        &self,
+        values: &std::collections::BTreeMap<String, i64>,
+        through: u64,
+    ) -> Result<Vec<Vec<u8>>, sled::Error> {
+        let _one_at_a_time = self.folding.lock().unwrap_or_else(|e| e.into_inner());
+        let written: Option<u64> = self
+            .meta
+            .get(COUNTERS_AT)?
+            .and_then(|v| serde_json::from_slice(&v).ok());
+        if written.is_some_and(|w| w > through) {
+            return Ok(Vec::new());
+        }
         let mut batch = sled::Batch::default();
         let mut keys = Vec::new();
         for k in self.meta.scan_prefix(STAT_PREFIX.as_bytes()).keys() {
@@ -282,6 +318,7 @@ impl SledStore {
             counters: Arc::new(Counters {
                 values: Mutex::default(),
                 next_log: std::sync::atomic::AtomicU64::new(1),
+                folding: Mutex::new(()),
                 log: tree("counter_log")?,
                 discard: std::sync::atomic::AtomicBool::new(false),
                 meta: tree("meta")?,
@@ -641,12 +678,21 @@ impl SledStore {
                         .next_log
                         .store(log_seq + 1, std::sync::atomic::Ordering::SeqCst);
                     if log_seq.is_multiple_of(FOLD_EVERY) {
-                        match self.counters.fold() {
-                            Ok(keys) => self.note(|| keys.into_iter().map(|k| ("meta", k))),
-                            // The log stays and is folded next time: nothing is lost.
-                            Err(e) => {
-                                tracing::warn!(error = %e, "could not checkpoint the dashboard's counters; the next checkpoint tries again");
-                            }
+                        // The values are taken now, under the turn; written on a thread of its
+                        // own, so no commit waits for the checkpoint.
+                        let (values, through) = self.counters.snapshot();
+                        let store = self.clone();
+                        let spawned = thread::Builder::new()
+                            .name("licd-counters".into())
+                            .spawn(move || match store.counters.checkpoint(&values, through) {
+                                Ok(keys) => store.note(|| keys.into_iter().map(|k| ("meta", k))),
+                                // The log stays and is folded next time: nothing is lost.
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "could not checkpoint the dashboard's counters; the next checkpoint tries again");
+                                }
+                            });
+                        if let Err(e) = spawned {
+                            tracing::warn!(error = %e, "could not start the counters' checkpoint; the next one tries again");
                         }
                     }
                 }
@@ -1251,6 +1297,12 @@ mod tests {
             .unwrap();
         }
         let before = s.stats("").unwrap();
+        // The checkpoint is written on a thread of its own: wait for it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.counters.log.len() >= FOLD_EVERY as usize {
+            assert!(std::time::Instant::now() < deadline, "no checkpoint");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let logged = s.counters.log.len();
         assert!(
             (300..FOLD_EVERY as usize).contains(&logged),
