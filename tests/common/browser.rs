@@ -225,12 +225,19 @@ impl Browser {
 pub fn wait_for_download(dir: &Path) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let done: Vec<PathBuf> = std::fs::read_dir(dir)
+        let all: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| !p.to_string_lossy().ends_with(".crdownload"))
             .collect();
-        if let [one] = done.as_slice() {
+        // Chromium may create the file under its final name, empty, while the bytes go to a
+        // `.crdownload` beside it: done once that is gone and the file holds something.
+        let partial = all
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".crdownload"));
+        if let [one] = all.as_slice()
+            && !partial
+            && std::fs::metadata(one).is_ok_and(|m| m.len() > 0)
+        {
             return one.clone();
         }
         assert!(
