@@ -363,16 +363,18 @@ fn assert_meaningful(dump: &str, outcomes: &[Value]) {
     );
 }
 
+/// The reference run: the script on sled in `dir`, checked to have done what it says.
+async fn on_sled(dir: &std::path::Path, machine: &mut Machine) -> (Vec<Value>, String) {
+    let sled = run(Arc::new(SledStore::open(dir, 1 << 22).unwrap()), machine).await;
+    assert_meaningful(&sled.1, &sled.0);
+    sled
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_and_sled_store_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let mut machine = Machine::default();
-    let sled = run(
-        Arc::new(SledStore::open(dir.path(), 1 << 22).unwrap()),
-        &mut machine,
-    )
-    .await;
-    assert_meaningful(&sled.1, &sled.0);
+    let sled = on_sled(dir.path(), &mut machine).await;
     let mem = run(Arc::new(MemStore::new()), &mut machine).await;
     assert_same("memory against sled", &sled, &mem);
 }
@@ -382,11 +384,7 @@ async fn memory_and_sled_store_the_same_bytes() {
 async fn postgresql_stores_the_same_bytes_as_sled() {
     let dir = tempfile::tempdir().unwrap();
     let mut machine = Machine::default();
-    let sled = run(
-        Arc::new(SledStore::open(dir.path(), 1 << 22).unwrap()),
-        &mut machine,
-    )
-    .await;
+    let sled = on_sled(dir.path(), &mut machine).await;
     let url = common::pg::fresh_database(&common::pg::require());
     let pg = licd::store::PgStore::open(&url, true).await.unwrap();
     let pg = run(Arc::new(pg), &mut machine).await;

@@ -663,7 +663,7 @@ impl SledStore {
                     revocation_seq: revocation_seq_after.get(),
                 };
                 self.note(|| plan_keys(&plan));
-                {
+                if !plan.jobs.is_empty() || !plan.jobs_done.is_empty() {
                     let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
                     for j in &plan.jobs {
                         due.put(j);
