@@ -7,7 +7,7 @@
 //! job), `nonces` (V2 nonce -> expiry). A commit is one sled transaction over all but the last;
 //! nonces live outside it because a replay check must not wait for a callback's transaction.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
@@ -30,19 +30,22 @@ const HEAD: &[u8] = b"audit_head";
 const COUNTS: &[u8] = b"status_counts";
 const REVOCATION_SEQ: &[u8] = b"revocation_seq";
 /// Counters ([`crate::store::Shape`], [`Batch::stats`]) are checkpointed as `meta` entries
-/// under this prefix ([`Counters::fold`]).
+/// under this prefix ([`Counters`]).
 const STAT_PREFIX: &str = "stat:";
-/// The number of the last counter-log entry the checkpoint holds.
-const COUNTERS_AT: &[u8] = b"counters_at";
-/// Commits between two checkpoints: what a restart after a crash replays at most (a small
-/// JSON map each: about 30 ms for all of them). Smaller in unit tests, which cross it.
+/// The last audit record whose commit the checkpoint holds.
+const COUNTERS_THROUGH: &[u8] = b"counters_through";
+/// Commits between two checkpoints: what a restart after a crash replays at most (their audit
+/// records: about 50 ms for all of them). Smaller in unit tests, which cross it.
 #[cfg(not(test))]
 const FOLD_EVERY: u64 = 16_384;
 #[cfg(test)]
 const FOLD_EVERY: u64 = 1024;
-/// Written at a clean close by versions before the counter log (the checkpoint was then valid
+/// Written at a clean close by the versions of milestone 2 (the checkpoint was then valid
 /// only after one); still honoured, so that such a database opens without a recount.
 const STATS_CLEAN: &[u8] = b"stats_clean";
+/// The checkpoint of a build between milestones 2 and 3 that logged the counters in a tree of
+/// their own (`counter_log`): numbered by that log, so it is dropped with it and counted again.
+const COUNTERS_AT_LOG: &[u8] = b"counters_at";
 
 /// The embedded store: one process owns the database directory.
 #[derive(Debug, Clone)]
@@ -116,123 +119,132 @@ impl DueIndex {
 
 super::local::local_store!(SledStore);
 
-/// The counters, kept in memory: a commit adds to them after its transaction. Each commit also
-/// logs what it added (`clog:`), a blind insert in its transaction; every [`FOLD_EVERY`]
-/// commits, and at close, the values are checkpointed (`stat:`, [`COUNTERS_AT`]) and the log
-/// they hold removed. A restart after a crash loads the checkpoint and replays the log: no scan
-/// of the records, so its time and memory do not grow with the number of licenses. (Keeping the
-/// totals themselves in every transaction cost the callback path 5 to 8 %: two more reads and
-/// writes of `meta` per commit.)
+/// The counters, kept in memory; a commit adds to them after its transaction. What a commit
+/// adds rides in its last audit record (a `counted` field the record's readers ignore), so it
+/// costs no write of its own. Every [`FOLD_EVERY`] commits, in a commit without an audit
+/// record, and at close, the values are checkpointed instead: the `stat:` entries changed
+/// since the last checkpoint and [`COUNTERS_THROUGH`], in the transaction of the commit that
+/// makes it. A restart after a crash loads the checkpoint and replays the audit records after
+/// it: no scan of the licenses, so its time and memory do not grow with their number. (A log
+/// entry per commit in a tree of its own cost the callback path 10 %, most of it sled removing
+/// the folded entries; the totals themselves in every transaction cost 5 to 8 %.)
 #[derive(Debug)]
 struct Counters {
-    values: Mutex<std::collections::BTreeMap<String, i64>>,
-    /// The number the next counter-log entry takes.
-    next_log: std::sync::atomic::AtomicU64,
-    /// Held while a checkpoint is written.
-    folding: Mutex<()>,
+    state: Mutex<CounterState>,
     /// Nothing is saved at drop: the store is being built from a backup (whose records carry
-    /// their own checkpoint and log, which this store's empty counters must not overwrite), or
-    /// a test simulates a crash.
+    /// their own checkpoint, which this store's empty counters must not overwrite), or a test
+    /// simulates a crash.
     discard: std::sync::atomic::AtomicBool,
     meta: Tree,
-    /// The counter log: what each commit added, by commit number, written in the commit's own
-    /// transaction (one blind insert, no read). A tree of its own, so that `meta`, which every
-    /// commit rewrites, stays a few keys. Not in backups: a restored database counts again.
-    log: Tree,
     db: Db,
 }
 
-/// The key of counter-log entry `seq` (big-endian, so the log lists in order).
-fn clog_key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// The counters and what the next checkpoint needs. Changed only by commits (which take
+/// turns) and at open.
+#[derive(Debug, Default)]
+struct CounterState {
+    values: BTreeMap<String, i64>,
+    /// The keys changed since the checkpoint: what the next one writes. After a count from
+    /// the records, every key the old checkpoint had too, so that stale ones go.
+    dirty: BTreeSet<String>,
+    /// Commits since the checkpoint: at most the records a replay reads.
+    since: u64,
+    /// The last audit record committed: what a checkpoint written now holds.
+    head: u64,
 }
 
-/// The number of a counter-log key (0 for a malformed one).
-fn clog_seq(key: &[u8]) -> u64 {
-    <[u8; 8]>::try_from(key)
-        .map(u64::from_be_bytes)
-        .unwrap_or(0)
+/// A checkpoint's writes to `meta`: each changed counter's value, or its removal at zero.
+type CheckpointWrites = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// How an audit record carries its commit's counters (as stored in the `audit` tree only).
+#[derive(serde::Serialize)]
+struct CountedRecord<'a> {
+    #[serde(flatten)]
+    record: &'a AuditRecord,
+    counted: &'a BTreeMap<String, i64>,
+}
+
+/// What a replay reads of a stored audit record.
+#[derive(serde::Deserialize)]
+struct Counted {
+    #[serde(default)]
+    counted: BTreeMap<String, i64>,
+}
+
+impl CounterState {
+    /// The checkpoint once `adding` is added: every changed key with its new value.
+    fn checkpoint(&self, adding: &BTreeMap<String, i64>) -> CheckpointWrites {
+        self.dirty
+            .iter()
+            .chain(adding.keys())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|k| {
+                let n =
+                    self.values.get(k).copied().unwrap_or(0) + adding.get(k).copied().unwrap_or(0);
+                let key = format!("{STAT_PREFIX}{k}").into_bytes();
+                (key, (n != 0).then(|| encode(&n)))
+            })
+            .collect()
+    }
+
+    fn add(&mut self, deltas: BTreeMap<String, i64>) {
+        for (k, d) in deltas {
+            let n = self.values.entry(k.clone()).or_default();
+            *n += d;
+            if *n == 0 {
+                self.values.remove(&k);
+            }
+            self.dirty.insert(k);
+        }
+    }
 }
 
 impl Counters {
-    fn add(&self, deltas: std::collections::BTreeMap<String, i64>) {
-        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        for (k, d) in deltas {
-            let n = values.entry(k.clone()).or_default();
-            *n += d;
-            if *n == 0 {
-                values.remove(&k);
+    fn state(&self) -> std::sync::MutexGuard<'_, CounterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The checkpoint `plan`'s commit writes, if it makes one: when it has no audit record to
+    /// carry its counters, or when [`FOLD_EVERY`] commits went by. `None` for a commit that
+    /// carries them (or has none).
+    fn checkpoint_for(&self, plan: &Plan) -> Option<CheckpointWrites> {
+        let st = self.state();
+        let audit_only = plan.stats.is_empty() && !plan.audit.is_empty();
+        let uncarried = !plan.stats.is_empty() && plan.audit.is_empty();
+        (uncarried || ((audit_only || !plan.stats.is_empty()) && st.since + 1 >= FOLD_EVERY))
+            .then(|| st.checkpoint(&plan.stats))
+    }
+
+    /// After `plan`'s commit: its counters added, and the checkpoint it wrote if any.
+    fn committed(&self, plan: &mut Plan, checkpointed: bool) {
+        let mut st = self.state();
+        let counted = !plan.stats.is_empty() || !plan.audit.is_empty();
+        st.add(std::mem::take(&mut plan.stats));
+        st.head = plan.head.seq;
+        if checkpointed {
+            st.dirty.clear();
+            st.since = 0;
+        } else if counted {
+            st.since += 1;
+        }
+    }
+
+    /// Writes the checkpoint of the values now (at close).
+    fn save(&self) -> Result<(), sled::Error> {
+        let mut st = self.state();
+        let mut batch = sled::Batch::default();
+        for (k, v) in st.checkpoint(&BTreeMap::new()) {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
             }
         }
-    }
-
-    /// The values and the last log entry they hold: what a checkpoint writes. The caller
-    /// holds the store's turn, so no commit is between its transaction and its
-    /// [`Counters::add`].
-    fn snapshot(&self) -> (std::collections::BTreeMap<String, i64>, u64) {
-        let values = self
-            .values
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let through = self
-            .next_log
-            .load(std::sync::atomic::Ordering::SeqCst)
-            .saturating_sub(1);
-        (values, through)
-    }
-
-    /// Checkpoints the values now ([`Counters::snapshot`] then [`Counters::checkpoint`]).
-    fn fold(&self) -> Result<Vec<Vec<u8>>, sled::Error> {
-        let (values, through) = self.snapshot();
-        self.checkpoint(&values, through)
-    }
-
-    /// Writes `values`, which hold every counter-log entry up to `through`, as the checkpoint,
-    /// then removes those entries. Commits may go on meanwhile (they touch neither the `stat:`
-    /// entries nor the entries removed); checkpoints take turns, and one older than the
-    /// checkpoint written already is dropped. Returns the `meta` keys it wrote or removed (for
-    /// a backup's change tracking).
-    fn checkpoint(
-        &self,
-        values: &std::collections::BTreeMap<String, i64>,
-        through: u64,
-    ) -> Result<Vec<Vec<u8>>, sled::Error> {
-        let _one_at_a_time = self.folding.lock().unwrap_or_else(|e| e.into_inner());
-        let written: Option<u64> = self
-            .meta
-            .get(COUNTERS_AT)?
-            .and_then(|v| serde_json::from_slice(&v).ok());
-        if written.is_some_and(|w| w > through) {
-            return Ok(Vec::new());
-        }
-        let mut batch = sled::Batch::default();
-        let mut keys = Vec::new();
-        for k in self.meta.scan_prefix(STAT_PREFIX.as_bytes()).keys() {
-            let k = k?;
-            batch.remove(k.clone());
-            keys.push(k.to_vec());
-        }
-        for (k, n) in values.iter() {
-            let key = format!("{STAT_PREFIX}{k}").into_bytes();
-            batch.insert(key.clone(), encode(n));
-            keys.push(key);
-        }
-        batch.insert(COUNTERS_AT, encode(&through));
-        keys.push(COUNTERS_AT.to_vec());
+        batch.insert(COUNTERS_THROUGH, encode(&st.head));
         self.meta.apply_batch(batch)?;
-        // The checkpoint first: a crash in between leaves entries it holds, which a replay
-        // skips by their number.
-        let mut folded = sled::Batch::default();
-        for k in self.log.range(..=clog_key(through)).keys() {
-            folded.remove(k?);
-        }
-        self.log.apply_batch(folded)?;
-        Ok(keys)
-    }
-
-    fn save(&self) -> Result<(), sled::Error> {
-        self.fold()?;
+        st.dirty.clear();
+        st.since = 0;
+        drop(st);
         self.db.flush()?;
         Ok(())
     }
@@ -316,10 +328,7 @@ impl SledStore {
             broken: Arc::new(OnceLock::new()),
             changes: Arc::default(),
             counters: Arc::new(Counters {
-                values: Mutex::default(),
-                next_log: std::sync::atomic::AtomicU64::new(1),
-                folding: Mutex::new(()),
-                log: tree("counter_log")?,
+                state: Mutex::default(),
                 discard: std::sync::atomic::AtomicBool::new(false),
                 meta: tree("meta")?,
                 db: db.clone(),
@@ -343,55 +352,60 @@ impl SledStore {
                 due.put(&decode_entry::<Job>(kv)?);
             }
         }
-        let values = store.load_counters()?;
-        *store
-            .counters
-            .values
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = values;
+        store.load_counters()?;
         Ok(store)
     }
 
-    /// The counters: the last checkpoint with the counter log replayed over it, or (a database
-    /// from before the log, or an online backup of one) counted from the records. The log
-    /// numbering goes on after what was found.
-    fn load_counters(&self) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
-        let clean = self.meta.remove(STATS_CLEAN)?.is_some();
-        let checkpoint: Option<u64> = Self::get(&self.meta, COUNTERS_AT)?;
-        let mut values = std::collections::BTreeMap::new();
-        let mut last_log = checkpoint.unwrap_or(0);
-        if clean || checkpoint.is_some() {
-            for kv in self.meta.scan_prefix(STAT_PREFIX.as_bytes()) {
+    /// The counters: the last checkpoint with the audit records after it replayed over it,
+    /// or (a database without a checkpoint: an older licd's after a crash, or a restored
+    /// backup) counted from the records. Opening writes nothing, so a restored backup reopens
+    /// as it was taken, except to convert the checkpoint of an older licd.
+    fn load_counters(&self) -> Result<(), StoreError> {
+        let head = self.tip.lock().unwrap_or_else(|e| e.into_inner()).head.seq;
+        if self.meta.contains_key(STATS_CLEAN)? {
+            // Milestone 2's clean close: its checkpoint holds everything up to the head.
+            let mut batch = sled::Batch::default();
+            batch.remove(STATS_CLEAN);
+            batch.insert(COUNTERS_THROUGH, encode(&head));
+            self.meta.apply_batch(batch)?;
+        }
+        if self.db.drop_tree("counter_log")? {
+            self.meta.remove(COUNTERS_AT_LOG)?;
+        }
+        let mut st = CounterState {
+            head,
+            ..CounterState::default()
+        };
+        let stored = self
+            .meta
+            .scan_prefix(STAT_PREFIX.as_bytes())
+            .map(|kv| {
                 let (k, v) = kv?;
                 let n: i64 = decode(&k, &v)?;
-                values.insert(
+                Ok((
                     String::from_utf8_lossy(&k[STAT_PREFIX.len()..]).into_owned(),
                     n,
-                );
-            }
+                ))
+            })
+            .collect::<Result<BTreeMap<String, i64>, StoreError>>()?;
+        if let Some(through) = Self::get::<u64>(&self.meta, COUNTERS_THROUGH)? {
+            st.values = stored;
             let mut replayed = 0u64;
-            for kv in self.counters.log.iter() {
-                let (k, v) = kv?;
-                let seq = clog_seq(&k);
-                last_log = last_log.max(seq);
-                if checkpoint.is_some_and(|c| seq <= c) {
-                    continue;
-                }
-                let deltas: std::collections::BTreeMap<String, i64> = decode(&k, &v)?;
-                for (k, d) in deltas {
-                    *values.entry(k).or_default() += d;
-                }
+            for kv in self.audit.range(through.saturating_add(1).to_be_bytes()..) {
+                let counted: Counted = decode_entry(kv)?;
+                st.add(counted.counted);
                 replayed += 1;
             }
-            values.retain(|_, n| *n != 0);
+            st.since = replayed;
             if replayed > 0 {
                 tracing::info!(
                     replayed,
-                    "dashboard counters: the last stop was not clean; the commits since the last checkpoint were replayed"
+                    "dashboard counters: the last stop was not clean; the audit records since the last checkpoint were replayed"
                 );
             }
         } else {
             let started = std::time::Instant::now();
+            let mut values = BTreeMap::new();
             for kv in self.licenses.iter() {
                 let l: License = decode_entry(kv)?;
                 crate::store::Shape::tally(None, &crate::store::Shape::of(&l), &mut values);
@@ -409,9 +423,10 @@ impl SledStore {
                     .or_default() += 1;
             }
             values.retain(|_, n| *n != 0);
-            if let Some(k) = self.counters.log.last()?.map(|(k, _)| k) {
-                last_log = last_log.max(clog_seq(&k));
-            }
+            // The next commit checkpoints what was counted (and drops what was stored).
+            st.dirty = stored.into_keys().chain(values.keys().cloned()).collect();
+            st.values = values;
+            st.since = FOLD_EVERY;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             // Worth a line at 3 a.m. only when it delayed the start.
             if elapsed_ms >= 1000 {
@@ -426,18 +441,8 @@ impl SledStore {
                 );
             }
         }
-        *self
-            .counters
-            .values
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = values.clone();
-        // The log stays as found (the next checkpoint folds it): opening writes nothing but the
-        // removal of the clean mark, so a restored backup reopens as it was taken.
-        self.counters
-            .next_log
-            .store(last_log + 1, std::sync::atomic::Ordering::SeqCst);
-        self.db.flush()?;
-        Ok(values)
+        *self.counters.state() = st;
+        Ok(())
     }
 
     /// Remembers a failed write (so readiness fails) and converts the error.
@@ -550,7 +555,7 @@ impl SledStore {
             }
         }
         let tip = self.tip.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let plan = plan(batch, |id| priors.get(id).cloned(), tip.head, tip.counts);
+        let mut plan = plan(batch, |id| priors.get(id).cloned(), tip.head, tip.counts);
         // Encoded outside the transaction: its closure may run more than once.
         let licenses: Vec<(Vec<u8>, Vec<u8>)> = plan
             .licenses
@@ -582,19 +587,29 @@ impl SledStore {
             .iter()
             .map(|(e, at)| (e.as_bytes().to_vec(), encode(at)))
             .collect();
+        // The counters ride in the last audit record, unless this commit checkpoints them.
+        let checkpoint = self.counters.checkpoint_for(&plan);
+        let carrier = (checkpoint.is_none() && !plan.stats.is_empty())
+            .then(|| plan.audit.last().map(|r| r.seq))
+            .flatten();
         let audit: Vec<(u64, Vec<u8>, Vec<u8>)> = plan
             .audit
             .iter()
-            .map(|r| (r.seq, audit_idx_key(&r.event.license_id, r.seq), encode(r)))
+            .map(|r| {
+                let value = if Some(r.seq) == carrier {
+                    encode(&CountedRecord {
+                        record: r,
+                        counted: &plan.stats,
+                    })
+                } else {
+                    encode(r)
+                };
+                (r.seq, audit_idx_key(&r.event.license_id, r.seq), value)
+            })
             .collect();
         let head = encode(&(plan.head.seq, &plan.head.hash));
         let counts = encode(&plan.counts);
-        // What the commit adds to the counters, logged in its own transaction.
-        let log_seq = self
-            .counters
-            .next_log
-            .load(std::sync::atomic::Ordering::SeqCst);
-        let log = (!plan.stats.is_empty()).then(|| (clog_key(log_seq), encode(&plan.stats)));
+        let through = encode(&plan.head.seq);
         let trees = (
             &self.licenses,
             &self.orders,
@@ -606,13 +621,12 @@ impl SledStore {
             &self.revoked,
             &self.activations,
             &self.outbox,
-            &self.counters.log,
         );
         // The revocation-list number the attempt that succeeded left.
         let revocation_seq_after = std::cell::Cell::new(tip.revocation_seq);
         let result = sled::Transactional::transaction(
             &trees,
-            |(lic, ord, app, dev, aud, idx, meta, rev, act, out, clog)| {
+            |(lic, ord, app, dev, aud, idx, meta, rev, act, out)| {
                 let mut revocation_seq = tip.revocation_seq;
                 let seq_before = revocation_seq;
                 for (entry, at) in &revocations {
@@ -645,8 +659,14 @@ impl SledStore {
                 }
                 meta.insert(HEAD, head.as_slice())?;
                 meta.insert(COUNTS, counts.as_slice())?;
-                if let Some((k, v)) = &log {
-                    clog.insert(&k[..], v.as_slice())?;
+                if let Some(writes) = &checkpoint {
+                    for (k, v) in writes {
+                        match v {
+                            Some(v) => meta.insert(k.as_slice(), v.as_slice())?,
+                            None => meta.remove(k.as_slice())?,
+                        };
+                    }
+                    meta.insert(COUNTERS_THROUGH, through.as_slice())?;
                 }
                 if revocation_seq != seq_before {
                     meta.insert(REVOCATION_SEQ, encode(&revocation_seq))?;
@@ -672,30 +692,16 @@ impl SledStore {
                         due.remove(id);
                     }
                 }
-                self.counters.add(plan.stats);
-                if log.is_some() {
-                    self.counters
-                        .next_log
-                        .store(log_seq + 1, std::sync::atomic::Ordering::SeqCst);
-                    if log_seq.is_multiple_of(FOLD_EVERY) {
-                        // The values are taken now, under the turn; written on a thread of its
-                        // own, so no commit waits for the checkpoint.
-                        let (values, through) = self.counters.snapshot();
-                        let store = self.clone();
-                        let spawned = thread::Builder::new()
-                            .name("licd-counters".into())
-                            .spawn(move || match store.counters.checkpoint(&values, through) {
-                                Ok(keys) => store.note(|| keys.into_iter().map(|k| ("meta", k))),
-                                // The log stays and is folded next time: nothing is lost.
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "could not checkpoint the dashboard's counters; the next checkpoint tries again");
-                                }
-                            });
-                        if let Err(e) = spawned {
-                            tracing::warn!(error = %e, "could not start the counters' checkpoint; the next one tries again");
-                        }
-                    }
+                if let Some(writes) = &checkpoint {
+                    self.note(|| {
+                        writes
+                            .iter()
+                            .map(|(k, _)| ("meta", k.clone()))
+                            .chain([("meta", COUNTERS_THROUGH.to_vec())])
+                            .collect::<Vec<_>>()
+                    });
                 }
+                self.counters.committed(&mut plan, checkpoint.is_some());
                 Ok(())
             }
             Err(TransactionError::Abort(e)) => Err(e),
@@ -796,12 +802,9 @@ impl SledStore {
     }
 
     pub(crate) fn stats(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let values = self
-            .counters
+        let st = self.counters.state();
+        Ok(st
             .values
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        Ok(values
             .range(prefix.to_string()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, n)| (k.clone(), *n))
@@ -939,12 +942,18 @@ impl SledStore {
             ("activations", &self.activations),
             ("outbox", &self.outbox),
             ("revoked", &self.revoked),
-            ("audit", &self.audit),
         ] {
             for kv in tree.iter() {
                 let (k, v) = kv?;
                 super::dump::push(&mut r, name, k.to_vec(), v.to_vec());
             }
+        }
+        // An audit record as its readers see it: the counters its commit added, which it may
+        // carry for this store's own restart, are not part of it.
+        for kv in self.audit.iter() {
+            let (k, v) = kv?;
+            let record: AuditRecord = decode(&k, &v)?;
+            super::dump::push(&mut r, "audit", k.to_vec(), encode(&record));
         }
         let head = match Self::get::<(u64, String)>(&self.meta, HEAD)? {
             Some((seq, hash)) => Head { seq, hash },
@@ -1034,15 +1043,6 @@ impl SledStore {
         let (name, tree) = self.tree(name)?;
         tree.insert(key, value)?;
         self.note(|| [(name, key.to_vec())]);
-        Ok(())
-    }
-
-    /// Makes the next open count the dashboard's counters again from the records: a database
-    /// restored from a backup has the counters' checkpoint but not their log (which backups do
-    /// not carry), so its checkpoint alone would miss the commits logged since.
-    pub fn forget_counter_checkpoint(&self) -> Result<(), StoreError> {
-        self.meta.remove(COUNTERS_AT)?;
-        self.meta.remove(STATS_CLEAN)?;
         Ok(())
     }
 
@@ -1268,7 +1268,7 @@ mod tests {
             };
             let meta = raw.open_tree("meta").unwrap();
             meta.remove(STATS_CLEAN).unwrap();
-            meta.remove(COUNTERS_AT).unwrap();
+            meta.remove(COUNTERS_THROUGH).unwrap();
             meta.insert(format!("{STAT_PREFIX}grp:stale"), encode(&7i64))
                 .unwrap();
             raw.flush().unwrap();
@@ -1281,33 +1281,33 @@ mod tests {
         assert_eq!(s.stats("act:").unwrap(), vec![]);
     }
 
-    /// A crash loses no counter and costs no scan: the checkpoint plus the log of the commits
-    /// after it, replayed at open.
+    /// A crash loses no counter and costs no scan: the checkpoint plus the counters the audit
+    /// records after it carry, replayed at open; a commit without an audit record checkpoints.
     #[test]
-    fn after_a_crash_the_counters_are_the_checkpoint_and_the_log_replayed() {
+    fn after_a_crash_the_counters_are_the_checkpoint_and_the_records_replayed() {
         let dir = tempfile::tempdir().unwrap();
         let s = SledStore::open(dir.path(), 1 << 20).unwrap();
         let day = |i: u32| format!("act:2026-01-{:02}", 1 + i % 28);
-        // More commits than a checkpoint's worth, so that some are folded and some only logged.
+        let through = |s: &SledStore| SledStore::get::<u64>(&s.meta, COUNTERS_THROUGH).unwrap();
+        // More commits than a checkpoint's worth, so that some are checkpointed and some only
+        // carried by their records.
         for i in 0..(FOLD_EVERY as u32 + 300) {
             s.apply(Batch {
                 stats: vec![(day(i), 1)],
+                audit: vec![event("a", "seat")],
                 ..Batch::default()
             })
             .unwrap();
         }
-        let before = s.stats("").unwrap();
-        // The checkpoint is written on a thread of its own: wait for it.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while s.counters.log.len() >= FOLD_EVERY as usize {
-            assert!(std::time::Instant::now() < deadline, "no checkpoint");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let logged = s.counters.log.len();
-        assert!(
-            (300..FOLD_EVERY as usize).contains(&logged),
-            "{logged} log entries left after the checkpoint"
+        // A new database has no checkpoint: its first commit writes one, and every
+        // FOLD_EVERY-th after it.
+        assert_eq!(
+            through(&s),
+            Some(1 + FOLD_EVERY),
+            "checkpointed by the commit that crossed"
         );
+        assert_eq!(s.counters.state().since, 299);
+        let before = s.stats("").unwrap();
         // A license record the counters do not count: a scan of the records would change them.
         s.licenses
             .insert(
@@ -1315,18 +1315,26 @@ mod tests {
                 encode(&license("not-counted", Status::Active)),
             )
             .unwrap();
+        // What every reader of the log sees is the record, whatever it carries.
+        let last = s.audit.last().unwrap().unwrap().1;
+        assert!(String::from_utf8_lossy(&last).contains("\"counted\""));
+        let chain = s.audit_for("a").unwrap();
+        assert_eq!(chain.len(), FOLD_EVERY as usize + 300);
+        assert!(s.verify_audit_chain().unwrap().is_ok());
         s.counters
             .discard
             .store(true, std::sync::atomic::Ordering::SeqCst);
         drop(s);
         let s = reopen(dir.path(), 1 << 20);
         assert_eq!(s.stats("").unwrap(), before, "replayed, not counted again");
-        // And the numbering goes on: the next commits are logged and survive another crash.
+        assert_eq!(s.counters.state().since, 299);
+        // A commit with no record to carry its counters checkpoints in its own transaction.
         s.apply(Batch {
             stats: vec![(day(0), 5)],
             ..Batch::default()
         })
         .unwrap();
+        assert_eq!(through(&s), Some(FOLD_EVERY + 300));
         s.counters
             .discard
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -1335,6 +1343,71 @@ mod tests {
         let first = s.stats(&day(0)).unwrap();
         let was = before.iter().find(|(k, _)| *k == day(0)).unwrap().1;
         assert_eq!(first, vec![(day(0), was + 5)]);
+        assert_eq!(s.counters.state().since, 0, "nothing to replay");
+    }
+
+    /// The checkpoints older licds left: milestone 2's clean close is taken as it is; the
+    /// counter log of the builds between is dropped and the counters counted again.
+    #[test]
+    fn older_checkpoints_are_converted_or_counted_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path(), 1 << 20).unwrap();
+        s.apply(Batch {
+            licenses: vec![license("a", Status::Active)],
+            audit: vec![event("a", "getLicense")],
+            ..Batch::default()
+        })
+        .unwrap();
+        let counted = s.stats("").unwrap();
+        assert!(!counted.is_empty());
+        s.counters
+            .discard
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(s);
+        let rewrite = |f: &dyn Fn(&sled::Db, &Tree)| {
+            let raw = loop {
+                match sled::Config::new().path(dir.path()).open() {
+                    Ok(db) => break db,
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            };
+            let meta = raw.open_tree("meta").unwrap();
+            meta.remove(COUNTERS_THROUGH).unwrap();
+            f(&raw, &meta);
+            raw.flush().unwrap();
+        };
+        // Milestone 2's clean close: its `stat:` entries are believed, not counted again.
+        rewrite(&|_, meta| {
+            meta.insert(STATS_CLEAN, &[][..]).unwrap();
+            meta.insert(format!("{STAT_PREFIX}grp:believed"), encode(&3i64))
+                .unwrap();
+        });
+        let s = reopen(dir.path(), 1 << 20);
+        assert_eq!(
+            s.stats("grp:believed").unwrap(),
+            vec![("grp:believed".into(), 3)]
+        );
+        assert_eq!(
+            SledStore::get::<u64>(&s.meta, COUNTERS_THROUGH).unwrap(),
+            Some(1)
+        );
+        assert!(!s.meta.contains_key(STATS_CLEAN).unwrap());
+        s.counters
+            .discard
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(s);
+        // A counter log: dropped with its checkpoint, and the counters counted from the records.
+        rewrite(&|raw, meta| {
+            meta.insert(COUNTERS_AT_LOG, encode(&7u64)).unwrap();
+            raw.open_tree("counter_log")
+                .unwrap()
+                .insert(8u64.to_be_bytes(), &b"{}"[..])
+                .unwrap();
+        });
+        let s = reopen(dir.path(), 1 << 20);
+        assert_eq!(s.stats("").unwrap(), counted);
+        assert!(!s.db.tree_names().iter().any(|n| &n[..] == b"counter_log"));
+        assert!(!s.meta.contains_key(COUNTERS_AT_LOG).unwrap());
     }
 
     #[test]
