@@ -837,8 +837,52 @@ async fn begin_locked(conn: &Object) -> Result<Meta, StoreError> {
     })
 }
 
-/// One pipelined statement of a commit.
-type Write<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+/// One statement of a commit: its SQL, its parameters, and what it means when it refuses a
+/// row (its `NOT NULL` violation) because a writer that bypassed the locks changed what the
+/// plan was made from.
+struct Write {
+    sql: &'static str,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+    guards: Option<&'static str>,
+}
+
+impl Write {
+    fn new(sql: &'static str, params: Vec<Box<dyn ToSql + Sync + Send>>) -> Self {
+        Write {
+            sql,
+            params,
+            guards: None,
+        }
+    }
+
+    /// A write that refuses a row (sets a `NOT NULL` column to NULL) where the plan no longer
+    /// holds: `what` says which.
+    fn guarding(mut self, what: &'static str) -> Self {
+        self.guards = Some(what);
+        self
+    }
+
+    async fn run(&self, conn: &Object, stmt: &tokio_postgres::Statement) -> Result<(), StoreError> {
+        let refs: Vec<&(dyn ToSql + Sync)> = self
+            .params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        match conn.execute(stmt, &refs).await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if self.guards.is_some()
+                    && e.code() == Some(&tokio_postgres::error::SqlState::NOT_NULL_VIOLATION) =>
+            {
+                Err(StoreError::Db(format!(
+                    "postgresql: a concurrent writer changed what this commit relies on ({})",
+                    self.guards.unwrap_or_default()
+                )))
+            }
+            Err(e) => Err(db(e)),
+        }
+    }
+}
 
 /// Commits `batch` on `conn` in a transaction of its own, under the cluster-wide write lock:
 /// the plan ([`plan`]) is made from the head and the licenses as they are under that lock, so
@@ -899,57 +943,34 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
         a_body.push(encode(record));
     }
 
-    // Statements go out pipelined: one round trip for all of them, then COMMIT.
-    let mut writes: Vec<Write<'_>> = Vec::new();
-    let exec = |sql: &'static str,
-                params: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>>,
-                expect: Option<u64>| {
-        Box::pin(async move {
-            let stmt = conn.prepare_cached(sql).await.map_err(db)?;
-            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-                .iter()
-                .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-                .collect();
-            let n = conn.execute(&stmt, &refs).await.map_err(db)?;
-            match expect {
-                Some(want) if n != want => Err(StoreError::Db(format!(
-                    "postgresql: a concurrent writer changed what this commit relies on ({sql:.40}…: {n} of {want} rows)"
-                ))),
-                _ => Ok(()),
-            }
-        }) as Write<'_>
-    };
+    let mut writes: Vec<Write> = Vec::new();
     if !licenses.is_empty() {
         let ids: Vec<String> = licenses.iter().map(|l| l.id.clone()).collect();
         let st: Vec<i16> = licenses.iter().map(|l| status_code(l.status)).collect();
         let bodies: Vec<Vec<u8>> = licenses.iter().map(encode).collect();
-        writes.push(exec(
+        writes.push(Write::new(
             "INSERT INTO licenses (id, status, body) SELECT * FROM unnest($1::text[], $2::int2[], $3::bytea[]) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body",
             vec![Box::new(ids), Box::new(st), Box::new(bodies)],
-            None,
         ));
     }
     if !stats.is_empty() {
         let (keys, ns): (Vec<String>, Vec<i64>) = stats.into_iter().unzip();
-        writes.push(exec(
+        writes.push(Write::new(
             "INSERT INTO stats (key, n) SELECT * FROM unnest($1::text[], $2::int8[]) ON CONFLICT (key) DO UPDATE SET n = stats.n + EXCLUDED.n",
-            vec![Box::new(keys), Box::new(ns)],
-            None,
+            vec![Box::new(keys), Box::new(ns)]
         ));
     }
     if !orders.is_empty() {
-        let n = orders.len() as u64;
         let keys: Vec<Vec<u8>> = orders.iter().map(|(k, _)| k.to_bytes()).collect();
         let ids: Vec<String> = orders.into_iter().map(|(_, id)| id).collect();
         // A purchase already recorded for another license is not overwritten: the commit fails.
-        writes.push(exec(
-            "INSERT INTO orders (key, license_id) SELECT * FROM unnest($1::bytea[], $2::text[]) ON CONFLICT (key) DO UPDATE SET license_id = EXCLUDED.license_id WHERE orders.license_id = EXCLUDED.license_id",
+        writes.push(Write::new(
+            "INSERT INTO orders (key, license_id) SELECT * FROM unnest($1::bytea[], $2::text[]) ON CONFLICT (key) DO UPDATE SET license_id = CASE WHEN orders.license_id = EXCLUDED.license_id THEN EXCLUDED.license_id END",
             vec![Box::new(keys), Box::new(ids)],
-            Some(n),
-        ));
+        ).guarding("a purchase recorded for another license"));
     }
     if !applied.is_empty() {
-        writes.push(exec(
+        writes.push(Write::new(
             "INSERT INTO applied (key) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING",
             vec![Box::new(
                 applied
@@ -957,17 +978,15 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
                     .map(String::into_bytes)
                     .collect::<Vec<_>>(),
             )],
-            None,
         ));
     }
     if !devices.is_empty() {
         let keys: Vec<Vec<u8>> = devices.iter().map(|(k, _)| k.to_bytes()).collect();
         let ids: Vec<String> = devices.iter().map(|(k, _)| k.license_id.clone()).collect();
         let bodies: Vec<Vec<u8>> = devices.iter().map(|(_, d)| encode(d)).collect();
-        writes.push(exec(
+        writes.push(Write::new(
             "INSERT INTO devices (key, license_id, body) SELECT * FROM unnest($1::bytea[], $2::text[], $3::bytea[]) ON CONFLICT (key) DO UPDATE SET body = EXCLUDED.body",
-            vec![Box::new(keys), Box::new(ids), Box::new(bodies)],
-            None,
+            vec![Box::new(keys), Box::new(ids), Box::new(bodies)]
         ));
     }
     if !activations.is_empty() {
@@ -977,10 +996,9 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             .map(|a| i32::try_from(a.seat).unwrap_or(i32::MAX))
             .collect();
         let bodies: Vec<Vec<u8>> = activations.iter().map(encode).collect();
-        writes.push(exec(
+        writes.push(Write::new(
             "INSERT INTO activations (license_id, seat, body) SELECT * FROM unnest($1::text[], $2::int4[], $3::bytea[]) ON CONFLICT (license_id, seat) DO UPDATE SET body = EXCLUDED.body",
-            vec![Box::new(ids), Box::new(seats), Box::new(bodies)],
-            None,
+            vec![Box::new(ids), Box::new(seats), Box::new(bodies)]
         ));
     }
     if !jobs.is_empty() {
@@ -988,17 +1006,15 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
         let bodies: Vec<Vec<u8>> = jobs.iter().map(encode).collect();
         let dead: Vec<bool> = jobs.iter().map(|j| j.dead).collect();
         let next: Vec<i64> = jobs.iter().map(|j| j.next_at.unix()).collect();
-        writes.push(exec(
+        writes.push(Write::new(
             "INSERT INTO outbox (id, body, dead, next_at) SELECT * FROM unnest($1::text[], $2::bytea[], $3::bool[], $4::int8[]) ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, dead = EXCLUDED.dead, next_at = EXCLUDED.next_at, lease_until = NULL",
-            vec![Box::new(ids), Box::new(bodies), Box::new(dead), Box::new(next)],
-            None,
+            vec![Box::new(ids), Box::new(bodies), Box::new(dead), Box::new(next)]
         ));
     }
     if !jobs_done.is_empty() {
-        writes.push(exec(
+        writes.push(Write::new(
             "DELETE FROM outbox WHERE id = ANY($1)",
             vec![Box::new(jobs_done)],
-            None,
         ));
     }
     if !revocations.is_empty() {
@@ -1008,22 +1024,20 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             .unzip();
         // An entry keeps the time it was first revoked; the list's number grows by the
         // entries actually added.
-        writes.push(exec(
+        writes.push(Write::new(
             "WITH added AS (INSERT INTO revoked (entry, at) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING RETURNING 1) UPDATE meta SET revocation_seq = revocation_seq + (SELECT count(*) FROM added) WHERE id = 1",
-            vec![Box::new(entries), Box::new(stamps)],
-            None,
+            vec![Box::new(entries), Box::new(stamps)]
         ));
     }
     if !a_seq.is_empty() {
-        writes.push(exec(
+        writes.push(Write::new(
             "INSERT INTO audit (seq, prev, hash, license_id, body) SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::bytea[])",
-            vec![Box::new(a_seq), Box::new(a_prev), Box::new(a_hash), Box::new(a_lic), Box::new(a_body)],
-            None,
+            vec![Box::new(a_seq), Box::new(a_prev), Box::new(a_hash), Box::new(a_lic), Box::new(a_body)]
         ));
     }
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    writes.push(exec(
-        "UPDATE meta SET audit_seq = $1, audit_hash = $2, active = $3, frozen = $4, released = $5 WHERE id = 1 AND audit_seq = $6",
+    writes.push(Write::new(
+        "UPDATE meta SET audit_seq = CASE WHEN audit_seq = $6::int8 THEN $1::int8 END, audit_hash = $2, active = $3, frozen = $4, released = $5 WHERE id = 1",
         vec![
             Box::new(as_i64(head.seq)),
             Box::new(head.hash),
@@ -1032,17 +1046,27 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             Box::new(as_i64(counts.released)),
             Box::new(as_i64(meta.audit_seq)),
         ],
-        Some(1),
-    ));
-    let results = futures_util::future::join_all(writes).await;
-    for r in results {
+    ).guarding("the audit head moved"));
+    // Every statement prepared first (once per connection: later commits find them cached),
+    // so that nothing waits on a prepare while the rest goes out: a COMMIT could otherwise
+    // overtake a write, which would then run outside the transaction and its lock (a two-node
+    // test forked the audit sequence that way).
+    let stmts =
+        futures_util::future::try_join_all(writes.iter().map(|w| conn.prepare_cached(w.sql)))
+            .await
+            .map_err(db)?;
+    // Then the writes and the COMMIT in one round trip, in this order. A write the server
+    // refuses aborts the transaction, so the COMMIT rolls it back; the guards above turn what
+    // used to be a row count checked before committing into such a refusal.
+    let (written, committed) = futures_util::future::join(
+        futures_util::future::join_all(writes.iter().zip(&stmts).map(|(w, st)| w.run(conn, st))),
+        conn.batch_execute("COMMIT"),
+    )
+    .await;
+    for r in written {
         r?;
     }
-    // Not pipelined with the writes: a write whose statement this connection has not prepared
-    // yet goes out only once its prepare answers, so a COMMIT sent with them could overtake it
-    // (the write would then run outside the transaction and its lock: a two-node test forked
-    // the audit sequence that way); and the row counts above must be checked before it.
-    conn.batch_execute("COMMIT").await.map_err(db)?;
+    committed.map_err(db)?;
     Ok(())
 }
 
