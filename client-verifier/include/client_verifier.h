@@ -131,6 +131,11 @@ typedef enum cv_result {
    * A revocation list older than the one in use.
    */
   CV_RESULT_STALE_REVOCATION_LIST = 110,
+  /**
+   * Under a trusted root: the token's certificate does not chain to it, or the token is
+   * outside what the certificate grants.
+   */
+  CV_RESULT_UNCERTIFIED = 111,
 } cv_result;
 
 /**

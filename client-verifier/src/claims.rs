@@ -190,11 +190,15 @@ impl RevocationClaims {
     }
 }
 
-/// The footer every licd token carries: which key signed it.
+/// The footer every licd token carries: which key signed it, and under a key hierarchy that
+/// key's certificate (base64url, [`crate::root::Certificate`]). Verifiers that predate the
+/// certificate ignore it and find the key by its id.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Footer<'a> {
     #[serde(borrow)]
     pub(crate) kid: alloc::borrow::Cow<'a, str>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cert: Option<alloc::borrow::Cow<'a, str>>,
 }
 
 /// A field that must be present but may be `null`.

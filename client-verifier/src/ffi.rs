@@ -106,6 +106,9 @@ pub enum CvResult {
     ClockRollback = 109,
     /// A revocation list older than the one in use.
     StaleRevocationList = 110,
+    /// Under a trusted root: the token's certificate does not chain to it, or the token is
+    /// outside what the certificate grants.
+    Uncertified = 111,
 }
 
 /// Where a verified license stands.
@@ -178,6 +181,7 @@ impl From<VerifyError> for Failure {
             VerifyError::Revoked { .. } => CvResult::Revoked,
             VerifyError::ClockRollback { .. } => CvResult::ClockRollback,
             VerifyError::StaleRevocationList { .. } => CvResult::StaleRevocationList,
+            VerifyError::Uncertified { .. } => CvResult::Uncertified,
         };
         Failure::new(code, e.to_string())
     }
@@ -405,6 +409,7 @@ pub extern "C" fn cv_result_name(code: i32) -> *const c_char {
         108 => c"Revoked",
         109 => c"ClockRollback",
         110 => c"StaleRevocationList",
+        111 => c"Uncertified",
         _ => c"Unknown",
     };
     name.as_ptr()
@@ -1243,6 +1248,7 @@ mod tests {
             Revoked,
             ClockRollback,
             StaleRevocationList,
+            Uncertified,
         ];
         for code in all {
             let got = unsafe { CStr::from_ptr(cv_result_name(code as i32)) };

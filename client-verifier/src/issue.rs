@@ -7,6 +7,7 @@ use core::fmt;
 use crate::claims::{Claims, Footer, RevocationClaims};
 use crate::keys::SecretKey;
 use crate::paseto;
+use crate::root::{Certificate, Purpose};
 
 /// The longest token minted. Not the marketplace's 1,024-character limit: that belongs to one
 /// upload variant (`type=CHARACTERS`), and licd uploads longer device licenses as files, while a
@@ -28,6 +29,11 @@ pub enum MintError {
         /// Its length.
         len: usize,
     },
+    /// The certificate given does not cover what is to be signed.
+    Uncertified {
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for MintError {
@@ -38,6 +44,9 @@ impl fmt::Display for MintError {
                 f,
                 "token would be {len} characters, over the {MAX_TOKEN_LEN} licd mints; shorten the entitlements"
             ),
+            MintError::Uncertified { reason } => {
+                write!(f, "cannot mint under this certificate: {reason}")
+            }
         }
     }
 }
@@ -53,7 +62,34 @@ pub fn mint(key: &SecretKey, claims: &Claims) -> Result<String, MintError> {
         crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
         _ => MintError::Inconsistent { reason: "claims" },
     })?;
-    let token = sign_json(key, claims);
+    let token = sign_json(key, None, claims);
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(MintError::TooLong { len: token.len() });
+    }
+    Ok(token)
+}
+
+/// [`mint`] under a key hierarchy: `cert` (the root's certificate of `key`) rides in the
+/// footer, so that a verifier trusting the root accepts the token. Refused when `cert` is not
+/// `key`'s or does not cover the claims (product, purpose, `exp`, `iat`): licd must never mint
+/// what a verifier would refuse.
+pub fn mint_certified(
+    key: &SecretKey,
+    cert: &Certificate,
+    claims: &Claims,
+) -> Result<String, MintError> {
+    claims.check_consistent().map_err(|e| match e {
+        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
+        _ => MintError::Inconsistent { reason: "claims" },
+    })?;
+    if cert.key() != key.public_key() {
+        return Err(MintError::Uncertified {
+            reason: "the certificate is for another key",
+        });
+    }
+    crate::verify::license_in_scope(cert, claims, 0)
+        .map_err(|reason| MintError::Uncertified { reason })?;
+    let token = sign_json(key, Some(cert), claims);
     if token.len() > MAX_TOKEN_LEN {
         return Err(MintError::TooLong { len: token.len() });
     }
@@ -62,14 +98,40 @@ pub fn mint(key: &SecretKey, claims: &Claims) -> Result<String, MintError> {
 
 /// Signs a revocation list. It has no length limit: it is fetched, not pasted.
 pub fn sign_revocations(key: &SecretKey, list: &RevocationClaims) -> String {
-    sign_json(key, list)
+    sign_json(key, None, list)
 }
 
-fn sign_json<T: serde::Serialize>(key: &SecretKey, value: &T) -> String {
+/// [`sign_revocations`] under a key hierarchy, `cert` in the footer. Refused when `cert` is
+/// not `key`'s or does not grant revocation lists.
+pub fn sign_revocations_certified(
+    key: &SecretKey,
+    cert: &Certificate,
+    list: &RevocationClaims,
+) -> Result<String, MintError> {
+    if cert.key() != key.public_key() {
+        return Err(MintError::Uncertified {
+            reason: "the certificate is for another key",
+        });
+    }
+    if !cert.grant().purposes.contains(Purpose::RevocationLists) {
+        return Err(MintError::Uncertified {
+            reason: "the certificate does not grant revocation lists",
+        });
+    }
+    Ok(sign_json(key, Some(cert), list))
+}
+
+fn sign_json<T: serde::Serialize>(
+    key: &SecretKey,
+    cert: Option<&Certificate>,
+    value: &T,
+) -> String {
     // Serialising plain structs of strings, numbers and maps to memory cannot fail.
     let message = serde_json::to_vec(value).unwrap_or_default();
+    let encoded = cert.map(Certificate::encode);
     let footer = Footer {
         kid: key.public_key().id().as_str().into(),
+        cert: encoded.as_deref().map(Into::into),
     };
     let footer = serde_json::to_vec(&footer).unwrap_or_default();
     paseto::sign(key, &message, &footer, b"")

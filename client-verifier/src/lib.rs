@@ -45,6 +45,7 @@
 //! - `paseto`: the v4.public wire format (PAE, ed25519, strict base64url); the official test
 //!   vectors pass through [`paseto::verify`] and [`paseto::sign`].
 //! - `keys`: PASERK `k4.public` / `k4.secret` strings and `k4.pid` key ids.
+//! - [`root`]: the key hierarchy: a root document, and certificates of issuing keys.
 //! - `claims`: what a license token and a revocation list say, read strictly.
 //! - `fingerprint`: the marketplace's `MAC|disk|board|CPU` device string, collection on this
 //!   machine, the salted binding a token carries and tolerant matching.
@@ -96,6 +97,7 @@ mod issue;
 mod keys;
 pub mod offline;
 pub mod paseto;
+pub mod root;
 pub mod strict_json;
 mod time;
 mod verify;
@@ -106,10 +108,13 @@ pub use fingerprint::{
     MatchResult,
 };
 #[cfg(feature = "sign")]
-pub use issue::{MAX_TOKEN_LEN, MintError, mint, sign_revocations};
+pub use issue::{
+    MAX_TOKEN_LEN, MintError, mint, mint_certified, sign_revocations, sign_revocations_certified,
+};
 #[cfg(feature = "sign")]
 pub use keys::SecretKey;
 pub use keys::{KeyError, KeyId, PublicKey};
+pub use root::{Certificate, Grant, Purpose, Purposes, Root};
 pub use time::{DAY, Timestamp};
 pub use verify::{
     BindingRequirement, DEFAULT_CLOCK_TOLERANCE, LicenseStatus, TimeGuard, VerifiedLicense,

@@ -6,6 +6,7 @@
 
 use alloc::collections::BTreeSet;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -13,6 +14,7 @@ use crate::claims::{self, Claims, Footer, RevocationClaims, TokenStatus};
 use crate::fingerprint::{Fingerprint, MatchPolicy, MatchResult};
 use crate::keys::{KeyId, PublicKey};
 use crate::paseto::Parsed;
+use crate::root::{Certificate, Purpose, Root};
 use crate::time::{DAY, Timestamp};
 
 /// Default tolerance for clocks: how far `now` may lie behind a time the verifier has already seen
@@ -83,6 +85,12 @@ pub enum VerifyError {
         /// The sequence number offered.
         offered: u64,
     },
+    /// Under a trusted root: the token's certificate does not chain to the root, or the token
+    /// is outside what the certificate grants (product, purpose, `exp`, signing time).
+    Uncertified {
+        /// What is wrong, for logs and support.
+        reason: &'static str,
+    },
 }
 
 impl VerifyError {
@@ -100,6 +108,7 @@ impl VerifyError {
             VerifyError::Revoked { .. } => "Revoked",
             VerifyError::ClockRollback { .. } => "ClockRollback",
             VerifyError::StaleRevocationList { .. } => "StaleRevocationList",
+            VerifyError::Uncertified { .. } => "Uncertified",
         }
     }
 }
@@ -141,6 +150,9 @@ impl fmt::Display for VerifyError {
                 f,
                 "revocation list {offered} is older than the one in use ({current})"
             ),
+            VerifyError::Uncertified { reason } => {
+                write!(f, "not certified by the trusted root: {reason}")
+            }
         }
     }
 }
@@ -249,6 +261,8 @@ impl VerifiedLicense {
 #[derive(Clone, Debug)]
 pub struct Verifier {
     keys: Vec<PublicKey>,
+    root: Option<Root>,
+    certificates: CertificateCache,
     issuer: Option<String>,
     product: Option<String>,
     binding: BindingRequirement,
@@ -269,6 +283,7 @@ pub struct Verifier {
 #[derive(Clone, Debug, Default)]
 pub struct VerifierBuilder {
     keys: Vec<PublicKey>,
+    root: Option<Root>,
     issuer: Option<String>,
     product: Option<String>,
     binding: BindingRequirement,
@@ -286,6 +301,17 @@ impl VerifierBuilder {
         if !self.keys.contains(&key) {
             self.keys.push(key);
         }
+        self
+    }
+
+    /// Trusts tokens whose footer carries a certificate that `root` signed (at least its
+    /// threshold of its keys), within what the certificate grants. The application embeds the
+    /// root document (`root.json`) instead of issuing keys, and survives a stolen issuing key
+    /// without a new build: licd revokes it and certifies another. Keys given to
+    /// [`VerifierBuilder::trust`] as well are still trusted directly.
+    #[must_use]
+    pub fn trust_root(mut self, root: Root) -> Self {
+        self.root = Some(root);
         self
     }
 
@@ -344,6 +370,8 @@ impl VerifierBuilder {
     pub fn build(self) -> Verifier {
         Verifier {
             keys: self.keys,
+            root: self.root,
+            certificates: CertificateCache::default(),
             issuer: self.issuer,
             product: self.product,
             binding: self.binding,
@@ -372,8 +400,13 @@ impl Verifier {
         now: Timestamp,
     ) -> Result<VerifiedLicense, VerifyError> {
         self.require_list(self.revocation_seq)?;
-        let (claims, kid): (Claims, KeyId) = self.open(token, "license claims are malformed")?;
+        let (claims, kid, cert): (Claims, KeyId, _) =
+            self.open(token, "license claims are malformed")?;
         claims.check_consistent()?;
+        if let Some(cert) = &cert {
+            license_in_scope(cert, &claims, self.tolerance)
+                .map_err(|reason| VerifyError::Uncertified { reason })?;
+        }
         self.check_claims(&claims, now)?;
         let device = self.check_device(&claims, device)?;
         let status = status_at(&claims, now);
@@ -443,8 +476,13 @@ impl Verifier {
 
     /// Loads `token` if its sequence number is at least `floor` (and the current one).
     fn load_revocations_above(&mut self, token: &str, floor: u64) -> Result<u64, VerifyError> {
-        let (list, _): (RevocationClaims, KeyId) =
+        let (list, _, cert): (RevocationClaims, KeyId, _) =
             self.open(token, "revocation list claims are malformed")?;
+        if cert.is_some_and(|c| !c.grant().purposes.contains(Purpose::RevocationLists)) {
+            return Err(VerifyError::Uncertified {
+                reason: "the certificate does not grant revocation lists",
+            });
+        }
         self.check_issuer(&list.iss)?;
         let floor = floor.max(self.revocation_seq);
         if list.seq < floor {
@@ -483,24 +521,44 @@ impl Verifier {
         self.loaded_seq
     }
 
-    /// Picks the key by the footer's kid, checks the signature, and parses the claims.
+    /// Picks the key (through the footer's certificate when a root is trusted and the token
+    /// carries one, else by the footer's kid among the keys trusted directly), checks the
+    /// signature, and parses the claims. Gives the certificate back for the scope checks.
     fn open<T: serde::de::DeserializeOwned>(
         &self,
         token: &str,
         what: &'static str,
-    ) -> Result<(T, KeyId), VerifyError> {
+    ) -> Result<(T, KeyId, Option<Arc<Certificate>>), VerifyError> {
         let parsed = Parsed::new(token, b"")?;
         let footer: Footer<'_> = claims::from_json(parsed.footer(), "footer is not {\"kid\":…}")?;
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.id().as_str() == footer.kid)
-            .ok_or_else(|| VerifyError::UnknownKey {
-                kid: footer.kid.chars().take(64).collect(),
-            })?;
+        let certified = match (&self.root, &footer.cert) {
+            (Some(root), Some(cert)) => Some(self.certificates.check(root, cert)?),
+            _ => None,
+        };
+        let key = match &certified {
+            Some(cert) if cert.key().id().as_str() != footer.kid => {
+                return Err(VerifyError::Uncertified {
+                    reason: "the footer's key id is not the certified key's",
+                });
+            }
+            Some(cert) => cert.key(),
+            None => match self.keys.iter().find(|k| k.id().as_str() == footer.kid) {
+                Some(key) => key,
+                None if self.root.is_some() => {
+                    return Err(VerifyError::Uncertified {
+                        reason: "the token carries no certificate and its key is not trusted directly",
+                    });
+                }
+                None => {
+                    return Err(VerifyError::UnknownKey {
+                        kid: footer.kid.chars().take(64).collect(),
+                    });
+                }
+            },
+        };
         parsed.check(key.verifying_key())?;
         let claims = claims::from_json(parsed.message(), what)?;
-        Ok((claims, key.id().clone()))
+        Ok((claims, key.id().clone(), certified))
     }
 
     fn check_issuer(&self, iss: &str) -> Result<(), VerifyError> {
@@ -574,6 +632,73 @@ impl Verifier {
         } else {
             Err(VerifyError::DeviceMismatch { result })
         }
+    }
+}
+
+/// Whether `cert` covers the license `c`: the licenses purpose, its product, an `exp` no later
+/// than the certificate allows, and a signing time (`iat`) within the certificate's validity
+/// (give or take `tolerance` seconds). The `exp` bound is what limits a leaked key: its thief
+/// chooses `iat`. The reason when not.
+pub(crate) fn license_in_scope(
+    cert: &Certificate,
+    c: &Claims,
+    tolerance: i64,
+) -> Result<(), &'static str> {
+    let g = cert.grant();
+    if !g.purposes.contains(Purpose::Licenses) {
+        return Err("the certificate does not grant licenses");
+    }
+    if !g.allows_product(&c.product) {
+        return Err("the certificate does not cover the license's product");
+    }
+    if c.exp > g.max_exp {
+        return Err("the license's exp is later than its certificate allows");
+    }
+    if c.iat < g.not_before.add_secs(-tolerance) || c.iat > g.not_after.add_secs(tolerance) {
+        return Err("the license was signed outside its certificate's validity");
+    }
+    Ok(())
+}
+
+/// The certificates a verifier has checked against its root, by a digest of their encoding:
+/// a token whose certificate was seen costs a digest and a lookup, not the root's signatures.
+/// Shared by every thread that verifies with the verifier, behind a spin lock (`no_std`); a
+/// handful of entries, the oldest dropped first.
+#[derive(Default)]
+struct CertificateCache(spin::Mutex<Vec<([u8; 32], Arc<Certificate>)>>);
+
+/// Certificates a verifier remembers: more than the issuing keys an ISV has in the field.
+const CACHED_CERTIFICATES: usize = 16;
+
+impl CertificateCache {
+    fn check(&self, root: &Root, encoded: &str) -> Result<Arc<Certificate>, VerifyError> {
+        let digest = Certificate::digest(encoded.as_bytes());
+        if let Some((_, cert)) = self.0.lock().iter().find(|(d, _)| *d == digest) {
+            return Ok(cert.clone());
+        }
+        let cert = Certificate::decode(encoded)?;
+        root.check(&cert)?;
+        let cert = Arc::new(cert);
+        let mut cache = self.0.lock();
+        if cache.len() >= CACHED_CERTIFICATES {
+            cache.remove(0);
+        }
+        cache.push((digest, cert.clone()));
+        Ok(cert)
+    }
+}
+
+impl Clone for CertificateCache {
+    fn clone(&self) -> Self {
+        CertificateCache(spin::Mutex::new(self.0.lock().clone()))
+    }
+}
+
+impl fmt::Debug for CertificateCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateCache")
+            .field("checked", &self.0.lock().len())
+            .finish()
     }
 }
 

@@ -108,6 +108,12 @@ pub enum Command {
     /// Act as the marketplace: send signed callbacks, or load-test the daemon.
     #[command(subcommand)]
     Marketplace(super::marketplace::MarketplaceCommand),
+    /// The offline root of the key hierarchy: make it, certify issuing keys, rotate it. Runs
+    /// without licd and without a network.
+    ///
+    /// Example: licctl root init --dir ./acme-root
+    #[command(subcommand)]
+    Root(super::root::RootCommand),
 }
 
 /// Arguments of `licctl verify`.
@@ -116,8 +122,16 @@ pub struct VerifyArgs {
     /// The token, `v4.public.…` (`-` reads it from stdin).
     pub token: String,
     /// Trusted public key as PASERK `k4.public.…`; repeat for several (key rotation).
-    #[arg(long = "public-key", required = true, value_name = "PASERK")]
+    #[arg(
+        long = "public-key",
+        required_unless_present = "root",
+        value_name = "PASERK"
+    )]
     pub public_keys: Vec<String>,
+    /// Trust the root in this document (`root.json`): the token's certificate must chain to
+    /// it. With --public-key too, those keys are also trusted directly.
+    #[arg(long, value_name = "FILE")]
+    pub root: Option<std::path::PathBuf>,
     /// Expected product (marketplace productId).
     #[arg(long)]
     pub product: Option<String>,
@@ -180,6 +194,7 @@ fn read_revocations(source: &str) -> Result<String, CliError> {
 pub fn run(cli: Licctl) -> Result<(), CliError> {
     match cli.command {
         Command::Verify(args) => verify(&args, cli.json),
+        Command::Root(c) => super::root::run(c, cli.json),
         Command::Fingerprint => fingerprint(cli.json),
         Command::Marketplace(cmd) => super::marketplace::run(cmd, cli.json),
         Command::Licenses(c) => licenses::run(&cli.admin, AdminCommand::Licenses(c), cli.json),
@@ -293,6 +308,13 @@ fn verify(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
         let key = PublicKey::from_paserk(k)
             .map_err(|e| CliError::usage(format!("--public-key {}: {e}", abbreviate(k))))?;
         builder = builder.trust(key);
+    }
+    if let Some(path) = &args.root {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("--root {}: {e}", path.display())))?;
+        let root = client_verifier::Root::from_json(&text)
+            .map_err(|e| CliError::usage(format!("--root {}: {e}", path.display())))?;
+        builder = builder.trust_root(root);
     }
     if let Some(p) = &args.product {
         builder = builder.product(p);

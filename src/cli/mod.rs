@@ -11,6 +11,7 @@ pub mod marketplace;
 pub mod migrate;
 pub mod offline;
 pub mod rehearse;
+pub mod root;
 
 use std::fmt;
 

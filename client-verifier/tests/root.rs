@@ -1,0 +1,335 @@
+//! The key hierarchy: a root, certificates of issuing keys, and every way to get around them.
+//! Each attack is a test; each defence was switched off once to see its test fail.
+#![cfg(feature = "sign")]
+
+use client_verifier::paseto;
+use client_verifier::{
+    Certificate, Claims, Grant, Purpose, Purposes, RevocationClaims, Root, SecretKey, Timestamp,
+    Verifier, VerifyError, mint, mint_certified, sign_revocations_certified,
+};
+
+fn t(s: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(s).unwrap()
+}
+
+fn now() -> Timestamp {
+    t("2026-06-01T00:00:00Z")
+}
+
+fn claims(product: &str, exp: &str) -> Claims {
+    Claims::new(
+        "acme",
+        "cust",
+        "lic-7",
+        product,
+        "sku",
+        "order",
+        t("2026-01-01T00:00:00Z"),
+        t(exp),
+        t(exp).add_secs(15 * 86_400),
+    )
+}
+
+fn grant(key: &SecretKey) -> Grant {
+    Grant {
+        key: key.public_key().clone(),
+        not_before: t("2025-12-01T00:00:00Z"),
+        not_after: t("2027-12-01T00:00:00Z"),
+        max_exp: t("2030-01-01T00:00:00Z"),
+        purposes: Purposes::DEFAULT,
+        products: vec!["P1".into()],
+    }
+}
+
+/// A root of `n` keys with threshold `k`, signed by the first `k`.
+fn root(n: usize, k: u8) -> (Root, Vec<SecretKey>) {
+    let secrets: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate().unwrap()).collect();
+    let keys: Vec<_> = secrets.iter().map(|s| s.public_key().clone()).collect();
+    let signers: Vec<&SecretKey> = secrets.iter().take(k as usize).collect();
+    let doc = Root::sign(1, k, &keys, &signers).unwrap();
+    // What the application embeds is the document: read back, it checks its own signatures.
+    (Root::from_json(doc.to_json()).unwrap(), secrets)
+}
+
+fn verifier(root: &Root) -> Verifier {
+    Verifier::builder()
+        .trust_root(root.clone())
+        .issuer("acme")
+        .product("P1")
+        .binding(client_verifier::BindingRequirement::Optional)
+        .build()
+}
+
+fn uncertified(r: Result<impl std::fmt::Debug, VerifyError>) -> &'static str {
+    match r {
+        Err(VerifyError::Uncertified { reason }) => reason,
+        other => panic!("expected Uncertified, got {other:?}"),
+    }
+}
+
+/// A token signed by `key` whose footer says `footer` (JSON), bypassing `mint_certified`'s
+/// checks, as a forger would.
+fn forged(key: &SecretKey, claims: &Claims, footer: &str) -> String {
+    paseto::sign(
+        key,
+        &serde_json::to_vec(claims).unwrap(),
+        footer.as_bytes(),
+        b"",
+    )
+}
+
+fn footer(kid: &str, cert: &Certificate) -> String {
+    format!(r#"{{"kid":"{kid}","cert":"{}"}}"#, cert.encode())
+}
+
+#[test]
+fn a_certified_token_verifies_under_the_root_and_with_the_key_itself() {
+    let (root, secrets) = root(1, 1);
+    let issuing = SecretKey::generate().unwrap();
+    let cert = Certificate::sign(grant(&issuing), &[&secrets[0]]).unwrap();
+    let token = mint_certified(&issuing, &cert, &claims("P1", "2027-01-01T00:00:00Z")).unwrap();
+    assert!(
+        token.len() < 1024,
+        "a rooted token is {} characters",
+        token.len()
+    );
+    let v = verifier(&root);
+    let license = v.verify(&token, None, now()).unwrap();
+    assert!(license.is_active());
+    assert_eq!(license.key_id(), issuing.public_key().id());
+    // Again: the certificate is cached, the answer the same.
+    assert!(v.verify(&token, None, now()).unwrap().is_active());
+    // An application that embeds the issuing key, as before the hierarchy, still accepts it.
+    let direct = Verifier::builder()
+        .trust(issuing.public_key().clone())
+        .issuer("acme")
+        .product("P1")
+        .binding(client_verifier::BindingRequirement::Optional)
+        .build();
+    assert!(direct.verify(&token, None, now()).unwrap().is_active());
+    // And the certificate reads back as it was granted.
+    let back = Certificate::decode(&cert.encode()).unwrap();
+    assert_eq!(back.grant(), &grant(&issuing));
+}
+
+#[test]
+fn a_certificate_signed_by_another_root_is_refused() {
+    let (root, _) = root(1, 1);
+    let (_, other) = self::root(1, 1);
+    let issuing = SecretKey::generate().unwrap();
+    let cert = Certificate::sign(grant(&issuing), &[&other[0]]).unwrap();
+    let token = mint_certified(&issuing, &cert, &claims("P1", "2027-01-01T00:00:00Z")).unwrap();
+    uncertified(verifier(&root).verify(&token, None, now()));
+}
+
+#[test]
+fn fewer_signatures_than_the_threshold_are_refused_even_repeated() {
+    let (root, secrets) = root(3, 2);
+    let issuing = SecretKey::generate().unwrap();
+    let c = claims("P1", "2027-01-01T00:00:00Z");
+    let one = Certificate::sign(grant(&issuing), &[&secrets[0]]).unwrap();
+    let token = mint_certified(&issuing, &one, &c).unwrap();
+    uncertified(verifier(&root).verify(&token, None, now()));
+    // The same key's signature twice is still one key.
+    let twice = Certificate::sign(grant(&issuing), &[&secrets[1], &secrets[1]]).unwrap();
+    let token = mint_certified(&issuing, &twice, &c).unwrap();
+    uncertified(verifier(&root).verify(&token, None, now()));
+    // Two different keys of the three meet it.
+    let two = Certificate::sign(grant(&issuing), &[&secrets[2], &secrets[0]]).unwrap();
+    let token = mint_certified(&issuing, &two, &c).unwrap();
+    assert!(verifier(&root).verify(&token, None, now()).is_ok());
+}
+
+#[test]
+fn a_token_outside_its_certificate_is_refused() {
+    let (root, secrets) = root(1, 1);
+    let issuing = SecretKey::generate().unwrap();
+    let sign = |g: Grant| Certificate::sign(g, &[&secrets[0]]).unwrap();
+    let kid = issuing.public_key().id().as_str().to_string();
+    let v = verifier(&root);
+    // Another product (the verifier is for P1, the certificate only for P2).
+    let cert = sign(Grant {
+        products: vec!["P2".into()],
+        ..grant(&issuing)
+    });
+    let token = forged(
+        &issuing,
+        &claims("P1", "2027-01-01T00:00:00Z"),
+        &footer(&kid, &cert),
+    );
+    assert!(uncertified(v.verify(&token, None, now())).contains("product"));
+    // Another purpose: leases only.
+    let cert = sign(Grant {
+        purposes: Purposes::of(&[Purpose::Leases]),
+        ..grant(&issuing)
+    });
+    let token = forged(
+        &issuing,
+        &claims("P1", "2027-01-01T00:00:00Z"),
+        &footer(&kid, &cert),
+    );
+    assert!(uncertified(v.verify(&token, None, now())).contains("licenses"));
+    // An exp beyond the bound: what a thief with an old key would mint.
+    let cert = sign(grant(&issuing));
+    let token = forged(
+        &issuing,
+        &claims("P1", "2031-01-01T00:00:00Z"),
+        &footer(&kid, &cert),
+    );
+    assert!(uncertified(v.verify(&token, None, now())).contains("exp"));
+    // Signed (by its iat) after the certificate ended.
+    let cert = sign(Grant {
+        not_after: t("2025-12-15T00:00:00Z"),
+        ..grant(&issuing)
+    });
+    let token = forged(
+        &issuing,
+        &claims("P1", "2027-01-01T00:00:00Z"),
+        &footer(&kid, &cert),
+    );
+    assert!(uncertified(v.verify(&token, None, now())).contains("validity"));
+    // licd refuses to mint any of these in the first place.
+    assert!(mint_certified(&issuing, &cert, &claims("P1", "2027-01-01T00:00:00Z")).is_err());
+}
+
+#[test]
+fn a_swapped_certificate_or_none_is_refused() {
+    let (root, secrets) = root(1, 1);
+    let (thief, honest) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
+    let honest_cert = Certificate::sign(grant(&honest), &[&secrets[0]]).unwrap();
+    let c = claims("P1", "2027-01-01T00:00:00Z");
+    let v = verifier(&root);
+    // The thief's key signs, the honest key's certificate rides along under the thief's kid.
+    let token = forged(
+        &thief,
+        &c,
+        &footer(thief.public_key().id().as_str(), &honest_cert),
+    );
+    assert!(uncertified(v.verify(&token, None, now())).contains("key id"));
+    // ... or under the honest kid: the signature is not the certified key's.
+    let token = forged(
+        &thief,
+        &c,
+        &footer(honest.public_key().id().as_str(), &honest_cert),
+    );
+    assert_eq!(
+        v.verify(&token, None, now()).unwrap_err(),
+        VerifyError::BadSignature
+    );
+    // No certificate at all: a root-only verifier trusts no key directly.
+    let token = mint(&thief, &c).unwrap();
+    assert!(uncertified(v.verify(&token, None, now())).contains("no certificate"));
+    // A certificate with a byte changed (here its max_exp) no longer carries the root's signature.
+    let mut bytes = honest_cert.as_bytes().to_vec();
+    bytes[50] ^= 1;
+    let tampered = Certificate::from_bytes(&bytes).unwrap();
+    let token = forged(
+        &honest,
+        &c,
+        &footer(honest.public_key().id().as_str(), &tampered),
+    );
+    uncertified(v.verify(&token, None, now()));
+}
+
+#[test]
+fn a_revocation_list_needs_a_certificate_that_grants_lists() {
+    let (root, secrets) = root(1, 1);
+    let issuing = SecretKey::generate().unwrap();
+    let list = RevocationClaims::new("acme", now(), 3, vec!["lic-7".into()]);
+    let licenses_only = Certificate::sign(
+        Grant {
+            purposes: Purposes::of(&[Purpose::Licenses]),
+            ..grant(&issuing)
+        },
+        &[&secrets[0]],
+    )
+    .unwrap();
+    assert!(sign_revocations_certified(&issuing, &licenses_only, &list).is_err());
+    // Forged past that check: the verifier refuses it too.
+    let token = paseto::sign(
+        &issuing,
+        &serde_json::to_vec(&list).unwrap(),
+        footer(issuing.public_key().id().as_str(), &licenses_only).as_bytes(),
+        b"",
+    );
+    let mut v = verifier(&root);
+    uncertified(v.load_revocations(&token));
+    let lists = Certificate::sign(
+        Grant {
+            purposes: Purposes::of(&[Purpose::Licenses, Purpose::RevocationLists]),
+            ..grant(&issuing)
+        },
+        &[&secrets[0]],
+    )
+    .unwrap();
+    let token = sign_revocations_certified(&issuing, &lists, &list).unwrap();
+    assert_eq!(v.load_revocations(&token).unwrap(), 3);
+}
+
+#[test]
+fn a_root_rotates_only_through_both_thresholds_one_version_at_a_time() {
+    let (v1, old) = root(3, 2);
+    let new: Vec<SecretKey> = (0..2).map(|_| SecretKey::generate().unwrap()).collect();
+    let new_keys: Vec<_> = new.iter().map(|s| s.public_key().clone()).collect();
+    let next = |version: u32, signers: &[&SecretKey]| {
+        Root::sign(version, 2, &new_keys, signers)
+            .unwrap()
+            .to_json()
+            .to_string()
+    };
+    // Both thresholds: accepted, and the chain can be followed from v1.
+    let v2 = next(2, &[&old[0], &old[2], &new[0], &new[1]]);
+    let accepted = v1.accept_next(&v2).unwrap();
+    assert_eq!((accepted.version(), accepted.keys()), (2, &new_keys[..]));
+    assert_eq!(v1.follow([v1.to_json(), v2.as_str()]).unwrap().version(), 2);
+    // Signed by the new keys alone: a root cannot appoint itself.
+    assert!(uncertified(v1.accept_next(&next(2, &[&new[0], &new[1]]))).contains("trusted root"));
+    // By one old key (a stolen one) and the new ones: below the old threshold.
+    uncertified(v1.accept_next(&next(2, &[&old[1], &new[0], &new[1]])));
+    // By the old keys alone: the new root's own threshold is missing.
+    assert!(uncertified(v1.accept_next(&next(2, &[&old[0], &old[1]]))).contains("own"));
+    // A version skipped.
+    assert!(
+        uncertified(v1.accept_next(&next(3, &[&old[0], &old[1], &new[0], &new[1]])))
+            .contains("next version")
+    );
+    // After the rotation, certificates of the retired keys no longer chain.
+    let issuing = SecretKey::generate().unwrap();
+    let old_cert = Certificate::sign(grant(&issuing), &[&old[0], &old[1]]).unwrap();
+    let token = mint_certified(&issuing, &old_cert, &claims("P1", "2027-01-01T00:00:00Z")).unwrap();
+    assert!(verifier(&v1).verify(&token, None, now()).is_ok());
+    uncertified(verifier(&accepted).verify(&token, None, now()));
+}
+
+#[test]
+fn malformed_roots_and_certificates_are_refused_not_panicked_on() {
+    let (root, secrets) = root(1, 1);
+    let doc = root.to_json();
+    for bad in [
+        doc.replace("licd-root", "other"),
+        doc.replace("\"threshold\": 1", "\"threshold\": 2"),
+        doc.replace("\"threshold\": 1", "\"threshold\": 0"),
+        doc.replace("\"version\": 1", "\"version\": 0"),
+        "{}".to_string(),
+    ] {
+        assert!(Root::from_json(&bad).is_err(), "{bad}");
+    }
+    let issuing = SecretKey::generate().unwrap();
+    let cert = Certificate::sign(grant(&issuing), &[&secrets[0]]).unwrap();
+    let bytes = cert.as_bytes();
+    for cut in 0..bytes.len() {
+        assert!(
+            Certificate::from_bytes(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let mut longer = bytes.to_vec();
+    longer.push(0);
+    assert!(Certificate::from_bytes(&longer).is_err());
+    let mut unknown_purpose = bytes.to_vec();
+    unknown_purpose[57] |= 0x80;
+    assert!(Certificate::from_bytes(&unknown_purpose).is_err());
+}
