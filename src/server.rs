@@ -181,6 +181,7 @@ impl App {
                 })?;
         }
         // The service gets its own copy, so a later rotation cannot change a key under a request.
+        // (In rooted mode the ring refused to open unless that key's certificate is valid.)
         let signing = Arc::new(keys.current().clone());
         let access_key = Arc::new(load_access_key(&config)?);
         let token_path = config.data_dir.join("admin.token");
@@ -208,6 +209,8 @@ impl App {
                 },
             )
             .with_trusted(trusted)
+            .with_certificate(rooted_certificate(&keys))
+            .with_root_chain(keys.root_chain()?)
             .with_code_check_secs(config.code_check_secs)
             .with_catalog(catalog)
             .with_marketplace(api.clone()),
@@ -643,6 +646,30 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
         .with_single_cert(certs, key_der)
         .map_err(|e| ServeError::Config(format!("TLS certificate and key: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The signing key's certificate when the ring trusts a root (tokens then carry it), with a
+/// line for the operator saying what it allows.
+fn rooted_certificate(keys: &KeyRing) -> Option<Arc<client_verifier::Certificate>> {
+    let root = keys.root()?;
+    let cert = keys.current_certificate()?;
+    let g = cert.grant();
+    tracing::info!(
+        root_version = root.version(),
+        valid_until = %g.not_after,
+        tokens_expire_by = %g.max_exp,
+        purposes = %g.purposes,
+        "rooted mode: tokens carry the signing key's certificate"
+    );
+    if !g
+        .purposes
+        .contains(client_verifier::Purpose::RevocationLists)
+    {
+        tracing::warn!(
+            "the signing key's certificate does not grant revocation lists: applications that trust only the root will refuse this node's lists; certify it with --purposes including revocation-lists"
+        );
+    }
+    Some(cert)
 }
 
 #[cfg(test)]

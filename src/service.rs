@@ -333,6 +333,10 @@ pub struct Service {
     /// The next id of a seeded sequence, when new ids are not random
     /// ([`Service::with_seeded_ids`]).
     seeded_ids: Option<std::sync::atomic::AtomicU64>,
+    /// The signing key's certificate from the root (rooted mode): every token carries it.
+    certificate: Option<Arc<client_verifier::Certificate>>,
+    /// The root documents, oldest first, that lead an application to the trusted root.
+    root_chain: Vec<String>,
 }
 
 impl std::fmt::Debug for Service {
@@ -366,6 +370,8 @@ impl Service {
             catalog: std::sync::RwLock::default(),
             unlisted: std::sync::Mutex::default(),
             seeded_ids: None,
+            certificate: None,
+            root_chain: Vec::new(),
             key,
         }
     }
@@ -468,6 +474,24 @@ impl Service {
         self
     }
 
+    /// Signs under a key hierarchy: `cert`, the signing key's certificate from the root, rides
+    /// in every token's footer, so that applications trusting the root accept them.
+    pub fn with_certificate(mut self, cert: Option<Arc<client_verifier::Certificate>>) -> Self {
+        self.certificate = cert;
+        self
+    }
+
+    /// The root documents (oldest first) that `GET /v1/root` serves in rooted mode.
+    pub fn with_root_chain(mut self, chain: Vec<String>) -> Self {
+        self.root_chain = chain;
+        self
+    }
+
+    /// The root documents, oldest first; empty when not rooted.
+    pub fn root_chain(&self) -> &[String] {
+        &self.root_chain
+    }
+
     /// Whether the marketplace's open API is configured: without it the outbox's calls wait.
     pub fn has_marketplace_api(&self) -> bool {
         self.api.is_some()
@@ -504,6 +528,7 @@ impl Service {
         Issuer {
             name: &self.settings.issuer,
             key: &self.key,
+            certificate: self.certificate.as_deref(),
             freeze_days: self.settings.freeze_days,
         }
     }

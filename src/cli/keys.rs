@@ -80,6 +80,30 @@ pub enum KeysCommand {
         #[arg(long, env = "LICD_DATABASE_URL", value_name = "URL")]
         database_url: crate::config::DatabaseUrl,
     },
+    /// Attach the root's certificate (`licctl root certify … --out FILE`) to the key KID.
+    ///
+    /// In rooted mode the certificate must chain to the trusted root. Restart licd (each node,
+    /// after copying the key directory to it) for tokens to carry it.
+    ///
+    /// Example: licd keys certify k4.pid.Vx9tLoB7Gzxy k1.cert
+    Certify {
+        /// The key id, as `licd keys list` shows it (or an unambiguous prefix).
+        kid: String,
+        /// The certificate file `licctl root certify` wrote.
+        file: PathBuf,
+    },
+    /// Trust the root in FILE (`root.json`): rooted mode, where only a key the root certified
+    /// signs and every token carries its key's certificate.
+    ///
+    /// Refused unless the signing key is certified by that root (`licd keys certify` first). A
+    /// ring that trusts version N accepts version N+1 only (`licctl root rotate`). Restart licd
+    /// (each node, after copying the key directory) to sign in rooted mode.
+    ///
+    /// Example: licd keys trust-root ./acme-root/root.json
+    TrustRoot {
+        /// The root document.
+        file: PathBuf,
+    },
 }
 
 /// Runs `licd keys …`; `json` selects machine-readable output.
@@ -180,12 +204,69 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
             }
         }
         KeysCommand::List => {
-            let keys = KeyRing::open(&dir).map_err(key_error)?.public_keys();
+            let ring = KeyRing::open(&dir).map_err(key_error)?;
+            let keys = ring.public_keys();
             if json {
                 let list: Vec<Value> = keys.iter().map(|k| key_json(k, true)).collect();
                 println!("{}", Value::Array(list));
             } else {
                 print!("{}", list_table(&keys));
+                if let Some(root) = ring.root() {
+                    println!(
+                        "rooted: trusts root version {} ({} of {} keys sign)",
+                        root.version(),
+                        root.threshold(),
+                        root.keys().len()
+                    );
+                }
+                for k in &keys {
+                    if let Some(c) = &k.certificate {
+                        println!("{} certified: {}", k.kid, certificate_text(c));
+                    }
+                }
+            }
+        }
+        KeysCommand::Certify { kid, file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", file.display())))?;
+            let mut ring = KeyRing::open(&dir).map_err(key_error)?;
+            let (key, chains) = ring.certify(&kid, &text).map_err(key_error)?;
+            if json {
+                let mut v = key_json(&key, true);
+                v["chains_to_trusted_root"] = json!(chains);
+                println!("{v}");
+            } else if chains {
+                let cert = key
+                    .certificate
+                    .as_deref()
+                    .map(certificate_text)
+                    .unwrap_or_default();
+                println!(
+                    "{} certified: {cert}; restart licd for tokens to carry it",
+                    key.kid
+                );
+            } else {
+                println!(
+                    "{} certified under a root this ring does not trust yet: kept for `licd keys trust-root` of the next root version; it signs under the current root as before",
+                    key.kid
+                );
+            }
+        }
+        KeysCommand::TrustRoot { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", file.display())))?;
+            let mut ring = KeyRing::open(&dir).map_err(key_error)?;
+            let root = ring.trust_root(&text).map_err(key_error)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "root_version": root.version(), "threshold": root.threshold(), "keys": root.keys().len() })
+                );
+            } else {
+                println!(
+                    "the key ring trusts root version {}: only keys it certified sign, and tokens carry their certificate; restart licd",
+                    root.version()
+                );
             }
         }
         KeysCommand::Export => {
@@ -226,7 +307,34 @@ fn key_json(key: &KeyInfo, with_file: bool) -> Value {
     if with_file {
         v["file"] = json!(key.file.display().to_string());
     }
+    if let Some(c) = &key.certificate {
+        let g = c.grant();
+        v["certificate"] = json!({
+            "not_before": g.not_before.to_rfc3339(),
+            "not_after": g.not_after.to_rfc3339(),
+            "max_exp": g.max_exp.to_rfc3339(),
+            "purposes": g.purposes.to_string(),
+            "products": g.products,
+        });
+    }
     v
+}
+
+/// What a certificate grants, on one line.
+fn certificate_text(c: &client_verifier::Certificate) -> String {
+    let g = c.grant();
+    format!(
+        "{} for {} from {} to {}, tokens expiring by {}",
+        g.purposes,
+        if g.products.is_empty() {
+            "every product".to_string()
+        } else {
+            g.products.join(", ")
+        },
+        g.not_before,
+        g.not_after,
+        g.max_exp
+    )
 }
 
 fn list_table(keys: &[KeyInfo]) -> String {

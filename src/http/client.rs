@@ -8,6 +8,8 @@
 //!   code, after the daily check with the marketplace).
 //! - `GET /v1/keys`: the public keys tokens are signed with, PASERK, with kid.
 //! - `GET /v1/revocations`: the current signed revocation list.
+//! - `GET /v1/root`: in rooted mode, the root documents from the first the server trusted to the
+//!   current one, for applications to follow (`Root::follow`); 404 `not_rooted` otherwise.
 //!
 //! Errors are `{error, message}` with a 4xx/5xx status ([`ApiError`]); a store failure is 503
 //! and acknowledges nothing.
@@ -30,6 +32,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/refresh", post(refresh))
         .route("/v1/keys", get(keys))
         .route("/v1/revocations", get(revocations))
+        .route("/v1/root", get(root))
 }
 
 #[derive(Deserialize)]
@@ -229,6 +232,34 @@ async fn keys(State(st): State<AppState>) -> Response {
         keys,
     };
     answer(&st, "keys", Ok(body), "")
+}
+
+#[derive(Serialize)]
+struct RootResponse<'a> {
+    /// The current root's version.
+    version: u32,
+    /// The documents, oldest first, the current last.
+    roots: &'a [String],
+}
+
+async fn root(State(st): State<AppState>) -> Response {
+    let chain = st.service.root_chain();
+    let result = match chain.last() {
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_rooted",
+            "this licd signs with keys it does not hold certificates for: there is no root to follow",
+        )),
+        Some(current) => client_verifier::Root::from_json(current)
+            .map(|r| RootResponse {
+                version: r.version(),
+                roots: chain,
+            })
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }),
+    };
+    answer(&st, "root", result, "")
 }
 
 async fn revocations(State(st): State<AppState>) -> Response {

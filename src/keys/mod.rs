@@ -32,7 +32,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use client_verifier::{KeyId, SecretKey, Timestamp};
+use client_verifier::{Certificate, KeyId, Purpose, Root, SecretKey, Timestamp};
 use zeroize::Zeroizing;
 
 /// The key directory used when none is configured.
@@ -42,6 +42,15 @@ pub const DEFAULT_DIR: &str = "./keys";
 const KEY_SUFFIX: &str = ".k4.secret";
 /// The file naming the key that signs.
 const CURRENT: &str = "current";
+/// A key's certificate from the root (`licd keys certify`): beside its key file, the key
+/// file's name with this ending instead of [`KEY_SUFFIX`].
+const CERT_SUFFIX: &str = ".cert";
+/// Certificates a key keeps (one per root version it was certified under, the newest last).
+const MAX_CERTS_PER_KEY: usize = 8;
+/// The root document the ring is in rooted mode under (`licd keys trust-root`).
+const ROOT_FILE: &str = "root.json";
+/// A certificate or root document is a few hundred bytes; a much larger file is not one.
+const MAX_PUBLIC_FILE: u64 = 64 * 1024;
 const PID_PREFIX: &str = "k4.pid.";
 /// How many kid characters a file name carries: enough to tell keys apart at a glance.
 const TAG_LEN: usize = 8;
@@ -161,6 +170,15 @@ pub enum KeyRingError {
         /// How many keys matched.
         matches: usize,
     },
+    /// In rooted mode, a key that would sign has no valid certificate from the root; or a
+    /// certificate or root document is refused.
+    #[error("{}: {reason}", .path.display())]
+    Uncertified {
+        /// The key, certificate or root file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// Reading or writing a file failed.
     #[error("{}: cannot {action}: {source}", .path.display())]
     Io {
@@ -198,6 +216,8 @@ pub struct KeyInfo {
     pub current: bool,
     /// The key file.
     pub file: PathBuf,
+    /// Its certificate from the root, when it has one (`licd keys certify`).
+    pub certificate: Option<Arc<Certificate>>,
 }
 
 /// One key as loaded; shared between ring versions so a rotation copies no secret.
@@ -206,6 +226,21 @@ struct StoredKey {
     /// File name inside the key directory.
     name: String,
     created: Timestamp,
+    /// Its certificates, one per line of its `.cert` file, oldest first: a rotation of the root
+    /// certifies the key again under the new root before the ring trusts it.
+    certs: Vec<Arc<Certificate>>,
+}
+
+impl StoredKey {
+    /// The certificate to sign with: under `root`, the newest that chains to it; without one,
+    /// the newest.
+    fn cert_for(&self, root: Option<&Root>) -> Option<Arc<Certificate>> {
+        self.certs
+            .iter()
+            .rev()
+            .find(|c| root.is_none_or(|r| r.check(c).is_ok()))
+            .cloned()
+    }
 }
 
 struct Inner {
@@ -214,6 +249,8 @@ struct Inner {
     keys: Vec<Arc<StoredKey>>,
     /// Index into `keys`.
     current: usize,
+    /// The root the ring is in rooted mode under: only a key certified by it signs.
+    root: Option<Root>,
 }
 
 /// The signing keys of one key directory, loaded and checked.
@@ -268,13 +305,220 @@ impl KeyRing {
                 0
             }
         };
-        Ok(KeyRing {
+        let root = read_root(dir)?;
+        let ring = KeyRing {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 keys,
                 current,
+                root,
             }),
-        })
+        };
+        Ok(ring)
+    }
+
+    /// Refuses to sign (at `licd serve`) in rooted mode unless the signing key's certificate
+    /// chains to the root, grants licenses and is valid now. Opening the ring for the
+    /// `licd keys` commands does not check it, so that a missing certificate can be repaired.
+    pub fn check_signing_key(&self) -> Result<(), KeyRingError> {
+        self.check_signer(self.inner.current, Timestamp::now())
+    }
+
+    /// In rooted mode, refuses key `i` as the signing key unless its certificate chains to the
+    /// root, grants licenses and is valid at `now`.
+    fn check_signer(&self, i: usize, now: Timestamp) -> Result<(), KeyRingError> {
+        let Some(root) = &self.inner.root else {
+            return Ok(());
+        };
+        let k = &self.inner.keys[i];
+        let path = self.inner.dir.join(&k.name);
+        let refuse = |reason: String| KeyRingError::Uncertified {
+            path: path.clone(),
+            reason,
+        };
+        let kid = k.secret.public_key().id();
+        let Some(cert) = k.cert_for(Some(root)) else {
+            return Err(refuse(format!(
+                "the key directory trusts root version {} (root.json), and signing key {kid} has no certificate from it: run `licctl root certify --key {}` where the root secrets are, then `licd keys certify {kid} FILE`",
+                root.version(),
+                k.secret.public_key().to_paserk()
+            )));
+        };
+        let g = cert.grant();
+        if !g.purposes.contains(Purpose::Licenses) {
+            return Err(refuse(format!(
+                "the certificate of signing key {kid} does not grant licenses"
+            )));
+        }
+        if now < g.not_before || now > g.not_after {
+            return Err(refuse(format!(
+                "the certificate of signing key {kid} is valid from {} to {}, not now ({now}): certify a key for now and activate it",
+                g.not_before, g.not_after
+            )));
+        }
+        Ok(())
+    }
+
+    /// Attaches `cert` (a certificate from `licctl root certify`, base64url) to the key `kid`
+    /// (full, or an unambiguous prefix), beside the certificates it has. The ring signs with
+    /// the newest one that chains to the root it trusts, so a certificate under the next root
+    /// can be attached before `trust_root` moves to it. Takes effect at the next start.
+    /// Returns the key, and whether the certificate chains to the root trusted now (always
+    /// true when the ring is not rooted).
+    pub fn certify(&mut self, kid: &str, cert: &str) -> Result<(KeyInfo, bool), KeyRingError> {
+        let dir = self.inner.dir.clone();
+        check_dir(&dir)?;
+        let i = self.find(kid)?;
+        let k = &self.inner.keys[i];
+        let path = dir.join(cert_name(&k.name));
+        let refuse = |reason: String| KeyRingError::Uncertified {
+            path: path.clone(),
+            reason,
+        };
+        let parsed = Certificate::decode(cert.trim())
+            .map_err(|e| refuse(format!("not a certificate: {e}")))?;
+        if parsed.key() != k.secret.public_key() {
+            return Err(refuse(format!(
+                "the certificate is for {}, not for {}",
+                parsed.key().id(),
+                k.secret.public_key().id()
+            )));
+        }
+        let chains = self
+            .inner
+            .root
+            .as_ref()
+            .is_none_or(|r| r.check(&parsed).is_ok());
+        let mut certs: Vec<Arc<Certificate>> = k
+            .certs
+            .iter()
+            .filter(|c| c.as_bytes() != parsed.as_bytes())
+            .cloned()
+            .collect();
+        certs.push(Arc::new(parsed));
+        if certs.len() > MAX_CERTS_PER_KEY {
+            certs.remove(0);
+        }
+        let text: String = certs.iter().map(|c| c.encode() + "\n").collect();
+        write_atomic(&dir, &cert_name(&k.name), &[text.as_bytes()])?;
+        let mut keys = self.inner.keys.clone();
+        keys[i] = Arc::new(StoredKey {
+            secret: k.secret.clone(),
+            name: k.name.clone(),
+            created: k.created,
+            certs,
+        });
+        self.inner = Arc::new(Inner {
+            dir,
+            keys,
+            current: self.inner.current,
+            root: self.inner.root.clone(),
+        });
+        Ok((self.info(i), chains))
+    }
+
+    /// Puts the ring in rooted mode under the root document `json` (or moves it to the next
+    /// version of the root it trusts): from then on only a key certified by that root signs.
+    /// Refused unless the signing key's certificate chains to it, so no node is left without
+    /// a key to sign with. Takes effect at the next start.
+    pub fn trust_root(&mut self, json: &str) -> Result<Root, KeyRingError> {
+        let dir = self.inner.dir.clone();
+        check_dir(&dir)?;
+        let path = dir.join(ROOT_FILE);
+        let refuse = |reason: String| KeyRingError::Uncertified {
+            path: path.clone(),
+            reason,
+        };
+        let root = Root::from_json(json).map_err(|e| refuse(e.to_string()))?;
+        if let Some(old) = &self.inner.root {
+            if old.version() == root.version() && old.keys() == root.keys() {
+                // The same root again: nothing to change.
+            } else if root.version() == old.version() + 1 {
+                old.accept_next(json).map_err(|e| {
+                    refuse(format!(
+                        "version {} does not follow the trusted version {}: {e}",
+                        root.version(),
+                        old.version()
+                    ))
+                })?;
+            } else {
+                return Err(refuse(format!(
+                    "the ring trusts root version {}; give it version {} next (each version in turn, as applications follow them)",
+                    old.version(),
+                    old.version() + 1
+                )));
+            }
+        }
+        let next = KeyRing {
+            inner: Arc::new(Inner {
+                dir: dir.clone(),
+                keys: self.inner.keys.clone(),
+                current: self.inner.current,
+                root: Some(root.clone()),
+            }),
+        };
+        next.check_signer(next.inner.current, Timestamp::now())?;
+        if let Some(old) = &self.inner.root
+            && old.version() != root.version()
+        {
+            write_atomic(
+                &dir,
+                &format!("root.v{}.json", old.version()),
+                &[old.to_json().as_bytes()],
+            )?;
+        }
+        write_atomic(&dir, ROOT_FILE, &[root.to_json().as_bytes()])?;
+        *self = next;
+        Ok(root)
+    }
+
+    /// The root documents an application follows to the trusted root, oldest first: every
+    /// earlier version the ring trusted (`root.vN.json`), then the current one. Empty when the
+    /// ring is not rooted.
+    pub fn root_chain(&self) -> Result<Vec<String>, KeyRingError> {
+        let Some(root) = &self.inner.root else {
+            return Ok(Vec::new());
+        };
+        let mut chain = Vec::new();
+        for version in 1..root.version() {
+            let path = self.inner.dir.join(format!("root.v{version}.json"));
+            // A ring that began trusting at a later version has no earlier ones: the chain an
+            // application can follow starts where the ring's did.
+            if let Some(doc) = read_public(&path)? {
+                chain.push(doc);
+            }
+        }
+        chain.push(root.to_json().to_string());
+        Ok(chain)
+    }
+
+    /// The root the ring trusts, in rooted mode.
+    pub fn root(&self) -> Option<&Root> {
+        self.inner.root.as_ref()
+    }
+
+    /// The signing key's certificate, when it has one.
+    pub fn current_certificate(&self) -> Option<Arc<Certificate>> {
+        self.inner.keys[self.inner.current].cert_for(self.inner.root.as_ref())
+    }
+
+    /// The index of the key `kid` names (full, or an unambiguous prefix).
+    fn find(&self, kid: &str) -> Result<usize, KeyRingError> {
+        let kid = kid.trim();
+        let matches: Vec<usize> = (0..self.inner.keys.len())
+            .filter(|&i| {
+                let id = self.inner.keys[i].secret.public_key().id().as_str();
+                !kid.is_empty() && (id == kid || id.starts_with(kid))
+            })
+            .collect();
+        match matches[..] {
+            [i] => Ok(i),
+            _ => Err(KeyRingError::UnknownKid {
+                dir: self.inner.dir.clone(),
+                kid: kid.to_string(),
+                matches: matches.len(),
+            }),
+        }
     }
 
     /// The daemon's start: opens `dir`, first creating it (mode 0700) and a signing key if it
@@ -285,6 +529,7 @@ impl KeyRing {
             Err(KeyRingError::NoDir { .. } | KeyRingError::NoKeys { .. }) => Self::generate(dir)?,
             other => other?,
         };
+        ring.check_signing_key()?;
         let current = ring.current_info();
         tracing::info!(
             kid = %current.kid,
@@ -315,6 +560,7 @@ impl KeyRing {
                 dir: dir.to_path_buf(),
                 keys: vec![Arc::new(key)],
                 current: 0,
+                root: None,
             }),
         })
     }
@@ -343,25 +589,14 @@ impl KeyRing {
     pub fn activate(&mut self, kid: &str) -> Result<KeyInfo, KeyRingError> {
         let dir = &self.inner.dir;
         check_dir(dir)?;
-        let kid = kid.trim();
-        let matches: Vec<usize> = (0..self.inner.keys.len())
-            .filter(|&i| {
-                let id = self.inner.keys[i].secret.public_key().id().as_str();
-                !kid.is_empty() && (id == kid || id.starts_with(kid))
-            })
-            .collect();
-        let [i] = matches[..] else {
-            return Err(KeyRingError::UnknownKid {
-                dir: dir.clone(),
-                kid: kid.to_string(),
-                matches: matches.len(),
-            });
-        };
+        let i = self.find(kid)?;
+        self.check_signer(i, Timestamp::now())?;
         write_atomic(dir, CURRENT, &[self.inner.keys[i].name.as_bytes(), b"\n"])?;
         self.inner = Arc::new(Inner {
             dir: dir.clone(),
             keys: self.inner.keys.clone(),
             current: i,
+            root: self.inner.root.clone(),
         });
         Ok(self.current_info())
     }
@@ -369,6 +604,12 @@ impl KeyRing {
     fn add_key(&mut self, now: Timestamp, make_current: bool) -> Result<(), KeyRingError> {
         let dir = &self.inner.dir;
         check_dir(dir)?;
+        if make_current && self.inner.root.is_some() {
+            return Err(KeyRingError::Uncertified {
+                path: dir.join(ROOT_FILE),
+                reason: "the ring trusts a root, so a new key cannot sign before it is certified: `licd keys add`, certify it (`licctl root certify`, `licd keys certify`), then `licd keys activate`".into(),
+            });
+        }
         if !make_current {
             // Without a `current` file the newest key would sign: pin the present one first.
             let name = &self.inner.keys[self.inner.current].name;
@@ -393,6 +634,7 @@ impl KeyRing {
             dir: dir.clone(),
             keys,
             current,
+            root: self.inner.root.clone(),
         });
         Ok(())
     }
@@ -425,6 +667,7 @@ impl KeyRing {
             created: k.created,
             current: i == self.inner.current,
             file: self.inner.dir.join(&k.name),
+            certificate: k.cert_for(self.inner.root.as_ref()),
         }
     }
 }
@@ -478,6 +721,7 @@ fn store_new_key(
         secret,
         name,
         created,
+        certs: Vec::new(),
     })
 }
 
@@ -580,11 +824,68 @@ fn load_key(dir: &Path, name: String) -> Result<StoredKey, KeyRingError> {
             "the file name says a kid starting {PID_PREFIX}{tag}, the key is {kid}"
         )));
     }
+    let certs = match read_public(&dir.join(cert_name(&name)))? {
+        None => Vec::new(),
+        Some(text) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let cert = Certificate::decode(line).map_err(|e| {
+                    corrupt(format!("its certificate file {}: {e}", cert_name(&name)))
+                })?;
+                if cert.key() != secret.public_key() {
+                    return Err(corrupt(format!(
+                        "its certificate file {} holds one for another key ({})",
+                        cert_name(&name),
+                        cert.key().id()
+                    )));
+                }
+                Ok(Arc::new(cert))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     Ok(StoredKey {
         secret,
         name,
         created,
+        certs,
     })
+}
+
+/// The certificate file of the key file `name`.
+fn cert_name(key_file: &str) -> String {
+    format!(
+        "{}{CERT_SUFFIX}",
+        key_file.strip_suffix(KEY_SUFFIX).unwrap_or(key_file)
+    )
+}
+
+/// A small public file of the key directory (a certificate, the root), or `None` if absent.
+fn read_public(path: &Path) -> Result<Option<String>, KeyRingError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(path, "open")(e)),
+    };
+    let mut text = String::new();
+    file.take(MAX_PUBLIC_FILE)
+        .read_to_string(&mut text)
+        .map_err(io_error(path, "read"))?;
+    Ok(Some(text))
+}
+
+/// The root the key directory trusts (`root.json`), if any.
+fn read_root(dir: &Path) -> Result<Option<Root>, KeyRingError> {
+    let path = dir.join(ROOT_FILE);
+    read_public(&path)?
+        .map(|text| {
+            Root::from_json(&text).map_err(|e| KeyRingError::Uncertified {
+                path: path.clone(),
+                reason: format!("not a valid root document: {e}"),
+            })
+        })
+        .transpose()
 }
 
 /// The file name `current` holds, or `None` if there is no `current` file.

@@ -484,6 +484,8 @@ pub struct Issuer<'a> {
     pub name: &'a str,
     /// The signing key.
     pub key: &'a SecretKey,
+    /// Its certificate from the root, in rooted mode: the token carries it.
+    pub certificate: Option<&'a client_verifier::Certificate>,
     /// Length of the freeze window after `exp`, in days.
     pub freeze_days: u32,
 }
@@ -698,7 +700,12 @@ impl License {
         now: Timestamp,
         binding: Option<Binding>,
     ) -> Result<String, DomainError> {
-        mint(issuer.key, &self.claims(issuer, now, binding)).map_err(|e| DomainError::Mint {
+        let claims = self.claims(issuer, now, binding);
+        match issuer.certificate {
+            Some(cert) => client_verifier::mint_certified(issuer.key, cert, &claims),
+            None => mint(issuer.key, &claims),
+        }
+        .map_err(|e| DomainError::Mint {
             id: self.id.clone(),
             reason: e.to_string(),
         })
@@ -1085,6 +1092,7 @@ mod tests {
         Issuer {
             name: "acme",
             key,
+            certificate: None,
             freeze_days: 15,
         }
     }

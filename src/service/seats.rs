@@ -513,7 +513,22 @@ impl Service {
     pub async fn revocation_list(&self, now: Timestamp) -> Result<(u64, String), ServiceError> {
         let (seq, entries) = self.store.revoked().await?;
         let list = RevocationClaims::new(self.settings.issuer.clone(), now, seq, entries);
-        Ok((seq, sign_revocations(&self.key, &list)))
+        // Under a root, a list travels with the certificate when it grants lists; otherwise
+        // it is signed as before (and applications that trust only the root refuse it: the
+        // start warns about that certificate).
+        let signed = match self.certificate.as_deref() {
+            Some(cert)
+                if cert
+                    .grant()
+                    .purposes
+                    .contains(client_verifier::Purpose::RevocationLists) =>
+            {
+                client_verifier::sign_revocations_certified(&self.key, cert, &list)
+                    .unwrap_or_else(|_| sign_revocations(&self.key, &list))
+            }
+            _ => sign_revocations(&self.key, &list),
+        };
+        Ok((seq, signed))
     }
 }
 

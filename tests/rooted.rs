@@ -1,0 +1,367 @@
+//! licd in rooted mode, as an ISV sets it up: an offline root certifies the server's signing
+//! key, the key ring trusts the root, and every token licd mints verifies in an application that
+//! embeds nothing but `root.json`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use client_verifier::{BindingRequirement, Root, Timestamp, Verifier, VerifyError};
+use common::{Daemon, client, get_license, v1};
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin).args(args).output().unwrap()
+}
+
+fn licd(args: &[&str]) -> Output {
+    run(env!("CARGO_BIN_EXE_licd"), args)
+}
+
+fn licctl(args: &[&str]) -> Output {
+    run(env!("CARGO_BIN_EXE_licctl"), args)
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn refused(out: Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// An offline root in `dir/root` and a fresh key ring in `dir/keys` (not rooted yet): the two
+/// directories, and the signing key's kid and public PASERK.
+fn root_and_ring(dir: &Path) -> (PathBuf, PathBuf, String, String) {
+    let (root_dir, keys) = (dir.join("root"), dir.join("keys"));
+    ok(licctl(&["root", "init", "--dir", s(&root_dir)]));
+    ok(licd(&["keys", "generate", "--keys-dir", s(&keys)]));
+    let listed: serde_json::Value = serde_json::from_str(&ok(licd(&[
+        "--json",
+        "keys",
+        "list",
+        "--keys-dir",
+        s(&keys),
+    ])))
+    .unwrap();
+    let kid = listed[0]["kid"].as_str().unwrap().to_string();
+    let public = listed[0]["public"].as_str().unwrap().to_string();
+    (root_dir, keys, kid, public)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rooted_ring_mints_tokens_that_verify_with_the_root_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root_dir, keys, kid, public) = root_and_ring(dir.path());
+    let root_json = root_dir.join("root.json");
+
+    // The ring will not trust a root that has not certified its signing key: no node is left
+    // without a key to sign with.
+    let why = refused(licd(&[
+        "keys",
+        "trust-root",
+        s(&root_json),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    assert!(why.contains("no certificate"), "{why}");
+
+    let cert = dir.path().join("k1.cert");
+    ok(licctl(&[
+        "root",
+        "certify",
+        "--dir",
+        s(&root_dir),
+        "--key",
+        &public,
+        "--max-exp",
+        "2100-01-01",
+        "--out",
+        s(&cert),
+    ]));
+    // A certificate is for one key: the wrong key's is refused.
+    ok(licd(&["keys", "add", "--keys-dir", s(&keys)]));
+    let listed: serde_json::Value = serde_json::from_str(&ok(licd(&[
+        "--json",
+        "keys",
+        "list",
+        "--keys-dir",
+        s(&keys),
+    ])))
+    .unwrap();
+    let other = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] != kid.as_str())
+        .unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let why = refused(licd(&[
+        "keys",
+        "certify",
+        &other,
+        s(&cert),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    assert!(why.contains("is for"), "{why}");
+    ok(licd(&[
+        "keys",
+        "certify",
+        &kid,
+        s(&cert),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    let out = ok(licd(&[
+        "keys",
+        "trust-root",
+        s(&root_json),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    assert!(out.contains("root version 1"), "{out}");
+    // Rooted: an uncertified key can neither be made nor activated as the signing key.
+    let why = refused(licd(&["keys", "rotate", "--keys-dir", s(&keys)]));
+    assert!(why.contains("certified"), "{why}");
+    let why = refused(licd(&["keys", "activate", &other, "--keys-dir", s(&keys)]));
+    assert!(why.contains("no certificate"), "{why}");
+
+    let d = Daemon::start(dir.path(), &[]);
+    d.wait_log("rooted mode");
+    let c = client();
+    let a = v1(&c, &d, &get_license("CS-ROOT-1", "biz-root-1")).await;
+    assert_eq!(a.code(), "000000", "{:?}", a.json);
+    let token = a.json["license"].as_str().unwrap().to_string();
+    assert!(token.len() < 1024, "{} characters", token.len());
+
+    // The application embeds root.json only.
+    let root = Root::from_json(&std::fs::read_to_string(&root_json).unwrap()).unwrap();
+    let app = Verifier::builder()
+        .trust_root(root.clone())
+        .product("OFFI454488918838374")
+        .binding(BindingRequirement::Optional)
+        .build();
+    let license = app.verify(&token, None, Timestamp::now()).unwrap();
+    assert!(license.is_active());
+    assert_eq!(license.key_id().as_str(), kid);
+    // An application built before the hierarchy, embedding the issuing key, accepts it too.
+    let old_app = d.verifier();
+    assert!(old_app.verify(&token, None, Timestamp::now()).is_ok());
+    // And licctl verify --root says so.
+    let out = ok(licctl(&["verify", &token, "--root", s(&root_json)]));
+    assert!(out.contains("active"), "{out}");
+
+    // Another root's application refuses it.
+    let elsewhere = dir.path().join("elsewhere");
+    ok(licctl(&["root", "init", "--dir", s(&elsewhere)]));
+    let stranger =
+        Root::from_json(&std::fs::read_to_string(elsewhere.join("root.json")).unwrap()).unwrap();
+    let foreign = Verifier::builder()
+        .trust_root(stranger)
+        .binding(BindingRequirement::Optional)
+        .build();
+    assert!(matches!(
+        foreign.verify(&token, None, Timestamp::now()),
+        Err(VerifyError::Uncertified { .. })
+    ));
+
+    // The revocation list travels with the certificate too (it grants lists by default).
+    let list = c
+        .get(d.url("/v1/revocations"))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let mut app = app;
+    app.load_revocations(list["list"].as_str().unwrap())
+        .unwrap();
+
+    // GET /v1/root: the documents an application follows from the root it embeds.
+    let served: serde_json::Value = c
+        .get(d.url("/v1/root"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served["version"], 1);
+    d.terminate();
+
+    // The root drill: rotate offline, certify the signing key under the new root, then move
+    // the ring to it. Until the ring trusts version 2, it keeps signing under version 1.
+    let root2_dir = dir.path().join("root2");
+    ok(licctl(&[
+        "root",
+        "rotate",
+        "--dir",
+        s(&root_dir),
+        "--new-dir",
+        s(&root2_dir),
+    ]));
+    let cert2 = dir.path().join("k1-v2.cert");
+    ok(licctl(&[
+        "root",
+        "certify",
+        "--dir",
+        s(&root2_dir),
+        "--key",
+        &public,
+        "--max-exp",
+        "2100-01-01",
+        "--out",
+        s(&cert2),
+    ]));
+    let out = ok(licd(&[
+        "keys",
+        "certify",
+        &kid,
+        s(&cert2),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    assert!(out.contains("does not trust yet"), "{out}");
+    // Another root (not the next version of the trusted one) is refused.
+    let why = refused(licd(&[
+        "keys",
+        "trust-root",
+        s(&elsewhere.join("root.json")),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    assert!(why.contains("version"), "{why}");
+    ok(licd(&[
+        "keys",
+        "trust-root",
+        s(&root2_dir.join("root.json")),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    let d = Daemon::start(dir.path(), &[]);
+    d.wait_log("rooted mode");
+    let a = v1(&c, &d, &get_license("CS-ROOT-2", "biz-root-2")).await;
+    assert_eq!(a.code(), "000000", "{:?}", a.json);
+    let token2 = a.json["license"].as_str().unwrap().to_string();
+    // The application still embeds version 1: it follows the chain licd serves.
+    let served: serde_json::Value = c
+        .get(d.url("/v1/root"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served["version"], 2);
+    let docs: Vec<&str> = served["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    let followed = root.follow(docs).unwrap();
+    assert_eq!(followed.version(), 2);
+    let app2 = Verifier::builder()
+        .trust_root(followed)
+        .binding(BindingRequirement::Optional)
+        .build();
+    assert!(
+        app2.verify(&token2, None, Timestamp::now())
+            .unwrap()
+            .is_active()
+    );
+    // A version-1 application cannot take the version-2 token without following the chain.
+    assert!(matches!(
+        app.verify(&token2, None, Timestamp::now()),
+        Err(VerifyError::Uncertified { .. })
+    ));
+    d.terminate();
+}
+
+#[test]
+fn a_rooted_ring_whose_signing_key_lost_its_certificate_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root_dir, keys, kid, public) = root_and_ring(dir.path());
+    let cert = dir.path().join("k1.cert");
+    ok(licctl(&[
+        "root",
+        "certify",
+        "--dir",
+        s(&root_dir),
+        "--key",
+        &public,
+        "--out",
+        s(&cert),
+    ]));
+    ok(licd(&[
+        "keys",
+        "certify",
+        &kid,
+        s(&cert),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    ok(licd(&[
+        "keys",
+        "trust-root",
+        s(&root_dir.join("root.json")),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    // The certificate file goes missing (a bad copy of the key directory to a new node).
+    for e in std::fs::read_dir(&keys).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "cert") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    // licd does not start signing without it, and says how to repair it...
+    let out = common::serve_refused(dir.path(), &[]);
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        why.contains("no certificate") && why.contains("licd keys certify"),
+        "{why}"
+    );
+    // ...which the keys commands can still do.
+    let listed = ok(licd(&["keys", "list", "--keys-dir", s(&keys)]));
+    assert!(listed.contains("rooted"), "{listed}");
+    ok(licd(&[
+        "keys",
+        "certify",
+        &kid,
+        s(&cert),
+        "--keys-dir",
+        s(&keys),
+    ]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_root_there_is_no_chain_to_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let r = client().get(d.url("/v1/root")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "not_rooted");
+    d.terminate();
+}
