@@ -238,6 +238,23 @@ enum cv_result cv_verifier_new(const char *const *public_keys,
                                struct cv_verifier **out);
 
 /**
+ * Makes a verifier that trusts the root in `root_json` (a `root.json` document, as `licctl root
+ * init` prints it, or the newest one the application stored) instead of issuing keys: a token
+ * verifies when the certificate in its footer chains to that root and the token lies within
+ * what the certificate grants. Otherwise as [`cv_verifier_new`]. A document that is not a
+ * valid root (its own threshold of signatures missing) fails with `CV_RESULT_UNCERTIFIED`.
+ *
+ * # Safety
+ * Every non-NULL string pointer is NUL-terminated; `out` is NULL or writable.
+ */
+enum cv_result cv_verifier_new_rooted(const char *root_json,
+                                      const char *issuer,
+                                      const char *product,
+                                      uint32_t flags,
+                                      uint64_t min_revocation_seq,
+                                      struct cv_verifier **out);
+
+/**
  * Frees a verifier. NULL, an already freed handle and a pointer not made here are ignored.
  *
  * # Safety

@@ -493,6 +493,59 @@ pub unsafe extern "C" fn cv_verifier_new(
     })
 }
 
+/// Makes a verifier that trusts the root in `root_json` (a `root.json` document, as `licctl root
+/// init` prints it, or the newest one the application stored) instead of issuing keys: a token
+/// verifies when the certificate in its footer chains to that root and the token lies within
+/// what the certificate grants. Otherwise as [`cv_verifier_new`]. A document that is not a
+/// valid root (its own threshold of signatures missing) fails with `CV_RESULT_UNCERTIFIED`.
+///
+/// # Safety
+/// Every non-NULL string pointer is NUL-terminated; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verifier_new_rooted(
+    root_json: *const c_char,
+    issuer: *const c_char,
+    product: *const c_char,
+    flags: u32,
+    min_revocation_seq: u64,
+    out: *mut *mut CvVerifier,
+) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(Failure::new(
+                CvResult::InvalidArgument,
+                std::format!("unknown flags {:#x}", flags & !KNOWN_FLAGS),
+            ));
+        }
+        // SAFETY: the caller promises NUL-terminated strings.
+        let root_json = unsafe { read_str(root_json, "root_json") }?;
+        let root = crate::Root::from_json(root_json)
+            .map_err(|e| Failure::new(CvResult::Uncertified, std::format!("root_json: {e}")))?;
+        // SAFETY: as above.
+        let issuer = unsafe { read_str(issuer, "issuer") }?;
+        // SAFETY: as above.
+        let product = unsafe { read_str(product, "product") }?;
+        let mut builder = Verifier::builder()
+            .trust_root(root)
+            .issuer(issuer)
+            .product(product)
+            .min_revocation_seq(min_revocation_seq);
+        if flags & CV_FLAG_BINDING_OPTIONAL != 0 {
+            builder = builder.binding(BindingRequirement::Optional);
+        }
+        if flags & CV_FLAG_MATCH_ALL != 0 {
+            builder = builder.match_policy(MatchPolicy::All);
+        }
+        let verifier = into_handle(CvVerifier {
+            inner: RwLock::new(builder.build()),
+        });
+        // SAFETY: `out` was checked non-null and aligned; the caller promises it is writable.
+        unsafe { out.write(verifier) };
+        Ok(())
+    })
+}
+
 /// Frees a verifier. NULL, an already freed handle and a pointer not made here are ignored.
 ///
 /// # Safety

@@ -434,9 +434,13 @@ impl Verifier {
         guard: &mut TimeGuard,
     ) -> Result<VerifiedLicense, VerifyError> {
         self.require_list(guard.revocation_seq)?;
+        self.require_root(guard.root_version)?;
         guard.check(now)?;
         let license = self.verify(token, device, now)?;
         guard.observe(now);
+        if let Some(root) = &self.root {
+            guard.root_version = guard.root_version.max(root.version());
+        }
         Ok(license)
     }
 
@@ -451,6 +455,50 @@ impl Verifier {
             });
         }
         Ok(())
+    }
+
+    /// Refuses to answer under a root older than version `seen`, which the application
+    /// accepted before.
+    fn require_root(&self, seen: u32) -> Result<(), VerifyError> {
+        match &self.root {
+            Some(root) if root.version() < seen => Err(VerifyError::Uncertified {
+                reason: "the root in use is older than one this application already accepted: load the stored root, or follow GET /v1/root again",
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves the trusted root forward along `documents` (licd's `GET /v1/root`, oldest first;
+    /// versions not newer than the trusted one are skipped): each must be signed by the
+    /// threshold of the version before it and of its own keys. Records the version reached in
+    /// `guard`, and returns the new root when it changed: store its document
+    /// ([`Root::to_json`]) beside the guard and build the verifier with it next time. A
+    /// verifier that trusts no root, or a chain that breaks, changes nothing.
+    pub fn update_root<'a>(
+        &mut self,
+        documents: impl IntoIterator<Item = &'a str>,
+        guard: &mut TimeGuard,
+    ) -> Result<Option<&Root>, VerifyError> {
+        let Some(current) = &self.root else {
+            return Err(VerifyError::Uncertified {
+                reason: "this verifier trusts keys, not a root: there is no root to update",
+            });
+        };
+        self.require_root(guard.root_version)?;
+        let next = current.follow(documents)?;
+        let changed = next.version() > current.version();
+        guard.root_version = guard.root_version.max(next.version());
+        if !changed {
+            return Ok(None);
+        }
+        self.root = Some(next);
+        self.certificates = CertificateCache::default();
+        Ok(self.root.as_ref())
+    }
+
+    /// The root this verifier trusts, if any.
+    pub fn root(&self) -> Option<&Root> {
+        self.root.as_ref()
     }
 
     /// [`Verifier::verify_guarded`] at the system clock's time.
@@ -732,6 +780,8 @@ pub struct TimeGuard {
     last_seen: Timestamp,
     tolerance: i64,
     revocation_seq: u64,
+    /// The newest root version the application accepted ([`Verifier::update_root`]).
+    root_version: u32,
 }
 
 impl Default for TimeGuard {
@@ -747,7 +797,22 @@ impl TimeGuard {
             last_seen,
             tolerance: DEFAULT_CLOCK_TOLERANCE,
             revocation_seq: 0,
+            root_version: 0,
         }
+    }
+
+    /// The newest root version accepted: a verifier with an older root is refused, so a stored
+    /// root deleted (the application falls back to the one it embeds) does not bring back a
+    /// root that was replaced, possibly because its keys were exposed.
+    pub fn root_version(&self) -> u32 {
+        self.root_version
+    }
+
+    /// The same guard having accepted root version `version`.
+    #[must_use]
+    pub fn with_root_version(mut self, version: u32) -> Self {
+        self.root_version = version;
+        self
     }
 
     /// The sequence number of the newest revocation list seen.
@@ -796,13 +861,22 @@ impl TimeGuard {
     /// The persisted form: `tg2.<unix seconds>.<revocation seq>` (`tg1.<unix seconds>` while no
     /// revocation list was loaded, as earlier versions wrote it).
     pub fn encode(&self) -> String {
+        if self.root_version > 0 {
+            return alloc::format!(
+                "tg3.{}.{}.{}",
+                self.last_seen.unix(),
+                self.revocation_seq,
+                self.root_version
+            );
+        }
         if self.revocation_seq == 0 {
             return alloc::format!("tg1.{}", self.last_seen.unix());
         }
         alloc::format!("tg2.{}.{}", self.last_seen.unix(), self.revocation_seq)
     }
 
-    /// Reads [`TimeGuard::encode`]'s forms back (`tg1` and `tg2`), with the default tolerance.
+    /// Reads [`TimeGuard::encode`]'s forms back (`tg1`, `tg2` and `tg3`), with the default
+    /// tolerance.
     pub fn decode(s: &str) -> Option<Self> {
         fn number<T: core::str::FromStr>(s: &str) -> Option<T> {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -813,6 +887,18 @@ impl TimeGuard {
         let s = s.trim();
         if let Some(secs) = s.strip_prefix("tg1.") {
             return Some(TimeGuard::new(Timestamp::from_unix(number(secs)?)));
+        }
+        if let Some(rest) = s.strip_prefix("tg3.") {
+            let mut parts = rest.split('.');
+            let (secs, seq, root) = (parts.next()?, parts.next()?, parts.next()?);
+            if parts.next().is_some() {
+                return None;
+            }
+            return Some(
+                TimeGuard::new(Timestamp::from_unix(number(secs)?))
+                    .with_revocation_seq(number(seq)?)
+                    .with_root_version(number(root)?),
+            );
         }
         let (secs, seq) = s.strip_prefix("tg2.")?.split_once('.')?;
         Some(TimeGuard::new(Timestamp::from_unix(number(secs)?)).with_revocation_seq(number(seq)?))

@@ -333,3 +333,133 @@ fn malformed_roots_and_certificates_are_refused_not_panicked_on() {
     unknown_purpose[57] |= 0x80;
     assert!(Certificate::from_bytes(&unknown_purpose).is_err());
 }
+
+#[test]
+fn an_application_follows_the_chain_and_never_falls_back_to_an_older_root() {
+    use client_verifier::TimeGuard;
+    let (v1, old) = root(1, 1);
+    let new = SecretKey::generate().unwrap();
+    let v2 = Root::sign(2, 1, &[new.public_key().clone()], &[&old[0], &new])
+        .unwrap()
+        .to_json()
+        .to_string();
+    let issuing = SecretKey::generate().unwrap();
+    let cert = Certificate::sign(grant(&issuing), &[&new]).unwrap();
+    let token = mint_certified(&issuing, &cert, &claims("P1", "2027-01-01T00:00:00Z")).unwrap();
+
+    // The application embeds v1; its guard has seen nothing yet.
+    let mut guard = TimeGuard::default();
+    let mut app = verifier(&v1);
+    uncertified(app.verify_guarded(&token, None, now(), &mut guard));
+    // It fetches GET /v1/root (v1 then v2) and follows it.
+    let chain = [v1.to_json().to_string(), v2.clone()];
+    let stored = app
+        .update_root(chain.iter().map(String::as_str), &mut guard)
+        .unwrap()
+        .expect("a newer root")
+        .to_json()
+        .to_string();
+    assert_eq!(guard.root_version(), 2);
+    assert!(app.verify_guarded(&token, None, now(), &mut guard).is_ok());
+    // Following the same chain again changes nothing.
+    assert!(
+        app.update_root(chain.iter().map(String::as_str), &mut guard)
+            .unwrap()
+            .is_none()
+    );
+    // The guard is persisted; next run, the stored root is read back...
+    let saved = guard.encode();
+    assert!(saved.starts_with("tg3."), "{saved}");
+    let mut guard = TimeGuard::decode(&saved).unwrap();
+    assert_eq!(guard.root_version(), 2);
+    let app = verifier(&Root::from_json(&stored).unwrap());
+    assert!(app.verify_guarded(&token, None, now(), &mut guard).is_ok());
+    // ...but if it was deleted, the embedded v1 is refused rather than trusted again.
+    let fallback = verifier(&v1);
+    assert!(
+        uncertified(fallback.verify_guarded(&token, None, now(), &mut guard)).contains("older")
+    );
+    // A guard from before roots reads as before.
+    assert_eq!(TimeGuard::decode("tg2.100.3").unwrap().root_version(), 0);
+    assert!(TimeGuard::decode("tg3.100.3.2.9").is_none());
+}
+
+/// The C ABI's rooted verifier: a document in, the same verdicts out.
+#[test]
+#[allow(unsafe_code)]
+fn the_c_abi_verifies_through_a_root() {
+    use client_verifier::ffi::{
+        CvResult, CvVerifier, cv_license_free, cv_verifier_free, cv_verifier_new_rooted, cv_verify,
+    };
+    use std::ffi::CString;
+    use std::ptr;
+
+    let (root, secrets) = root(1, 1);
+    let issuing = SecretKey::generate().unwrap();
+    let cert = Certificate::sign(grant(&issuing), &[&secrets[0]]).unwrap();
+    let good = mint_certified(&issuing, &cert, &claims("P1", "2027-01-01T00:00:00Z")).unwrap();
+    let uncertified_token = mint(&issuing, &claims("P1", "2027-01-01T00:00:00Z")).unwrap();
+    let c = |s: &str| CString::new(s).unwrap();
+    let (doc, iss, prod) = (c(root.to_json()), c("acme"), c("P1"));
+    let optional = client_verifier::ffi::CV_FLAG_BINDING_OPTIONAL;
+    let mut v: *mut CvVerifier = ptr::null_mut();
+    let code = unsafe {
+        cv_verifier_new_rooted(
+            doc.as_ptr(),
+            iss.as_ptr(),
+            prod.as_ptr(),
+            optional,
+            0,
+            &mut v,
+        )
+    };
+    assert_eq!(code, CvResult::Ok);
+    let verify = |token: &str| {
+        let token = c(token);
+        let mut guard = 0i64;
+        let mut out = ptr::null_mut();
+        let code = unsafe {
+            cv_verify(
+                v,
+                token.as_ptr(),
+                ptr::null(),
+                now().unix(),
+                &mut guard,
+                &mut out,
+            )
+        };
+        if !out.is_null() {
+            unsafe { cv_license_free(out) };
+        }
+        code
+    };
+    assert_eq!(verify(&good), CvResult::Ok);
+    assert_eq!(verify(&uncertified_token), CvResult::Uncertified);
+    unsafe { cv_verifier_free(v) };
+    // A document whose signature does not hold is refused at construction.
+    let respaced = c(&root
+        .to_json()
+        .replace("\"threshold\": 1", "\"threshold\": 1 "));
+    let tampered = c(&root.to_json().replacen("k4.public.", "k4.public.A", 1));
+    for bad in [&tampered, &respaced] {
+        let mut v: *mut CvVerifier = ptr::null_mut();
+        let code = unsafe {
+            cv_verifier_new_rooted(
+                bad.as_ptr(),
+                iss.as_ptr(),
+                prod.as_ptr(),
+                optional,
+                0,
+                &mut v,
+            )
+        };
+        if bad == &respaced {
+            // Whitespace is not part of what the root signs: still the same root.
+            assert_eq!(code, CvResult::Ok);
+            unsafe { cv_verifier_free(v) };
+        } else {
+            assert_eq!(code, CvResult::Uncertified);
+            assert!(v.is_null());
+        }
+    }
+}
