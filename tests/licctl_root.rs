@@ -219,3 +219,59 @@ fn a_rotated_root_is_accepted_from_the_old_one_and_keeps_the_chain() {
     // The old secrets stay in the old directory only.
     assert_eq!(secrets(&new).len(), 3);
 }
+
+#[test]
+fn revoked_keys_accumulate_and_survive_a_root_rotation() {
+    use client_verifier::KeyRevocations;
+    let tmp = tempfile::tempdir().unwrap();
+    let (old, new) = (tmp.path().join("r1"), tmp.path().join("r2"));
+    ok(&licctl(&["root", "init", "--dir", s(&old)]));
+    let kid = |k: &SecretKey| k.public_key().id().as_str().to_string();
+    let (a, b) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
+    let out = tmp.path().join("revoked.json");
+    let revoke = |k: &str, floor: &str| {
+        licctl(&[
+            "root",
+            "revoke-key",
+            "--dir",
+            s(&old),
+            "--kid",
+            k,
+            "--list-floor",
+            floor,
+            "--out",
+            s(&out),
+        ])
+    };
+    assert_eq!(revoke("k4.pid.short", "3").status.code(), Some(2));
+    ok(&revoke(&kid(&a), "3"));
+    ok(&revoke(&kid(&b), "5"));
+    let root = Root::from_json(&std::fs::read_to_string(old.join("root.json")).unwrap()).unwrap();
+    let statement =
+        KeyRevocations::from_json(&std::fs::read_to_string(&out).unwrap(), &root).unwrap();
+    assert_eq!(statement.seq(), 2);
+    assert!(statement.revokes(&kid(&a)) && statement.revokes(&kid(&b)));
+    assert_eq!(statement.list_floor(), 5);
+
+    ok(&licctl(&[
+        "root",
+        "rotate",
+        "--dir",
+        s(&old),
+        "--new-dir",
+        s(&new),
+    ]));
+    let v2 = root
+        .accept_next(&std::fs::read_to_string(new.join("root.json")).unwrap())
+        .unwrap();
+    let carried = KeyRevocations::from_json(
+        &std::fs::read_to_string(new.join("key-revocations.json")).unwrap(),
+        &v2,
+    )
+    .unwrap();
+    assert_eq!((carried.seq(), carried.root_version()), (3, 2));
+    assert_eq!(carried.revoked(), statement.revoked());
+}

@@ -114,7 +114,7 @@ pub use issue::{
 #[cfg(feature = "sign")]
 pub use keys::SecretKey;
 pub use keys::{KeyError, KeyId, PublicKey};
-pub use root::{Certificate, Grant, Purpose, Purposes, Root};
+pub use root::{Certificate, Grant, KeyRevocations, Purpose, Purposes, Root};
 pub use time::{DAY, Timestamp};
 pub use verify::{
     BindingRequirement, DEFAULT_CLOCK_TOLERANCE, LicenseStatus, TimeGuard, VerifiedLicense,

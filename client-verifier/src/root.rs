@@ -600,3 +600,154 @@ impl Root {
             .map_err(|e| e.to_string())
     }
 }
+
+const KEY_REVOCATIONS_CONTEXT: &[u8] = b"licd-key-revocations-v1";
+const KEY_REVOCATIONS_TYPE: &str = "licd-key-revocations";
+/// The most issuing keys one statement revokes.
+pub const MAX_REVOKED_KEYS: usize = 256;
+
+/// A statement of the root that issuing keys are revoked: tokens and revocation lists they
+/// signed are refused from then on, whatever their certificates say. Cumulative (each lists
+/// every key revoked so far) and numbered; signed by the threshold of the root version it
+/// names. It also sets the floor of the license revocation list's sequence (`list_floor`): a
+/// stolen key that may sign lists could publish one with an absurd sequence number, after which
+/// no honest list would ever be newer; the root's statement puts the floor back where licd's
+/// own lists are.
+///
+/// `{"type":"licd-key-revocations","root_version":1,"seq":1,"revoked":["k4.pid.…"],
+/// "list_floor":12,"signatures":["…"]}`, the signatures over `PAE("licd-key-revocations-v1",
+/// root version as 4 bytes, seq as 8 bytes, list floor as 8 bytes (all big-endian), each key id)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRevocations {
+    root_version: u32,
+    seq: u64,
+    revoked: Vec<String>,
+    list_floor: u64,
+    document: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyRevocationsDocument {
+    #[serde(rename = "type")]
+    kind: String,
+    root_version: u32,
+    seq: u64,
+    revoked: Vec<String>,
+    list_floor: u64,
+    signatures: Vec<String>,
+}
+
+impl KeyRevocations {
+    fn message(root_version: u32, seq: u64, list_floor: u64, revoked: &[String]) -> Vec<u8> {
+        let (v, s, f) = (
+            root_version.to_be_bytes(),
+            seq.to_be_bytes(),
+            list_floor.to_be_bytes(),
+        );
+        let mut pieces: Vec<&[u8]> = alloc::vec![KEY_REVOCATIONS_CONTEXT, &v, &s, &f];
+        pieces.extend(revoked.iter().map(String::as_bytes));
+        pae(&pieces)
+    }
+
+    /// Reads a statement and checks that `root` (the version it names) signed it with its
+    /// threshold.
+    pub fn from_json(json: &str, root: &Root) -> Result<Self, VerifyError> {
+        let doc: KeyRevocationsDocument = crate::claims::from_json(
+            json.as_bytes(),
+            "the key revocations are not licd-key-revocations JSON",
+        )?;
+        if doc.kind != KEY_REVOCATIONS_TYPE {
+            return Err(uncertified(
+                "the document is not a licd key revocation statement",
+            ));
+        }
+        if doc.root_version != root.version {
+            return Err(uncertified(
+                "the key revocations are signed under another root version than the one trusted",
+            ));
+        }
+        if doc.revoked.len() > MAX_REVOKED_KEYS || doc.signatures.len() > 2 * MAX_ROOT_KEYS {
+            return Err(uncertified("the key revocation statement is too long"));
+        }
+        let signatures = doc
+            .signatures
+            .iter()
+            .map(|s| {
+                b64_decode_array::<64>(s.as_bytes())
+                    .map(|b| Signature::from_bytes(&b))
+                    .ok_or(uncertified("a signature is not 64 bytes of base64url"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let message = Self::message(doc.root_version, doc.seq, doc.list_floor, &doc.revoked);
+        if root.count_signers(&message, &signatures) < usize::from(root.threshold) {
+            return Err(uncertified(
+                "the key revocations lack the trusted root's threshold of signatures",
+            ));
+        }
+        Ok(KeyRevocations {
+            root_version: doc.root_version,
+            seq: doc.seq,
+            revoked: doc.revoked,
+            list_floor: doc.list_floor,
+            document: json.to_string(),
+        })
+    }
+
+    /// Writes and signs a statement under `root_version` with `signers` (root secrets).
+    #[cfg(feature = "sign")]
+    pub fn sign(
+        root_version: u32,
+        seq: u64,
+        revoked: Vec<String>,
+        list_floor: u64,
+        signers: &[&crate::SecretKey],
+    ) -> Result<String, String> {
+        use ed25519_dalek::Signer as _;
+        if revoked.len() > MAX_REVOKED_KEYS {
+            return Err("a statement revokes at most 256 keys".to_string());
+        }
+        let message = Self::message(root_version, seq, list_floor, &revoked);
+        let doc = KeyRevocationsDocument {
+            kind: KEY_REVOCATIONS_TYPE.to_string(),
+            root_version,
+            seq,
+            revoked,
+            list_floor,
+            signatures: signers
+                .iter()
+                .map(|s| b64_encode(&s.signing_key().sign(&message).to_bytes()))
+                .collect(),
+        };
+        serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())
+    }
+
+    /// Its number: a newer statement has a higher one.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The key ids revoked.
+    pub fn revoked(&self) -> &[String] {
+        &self.revoked
+    }
+
+    /// Whether key `kid` is revoked.
+    pub fn revokes(&self, kid: &str) -> bool {
+        self.revoked.iter().any(|k| k == kid)
+    }
+
+    /// The floor it sets for the license revocation list's sequence.
+    pub fn list_floor(&self) -> u64 {
+        self.list_floor
+    }
+
+    /// The root version that signed it.
+    pub fn root_version(&self) -> u32 {
+        self.root_version
+    }
+
+    /// The document, as read.
+    pub fn to_json(&self) -> &str {
+        &self.document
+    }
+}

@@ -14,7 +14,7 @@ use crate::claims::{self, Claims, Footer, RevocationClaims, TokenStatus};
 use crate::fingerprint::{Fingerprint, MatchPolicy, MatchResult};
 use crate::keys::{KeyId, PublicKey};
 use crate::paseto::Parsed;
-use crate::root::{Certificate, Purpose, Root};
+use crate::root::{Certificate, KeyRevocations, Purpose, Root};
 use crate::time::{DAY, Timestamp};
 
 /// Default tolerance for clocks: how far `now` may lie behind a time the verifier has already seen
@@ -276,6 +276,10 @@ pub struct Verifier {
     /// that list 3 was seen before, but holding none, must not answer as if it held it (the
     /// list file deleted).
     loaded_seq: Option<u64>,
+    /// The key id that signed the revocation list loaded.
+    list_kid: Option<String>,
+    /// The root's statement of revoked issuing keys, when one was loaded.
+    key_revocations: Option<KeyRevocations>,
     skip_device: bool,
 }
 
@@ -380,6 +384,8 @@ impl VerifierBuilder {
             revoked: BTreeSet::new(),
             revocation_seq: self.min_seq,
             loaded_seq: None,
+            list_kid: None,
+            key_revocations: None,
             skip_device: self.skip_device,
         }
     }
@@ -435,6 +441,7 @@ impl Verifier {
     ) -> Result<VerifiedLicense, VerifyError> {
         self.require_list(guard.revocation_seq)?;
         self.require_root(guard.root_version)?;
+        self.require_key_revocations(guard.key_revocation_seq)?;
         guard.check(now)?;
         let license = self.verify(token, device, now)?;
         guard.observe(now);
@@ -466,6 +473,65 @@ impl Verifier {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// Refuses to answer when a key revocation statement as new as `seen` was loaded before
+    /// but is not now (its file deleted: that must not bring a revoked key back).
+    fn require_key_revocations(&self, seen: u64) -> Result<(), VerifyError> {
+        let loaded = self.key_revocations.as_ref().map_or(0, KeyRevocations::seq);
+        if loaded < seen {
+            return Err(VerifyError::Uncertified {
+                reason: "the root's key revocations seen before are not loaded: load the stored statement, or fetch it again",
+            });
+        }
+        Ok(())
+    }
+
+    /// Loads the root's statement of revoked issuing keys (`KeyRevocations`, as licd serves it
+    /// with its revocation list): tokens and lists those keys signed are refused from then on.
+    /// Refused when the root in use did not sign it with its threshold, or when it is older
+    /// than one `guard` has seen. A newer statement resets the revocation list's floor to the
+    /// one it states (a stolen key may have pushed it up) and drops a list a revoked key
+    /// signed. Records it in `guard`; persist the guard and the statement.
+    pub fn load_key_revocations_guarded(
+        &mut self,
+        json: &str,
+        guard: &mut TimeGuard,
+    ) -> Result<u64, VerifyError> {
+        let Some(root) = &self.root else {
+            return Err(VerifyError::Uncertified {
+                reason: "key revocations are signed by a root, and this verifier trusts none",
+            });
+        };
+        self.require_root(guard.root_version)?;
+        let statement = KeyRevocations::from_json(json, root)?;
+        let floor = guard
+            .key_revocation_seq
+            .max(self.key_revocations.as_ref().map_or(0, KeyRevocations::seq));
+        if statement.seq() < floor {
+            return Err(VerifyError::Uncertified {
+                reason: "the key revocations are older than ones already seen",
+            });
+        }
+        if statement.seq() > guard.key_revocation_seq {
+            if self
+                .list_kid
+                .as_deref()
+                .is_some_and(|kid| statement.revokes(kid))
+            {
+                self.revoked.clear();
+                self.loaded_seq = None;
+                self.list_kid = None;
+            }
+            let kept = self.loaded_seq.unwrap_or(0);
+            let list_floor = statement.list_floor().max(kept);
+            self.revocation_seq = list_floor;
+            guard.revocation_seq = list_floor;
+            guard.key_revocation_seq = statement.seq();
+        }
+        let seq = statement.seq();
+        self.key_revocations = Some(statement);
+        Ok(seq)
     }
 
     /// Moves the trusted root forward along `documents` (licd's `GET /v1/root`, oldest first;
@@ -524,7 +590,7 @@ impl Verifier {
 
     /// Loads `token` if its sequence number is at least `floor` (and the current one).
     fn load_revocations_above(&mut self, token: &str, floor: u64) -> Result<u64, VerifyError> {
-        let (list, _, cert): (RevocationClaims, KeyId, _) =
+        let (list, kid, cert): (RevocationClaims, KeyId, _) =
             self.open(token, "revocation list claims are malformed")?;
         if cert.is_some_and(|c| !c.grant().purposes.contains(Purpose::RevocationLists)) {
             return Err(VerifyError::Uncertified {
@@ -541,6 +607,7 @@ impl Verifier {
         }
         self.revocation_seq = list.seq;
         self.loaded_seq = Some(list.seq);
+        self.list_kid = Some(kid.as_str().into());
         self.revoked = list.revoked.into_iter().collect();
         Ok(self.revocation_seq)
     }
@@ -604,6 +671,15 @@ impl Verifier {
                 }
             },
         };
+        if self
+            .key_revocations
+            .as_ref()
+            .is_some_and(|r| r.revokes(key.id().as_str()))
+        {
+            return Err(VerifyError::Uncertified {
+                reason: "signed by an issuing key the root has revoked",
+            });
+        }
         parsed.check(key.verifying_key())?;
         let claims = claims::from_json(parsed.message(), what)?;
         Ok((claims, key.id().clone(), certified))
@@ -782,6 +858,8 @@ pub struct TimeGuard {
     revocation_seq: u64,
     /// The newest root version the application accepted ([`Verifier::update_root`]).
     root_version: u32,
+    /// The newest statement of the root's key revocations loaded.
+    key_revocation_seq: u64,
 }
 
 impl Default for TimeGuard {
@@ -798,7 +876,20 @@ impl TimeGuard {
             tolerance: DEFAULT_CLOCK_TOLERANCE,
             revocation_seq: 0,
             root_version: 0,
+            key_revocation_seq: 0,
         }
+    }
+
+    /// The number of the newest statement of the root's key revocations loaded.
+    pub fn key_revocation_seq(&self) -> u64 {
+        self.key_revocation_seq
+    }
+
+    /// The same guard having loaded key revocation statement `seq`.
+    #[must_use]
+    pub fn with_key_revocation_seq(mut self, seq: u64) -> Self {
+        self.key_revocation_seq = seq;
+        self
     }
 
     /// The newest root version accepted: a verifier with an older root is refused, so a stored
@@ -859,14 +950,16 @@ impl TimeGuard {
     }
 
     /// The persisted form: `tg2.<unix seconds>.<revocation seq>` (`tg1.<unix seconds>` while no
-    /// revocation list was loaded, as earlier versions wrote it).
+    /// revocation list was loaded, as earlier versions wrote it); under a root,
+    /// `tg3.<unix seconds>.<revocation seq>.<root version>.<key revocations seq>`.
     pub fn encode(&self) -> String {
-        if self.root_version > 0 {
+        if self.root_version > 0 || self.key_revocation_seq > 0 {
             return alloc::format!(
-                "tg3.{}.{}.{}",
+                "tg3.{}.{}.{}.{}",
                 self.last_seen.unix(),
                 self.revocation_seq,
-                self.root_version
+                self.root_version,
+                self.key_revocation_seq
             );
         }
         if self.revocation_seq == 0 {
@@ -890,14 +983,16 @@ impl TimeGuard {
         }
         if let Some(rest) = s.strip_prefix("tg3.") {
             let mut parts = rest.split('.');
-            let (secs, seq, root) = (parts.next()?, parts.next()?, parts.next()?);
+            let (secs, seq, root, keys) =
+                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
             if parts.next().is_some() {
                 return None;
             }
             return Some(
                 TimeGuard::new(Timestamp::from_unix(number(secs)?))
                     .with_revocation_seq(number(seq)?)
-                    .with_root_version(number(root)?),
+                    .with_root_version(number(root)?)
+                    .with_key_revocation_seq(number(keys)?),
             );
         }
         let (secs, seq) = s.strip_prefix("tg2.")?.split_once('.')?;

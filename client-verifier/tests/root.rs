@@ -381,7 +381,8 @@ fn an_application_follows_the_chain_and_never_falls_back_to_an_older_root() {
     );
     // A guard from before roots reads as before.
     assert_eq!(TimeGuard::decode("tg2.100.3").unwrap().root_version(), 0);
-    assert!(TimeGuard::decode("tg3.100.3.2.9").is_none());
+    assert!(TimeGuard::decode("tg3.100.3.2.9.1").is_none());
+    assert!(TimeGuard::decode("tg3.100.3.2").is_none());
 }
 
 /// The C ABI's rooted verifier: a document in, the same verdicts out.
@@ -462,4 +463,125 @@ fn the_c_abi_verifies_through_a_root() {
             assert!(v.is_null());
         }
     }
+}
+
+/// The compromise, as a verifier lives it: a thief holds issuing key A (certified for licenses
+/// and lists), mints a license and publishes a list with an absurd sequence number to lock out
+/// honest lists. The root revokes A and resets the floor; B, newly certified, takes over.
+#[test]
+fn a_root_revokes_a_stolen_key_and_undoes_its_list() {
+    use client_verifier::{KeyRevocations, TimeGuard};
+    let (root, secrets) = root(3, 2);
+    let (a, b) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
+    let lists = Purposes::of(&[Purpose::Licenses, Purpose::RevocationLists]);
+    let certify = |k: &SecretKey| {
+        Certificate::sign(
+            Grant {
+                purposes: lists,
+                ..grant(k)
+            },
+            &[&secrets[0], &secrets[1]],
+        )
+        .unwrap()
+    };
+    let (cert_a, cert_b) = (certify(&a), certify(&b));
+    let customer = mint_certified(&a, &cert_a, &claims("P1", "2027-01-01T00:00:00Z")).unwrap();
+    let mut forged_claims = claims("P1", "2029-12-31T00:00:00Z");
+    forged_claims.jti = "free-copy".into();
+    let forged = mint_certified(&a, &cert_a, &forged_claims).unwrap();
+    let brick = sign_revocations_certified(
+        &a,
+        &cert_a,
+        &RevocationClaims::new("acme", now(), u64::MAX - 1, vec![]),
+    )
+    .unwrap();
+    let honest_list = |seq| {
+        sign_revocations_certified(
+            &b,
+            &cert_b,
+            &RevocationClaims::new("acme", now(), seq, vec![]),
+        )
+        .unwrap()
+    };
+
+    let mut guard = TimeGuard::default();
+    let mut app = verifier(&root);
+    assert!(
+        app.verify_guarded(&forged, None, now(), &mut guard).is_ok(),
+        "before: accepted"
+    );
+    app.load_revocations_guarded(&brick, &mut guard).unwrap();
+    assert!(matches!(
+        app.load_revocations_guarded(&honest_list(12), &mut guard),
+        Err(VerifyError::StaleRevocationList { .. })
+    ));
+
+    // Statements the root did not sign with its threshold change nothing.
+    let by_thief = KeyRevocations::sign(1, 1, vec![], 0, &[&a]).unwrap();
+    uncertified(app.load_key_revocations_guarded(&by_thief, &mut guard));
+    let a_kid = a.public_key().id().as_str().to_string();
+    let one_holder = KeyRevocations::sign(1, 1, vec![a_kid.clone()], 12, &[&secrets[2]]).unwrap();
+    uncertified(app.load_key_revocations_guarded(&one_holder, &mut guard));
+    assert_eq!(guard.key_revocation_seq(), 0);
+
+    // The root's statement: A revoked, the list floor back at licd's 12.
+    let statement =
+        KeyRevocations::sign(1, 1, vec![a_kid], 12, &[&secrets[1], &secrets[2]]).unwrap();
+    assert_eq!(
+        app.load_key_revocations_guarded(&statement, &mut guard)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        (guard.revocation_seq(), guard.key_revocation_seq()),
+        (12, 1)
+    );
+    // The thief's list is gone with its key; until an honest list arrives nothing verifies.
+    assert!(matches!(
+        app.verify_guarded(&forged, None, now(), &mut guard),
+        Err(VerifyError::StaleRevocationList { .. })
+    ));
+    app.load_revocations_guarded(&honest_list(12), &mut guard)
+        .unwrap();
+    // Both tokens A signed are refused now: the thief's and the customer's (whose application
+    // refreshes it from licd, which re-mints it under B).
+    for token in [&forged, &customer] {
+        assert!(
+            uncertified(app.verify_guarded(token, None, now(), &mut guard)).contains("revoked")
+        );
+    }
+    let reminted = mint_certified(&b, &cert_b, &claims("P1", "2027-01-01T00:00:00Z")).unwrap();
+    assert!(
+        app.verify_guarded(&reminted, None, now(), &mut guard)
+            .is_ok()
+    );
+    // A list signed by the revoked key is refused too.
+    uncertified(app.load_revocations_guarded(&brick, &mut guard));
+
+    // Next run: the guard remembers the statement, so deleting its file does not help.
+    let mut guard = TimeGuard::decode(&guard.encode()).unwrap();
+    let mut next_run = verifier(&root);
+    next_run
+        .load_revocations_guarded(&honest_list(12), &mut guard)
+        .unwrap();
+    assert!(
+        uncertified(next_run.verify_guarded(&reminted, None, now(), &mut guard))
+            .contains("key revocations")
+    );
+    next_run
+        .load_key_revocations_guarded(&statement, &mut guard)
+        .unwrap();
+    assert!(
+        next_run
+            .verify_guarded(&reminted, None, now(), &mut guard)
+            .is_ok()
+    );
+    // And an older statement cannot replace it.
+    let older = KeyRevocations::sign(1, 0, vec![], 0, &[&secrets[0], &secrets[1]]).unwrap();
+    assert!(
+        uncertified(next_run.load_key_revocations_guarded(&older, &mut guard)).contains("older")
+    );
 }

@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use client_verifier::{Certificate, Grant, PublicKey, Purposes, Root, SecretKey, Timestamp};
+use client_verifier::{
+    Certificate, Grant, KeyRevocations, PublicKey, Purposes, Root, SecretKey, Timestamp,
+};
 
 use super::CliError;
 use crate::private_file::{check_private, write_private};
@@ -33,6 +35,31 @@ pub enum RootCommand {
     ///
     /// Example: licctl root rotate --dir ./acme-root --new-dir ./acme-root-2
     Rotate(RotateArgs),
+    /// Revoke issuing keys: a statement signed by the threshold of root keys, which licd
+    /// serves with its revocation list and applications load (KeyRevocations). Cumulative: it
+    /// lists every key this root revoked so far (kept in DIR/key-revocations.json).
+    ///
+    /// Example: licctl root revoke-key --dir ./acme-root --kid k4.pid.… --list-floor 12 --out revoked-keys.json
+    RevokeKey(RevokeKeyArgs),
+}
+
+/// Arguments of `licctl root revoke-key`.
+#[derive(Debug, Args)]
+pub struct RevokeKeyArgs {
+    /// The root directory: `root.json` and at least the threshold of root secrets.
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The key id to revoke (`k4.pid.…`); repeat for several.
+    #[arg(long = "kid", value_name = "KID", required = true)]
+    pub kids: Vec<String>,
+    /// The sequence number of licd's current revocation list (`seq` of GET /v1/revocations):
+    /// applications put their list floor back to it, undoing a list with an absurd number that
+    /// a revoked key may have signed.
+    #[arg(long, value_name = "SEQ")]
+    pub list_floor: u64,
+    /// Where to write the statement (it is public; give it to licd).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `licctl root init`.
@@ -107,6 +134,7 @@ pub fn run(cmd: RootCommand, json: bool) -> Result<(), CliError> {
         RootCommand::Init(a) => init(&a, json),
         RootCommand::Certify(a) => certify(&a, json),
         RootCommand::Rotate(a) => rotate(&a, json),
+        RootCommand::RevokeKey(a) => revoke_key(&a, json),
     }
 }
 
@@ -365,12 +393,79 @@ fn rotate(a: &RotateArgs, json: bool) -> Result<(), CliError> {
         old.to_json(),
     )?;
     write_public(&a.new_dir.join(ROOT_FILE), next.to_json())?;
+    // Keys the old root revoked stay revoked under the new one: the statement is signed again,
+    // numbered on, so applications that loaded the old one take the new one.
+    let kept = a.dir.join(KEY_REVOCATIONS_FILE);
+    if let Ok(text) = std::fs::read_to_string(&kept) {
+        let prior = KeyRevocations::from_json(&text, &old)
+            .map_err(|e| CliError::usage(format!("{}: {e}", kept.display())))?;
+        let signers: Vec<&SecretKey> = secrets.iter().take(a.threshold.into()).collect();
+        let doc = KeyRevocations::sign(
+            next.version(),
+            prior.seq() + 1,
+            prior.revoked().to_vec(),
+            prior.list_floor(),
+            &signers,
+        )
+        .map_err(CliError::usage)?;
+        write_public(&a.new_dir.join(KEY_REVOCATIONS_FILE), &doc)?;
+    }
     report(&next, &a.new_dir, json);
     if !json {
         println!(
             "certify the issuing keys under the new root (licctl root certify --dir {}) before servers trust it: certificates signed only by the old keys no longer chain",
             a.new_dir.display()
         );
+    }
+    Ok(())
+}
+
+/// The root's statement of revoked keys kept in its directory, the newest.
+const KEY_REVOCATIONS_FILE: &str = "key-revocations.json";
+
+fn revoke_key(a: &RevokeKeyArgs, json: bool) -> Result<(), CliError> {
+    let (root, secrets) = load_root(&a.dir)?;
+    for kid in &a.kids {
+        if !kid.starts_with("k4.pid.") || kid.len() != "k4.pid.".len() + 44 {
+            return Err(CliError::usage(format!(
+                "--kid {kid:?}: expected a whole key id, k4.pid. and 44 characters (licd keys list)"
+            )));
+        }
+    }
+    let kept = a.dir.join(KEY_REVOCATIONS_FILE);
+    let (seq, mut revoked) = match std::fs::read_to_string(&kept) {
+        Ok(text) => {
+            let prior = KeyRevocations::from_json(&text, &root)
+                .map_err(|e| CliError::usage(format!("{}: {e}", kept.display())))?;
+            (prior.seq() + 1, prior.revoked().to_vec())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (1, Vec::new()),
+        Err(e) => return Err(io_err("cannot read", &kept, e)),
+    };
+    for kid in &a.kids {
+        if !revoked.contains(kid) {
+            revoked.push(kid.clone());
+        }
+    }
+    let signers: Vec<&SecretKey> = secrets.iter().collect();
+    let doc = KeyRevocations::sign(root.version(), seq, revoked.clone(), a.list_floor, &signers)
+        .map_err(CliError::usage)?;
+    write_public(&kept, &doc)?;
+    write_public(&a.out, &doc)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "seq": seq, "revoked": revoked, "list_floor": a.list_floor, "out": a.out })
+        );
+    } else {
+        println!(
+            "key revocations {seq} written to {}: {} key(s) revoked under root version {}, list floor {}",
+            a.out.display(),
+            revoked.len(),
+            root.version(),
+            a.list_floor
+        );
+        println!("applications load it with Verifier::load_key_revocations_guarded");
     }
     Ok(())
 }
