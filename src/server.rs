@@ -168,11 +168,7 @@ impl App {
         let keys = KeyRing::open_or_generate(&config.keys_dir)?;
         if let (Some(pg), Some(url)) = (&shared, &config.database_url) {
             // Every node signs with the same ring, or a token one mints another refuses.
-            let kids: Vec<String> = keys
-                .public_keys()
-                .iter()
-                .map(|k| k.kid.to_string())
-                .collect();
+            let kids = keys.published_ids();
             pg.check_key_ring(keys.current().public_key().id().as_str(), &kids)
                 .await
                 .map_err(|source| ServeError::Store {

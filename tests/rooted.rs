@@ -328,6 +328,12 @@ fn a_rooted_ring_whose_signing_key_lost_its_certificate_does_not_start() {
         "--keys-dir",
         s(&keys),
     ]));
+    // What the nodes of a cluster must agree on now includes the root and the certificate
+    // (`licd keys publish` records it; a node whose ring differs refuses to start).
+    let ids = licd::keys::KeyRing::open(&keys).unwrap().published_ids();
+    assert_eq!(ids[0], kid);
+    assert!(ids.iter().any(|i| i.starts_with("root:v1:")), "{ids:?}");
+    assert!(ids.iter().any(|i| i.starts_with("cert:")), "{ids:?}");
     // The certificate file goes missing (a bad copy of the key directory to a new node).
     for e in std::fs::read_dir(&keys).unwrap() {
         let p = e.unwrap().path();

@@ -119,6 +119,48 @@ fn token_signed_by_pyseto_verifies_here() {
     );
 }
 
+/// A token under the key hierarchy is still a plain v4.public token: its certificate is one
+/// more field of the (signed) footer, which pyseto checks with the issuing key alone.
+#[test]
+#[ignore = "needs pyseto; CI runs it with --include-ignored"]
+fn rooted_token_verifies_with_pyseto() {
+    use client_verifier::{Certificate, Grant, Purposes, mint_certified};
+    let py = python();
+    let (root_key, key) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
+    let cert = Certificate::sign(
+        Grant {
+            key: key.public_key().clone(),
+            not_before: t("2025-01-01T00:00:00Z"),
+            not_after: t("2027-01-01T00:00:00Z"),
+            max_exp: t("2030-01-01T00:00:00Z"),
+            purposes: Purposes::DEFAULT,
+            products: vec!["OFFI1".into()],
+        },
+        &[&root_key],
+    )
+    .unwrap();
+    let token = mint_certified(&key, &cert, &claims()).unwrap();
+    let out = peer(&py, &["verify", &key.public_key().to_paserk(), &token]).unwrap();
+    let footer: Value = serde_json::from_str(out["footer"].as_str().unwrap()).unwrap();
+    assert_eq!(footer["kid"], key.public_key().id().as_str());
+    assert_eq!(footer["cert"], cert.encode().as_str());
+    // A footer with another certificate is another signed message: pyseto refuses it.
+    let (body, _) = token.rsplit_once('.').unwrap();
+    let swapped = format!(
+        "{body}.{}",
+        base64_url(format!(r#"{{"kid":"{}","cert":"AAAA"}}"#, key.public_key().id()).as_bytes())
+    );
+    assert!(peer(&py, &["verify", &key.public_key().to_paserk(), &swapped]).is_err());
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 #[test]
 #[ignore = "needs pyseto; CI runs it with --include-ignored"]
 fn key_ids_agree_with_pyseto() {

@@ -176,11 +176,7 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
         KeysCommand::Publish { database_url } => {
             database_url.check().map_err(CliError::usage)?;
             let ring = KeyRing::open(&dir).map_err(key_error)?;
-            let kids: Vec<String> = ring
-                .public_keys()
-                .iter()
-                .map(|k| k.kid.to_string())
-                .collect();
+            let kids = ring.published_ids();
             let active = ring.current().public_key().id().to_string();
             let failed =
                 |e: crate::store::StoreError| CliError::negative(format!("{database_url}: {e}"));

@@ -492,6 +492,37 @@ impl KeyRing {
         Ok(chain)
     }
 
+    /// What every node of a cluster must agree on, as `licd keys publish` records it: each
+    /// key id, and in rooted mode the root (version, threshold, keys) and the certificate the
+    /// signing key's tokens carry, each as a short digest. Nodes that differ in any of them
+    /// would mint tokens an application accepts from one node and refuses from another.
+    pub fn published_ids(&self) -> Vec<String> {
+        use sha2::{Digest, Sha256};
+        let short = |bytes: &[u8]| -> String {
+            Sha256::digest(bytes)[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        let mut ids: Vec<String> = self
+            .inner
+            .keys
+            .iter()
+            .map(|k| k.secret.public_key().id().to_string())
+            .collect();
+        if let Some(root) = &self.inner.root {
+            let mut what = format!("{}:{}", root.version(), root.threshold()).into_bytes();
+            for k in root.keys() {
+                what.extend_from_slice(&k.to_bytes());
+            }
+            ids.push(format!("root:v{}:{}", root.version(), short(&what)));
+            if let Some(cert) = self.current_certificate() {
+                ids.push(format!("cert:{}", short(cert.as_bytes())));
+            }
+        }
+        ids
+    }
+
     /// The root the ring trusts, in rooted mode.
     pub fn root(&self) -> Option<&Root> {
         self.inner.root.as_ref()
