@@ -337,6 +337,8 @@ pub struct Service {
     certificate: Option<Arc<client_verifier::Certificate>>,
     /// The root documents, oldest first, that lead an application to the trusted root.
     root_chain: Vec<String>,
+    /// The root's statement of revoked issuing keys, served with the revocation list.
+    key_revocations: Option<String>,
 }
 
 impl std::fmt::Debug for Service {
@@ -372,6 +374,7 @@ impl Service {
             seeded_ids: None,
             certificate: None,
             root_chain: Vec::new(),
+            key_revocations: None,
             key,
         }
     }
@@ -485,6 +488,17 @@ impl Service {
     pub fn with_root_chain(mut self, chain: Vec<String>) -> Self {
         self.root_chain = chain;
         self
+    }
+
+    /// Serves `statement`, the root's revoked keys, with the revocation list.
+    pub fn with_key_revocations(mut self, statement: Option<String>) -> Self {
+        self.key_revocations = statement;
+        self
+    }
+
+    /// The root's statement of revoked keys, when there is one.
+    pub fn key_revocations(&self) -> Option<&str> {
+        self.key_revocations.as_deref()
     }
 
     /// The root documents, oldest first; empty when not rooted.

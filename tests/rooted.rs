@@ -46,6 +46,17 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `GET path` on the daemon's public listener, as JSON.
+async fn get_json(c: &reqwest::Client, d: &Daemon, path: &str) -> serde_json::Value {
+    c.get(d.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// An offline root in `dir/root` and a fresh key ring in `dir/keys` (not rooted yet): the two
 /// directories, and the signing key's kid and public PASERK.
 fn root_and_ring(dir: &Path) -> (PathBuf, PathBuf, String, String) {
@@ -185,27 +196,13 @@ async fn a_rooted_ring_mints_tokens_that_verify_with_the_root_alone() {
     ));
 
     // The revocation list travels with the certificate too (it grants lists by default).
-    let list = c
-        .get(d.url("/v1/revocations"))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let list = get_json(&c, &d, "/v1/revocations").await;
     let mut app = app;
     app.load_revocations(list["list"].as_str().unwrap())
         .unwrap();
 
     // GET /v1/root: the documents an application follows from the root it embeds.
-    let served: serde_json::Value = c
-        .get(d.url("/v1/root"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: serde_json::Value = get_json(&c, &d, "/v1/root").await;
     assert_eq!(served["version"], 1);
     d.terminate();
 
@@ -264,14 +261,7 @@ async fn a_rooted_ring_mints_tokens_that_verify_with_the_root_alone() {
     assert_eq!(a.code(), "000000", "{:?}", a.json);
     let token2 = a.json["license"].as_str().unwrap().to_string();
     // The application still embeds version 1: it follows the chain licd serves.
-    let served: serde_json::Value = c
-        .get(d.url("/v1/root"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: serde_json::Value = get_json(&c, &d, "/v1/root").await;
     assert_eq!(served["version"], 2);
     let docs: Vec<&str> = served["roots"]
         .as_array()
@@ -369,5 +359,169 @@ async fn without_a_root_there_is_no_chain_to_follow() {
     assert_eq!(r.status(), 404);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "not_rooted");
+    d.terminate();
+}
+
+/// The root revokes an issuing key that is not the signing one (a key copied with an old
+/// backup, say): licd keeps the statement, serves it with its list, and refuses to sign with
+/// that key again; an application that loads the list refuses what the key signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn licd_serves_the_roots_key_revocations_with_its_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root_dir, keys, kid, public) = root_and_ring(dir.path());
+    let certify = |public: &str, kid: &str, name: &str| {
+        let cert = dir.path().join(name);
+        ok(licctl(&[
+            "root",
+            "certify",
+            "--dir",
+            s(&root_dir),
+            "--key",
+            public,
+            "--max-exp",
+            "2100-01-01",
+            "--out",
+            s(&cert),
+        ]));
+        ok(licd(&[
+            "keys",
+            "certify",
+            kid,
+            s(&cert),
+            "--keys-dir",
+            s(&keys),
+        ]));
+    };
+    certify(&public, &kid, "a.cert");
+    ok(licd(&[
+        "keys",
+        "trust-root",
+        s(&root_dir.join("root.json")),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    // A second key, certified, that leaks.
+    let added: serde_json::Value = serde_json::from_str(&ok(licd(&[
+        "--json",
+        "keys",
+        "add",
+        "--keys-dir",
+        s(&keys),
+    ])))
+    .unwrap();
+    let (leaked_kid, leaked_file) = (
+        added["kid"].as_str().unwrap().to_string(),
+        added["file"].as_str().unwrap().to_string(),
+    );
+    certify(added["public"].as_str().unwrap(), &leaked_kid, "b.cert");
+    let thief_key = client_verifier::SecretKey::from_paserk(
+        std::fs::read_to_string(&leaked_file).unwrap().trim(),
+    )
+    .unwrap();
+
+    let statement = |kid: &str, name: &str| {
+        let out = dir.path().join(name);
+        ok(licctl(&[
+            "root",
+            "revoke-key",
+            "--dir",
+            s(&root_dir),
+            "--kid",
+            kid,
+            "--list-floor",
+            "0",
+            "--out",
+            s(&out),
+        ]));
+        out
+    };
+    // Revoking the signing key itself is refused: licd would have nothing to sign with.
+    let own = statement(&kid, "own.json");
+    let why = refused(licd(&[
+        "keys",
+        "revocations",
+        s(&own),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    assert!(why.contains("signing key"), "{why}");
+    // The leaked one (the statement is cumulative: it still names the signing key too, so
+    // the root signs a fresh one naming the leaked key alone, from a clean directory).
+    std::fs::remove_file(root_dir.join("key-revocations.json")).unwrap();
+    let leaked = statement(&leaked_kid, "leaked.json");
+    ok(licd(&[
+        "keys",
+        "revocations",
+        s(&leaked),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    let why = refused(licd(&[
+        "keys",
+        "activate",
+        &leaked_kid,
+        "--keys-dir",
+        s(&keys),
+    ]));
+    assert!(why.contains("revoked"), "{why}");
+
+    let d = Daemon::start(dir.path(), &[]);
+    d.wait_log("rooted mode");
+    let c = client();
+    let served: serde_json::Value = get_json(&c, &d, "/v1/revocations").await;
+    let root =
+        Root::from_json(&std::fs::read_to_string(root_dir.join("root.json")).unwrap()).unwrap();
+    let mut app = Verifier::builder()
+        .trust_root(root)
+        .binding(BindingRequirement::Optional)
+        .build();
+    let mut guard = client_verifier::TimeGuard::default();
+    app.load_key_revocations_guarded(served["keys"].as_str().unwrap(), &mut guard)
+        .unwrap();
+    app.load_revocations_guarded(served["list"].as_str().unwrap(), &mut guard)
+        .unwrap();
+    // What the thief signs with the leaked key and its certificate is refused...
+    let cert_b = client_verifier::Certificate::decode(
+        std::fs::read_to_string(dir.path().join("b.cert"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let now = Timestamp::now();
+    let forged_claims = client_verifier::Claims::new(
+        "licd",
+        "thief",
+        "free-1",
+        "OFFI454488918838374",
+        "",
+        "x",
+        now,
+        now.add_secs(86_400 * 30),
+        now.add_secs(86_400 * 45),
+    );
+    let forged = client_verifier::mint_certified(&thief_key, &cert_b, &forged_claims).unwrap();
+    assert!(matches!(
+        app.verify_guarded(&forged, None, now, &mut guard),
+        Err(VerifyError::Uncertified { .. })
+    ));
+    // ...while licd's own tokens verify.
+    let a = v1(&c, &d, &get_license("CS-ROOT-9", "biz-root-9")).await;
+    let token = a.json["license"].as_str().unwrap().to_string();
+    assert!(app.verify_guarded(&token, None, now, &mut guard).is_ok());
+    // licctl verify checks both from the URL.
+    let out = licctl(&[
+        "verify",
+        &forged,
+        "--root",
+        s(&root_dir.join("root.json")),
+        "--revocations",
+        &d.url("/v1/revocations"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("revoked") && said.contains("key revocations 1"),
+        "{said}"
+    );
     d.terminate();
 }

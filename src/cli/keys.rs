@@ -104,6 +104,17 @@ pub enum KeysCommand {
         /// The root document.
         file: PathBuf,
     },
+    /// Keep the root's statement of revoked keys (`licctl root revoke-key … --out FILE`), to
+    /// serve with the revocation list (`GET /v1/revocations`, field `keys`).
+    ///
+    /// Refused when it revokes the signing key: certify and activate another key first. A
+    /// revoked key can no longer become the signing key. Restart licd to serve it.
+    ///
+    /// Example: licd keys revocations revoked-keys.json
+    Revocations {
+        /// The statement.
+        file: PathBuf,
+    },
 }
 
 /// Runs `licd keys …`; `json` selects machine-readable output.
@@ -245,6 +256,24 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
                 println!(
                     "{} certified under a root this ring does not trust yet: kept for `licd keys trust-root` of the next root version; it signs under the current root as before",
                     key.kid
+                );
+            }
+        }
+        KeysCommand::Revocations { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", file.display())))?;
+            let mut ring = KeyRing::open(&dir).map_err(key_error)?;
+            let statement = ring.load_key_revocations(&text).map_err(key_error)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "seq": statement.seq(), "revoked": statement.revoked(), "list_floor": statement.list_floor() })
+                );
+            } else {
+                println!(
+                    "key revocations {} kept: {} key(s) revoked; restart licd to serve them with the revocation list",
+                    statement.seq(),
+                    statement.revoked().len()
                 );
             }
         }

@@ -4,8 +4,8 @@
 use clap::{Args, Parser, Subcommand};
 use client_verifier::danger;
 use client_verifier::{
-    BindingRequirement, Fingerprint, LicenseStatus, PublicKey, Timestamp, VerifiedLicense,
-    Verifier, VerifyError,
+    BindingRequirement, Fingerprint, LicenseStatus, PublicKey, TimeGuard, Timestamp,
+    VerifiedLicense, Verifier, VerifyError,
 };
 use serde_json::{Value, json};
 
@@ -155,7 +155,7 @@ pub struct VerifyArgs {
 
 /// The signed revocation list `source` names: a URL answering `{"seq","list"}` (licd's
 /// `/v1/revocations`) or a file holding the list token (or that JSON).
-fn read_revocations(source: &str) -> Result<String, CliError> {
+fn read_revocations(source: &str) -> Result<(String, Option<String>), CliError> {
     let text = if source.starts_with("http://") || source.starts_with("https://") {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -181,12 +181,15 @@ fn read_revocations(source: &str) -> Result<String, CliError> {
     };
     let text = text.trim();
     match serde_json::from_str::<Value>(text) {
-        Ok(v) => v["list"].as_str().map(str::to_string).ok_or_else(|| {
-            CliError::usage(format!(
-                "--revocations {source}: JSON without a \"list\" token"
-            ))
-        }),
-        Err(_) => Ok(text.to_string()),
+        Ok(v) => {
+            let list = v["list"].as_str().map(str::to_string).ok_or_else(|| {
+                CliError::usage(format!(
+                    "--revocations {source}: JSON without a \"list\" token"
+                ))
+            })?;
+            Ok((list, v["keys"].as_str().map(str::to_string)))
+        }
+        Err(_) => Ok((text.to_string(), None)),
     }
 }
 
@@ -346,11 +349,24 @@ fn verify(args: &VerifyArgs, json: bool) -> Result<(), CliError> {
     let mut verifier = builder.build();
     let revocation_note = match &args.revocations {
         Some(source) => {
-            let list = read_revocations(source)?;
+            let (list, keys) = read_revocations(source)?;
+            // The root's revoked keys first: a list signed by one of them is then refused.
+            let keys_note = match (&keys, verifier.root().is_some()) {
+                (Some(statement), true) => {
+                    let mut guard = TimeGuard::default();
+                    let n = verifier
+                        .load_key_revocations_guarded(statement, &mut guard)
+                        .map_err(|e| {
+                            CliError::usage(format!("--revocations {source}: key revocations: {e}"))
+                        })?;
+                    format!(" and the root's key revocations {n}")
+                }
+                _ => String::new(),
+            };
             let seq = verifier
                 .load_revocations(&list)
                 .map_err(|e| CliError::usage(format!("--revocations {source}: {e}")))?;
-            format!("checked against revocation list {seq}")
+            format!("checked against revocation list {seq}{keys_note}")
         }
         None => "not checked (pass --revocations FILE or http://HOST/v1/revocations)".to_string(),
     };

@@ -7,7 +7,8 @@
 //! - `POST /v1/refresh {token}`: the newest revision of that license for the same binding (for a
 //!   code, after the daily check with the marketplace).
 //! - `GET /v1/keys`: the public keys tokens are signed with, PASERK, with kid.
-//! - `GET /v1/revocations`: the current signed revocation list.
+//! - `GET /v1/revocations`: the current signed revocation list (and in rooted mode the root's
+//!   statement of revoked issuing keys, `keys`).
 //! - `GET /v1/root`: in rooted mode, the root documents from the first the server trusted to the
 //!   current one, for applications to follow (`Root::follow`); 404 `not_rooted` otherwise.
 //!
@@ -102,6 +103,9 @@ struct KeysResponse {
 struct RevocationsResponse {
     seq: u64,
     list: String,
+    /// In rooted mode, the root's statement of revoked issuing keys, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<String>,
 }
 
 /// Counts the answer under `route`, logs a refusal with who asked, and turns it into a
@@ -267,7 +271,11 @@ async fn revocations(State(st): State<AppState>) -> Response {
         .service
         .revocation_list(Timestamp::now())
         .await
-        .map(|(seq, list)| RevocationsResponse { seq, list })
+        .map(|(seq, list)| RevocationsResponse {
+            seq,
+            list,
+            keys: st.service.key_revocations().map(str::to_string),
+        })
         .map_err(ApiError::from);
     answer(&st, "revocations", result, "")
 }

@@ -32,7 +32,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use client_verifier::{Certificate, KeyId, Purpose, Root, SecretKey, Timestamp};
+use client_verifier::{Certificate, KeyId, KeyRevocations, Purpose, Root, SecretKey, Timestamp};
 use zeroize::Zeroizing;
 
 /// The key directory used when none is configured.
@@ -49,6 +49,8 @@ const CERT_SUFFIX: &str = ".cert";
 const MAX_CERTS_PER_KEY: usize = 8;
 /// The root document the ring is in rooted mode under (`licd keys trust-root`).
 const ROOT_FILE: &str = "root.json";
+/// The root's statement of revoked issuing keys (`licd keys revocations`).
+const KEY_REVOCATIONS_FILE: &str = "key-revocations.json";
 /// A certificate or root document is a few hundred bytes; a much larger file is not one.
 const MAX_PUBLIC_FILE: u64 = 64 * 1024;
 const PID_PREFIX: &str = "k4.pid.";
@@ -251,6 +253,8 @@ struct Inner {
     current: usize,
     /// The root the ring is in rooted mode under: only a key certified by it signs.
     root: Option<Root>,
+    /// The root's statement of revoked keys, served with the revocation list.
+    key_revocations: Option<KeyRevocations>,
 }
 
 /// The signing keys of one key directory, loaded and checked.
@@ -306,12 +310,14 @@ impl KeyRing {
             }
         };
         let root = read_root(dir)?;
+        let key_revocations = read_key_revocations(dir, root.as_ref())?;
         let ring = KeyRing {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 keys,
                 current,
                 root,
+                key_revocations,
             }),
         };
         Ok(ring)
@@ -337,6 +343,16 @@ impl KeyRing {
             reason,
         };
         let kid = k.secret.public_key().id();
+        if self
+            .inner
+            .key_revocations
+            .as_ref()
+            .is_some_and(|r| r.revokes(kid.as_str()))
+        {
+            return Err(refuse(format!(
+                "signing key {kid} is revoked by the root (key-revocations.json): activate another certified key (licd keys list)"
+            )));
+        }
         let Some(cert) = k.cert_for(Some(root)) else {
             return Err(refuse(format!(
                 "the key directory trusts root version {} (root.json), and signing key {kid} has no certificate from it: run `licctl root certify --key {}` where the root secrets are, then `licd keys certify {kid} FILE`",
@@ -413,6 +429,7 @@ impl KeyRing {
             keys,
             current: self.inner.current,
             root: self.inner.root.clone(),
+            key_revocations: self.inner.key_revocations.clone(),
         });
         Ok((self.info(i), chains))
     }
@@ -455,6 +472,7 @@ impl KeyRing {
                 keys: self.inner.keys.clone(),
                 current: self.inner.current,
                 root: Some(root.clone()),
+                key_revocations: self.inner.key_revocations.clone(),
             }),
         };
         next.check_signer(next.inner.current, Timestamp::now())?;
@@ -521,6 +539,56 @@ impl KeyRing {
             }
         }
         ids
+    }
+
+    /// Keeps the root's statement of revoked keys (`licctl root revoke-key`), which licd serves
+    /// with its revocation list so that applications refuse what those keys signed. Refused
+    /// unless the trusted root signed it, when it is older than the one kept, and when it
+    /// revokes the signing key (activate another certified key first). Served from the next
+    /// start.
+    pub fn load_key_revocations(&mut self, json: &str) -> Result<KeyRevocations, KeyRingError> {
+        let dir = self.inner.dir.clone();
+        check_dir(&dir)?;
+        let path = dir.join(KEY_REVOCATIONS_FILE);
+        let refuse = |reason: String| KeyRingError::Uncertified {
+            path: path.clone(),
+            reason,
+        };
+        let Some(root) = &self.inner.root else {
+            return Err(refuse(
+                "key revocations are the root's: trust a root first (licd keys trust-root)".into(),
+            ));
+        };
+        let statement = KeyRevocations::from_json(json, root).map_err(|e| refuse(e.to_string()))?;
+        if let Some(kept) = &self.inner.key_revocations
+            && statement.seq() < kept.seq()
+        {
+            return Err(refuse(format!(
+                "statement {} is older than the one kept ({})",
+                statement.seq(),
+                kept.seq()
+            )));
+        }
+        let signing = self.current().public_key().id();
+        if statement.revokes(signing.as_str()) {
+            return Err(refuse(format!(
+                "it revokes the signing key {signing}: certify and activate another key first, restart, then load it"
+            )));
+        }
+        write_atomic(&dir, KEY_REVOCATIONS_FILE, &[json.as_bytes()])?;
+        self.inner = Arc::new(Inner {
+            dir,
+            keys: self.inner.keys.clone(),
+            current: self.inner.current,
+            root: self.inner.root.clone(),
+            key_revocations: Some(statement.clone()),
+        });
+        Ok(statement)
+    }
+
+    /// The root's statement of revoked keys, as kept.
+    pub fn key_revocations(&self) -> Option<&KeyRevocations> {
+        self.inner.key_revocations.as_ref()
     }
 
     /// The root the ring trusts, in rooted mode.
@@ -592,6 +660,7 @@ impl KeyRing {
                 keys: vec![Arc::new(key)],
                 current: 0,
                 root: None,
+                key_revocations: None,
             }),
         })
     }
@@ -628,6 +697,7 @@ impl KeyRing {
             keys: self.inner.keys.clone(),
             current: i,
             root: self.inner.root.clone(),
+            key_revocations: self.inner.key_revocations.clone(),
         });
         Ok(self.current_info())
     }
@@ -666,6 +736,7 @@ impl KeyRing {
             keys,
             current,
             root: self.inner.root.clone(),
+            key_revocations: self.inner.key_revocations.clone(),
         });
         Ok(())
     }
@@ -917,6 +988,36 @@ fn read_root(dir: &Path) -> Result<Option<Root>, KeyRingError> {
             })
         })
         .transpose()
+}
+
+/// The root's statement of revoked keys kept in the key directory, checked against `root`.
+fn read_key_revocations(
+    dir: &Path,
+    root: Option<&Root>,
+) -> Result<Option<KeyRevocations>, KeyRingError> {
+    let path = dir.join(KEY_REVOCATIONS_FILE);
+    let Some(text) = read_public(&path)? else {
+        return Ok(None);
+    };
+    let refuse = |reason: String| KeyRingError::Uncertified {
+        path: path.clone(),
+        reason,
+    };
+    let root = root.ok_or_else(|| refuse("key revocations without a root (root.json)".into()))?;
+    match KeyRevocations::from_json(&text, root) {
+        Ok(statement) => Ok(Some(statement)),
+        // Kept from before a rotation: signed by the root version the ring trusted then,
+        // whose document the ring keeps (`root.vN.json`), until the re-signed one is loaded.
+        Err(first) => (1..root.version())
+            .rev()
+            .find_map(|v| {
+                let older = read_public(&dir.join(format!("root.v{v}.json"))).ok()??;
+                let older = Root::from_json(&older).ok()?;
+                KeyRevocations::from_json(&text, &older).ok()
+            })
+            .map(Some)
+            .ok_or_else(|| refuse(format!("not the trusted root's statement: {first}"))),
+    }
 }
 
 /// The file name `current` holds, or `None` if there is no `current` file.
