@@ -585,3 +585,25 @@ fn a_root_revokes_a_stolen_key_and_undoes_its_list() {
         uncertified(next_run.load_key_revocations_guarded(&older, &mut guard)).contains("older")
     );
 }
+
+/// An application that trusts a root and, for the transition, its issuing key directly: a token
+/// whose certificate does not chain to the root (signed before a rotation) still verifies by
+/// the key it trusts; one from a key it does not trust does not.
+#[test]
+fn a_directly_trusted_key_needs_no_chaining_certificate() {
+    let (old_root, old_secrets) = root(1, 1);
+    let (new_root, _) = root(1, 1);
+    let issuing = SecretKey::generate().unwrap();
+    let cert = Certificate::sign(grant(&issuing), &[&old_secrets[0]]).unwrap();
+    let token = mint_certified(&issuing, &cert, &claims("P1", "2027-01-01T00:00:00Z")).unwrap();
+    assert!(verifier(&old_root).verify(&token, None, now()).is_ok());
+    uncertified(verifier(&new_root).verify(&token, None, now()));
+    let both = Verifier::builder()
+        .trust_root(new_root)
+        .trust(issuing.public_key().clone())
+        .issuer("acme")
+        .product("P1")
+        .binding(client_verifier::BindingRequirement::Optional)
+        .build();
+    assert!(both.verify(&token, None, now()).unwrap().is_active());
+}
