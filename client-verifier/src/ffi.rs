@@ -31,7 +31,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use crate::{
     BindingRequirement, Fingerprint, LicenseStatus, MatchPolicy, PublicKey, TimeGuard, Timestamp,
-    VerifiedLicense, Verifier, VerifyError,
+    VerifiedLicense, Verifier, VerifierBuilder, VerifyError,
 };
 
 /// The version of this C ABI. It changes only when an existing function, type or code changes
@@ -478,14 +478,8 @@ pub unsafe extern "C" fn cv_verifier_new(
             .issuer(issuer)
             .product(product)
             .min_revocation_seq(min_revocation_seq);
-        if flags & CV_FLAG_BINDING_OPTIONAL != 0 {
-            builder = builder.binding(BindingRequirement::Optional);
-        }
-        if flags & CV_FLAG_MATCH_ALL != 0 {
-            builder = builder.match_policy(MatchPolicy::All);
-        }
         let verifier = into_handle(CvVerifier {
-            inner: RwLock::new(builder.build()),
+            inner: RwLock::new(with_flags(builder, flags).build()),
         });
         // SAFETY: `out` was checked non-null and aligned; the caller promises it is writable.
         unsafe { out.write(verifier) };
@@ -526,24 +520,29 @@ pub unsafe extern "C" fn cv_verifier_new_rooted(
         let issuer = unsafe { read_str(issuer, "issuer") }?;
         // SAFETY: as above.
         let product = unsafe { read_str(product, "product") }?;
-        let mut builder = Verifier::builder()
+        let builder = Verifier::builder()
             .trust_root(root)
             .issuer(issuer)
             .product(product)
             .min_revocation_seq(min_revocation_seq);
-        if flags & CV_FLAG_BINDING_OPTIONAL != 0 {
-            builder = builder.binding(BindingRequirement::Optional);
-        }
-        if flags & CV_FLAG_MATCH_ALL != 0 {
-            builder = builder.match_policy(MatchPolicy::All);
-        }
         let verifier = into_handle(CvVerifier {
-            inner: RwLock::new(builder.build()),
+            inner: RwLock::new(with_flags(builder, flags).build()),
         });
         // SAFETY: `out` was checked non-null and aligned; the caller promises it is writable.
         unsafe { out.write(verifier) };
         Ok(())
     })
+}
+
+/// `builder` with what `flags` (`CV_FLAG_*`, already checked against `KNOWN_FLAGS`) ask for.
+fn with_flags(mut builder: VerifierBuilder, flags: u32) -> VerifierBuilder {
+    if flags & CV_FLAG_BINDING_OPTIONAL != 0 {
+        builder = builder.binding(BindingRequirement::Optional);
+    }
+    if flags & CV_FLAG_MATCH_ALL != 0 {
+        builder = builder.match_policy(MatchPolicy::All);
+    }
+    builder
 }
 
 /// Frees a verifier. NULL, an already freed handle and a pointer not made here are ignored.

@@ -390,6 +390,22 @@ impl Certificate {
     }
 }
 
+/// The signatures of a root document or statement (base64url, 64 bytes each; at most twice
+/// the keys a root has, as a rotation carries both the old and the new root's).
+fn read_signatures(signatures: &[String]) -> Result<Vec<Signature>, VerifyError> {
+    if signatures.len() > 2 * MAX_ROOT_KEYS {
+        return Err(uncertified("too many signatures on the document"));
+    }
+    signatures
+        .iter()
+        .map(|s| {
+            b64_decode_array::<64>(s.as_bytes())
+                .map(|b| Signature::from_bytes(&b))
+                .ok_or(uncertified("a signature is not 64 bytes of base64url"))
+        })
+        .collect()
+}
+
 /// A root: its version, the threshold of signatures it requires, and its public keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Root {
@@ -449,18 +465,7 @@ impl Root {
             }
             keys.push(key);
         }
-        if doc.signatures.len() > 2 * MAX_ROOT_KEYS {
-            return Err(uncertified("too many signatures on the root document"));
-        }
-        let signatures = doc
-            .signatures
-            .iter()
-            .map(|s| {
-                b64_decode_array::<64>(s.as_bytes())
-                    .map(|b| Signature::from_bytes(&b))
-                    .ok_or(uncertified("a root signature is not 64 bytes of base64url"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let signatures = read_signatures(&doc.signatures)?;
         Ok((
             Root {
                 version: doc.version,
@@ -666,18 +671,12 @@ impl KeyRevocations {
                 "the key revocations are signed under another root version than the one trusted",
             ));
         }
-        if doc.revoked.len() > MAX_REVOKED_KEYS || doc.signatures.len() > 2 * MAX_ROOT_KEYS {
-            return Err(uncertified("the key revocation statement is too long"));
+        if doc.revoked.len() > MAX_REVOKED_KEYS {
+            return Err(uncertified(
+                "the key revocation statement names too many keys",
+            ));
         }
-        let signatures = doc
-            .signatures
-            .iter()
-            .map(|s| {
-                b64_decode_array::<64>(s.as_bytes())
-                    .map(|b| Signature::from_bytes(&b))
-                    .ok_or(uncertified("a signature is not 64 bytes of base64url"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let signatures = read_signatures(&doc.signatures)?;
         let message = Self::message(doc.root_version, doc.seq, doc.list_floor, &doc.revoked);
         if root.count_signers(&message, &signatures) < usize::from(root.threshold) {
             return Err(uncertified(
