@@ -6,6 +6,9 @@
 #
 # Usage: scripts/bench-compare-refresh.sh BEFORE_DIR AFTER_DIR [SECONDS] [CONNECTIONS] [ROUNDS]
 #   BEFORE_DIR, AFTER_DIR: directories each holding a release `licd` and `licctl`
+#   CHECK_IN_DAYS=N (environment): the product has `check_in_days = N` in the catalog, so every
+#   refresh is a check-in that mints a fresh token (and, since issue 32, records its digest: a
+#   write); unset, a refresh hands back the seat's stored token and writes nothing.
 # Needs wrk, curl, jq and python3. Everything stays on 127.0.0.1.
 set -euo pipefail
 before=${1:?usage: bench-compare-refresh.sh BEFORE_DIR AFTER_DIR [SECONDS] [CONNECTIONS] [ROUNDS]}
@@ -21,8 +24,13 @@ fp='04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.|BOARD-A1|BFEBFBFF00090672'
 run() { # run NAME DIR ROUND
   local name=$1 bin=$2 round=$3 dir="$work/$1-$3" port=$((20000 + RANDOM % 20000))
   mkdir -p "$dir"
+  local catalog=()
+  if [ -n "${CHECK_IN_DAYS:-}" ]; then
+    printf '[[product]]\nid = "OFFI1"\ncheck_in_days = %s\n' "$CHECK_IN_DAYS" >"$dir/products.toml"
+    catalog=(--products "$dir/products.toml")
+  fi
   "$bin/licd" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
-    --data-dir "$dir/data" --keys-dir "$dir/keys" 2>"$dir/licd.log" &
+    --data-dir "$dir/data" --keys-dir "$dir/keys" "${catalog[@]}" 2>"$dir/licd.log" &
   pid=$!
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break

@@ -322,7 +322,7 @@ impl<R: Read> Reading<R> {
         self.inp.read_exact(buf).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 BackupError::Invalid(format!(
-                    "the file ends at byte {} inside {what}: it is truncated (an interrupted copy?)",
+                    "the file ends at byte {} inside {what}: it is truncated (an interrupted copy?), or a corrupted length points past its end",
                     self.at
                 ))
             } else {

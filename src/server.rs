@@ -207,7 +207,7 @@ impl App {
             .with_trusted(trusted)
             .with_certificate(rooted_certificate(&keys))
             .with_root_chain(keys.root_chain()?)
-            .with_key_revocations(keys.key_revocations().map(|k| k.to_json().to_string()))
+            .with_key_revocations(keys.key_revocations())
             .with_code_check_secs(config.code_check_secs)
             .with_catalog(catalog)
             .with_marketplace(api.clone()),

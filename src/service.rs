@@ -12,6 +12,7 @@ mod callbacks;
 mod codes;
 mod delivery;
 mod facts;
+mod keys;
 mod offline;
 mod queries;
 mod reason;
@@ -27,6 +28,7 @@ pub use crate::license::NewPurchase;
 pub use callbacks::Outcome;
 pub use codes::{CodeRepair, CodeSeat};
 pub use facts::{StoreFacts, store_facts};
+pub use keys::Resigned;
 pub use offline::{Deactivated, OfflineSeat};
 pub use queries::{AuditTrail, Dashboard, Gauges, LicenseDetail, LicenseFilter, LicensePage};
 pub use reason::{MAX_REASON_CHARS, Need, Reason};
@@ -339,6 +341,8 @@ pub struct Service {
     root_chain: Vec<String>,
     /// The root's statement of revoked issuing keys, served with the revocation list.
     key_revocations: Option<String>,
+    /// The keys it revokes: a token one of them signed is honoured only if licd minted it.
+    revoked_keys: Vec<String>,
 }
 
 impl std::fmt::Debug for Service {
@@ -375,6 +379,7 @@ impl Service {
             certificate: None,
             root_chain: Vec::new(),
             key_revocations: None,
+            revoked_keys: Vec::new(),
             key,
         }
     }
@@ -490,10 +495,25 @@ impl Service {
         self
     }
 
-    /// Serves `statement`, the root's revoked keys, with the revocation list.
-    pub fn with_key_revocations(mut self, statement: Option<String>) -> Self {
-        self.key_revocations = statement;
+    /// Serves `statement`, the root's revoked keys, with the revocation list, and honours a
+    /// token signed by one of those keys only when licd recorded minting it.
+    pub fn with_key_revocations(
+        mut self,
+        statement: Option<&client_verifier::KeyRevocations>,
+    ) -> Self {
+        self.key_revocations = statement.map(|k| k.to_json().to_string());
+        self.revoked_keys = statement.map_or_else(Vec::new, |k| k.revoked().to_vec());
         self
+    }
+
+    /// Whether the root revoked the key `kid`.
+    pub(crate) fn key_is_revoked(&self, kid: &str) -> bool {
+        self.revoked_keys.iter().any(|k| k == kid)
+    }
+
+    /// Whether the root has revoked no key (nothing to check).
+    pub(crate) fn revoked_keys_empty(&self) -> bool {
+        self.revoked_keys.is_empty()
     }
 
     /// The root's statement of revoked keys, when there is one.
@@ -544,6 +564,7 @@ impl Service {
             key: &self.key,
             certificate: self.certificate.as_deref(),
             freeze_days: self.settings.freeze_days,
+            record: note_minted,
         }
     }
 
@@ -561,7 +582,14 @@ impl Service {
         op: impl AsyncFnOnce(&Self, &mut Tx) -> Result<(Batch, T), ServiceError>,
     ) -> Result<T, ServiceError> {
         let mut tx = self.store.begin().await?;
-        let (batch, answer) = op(self, &mut tx).await?;
+        let (result, minted) = MINTED
+            .scope(std::cell::RefCell::default(), async {
+                let result = op(self, &mut tx).await;
+                (result, MINTED.with(std::cell::RefCell::take))
+            })
+            .await;
+        let (mut batch, answer) = result?;
+        batch.applied.extend(minted);
         let queued = batch.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
         if batch.is_empty() {
             drop(tx);
@@ -1093,6 +1121,22 @@ impl Service {
         detail: serde_json::Value,
     ) -> AuditEvent {
         AuditEvent::new(&l.id, caller.action, caller.actor(), now, detail)
+    }
+}
+
+tokio::task_local! {
+    /// The record keys ([`crate::license::minted_key`]) of the tokens the running step
+    /// minted: [`Service::transact`] commits them with the step's writes.
+    static MINTED: std::cell::RefCell<Vec<String>>;
+}
+
+/// [`Issuer::record`] of the service: every token minted in a step is recorded with it. A
+/// token minted outside a step would go unrecorded, which only a bug can do.
+fn note_minted(token: &str) {
+    let recorded = MINTED.try_with(|m| m.borrow_mut().push(crate::license::minted_key(token)));
+    debug_assert!(recorded.is_ok(), "a token was minted outside a step");
+    if recorded.is_err() {
+        tracing::error!("a token was minted outside a transaction step: it is not recorded");
     }
 }
 

@@ -400,6 +400,35 @@ async fn licd_serves_the_roots_key_revocations_with_its_list() {
         "--keys-dir",
         s(&keys),
     ]));
+    let statement = |kid: &str, name: &str| {
+        let out = dir.path().join(name);
+        ok(licctl(&[
+            "root",
+            "revoke-key",
+            "--dir",
+            s(&root_dir),
+            "--kid",
+            kid,
+            "--list-floor",
+            "0",
+            "--out",
+            s(&out),
+        ]));
+        out
+    };
+    // Revoking the only key that can sign is refused: licd would have nothing to sign with.
+    let own = statement(&kid, "own.json");
+    let why = refused(licd(&[
+        "keys",
+        "revocations",
+        s(&own),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    assert!(
+        why.contains("no other key has a valid certificate"),
+        "{why}"
+    );
     // A second key, certified, that leaks.
     let added: serde_json::Value = serde_json::from_str(&ok(licd(&[
         "--json",
@@ -419,32 +448,6 @@ async fn licd_serves_the_roots_key_revocations_with_its_list() {
     )
     .unwrap();
 
-    let statement = |kid: &str, name: &str| {
-        let out = dir.path().join(name);
-        ok(licctl(&[
-            "root",
-            "revoke-key",
-            "--dir",
-            s(&root_dir),
-            "--kid",
-            kid,
-            "--list-floor",
-            "0",
-            "--out",
-            s(&out),
-        ]));
-        out
-    };
-    // Revoking the signing key itself is refused: licd would have nothing to sign with.
-    let own = statement(&kid, "own.json");
-    let why = refused(licd(&[
-        "keys",
-        "revocations",
-        s(&own),
-        "--keys-dir",
-        s(&keys),
-    ]));
-    assert!(why.contains("signing key"), "{why}");
     // The leaked one (the statement is cumulative: it still names the signing key too, so
     // the root signs a fresh one naming the leaked key alone, from a clean directory).
     std::fs::remove_file(root_dir.join("key-revocations.json")).unwrap();
@@ -524,4 +527,266 @@ async fn licd_serves_the_roots_key_revocations_with_its_list() {
         "{said}"
     );
     d.terminate();
+}
+
+/// `licctl` against the running daemon's admin API.
+fn licctl_admin(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_licctl"))
+        .args(["--admin-url", &d.admin_url(), "--admin-token-file"])
+        .arg(d.dir.join("data/admin.token"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `POST path` on the public listener: (status, JSON body).
+async fn post_json(
+    c: &reqwest::Client,
+    d: &Daemon,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = c.post(d.url(path)).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// The compromise drill of docs/operations.md §5c, end to end: the signing key is stolen and
+/// the thief mints licenses with it; the ISV certifies a new key, has the root revoke the old
+/// one and re-signs; applications that load the new list refuse both the thief's tokens and the
+/// customer's old ones, licd refuses the thief's tokens on every route that takes a token, and
+/// the customer, after one refresh, holds a token that verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compromise_drill_a_stolen_signing_key_is_revoked_and_customers_keep_working() {
+    const MACHINE: &str = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.|BOARD-A1|BFEBFBFF00090672";
+    const THIEF: &str = "0A:0B:0C:0D:0E:0F|THIEF-DISK-0001|THIEF-BOARD|BFEBFBFF000906EA";
+    let dir = tempfile::tempdir().unwrap();
+    let (root_dir, keys, old_kid, old_public) = root_and_ring(dir.path());
+    let certify = |public: &str, kid: &str, name: &str| {
+        let cert = dir.path().join(name);
+        ok(licctl(&[
+            "root",
+            "certify",
+            "--dir",
+            s(&root_dir),
+            "--key",
+            public,
+            "--max-exp",
+            "2100-01-01",
+            "--out",
+            s(&cert),
+        ]));
+        ok(licd(&[
+            "keys",
+            "certify",
+            kid,
+            s(&cert),
+            "--keys-dir",
+            s(&keys),
+        ]));
+        cert
+    };
+    let old_cert = certify(&old_public, &old_kid, "old.cert");
+    ok(licd(&[
+        "keys",
+        "trust-root",
+        s(&root_dir.join("root.json")),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    let root =
+        Root::from_json(&std::fs::read_to_string(root_dir.join("root.json")).unwrap()).unwrap();
+    let fp = client_verifier::Fingerprint::parse(MACHINE).unwrap();
+
+    // Before: a customer bought a license and activated it on their machine.
+    let d = Daemon::start(dir.path(), &[]);
+    d.wait_log("rooted mode");
+    let c = client();
+    let bought = v1(&c, &d, &get_license("CS-DRILL-1", "biz-drill-1")).await;
+    let unbound = bought.json["license"].as_str().unwrap().to_string();
+    let (status, body) = post_json(
+        &c,
+        &d,
+        "/v1/activate",
+        serde_json::json!({"license": unbound, "fingerprint": MACHINE}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let old_seat = body["token"].as_str().unwrap().to_string();
+    // A check-in token (minted by a refresh, stored nowhere but as a digest).
+    let (status, body) = post_json(
+        &c,
+        &d,
+        "/v1/refresh",
+        serde_json::json!({"token": old_seat}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let refreshed_seat = body["token"].as_str().unwrap().to_string();
+    d.terminate();
+
+    // The theft: a copy of the key directory. The thief mints a license of their own and a
+    // token for the customer's license bound to their machine.
+    let listed: serde_json::Value = serde_json::from_str(&ok(licd(&[
+        "--json",
+        "keys",
+        "list",
+        "--keys-dir",
+        s(&keys),
+    ])))
+    .unwrap();
+    let stolen = client_verifier::SecretKey::from_paserk(
+        std::fs::read_to_string(listed[0]["file"].as_str().unwrap())
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let cert =
+        client_verifier::Certificate::decode(std::fs::read_to_string(&old_cert).unwrap().trim())
+            .unwrap();
+    let now = Timestamp::now();
+    let claims = |jti: &str| {
+        client_verifier::Claims::new(
+            "acme-isv",
+            "thief",
+            jti,
+            "OFFI454488918838374",
+            "",
+            "x",
+            now,
+            now.add_secs(86_400 * 3000),
+            now.add_secs(86_400 * 3015),
+        )
+    };
+    let forged_own = client_verifier::mint_certified(&stolen, &cert, &claims("free-1")).unwrap();
+    let customer_id = d_license_id(&unbound);
+    let forged_theirs =
+        client_verifier::mint_certified(&stolen, &cert, &claims(&customer_id)).unwrap();
+
+    // The answer: a new key, certified; the root revokes the stolen one; licd switches.
+    let added: serde_json::Value = serde_json::from_str(&ok(licd(&[
+        "--json",
+        "keys",
+        "add",
+        "--keys-dir",
+        s(&keys),
+    ])))
+    .unwrap();
+    let new_kid = added["kid"].as_str().unwrap().to_string();
+    certify(added["public"].as_str().unwrap(), &new_kid, "new.cert");
+    let statement = dir.path().join("revoked.json");
+    ok(licctl(&[
+        "root",
+        "revoke-key",
+        "--dir",
+        s(&root_dir),
+        "--kid",
+        &old_kid,
+        "--list-floor",
+        "0",
+        "--out",
+        s(&statement),
+    ]));
+    let said = ok(licd(&[
+        "keys",
+        "revocations",
+        s(&statement),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    assert!(said.contains(&format!("{new_kid} signs")), "{said}");
+
+    let d = Daemon::start(dir.path(), &[]);
+    d.wait_log("rooted mode");
+    let said = ok(licctl_admin(
+        &d,
+        &[
+            "keys",
+            "revoke",
+            &old_kid,
+            "--reason",
+            "drill: key directory copied",
+        ],
+    ));
+    assert!(said.contains("1 license token(s), 1 seat(s)"), "{said}");
+    // Revoking the key that signs now is refused.
+    let out = licctl_admin(&d, &["keys", "revoke", &new_kid, "--reason", "oops"]);
+    assert!(!out.status.success());
+
+    // licd refuses the thief's tokens on every route that takes one.
+    for forged in [&forged_theirs, &forged_own] {
+        let (status, body) =
+            post_json(&c, &d, "/v1/refresh", serde_json::json!({"token": forged})).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("revoked"),
+            "{body}"
+        );
+        let (status, body) = post_json(
+            &c,
+            &d,
+            "/v1/activate",
+            serde_json::json!({"license": forged, "fingerprint": THIEF}),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+    }
+
+    // An application that loads the new list refuses the thief's and the old tokens alike.
+    let served = get_json(&c, &d, "/v1/revocations").await;
+    let mut app = Verifier::builder()
+        .trust_root(root)
+        .issuer("acme-isv")
+        .binding(BindingRequirement::Optional)
+        .build();
+    let mut guard = client_verifier::TimeGuard::default();
+    app.load_key_revocations_guarded(served["keys"].as_str().unwrap(), &mut guard)
+        .unwrap();
+    app.load_revocations_guarded(served["list"].as_str().unwrap(), &mut guard)
+        .unwrap();
+    let now = Timestamp::now();
+    for token in [
+        &forged_own,
+        &forged_theirs,
+        &unbound,
+        &old_seat,
+        &refreshed_seat,
+    ] {
+        assert!(
+            matches!(
+                app.verify_guarded(token, Some(&fp), now, &mut guard),
+                Err(VerifyError::Uncertified { .. })
+            ),
+            "a token of the revoked key verified"
+        );
+    }
+    // The customer refreshes any token licd gave them and gets one that verifies.
+    for (held, bound) in [
+        (&refreshed_seat, true),
+        (&old_seat, true),
+        (&unbound, false),
+    ] {
+        let (status, body) =
+            post_json(&c, &d, "/v1/refresh", serde_json::json!({"token": held})).await;
+        assert_eq!(status, 200, "{body}");
+        let fresh = body["token"].as_str().unwrap();
+        let v = app
+            .verify_guarded(fresh, Some(&fp), now, &mut guard)
+            .unwrap();
+        assert!(v.is_active(), "{:?}", v.status());
+        assert_eq!(v.key_id().as_str(), new_kid);
+        assert_eq!(v.claims().binding.is_some(), bound);
+    }
+    d.terminate();
+}
+
+/// The license id (`jti`) a token carries, read without checking it.
+fn d_license_id(token: &str) -> String {
+    let body = token.split('.').nth(2).unwrap();
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&bytes[..bytes.len() - 64]).unwrap();
+    claims["jti"].as_str().unwrap().to_string()
 }

@@ -165,6 +165,15 @@ pub fn verify(
     Parsed::new(token, implicit)?.verify(key.verifying_key())
 }
 
+/// The key id a licd token's footer names, **unverified**: what a server that keeps tokens it
+/// minted uses to find those of one key. Nothing about the token is checked but its shape;
+/// never trust it for a decision a signature should make.
+pub fn footer_key_id(token: &str) -> Option<String> {
+    let parsed = Parsed::new(token, b"").ok()?;
+    let footer: crate::claims::Footer<'_> = crate::claims::from_json(parsed.footer(), "").ok()?;
+    Some(footer.kid.into_owned())
+}
+
 /// Signs `message` with `footer` and `implicit` into a v4.public token.
 #[cfg(feature = "sign")]
 pub fn sign(key: &crate::SecretKey, message: &[u8], footer: &[u8], implicit: &[u8]) -> String {

@@ -107,8 +107,10 @@ pub enum KeysCommand {
     /// Keep the root's statement of revoked keys (`licctl root revoke-key … --out FILE`), to
     /// serve with the revocation list (`GET /v1/revocations`, field `keys`).
     ///
-    /// Refused when it revokes the signing key: certify and activate another key first. A
-    /// revoked key can no longer become the signing key. Restart licd to serve it.
+    /// When it revokes the signing key, the newest key with a valid certificate signs from now
+    /// on (refused when there is none: certify one first). A revoked key can no longer become
+    /// the signing key. Restart licd to serve it, then sign the revoked key's tokens again
+    /// with `licctl keys revoke KID --reason TEXT`.
     ///
     /// Example: licd keys revocations revoked-keys.json
     Revocations {
@@ -263,11 +265,13 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", file.display())))?;
             let mut ring = KeyRing::open(&dir).map_err(key_error)?;
+            let signing_before = ring.current().public_key().id().clone();
             let statement = ring.load_key_revocations(&text).map_err(key_error)?;
+            let signing = ring.current().public_key().id().clone();
             if json {
                 println!(
                     "{}",
-                    json!({ "seq": statement.seq(), "revoked": statement.revoked(), "list_floor": statement.list_floor() })
+                    json!({ "seq": statement.seq(), "revoked": statement.revoked(), "list_floor": statement.list_floor(), "signing": signing.as_str() })
                 );
             } else {
                 println!(
@@ -275,6 +279,16 @@ pub fn run(args: KeysArgs, json: bool) -> Result<(), CliError> {
                     statement.seq(),
                     statement.revoked().len()
                 );
+                if signing != signing_before {
+                    println!(
+                        "the signing key {signing_before} is revoked: {signing} signs from the restart on"
+                    );
+                }
+                for kid in statement.revoked() {
+                    println!(
+                        "after the restart, sign again what {kid} signed: licctl keys revoke {kid} --reason TEXT"
+                    );
+                }
             }
         }
         KeysCommand::TrustRoot { file } => {

@@ -86,6 +86,11 @@ pub enum Command {
     /// Example: licctl revocations export > revocations.paseto
     #[command(subcommand)]
     Revocations(RevocationsCommand),
+    /// The running daemon's keys: after the root revoked one, sign its tokens again.
+    ///
+    /// Example: licctl keys revoke k4.pid.Xq3… --reason "server backup stolen"
+    #[command(subcommand)]
+    Keys(licenses::KeysCommand),
     /// Calls licd owes the marketplace (device-license uploads, order queries).
     ///
     /// Example: licctl outbox list --dead
@@ -207,6 +212,7 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
             licenses::run(&cli.admin, AdminCommand::Revocations(c), cli.json)
         }
         Command::Outbox(c) => licenses::run(&cli.admin, AdminCommand::Outbox(c), cli.json),
+        Command::Keys(c) => licenses::run(&cli.admin, AdminCommand::Keys(c), cli.json),
         Command::Offline(c) => match super::offline::run_local(&c, cli.json) {
             Some(done) => done,
             None => licenses::run(&cli.admin, AdminCommand::Offline(c), cli.json),

@@ -263,6 +263,30 @@ pub enum RevocationsCommand {
     Export,
 }
 
+/// `licctl keys …` (the running daemon's side of the key hierarchy; the keys themselves are
+/// managed on the server with `licd keys`).
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// After the root revoked an issuing key (`licctl root revoke-key`, then `licd keys
+    /// revocations FILE` and a restart on every node): sign again, with the current key, every
+    /// live license, seat and device license token the revoked key signed. Customers get the
+    /// new token on their next refresh; device licenses go to the marketplace again. Safe to
+    /// run again.
+    ///
+    /// Example: licctl keys revoke k4.pid.Xq3… --reason "server backup stolen"
+    Revoke(KeyRevokeArgs),
+}
+
+/// Arguments of `keys revoke`.
+#[derive(Debug, Args)]
+pub struct KeyRevokeArgs {
+    /// The revoked key's id (`k4.pid.…`, as `licd keys list` shows it).
+    pub kid: String,
+    /// Why, for the audit log (required).
+    #[arg(long)]
+    pub reason: String,
+}
+
 /// `licctl outbox …`
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
@@ -302,6 +326,8 @@ pub enum AdminCommand {
     Products(ProductsCommand),
     /// `revocations …`
     Revocations(RevocationsCommand),
+    /// `keys …`
+    Keys(KeysCommand),
     /// `outbox …`
     Outbox(OutboxCommand),
     /// `offline activate|deactivate`
@@ -363,6 +389,7 @@ pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliEr
             AdminCommand::Revocations(RevocationsCommand::Export) => {
                 revocations(&client, json).await
             }
+            AdminCommand::Keys(KeysCommand::Revoke(a)) => revoke_key(&client, &a, json).await,
             AdminCommand::Outbox(OutboxCommand::List(a)) => outbox_list(&client, &a, json).await,
             AdminCommand::Outbox(OutboxCommand::Retry(a)) => outbox_retry(&client, &a, json).await,
             AdminCommand::Offline(cmd) => offline(&client, cmd, json).await,
@@ -898,6 +925,36 @@ async fn revocations(c: &AdminClient, json: bool) -> Result<(), CliError> {
     } else {
         say!("{}", typed::<RevocationsResponse>(v)?.list);
     }
+    Ok(())
+}
+
+async fn revoke_key(c: &AdminClient, a: &KeyRevokeArgs, json: bool) -> Result<(), CliError> {
+    let req = c
+        .request(
+            Method::POST,
+            &format!("/admin/v1/keys/{}/revoke", seg(a.kid.trim())),
+        )
+        .json(&RevokeRequest {
+            reason: Some(a.reason.clone()),
+        });
+    let v = c.json(req).await?;
+    if json {
+        say!("{v}");
+        return Ok(());
+    }
+    let done: crate::service::Resigned = typed(v)?;
+    say!(
+        "signed again with {}: {} license token(s), {} seat(s), {} device license(s) (queued for upload) of {} licenses",
+        done.signing_kid,
+        done.licenses,
+        done.seats,
+        done.devices,
+        done.scanned
+    );
+    say!(
+        "customers get the new tokens on their next refresh; tokens {} signed that this server did not mint are refused",
+        done.kid
+    );
     Ok(())
 }
 

@@ -543,9 +543,9 @@ impl KeyRing {
 
     /// Keeps the root's statement of revoked keys (`licctl root revoke-key`), which licd serves
     /// with its revocation list so that applications refuse what those keys signed. Refused
-    /// unless the trusted root signed it, when it is older than the one kept, and when it
-    /// revokes the signing key (activate another certified key first). Served from the next
-    /// start.
+    /// unless the trusted root signed it, and when it is older than the one kept. When it
+    /// revokes the signing key, the newest key with a valid certificate that it leaves signs
+    /// instead (refused when there is none). Served, and signed with, from the next start.
     pub fn load_key_revocations(&mut self, json: &str) -> Result<KeyRevocations, KeyRingError> {
         let dir = self.inner.dir.clone();
         check_dir(&dir)?;
@@ -569,20 +569,44 @@ impl KeyRing {
                 kept.seq()
             )));
         }
-        let signing = self.current().public_key().id();
-        if statement.revokes(signing.as_str()) {
-            return Err(refuse(format!(
-                "it revokes the signing key {signing}: certify and activate another key first, restart, then load it"
-            )));
-        }
-        write_atomic(&dir, KEY_REVOCATIONS_FILE, &[json.as_bytes()])?;
+        let previous = Arc::clone(&self.inner);
         self.inner = Arc::new(Inner {
-            dir,
-            keys: self.inner.keys.clone(),
-            current: self.inner.current,
-            root: self.inner.root.clone(),
+            dir: dir.clone(),
+            keys: previous.keys.clone(),
+            current: previous.current,
+            root: previous.root.clone(),
             key_revocations: Some(statement.clone()),
         });
+        // When it revokes the signing key, the newest certified key the statement leaves
+        // signs from now on; without one the statement is refused and nothing changes.
+        let signing = self.current().public_key().id().clone();
+        if statement.revokes(signing.as_str()) {
+            let now = Timestamp::now();
+            let Some(next) =
+                (0..self.inner.keys.len()).find(|&i| self.check_signer(i, now).is_ok())
+            else {
+                self.inner = previous;
+                return Err(refuse(format!(
+                    "it revokes the signing key {signing}, and no other key has a valid certificate to sign in its place: certify one first (licd keys add, licctl root certify, licd keys certify), then load it"
+                )));
+            };
+            write_atomic(
+                &dir,
+                CURRENT,
+                &[self.inner.keys[next].name.as_bytes(), b"\n"],
+            )?;
+            self.inner = Arc::new(Inner {
+                dir: dir.clone(),
+                keys: self.inner.keys.clone(),
+                current: next,
+                root: self.inner.root.clone(),
+                key_revocations: Some(statement.clone()),
+            });
+        }
+        if let Err(e) = write_atomic(&dir, KEY_REVOCATIONS_FILE, &[json.as_bytes()]) {
+            self.inner = previous;
+            return Err(e);
+        }
         Ok(statement)
     }
 

@@ -488,6 +488,22 @@ pub struct Issuer<'a> {
     pub certificate: Option<&'a client_verifier::Certificate>,
     /// Length of the freeze window after `exp`, in days.
     pub freeze_days: u32,
+    /// Told of every token minted, so that the caller can keep a record of what it issued
+    /// (licd records a digest of each: see [`minted_key`]).
+    pub record: fn(&str),
+}
+
+/// The key under which licd records that it minted `token` (among the operations applied
+/// once, whose keys never start with `minted`): a SHA-256 of the token, so the record holds
+/// nothing a customer could use. After the root revokes a key, a token that key signed is
+/// honoured only when its record exists: whoever stole the key can sign anything, but cannot
+/// make licd have minted it.
+pub fn minted_key(token: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "minted\0{}",
+        crate::crypto::hex(&sha2::Sha256::digest(token.as_bytes()))
+    )
 }
 
 /// Why an operation was refused. Each maps to a marketplace result code in the service.
@@ -701,14 +717,16 @@ impl License {
         binding: Option<Binding>,
     ) -> Result<String, DomainError> {
         let claims = self.claims(issuer, now, binding);
-        match issuer.certificate {
+        let token = match issuer.certificate {
             Some(cert) => client_verifier::mint_certified(issuer.key, cert, &claims),
             None => mint(issuer.key, &claims),
         }
         .map_err(|e| DomainError::Mint {
             id: self.id.clone(),
             reason: e.to_string(),
-        })
+        })?;
+        (issuer.record)(&token);
+        Ok(token)
     }
 
     /// Sets a new absolute expiry (renewal, trial to formal, refund of a renewal period) and
@@ -1094,6 +1112,7 @@ mod tests {
             key,
             certificate: None,
             freeze_days: 15,
+            record: |_| {},
         }
     }
 

@@ -77,7 +77,7 @@ impl Service {
                 return Err(ServiceError::Invalid(NOT_OURS.into()));
             };
             check_bindable(&l, "an offline request")?;
-            let claims = s.open_token(proven, now)?;
+            let (claims, _) = s.open_signed(proven, now)?;
             refuse_superseded(&l, &claims)?;
             let seats = tx.activations(&l.id).await?;
             let mut batch = Batch::default();

@@ -48,10 +48,56 @@ pub struct Reissued {
 }
 
 impl Service {
-    /// Checks that `token` is one of ours (signature by a trusted key, issuer) and returns its
-    /// claims, whatever its dates and binding: a client refreshing an expired token is the
-    /// point of refreshing.
-    pub(super) fn open_token(&self, token: &str, now: Timestamp) -> Result<Claims, ServiceError> {
+    /// Checks that `token` is one of ours and returns its claims, whatever its dates and
+    /// binding: a client refreshing an expired token is the point of refreshing. "Ours" is a
+    /// signature by a trusted key and our issuer, and, for a key the root has revoked, a token
+    /// licd minted: its digest recorded ([`crate::license::minted_key`]), or, for tokens
+    /// minted before digests were recorded, one the store still holds for that license.
+    pub(super) async fn open_token(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Claims, ServiceError> {
+        let (claims, kid) = self.open_signed(token, now)?;
+        if self.key_is_revoked(&kid) && !self.minted_here(token, &claims.jti).await? {
+            tracing::warn!(key = %kid, license = %crate::logsafe::quoted(&claims.jti), "refused a token signed by a revoked key that this server did not mint");
+            return Err(ServiceError::Invalid(format!(
+                "license: signed by key {kid}, which the root has revoked, and not a token this server issued"
+            )));
+        }
+        Ok(claims)
+    }
+
+    /// Whether licd minted `token` of license `id`.
+    async fn minted_here(&self, token: &str, id: &str) -> Result<bool, ServiceError> {
+        let store = self.store();
+        if store.applied(&crate::license::minted_key(token)).await? {
+            return Ok(true);
+        }
+        let Some(l) = store.license(id).await? else {
+            return Ok(false);
+        };
+        let t = Some(token);
+        Ok(l.issued_token.as_deref() == t
+            || l.latest_token.as_deref() == t
+            || store
+                .activations(id)
+                .await?
+                .iter()
+                .any(|a| a.token == token)
+            || store
+                .devices_for(id)
+                .await?
+                .iter()
+                .any(|d| d.token == token))
+    }
+
+    /// [`Service::open_token`] for a token the store holds (licd minted it), with its key.
+    pub(super) fn open_signed(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<(Claims, String), ServiceError> {
         let mut builder = Verifier::builder()
             .issuer(self.settings.issuer.clone())
             .binding(BindingRequirement::Optional);
@@ -60,9 +106,17 @@ impl Service {
         }
         let verifier = danger::skip_device_check(builder).build();
         match verifier.verify(token, None, now) {
-            Ok(v) => Ok(v.claims().clone()),
+            Ok(v) => Ok((v.claims().clone(), v.key_id().as_str().to_string())),
             Err(e) => Err(ServiceError::Invalid(format!("license: {e}"))),
         }
+    }
+
+    /// Whether a key the root has revoked signed `token` (one the store holds): such a token
+    /// is minted again before it is handed out.
+    pub(crate) fn signed_by_revoked_key(&self, token: &str) -> bool {
+        !self.revoked_keys_empty()
+            && client_verifier::paseto::footer_key_id(token)
+                .is_some_and(|k| self.key_is_revoked(&k))
     }
 
     /// `/v1/activate`: binds the unbound License 1.0 token `token` to the device `fingerprint`.
@@ -74,7 +128,7 @@ impl Service {
         fingerprint: &str,
         now: Timestamp,
     ) -> Result<Seat, ServiceError> {
-        let claims = self.open_token(token, now)?;
+        let claims = self.open_token(token, now).await?;
         if claims.binding.is_some() {
             return Err(ServiceError::Invalid(
                 "license: this token is already bound to a device; use /v1/refresh for its newest revision".into(),
@@ -206,7 +260,7 @@ impl Service {
     }
 
     /// A seat's token minted again at the license's current revision (for the caller to store).
-    fn remint_seat(
+    pub(super) fn remint_seat(
         &self,
         l: &License,
         a: &Activation,
@@ -227,7 +281,7 @@ impl Service {
     /// `/v1/refresh`: the newest revision of the license `token` belongs to, for the same
     /// device binding. A released license or a revoked binding is [`ServiceError::Revoked`].
     pub async fn refresh(&self, token: &str, now: Timestamp) -> Result<Refreshed, ServiceError> {
-        let claims = self.open_token(token, now)?;
+        let claims = self.open_token(token, now).await?;
         if claims.jti.starts_with(crate::license::CODE_ID_PREFIX) {
             self.check_code_if_due(&claims.jti, now).await;
         }
@@ -260,6 +314,13 @@ impl Service {
                 (None, Kind::Classic | Kind::Code) if l.check_in_days > 0 => {
                     l.mint(&s.issuer(), now, None)?
                 }
+                // The root revoked the key that signed it: the same license, signed now.
+                (None, Kind::Classic) if l.current_token().is_some_and(|t| s.signed_by_revoked_key(t)) => {
+                    let token = l.mint(&s.issuer(), now, None)?;
+                    l.latest_token = Some(token.clone());
+                    batch.licenses.push(l.clone());
+                    token
+                }
                 (None, Kind::Classic | Kind::Code) => {
                     l.current_token().unwrap_or_default().to_string()
                 }
@@ -273,7 +334,9 @@ impl Service {
                         Some(_) if l.check_in_days > 0 => {
                             l.mint(&s.issuer(), now, Some(b.clone()))?
                         }
-                        Some(a) if a.revision == l.revision => a.token.clone(),
+                        Some(a) if a.revision == l.revision && !s.signed_by_revoked_key(&a.token) => {
+                            a.token.clone()
+                        }
                         Some(a) => {
                             let a = s.remint_seat(&l, a, now)?;
                             batch.activations.push(a.clone());

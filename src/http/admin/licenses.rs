@@ -39,6 +39,7 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/licenses/{id}/reissue", post(reissue))
         .route("/licenses/{id}/revoke", post(revoke))
         .route("/revocations", get(revocations))
+        .route("/keys/{kid}/revoke", post(revoke_key))
         .route("/outbox", get(outbox))
         .route("/outbox/{id}/retry", post(retry))
 }
@@ -266,6 +267,26 @@ async fn revoke(
         )
         .await?;
     Ok(Json(Summary::from(&l)))
+}
+
+/// `POST /admin/v1/keys/{kid}/revoke`: signs again what a key the root revoked signed.
+async fn revoke_key(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(kid): Path<String>,
+    body: Result<Json<RevokeRequest>, JsonRejection>,
+) -> Result<Json<crate::service::Resigned>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let done = st
+        .service
+        .resign_revoked_key(
+            &kid,
+            &actor(&headers),
+            req.reason.as_deref().unwrap_or(""),
+            Timestamp::now(),
+        )
+        .await?;
+    Ok(Json(done))
 }
 
 async fn revocations(State(st): State<AdminState>) -> Result<Json<RevocationsResponse>, ApiError> {
