@@ -589,7 +589,7 @@ impl Service {
             })
             .await;
         let (mut batch, answer) = result?;
-        batch.applied.extend(minted);
+        record_minted(&mut batch, minted);
         let queued = batch.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
         if batch.is_empty() {
             drop(tx);
@@ -1125,19 +1125,49 @@ impl Service {
 }
 
 tokio::task_local! {
-    /// The record keys ([`crate::license::minted_key`]) of the tokens the running step
-    /// minted: [`Service::transact`] commits them with the step's writes.
+    /// The tokens the running step minted: [`Service::transact`] commits their records
+    /// ([`crate::license::minted_key`]) with the step's writes.
     static MINTED: std::cell::RefCell<Vec<String>>;
 }
 
-/// [`Issuer::record`] of the service: every token minted in a step is recorded with it. A
-/// token minted outside a step would go unrecorded, which only a bug can do.
+/// Adds to `batch` the records of the tokens its step minted, but for those the batch keeps
+/// for good: a license's first token (`issued_token`, answered byte for byte to every repeated
+/// `getLicense`) and a device license's (replaced only by re-signing, which records the old
+/// one). The store holding such a token is the record ([`Service::open_token`] looks there
+/// too), so the callbacks that mint them write nothing more.
+fn record_minted(batch: &mut Batch, minted: Vec<String>) {
+    if minted.is_empty() {
+        return;
+    }
+    let kept: std::collections::HashSet<&str> = batch
+        .licenses
+        .iter()
+        .filter_map(|l| l.issued_token.as_deref())
+        .chain(batch.devices.iter().map(|(_, d)| d.token.as_str()))
+        .collect();
+    let records: Vec<String> = minted
+        .iter()
+        .filter(|t| !kept.contains(t.as_str()))
+        .map(|t| crate::license::minted_key(t))
+        .collect();
+    batch.applied.extend(records);
+}
+
+/// [`Issuer::record`] of the service: every token minted in a step is recorded with it
+/// ([`record_minted`]). A token minted outside a step would go unrecorded, which only a bug can
+/// do.
 fn note_minted(token: &str) {
-    let recorded = MINTED.try_with(|m| m.borrow_mut().push(crate::license::minted_key(token)));
+    let recorded = MINTED.try_with(|m| m.borrow_mut().push(token.to_string()));
     debug_assert!(recorded.is_ok(), "a token was minted outside a step");
     if recorded.is_err() {
         tracing::error!("a token was minted outside a transaction step: it is not recorded");
     }
+}
+
+/// Records, with the running step, that licd minted `token` earlier and the step replaces it
+/// in the store: a customer may still hold it, and it may predate the records.
+pub(crate) fn note_replaced(token: &str) {
+    note_minted(token);
 }
 
 /// The license `id`, read in step `tx`, or [`ServiceError::NotFound`].
@@ -1265,6 +1295,54 @@ mod tests {
             Status::Frozen
         );
         assert_eq!(store.verify_audit_chain().unwrap(), Ok(4));
+    }
+
+    /// Every token minted is recorded with its step, but those the store keeps for good: the
+    /// first token of a license is not (the store holds it), a renewal's is, and a refresh that
+    /// mints (a check-in) records what it handed out.
+    #[tokio::test]
+    async fn tokens_minted_are_recorded_with_their_step() {
+        use crate::license::minted_key;
+        let (store, svc) = service();
+        let now = t("2026-01-01T00:00:00Z");
+        let (_, first) = svc
+            .issue_classic(purchase("O7"), caller("getLicense", None), now)
+            .await
+            .unwrap();
+        assert!(!store.applied(&minted_key(&first)).unwrap());
+        svc.renew(
+            "lic-O7",
+            "R7",
+            t("2028-01-01T00:00:00Z"),
+            None,
+            caller("refreshLicense", None),
+            now,
+        )
+        .await
+        .unwrap();
+        let renewed = store
+            .license("lic-O7")
+            .unwrap()
+            .unwrap()
+            .latest_token
+            .unwrap();
+        assert_ne!(renewed, first);
+        assert!(store.applied(&minted_key(&renewed)).unwrap());
+        let mut l = store.license("lic-O7").unwrap().unwrap();
+        l.check_in_days = 7;
+        store
+            .apply(Batch {
+                licenses: vec![l],
+                ..Batch::default()
+            })
+            .unwrap();
+        let checked_in = svc
+            .refresh(&renewed, t("2026-01-02T00:00:00Z"))
+            .await
+            .unwrap()
+            .token;
+        assert_ne!(checked_in, renewed);
+        assert!(store.applied(&minted_key(&checked_in)).unwrap());
     }
 
     /// Signed times keep the milliseconds the marketplace sent: an unfreeze signed 400 ms after

@@ -9,7 +9,7 @@
 use client_verifier::{Binding, Fingerprint, Timestamp};
 use serde_json::json;
 
-use super::{Reason, Service, ServiceError, must_get};
+use super::{Reason, Service, ServiceError, must_get, note_replaced};
 use crate::job::{Job, Task};
 use crate::license::{DeviceLicense, Kind, Status, binding_salt};
 use crate::store::{AuditEvent, Batch, DeviceKey};
@@ -112,8 +112,13 @@ impl Service {
             if l.status == Status::Released {
                 return Ok((batch, (false, 0, 0)));
             }
+            // Each token replaced here is recorded first: a customer may still hold it, and it
+            // may predate the records.
             let license = l.kind == Kind::Classic && l.current_token().is_some_and(by_kid);
             if license {
+                if let Some(old) = &l.latest_token {
+                    note_replaced(old);
+                }
                 l.latest_token = Some(l.mint(&s.issuer(), now, None)?);
                 batch.licenses.push(l.clone());
             }
@@ -153,6 +158,7 @@ impl Service {
                     token: token.clone(),
                 };
                 batch.jobs.push(Job::new(job_id, id, task, now));
+                note_replaced(&d.token);
                 let key = DeviceKey {
                     license_id: d.license_id.clone(),
                     event_id: d.event_id.clone(),

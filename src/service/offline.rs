@@ -90,6 +90,7 @@ impl Service {
                 Some(a) => {
                     // A renewal or a check-in: the same seat, a fresh token.
                     let mut a = a.clone();
+                    super::note_replaced(&a.token);
                     a.token = l.mint(&s.issuer(), now, Some(req.binding().clone()))?;
                     a.revision = l.revision;
                     (a, false)

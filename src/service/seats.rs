@@ -273,6 +273,7 @@ impl Service {
             ))
         })?;
         let mut a = a.clone();
+        super::note_replaced(&a.token);
         a.token = l.mint(&self.issuer(), now, Some(binding))?;
         a.revision = l.revision;
         Ok(a)
@@ -316,6 +317,9 @@ impl Service {
                 }
                 // The root revoked the key that signed it: the same license, signed now.
                 (None, Kind::Classic) if l.current_token().is_some_and(|t| s.signed_by_revoked_key(t)) => {
+                    if let Some(old) = &l.latest_token {
+                        super::note_replaced(old);
+                    }
                     let token = l.mint(&s.issuer(), now, None)?;
                     l.latest_token = Some(token.clone());
                     batch.licenses.push(l.clone());
