@@ -162,6 +162,18 @@ typedef enum cv_status {
 } cv_status;
 
 /**
+ * The verifier's whole persisted state, opaque: the clock-rollback guard, the newest revocation
+ * list loaded and, under a root, the root version accepted and the root's newest key
+ * revocations loaded. Made by [`cv_guard_new`] (fresh, or from the saved text of any version,
+ * `tg1.…` to `tg3.…`), saved as [`cv_guard_encode`]'s text after every call that takes it,
+ * whatever the result, released by [`cv_guard_free`]. Deleting the stored root or statement
+ * then makes the verifier refuse to answer (`CV_RESULT_UNCERTIFIED`) rather than fall back to
+ * what they replaced. Opaque, unlike [`CvState`], so that what later versions add to the state
+ * (floating licenses' borrowed leases) never changes a layout an application compiled in.
+ */
+typedef struct cv_guard cv_guard;
+
+/**
  * A license that passed verification, and what it says. Made by [`cv_verify`] or
  * [`cv_verify_now`], released by [`cv_license_free`].
  */
@@ -362,6 +374,105 @@ enum cv_result cv_verify_with_state(const struct cv_verifier *verifier,
 enum cv_result cv_verifier_load_revocations_with_state(const struct cv_verifier *verifier,
                                                        const char *list,
                                                        struct CvState *state);
+
+/**
+ * A new state into `*out`: from `text`, the saved text of any version (`tg1.…`, `tg2.…`,
+ * `tg3.…`, as [`cv_guard_encode`] and [`cv_state_encode`] write it), or a fresh one when
+ * `text` is NULL or empty. Unreadable text fails with `CV_RESULT_INVALID_ARGUMENT`. Free it
+ * with [`cv_guard_free`].
+ *
+ * # Safety
+ * `text` is NULL or NUL-terminated; `out` is NULL or writable.
+ */
+enum cv_result cv_guard_new(const char *text, struct cv_guard **out);
+
+/**
+ * The text to save for `guard`, into `*out` (free it with [`cv_string_free`]).
+ *
+ * # Safety
+ * `guard` is NULL or a live handle; `out` is NULL or writable.
+ */
+enum cv_result cv_guard_encode(const struct cv_guard *guard, char **out);
+
+/**
+ * What `guard` holds, each out-parameter NULL or written: the latest Unix time seen, the
+ * newest revocation list loaded, the newest root statement of revoked keys loaded, the newest
+ * root version accepted. For display and tests; the text is what to save.
+ *
+ * # Safety
+ * `guard` is NULL or a live handle; each out-parameter is NULL or writable.
+ */
+enum cv_result cv_guard_read(const struct cv_guard *guard,
+                             int64_t *last_seen,
+                             uint64_t *revocation_seq,
+                             uint64_t *key_revocation_seq,
+                             uint32_t *root_version);
+
+/**
+ * Frees a state. NULL, an already freed handle and a pointer not made here are ignored.
+ *
+ * # Safety
+ * No other thread is using the state.
+ */
+void cv_guard_free(struct cv_guard *guard);
+
+/**
+ * [`cv_verify_with_state`] with the whole state: also refuses to answer under a root older
+ * than the one the state accepted, or without the key revocations it says were loaded
+ * (`CV_RESULT_UNCERTIFIED`). On success the state moves forward; save it.
+ *
+ * # Safety
+ * As for [`cv_verify`]; `guard` is NULL or a live handle.
+ */
+enum cv_result cv_verify_guarded(const struct cv_verifier *verifier,
+                                 const char *token,
+                                 const char *fingerprint,
+                                 int64_t unix_time,
+                                 struct cv_guard *guard,
+                                 struct cv_license **out);
+
+/**
+ * [`cv_verifier_load_revocations_with_state`] with the whole state.
+ *
+ * # Safety
+ * As for [`cv_verifier_load_revocations`]; `guard` is NULL or a live handle.
+ */
+enum cv_result cv_verifier_load_revocations_guarded(const struct cv_verifier *verifier,
+                                                    const char *list,
+                                                    struct cv_guard *guard);
+
+/**
+ * Loads the root's statement of revoked issuing keys (the `keys` field of licd's `GET
+ * /v1/revocations`, or the statement the application stored) into a verifier made with
+ * [`cv_verifier_new_rooted`]: tokens and revocation lists those keys signed are refused from
+ * then on. Load it **before** the revocation list it came with. Refused
+ * (`CV_RESULT_UNCERTIFIED`) unless the root's threshold signed it, and when it is older than
+ * one `guard` has seen; records it in `guard`. Store the statement beside the state.
+ *
+ * # Safety
+ * `verifier` and `guard` are NULL or live handles; `statement_json` is NULL or NUL-terminated.
+ */
+enum cv_result cv_verifier_load_key_revocations(const struct cv_verifier *verifier,
+                                                const char *statement_json,
+                                                struct cv_guard *guard);
+
+/**
+ * Moves a rooted verifier's root forward along `documents`: the body of licd's `GET /v1/root`
+ * (`{"version":…,"roots":[…]}`) or a JSON array of root documents, oldest first. Each newer
+ * version must be signed by the threshold of the one before and of its own keys; one that is
+ * not fails with `CV_RESULT_UNCERTIFIED` and changes nothing. Records the version reached in
+ * `guard`. When the root changed, `*new_root` receives its document (free it with
+ * [`cv_string_free`]): store it, and make the verifier from it next time; otherwise `*new_root`
+ * is set to NULL.
+ *
+ * # Safety
+ * `verifier` and `guard` are NULL or live handles; `documents` is NULL or NUL-terminated;
+ * `new_root` is NULL or writable.
+ */
+enum cv_result cv_verifier_update_root(const struct cv_verifier *verifier,
+                                       const char *documents,
+                                       struct cv_guard *guard,
+                                       char **new_root);
 
 /**
  * Frees a license; strings read from it are invalid afterwards. NULL, an already freed handle

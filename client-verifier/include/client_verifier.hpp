@@ -6,6 +6,8 @@
  * wrapper builds as C++11, and a license check is rare enough that the cost does not matter.
  *
  *   client_verifier::Verifier v({"k4.public.…"}, "acme-isv", "OFFI454488918838374");
+ *   (or, trusting a root: client_verifier::Verifier::rooted(root_json, "acme-isv", "OFFI…") with a
+ *   client_verifier::Guard in place of the State)
  *   client_verifier::State state = client_verifier::State::decode(saved_text);
  *   client_verifier::License l = v.verify_now(token, nullptr, state);  // throws Error
  *   save(state.encode());
@@ -52,6 +54,9 @@ struct FreeVerifier {
 struct FreeLicense {
   void operator()(cv_license *l) const noexcept { cv_license_free(l); }
 };
+struct FreeGuard {
+  void operator()(cv_guard *g) const noexcept { cv_guard_free(g); }
+};
 struct FreeString {
   void operator()(char *s) const noexcept { cv_string_free(s); }
 };
@@ -87,6 +92,54 @@ class State {
 
  private:
   CvState s_;
+};
+
+/* The whole persisted state, owning a cv_guard: what State holds, and under a root the root
+ * version accepted and the root's newest key revocations loaded, so that deleting the stored
+ * root or statement cannot bring back what they replaced. Save encode()'s text after each check,
+ * whatever the result; decode() reads the text of every earlier version, a State's included. */
+class Guard {
+ public:
+  Guard() {
+    cv_guard *g = nullptr;
+    detail::check(cv_guard_new(nullptr, &g));
+    g_.reset(g);
+  }
+  static Guard decode(const std::string &text) {
+    cv_guard *g = nullptr;
+    detail::check(cv_guard_new(text.c_str(), &g));
+    return Guard(g);
+  }
+  std::string encode() const {
+    char *out = nullptr;
+    detail::check(cv_guard_encode(g_.get(), &out));
+    return detail::take(out);
+  }
+  int64_t last_seen() const {
+    int64_t v = 0;
+    detail::check(cv_guard_read(g_.get(), &v, nullptr, nullptr, nullptr));
+    return v;
+  }
+  uint64_t revocation_seq() const {
+    uint64_t v = 0;
+    detail::check(cv_guard_read(g_.get(), nullptr, &v, nullptr, nullptr));
+    return v;
+  }
+  uint64_t key_revocation_seq() const {
+    uint64_t v = 0;
+    detail::check(cv_guard_read(g_.get(), nullptr, nullptr, &v, nullptr));
+    return v;
+  }
+  uint32_t root_version() const {
+    uint32_t v = 0;
+    detail::check(cv_guard_read(g_.get(), nullptr, nullptr, nullptr, &v));
+    return v;
+  }
+  cv_guard *raw() noexcept { return g_.get(); }
+
+ private:
+  explicit Guard(cv_guard *g) : g_(g) {}
+  std::unique_ptr<cv_guard, detail::FreeGuard> g_;
 };
 
 /* A license that verified (active, frozen, expired or due for check-in: read status()). */
@@ -155,6 +208,37 @@ class Verifier {
     v_.reset(v);
   }
 
+  /* A verifier that trusts a root (root.json, or the newest root document the application
+   * stored) instead of keys: tokens verify through the certificate in their footer. Use it
+   * with a Guard. */
+  static Verifier rooted(const std::string &root_json, const std::string &issuer,
+                         const std::string &product, uint32_t flags = 0,
+                         uint64_t min_revocation_seq = 0) {
+    cv_verifier *v = nullptr;
+    detail::check(cv_verifier_new_rooted(root_json.c_str(), issuer.c_str(), product.c_str(), flags,
+                                         min_revocation_seq, &v));
+    return Verifier(v);
+  }
+
+  /* Under a root: loads the root's statement of revoked keys (the "keys" field of licd's
+   * GET /v1/revocations), before the list it came with. Store it beside the state. */
+  void load_key_revocations(const std::string &statement_json, Guard &guard) {
+    detail::check(cv_verifier_load_key_revocations(v_.get(), statement_json.c_str(), guard.raw()));
+  }
+
+  /* Under a root: follows licd's GET /v1/root body (or a JSON array of root documents). Returns
+   * the new root document to store when the root moved on, an empty string otherwise. */
+  std::string update_root(const std::string &documents, Guard &guard) {
+    char *doc = nullptr;
+    detail::check(cv_verifier_update_root(v_.get(), documents.c_str(), guard.raw(), &doc));
+    return detail::take(doc);
+  }
+
+  /* Loads a list, refusing one older than `guard` has seen. */
+  void load_revocations(const std::string &list, Guard &guard) {
+    detail::check(cv_verifier_load_revocations_guarded(v_.get(), list.c_str(), guard.raw()));
+  }
+
   /* Loads a signed revocation list; returns its sequence number. */
   uint64_t load_revocations(const std::string &list) {
     uint64_t seq = 0;
@@ -171,6 +255,19 @@ class Verifier {
                      State &state) const {
     return verify(token, fingerprint, static_cast<int64_t>(std::time(nullptr)), state);
   }
+  /* Verifies at `unix_time` with the whole state (moved forward on success). */
+  License verify(const std::string &token, const std::string *fingerprint, int64_t unix_time,
+                 Guard &guard) const {
+    cv_license *l = nullptr;
+    detail::check(cv_verify_guarded(v_.get(), token.c_str(), detail::c_str_or_null(fingerprint),
+                                    unix_time, guard.raw(), &l));
+    return License(l);
+  }
+  /* Verifies at the system clock's time with the whole state. */
+  License verify_now(const std::string &token, const std::string *fingerprint,
+                     Guard &guard) const {
+    return verify(token, fingerprint, static_cast<int64_t>(std::time(nullptr)), guard);
+  }
   /* Verifies at `unix_time` with the persisted state (moved forward on success). */
   License verify(const std::string &token, const std::string *fingerprint, int64_t unix_time,
                  State &state) const {
@@ -181,6 +278,7 @@ class Verifier {
   }
 
  private:
+  explicit Verifier(cv_verifier *v) : v_(v) {}
   std::unique_ptr<cv_verifier, detail::FreeVerifier> v_;
 };
 

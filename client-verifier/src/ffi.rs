@@ -277,6 +277,7 @@ enum Kind {
     Verifier,
     License,
     String,
+    Guard,
 }
 
 /// Every pointer this library has handed out and not yet had back. A handle is checked here
@@ -311,6 +312,11 @@ impl Handle for CvVerifier {
 impl Handle for CvLicense {
     const KIND: Kind = Kind::License;
     const NAME: &'static str = "license";
+}
+
+impl Handle for CvGuard {
+    const KIND: Kind = Kind::Guard;
+    const NAME: &'static str = "guard";
 }
 
 /// Hands a new handle to C.
@@ -785,6 +791,14 @@ pub unsafe extern "C" fn cv_state_decode(text: *const c_char, out: *mut CvState)
                 "text: not a saved verifier state (expected tg1.… or tg2.…)",
             )
         })?;
+        // A CvState cannot hold what the key hierarchy added: reading it would drop those
+        // floors, and saving it back would erase them.
+        if guard.root_version() != 0 || guard.key_revocation_seq() != 0 {
+            return Err(Failure::new(
+                CvResult::InvalidArgument,
+                "text: a state with a root version or key revocations, which a CvState cannot hold: read it with cv_guard_new",
+            ));
+        }
         // SAFETY: checked non-null and aligned; the caller promises it is writable.
         unsafe { out.write(CvState::from_guard(&guard)) };
         Ok(())
@@ -866,6 +880,309 @@ pub unsafe extern "C" fn cv_verifier_load_revocations_with_state(
         unsafe { state.write(CvState::from_guard(&guard)) };
         Ok(())
     })
+}
+
+/// The verifier's whole persisted state, opaque: the clock-rollback guard, the newest revocation
+/// list loaded and, under a root, the root version accepted and the root's newest key
+/// revocations loaded. Made by [`cv_guard_new`] (fresh, or from the saved text of any version,
+/// `tg1.…` to `tg3.…`), saved as [`cv_guard_encode`]'s text after every call that takes it,
+/// whatever the result, released by [`cv_guard_free`]. Deleting the stored root or statement
+/// then makes the verifier refuse to answer (`CV_RESULT_UNCERTIFIED`) rather than fall back to
+/// what they replaced. Opaque, unlike [`CvState`], so that what later versions add to the state
+/// (floating licenses' borrowed leases) never changes a layout an application compiled in.
+#[derive(Debug)]
+pub struct CvGuard {
+    inner: Mutex<TimeGuard>,
+}
+
+/// Runs `body` on the guard behind `guard`, which it may move forward.
+///
+/// # Safety
+/// `guard` is NULL or a handle from [`cv_guard_new`].
+unsafe fn with_guard(
+    guard: *mut CvGuard,
+    body: impl FnOnce(&mut TimeGuard) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    // SAFETY: forwarded from the caller.
+    let g = unsafe { handle(guard.cast_const()) }?;
+    let mut inner = g.inner.lock().unwrap_or_else(PoisonError::into_inner);
+    body(&mut inner)
+}
+
+/// A new state into `*out`: from `text`, the saved text of any version (`tg1.…`, `tg2.…`,
+/// `tg3.…`, as [`cv_guard_encode`] and [`cv_state_encode`] write it), or a fresh one when
+/// `text` is NULL or empty. Unreadable text fails with `CV_RESULT_INVALID_ARGUMENT`. Free it
+/// with [`cv_guard_free`].
+///
+/// # Safety
+/// `text` is NULL or NUL-terminated; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_guard_new(text: *const c_char, out: *mut *mut CvGuard) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        let guard = if text.is_null() {
+            TimeGuard::default()
+        } else {
+            // SAFETY: forwarded from the caller.
+            let text = unsafe { read_str(text, "text") }?;
+            if text.trim().is_empty() {
+                TimeGuard::default()
+            } else {
+                TimeGuard::decode(text.trim()).ok_or_else(|| {
+                    Failure::new(
+                        CvResult::InvalidArgument,
+                        "text: not a saved verifier state (expected tg1.…, tg2.… or tg3.…)",
+                    )
+                })?
+            }
+        };
+        let g = into_handle(CvGuard {
+            inner: Mutex::new(guard),
+        });
+        // SAFETY: `out` was checked non-null and aligned; the caller promises it is writable.
+        unsafe { out.write(g) };
+        Ok(())
+    })
+}
+
+/// The text to save for `guard`, into `*out` (free it with [`cv_string_free`]).
+///
+/// # Safety
+/// `guard` is NULL or a live handle; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_guard_encode(guard: *const CvGuard, out: *mut *mut c_char) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: forwarded from the caller.
+        let g = unsafe { handle(guard) }?;
+        let text = g
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .encode();
+        // SAFETY: checked non-null and aligned; the caller promises it is writable.
+        unsafe { give_string(text, out, CvResult::Internal) }
+    })
+}
+
+/// What `guard` holds, each out-parameter NULL or written: the latest Unix time seen, the
+/// newest revocation list loaded, the newest root statement of revoked keys loaded, the newest
+/// root version accepted. For display and tests; the text is what to save.
+///
+/// # Safety
+/// `guard` is NULL or a live handle; each out-parameter is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_guard_read(
+    guard: *const CvGuard,
+    last_seen: *mut i64,
+    revocation_seq: *mut u64,
+    key_revocation_seq: *mut u64,
+    root_version: *mut u32,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: forwarded from the caller.
+        let g = unsafe { handle(guard) }?;
+        let g = *g.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let misaligned = [
+            (last_seen.is_aligned(), "last_seen"),
+            (revocation_seq.is_aligned(), "revocation_seq"),
+            (key_revocation_seq.is_aligned(), "key_revocation_seq"),
+            (root_version.is_aligned(), "root_version"),
+        ]
+        .into_iter()
+        .find(|(aligned, _)| !aligned);
+        if let Some((_, what)) = misaligned {
+            return Err(Failure::new(
+                CvResult::InvalidArgument,
+                std::format!("{what} is not aligned"),
+            ));
+        }
+        // SAFETY: each checked aligned above; the caller promises NULL or writable.
+        unsafe {
+            if !last_seen.is_null() {
+                last_seen.write(g.last_seen().unix());
+            }
+            if !revocation_seq.is_null() {
+                revocation_seq.write(g.revocation_seq());
+            }
+            if !key_revocation_seq.is_null() {
+                key_revocation_seq.write(g.key_revocation_seq());
+            }
+            if !root_version.is_null() {
+                root_version.write(g.root_version());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Frees a state. NULL, an already freed handle and a pointer not made here are ignored.
+///
+/// # Safety
+/// No other thread is using the state.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_guard_free(guard: *mut CvGuard) {
+    let _ = catch_unwind(|| {
+        // SAFETY: forwarded from the caller.
+        unsafe { free_handle(guard) }
+    });
+}
+
+/// [`cv_verify_with_state`] with the whole state: also refuses to answer under a root older
+/// than the one the state accepted, or without the key revocations it says were loaded
+/// (`CV_RESULT_UNCERTIFIED`). On success the state moves forward; save it.
+///
+/// # Safety
+/// As for [`cv_verify`]; `guard` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verify_guarded(
+    verifier: *const CvVerifier,
+    token: *const c_char,
+    fingerprint: *const c_char,
+    unix_time: i64,
+    guard: *mut CvGuard,
+    out: *mut *mut CvLicense,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            with_guard(guard, |g| {
+                verify_with(verifier, token, fingerprint, out, |v, token, device| {
+                    v.verify_guarded(token, device, Timestamp::from_unix(unix_time), g)
+                })
+            })
+        }
+    })
+}
+
+/// [`cv_verifier_load_revocations_with_state`] with the whole state.
+///
+/// # Safety
+/// As for [`cv_verifier_load_revocations`]; `guard` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verifier_load_revocations_guarded(
+    verifier: *const CvVerifier,
+    list: *const c_char,
+    guard: *mut CvGuard,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: forwarded from the caller.
+        let v = unsafe { handle(verifier) }?;
+        // SAFETY: forwarded from the caller.
+        let list = unsafe { read_str(list, "list") }?;
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            with_guard(guard, |g| {
+                v.inner
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .load_revocations_guarded(list, g)?;
+                Ok(())
+            })
+        }
+    })
+}
+
+/// Loads the root's statement of revoked issuing keys (the `keys` field of licd's `GET
+/// /v1/revocations`, or the statement the application stored) into a verifier made with
+/// [`cv_verifier_new_rooted`]: tokens and revocation lists those keys signed are refused from
+/// then on. Load it **before** the revocation list it came with. Refused
+/// (`CV_RESULT_UNCERTIFIED`) unless the root's threshold signed it, and when it is older than
+/// one `guard` has seen; records it in `guard`. Store the statement beside the state.
+///
+/// # Safety
+/// `verifier` and `guard` are NULL or live handles; `statement_json` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verifier_load_key_revocations(
+    verifier: *const CvVerifier,
+    statement_json: *const c_char,
+    guard: *mut CvGuard,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: forwarded from the caller.
+        let v = unsafe { handle(verifier) }?;
+        // SAFETY: forwarded from the caller.
+        let json = unsafe { read_str(statement_json, "statement_json") }?;
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            with_guard(guard, |g| {
+                v.inner
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .load_key_revocations_guarded(json, g)?;
+                Ok(())
+            })
+        }
+    })
+}
+
+/// Moves a rooted verifier's root forward along `documents`: the body of licd's `GET /v1/root`
+/// (`{"version":…,"roots":[…]}`) or a JSON array of root documents, oldest first. Each newer
+/// version must be signed by the threshold of the one before and of its own keys; one that is
+/// not fails with `CV_RESULT_UNCERTIFIED` and changes nothing. Records the version reached in
+/// `guard`. When the root changed, `*new_root` receives its document (free it with
+/// [`cv_string_free`]): store it, and make the verifier from it next time; otherwise `*new_root`
+/// is set to NULL.
+///
+/// # Safety
+/// `verifier` and `guard` are NULL or live handles; `documents` is NULL or NUL-terminated;
+/// `new_root` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_verifier_update_root(
+    verifier: *const CvVerifier,
+    documents: *const c_char,
+    guard: *mut CvGuard,
+    new_root: *mut *mut c_char,
+) -> CvResult {
+    entry(|| {
+        let new_root = out_ptr(new_root, "new_root")?;
+        // SAFETY: forwarded from the caller.
+        let v = unsafe { handle(verifier) }?;
+        // SAFETY: forwarded from the caller.
+        let text = unsafe { read_str(documents, "documents") }?;
+        let docs = root_documents(text)?;
+        // SAFETY: checked non-null and aligned; the caller promises it is writable.
+        unsafe { new_root.write(core::ptr::null_mut()) };
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            with_guard(guard, |g| {
+                let mut verifier = v.inner.write().unwrap_or_else(PoisonError::into_inner);
+                match verifier.update_root(docs.iter().map(std::string::String::as_str), g)? {
+                    // SAFETY: as above.
+                    Some(root) => give_string(root.to_json().into(), new_root, CvResult::Internal),
+                    None => Ok(()),
+                }
+            })
+        }
+    })
+}
+
+/// The root documents in `text`: `GET /v1/root`'s body or a JSON array of documents.
+fn root_documents(text: &str) -> Result<Vec<std::string::String>, Failure> {
+    let bad = |what: &str| {
+        Failure::new(
+            CvResult::InvalidArgument,
+            std::format!(
+                "documents: {what} (expected GET /v1/root's body or a JSON array of root documents)"
+            ),
+        )
+    };
+    let parsed: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
+    let list = match &parsed {
+        serde_json::Value::Array(a) => a,
+        serde_json::Value::Object(o) => match o.get("roots") {
+            Some(serde_json::Value::Array(a)) => a,
+            _ => return Err(bad("no \"roots\" array")),
+        },
+        _ => return Err(bad("neither an object nor an array")),
+    };
+    list.iter()
+        .map(|d| {
+            d.as_str()
+                .map(std::string::String::from)
+                .ok_or_else(|| bad("a root document that is not a string"))
+        })
+        .collect()
 }
 
 fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {

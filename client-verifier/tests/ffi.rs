@@ -953,3 +953,114 @@ fn persisted_state_refuses_an_older_revocation_list_and_a_missing_one() {
         cv_verifier_free(v);
     }
 }
+
+/// The whole-state handle (`cv_guard`): every argument error is a code, nothing is written on
+/// failure, and it carries a key-verifier's state exactly as `CvState` does.
+#[test]
+fn guard_refuses_each_bad_argument_and_reads_every_earlier_state() {
+    let c = |s: &str| CString::new(s).unwrap();
+    unsafe {
+        let sentinel = ptr::dangling_mut::<CvGuard>();
+        let mut g = sentinel;
+        assert_eq!(
+            cv_guard_new(c("tg9.1").as_ptr(), &mut g),
+            CvResult::InvalidArgument
+        );
+        assert_eq!(g, sentinel, "nothing written on failure");
+        assert_eq!(
+            cv_guard_new(ptr::null(), ptr::null_mut()),
+            CvResult::NullPointer
+        );
+        // The text of a CvState reads into a guard with nothing lost.
+        assert_eq!(
+            cv_guard_new(c("tg2.1700000000.7").as_ptr(), &mut g),
+            CvResult::Ok
+        );
+        let (mut seen, mut list) = (0i64, 0u64);
+        assert_eq!(
+            cv_guard_read(g, &mut seen, &mut list, ptr::null_mut(), ptr::null_mut()),
+            CvResult::Ok
+        );
+        assert_eq!((seen, list), (1_700_000_000, 7));
+        let mut text: *mut c_char = ptr::null_mut();
+        assert_eq!(cv_guard_encode(g, &mut text), CvResult::Ok);
+        assert_eq!(CStr::from_ptr(text).to_str().unwrap(), "tg2.1700000000.7");
+        cv_string_free(text);
+        assert_eq!(
+            cv_guard_encode(ptr::null(), &mut text),
+            CvResult::NullPointer
+        );
+        assert_eq!(
+            cv_guard_read(
+                ptr::null(),
+                &mut seen,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut()
+            ),
+            CvResult::NullPointer
+        );
+        // (That guard has seen list 7: a verifier without it would answer StaleRevocationList.)
+        cv_guard_free(g);
+        assert_eq!(cv_guard_new(ptr::null(), &mut g), CvResult::Ok);
+        // A key verifier with a guard: the golden verdicts, and a NULL guard refused.
+        let doc = doc();
+        let v = default_verifier();
+        let case = case(&doc, "active_on_bound_device");
+        let token = c(case["token"].as_str().unwrap());
+        let dev = c(case["device"].as_str().unwrap());
+        let now = unix(case["now"].as_str().unwrap());
+        let mut out: *mut CvLicense = ptr::null_mut();
+        assert_eq!(
+            cv_verify_guarded(
+                v,
+                token.as_ptr(),
+                dev.as_ptr(),
+                now,
+                ptr::null_mut(),
+                &mut out
+            ),
+            CvResult::NullPointer
+        );
+        assert!(out.is_null());
+        assert_eq!(
+            cv_verify_guarded(v, token.as_ptr(), dev.as_ptr(), now, g, &mut out),
+            CvResult::Ok
+        );
+        cv_license_free(out);
+        // A clock set back by more than a day is caught through the guard, as through CvState.
+        let mut out: *mut CvLicense = ptr::null_mut();
+        assert_eq!(
+            cv_verify_guarded(
+                v,
+                token.as_ptr(),
+                dev.as_ptr(),
+                now - 3 * 86_400,
+                g,
+                &mut out
+            ),
+            CvResult::ClockRollback
+        );
+        assert!(out.is_null());
+        // A key verifier has no root to update and takes no key revocations.
+        let mut root: *mut c_char = sentinel.cast();
+        assert_eq!(
+            cv_verifier_update_root(v, c("[]").as_ptr(), g, &mut root),
+            CvResult::Uncertified
+        );
+        assert_eq!(
+            cv_verifier_load_key_revocations(v, c("{}").as_ptr(), g),
+            CvResult::Uncertified
+        );
+        // A license handle is not a guard.
+        let l = active_license();
+        assert_eq!(
+            cv_guard_encode(l.1.cast(), &mut text),
+            CvResult::InvalidArgument
+        );
+        free(l.0, l.1);
+        cv_verifier_free(v);
+        cv_guard_free(g);
+        cv_guard_free(g);
+    }
+}

@@ -607,3 +607,152 @@ fn a_directly_trusted_key_needs_no_chaining_certificate() {
         .build();
     assert!(both.verify(&token, None, now()).unwrap().is_active());
 }
+
+/// The C ABI's whole rooted life with a `cv_guard`: verify, follow a root rotation (the new
+/// document handed back), load the root's key revocations (a revoked key's token refused), and
+/// refuse to answer when the application "forgets" the statement or the new root. The old
+/// `CvState` refuses to read a state it cannot hold.
+#[test]
+#[allow(unsafe_code)]
+fn the_c_abi_keeps_the_root_version_and_key_revocations_in_its_guard() {
+    use client_verifier::KeyRevocations;
+    use client_verifier::ffi::{
+        CV_FLAG_BINDING_OPTIONAL, CvGuard, CvResult, CvState, CvVerifier, cv_guard_encode,
+        cv_guard_free, cv_guard_new, cv_guard_read, cv_license_free, cv_state_decode,
+        cv_string_free, cv_verifier_free, cv_verifier_load_key_revocations, cv_verifier_new_rooted,
+        cv_verifier_update_root, cv_verify_guarded,
+    };
+    use std::ffi::{CStr, CString, c_char};
+    use std::ptr;
+
+    let c = |s: &str| CString::new(s).unwrap();
+    let (v1, old) = root(1, 1);
+    let new = SecretKey::generate().unwrap();
+    let v2 = Root::sign(2, 1, &[new.public_key().clone()], &[&old[0], &new]).unwrap();
+    let (a, b) = (
+        SecretKey::generate().unwrap(),
+        SecretKey::generate().unwrap(),
+    );
+    let token = |k: &SecretKey| {
+        let cert = Certificate::sign(grant(k), &[&new]).unwrap();
+        mint_certified(k, &cert, &claims("P1", "2027-01-01T00:00:00Z")).unwrap()
+    };
+    let (token_a, token_b) = (token(&a), token(&b));
+    let make = |doc: &str| {
+        let (doc, iss, prod) = (c(doc), c("acme"), c("P1"));
+        let mut v: *mut CvVerifier = ptr::null_mut();
+        let code = unsafe {
+            cv_verifier_new_rooted(
+                doc.as_ptr(),
+                iss.as_ptr(),
+                prod.as_ptr(),
+                CV_FLAG_BINDING_OPTIONAL,
+                0,
+                &mut v,
+            )
+        };
+        assert_eq!(code, CvResult::Ok);
+        v
+    };
+    let guard_from = |text: Option<&CStr>| {
+        let mut g: *mut CvGuard = ptr::null_mut();
+        let code = unsafe { cv_guard_new(text.map_or(ptr::null(), CStr::as_ptr), &mut g) };
+        assert_eq!(code, CvResult::Ok);
+        g
+    };
+    let read = |g: *mut CvGuard| {
+        let (mut seen, mut list, mut keys, mut root) = (0i64, 0u64, 0u64, 0u32);
+        let code = unsafe { cv_guard_read(g, &mut seen, &mut list, &mut keys, &mut root) };
+        assert_eq!(code, CvResult::Ok);
+        (seen, keys, root)
+    };
+    let verify = |v: *mut CvVerifier, token: &str, g: *mut CvGuard| {
+        let token = c(token);
+        let mut out = ptr::null_mut();
+        let code =
+            unsafe { cv_verify_guarded(v, token.as_ptr(), ptr::null(), now().unix(), g, &mut out) };
+        if !out.is_null() {
+            unsafe { cv_license_free(out) };
+        }
+        code
+    };
+    let g = guard_from(None);
+    let v = make(v1.to_json());
+    // Certified under version 2 only: version 1 alone does not chain it.
+    assert_eq!(verify(v, &token_a, g), CvResult::Uncertified);
+    let chain = serde_json::json!({ "version": 2, "roots": [v1.to_json(), v2.to_json()] });
+    let body = c(&chain.to_string());
+    let mut new_root: *mut c_char = ptr::null_mut();
+    let code = unsafe { cv_verifier_update_root(v, body.as_ptr(), g, &mut new_root) };
+    assert_eq!(code, CvResult::Ok);
+    assert!(!new_root.is_null());
+    let stored_root = unsafe { CStr::from_ptr(new_root) }
+        .to_str()
+        .unwrap()
+        .to_string();
+    unsafe { cv_string_free(new_root) };
+    assert_eq!(read(g).2, 2);
+    assert_eq!(verify(v, &token_a, g), CvResult::Ok);
+    assert_eq!(read(g).0, now().unix());
+    // Again: nothing newer, nothing handed back.
+    let mut again: *mut c_char = ptr::null_mut();
+    let code = unsafe { cv_verifier_update_root(v, body.as_ptr(), g, &mut again) };
+    assert_eq!((code, again.is_null()), (CvResult::Ok, true));
+    // A version signed only by the new keys is refused and changes nothing; so is junk.
+    let self_made = Root::sign(3, 1, &[a.public_key().clone()], &[&a]).unwrap();
+    let bad = c(&serde_json::json!([v2.to_json(), self_made.to_json()]).to_string());
+    let code = unsafe { cv_verifier_update_root(v, bad.as_ptr(), g, &mut again) };
+    assert_eq!((code, read(g).2), (CvResult::Uncertified, 2));
+    let junk = c("{\"roots\": 7}");
+    let code = unsafe { cv_verifier_update_root(v, junk.as_ptr(), g, &mut again) };
+    assert_eq!(code, CvResult::InvalidArgument);
+
+    // The root revokes A.
+    let statement = KeyRevocations::sign(
+        2,
+        1,
+        vec![a.public_key().id().as_str().to_string()],
+        0,
+        &[&new],
+    )
+    .unwrap();
+    let json = c(&statement);
+    let code = unsafe { cv_verifier_load_key_revocations(v, json.as_ptr(), g) };
+    assert_eq!((code, read(g).1), (CvResult::Ok, 1));
+    assert_eq!(verify(v, &token_a, g), CvResult::Uncertified);
+    assert_eq!(verify(v, &token_b, g), CvResult::Ok);
+    // The state survives as text, and read back it still knows both floors.
+    let mut text: *mut c_char = ptr::null_mut();
+    assert_eq!(unsafe { cv_guard_encode(g, &mut text) }, CvResult::Ok);
+    let saved = unsafe { CStr::from_ptr(text) }.to_owned();
+    unsafe { cv_string_free(text) };
+    let restored = guard_from(Some(&saved));
+    assert_eq!(read(restored), read(g));
+    // The two-field CvState cannot hold them, so it refuses the text instead of dropping them.
+    let mut old_state = CvState::default();
+    assert_eq!(
+        unsafe { cv_state_decode(saved.as_ptr(), &mut old_state) },
+        CvResult::InvalidArgument
+    );
+    unsafe { cv_verifier_free(v) };
+
+    // The application lost the statement: the new verifier refuses to answer.
+    let v = make(&stored_root);
+    assert_eq!(verify(v, &token_b, restored), CvResult::Uncertified);
+    unsafe { cv_verifier_free(v) };
+    // It lost the new root: the old one is not trusted again.
+    let v = make(v1.to_json());
+    let code = unsafe { cv_verifier_load_key_revocations(v, json.as_ptr(), restored) };
+    assert_eq!(code, CvResult::Uncertified);
+    assert_eq!(verify(v, &token_b, restored), CvResult::Uncertified);
+    unsafe { cv_verifier_free(v) };
+    // A freed guard is refused, not read.
+    unsafe { cv_guard_free(g) };
+    let v = make(&stored_root);
+    assert_eq!(verify(v, &token_b, g), CvResult::InvalidArgument);
+    unsafe {
+        cv_verifier_free(v);
+        cv_guard_free(g);
+        cv_guard_free(restored);
+    }
+}

@@ -74,6 +74,48 @@ namespace ClientVerifier
         }
     }
 
+    /// <summary>The whole persisted state, for a verifier that trusts a root (and any other):
+    /// what <see cref="State"/> holds, and the root version accepted and the root's newest key
+    /// revocations loaded, so that deleting the stored root or statement cannot bring back what
+    /// they replaced. Save <see cref="Encode"/>'s text after every check; it reads the text of
+    /// every earlier version, a <see cref="State"/>'s included. Owns a native handle: dispose
+    /// it.</summary>
+    public sealed class Guard : IDisposable
+    {
+        internal readonly Native.GuardHandle Handle;
+
+        /// <summary>A fresh state (the first run).</summary>
+        public Guard() : this((string)null) { }
+
+        Guard(string text)
+        {
+            Native.Check(Native.cv_guard_new(Native.Utf8(text), out Handle));
+        }
+
+        /// <summary>The state saved as <paramref name="text"/> (null or empty: a fresh one).</summary>
+        public static Guard Decode(string text) => new Guard(string.IsNullOrEmpty(text) ? null : text);
+
+        public string Encode()
+        {
+            Native.StringHandle text;
+            Native.Check(Native.cv_guard_encode(Handle, out text));
+            using (text) return text.Value;
+        }
+
+        public long LastSeen { get { long v; ulong a, b; uint r; Read(out v, out a, out b, out r); return v; } }
+        public ulong RevocationSeq { get { long v; ulong a, b; uint r; Read(out v, out a, out b, out r); return a; } }
+        public ulong KeyRevocationSeq { get { long v; ulong a, b; uint r; Read(out v, out a, out b, out r); return b; } }
+        public uint RootVersion { get { long v; ulong a, b; uint r; Read(out v, out a, out b, out r); return r; } }
+
+        void Read(out long lastSeen, out ulong revocationSeq, out ulong keyRevocationSeq, out uint rootVersion)
+        {
+            Native.Check(Native.cv_guard_read(Handle, out lastSeen, out revocationSeq,
+                out keyRevocationSeq, out rootVersion));
+        }
+
+        public void Dispose() => Handle.Dispose();
+    }
+
     /// <summary>Trusted keys, expected issuer and product, the revocation list in use.</summary>
     public sealed class Verifier : IDisposable
     {
@@ -97,6 +139,54 @@ namespace ClientVerifier
                 foreach (var p in pointers)
                     if (p != IntPtr.Zero) Marshal.FreeHGlobal(p);
             }
+        }
+
+        Verifier(Native.VerifierHandle handle) { this.handle = handle; }
+
+        /// <summary>A verifier that trusts a root (root.json, or the newest root document the
+        /// application stored) instead of keys: tokens verify through the certificate in their
+        /// footer.</summary>
+        public static Verifier Rooted(string rootJson, string issuer, string product,
+                                      VerifierFlags flags = VerifierFlags.None, ulong minRevocationSeq = 0)
+        {
+            Native.VerifierHandle h;
+            Native.Check(Native.cv_verifier_new_rooted(Native.Utf8(rootJson), Native.Utf8(issuer),
+                Native.Utf8(product), (uint)flags, minRevocationSeq, out h));
+            return new Verifier(h);
+        }
+
+        /// <summary>Under a root: loads the root's statement of revoked keys (the "keys" field of
+        /// licd's GET /v1/revocations), before the list it came with. Store it beside the
+        /// state.</summary>
+        public void LoadKeyRevocations(string statementJson, Guard state)
+        {
+            Native.Check(Native.cv_verifier_load_key_revocations(handle, Native.Utf8(statementJson), state.Handle));
+        }
+
+        /// <summary>Under a root: follows licd's GET /v1/root body (or a JSON array of root
+        /// documents). Returns the new root document to store when the root moved on, null
+        /// otherwise.</summary>
+        public string UpdateRoot(string documents, Guard state)
+        {
+            Native.StringHandle doc;
+            Native.Check(Native.cv_verifier_update_root(handle, Native.Utf8(documents), state.Handle, out doc));
+            using (doc) return doc.IsInvalid ? null : doc.Value;
+        }
+
+        /// <summary>Loads a list, refusing one older than <paramref name="state"/> has seen.</summary>
+        public void LoadRevocations(string list, Guard state)
+        {
+            Native.Check(Native.cv_verifier_load_revocations_guarded(handle, Native.Utf8(list), state.Handle));
+        }
+
+        /// <summary>Verifies at <paramref name="unixTime"/> with the whole persisted state (moved
+        /// forward on success). fingerprint null: this machine's.</summary>
+        public License Verify(string token, string fingerprint, long unixTime, Guard state)
+        {
+            Native.LicenseHandle lic;
+            Native.Check(Native.cv_verify_guarded(handle, Native.Utf8(token),
+                Native.Utf8(fingerprint), unixTime, state.Handle, out lic));
+            return new License(lic);
         }
 
         /// <summary>Loads a signed revocation list; returns its sequence number.</summary>
@@ -125,6 +215,12 @@ namespace ClientVerifier
             Native.Check(Native.cv_verify_with_state(handle, Native.Utf8(token),
                 Native.Utf8(fingerprint), now, ref state, out lic));
             return new License(lic);
+        }
+
+        /// <summary>Verifies now with the whole state (moved forward on success).</summary>
+        public License VerifyNow(string token, string fingerprint, Guard state)
+        {
+            return Verify(token, fingerprint, DateTimeOffset.UtcNow.ToUnixTimeSeconds(), state);
         }
 
         public void Dispose() => handle.Dispose();
@@ -248,6 +344,13 @@ namespace ClientVerifier
         }
 
         /// <summary>A string the library allocated, freed with cv_string_free.</summary>
+        public sealed class GuardHandle : SafeHandle
+        {
+            GuardHandle() : base(IntPtr.Zero, true) { }
+            public override bool IsInvalid => handle == IntPtr.Zero;
+            protected override bool ReleaseHandle() { cv_guard_free(handle); return true; }
+        }
+
         public sealed class StringHandle : SafeHandle
         {
             StringHandle() : base(IntPtr.Zero, true) { }
@@ -273,6 +376,21 @@ namespace ClientVerifier
             byte[] token, byte[] fingerprint, long unixTime, ref State state, out LicenseHandle license);
         [DllImport(Lib)] internal static extern int cv_state_decode(byte[] text, out State state);
         [DllImport(Lib)] internal static extern int cv_state_encode(ref State state, out StringHandle text);
+        [DllImport(Lib)] internal static extern int cv_guard_new(byte[] text, out GuardHandle guard);
+        [DllImport(Lib)] internal static extern int cv_guard_encode(GuardHandle guard, out StringHandle text);
+        [DllImport(Lib)] internal static extern int cv_guard_read(GuardHandle guard, out long lastSeen,
+            out ulong revocationSeq, out ulong keyRevocationSeq, out uint rootVersion);
+        [DllImport(Lib)] internal static extern void cv_guard_free(IntPtr guard);
+        [DllImport(Lib)] internal static extern int cv_verify_guarded(VerifierHandle v,
+            byte[] token, byte[] fingerprint, long unixTime, GuardHandle guard, out LicenseHandle license);
+        [DllImport(Lib)] internal static extern int cv_verifier_load_revocations_guarded(VerifierHandle v,
+            byte[] list, GuardHandle guard);
+        [DllImport(Lib)] internal static extern int cv_verifier_new_rooted(byte[] rootJson, byte[] issuer,
+            byte[] product, uint flags, ulong minRevocationSeq, out VerifierHandle v);
+        [DllImport(Lib)] internal static extern int cv_verifier_load_key_revocations(VerifierHandle v,
+            byte[] statement, GuardHandle guard);
+        [DllImport(Lib)] internal static extern int cv_verifier_update_root(VerifierHandle v,
+            byte[] documents, GuardHandle guard, out StringHandle newRoot);
         [DllImport(Lib)] internal static extern void cv_license_free(IntPtr l);
         [DllImport(Lib)] internal static extern int cv_license_status(LicenseHandle l, out int status);
         [DllImport(Lib)] internal static extern int cv_license_expires_at(LicenseHandle l, out long v);

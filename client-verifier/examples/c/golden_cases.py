@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes golden_cases.h: the cases of tests/vectors/license-v1.json as a C array; with
---csharp, GoldenCases.cs for the C# example instead.
+--csharp, GoldenCases.cs for the C# example instead. Both also carry the cases of
+rooted-v1.json beside it (verifiers that trust a root) as ROOTED_CASES / GoldenCases.Rooted;
+the one case of that file whose verifier trusts a key directly is covered by the Rust tests.
 
 The C and C++ examples, the C test driver and the C# example verify these tokens, so they check
 the library against the same vectors as the Rust tests instead of a copy that could drift.
@@ -47,6 +49,44 @@ def unix_plain(rfc3339):
     return unix(rfc3339).rstrip("L")
 
 
+ROOTED_ISSUER = "acme-isv"  # rooted-v1.json's description: every verifier expects it
+
+
+def rooted_cases(src):
+    """The root-trusting cases of rooted-v1.json (beside `src`), each as a dict of plain values:
+    name, root (the document), key_revocations (a statement or None), issuer, product (the
+    token's own when the case sets none), token, now, expect_status, expect_at, expect_error."""
+    import base64
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(src)), "rooted-v1.json")
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    out = []
+    for case in doc["cases"]:
+        v = case["verifier"]
+        if "root" not in v or v.get("trust"):
+            continue
+        body = case["token"].split(".")[2]
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))[:-64]
+        claims = json.loads(raw)
+        exp = case["expect"]
+        statement = case.get("key_revocations")
+        out.append({
+            "name": case["name"],
+            "root": doc["roots"][v["root"]],
+            "key_revocations": doc["key_revocations"][statement] if statement else None,
+            "issuer": ROOTED_ISSUER,
+            "product": v.get("product") or claims["product"],
+            "token": case["token"],
+            "now": case["now"],
+            "expect_status": exp.get("status"),
+            "expect_at": exp.get("at"),
+            "expect_error": exp.get("error"),
+        })
+    return out
+
+
 def csharp(src, dst):
     with open(src, encoding="utf-8") as f:
         doc = json.load(f)
@@ -86,6 +126,28 @@ def csharp(src, dst):
                 cs_string(case.get("device")), unix_plain(case["now"]),
                 unix_plain(case.get("guard_last_seen")), cs_string(exp.get("status")),
                 unix_plain(exp.get("at")), cs_string(exp.get("error")),
+            )
+        )
+    lines += [
+        "    };",
+        "",
+        "    public sealed class RootedCase",
+        "    {",
+        "        public string Name, Root, KeyRevocations, Issuer, Product, Token, ExpectStatus, ExpectError;",
+        "        public long Now, ExpectAt;",
+        "    }",
+        "",
+        "    public static readonly RootedCase[] Rooted = {",
+    ]
+    for r in rooted_cases(src):
+        lines.append(
+            "        new RootedCase { Name = %s, Root = %s, KeyRevocations = %s, Issuer = %s, "
+            "Product = %s, Token = %s, Now = %s, ExpectStatus = %s, ExpectAt = %s, ExpectError = %s },"
+            % (
+                cs_string(r["name"]), cs_string(r["root"]), cs_string(r["key_revocations"]),
+                cs_string(r["issuer"]), cs_string(r["product"]), cs_string(r["token"]),
+                unix_plain(r["now"]), cs_string(r["expect_status"]), unix_plain(r["expect_at"]),
+                cs_string(r["expect_error"]),
             )
         )
     lines += ["    };", "}", ""]
@@ -159,6 +221,35 @@ def main():
         "};",
         "",
         "#define GOLDEN_CASE_COUNT (sizeof GOLDEN_CASES / sizeof GOLDEN_CASES[0])",
+        "",
+        "/* The root-trusting cases of rooted-v1.json. */",
+        "typedef struct rooted_case {",
+        "  const char *name;",
+        "  const char *root; /* the root document the verifier trusts */",
+        "  const char *key_revocations; /* the root's statement to load first, or NULL */",
+        "  const char *issuer;",
+        "  const char *product;",
+        "  const char *token;",
+        "  int64_t now;",
+        "  const char *expect_status;",
+        "  int64_t expect_at;",
+        "  const char *expect_error;",
+        "} rooted_case;",
+        "",
+        "static const rooted_case ROOTED_CASES[] = {",
+    ]
+    for r in rooted_cases(src):
+        fields = [
+            c_string(r["name"]), c_string(r["root"]), c_string(r["key_revocations"]),
+            c_string(r["issuer"]), c_string(r["product"]), c_string(r["token"]),
+            unix(r["now"]), c_string(r["expect_status"]), unix(r["expect_at"]),
+            c_string(r["expect_error"]),
+        ]
+        lines.append("  {" + ",\n   ".join(fields) + "},")
+    lines += [
+        "};",
+        "",
+        "#define ROOTED_CASE_COUNT (sizeof ROOTED_CASES / sizeof ROOTED_CASES[0])",
         "",
         "#endif",
         "",

@@ -115,6 +115,59 @@ static int check(const char *name) {
   return bad;
 }
 
+/* Every root-trusting golden case, as an application that embeds root.json checks: the root's
+ * key revocations loaded first when the case has them, then the token, with the state (a
+ * cv_guard, saved as text after every check). Returns the number of wrong verdicts. */
+static int rooted(void) {
+  int wrong = 0;
+  for (size_t i = 0; i < ROOTED_CASE_COUNT; i++) {
+    const rooted_case *c = &ROOTED_CASES[i];
+    cv_guard *guard = NULL;
+    cv_verifier *v = NULL;
+    cv_license *lic = NULL;
+    uint64_t key_revocations = 0;
+    int64_t last_seen = 0;
+    cv_result rc = cv_guard_new(NULL, &guard);
+    if (rc == CV_RESULT_OK) {
+      rc = cv_verifier_new_rooted(c->root, c->issuer, c->product, CV_FLAG_BINDING_OPTIONAL, 0,
+                                  &v);
+    }
+    if (rc == CV_RESULT_OK && c->key_revocations) {
+      rc = cv_verifier_load_key_revocations(v, c->key_revocations, guard);
+      if (rc == CV_RESULT_OK) {
+        cv_guard_read(guard, NULL, NULL, &key_revocations, NULL);
+        if (key_revocations == 0) rc = CV_RESULT_INTERNAL;
+      }
+    }
+    if (rc == CV_RESULT_OK) rc = cv_verify_guarded(v, c->token, NULL, c->now, guard, &lic);
+    int ok;
+    if (rc == CV_RESULT_OK) {
+      cv_status st = CV_STATUS_EXPIRED;
+      int64_t exp = 0;
+      cv_guard_read(guard, &last_seen, NULL, NULL, NULL);
+      ok = cv_license_status(lic, &st) == CV_RESULT_OK &&
+           cv_license_expires_at(lic, &exp) == CV_RESULT_OK && c->expect_status &&
+           strcmp(c->expect_status, status_name(st)) == 0 && exp == c->expect_at &&
+           last_seen == c->now;
+    } else {
+      ok = c->expect_error && strcmp(c->expect_error, cv_result_name(rc)) == 0;
+    }
+    char *saved = NULL;
+    if (cv_guard_encode(guard, &saved) != CV_RESULT_OK) ok = 0;
+    printf("rooted %s: %s (state %s)\n", c->name,
+           rc == CV_RESULT_OK ? "verified" : cv_result_name(rc), saved ? saved : "?");
+    cv_string_free(saved);
+    if (!ok) {
+      fprintf(stderr, "  WRONG VERDICT for rooted %s\n", c->name);
+      wrong++;
+    }
+    cv_license_free(lic);
+    cv_verifier_free(v);
+    cv_guard_free(guard);
+  }
+  return wrong;
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0); /* keep stdout and stderr lines in order */
   if (cv_abi_version() != CV_ABI_VERSION) {
@@ -125,6 +178,7 @@ int main(void) {
   failures += check("active_on_bound_device");
   failures += check("frozen_after_exp_until_freeze_window_ends");
   failures += check("rejects_license_copied_to_another_machine");
+  failures += rooted();
   if (failures) {
     fprintf(stderr, "%d wrong verdict(s)\n", failures);
     return 1;
