@@ -666,6 +666,12 @@ fn rooted_certificate(keys: &KeyRing) -> Option<Arc<client_verifier::Certificate
             "the signing key's certificate does not grant revocation lists: applications that trust only the root will refuse this node's lists; certify it with --purposes including revocation-lists"
         );
     }
+    if g.max_exp < crate::license::PERPETUAL {
+        tracing::warn!(
+            tokens_expire_by = %g.max_exp,
+            "a purchase without an expireTime (one-time goods) has no end date and cannot be minted under this certificate: its getLicense would be refused (000002). If you sell such goods, certify a key for those products with --max-exp 9999-01-01 (licctl root certify --products …); licd doctor checks the licenses you hold"
+        );
+    }
     Some(cert)
 }
 

@@ -790,3 +790,85 @@ fn d_license_id(token: &str) -> String {
     let claims: serde_json::Value = serde_json::from_slice(&bytes[..bytes.len() - 64]).unwrap();
     claims["jti"].as_str().unwrap().to_string()
 }
+
+/// `licd doctor` in rooted mode checks that the signing key's certificate covers every expiry
+/// the licenses will mint: a license sold until 2099 under a certificate bounded at 2060 could
+/// never be renewed or refreshed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_says_when_the_certificate_cannot_sign_what_was_sold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root_dir, keys, kid, public) = root_and_ring(dir.path());
+    let certify = |max_exp: &str, name: &str| {
+        let cert = dir.path().join(name);
+        ok(licctl(&[
+            "root",
+            "certify",
+            "--dir",
+            s(&root_dir),
+            "--key",
+            &public,
+            "--max-exp",
+            max_exp,
+            "--out",
+            s(&cert),
+        ]));
+        ok(licd(&[
+            "keys",
+            "certify",
+            &kid,
+            s(&cert),
+            "--keys-dir",
+            s(&keys),
+        ]));
+    };
+    certify("2100-01-01", "wide.cert");
+    ok(licd(&[
+        "keys",
+        "trust-root",
+        s(&root_dir.join("root.json")),
+        "--keys-dir",
+        s(&keys),
+    ]));
+    let d = Daemon::start(dir.path(), &[]);
+    d.wait_log("rooted mode");
+    let sold = v1(&client(), &d, &get_license("CS-BOUND-1", "biz-bound-1")).await;
+    assert_eq!(sold.code(), "000000");
+    d.terminate();
+
+    let doctor = || {
+        let out = licd(&[
+            "--json",
+            "doctor",
+            "--data-dir",
+            s(&dir.path().join("data")),
+            "--keys-dir",
+            s(&keys),
+            "--admin-url",
+            "http://127.0.0.1:9",
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "certificate bound")
+            .cloned()
+            .unwrap_or_else(|| panic!("no certificate bound check: {report}"))
+    };
+    let line = doctor();
+    assert_eq!(line["level"], "ok", "{line}");
+    assert!(line["detail"].as_str().unwrap().contains("2099"), "{line}");
+    // A narrower certificate: the license sold until 2099 is named, with the fix.
+    certify("2060-01-01", "narrow.cert");
+    let line = doctor();
+    assert_eq!(line["level"], "failure", "{line}");
+    let detail = line["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("biz-bound-1") && detail.contains("2060"),
+        "{line}"
+    );
+    assert!(
+        line["fix"].as_str().unwrap().contains("--max-exp"),
+        "{line}"
+    );
+}

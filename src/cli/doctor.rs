@@ -176,6 +176,7 @@ async fn checklist(args: &DoctorArgs) -> Vec<Line> {
 
     let facts = facts(args, &config).await;
     lines.extend(database(&config, &facts, now));
+    lines.extend(certificate_bound(&config, &facts));
     lines.extend(listeners(args, &config, &facts, now).await);
     lines
 }
@@ -568,6 +569,75 @@ fn database(config: &Config, facts: &Facts, now: Timestamp) -> Vec<Line> {
     lines.push(outbox(&store, config.marketplace.is_some(), now));
     lines.push(backup(pg, &store, now));
     lines
+}
+
+/// In rooted mode: whether the signing key's certificate covers every expiry the licenses will
+/// mint (`max_exp`). A license sold until 2099 under a certificate bounded at 2030 cannot be
+/// renewed or refreshed: each mint of it fails.
+fn certificate_bound(config: &Config, facts: &Facts) -> Option<Line> {
+    const CHECK: &str = "certificate bound";
+    let ring = crate::keys::KeyRing::open(&config.keys_dir).ok()?;
+    ring.root()?;
+    let Some(cert) = ring.current_certificate() else {
+        return Some(line(
+            CHECK,
+            Level::Failure,
+            "rooted mode, and the signing key has no certificate from the trusted root",
+            "licctl root certify, then licd keys certify KID FILE",
+        ));
+    };
+    let max_exp = cert.grant().max_exp;
+    let latest = match facts {
+        Facts::Daemon(v) => serde_json::from_value::<StoreFacts>(v["store"].clone())
+            .ok()
+            .and_then(|f| f.latest_exp),
+        Facts::Offline(f) => f.latest_exp.clone(),
+        Facts::Unknown(_) | Facts::Held(_) => {
+            return Some(line(CHECK, Level::Skipped, "needs the database", ""));
+        }
+    };
+    // Not a warning (doctor would never pass for an ISV who sells only periodic goods), but said.
+    let one_time = if max_exp < crate::license::PERPETUAL {
+        " (a one-time purchase, which has no end date, cannot be minted under it: certify a key with --max-exp 9999-01-01 for such products)"
+    } else {
+        ""
+    };
+    let fix = format!(
+        "certify the signing key again with a later --max-exp (licctl root certify --max-exp DATE, licd keys certify KID FILE), or a key per product line (--products) for those sold without an end; the certificate's bound is {}",
+        max_exp.to_rfc3339()
+    );
+    Some(match latest {
+        Some((exp, id)) if exp > max_exp.unix() => line(
+            CHECK,
+            Level::Failure,
+            format!(
+                "license {} runs until {}, past what the signing key's certificate lets it sign ({}): its renewals and refreshes fail to mint",
+                crate::logsafe::quoted(&id),
+                Timestamp::from_unix(exp).to_rfc3339(),
+                max_exp.to_rfc3339()
+            ),
+            fix,
+        ),
+        Some((exp, _)) => line(
+            CHECK,
+            Level::Ok,
+            format!(
+                "the signing key's certificate signs expiries up to {}; the latest license runs until {}{one_time}",
+                max_exp.to_rfc3339(),
+                Timestamp::from_unix(exp).to_rfc3339()
+            ),
+            "",
+        ),
+        None => line(
+            CHECK,
+            Level::Ok,
+            format!(
+                "the signing key's certificate signs expiries up to {}; no license yet{one_time}",
+                max_exp.to_rfc3339()
+            ),
+            "",
+        ),
+    })
 }
 
 fn bytes(n: u64) -> String {

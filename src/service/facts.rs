@@ -28,6 +28,11 @@ pub struct StoreFacts {
     pub oldest_pending: Option<i64>,
     /// When the last `licd backup` completed (Unix seconds).
     pub last_backup: Option<i64>,
+    /// The latest expiry of a license not released (Unix seconds), and that license: what its
+    /// renewals and refreshes will mint, which the signing key's certificate must cover
+    /// (`max_exp`). Read by one pass over the licenses.
+    #[serde(default)]
+    pub latest_exp: Option<(i64, String)>,
 }
 
 /// Reads the facts of `store`.
@@ -43,7 +48,33 @@ pub async fn store_facts(store: &dyn Store) -> Result<StoreFacts, StoreError> {
         outbox_dead: jobs.iter().filter(|j| j.dead).count() as u64,
         oldest_pending: pending.map(|j| j.created.unix()).min(),
         last_backup: last_backup(store.stats(LAST_BACKUP).await?),
+        latest_exp: latest_exp(store).await?,
     })
+}
+
+/// The license with the latest expiry among those not released.
+async fn latest_exp(store: &dyn Store) -> Result<Option<(i64, String)>, StoreError> {
+    const PAGE: usize = 1000;
+    let mut latest: Option<(i64, String)> = None;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.licenses_page(after.as_deref(), PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        for l in &page {
+            // An expiry still the placeholder of an unread order never reaches a token.
+            if l.status != crate::license::Status::Released
+                && l.validity_known()
+                && latest.as_ref().is_none_or(|(exp, _)| l.exp.unix() > *exp)
+            {
+                latest = Some((l.exp.unix(), l.id.clone()));
+            }
+        }
+        if page.len() < PAGE {
+            break;
+        }
+    }
+    Ok(latest)
 }
 
 /// The time of the last backup, from the counters under [`LAST_BACKUP`].
