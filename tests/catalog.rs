@@ -63,12 +63,7 @@ fn sighup(d: &Daemon) {
 }
 
 fn licctl(d: &Daemon, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_licctl"))
-        .args(["--admin-url", &d.admin_url(), "--admin-token-file"])
-        .arg(d.dir.join("data/admin.token"))
-        .args(args)
-        .output()
-        .unwrap()
+    d.licctl(args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,6 +76,53 @@ fn root_and_ring(dir: &Path) -> (PathBuf, PathBuf, String, String) {
     (root_dir, keys, kid, public)
 }
 
+/// Where the root and the ring of [`root_and_ring`] live, for the helpers below.
+struct Setup<'a> {
+    dir: &'a Path,
+    root_dir: &'a Path,
+    keys: &'a Path,
+}
+
+impl Setup<'_> {
+    /// Certifies the key `public` (id `kid`) under the root, signing expiries up to `max_exp`,
+    /// into `name` beside the others, and attaches it to the ring. Returns the certificate file.
+    fn certify(&self, public: &str, kid: &str, name: &str, max_exp: &str) -> PathBuf {
+        let cert = self.dir.join(name);
+        ok(licctl(&[
+            "root",
+            "certify",
+            "--dir",
+            s(self.root_dir),
+            "--key",
+            public,
+            "--max-exp",
+            max_exp,
+            "--out",
+            s(&cert),
+        ]));
+        ok(licd(&[
+            "keys",
+            "certify",
+            kid,
+            s(&cert),
+            "--keys-dir",
+            s(self.keys),
+        ]));
+        cert
+    }
+
+    /// Puts the ring in rooted mode.
+    fn trust_root(&self) {
+        ok(licd(&[
+            "keys",
+            "trust-root",
+            s(&self.root_dir.join("root.json")),
+            "--keys-dir",
+            s(self.keys),
+        ]));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rooted_ring_mints_tokens_that_verify_with_the_root_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -369,37 +416,16 @@ async fn without_a_root_there_is_no_chain_to_follow() {
 async fn licd_serves_the_roots_key_revocations_with_its_list() {
     let dir = tempfile::tempdir().unwrap();
     let (root_dir, keys, kid, public) = root_and_ring(dir.path());
+    let setup = Setup {
+        dir: dir.path(),
+        root_dir: &root_dir,
+        keys: &keys,
+    };
     let certify = |public: &str, kid: &str, name: &str| {
-        let cert = dir.path().join(name);
-        ok(licctl(&[
-            "root",
-            "certify",
-            "--dir",
-            s(&root_dir),
-            "--key",
-            public,
-            "--max-exp",
-            "2100-01-01",
-            "--out",
-            s(&cert),
-        ]));
-        ok(licd(&[
-            "keys",
-            "certify",
-            kid,
-            s(&cert),
-            "--keys-dir",
-            s(&keys),
-        ]));
+        setup.certify(public, kid, name, "2100-01-01");
     };
     certify(&public, &kid, "a.cert");
-    ok(licd(&[
-        "keys",
-        "trust-root",
-        s(&root_dir.join("root.json")),
-        "--keys-dir",
-        s(&keys),
-    ]));
+    setup.trust_root();
     let statement = |kid: &str, name: &str| {
         let out = dir.path().join(name);
         ok(licctl(&[
@@ -529,16 +555,6 @@ async fn licd_serves_the_roots_key_revocations_with_its_list() {
     d.terminate();
 }
 
-/// `licctl` against the running daemon's admin API.
-fn licctl_admin(d: &Daemon, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_licctl"))
-        .args(["--admin-url", &d.admin_url(), "--admin-token-file"])
-        .arg(d.dir.join("data/admin.token"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// `POST path` on the public listener: (status, JSON body).
 async fn post_json(
     c: &reqwest::Client,
@@ -562,38 +578,15 @@ async fn compromise_drill_a_stolen_signing_key_is_revoked_and_customers_keep_wor
     const THIEF: &str = "0A:0B:0C:0D:0E:0F|THIEF-DISK-0001|THIEF-BOARD|BFEBFBFF000906EA";
     let dir = tempfile::tempdir().unwrap();
     let (root_dir, keys, old_kid, old_public) = root_and_ring(dir.path());
-    let certify = |public: &str, kid: &str, name: &str| {
-        let cert = dir.path().join(name);
-        ok(licctl(&[
-            "root",
-            "certify",
-            "--dir",
-            s(&root_dir),
-            "--key",
-            public,
-            "--max-exp",
-            "2100-01-01",
-            "--out",
-            s(&cert),
-        ]));
-        ok(licd(&[
-            "keys",
-            "certify",
-            kid,
-            s(&cert),
-            "--keys-dir",
-            s(&keys),
-        ]));
-        cert
+    let setup = Setup {
+        dir: dir.path(),
+        root_dir: &root_dir,
+        keys: &keys,
     };
+    let certify =
+        |public: &str, kid: &str, name: &str| setup.certify(public, kid, name, "2100-01-01");
     let old_cert = certify(&old_public, &old_kid, "old.cert");
-    ok(licd(&[
-        "keys",
-        "trust-root",
-        s(&root_dir.join("root.json")),
-        "--keys-dir",
-        s(&keys),
-    ]));
+    setup.trust_root();
     let root =
         Root::from_json(&std::fs::read_to_string(root_dir.join("root.json")).unwrap()).unwrap();
     let fp = client_verifier::Fingerprint::parse(MACHINE).unwrap();
@@ -698,19 +691,16 @@ async fn compromise_drill_a_stolen_signing_key_is_revoked_and_customers_keep_wor
 
     let d = Daemon::start(dir.path(), &[]);
     d.wait_log("rooted mode");
-    let said = ok(licctl_admin(
-        &d,
-        &[
-            "keys",
-            "revoke",
-            &old_kid,
-            "--reason",
-            "drill: key directory copied",
-        ],
-    ));
+    let said = ok(d.licctl(&[
+        "keys",
+        "revoke",
+        &old_kid,
+        "--reason",
+        "drill: key directory copied",
+    ]));
     assert!(said.contains("1 license token(s), 1 seat(s)"), "{said}");
     // Revoking the key that signs now is refused.
-    let out = licctl_admin(&d, &["keys", "revoke", &new_kid, "--reason", "oops"]);
+    let out = d.licctl(&["keys", "revoke", &new_kid, "--reason", "oops"]);
     assert!(!out.status.success());
 
     // licd refuses the thief's tokens on every route that takes one.
@@ -731,6 +721,25 @@ async fn compromise_drill_a_stolen_signing_key_is_revoked_and_customers_keep_wor
         .await;
         assert_eq!(status, 400, "{body}");
     }
+
+    // Offline activation proves possession of a token licd handed out: the thief's forgery
+    // for the customer's license is not one.
+    let thief_machine =
+        client_verifier::offline::state::OfflineState::open(dir.path().join("thief")).unwrap();
+    let request = thief_machine
+        .request(
+            &forged_theirs,
+            &client_verifier::Fingerprint::parse(THIEF).unwrap(),
+        )
+        .unwrap();
+    let (status, body) = post_json(
+        &c,
+        &d,
+        "/v1/offline/activate",
+        serde_json::json!({"request": request}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
 
     // An application that loads the new list refuses the thief's and the old tokens alike.
     let served = get_json(&c, &d, "/v1/revocations").await;
@@ -798,37 +807,16 @@ fn d_license_id(token: &str) -> String {
 async fn doctor_says_when_the_certificate_cannot_sign_what_was_sold() {
     let dir = tempfile::tempdir().unwrap();
     let (root_dir, keys, kid, public) = root_and_ring(dir.path());
+    let setup = Setup {
+        dir: dir.path(),
+        root_dir: &root_dir,
+        keys: &keys,
+    };
     let certify = |max_exp: &str, name: &str| {
-        let cert = dir.path().join(name);
-        ok(licctl(&[
-            "root",
-            "certify",
-            "--dir",
-            s(&root_dir),
-            "--key",
-            &public,
-            "--max-exp",
-            max_exp,
-            "--out",
-            s(&cert),
-        ]));
-        ok(licd(&[
-            "keys",
-            "certify",
-            &kid,
-            s(&cert),
-            "--keys-dir",
-            s(&keys),
-        ]));
+        setup.certify(&public, &kid, name, max_exp);
     };
     certify("2100-01-01", "wide.cert");
-    ok(licd(&[
-        "keys",
-        "trust-root",
-        s(&root_dir.join("root.json")),
-        "--keys-dir",
-        s(&keys),
-    ]));
+    setup.trust_root();
     let d = Daemon::start(dir.path(), &[]);
     d.wait_log("rooted mode");
     let sold = v1(&client(), &d, &get_license("CS-BOUND-1", "biz-bound-1")).await;

@@ -197,6 +197,17 @@ impl Daemon {
         }
     }
 
+    /// `licctl ARGS` against this daemon's admin API, with its admin token.
+    #[allow(dead_code)]
+    pub fn licctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_licctl"))
+            .args(["--admin-url", &self.admin_url(), "--admin-token-file"])
+            .arg(self.dir.join("data/admin.token"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
     /// The daemon's public keys, from `licd --json keys export`.
     pub fn public_keys(&self) -> Vec<PublicKey> {
         let out = Command::new(env!("CARGO_BIN_EXE_licd"))
