@@ -936,7 +936,9 @@ async fn revoke_key(c: &AdminClient, a: &KeyRevokeArgs, json: bool) -> Result<()
         )
         .json(&RevokeRequest {
             reason: Some(a.reason.clone()),
-        });
+        })
+        // It reads every license: minutes for a million.
+        .timeout(std::time::Duration::from_secs(3600));
     let v = c.json(req).await?;
     if json {
         say!("{v}");

@@ -39,7 +39,8 @@ impl Service {
     /// revoked key `kid` signed (a license's current token, its seats', its device licenses',
     /// which go to the marketplace again through the outbox). Refused unless the root's
     /// statement that licd loaded revokes `kid`: licd cannot revoke a key by itself, since
-    /// applications would still accept it. Running it again re-signs nothing twice.
+    /// applications would still accept it. Running it again re-signs nothing twice. Reads every
+    /// license once; only those with a token of `kid` are written.
     pub async fn resign_revoked_key(
         &self,
         kid: &str,
@@ -50,14 +51,15 @@ impl Service {
         let reason = Reason::check(reason, Reason::REVOKE, "the key is revoked")?;
         let kid = kid.trim();
         let signing = self.signing_key_id();
+        let shown = crate::logsafe::quoted_max(kid, 80);
         if kid == signing {
             return Err(ServiceError::Invalid(format!(
-                "key {kid} is this server's signing key: certify another key (licctl root certify, licd keys certify), activate it (licd keys activate), restart, then revoke this one"
+                "key {shown} is this server's signing key: certify another key (licctl root certify, licd keys certify), activate it (licd keys activate), restart, then revoke this one"
             )));
         }
         if !self.key_is_revoked(kid) {
             return Err(ServiceError::Invalid(format!(
-                "the root has not revoked key {kid} (not in the key revocations this server loaded): sign the statement with `licctl root revoke-key --kid {kid}`, load it on every node with `licd keys revocations FILE`, restart, then run this again"
+                "the root has not revoked key {shown} (not in the key revocations this server loaded): sign the statement with `licctl root revoke-key --kid KID`, load it on every node with `licd keys revocations FILE`, restart, then run this again"
             )));
         }
         let mut done = Resigned {
@@ -72,7 +74,7 @@ impl Service {
             after = Some(last.id.clone());
             for l in page {
                 done.scanned += 1;
-                if l.status == Status::Released {
+                if l.status == Status::Released || !self.signed_anything(&l, kid).await? {
                     continue;
                 }
                 let (license, seats, devices) = self
@@ -92,6 +94,31 @@ impl Service {
             "tokens of a revoked key signed again"
         );
         Ok(done)
+    }
+
+    /// Whether `kid` signed a live token of `l` (read outside a step: most licenses have none,
+    /// and a step costs a flush; the step reads again before it writes).
+    async fn signed_anything(
+        &self,
+        l: &crate::license::License,
+        kid: &str,
+    ) -> Result<bool, ServiceError> {
+        let by_kid =
+            |token: &str| client_verifier::paseto::footer_key_id(token).is_some_and(|k| k == kid);
+        if l.current_token().is_some_and(by_kid) {
+            return Ok(true);
+        }
+        let store = self.store();
+        Ok(store
+            .activations(&l.id)
+            .await?
+            .iter()
+            .any(|a| a.revoked.is_none() && by_kid(&a.token))
+            || store
+                .devices_for(&l.id)
+                .await?
+                .iter()
+                .any(|d| d.revoked.is_none() && by_kid(&d.token)))
     }
 
     /// Signs again what `kid` signed of license `id`, in one step: (license token re-signed,
