@@ -688,6 +688,17 @@ async fn compromise_drill_a_stolen_signing_key_is_revoked_and_customers_keep_wor
         s(&keys),
     ]));
     assert!(said.contains(&format!("{new_kid} signs")), "{said}");
+    // Several nodes on PostgreSQL (LICD_TEST_BACKEND=postgres): the new ring is published.
+    if let Some(url) = common::pg::database_for(dir.path()) {
+        ok(licd(&[
+            "keys",
+            "publish",
+            "--database-url",
+            &url,
+            "--keys-dir",
+            s(&keys),
+        ]));
+    }
 
     let d = Daemon::start(dir.path(), &[]);
     d.wait_log("rooted mode");
