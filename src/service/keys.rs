@@ -7,6 +7,7 @@
 //! token of that key only when it minted it ([`Service::open_token`]). This module re-signs.
 
 use client_verifier::{Binding, Fingerprint, Timestamp};
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 use super::{Reason, Service, ServiceError, must_get, note_replaced};
@@ -16,6 +17,8 @@ use crate::store::{AuditEvent, Batch, DeviceKey};
 
 /// Licenses read per page while looking for what a revoked key signed.
 const PAGE: usize = 500;
+/// Licenses re-signed at once.
+const AT_ONCE: usize = 16;
 
 /// What `keys revoke` re-signed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -72,14 +75,22 @@ impl Service {
             let page = self.store().licenses_page(after.as_deref(), PAGE).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
+            let mut due = Vec::new();
             for l in page {
                 done.scanned += 1;
-                if l.status == Status::Released || !self.signed_anything(&l, kid).await? {
-                    continue;
+                if l.status != Status::Released && self.signed_anything(&l, kid).await? {
+                    due.push(l.id);
                 }
-                let (license, seats, devices) = self
-                    .resign_license(&l.id, kid, actor, reason.as_str(), now)
-                    .await?;
+            }
+            // Several steps at once share the store's flushes (group commit); each is its own
+            // transaction, so a failure leaves every license either re-signed or as it was.
+            let reason = reason.as_str();
+            let signed: Vec<(bool, u64, u64)> = futures_util::stream::iter(due)
+                .map(|id| async move { self.resign_license(&id, kid, actor, reason, now).await })
+                .buffer_unordered(AT_ONCE)
+                .try_collect()
+                .await?;
+            for (license, seats, devices) in signed {
                 done.licenses += u64::from(license);
                 done.seats += seats;
                 done.devices += devices;
