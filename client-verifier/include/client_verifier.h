@@ -136,6 +136,10 @@ typedef enum cv_result {
    * outside what the certificate grants.
    */
   CV_RESULT_UNCERTIFIED = 111,
+  /**
+   * A lease that has ended: renew it, or lease a seat again.
+   */
+  CV_RESULT_LEASE_ENDED = 112,
 } cv_result;
 
 /**
@@ -159,6 +163,11 @@ typedef enum cv_status {
    * internet so the application can refresh its license (not to buy again).
    */
   CV_STATUS_CHECK_IN_REQUIRED = 4,
+  /**
+   * A floating license in force until the expiry time: not permission to run by itself.
+   * The application leases a seat with it and runs on the lease.
+   */
+  CV_STATUS_LEASE_REQUIRED = 5,
 } cv_status;
 
 /**

@@ -28,14 +28,29 @@ pub enum TokenStatus {
     Active,
     /// Frozen early by the marketplace: locked, data kept, a renewal unfreezes it.
     Frozen,
+    /// A floating (concurrent-use) license: not permission to run by itself. The application
+    /// leases a seat with it and runs on the lease ([`LeaseClaims`]). Verifiers built before
+    /// floating licenses refuse the value, which is why it is a status and not a new claim.
+    Floating,
+    /// A lease, not a license: only [`crate::Verifier::verify_lease`] accepts it. Verifiers
+    /// built before leases refuse the value.
+    Lease,
+}
+
+impl TokenStatus {
+    fn as_str(&self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Frozen => "frozen",
+            TokenStatus::Floating => "floating",
+            TokenStatus::Lease => "lease",
+        }
+    }
 }
 
 impl Serialize for TokenStatus {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match self {
-            TokenStatus::Active => "active",
-            TokenStatus::Frozen => "frozen",
-        })
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -53,7 +68,12 @@ impl<'de> Deserialize<'de> for TokenStatus {
                 match v {
                     "active" => Ok(TokenStatus::Active),
                     "frozen" => Ok(TokenStatus::Frozen),
-                    other => Err(E::unknown_variant(other, &["active", "frozen"])),
+                    "floating" => Ok(TokenStatus::Floating),
+                    "lease" => Ok(TokenStatus::Lease),
+                    other => Err(E::unknown_variant(
+                        other,
+                        &["active", "frozen", "floating", "lease"],
+                    )),
                 }
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<TokenStatus, E> {
@@ -157,6 +177,103 @@ impl Claims {
         if self.revision == 0 {
             return Err(VerifyError::Malformed {
                 reason: "revision must start at 1",
+            });
+        }
+        if self.status == TokenStatus::Lease {
+            return Err(VerifyError::Malformed {
+                reason: "a lease, not a license (Verifier::verify_lease checks leases)",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The claims of a lease: one seat of a floating license, held by one running program on one
+/// machine until `exp`. Signed like a license by the issuer's key (certified for leases under a
+/// key hierarchy), verified offline with [`crate::Verifier::verify_lease`]. Its `status` is
+/// always [`TokenStatus::Lease`], which no license verifier, old or new, accepts as a license;
+/// it has no freeze window, since a lease that ends is renewed, not bought again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LeaseClaims {
+    /// The ISV's issuer name.
+    pub iss: String,
+    /// The lease id.
+    pub jti: String,
+    /// The license the seat is of (the license token's `jti`).
+    pub lic: String,
+    /// Always `lease`.
+    pub status: TokenStatus,
+    /// When this lease (or its renewal) was signed.
+    pub iat: Timestamp,
+    /// Valid from.
+    pub nbf: Timestamp,
+    /// When the lease ends unless renewed: the program's licensed features stop then.
+    pub exp: Timestamp,
+    /// Marketplace `productId`.
+    pub product: String,
+    /// Marketplace `skuCode`.
+    pub sku: String,
+    /// The seat, from 0 up to the license's quantity.
+    pub seat: u32,
+    /// The running program that holds it, as it named itself (host and pid, a container id).
+    pub instance: String,
+    /// The machine the lease is bound to: required, a lease never floats by itself.
+    pub binding: Binding,
+    /// A seat borrowed for offline use (until `exp`, days rather than minutes).
+    pub borrowed: bool,
+    /// The license's feature flags and limits.
+    pub entitlements: Entitlements,
+    /// The license's edition, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edition: Option<String>,
+}
+
+impl LeaseClaims {
+    /// A lease of seat `seat` of license `lic` for `instance` on the machine `binding`, valid
+    /// from `iat` to `exp`; not borrowed, no entitlements.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        iss: impl Into<String>,
+        jti: impl Into<String>,
+        lic: impl Into<String>,
+        product: impl Into<String>,
+        sku: impl Into<String>,
+        seat: u32,
+        instance: impl Into<String>,
+        binding: Binding,
+        iat: Timestamp,
+        exp: Timestamp,
+    ) -> Self {
+        LeaseClaims {
+            iss: iss.into(),
+            jti: jti.into(),
+            lic: lic.into(),
+            status: TokenStatus::Lease,
+            iat,
+            nbf: iat,
+            exp,
+            product: product.into(),
+            sku: sku.into(),
+            seat,
+            instance: instance.into(),
+            binding,
+            borrowed: false,
+            entitlements: Entitlements::new(),
+            edition: None,
+        }
+    }
+
+    /// Checks what every valid lease satisfies.
+    pub(crate) fn check_consistent(&self) -> Result<(), VerifyError> {
+        if self.status != TokenStatus::Lease {
+            return Err(VerifyError::Malformed {
+                reason: "not a lease (its status is not \"lease\")",
+            });
+        }
+        if self.nbf > self.exp {
+            return Err(VerifyError::Malformed {
+                reason: "times out of order (need nbf <= exp)",
             });
         }
         Ok(())

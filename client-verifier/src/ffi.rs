@@ -109,6 +109,8 @@ pub enum CvResult {
     /// Under a trusted root: the token's certificate does not chain to it, or the token is
     /// outside what the certificate grants.
     Uncertified = 111,
+    /// A lease that has ended: renew it, or lease a seat again.
+    LeaseEnded = 112,
 }
 
 /// Where a verified license stands.
@@ -124,6 +126,9 @@ pub enum CvStatus {
     /// Paid for, but the machine missed its check-in deadline: ask the user to connect to the
     /// internet so the application can refresh its license (not to buy again).
     CheckInRequired = 4,
+    /// A floating license in force until the expiry time: not permission to run by itself.
+    /// The application leases a seat with it and runs on the lease.
+    LeaseRequired = 5,
 }
 
 /// A verifier: trusted keys, expected issuer and product, the revocation list in use. Made by
@@ -182,6 +187,7 @@ impl From<VerifyError> for Failure {
             VerifyError::ClockRollback { .. } => CvResult::ClockRollback,
             VerifyError::StaleRevocationList { .. } => CvResult::StaleRevocationList,
             VerifyError::Uncertified { .. } => CvResult::Uncertified,
+            VerifyError::LeaseEnded { .. } => CvResult::LeaseEnded,
         };
         Failure::new(code, e.to_string())
     }
@@ -416,6 +422,7 @@ pub extern "C" fn cv_result_name(code: i32) -> *const c_char {
         109 => c"ClockRollback",
         110 => c"StaleRevocationList",
         111 => c"Uncertified",
+        112 => c"LeaseEnded",
         _ => c"Unknown",
     };
     name.as_ptr()
@@ -1192,6 +1199,7 @@ fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {
         LicenseStatus::Frozen { .. } => CvStatus::Frozen,
         LicenseStatus::Expired { .. } => CvStatus::Expired,
         LicenseStatus::CheckInRequired { .. } => CvStatus::CheckInRequired,
+        LicenseStatus::LeaseRequired { .. } => CvStatus::LeaseRequired,
     };
     // A signed id with a NUL in it cannot be handed to C without being cut short.
     let id = CString::new(c.jti.as_str()).map_err(|_| {

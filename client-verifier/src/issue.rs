@@ -4,7 +4,7 @@
 use alloc::string::String;
 use core::fmt;
 
-use crate::claims::{Claims, Footer, RevocationClaims};
+use crate::claims::{Claims, Footer, LeaseClaims, RevocationClaims};
 use crate::keys::SecretKey;
 use crate::paseto;
 use crate::root::{Certificate, Purpose};
@@ -90,6 +90,34 @@ pub fn mint_certified(
     crate::verify::license_in_scope(cert, claims, 0)
         .map_err(|reason| MintError::Uncertified { reason })?;
     let token = sign_json(key, Some(cert), claims);
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(MintError::TooLong { len: token.len() });
+    }
+    Ok(token)
+}
+
+/// Signs `lease` into a lease token with `key`, and under a key hierarchy its certificate
+/// `cert` in the footer (refused when `cert` is not `key`'s, or does not grant leases for the
+/// lease's product up to its `exp`).
+pub fn mint_lease(
+    key: &SecretKey,
+    cert: Option<&Certificate>,
+    lease: &LeaseClaims,
+) -> Result<String, MintError> {
+    lease.check_consistent().map_err(|e| match e {
+        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
+        _ => MintError::Inconsistent { reason: "lease" },
+    })?;
+    if let Some(cert) = cert {
+        if cert.key() != key.public_key() {
+            return Err(MintError::Uncertified {
+                reason: "the certificate is for another key",
+            });
+        }
+        crate::verify::lease_in_scope(cert, lease, 0)
+            .map_err(|reason| MintError::Uncertified { reason })?;
+    }
+    let token = sign_json(key, cert, lease);
     if token.len() > MAX_TOKEN_LEN {
         return Err(MintError::TooLong { len: token.len() });
     }

@@ -102,14 +102,15 @@ pub mod strict_json;
 mod time;
 mod verify;
 
-pub use claims::{Claims, Entitlements, RevocationClaims, TokenStatus};
+pub use claims::{Claims, Entitlements, LeaseClaims, RevocationClaims, TokenStatus};
 pub use fingerprint::{
     Binding, Fingerprint, FingerprintError, MAX_BOARD_VALUES, MAX_DISK_SERIALS, MatchPolicy,
     MatchResult,
 };
 #[cfg(feature = "sign")]
 pub use issue::{
-    MAX_TOKEN_LEN, MintError, mint, mint_certified, sign_revocations, sign_revocations_certified,
+    MAX_TOKEN_LEN, MintError, mint, mint_certified, mint_lease, sign_revocations,
+    sign_revocations_certified,
 };
 #[cfg(feature = "sign")]
 pub use keys::SecretKey;
@@ -117,6 +118,6 @@ pub use keys::{KeyError, KeyId, PublicKey};
 pub use root::{Certificate, Grant, KeyRevocations, Purpose, Purposes, Root};
 pub use time::{DAY, Timestamp};
 pub use verify::{
-    BindingRequirement, DEFAULT_CLOCK_TOLERANCE, LicenseStatus, TimeGuard, VerifiedLicense,
-    Verifier, VerifierBuilder, VerifyError,
+    BindingRequirement, DEFAULT_CLOCK_TOLERANCE, LicenseStatus, TimeGuard, VerifiedLease,
+    VerifiedLicense, Verifier, VerifierBuilder, VerifyError,
 };

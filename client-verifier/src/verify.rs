@@ -10,8 +10,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::claims::{self, Claims, Footer, RevocationClaims, TokenStatus};
-use crate::fingerprint::{Fingerprint, MatchPolicy, MatchResult};
+use crate::claims::{self, Claims, Footer, LeaseClaims, RevocationClaims, TokenStatus};
+use crate::fingerprint::{Binding, Fingerprint, MatchPolicy, MatchResult};
 use crate::keys::{KeyId, PublicKey};
 use crate::paseto::Parsed;
 use crate::root::{Certificate, KeyRevocations, Purpose, Root};
@@ -91,6 +91,11 @@ pub enum VerifyError {
         /// What is wrong, for logs and support.
         reason: &'static str,
     },
+    /// A lease that has ended: the program's licensed features stop until it is renewed.
+    LeaseEnded {
+        /// The lease's `exp`.
+        at: Timestamp,
+    },
 }
 
 impl VerifyError {
@@ -109,6 +114,7 @@ impl VerifyError {
             VerifyError::ClockRollback { .. } => "ClockRollback",
             VerifyError::StaleRevocationList { .. } => "StaleRevocationList",
             VerifyError::Uncertified { .. } => "Uncertified",
+            VerifyError::LeaseEnded { .. } => "LeaseEnded",
         }
     }
 }
@@ -153,6 +159,12 @@ impl fmt::Display for VerifyError {
             VerifyError::Uncertified { reason } => {
                 write!(f, "not certified by the trusted root: {reason}")
             }
+            VerifyError::LeaseEnded { at } => {
+                write!(
+                    f,
+                    "the lease ended at {at}: renew it, or lease a seat again"
+                )
+            }
         }
     }
 }
@@ -186,6 +198,13 @@ pub enum LicenseStatus {
     CheckInRequired {
         /// The deadline that passed.
         since: Timestamp,
+    },
+    /// A floating (concurrent-use) license in force until `expires_at`: not permission to run
+    /// by itself. The application leases a seat with it (`POST /v1/leases`) and runs while its
+    /// lease verifies ([`Verifier::verify_lease`]).
+    LeaseRequired {
+        /// End of the paid period.
+        expires_at: Timestamp,
     },
 }
 
@@ -254,6 +273,47 @@ impl VerifiedLicense {
     /// The time by which the machine must check in (refresh), when the product requires it.
     pub fn check_in_by(&self) -> Option<Timestamp> {
         self.claims.check_in_by
+    }
+}
+
+/// A lease that passed every check: the program may run with the license's entitlements until
+/// [`VerifiedLease::expires_at`]. Only [`Verifier::verify_lease`] makes one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedLease {
+    claims: LeaseClaims,
+    kid: KeyId,
+    device: Option<MatchResult>,
+}
+
+impl VerifiedLease {
+    /// The signed claims, read-only.
+    pub fn claims(&self) -> &LeaseClaims {
+        &self.claims
+    }
+
+    /// When the lease ends unless renewed.
+    pub fn expires_at(&self) -> Timestamp {
+        self.claims.exp
+    }
+
+    /// The key that signed it.
+    pub fn key_id(&self) -> &KeyId {
+        &self.kid
+    }
+
+    /// How the device matched the lease's binding (`None` when the device check is skipped).
+    pub fn device_match(&self) -> Option<MatchResult> {
+        self.device
+    }
+
+    /// Whether the feature flag `name` is on (the entitlement is the boolean `true`).
+    pub fn feature(&self, name: &str) -> bool {
+        self.claims.entitlements.get(name) == Some(&serde_json::Value::Bool(true))
+    }
+
+    /// The numeric limit `name`, when it is an integer.
+    pub fn limit(&self, name: &str) -> Option<i64> {
+        self.claims.entitlements.get(name)?.as_i64()
     }
 }
 
@@ -439,16 +499,74 @@ impl Verifier {
         now: Timestamp,
         guard: &mut TimeGuard,
     ) -> Result<VerifiedLicense, VerifyError> {
+        self.guarded(now, guard, || self.verify(token, device, now))
+    }
+
+    /// Runs `check` at `now` under `guard`: refused when the verifier holds less than the
+    /// guard has seen (revocation list, root, key revocations) or the clock went back; on
+    /// success the guard moves forward.
+    fn guarded<T>(
+        &self,
+        now: Timestamp,
+        guard: &mut TimeGuard,
+        check: impl FnOnce() -> Result<T, VerifyError>,
+    ) -> Result<T, VerifyError> {
         self.require_list(guard.revocation_seq)?;
         self.require_root(guard.root_version)?;
         self.require_key_revocations(guard.key_revocation_seq)?;
         guard.check(now)?;
-        let license = self.verify(token, device, now)?;
+        let verified = check()?;
         guard.observe(now);
         if let Some(root) = &self.root {
             guard.root_version = guard.root_version.max(root.version());
         }
-        Ok(license)
+        Ok(verified)
+    }
+
+    /// Checks the lease `token` for this machine (`device`, its fingerprint) at `now`: the
+    /// seat a floating license's application runs on. Signed by a trusted key (or, under a
+    /// root, a key certified for leases and the lease's product, its `exp` within the bound),
+    /// for this issuer and product, the license not revoked, bound to this machine, and `now`
+    /// between its `nbf` and `exp` ([`VerifyError::LeaseEnded`] after). A license is not a
+    /// lease, and a lease is not a license ([`Verifier::verify`] refuses it).
+    pub fn verify_lease(
+        &self,
+        token: &str,
+        device: Option<&Fingerprint>,
+        now: Timestamp,
+    ) -> Result<VerifiedLease, VerifyError> {
+        self.require_list(self.revocation_seq)?;
+        let (claims, kid, cert): (LeaseClaims, KeyId, _) =
+            self.open(token, "lease claims are malformed")?;
+        claims.check_consistent()?;
+        if let Some(cert) = &cert {
+            lease_in_scope(cert, &claims, self.tolerance)
+                .map_err(|reason| VerifyError::Uncertified { reason })?;
+        }
+        self.check_issuer(&claims.iss)?;
+        self.check_product(&claims.product)?;
+        self.check_revoked(&claims.lic, Some(&claims.binding))?;
+        self.check_times(claims.iat, claims.nbf, now)?;
+        if now >= claims.exp {
+            return Err(VerifyError::LeaseEnded { at: claims.exp });
+        }
+        let device = self.check_binding(&claims.binding, device)?;
+        Ok(VerifiedLease {
+            claims,
+            kid,
+            device,
+        })
+    }
+
+    /// [`Verifier::verify_lease`] with the clock guarded, as [`Verifier::verify_guarded`].
+    pub fn verify_lease_guarded(
+        &self,
+        token: &str,
+        device: Option<&Fingerprint>,
+        now: Timestamp,
+        guard: &mut TimeGuard,
+    ) -> Result<VerifiedLease, VerifyError> {
+        self.guarded(now, guard, || self.verify_lease(token, device, now))
     }
 
     /// Refuses to answer for a license when a list at least as new as `seen` was accepted
@@ -704,31 +822,48 @@ impl Verifier {
 
     fn check_claims(&self, c: &Claims, now: Timestamp) -> Result<(), VerifyError> {
         self.check_issuer(&c.iss)?;
-        if let Some(expected) = &self.product
-            && &c.product != expected
-        {
-            return Err(VerifyError::WrongProduct {
+        self.check_product(&c.product)?;
+        self.check_revoked(&c.jti, c.binding.as_ref())?;
+        self.check_times(c.iat, c.nbf, now)
+    }
+
+    fn check_product(&self, product: &str) -> Result<(), VerifyError> {
+        match &self.product {
+            Some(expected) if product != expected => Err(VerifyError::WrongProduct {
                 expected: expected.clone(),
-                found: c.product.clone(),
-            });
+                found: product.into(),
+            }),
+            _ => Ok(()),
         }
-        if self.revoked.contains(&c.jti)
-            || c.binding
-                .as_ref()
-                .is_some_and(|b| self.revoked.contains(&b.revocation_id(&c.jti)))
+    }
+
+    /// Refuses license `jti` when it, or its device binding, is on the revocation list.
+    fn check_revoked(&self, jti: &str, binding: Option<&Binding>) -> Result<(), VerifyError> {
+        if self.revoked.contains(jti)
+            || binding.is_some_and(|b| self.revoked.contains(&b.revocation_id(jti)))
         {
-            return Err(VerifyError::Revoked { jti: c.jti.clone() });
+            return Err(VerifyError::Revoked { jti: jti.into() });
         }
-        // The issuer signed at `iat`; a clock far behind that has been set back.
-        if now.add_secs(self.tolerance) < c.iat {
+        Ok(())
+    }
+
+    /// Refuses a clock far behind the signing time (`iat`: it was set back), and a time before
+    /// `nbf`.
+    fn check_times(
+        &self,
+        iat: Timestamp,
+        nbf: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), VerifyError> {
+        if now.add_secs(self.tolerance) < iat {
             return Err(VerifyError::ClockRollback {
-                last_seen: c.iat,
+                last_seen: iat,
                 now,
             });
         }
-        if now < c.nbf {
+        if now < nbf {
             return Err(VerifyError::NotYetValid {
-                not_before: c.nbf,
+                not_before: nbf,
                 now,
             });
         }
@@ -740,15 +875,25 @@ impl Verifier {
         c: &Claims,
         device: Option<&Fingerprint>,
     ) -> Result<Option<MatchResult>, VerifyError> {
+        match &c.binding {
+            Some(binding) => self.check_binding(binding, device),
+            None if self.skip_device => Ok(None),
+            None => match self.binding {
+                BindingRequirement::Required => Err(VerifyError::NotBound),
+                BindingRequirement::Optional => Ok(None),
+            },
+        }
+    }
+
+    /// How `device` matches `binding` (`None` when the device check is skipped), or why not.
+    fn check_binding(
+        &self,
+        binding: &Binding,
+        device: Option<&Fingerprint>,
+    ) -> Result<Option<MatchResult>, VerifyError> {
         if self.skip_device {
             return Ok(None);
         }
-        let Some(binding) = &c.binding else {
-            return match self.binding {
-                BindingRequirement::Required => Err(VerifyError::NotBound),
-                BindingRequirement::Optional => Ok(None),
-            };
-        };
         let result = match device {
             Some(d) => binding.check(d, self.policy),
             None => MatchResult {
@@ -775,18 +920,63 @@ pub(crate) fn license_in_scope(
     c: &Claims,
     tolerance: i64,
 ) -> Result<(), &'static str> {
+    in_scope(cert, &LICENSE_SCOPE, &c.product, c.exp, c.iat, tolerance)
+}
+
+/// [`license_in_scope`] for a lease: the leases purpose.
+pub(crate) fn lease_in_scope(
+    cert: &Certificate,
+    c: &LeaseClaims,
+    tolerance: i64,
+) -> Result<(), &'static str> {
+    in_scope(cert, &LEASE_SCOPE, &c.product, c.exp, c.iat, tolerance)
+}
+
+/// What a kind of token needs from a certificate, and the reasons it gives.
+struct Scope {
+    purpose: Purpose,
+    no_purpose: &'static str,
+    no_product: &'static str,
+    late_exp: &'static str,
+    outside: &'static str,
+}
+
+const LICENSE_SCOPE: Scope = Scope {
+    purpose: Purpose::Licenses,
+    no_purpose: "the certificate does not grant licenses",
+    no_product: "the certificate does not cover the license's product",
+    late_exp: "the license's exp is later than its certificate allows",
+    outside: "the license was signed outside its certificate's validity",
+};
+
+const LEASE_SCOPE: Scope = Scope {
+    purpose: Purpose::Leases,
+    no_purpose: "the certificate does not grant leases",
+    no_product: "the certificate does not cover the lease's product",
+    late_exp: "the lease's exp is later than its certificate allows",
+    outside: "the lease was signed outside its certificate's validity",
+};
+
+fn in_scope(
+    cert: &Certificate,
+    scope: &Scope,
+    product: &str,
+    exp: Timestamp,
+    iat: Timestamp,
+    tolerance: i64,
+) -> Result<(), &'static str> {
     let g = cert.grant();
-    if !g.purposes.contains(Purpose::Licenses) {
-        return Err("the certificate does not grant licenses");
+    if !g.purposes.contains(scope.purpose) {
+        return Err(scope.no_purpose);
     }
-    if !g.allows_product(&c.product) {
-        return Err("the certificate does not cover the license's product");
+    if !g.allows_product(product) {
+        return Err(scope.no_product);
     }
-    if c.exp > g.max_exp {
-        return Err("the license's exp is later than its certificate allows");
+    if exp > g.max_exp {
+        return Err(scope.late_exp);
     }
-    if c.iat < g.not_before.add_secs(-tolerance) || c.iat > g.not_after.add_secs(tolerance) {
-        return Err("the license was signed outside its certificate's validity");
+    if iat < g.not_before.add_secs(-tolerance) || iat > g.not_after.add_secs(tolerance) {
+        return Err(scope.outside);
     }
     Ok(())
 }
@@ -842,6 +1032,9 @@ fn status_at(c: &Claims, now: Timestamp) -> LicenseStatus {
         LicenseStatus::Frozen {
             until: c.freeze_until,
         }
+    } else if c.status == TokenStatus::Floating {
+        // Check-ins are the leases' business: a floating license asks for a lease.
+        LicenseStatus::LeaseRequired { expires_at: c.exp }
     } else if let Some(by) = c.check_in_by.filter(|&by| now >= by) {
         LicenseStatus::CheckInRequired { since: by }
     } else {
@@ -1019,6 +1212,10 @@ impl fmt::Display for LicenseStatus {
                     "check-in required since {since}: connect to the internet"
                 )
             }
+            LicenseStatus::LeaseRequired { expires_at } => write!(
+                f,
+                "floating license until {expires_at}: runs on a lease of one of its seats"
+            ),
         }
     }
 }

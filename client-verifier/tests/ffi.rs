@@ -174,6 +174,7 @@ fn every_golden_case_gets_its_verdict_through_the_c_abi() {
                     CvStatus::Frozen => ("frozen", until),
                     CvStatus::Expired => ("expired", until),
                     CvStatus::CheckInRequired => ("check_in_required", by),
+                    CvStatus::LeaseRequired => ("lease_required", exp),
                 };
                 serde_json::json!({ "status": name, "at": client_verifier::Timestamp::from_unix(at).to_rfc3339() })
             }

@@ -156,6 +156,46 @@ fn rooted_token_verifies_with_pyseto() {
     assert!(peer(&py, &["verify", &key.public_key().to_paserk(), &swapped]).is_err());
 }
 
+/// Floating licenses: the license token (status `floating`) and a lease are plain v4.public
+/// tokens too; pyseto verifies both signatures and reads the claims licd wrote.
+#[test]
+#[ignore = "needs pyseto; CI runs it with --include-ignored"]
+fn floating_license_and_lease_verify_with_pyseto() {
+    use client_verifier::{Binding, Fingerprint, LeaseClaims, TokenStatus, mint_lease};
+    let py = python();
+    let key = SecretKey::generate().unwrap();
+    let mut floating = claims();
+    floating.status = TokenStatus::Floating;
+    let license = mint(&key, &floating).unwrap();
+    let out = peer(&py, &["verify", &key.public_key().to_paserk(), &license]).unwrap();
+    let payload: Value = serde_json::from_str(out["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["status"], "floating");
+    let fp = Fingerprint::parse("04:7C:16:5E:E3:5D|SN-1|BOARD-1|BFEBFBFF00090672").unwrap();
+    let lease = LeaseClaims::new(
+        "acme",
+        "lease-1",
+        "lic-1",
+        "OFFI1",
+        "sku",
+        0,
+        "cad@ws1:77",
+        Binding::new(&fp, [1; 8]),
+        t("2026-06-01T00:00:00Z"),
+        t("2026-06-01T00:10:00Z"),
+    );
+    let token = mint_lease(&key, None, &lease).unwrap();
+    let out = peer(&py, &["verify", &key.public_key().to_paserk(), &token]).unwrap();
+    let payload: Value = serde_json::from_str(out["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            payload["status"].as_str(),
+            payload["lic"].as_str(),
+            payload["seat"].as_u64()
+        ),
+        (Some("lease"), Some("lic-1"), Some(0))
+    );
+}
+
 fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

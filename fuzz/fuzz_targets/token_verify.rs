@@ -9,7 +9,9 @@
 //!   and footer again with the same key gives the same string;
 //! - claims that verify survive a round trip: minted again, they verify to the same claims;
 //! - the strict claim reader accepts nothing serde_json's plain reading of `Claims` refuses or
-//!   reads differently.
+//!   reads differently;
+//! - nothing verifies both as a license and as a lease, and a lease that verifies is in force
+//!   and bound.
 #![no_main]
 
 use client_verifier::{Claims, LicenseStatus, Timestamp, VerifiedLicense, danger, mint, paseto};
@@ -29,6 +31,7 @@ fn as_token(token: &str) {
     let _ = danger::decode_unverified(token);
     let v = verifier();
     for device in [Some(&*DEVICE), None] {
+        as_lease(&v, token, device);
         match v.verify(token, device, NOW) {
             Ok(license) => {
                 check_verified(&license, NOW);
@@ -45,8 +48,30 @@ fn as_token(token: &str) {
     }
 }
 
+/// A lease and a license are never one token; a verified lease is in force.
+fn as_lease(
+    v: &client_verifier::Verifier,
+    token: &str,
+    device: Option<&client_verifier::Fingerprint>,
+) {
+    match v.verify_lease(token, device, NOW) {
+        Ok(lease) => {
+            let c = lease.claims();
+            assert!(c.nbf <= NOW && NOW < c.exp, "a verified lease is not in force");
+            assert!(
+                v.verify(token, device, NOW).is_err(),
+                "a token verified as a lease and as a license"
+            );
+        }
+        Err(e) => {
+            let _ = (e.name(), e.to_string());
+        }
+    }
+}
+
 fn as_claims(message: &[u8]) {
     let token = sign_message(message);
+    as_lease(&verifier(), &token, Some(&DEVICE));
     match verifier().verify(&token, Some(&DEVICE), NOW) {
         Ok(license) => {
             check_verified(&license, NOW);

@@ -484,6 +484,9 @@ fn status_json(status: LicenseStatus) -> Value {
         LicenseStatus::CheckInRequired { since } => {
             json!({ "valid": true, "status": "check_in_required", "since": since.to_rfc3339() })
         }
+        LicenseStatus::LeaseRequired { expires_at } => {
+            json!({ "valid": true, "status": "lease_required", "expires_at": expires_at.to_rfc3339() })
+        }
         _ => json!({ "valid": true, "status": "unknown" }),
     }
 }

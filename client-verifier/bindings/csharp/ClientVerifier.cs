@@ -22,6 +22,9 @@ namespace ClientVerifier
         Expired = 3,
         /// <summary>The machine had to check in with the issuer by CheckInBy.</summary>
         CheckInRequired = 4,
+        /// <summary>A floating license in force until ExpiresAt: the application runs on a
+        /// lease of one of its seats, not on the license itself.</summary>
+        LeaseRequired = 5,
     }
 
     /// <summary>Flags for <see cref="Verifier"/>.</summary>

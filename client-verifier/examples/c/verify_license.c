@@ -25,6 +25,7 @@ static const char *status_name(cv_status s) {
     case CV_STATUS_FROZEN: return "frozen";
     case CV_STATUS_EXPIRED: return "expired";
     case CV_STATUS_CHECK_IN_REQUIRED: return "check_in_required";
+    case CV_STATUS_LEASE_REQUIRED: return "lease_required";
   }
   return "?";
 }
