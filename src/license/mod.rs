@@ -6,6 +6,8 @@
 //! [`crate::store::Store`] trait, calls these functions, and hands the result back to the store
 //! as one batch.
 
+pub mod lease;
+
 use client_verifier::{
     Binding, Claims, Entitlements, Fingerprint, SecretKey, Timestamp, TokenStatus, mint,
 };
