@@ -48,7 +48,7 @@ pub const MAGIC: &[u8; 8] = b"LICDBAK\n";
 /// The format version this build writes and reads.
 pub const VERSION: u32 = 2;
 /// The collections a backup carries; a record names its collection by index here.
-pub const COLLECTIONS: [&str; 11] = [
+pub const COLLECTIONS: [&str; 12] = [
     "licenses",
     "orders",
     "applied",
@@ -60,6 +60,7 @@ pub const COLLECTIONS: [&str; 11] = [
     "activations",
     "outbox",
     "nonces",
+    "leases",
 ];
 const LICENSES: u8 = 0;
 const AUDIT: u8 = 4;

@@ -14,6 +14,7 @@
 //! | `applied`     | operation key                         | empty                              |
 //! | `devices`     | device request key ([`DeviceKey`])    | the device license                 |
 //! | `activations` | license id, NUL, seat (big-endian u32)| the seat                           |
+//! | `leases`      | license id, NUL, lease id             | the lease                          |
 //! | `outbox`      | job id                                | the job                            |
 //! | `revoked`     | revocation-list entry                 | when it was revoked (timestamp)    |
 //! | `audit`       | seq (big-endian u64)                  | the chained audit record           |
@@ -31,12 +32,13 @@ use super::codec::encode;
 use super::plan::Head;
 
 /// The collections of a dump, in dump order.
-pub const COLLECTIONS: [&str; 10] = [
+pub const COLLECTIONS: [&str; 11] = [
     "licenses",
     "orders",
     "applied",
     "devices",
     "activations",
+    "leases",
     "outbox",
     "revoked",
     "audit",

@@ -12,6 +12,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{Batch, DeviceKey, OrderKey, StoreError, Transaction, Tx};
 use crate::job::Job;
+use crate::license::lease::Lease;
 use crate::license::{Activation, DeviceLicense, License};
 
 /// What a [`LocalTx`] needs of its store: the reads a step makes, and applying a batch.
@@ -22,6 +23,7 @@ pub(crate) trait LocalReads: Send + Sync + 'static {
     fn device(&self, key: &DeviceKey) -> Result<Option<DeviceLicense>, StoreError>;
     fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
     fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
+    fn leases(&self, license_id: &str) -> Result<Vec<Lease>, StoreError>;
     fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
     fn is_revoked(&self, entry: &str) -> Result<bool, StoreError>;
     fn counts(&self) -> Result<super::StatusCounts, StoreError>;
@@ -64,6 +66,15 @@ impl<S: LocalReads> Transaction for LocalTx<S> {
     async fn activations(&mut self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
         self.store.activations(license_id)
     }
+    async fn leases(
+        &mut self,
+        license_id: &str,
+    ) -> Result<(client_verifier::Timestamp, Vec<Lease>), StoreError> {
+        Ok((
+            client_verifier::Timestamp::now(),
+            self.store.leases(license_id)?,
+        ))
+    }
     async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
         self.store.job(id)
     }
@@ -83,7 +94,7 @@ impl<S: LocalReads> Transaction for LocalTx<S> {
 
 /// Implements [`LocalReads`] and the async [`Store`](super::Store) for a local store `$t` whose
 /// inherent methods of the same names do the work: `license`, `order`, `applied`, `device`,
-/// `devices_for`, `activations`, `licenses_page`, `counts`, `stats`, `revoked`,
+/// `devices_for`, `activations`, `leases`, `licenses_page`, `counts`, `stats`, `revoked`,
 /// `is_revoked`, `apply`, `audit_for`, `verify_audit_chain`, `remember_nonce`,
 /// `prune_nonces`, `claim`, `release_claim`, `jobs`, `due_jobs`, `job`, `disk_bytes`, `first_audit_at`, `dump`,
 /// plus `flush_async`, `writable_now`, `snapshot_side` and a `turn` field (its lock).
@@ -122,6 +133,12 @@ macro_rules! local_store {
                 license_id: &str,
             ) -> Result<Vec<$crate::license::Activation>, $crate::store::StoreError> {
                 <$t>::activations(self, license_id)
+            }
+            fn leases(
+                &self,
+                license_id: &str,
+            ) -> Result<Vec<$crate::license::lease::Lease>, $crate::store::StoreError> {
+                <$t>::leases(self, license_id)
             }
             fn job(&self, id: &str) -> Result<Option<$crate::job::Job>, $crate::store::StoreError> {
                 <$t>::job(self, id)
@@ -174,6 +191,12 @@ macro_rules! local_store {
                 license_id: &str,
             ) -> Result<Vec<$crate::license::Activation>, $crate::store::StoreError> {
                 <$t>::activations(self, license_id)
+            }
+            async fn leases(
+                &self,
+                license_id: &str,
+            ) -> Result<Vec<$crate::license::lease::Lease>, $crate::store::StoreError> {
+                <$t>::leases(self, license_id)
             }
             async fn licenses_page(
                 &self,

@@ -13,6 +13,7 @@ use super::codec::{AuditChain, encode};
 use super::plan::{Head, Prior, plan};
 use super::{AuditRecord, Batch, DeviceKey, OrderKey, StatusCounts, StoreError};
 use crate::job::Job;
+use crate::license::lease::Lease;
 use crate::license::{Activation, DeviceLicense, License};
 
 /// A store in memory; lost when dropped. Clones share it.
@@ -30,6 +31,7 @@ struct Inner {
     applied: BTreeSet<String>,
     devices: BTreeMap<Vec<u8>, DeviceLicense>,
     activations: BTreeMap<Vec<u8>, Activation>,
+    leases: BTreeMap<Vec<u8>, Lease>,
     jobs: BTreeMap<String, Job>,
     revoked: BTreeMap<String, Timestamp>,
     revocation_seq: u64,
@@ -103,6 +105,12 @@ impl MemStore {
         }
         for j in p.jobs {
             s.jobs.insert(j.id.clone(), j);
+        }
+        for l in p.leases {
+            s.leases.insert(super::lease_key(&l.license_id, &l.id), l);
+        }
+        for (lic, id) in &p.leases_done {
+            s.leases.remove(&super::lease_key(lic, id));
         }
         for id in &p.jobs_done {
             s.jobs.remove(id);
@@ -202,6 +210,9 @@ impl MemStore {
         for (k, a) in &s.activations {
             push(&mut r, "activations", k.clone(), encode(a));
         }
+        for (k, l) in &s.leases {
+            push(&mut r, "leases", k.clone(), encode(l));
+        }
         for (id, j) in &s.jobs {
             push(&mut r, "outbox", id.as_bytes(), encode(j));
         }
@@ -263,6 +274,16 @@ impl MemStore {
             .range(p.clone()..)
             .take_while(|(k, _)| k.starts_with(&p))
             .map(|(_, a)| a.clone())
+            .collect())
+    }
+
+    pub(crate) fn leases(&self, license_id: &str) -> Result<Vec<Lease>, StoreError> {
+        let p = prefix(license_id);
+        let s = self.lock();
+        Ok(s.leases
+            .range(p.clone()..)
+            .take_while(|(k, _)| k.starts_with(&p))
+            .map(|(_, l)| l.clone())
             .collect())
     }
 

@@ -30,6 +30,7 @@ use client_verifier::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::job::Job;
+use crate::license::lease::Lease;
 use crate::license::{Activation, DeviceLicense, License, Status};
 
 /// A store failure. The service answers `000005` and writes nothing more.
@@ -108,6 +109,11 @@ impl DeviceKey {
         ]
         .concat()
     }
+}
+
+/// The key of a lease in the stores that order records by key: license id, NUL, lease id.
+pub(crate) fn lease_key(license_id: &str, id: &str) -> Vec<u8> {
+    [license_id.as_bytes(), b"\0", id.as_bytes()].concat()
 }
 
 /// One event in a license's history, as the service records it.
@@ -191,6 +197,10 @@ pub struct Batch {
     pub revocations: Vec<(String, Timestamp)>,
     /// Counters the service keeps (see [`Store::stats`]): key and what to add.
     pub stats: Vec<(String, i64)>,
+    /// Floating-license leases to write (whole records): grants, renewals, releases.
+    pub leases: Vec<Lease>,
+    /// Leases to forget, as (license id, lease id): ones that ended long ago.
+    pub leases_done: Vec<(String, String)>,
 }
 
 impl Batch {
@@ -206,6 +216,8 @@ impl Batch {
             && self.jobs_done.is_empty()
             && self.revocations.is_empty()
             && self.stats.is_empty()
+            && self.leases.is_empty()
+            && self.leases_done.is_empty()
     }
 
     /// Adds `later`'s writes after this batch's: committing the result is committing the two
@@ -222,6 +234,8 @@ impl Batch {
             jobs_done,
             revocations,
             stats,
+            leases,
+            leases_done,
         } = later;
         // The store writes jobs before it removes finished ones: a job finished here and
         // written again later must not be removed.
@@ -237,6 +251,11 @@ impl Batch {
         self.jobs_done.extend(jobs_done);
         self.revocations.extend(revocations);
         self.stats.extend(stats);
+        // As for jobs: a lease forgotten here and written again later stays.
+        self.leases_done
+            .retain(|(lic, id)| !leases.iter().any(|l| &l.license_id == lic && &l.id == id));
+        self.leases.extend(leases);
+        self.leases_done.extend(leases_done);
     }
 }
 
@@ -450,6 +469,16 @@ impl Tx {
     pub async fn activations(&mut self, license_id: &str) -> Result<Vec<Activation>, StoreError> {
         self.0.activations(license_id).await
     }
+    /// A floating license's leases, and the store's clock when it read them: the time every
+    /// decision about those leases is made at. One process's stores read the system clock; a
+    /// shared store reads the database's, after taking the license's lock, so that nodes whose
+    /// clocks drift still decide on one clock, in the order they decide.
+    pub async fn leases(
+        &mut self,
+        license_id: &str,
+    ) -> Result<(Timestamp, Vec<Lease>), StoreError> {
+        self.0.leases(license_id).await
+    }
     /// One outbox job.
     pub async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
         self.0.job(id).await
@@ -497,6 +526,8 @@ pub trait Transaction: Send + 'static {
     async fn devices_for(&mut self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
     /// See [`Tx::activations`].
     async fn activations(&mut self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
+    /// See [`Tx::leases`].
+    async fn leases(&mut self, license_id: &str) -> Result<(Timestamp, Vec<Lease>), StoreError>;
     /// See [`Tx::job`].
     async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError>;
     /// See [`Tx::is_revoked`].
@@ -526,6 +557,8 @@ pub trait Store: Send + Sync + 'static {
     async fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
     /// The seats of a License 1.0 license, by seat number.
     async fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
+    /// A floating license's leases (in lease id order), ended ones included until forgotten.
+    async fn leases(&self, license_id: &str) -> Result<Vec<Lease>, StoreError>;
     /// Up to `limit` licenses in id order, starting after `after`: pages through any number of
     /// licenses without loading them all.
     async fn licenses_page(

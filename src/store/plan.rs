@@ -15,6 +15,7 @@ use client_verifier::Timestamp;
 use super::codec::{GENESIS, encode, link};
 use super::{AuditRecord, Batch, DeviceKey, OrderKey, Shape, StatusCounts};
 use crate::job::Job;
+use crate::license::lease::Lease;
 use crate::license::{Activation, DeviceLicense, License, Status};
 
 /// What a license the batch rewrites was before it: its status and its counters.
@@ -70,6 +71,10 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     /// Outbox jobs to remove.
     pub jobs_done: Vec<String>,
+    /// Leases to write (none that the batch also forgets).
+    pub leases: Vec<Lease>,
+    /// Leases to remove: (license id, lease id).
+    pub leases_done: Vec<(String, String)>,
     /// Revocation-list entries to add where absent, each with when it was revoked: the batch's
     /// own, then every license this commit releases (at its `updated`).
     pub revocations: Vec<(String, Timestamp)>,
@@ -102,6 +107,8 @@ pub fn plan(
         jobs_done,
         revocations,
         stats: stat_adds,
+        leases,
+        leases_done,
     } = batch;
     let licenses = last_per_key(licenses, |l| l.id.clone());
     let mut counts = counts;
@@ -146,6 +153,14 @@ pub fn plan(
         .into_iter()
         .filter(|j| !done.contains(&j.id))
         .collect();
+    let forgotten: HashSet<(&str, &str)> = leases_done
+        .iter()
+        .map(|(l, id)| (l.as_str(), id.as_str()))
+        .collect();
+    let leases = last_per_key(leases, |l| (l.license_id.clone(), l.id.clone()))
+        .into_iter()
+        .filter(|l| !forgotten.contains(&(l.license_id.as_str(), l.id.as_str())))
+        .collect();
     Plan {
         licenses,
         orders: last_per_key(orders, |(k, _)| k.clone()),
@@ -154,6 +169,8 @@ pub fn plan(
         activations: last_per_key(activations, |a| (a.license_id.clone(), a.seat)),
         jobs,
         jobs_done,
+        leases,
+        leases_done,
         revocations,
         audit,
         head,

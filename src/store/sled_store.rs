@@ -3,8 +3,8 @@
 //! Trees: `licenses` (id -> JSON record), `orders` (purchase -> id), `applied` (operation keys
 //! applied once), `devices` (device request -> device license), `audit` (big-endian seq -> chained
 //! record), `audit_idx` (license id, seq -> ()), `meta` (audit head, status counts), `revoked`
-//! (revocation-list entry -> time), `activations` (license id, seat -> seat), `outbox` (job id ->
-//! job), `nonces` (V2 nonce -> expiry). A commit is one sled transaction over all but the last;
+//! (revocation-list entry -> time), `activations` (license id, seat -> seat), `leases` (license
+//! id, lease id -> lease), `outbox` (job id -> job), `nonces` (V2 nonce -> expiry). A commit is one sled transaction over all but the last;
 //! nonces live outside it because a replay check must not wait for a callback's transaction.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -24,6 +24,7 @@ use super::{
     AuditRecord, Batch, DeviceKey, ExportVisitor, OrderKey, Snapshot, StatusCounts, StoreError,
 };
 use crate::job::Job;
+use crate::license::lease::Lease;
 use crate::license::{Activation, DeviceLicense, License};
 
 const HEAD: &[u8] = b"audit_head";
@@ -60,6 +61,7 @@ pub struct SledStore {
     meta: Tree,
     revoked: Tree,
     activations: Tree,
+    leases: Tree,
     outbox: Tree,
     nonces: Tree,
     flusher: Arc<Flusher>,
@@ -322,6 +324,7 @@ impl SledStore {
             meta: tree("meta")?,
             revoked: tree("revoked")?,
             activations: tree("activations")?,
+            leases: tree("leases")?,
             outbox: tree("outbox")?,
             nonces: tree("nonces")?,
             flusher,
@@ -577,6 +580,16 @@ impl SledStore {
             .iter()
             .map(|a| (seat_key(&a.license_id, a.seat), encode(a)))
             .collect();
+        let leases: Vec<(Vec<u8>, Vec<u8>)> = plan
+            .leases
+            .iter()
+            .map(|l| (super::lease_key(&l.license_id, &l.id), encode(l)))
+            .collect();
+        let leases_done: Vec<Vec<u8>> = plan
+            .leases_done
+            .iter()
+            .map(|(lic, id)| super::lease_key(lic, id))
+            .collect();
         let jobs: Vec<(Vec<u8>, Vec<u8>)> = plan
             .jobs
             .iter()
@@ -621,12 +634,13 @@ impl SledStore {
             &self.revoked,
             &self.activations,
             &self.outbox,
+            &self.leases,
         );
         // The revocation-list number the attempt that succeeded left.
         let revocation_seq_after = std::cell::Cell::new(tip.revocation_seq);
         let result = sled::Transactional::transaction(
             &trees,
-            |(lic, ord, app, dev, aud, idx, meta, rev, act, out)| {
+            |(lic, ord, app, dev, aud, idx, meta, rev, act, out, lea)| {
                 let mut revocation_seq = tip.revocation_seq;
                 let seq_before = revocation_seq;
                 for (entry, at) in &revocations {
@@ -638,6 +652,7 @@ impl SledStore {
                 }
                 for (set, tree) in [
                     (&activations, act),
+                    (&leases, lea),
                     (&jobs, out),
                     (&licenses, lic),
                     (&orders, ord),
@@ -649,6 +664,9 @@ impl SledStore {
                 }
                 for id in &plan.jobs_done {
                     out.remove(id.as_bytes())?;
+                }
+                for k in &leases_done {
+                    lea.remove(k.as_slice())?;
                 }
                 for k in &plan.applied {
                     app.insert(k.as_bytes(), &[][..])?;
@@ -844,6 +862,11 @@ impl SledStore {
             .collect()
     }
 
+    pub(crate) fn leases(&self, license_id: &str) -> Result<Vec<Lease>, StoreError> {
+        let prefix = [license_id.as_bytes(), b"\0"].concat();
+        self.leases.scan_prefix(&prefix).map(decode_entry).collect()
+    }
+
     pub(crate) fn jobs(&self) -> Result<Vec<Job>, StoreError> {
         self.outbox.iter().map(decode_entry).collect()
     }
@@ -940,6 +963,7 @@ impl SledStore {
             ("applied", &self.applied),
             ("devices", &self.devices),
             ("activations", &self.activations),
+            ("leases", &self.leases),
             ("outbox", &self.outbox),
             ("revoked", &self.revoked),
         ] {
@@ -1018,7 +1042,7 @@ impl Snapshot for SledStore {
 impl SledStore {
     /// Every collection by name, in a fixed order (the audit log's chain can be checked as it
     /// streams past, since its keys are big-endian sequence numbers).
-    fn collections(&self) -> [(&'static str, &Tree); 11] {
+    fn collections(&self) -> [(&'static str, &Tree); 12] {
         [
             ("licenses", &self.licenses),
             ("orders", &self.orders),
@@ -1031,6 +1055,7 @@ impl SledStore {
             ("activations", &self.activations),
             ("outbox", &self.outbox),
             ("nonces", &self.nonces),
+            ("leases", &self.leases),
         ]
     }
 
@@ -1086,6 +1111,16 @@ fn plan_keys(plan: &Plan) -> Vec<(&'static str, Vec<u8>)> {
         plan.activations
             .iter()
             .map(|a| ("activations", seat_key(&a.license_id, a.seat))),
+    );
+    keys.extend(
+        plan.leases
+            .iter()
+            .map(|l| ("leases", super::lease_key(&l.license_id, &l.id))),
+    );
+    keys.extend(
+        plan.leases_done
+            .iter()
+            .map(|(lic, id)| ("leases", super::lease_key(lic, id))),
     );
     keys.extend(plan.jobs.iter().map(|j| ("outbox", b(&j.id))));
     keys.extend(plan.jobs_done.iter().map(|id| ("outbox", b(id))));

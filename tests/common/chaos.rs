@@ -78,6 +78,12 @@ impl Transaction for FailingTx {
     ) -> Result<Vec<licd::license::Activation>, StoreError> {
         self.0.activations(license_id).await
     }
+    async fn leases(
+        &mut self,
+        license_id: &str,
+    ) -> Result<(Timestamp, Vec<licd::license::lease::Lease>), StoreError> {
+        self.0.leases(license_id).await
+    }
     async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
         self.0.job(id).await
     }
@@ -154,6 +160,12 @@ impl Store for FaultyStore {
         license_id: &str,
     ) -> Result<Vec<licd::license::Activation>, StoreError> {
         self.inner.activations(license_id).await
+    }
+    async fn leases(
+        &self,
+        license_id: &str,
+    ) -> Result<Vec<licd::license::lease::Lease>, StoreError> {
+        self.inner.leases(license_id).await
     }
     async fn jobs(&self) -> Result<Vec<Job>, StoreError> {
         self.inner.jobs().await

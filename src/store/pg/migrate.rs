@@ -13,13 +13,14 @@ use crate::license::{Activation, License};
 use crate::store::{AuditChain, AuditRecord, SledStore, Snapshot, StoreError};
 
 /// The schema version this binary reads and writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// (version, name, SQL), in order.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("0001_initial.sql")),
     (2, "stats", include_str!("0002_stats.sql")),
     (3, "revocation_seq", include_str!("0003_revocation_seq.sql")),
+    (4, "leases", include_str!("0004_leases.sql")),
 ];
 
 /// The lock `licd migrate` holds (`'licm'`).
@@ -154,6 +155,8 @@ pub struct ImportSummary {
     pub activations: u64,
     /// Outbox jobs (pending and dead).
     pub outbox: u64,
+    /// Floating-license leases.
+    pub leases: u64,
     /// V2 nonces still remembered.
     pub nonces: u64,
 }
@@ -178,6 +181,7 @@ struct Rows {
     revoked: (Vec<String>, Vec<Vec<u8>>),
     activations: (Vec<String>, Vec<i32>, Vec<Vec<u8>>),
     outbox: (Vec<String>, Vec<Vec<u8>>, Vec<bool>, Vec<i64>),
+    leases: (Vec<String>, Vec<String>, Vec<Vec<u8>>),
     nonces: (Vec<Vec<u8>>, Vec<i64>),
     pending: usize,
 }
@@ -275,6 +279,13 @@ impl Rows {
                 self.outbox.3.push(j.next_at.unix());
                 sum.outbox += 1;
             }
+            "leases" => {
+                let l: crate::license::lease::Lease = json(c, k, v)?;
+                self.leases.0.push(l.license_id);
+                self.leases.1.push(l.id);
+                self.leases.2.push(v.to_vec());
+                sum.leases += 1;
+            }
             "nonces" => {
                 let exp = <[u8; 8]>::try_from(v)
                     .map(i64::from_be_bytes)
@@ -326,6 +337,9 @@ impl Rows {
         }
         if !r.outbox.0.is_empty() {
             run("INSERT INTO outbox (id, body, dead, next_at) SELECT * FROM unnest($1::text[], $2::bytea[], $3::bool[], $4::int8[])", &[&r.outbox.0, &r.outbox.1, &r.outbox.2, &r.outbox.3]).await?;
+        }
+        if !r.leases.0.is_empty() {
+            run("INSERT INTO leases (license_id, id, body) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])", &[&r.leases.0, &r.leases.1, &r.leases.2]).await?;
         }
         if !r.nonces.0.is_empty() {
             run(

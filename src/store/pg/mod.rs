@@ -53,6 +53,7 @@ use super::{
     AuditRecord, Batch, DeviceKey, OrderKey, StatusCounts, Store, StoreError, Transaction, Tx,
 };
 use crate::job::Job;
+use crate::license::lease::Lease;
 use crate::license::{Activation, DeviceLicense, License, Status};
 
 /// The advisory lock every commit takes (`'licd'` as a number): the audit head's.
@@ -245,6 +246,25 @@ impl Transaction for PgTx {
             "activation",
         )
     }
+    async fn leases(&mut self, license_id: &str) -> Result<(Timestamp, Vec<Lease>), StoreError> {
+        let step = self
+            .step
+            .as_mut()
+            .ok_or_else(|| db("the transaction has ended"))?;
+        // The clock is read after the license's lock is held (the reads go out in order), so
+        // a step that waited for another sees a time after that one's commit.
+        let mut rows = locked_queries(step, vec![Read::leases(license_id), Read::clock()])
+            .await?
+            .into_iter();
+        let leases = all(rows.next().unwrap_or_default(), "lease")?;
+        let now = rows
+            .next()
+            .unwrap_or_default()
+            .first()
+            .map(|r| Timestamp::from_unix(r.get::<_, i64>(0)))
+            .ok_or_else(|| db("the database did not tell its time"))?;
+        Ok((now, leases))
+    }
     async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
         one(self.rows(Read::job(id)).await?, id)
     }
@@ -320,6 +340,21 @@ impl Read {
             "SELECT body FROM activations WHERE license_id = $1 ORDER BY seat",
             Box::new(license_id.to_string()),
         )
+    }
+    fn leases(license_id: &str) -> Self {
+        Read::keyed(
+            Key::License(license_id),
+            "SELECT body FROM leases WHERE license_id = $1 ORDER BY id",
+            Box::new(license_id.to_string()),
+        )
+    }
+    /// The database's clock, in whole seconds (rounded down, as [`Timestamp::now`] is).
+    fn clock() -> Self {
+        Read {
+            lock: None,
+            sql: "SELECT floor(extract(epoch FROM clock_timestamp()))::int8 WHERE $1::text IS NOT NULL",
+            param: Box::new(String::new()),
+        }
     }
     fn job(id: &str) -> Self {
         Read::keyed(
@@ -927,6 +962,8 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
         activations,
         jobs,
         jobs_done,
+        leases,
+        leases_done,
         revocations,
         audit,
         head,
@@ -1015,6 +1052,22 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
         writes.push(Write::new(
             "DELETE FROM outbox WHERE id = ANY($1)",
             vec![Box::new(jobs_done)],
+        ));
+    }
+    if !leases.is_empty() {
+        let lics: Vec<String> = leases.iter().map(|l| l.license_id.clone()).collect();
+        let ids: Vec<String> = leases.iter().map(|l| l.id.clone()).collect();
+        let bodies: Vec<Vec<u8>> = leases.iter().map(encode).collect();
+        writes.push(Write::new(
+            "INSERT INTO leases (license_id, id, body) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (license_id, id) DO UPDATE SET body = EXCLUDED.body",
+            vec![Box::new(lics), Box::new(ids), Box::new(bodies)]
+        ));
+    }
+    if !leases_done.is_empty() {
+        let (lics, ids): (Vec<String>, Vec<String>) = leases_done.into_iter().unzip();
+        writes.push(Write::new(
+            "DELETE FROM leases WHERE (license_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            vec![Box::new(lics), Box::new(ids)],
         ));
     }
     if !revocations.is_empty() {
@@ -1197,6 +1250,10 @@ impl Store for PgStore {
             self.rows(Read::activations(license_id)).await?,
             "activation",
         )
+    }
+
+    async fn leases(&self, license_id: &str) -> Result<Vec<Lease>, StoreError> {
+        all(self.rows(Read::leases(license_id)).await?, "lease")
     }
 
     async fn licenses_page(
@@ -1548,6 +1605,10 @@ impl Store for PgStore {
                 [id.as_bytes(), b"\0", &seat.to_be_bytes()].concat(),
                 row.get(2),
             );
+        }
+        for row in rows("SELECT license_id, id, body FROM leases").await? {
+            let (lic, id): (String, String) = (row.get(0), row.get(1));
+            push(&mut r, "leases", super::lease_key(&lic, &id), row.get(2));
         }
         for row in rows("SELECT id, body FROM outbox").await? {
             push(&mut r, "outbox", row.get::<_, String>(0), row.get(1));
