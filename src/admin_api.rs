@@ -265,6 +265,54 @@ pub struct RevokeRequest {
     pub reason: Option<String>,
 }
 
+/// One lease of a floating license, as `GET …/licenses/{id}/leases` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseView {
+    /// The lease id (`licctl leases release` takes it).
+    pub id: String,
+    /// The seat.
+    pub seat: u32,
+    /// The running program, as it named itself.
+    pub instance: String,
+    /// When it was first granted.
+    pub granted: Timestamp,
+    /// When it ends unless renewed.
+    pub expires: Timestamp,
+    /// When the program gave it back.
+    pub released: Option<Timestamp>,
+    /// When an operator took it back (renewals refused from then on).
+    pub force_released: Option<Timestamp>,
+    /// Borrowed for offline use.
+    pub borrowed: bool,
+    /// Whether it holds its seat now.
+    pub holds_seat: bool,
+    /// When its seat is (or was) free.
+    pub frees_at: Timestamp,
+}
+
+/// `GET …/licenses/{id}/leases`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeasesResponse {
+    /// The license.
+    pub license_id: String,
+    /// Its seats.
+    pub seats: u32,
+    /// Leases holding a seat now.
+    pub in_use: u32,
+    /// Its leases, ended ones included for an hour, by lease id.
+    pub leases: Vec<LeaseView>,
+}
+
+/// `POST /admin/v1/leases/release`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForceReleaseRequest {
+    /// The lease id.
+    pub lease: String,
+    /// Why, for the audit log (required).
+    pub reason: Option<String>,
+}
+
 /// `GET …/audit`: a license's history and the state of the one chain.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditResponse {

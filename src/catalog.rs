@@ -15,6 +15,10 @@
 //! check_in_days = 30             # 0: a bound machine never has to check in
 //! freeze_days = 15               # overrides --freeze-days
 //! transfers_per_year = 3         # seats a customer may give back and take again per 365 days
+//! model = "floating"             # node-locked (default) | floating: seats shared by leases
+//! lease_secs = 600               # floating: how long a lease lasts unless renewed
+//! linger_secs = 0                # floating: how long a released seat stays taken
+//! borrow_max_days = 7            # floating: the longest a lease may be borrowed offline
 //! [product.entitlements]
 //! export_dxf = true
 //! max_layers = 200
@@ -47,6 +51,29 @@ pub enum BindingRule {
     Required,
 }
 
+/// How a floating product's seats are shared ([`Entry::floating`]): by leases, each a short
+/// token a running program renews.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Floating {
+    /// How long a lease lasts unless renewed: how long a crashed program's seat stays taken.
+    pub lease_secs: u32,
+    /// How long a released seat stays taken (0: free at once).
+    pub linger_secs: u32,
+    /// The longest a lease may be borrowed for offline use, in days (0: no borrowing).
+    pub borrow_max_days: u32,
+}
+
+/// Lease length when the catalog names none: ten minutes.
+pub const DEFAULT_LEASE_SECS: u32 = 600;
+/// The shortest lease: renewals every 15 s or so are as often as a program should call.
+pub const MIN_LEASE_SECS: u32 = 30;
+/// The longest lease (a day): longer, and a crashed program holds its seat for too long.
+pub const MAX_LEASE_SECS: u32 = 86_400;
+/// The longest linger: an hour.
+pub const MAX_LINGER_SECS: u32 = 3_600;
+/// The longest borrow: 90 days.
+pub const MAX_BORROW_DAYS: u32 = 90;
+
 /// What one product (or one SKU of it) entitles a license to.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Entry {
@@ -69,6 +96,9 @@ pub struct Entry {
     /// Seats a customer may give back (a deactivation receipt) and take again within any 365
     /// days.
     pub transfers_per_year: u32,
+    /// `model = "floating"`: the seats are shared by leases, on these terms. `None`: seats are
+    /// machines (node-locked).
+    pub floating: Option<Floating>,
 }
 
 /// Transfers allowed when the catalog says nothing: enough for a replaced machine or two a
@@ -152,6 +182,19 @@ struct EntryRepr {
     check_in_days: u32,
     freeze_days: Option<u32>,
     transfers_per_year: Option<u32>,
+    #[serde(default)]
+    model: ModelRepr,
+    lease_secs: Option<u32>,
+    linger_secs: Option<u32>,
+    borrow_max_days: Option<u32>,
+}
+
+#[derive(Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum ModelRepr {
+    #[default]
+    NodeLocked,
+    Floating,
 }
 
 /// The longest a check-in interval or freeze window may be: ten years.
@@ -249,6 +292,7 @@ fn entry(r: EntryRepr, product: String, line: &dyn Fn(usize) -> usize) -> Result
         Some(l) => format!("entry at line {l}, key `{key}`"),
         None => format!("[default], key `{key}`"),
     };
+    let floating = floating_terms(&r, &here)?;
     let mut entitlements = Entitlements::new();
     let mut names: Vec<_> = r.entitlements.into_iter().collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
@@ -307,7 +351,56 @@ fn entry(r: EntryRepr, product: String, line: &dyn Fn(usize) -> usize) -> Result
         check_in_days: r.check_in_days,
         freeze_days: r.freeze_days,
         transfers_per_year: r.transfers_per_year.unwrap_or(DEFAULT_TRANSFERS_PER_YEAR),
+        floating,
     })
+}
+
+/// The lease terms of an entry: `None` for a node-locked one, which must not name any.
+fn floating_terms(
+    r: &EntryRepr,
+    here: &dyn Fn(&str) -> String,
+) -> Result<Option<Floating>, String> {
+    if r.model == ModelRepr::NodeLocked {
+        for (key, set) in [
+            ("lease_secs", r.lease_secs.is_some()),
+            ("linger_secs", r.linger_secs.is_some()),
+            ("borrow_max_days", r.borrow_max_days.is_some()),
+        ] {
+            if set {
+                return Err(format!(
+                    "{}: only a floating product has leases (add model = \"floating\")",
+                    here(key)
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    let lease_secs = r.lease_secs.unwrap_or(DEFAULT_LEASE_SECS);
+    if !(MIN_LEASE_SECS..=MAX_LEASE_SECS).contains(&lease_secs) {
+        return Err(format!(
+            "{}: {lease_secs} is outside {MIN_LEASE_SECS}..={MAX_LEASE_SECS} seconds",
+            here("lease_secs")
+        ));
+    }
+    let linger_secs = r.linger_secs.unwrap_or(0);
+    if linger_secs > MAX_LINGER_SECS {
+        return Err(format!(
+            "{}: {linger_secs} is more than {MAX_LINGER_SECS} seconds",
+            here("linger_secs")
+        ));
+    }
+    let borrow_max_days = r.borrow_max_days.unwrap_or(0);
+    if borrow_max_days > MAX_BORROW_DAYS {
+        return Err(format!(
+            "{}: {borrow_max_days} is more than {MAX_BORROW_DAYS} days",
+            here("borrow_max_days")
+        ));
+    }
+    Ok(Some(Floating {
+        lease_secs,
+        linger_secs,
+        borrow_max_days,
+    }))
 }
 
 #[cfg(test)]
@@ -387,11 +480,41 @@ tier = "gold"
             ("[[product]]\nid = \"P\"\nseats = 0\n", "key `seats`"),
             ("[default]\nid = \"P\"\n", "line 2: [default] has no id"),
             ("[[product]]\nid = \"P\"\nseats = \"many\"\n", "line 3"),
+            (
+                "[[product]]\nid = \"P\"\nlease_secs = 60\n",
+                "key `lease_secs`: only a floating product",
+            ),
+            (
+                "[[product]]\nid = \"P\"\nmodel = \"floating\"\nlease_secs = 5\n",
+                "key `lease_secs`: 5 is outside",
+            ),
+            (
+                "[[product]]\nid = \"P\"\nmodel = \"floating\"\nborrow_max_days = 400\n",
+                "key `borrow_max_days`",
+            ),
+            ("[[product]]\nid = \"P\"\nmodel = \"shared\"\n", "line 3"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.starts_with("products.toml: "), "{e}");
             assert!(e.contains(expected), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_floating_product_gets_lease_terms_with_defaults() {
+        let c = parse(
+            "[[product]]\nid = \"F\"\nmodel = \"floating\"\nlinger_secs = 30\n[[product]]\nid = \"N\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.lookup("F", "").entry().unwrap().floating,
+            Some(Floating {
+                lease_secs: DEFAULT_LEASE_SECS,
+                linger_secs: 30,
+                borrow_max_days: 0
+            })
+        );
+        assert_eq!(c.lookup("N", "").entry().unwrap().floating, None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod codes;
 mod delivery;
 mod facts;
 mod keys;
+mod leases;
 mod offline;
 mod queries;
 mod reason;
@@ -29,6 +30,7 @@ pub use callbacks::Outcome;
 pub use codes::{CodeRepair, CodeSeat};
 pub use facts::{StoreFacts, store_facts};
 pub use keys::Resigned;
+pub use leases::{Granted, LeaseRequest, MAX_INSTANCE_CHARS, Occupancy, license_of_lease};
 pub use offline::{Deactivated, OfflineSeat};
 pub use queries::{AuditTrail, Dashboard, Gauges, LicenseDetail, LicenseFilter, LicensePage};
 pub use reason::{MAX_REASON_CHARS, Need, Reason};
@@ -109,6 +111,33 @@ pub enum ServiceError {
     /// The license (or this device's binding of it) was revoked or released.
     #[error("license {0} has been revoked")]
     Revoked(String),
+    /// Every seat of a floating license is held by a lease.
+    #[error(
+        "license {license}: all {seats} seat(s) are in use ({in_use} leased); the next frees at {next_free_at}"
+    )]
+    LeasesFull {
+        /// The license.
+        license: String,
+        /// Its seats.
+        seats: u32,
+        /// Leases holding a seat.
+        in_use: u32,
+        /// When the first of them frees its seat.
+        next_free_at: Timestamp,
+        /// The store's time of the decision (for `Retry-After`).
+        now: Timestamp,
+    },
+    /// A lease cannot be renewed (or a seat leased) for good: `why` is `released`,
+    /// `force_released`, `expired`, `frozen` or `revoked`.
+    #[error("{message}")]
+    LeaseEnded {
+        /// The lease (empty when the license itself refuses).
+        lease: String,
+        /// Why, as a stable word.
+        why: &'static str,
+        /// What the user should know.
+        message: String,
+    },
     /// The token is an older revision of a license that was reissued since: only the reissued
     /// token activates and refreshes.
     #[error(
@@ -184,6 +213,8 @@ impl ServiceError {
             | ServiceError::TransfersExhausted { .. }
             | ServiceError::AlreadyDeactivated { .. }
             | ServiceError::Revoked(_)
+            | ServiceError::LeasesFull { .. }
+            | ServiceError::LeaseEnded { .. }
             | ServiceError::Superseded { .. } => true,
             ServiceError::Domain(e) => matches!(e, DomainError::Released { .. }),
             ServiceError::JobNotFound(_)
@@ -556,6 +587,21 @@ impl Service {
     /// The store, for read-only endpoints.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Twelve random bytes for a new id (or the next of a seeded sequence,
+    /// [`Service::with_seeded_ids`]).
+    fn fresh_id_bytes(&self) -> Result<[u8; 12], ServiceError> {
+        match &self.seeded_ids {
+            Some(next) => {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut b = [0; 12];
+                b[4..].copy_from_slice(&n.to_be_bytes());
+                Ok(b)
+            }
+            None => crate::crypto::random_bytes::<12>()
+                .map_err(|e| ServiceError::Unavailable(e.to_string())),
+        }
     }
 
     fn issuer(&self) -> Issuer<'_> {

@@ -1296,3 +1296,79 @@ fn doctor_fails_a_database_without_the_current_schema_and_passes_it_once_migrate
         "pg_dump's backups are not licd's to see"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn racing_two_nodes_for_floating_seats_grants_no_more_leases_than_seats() {
+    // Forty machines ask both nodes at once for a seat of a 2-seat floating license; then the
+    // node that granted is killed, and the other renews what it granted, on the database's clock.
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let catalog = da.path().join("products.toml");
+    std::fs::write(
+        &catalog,
+        "[[product]]\nid = \"OFFI454488918838374\"\nmodel = \"floating\"\nlease_secs = 120\n",
+    )
+    .unwrap();
+    let (a, b, url) = two_nodes(
+        da.path(),
+        db.path(),
+        &["--products", catalog.to_str().unwrap()],
+    );
+    let c = client();
+    let mut buy = get_license("CS-FLOAT", "float-2");
+    buy.push(("amount", "2"));
+    let bought = v1_at(&c, a.addr, &buy).await;
+    assert_eq!(bought.code(), "000000", "{:?}", bought.json);
+    let license = bought.json["license"].as_str().unwrap().to_string();
+    let tries = (0..40).map(|i| {
+        let c = c.clone();
+        let target = if i % 2 == 0 {
+            a.url("/v1/leases")
+        } else {
+            b.url("/v1/leases")
+        };
+        let body = json!({"license": license, "instance": format!("job-{i}"),
+            "fingerprint": format!("52:54:00:12:34:{i:02X}|SERIAL-{i:04}|BOARD-{i}|CPU-{i}")});
+        async move {
+            let r = c.post(target).json(&body).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    });
+    let answers = futures_util::future::join_all(tries).await;
+    let won: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(won.len(), 2, "{answers:?}");
+    for (s, v) in &answers {
+        assert!(
+            *s == 200 || (*s == 409 && v["error"] == "seats_taken"),
+            "{s} {v}"
+        );
+    }
+    assert_eq!(one(&url, "SELECT count(*) FROM leases"), "2");
+    a.kill();
+    for w in won {
+        let r = c
+            .post(b.url("/v1/leases/renew"))
+            .json(&json!({ "lease": w["lease"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["lease_id"], w["lease_id"]);
+    }
+    let r = c
+        .post(b.url("/v1/leases"))
+        .json(&json!({"license": license, "instance": "late",
+            "fingerprint": "52:54:00:12:35:00|SERIAL-LATE|BOARD-L|CPU-L"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+}

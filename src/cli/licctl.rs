@@ -91,6 +91,11 @@ pub enum Command {
     /// Example: licctl keys revoke k4.pid.Xq3… --reason "server backup stolen"
     #[command(subcommand)]
     Keys(licenses::KeysCommand),
+    /// Floating licenses: who holds which seat; take a hung program's lease back.
+    ///
+    /// Example: licctl leases list 3f2a9c01-…
+    #[command(subcommand)]
+    Leases(licenses::LeasesCommand),
     /// Calls licd owes the marketplace (device-license uploads, order queries).
     ///
     /// Example: licctl outbox list --dead
@@ -213,6 +218,7 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
         }
         Command::Outbox(c) => licenses::run(&cli.admin, AdminCommand::Outbox(c), cli.json),
         Command::Keys(c) => licenses::run(&cli.admin, AdminCommand::Keys(c), cli.json),
+        Command::Leases(c) => licenses::run(&cli.admin, AdminCommand::Leases(c), cli.json),
         Command::Offline(c) => match super::offline::run_local(&c, cli.json) {
             Some(done) => done,
             None => licenses::run(&cli.admin, AdminCommand::Offline(c), cli.json),

@@ -287,6 +287,39 @@ pub struct KeyRevokeArgs {
     pub reason: String,
 }
 
+/// `licctl leases …`
+#[derive(Debug, Subcommand)]
+pub enum LeasesCommand {
+    /// A floating license's leases: who holds which seat, until when; ended ones stay listed
+    /// for an hour.
+    ///
+    /// Example: licctl leases list 3f2a9c01-…
+    List(LeasesListArgs),
+    /// Take a lease back (a hung program, a machine gone): its renewals are refused at once,
+    /// and its seat is free when the lease expires (the program may run until then: its
+    /// token works offline). Audited with your reason.
+    ///
+    /// Example: licctl leases release 3f2a9c01-…~5be0d2… --reason "workstation reimaged"
+    Release(LeaseReleaseArgs),
+}
+
+/// Arguments of `leases list`.
+#[derive(Debug, Args)]
+pub struct LeasesListArgs {
+    /// The license id.
+    pub id: String,
+}
+
+/// Arguments of `leases release`.
+#[derive(Debug, Args)]
+pub struct LeaseReleaseArgs {
+    /// The lease id (as `licctl leases list` shows it).
+    pub lease: String,
+    /// Why, for the audit log (required).
+    #[arg(long)]
+    pub reason: String,
+}
+
 /// `licctl outbox …`
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
@@ -328,6 +361,8 @@ pub enum AdminCommand {
     Revocations(RevocationsCommand),
     /// `keys …`
     Keys(KeysCommand),
+    /// `leases …`
+    Leases(LeasesCommand),
     /// `outbox …`
     Outbox(OutboxCommand),
     /// `offline activate|deactivate`
@@ -390,6 +425,7 @@ pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliEr
                 revocations(&client, json).await
             }
             AdminCommand::Keys(KeysCommand::Revoke(a)) => revoke_key(&client, &a, json).await,
+            AdminCommand::Leases(cmd) => leases(&client, cmd, json).await,
             AdminCommand::Outbox(OutboxCommand::List(a)) => outbox_list(&client, &a, json).await,
             AdminCommand::Outbox(OutboxCommand::Retry(a)) => outbox_retry(&client, &a, json).await,
             AdminCommand::Offline(cmd) => offline(&client, cmd, json).await,
@@ -926,6 +962,70 @@ async fn revocations(c: &AdminClient, json: bool) -> Result<(), CliError> {
         say!("{}", typed::<RevocationsResponse>(v)?.list);
     }
     Ok(())
+}
+
+async fn leases(c: &AdminClient, cmd: LeasesCommand, json: bool) -> Result<(), CliError> {
+    match cmd {
+        LeasesCommand::List(a) => {
+            let v = c
+                .json(c.request(
+                    Method::GET,
+                    &format!("/admin/v1/licenses/{}/leases", seg(&a.id)),
+                ))
+                .await?;
+            if json {
+                say!("{v}");
+                return Ok(());
+            }
+            let r: crate::admin_api::LeasesResponse = typed(v)?;
+            say!(
+                "license {}: {} of {} seat(s) in use",
+                r.license_id,
+                r.in_use,
+                r.seats
+            );
+            for x in &r.leases {
+                let state = match (x.holds_seat, x.released, x.force_released) {
+                    (true, _, Some(at)) => {
+                        format!("taken back at {at}, seat free at {}", x.frees_at)
+                    }
+                    (true, Some(at), _) => format!("released at {at}, seat free at {}", x.frees_at),
+                    (true, None, None) if x.borrowed => format!("borrowed until {}", x.expires),
+                    (true, None, None) => format!("held until {}", x.expires),
+                    (false, _, _) => format!("ended, seat free since {}", x.frees_at),
+                };
+                say!(
+                    "  seat {:>3}  {}  {}  {}",
+                    x.seat,
+                    x.id,
+                    crate::logsafe::quoted(&x.instance),
+                    state
+                );
+            }
+            Ok(())
+        }
+        LeasesCommand::Release(a) => {
+            let req = c.request(Method::POST, "/admin/v1/leases/release").json(
+                &crate::admin_api::ForceReleaseRequest {
+                    lease: a.lease.clone(),
+                    reason: Some(a.reason.clone()),
+                },
+            );
+            let v = c.json(req).await?;
+            if json {
+                say!("{v}");
+                return Ok(());
+            }
+            let x: crate::admin_api::LeaseView = typed(v)?;
+            say!(
+                "lease {} taken back: renewals are refused; seat {} is free at {}",
+                x.id,
+                x.seat,
+                x.frees_at
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn revoke_key(c: &AdminClient, a: &KeyRevokeArgs, json: bool) -> Result<(), CliError> {

@@ -20,12 +20,16 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before trying again (`Retry-After`), for a 503 that will pass.
     pub retry_after: Option<u32>,
+    /// Fields the body carries beside `error` and `message` (a full floating license's seats).
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'a str,
     message: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -36,6 +40,7 @@ impl ApiError {
             error,
             message: message.into(),
             retry_after: None,
+            extra: None,
         }
     }
 
@@ -63,6 +68,7 @@ impl IntoResponse for ApiError {
         let body = Body {
             error: self.error,
             message: &self.message,
+            extra: self.extra.as_ref(),
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
@@ -92,6 +98,26 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "already_deactivated", message)
             }
             E::Revoked(_) => Self::new(StatusCode::GONE, "revoked", message),
+            E::LeasesFull {
+                seats,
+                in_use,
+                next_free_at,
+                now,
+                ..
+            } => {
+                let wait = (next_free_at.unix() - now.unix()).clamp(1, 3600);
+                let extra = serde_json::json!({
+                    "seats": seats,
+                    "in_use": in_use,
+                    "next_free_at": next_free_at,
+                });
+                ApiError {
+                    retry_after: Some(u32::try_from(wait).unwrap_or(1)),
+                    extra: extra.as_object().cloned(),
+                    ..Self::new(StatusCode::CONFLICT, "seats_taken", message)
+                }
+            }
+            E::LeaseEnded { why, .. } => Self::new(StatusCode::GONE, why, message),
             E::Superseded { .. } => Self::new(StatusCode::GONE, "superseded", message),
             E::Domain(crate::license::DomainError::Released { .. }) => {
                 Self::new(StatusCode::GONE, "released", message)

@@ -231,6 +231,8 @@ fn refusal(e: &ServiceError) -> Response {
         ServiceError::SeatsTaken { .. }
         | ServiceError::TransfersExhausted { .. }
         | ServiceError::AlreadyDeactivated { .. }
+        | ServiceError::LeasesFull { .. }
+        | ServiceError::LeaseEnded { .. }
         | ServiceError::Superseded { .. }
         | ServiceError::Unavailable(_)
         | ServiceError::Busy { .. }

@@ -10,6 +10,7 @@ mod client;
 mod conns;
 pub mod error;
 mod health;
+mod leases;
 mod marketplace;
 pub mod metrics;
 pub(crate) mod offline;
@@ -176,6 +177,7 @@ pub fn router(state: AppState, callback_path: &str, max_body_bytes: usize) -> Ro
     Router::new()
         .merge(marketplace::router(callback_path))
         .merge(client::router())
+        .merge(leases::router())
         .merge(offline::router())
         .merge(health::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))

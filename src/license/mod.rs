@@ -176,6 +176,10 @@ pub struct License {
     /// that follows carries none, so an answer lost would be lost for good.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_answer: Option<CodeAnswer>,
+    /// A floating product's lease terms (from the catalog): its seats are shared by leases,
+    /// and its license token alone runs nothing ([`TokenStatus::Floating`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floating: Option<crate::catalog::Floating>,
 }
 
 /// When the marketplace signed a callback, in Unix milliseconds, as precise as it sent it (V1
@@ -448,6 +452,7 @@ impl License {
             last_signed: None,
             last_signed_ms: None,
             code_answer: None,
+            floating: None,
         }
     }
 }
@@ -635,23 +640,26 @@ impl License {
     /// the customer with the next revision ([`License::adopt_entry`]).
     pub fn apply_entry(&mut self, entry: Option<&Entry>) -> bool {
         let none = Entitlements::new();
-        let (entitlements, edition, check_in_days, freeze_days, binding) = match entry {
+        let (entitlements, edition, check_in_days, freeze_days, binding, floating) = match entry {
             Some(e) => (
                 &e.entitlements,
                 Some(e.name.as_str()),
                 e.check_in_days,
                 e.freeze_days,
                 e.binding,
+                e.floating,
             ),
-            None => (&none, None, 0, None, BindingRule::Optional),
+            None => (&none, None, 0, None, BindingRule::Optional, None),
         };
         // Compared first: a refresh of an unchanged license allocates nothing here.
         let changed = &self.entitlements != entitlements
             || self.edition.as_deref() != edition
             || self.check_in_days != check_in_days
             || self.freeze_days != freeze_days
-            || self.binding != binding;
+            || self.binding != binding
+            || self.floating != floating;
         if changed {
+            self.floating = floating;
             self.entitlements = entitlements.clone();
             self.edition = edition.map(str::to_string);
             self.check_in_days = check_in_days;
@@ -692,8 +700,11 @@ impl License {
         // A token may be minted before the paid period starts (online activation's
         // effectiveTime); iat never lies after nbf in a way the verifier would mind.
         c.nbf = self.nbf.min(self.exp);
+        // A floating license's token is the credential that leases seats, not permission to
+        // run: verifiers answer `LeaseRequired`, and those built before leases refuse it.
         c.status = match self.status {
             Status::Frozen => TokenStatus::Frozen,
+            _ if self.floating.is_some() => TokenStatus::Floating,
             _ => TokenStatus::Active,
         };
         c.revision = self.revision;

@@ -766,18 +766,9 @@ impl Service {
 
 impl Service {
     /// A license id for a new code: random, so that nothing about the code can be learnt from
-    /// it (or the next of a seeded sequence, [`Service::with_seeded_ids`]).
+    /// it.
     fn new_code_id(&self) -> Result<String, ServiceError> {
-        let bytes: [u8; 12] = match &self.seeded_ids {
-            Some(next) => {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let mut b = [0; 12];
-                b[4..].copy_from_slice(&n.to_be_bytes());
-                b
-            }
-            None => crate::crypto::random_bytes::<12>()
-                .map_err(|e| ServiceError::Unavailable(e.to_string()))?,
-        };
+        let bytes = self.fresh_id_bytes()?;
         Ok(format!("{CODE_ID_PREFIX}{}", crate::crypto::hex(&bytes)))
     }
 }

@@ -31,6 +31,8 @@ impl Reason {
     pub const REVOKE: Need = Need::Required;
     /// Reissuing is routine support (a replaced machine): the new binding says what happened.
     pub const REISSUE: Need = Need::Optional;
+    /// Taking a running program's seat back interrupts someone's work: say why.
+    pub const FORCE_RELEASE: Need = Need::Required;
 
     /// `text` as the reason for an action that needs one as `need` says, `what` naming the
     /// action in the refusal ("the license is revoked").

@@ -625,6 +625,12 @@ pub(super) fn check_bindable(l: &License, how: &str) -> Result<(), ServiceError>
             l.id
         )));
     }
+    if l.floating.is_some() {
+        return Err(ServiceError::Invalid(format!(
+            "license {}: this product is floating (its seats are shared by leases); lease a seat with POST /v1/leases, or borrow one for offline use, not {how}",
+            l.id
+        )));
+    }
     Ok(())
 }
 

@@ -16,9 +16,9 @@ use serde::Deserialize;
 
 use super::{AdminState, actor};
 use crate::admin_api::{
-    AuditResponse, CodeRequest, DEFAULT_LIMIT, Detail, JobView, ListResponse, MAX_LIMIT,
-    OutboxResponse, ReissueRequest, RepairRequest, RepairResponse, RevocationsResponse,
-    RevokeRequest, Summary, TokenResponse,
+    AuditResponse, CodeRequest, DEFAULT_LIMIT, Detail, ForceReleaseRequest, JobView, LeaseView,
+    LeasesResponse, ListResponse, MAX_LIMIT, OutboxResponse, ReissueRequest, RepairRequest,
+    RepairResponse, RevocationsResponse, RevokeRequest, Summary, TokenResponse,
 };
 use crate::http::error::ApiError;
 use crate::license::{Kind, Status};
@@ -38,6 +38,8 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/licenses/{id}/audit", get(audit))
         .route("/licenses/{id}/reissue", post(reissue))
         .route("/licenses/{id}/revoke", post(revoke))
+        .route("/licenses/{id}/leases", get(leases))
+        .route("/leases/release", post(force_release))
         .route("/revocations", get(revocations))
         .route("/keys/{kid}/revoke", post(revoke_key))
         .route("/outbox", get(outbox))
@@ -267,6 +269,68 @@ async fn revoke(
         )
         .await?;
     Ok(Json(Summary::from(&l)))
+}
+
+/// `GET /admin/v1/licenses/{id}/leases`: a floating license's leases.
+async fn leases(
+    State(st): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Json<LeasesResponse>, ApiError> {
+    let l = st
+        .service
+        .store()
+        .license(&id)
+        .await
+        .map_err(crate::service::ServiceError::from)?
+        .ok_or_else(|| ApiError::not_found(format!("license {id} not found")))?;
+    let linger = l.floating.map_or(0, |f| i64::from(f.linger_secs));
+    let now = Timestamp::now();
+    let leases = st.service.leases_of(&id).await?;
+    let (in_use, _) = crate::license::lease::occupancy(&leases, now, linger);
+    Ok(Json(LeasesResponse {
+        license_id: id,
+        seats: l.quantity,
+        in_use,
+        leases: leases.iter().map(|x| lease_view(x, now, linger)).collect(),
+    }))
+}
+
+/// A lease as the admin API shows it.
+pub(super) fn lease_view(
+    x: &crate::license::lease::Lease,
+    now: Timestamp,
+    linger: i64,
+) -> LeaseView {
+    LeaseView {
+        id: x.id.clone(),
+        seat: x.seat,
+        instance: x.instance.clone(),
+        granted: x.granted,
+        expires: x.expires,
+        released: x.released,
+        force_released: x.force_released,
+        borrowed: x.borrowed,
+        holds_seat: x.holds_seat(now, linger),
+        frees_at: x.frees_at(linger),
+    }
+}
+
+/// `POST /admin/v1/leases/release`: takes a lease back (its renewals are refused).
+async fn force_release(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<ForceReleaseRequest>, JsonRejection>,
+) -> Result<Json<LeaseView>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let lease = st
+        .service
+        .force_release_lease(
+            req.lease.trim(),
+            req.reason.as_deref().unwrap_or(""),
+            &actor(&headers),
+        )
+        .await?;
+    Ok(Json(lease_view(&lease, Timestamp::now(), 0)))
 }
 
 /// `POST /admin/v1/keys/{kid}/revoke`: signs again what a key the root revoked signed.

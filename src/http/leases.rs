@@ -1,0 +1,178 @@
+//! The floating-license API, on the public listener (the license or lease token is the
+//! credential):
+//!
+//! - `POST /v1/leases {license, instance, fingerprint[, borrow_until]}` → `{lease, lease_id,
+//!   seat, expires_at, renew_after, borrowed}`: a seat for this running program on this machine
+//!   (its own lease back if it holds one). All seats held: `409 seats_taken` with `seats`,
+//!   `in_use`, `next_free_at` and `Retry-After`.
+//! - `POST /v1/leases/renew {lease}` → the same, later `expires_at`; `410` once the lease was
+//!   released, taken back or expired, or its license frozen or revoked (`error` says which).
+//! - `POST /v1/leases/release {lease}` → `{released: true}`: frees the seat (after the
+//!   product's `linger_secs`).
+//! - `POST /v1/leases/status {license}` → `{license, seats, in_use, next_free_at, lease_secs}`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::post;
+use client_verifier::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::client::answer;
+use super::error::ApiError;
+use super::{AppState, Client, JsonBody};
+use crate::service::{Granted, LeaseRequest};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/leases", post(lease))
+        .route("/v1/leases/renew", post(renew))
+        .route("/v1/leases/release", post(release))
+        .route("/v1/leases/status", post(status))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaseBody {
+    license: String,
+    instance: String,
+    fingerprint: String,
+    #[serde(default)]
+    borrow_until: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaseTokenBody {
+    lease: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    license: String,
+}
+
+#[derive(Serialize)]
+struct LeaseResponse {
+    lease: String,
+    lease_id: String,
+    seat: u32,
+    expires_at: Timestamp,
+    renew_after: Timestamp,
+    borrowed: bool,
+}
+
+impl From<Granted> for LeaseResponse {
+    fn from(g: Granted) -> Self {
+        LeaseResponse {
+            lease: g.token,
+            lease_id: g.lease_id,
+            seat: g.seat,
+            expires_at: g.expires_at,
+            renew_after: g.renew_after,
+            borrowed: g.borrowed,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ReleaseResponse {
+    released: bool,
+}
+
+#[derive(Serialize)]
+struct StatusResponse {
+    license: String,
+    seats: u32,
+    in_use: u32,
+    next_free_at: Option<Timestamp>,
+    lease_secs: u32,
+}
+
+async fn lease(
+    State(st): State<AppState>,
+    client: Client,
+    req: Result<JsonBody<LeaseBody>, ApiError>,
+) -> Response {
+    let client = client.label;
+    let result = async {
+        let JsonBody(req) = req?;
+        let g = st
+            .service
+            .lease(
+                LeaseRequest {
+                    license: &req.license,
+                    instance: &req.instance,
+                    fingerprint: &req.fingerprint,
+                    borrow_until: req.borrow_until,
+                },
+                Timestamp::now(),
+            )
+            .await?;
+        // A program leasing again is not news; a new seat goes through the limiter on lines
+        // clients cause (a flood of instances is capped by the seats, and so is this).
+        if g.new && let Some(suppressed) = st.refusals.admit(std::time::Instant::now()) {
+            tracing::info!(lease = %g.lease_id, seat = g.seat, borrowed = g.borrowed, client = %client, suppressed, "seat leased");
+        }
+        Ok(LeaseResponse::from(g))
+    }
+    .await;
+    answer(&st, "leases", result, &client)
+}
+
+async fn renew(
+    State(st): State<AppState>,
+    client: Client,
+    req: Result<JsonBody<LeaseTokenBody>, ApiError>,
+) -> Response {
+    let client = client.label;
+    let result = async {
+        let JsonBody(req) = req?;
+        let g = st.service.renew_lease(&req.lease, Timestamp::now()).await?;
+        Ok(LeaseResponse::from(g))
+    }
+    .await;
+    answer(&st, "leases_renew", result, &client)
+}
+
+async fn release(
+    State(st): State<AppState>,
+    client: Client,
+    req: Result<JsonBody<LeaseTokenBody>, ApiError>,
+) -> Response {
+    let client = client.label;
+    let result = async {
+        let JsonBody(req) = req?;
+        st.service
+            .release_lease(&req.lease, Timestamp::now())
+            .await?;
+        Ok(ReleaseResponse { released: true })
+    }
+    .await;
+    answer(&st, "leases_release", result, &client)
+}
+
+async fn status(
+    State(st): State<AppState>,
+    client: Client,
+    req: Result<JsonBody<StatusBody>, ApiError>,
+) -> Response {
+    let client = client.label;
+    let result = async {
+        let JsonBody(req) = req?;
+        let o = st
+            .service
+            .lease_status(&req.license, Timestamp::now())
+            .await?;
+        Ok(StatusResponse {
+            license: o.license,
+            seats: o.seats,
+            in_use: o.in_use,
+            next_free_at: o.next_free_at,
+            lease_secs: o.lease_secs,
+        })
+    }
+    .await;
+    answer(&st, "leases_status", result, &client)
+}

@@ -1,0 +1,394 @@
+//! Floating licenses end to end: the real `licd serve` with a floating product in its catalog,
+//! leases asked for over HTTP and checked with client-verifier as an application would: seats
+//! shared by leases and never more leases than seats (50 racing requests for 2 seats, a SIGKILL
+//! and restart), a program's own lease back, borrowing, release, force release, and the
+//! refusals an attacker meets (another machine, an altered token, a lease shown as a license,
+//! a revoked or frozen license).
+
+mod common;
+
+use std::path::Path;
+
+use client_verifier::{Fingerprint, LicenseStatus, Timestamp, VerifyError};
+use common::{Daemon, client, v1};
+use serde_json::{Value, json};
+
+const PRODUCT: &str = "OFFI-FLOAT-1";
+const CATALOG: &str = r#"
+[[product]]
+id = "OFFI-FLOAT-1"
+name = "CAD Floating"
+model = "floating"
+lease_secs = 60
+borrow_max_days = 3
+[product.entitlements]
+export_dxf = true
+"#;
+
+const A: &str = "04:7C:16:5E:E3:5D|SN-A|BOARD-A|BFEBFBFF00090672";
+const B: &str = "0B:11:22:33:44:55|SN-B|BOARD-B|BFEBFBFF000A0671";
+const C: &str = "0C:11:22:33:44:66|SN-C|BOARD-C|BFEBFBFF000A0672";
+
+fn start(dir: &Path) -> Daemon {
+    let path = dir.join("products.toml");
+    std::fs::write(&path, CATALOG).unwrap();
+    Daemon::start(dir, &["--products", path.to_str().unwrap()])
+}
+
+/// A 2-seat floating license: its token.
+async fn buy(c: &reqwest::Client, d: &Daemon, order: &str, seats: &str) -> String {
+    let r = v1(
+        c,
+        d,
+        &[
+            ("activity", "getLicense"),
+            ("customerId", "cust-1"),
+            ("businessId", order),
+            ("orderId", order),
+            ("productId", PRODUCT),
+            ("skuCode", "sku-float"),
+            ("amount", seats),
+            ("expireTime", "20991231000000"),
+        ],
+    )
+    .await;
+    assert_eq!(r.code(), "000000", "{:?}", r.json);
+    r.json["license"].as_str().unwrap().to_string()
+}
+
+/// POST `path` with `body`: (status, Retry-After, JSON).
+async fn post(
+    c: &reqwest::Client,
+    d: &Daemon,
+    path: &str,
+    body: Value,
+) -> (u16, Option<String>, Value) {
+    let r = c.post(d.url(path)).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, retry, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn lease(
+    c: &reqwest::Client,
+    d: &Daemon,
+    license: &str,
+    instance: &str,
+    fp: &str,
+) -> (u16, Value) {
+    let (s, _, v) = post(
+        c,
+        d,
+        "/v1/leases",
+        json!({ "license": license, "instance": instance, "fingerprint": fp }),
+    )
+    .await;
+    (s, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seats_are_shared_by_leases_and_never_more_leases_than_seats() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let c = client();
+    let verifier = d.verifier();
+    let license = buy(&c, &d, "FL-1", "2").await;
+
+    // The license token alone runs nothing: a new verifier says a lease is required.
+    let v = verifier.verify(&license, None, Timestamp::now()).unwrap();
+    assert!(
+        matches!(v.status(), LicenseStatus::LeaseRequired { .. }),
+        "{:?}",
+        v.status()
+    );
+    assert!(!v.is_active());
+
+    // Machine A's program gets seat 0; its lease verifies on A, offline, and nowhere else.
+    let (s, a) = lease(&c, &d, &license, "cad:101", A).await;
+    assert_eq!(s, 200, "{a}");
+    let a_token = a["lease"].as_str().unwrap();
+    let fa = Fingerprint::parse(A).unwrap();
+    let fb = Fingerprint::parse(B).unwrap();
+    let at = Timestamp::parse_rfc3339(a["expires_at"].as_str().unwrap()).unwrap();
+    let checked_at = at.add_secs(-1);
+    let ok = verifier
+        .verify_lease(a_token, Some(&fa), checked_at)
+        .unwrap();
+    assert_eq!(ok.claims().seat, 0);
+    assert_eq!(ok.claims().entitlements["export_dxf"], json!(true));
+    assert!(matches!(
+        verifier.verify_lease(a_token, Some(&fb), checked_at),
+        Err(VerifyError::DeviceMismatch { .. })
+    ));
+    // A lease is not a license, to this verifier or any.
+    assert!(verifier.verify(a_token, Some(&fa), checked_at).is_err());
+    // It ends with its expiry.
+    assert!(matches!(
+        verifier.verify_lease(a_token, Some(&fa), at),
+        Err(VerifyError::LeaseEnded { .. })
+    ));
+
+    // The same program on the same machine gets its own lease back, not a second seat.
+    let (s, again) = lease(&c, &d, &license, "cad:101", A).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["lease_id"], a["lease_id"]);
+    // The same instance name on another machine is another seat.
+    let (s, b) = lease(&c, &d, &license, "cad:101", B).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["seat"], 1);
+    assert_ne!(b["lease_id"], a["lease_id"]);
+
+    // Both seats held: a third machine waits, told how many and until when.
+    let (s, retry, full) = post(
+        &c,
+        &d,
+        "/v1/leases",
+        json!({ "license": license, "instance": "cad:7", "fingerprint": C }),
+    )
+    .await;
+    assert_eq!(s, 409, "{full}");
+    assert_eq!(full["error"], "seats_taken");
+    assert_eq!(
+        (full["seats"].clone(), full["in_use"].clone()),
+        (json!(2), json!(2))
+    );
+    assert!(full["next_free_at"].is_string(), "{full}");
+    let wait: u32 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    let (s, _, status) = post(&c, &d, "/v1/leases/status", json!({ "license": license })).await;
+    assert_eq!(s, 200, "{status}");
+    assert_eq!(
+        (status["seats"].clone(), status["in_use"].clone()),
+        (json!(2), json!(2))
+    );
+
+    // A renews (a later or equal expiry), then gives its seat back: C gets it.
+    let (s, _, renewed) = post(&c, &d, "/v1/leases/renew", json!({ "lease": a_token })).await;
+    assert_eq!(s, 200, "{renewed}");
+    assert_eq!(renewed["lease_id"], a["lease_id"]);
+    let (s, _, _) = post(&c, &d, "/v1/leases/release", json!({ "lease": a_token })).await;
+    assert_eq!(s, 200);
+    let (s, _, refused) = post(&c, &d, "/v1/leases/renew", json!({ "lease": a_token })).await;
+    assert_eq!(
+        (s, refused["error"].as_str()),
+        (410, Some("released")),
+        "{refused}"
+    );
+    let (s, cl) = lease(&c, &d, &license, "cad:7", C).await;
+    assert_eq!(s, 200, "{cl}");
+    assert_eq!(cl["seat"], 0, "the freed seat is reused");
+
+    // The seller takes C's lease back: its renewal is refused at once, but the seat stays
+    // taken until the lease expires (the program may run on its token until then).
+    let out = d.licctl(&[
+        "leases",
+        "release",
+        cl["lease_id"].as_str().unwrap(),
+        "--reason",
+        "workstation reimaged",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, _, refused) = post(&c, &d, "/v1/leases/renew", json!({ "lease": cl["lease"] })).await;
+    assert_eq!(
+        (s, refused["error"].as_str()),
+        (410, Some("force_released")),
+        "{refused}"
+    );
+    let (s, _) = lease(&c, &d, &license, "cad:9", A).await;
+    assert_eq!(
+        s, 409,
+        "a force-released seat counts until its lease expires"
+    );
+    let lic_id = a["lease_id"].as_str().unwrap().rsplit_once('~').unwrap().0;
+    let out = d.licctl(&["leases", "list", lic_id]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listing.contains("2 of 2 seat(s) in use"),
+        "{listing}"
+    );
+    assert!(listing.contains("taken back"), "{listing}");
+    let events = common::audit_events(&c, &d, lic_id).await;
+    let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
+    for expected in ["leaseGranted", "leaseReleased", "leaseForceReleased"] {
+        assert!(actions.contains(&expected), "{actions:?}");
+    }
+    // Renewals are not audited: grants, releases and the force release are.
+    assert_eq!(
+        actions.iter().filter(|a| a.starts_with("lease")).count(),
+        5,
+        "{actions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_altered_and_misplaced_credentials_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let c = client();
+    let license = buy(&c, &d, "FL-2", "1").await;
+    let (s, a) = lease(&c, &d, &license, "cad:1", A).await;
+    assert_eq!(s, 200, "{a}");
+    let token = a["lease"].as_str().unwrap();
+
+    // One character of the signed payload changed.
+    let mut altered = token.to_string().into_bytes();
+    let i = "v4.public.".len() + 20;
+    altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    for path in ["/v1/leases/renew", "/v1/leases/release"] {
+        let (s, _, v) = post(&c, &d, path, json!({ "lease": altered })).await;
+        assert_eq!(s, 400, "{path}: {v}");
+    }
+    // A lease is no license: it leases nothing.
+    let (s, v) = lease(&c, &d, token, "cad:2", B).await;
+    assert_eq!(s, 400, "{v}");
+    // A license token is no lease.
+    let (s, _, v) = post(&c, &d, "/v1/leases/renew", json!({ "lease": license })).await;
+    assert_eq!(s, 400, "{v}");
+    // A floating license does not bind a machine for good.
+    let (s, _, v) = post(
+        &c,
+        &d,
+        "/v1/activate",
+        json!({ "license": license, "fingerprint": A }),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("/v1/leases"), "{v}");
+    // Instance names are bounded and printable; borrowing beyond the product's days is refused.
+    let (s, v) = lease(&c, &d, &license, &"x".repeat(129), B).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = lease(&c, &d, &license, "a\nforged log line", B).await;
+    assert_eq!(s, 400, "{v}");
+    let far = Timestamp::now().add_secs(4 * 86_400);
+    let (s, _, v) = post(
+        &c,
+        &d,
+        "/v1/leases",
+        json!({ "license": license, "instance": "laptop", "fingerprint": B, "borrow_until": far }),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+
+    // The license revoked: renewals and new leases end.
+    let lic_id = a["lease_id"]
+        .as_str()
+        .unwrap()
+        .rsplit_once('~')
+        .unwrap()
+        .0
+        .to_string();
+    let out = d.licctl(&["licenses", "revoke", &lic_id, "--reason", "refund"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, _, v) = post(&c, &d, "/v1/leases/renew", json!({ "lease": token })).await;
+    assert_eq!((s, v["error"].as_str()), (410, Some("revoked")), "{v}");
+    let (s, v) = lease(&c, &d, &license, "cad:1", A).await;
+    assert_eq!(s, 410, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_racing_requests_for_two_seats_grant_exactly_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let c = client();
+    let license = buy(&c, &d, "FL-3", "2").await;
+    let machines: Vec<String> = (0..50)
+        .map(|i| format!("0A:00:00:00:00:{i:02X}|SN-{i}|BOARD-{i}|BFEBFBFF000A{i:04X}"))
+        .collect();
+    let asks = machines.iter().enumerate().map(|(i, fp)| {
+        let (c, d, license) = (&c, &d, &license);
+        async move { lease(c, d, license, &format!("job:{i}"), fp).await }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    let won: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, v)| v)
+        .collect();
+    let lost = answers.iter().filter(|(s, _)| *s == 409).count();
+    assert_eq!((won.len(), lost), (2, 48), "{answers:?}");
+    let mut seats: Vec<u64> = won.iter().map(|v| v["seat"].as_u64().unwrap()).collect();
+    seats.sort_unstable();
+    assert_eq!(seats, [0, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_survive_a_sigkill_and_the_seats_stay_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = client();
+    let (license, a, b) = {
+        let d = start(dir.path());
+        let license = buy(&c, &d, "FL-4", "2").await;
+        let (_, a) = lease(&c, &d, &license, "cad:1", A).await;
+        let (_, b) = lease(&c, &d, &license, "cad:2", B).await;
+        // Acknowledged means on disk: killed with no chance to flush.
+        d.kill();
+        (license, a, b)
+    };
+    let d = start(dir.path());
+    let (s, v) = lease(&c, &d, &license, "cad:3", C).await;
+    assert_eq!(s, 409, "both leases held across the crash: {v}");
+    for held in [&a, &b] {
+        let (s, _, v) = post(
+            &c,
+            &d,
+            "/v1/leases/renew",
+            json!({ "lease": held["lease"] }),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["lease_id"], held["lease_id"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_borrowed_seat_is_held_until_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let c = client();
+    let license = buy(&c, &d, "FL-5", "1").await;
+    let until = Timestamp::now().add_secs(2 * 86_400);
+    let (s, _, borrowed) = post(
+        &c,
+        &d,
+        "/v1/leases",
+        json!({ "license": license, "instance": "laptop", "fingerprint": A, "borrow_until": until }),
+    )
+    .await;
+    assert_eq!(s, 200, "{borrowed}");
+    assert_eq!(borrowed["borrowed"], true);
+    assert_eq!(borrowed["expires_at"], json!(until));
+    let token = borrowed["lease"].as_str().unwrap();
+    // Offline on the laptop a day later, the borrowed lease still verifies.
+    let v = d
+        .verifier()
+        .verify_lease(
+            token,
+            Some(&Fingerprint::parse(A).unwrap()),
+            until.add_secs(-86_400),
+        )
+        .unwrap();
+    assert!(v.claims().borrowed);
+    // Renewing does not stretch a borrow.
+    let (s, _, renewed) = post(&c, &d, "/v1/leases/renew", json!({ "lease": token })).await;
+    assert_eq!(s, 200, "{renewed}");
+    assert_eq!(renewed["expires_at"], json!(until));
+    // The seat is taken while borrowed, and free once returned.
+    let (s, _) = lease(&c, &d, &license, "cad:1", B).await;
+    assert_eq!(s, 409);
+    let (s, _, _) = post(&c, &d, "/v1/leases/release", json!({ "lease": token })).await;
+    assert_eq!(s, 200);
+    let (s, v) = lease(&c, &d, &license, "cad:1", B).await;
+    assert_eq!(s, 200, "{v}");
+}
