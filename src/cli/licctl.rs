@@ -218,6 +218,14 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
         }
         Command::Outbox(c) => licenses::run(&cli.admin, AdminCommand::Outbox(c), cli.json),
         Command::Keys(c) => licenses::run(&cli.admin, AdminCommand::Keys(c), cli.json),
+        // The load generator talks to the public API: no admin token needed.
+        Command::Leases(licenses::LeasesCommand::Load(a)) => {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::negative(format!("cannot start the runtime: {e}")))?
+                .block_on(super::lease_load::run(a, cli.json))
+        }
         Command::Leases(c) => licenses::run(&cli.admin, AdminCommand::Leases(c), cli.json),
         Command::Offline(c) => match super::offline::run_local(&c, cli.json) {
             Some(done) => done,

@@ -301,6 +301,11 @@ pub enum LeasesCommand {
     ///
     /// Example: licctl leases release 3f2a9c01-…~5be0d2… --reason "workstation reimaged"
     Release(LeaseReleaseArgs),
+    /// Load generator: take N leases spread over the floating licenses in a file, then renew
+    /// them for a while, and report throughput and latency. Talks to the public API only.
+    ///
+    /// Example: licctl leases load --url http://127.0.0.1:8080 --licenses tokens.txt --leases 100000
+    Load(super::lease_load::LeaseLoadArgs),
 }
 
 /// Arguments of `leases list`.
@@ -1025,6 +1030,7 @@ async fn leases(c: &AdminClient, cmd: LeasesCommand, json: bool) -> Result<(), C
             );
             Ok(())
         }
+        LeasesCommand::Load(a) => super::lease_load::run(a, json).await,
     }
 }
 

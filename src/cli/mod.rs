@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod doctor;
 pub mod keys;
+pub mod lease_load;
 pub mod licctl;
 pub mod licenses;
 pub mod marketplace;

@@ -97,94 +97,98 @@ impl Service {
         let fp = Fingerprint::parse(req.fingerprint.trim())
             .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
         check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
-        self.transact(async |s, tx| {
-            let mut l = must_get(tx, &claims.jti).await?;
-            let mut batch = Batch::default();
-            let catalog = s.catalog();
-            if l.adopt_entry(catalog.lookup(&l.product, &l.sku).entry(), &s.issuer(), now)? {
-                batch.licenses.push(l.clone());
-            }
-            refuse_superseded(&l, &claims)?;
-            let terms = floating_terms(&l)?;
-            let (at, leases) = tx.leases(&l.id).await?;
-            refuse_unusable(&l, at)?;
-            let until = match req.borrow_until {
-                None => at.add_secs(i64::from(terms.lease_secs)),
-                Some(until) => borrow_limit(&l, &terms, until, at)?,
-            }
-            .min(l.exp);
-            let linger = i64::from(terms.linger_secs);
-            // The same machine is recognised as the verifier would (a drifted component still
-            // matches), so its program gets its lease back rather than a second seat.
-            let binding = leases
-                .iter()
-                .filter(|x| x.instance == instance && x.holds_seat(at, 0))
-                .find(|x| {
-                    Binding::decode(&x.binding)
-                        .is_some_and(|b| b.check(&fp, MatchPolicy::Tolerant).holds())
-                })
-                .map(|x| x.binding.clone())
-                .unwrap_or_else(|| Binding::new(&fp, binding_salt(&l.id, "lease")).encode());
-            forget_ended(&leases, at, linger, &mut batch);
-            let (record, new) =
-                match lease::decide(&leases, l.quantity, &binding, &instance, at, linger) {
-                    Decision::Existing(mine) => {
-                        let mut renewed =
-                            lease::renew(&mine, at, until).map_err(|why| ended(&mine, why))?;
-                        // Asked again with or without borrowing: the lease becomes what was asked.
-                        renewed.expires = until;
-                        renewed.borrowed = req.borrow_until.is_some();
-                        (renewed, false)
-                    }
-                    Decision::Grant { seat } => {
-                        let id = format!("{}~{}", l.id, crate::crypto::hex(&s.fresh_id_bytes()?));
-                        let granted = Lease {
-                            id,
-                            license_id: l.id.clone(),
-                            seat,
-                            binding,
-                            instance: instance.clone(),
-                            granted: at,
-                            expires: until,
-                            released: None,
-                            force_released: None,
-                            borrowed: req.borrow_until.is_some(),
-                        };
-                        batch.audit.push(AuditEvent::new(
-                            &l.id,
-                            "leaseGranted",
-                            "client",
-                            at,
-                            json!({
-                                "lease": granted.id,
-                                "seat": seat,
-                                "of": l.quantity,
-                                "instance": instance,
-                                "borrowed": granted.borrowed,
-                                "expires": granted.expires,
-                            }),
-                        ));
-                        (granted, true)
-                    }
-                    Decision::Full {
-                        seats,
-                        in_use,
-                        next_free_at,
-                    } => {
-                        return Err(ServiceError::LeasesFull {
-                            license: l.id.clone(),
+        let (l, record, at, new) = self
+            .transact(async |s, tx| {
+                let mut l = must_get(tx, &claims.jti).await?;
+                let mut batch = Batch::default();
+                let catalog = s.catalog();
+                if l.adopt_entry(catalog.lookup(&l.product, &l.sku).entry(), &s.issuer(), now)? {
+                    batch.licenses.push(l.clone());
+                }
+                refuse_superseded(&l, &claims)?;
+                let terms = floating_terms(&l)?;
+                let (at, leases) = tx.leases(&l.id).await?;
+                refuse_unusable(&l, at)?;
+                let until = match req.borrow_until {
+                    None => at.add_secs(i64::from(terms.lease_secs)),
+                    Some(until) => borrow_limit(&l, &terms, until, at)?,
+                }
+                .min(l.exp);
+                let linger = i64::from(terms.linger_secs);
+                // The same machine is recognised as the verifier would (a drifted component still
+                // matches), so its program gets its lease back rather than a second seat.
+                let binding = leases
+                    .iter()
+                    .filter(|x| x.instance == instance && x.holds_seat(at, 0))
+                    .find(|x| {
+                        Binding::decode(&x.binding)
+                            .is_some_and(|b| b.check(&fp, MatchPolicy::Tolerant).holds())
+                    })
+                    .map(|x| x.binding.clone())
+                    .unwrap_or_else(|| Binding::new(&fp, binding_salt(&l.id, "lease")).encode());
+                forget_ended(&leases, at, linger, &mut batch);
+                let (record, new) =
+                    match lease::decide(&leases, l.quantity, &binding, &instance, at, linger) {
+                        Decision::Existing(mine) => {
+                            let mut renewed =
+                                lease::renew(&mine, at, until).map_err(|why| ended(&mine, why))?;
+                            // Asked again with or without borrowing: the lease becomes what was asked.
+                            renewed.expires = until;
+                            renewed.borrowed = req.borrow_until.is_some();
+                            (renewed, false)
+                        }
+                        Decision::Grant { seat } => {
+                            let id =
+                                format!("{}~{}", l.id, crate::crypto::hex(&s.fresh_id_bytes()?));
+                            let granted = Lease {
+                                id,
+                                license_id: l.id.clone(),
+                                seat,
+                                binding,
+                                instance: instance.clone(),
+                                granted: at,
+                                expires: until,
+                                released: None,
+                                force_released: None,
+                                borrowed: req.borrow_until.is_some(),
+                            };
+                            batch.audit.push(AuditEvent::new(
+                                &l.id,
+                                "leaseGranted",
+                                "client",
+                                at,
+                                json!({
+                                    "lease": granted.id,
+                                    "seat": seat,
+                                    "of": l.quantity,
+                                    "instance": instance,
+                                    "borrowed": granted.borrowed,
+                                    "expires": granted.expires,
+                                }),
+                            ));
+                            (granted, true)
+                        }
+                        Decision::Full {
                             seats,
                             in_use,
                             next_free_at,
-                            now: at,
-                        });
-                    }
-                };
-            let answer = s.mint_lease_token(&l, &record, at, new)?;
-            batch.leases.push(record);
-            Ok((batch, answer))
-        })
-        .await
+                        } => {
+                            return Err(ServiceError::LeasesFull {
+                                license: l.id.clone(),
+                                seats,
+                                in_use,
+                                next_free_at,
+                                now: at,
+                            });
+                        }
+                    };
+                batch.leases.push(record.clone());
+                Ok((batch, (l, record, at, new)))
+            })
+            .await?;
+        // Signed once the step let go of the license: the record is what holds the seat, and
+        // a program that lost this answer gets its lease back by asking again.
+        self.mint_lease_token(&l, &record, at, new)
     }
 
     /// `POST /v1/leases/renew`: the lease `token` extended by the product's lease length.
@@ -192,42 +196,41 @@ impl Service {
     /// by an operator or expired, or its license was frozen, released or revoked.
     pub async fn renew_lease(&self, token: &str, now: Timestamp) -> Result<Granted, ServiceError> {
         let (license_id, lease_id) = self.open_lease(token, now)?;
-        self.transact(async |s, tx| {
-            let mut l = must_get(tx, &license_id).await?;
-            let mut batch = Batch::default();
-            let catalog = s.catalog();
-            if l.adopt_entry(catalog.lookup(&l.product, &l.sku).entry(), &s.issuer(), now)? {
-                batch.licenses.push(l.clone());
-            }
-            let terms = floating_terms(&l)?;
-            let (at, leases) = tx.leases(&l.id).await?;
-            let mine = leases.iter().find(|x| x.id == lease_id).ok_or_else(|| {
-                ServiceError::LeaseEnded {
+        let (l, renewed, at) = self
+            .transact(async |s, tx| {
+                let mut l = must_get(tx, &license_id).await?;
+                let mut batch = Batch::default();
+                let catalog = s.catalog();
+                if l.adopt_entry(catalog.lookup(&l.product, &l.sku).entry(), &s.issuer(), now)? {
+                    batch.licenses.push(l.clone());
+                }
+                let terms = floating_terms(&l)?;
+                let (at, mine) = tx.lease(&l.id, &lease_id).await?;
+                let mine = mine.as_ref().ok_or_else(|| ServiceError::LeaseEnded {
                     lease: lease_id.clone(),
                     why: "expired",
                     message: format!("lease {lease_id} has ended; lease a seat again"),
-                }
-            })?;
-            refuse_unusable(&l, at).map_err(|e| match e {
-                ServiceError::Revoked(_) => ServiceError::LeaseEnded {
-                    lease: lease_id.clone(),
-                    why: "revoked",
-                    message: format!("license {} has been revoked", l.id),
-                },
-                other => other,
-            })?;
-            // A borrowed lease is not renewed: it is borrowed again, or returned.
-            let until = if mine.borrowed {
-                mine.expires
-            } else {
-                at.add_secs(i64::from(terms.lease_secs)).min(l.exp)
-            };
-            let renewed = lease::renew(mine, at, until).map_err(|why| ended(mine, why))?;
-            let answer = s.mint_lease_token(&l, &renewed, at, false)?;
-            batch.leases.push(renewed);
-            Ok((batch, answer))
-        })
-        .await
+                })?;
+                refuse_unusable(&l, at).map_err(|e| match e {
+                    ServiceError::Revoked(_) => ServiceError::LeaseEnded {
+                        lease: lease_id.clone(),
+                        why: "revoked",
+                        message: format!("license {} has been revoked", l.id),
+                    },
+                    other => other,
+                })?;
+                // A borrowed lease is not renewed: it is borrowed again, or returned.
+                let until = if mine.borrowed {
+                    mine.expires
+                } else {
+                    at.add_secs(i64::from(terms.lease_secs)).min(l.exp)
+                };
+                let renewed = lease::renew(mine, at, until).map_err(|why| ended(mine, why))?;
+                batch.leases.push(renewed.clone());
+                Ok((batch, (l, renewed, at)))
+            })
+            .await?;
+        self.mint_lease_token(&l, &renewed, at, false)
     }
 
     /// `POST /v1/leases/release`: the program gives its lease back; the seat is free after the
@@ -241,11 +244,8 @@ impl Service {
         };
         self.transact(async |_, tx| {
             let mut batch = Batch::default();
-            let (at, leases) = tx.leases(&license_id).await?;
-            if let Some(mine) = leases
-                .iter()
-                .find(|x| x.id == lease_id && x.released.is_none() && at < x.expires)
-            {
+            let (at, mine) = tx.lease(&license_id, &lease_id).await?;
+            if let Some(mine) = mine.filter(|x| x.released.is_none() && at < x.expires) {
                 batch.leases.push(Lease {
                     released: Some(at),
                     ..mine.clone()
@@ -313,11 +313,8 @@ impl Service {
             .to_string();
         self.transact(async |_, tx| {
             must_get(tx, &license_id).await?;
-            let (at, leases) = tx.leases(&license_id).await?;
-            let mine = leases
-                .into_iter()
-                .find(|x| x.id == lease_id)
-                .ok_or_else(|| ServiceError::NotFound(format!("lease {lease_id}")))?;
+            let (at, mine) = tx.lease(&license_id, lease_id).await?;
+            let mine = mine.ok_or_else(|| ServiceError::NotFound(format!("lease {lease_id}")))?;
             let mut batch = Batch::default();
             if mine.force_released.is_some() || mine.released.is_some() || at >= mine.expires {
                 return Ok((batch, mine));

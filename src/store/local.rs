@@ -24,6 +24,7 @@ pub(crate) trait LocalReads: Send + Sync + 'static {
     fn devices_for(&self, license_id: &str) -> Result<Vec<DeviceLicense>, StoreError>;
     fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
     fn leases(&self, license_id: &str) -> Result<Vec<Lease>, StoreError>;
+    fn lease(&self, license_id: &str, id: &str) -> Result<Option<Lease>, StoreError>;
     fn job(&self, id: &str) -> Result<Option<Job>, StoreError>;
     fn is_revoked(&self, entry: &str) -> Result<bool, StoreError>;
     fn counts(&self) -> Result<super::StatusCounts, StoreError>;
@@ -73,6 +74,16 @@ impl<S: LocalReads> Transaction for LocalTx<S> {
         Ok((
             client_verifier::Timestamp::now(),
             self.store.leases(license_id)?,
+        ))
+    }
+    async fn lease(
+        &mut self,
+        license_id: &str,
+        id: &str,
+    ) -> Result<(client_verifier::Timestamp, Option<Lease>), StoreError> {
+        Ok((
+            client_verifier::Timestamp::now(),
+            self.store.lease(license_id, id)?,
         ))
     }
     async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
@@ -139,6 +150,13 @@ macro_rules! local_store {
                 license_id: &str,
             ) -> Result<Vec<$crate::license::lease::Lease>, $crate::store::StoreError> {
                 <$t>::leases(self, license_id)
+            }
+            fn lease(
+                &self,
+                license_id: &str,
+                id: &str,
+            ) -> Result<Option<$crate::license::lease::Lease>, $crate::store::StoreError> {
+                <$t>::lease(self, license_id, id)
             }
             fn job(&self, id: &str) -> Result<Option<$crate::job::Job>, $crate::store::StoreError> {
                 <$t>::job(self, id)

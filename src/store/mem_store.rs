@@ -287,6 +287,14 @@ impl MemStore {
             .collect())
     }
 
+    pub(crate) fn lease(&self, license_id: &str, id: &str) -> Result<Option<Lease>, StoreError> {
+        Ok(self
+            .lock()
+            .leases
+            .get(&super::lease_key(license_id, id))
+            .cloned())
+    }
+
     pub(crate) fn jobs(&self) -> Result<Vec<Job>, StoreError> {
         Ok(self.lock().jobs.values().cloned().collect())
     }

@@ -479,6 +479,15 @@ impl Tx {
     ) -> Result<(Timestamp, Vec<Lease>), StoreError> {
         self.0.leases(license_id).await
     }
+    /// One lease of a license, and the store's clock, as [`Tx::leases`] reads them: what a
+    /// renewal or a release needs, without reading the license's other leases.
+    pub async fn lease(
+        &mut self,
+        license_id: &str,
+        id: &str,
+    ) -> Result<(Timestamp, Option<Lease>), StoreError> {
+        self.0.lease(license_id, id).await
+    }
     /// One outbox job.
     pub async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
         self.0.job(id).await
@@ -528,6 +537,12 @@ pub trait Transaction: Send + 'static {
     async fn activations(&mut self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
     /// See [`Tx::leases`].
     async fn leases(&mut self, license_id: &str) -> Result<(Timestamp, Vec<Lease>), StoreError>;
+    /// See [`Tx::lease`].
+    async fn lease(
+        &mut self,
+        license_id: &str,
+        id: &str,
+    ) -> Result<(Timestamp, Option<Lease>), StoreError>;
     /// See [`Tx::job`].
     async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError>;
     /// See [`Tx::is_revoked`].

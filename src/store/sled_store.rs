@@ -867,6 +867,10 @@ impl SledStore {
         self.leases.scan_prefix(&prefix).map(decode_entry).collect()
     }
 
+    pub(crate) fn lease(&self, license_id: &str, id: &str) -> Result<Option<Lease>, StoreError> {
+        Self::get(&self.leases, &super::lease_key(license_id, id))
+    }
+
     pub(crate) fn jobs(&self) -> Result<Vec<Job>, StoreError> {
         self.outbox.iter().map(decode_entry).collect()
     }

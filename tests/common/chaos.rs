@@ -84,6 +84,13 @@ impl Transaction for FailingTx {
     ) -> Result<(Timestamp, Vec<licd::license::lease::Lease>), StoreError> {
         self.0.leases(license_id).await
     }
+    async fn lease(
+        &mut self,
+        license_id: &str,
+        id: &str,
+    ) -> Result<(Timestamp, Option<licd::license::lease::Lease>), StoreError> {
+        self.0.lease(license_id, id).await
+    }
     async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
         self.0.job(id).await
     }

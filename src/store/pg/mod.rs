@@ -257,13 +257,22 @@ impl Transaction for PgTx {
             .await?
             .into_iter();
         let leases = all(rows.next().unwrap_or_default(), "lease")?;
-        let now = rows
-            .next()
-            .unwrap_or_default()
-            .first()
-            .map(|r| Timestamp::from_unix(r.get::<_, i64>(0)))
-            .ok_or_else(|| db("the database did not tell its time"))?;
-        Ok((now, leases))
+        Ok((clock_of(rows.next().unwrap_or_default())?, leases))
+    }
+    async fn lease(
+        &mut self,
+        license_id: &str,
+        id: &str,
+    ) -> Result<(Timestamp, Option<Lease>), StoreError> {
+        let step = self
+            .step
+            .as_mut()
+            .ok_or_else(|| db("the transaction has ended"))?;
+        let mut rows = locked_queries(step, vec![Read::lease(license_id, id), Read::clock()])
+            .await?
+            .into_iter();
+        let lease = one(rows.next().unwrap_or_default(), "lease")?;
+        Ok((clock_of(rows.next().unwrap_or_default())?, lease))
     }
     async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
         one(self.rows(Read::job(id)).await?, id)
@@ -348,6 +357,13 @@ impl Read {
             Box::new(license_id.to_string()),
         )
     }
+    fn lease(license_id: &str, id: &str) -> Self {
+        Read::keyed(
+            Key::License(license_id),
+            "SELECT body FROM leases WHERE license_id = $1[1] AND id = $1[2]",
+            Box::new(vec![license_id.to_string(), id.to_string()]),
+        )
+    }
     /// The database's clock, in whole seconds (rounded down, as [`Timestamp::now`] is).
     fn clock() -> Self {
         Read {
@@ -385,6 +401,13 @@ impl Read {
             param: Box::new(prefix.to_string()),
         }
     }
+}
+
+/// The time [`Read::clock`] read.
+fn clock_of(rows: Vec<tokio_postgres::Row>) -> Result<Timestamp, StoreError> {
+    rows.first()
+        .map(|r| Timestamp::from_unix(r.get::<_, i64>(0)))
+        .ok_or_else(|| db("the database did not tell its time"))
 }
 
 /// The one record a read by primary key found, decoded (`what` names it in an error).
