@@ -392,3 +392,121 @@ async fn a_borrowed_seat_is_held_until_returned() {
     let (s, v) = lease(&c, &d, &license, "cad:1", B).await;
     assert_eq!(s, 200, "{v}");
 }
+
+/// A TCP relay on a fixed address in front of licd, which a test points at a restarted licd or
+/// takes down: an outage as the application's lease client sees it.
+struct Relay {
+    addr: std::net::SocketAddr,
+    target: std::sync::Arc<std::sync::Mutex<Option<std::net::SocketAddr>>>,
+}
+
+impl Relay {
+    async fn start(to: std::net::SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = std::sync::Arc::new(std::sync::Mutex::new(Some(to)));
+        let current = target.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let to = *current.lock().unwrap();
+                tokio::spawn(async move {
+                    // Down: the connection is dropped, as a dead server's would be refused.
+                    let Some(to) = to else { return };
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Relay { addr, target }
+    }
+
+    fn point(&self, to: Option<std::net::SocketAddr>) {
+        *self.target.lock().unwrap() = to;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_client_renews_through_a_licd_restart_and_gives_the_seat_back() {
+    use client_verifier::lease_client::{LeaseClient, LeaseConfig, LeaseError, LeaseState};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("products.toml");
+    // The shortest lease the catalog allows: renewed at about 15 s.
+    std::fs::write(&path, CATALOG.replace("lease_secs = 60", "lease_secs = 30")).unwrap();
+    let catalog = ["--products", path.to_str().unwrap()];
+    let d = Daemon::start(dir.path(), &catalog);
+    let c = client();
+    let license = buy(&c, &d, "FL-6", "1").await;
+    let verifier = d.verifier();
+    let relay = Relay::start(d.addr).await;
+    let server = format!("http://{}", relay.addr);
+
+    let config = LeaseConfig::new(&server, &license, "cad:42", Fingerprint::parse(A).unwrap());
+    let (cfg, ver) = (config.clone(), verifier.clone());
+    let lease = tokio::task::spawn_blocking(move || LeaseClient::acquire(cfg, ver))
+        .await
+        .unwrap()
+        .unwrap();
+    let first = lease.status();
+    assert_eq!(first.state, LeaseState::Leased);
+    assert!(lease.is_valid());
+    assert!(lease.verified().unwrap().claims().entitlements["export_dxf"] == json!(true));
+    // Another machine finds the one seat taken, told when it frees.
+    let other = LeaseConfig::new(&server, &license, "cad:43", Fingerprint::parse(B).unwrap());
+    let ver = verifier.clone();
+    let refused = tokio::task::spawn_blocking(move || LeaseClient::acquire(other, ver))
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(LeaseError::SeatsTaken { seats: 1, .. })),
+        "{refused:?}"
+    );
+    // A plain-http server that is not loopback is refused unless the application allows it.
+    let lan = LeaseConfig::new(
+        "http://10.1.2.3:8080",
+        &license,
+        "x",
+        Fingerprint::parse(A).unwrap(),
+    );
+    assert!(matches!(
+        LeaseClient::acquire(lan, verifier.clone()),
+        Err(LeaseError::Config(_))
+    ));
+
+    // licd is killed and stays down past the renewal time: the program keeps its lease.
+    relay.point(None);
+    d.kill();
+    let wait_for = |want: fn(&client_verifier::lease_client::LeaseStatus) -> bool, secs: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let s = lease.status();
+            if want(&s) {
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "{s:?}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let renewing = wait_for(|s| s.state == LeaseState::Renewing, 25);
+    assert!(lease.is_valid(), "{renewing:?}");
+    // licd comes back (a new process on the same data): the next retry renews the same lease.
+    let d = Daemon::start(dir.path(), &catalog);
+    relay.point(Some(d.addr));
+    let back = wait_for(
+        |s| s.state == LeaseState::Leased && s.valid_for.as_secs() > 20,
+        25,
+    );
+    assert_eq!(back.lease_id, first.lease_id);
+    assert!(lease.is_valid());
+
+    // Dropping the client gives the seat back.
+    tokio::task::spawn_blocking(move || drop(lease))
+        .await
+        .unwrap();
+    let (s, _, status) = post(&c, &d, "/v1/leases/status", json!({ "license": license })).await;
+    assert_eq!(s, 200);
+    assert_eq!(status["in_use"], 0, "{status}");
+}

@@ -140,6 +140,20 @@ typedef enum cv_result {
    * A lease that has ended: renew it, or lease a seat again.
    */
   CV_RESULT_LEASE_ENDED = 112,
+  /**
+   * Every seat of the floating license is leased: try again later
+   * ([`cv_lease_client_acquire`]; the message says when the next one frees).
+   */
+  CV_RESULT_SEATS_TAKEN = 113,
+  /**
+   * The license server refused the lease for good: the license is revoked, frozen, not
+   * floating, or the license token is not one it issued (the message says which).
+   */
+  CV_RESULT_LEASE_REFUSED = 114,
+  /**
+   * The license server could not be reached, or failed: try again later.
+   */
+  CV_RESULT_SERVER_UNREACHABLE = 115,
 } cv_result;
 
 /**
@@ -170,6 +184,30 @@ typedef enum cv_status {
   CV_STATUS_LEASE_REQUIRED = 5,
 } cv_status;
 
+#if defined(CV_LEASE_CLIENT)
+/**
+ * Where a lease client stands ([`cv_lease_client_state`]).
+ */
+typedef enum cv_lease_state {
+  /**
+   * A lease is held and the last renewal succeeded.
+   */
+  CV_LEASE_STATE_LEASED = 0,
+  /**
+   * A lease is held, but renewing it failed; retrying until it ends.
+   */
+  CV_LEASE_STATE_RENEWING = 1,
+  /**
+   * The lease ended; asking for a seat again in the background.
+   */
+  CV_LEASE_STATE_LOST = 2,
+  /**
+   * The license cannot lease any more (revoked, frozen): the client stopped.
+   */
+  CV_LEASE_STATE_REFUSED = 3,
+} cv_lease_state;
+#endif
+
 /**
  * The verifier's whole persisted state, opaque: the clock-rollback guard, the newest revocation
  * list loaded and, under a root, the root version accepted and the root's newest key
@@ -181,6 +219,14 @@ typedef enum cv_status {
  * (floating licenses' borrowed leases) never changes a layout an application compiled in.
  */
 typedef struct cv_guard cv_guard;
+
+#if defined(CV_LEASE_CLIENT)
+/**
+ * A floating license's lease, renewed on a thread of its own until
+ * [`cv_lease_client_free`] gives the seat back. Made by [`cv_lease_client_acquire`].
+ */
+typedef struct cv_lease_client cv_lease_client;
+#endif
 
 /**
  * A license that passed verification, and what it says. Made by [`cv_verify`] or
@@ -644,6 +690,96 @@ enum cv_result cv_offline_receipt(const char *state_dir, char **out);
  * No other thread is using the string.
  */
 void cv_string_free(char *s);
+
+#if defined(CV_LEASE_CLIENT)
+/**
+ * Leases a seat of the floating license `license` (its token) from the license server at
+ * `server` (`https://…`; plain `http://` only to a loopback address unless
+ * `allow_plain_http` is nonzero) for this running program, `instance` (host and pid, a
+ * container id), on this machine (or the machine `fingerprint` names, when not NULL). Blocks
+ * for one request; then a thread of the library renews the lease at about half its length,
+ * and retries through outages until it ends. Every lease is verified with `verifier` (copied:
+ * later changes to it do not reach the client). `ca_pem`, when not NULL, is PEM text of the
+ * only CA certificates trusted for HTTPS. On success `*out` is a handle to free with
+ * [`cv_lease_client_free`], which gives the seat back.
+ *
+ * Fails with `CV_RESULT_SEATS_TAKEN` when every seat is leased, `CV_RESULT_LEASE_REFUSED`
+ * when the server refuses for good, `CV_RESULT_SERVER_UNREACHABLE` when it cannot be asked,
+ * and a verification code when its lease does not verify here.
+ *
+ * # Safety
+ * `verifier` may be any pointer (it is checked); the strings are NULL or NUL-terminated;
+ * `out` is NULL or writable.
+ */
+enum cv_result cv_lease_client_acquire(const struct cv_verifier *verifier,
+                                       const char *server,
+                                       const char *license,
+                                       const char *instance,
+                                       const char *fingerprint,
+                                       const char *ca_pem,
+                                       int32_t allow_plain_http,
+                                       struct cv_lease_client **out);
+#endif
+
+#if defined(CV_LEASE_CLIENT)
+/**
+ * Whether the program may use its licensed features now: a lease is held and, by the
+ * monotonic clock from when it was received, has not ended. 0 for a NULL or bad handle.
+ *
+ * # Safety
+ * `client` may be any pointer (it is checked) but must not be freed during the call.
+ */
+int32_t cv_lease_client_valid(const struct cv_lease_client *client);
+#endif
+
+#if defined(CV_LEASE_CLIENT)
+/**
+ * The client's state, the seat held and how many seconds the lease held stays valid.
+ * Any of the out-parameters may be NULL.
+ *
+ * # Safety
+ * `client` may be any pointer (it is checked); the out-parameters are NULL or writable.
+ */
+enum cv_result cv_lease_client_state(const struct cv_lease_client *client,
+                                     enum cv_lease_state *state,
+                                     uint32_t *seat,
+                                     uint64_t *valid_for_secs);
+#endif
+
+#if defined(CV_LEASE_CLIENT)
+/**
+ * The lease token held, as the server signed it (its entitlements:
+ * [`cv_lease_client_entitlements_json`]). On success `*out` is a string to
+ * free with [`cv_string_free`]; `CV_RESULT_LEASE_ENDED` when no lease is held.
+ *
+ * # Safety
+ * `client` may be any pointer (it is checked); `out` is NULL or writable.
+ */
+enum cv_result cv_lease_client_token(const struct cv_lease_client *client, char **out);
+#endif
+
+#if defined(CV_LEASE_CLIENT)
+/**
+ * The entitlements of the lease held, as a JSON object (feature flags and limits). On success
+ * `*out` is a string to free with [`cv_string_free`]; `CV_RESULT_LEASE_ENDED` when no valid
+ * lease is held.
+ *
+ * # Safety
+ * `client` may be any pointer (it is checked); `out` is NULL or writable.
+ */
+enum cv_result cv_lease_client_entitlements_json(const struct cv_lease_client *client, char **out);
+#endif
+
+#if defined(CV_LEASE_CLIENT)
+/**
+ * Stops renewing and gives the seat back (one request, bounded by the client's timeout), then
+ * frees the client. NULL, foreign and already freed pointers are ignored.
+ *
+ * # Safety
+ * No other thread is using the handle.
+ */
+void cv_lease_client_free(struct cv_lease_client *client);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -280,7 +280,65 @@ class Verifier {
  private:
   explicit Verifier(cv_verifier *v) : v_(v) {}
   std::unique_ptr<cv_verifier, detail::FreeVerifier> v_;
+  friend class LeaseClient;
 };
+
+#if defined(CV_LEASE_CLIENT)
+/* A floating license's lease (library built with feature `ffi-lease`): the constructor leases a
+ * seat (one blocking request), a thread of the library renews it until the LeaseClient is
+ * destroyed, which gives the seat back. Throws Error: CV_RESULT_SEATS_TAKEN,
+ * CV_RESULT_LEASE_REFUSED, CV_RESULT_SERVER_UNREACHABLE, or a verification code. */
+class LeaseClient {
+ public:
+  struct Status {
+    cv_lease_state state;
+    uint32_t seat;
+    uint64_t valid_for_secs;
+  };
+
+  /* server: licd's base URL (https; plain http only to loopback unless allow_plain_http).
+   * fingerprint: nullptr for this machine's. ca_pem: nullptr for Mozilla's roots. */
+  LeaseClient(const Verifier &verifier, const std::string &server, const std::string &license,
+              const std::string &instance, const std::string *fingerprint = nullptr,
+              const std::string *ca_pem = nullptr, bool allow_plain_http = false) {
+    cv_lease_client *c = nullptr;
+    detail::check(cv_lease_client_acquire(verifier.v_.get(), server.c_str(), license.c_str(),
+                                          instance.c_str(), detail::c_str_or_null(fingerprint),
+                                          detail::c_str_or_null(ca_pem), allow_plain_http ? 1 : 0,
+                                          &c));
+    c_.reset(c);
+  }
+
+  /* Whether the program may use its licensed features now. */
+  bool valid() const noexcept { return cv_lease_client_valid(c_.get()) != 0; }
+
+  Status status() const {
+    Status s{CV_LEASE_STATE_LOST, 0, 0};
+    detail::check(cv_lease_client_state(c_.get(), &s.state, &s.seat, &s.valid_for_secs));
+    return s;
+  }
+
+  /* The lease's feature flags and limits, as a JSON object. */
+  std::string entitlements_json() const {
+    char *s = nullptr;
+    detail::check(cv_lease_client_entitlements_json(c_.get(), &s));
+    return detail::take(s);
+  }
+
+  /* The lease token held. */
+  std::string token() const {
+    char *s = nullptr;
+    detail::check(cv_lease_client_token(c_.get(), &s));
+    return detail::take(s);
+  }
+
+ private:
+  struct Free {
+    void operator()(cv_lease_client *c) const noexcept { cv_lease_client_free(c); }
+  };
+  std::unique_ptr<cv_lease_client, Free> c_;
+};
+#endif /* CV_LEASE_CLIENT */
 
 /* This machine's fingerprint (MAC|disk|board|CPU): what a customer sends to support. */
 inline std::string machine_fingerprint() {

@@ -111,6 +111,14 @@ pub enum CvResult {
     Uncertified = 111,
     /// A lease that has ended: renew it, or lease a seat again.
     LeaseEnded = 112,
+    /// Every seat of the floating license is leased: try again later
+    /// ([`cv_lease_client_acquire`]; the message says when the next one frees).
+    SeatsTaken = 113,
+    /// The license server refused the lease for good: the license is revoked, frozen, not
+    /// floating, or the license token is not one it issued (the message says which).
+    LeaseRefused = 114,
+    /// The license server could not be reached, or failed: try again later.
+    ServerUnreachable = 115,
 }
 
 /// Where a verified license stands.
@@ -284,6 +292,8 @@ enum Kind {
     License,
     String,
     Guard,
+    #[cfg_attr(not(feature = "lease-client"), allow(dead_code))]
+    LeaseClient,
 }
 
 /// Every pointer this library has handed out and not yet had back. A handle is checked here
@@ -423,6 +433,9 @@ pub extern "C" fn cv_result_name(code: i32) -> *const c_char {
         110 => c"StaleRevocationList",
         111 => c"Uncertified",
         112 => c"LeaseEnded",
+        113 => c"SeatsTaken",
+        114 => c"LeaseRefused",
+        115 => c"ServerUnreachable",
         _ => c"Unknown",
     };
     name.as_ptr()
@@ -1634,4 +1647,247 @@ mod tests {
         let unknown = unsafe { CStr::from_ptr(cv_result_name(55)) };
         assert_eq!(unknown.to_str().unwrap(), "Unknown");
     }
+}
+
+// ---- floating licenses: the lease client (feature `lease-client`, header `CV_LEASE_CLIENT`) ----
+
+/// Where a lease client stands ([`cv_lease_client_state`]).
+#[cfg(feature = "lease-client")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CvLeaseState {
+    /// A lease is held and the last renewal succeeded.
+    Leased = 0,
+    /// A lease is held, but renewing it failed; retrying until it ends.
+    Renewing = 1,
+    /// The lease ended; asking for a seat again in the background.
+    Lost = 2,
+    /// The license cannot lease any more (revoked, frozen): the client stopped.
+    Refused = 3,
+}
+
+/// A floating license's lease, renewed on a thread of its own until
+/// [`cv_lease_client_free`] gives the seat back. Made by [`cv_lease_client_acquire`].
+#[cfg(feature = "lease-client")]
+pub struct CvLeaseClient {
+    inner: crate::lease_client::LeaseClient,
+}
+
+#[cfg(feature = "lease-client")]
+impl std::fmt::Debug for CvLeaseClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+#[cfg(feature = "lease-client")]
+impl Handle for CvLeaseClient {
+    const KIND: Kind = Kind::LeaseClient;
+    const NAME: &'static str = "lease client";
+}
+
+#[cfg(feature = "lease-client")]
+impl From<crate::lease_client::LeaseError> for Failure {
+    fn from(e: crate::lease_client::LeaseError) -> Self {
+        use crate::lease_client::LeaseError as E;
+        let message = e.to_string();
+        match e {
+            E::Invalid(v) => Failure::from(v),
+            E::SeatsTaken { .. } => Failure::new(CvResult::SeatsTaken, message),
+            E::Refused { .. } => Failure::new(CvResult::LeaseRefused, message),
+            E::Unreachable(_) => Failure::new(CvResult::ServerUnreachable, message),
+            _ => Failure::new(CvResult::InvalidArgument, message),
+        }
+    }
+}
+
+/// Leases a seat of the floating license `license` (its token) from the license server at
+/// `server` (`https://…`; plain `http://` only to a loopback address unless
+/// `allow_plain_http` is nonzero) for this running program, `instance` (host and pid, a
+/// container id), on this machine (or the machine `fingerprint` names, when not NULL). Blocks
+/// for one request; then a thread of the library renews the lease at about half its length,
+/// and retries through outages until it ends. Every lease is verified with `verifier` (copied:
+/// later changes to it do not reach the client). `ca_pem`, when not NULL, is PEM text of the
+/// only CA certificates trusted for HTTPS. On success `*out` is a handle to free with
+/// [`cv_lease_client_free`], which gives the seat back.
+///
+/// Fails with `CV_RESULT_SEATS_TAKEN` when every seat is leased, `CV_RESULT_LEASE_REFUSED`
+/// when the server refuses for good, `CV_RESULT_SERVER_UNREACHABLE` when it cannot be asked,
+/// and a verification code when its lease does not verify here.
+///
+/// # Safety
+/// `verifier` may be any pointer (it is checked); the strings are NULL or NUL-terminated;
+/// `out` is NULL or writable.
+#[cfg(feature = "lease-client")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_lease_client_acquire(
+    verifier: *const CvVerifier,
+    server: *const c_char,
+    license: *const c_char,
+    instance: *const c_char,
+    fingerprint: *const c_char,
+    ca_pem: *const c_char,
+    allow_plain_http: i32,
+    out: *mut *mut CvLeaseClient,
+) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller's promises, forwarded.
+        let (v, server, license, instance) = unsafe {
+            (
+                handle(verifier)?,
+                read_str(server, "server")?,
+                read_str(license, "license")?,
+                read_str(instance, "instance")?,
+            )
+        };
+        let fp = if fingerprint.is_null() {
+            Fingerprint::collect().map_err(|e| {
+                Failure::new(
+                    CvResult::FingerprintUnavailable,
+                    std::format!("cannot read this machine's fingerprint: {e}"),
+                )
+            })?
+        } else {
+            // SAFETY: the caller's promise.
+            let text = unsafe { read_str(fingerprint, "fingerprint")? };
+            Fingerprint::parse(text)
+                .map_err(|e| Failure::new(CvResult::BadFingerprint, e.to_string()))?
+        };
+        let mut config = crate::lease_client::LeaseConfig::new(server, license, instance, fp);
+        config.allow_plain_http = allow_plain_http != 0;
+        if !ca_pem.is_null() {
+            // SAFETY: the caller's promise.
+            config.ca_pem = Some(unsafe { read_str(ca_pem, "ca_pem")? }.as_bytes().to_vec());
+        }
+        let verifier = v
+            .inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let client = crate::lease_client::LeaseClient::acquire(config, verifier)?;
+        let h = into_handle(CvLeaseClient { inner: client });
+        // SAFETY: checked non-null and aligned; the caller promises it is writable.
+        unsafe { out.write(h) };
+        Ok(())
+    })
+}
+
+/// Whether the program may use its licensed features now: a lease is held and, by the
+/// monotonic clock from when it was received, has not ended. 0 for a NULL or bad handle.
+///
+/// # Safety
+/// `client` may be any pointer (it is checked) but must not be freed during the call.
+#[cfg(feature = "lease-client")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_lease_client_valid(client: *const CvLeaseClient) -> i32 {
+    let mut valid = 0;
+    let _ = entry(|| {
+        // SAFETY: the caller's promise.
+        valid = i32::from(unsafe { handle(client)? }.inner.is_valid());
+        Ok(())
+    });
+    valid
+}
+
+/// The client's state, the seat held and how many seconds the lease held stays valid.
+/// Any of the out-parameters may be NULL.
+///
+/// # Safety
+/// `client` may be any pointer (it is checked); the out-parameters are NULL or writable.
+#[cfg(feature = "lease-client")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_lease_client_state(
+    client: *const CvLeaseClient,
+    state: *mut CvLeaseState,
+    seat: *mut u32,
+    valid_for_secs: *mut u64,
+) -> CvResult {
+    entry(|| {
+        // SAFETY: the caller's promise.
+        let s = unsafe { handle(client)? }.inner.status();
+        use crate::lease_client::LeaseState as L;
+        let st = match s.state {
+            L::Leased => CvLeaseState::Leased,
+            L::Renewing => CvLeaseState::Renewing,
+            L::Lost => CvLeaseState::Lost,
+            L::Refused => CvLeaseState::Refused,
+        };
+        // SAFETY: each is NULL or writable, as the caller promises.
+        unsafe {
+            if !state.is_null() {
+                out_ptr(state, "state")?.write(st);
+            }
+            if !seat.is_null() {
+                out_ptr(seat, "seat")?.write(s.seat);
+            }
+            if !valid_for_secs.is_null() {
+                out_ptr(valid_for_secs, "valid_for_secs")?.write(s.valid_for.as_secs());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The lease token held, as the server signed it (its entitlements:
+/// [`cv_lease_client_entitlements_json`]). On success `*out` is a string to
+/// free with [`cv_string_free`]; `CV_RESULT_LEASE_ENDED` when no lease is held.
+///
+/// # Safety
+/// `client` may be any pointer (it is checked); `out` is NULL or writable.
+#[cfg(feature = "lease-client")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_lease_client_token(
+    client: *const CvLeaseClient,
+    out: *mut *mut c_char,
+) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller's promise.
+        let token = unsafe { handle(client)? }
+            .inner
+            .token()
+            .ok_or_else(|| Failure::new(CvResult::LeaseEnded, "no lease is held"))?;
+        // SAFETY: checked non-null and aligned.
+        unsafe { give_string(token, out, CvResult::Malformed) }
+    })
+}
+
+/// The entitlements of the lease held, as a JSON object (feature flags and limits). On success
+/// `*out` is a string to free with [`cv_string_free`]; `CV_RESULT_LEASE_ENDED` when no valid
+/// lease is held.
+///
+/// # Safety
+/// `client` may be any pointer (it is checked); `out` is NULL or writable.
+#[cfg(feature = "lease-client")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_lease_client_entitlements_json(
+    client: *const CvLeaseClient,
+    out: *mut *mut c_char,
+) -> CvResult {
+    entry(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller's promise.
+        let lease = unsafe { handle(client)? }
+            .inner
+            .verified()
+            .ok_or_else(|| Failure::new(CvResult::LeaseEnded, "no valid lease is held"))?;
+        let json = serde_json::to_string(&lease.claims().entitlements).unwrap_or_default();
+        // SAFETY: checked non-null and aligned.
+        unsafe { give_string(json, out, CvResult::Malformed) }
+    })
+}
+
+/// Stops renewing and gives the seat back (one request, bounded by the client's timeout), then
+/// frees the client. NULL, foreign and already freed pointers are ignored.
+///
+/// # Safety
+/// No other thread is using the handle.
+#[cfg(feature = "lease-client")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_lease_client_free(client: *mut CvLeaseClient) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: forwarded from the caller.
+        unsafe { free_handle(client) }
+    }));
 }

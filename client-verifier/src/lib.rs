@@ -95,6 +95,8 @@ pub mod fingerprint;
 #[cfg(feature = "sign")]
 mod issue;
 mod keys;
+#[cfg(feature = "lease-client")]
+pub mod lease_client;
 pub mod offline;
 pub mod paseto;
 pub mod root;

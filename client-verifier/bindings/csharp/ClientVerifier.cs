@@ -123,6 +123,7 @@ namespace ClientVerifier
     public sealed class Verifier : IDisposable
     {
         readonly Native.VerifierHandle handle;
+        internal Native.VerifierHandle Handle => handle;
 
         public Verifier(string[] publicKeys, string issuer, string product,
                         VerifierFlags flags = VerifierFlags.None, ulong minRevocationSeq = 0)
@@ -294,6 +295,70 @@ namespace ClientVerifier
     }
 
     /// <summary>This machine, and air-gapped activation.</summary>
+    /// <summary>Where a <see cref="LeaseClient"/> stands.</summary>
+    public enum LeaseState
+    {
+        /// <summary>A lease is held and the last renewal succeeded.</summary>
+        Leased = 0,
+        /// <summary>A lease is held, but renewing it failed; retrying until it ends.</summary>
+        Renewing = 1,
+        /// <summary>The lease ended; asking for a seat again in the background.</summary>
+        Lost = 2,
+        /// <summary>The license cannot lease any more (revoked, frozen): the client stopped.</summary>
+        Refused = 3,
+    }
+
+    /// <summary>A floating license's lease (a native library built with feature
+    /// <c>ffi-lease</c>): the constructor leases a seat (one blocking request), the library
+    /// renews it in the background, and <see cref="Dispose"/> gives the seat back. A refusal is a
+    /// <see cref="ClientVerifierException"/>: "SeatsTaken", "LeaseRefused", "ServerUnreachable",
+    /// or why the server's lease did not verify.</summary>
+    public sealed class LeaseClient : IDisposable
+    {
+        readonly Native.LeaseClientHandle handle;
+
+        /// <param name="server">licd's base URL (https; plain http only to loopback unless
+        /// <paramref name="allowPlainHttp"/>).</param>
+        /// <param name="fingerprint">null for this machine's.</param>
+        /// <param name="caPem">PEM of the only CA certificates to trust, or null for Mozilla's roots.</param>
+        public LeaseClient(Verifier verifier, string server, string license, string instance,
+                           string fingerprint = null, string caPem = null, bool allowPlainHttp = false)
+        {
+            if (verifier == null) throw new ArgumentNullException(nameof(verifier));
+            Native.Check(Native.cv_lease_client_acquire(verifier.Handle, Native.Utf8(server),
+                Native.Utf8(license), Native.Utf8(instance), Native.Utf8(fingerprint),
+                Native.Utf8(caPem), allowPlainHttp ? 1 : 0, out handle));
+        }
+
+        /// <summary>Whether the program may use its licensed features now.</summary>
+        public bool Valid => Native.cv_lease_client_valid(handle) != 0;
+
+        /// <summary>The state, the seat held and how long the lease held stays valid.</summary>
+        public LeaseState State => Status().Item1;
+        public uint Seat => Status().Item2;
+        public TimeSpan ValidFor => TimeSpan.FromSeconds(Status().Item3);
+
+        Tuple<LeaseState, uint, ulong> Status()
+        {
+            int state;
+            uint seat;
+            ulong validFor;
+            Native.Check(Native.cv_lease_client_state(handle, out state, out seat, out validFor));
+            return Tuple.Create((LeaseState)state, seat, validFor);
+        }
+
+        /// <summary>The lease's feature flags and limits, as a JSON object.</summary>
+        public string EntitlementsJson()
+        {
+            Native.StringHandle s;
+            Native.Check(Native.cv_lease_client_entitlements_json(handle, out s));
+            using (s) return s.Value;
+        }
+
+        /// <summary>Stops renewing and gives the seat back.</summary>
+        public void Dispose() => handle.Dispose();
+    }
+
     public static class Machine
     {
         /// <summary>This machine's fingerprint (MAC|disk|board|CPU), for support.</summary>
@@ -354,6 +419,13 @@ namespace ClientVerifier
             protected override bool ReleaseHandle() { cv_guard_free(handle); return true; }
         }
 
+        public sealed class LeaseClientHandle : SafeHandle
+        {
+            LeaseClientHandle() : base(IntPtr.Zero, true) { }
+            public override bool IsInvalid => handle == IntPtr.Zero;
+            protected override bool ReleaseHandle() { cv_lease_client_free(handle); return true; }
+        }
+
         public sealed class StringHandle : SafeHandle
         {
             StringHandle() : base(IntPtr.Zero, true) { }
@@ -412,6 +484,16 @@ namespace ClientVerifier
             byte[] stateDir, out StringHandle s);
         [DllImport(Lib)] internal static extern int cv_offline_receipt(byte[] stateDir, out StringHandle s);
         [DllImport(Lib)] internal static extern void cv_string_free(IntPtr s);
+        // The lease client: present in a library built with feature `ffi-lease`.
+        [DllImport(Lib)] internal static extern int cv_lease_client_acquire(VerifierHandle v,
+            byte[] server, byte[] license, byte[] instance, byte[] fingerprint, byte[] caPem,
+            int allowPlainHttp, out LeaseClientHandle client);
+        [DllImport(Lib)] internal static extern int cv_lease_client_valid(LeaseClientHandle c);
+        [DllImport(Lib)] internal static extern int cv_lease_client_state(LeaseClientHandle c,
+            out int state, out uint seat, out ulong validForSecs);
+        [DllImport(Lib)] internal static extern int cv_lease_client_entitlements_json(LeaseClientHandle c,
+            out StringHandle s);
+        [DllImport(Lib)] internal static extern void cv_lease_client_free(IntPtr c);
 
         /// <summary>Throws for anything but 0, with the message of this thread's failed call.</summary>
         internal static void Check(int rc)
