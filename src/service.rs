@@ -363,6 +363,8 @@ pub struct Service {
     catalog: std::sync::RwLock<Arc<Catalog>>,
     /// Purchases of products the catalog does not list, by product (for the metric).
     unlisted: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Lease requests refused because every seat was taken, by product (for the metric).
+    lease_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// The next id of a seeded sequence, when new ids are not random
     /// ([`Service::with_seeded_ids`]).
     seeded_ids: Option<std::sync::atomic::AtomicU64>,
@@ -406,6 +408,7 @@ impl Service {
             code_check_secs: client_verifier::DAY,
             catalog: std::sync::RwLock::default(),
             unlisted: std::sync::Mutex::default(),
+            lease_refusals: std::sync::Mutex::default(),
             seeded_ids: None,
             certificate: None,
             root_chain: Vec::new(),
@@ -462,7 +465,22 @@ impl Service {
         }
     }
 
-    /// Purchases of products the catalog does not list since start, by product.
+    /// Lease requests refused since start because every seat was taken, by product.
+    pub fn lease_refusals(&self) -> Vec<(String, u64)> {
+        self.lease_refusals
+            .lock()
+            .map(|u| u.iter().map(|(p, n)| (p.clone(), *n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Counts a lease request for `product` refused because every seat was taken.
+    pub(crate) fn count_lease_refusal(&self, product: &str) {
+        if let Ok(mut m) = self.lease_refusals.lock() {
+            *m.entry(product.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Purchases of products the catalog does not list, by product, since start.
     pub fn unlisted_purchases(&self) -> Vec<(String, u64)> {
         self.unlisted
             .lock()

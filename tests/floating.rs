@@ -158,6 +158,13 @@ async fn seats_are_shared_by_leases_and_never_more_leases_than_seats() {
     assert!(full["next_free_at"].is_string(), "{full}");
     let wait: u32 = retry.expect("Retry-After").parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
+    // The ISV sees it: seats in use, and a customer who could use more.
+    let sample = |name: &str| format!("licd_{name}{{product=\"{PRODUCT}\"}}");
+    assert_eq!(common::metric(&c, &d, &sample("leases_in_use")).await, 2.0);
+    assert_eq!(
+        common::metric(&c, &d, &sample("lease_refusals_total")).await,
+        1.0
+    );
     let (s, _, status) = post(&c, &d, "/v1/leases/status", json!({ "license": license })).await;
     assert_eq!(s, 200, "{status}");
     assert_eq!(

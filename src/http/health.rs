@@ -37,6 +37,7 @@ async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         )],
         st.metrics.render(
             &st.service.unlisted_purchases(),
+            &st.service.lease_refusals(),
             st.service.gauges().await.ok(),
         ),
     )

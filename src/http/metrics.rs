@@ -61,6 +61,8 @@ pub struct Metrics {
     client: Family<ClientLabels, Counter>,
     outbox: Family<OutboxLabels, Gauge>,
     unlisted: Family<ProductLabels, Gauge>,
+    leases: Family<ProductLabels, Gauge>,
+    lease_refusals: Family<ProductLabels, Counter>,
     readings: Family<ReadingLabels, Counter>,
     /// Callbacks per hour and result code, for the console.
     pub hours: Arc<CallbackHours>,
@@ -238,6 +240,18 @@ impl Metrics {
             "Purchases since start of products the catalog does not list (they get the [default] entry): add the product to the catalog",
             unlisted.clone(),
         );
+        let leases = Family::<ProductLabels, Gauge>::default();
+        registry.register(
+            "leases_in_use",
+            "Floating-license leases holding a seat now, by product (released ones until they expire)",
+            leases.clone(),
+        );
+        let lease_refusals = Family::<ProductLabels, Counter>::default();
+        registry.register(
+            "lease_refusals",
+            "Lease requests refused since start because every seat of the license was taken, by product: customers who may need more seats",
+            lease_refusals.clone(),
+        );
         let readings = Family::<ReadingLabels, Counter>::default();
         registry.register(
             "v2_signature_readings",
@@ -252,6 +266,8 @@ impl Metrics {
             client,
             outbox,
             unlisted,
+            leases,
+            lease_refusals,
             readings,
             hours: Arc::default(),
             readings_seen: Arc::default(),
@@ -307,8 +323,15 @@ impl Metrics {
     pub fn render(
         &self,
         unlisted: &[(String, u64)],
+        lease_refusals: &[(String, u64)],
         gauges: Option<crate::service::Gauges>,
     ) -> String {
+        for (product, n) in lease_refusals {
+            let c = self.lease_refusals.get_or_create(&ProductLabels {
+                product: product.clone(),
+            });
+            c.inc_by(n.saturating_sub(c.get()));
+        }
         for (product, n) in unlisted {
             self.unlisted
                 .get_or_create(&ProductLabels {
@@ -326,6 +349,15 @@ impl Metrics {
                 self.licenses
                     .get_or_create(&StatusLabels { status })
                     .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            // A product whose leases all ended reads 0, not its last value.
+            self.leases.clear();
+            for (product, n) in &g.leases_in_use {
+                self.leases
+                    .get_or_create(&ProductLabels {
+                        product: product.clone(),
+                    })
+                    .set(i64::try_from(*n).unwrap_or(i64::MAX));
             }
             for (state, n) in [("pending", g.pending), ("dead", g.dead)] {
                 self.outbox

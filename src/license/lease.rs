@@ -22,6 +22,9 @@ pub struct Lease {
     pub id: String,
     /// The license.
     pub license_id: String,
+    /// The license's product (for the metrics of leases in use per product).
+    #[serde(default)]
+    pub product: String,
     /// The seat, from 0.
     pub seat: u32,
     /// The machine's binding, encoded ([`client_verifier::Binding::encode`]).
@@ -90,6 +93,21 @@ pub enum Decision {
         /// When the first of them frees its seat.
         next_free_at: Timestamp,
     },
+}
+
+/// Leases holding a seat at `now`, per product, counting a released lease until its expiry
+/// (the linger is a license's own: this is for metrics, not decisions).
+pub fn in_use_by_product<'a>(
+    leases: impl IntoIterator<Item = &'a Lease>,
+    now: Timestamp,
+) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for l in leases {
+        if l.released.is_none() && now < l.expires {
+            *counts.entry(l.product.clone()).or_default() += 1;
+        }
+    }
+    counts
 }
 
 /// Seats in use and when the next one frees, at `now` (for `/v1/leases/status` and refusals).
@@ -175,6 +193,7 @@ mod tests {
         Lease {
             id: id.into(),
             license_id: "lic".into(),
+            product: "P".into(),
             seat,
             binding: binding.into(),
             instance: instance.into(),

@@ -143,6 +143,7 @@ impl Service {
                             let granted = Lease {
                                 id,
                                 license_id: l.id.clone(),
+                                product: l.product.clone(),
                                 seat,
                                 binding,
                                 instance: instance.clone(),
@@ -173,6 +174,7 @@ impl Service {
                             in_use,
                             next_free_at,
                         } => {
+                            s.count_lease_refusal(&l.product);
                             return Err(ServiceError::LeasesFull {
                                 license: l.id.clone(),
                                 seats,

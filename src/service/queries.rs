@@ -93,7 +93,7 @@ pub struct Dashboard {
 }
 
 /// What the metrics report of the store.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Gauges {
     /// Licenses per status.
     pub counts: StatusCounts,
@@ -101,6 +101,8 @@ pub struct Gauges {
     pub pending: usize,
     /// Outbox jobs given up on.
     pub dead: usize,
+    /// Floating-license leases holding a seat, by product.
+    pub leases_in_use: std::collections::BTreeMap<String, u64>,
 }
 
 impl Service {
@@ -274,10 +276,12 @@ impl Service {
         let counts = self.store.counts().await?;
         let jobs = self.store.jobs().await?;
         let dead = jobs.iter().filter(|j| j.dead).count();
+        let leases_in_use = self.store.leases_in_use(Timestamp::now()).await?;
         Ok(Gauges {
             counts,
             pending: jobs.len() - dead,
             dead,
+            leases_in_use,
         })
     }
 

@@ -216,6 +216,12 @@ macro_rules! local_store {
             ) -> Result<Vec<$crate::license::lease::Lease>, $crate::store::StoreError> {
                 <$t>::leases(self, license_id)
             }
+            async fn leases_in_use(
+                &self,
+                now: client_verifier::Timestamp,
+            ) -> Result<std::collections::BTreeMap<String, u64>, $crate::store::StoreError> {
+                <$t>::leases_in_use(self, now)
+            }
             async fn licenses_page(
                 &self,
                 after: Option<&str>,

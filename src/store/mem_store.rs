@@ -287,6 +287,16 @@ impl MemStore {
             .collect())
     }
 
+    pub(crate) fn leases_in_use(
+        &self,
+        now: Timestamp,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        Ok(crate::license::lease::in_use_by_product(
+            self.lock().leases.values(),
+            now,
+        ))
+    }
+
     pub(crate) fn lease(&self, license_id: &str, id: &str) -> Result<Option<Lease>, StoreError> {
         Ok(self
             .lock()

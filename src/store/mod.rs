@@ -574,6 +574,12 @@ pub trait Store: Send + Sync + 'static {
     async fn activations(&self, license_id: &str) -> Result<Vec<Activation>, StoreError>;
     /// A floating license's leases (in lease id order), ended ones included until forgotten.
     async fn leases(&self, license_id: &str) -> Result<Vec<Lease>, StoreError>;
+    /// Leases holding a seat at `now`, per product ([`crate::license::lease::in_use_by_product`]):
+    /// a scan of every lease, for the metrics.
+    async fn leases_in_use(
+        &self,
+        now: Timestamp,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError>;
     /// Up to `limit` licenses in id order, starting after `after`: pages through any number of
     /// licenses without loading them all.
     async fn licenses_page(

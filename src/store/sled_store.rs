@@ -867,6 +867,18 @@ impl SledStore {
         self.leases.scan_prefix(&prefix).map(decode_entry).collect()
     }
 
+    pub(crate) fn leases_in_use(
+        &self,
+        now: Timestamp,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        let leases = self
+            .leases
+            .iter()
+            .map(decode_entry)
+            .collect::<Result<Vec<Lease>, StoreError>>()?;
+        Ok(crate::license::lease::in_use_by_product(&leases, now))
+    }
+
     pub(crate) fn lease(&self, license_id: &str, id: &str) -> Result<Option<Lease>, StoreError> {
         Self::get(&self.leases, &super::lease_key(license_id, id))
     }

@@ -168,6 +168,12 @@ impl Store for FaultyStore {
     ) -> Result<Vec<licd::license::Activation>, StoreError> {
         self.inner.activations(license_id).await
     }
+    async fn leases_in_use(
+        &self,
+        now: Timestamp,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        self.inner.leases_in_use(now).await
+    }
     async fn leases(
         &self,
         license_id: &str,

@@ -360,7 +360,7 @@ impl Read {
     fn lease(license_id: &str, id: &str) -> Self {
         Read::keyed(
             Key::License(license_id),
-            "SELECT body FROM leases WHERE license_id = $1[1] AND id = $1[2]",
+            "SELECT body FROM leases WHERE license_id = ($1::text[])[1] AND id = ($1::text[])[2]",
             Box::new(vec![license_id.to_string(), id.to_string()]),
         )
     }
@@ -1273,6 +1273,30 @@ impl Store for PgStore {
             self.rows(Read::activations(license_id)).await?,
             "activation",
         )
+    }
+
+    async fn leases_in_use(
+        &self,
+        now: Timestamp,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let c = self.conn().await?;
+        timed(async {
+            // Counted in the database: the bodies stay there.
+            let rows = c
+                .query(
+                    "SELECT coalesce(b->>'product', ''), count(*)::int8 FROM (SELECT convert_from(body, 'UTF8')::jsonb AS b FROM leases) l WHERE (b->'released' IS NULL OR b->'released' = 'null'::jsonb) AND (b->>'expires')::timestamptz > to_timestamp($1::float8) GROUP BY 1",
+                    &[&(now.unix() as f64)],
+                )
+                .await
+                .map_err(db)?;
+            let mut counts = std::collections::BTreeMap::new();
+            for r in rows {
+                *counts.entry(r.get::<_, String>(0)).or_default() +=
+                    u64::try_from(r.get::<_, i64>(1)).unwrap_or(0);
+            }
+            Ok(counts)
+        })
+        .await
     }
 
     async fn leases(&self, license_id: &str) -> Result<Vec<Lease>, StoreError> {
