@@ -520,6 +520,7 @@ mod tests {
             seats: Vec::new(),
             transfers: Transfers::count(&[], 2, l.created),
             devices: Vec::new(),
+            leases: Vec::new(),
         });
         let wire = serde_json::to_value(&detail).unwrap();
         assert_eq!(wire["status"], "active");

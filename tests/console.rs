@@ -603,3 +603,77 @@ async fn the_marketplace_page_shows_which_v2_reading_the_marketplace_signs_with(
     );
     assert!(!page.contains("<tr><td>saas</td>"), "{page}");
 }
+
+#[tokio::test]
+async fn a_floating_license_page_lists_its_leases_and_takes_one_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("products.toml");
+    std::fs::write(
+        &catalog,
+        "[[product]]\nid = \"OFFI454488918838374\"\nmodel = \"floating\"\n",
+    )
+    .unwrap();
+    let d = Daemon::start(dir.path(), &["--products", catalog.to_str().unwrap()]);
+    let c = client();
+    let bought = common::v1(&c, &d, &get_license("CON-F", "biz-con-f")).await;
+    let license = bought.json["license"].as_str().unwrap().to_string();
+    let lease: serde_json::Value = c
+        .post(d.url("/v1/leases"))
+        .json(
+            &serde_json::json!({"license": license, "instance": "cad<script>:7",
+            "fingerprint": "04:7C:16:5E:E3:5D|SN-A|BOARD-A|BFEBFBFF00090672"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lease_id = lease["lease_id"].as_str().unwrap();
+    let (id, key) = lease_id.rsplit_once('~').unwrap();
+
+    let mut u = Console::new(&d);
+    let csrf = u.sign_in(&d, "carol").await;
+    let (_, html, _) = u.get(&format!("/console/licenses/{id}")).await;
+    assert!(html.contains("Leases (floating seats)"), "{html}");
+    // The program's name is the client's: shown escaped.
+    assert!(
+        html.contains("cad&lt;script&gt;:7") || html.contains("cad&#60;script&#62;:7"),
+        "{html}"
+    );
+    let action = format!("/console/licenses/{id}/leases/{key}/release");
+    assert!(html.contains(&action), "{html}");
+    let (_, confirm, _) = u.get(&action).await;
+    assert!(
+        confirm.contains("keeps running until the lease expires"),
+        "{confirm}"
+    );
+    // A reason is required.
+    let (status, _, _) = u.post(&action, &[("csrf", &csrf), ("reason", "")]).await;
+    assert_ne!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = u
+        .post(&action, &[("csrf", &csrf), ("reason", "hung on a dead VM")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html, _) = u
+        .get(&format!("/console/licenses/{id}?done=taken-back"))
+        .await;
+    assert!(
+        html.contains("Lease taken back") && html.contains("taken back; seat free at"),
+        "{html}"
+    );
+    let renewed = c
+        .post(d.url("/v1/leases/renew"))
+        .json(&serde_json::json!({ "lease": lease["lease"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renewed.status().as_u16(), 410);
+    let events = common::audit_events(&c, &d, id).await;
+    let taken = events
+        .iter()
+        .find(|e| e["action"] == "leaseForceReleased")
+        .expect("an audit event");
+    assert_eq!(taken["actor"], "console:carol");
+    assert_eq!(taken["detail"]["reason"], "hung on a dead VM");
+}

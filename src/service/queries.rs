@@ -64,6 +64,8 @@ pub struct LicenseDetail {
     pub transfers: Transfers,
     /// Online-activation device licenses.
     pub devices: Vec<DeviceLicense>,
+    /// Floating-license leases, ended ones included until forgotten.
+    pub leases: Vec<crate::license::lease::Lease>,
 }
 
 /// A license's audit history, and the state of the one chain it is part of.
@@ -142,11 +144,13 @@ impl Service {
         let seats = self.store.activations(id).await?;
         let transfers = self.transfers(&license, &seats, Timestamp::now());
         let devices = self.store.devices_for(id).await?;
+        let leases = self.store.leases(id).await?;
         Ok(LicenseDetail {
             license,
             seats,
             transfers,
             devices,
+            leases,
         })
     }
 

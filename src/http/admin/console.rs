@@ -148,6 +148,10 @@ pub(super) fn routes() -> Router<AdminState> {
             "/console/licenses/{id}/repair",
             get(confirm_repair).post(repair),
         )
+        .route(
+            "/console/licenses/{id}/leases/{lease}/release",
+            get(confirm_release_lease).post(release_lease),
+        )
         .route("/console/outbox", get(outbox))
         .route("/console/outbox/retry-all", post(retry_all))
         .route("/console/outbox/{id}/retry", post(retry))
@@ -816,6 +820,9 @@ struct LicensePage {
     fields: Vec<(&'static str, String)>,
     seats: Vec<SeatRow>,
     devices: Vec<DeviceRow>,
+    /// A floating license: its leases.
+    floating: bool,
+    leases: Vec<LeaseRow>,
     transfers: String,
     chain: String,
     events: Vec<EventRow>,
@@ -826,6 +833,17 @@ struct SeatRow {
     created: String,
     how: &'static str,
     state: String,
+    live: bool,
+}
+
+/// A lease of a floating license.
+struct LeaseRow {
+    seat: u32,
+    instance: String,
+    granted: String,
+    state: String,
+    /// The part of its id after the license's, for the action's path.
+    key: String,
     live: bool,
 }
 
@@ -866,6 +884,9 @@ async fn license(
         Some("reissued") => "Reissued as a new revision; the customer's old bindings are revoked.",
         Some("freed") => "Seat freed; its binding is on the revocation list.",
         Some("repaired") => "Purchase recorded: product, order and seats as entered.",
+        Some("taken-back") => {
+            "Lease taken back: its renewals are refused; its seat is free when the lease expires."
+        }
         _ => "",
     };
     let read = async {
@@ -883,7 +904,35 @@ async fn license(
         seats,
         transfers,
         devices,
+        leases,
     } = detail;
+    let now = Timestamp::now();
+    let linger = l.floating.map_or(0, |f| i64::from(f.linger_secs));
+    let leases: Vec<LeaseRow> = leases
+        .iter()
+        .map(|x| LeaseRow {
+            seat: x.seat,
+            instance: x.instance.clone(),
+            granted: when(x.granted),
+            state: match (x.holds_seat(now, linger), x.released, x.force_released) {
+                (true, _, Some(_)) => {
+                    format!("taken back; seat free at {}", when(x.frees_at(linger)))
+                }
+                (true, Some(_), _) => {
+                    format!("released; seat free at {}", when(x.frees_at(linger)))
+                }
+                (true, None, None) if x.borrowed => format!("borrowed until {}", when(x.expires)),
+                (true, None, None) => format!("in use until {}", when(x.expires)),
+                (false, _, _) => format!("ended {}", when(x.frees_at(linger))),
+            },
+            key: x
+                .id
+                .rsplit_once('~')
+                .map(|(_, k)| k.to_string())
+                .unwrap_or_default(),
+            live: x.holds_seat(now, linger) && x.released.is_none() && x.force_released.is_none(),
+        })
+        .collect();
     let broken: Vec<u64> = audit
         .iter()
         .filter(|r| !r.links_correctly())
@@ -999,6 +1048,8 @@ async fn license(
         fields,
         seats,
         devices,
+        floating: l.floating.is_some(),
+        leases,
         transfers: format!(
             "{} of {} in the last 365 days",
             transfers.used, transfers.limit
@@ -1012,27 +1063,39 @@ async fn license(
 // ---- actions, each behind a confirmation ----
 
 /// The actions on a license, each confirmed on a page of its own first.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Action {
     Revoke,
     Reissue,
     FreeSeat(u32),
     RepairCode,
+    /// Take a lease back: the part of its id after the license's.
+    ReleaseLease(String),
 }
 
 impl Action {
-    fn path(self, id: &str) -> String {
+    fn path(&self, id: &str) -> String {
         match self {
             Action::Revoke => format!("/console/licenses/{}/revoke", seg(id)),
             Action::Reissue => format!("/console/licenses/{}/reissue", seg(id)),
             Action::FreeSeat(n) => format!("/console/licenses/{}/seats/{n}/free", seg(id)),
             Action::RepairCode => format!("/console/licenses/{}/repair", seg(id)),
+            Action::ReleaseLease(k) => {
+                format!("/console/licenses/{}/leases/{}/release", seg(id), seg(k))
+            }
         }
     }
 
     /// The confirmation: what the customer will experience.
     fn confirm(self, c: Chrome, id: &str) -> Confirm {
-        let (title, consequence, button, needs_reason, needs_fingerprint) = match self {
+        let (title, consequence, button, needs_reason, needs_fingerprint) = match &self {
+            Action::ReleaseLease(k) => (
+                format!("Take back lease {id}~{k}?"),
+                "The program holding this lease can no longer renew it: it keeps running until the lease expires (its token works offline until then), and the seat is free from that moment. Use it for a hung program or a machine that is gone; the customer's next lease request takes a free seat as usual.",
+                "Take the lease back",
+                true,
+                false,
+            ),
             Action::RepairCode => (
                 format!("Enter the purchase of code license {id}?"),
                 "Use this when licd logged that a code's activation answer was lost: its devices are answered 'try again later' until the product, order and number of seats are known. Take them from the order in the Seller Console. An activated license is reminted with them; the customer's devices get it at their next refresh.",
@@ -1054,7 +1117,7 @@ impl Action {
                 true,
                 true,
             ),
-            Action::FreeSeat(n) => (
+            &Action::FreeSeat(n) => (
                 format!("Free seat {n} of license {id}?"),
                 "The machine on this seat loses the license (its binding goes on the revocation list: online at once, offline machines when they get the list), and another machine can take the seat. It does not count as one of the customer's transfers.",
                 "Free the seat",
@@ -1111,6 +1174,12 @@ impl Action {
             Action::FreeSeat(n) => {
                 st.service.free_seat(id, n, actor, now).await?;
                 Ok("freed")
+            }
+            Action::ReleaseLease(k) => {
+                st.service
+                    .force_release_lease(&format!("{id}~{k}"), reason, actor)
+                    .await?;
+                Ok("taken-back")
             }
             Action::RepairCode => {
                 let quantity =
@@ -1239,6 +1308,23 @@ async fn free_seat(
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
     perform(&st, &headers, &id, Action::FreeSeat(seat), form).await
+}
+
+async fn confirm_release_lease(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path((id, lease)): Path<(String, String)>,
+) -> Response {
+    confirm(&st, &headers, &id, Action::ReleaseLease(lease))
+}
+
+async fn release_lease(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path((id, lease)): Path<(String, String)>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    perform(&st, &headers, &id, Action::ReleaseLease(lease), form).await
 }
 
 async fn confirm_repair(
