@@ -65,6 +65,36 @@ impl ClientLimits {
     }
 }
 
+/// A budget per key (a license id): what one customer's requests may cost, whatever the
+/// addresses they come from.
+#[derive(Debug)]
+pub struct KeyedLimits {
+    per_key: governor::DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
+}
+
+impl KeyedLimits {
+    /// A limit of `budget` for each key.
+    pub fn new(budget: Budget) -> Self {
+        KeyedLimits {
+            per_key: RateLimiter::keyed(quota(budget)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Whether one more request for `key` may go ahead now: `Err` with the whole seconds to
+    /// wait (at least 1) when it is over budget.
+    pub fn check(&self, key: &str) -> Result<(), u32> {
+        if self.per_key.len() > MAX_TRACKED {
+            self.per_key.retain_recent();
+        }
+        let now = self.clock.now();
+        self.per_key.check_key(&key.to_string()).map_err(|n| {
+            u32::try_from(n.wait_time_from(now).as_secs().saturating_add(1)).unwrap_or(u32::MAX)
+        })
+    }
+}
+
 fn quota(b: Budget) -> Quota {
     let burst = NonZeroU32::new(b.burst).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(b.every.max(Duration::from_millis(1)))

@@ -336,6 +336,14 @@ pub struct DeviceRequest {
 }
 
 /// The license service.
+/// New leases one license may take: 120 at once, then 2 a second (renewals are not counted).
+/// Enough for a site starting every program at 8 a.m.; a loop of lease and release is slowed to
+/// what the audit log can keep.
+const LEASE_GRANTS: crate::ratelimit::Budget = crate::ratelimit::Budget {
+    burst: 120,
+    every: std::time::Duration::from_millis(500),
+};
+
 pub struct Service {
     store: Arc<dyn Store>,
     key: Arc<SecretKey>,
@@ -363,6 +371,9 @@ pub struct Service {
     catalog: std::sync::RwLock<Arc<Catalog>>,
     /// Purchases of products the catalog does not list, by product (for the metric).
     unlisted: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// New leases per license: a customer cycling lease and release cannot grow the audit log
+    /// without bound.
+    lease_grants: crate::ratelimit::KeyedLimits,
     /// Lease requests refused because every seat was taken, by product (for the metric).
     lease_refusals: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// The next id of a seeded sequence, when new ids are not random
@@ -409,6 +420,7 @@ impl Service {
             catalog: std::sync::RwLock::default(),
             unlisted: std::sync::Mutex::default(),
             lease_refusals: std::sync::Mutex::default(),
+            lease_grants: crate::ratelimit::KeyedLimits::new(LEASE_GRANTS),
             seeded_ids: None,
             certificate: None,
             root_chain: Vec::new(),

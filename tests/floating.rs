@@ -517,3 +517,27 @@ async fn the_lease_client_renews_through_a_licd_restart_and_gives_the_seat_back(
     assert_eq!(s, 200);
     assert_eq!(status["in_use"], 0, "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_of_lease_and_release_is_slowed_down() {
+    // A customer cycles one seat as fast as it can: every grant is an audit record, so grants
+    // per license are budgeted (renewals are not).
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let c = client();
+    let license = buy(&c, &d, "FL-7", "1").await;
+    let mut slowed = None;
+    for i in 0..200 {
+        let (s, v) = lease(&c, &d, &license, &format!("loop:{i}"), A).await;
+        if s == 429 {
+            slowed = Some((i, v));
+            break;
+        }
+        assert_eq!(s, 200, "{v}");
+        let (s, _, _) = post(&c, &d, "/v1/leases/release", json!({ "lease": v["lease"] })).await;
+        assert_eq!(s, 200);
+    }
+    let (after, v) = slowed.expect("200 grants in a row were all accepted");
+    assert!((100..=130).contains(&after), "slowed after {after}: {v}");
+    assert_eq!(v["error"], "too_many_requests");
+}

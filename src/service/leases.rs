@@ -138,6 +138,15 @@ impl Service {
                             (renewed, false)
                         }
                         Decision::Grant { seat } => {
+                    if let Err(retry_after) = s.lease_grants.check(&l.id) {
+                        return Err(ServiceError::TooManyRequests {
+                            message: format!(
+                                "license {}: too many new leases in a short time; try again in {retry_after} s",
+                                l.id
+                            ),
+                            retry_after,
+                        });
+                    }
                             let id =
                                 format!("{}~{}", l.id, crate::crypto::hex(&s.fresh_id_bytes()?));
                             let granted = Lease {
