@@ -30,7 +30,9 @@ pub use callbacks::Outcome;
 pub use codes::{CodeRepair, CodeSeat};
 pub use facts::{StoreFacts, store_facts};
 pub use keys::Resigned;
-pub use leases::{Granted, LeaseRequest, MAX_INSTANCE_CHARS, Occupancy, license_of_lease};
+pub use leases::{
+    Granted, LeaseCredential, LeaseRequest, MAX_INSTANCE_CHARS, Occupancy, license_of_lease,
+};
 pub use offline::{Deactivated, OfflineSeat};
 pub use queries::{AuditTrail, Dashboard, Gauges, LicenseDetail, LicenseFilter, LicensePage};
 pub use reason::{MAX_REASON_CHARS, Need, Reason};

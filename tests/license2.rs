@@ -574,3 +574,105 @@ async fn guessing_codes_cannot_flood_the_marketplace_with_the_isvs_credentials()
         "{calls} marketplace calls for 40 concurrent guesses"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_floating_code_leases_its_seats_and_the_first_lease_activates_it() {
+    let market = FakeMarket::start();
+    market.add_code(CODE, FakeCode::alive(2, "20991231000000"));
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("products.toml");
+    std::fs::write(
+        &catalog,
+        "[[product]]\nid = \"OFFI2000\"\nmodel = \"floating\"\nlease_secs = 120\n",
+    )
+    .unwrap();
+    let d = start(
+        dir.path(),
+        &market,
+        &["--products", catalog.to_str().unwrap()],
+    );
+    let c = client();
+    let lease = |instance: &str, machine: &str| {
+        let body = json!({"code": CODE, "instance": instance, "fingerprint": machine});
+        let (c, url) = (c.clone(), d.url("/v1/leases"));
+        async move {
+            let r = c.post(url).json(&body).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    // A status before any lease: the code is not known yet, and nothing is asked of the
+    // marketplace for it.
+    let r = c
+        .post(d.url("/v1/leases/status"))
+        .json(&json!({ "code": CODE }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(market.code_calls().is_empty());
+
+    // The first lease activates the code (once); the code's amount is the seats.
+    let (s, a) = lease("cad:1", MACHINE_A).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(market.code_calls(), ["activate", "query"]);
+    let v = verifier(&d);
+    let leased = v
+        .verify_lease(
+            a["lease"].as_str().unwrap(),
+            Some(&fp(MACHINE_A)),
+            Timestamp::now().add_secs(1),
+        )
+        .unwrap();
+    assert_eq!(leased.claims().product, "OFFI2000");
+    let (s, b) = lease("cad:2", MACHINE_B).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        market.code_calls(),
+        ["activate", "query"],
+        "no second activation"
+    );
+    let (s, full) = lease(
+        "cad:3",
+        "0C:00:27:00:00:0C|SN-C-1|BOARD-C3|AFEBFBFF000806EA",
+    )
+    .await;
+    assert_eq!(
+        (s, full["error"].as_str()),
+        (409, Some("seats_taken")),
+        "{full}"
+    );
+    assert_eq!(full["seats"], 2);
+    // The code does not bind a machine for good: it leases.
+    let (s, _, refused) = activate(&c, &d, CODE, MACHINE_A).await;
+    assert_eq!(s, 400, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("/v1/leases"),
+        "{refused}"
+    );
+    // A renewal works by the lease alone; a released code stops leasing.
+    let renew = |token: Value| {
+        let (c, url) = (c.clone(), d.url("/v1/leases/renew"));
+        async move {
+            let r = c
+                .post(url)
+                .json(&json!({ "lease": token }))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (s, r) = renew(a["lease"].clone()).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(v2(&c, &d, &release(CODE)).await.code(), "000000");
+    let (s, r) = renew(a["lease"].clone()).await;
+    assert_eq!((s, r["error"].as_str()), (410, Some("revoked")), "{r}");
+    // The code never appears in what the daemon logged.
+    assert!(!d.log().contains(CODE));
+}

@@ -1,7 +1,7 @@
 //! The floating-license API, on the public listener (the license or lease token is the
 //! credential):
 //!
-//! - `POST /v1/leases {license, instance, fingerprint[, borrow_until]}` → `{lease, lease_id,
+//! - `POST /v1/leases {license | code, instance, fingerprint[, borrow_until]}` → `{lease, lease_id,
 //!   seat, expires_at, renew_after, borrowed}`: a seat for this running program on this machine
 //!   (its own lease back if it holds one). All seats held: `409 seats_taken` with `seats`,
 //!   `in_use`, `next_free_at` and `Retry-After`.
@@ -9,7 +9,7 @@
 //!   released, taken back or expired, or its license frozen or revoked (`error` says which).
 //! - `POST /v1/leases/release {lease}` → `{released: true}`: frees the seat (after the
 //!   product's `linger_secs`).
-//! - `POST /v1/leases/status {license}` → `{license, seats, in_use, next_free_at, lease_secs}`.
+//! - `POST /v1/leases/status {license | code}` → `{license, seats, in_use, next_free_at, lease_secs}`.
 
 use axum::Router;
 use axum::extract::State;
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::client::answer;
 use super::error::ApiError;
 use super::{AppState, Client, JsonBody};
-use crate::service::{Granted, LeaseRequest};
+use crate::service::{Granted, LeaseCredential, LeaseRequest};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -34,7 +34,12 @@ pub(super) fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LeaseBody {
-    license: String,
+    /// The floating license's token, or
+    #[serde(default)]
+    license: Option<String>,
+    /// a License 2.0 code of a floating product (a secret: never logged).
+    #[serde(default)]
+    code: Option<String>,
     instance: String,
     fingerprint: String,
     #[serde(default)]
@@ -50,7 +55,24 @@ struct LeaseTokenBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StatusBody {
-    license: String,
+    #[serde(default)]
+    license: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// The one credential a body carries: a license token or a code.
+fn credential<'a>(
+    license: &'a Option<String>,
+    code: &'a Option<String>,
+) -> Result<LeaseCredential<'a>, ApiError> {
+    match (license, code) {
+        (Some(l), None) => Ok(LeaseCredential::License(l)),
+        (None, Some(c)) => Ok(LeaseCredential::Code(c)),
+        _ => Err(ApiError::bad_request(
+            "send either \"license\" (the floating license's token) or \"code\" (a License 2.0 activation code), not both",
+        )),
+    }
 }
 
 #[derive(Serialize)]
@@ -95,21 +117,23 @@ async fn lease(
     client: Client,
     req: Result<JsonBody<LeaseBody>, ApiError>,
 ) -> Response {
+    let ip = client
+        .ip
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let client = client.label;
     let result = async {
         let JsonBody(req) = req?;
-        let g = st
-            .service
-            .lease(
-                LeaseRequest {
-                    license: &req.license,
-                    instance: &req.instance,
-                    fingerprint: &req.fingerprint,
-                    borrow_until: req.borrow_until,
-                },
-                Timestamp::now(),
-            )
-            .await?;
+        let ask = |license| LeaseRequest {
+            license,
+            instance: &req.instance,
+            fingerprint: &req.fingerprint,
+            borrow_until: req.borrow_until,
+        };
+        let now = Timestamp::now();
+        let g = match credential(&req.license, &req.code)? {
+            LeaseCredential::License(token) => st.service.lease(ask(token), now).await?,
+            LeaseCredential::Code(code) => st.service.lease_code(code, ask(""), ip, now).await?,
+        };
         // A program leasing again is not news; a new seat goes through the limiter on lines
         // clients cause (a flood of instances is capped by the seats, and so is this).
         if g.new && let Some(suppressed) = st.refusals.admit(std::time::Instant::now()) {
@@ -163,7 +187,7 @@ async fn status(
         let JsonBody(req) = req?;
         let o = st
             .service
-            .lease_status(&req.license, Timestamp::now())
+            .lease_status(credential(&req.license, &req.code)?, Timestamp::now())
             .await?;
         Ok(StatusResponse {
             license: o.license,

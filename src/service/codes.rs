@@ -81,6 +81,36 @@ pub struct CodeSeat {
     pub exp: Timestamp,
 }
 
+/// What a code is used for once activated ([`Service::use_code`]).
+pub(super) enum CodeUse<'a> {
+    /// A seat for this device (`/v1/codes/activate`).
+    Seat(&'a Fingerprint),
+    /// A lease of a floating product's seat (`/v1/leases {code}`).
+    Lease(&'a super::leases::LeaseAsk),
+}
+
+/// What using a code gave.
+pub(super) enum CodeUsed {
+    /// A device's seat.
+    Seat(CodeSeat),
+    /// A lease record (to sign) of the license, decided at that time; whether it is new.
+    Lease(Box<License>, crate::license::lease::Lease, Timestamp, bool),
+}
+
+/// `code` as typed, checked: printable, not empty, bounded.
+pub(super) fn check_code(code: &str) -> Result<&str, ServiceError> {
+    let code = code.trim();
+    if code.is_empty()
+        || code.chars().count() > MAX_CODE_CHARS
+        || code.chars().any(char::is_control)
+    {
+        return Err(ServiceError::Invalid(format!(
+            "code: expected the activation code (1 to {MAX_CODE_CHARS} printable characters) shown with the purchase"
+        )));
+    }
+    Ok(code)
+}
+
 impl Service {
     /// The id of code `code`'s license, creating its record (audited) on first sight.
     async fn code_license(
@@ -191,21 +221,29 @@ impl Service {
         client: IpAddr,
         now: Timestamp,
     ) -> Result<CodeSeat, ServiceError> {
-        let code = code.trim();
-        if code.is_empty()
-            || code.chars().count() > MAX_CODE_CHARS
-            || code.chars().any(char::is_control)
-        {
-            return Err(ServiceError::Invalid(format!(
-                "code: expected the activation code (1 to {MAX_CODE_CHARS} printable characters) shown with the purchase"
-            )));
-        }
+        let code = check_code(code)?;
         let fp = Fingerprint::parse(fingerprint.trim())
             .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
         super::seats::check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
+        match self.use_code(code, CodeUse::Seat(&fp), client, now).await? {
+            CodeUsed::Seat(seat) => Ok(seat),
+            CodeUsed::Lease(..) => Err(ServiceError::Invalid("code: not a seat".into())),
+        }
+    }
+
+    /// Activates code `code` with the marketplace unless licd already did (through the gate,
+    /// the claim and the per-address budget that keep it to one call), then uses it as `use_`
+    /// says, in the step that records the activation.
+    pub(super) async fn use_code(
+        &self,
+        code: &str,
+        use_: CodeUse<'_>,
+        client: IpAddr,
+        now: Timestamp,
+    ) -> Result<CodeUsed, ServiceError> {
         let key = OrderKey::Code(code.to_string());
         if self.activated_code(&key).await?.is_some() {
-            return self.code_seat(code, None, &fp, now).await;
+            return self.code_seat(code, None, &use_, now).await;
         }
         if self.store.order(&key).await?.is_none()
             && self.is_case_variant_of_a_known_code(code).await?
@@ -220,7 +258,7 @@ impl Service {
         let turn = tokio::time::timeout(CLAIM_WAIT, gate.clone().lock_owned()).await;
         let result = match turn {
             Ok(_turn) => {
-                self.activate_code_in_turn(code, &key, &claim, &fp, client, now)
+                self.activate_code_in_turn(code, &key, &claim, &use_, client, now)
                     .await
             }
             Err(_) => Err(busy_activating()),
@@ -235,10 +273,10 @@ impl Service {
         code: &str,
         key: &OrderKey,
         claim: &ClaimKey,
-        fp: &Fingerprint,
+        fp: &CodeUse<'_>,
         client: IpAddr,
         now: Timestamp,
-    ) -> Result<CodeSeat, ServiceError> {
+    ) -> Result<CodeUsed, ServiceError> {
         if self.activated_code(key).await?.is_some() {
             return self.code_seat(code, None, fp, now).await;
         }
@@ -365,9 +403,9 @@ impl Service {
         &self,
         code: &str,
         state: Option<&CodeState>,
-        fp: &Fingerprint,
+        use_: &CodeUse<'_>,
         now: Timestamp,
-    ) -> Result<CodeSeat, ServiceError> {
+    ) -> Result<CodeUsed, ServiceError> {
         let fresh = self.new_code_id()?;
         let key = &OrderKey::Code(code.to_string());
         self.transact(async |s, tx| {
@@ -425,6 +463,28 @@ impl Service {
                 // Recorded as released (if just learnt), and refused.
                 return Ok((batch, Err(ServiceError::Revoked(l.id.clone()))));
             }
+            let fp = match use_ {
+                CodeUse::Lease(ask) => {
+                    // The activation (if this step records it) is kept whatever the lease's fate.
+                    return Ok(match s.lease_in_step(tx, &mut l, ask, &mut batch).await {
+                        Ok((record, at, new)) => (
+                            batch,
+                            Ok(CodeUsed::Lease(Box::new(l), record, at, new)),
+                        ),
+                        Err(e) => (batch, Err(e)),
+                    });
+                }
+                CodeUse::Seat(fp) => fp,
+            };
+            if l.floating.is_some() {
+                return Ok((
+                    batch,
+                    Err(ServiceError::Invalid(format!(
+                        "license {}: this product is floating (its seats are shared by leases); lease a seat with POST /v1/leases {{\"code\", \"instance\", \"fingerprint\"}}",
+                        l.id
+                    ))),
+                ));
+            }
             let (seat, record) = s.take_seat(tx, &l, fp, now, &mut batch).await?;
             s.note_usage(&l, &record, now, &mut batch);
             let answer = CodeSeat {
@@ -433,7 +493,7 @@ impl Service {
                 status: l.status,
                 exp: l.exp,
             };
-            Ok((batch, Ok(answer)))
+            Ok((batch, Ok(CodeUsed::Seat(answer))))
         })
         .await?
     }

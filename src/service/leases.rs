@@ -75,6 +75,32 @@ pub struct LeaseRequest<'a> {
     pub borrow_until: Option<Timestamp>,
 }
 
+/// What a program shows to see a floating license's seats: its token, or a License 2.0 code.
+#[derive(Clone, Copy)]
+pub enum LeaseCredential<'a> {
+    /// The license token.
+    License(&'a str),
+    /// The activation code (a bearer secret: never logged).
+    Code(&'a str),
+}
+
+impl std::fmt::Debug for LeaseCredential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeaseCredential::License(_) => "License(..)",
+            LeaseCredential::Code(_) => "Code(<redacted>)",
+        })
+    }
+}
+
+/// A lease request's program and machine, checked ([`Service::lease_ask`]).
+#[derive(Debug)]
+pub(super) struct LeaseAsk {
+    instance: String,
+    fingerprint: Fingerprint,
+    borrow_until: Option<Timestamp>,
+}
+
 /// The license a lease id names: lease ids are `<license id>~<random>`.
 pub fn license_of_lease(lease_id: &str) -> Option<&str> {
     lease_id
@@ -93,107 +119,13 @@ impl Service {
         now: Timestamp,
     ) -> Result<Granted, ServiceError> {
         let claims = self.open_token(req.license, now).await?;
-        let instance = check_instance(req.instance)?;
-        let fp = Fingerprint::parse(req.fingerprint.trim())
-            .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
-        check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
+        let ask = self.lease_ask(&req)?;
         let (l, record, at, new) = self
             .transact(async |s, tx| {
                 let mut l = must_get(tx, &claims.jti).await?;
                 let mut batch = Batch::default();
-                let catalog = s.catalog();
-                if l.adopt_entry(catalog.lookup(&l.product, &l.sku).entry(), &s.issuer(), now)? {
-                    batch.licenses.push(l.clone());
-                }
                 refuse_superseded(&l, &claims)?;
-                let terms = floating_terms(&l)?;
-                let (at, leases) = tx.leases(&l.id).await?;
-                refuse_unusable(&l, at)?;
-                let until = match req.borrow_until {
-                    None => at.add_secs(i64::from(terms.lease_secs)),
-                    Some(until) => borrow_limit(&l, &terms, until, at)?,
-                }
-                .min(l.exp);
-                let linger = i64::from(terms.linger_secs);
-                // The same machine is recognised as the verifier would (a drifted component still
-                // matches), so its program gets its lease back rather than a second seat.
-                let binding = leases
-                    .iter()
-                    .filter(|x| x.instance == instance && x.holds_seat(at, 0))
-                    .find(|x| {
-                        Binding::decode(&x.binding)
-                            .is_some_and(|b| b.check(&fp, MatchPolicy::Tolerant).holds())
-                    })
-                    .map(|x| x.binding.clone())
-                    .unwrap_or_else(|| Binding::new(&fp, binding_salt(&l.id, "lease")).encode());
-                forget_ended(&leases, at, linger, &mut batch);
-                let (record, new) =
-                    match lease::decide(&leases, l.quantity, &binding, &instance, at, linger) {
-                        Decision::Existing(mine) => {
-                            let mut renewed =
-                                lease::renew(&mine, at, until).map_err(|why| ended(&mine, why))?;
-                            // Asked again with or without borrowing: the lease becomes what was asked.
-                            renewed.expires = until;
-                            renewed.borrowed = req.borrow_until.is_some();
-                            (renewed, false)
-                        }
-                        Decision::Grant { seat } => {
-                    if let Err(retry_after) = s.lease_grants.check(&l.id) {
-                        return Err(ServiceError::TooManyRequests {
-                            message: format!(
-                                "license {}: too many new leases in a short time; try again in {retry_after} s",
-                                l.id
-                            ),
-                            retry_after,
-                        });
-                    }
-                            let id =
-                                format!("{}~{}", l.id, crate::crypto::hex(&s.fresh_id_bytes()?));
-                            let granted = Lease {
-                                id,
-                                license_id: l.id.clone(),
-                                product: l.product.clone(),
-                                seat,
-                                binding,
-                                instance: instance.clone(),
-                                granted: at,
-                                expires: until,
-                                released: None,
-                                force_released: None,
-                                borrowed: req.borrow_until.is_some(),
-                            };
-                            batch.audit.push(AuditEvent::new(
-                                &l.id,
-                                "leaseGranted",
-                                "client",
-                                at,
-                                json!({
-                                    "lease": granted.id,
-                                    "seat": seat,
-                                    "of": l.quantity,
-                                    "instance": instance,
-                                    "borrowed": granted.borrowed,
-                                    "expires": granted.expires,
-                                }),
-                            ));
-                            (granted, true)
-                        }
-                        Decision::Full {
-                            seats,
-                            in_use,
-                            next_free_at,
-                        } => {
-                            s.count_lease_refusal(&l.product);
-                            return Err(ServiceError::LeasesFull {
-                                license: l.id.clone(),
-                                seats,
-                                in_use,
-                                next_free_at,
-                                now: at,
-                            });
-                        }
-                    };
-                batch.leases.push(record.clone());
+                let (record, at, new) = s.lease_in_step(tx, &mut l, &ask, &mut batch).await?;
                 Ok((batch, (l, record, at, new)))
             })
             .await?;
@@ -202,11 +134,164 @@ impl Service {
         self.mint_lease_token(&l, &record, at, new)
     }
 
+    /// `POST /v1/leases {code}`: a lease of the floating product a License 2.0 code bought. The
+    /// first lease activates the code with the marketplace, as `/v1/codes/activate` does (one
+    /// call, budgeted per address); its seats are the code's amount.
+    pub async fn lease_code(
+        &self,
+        code: &str,
+        req: LeaseRequest<'_>,
+        client: std::net::IpAddr,
+        now: Timestamp,
+    ) -> Result<Granted, ServiceError> {
+        let code = super::codes::check_code(code)?;
+        let ask = self.lease_ask(&req)?;
+        match self
+            .use_code(code, super::codes::CodeUse::Lease(&ask), client, now)
+            .await?
+        {
+            super::codes::CodeUsed::Lease(l, record, at, new) => {
+                self.mint_lease_token(&l, &record, at, new)
+            }
+            super::codes::CodeUsed::Seat(_) => {
+                Err(ServiceError::Invalid("code: not a lease".into()))
+            }
+        }
+    }
+
+    /// The request's program and machine, checked.
+    fn lease_ask(&self, req: &LeaseRequest<'_>) -> Result<LeaseAsk, ServiceError> {
+        let instance = check_instance(req.instance)?;
+        let fingerprint = Fingerprint::parse(req.fingerprint.trim())
+            .map_err(|e| ServiceError::Invalid(format!("fingerprint: {e}")))?;
+        check_public_fingerprint(&fingerprint, self.settings.min_fingerprint_components)?;
+        Ok(LeaseAsk {
+            instance,
+            fingerprint,
+            borrow_until: req.borrow_until,
+        })
+    }
+
+    /// The lease decision for `ask` on license `l`, inside a step that holds `l`: the catalog's
+    /// current terms, the store's clock, the program's own lease renewed or a free seat
+    /// granted (audited), or [`ServiceError::LeasesFull`]. The record goes into `batch`.
+    pub(super) async fn lease_in_step(
+        &self,
+        tx: &mut crate::store::Tx,
+        l: &mut License,
+        ask: &LeaseAsk,
+        batch: &mut Batch,
+    ) -> Result<(Lease, Timestamp, bool), ServiceError> {
+        let catalog = self.catalog();
+        if l.adopt_entry(
+            catalog.lookup(&l.product, &l.sku).entry(),
+            &self.issuer(),
+            Timestamp::now(),
+        )? {
+            batch.licenses.push(l.clone());
+        }
+        let terms = floating_terms(l)?;
+        let (at, leases) = tx.leases(&l.id).await?;
+        refuse_unusable(l, at)?;
+        let until = match ask.borrow_until {
+            None => at.add_secs(i64::from(terms.lease_secs)),
+            Some(until) => borrow_limit(l, &terms, until, at)?,
+        }
+        .min(l.exp);
+        let linger = i64::from(terms.linger_secs);
+        let instance = ask.instance.as_str();
+        // The same machine is recognised as the verifier would (a drifted component still
+        // matches), so its program gets its lease back rather than a second seat.
+        let binding = leases
+            .iter()
+            .filter(|x| x.instance == instance && x.holds_seat(at, 0))
+            .find(|x| {
+                Binding::decode(&x.binding)
+                    .is_some_and(|b| b.check(&ask.fingerprint, MatchPolicy::Tolerant).holds())
+            })
+            .map(|x| x.binding.clone())
+            .unwrap_or_else(|| {
+                Binding::new(&ask.fingerprint, binding_salt(&l.id, "lease")).encode()
+            });
+        forget_ended(&leases, at, linger, batch);
+        let (record, new) = match lease::decide(&leases, l.quantity, &binding, instance, at, linger)
+        {
+            Decision::Existing(mine) => {
+                let mut renewed =
+                    lease::renew(&mine, at, until).map_err(|why| ended(&mine, why))?;
+                // Asked again with or without borrowing: the lease becomes what was asked.
+                renewed.expires = until;
+                renewed.borrowed = ask.borrow_until.is_some();
+                (renewed, false)
+            }
+            Decision::Grant { seat } => {
+                if let Err(retry_after) = self.lease_grants.check(&l.id) {
+                    return Err(ServiceError::TooManyRequests {
+                        message: format!(
+                            "license {}: too many new leases in a short time; try again in {retry_after} s",
+                            l.id
+                        ),
+                        retry_after,
+                    });
+                }
+                let granted = Lease {
+                    id: format!("{}~{}", l.id, crate::crypto::hex(&self.fresh_id_bytes()?)),
+                    license_id: l.id.clone(),
+                    product: l.product.clone(),
+                    seat,
+                    binding,
+                    instance: instance.to_string(),
+                    granted: at,
+                    expires: until,
+                    released: None,
+                    force_released: None,
+                    borrowed: ask.borrow_until.is_some(),
+                };
+                batch.audit.push(AuditEvent::new(
+                    &l.id,
+                    "leaseGranted",
+                    "client",
+                    at,
+                    json!({
+                        "lease": granted.id,
+                        "seat": seat,
+                        "of": l.quantity,
+                        "instance": instance,
+                        "borrowed": granted.borrowed,
+                        "expires": granted.expires,
+                    }),
+                ));
+                (granted, true)
+            }
+            Decision::Full {
+                seats,
+                in_use,
+                next_free_at,
+            } => {
+                self.count_lease_refusal(&l.product);
+                return Err(ServiceError::LeasesFull {
+                    license: l.id.clone(),
+                    seats,
+                    in_use,
+                    next_free_at,
+                    now: at,
+                });
+            }
+        };
+        batch.leases.push(record.clone());
+        Ok((record, at, new))
+    }
+
     /// `POST /v1/leases/renew`: the lease `token` extended by the product's lease length.
     /// Refused for good ([`ServiceError::LeaseEnded`], 410) once it was released, taken back
     /// by an operator or expired, or its license was frozen, released or revoked.
     pub async fn renew_lease(&self, token: &str, now: Timestamp) -> Result<Granted, ServiceError> {
         let (license_id, lease_id) = self.open_lease(token, now)?;
+        // A code's daily check with the marketplace rides on its renewals, as on refreshes:
+        // a refunded code stops leasing within a day.
+        if license_id.starts_with(crate::license::CODE_ID_PREFIX) {
+            self.check_code_if_due(&license_id, now).await;
+        }
         let (l, renewed, at) = self
             .transact(async |s, tx| {
                 let mut l = must_get(tx, &license_id).await?;
@@ -278,16 +363,38 @@ impl Service {
     /// read without locking (a snapshot: check before a long job, then lease).
     pub async fn lease_status(
         &self,
-        token: &str,
+        credential: LeaseCredential<'_>,
         now: Timestamp,
     ) -> Result<Occupancy, ServiceError> {
-        let claims = self.open_token(token, now).await?;
-        let l = self
-            .store()
-            .license(&claims.jti)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(claims.jti.clone()))?;
-        refuse_superseded(&l, &claims)?;
+        let l = match credential {
+            LeaseCredential::License(token) => {
+                let claims = self.open_token(token, now).await?;
+                let l = self
+                    .store()
+                    .license(&claims.jti)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound(claims.jti.clone()))?;
+                refuse_superseded(&l, &claims)?;
+                l
+            }
+            // Only a code licd has activated: an unknown one is refused like a wrong one,
+            // and costs no marketplace call.
+            LeaseCredential::Code(code) => {
+                let code = super::codes::check_code(code)?;
+                let key = crate::store::OrderKey::Code(code.to_string());
+                let unknown = || {
+                    ServiceError::Invalid(
+                        "code: not an activated code of this server; lease with it first".into(),
+                    )
+                };
+                let id = self.store().order(&key).await?.ok_or_else(unknown)?;
+                let l = self.store().license(&id).await?.ok_or_else(unknown)?;
+                if l.activated.is_none() {
+                    return Err(unknown());
+                }
+                l
+            }
+        };
         let terms = self.terms_now(&l)?;
         let leases = self.store().leases(&l.id).await?;
         let (in_use, next_free_at) = lease::occupancy(&leases, now, i64::from(terms.linger_secs));
