@@ -10,8 +10,7 @@
 //! leases renewing every few minutes would add tens of millions of records a day).
 
 use client_verifier::{
-    Binding, BindingRequirement, Fingerprint, LeaseClaims, MatchPolicy, Timestamp, Verifier,
-    VerifyError, danger, mint_lease,
+    Binding, Fingerprint, LeaseClaims, MatchPolicy, Timestamp, VerifyError, mint_lease,
 };
 use serde_json::json;
 
@@ -467,14 +466,7 @@ impl Service {
     /// from the token, so a token signed by a key the root revoked since is still good for
     /// naming its lease.
     fn open_lease(&self, token: &str, now: Timestamp) -> Result<(String, String), ServiceError> {
-        let mut builder = Verifier::builder()
-            .issuer(self.settings.issuer.clone())
-            .binding(BindingRequirement::Optional);
-        for k in &self.trusted {
-            builder = builder.trust(k.clone());
-        }
-        let verifier = danger::skip_device_check(builder).build();
-        match verifier.verify_lease(token, None, now) {
+        match self.own_tokens().verify_lease(token, None, now) {
             Ok(v) => {
                 let c = v.claims();
                 if license_of_lease(&c.jti) != Some(c.lic.as_str()) {

@@ -98,17 +98,22 @@ impl Service {
         token: &str,
         now: Timestamp,
     ) -> Result<(Claims, String), ServiceError> {
+        match self.own_tokens().verify(token, None, now) {
+            Ok(v) => Ok((v.claims().clone(), v.key_id().as_str().to_string())),
+            Err(e) => Err(ServiceError::Invalid(format!("license: {e}"))),
+        }
+    }
+
+    /// A verifier of what this server's keys signed for its issuer, bound or not, on any
+    /// machine: for tokens and leases customers send back.
+    pub(super) fn own_tokens(&self) -> Verifier {
         let mut builder = Verifier::builder()
             .issuer(self.settings.issuer.clone())
             .binding(BindingRequirement::Optional);
         for k in &self.trusted {
             builder = builder.trust(k.clone());
         }
-        let verifier = danger::skip_device_check(builder).build();
-        match verifier.verify(token, None, now) {
-            Ok(v) => Ok((v.claims().clone(), v.key_id().as_str().to_string())),
-            Err(e) => Err(ServiceError::Invalid(format!("license: {e}"))),
-        }
+        danger::skip_device_check(builder).build()
     }
 
     /// Whether a key the root has revoked signed `token` (one the store holds): such a token
