@@ -220,6 +220,21 @@ impl Batch {
             && self.leases_done.is_empty()
     }
 
+    /// Whether the batch writes leases and nothing else (a renewal): it touches no other
+    /// record and changes no count, chain or counter, so a store may write it on its own.
+    pub fn only_leases(&self) -> bool {
+        self.licenses.is_empty()
+            && self.orders.is_empty()
+            && self.applied.is_empty()
+            && self.devices.is_empty()
+            && self.audit.is_empty()
+            && self.activations.is_empty()
+            && self.jobs.is_empty()
+            && self.jobs_done.is_empty()
+            && self.revocations.is_empty()
+            && self.stats.is_empty()
+    }
+
     /// Adds `later`'s writes after this batch's: committing the result is committing the two
     /// in order (a later write to the same record wins).
     pub fn append(&mut self, later: Batch) {

@@ -551,6 +551,9 @@ impl SledStore {
     /// read first: under the turn no other commit runs, so it is still what the sled
     /// transaction that stores the plan finds.
     pub(crate) fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.only_leases() {
+            return self.apply_leases(batch);
+        }
         let mut priors = std::collections::HashMap::new();
         for l in &batch.licenses {
             if let Some(old) = Self::get::<License>(&self.licenses, l.id.as_bytes())? {
@@ -725,6 +728,25 @@ impl SledStore {
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(self.write_failed(e)),
         }
+    }
+
+    /// Commits a batch of lease writes alone (a renewal): one atomic batch on the `leases`
+    /// tree, without the transaction over every tree a commit with audit records needs. The
+    /// plan of such a batch changes nothing else (no counts, chain or counters).
+    fn apply_leases(&self, batch: Batch) -> Result<(), StoreError> {
+        let plan = plan(batch, |_| None, Head::default(), StatusCounts::default());
+        let mut writes = sled::Batch::default();
+        for l in &plan.leases {
+            writes.insert(super::lease_key(&l.license_id, &l.id), encode(l));
+        }
+        for (lic, id) in &plan.leases_done {
+            writes.remove(super::lease_key(lic, id));
+        }
+        self.leases
+            .apply_batch(writes)
+            .map_err(|e| self.write_failed(e))?;
+        self.note(|| plan_keys(&plan).into_iter().filter(|(c, _)| *c == "leases"));
+        Ok(())
     }
 
     pub(crate) fn remember_nonce(

@@ -946,6 +946,9 @@ impl Write {
 /// the plan ([`plan`]) is made from the head and the licenses as they are under that lock, so
 /// the audit records extend the real head and the counters move from the real statuses.
 async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
+    if batch.only_leases() {
+        return write_leases(conn, batch).await;
+    }
     let ids: Vec<String> = batch.licenses.iter().map(|l| l.id.clone()).collect();
     // The licenses before this commit, read in the same round trip as the head: the statement
     // runs after the lock is granted, and only a committer holding it writes licenses.
@@ -1077,22 +1080,7 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             vec![Box::new(jobs_done)],
         ));
     }
-    if !leases.is_empty() {
-        let lics: Vec<String> = leases.iter().map(|l| l.license_id.clone()).collect();
-        let ids: Vec<String> = leases.iter().map(|l| l.id.clone()).collect();
-        let bodies: Vec<Vec<u8>> = leases.iter().map(encode).collect();
-        writes.push(Write::new(
-            "INSERT INTO leases (license_id, id, body) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (license_id, id) DO UPDATE SET body = EXCLUDED.body",
-            vec![Box::new(lics), Box::new(ids), Box::new(bodies)]
-        ));
-    }
-    if !leases_done.is_empty() {
-        let (lics, ids): (Vec<String>, Vec<String>) = leases_done.into_iter().unzip();
-        writes.push(Write::new(
-            "DELETE FROM leases WHERE (license_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-            vec![Box::new(lics), Box::new(ids)],
-        ));
-    }
+    writes.extend(lease_writes(&leases, leases_done));
     if !revocations.is_empty() {
         let (entries, stamps): (Vec<String>, Vec<Vec<u8>>) = revocations
             .into_iter()
@@ -1134,6 +1122,54 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
     // Then the writes and the COMMIT in one round trip, in this order. A write the server
     // refuses aborts the transaction, so the COMMIT rolls it back; the guards above turn what
     // used to be a row count checked before committing into such a refusal.
+    let (written, committed) = futures_util::future::join(
+        futures_util::future::join_all(writes.iter().zip(&stmts).map(|(w, st)| w.run(conn, st))),
+        conn.batch_execute("COMMIT"),
+    )
+    .await;
+    for r in written {
+        r?;
+    }
+    committed.map_err(db)?;
+    Ok(())
+}
+
+/// The statements that store `leases` and forget `done`.
+fn lease_writes(leases: &[Lease], done: Vec<(String, String)>) -> Vec<Write> {
+    let mut writes = Vec::new();
+    if !leases.is_empty() {
+        let lics: Vec<String> = leases.iter().map(|l| l.license_id.clone()).collect();
+        let ids: Vec<String> = leases.iter().map(|l| l.id.clone()).collect();
+        let bodies: Vec<Vec<u8>> = leases.iter().map(encode).collect();
+        writes.push(Write::new(
+            "INSERT INTO leases (license_id, id, body) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT (license_id, id) DO UPDATE SET body = EXCLUDED.body",
+            vec![Box::new(lics), Box::new(ids), Box::new(bodies)],
+        ));
+    }
+    if !done.is_empty() {
+        let (lics, ids): (Vec<String>, Vec<String>) = done.into_iter().unzip();
+        writes.push(Write::new(
+            "DELETE FROM leases WHERE (license_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            vec![Box::new(lics), Box::new(ids)],
+        ));
+    }
+    writes
+}
+
+/// Commits a batch of lease writes alone (renewals): no audit record, count or counter moves,
+/// so it needs neither the cluster-wide write lock nor the head. The steps that made it hold
+/// their licenses' locks until it is in, and the durability barrier follows as for any commit.
+async fn write_leases(conn: &Object, batch: Batch) -> Result<(), StoreError> {
+    let plan = plan(batch, |_| None, Head::default(), StatusCounts::default());
+    let writes = lease_writes(&plan.leases, plan.leases_done);
+    let stmts =
+        futures_util::future::try_join_all(writes.iter().map(|w| conn.prepare_cached(w.sql)))
+            .await
+            .map_err(db)?;
+    conn.batch_execute("BEGIN; SET LOCAL synchronous_commit = off")
+        .await
+        .map_err(db)?;
+    // As in write_batch: the writes and the COMMIT in one round trip, in this order.
     let (written, committed) = futures_util::future::join(
         futures_util::future::join_all(writes.iter().zip(&stmts).map(|(w, st)| w.run(conn, st))),
         conn.batch_execute("COMMIT"),
