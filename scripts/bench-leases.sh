@@ -4,14 +4,17 @@
 # concurrency C for SECONDS: renewals/s, p99 and licd's peak RSS. On the embedded store, then the
 # same run on PostgreSQL (a throwaway cluster, fsync on) beside it. Not in CI: it takes minutes.
 # Usage: scripts/bench-leases.sh [LEASES] [SECONDS] [CONCURRENCY] [LICENSES]
-# PG=0 (environment) skips the PostgreSQL run. Needs curl and python3.
+# PG=0 (environment) skips the PostgreSQL run. BIN=DIR (environment) runs the release `licd` and
+# `licctl` in DIR (another build, for a side-by-side comparison) instead of building this tree's.
+# Needs curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 leases=${1:-100000}
 secs=${2:-30}
 conns=${3:-32}
 licenses=${4:-1000}
-cargo build --release --quiet --bin licd --bin licctl
+bin=${BIN:-./target/release}
+[ -n "${BIN:-}" ] || cargo build --release --quiet --bin licd --bin licctl
 dir=$(mktemp -d)
 chmod 711 "$dir"
 pids=()
@@ -23,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 printf 'ebf72724-bacc-414b-a86b-fda5bcc8153c' >"$dir/access.key"
 chmod 600 "$dir/access.key"
-./target/release/licd keys generate --keys-dir "$dir/keys" >/dev/null
+"$bin/licd" keys generate --keys-dir "$dir/keys" >/dev/null
 cat >"$dir/products.toml" <<'TOML'
 [default]
 name = "Floating"
@@ -35,7 +38,7 @@ TOML
 run() { # NAME PORT [licd serve flags…]
   local name=$1 port=$2
   shift 2
-  ./target/release/licd serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
+  "$bin/licd" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" \
     --data-dir "$dir/$name" --keys-dir "$dir/keys" --access-key-file "$dir/access.key" \
     --products "$dir/products.toml" "$@" 2>"$dir/$name.log" &
   local pid=$!
@@ -44,7 +47,7 @@ run() { # NAME PORT [licd serve flags…]
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
     sleep 0.1
   done
-  ./target/release/licctl marketplace load --url "http://127.0.0.1:$port/marketplace/callback" \
+  "$bin/licctl" marketplace load --url "http://127.0.0.1:$port/marketplace/callback" \
     --access-key-file "$dir/access.key" --requests "$licenses" --concurrency 16 >/dev/null
   python3 - "$((port + 1))" "$dir/$name/admin.token" >"$dir/$name.tokens" <<'PY'
 import json, sys, urllib.request
@@ -63,7 +66,7 @@ while True:
         break
 PY
   echo "== $name: $(wc -l <"$dir/$name.tokens") licenses, $leases leases, renewals for ${secs}s at c=$conns"
-  ./target/release/licctl leases load --url "http://127.0.0.1:$port" --licenses "$dir/$name.tokens" \
+  "$bin/licctl" leases load --url "http://127.0.0.1:$port" --licenses "$dir/$name.tokens" \
     --leases "$leases" --seconds "$secs" --concurrency "$conns"
   echo "licd peak RSS: $(awk '/VmHWM/ {printf "%.0f MB", $2/1024}' /proc/"$pid"/status)"
   kill "$pid"
