@@ -123,16 +123,15 @@ async fn lease(
     let client = client.label;
     let result = async {
         let JsonBody(req) = req?;
-        let ask = |license| LeaseRequest {
-            license,
+        let ask = LeaseRequest {
             instance: &req.instance,
             fingerprint: &req.fingerprint,
             borrow_until: req.borrow_until,
         };
         let now = Timestamp::now();
         let g = match credential(&req.license, &req.code)? {
-            LeaseCredential::License(token) => st.service.lease(ask(token), now).await?,
-            LeaseCredential::Code(code) => st.service.lease_code(code, ask(""), ip, now).await?,
+            LeaseCredential::License(token) => st.service.lease(token, ask, now).await?,
+            LeaseCredential::Code(code) => st.service.lease_code(code, ask, ip, now).await?,
         };
         // A program leasing again is not news; a new seat goes through the limiter on lines
         // clients cause (a flood of instances is capped by the seats, and so is this).

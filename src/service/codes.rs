@@ -227,7 +227,7 @@ impl Service {
         super::seats::check_public_fingerprint(&fp, self.settings.min_fingerprint_components)?;
         match self.use_code(code, CodeUse::Seat(&fp), client, now).await? {
             CodeUsed::Seat(seat) => Ok(seat),
-            CodeUsed::Lease(..) => Err(ServiceError::Invalid("code: not a seat".into())),
+            CodeUsed::Lease(..) => Err(ServiceError::Unavailable("internal error: a code activated for a seat answered with a lease; nothing was taken, try again and report it to the seller".into())),
         }
     }
 

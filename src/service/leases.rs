@@ -64,8 +64,6 @@ pub struct Occupancy {
 /// What a program asks for with `POST /v1/leases`.
 #[derive(Debug, Clone)]
 pub struct LeaseRequest<'a> {
-    /// The floating license's token (the credential).
-    pub license: &'a str,
     /// The running program's name for itself.
     pub instance: &'a str,
     /// The machine's fingerprint.
@@ -109,15 +107,16 @@ pub fn license_of_lease(lease_id: &str) -> Option<&str> {
 }
 
 impl Service {
-    /// `POST /v1/leases`: a seat of the floating license `req.license` for `req.instance` on
+    /// `POST /v1/leases`: a seat of the floating license `license` (its token) for `req.instance` on
     /// the machine `req.fingerprint`: the program's own lease renewed if it holds one, else
     /// a free seat, else [`ServiceError::LeasesFull`].
     pub async fn lease(
         &self,
+        license: &str,
         req: LeaseRequest<'_>,
         now: Timestamp,
     ) -> Result<Granted, ServiceError> {
-        let claims = self.open_token(req.license, now).await?;
+        let claims = self.open_token(license, now).await?;
         let ask = self.lease_ask(&req)?;
         let (l, record, at, new) = self
             .transact(async |s, tx| {
@@ -153,7 +152,7 @@ impl Service {
                 self.mint_lease_token(&l, &record, at, new)
             }
             super::codes::CodeUsed::Seat(_) => {
-                Err(ServiceError::Invalid("code: not a lease".into()))
+                Err(ServiceError::Unavailable("internal error: a code used for a lease answered with a seat; try again and report it to the seller".into()))
             }
         }
     }

@@ -206,18 +206,7 @@ pub struct Batch {
 impl Batch {
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
-        self.licenses.is_empty()
-            && self.orders.is_empty()
-            && self.applied.is_empty()
-            && self.devices.is_empty()
-            && self.audit.is_empty()
-            && self.activations.is_empty()
-            && self.jobs.is_empty()
-            && self.jobs_done.is_empty()
-            && self.revocations.is_empty()
-            && self.stats.is_empty()
-            && self.leases.is_empty()
-            && self.leases_done.is_empty()
+        self.only_leases() && self.leases.is_empty() && self.leases_done.is_empty()
     }
 
     /// Whether the batch writes leases and nothing else (a renewal): it touches no other

@@ -1111,6 +1111,11 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             Box::new(as_i64(meta.audit_seq)),
         ],
     ).guarding("the audit head moved"));
+    write_and_commit(conn, &writes).await
+}
+
+/// Sends `writes` and the COMMIT of the transaction open on `conn`.
+async fn write_and_commit(conn: &Object, writes: &[Write]) -> Result<(), StoreError> {
     // Every statement prepared first (once per connection: later commits find them cached),
     // so that nothing waits on a prepare while the rest goes out: a COMMIT could otherwise
     // overtake a write, which would then run outside the transaction and its lock (a two-node
@@ -1120,8 +1125,8 @@ async fn write_batch(conn: &Object, batch: Batch) -> Result<(), StoreError> {
             .await
             .map_err(db)?;
     // Then the writes and the COMMIT in one round trip, in this order. A write the server
-    // refuses aborts the transaction, so the COMMIT rolls it back; the guards above turn what
-    // used to be a row count checked before committing into such a refusal.
+    // refuses aborts the transaction, so the COMMIT rolls it back; the guards turn what used
+    // to be a row count checked before committing into such a refusal.
     let (written, committed) = futures_util::future::join(
         futures_util::future::join_all(writes.iter().zip(&stmts).map(|(w, st)| w.run(conn, st))),
         conn.batch_execute("COMMIT"),
@@ -1162,24 +1167,10 @@ fn lease_writes(leases: &[Lease], done: Vec<(String, String)>) -> Vec<Write> {
 async fn write_leases(conn: &Object, batch: Batch) -> Result<(), StoreError> {
     let plan = plan(batch, |_| None, Head::default(), StatusCounts::default());
     let writes = lease_writes(&plan.leases, plan.leases_done);
-    let stmts =
-        futures_util::future::try_join_all(writes.iter().map(|w| conn.prepare_cached(w.sql)))
-            .await
-            .map_err(db)?;
     conn.batch_execute("BEGIN; SET LOCAL synchronous_commit = off")
         .await
         .map_err(db)?;
-    // As in write_batch: the writes and the COMMIT in one round trip, in this order.
-    let (written, committed) = futures_util::future::join(
-        futures_util::future::join_all(writes.iter().zip(&stmts).map(|(w, st)| w.run(conn, st))),
-        conn.batch_execute("COMMIT"),
-    )
-    .await;
-    for r in written {
-        r?;
-    }
-    committed.map_err(db)?;
-    Ok(())
+    write_and_commit(conn, &writes).await
 }
 
 /// This node's committer: takes every batch already waiting (up to [`MAX_GROUP`]) and commits
