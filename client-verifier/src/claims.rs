@@ -35,6 +35,10 @@ pub enum TokenStatus {
     /// A lease, not a license: only [`crate::Verifier::verify_lease`] accepts it. Verifiers
     /// built before leases refuse the value.
     Lease,
+    /// A site allotment ([`AllotmentClaims`]): seats of a floating license granted to a site
+    /// server on a customer's network, not a license and not a lease. Verifiers built before
+    /// site servers refuse the value.
+    Site,
 }
 
 impl TokenStatus {
@@ -44,6 +48,7 @@ impl TokenStatus {
             TokenStatus::Frozen => "frozen",
             TokenStatus::Floating => "floating",
             TokenStatus::Lease => "lease",
+            TokenStatus::Site => "site",
         }
     }
 }
@@ -70,9 +75,10 @@ impl<'de> Deserialize<'de> for TokenStatus {
                     "frozen" => Ok(TokenStatus::Frozen),
                     "floating" => Ok(TokenStatus::Floating),
                     "lease" => Ok(TokenStatus::Lease),
+                    "site" => Ok(TokenStatus::Site),
                     other => Err(E::unknown_variant(
                         other,
-                        &["active", "frozen", "floating", "lease"],
+                        &["active", "frozen", "floating", "lease", "site"],
                     )),
                 }
             }
@@ -184,6 +190,11 @@ impl Claims {
                 reason: "a lease, not a license (Verifier::verify_lease checks leases)",
             });
         }
+        if self.status == TokenStatus::Site {
+            return Err(VerifyError::Malformed {
+                reason: "a site allotment, not a license",
+            });
+        }
         Ok(())
     }
 }
@@ -280,6 +291,97 @@ impl LeaseClaims {
     }
 }
 
+/// The claims of a site allotment: `seats` seats of the floating license `lic`, granted by the
+/// ISV's licd to one site server (a licd in site mode on a customer's network that never reaches
+/// the internet) until `exp`. Signed by the ISV's key (certified for leases under a key
+/// hierarchy). The site server signs leases with its own key, `site_key`, and puts the
+/// allotment in each lease's footer: a verifier that trusts the ISV accepts such a lease when
+/// the allotment verifies and the lease stays within it ([`AllotmentClaims::covers`]).
+///
+/// Not `#[non_exhaustive]`: licd builds it field by field; a later field is a new format.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AllotmentClaims {
+    /// The ISV's issuer name.
+    pub iss: String,
+    /// The allotment id: a new one for every allotment, so a later one supersedes it.
+    pub jti: String,
+    /// The license whose seats these are.
+    pub lic: String,
+    /// Always `site`.
+    pub status: TokenStatus,
+    /// When it was signed.
+    pub iat: Timestamp,
+    /// Valid from.
+    pub nbf: Timestamp,
+    /// When it ends: no later than the license, nor than its check-in deadline. Every lease
+    /// the site signs ends by then.
+    pub exp: Timestamp,
+    /// Marketplace `productId`.
+    pub product: String,
+    /// Marketplace `skuCode`.
+    pub sku: String,
+    /// How many leases the site may have out at once.
+    pub seats: u32,
+    /// The site server's public key (PASERK `k4.public.…`): the only key its leases verify with.
+    pub site_key: String,
+    /// The site server's machine (or the stable id its operator chose): the site server
+    /// refuses to start elsewhere.
+    pub binding: Binding,
+    /// The license's feature flags and limits; every lease carries exactly these.
+    pub entitlements: Entitlements,
+    /// The license's edition, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edition: Option<String>,
+    /// The product's lease length, seconds.
+    pub lease_secs: u32,
+    /// How long a released seat stays taken, seconds.
+    pub linger_secs: u32,
+    /// The longest borrow, days (0: none).
+    pub borrow_max_days: u32,
+    /// The ISV's public keys (PASERK) that sign this license's tokens: the site server checks
+    /// a program's license token with them. Verifiers use their own trusted keys instead.
+    pub keys: Vec<String>,
+}
+
+impl AllotmentClaims {
+    /// Checks what every valid allotment satisfies.
+    pub(crate) fn check_consistent(&self) -> Result<(), VerifyError> {
+        if self.status != TokenStatus::Site {
+            return Err(VerifyError::Malformed {
+                reason: "not a site allotment (its status is not \"site\")",
+            });
+        }
+        if self.nbf > self.exp || self.seats == 0 {
+            return Err(VerifyError::Malformed {
+                reason: "times out of order (need nbf <= exp) or no seats",
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the site lease `lease` stays within this allotment: the same issuer, license,
+    /// product, SKU, entitlements and edition, a seat it has, and an `exp` no later than its
+    /// own. The reason when not.
+    pub fn covers(&self, lease: &LeaseClaims) -> Result<(), &'static str> {
+        if lease.iss != self.iss || lease.lic != self.lic {
+            return Err("the site lease is not of its allotment's license");
+        }
+        if lease.product != self.product || lease.sku != self.sku {
+            return Err("the site lease is not of its allotment's product");
+        }
+        if lease.seat >= self.seats {
+            return Err("the site lease's seat is beyond its allotment's seats");
+        }
+        if lease.exp > self.exp {
+            return Err("the site lease outlives its allotment");
+        }
+        if lease.entitlements != self.entitlements || lease.edition != self.edition {
+            return Err("the site lease's entitlements are not its allotment's");
+        }
+        Ok(())
+    }
+}
+
 /// The claims of a signed revocation list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -316,6 +418,11 @@ pub(crate) struct Footer<'a> {
     pub(crate) kid: alloc::borrow::Cow<'a, str>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub(crate) cert: Option<alloc::borrow::Cow<'a, str>>,
+    /// A site lease's allotment (an ISV-signed token): the key named by `kid` is the
+    /// allotment's site key. Verifiers that predate site servers do not know that key and
+    /// refuse the lease.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub(crate) site: Option<alloc::borrow::Cow<'a, str>>,
 }
 
 /// A field that must be present but may be `null`.

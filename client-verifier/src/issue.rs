@@ -4,7 +4,7 @@
 use alloc::string::String;
 use core::fmt;
 
-use crate::claims::{Claims, Footer, LeaseClaims, RevocationClaims};
+use crate::claims::{AllotmentClaims, Claims, Footer, LeaseClaims, RevocationClaims};
 use crate::keys::SecretKey;
 use crate::paseto;
 use crate::root::{Certificate, Purpose};
@@ -62,7 +62,7 @@ pub fn mint(key: &SecretKey, claims: &Claims) -> Result<String, MintError> {
         crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
         _ => MintError::Inconsistent { reason: "claims" },
     })?;
-    let token = sign_json(key, None, claims);
+    let token = sign_json(key, None, None, claims);
     if token.len() > MAX_TOKEN_LEN {
         return Err(MintError::TooLong { len: token.len() });
     }
@@ -89,7 +89,7 @@ pub fn mint_certified(
     }
     crate::verify::license_in_scope(cert, claims, 0)
         .map_err(|reason| MintError::Uncertified { reason })?;
-    let token = sign_json(key, Some(cert), claims);
+    let token = sign_json(key, Some(cert), None, claims);
     if token.len() > MAX_TOKEN_LEN {
         return Err(MintError::TooLong { len: token.len() });
     }
@@ -117,8 +117,67 @@ pub fn mint_lease(
         crate::verify::lease_in_scope(cert, lease, 0)
             .map_err(|reason| MintError::Uncertified { reason })?;
     }
-    let token = sign_json(key, cert, lease);
+    let token = sign_json(key, cert, None, lease);
     if token.len() > MAX_TOKEN_LEN {
+        return Err(MintError::TooLong { len: token.len() });
+    }
+    Ok(token)
+}
+
+/// Signs a site allotment with the ISV's `key` (and under a key hierarchy its certificate
+/// `cert`, which must grant leases for the product up to the allotment's `exp`: the allotment
+/// is what lets a site server sign leases).
+pub fn mint_allotment(
+    key: &SecretKey,
+    cert: Option<&Certificate>,
+    allotment: &AllotmentClaims,
+) -> Result<String, MintError> {
+    allotment.check_consistent().map_err(|e| match e {
+        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
+        _ => MintError::Inconsistent {
+            reason: "allotment",
+        },
+    })?;
+    if let Some(cert) = cert {
+        if cert.key() != key.public_key() {
+            return Err(MintError::Uncertified {
+                reason: "the certificate is for another key",
+            });
+        }
+        crate::verify::allotment_in_scope(cert, allotment, 0)
+            .map_err(|reason| MintError::Uncertified { reason })?;
+    }
+    let token = sign_json(key, cert, None, allotment);
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(MintError::TooLong { len: token.len() });
+    }
+    Ok(token)
+}
+
+/// Signs `lease` as a site server does: with the site's key `site_key`, the allotment token
+/// `allotment` (whose claims are `terms`) in the footer. Refused when the key is not the
+/// allotment's site key or the lease leaves the allotment's bounds ([`AllotmentClaims::covers`]).
+/// A site lease may be up to twice [`MAX_TOKEN_LEN`]: it carries its allotment.
+pub fn mint_site_lease(
+    site_key: &SecretKey,
+    allotment: &str,
+    terms: &AllotmentClaims,
+    lease: &LeaseClaims,
+) -> Result<String, MintError> {
+    lease.check_consistent().map_err(|e| match e {
+        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
+        _ => MintError::Inconsistent { reason: "lease" },
+    })?;
+    if site_key.public_key().to_paserk() != terms.site_key {
+        return Err(MintError::Uncertified {
+            reason: "the allotment names another site key",
+        });
+    }
+    terms
+        .covers(lease)
+        .map_err(|reason| MintError::Uncertified { reason })?;
+    let token = sign_json(site_key, None, Some(allotment), lease);
+    if token.len() > 2 * MAX_TOKEN_LEN {
         return Err(MintError::TooLong { len: token.len() });
     }
     Ok(token)
@@ -126,7 +185,7 @@ pub fn mint_lease(
 
 /// Signs a revocation list. It has no length limit: it is fetched, not pasted.
 pub fn sign_revocations(key: &SecretKey, list: &RevocationClaims) -> String {
-    sign_json(key, None, list)
+    sign_json(key, None, None, list)
 }
 
 /// [`sign_revocations`] under a key hierarchy, `cert` in the footer. Refused when `cert` is
@@ -146,12 +205,13 @@ pub fn sign_revocations_certified(
             reason: "the certificate does not grant revocation lists",
         });
     }
-    Ok(sign_json(key, Some(cert), list))
+    Ok(sign_json(key, Some(cert), None, list))
 }
 
 fn sign_json<T: serde::Serialize>(
     key: &SecretKey,
     cert: Option<&Certificate>,
+    site: Option<&str>,
     value: &T,
 ) -> String {
     // Serialising plain structs of strings, numbers and maps to memory cannot fail.
@@ -160,6 +220,7 @@ fn sign_json<T: serde::Serialize>(
     let footer = Footer {
         kid: key.public_key().id().as_str().into(),
         cert: encoded.as_deref().map(Into::into),
+        site: site.map(Into::into),
     };
     let footer = serde_json::to_vec(&footer).unwrap_or_default();
     paseto::sign(key, &message, &footer, b"")

@@ -104,15 +104,17 @@ pub mod strict_json;
 mod time;
 mod verify;
 
-pub use claims::{Claims, Entitlements, LeaseClaims, RevocationClaims, TokenStatus};
+pub use claims::{
+    AllotmentClaims, Claims, Entitlements, LeaseClaims, RevocationClaims, TokenStatus,
+};
 pub use fingerprint::{
     Binding, Fingerprint, FingerprintError, MAX_BOARD_VALUES, MAX_DISK_SERIALS, MatchPolicy,
     MatchResult,
 };
 #[cfg(feature = "sign")]
 pub use issue::{
-    MAX_TOKEN_LEN, MintError, mint, mint_certified, mint_lease, sign_revocations,
-    sign_revocations_certified,
+    MAX_TOKEN_LEN, MintError, mint, mint_allotment, mint_certified, mint_lease, mint_site_lease,
+    sign_revocations, sign_revocations_certified,
 };
 #[cfg(feature = "sign")]
 pub use keys::SecretKey;

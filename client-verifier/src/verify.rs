@@ -10,7 +10,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::claims::{self, Claims, Footer, LeaseClaims, RevocationClaims, TokenStatus};
+use crate::claims::{
+    self, AllotmentClaims, Claims, Footer, LeaseClaims, RevocationClaims, TokenStatus,
+};
 use crate::fingerprint::{Binding, Fingerprint, MatchPolicy, MatchResult};
 use crate::keys::{KeyId, PublicKey};
 use crate::paseto::Parsed;
@@ -536,13 +538,43 @@ impl Verifier {
         now: Timestamp,
     ) -> Result<VerifiedLease, VerifyError> {
         self.require_list(self.revocation_seq)?;
-        let (claims, kid, cert): (LeaseClaims, KeyId, _) =
-            self.open(token, "lease claims are malformed")?;
-        claims.check_consistent()?;
-        if let Some(cert) = &cert {
-            lease_in_scope(cert, &claims, self.tolerance)
-                .map_err(|reason| VerifyError::Uncertified { reason })?;
-        }
+        let parsed = Parsed::new(token, b"")?;
+        let footer: Footer<'_> = claims::from_json(parsed.footer(), "footer is not {\"kid\":…}")?;
+        let (claims, kid) = match &footer.site {
+            None => {
+                let (claims, kid, cert): (LeaseClaims, KeyId, _) =
+                    self.open_parsed(&parsed, &footer, "lease claims are malformed")?;
+                claims.check_consistent()?;
+                if let Some(cert) = &cert {
+                    lease_in_scope(cert, &claims, self.tolerance)
+                        .map_err(|reason| VerifyError::Uncertified { reason })?;
+                }
+                (claims, kid)
+            }
+            // A site server's lease: its key is the one the allotment names, and only for
+            // what the allotment covers.
+            Some(allotment) => {
+                let allotment = self.verify_allotment(allotment, now)?;
+                let site = PublicKey::from_paserk(&allotment.site_key).map_err(|_| {
+                    VerifyError::Malformed {
+                        reason: "the allotment's site key is not a k4.public key",
+                    }
+                })?;
+                if site.id().as_str() != footer.kid {
+                    return Err(VerifyError::Uncertified {
+                        reason: "the site lease is not signed by its allotment's site key",
+                    });
+                }
+                parsed.check(site.verifying_key())?;
+                let claims: LeaseClaims =
+                    claims::from_json(parsed.message(), "lease claims are malformed")?;
+                claims.check_consistent()?;
+                allotment
+                    .covers(&claims)
+                    .map_err(|reason| VerifyError::Uncertified { reason })?;
+                (claims, site.id().clone())
+            }
+        };
         self.check_issuer(&claims.iss)?;
         self.check_product(&claims.product)?;
         self.check_revoked(&claims.lic, Some(&claims.binding))?;
@@ -556,6 +588,33 @@ impl Verifier {
             kid,
             device,
         })
+    }
+
+    /// Checks the site allotment `token` at `now`: signed by a trusted key (or, under a root, a
+    /// key certified for leases and the allotment's product, its `exp` within the bound), for
+    /// this issuer and product, its license not revoked, and `now` before its `exp`
+    /// ([`VerifyError::LeaseEnded`] after: no lease of that site holds any more). Its site
+    /// binding is for the site server to check, not the application.
+    pub fn verify_allotment(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<AllotmentClaims, VerifyError> {
+        let (a, _, cert): (AllotmentClaims, KeyId, _) =
+            self.open(token, "allotment claims are malformed")?;
+        a.check_consistent()?;
+        if let Some(cert) = &cert {
+            allotment_in_scope(cert, &a, self.tolerance)
+                .map_err(|reason| VerifyError::Uncertified { reason })?;
+        }
+        self.check_issuer(&a.iss)?;
+        self.check_product(&a.product)?;
+        self.check_revoked(&a.lic, None)?;
+        self.check_times(a.iat, a.nbf, now)?;
+        if now >= a.exp {
+            return Err(VerifyError::LeaseEnded { at: a.exp });
+        }
+        Ok(a)
     }
 
     /// [`Verifier::verify_lease`] with the clock guarded, as [`Verifier::verify_guarded`].
@@ -764,6 +823,22 @@ impl Verifier {
     ) -> Result<(T, KeyId, Option<Arc<Certificate>>), VerifyError> {
         let parsed = Parsed::new(token, b"")?;
         let footer: Footer<'_> = claims::from_json(parsed.footer(), "footer is not {\"kid\":…}")?;
+        if footer.site.is_some() {
+            // A site server's key signs leases of its allotment and nothing else.
+            return Err(VerifyError::Uncertified {
+                reason: "signed by a site server, which signs leases only",
+            });
+        }
+        self.open_parsed(&parsed, &footer, what)
+    }
+
+    /// [`Verifier::open`] of a token already parsed, its footer read.
+    fn open_parsed<T: serde::de::DeserializeOwned>(
+        &self,
+        parsed: &Parsed,
+        footer: &Footer<'_>,
+        what: &'static str,
+    ) -> Result<(T, KeyId, Option<Arc<Certificate>>), VerifyError> {
         let direct = self.keys.iter().find(|k| k.id().as_str() == footer.kid);
         let certified = match (&self.root, &footer.cert) {
             (Some(root), Some(cert)) => match self.certificates.check(root, cert) {
@@ -932,6 +1007,15 @@ pub(crate) fn lease_in_scope(
     in_scope(cert, &LEASE_SCOPE, &c.product, c.exp, c.iat, tolerance)
 }
 
+/// [`license_in_scope`] for a site allotment: the leases purpose (it lets a site sign leases).
+pub(crate) fn allotment_in_scope(
+    cert: &Certificate,
+    a: &AllotmentClaims,
+    tolerance: i64,
+) -> Result<(), &'static str> {
+    in_scope(cert, &ALLOTMENT_SCOPE, &a.product, a.exp, a.iat, tolerance)
+}
+
 /// What a kind of token needs from a certificate, and the reasons it gives.
 struct Scope {
     purpose: Purpose,
@@ -947,6 +1031,14 @@ const LICENSE_SCOPE: Scope = Scope {
     no_product: "the certificate does not cover the license's product",
     late_exp: "the license's exp is later than its certificate allows",
     outside: "the license was signed outside its certificate's validity",
+};
+
+const ALLOTMENT_SCOPE: Scope = Scope {
+    purpose: Purpose::Leases,
+    no_purpose: "the certificate does not grant leases, nor site allotments",
+    no_product: "the certificate does not cover the allotment's product",
+    late_exp: "the allotment's exp is later than its certificate allows",
+    outside: "the allotment was signed outside its certificate's validity",
 };
 
 const LEASE_SCOPE: Scope = Scope {

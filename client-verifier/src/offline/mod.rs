@@ -25,6 +25,7 @@ use subtle::ConstantTimeEq;
 use crate::fingerprint::Binding;
 use crate::paseto::{b64_decode, b64_encode};
 
+pub mod site;
 #[cfg(feature = "offline")]
 pub mod state;
 
@@ -79,7 +80,7 @@ pub fn device_id(public: &[u8; 32]) -> String {
 
 /// A machine's device key: an Ed25519 key pair made on the machine, never leaving it. Its public
 /// half is registered with the seat; the private half signs the requests and the receipt.
-pub struct DeviceKey(SigningKey);
+pub struct DeviceKey(pub(crate) SigningKey);
 
 impl DeviceKey {
     /// The key from its 32-byte seed.

@@ -81,6 +81,49 @@ impl OfflineState {
         fingerprint: &Fingerprint,
     ) -> Result<String, OfflineError> {
         let license_token = license_token.trim();
+        let (license, binding, key) = self.prepare(license_token, fingerprint)?;
+        Request::create(&license, license_token, binding, &key)
+    }
+
+    /// A site request (`lsr1.…`) for `seats` seats (0: all that are left) of the floating
+    /// license `license_token`, for a site server on the machine `fingerprint` (or an opaque
+    /// id its operator chose). The device key is the site key: it signs the site's leases.
+    /// Asking again gives the same binding and key, so licd renews the same site.
+    pub fn site_request(
+        &self,
+        license_token: &str,
+        fingerprint: &Fingerprint,
+        seats: u32,
+    ) -> Result<String, OfflineError> {
+        let license_token = license_token.trim();
+        let (license, binding, key) = self.prepare(license_token, fingerprint)?;
+        super::site::SiteRequest::create(&license, license_token, binding, seats, &key)
+    }
+
+    /// A site receipt (`lsd1.…`) giving back the allotment `allotment_id` of the license this
+    /// directory asked for, whose leases all end by `leases_end`. The activation stays: the
+    /// site may ask again (a new allotment, which the license's transfers may limit).
+    pub fn site_receipt(
+        &self,
+        allotment_id: &str,
+        leases_end: crate::Timestamp,
+    ) -> Result<String, OfflineError> {
+        let Some((license, _)) = self.activation()? else {
+            return Err(OfflineError::State(std::format!(
+                "no site request was made in {}",
+                self.dir.display()
+            )));
+        };
+        super::site::SiteReceipt::create(&license, allotment_id, leases_end, &self.device_key()?)
+    }
+
+    /// The license id, the binding to request (the same salt as the last request for that
+    /// license) and the key, for a request with `license_token` on `fingerprint`.
+    fn prepare(
+        &self,
+        license_token: &str,
+        fingerprint: &Fingerprint,
+    ) -> Result<(String, Binding, DeviceKey), OfflineError> {
         let unverified = crate::danger::decode_unverified(license_token)
             .map_err(|e| OfflineError::License(std::format!("not a license token: {e}")))?;
         let peek: Peek = serde_json::from_slice(&unverified.message)
@@ -112,12 +155,7 @@ impl OfflineState {
                 salt
             }
         };
-        Request::create(
-            &peek.jti,
-            license_token,
-            Binding::new(fingerprint, salt),
-            &key,
-        )
+        Ok((peek.jti, Binding::new(fingerprint, salt), key))
     }
 
     /// A receipt (`ldr1.…`) giving back this machine's seat. Delete the license's token first:
