@@ -117,6 +117,9 @@ pub struct Detail {
     pub transfers: Transfers,
     /// Online-activation device licenses.
     pub devices: Vec<DeviceView>,
+    /// Site servers holding some of a floating license's seats, given back ones included.
+    #[serde(default)]
+    pub sites: Vec<crate::license::site::Site>,
 }
 
 impl From<LicenseDetail> for Detail {
@@ -131,6 +134,7 @@ impl From<LicenseDetail> for Detail {
             periodic: l.periodic,
             order_synced: l.order_synced,
             entitlements: l.entitlements,
+            sites: l.sites,
             activations: d
                 .seats
                 .into_iter()
@@ -471,6 +475,60 @@ impl From<OfflineSeat> for ActivateResponse {
             revision: s.revision,
             activated: s.new,
             transfer: s.transfer,
+        }
+    }
+}
+
+/// The answer to a site request (`/v1/site/allot`), on the public and the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AllotResponse {
+    /// The allotment token: `licd site serve --allotment FILE`.
+    pub allotment: String,
+    /// Its id.
+    pub allotment_id: String,
+    /// The license.
+    pub license: String,
+    /// Seats allotted.
+    pub seats: u32,
+    /// When it ends; a new request from the site before then renews it.
+    pub expires_at: client_verifier::Timestamp,
+    /// False when the site already had an allotment (this one supersedes it).
+    pub new: bool,
+}
+
+impl From<crate::service::Allotment> for AllotResponse {
+    fn from(a: crate::service::Allotment) -> Self {
+        AllotResponse {
+            allotment: a.token,
+            allotment_id: a.id,
+            license: a.license,
+            seats: a.seats,
+            expires_at: a.expires_at,
+            new: a.new,
+        }
+    }
+}
+
+/// The answer to a site receipt (`/v1/site/return`), on the public and the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SiteReturnResponse {
+    /// The license.
+    pub license: String,
+    /// Seats given back.
+    pub seats: u32,
+    /// When they are free: the end of the last lease the site signed.
+    pub free_at: client_verifier::Timestamp,
+    /// False when the allotment was given back before or superseded (nothing changed).
+    pub returned: bool,
+}
+
+impl From<crate::service::SiteReturned> for SiteReturnResponse {
+    fn from(r: crate::service::SiteReturned) -> Self {
+        SiteReturnResponse {
+            license: r.license,
+            seats: r.seats,
+            free_at: r.free_at,
+            returned: r.new,
         }
     }
 }

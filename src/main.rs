@@ -65,6 +65,10 @@ enum Command {
     ///
     /// Example: licd doctor --config /etc/licd/licd.toml --public-url https://licd.example.com/marketplace/callback
     Doctor(Box<DoctorArgs>),
+    /// Site mode: the license server of an air-gapped plant. `init` makes the site key and a
+    /// request for the ISV, `serve` serves the lease API with the ISV's allotment, `release`
+    /// stops it and prints the receipt that gives the seats back. See docs/site.md.
+    Site(licd::cli::site::SiteArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
             Ok(rt) => exit(rt.block_on(licd::cli::migrate::run(args, cli.json))),
             Err(code) => code,
         },
+        Command::Site(args) => exit(licd::cli::site::run(args)),
         Command::Doctor(args) => match current_thread() {
             Ok(rt) => ExitCode::from(rt.block_on(licd::cli::doctor::run(*args, cli.json))),
             Err(code) => code,
@@ -128,7 +133,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(licd::server::run(config, shutdown_signal())) {
+    match runtime.block_on(licd::server::run(config, licd::cli::shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the log and a terminal both show stderr.
@@ -136,29 +141,6 @@ fn serve(args: &ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown requested: finishing requests in flight");
 }
 
 /// Logs to stderr; `RUST_LOG` filters (default `info`), `LICD_LOG_FORMAT=json` for log shippers.

@@ -627,7 +627,7 @@ fn load_access_key(config: &Config) -> Result<AccessKey, ServeError> {
     }
 }
 
-fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
+pub(crate) fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
     // PEM through rustls' own types (rustls-pemfile, which did this before, is unmaintained).
     use tokio_rustls::rustls::pki_types::PrivateKeyDer;
     use tokio_rustls::rustls::pki_types::pem::PemObject;

@@ -18,6 +18,7 @@ mod offline;
 mod queries;
 mod reason;
 mod seats;
+mod sites;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub use offline::{Deactivated, OfflineSeat};
 pub use queries::{AuditTrail, Dashboard, Gauges, LicenseDetail, LicenseFilter, LicensePage};
 pub use reason::{MAX_REASON_CHARS, Need, Reason};
 pub use seats::{Refreshed, Reissued, Seat};
+pub use sites::{Allotment, SiteReturned};
 
 use crate::catalog::{Catalog, Entry, Lookup};
 use crate::job::{Job, Task};
@@ -109,6 +111,18 @@ pub enum ServiceError {
         license: String,
         /// The seat.
         seat: u32,
+    },
+    /// A site asked for more seats than online leases and other sites leave.
+    #[error(
+        "license {license}: {left} seat(s) are left for a site (online leases and other sites hold the rest); asked for {asked} (0: all that are left)"
+    )]
+    SiteSeats {
+        /// The license.
+        license: String,
+        /// Seats asked for.
+        asked: u32,
+        /// Seats left.
+        left: u32,
     },
     /// The license (or this device's binding of it) was revoked or released.
     #[error("license {0} has been revoked")]
@@ -212,6 +226,7 @@ impl ServiceError {
             | ServiceError::OutsideValidity(_)
             | ServiceError::QuotaExhausted { .. }
             | ServiceError::SeatsTaken { .. }
+            | ServiceError::SiteSeats { .. }
             | ServiceError::TransfersExhausted { .. }
             | ServiceError::AlreadyDeactivated { .. }
             | ServiceError::Revoked(_)
@@ -346,6 +361,13 @@ const LEASE_GRANTS: crate::ratelimit::Budget = crate::ratelimit::Budget {
     every: std::time::Duration::from_millis(500),
 };
 
+/// What a service in site mode signs with ([`Service::with_site`]).
+#[derive(Debug)]
+struct SiteMode {
+    allotment: String,
+    terms: client_verifier::AllotmentClaims,
+}
+
 pub struct Service {
     store: Arc<dyn Store>,
     key: Arc<SecretKey>,
@@ -387,6 +409,8 @@ pub struct Service {
     root_chain: Vec<String>,
     /// The root's statement of revoked issuing keys, served with the revocation list.
     key_revocations: Option<String>,
+    /// Site mode (`licd site serve`): the allotment every lease carries, and its terms.
+    site: Option<Arc<SiteMode>>,
     /// The keys it revokes: a token one of them signed is honoured only if licd minted it.
     revoked_keys: Vec<String>,
 }
@@ -423,6 +447,7 @@ impl Service {
             unlisted: std::sync::Mutex::default(),
             lease_refusals: std::sync::Mutex::default(),
             lease_grants: crate::ratelimit::KeyedLimits::new(LEASE_GRANTS),
+            site: None,
             seeded_ids: None,
             certificate: None,
             root_chain: Vec::new(),
@@ -536,6 +561,22 @@ impl Service {
 
     /// Accepts tokens signed by any of `keys` (the whole key ring, so tokens minted before a
     /// rotation still activate and refresh) besides the signing key.
+    /// Site mode: leases are signed with this service's key (the site key) and carry
+    /// `allotment` (whose claims are `terms`) in their footer; the license's terms are the
+    /// allotment's, not a catalog's. New leases may come as fast as the site's seats fill
+    /// within a minute (a plant starting its shift), not at the online budget.
+    pub fn with_site(mut self, allotment: String, terms: client_verifier::AllotmentClaims) -> Self {
+        let seats = terms.seats.max(1);
+        self.lease_grants = crate::ratelimit::KeyedLimits::new(crate::ratelimit::Budget {
+            burst: seats.max(LEASE_GRANTS.burst),
+            every: LEASE_GRANTS
+                .every
+                .min(std::time::Duration::from_secs(60) / seats),
+        });
+        self.site = Some(Arc::new(SiteMode { allotment, terms }));
+        self
+    }
+
     pub fn with_trusted(mut self, keys: impl IntoIterator<Item = PublicKey>) -> Self {
         for k in keys {
             if !self.trusted.iter().any(|t| t.id() == k.id()) {

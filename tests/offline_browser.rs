@@ -74,3 +74,63 @@ async fn a_customer_pastes_a_request_downloads_the_license_and_another_uploads_o
     browser.screenshot("activate-refused").await;
     browser.close().await;
 }
+
+#[tokio::test]
+#[ignore = "needs chromium and chromedriver; CI runs it with --include-ignored"]
+async fn a_site_request_gets_its_allotment_and_the_site_receipt_gives_it_back() {
+    let (chromium, chromedriver) = chromium_and_driver();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("products.toml");
+    std::fs::write(
+        &catalog,
+        "[[product]]\nid = \"OFFI454488918838374\"\nname = \"CAD Floating\"\nmodel = \"floating\"\n",
+    )
+    .unwrap();
+    let d = common::Daemon::start(dir.path(), &["--products", catalog.to_str().unwrap()]);
+    let c = common::client();
+    let mut buy = common::get_license("WEB-S", "biz-web-s");
+    buy.push(("amount", "4"));
+    let bought = common::v1(&c, &d, &buy).await;
+    let license = bought.json["license"]
+        .as_str()
+        .expect("a license")
+        .to_string();
+    let site = OfflineState::open(dir.path().join("site")).unwrap();
+    let request = site
+        .site_request(&license, &Fingerprint::parse(B).unwrap(), 3)
+        .unwrap();
+
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let driver = Driver::start(&chromedriver);
+    let browser = Browser::open(&driver, &chromium, &downloads, &dir.path().join("profile")).await;
+    browser.go(&d.url("/activate")).await;
+    browser.wait_for("A site license server").await;
+    browser.type_into("#request", &request).await;
+    browser.click("#activate").await;
+    let html = browser.wait_for("Site allotment").await;
+    assert!(html.contains("may lease 3 seat(s)"), "{html}");
+    browser.screenshot("site-allotted").await;
+    browser.click("#download").await;
+    let file = wait_for_download(&downloads);
+    assert_eq!(file.file_name().unwrap(), "allotment-biz-web-s.txt");
+    let allotment = std::fs::read_to_string(&file).unwrap();
+    let a = d
+        .verifier()
+        .verify_allotment(allotment.trim(), Timestamp::now())
+        .unwrap();
+    assert_eq!(a.seats, 3);
+
+    // The site gives its seats back through the same page.
+    let receipt = site.site_receipt(&a.jti, Timestamp::now()).unwrap();
+    browser.go(&d.url("/activate")).await;
+    browser.type_into("#receipt", &receipt).await;
+    browser.click("#deactivate").await;
+    let html = browser.wait_for("Site seats given back").await;
+    assert!(
+        html.contains("3 seat(s) of license biz-web-s are free"),
+        "{html}"
+    );
+    browser.screenshot("site-returned").await;
+    browser.close().await;
+}

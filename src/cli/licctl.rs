@@ -115,6 +115,12 @@ pub enum Command {
     /// Example: licctl offline activate lor1.AAECAw… > license.lic
     #[command(subcommand)]
     Offline(super::offline::OfflineCommand),
+    /// Site servers of air-gapped plants: answer a site request with an allotment, or take
+    /// a site's receipt to give its seats back (admin API).
+    ///
+    /// Example: licctl site allot lsr1.AAECAw… > allotment.txt
+    #[command(subcommand)]
+    Site(super::offline::SiteCommand),
     /// Act as the marketplace: send signed callbacks, or load-test the daemon.
     #[command(subcommand)]
     Marketplace(super::marketplace::MarketplaceCommand),
@@ -227,6 +233,7 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
                 .block_on(super::lease_load::run(a, cli.json))
         }
         Command::Leases(c) => licenses::run(&cli.admin, AdminCommand::Leases(c), cli.json),
+        Command::Site(c) => licenses::run(&cli.admin, AdminCommand::Site(c), cli.json),
         Command::Offline(c) => match super::offline::run_local(&c, cli.json) {
             Some(done) => done,
             None => licenses::run(&cli.admin, AdminCommand::Offline(c), cli.json),

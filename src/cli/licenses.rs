@@ -372,6 +372,8 @@ pub enum AdminCommand {
     Outbox(OutboxCommand),
     /// `offline activate|deactivate`
     Offline(super::offline::OfflineCommand),
+    /// `site allot|return`
+    Site(super::offline::SiteCommand),
 }
 
 /// Runs an admin command against the daemon `admin` points at.
@@ -434,6 +436,7 @@ pub fn run(admin: &AdminArgs, cmd: AdminCommand, json: bool) -> Result<(), CliEr
             AdminCommand::Outbox(OutboxCommand::List(a)) => outbox_list(&client, &a, json).await,
             AdminCommand::Outbox(OutboxCommand::Retry(a)) => outbox_retry(&client, &a, json).await,
             AdminCommand::Offline(cmd) => offline(&client, cmd, json).await,
+            AdminCommand::Site(cmd) => site(&client, cmd, json).await,
         }
     })
 }
@@ -575,6 +578,64 @@ async fn offline(
             "offline request and receipt run on the machine, not through the daemon",
         )),
     }
+}
+
+async fn site(
+    c: &AdminClient,
+    cmd: super::offline::SiteCommand,
+    json: bool,
+) -> Result<(), CliError> {
+    use super::offline::SiteCommand;
+    match cmd {
+        SiteCommand::Allot(a) => {
+            let req = c
+                .request(Method::POST, "/admin/v1/site/allot")
+                .json(&ActivateRequest { request: a.read()? });
+            let v = c.json(req).await?;
+            if json {
+                say!("{v}");
+            } else {
+                let r: crate::admin_api::AllotResponse = typed(v)?;
+                eprintln!(
+                    "license {}: {} seat(s) allotted to the site until {}{}",
+                    r.license,
+                    r.seats,
+                    r.expires_at,
+                    if r.new {
+                        ""
+                    } else {
+                        " (renewed: the site's allotment before no longer counts)"
+                    }
+                );
+                say!("{}", r.allotment);
+            }
+        }
+        SiteCommand::Return(a) => {
+            let req = c
+                .request(Method::POST, "/admin/v1/site/return")
+                .json(&DeactivateRequest { receipt: a.read()? });
+            let v = c.json(req).await?;
+            if json {
+                say!("{v}");
+            } else {
+                let r: crate::admin_api::SiteReturnResponse = typed(v)?;
+                if r.returned {
+                    say!(
+                        "license {}: the site's {} seat(s) are given back, free from {}",
+                        r.license,
+                        r.seats,
+                        r.free_at
+                    );
+                } else {
+                    say!(
+                        "license {}: nothing changed (given back before, or superseded by a newer allotment)",
+                        r.license
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 const LIST_COLUMNS: [&str; 8] = [
@@ -883,6 +944,27 @@ fn show_text(d: &Detail) {
                     0 => String::new(),
                     n => format!(", {n} seat(s) given back and not taken again"),
                 }
+            ),
+        ));
+    }
+    for s in &d.sites {
+        let state = match (s.returned, s.leases_end) {
+            (Some(r), Some(end)) => format!(
+                ", GIVEN BACK {} (free from {})",
+                r.to_rfc3339(),
+                end.to_rfc3339()
+            ),
+            (Some(r), None) => format!(", GIVEN BACK {}", r.to_rfc3339()),
+            (None, _) => String::new(),
+        };
+        rows.push((
+            format!("site {}", s.id),
+            format!(
+                "{} seat(s) until {}, allotment {}{}{state}",
+                s.seats,
+                s.expires.to_rfc3339(),
+                s.allotment,
+                if s.transfer { ", a transfer" } else { "" }
             ),
         ));
     }

@@ -34,6 +34,20 @@ pub enum OfflineCommand {
     Deactivate(TextArgs),
 }
 
+/// `licctl site …`: the ISV's side of a site server's exchange.
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Answer a site request (lsr1.…, from `licd site init`) with its allotment: the token
+    /// goes to stdout (save it as the site's allotment file), what happened to stderr.
+    ///
+    /// Example: licctl site allot lsr1.AAECAw… > allotment.txt
+    Allot(TextArgs),
+    /// Give back the seats of a site's receipt (lsd1.…, from `licd site release`).
+    ///
+    /// Example: licctl site return lsd1.AAECAw…
+    Return(TextArgs),
+}
+
 /// Arguments of `licctl offline request`.
 #[derive(Debug, Args)]
 pub struct RequestArgs {
@@ -111,7 +125,7 @@ fn print_text(name: &str, text: &str, json: bool) {
     }
 }
 
-fn read_arg(arg: &str, what: &str) -> Result<String, CliError> {
+pub(crate) fn read_arg(arg: &str, what: &str) -> Result<String, CliError> {
     let text = if arg == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)

@@ -90,7 +90,9 @@ impl From<ServiceError> for ApiError {
         let message = e.to_string();
         match e {
             E::NotFound(_) | E::JobNotFound(_) => Self::not_found(message),
-            E::SeatsTaken { .. } => Self::new(StatusCode::CONFLICT, "seats_taken", message),
+            E::SeatsTaken { .. } | E::SiteSeats { .. } => {
+                Self::new(StatusCode::CONFLICT, "seats_taken", message)
+            }
             E::TransfersExhausted { .. } => {
                 Self::new(StatusCode::CONFLICT, "transfers_exhausted", message)
             }

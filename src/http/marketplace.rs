@@ -229,6 +229,7 @@ fn refusal(e: &ServiceError) -> Response {
         ServiceError::Revoked(_) => (ResultCode::InstanceNotFound, e.to_string()),
         // Not reached by callbacks (client API and admin errors), mapped for completeness.
         ServiceError::SeatsTaken { .. }
+        | ServiceError::SiteSeats { .. }
         | ServiceError::TransfersExhausted { .. }
         | ServiceError::AlreadyDeactivated { .. }
         | ServiceError::LeasesFull { .. }

@@ -185,6 +185,15 @@ pub fn router(state: AppState, callback_path: &str, max_body_bytes: usize) -> Ro
 }
 
 /// How long in-flight requests may take to finish after shutdown is asked for.
+/// The router of a site server (`licd site serve`): the lease API, health and metrics.
+pub fn site_router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .merge(leases::router())
+        .merge(health::router())
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Longest request head (request line and headers) accepted; a callback's query is far shorter.

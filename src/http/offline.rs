@@ -2,6 +2,9 @@
 //!
 //! - `POST /v1/offline/activate {"request"}` → `{"token", …}`: for the ISV's portal or automation.
 //! - `POST /v1/offline/deactivate {"receipt"}` → the seat freed.
+//! - `POST /v1/site/allot {"request"}` → `{"allotment", …}`: seats for a site server
+//!   (`lsr1.…`, `licd site init`).
+//! - `POST /v1/site/return {"receipt"}` → the site's seats given back (`lsd1.…`).
 //! - `GET /activate`: a self-service page for customers, plain HTML without JavaScript: paste
 //!   or upload a request and download the license file, or paste or upload a receipt to give a
 //!   seat back. The forms post to `POST /activate` (`multipart/form-data`).
@@ -18,17 +21,23 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use client_verifier::Timestamp;
+use client_verifier::offline::site::{SITE_RECEIPT_PREFIX, SITE_REQUEST_PREFIX};
 
 use super::client::answer;
 use super::error::ApiError;
 use super::{AppState, Client, JsonBody};
-use crate::admin_api::{ActivateRequest, ActivateResponse, DeactivateRequest, DeactivateResponse};
-use crate::service::{Deactivated, OfflineSeat};
+use crate::admin_api::{
+    ActivateRequest, ActivateResponse, AllotResponse, DeactivateRequest, DeactivateResponse,
+    SiteReturnResponse,
+};
+use crate::service::{Allotment, Deactivated, OfflineSeat, SiteReturned};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/offline/activate", post(activate))
         .route("/v1/offline/deactivate", post(deactivate))
+        .route("/v1/site/allot", post(site_allot))
+        .route("/v1/site/return", post(site_return))
         .route("/activate", get(page).post(page_post))
 }
 
@@ -71,6 +80,42 @@ async fn deactivate(
     answer(&st, "offline_deactivate", result, &client)
 }
 
+async fn site_allot(
+    State(st): State<AppState>,
+    client: Client,
+    req: Result<JsonBody<ActivateRequest>, ApiError>,
+) -> Response {
+    let client = client.label;
+    let result = async {
+        let JsonBody(req) = req?;
+        let a = st
+            .service
+            .site_allot(&req.request, ACTOR, Timestamp::now())
+            .await?;
+        Ok(AllotResponse::from(a))
+    }
+    .await;
+    answer(&st, "site_allot", result, &client)
+}
+
+async fn site_return(
+    State(st): State<AppState>,
+    client: Client,
+    req: Result<JsonBody<DeactivateRequest>, ApiError>,
+) -> Response {
+    let client = client.label;
+    let result = async {
+        let JsonBody(req) = req?;
+        let r = st
+            .service
+            .site_return(&req.receipt, ACTOR, Timestamp::now())
+            .await?;
+        Ok(SiteReturnResponse::from(r))
+    }
+    .await;
+    answer(&st, "site_return", result, &client)
+}
+
 // ---- the self-service page ----
 
 /// The most a form field may hold: a request is at most 700 characters; a file may wrap it in
@@ -104,6 +149,42 @@ async fn page_post(
     };
     let response = match posted {
         Err(e) => refusal_page(&st, e, "", "", &client),
+        Ok(p) if is_site(&p.request, SITE_REQUEST_PREFIX) => {
+            match st
+                .service
+                .site_allot(&p.request, ACTOR, Timestamp::now())
+                .await
+            {
+                Ok(a) if p.download => download_allotment(&a),
+                Ok(a) => html(
+                    StatusCode::OK,
+                    &ActivatePage {
+                        allotted: Some(&a),
+                        request: p.request.trim(),
+                        ..ActivatePage::default()
+                    },
+                    None,
+                ),
+                Err(e) => refusal_page(&st, e.into(), &p.request, "", &client),
+            }
+        }
+        Ok(p) if is_site(&p.receipt, SITE_RECEIPT_PREFIX) => {
+            match st
+                .service
+                .site_return(&p.receipt, ACTOR, Timestamp::now())
+                .await
+            {
+                Ok(r) => html(
+                    StatusCode::OK,
+                    &ActivatePage {
+                        site_returned: Some(&r),
+                        ..ActivatePage::default()
+                    },
+                    None,
+                ),
+                Err(e) => refusal_page(&st, e.into(), "", &p.receipt, &client),
+            }
+        }
         Ok(p) if !p.request.trim().is_empty() => {
             match st
                 .service
@@ -143,7 +224,7 @@ async fn page_post(
         Ok(_) => refusal_page(
             &st,
             ApiError::bad_request(
-                "paste a request (lor1.…) or a receipt (ldr1.…), or choose its file",
+                "paste a request (lor1.… or a site's lsr1.…) or a receipt (ldr1.… or lsd1.…), or choose its file",
             ),
             "",
             "",
@@ -236,6 +317,8 @@ struct ActivatePage<'a> {
     error: Option<&'a str>,
     activated: Option<&'a OfflineSeat>,
     deactivated: Option<&'a Deactivated>,
+    allotted: Option<&'a Allotment>,
+    site_returned: Option<&'a SiteReturned>,
     /// The request: kept in the forms after a refusal, and in the download form.
     request: &'a str,
     receipt: &'a str,
@@ -266,10 +349,24 @@ fn html(status: StatusCode, page: &ActivatePage<'_>, retry_after: Option<u32>) -
 /// What the page may load: nothing but its inline style.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Whether a form field holds a site request or receipt (`prefix`).
+fn is_site(text: &str, prefix: &str) -> bool {
+    text.trim_start().starts_with(prefix)
+}
+
 /// The license file: the token, as an attachment named after the license.
 fn download(seat: &OfflineSeat) -> Response {
-    let name: String = seat
-        .license
+    attachment(&seat.license, "license", "lic", &seat.token)
+}
+
+/// The allotment file, for `licd site serve --allotment`.
+fn download_allotment(a: &Allotment) -> Response {
+    attachment(&a.license, "allotment", "txt", &a.token)
+}
+
+/// `text` as an attachment named `<what>-<license>.<ext>` (the id reduced to safe characters).
+fn attachment(license: &str, what: &str, ext: &str, text: &str) -> Response {
+    let name: String = license
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -280,13 +377,13 @@ fn download(seat: &OfflineSeat) -> Response {
         })
         .take(64)
         .collect();
-    let mut response = (StatusCode::OK, format!("{}\n", seat.token)).into_response();
+    let mut response = (StatusCode::OK, format!("{text}\n")).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"license-{name}.lic\"")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{what}-{name}.{ext}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     crate::http::page_headers(h, CSP);

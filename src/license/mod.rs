@@ -7,6 +7,7 @@
 //! as one batch.
 
 pub mod lease;
+pub mod site;
 
 use client_verifier::{
     Binding, Claims, Entitlements, Fingerprint, SecretKey, Timestamp, TokenStatus, mint,
@@ -180,6 +181,9 @@ pub struct License {
     /// and its license token alone runs nothing ([`TokenStatus::Floating`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floating: Option<crate::catalog::Floating>,
+    /// Site servers holding some of a floating license's seats ([`site`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<site::Site>,
 }
 
 /// When the marketplace signed a callback, in Unix milliseconds, as precise as it sent it (V1
@@ -415,6 +419,25 @@ impl License {
                 .is_none_or(|c| now.unix() - c.unix() >= interval)
     }
 
+    /// The license a site server serves, as its allotment `a` states it: the allotment's seats
+    /// and validity, its entitlements and lease terms.
+    pub fn of_allotment(a: &client_verifier::AllotmentClaims, now: Timestamp) -> License {
+        let mut l = License::blank(&a.lic, Kind::Classic, "", false, now);
+        l.product.clone_from(&a.product);
+        l.sku.clone_from(&a.sku);
+        l.quantity = a.seats;
+        l.nbf = a.nbf;
+        l.exp = a.exp;
+        l.entitlements.clone_from(&a.entitlements);
+        l.edition.clone_from(&a.edition);
+        l.floating = Some(crate::catalog::Floating {
+            lease_secs: a.lease_secs,
+            linger_secs: a.linger_secs,
+            borrow_max_days: a.borrow_max_days,
+        });
+        l
+    }
+
     /// Revision 1 of an active license for `order` that knows nothing else yet.
     fn blank(id: &str, kind: Kind, order: &str, test: bool, now: Timestamp) -> License {
         License {
@@ -453,6 +476,7 @@ impl License {
             last_signed_ms: None,
             code_answer: None,
             floating: None,
+            sites: Vec::new(),
         }
     }
 }

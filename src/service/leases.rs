@@ -142,6 +142,11 @@ impl Service {
         client: std::net::IpAddr,
         now: Timestamp,
     ) -> Result<Granted, ServiceError> {
+        if self.site.is_some() {
+            return Err(ServiceError::Invalid(
+                "code: a site server leases with the floating license's token, not a code".into(),
+            ));
+        }
         let code = super::codes::check_code(code)?;
         let ask = self.lease_ask(&req)?;
         match self
@@ -180,12 +185,7 @@ impl Service {
         ask: &LeaseAsk,
         batch: &mut Batch,
     ) -> Result<(Lease, Timestamp, bool), ServiceError> {
-        let catalog = self.catalog();
-        if l.adopt_entry(
-            catalog.lookup(&l.product, &l.sku).entry(),
-            &self.issuer(),
-            Timestamp::now(),
-        )? {
+        if self.adopt_catalog(l, Timestamp::now())? {
             batch.licenses.push(l.clone());
         }
         let terms = floating_terms(l)?;
@@ -212,8 +212,11 @@ impl Service {
                 Binding::new(&ask.fingerprint, binding_salt(&l.id, "lease")).encode()
             });
         forget_ended(&leases, at, linger, batch);
-        let (record, new) = match lease::decide(&leases, l.quantity, &binding, instance, at, linger)
-        {
+        // Seats allotted to site servers are not the online leases' to take.
+        let seats = l
+            .quantity
+            .saturating_sub(crate::license::site::seats_held(&l.sites, at, None));
+        let (record, new) = match lease::decide(&leases, seats, &binding, instance, at, linger) {
             Decision::Existing(mine) => {
                 let mut renewed =
                     lease::renew(&mine, at, until).map_err(|why| ended(&mine, why))?;
@@ -294,8 +297,7 @@ impl Service {
             .transact(async |s, tx| {
                 let mut l = must_get(tx, &license_id).await?;
                 let mut batch = Batch::default();
-                let catalog = s.catalog();
-                if l.adopt_entry(catalog.lookup(&l.product, &l.sku).entry(), &s.issuer(), now)? {
+                if s.adopt_catalog(&mut l, now)? {
                     batch.licenses.push(l.clone());
                 }
                 let terms = floating_terms(&l)?;
@@ -397,8 +399,10 @@ impl Service {
         let leases = self.store().leases(&l.id).await?;
         let (in_use, next_free_at) = lease::occupancy(&leases, now, i64::from(terms.linger_secs));
         Ok(Occupancy {
+            seats: l
+                .quantity
+                .saturating_sub(crate::license::site::seats_held(&l.sites, now, None)),
             license: l.id,
-            seats: l.quantity,
             in_use,
             next_free_at,
             lease_secs: terms.lease_secs,
@@ -456,8 +460,24 @@ impl Service {
     /// its next step).
     fn terms_now(&self, l: &License) -> Result<Floating, ServiceError> {
         let mut l = l.clone();
-        l.apply_entry(self.catalog().lookup(&l.product, &l.sku).entry());
+        if self.site.is_none() {
+            l.apply_entry(self.catalog().lookup(&l.product, &l.sku).entry());
+        }
         floating_terms(&l)
+    }
+
+    /// Brings `l` to what the catalog says now (a new revision when anything changed); in
+    /// site mode the terms are the allotment's and no catalog applies.
+    fn adopt_catalog(&self, l: &mut License, now: Timestamp) -> Result<bool, ServiceError> {
+        if self.site.is_some() {
+            return Ok(false);
+        }
+        let catalog = self.catalog();
+        Ok(l.adopt_entry(
+            catalog.lookup(&l.product, &l.sku).entry(),
+            &self.issuer(),
+            now,
+        )?)
     }
 
     /// Checks that `token` is a lease this server's keys signed, whatever its binding, and
@@ -513,7 +533,13 @@ impl Service {
         claims.borrowed = record.borrowed;
         claims.entitlements = l.entitlements.clone();
         claims.edition.clone_from(&l.edition);
-        let token = mint_lease(&self.key, self.certificate.as_deref(), &claims).map_err(|e| {
+        let minted = match &self.site {
+            Some(site) => {
+                client_verifier::mint_site_lease(&self.key, &site.allotment, &site.terms, &claims)
+            }
+            None => mint_lease(&self.key, self.certificate.as_deref(), &claims),
+        };
+        let token = minted.map_err(|e| {
             ServiceError::Invalid(format!(
                 "lease of license {}: cannot be signed: {e} (in rooted mode, the signing key's certificate must grant leases for product {:?})",
                 l.id, l.product

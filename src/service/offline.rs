@@ -224,7 +224,7 @@ fn same_salt(a: &Activation, b: &Binding) -> bool {
 /// A binding made on the machine is held to what `/v1/activate` asks of a raw fingerprint:
 /// one machine's (one mainboard value at most; a binding keeps at most four disk serials, within
 /// what a machine may list), at least `min` components, one of them the disk or mainboard serial.
-fn check_offline_binding(b: &Binding, min: u8) -> Result<(), ServiceError> {
+pub(super) fn check_offline_binding(b: &Binding, min: u8) -> Result<(), ServiceError> {
     match b.value_counts() {
         None if min == 0 => Ok(()),
         None => Err(ServiceError::Invalid(

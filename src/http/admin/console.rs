@@ -823,6 +823,8 @@ struct LicensePage {
     /// A floating license: its leases.
     floating: bool,
     leases: Vec<LeaseRow>,
+    /// Site servers holding some of its seats: (site, seats, state).
+    sites: Vec<(String, u32, String)>,
     transfers: String,
     chain: String,
     events: Vec<EventRow>,
@@ -1050,6 +1052,24 @@ async fn license(
         devices,
         floating: l.floating.is_some(),
         leases,
+        sites: l
+            .sites
+            .iter()
+            .map(|x| {
+                let state = match x.returned {
+                    None if x.holds_seats(now) => {
+                        format!("allotted until {}", when(x.expires))
+                    }
+                    None => format!("allotment ended {}", when(x.expires)),
+                    Some(r) => format!(
+                        "given back {}; seats free at {}",
+                        when(r),
+                        when(x.leases_end.unwrap_or(r).min(x.expires))
+                    ),
+                };
+                (x.id.clone(), x.seats, state)
+            })
+            .collect(),
         transfers: format!(
             "{} of {} in the last 365 days",
             transfers.used, transfers.limit

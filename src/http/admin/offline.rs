@@ -3,6 +3,8 @@
 //!
 //! - `POST /admin/v1/offline/activate {"request"}` → the device-bound token.
 //! - `POST /admin/v1/offline/deactivate {"receipt"}` → the seat freed.
+//! - `POST /admin/v1/site/allot {"request"}` → a site's allotment (`licctl site allot`).
+//! - `POST /admin/v1/site/return {"receipt"}` → a site's seats given back (`licctl site return`).
 
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -12,13 +14,44 @@ use axum::{Json, Router};
 use client_verifier::Timestamp;
 
 use super::{AdminState, actor};
-use crate::admin_api::{ActivateRequest, ActivateResponse, DeactivateRequest, DeactivateResponse};
+use crate::admin_api::{
+    ActivateRequest, ActivateResponse, AllotResponse, DeactivateRequest, DeactivateResponse,
+    SiteReturnResponse,
+};
 use crate::http::error::ApiError;
 
 pub(super) fn routes() -> Router<AdminState> {
     Router::new()
         .route("/offline/activate", post(activate))
         .route("/offline/deactivate", post(deactivate))
+        .route("/site/allot", post(site_allot))
+        .route("/site/return", post(site_return))
+}
+
+async fn site_allot(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<ActivateRequest>, JsonRejection>,
+) -> Result<Json<AllotResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let a = st
+        .service
+        .site_allot(&req.request, &actor(&headers), Timestamp::now())
+        .await?;
+    Ok(Json(a.into()))
+}
+
+async fn site_return(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<DeactivateRequest>, JsonRejection>,
+) -> Result<Json<SiteReturnResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let r = st
+        .service
+        .site_return(&req.receipt, &actor(&headers), Timestamp::now())
+        .await?;
+    Ok(Json(r.into()))
 }
 
 async fn activate(
