@@ -368,6 +368,13 @@ struct SiteMode {
     terms: client_verifier::AllotmentClaims,
 }
 
+/// Site allotments per license: a plant renews monthly or so; ten at once covers a setup
+/// retried, then one a minute.
+const SITE_ALLOTS: crate::ratelimit::Budget = crate::ratelimit::Budget {
+    burst: 10,
+    every: std::time::Duration::from_secs(60),
+};
+
 pub struct Service {
     store: Arc<dyn Store>,
     key: Arc<SecretKey>,
@@ -409,6 +416,9 @@ pub struct Service {
     root_chain: Vec<String>,
     /// The root's statement of revoked issuing keys, served with the revocation list.
     key_revocations: Option<String>,
+    /// Site allotments per license: each writes the license and an audit record, and anyone
+    /// holding a site request may send it again and again.
+    site_allots: crate::ratelimit::KeyedLimits,
     /// Site mode (`licd site serve`): the allotment every lease carries, and its terms.
     site: Option<Arc<SiteMode>>,
     /// The keys it revokes: a token one of them signed is honoured only if licd minted it.
@@ -447,6 +457,7 @@ impl Service {
             unlisted: std::sync::Mutex::default(),
             lease_refusals: std::sync::Mutex::default(),
             lease_grants: crate::ratelimit::KeyedLimits::new(LEASE_GRANTS),
+            site_allots: crate::ratelimit::KeyedLimits::new(SITE_ALLOTS),
             site: None,
             seeded_ids: None,
             certificate: None,

@@ -615,4 +615,31 @@ async fn seats_are_never_allotted_twice_and_receipts_prove_their_site() {
         (409, Some("transfers_exhausted")),
         "{v}"
     );
+
+    // A site request sent again and again: slowed down after a few (each writes the license
+    // and an audit record).
+    let busy = buy(&c, &d, "SITE-6", "4").await;
+    let more = init(&site_dir(dir.path(), "busy"), &busy, &["--seats", "1"]);
+    let mut limited = None;
+    for _ in 0..12 {
+        let r = c
+            .post(d.url("/v1/site/allot"))
+            .json(&json!({ "request": more }))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited = r.headers().get("retry-after").cloned();
+            break;
+        }
+    }
+    assert!(
+        limited.is_some(),
+        "no 429 with Retry-After in 12 allotments"
+    );
+    let out = d.licctl(&["--json", "site", "allot", &more]);
+    assert!(
+        !out.status.success(),
+        "the budget is the license's, whoever asks"
+    );
 }

@@ -98,6 +98,15 @@ impl Service {
                 };
                 let (claims, _) = s.open_signed(proven, now)?;
                 refuse_superseded(&l, &claims)?;
+                if let Err(retry_after) = s.site_allots.check(&l.id) {
+                    return Err(ServiceError::TooManyRequests {
+                        message: format!(
+                            "license {}: too many site allotments in a short time; try again in {retry_after} s",
+                            l.id
+                        ),
+                        retry_after,
+                    });
+                }
                 let mut batch = Batch::default();
                 let catalog = s.catalog();
                 let entry = catalog.lookup(&l.product, &l.sku);
