@@ -676,4 +676,34 @@ async fn a_floating_license_page_lists_its_leases_and_takes_one_back() {
         .expect("an audit event");
     assert_eq!(taken["actor"], "console:carol");
     assert_eq!(taken["detail"]["reason"], "hung on a dead VM");
+
+    // A site server of the plant takes 2 of another license's 3 seats: the page lists it.
+    let mut buy = get_license("CON-G", "biz-con-g");
+    buy.push(("amount", "3"));
+    let bought = common::v1(&c, &d, &buy).await;
+    let license = bought.json["license"].as_str().unwrap().to_string();
+    let site =
+        client_verifier::offline::state::OfflineState::open(dir.path().join("site")).unwrap();
+    let request = site
+        .site_request(
+            &license,
+            &client_verifier::Fingerprint::parse("0A:11:22:33:44:55|SN-S|BOARD-S|CPU").unwrap(),
+            2,
+        )
+        .unwrap();
+    let allotted: serde_json::Value = c
+        .post(d.url("/v1/site/allot"))
+        .json(&serde_json::json!({ "request": request }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(allotted["seats"], 2, "{allotted}");
+    let (_, html, _) = u.get("/console/licenses/biz-con-g").await;
+    assert!(
+        html.contains("Site servers") && html.contains("allotted until"),
+        "{html}"
+    );
 }

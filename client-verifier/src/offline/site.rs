@@ -74,7 +74,14 @@ impl SiteRequest {
         body.extend_from_slice(&proof);
         let signature = key.0.sign(&signed(SITE_REQUEST_DOMAIN, &body));
         body.extend_from_slice(&signature.to_bytes());
-        Ok(encode(SITE_REQUEST_PREFIX, &body))
+        let text = encode(SITE_REQUEST_PREFIX, &body);
+        if text.len() > MAX_REQUEST_LEN {
+            return Err(OfflineError::License(alloc::format!(
+                "the request would be {} characters, more than {MAX_REQUEST_LEN}",
+                text.len()
+            )));
+        }
+        Ok(text)
     }
 
     /// Reads `text` and checks its site signature. Whether its maker holds the license is
@@ -336,5 +343,15 @@ mod tests {
             "a receipt is not a request"
         );
         assert!(super::super::Receipt::open(&text).is_err());
+    }
+
+    #[test]
+    fn the_longest_site_request_fits_a_qr_code() {
+        let fp = Fingerprint::parse(&alloc::format!("{0}|{0}|{0}|{0}", "A,B,C,D,E,F,G,H")).unwrap();
+        let long_id = "x".repeat(MAX_LICENSE_ID_LEN);
+        let text = SiteRequest::create(&long_id, "t", Binding::new(&fp, [9; 8]), u32::MAX, &key(3))
+            .unwrap();
+        assert!(text.len() <= MAX_REQUEST_LEN, "{} characters", text.len());
+        assert!(SiteRequest::open(&text).is_ok());
     }
 }
