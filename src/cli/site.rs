@@ -368,6 +368,7 @@ pub async fn serve(
         "site server listening"
     );
     let stop = watch(a.dir.clone(), terms.exp);
+    let stopped = std::sync::Mutex::new(None);
     let outcome = http::serve(
         listener,
         http::site_router(state, max_body),
@@ -379,7 +380,10 @@ pub async fn serve(
         async {
             tokio::select! {
                 () = shutdown => {}
-                why = stop => tracing::warn!("site server stopping: {why}"),
+                why = stop => {
+                    tracing::warn!("site server stopping: {}", why.1);
+                    *stopped.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+                }
             }
         },
     )
@@ -388,25 +392,38 @@ pub async fn serve(
         .flush()
         .await
         .map_err(|e| CliError::negative(format!("site database: {e}")))?;
-    outcome.map_err(|e| CliError::negative(format!("site server: {e}")))
+    outcome.map_err(|e| CliError::negative(format!("site server: {e}")))?;
+    // A release is a clean stop; a clock set back or an allotment that ended is a failure a
+    // supervisor should see (and `serve` refuses to start again until it is dealt with).
+    match stopped
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        Some((false, why)) => Err(CliError::negative(why)),
+        _ => Ok(()),
+    }
 }
 
-/// Resolves with the reason when the site must stop: `licd site release` asked, the clock
-/// was set back, or the allotment ended. Records the time seen each tick.
-async fn watch(dir: PathBuf, expires: Timestamp) -> String {
+/// Resolves when the site must stop, with whether that is a clean stop and why: `licd site
+/// release` asked (clean), the clock was set back, or the allotment ended. Records the time
+/// seen each tick.
+async fn watch(dir: PathBuf, expires: Timestamp) -> (bool, String) {
     let mut tick = tokio::time::interval(TICK);
     loop {
         tick.tick().await;
         if dir.join("release").exists() {
-            return "licd site release asked it to".into();
+            return (true, "licd site release asked it to".into());
         }
         let now = Timestamp::now();
         if let Err(e) = guard_clock(&dir, now) {
-            return e.message;
+            return (false, e.message);
         }
         if now >= expires {
-            return format!(
-                "the allotment ended at {expires}; run licd site init and install the ISV's new allotment"
+            return (
+                false,
+                format!(
+                    "the allotment ended at {expires}; run licd site init and install the ISV's new allotment"
+                ),
             );
         }
     }
