@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 
 use client_verifier::{Fingerprint, LicenseStatus, Timestamp, VerifyError};
-use common::{Daemon, client, v1};
+use common::{Daemon, client};
 use serde_json::{Value, json};
 
 const PRODUCT: &str = "OFFI-FLOAT-1";
@@ -35,25 +35,9 @@ fn start(dir: &Path) -> Daemon {
     Daemon::start(dir, &["--products", path.to_str().unwrap()])
 }
 
-/// A 2-seat floating license: its token.
+/// A floating license of `seats` seats: its token.
 async fn buy(c: &reqwest::Client, d: &Daemon, order: &str, seats: &str) -> String {
-    let r = v1(
-        c,
-        d,
-        &[
-            ("activity", "getLicense"),
-            ("customerId", "cust-1"),
-            ("businessId", order),
-            ("orderId", order),
-            ("productId", PRODUCT),
-            ("skuCode", "sku-float"),
-            ("amount", seats),
-            ("expireTime", "20991231000000"),
-        ],
-    )
-    .await;
-    assert_eq!(r.code(), "000000", "{:?}", r.json);
-    r.json["license"].as_str().unwrap().to_string()
+    common::buy_floating(c, d, PRODUCT, order, seats).await
 }
 
 /// POST `path` with `body`: (status, Retry-After, JSON).

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use client_verifier::{Fingerprint, Timestamp};
-use common::{Daemon, client, v1};
+use common::{Daemon, client};
 use serde_json::{Value, json};
 
 const PRODUCT: &str = "OFFI-FLOAT-1";
@@ -43,23 +42,7 @@ fn start(dir: &Path) -> Daemon {
 
 /// A floating license of `seats` seats: its token.
 async fn buy(c: &reqwest::Client, d: &Daemon, order: &str, seats: &str) -> String {
-    let r = v1(
-        c,
-        d,
-        &[
-            ("activity", "getLicense"),
-            ("customerId", "cust-1"),
-            ("businessId", order),
-            ("orderId", order),
-            ("productId", PRODUCT),
-            ("skuCode", "sku-float"),
-            ("amount", seats),
-            ("expireTime", "20991231000000"),
-        ],
-    )
-    .await;
-    assert_eq!(r.code(), "000000", "{:?}", r.json);
-    r.json["license"].as_str().unwrap().to_string()
+    common::buy_floating(c, d, PRODUCT, order, seats).await
 }
 
 /// `licd site …` run to its end: (exit code, stdout, stderr).
@@ -121,28 +104,11 @@ impl SiteServer {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("site server listening") {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("addr="))
-                        .map(str::to_string);
-                    let _ = tx.send(addr);
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
+        let (log, rx) = common::read_log(child.stderr.take().unwrap(), "site server listening");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(Some(addr)) = rx.recv_timeout(Duration::from_millis(50)) {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) {
+                let addr = common::log_field(&line, "addr=").unwrap();
                 return Ok(SiteServer {
                     child,
                     addr: addr.parse().unwrap(),

@@ -58,15 +58,8 @@ impl std::error::Error for MintError {}
 /// The same claims and key always give the same token: ed25519 signatures are deterministic and
 /// the JSON is written in a fixed order (entitlement keys sorted).
 pub fn mint(key: &SecretKey, claims: &Claims) -> Result<String, MintError> {
-    claims.check_consistent().map_err(|e| match e {
-        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
-        _ => MintError::Inconsistent { reason: "claims" },
-    })?;
-    let token = sign_json(key, None, None, claims);
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(MintError::TooLong { len: token.len() });
-    }
-    Ok(token)
+    consistent(claims.check_consistent(), "claims")?;
+    sign_in_scope(key, None, claims, |_| Ok(()))
 }
 
 /// [`mint`] under a key hierarchy: `cert` (the root's certificate of `key`) rides in the
@@ -78,22 +71,10 @@ pub fn mint_certified(
     cert: &Certificate,
     claims: &Claims,
 ) -> Result<String, MintError> {
-    claims.check_consistent().map_err(|e| match e {
-        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
-        _ => MintError::Inconsistent { reason: "claims" },
-    })?;
-    if cert.key() != key.public_key() {
-        return Err(MintError::Uncertified {
-            reason: "the certificate is for another key",
-        });
-    }
-    crate::verify::license_in_scope(cert, claims, 0)
-        .map_err(|reason| MintError::Uncertified { reason })?;
-    let token = sign_json(key, Some(cert), None, claims);
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(MintError::TooLong { len: token.len() });
-    }
-    Ok(token)
+    consistent(claims.check_consistent(), "claims")?;
+    sign_in_scope(key, Some(cert), claims, |c| {
+        crate::verify::license_in_scope(c, claims, 0)
+    })
 }
 
 /// Signs `lease` into a lease token with `key`, and under a key hierarchy its certificate
@@ -104,24 +85,10 @@ pub fn mint_lease(
     cert: Option<&Certificate>,
     lease: &LeaseClaims,
 ) -> Result<String, MintError> {
-    lease.check_consistent().map_err(|e| match e {
-        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
-        _ => MintError::Inconsistent { reason: "lease" },
-    })?;
-    if let Some(cert) = cert {
-        if cert.key() != key.public_key() {
-            return Err(MintError::Uncertified {
-                reason: "the certificate is for another key",
-            });
-        }
-        crate::verify::lease_in_scope(cert, lease, 0)
-            .map_err(|reason| MintError::Uncertified { reason })?;
-    }
-    let token = sign_json(key, cert, None, lease);
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(MintError::TooLong { len: token.len() });
-    }
-    Ok(token)
+    consistent(lease.check_consistent(), "lease")?;
+    sign_in_scope(key, cert, lease, |c| {
+        crate::verify::lease_in_scope(c, lease, 0)
+    })
 }
 
 /// Signs a site allotment with the ISV's `key` (and under a key hierarchy its certificate
@@ -132,26 +99,10 @@ pub fn mint_allotment(
     cert: Option<&Certificate>,
     allotment: &AllotmentClaims,
 ) -> Result<String, MintError> {
-    allotment.check_consistent().map_err(|e| match e {
-        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
-        _ => MintError::Inconsistent {
-            reason: "allotment",
-        },
-    })?;
-    if let Some(cert) = cert {
-        if cert.key() != key.public_key() {
-            return Err(MintError::Uncertified {
-                reason: "the certificate is for another key",
-            });
-        }
-        crate::verify::allotment_in_scope(cert, allotment, 0)
-            .map_err(|reason| MintError::Uncertified { reason })?;
-    }
-    let token = sign_json(key, cert, None, allotment);
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(MintError::TooLong { len: token.len() });
-    }
-    Ok(token)
+    consistent(allotment.check_consistent(), "allotment")?;
+    sign_in_scope(key, cert, allotment, |c| {
+        crate::verify::allotment_in_scope(c, allotment, 0)
+    })
 }
 
 /// Signs `lease` as a site server does: with the site's key `site_key`, the allotment token
@@ -164,10 +115,7 @@ pub fn mint_site_lease(
     terms: &AllotmentClaims,
     lease: &LeaseClaims,
 ) -> Result<String, MintError> {
-    lease.check_consistent().map_err(|e| match e {
-        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
-        _ => MintError::Inconsistent { reason: "lease" },
-    })?;
+    consistent(lease.check_consistent(), "lease")?;
     if site_key.public_key().to_paserk() != terms.site_key {
         return Err(MintError::Uncertified {
             reason: "the allotment names another site key",
@@ -206,6 +154,39 @@ pub fn sign_revocations_certified(
         });
     }
     Ok(sign_json(key, Some(cert), None, list))
+}
+
+/// A consistency check's refusal as a mint error (`what` names the claims when the check gives
+/// no reason of its own).
+fn consistent(check: Result<(), crate::VerifyError>, what: &'static str) -> Result<(), MintError> {
+    check.map_err(|e| match e {
+        crate::VerifyError::Malformed { reason } => MintError::Inconsistent { reason },
+        _ => MintError::Inconsistent { reason: what },
+    })
+}
+
+/// Signs `value` with `key`, and with `cert` in the footer when given: refused when `cert` is
+/// not `key`'s or `in_scope` says it does not cover the value, and when the token would be
+/// longer than [`MAX_TOKEN_LEN`].
+fn sign_in_scope<T: serde::Serialize>(
+    key: &SecretKey,
+    cert: Option<&Certificate>,
+    value: &T,
+    in_scope: impl FnOnce(&Certificate) -> Result<(), &'static str>,
+) -> Result<String, MintError> {
+    if let Some(cert) = cert {
+        if cert.key() != key.public_key() {
+            return Err(MintError::Uncertified {
+                reason: "the certificate is for another key",
+            });
+        }
+        in_scope(cert).map_err(|reason| MintError::Uncertified { reason })?;
+    }
+    let token = sign_json(key, cert, None, value);
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(MintError::TooLong { len: token.len() });
+    }
+    Ok(token)
 }
 
 fn sign_json<T: serde::Serialize>(

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::seats::{check_bindable, refuse_superseded, strong_enough};
 use super::{Service, ServiceError};
-use crate::license::{Activation, Transfers};
+use crate::license::{Activation, License, Transfers};
 use crate::store::{AuditEvent, Batch};
 
 /// A seat taken (or found again) for an offline request.
@@ -67,13 +67,7 @@ impl Service {
             let Some(l) = tx.license(req.license()).await? else {
                 return Err(ServiceError::Invalid(NOT_OURS.into()));
             };
-            // The proof is checked against the tokens licd handed out for the license: the one
-            // first issued and the newest.
-            let proven = [l.issued_token.as_deref(), l.latest_token.as_deref()]
-                .into_iter()
-                .flatten()
-                .find(|t| req.proves_possession_of(t));
-            let Some(proven) = proven else {
+            let Some(proven) = proven_token(&l, |t| req.proves_possession_of(t)) else {
                 return Err(ServiceError::Invalid(NOT_OURS.into()));
             };
             check_bindable(&l, "an offline request")?;
@@ -213,6 +207,16 @@ impl Service {
         })
         .await
     }
+}
+
+/// The token of `l` that a request proves possession of (`proves`), checked against the tokens
+/// licd handed out for the license: the one first issued and the newest. Offline and site
+/// requests both prove a license this way.
+pub(super) fn proven_token(l: &License, proves: impl Fn(&str) -> bool) -> Option<&str> {
+    [l.issued_token.as_deref(), l.latest_token.as_deref()]
+        .into_iter()
+        .flatten()
+        .find(|t| proves(t))
 }
 
 /// Whether seat `a`'s binding has the salt of `b`: a salt names one binding of a license on the

@@ -89,10 +89,7 @@ impl Service {
                 let Some(mut l) = tx.license(req.license()).await? else {
                     return Err(ServiceError::Invalid(NOT_OURS.into()));
                 };
-                let proven = [l.issued_token.as_deref(), l.latest_token.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .find(|t| req.proves_possession_of(t));
+                let proven = super::offline::proven_token(&l, |t| req.proves_possession_of(t));
                 let Some(proven) = proven else {
                     return Err(ServiceError::Invalid(NOT_OURS.into()));
                 };

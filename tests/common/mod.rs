@@ -87,29 +87,12 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("listening") {
-                    let field = |name: &str| {
-                        line.split_whitespace()
-                            .find_map(|w| w.strip_prefix(name))
-                            .map(str::to_string)
-                    };
-                    let _ = tx.send(field("addr=").zip(field("admin_addr=")));
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let (addr, admin_addr) = rx
+        let (log, rx) = read_log(child.stderr.take().unwrap(), "listening");
+        let line = rx
             .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("licd did not start:\n{}", log.lock().unwrap()))
+            .unwrap_or_else(|_| panic!("licd did not start:\n{}", log.lock().unwrap()));
+        let (addr, admin_addr) = log_field(&line, "addr=")
+            .zip(log_field(&line, "admin_addr="))
             .unwrap();
         Daemon {
             child,
@@ -289,6 +272,64 @@ pub fn get_license<'a>(order: &'a str, business: &'a str) -> Vec<(&'a str, &'a s
         ("expireTime", "20991231000000"),
         ("periodType", "year"),
     ]
+}
+
+/// Collects a child's stderr into a log a test can read, and sends each line that contains
+/// `marker` (the "listening" line a server logs once it is ready).
+pub fn read_log(
+    stderr: std::process::ChildStderr,
+    marker: &'static str,
+) -> (Arc<Mutex<String>>, std::sync::mpsc::Receiver<String>) {
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(marker) {
+                let _ = tx.send(line.clone());
+            }
+            let mut l = sink.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    (log, rx)
+}
+
+/// The value of the field `name` (e.g. `addr=`) in a log line.
+pub fn log_field(line: &str, name: &str) -> Option<String> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(name))
+        .map(str::to_string)
+}
+
+/// A floating license of `product` with `seats` seats for order `order` (also its business
+/// id), valid until 2099: its token.
+pub async fn buy_floating(
+    c: &reqwest::Client,
+    d: &Daemon,
+    product: &str,
+    order: &str,
+    seats: &str,
+) -> String {
+    let r = v1(
+        c,
+        d,
+        &[
+            ("activity", "getLicense"),
+            ("customerId", "cust-1"),
+            ("businessId", order),
+            ("orderId", order),
+            ("productId", product),
+            ("skuCode", "sku-float"),
+            ("amount", seats),
+            ("expireTime", "20991231000000"),
+        ],
+    )
+    .await;
+    assert_eq!(r.code(), "000000", "{:?}", r.json);
+    r.json["license"].as_str().unwrap().to_string()
 }
 
 /// Writes a secret file owner-only (0600), as licd requires of the files it reads secrets from.

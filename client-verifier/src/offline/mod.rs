@@ -129,30 +129,20 @@ impl Request {
         binding: Binding,
         key: &DeviceKey,
     ) -> Result<String, OfflineError> {
-        if license_id.is_empty() || license_id.len() > MAX_LICENSE_ID_LEN {
-            return Err(OfflineError::License(
-                "its id is empty or longer than 128 bytes".to_string(),
-            ));
-        }
+        check_license_id(license_id)?;
         let request = Request {
             license: license_id.to_string(),
             binding,
             device: key.public(),
             proof: [0; PROOF_LEN],
         };
-        let mut body = request.body();
-        let proof = possession_proof(license_token, &body);
-        body.extend_from_slice(&proof);
-        let signature = key.0.sign(&signed(REQUEST_DOMAIN, &body));
-        body.extend_from_slice(&signature.to_bytes());
-        let text = encode(REQUEST_PREFIX, &body);
-        if text.len() > MAX_REQUEST_LEN {
-            return Err(OfflineError::License(alloc::format!(
-                "the request would be {} characters, more than {MAX_REQUEST_LEN}",
-                text.len()
-            )));
-        }
-        Ok(text)
+        seal(
+            REQUEST_PREFIX,
+            REQUEST_DOMAIN,
+            request.body(),
+            Some(license_token),
+            key,
+        )
     }
 
     /// Reads `text` and checks its device signature. Whether its maker holds the license is
@@ -239,20 +229,13 @@ impl Receipt {
         salt: [u8; 8],
         key: &DeviceKey,
     ) -> Result<String, OfflineError> {
-        if license_id.is_empty() || license_id.len() > MAX_LICENSE_ID_LEN {
-            return Err(OfflineError::License(
-                "its id is empty or longer than 128 bytes".to_string(),
-            ));
-        }
+        check_license_id(license_id)?;
         let receipt = Receipt {
             license: license_id.to_string(),
             salt,
             device: key.public(),
         };
-        let mut body = receipt.body();
-        let signature = key.0.sign(&signed(RECEIPT_DOMAIN, &body));
-        body.extend_from_slice(&signature.to_bytes());
-        Ok(encode(RECEIPT_PREFIX, &body))
+        seal(RECEIPT_PREFIX, RECEIPT_DOMAIN, receipt.body(), None, key)
     }
 
     /// Reads `text` and checks its device signature. Whether the key is the one the seat was
@@ -302,6 +285,42 @@ impl Receipt {
         body.extend_from_slice(&self.device);
         body
     }
+}
+
+/// Refuses a license id a request or receipt cannot carry.
+fn check_license_id(license_id: &str) -> Result<(), OfflineError> {
+    if license_id.is_empty() || license_id.len() > MAX_LICENSE_ID_LEN {
+        return Err(OfflineError::License(
+            "its id is empty or longer than 128 bytes".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// `body` completed and encoded: the proof of possession of `license_token` (for a request),
+/// then `key`'s signature under `domain` over everything before it, after `prefix`. Refused
+/// when longer than [`MAX_REQUEST_LEN`] (one QR code).
+fn seal(
+    prefix: &str,
+    domain: &[u8],
+    mut body: Vec<u8>,
+    license_token: Option<&str>,
+    key: &DeviceKey,
+) -> Result<String, OfflineError> {
+    if let Some(token) = license_token {
+        let proof = possession_proof(token, &body);
+        body.extend_from_slice(&proof);
+    }
+    let signature = key.0.sign(&signed(domain, &body));
+    body.extend_from_slice(&signature.to_bytes());
+    let text = encode(prefix, &body);
+    if text.len() > MAX_REQUEST_LEN {
+        return Err(OfflineError::License(alloc::format!(
+            "it would be {} characters, more than {MAX_REQUEST_LEN}",
+            text.len()
+        )));
+    }
+    Ok(text)
 }
 
 /// The MAC proving possession of `license_token` over `body`: BLAKE2b-128 of the body under a

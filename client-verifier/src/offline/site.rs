@@ -15,16 +15,15 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use ed25519_dalek::Signer;
 use subtle::ConstantTimeEq;
 
 use super::{
     DeviceKey, MAX_LICENSE_ID_LEN, MAX_REQUEST_LEN, OfflineError, PROOF_LEN, Reader,
-    possession_proof, push_string, signed, verify,
+    check_license_id, possession_proof, push_string, seal, verify,
 };
 use crate::Timestamp;
 use crate::fingerprint::Binding;
-use crate::paseto::{b64_decode, b64_encode};
+use crate::paseto::b64_decode;
 
 /// What every site request starts with.
 pub const SITE_REQUEST_PREFIX: &str = "lsr1.";
@@ -61,7 +60,7 @@ impl SiteRequest {
         seats: u32,
         key: &DeviceKey,
     ) -> Result<String, OfflineError> {
-        check_id(license_id)?;
+        check_license_id(license_id)?;
         let request = SiteRequest {
             license: license_id.to_string(),
             binding,
@@ -69,19 +68,13 @@ impl SiteRequest {
             seats,
             proof: [0; PROOF_LEN],
         };
-        let mut body = request.body();
-        let proof = possession_proof(license_token, &body);
-        body.extend_from_slice(&proof);
-        let signature = key.0.sign(&signed(SITE_REQUEST_DOMAIN, &body));
-        body.extend_from_slice(&signature.to_bytes());
-        let text = encode(SITE_REQUEST_PREFIX, &body);
-        if text.len() > MAX_REQUEST_LEN {
-            return Err(OfflineError::License(alloc::format!(
-                "the request would be {} characters, more than {MAX_REQUEST_LEN}",
-                text.len()
-            )));
-        }
-        Ok(text)
+        seal(
+            SITE_REQUEST_PREFIX,
+            SITE_REQUEST_DOMAIN,
+            request.body(),
+            Some(license_token),
+            key,
+        )
     }
 
     /// Reads `text` and checks its site signature. Whether its maker holds the license is
@@ -178,7 +171,7 @@ impl SiteReceipt {
         leases_end: Timestamp,
         key: &DeviceKey,
     ) -> Result<String, OfflineError> {
-        check_id(license_id)?;
+        check_license_id(license_id)?;
         if allotment_id.is_empty() || allotment_id.len() > MAX_ALLOTMENT_ID_LEN {
             return Err(OfflineError::License(
                 "the allotment id is empty or too long".to_string(),
@@ -190,10 +183,13 @@ impl SiteReceipt {
             leases_end,
             site: key.public(),
         };
-        let mut body = receipt.body();
-        let signature = key.0.sign(&signed(SITE_RECEIPT_DOMAIN, &body));
-        body.extend_from_slice(&signature.to_bytes());
-        Ok(encode(SITE_RECEIPT_PREFIX, &body))
+        seal(
+            SITE_RECEIPT_PREFIX,
+            SITE_RECEIPT_DOMAIN,
+            receipt.body(),
+            None,
+            key,
+        )
     }
 
     /// Reads `text` and checks its site signature. Whether the key is the allotment's is for
@@ -249,21 +245,6 @@ impl SiteReceipt {
     }
 }
 
-fn check_id(license_id: &str) -> Result<(), OfflineError> {
-    if license_id.is_empty() || license_id.len() > MAX_LICENSE_ID_LEN {
-        return Err(OfflineError::License(
-            "its id is empty or longer than 128 bytes".to_string(),
-        ));
-    }
-    Ok(())
-}
-
-fn encode(prefix: &str, body: &[u8]) -> String {
-    let mut s = String::from(prefix);
-    s.push_str(&b64_encode(body));
-    s
-}
-
 fn decode(prefix: &'static str, text: &str) -> Result<Vec<u8>, OfflineError> {
     let text = text.trim();
     if text.len() > MAX_REQUEST_LEN {
@@ -281,6 +262,7 @@ fn decode(prefix: &'static str, text: &str) -> Result<Vec<u8>, OfflineError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::encode;
     use super::*;
     use crate::Fingerprint;
 
