@@ -1,5 +1,6 @@
-//! Air-gapped activation requests (`lor1.…`) and deactivation receipts (`ldr1.…`): what licd
-//! reads from anyone on its public listener and its self-service page.
+//! Air-gapped activation requests (`lor1.…`) and deactivation receipts (`ldr1.…`), and a site
+//! server's requests (`lsr1.…`) and receipts (`lsd1.…`): what licd reads from anyone on its
+//! public listener and its self-service page.
 //!
 //! Invariants:
 //! - reading never panics, whatever the text;
@@ -11,6 +12,7 @@
 //!   same fields, proves possession of the token it was made with and of no other.
 #![no_main]
 
+use client_verifier::offline::site::{MAX_ALLOTMENT_ID_LEN, SiteReceipt, SiteRequest};
 use client_verifier::offline::{DeviceKey, MAX_LICENSE_ID_LEN, Receipt, Request};
 use client_verifier::{Binding, Fingerprint, MatchPolicy};
 use libfuzzer_sys::fuzz_target;
@@ -34,6 +36,15 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(r) = Receipt::open(text) {
         assert!(!r.license().is_empty() && r.license().len() <= MAX_LICENSE_ID_LEN);
+    }
+    if let Ok(r) = SiteRequest::open(text) {
+        assert!(!r.license().is_empty() && r.license().len() <= MAX_LICENSE_ID_LEN);
+        assert_eq!(Binding::decode(&r.binding().encode()).as_ref(), Some(r.binding()));
+        assert!(Request::open(text).is_err(), "a site request is not a request");
+    }
+    if let Ok(r) = SiteReceipt::open(text) {
+        assert!(!r.license().is_empty() && r.license().len() <= MAX_LICENSE_ID_LEN);
+        assert!(!r.allotment().is_empty() && r.allotment().len() <= MAX_ALLOTMENT_ID_LEN);
     }
 
     // Made from the input, read back.
@@ -66,5 +77,17 @@ fuzz_target!(|data: &[u8]| {
         let r = Receipt::open(&text).expect("a receipt made here reads back");
         assert_eq!(r.license(), id);
         assert!(r.names(&binding));
+    }
+    let seats = u32::from_be_bytes([salt[0], salt[1], salt[2], salt[3]]);
+    if let Ok(text) = SiteRequest::create(id, "v4.public.token", binding.clone(), seats, &key) {
+        let r = SiteRequest::open(&text).expect("a site request made here reads back");
+        assert_eq!((r.license(), r.seats(), r.site()), (id, seats, &key.public()));
+        assert!(r.proves_possession_of("v4.public.token"));
+        assert!(!r.proves_possession_of("v4.public.other"));
+    }
+    let end = client_verifier::Timestamp::from_unix(i64::from(seats));
+    if let Ok(text) = SiteReceipt::create(id, id, end, &key) {
+        let r = SiteReceipt::open(&text).expect("a site receipt made here reads back");
+        assert_eq!((r.license(), r.allotment(), r.leases_end()), (id, id, end));
     }
 });

@@ -67,6 +67,12 @@ fn as_lease(
             let _ = (e.name(), e.to_string());
         }
     }
+    // A site allotment is neither a license nor a lease.
+    if let Ok(a) = v.verify_allotment(token, NOW) {
+        assert!(a.nbf <= NOW && NOW < a.exp && a.seats > 0);
+        assert!(v.verify(token, device, NOW).is_err());
+        assert!(v.verify_lease(token, device, NOW).is_err());
+    }
 }
 
 fn as_claims(message: &[u8]) {
