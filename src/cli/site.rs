@@ -305,12 +305,13 @@ pub async fn serve(
         crate::server::open_store(&a.dir.join("db"), 16 << 20)
             .map_err(|e| CliError::negative(e.to_string()))?,
     );
-    let mut trusted: Vec<PublicKey> = terms
+    // The ISV's keys, for the programs' license tokens. Not the site key: its leases verify
+    // through the allotment they carry, and it signs nothing else.
+    let trusted: Vec<PublicKey> = terms
         .keys
         .iter()
         .filter_map(|k| PublicKey::from_paserk(k).ok())
         .collect();
-    trusted.push(key.public_key().clone());
     let service = Arc::new(
         Service::new(
             store.clone(),
@@ -319,7 +320,8 @@ pub async fn serve(
                 issuer: terms.iss.clone(),
                 freeze_days: 0,
                 require_fingerprint: false,
-                min_fingerprint_components: 1,
+                // licd's default: a lease binds to three of the machine's four components.
+                min_fingerprint_components: 3,
             },
         )
         .with_trusted(trusted)
