@@ -322,7 +322,13 @@ async fn the_whole_exchange_from_request_to_return() {
     assert!(from_licd.unwrap().contains("seat"), "licd had no seat left");
     assert!(from_site < 3);
 
-    // Release: the running server stops, the receipt gives the seats back.
+    // Someone who read the request in a proxy log has it answered again: licd now holds a
+    // newer allotment than the one the site runs.
+    let replayed = plant.join("replayed.txt");
+    allot(&d, &request, &replayed);
+
+    // Release: the running server stops, the receipt (naming the allotment the site ran) gives
+    // the seats back all the same.
     let (code, receipt, err) = site(&["release", "--dir", plant.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(receipt.starts_with("lsd1."), "{receipt}");
@@ -353,6 +359,10 @@ async fn the_whole_exchange_from_request_to_return() {
     // The allotment given back is never served again.
     let refused = SiteServer::start(&plant, &file, &[]).err().unwrap();
     assert!(refused.contains("was given back"), "{refused}");
+    // The one the replay got, issued seconds before the release, is not refused by the site
+    // (within the clock tolerance between licd and the site); one issued longer before is:
+    // the unit test `an_allotment_issued_before_the_release_is_not_served`.
+    assert!(replayed.exists());
     let audit =
         String::from_utf8_lossy(&d.licctl(&["licenses", "audit", "SITE-1"]).stdout).to_string();
     assert!(
@@ -539,27 +549,32 @@ async fn seats_are_never_allotted_twice_and_receipts_prove_their_site() {
     .await;
     assert_eq!(s, 400);
     assert_eq!(status().await, 1);
-    // The first allotment's receipt (superseded) returns nothing; the current one does.
-    let stale: Value = serde_json::from_slice(
+    // The request was sent twice (as anyone who read it in a proxy log can), so licd holds a
+    // newer allotment than the one the site runs. The site's receipt names the one it runs:
+    // it still gives the seats back, or they would be stranded until the newer one expires.
+    let running: Value = serde_json::from_slice(
         &client_verifier::danger::decode_unverified(&first)
             .unwrap()
             .message,
     )
     .unwrap();
-    let old = client_verifier::offline::state::OfflineState::open(&plant)
+    let receipt = client_verifier::offline::state::OfflineState::open(&plant)
         .unwrap()
-        .site_receipt(stale["jti"].as_str().unwrap(), Timestamp::now())
+        .site_receipt(running["jti"].as_str().unwrap(), Timestamp::now())
         .unwrap();
-    let (s, v) = post(&c, d.url("/v1/site/return"), json!({ "receipt": old })).await;
-    assert_eq!((s, v["returned"].as_bool()), (200, Some(false)), "{v}");
-    assert_eq!(status().await, 1);
-    let (s, v) = post(&c, d.url("/v1/site/return"), json!({ "receipt": own })).await;
+    let (s, v) = post(&c, d.url("/v1/site/return"), json!({ "receipt": receipt })).await;
     assert_eq!((s, v["returned"].as_bool()), (200, Some(true)), "{v}");
     assert_eq!(
         status().await,
         4,
         "no lease was signed: the seats are free at once"
     );
+    // The newer allotment's receipt, or the same one again: nothing more changes.
+    for again in [&own, &receipt] {
+        let (s, v) = post(&c, d.url("/v1/site/return"), json!({ "receipt": again })).await;
+        assert_eq!((s, v["returned"].as_bool()), (200, Some(false)), "{v}");
+    }
+    assert_eq!(status().await, 4);
 
     // The next new site is a transfer (the product allows one a year); the one after that is
     // refused, while the same site renewing is not a transfer.

@@ -208,9 +208,11 @@ fn check(a: &ServeArgs, now: Timestamp) -> Result<Checked, CliError> {
             "the allotment is bound to another machine: a site directory runs only where licd site init made its request; run licd site init here and ask the ISV for a new allotment".to_string()
         }));
     }
-    if returned(&a.dir)?.iter().any(|r| r == &terms.jti) {
+    // Given back, or issued before the site gave its seats back (the request answered again
+    // by anyone who held it): licd no longer counts those seats for this site.
+    if given_back(&terms, &returned(&a.dir)?, released_at(&a.dir)?) {
         return Err(CliError::negative(format!(
-            "allotment {} was given back (licd site release); run licd site init for a new one",
+            "allotment {} was given back, or issued before this site gave its seats back (licd site release); run licd site init and install the new allotment",
             terms.jti
         )));
     }
@@ -286,6 +288,29 @@ fn returned(dir: &Path) -> Result<Vec<String>, CliError> {
             "{}/returned: {e}",
             dir.display()
         ))),
+    }
+}
+
+/// Whether allotment `a` was given back by this site: named in a receipt (`returned`), or
+/// issued before the site last gave its seats back at `released` (Unix seconds, the site's
+/// clock), beyond the clock tolerance between the ISV's licd and the site.
+fn given_back(a: &AllotmentClaims, returned: &[String], released: Option<i64>) -> bool {
+    returned.iter().any(|r| r == &a.jti)
+        || released.is_some_and(|at| a.iat.unix() + CLOCK_TOLERANCE_SECS < at)
+}
+
+/// When this directory last gave its seats back (Unix seconds), if it did.
+fn released_at(dir: &Path) -> Result<Option<i64>, CliError> {
+    let path = dir.join("released-at");
+    match std::fs::read_to_string(&path) {
+        Ok(t) => t.trim().parse().map(Some).map_err(|_| {
+            CliError::negative(format!(
+                "{}: not a time; it holds when licd site release ran (remove it only if no release was ever made)",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CliError::negative(format!("{}: {e}", path.display()))),
     }
 }
 
@@ -472,6 +497,11 @@ fn release(dir: &Path) -> Result<String, CliError> {
     let receipt = state
         .site_receipt(&allotment, end)
         .map_err(|e| CliError::negative(format!("site receipt: {e}")))?;
+    crate::private_file::write_private(
+        &dir.join("released-at"),
+        Timestamp::now().unix().to_string().as_bytes(),
+    )
+    .map_err(|e| CliError::negative(format!("{}/released-at: {e}", dir.display())))?;
     let mut list = returned(dir)?;
     list.push(allotment);
     crate::private_file::write_private(
@@ -492,8 +522,59 @@ fn current_allotment(dir: &Path) -> Result<(String, String), CliError> {
     match (lines.next(), lines.next()) {
         (Some(l), Some(a)) if !l.is_empty() && !a.is_empty() => Ok((l.to_string(), a.to_string())),
         _ => Err(CliError::negative(format!(
-            "{}: not what licd site serve wrote",
+            "{}: not what licd site serve wrote; start licd site serve once with the allotment in use, then release again",
             path.display()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allotment_issued_before_the_release_is_not_served() {
+        let claims = |jti: &str, iat: i64| -> AllotmentClaims {
+            let binding =
+                client_verifier::Binding::new(&Fingerprint::parse("M|D|B|C").unwrap(), [1; 8]);
+            let at = Timestamp::from_unix(iat);
+            serde_json::from_value(serde_json::json!({
+                "iss": "acme", "jti": jti, "lic": "l", "status": "site",
+                "iat": at, "nbf": at, "exp": at.add_secs(86_400), "product": "P",
+                "sku": "s", "seats": 1, "site_key": "k", "binding": binding.encode(),
+                "entitlements": {}, "lease_secs": 60, "linger_secs": 0,
+                "borrow_max_days": 0, "keys": []
+            }))
+            .unwrap()
+        };
+        let released = Some(1_800_000_000);
+        let returned = vec!["a-1".to_string()];
+        // The allotment given back, whenever it was issued.
+        assert!(given_back(
+            &claims("a-1", 1_900_000_000),
+            &returned,
+            released
+        ));
+        // Another one issued well before the release (a replayed request's answer).
+        assert!(given_back(
+            &claims("a-2", 1_800_000_000 - 3_600),
+            &returned,
+            released
+        ));
+        // One issued around the release (clocks differ) or after it: a new allotment.
+        assert!(!given_back(
+            &claims("a-3", 1_800_000_000 - 60),
+            &returned,
+            released
+        ));
+        assert!(!given_back(
+            &claims("a-4", 1_800_000_100),
+            &returned,
+            released
+        ));
+        assert!(
+            !given_back(&claims("a-2", 1_700_000_000), &[], None),
+            "never released"
+        );
     }
 }

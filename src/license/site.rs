@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{TRANSFER_WINDOW_DAYS, Transfers};
 
+/// Most superseded allotments a site record remembers (a site renews monthly or so).
+pub const MAX_SUPERSEDED: usize = 16;
+
 /// Most site records a license keeps: the live ones and those returned within the transfer
 /// window, oldest returned dropped first beyond that.
 pub const MAX_SITE_RECORDS: usize = 64;
@@ -33,6 +36,11 @@ pub struct Site {
     pub binding: String,
     /// The current allotment's id (its token's `jti`).
     pub allotment: String,
+    /// The allotments this one replaced since the site last gave its seats back, newest last:
+    /// the site may still run one of them (the request was answered again, by anyone who
+    /// held it), and its receipt then names that one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<String>,
     /// Seats allotted.
     pub seats: u32,
     /// When the current allotment was signed.
@@ -159,6 +167,10 @@ pub fn record(sites: &mut Vec<Site>, mut site: Site, at: Timestamp) {
     if let Some(before) = sites.iter().find(|s| s.id == site.id && s.is_live()) {
         site.since = Some(before.since.unwrap_or(before.allotted));
         site.transfer |= before.transfer;
+        site.superseded = before.superseded.clone();
+        site.superseded.push(before.allotment.clone());
+        let extra = site.superseded.len().saturating_sub(MAX_SUPERSEDED);
+        site.superseded.drain(..extra);
     }
     sites.retain(|s| !(s.id == site.id && s.is_live()));
     sites.push(site);
@@ -179,6 +191,43 @@ pub fn record(sites: &mut Vec<Site>, mut site: Site, at: Timestamp) {
     }
 }
 
+/// What a site receipt naming `allotment`, signed by site `site_id`, gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptTarget {
+    /// The live record at this index: the allotment is its current one, or one it superseded
+    /// since the site last gave its seats back.
+    Live(usize),
+    /// The record at this index, given back already.
+    Returned(usize),
+    /// An allotment of this site from before it last gave its seats back: nothing.
+    Stale,
+    /// No allotment of this site.
+    Unknown,
+}
+
+/// Finds what a receipt of site `site_id` naming `allotment` is for ([`ReceiptTarget`]).
+pub fn receipt_target(sites: &[Site], site_id: &str, allotment: &str) -> ReceiptTarget {
+    let names = |s: &Site| s.allotment == allotment || s.superseded.iter().any(|a| a == allotment);
+    let mine = |s: &&Site| s.id == site_id;
+    if let Some(i) = sites
+        .iter()
+        .position(|s| mine(&s) && s.is_live() && names(s))
+    {
+        return ReceiptTarget::Live(i);
+    }
+    if let Some(i) = sites
+        .iter()
+        .rposition(|s| mine(&s) && !s.is_live() && names(s))
+    {
+        return ReceiptTarget::Returned(i);
+    }
+    if sites.iter().any(|s| mine(&s)) {
+        ReceiptTarget::Stale
+    } else {
+        ReceiptTarget::Unknown
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +242,7 @@ mod tests {
             key: format!("key-{id}"),
             binding: "b".into(),
             allotment: format!("{id}-1"),
+            superseded: Vec::new(),
             seats,
             allotted: t(0),
             since: None,
@@ -273,5 +323,33 @@ mod tests {
         );
         assert_eq!(seats_held(&sites, t(10), None), 3);
         assert_eq!(seats_held(&sites, t(1500), None), 2);
+    }
+
+    #[test]
+    fn a_receipt_gives_back_the_live_site_whichever_of_its_allotments_it_names() {
+        let mut sites = vec![site("a", 3, 1000)];
+        // Answered again (a replayed request): a-2 supersedes a-1, which the site still runs.
+        let mut again = site("a", 3, 1000);
+        again.allotment = "a-2".into();
+        record(&mut sites, again, t(10));
+        assert_eq!(receipt_target(&sites, "a", "a-1"), ReceiptTarget::Live(0));
+        assert_eq!(receipt_target(&sites, "a", "a-2"), ReceiptTarget::Live(0));
+        assert_eq!(receipt_target(&sites, "b", "a-1"), ReceiptTarget::Unknown);
+        // Given back, then allotted anew: a receipt of the old generation frees nothing new.
+        sites[0].returned = Some(t(20));
+        assert_eq!(
+            receipt_target(&sites, "a", "a-1"),
+            ReceiptTarget::Returned(0)
+        );
+        let mut anew = site("a", 2, 2000);
+        anew.allotment = "a-3".into();
+        record(&mut sites, anew, t(30));
+        assert!(sites.iter().any(|s| s.is_live() && s.superseded.is_empty()));
+        assert_eq!(
+            receipt_target(&sites, "a", "a-1"),
+            ReceiptTarget::Returned(0)
+        );
+        assert_eq!(receipt_target(&sites, "a", "a-3"), ReceiptTarget::Live(1));
+        assert_eq!(receipt_target(&sites, "a", "a-9"), ReceiptTarget::Stale);
     }
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::seats::refuse_superseded;
 use super::{Service, ServiceError};
 use crate::license::lease;
-use crate::license::site::{self, AllotRefused, Site};
+use crate::license::site::{self, AllotRefused, ReceiptTarget, Site};
 use crate::license::{License, Status};
 use crate::store::{AuditEvent, Batch};
 
@@ -149,6 +149,7 @@ impl Service {
                     key: site_key.to_paserk(),
                     binding: req.binding().encode(),
                     allotment: jti.clone(),
+                    superseded: Vec::new(),
                     seats: granted.seats,
                     allotted: at,
                     since: None,
@@ -215,35 +216,31 @@ impl Service {
             let mut l = tx.license(r.license()).await?.ok_or_else(not_ours)?;
             let site_id = key.id().to_string();
             let mut batch = Batch::default();
-            let Some(i) = l
-                .sites
-                .iter()
-                .position(|x| x.id == site_id && x.allotment == r.allotment())
-            else {
-                // The same site with a newer allotment: a replay of an old receipt.
-                if l.sites.iter().any(|x| x.id == site_id) {
-                    return Ok((
-                        batch,
-                        SiteReturned {
-                            license: l.id.clone(),
-                            seats: 0,
-                            free_at: now,
-                            new: false,
-                        },
-                    ));
+            let i = match site::receipt_target(&l.sites, &site_id, r.allotment()) {
+                ReceiptTarget::Live(i) => i,
+                ReceiptTarget::Returned(i) => {
+                    let x = &l.sites[i];
+                    let answer = SiteReturned {
+                        license: l.id.clone(),
+                        seats: x.seats,
+                        free_at: x.leases_end.unwrap_or(now).min(x.expires),
+                        new: false,
+                    };
+                    return Ok((batch, answer));
                 }
-                return Err(not_ours());
+                // A receipt from before the site last gave its seats back: a replay.
+                ReceiptTarget::Stale => {
+                    let answer = SiteReturned {
+                        license: l.id.clone(),
+                        seats: 0,
+                        free_at: now,
+                        new: false,
+                    };
+                    return Ok((batch, answer));
+                }
+                ReceiptTarget::Unknown => return Err(not_ours()),
             };
             let x = &mut l.sites[i];
-            if x.returned.is_some() {
-                let answer = SiteReturned {
-                    license: l.id.clone(),
-                    seats: x.seats,
-                    free_at: x.leases_end.unwrap_or(now).min(x.expires),
-                    new: false,
-                };
-                return Ok((batch, answer));
-            }
             let free_at = r.leases_end().max(now).min(x.expires);
             x.returned = Some(now);
             x.leases_end = Some(free_at);
