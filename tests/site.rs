@@ -372,6 +372,28 @@ async fn the_whole_exchange_from_request_to_return() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_license_allots_no_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let c = client();
+    let license = buy(&c, &d, "SITE-7", "4").await;
+    let request = init(&site_dir(dir.path(), "plant"), &license, &[]);
+    let frozen = common::v1(
+        &c,
+        &d,
+        &[
+            ("activity", "expireLicense"),
+            ("instanceId", "SITE-7"),
+            ("orderId", "SITE-7"),
+        ],
+    )
+    .await;
+    assert_eq!(frozen.code(), "000000", "{:?}", frozen.json);
+    let (s, v) = post(&c, d.url("/v1/site/allot"), json!({ "request": request })).await;
+    assert_eq!((s, v["error"].as_str()), (410, Some("frozen")), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_directory_copied_to_another_machine_does_not_serve() {
     let dir = tempfile::tempdir().unwrap();
     let d = start(dir.path());

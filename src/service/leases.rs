@@ -573,8 +573,9 @@ fn floating_terms(l: &License) -> Result<Floating, ServiceError> {
     })
 }
 
-/// Refuses a lease on a license that cannot be used at `at`: released, frozen or past its end.
-fn refuse_unusable(l: &License, at: Timestamp) -> Result<(), ServiceError> {
+/// Refuses a lease (or a site allotment) on a license that cannot be used at `at`: released,
+/// frozen or past its end.
+pub(super) fn refuse_unusable(l: &License, at: Timestamp) -> Result<(), ServiceError> {
     match l.status {
         Status::Released => Err(ServiceError::Revoked(l.id.clone())),
         Status::Frozen => Err(ServiceError::LeaseEnded {

@@ -12,9 +12,9 @@ use serde_json::json;
 
 use super::seats::refuse_superseded;
 use super::{Service, ServiceError};
+use crate::license::License;
 use crate::license::lease;
 use crate::license::site::{self, AllotRefused, ReceiptTarget, Site};
-use crate::license::{License, Status};
 use crate::store::{AuditEvent, Batch};
 
 /// Said for every site request that does not prove possession of a license licd issued.
@@ -48,13 +48,6 @@ pub struct SiteReturned {
     pub free_at: Timestamp,
     /// Whether this receipt did it (false: given back before, or superseded).
     pub new: bool,
-}
-
-impl SiteReturned {
-    /// Whether this receipt gave the seats back (for the page).
-    pub fn returned_now(&self) -> bool {
-        self.new
-    }
 }
 
 impl Service {
@@ -107,9 +100,8 @@ impl Service {
                 let mut batch = Batch::default();
                 let catalog = s.catalog();
                 let entry = catalog.lookup(&l.product, &l.sku);
-                if l.adopt_entry(entry.entry(), &s.issuer(), now)? {
-                    batch.licenses.push(l.clone());
-                }
+                // The record is written below whatever this changes.
+                l.adopt_entry(entry.entry(), &s.issuer(), now)?;
                 let Some(terms) = l.floating else {
                     return Err(ServiceError::Invalid(format!(
                         "license {}: its product is not floating (model = \"floating\" in the catalog); a site server shares floating seats only",
@@ -117,7 +109,7 @@ impl Service {
                     )));
                 };
                 let (at, leases) = tx.leases(&l.id).await?;
-                refuse_unusable(&l, at)?;
+                super::leases::refuse_unusable(&l, at)?;
                 let (in_use, _) = lease::occupancy(&leases, at, i64::from(terms.linger_secs));
                 let limit = entry
                     .entry()
@@ -175,7 +167,6 @@ impl Service {
                     }),
                 ));
                 tracing::info!(license = %l.id, site = %record.id, seats = record.seats, new, actor, "site allotted");
-                batch.licenses.retain(|x| x.id != l.id);
                 batch.licenses.push(l.clone());
                 Ok((batch, (l, record, new)))
             })
@@ -301,21 +292,5 @@ impl Service {
                 l.id, l.product
             ))
         })
-    }
-}
-
-/// Refuses an allotment of a license that cannot be used at `at`.
-fn refuse_unusable(l: &License, at: Timestamp) -> Result<(), ServiceError> {
-    match l.status {
-        Status::Released => Err(ServiceError::Revoked(l.id.clone())),
-        Status::Frozen => Err(ServiceError::Invalid(format!(
-            "license {} is frozen (expired or suspended by the marketplace); renew it to allot seats again",
-            l.id
-        ))),
-        Status::Active if at >= l.exp => Err(ServiceError::Invalid(format!(
-            "license {} ended at {}",
-            l.id, l.exp
-        ))),
-        Status::Active => Ok(()),
     }
 }
