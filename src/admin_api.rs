@@ -518,7 +518,8 @@ pub struct SiteReturnResponse {
     pub seats: u32,
     /// When they are free: the end of the last lease the site signed.
     pub free_at: client_verifier::Timestamp,
-    /// False when the allotment was given back before or superseded (nothing changed).
+    /// False when the allotment was given back before, or is from before the site's last
+    /// return (nothing changed).
     pub returned: bool,
 }
 

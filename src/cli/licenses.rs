@@ -628,7 +628,7 @@ async fn site(
                     );
                 } else {
                     say!(
-                        "license {}: nothing changed (given back before, or superseded by a newer allotment)",
+                        "license {}: nothing changed (given back before, or from before the site's last return)",
                         r.license
                     );
                 }

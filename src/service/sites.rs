@@ -46,7 +46,7 @@ pub struct SiteReturned {
     pub seats: u32,
     /// When they are free: when the last lease the site signed ends.
     pub free_at: Timestamp,
-    /// Whether this receipt did it (false: given back before, or superseded).
+    /// Whether this receipt did it (false: given back before, or from before the last return).
     pub new: bool,
 }
 
@@ -185,8 +185,9 @@ impl Service {
     /// Gives back the seats of the allotment a site receipt names, signed by that allotment's
     /// site key. Never refused for want of transfers (that would strand the seats): the next
     /// allotment is limited instead. The seats are free once the last lease the site signed
-    /// ends, as the receipt states (never later than the allotment). A receipt for an
-    /// allotment given back already, or superseded by a newer one, changes nothing.
+    /// ends, as the receipt states (never later than the allotment). The receipt may name the
+    /// site's current allotment or one it superseded since its last return (the site runs what
+    /// it installed); one given back already, or from before that return, changes nothing.
     pub async fn site_return(
         &self,
         receipt: &str,
