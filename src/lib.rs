@@ -17,6 +17,9 @@
 //! - [`http`]: the axum routers (marketplace callback, client API, air-gapped activation and its
 //!   `/activate` page, admin API, the web console, health, metrics) and the server loop with
 //!   rustls and graceful shutdown. Handlers are thin: extract, call the service, map the result.
+//! - [`i18n`]: English and 简体中文: the message catalogs (Project Fluent, `locales/`), the
+//!   reader's language from the switch's cookie or `Accept-Language`, times labelled in UTC or
+//!   China Standard Time.
 //! - [`job`]: the outbox job record (an upload or an order query owed to the marketplace).
 //! - [`keys`]: the signing key ring: one owner-only PASERK `k4.secret` file per ed25519 key in the
 //!   key directory, a `current` file naming the one that signs; loading with ssh-style permission
@@ -68,6 +71,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod i18n;
 pub mod job;
 pub mod keys;
 pub mod license;

@@ -221,6 +221,10 @@ impl App {
             trusted_proxies: config.trusted_proxies.clone().into(),
             refusals: Arc::new(crate::logsafe::RefusalLimiter::default()),
             v2_readings: config.v2_readings.clone().into(),
+            portal: Arc::new(http::portal::Portal::new(
+                service.portal_secret(),
+                tls.is_some(),
+            )),
         };
         let public = http::router(state, &config.callback_path, config.max_body_bytes);
         let admin = http::admin::router(AdminState {

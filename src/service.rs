@@ -15,6 +15,7 @@ mod facts;
 mod keys;
 mod leases;
 mod offline;
+mod portal;
 mod queries;
 mod reason;
 mod seats;
@@ -35,6 +36,7 @@ pub use leases::{
     Granted, LeaseCredential, LeaseRequest, MAX_INSTANCE_CHARS, Occupancy, license_of_lease,
 };
 pub use offline::{Deactivated, OfflineSeat};
+pub use portal::{NOT_OPENED, PortalAccess, PortalScope, PortalView};
 pub use queries::{AuditTrail, Dashboard, Gauges, LicenseDetail, LicenseFilter, LicensePage};
 pub use reason::{MAX_REASON_CHARS, Need, Reason};
 pub use seats::{Refreshed, Reissued, Seat};

@@ -380,6 +380,8 @@ pub async fn serve(
         trusted_proxies: Arc::new([]),
         refusals: Arc::new(crate::logsafe::RefusalLimiter::default()),
         v2_readings: Arc::new([]),
+        // The portal is not served in site mode.
+        portal: Arc::new(http::portal::Portal::new(service.portal_secret(), false)),
     };
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await

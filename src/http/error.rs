@@ -1,5 +1,8 @@
-//! The error body of the client and admin APIs: `{"error": "<kind>", "message": "<sentence>"}`
-//! with a fitting 4xx/5xx status (DESIGN §8). Marketplace callbacks never use it: they always
+//! The error body of the client and admin APIs: `{"error": "<kind>", "message": "<sentence>",
+//! "message_zh": "<句子>"}` with a fitting 4xx/5xx status (DESIGN §8). `error` is the stable code
+//! to act on; `message` says what happened in English, with the detail; `message_zh` is the
+//! catalog's sentence for the kind in 简体中文 (`crate::i18n::error_text`), which an
+//! application may show its user. Marketplace callbacks never use it: they always
 //! get HTTP 200 with a result code.
 
 use axum::Json;
@@ -28,6 +31,7 @@ pub struct ApiError {
 struct Body<'a> {
     error: &'a str,
     message: &'a str,
+    message_zh: String,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
@@ -68,6 +72,7 @@ impl IntoResponse for ApiError {
         let body = Body {
             error: self.error,
             message: &self.message,
+            message_zh: crate::i18n::error_text(crate::i18n::Lang::Zh, self.error),
             extra: self.extra.as_ref(),
         };
         let mut response = (self.status, Json(body)).into_response();

@@ -14,6 +14,8 @@ mod leases;
 mod marketplace;
 pub mod metrics;
 pub(crate) mod offline;
+pub(crate) mod pages;
+pub mod portal;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -81,6 +83,8 @@ pub struct AppState {
     pub refusals: Arc<RefusalLimiter>,
     /// The V2 signature readings accepted.
     pub v2_readings: Arc<[crate::marketplace::V2Reading]>,
+    /// The customer portal's session seal and sign-in limits.
+    pub portal: Arc<portal::Portal>,
 }
 
 /// The peer address of the connection a request came on, as a request extension.
@@ -179,6 +183,8 @@ pub fn router(state: AppState, callback_path: &str, max_body_bytes: usize) -> Ro
         .merge(client::router())
         .merge(leases::router())
         .merge(offline::router())
+        .merge(portal::router())
+        .merge(pages::router())
         .merge(health::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)

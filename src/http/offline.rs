@@ -17,19 +17,23 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use client_verifier::Timestamp;
 use client_verifier::offline::site::{SITE_RECEIPT_PREFIX, SITE_REQUEST_PREFIX};
 
 use super::client::answer;
 use super::error::ApiError;
+use super::pages::{
+    Reader, attachment, field, pasted_or_file, refusal_text, render, switch_href, text_fields,
+};
 use super::{AppState, Client, JsonBody};
 use crate::admin_api::{
     ActivateRequest, ActivateResponse, AllotResponse, DeactivateRequest, DeactivateResponse,
     SiteReturnResponse,
 };
+use crate::i18n::Lang;
 use crate::service::{Allotment, Deactivated, OfflineSeat, SiteReturned};
 
 pub(super) fn router() -> Router<AppState> {
@@ -122,50 +126,61 @@ async fn site_return(
 /// white space or a line or two of text.
 const MAX_FIELD_BYTES: usize = 4096;
 
-async fn page(State(st): State<AppState>) -> Response {
+async fn page(State(st): State<AppState>, Reader(l): Reader) -> Response {
     st.metrics.client("activate_page", 200);
-    html(StatusCode::OK, &ActivatePage::default(), None)
+    html(StatusCode::OK, &ActivatePage::new(l), None)
 }
 
-/// What the page's forms posted.
-#[derive(Default)]
+/// What the page's forms posted: `request` / `request_file`, `receipt` / `receipt_file` (a
+/// pasted text wins over a file), `download`.
 struct Posted {
     request: String,
     receipt: String,
     download: bool,
 }
 
+impl Posted {
+    fn of(fields: &[(String, String)]) -> Self {
+        Posted {
+            request: pasted_or_file(fields, "request", "request_file"),
+            receipt: pasted_or_file(fields, "receipt", "receipt_file"),
+            download: field(fields, "download") == "1",
+        }
+    }
+}
+
 async fn page_post(
     State(st): State<AppState>,
+    Reader(l): Reader,
     client: Client,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     let client = client.label;
-    let posted = match form {
-        Ok(m) => read_form(m).await,
-        Err(_) => Err(ApiError::bad_request(
-            "the form must be sent as multipart/form-data (the page's own forms are)",
-        )),
+    let posted = text_fields(form, 8, MAX_FIELD_BYTES)
+        .await
+        .map(|f| Posted::of(&f));
+    let refused = |e: ApiError, request: &str, receipt: &str| {
+        refusal_page(&st, l, e, request, receipt, &client)
     };
     let response = match posted {
-        Err(e) => refusal_page(&st, e, "", "", &client),
+        Err(e) => refused(e, "", ""),
         Ok(p) if is_site(&p.request, SITE_REQUEST_PREFIX) => {
             match st
                 .service
                 .site_allot(&p.request, ACTOR, Timestamp::now())
                 .await
             {
-                Ok(a) if p.download => download_allotment(&a),
+                Ok(a) if p.download => attachment(&a.license, "allotment", "txt", &a.token),
                 Ok(a) => html(
                     StatusCode::OK,
                     &ActivatePage {
                         allotted: Some(&a),
-                        request: p.request.trim(),
-                        ..ActivatePage::default()
+                        request: &p.request,
+                        ..ActivatePage::new(l)
                     },
                     None,
                 ),
-                Err(e) => refusal_page(&st, e.into(), &p.request, "", &client),
+                Err(e) => refused(e.into(), &p.request, ""),
             }
         }
         Ok(p) if is_site(&p.receipt, SITE_RECEIPT_PREFIX) => {
@@ -178,33 +193,33 @@ async fn page_post(
                     StatusCode::OK,
                     &ActivatePage {
                         site_returned: Some(&r),
-                        ..ActivatePage::default()
+                        ..ActivatePage::new(l)
                     },
                     None,
                 ),
-                Err(e) => refusal_page(&st, e.into(), "", &p.receipt, &client),
+                Err(e) => refused(e.into(), "", &p.receipt),
             }
         }
-        Ok(p) if !p.request.trim().is_empty() => {
+        Ok(p) if !p.request.is_empty() => {
             match st
                 .service
                 .offline_activate(&p.request, ACTOR, Timestamp::now())
                 .await
             {
-                Ok(seat) if p.download => download(&seat),
+                Ok(seat) if p.download => attachment(&seat.license, "license", "lic", &seat.token),
                 Ok(seat) => html(
                     StatusCode::OK,
                     &ActivatePage {
                         activated: Some(&seat),
-                        request: p.request.trim(),
-                        ..ActivatePage::default()
+                        request: &p.request,
+                        ..ActivatePage::new(l)
                     },
                     None,
                 ),
-                Err(e) => refusal_page(&st, e.into(), &p.request, "", &client),
+                Err(e) => refused(e.into(), &p.request, ""),
             }
         }
-        Ok(p) if !p.receipt.trim().is_empty() => {
+        Ok(p) if !p.receipt.is_empty() => {
             match st
                 .service
                 .offline_deactivate(&p.receipt, ACTOR, Timestamp::now())
@@ -214,21 +229,19 @@ async fn page_post(
                     StatusCode::OK,
                     &ActivatePage {
                         deactivated: Some(&d),
-                        ..ActivatePage::default()
+                        ..ActivatePage::new(l)
                     },
                     None,
                 ),
-                Err(e) => refusal_page(&st, e.into(), "", &p.receipt, &client),
+                Err(e) => refused(e.into(), "", &p.receipt),
             }
         }
-        Ok(_) => refusal_page(
-            &st,
+        Ok(_) => refused(
             ApiError::bad_request(
                 "paste a request (lor1.… or a site's lsr1.…) or a receipt (ldr1.… or lsd1.…), or choose its file",
             ),
             "",
             "",
-            &client,
         ),
     };
     st.metrics
@@ -236,62 +249,9 @@ async fn page_post(
     response
 }
 
-/// Reads the form's fields: `request` / `request_file`, `receipt` / `receipt_file` (a pasted
-/// text wins over a file), `download`. Unknown fields are ignored, as browsers may add some.
-async fn read_form(mut m: Multipart) -> Result<Posted, ApiError> {
-    let mut p = Posted::default();
-    let mut request_file = String::new();
-    let mut receipt_file = String::new();
-    let mut fields = 0;
-    while let Some(field) = m.next_field().await.map_err(|e| {
-        ApiError::bad_request(format!(
-            "the form: {}",
-            crate::logsafe::quoted_max(&e.body_text(), 120)
-        ))
-    })? {
-        fields += 1;
-        if fields > 8 {
-            return Err(ApiError::bad_request("the form has too many fields"));
-        }
-        let name = field.name().unwrap_or_default().to_string();
-        let bytes = field.bytes().await.map_err(|e| {
-            ApiError::bad_request(format!(
-                "the form: {}",
-                crate::logsafe::quoted_max(&e.body_text(), 120)
-            ))
-        })?;
-        if bytes.len() > MAX_FIELD_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!(
-                    "the field {} is longer than {MAX_FIELD_BYTES} bytes: is this the right file?",
-                    crate::logsafe::quoted_max(&name, 40)
-                ),
-            ));
-        }
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| ApiError::bad_request("a request or receipt is text; this file is not"))?;
-        match name.as_str() {
-            "request" => p.request = text,
-            "request_file" => request_file = text,
-            "receipt" => p.receipt = text,
-            "receipt_file" => receipt_file = text,
-            "download" => p.download = text == "1",
-            _ => {}
-        }
-    }
-    if p.request.trim().is_empty() {
-        p.request = request_file;
-    }
-    if p.receipt.trim().is_empty() {
-        p.receipt = receipt_file;
-    }
-    Ok(p)
-}
-
 fn refusal_page(
     st: &AppState,
+    l: Lang,
     e: ApiError,
     request: &str,
     receipt: &str,
@@ -300,20 +260,24 @@ fn refusal_page(
     if let Some(suppressed) = st.refusals.admit(std::time::Instant::now()) {
         tracing::info!(route = "activate_page", status = e.status.as_u16(), error = e.error, reason = %crate::logsafe::quoted(&e.message), client = %client, suppressed, "client request refused");
     }
+    let message = refusal_text(l, &e);
     let page = ActivatePage {
-        error: Some(&e.message),
+        error: Some(&message),
         request: request.trim(),
         receipt: receipt.trim(),
-        ..ActivatePage::default()
+        ..ActivatePage::new(l)
     };
     html(e.status, &page, e.retry_after)
 }
 
-/// The page (askama, which escapes every value): the forms, with an error above them; or what
-/// an activation or a deactivation did.
-#[derive(Template, Default)]
+/// The page (askama, which escapes every value) in the reader's language: the forms, with an
+/// error above them; or what an activation or a deactivation did.
+#[derive(Template)]
 #[template(path = "activate/page.html")]
 struct ActivatePage<'a> {
+    l: Lang,
+    /// The language switch's link back to this page.
+    switch: String,
     error: Option<&'a str>,
     activated: Option<&'a OfflineSeat>,
     deactivated: Option<&'a Deactivated>,
@@ -324,70 +288,36 @@ struct ActivatePage<'a> {
     receipt: &'a str,
 }
 
-/// A whole page, with headers that keep it from loading anything or being framed.
-fn html(status: StatusCode, page: &ActivatePage<'_>, retry_after: Option<u32>) -> Response {
-    let body = match page.render() {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "the activation page did not render");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+impl ActivatePage<'_> {
+    fn new(l: Lang) -> Self {
+        ActivatePage {
+            l,
+            switch: switch_href(l, "/activate"),
+            error: None,
+            activated: None,
+            deactivated: None,
+            allotted: None,
+            site_returned: None,
+            request: "",
+            receipt: "",
         }
-    };
-    let mut response = (status, body).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    crate::http::page_headers(h, CSP);
+    }
+}
+
+/// A whole page, with the public pages' headers.
+fn html(status: StatusCode, page: &ActivatePage<'_>, retry_after: Option<u32>) -> Response {
+    let mut response = render(status, page);
     if let Some(secs) = retry_after {
-        h.insert(header::RETRY_AFTER, secs.into());
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, secs.into());
     }
     response
 }
-
-/// What the page may load: nothing but its inline style.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Whether a form field holds a site request or receipt (`prefix`).
 fn is_site(text: &str, prefix: &str) -> bool {
     text.trim_start().starts_with(prefix)
-}
-
-/// The license file: the token, as an attachment named after the license.
-fn download(seat: &OfflineSeat) -> Response {
-    attachment(&seat.license, "license", "lic", &seat.token)
-}
-
-/// The allotment file, for `licd site serve --allotment`.
-fn download_allotment(a: &Allotment) -> Response {
-    attachment(&a.license, "allotment", "txt", &a.token)
-}
-
-/// `text` as an attachment named `<what>-<license>.<ext>` (the id reduced to safe characters).
-fn attachment(license: &str, what: &str, ext: &str, text: &str) -> Response {
-    let name: String = license
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    let mut response = (StatusCode::OK, format!("{text}\n")).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{what}-{name}.{ext}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    crate::http::page_headers(h, CSP);
-    response
 }
 
 #[cfg(test)]
@@ -410,12 +340,12 @@ mod tests {
                 error: Some(hostile),
                 request: hostile,
                 receipt: hostile,
-                ..ActivatePage::default()
+                ..ActivatePage::new(Lang::En)
             },
             ActivatePage {
                 activated: Some(&seat),
                 request: hostile,
-                ..ActivatePage::default()
+                ..ActivatePage::new(Lang::Zh)
             },
         ] {
             let html = page.render().unwrap();

@@ -152,7 +152,8 @@ impl Service {
         self.transact(async |s, tx| {
             let not_ours = || {
                 ServiceError::Invalid(
-                    "receipt: it does not match a seat taken by this machine's offline request".into(),
+                    "receipt: it does not match a seat taken by this machine's offline request"
+                        .into(),
                 )
             };
             let l = tx.license(r.license()).await?.ok_or_else(not_ours)?;
@@ -164,49 +165,68 @@ impl Service {
                         && Binding::decode(&a.binding).is_some_and(|b| r.names(&b))
                 })
                 .ok_or_else(not_ours)?;
-            if seat.revoked.is_some() {
-                return Err(ServiceError::AlreadyDeactivated {
-                    license: l.id.clone(),
-                    seat: seat.seat,
-                });
-            }
-            let before = s.transfers(&l, &seats, now);
-            if !before.may_give_back() {
-                return Err(ServiceError::TransfersExhausted {
-                    license: l.id.clone(),
-                    used: before.used,
-                    limit: before.limit,
-                });
-            }
-            let mut batch = Batch::default();
-            let mut freed = seat.clone();
-            freed.revoked = Some(now);
-            freed.deactivated = true;
-            if let Some(b) = Binding::decode(&freed.binding) {
-                batch.revocations.push((b.revocation_id(&l.id), now));
-            }
-            batch.audit.push(AuditEvent::new(
-                &l.id,
-                "deactivate",
+            give_back(
+                s,
+                &l,
+                &seats,
+                seat,
                 actor,
+                json!({ "seat": seat.seat, "offline": true }),
                 now,
-                json!({ "seat": freed.seat, "offline": true }),
-            ));
-            tracing::info!(license = %l.id, seat = freed.seat, actor, "seat given back by a deactivation receipt");
-            let transfers = Transfers {
-                pending: before.pending + 1,
-                ..before
-            };
-            let answer = Deactivated {
-                license: l.id.clone(),
-                seat: freed.seat,
-                transfers,
-            };
-            batch.activations.push(freed);
-            Ok((batch, answer))
+            )
         })
         .await
     }
+}
+
+/// The customer gives seat `seat` of `l` back (a deactivation receipt, or the portal): the seat
+/// is freed, its binding goes on the revocation list, and the next seat taken counts as a
+/// transfer. Refused, with the seat left where it is, when it is free already or when taking
+/// it again would exceed the license's transfers (`seats` is every seat the license had).
+pub(super) fn give_back(
+    s: &Service,
+    l: &License,
+    seats: &[Activation],
+    seat: &Activation,
+    actor: &str,
+    detail: serde_json::Value,
+    now: Timestamp,
+) -> Result<(Batch, Deactivated), ServiceError> {
+    if seat.revoked.is_some() {
+        return Err(ServiceError::AlreadyDeactivated {
+            license: l.id.clone(),
+            seat: seat.seat,
+        });
+    }
+    let before = s.transfers(l, seats, now);
+    if !before.may_give_back() {
+        return Err(ServiceError::TransfersExhausted {
+            license: l.id.clone(),
+            used: before.used,
+            limit: before.limit,
+        });
+    }
+    let mut batch = Batch::default();
+    let mut freed = seat.clone();
+    freed.revoked = Some(now);
+    freed.deactivated = true;
+    if let Some(b) = Binding::decode(&freed.binding) {
+        batch.revocations.push((b.revocation_id(&l.id), now));
+    }
+    batch
+        .audit
+        .push(AuditEvent::new(&l.id, "deactivate", actor, now, detail));
+    tracing::info!(license = %l.id, seat = freed.seat, actor, "seat given back by the customer");
+    let answer = Deactivated {
+        license: l.id.clone(),
+        seat: freed.seat,
+        transfers: Transfers {
+            pending: before.pending + 1,
+            ..before
+        },
+    };
+    batch.activations.push(freed);
+    Ok((batch, answer))
 }
 
 /// The token of `l` that a request proves possession of (`proves`), checked against the tokens

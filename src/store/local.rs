@@ -273,6 +273,13 @@ macro_rules! local_store {
             ) -> Result<bool, $crate::store::StoreError> {
                 <$t>::remember_nonce(self, nonce, expires)
             }
+            async fn remembered(
+                &self,
+                nonce: &str,
+                now: client_verifier::Timestamp,
+            ) -> Result<bool, $crate::store::StoreError> {
+                <$t>::remembered(self, nonce, now)
+            }
             async fn prune_nonces(
                 &self,
                 now: client_verifier::Timestamp,

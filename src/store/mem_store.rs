@@ -150,6 +150,10 @@ impl MemStore {
         Ok(true)
     }
 
+    pub(crate) fn remembered(&self, nonce: &str, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.lock().nonces.get(nonce).is_some_and(|e| *e >= now))
+    }
+
     pub(crate) fn claim(
         &self,
         key: &str,

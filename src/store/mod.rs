@@ -628,6 +628,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records a V2 nonce until `expires`; false if it was already recorded (a replay).
     async fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError>;
+    /// Whether `nonce` is recorded with an expiry at or after `now` (a read; it records
+    /// nothing).
+    async fn remembered(&self, nonce: &str, now: Timestamp) -> Result<bool, StoreError>;
     /// Forgets nonces that expired before `now`; returns how many.
     async fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError>;
 

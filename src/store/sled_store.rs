@@ -768,6 +768,13 @@ impl SledStore {
         Ok(swapped.is_ok())
     }
 
+    pub(crate) fn remembered(&self, nonce: &str, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self
+            .nonces
+            .get(nonce.as_bytes())?
+            .is_some_and(|v| expiry(&v) >= now.unix()))
+    }
+
     pub(crate) fn claim(
         &self,
         key: &str,

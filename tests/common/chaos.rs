@@ -132,6 +132,9 @@ impl Store for FaultyStore {
     async fn remember_nonce(&self, nonce: &str, expires: Timestamp) -> Result<bool, StoreError> {
         self.inner.remember_nonce(nonce, expires).await
     }
+    async fn remembered(&self, nonce: &str, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.remembered(nonce, now).await
+    }
     async fn prune_nonces(&self, now: Timestamp) -> Result<usize, StoreError> {
         self.inner.prune_nonces(now).await
     }

@@ -1474,6 +1474,21 @@ impl Store for PgStore {
         .await
     }
 
+    async fn remembered(&self, nonce: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let c = self.conn().await?;
+        timed(async {
+            let stmt = c
+                .prepare_cached("SELECT 1 FROM nonces WHERE nonce = $1 AND expires >= $2")
+                .await
+                .map_err(db)?;
+            Ok(c.query_opt(&stmt, &[&nonce.as_bytes(), &now.unix()])
+                .await
+                .map_err(db)?
+                .is_some())
+        })
+        .await
+    }
+
     async fn claim(&self, key: &str, until: Timestamp, now: Timestamp) -> Result<bool, StoreError> {
         let c = self.conn().await?;
         timed(async {

@@ -1,0 +1,191 @@
+# licd's messages in English. Every message here has a twin in zh-CN.ftl (a test checks).
+# Times are formatted by licd (UTC for English) and passed in as text.
+
+## Shared
+
+lang-switch = 简体中文
+
+## The customer portal
+
+portal-name = License portal
+portal-sign-out = Sign out
+portal-back = Back to your license
+portal-cancel = Cancel: change nothing
+portal-message-title = That did not work
+
+portal-login-title = Sign in to your license
+portal-login-intro = Sign in with what you already have from your purchase:
+portal-login-token = the license file (or its text) the seller sent you: it opens the whole license;
+portal-login-code = or the activation code (License 2.0) from the marketplace: it opens the whole license;
+portal-login-device = or the license installed on one machine: it opens that machine's seat only.
+portal-login-field = License or activation code
+portal-login-file = or the license file
+portal-login-button = Sign in
+portal-login-privacy = Nothing you paste is stored or logged. You are signed out after an hour.
+portal-signed-out = You are signed out.
+portal-ended = Your sign-in ended: { $reason }
+
+portal-error-not-opened = That is not a license or activation code this server issued, or it was replaced since. Paste the license as the seller sent it, or the activation code from the marketplace.
+portal-error-login-csrf = The sign-in form expired or did not come from this page. Try again.
+portal-error-session = You are not signed in, or your sign-in expired: nothing was changed. Sign in again.
+portal-error-csrf = This form did not come from your portal page (missing or wrong security token): nothing was changed.
+portal-error-too-many = Too many sign-in attempts from your network. Try again in { $seconds } seconds.
+portal-error-no-seat = This sign-in does not open that seat, or the seat is already free.
+
+portal-home-title = Your license
+portal-license-id = License
+portal-product = Product
+portal-edition = Edition
+portal-status = Status
+portal-status-active = Active
+portal-status-frozen = Frozen
+portal-status-expired = Expired
+portal-status-released = Revoked
+portal-valid-from = Valid from
+portal-valid-until = Valid until
+portal-perpetual = Perpetual (no end date)
+portal-freeze-explained = When the license ends without a renewal it is frozen: the software keeps working for { $days } more days, until { $until }, so you have time to renew on the marketplace.
+portal-scope-device = You signed in with the license of one machine: you see and manage that machine's seat only. Sign in with the license file the seller sent or with the activation code to see every seat.
+
+portal-seats = Seats (machines)
+portal-seats-count = { $count ->
+    [one] { $count } seat
+   *[other] { $count } seats
+}
+portal-seats-summary = { $held } of { $sold } seats in use.
+portal-no-seats = No machine has activated this license yet.
+portal-col-seat = Seat
+portal-col-how = Activated
+portal-col-taken = Since
+portal-col-seen = Last reported
+portal-col-state = State
+portal-how-online = online
+portal-how-online-transfer = online, as a transfer
+portal-how-offline = offline (request and license file)
+portal-how-offline-transfer = offline, as a transfer
+portal-not-recorded = not recorded
+portal-in-use = in use
+portal-free-link = Free this seat
+portal-freed-at = freed { $at }
+portal-transfers = Device transfers in the last 365 days: { $used } of { $limit } used, { $left } left.
+portal-freed-notice = Seat { $seat } is free: another machine can be activated with it.
+portal-freed-own = Seat { $seat } is free, and you are signed out: the license that opened this page no longer works on that machine.
+
+portal-devices = Devices
+portal-devices-help = Devices of an online-activation instance are managed by the marketplace: each device signs in here with its own license.
+portal-device-retired = retired
+
+portal-leases = Floating seats in use
+portal-no-leases = No floating seat is in use now.
+portal-col-instance = Program
+portal-col-lease-until = Until
+portal-borrowed = borrowed for offline use
+portal-sites = Site servers
+portal-col-site = Site
+portal-col-seats = Seats
+
+portal-actions = What you can do
+portal-download-link = Download your license file
+portal-exchange-link = Activate or free a machine without internet access
+
+portal-free-title = Free seat { $seat }?
+portal-free-what = Seat { $seat }, activated { $taken }, becomes free.
+portal-free-stops = The license on that machine stops working: it goes on the revocation list the software checks. Use this when the machine was replaced, reinstalled or lost.
+portal-free-transfer = Activating a machine on the free seat then counts as a device transfer: { $used } of { $limit } this year.
+portal-free-no-transfers = No device transfer is left this year ({ $used } of { $limit } used): the seat cannot be freed now. Ask the seller if a machine was lost.
+portal-free-own-seat = This is the seat of the machine you signed in with: you are signed out afterwards.
+portal-free-button = Free the seat
+
+portal-download-title = Download your license file
+portal-download-unbound = This is the license the seller issued, at its newest validity. Install it in the software on a machine, which then activates a seat.
+portal-download-bound = This is the license of the machine you signed in with, at its newest validity: it works on that machine only.
+portal-download-install = Keep the file private: whoever has it can activate a seat.
+portal-download-button = Download
+portal-no-file = There is no license file to download for this sign-in (a license bought with an activation code is activated in the software itself).
+
+portal-exchange-title = Machines without internet access
+portal-exchange-for = For license { $license }.
+portal-exchange-activate = Activate a machine
+portal-exchange-activate-help = The software on the machine shows an activation request that starts with lor1., or saves it to a file. Paste it or choose the file, then install the license file you get on that machine.
+portal-exchange-request = Activation request
+portal-exchange-or-file = or its file
+portal-exchange-activate-button = Get the license
+portal-exchange-activated = Seat { $seat } is activated for that machine. Install the license below on it.
+portal-exchange-download = Download the license file
+portal-exchange-token = License for that machine
+portal-exchange-return = Free a machine's seat
+portal-exchange-return-help = When you move the software, it gives a deactivation receipt that starts with ldr1.. Paste it or choose its file.
+portal-exchange-receipt = Deactivation receipt
+portal-exchange-return-button = Free the seat
+portal-exchange-deactivated = Seat { $seat } is free. Device transfers this year: { $used } of { $limit }.
+portal-exchange-whole-only = Only a sign-in with the license file the seller sent or with the activation code can activate machines.
+
+## Sentences for API errors (message_zh in /v1 error bodies; refusals on pages)
+
+error-other = The request could not be completed.
+error-already_deactivated = This seat was given back already.
+error-code_incomplete = The purchase behind this code is being completed by the seller; try again later.
+error-expired = The license or lease has expired.
+error-frozen = The license is frozen: renew it on the marketplace.
+error-internal = Something went wrong on the license server; try again later.
+error-invalid = The request is not valid.
+error-invalid_code = This is not a valid activation code.
+error-not_activated = This activation code has not been activated on the marketplace.
+error-not_delivered = The order behind this activation code has not been delivered yet.
+error-not_found = No such license, seat or record.
+error-refused = The marketplace refused this activation code.
+error-released = The license has been released: it no longer works.
+error-revoked = The license or this device's seat has been revoked.
+error-seats_taken = Every seat of this license is in use.
+error-superseded = This license was replaced by a newer one: use the newest license file.
+error-too_large = The request is too large.
+error-too_many_requests = Too many requests; wait a moment and try again.
+error-transfers_exhausted = No device transfer is left this year.
+error-unauthorized = Not signed in, or the credentials are wrong.
+error-unavailable = The license server is busy or unavailable; try again later.
+error-unknown_code = This activation code is not known.
+
+## The offline activation page (/activate)
+
+activate-title = License activation
+activate-done-title = Activated
+activate-done-new = This machine now holds seat { $seat } of license { $license }.
+activate-done-again = This machine already holds seat { $seat } of license { $license }: here is its license again, with the newest validity.
+activate-done-transfer = Taking this seat counted as a device transfer.
+activate-done-install = Install the license on the machine: download the file, or copy the text below into the application.
+activate-download = Download the license file
+activate-token = License for this machine
+activate-another = Activate another machine
+activate-back = Back
+activate-site-title = Site allotment
+activate-site-allotted = The site server may lease { $seats ->
+    [one] { $seats } seat
+   *[other] { $seats } seats
+} of license { $license } until { $until }.
+activate-site-renewed = This renews the site's allotment; the one before no longer counts.
+activate-site-install = Install it on the site server: download the file and start licd site serve --allotment FILE with it. Make a new request with licd site init before the date above.
+activate-site-download = Download the allotment file
+activate-site-allotment = Allotment
+activate-site-returned-title = Site seats given back
+activate-site-returned = The site's { $seats ->
+    [one] { $seats } seat
+   *[other] { $seats } seats
+} of license { $license } are free from { $at }, when the last lease it signed ends.
+activate-site-returned-again = Nothing changed: this site gave these seats back already.
+activate-returned-title = Seat given back
+activate-returned = Seat { $seat } of license { $license } is free: another machine can be activated with it.
+activate-returned-transfers = Device transfers in the last 365 days: { $used } of { $limit }.
+activate-error-title = That did not work
+activate-offline-title = Activate a machine without internet access
+activate-offline-help = Your application shows an activation request that starts with lor1., or saves it to a file. Paste it or choose the file, then download the license file and install it on that machine.
+activate-request = Activation request
+activate-or-file = or its file
+activate-button = Get the license
+activate-site-server-title = A site license server
+activate-site-server-help = A site server (licd site init) prints a request that starts with lsr1.: paste it in the activation request box above to get its allotment file. Its receipt (lsd1., from licd site release) goes in the box below to give the site's seats back.
+activate-return-title = Give a seat back
+activate-return-help = When you move the software to another machine, the application gives a deactivation receipt that starts with ldr1.. Paste it or choose its file to free the seat.
+activate-receipt = Deactivation receipt
+activate-return-button = Free the seat
+activate-portal-hint = A machine lost or replaced, and no receipt?
+activate-portal-link = Sign in to your license to free its seat.
