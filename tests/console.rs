@@ -6,54 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::forms::{Jar, hidden, no_redirects};
 use common::{Daemon, client, get_license, v1};
 use reqwest::StatusCode;
-
-/// A browser's cookie jar for one origin, by hand: name → value from `Set-Cookie`.
-#[derive(Default)]
-struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn take(&mut self, r: &reqwest::Response) -> Vec<String> {
-        let mut raw = Vec::new();
-        for v in r.headers().get_all("set-cookie") {
-            let v = v.to_str().unwrap().to_string();
-            let (pair, _) = v.split_once(';').unwrap_or((&v, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            self.0.retain(|(n, _)| n != name);
-            if !value.is_empty() {
-                self.0.push((name.to_string(), value.to_string()));
-            }
-            raw.push(v);
-        }
-        raw
-    }
-
-    fn header(&self) -> String {
-        self.0
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-/// A client that does not follow redirects, so the test sees them.
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The value of the hidden field `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
-    let at = html
-        .find(&format!("name=\"{name}\" value=\""))
-        .unwrap_or_else(|| panic!("no field {name} in {html}"));
-    let rest = &html[at + name.len() + 15..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
 
 struct Console {
     c: reqwest::Client,

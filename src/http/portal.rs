@@ -481,17 +481,45 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(
-    State(st): State<AppState>,
-    Reader(lang): Reader,
+/// A signed-in customer's form POST carrying the session's `csrf` token, as an extractor
+/// (last, as it reads the body); otherwise the page that says nothing was done.
+struct Acting {
+    s: Session,
+    access: PortalAccess,
+    lang: Lang,
     headers: HeaderMap,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let (s, access) = match actor(&st, &headers, lang, &csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    csrf: String,
+}
+
+impl axum::extract::FromRequest<AppState> for Acting {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let lang = super::pages::lang_of(&headers);
+        let csrf = Form::<CsrfForm>::from_request(req, st)
+            .await
+            .map(|Form(f)| f.csrf)
+            .unwrap_or_default();
+        let (s, access) = actor(st, &headers, lang, &csrf).await?;
+        Ok(Acting {
+            s,
+            access,
+            lang,
+            headers,
+            csrf,
+        })
+    }
+}
+
+async fn logout(State(st): State<AppState>, acting: Acting) -> Response {
+    let Acting {
+        s,
+        access,
+        lang,
+        headers,
+        csrf,
+    } = acting;
     let now = Timestamp::now();
     if let Err(e) = st
         .service
@@ -811,16 +839,16 @@ async fn confirm_free(
 
 async fn free_seat(
     State(st): State<AppState>,
-    Reader(lang): Reader,
-    headers: HeaderMap,
     Path(seat): Path<String>,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    acting: Acting,
 ) -> Response {
-    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let (s, access) = match actor(&st, &headers, lang, &csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let Acting {
+        s,
+        access,
+        lang,
+        headers,
+        csrf,
+    } = acting;
     let Ok(seat) = seat.parse::<u32>() else {
         return message_page(
             lang,
@@ -906,17 +934,10 @@ async fn confirm_download(
     render(StatusCode::OK, &page)
 }
 
-async fn download(
-    State(st): State<AppState>,
-    Reader(lang): Reader,
-    headers: HeaderMap,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let (_, access) = match actor(&st, &headers, lang, &csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn download(State(st): State<AppState>, acting: Acting) -> Response {
+    let Acting {
+        access, lang, csrf, ..
+    } = acting;
     match st
         .service
         .portal_license_file(&access, Timestamp::now())

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod fake_market;
+pub mod forms;
 pub mod pg;
 pub mod tls;
 

@@ -31,6 +31,7 @@ use serde::Deserialize;
 use super::AdminState;
 use super::licenses::{SCAN_BUDGET, parse_status};
 use crate::http::error::ApiError;
+use crate::http::pages::cookie_value;
 
 const SESSION_COOKIE: &str = "licd_console";
 const LOGIN_COOKIE: &str = "licd_console_login";
@@ -207,17 +208,6 @@ fn page(status: StatusCode, t: &impl Template) -> Response {
 
 /// What the console's pages may load: its own stylesheet, nothing else.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
 
 fn session(st: &AdminState, headers: &HeaderMap) -> Option<(String, Session)> {
     let id = cookie_value(headers, SESSION_COOKIE)?;
