@@ -433,7 +433,11 @@ mod tests {
 
     /// The directories whose templates are translated: every word they show comes from the
     /// catalogs. (The console and `/activate` join when they are translated.)
-    const TRANSLATED: &[&str] = &["templates/portal", "templates/activate"];
+    const TRANSLATED: &[&str] = &[
+        "templates/portal",
+        "templates/activate",
+        "templates/console",
+    ];
 
     fn files(dir: &str, ext: &str) -> Vec<(String, String)> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);

@@ -336,7 +336,7 @@ async fn the_dashboard_counts_what_the_store_keeps_and_follows_changes() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, page, _) = u.get("/console/licenses/biz-dash-2?done=freed").await;
     assert!(
-        page.contains("Seat freed") && page.contains("freed 20"),
+        page.contains("Seat freed") && page.contains(" UTC</td>") && page.contains("<td>freed "),
         "{page}"
     );
     let events = common::audit_events(&c, &d, "biz-dash-2").await;
@@ -551,7 +551,7 @@ async fn the_marketplace_page_shows_which_v2_reading_the_marketplace_signs_with(
     let mut u2 = Console::new(&d2);
     u2.sign_in(&d2, "alice").await;
     let (_, page, _) = u2.get("/console/marketplace").await;
-    assert!(page.contains("pinned to <strong>kit</strong>"), "{page}");
+    assert!(page.contains("pinned to kit (--v2-signature)"), "{page}");
     assert!(
         page.contains("<tr><td>kit</td><td class=\"num\">1</td>"),
         "{page}"
@@ -661,4 +661,58 @@ async fn a_floating_license_page_lists_its_leases_and_takes_one_back() {
         html.contains("Site servers") && html.contains("allotted until"),
         "{html}"
     );
+}
+
+#[tokio::test]
+async fn the_console_speaks_chinese_from_its_switch_and_escapes_in_both_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let mut p = get_license("CON-ZH", "biz-con-zh");
+    for (k, v) in p.iter_mut() {
+        if *k == "customerName" {
+            *v = "<script>alert(1)</script>";
+        }
+    }
+    let a = v1(&client(), &d, &p).await;
+    assert_eq!(a.code(), "000000", "{:?}", a.json);
+    let mut u = Console::new(&d);
+    u.sign_in(&d, "李雷").await;
+
+    // The switch is a parameter on any page: remembered in a cookie, the same page shown again.
+    let (status, _, location) = u.get("/console/licenses/biz-con-zh?lang=zh-CN").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/console/licenses/biz-con-zh"));
+    let (_, page, _) = u.get("/console/licenses/biz-con-zh").await;
+    assert!(page.contains("<html lang=\"zh-CN\">"), "{page}");
+    assert!(
+        page.contains("审计时间线") && page.contains("北京时间"),
+        "{page}"
+    );
+    assert!(page.contains("李雷"), "{page}");
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    let (_, board, _) = u.get("/console/").await;
+    assert!(board.contains("按状态统计许可证"), "{board}");
+    let (_, confirm, _) = u.get("/console/licenses/biz-con-zh/revoke").await;
+    assert!(confirm.contains("确认吊销许可证 biz-con-zh"), "{confirm}");
+    // A refusal in Chinese keeps licd's own words for support.
+    let (_, refused, _) = u
+        .post("/console/licenses/biz-con-zh/revoke", &[("csrf", "wrong")])
+        .await;
+    assert!(refused.contains("CSRF"), "{refused}");
+
+    // And back: English, escaped the same way. The switch never leaves the console.
+    let (_, _, location) = u.get("/console/?lang=en").await;
+    assert_eq!(location.as_deref(), Some("/console/"));
+    let (_, page, _) = u.get("/console/licenses/biz-con-zh").await;
+    assert!(
+        page.contains("Audit timeline") && page.contains(" UTC"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert"), "{page}");
+    let (status, _, _) = u.get("/console/?lang=xx").await;
+    assert_eq!(status, StatusCode::OK, "an unknown language is ignored");
 }

@@ -1,6 +1,7 @@
 //! The web console in a real browser (Debian's headless Chromium through chromedriver): sign
 //! in, find a license, revoke it through the confirmation, see it revoked and audited with the
-//! console user's name; and a screenshot of every page in `target/screenshots/console-*.png`.
+//! console user's name; switch to 简体中文 and back; and a screenshot of every page in
+//! `target/screenshots/console-*.png`.
 //!
 //! Needs `chromium` and `chromedriver`; `.ci/run` installs them and runs this with
 //! `--include-ignored`. Without them the test is listed as ignored.
@@ -87,6 +88,18 @@ async fn sign_in_find_a_license_revoke_it_and_see_it_audited() {
     b.wait_for("Licenses by status").await;
     b.screenshot("console-dashboard-tablet").await;
     b.resize(1280, 900).await;
+
+    // The switch in the header: 简体中文, every page, times in Beijing time; then back.
+    b.click("#lang-switch").await;
+    b.wait_for("按状态统计许可证").await;
+    b.screenshot("console-dashboard-zh").await;
+    b.go(&format!("{}/console/licenses/biz-web-11", d.admin_url()))
+        .await;
+    let html = b.wait_for("审计时间线").await;
+    assert!(html.contains("北京时间"), "{html}");
+    b.screenshot("console-license-zh").await;
+    b.click("#lang-switch").await;
+    b.wait_for("Audit timeline").await;
 
     // Signing out ends the session.
     b.click(".signout button").await;

@@ -12,7 +12,7 @@ mod common;
 
 use common::browser::{Browser, Driver, chromium_and_driver};
 use common::fake_market::{FakeCode, FakeMarket};
-use common::{Daemon, client, get_license, v1};
+use common::{client, get_license, v1};
 
 const MACHINE_A: &str = "04:7C:16:5E:E3:5D|SN-A|BOARD-A|BFEBFBFF00090672";
 const MACHINE_B: &str = "0B:11:22:33:44:55|SN-B|BOARD-B|BFEBFBFF000A0671";
@@ -85,7 +85,10 @@ async fn a_customer_frees_a_seat_in_both_languages_and_another_signs_in_with_a_c
     b.type_into("#license", &license).await;
     b.click("#sign-in").await;
     let html = b.wait_for("2 of 2 seats in use").await;
-    assert!(html.contains("Professional") && html.contains(" UTC"), "{html}");
+    assert!(
+        html.contains("Professional") && html.contains(" UTC"),
+        "{html}"
+    );
     shots(&b, "license", "en").await;
 
     // Free seat 0 through its confirmation; the transfer is counted.
@@ -111,7 +114,10 @@ async fn a_customer_frees_a_seat_in_both_languages_and_another_signs_in_with_a_c
     b.go(&d.url("/portal/")).await;
     b.click("#lang-switch").await;
     let html = b.wait_for("已使用 1 个席位").await;
-    assert!(html.contains("北京时间") && html.contains("已使用 1 个席位，共 2 个"), "{html}");
+    assert!(
+        html.contains("北京时间") && html.contains("已使用 1 个席位，共 2 个"),
+        "{html}"
+    );
     assert!(html.contains("已用 0 次，共 3 次，剩余 2 次"), "{html}");
     shots(&b, "license", "zh").await;
     b.go(&d.url("/portal/seats/1/free")).await;

@@ -227,12 +227,18 @@ pub(crate) fn pasted_or_file(fields: &[(String, String)], text: &str, file: &str
     }
 }
 
-/// What a refusal says to a reader of `lang`: the catalog's sentence for its kind, and in
-/// English the sentence licd wrote (which names the detail).
+/// What a refusal says to a reader of `lang`: in English the sentence licd wrote (which names
+/// the detail); in 简体中文 the catalog's sentence for its kind, then licd's sentence.
 pub(crate) fn refusal_text(lang: Lang, e: &ApiError) -> String {
     match lang {
         Lang::En => e.message.clone(),
-        Lang::Zh => crate::i18n::error_text(lang, e.error),
+        // The catalog's sentence, and licd's own words after it: they name the detail (which
+        // seat, which limit) that support will ask for.
+        Lang::Zh => format!(
+            "{}（{}）",
+            crate::i18n::error_text(lang, e.error),
+            e.message
+        ),
     }
 }
 

@@ -31,7 +31,8 @@ use serde::Deserialize;
 use super::AdminState;
 use super::licenses::{SCAN_BUDGET, parse_status};
 use crate::http::error::ApiError;
-use crate::http::pages::cookie_value;
+use crate::http::pages::{cookie_value, lang_of, refusal_text};
+use crate::i18n::Lang;
 
 const SESSION_COOKIE: &str = "licd_console";
 const LOGIN_COOKIE: &str = "licd_console_login";
@@ -53,6 +54,8 @@ struct Session {
     actor: String,
     csrf: String,
     expires: Instant,
+    /// The language of the request the session was looked up for (not kept).
+    lang: Lang,
 }
 
 impl ConsoleSessions {
@@ -76,6 +79,7 @@ impl ConsoleSessions {
             actor,
             csrf: random_token()?,
             expires: now + SESSION_TTL,
+            lang: Lang::En,
         };
         let mut all = self.lock();
         all.retain(|_, s| s.expires > now);
@@ -158,6 +162,7 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/console/outbox/{id}/retry", post(retry))
         .route("/console/products", get(products))
         .route("/console/marketplace", get(marketplace))
+        .route_layer(axum::middleware::from_fn(remember_lang))
 }
 
 // ---- plumbing: pages, sessions, CSRF ----
@@ -168,6 +173,10 @@ struct Chrome {
     actor: String,
     csrf: String,
     flash: String,
+    /// The reader's language.
+    l: Lang,
+    /// The language switch's link: this page, in the other language ([`remember_lang`]).
+    switch: String,
 }
 
 impl Chrome {
@@ -177,7 +186,49 @@ impl Chrome {
             actor: s.actor.clone(),
             csrf: s.csrf.clone(),
             flash: flash.to_string(),
+            ..Chrome::anonymous(s.lang)
         }
+    }
+
+    /// The frame of a page for someone not signed in.
+    fn anonymous(l: Lang) -> Self {
+        Chrome {
+            signed_in: false,
+            actor: String::new(),
+            csrf: String::new(),
+            flash: String::new(),
+            l,
+            switch: format!("?{LANG_PARAM}={}", l.other().tag()),
+        }
+    }
+}
+
+/// The query parameter of the language switch: `?lang=zh-CN` on any console page.
+const LANG_PARAM: &str = "lang";
+
+/// The language switch: a console page asked for with `?lang=TAG` remembers the language in
+/// the `licd_lang` cookie and shows the same page without the parameter (a redirect to this
+/// request's own path, never elsewhere).
+async fn remember_lang(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let chosen = req.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == LANG_PARAM)
+            .and_then(|(_, v)| Lang::parse(&v))
+    });
+    let path = req.uri().path();
+    match chosen {
+        Some(l) if path.starts_with("/console") && !path.contains("//") => {
+            let mut r = Redirect::to(path).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "{}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+                crate::i18n::LANG_COOKIE,
+                l.tag()
+            )) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        _ => next.run(req).await,
     }
 }
 
@@ -211,36 +262,29 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; f
 
 fn session(st: &AdminState, headers: &HeaderMap) -> Option<(String, Session)> {
     let id = cookie_value(headers, SESSION_COOKIE)?;
-    let s = st.console.get(&id, Instant::now())?;
+    let mut s = st.console.get(&id, Instant::now())?;
+    s.lang = lang_of(headers);
     Some((id, s))
 }
 
 /// A refusal page: 403 for a missing session or CSRF token, with a way back.
-fn refused(status: StatusCode, message: &str) -> Response {
+fn refused(l: Lang, status: StatusCode, message: &str) -> Response {
     let t = Refused {
-        c: Chrome {
-            signed_in: false,
-            actor: String::new(),
-            csrf: String::new(),
-            flash: String::new(),
-        },
+        c: Chrome::anonymous(l),
         message: message.to_string(),
         back: "/console/login".into(),
-        back_label: "Sign in",
+        back_label: l.t("console-sign-in"),
     };
     page(status, &t)
 }
 
 #[derive(Template)]
-#[template(
-    source = "{% extends \"console/base.html\" %}{% block title %}Refused{% endblock %}{% block content %}<h1>Refused</h1><p class=\"error\" role=\"alert\">{{ message }}</p><p><a href=\"{{ back }}\">{{ back_label }}</a></p>{% endblock %}",
-    ext = "html"
-)]
+#[template(path = "console/refused.html", ext = "html")]
 struct Refused {
     c: Chrome,
     message: String,
     back: String,
-    back_label: &'static str,
+    back_label: String,
 }
 
 /// The session of a page view, or a redirect to sign in.
@@ -255,15 +299,18 @@ fn viewer(st: &AdminState, headers: &HeaderMap) -> Result<Session, Response> {
 #[allow(clippy::result_large_err)]
 fn actor_of(st: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
     let Some((_, s)) = session(st, headers) else {
+        let l = lang_of(headers);
         return Err(refused(
+            l,
             StatusCode::FORBIDDEN,
-            "You are not signed in (or the session expired): nothing was changed.",
+            &l.t("console-error-session"),
         ));
     };
     if !crate::crypto::ct_eq(s.csrf.as_bytes(), csrf.as_bytes()) {
         return Err(refused(
+            s.lang,
             StatusCode::FORBIDDEN,
-            "This form did not come from the console page it should have (missing or wrong CSRF token): nothing was changed.",
+            &s.lang.t("console-error-csrf"),
         ));
     }
     Ok(s)
@@ -273,11 +320,20 @@ fn actor_of(st: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<Session,
 fn failed(s: &Session, e: ApiError, back: &str) -> Response {
     let t = Refused {
         c: Chrome::of(s, ""),
-        message: e.message,
+        message: refusal_text(s.lang, &e),
         back: back.to_string(),
-        back_label: "Back",
+        back_label: s.lang.t("console-back"),
     };
     page(e.status, &t)
+}
+
+/// A license's status in the reader's language.
+fn status_label(l: Lang, status: crate::license::Status) -> String {
+    l.t(match status {
+        crate::license::Status::Active => "console-status-active",
+        crate::license::Status::Frozen => "console-status-frozen",
+        crate::license::Status::Released => "console-status-released",
+    })
 }
 
 /// A path segment, percent-encoded.
@@ -285,18 +341,6 @@ fn seg(id: &str) -> String {
     form_urlencoded::byte_serialize(id.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
-}
-
-fn day(t: Timestamp) -> String {
-    t.to_rfc3339().chars().take(10).collect()
-}
-
-fn when(t: Timestamp) -> String {
-    t.to_rfc3339()
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_string()
-        + " UTC"
 }
 
 async fn stylesheet() -> Response {
@@ -328,17 +372,16 @@ struct Login {
     error: String,
 }
 
-fn login_form(st: &AdminState, status: StatusCode, name: &str, error: &str) -> Response {
+fn login_form(st: &AdminState, l: Lang, status: StatusCode, name: &str, error: &str) -> Response {
     let Some(token) = random_token() else {
-        return refused(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
+        return refused(
+            l,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no randomness available",
+        );
     };
     let t = Login {
-        c: Chrome {
-            signed_in: false,
-            actor: String::new(),
-            csrf: String::new(),
-            flash: String::new(),
-        },
+        c: Chrome::anonymous(l),
         login_csrf: token.clone(),
         name: name.to_string(),
         error: error.to_string(),
@@ -355,7 +398,7 @@ async fn login_page(State(st): State<AdminState>, headers: HeaderMap) -> Respons
     if session(&st, &headers).is_some() {
         return Redirect::to("/console/").into_response();
     }
-    login_form(&st, StatusCode::OK, "", "")
+    login_form(&st, lang_of(&headers), StatusCode::OK, "", "")
 }
 
 #[derive(Deserialize)]
@@ -373,21 +416,24 @@ async fn login(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
+    let l = lang_of(&headers);
     let Ok(Form(f)) = form else {
         return login_form(
             &st,
+            l,
             StatusCode::BAD_REQUEST,
             "",
-            "The form was not readable.",
+            &l.t("console-error-form"),
         );
     };
     let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !crate::crypto::ct_eq(expected.as_bytes(), f.csrf_login.as_bytes()) {
         return login_form(
             &st,
+            l,
             StatusCode::FORBIDDEN,
             &f.name,
-            "The sign-in form expired or did not come from this console. Try again.",
+            &l.t("console-error-login-csrf"),
         );
     }
     let name: String = f
@@ -400,9 +446,10 @@ async fn login(
     if name.is_empty() {
         return login_form(
             &st,
+            l,
             StatusCode::BAD_REQUEST,
             "",
-            "Give your name: the audit log records who acted.",
+            &l.t("console-error-name"),
         );
     }
     if !st.token.matches(f.token.trim()) {
@@ -416,10 +463,20 @@ async fn login(
             );
         }
         tokio::time::sleep(delay).await;
-        return login_form(&st, StatusCode::UNAUTHORIZED, &name, "Wrong admin token.");
+        return login_form(
+            &st,
+            l,
+            StatusCode::UNAUTHORIZED,
+            &name,
+            &l.t("console-error-token"),
+        );
     }
     let Some((id, _)) = st.console.start(format!("console:{name}"), Instant::now()) else {
-        return refused(StatusCode::SERVICE_UNAVAILABLE, "no randomness available");
+        return refused(
+            l,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no randomness available",
+        );
     };
     tracing::info!(actor = %crate::logsafe::quoted(&name), "console sign-in");
     let mut r = Redirect::to("/console/").into_response();
@@ -463,7 +520,8 @@ async fn logout(
 #[template(path = "console/dashboard.html")]
 struct Dashboard {
     c: Chrome,
-    statuses: Vec<(&'static str, u64)>,
+    /// (status, its name in the reader's language, licenses).
+    statuses: Vec<(&'static str, String, u64)>,
     status_chart: String,
     groups: Vec<(String, String, i64)>,
     callbacks_chart: String,
@@ -510,6 +568,13 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
         activations,
         expiring: expiring_days,
     } = board;
+    let l = s.lang;
+    // Hours are counted in UTC; each is shown in the reader's zone, labelled.
+    let hour = |h: &str| {
+        Timestamp::parse_rfc3339(&format!("{h}:00:00Z"))
+            .map(|t| l.time(t))
+            .unwrap_or_else(|| h.to_string())
+    };
     let hours = st.callback_hours.snapshot();
     // Every one of the last 48 hours gets a column, empty ones too, so the chart is a time axis.
     let totals: std::collections::HashMap<&str, u64> = hours
@@ -521,7 +586,7 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
         .map(|i| {
             let h = crate::store::hour_of(now.add_secs(-i * 3600));
             let n = totals.get(h.as_str()).copied().unwrap_or(0);
-            (h.replace('T', " ") + ":00", n)
+            (hour(&h), n)
         })
         .collect();
     let callback_hours = hours
@@ -533,27 +598,28 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
                 .map(|(c, n)| format!("{c}: {n}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            (h.replace('T', " ") + ":00", by_code, codes.values().sum())
+            (hour(h), by_code, codes.values().sum())
         })
         .collect();
     let statuses = vec![
-        ("active", counts.active),
-        ("frozen", counts.frozen),
-        ("released", counts.released),
+        ("active", l.t("console-status-active"), counts.active),
+        ("frozen", l.t("console-status-frozen"), counts.frozen),
+        ("released", l.t("console-status-released"), counts.released),
     ];
     let t = Dashboard {
         c: Chrome::of(&s, ""),
-        status_chart: bar_chart(&statuses, "Licenses by status"),
+        status_chart: bar_chart(&statuses, &l.t("console-by-status")),
         statuses,
         groups,
-        callbacks_chart: column_chart(&callbacks, "Callbacks per hour"),
+        callbacks_chart: column_chart(&callbacks, &l.t("console-callbacks-chart"), l),
         callback_hours,
         activations_chart: column_chart(
             &activations
                 .iter()
                 .map(|(d, n)| (d.clone(), u64::try_from(*n).unwrap_or(0)))
                 .collect::<Vec<_>>(),
-            "Activations per day",
+            &l.t("console-activations-chart"),
+            l,
         ),
         activations,
         expiring: expiring_days.iter().map(|(_, n)| n).sum(),
@@ -566,8 +632,8 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
 
 /// A horizontal bar chart as inline SVG, drawn here: labels and numbers are in the table beside
 /// it, so the chart is decoration (`aria-hidden`) and the page needs no script.
-fn bar_chart(rows: &[(&str, u64)], title: &str) -> String {
-    let max = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+fn bar_chart(rows: &[(&str, String, u64)], title: &str) -> String {
+    let max = rows.iter().map(|(_, _, n)| *n).max().unwrap_or(0).max(1);
     let height = 28 * rows.len() + 8;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 480 {height}\" role=\"img\" aria-label=\"{}\">",
@@ -575,10 +641,13 @@ fn bar_chart(rows: &[(&str, u64)], title: &str) -> String {
             .map(|e| e.to_string())
             .unwrap_or_default()
     );
-    for (i, (label, n)) in rows.iter().enumerate() {
+    for (i, (key, label, n)) in rows.iter().enumerate() {
         let y = 4 + i * 28;
         let w = (*n as f64 / max as f64 * 300.0).round() as u64;
-        let color = match *label {
+        let label = askama::filters::escape(label, askama::filters::Html)
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let color = match *key {
             "active" => "#1e7e34",
             "frozen" => "#b58100",
             _ => "#a40e26",
@@ -596,7 +665,7 @@ fn bar_chart(rows: &[(&str, u64)], title: &str) -> String {
 
 /// A column chart as inline SVG: one column per (label, value), first and last labels under
 /// the axis; the numbers are in the table beside it.
-fn column_chart(columns: &[(String, u64)], title: &str) -> String {
+fn column_chart(columns: &[(String, u64)], title: &str, l: Lang) -> String {
     let max = columns.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
     let width = 480usize;
     let step = if columns.is_empty() {
@@ -627,9 +696,10 @@ fn column_chart(columns: &[(String, u64)], title: &str) -> String {
                 .unwrap_or_default()
         };
         svg.push_str(&format!(
-            "<text x=\"0\" y=\"128\" font-size=\"12\" fill=\"#1b1b1b\">{}</text><text x=\"480\" y=\"128\" font-size=\"12\" text-anchor=\"end\" fill=\"#1b1b1b\">{}</text><text x=\"0\" y=\"10\" font-size=\"12\" fill=\"#1b1b1b\">max {max}</text>",
+            "<text x=\"0\" y=\"128\" font-size=\"12\" fill=\"#1b1b1b\">{}</text><text x=\"480\" y=\"128\" font-size=\"12\" text-anchor=\"end\" fill=\"#1b1b1b\">{}</text><text x=\"0\" y=\"10\" font-size=\"12\" fill=\"#1b1b1b\">{}</text>",
             esc(first),
-            esc(last)
+            esc(last),
+            esc(&l.t1("console-chart-max", "max", max))
         ));
     }
     svg.push_str("</svg>");
@@ -652,16 +722,17 @@ struct Licenses {
 /// One option of a select, marked when it is the current value.
 struct Choice {
     value: &'static str,
-    label: &'static str,
+    label: String,
     selected: bool,
 }
 
-fn choices(options: &[(&'static str, &'static str)], current: &str) -> Vec<Choice> {
+/// The options `(value, message id)` in `l`.
+fn choices(l: Lang, options: &[(&'static str, &'static str)], current: &str) -> Vec<Choice> {
     options
         .iter()
         .map(|&(value, label)| Choice {
             value,
-            label,
+            label: l.t(label),
             selected: value == current,
         })
         .collect()
@@ -670,7 +741,7 @@ fn choices(options: &[(&'static str, &'static str)], current: &str) -> Vec<Choic
 struct Row {
     id: String,
     href: String,
-    status: &'static str,
+    status: String,
     test: bool,
     customer: String,
     product: String,
@@ -748,16 +819,16 @@ async fn licenses(
         .map(|l| Row {
             id: l.id.clone(),
             href: seg(&l.id),
-            status: l.status.as_str(),
+            status: status_label(s.lang, l.status),
             test: l.test,
             customer: l.customer.clone(),
             product: l.product.clone(),
             edition: l.edition.clone().unwrap_or_default(),
             quantity: l.quantity,
             exp: if l.exp >= crate::license::PERPETUAL {
-                "never".into()
+                s.lang.t("console-never")
             } else {
-                day(l.exp)
+                s.lang.date(l.exp)
             },
         })
         .collect();
@@ -776,19 +847,21 @@ async fn licenses(
         c: Chrome::of(&s, ""),
         q: q.q.clone(),
         status_options: choices(
+            s.lang,
             &[
-                ("", "Any"),
-                ("active", "Active"),
-                ("frozen", "Frozen"),
-                ("released", "Released"),
+                ("", "console-any"),
+                ("active", "console-status-active"),
+                ("frozen", "console-status-frozen"),
+                ("released", "console-status-released"),
             ],
             &q.status,
         ),
         test_options: choices(
+            s.lang,
             &[
-                ("", "Test and real"),
-                ("real", "Real only"),
-                ("test", "Test only"),
+                ("", "console-test-and-real"),
+                ("real", "console-real-only"),
+                ("test", "console-test-only"),
             ],
             &q.test,
         ),
@@ -805,9 +878,11 @@ struct LicensePage {
     id: String,
     href: String,
     status: &'static str,
+    /// The status in the reader's language.
+    status_label: String,
     /// A License 2.0 code: its purchase can be repaired.
     is_code: bool,
-    fields: Vec<(&'static str, String)>,
+    fields: Vec<(String, String)>,
     seats: Vec<SeatRow>,
     devices: Vec<DeviceRow>,
     /// A floating license: its leases.
@@ -823,7 +898,7 @@ struct LicensePage {
 struct SeatRow {
     seat: u32,
     created: String,
-    how: &'static str,
+    how: String,
     state: String,
     live: bool,
 }
@@ -871,16 +946,16 @@ async fn license(
         Ok(s) => s,
         Err(r) => return r,
     };
+    let l10n = s.lang;
     let flash = match query.map(|Query(q)| q.done).ok().as_deref() {
-        Some("revoked") => "Revoked. The license is on the revocation list.",
-        Some("reissued") => "Reissued as a new revision; the customer's old bindings are revoked.",
-        Some("freed") => "Seat freed; its binding is on the revocation list.",
-        Some("repaired") => "Purchase recorded: product, order and seats as entered.",
-        Some("taken-back") => {
-            "Lease taken back: its renewals are refused; its seat is free when the lease expires."
-        }
-        _ => "",
+        Some("revoked") => l10n.t("console-done-revoked"),
+        Some("reissued") => l10n.t("console-done-reissued"),
+        Some("freed") => l10n.t("console-done-freed"),
+        Some("repaired") => l10n.t("console-done-repaired"),
+        Some("taken-back") => l10n.t("console-done-taken-back"),
+        _ => String::new(),
     };
+    let (when, day) = (|t| l10n.time(t), |t| l10n.date(t));
     let read = async {
         let detail = st.service.license_detail(&id).await?;
         let audit = st.service.audit_records(&id).await?;
@@ -908,14 +983,16 @@ async fn license(
             granted: when(x.granted),
             state: match (x.holds_seat(now, linger), x.released, x.force_released) {
                 (true, _, Some(_)) => {
-                    format!("taken back; seat free at {}", when(x.frees_at(linger)))
+                    l10n.t1("console-lease-taken-back", "at", when(x.frees_at(linger)))
                 }
                 (true, Some(_), _) => {
-                    format!("released; seat free at {}", when(x.frees_at(linger)))
+                    l10n.t1("console-lease-released", "at", when(x.frees_at(linger)))
                 }
-                (true, None, None) if x.borrowed => format!("borrowed until {}", when(x.expires)),
-                (true, None, None) => format!("in use until {}", when(x.expires)),
-                (false, _, _) => format!("ended {}", when(x.frees_at(linger))),
+                (true, None, None) if x.borrowed => {
+                    l10n.t1("console-lease-borrowed", "until", when(x.expires))
+                }
+                (true, None, None) => l10n.t1("console-lease-in-use", "until", when(x.expires)),
+                (false, _, _) => l10n.t1("console-lease-ended", "at", when(x.frees_at(linger))),
             },
             key: x
                 .id
@@ -931,71 +1008,81 @@ async fn license(
         .map(|r| r.seq)
         .collect();
     let chain = if broken.is_empty() {
-        format!(
-            "{} record(s); every record's hash matches its content and link.",
-            audit.len()
-        )
+        l10n.t1("console-chain-ok", "count", audit.len())
     } else {
-        format!("TAMPERED: record(s) {broken:?} do not match their hash.")
+        l10n.t1("console-chain-broken", "records", format!("{broken:?}"))
     };
     let fields = vec![
-        ("Kind", format!("{:?}", l.kind)),
         (
-            "Customer",
+            "console-field-kind",
+            l10n.t(match l.kind {
+                crate::license::Kind::Classic => "console-kind-classic",
+                crate::license::Kind::Online => "console-kind-online",
+                crate::license::Kind::Code => "console-kind-code",
+            }),
+        ),
+        (
+            "console-field-customer",
             match &l.customer_name {
                 Some(n) => format!("{} ({n})", l.customer),
                 None => l.customer.clone(),
             },
         ),
         (
-            "Product",
+            "console-field-product",
             if l.sku.is_empty() {
                 l.product.clone()
             } else {
                 format!("{} / {}", l.product, l.sku)
             },
         ),
-        ("Edition", l.edition.clone().unwrap_or_else(|| "-".into())),
-        ("Order", l.order.clone()),
-        ("Seats bought", l.quantity.to_string()),
         (
-            "Valid",
-            format!(
-                "{} to {}",
+            "console-field-edition",
+            l.edition.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("console-field-order", l.order.clone()),
+        ("console-field-seats", l.quantity.to_string()),
+        (
+            "console-field-valid",
+            l10n.t2(
+                "console-from-to",
+                "from",
                 day(l.nbf),
+                "to",
                 if l.exp >= crate::license::PERPETUAL {
-                    "never expires".into()
+                    l10n.t("console-never")
                 } else {
                     day(l.exp)
-                }
+                },
             ),
         ),
-        ("Revision", l.revision.to_string()),
+        ("console-field-revision", l.revision.to_string()),
         (
-            "Test order",
-            if l.test { "yes".into() } else { "no".into() },
+            "console-field-test",
+            l10n.t(if l.test { "console-yes" } else { "console-no" }),
         ),
         (
-            "Entitlements",
+            "console-field-entitlements",
             serde_json::to_string(&l.entitlements).unwrap_or_default(),
         ),
-        ("Updated", when(l.updated)),
+        ("console-field-updated", when(l.updated)),
     ];
+    let fields = fields.into_iter().map(|(k, v)| (l10n.t(k), v)).collect();
     let seats = seats
         .iter()
         .map(|a| SeatRow {
             seat: a.seat,
             created: when(a.created),
-            how: match (a.device_key.is_some(), a.transfer) {
-                (true, true) => "offline request, a transfer",
-                (true, false) => "offline request",
-                (false, true) => "online, a transfer",
-                (false, false) => "online",
-            },
+            how: l10n.t(match (a.device_key.is_some(), a.transfer) {
+                (true, true) => "console-how-offline-transfer",
+                (true, false) => "console-how-offline",
+                (false, true) => "console-how-online-transfer",
+                (false, false) => "console-how-online",
+            }),
             state: match (a.revoked, a.deactivated) {
-                (None, _) => "in use".into(),
-                (Some(t), true) => format!("given back {}", when(t)),
-                (Some(t), false) => format!("freed {}", when(t)),
+                (None, _) => l10n.t("console-in-use"),
+                (Some(t), true) => l10n.t1("console-given-back", "at", when(t)),
+                (Some(t), false) => l10n.t1("console-freed", "at", when(t)),
             },
             live: a.revoked.is_none(),
         })
@@ -1005,19 +1092,21 @@ async fn license(
         .map(|d| DeviceRow {
             event: d.event_id.clone(),
             fingerprint: d.fingerprint.clone(),
-            valid: format!(
-                "{} to {}",
+            valid: l10n.t2(
+                "console-from-to",
+                "from",
                 day(d.nbf),
+                "to",
                 if d.exp >= crate::license::PERPETUAL {
-                    "never".to_string()
+                    l10n.t("console-never")
                 } else {
                     day(d.exp)
-                }
+                },
             ),
             created: when(d.created),
             state: match d.revoked {
-                Some(t) => format!("revoked {}", when(t)),
-                None => "in use".into(),
+                Some(t) => l10n.t1("console-revoked-at", "at", when(t)),
+                None => l10n.t("console-in-use"),
             },
         })
         .collect();
@@ -1032,10 +1121,11 @@ async fn license(
         })
         .collect();
     let t = LicensePage {
-        c: Chrome::of(&s, flash),
+        c: Chrome::of(&s, &flash),
         href: seg(&l.id),
         id: l.id.clone(),
         status: l.status.as_str(),
+        status_label: status_label(l10n, l.status),
         is_code: l.code.is_some(),
         fields,
         seats,
@@ -1048,21 +1138,26 @@ async fn license(
             .map(|x| {
                 let state = match x.returned {
                     None if x.holds_seats(now) => {
-                        format!("allotted until {}", when(x.expires))
+                        l10n.t1("console-site-allotted", "until", when(x.expires))
                     }
-                    None => format!("allotment ended {}", when(x.expires)),
-                    Some(r) => format!(
-                        "given back {}; seats free at {}",
+                    None => l10n.t1("console-site-ended", "at", when(x.expires)),
+                    Some(r) => l10n.t2(
+                        "console-site-returned",
+                        "at",
                         when(r),
-                        when(x.leases_end.unwrap_or(r).min(x.expires))
+                        "free",
+                        when(x.leases_end.unwrap_or(r).min(x.expires)),
                     ),
                 };
                 (x.id.clone(), x.seats, state)
             })
             .collect(),
-        transfers: format!(
-            "{} of {} in the last 365 days",
-            transfers.used, transfers.limit
+        transfers: l10n.t2(
+            "console-transfers",
+            "used",
+            transfers.used,
+            "limit",
+            transfers.limit,
         ),
         chain,
         events,
@@ -1098,47 +1193,53 @@ impl Action {
 
     /// The confirmation: what the customer will experience.
     fn confirm(self, c: Chrome, id: &str) -> Confirm {
+        let l = c.l;
         let (title, consequence, button, needs_reason, needs_fingerprint) = match &self {
             Action::ReleaseLease(k) => (
-                format!("Take back lease {id}~{k}?"),
-                "The program holding this lease can no longer renew it: it keeps running until the lease expires (its token works offline until then), and the seat is free from that moment. Use it for a hung program or a machine that is gone; the customer's next lease request takes a free seat as usual.",
-                "Take the lease back",
+                l.t1(
+                    "console-confirm-release-title",
+                    "lease",
+                    format!("{id}~{k}"),
+                ),
+                "console-confirm-release",
+                "console-confirm-release-button",
                 true,
                 false,
             ),
             Action::RepairCode => (
-                format!("Enter the purchase of code license {id}?"),
-                "Use this when licd logged that a code's activation answer was lost: its devices are answered 'try again later' until the product, order and number of seats are known. Take them from the order in the Seller Console. An activated license is reminted with them; the customer's devices get it at their next refresh.",
-                "Record the purchase",
+                l.t1("console-confirm-repair-title", "license", id),
+                "console-confirm-repair",
+                "console-confirm-repair-button",
                 false,
                 false,
             ),
             Action::Revoke => (
-                format!("Revoke license {id}?"),
-                "The customer's software stops accepting this license as soon as it loads the revocation list (online at once; offline machines when they get the list), and refreshing it fails. This cannot be undone: a new purchase gets a new license.",
-                "Revoke the license",
+                l.t1("console-confirm-revoke-title", "license", id),
+                "console-confirm-revoke",
+                "console-confirm-revoke-button",
                 true,
                 false,
             ),
             Action::Reissue => (
-                format!("Reissue license {id} for a new machine?"),
-                "Every machine the license is bound to loses it (its binding goes on the revocation list) and every seat is freed; the license the customer holds now stops activating. Send the customer the reissued license shown afterwards in licctl licenses token, or bind it here to the new machine's fingerprint.",
-                "Reissue the license",
+                l.t1("console-confirm-reissue-title", "license", id),
+                "console-confirm-reissue",
+                "console-confirm-reissue-button",
                 true,
                 true,
             ),
             &Action::FreeSeat(n) => (
-                format!("Free seat {n} of license {id}?"),
-                "The machine on this seat loses the license (its binding goes on the revocation list: online at once, offline machines when they get the list), and another machine can take the seat. It does not count as one of the customer's transfers.",
-                "Free the seat",
+                l.t2("console-confirm-free-title", "seat", n, "license", id),
+                "console-confirm-free",
+                "console-confirm-free-button",
                 false,
                 false,
             ),
         };
+        let (consequence, button) = (l.t(consequence), l.t(button));
         Confirm {
             c,
             title,
-            consequence: consequence.into(),
+            consequence,
             action: self.path(id),
             button,
             back: format!("/console/licenses/{}", seg(id)),
@@ -1165,7 +1266,7 @@ impl Action {
             let l = st.service.license(id).await?;
             if l.status == crate::license::Status::Released {
                 return Err(ApiError::bad_request(format!(
-                    "License {id} is released already: there is nothing to revoke or reissue."
+                    "license {id} is released already: there is nothing to revoke or reissue"
                 )));
             }
         }
@@ -1217,7 +1318,7 @@ struct Confirm {
     title: String,
     consequence: String,
     action: String,
-    button: &'static str,
+    button: String,
     back: String,
     needs_reason: bool,
     needs_fingerprint: bool,
@@ -1255,7 +1356,8 @@ async fn perform(
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(f)) = form else {
-        return refused(StatusCode::BAD_REQUEST, "The form was not readable.");
+        let l = lang_of(headers);
+        return refused(l, StatusCode::BAD_REQUEST, &l.t("console-error-form"));
     };
     let s = match actor_of(st, headers, &f.csrf) {
         Ok(s) => s,
@@ -1382,9 +1484,10 @@ async fn outbox(
         Ok(s) => s,
         Err(r) => return r,
     };
+    let l = s.lang;
     let flash = match query.map(|Query(q)| q.done).ok().as_deref() {
-        Some("retried") => "Queued to run now.",
-        _ => "",
+        Some("retried") => l.t("console-done-retried"),
+        _ => String::new(),
     };
     let jobs = match st.service.jobs().await {
         Ok(j) => j,
@@ -1400,12 +1503,12 @@ async fn outbox(
             kind: j.task.action().to_string(),
             attempts: j.attempts,
             state: if j.dead {
-                "dead".into()
+                l.t("console-job-dead")
             } else if !api {
                 // Its due time may be long past: nothing runs it until the API is configured.
-                "waiting: the marketplace's open API is not configured (--marketplace-ak, --marketplace-sk-file)".into()
+                l.t("console-job-waiting")
             } else {
-                format!("pending, next {}", when(j.next_at))
+                l.t1("console-job-pending", "at", l.time(j.next_at))
             },
             error: j.last_error.clone().unwrap_or_default(),
         })
@@ -1413,7 +1516,7 @@ async fn outbox(
     page(
         StatusCode::OK,
         &Outbox {
-            c: Chrome::of(&s, flash),
+            c: Chrome::of(&s, &flash),
             jobs,
         },
     )
@@ -1495,7 +1598,7 @@ async fn products(State(st): State<AdminState>, headers: HeaderMap) -> Response 
         .chain(catalog.entries.iter())
         .map(|e| ProductRow {
             product: if e.product.is_empty() {
-                "(default)".into()
+                s.lang.t("console-default-entry")
             } else {
                 e.product.clone()
             },
@@ -1528,7 +1631,7 @@ struct Marketplace {
     c: Chrome,
     callback_path: String,
     public_tls: bool,
-    pinned: Option<&'static str>,
+    pinned: Option<String>,
     readings: Vec<ReadingRow>,
     started: String,
     advice: String,
@@ -1556,16 +1659,13 @@ async fn marketplace(State(st): State<AdminState>, headers: HeaderMap) -> Respon
         .map(|(name, r)| ReadingRow {
             name,
             count: r.count,
-            first: when(r.first),
-            last: when(r.last),
+            first: s.lang.time(r.first),
+            last: s.lang.time(r.last),
         })
         .collect();
     let advice = match (pinned, readings.as_slice()) {
-        (None, [only]) => format!(
-            "Only {0} has matched: pin it with --v2-signature {0}.",
-            only.name
-        ),
-        (None, [_, _, ..]) => "Several readings matched: the log names the first callback of each; find which sender uses which before pinning.".to_string(),
+        (None, [only]) => s.lang.t1("console-v2-pin", "reading", only.name),
+        (None, [_, _, ..]) => s.lang.t("console-v2-several"),
         _ => String::new(),
     };
     page(
@@ -1574,9 +1674,9 @@ async fn marketplace(State(st): State<AdminState>, headers: HeaderMap) -> Respon
             c: Chrome::of(&s, ""),
             callback_path: d.callback_path.clone(),
             public_tls: d.public_tls,
-            pinned,
+            pinned: pinned.map(str::to_string),
             readings,
-            started: when(d.started),
+            started: s.lang.time(d.started),
             advice,
             api: d.marketplace_api,
         },
