@@ -354,6 +354,23 @@ async fn forged_replaced_revoked_and_foreign_credentials_open_nothing() {
         assert!(!p.html.contains("<script>alert"), "echoed: {}", p.html);
         assert!(!p.cookies.iter().any(|c| c.starts_with("licd_portal=")));
     }
+    // This server's own key, a token naming this license for another product: refused (a key
+    // thief aside, only licd mints; the record decides what a license is).
+    let key = std::fs::read_dir(dir.path().join("keys"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .find_map(|t| client_verifier::SecretKey::from_paserk(t.trim()).ok())
+        .expect("the daemon's signing key");
+    let mut claims = d
+        .verifier()
+        .verify(&unbound, None, client_verifier::Timestamp::now())
+        .unwrap()
+        .claims()
+        .clone();
+    claims.product = "ANOTHER-PRODUCT".into();
+    let other_product = client_verifier::mint(&key, &claims).unwrap();
+    let p = b.sign_in(&other_product).await;
+    assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{}", p.html);
     // Nothing pasted reaches the log.
     assert!(!d.log().contains("SN-A") && !d.log().contains(&tampered[10..40]));
 
@@ -417,6 +434,18 @@ async fn a_session_cannot_reach_another_license_and_forms_need_their_tokens() {
     let (_, csrf_b) = b.open(&second).await;
     let p = a.post("/portal/license", &[("csrf", &csrf_b)]).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
+    // The offline exchange is an action too: without the token, nothing is activated.
+    let p = a
+        .post_multipart("/portal/exchange", &[("request", "lor1.x"), ("csrf", "")])
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN, "{}", p.html);
+    let p = a.post("/portal/logout", &[("csrf", &csrf_b)]).await;
+    assert_eq!(
+        p.status,
+        StatusCode::FORBIDDEN,
+        "another session's token signs nobody out"
+    );
+    assert_eq!(a.get("/portal/").await.status, StatusCode::OK);
     // A sign-in form without its cookie's token is refused.
     let mut c = Browser::new(&d, "en");
     let p = c

@@ -1162,6 +1162,99 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_page_escapes_what_came_from_a_customer_or_the_marketplace_in_both_languages() {
+        let hostile = r#"</td><script>alert("x")</script>"><img src=x onerror=y>&'"#;
+        for l in Lang::ALL {
+            let home = Home {
+                c: Chrome::new(l, "/portal/", Some(hostile)),
+                l,
+                license: hostile.into(),
+                product: hostile.into(),
+                edition: hostile.into(),
+                status: hostile.into(),
+                status_class: "good",
+                valid_from: hostile.into(),
+                valid_until: hostile.into(),
+                perpetual: false,
+                freeze_days: 15,
+                freeze_until: hostile.into(),
+                whole: true,
+                seats_sold: 2,
+                seats_held: 1,
+                seats: vec![SeatRow {
+                    seat: 0,
+                    held: false,
+                    how: hostile.into(),
+                    taken: hostile.into(),
+                    freed: hostile.into(),
+                    last_seen: hostile.into(),
+                    may_free: false,
+                }],
+                devices: vec![DeviceRow {
+                    taken: hostile.into(),
+                    until: hostile.into(),
+                    held: true,
+                }],
+                transfers_used: 0,
+                transfers_limit: 3,
+                transfers_left: 3,
+                floating: true,
+                leases: vec![LeaseRow {
+                    instance: hostile.into(),
+                    seat: 1,
+                    until: hostile.into(),
+                    borrowed: true,
+                }],
+                sites: vec![SiteRow {
+                    id: hostile.into(),
+                    seats: 1,
+                    until: hostile.into(),
+                }],
+                download: true,
+                notice: hostile.into(),
+            };
+            let pages = [
+                home.render().unwrap(),
+                exchange_view(
+                    l,
+                    hostile.into(),
+                    hostile,
+                    hostile.into(),
+                    hostile.into(),
+                    hostile.into(),
+                    hostile.into(),
+                )
+                .render()
+                .unwrap(),
+                MessagePage {
+                    c: Chrome::new(l, "/portal/", None),
+                    l,
+                    message: hostile.into(),
+                }
+                .render()
+                .unwrap(),
+                LoginPage {
+                    c: Chrome::new(l, "/portal/login", None),
+                    l,
+                    login_csrf: hostile.into(),
+                    error: hostile.into(),
+                }
+                .render()
+                .unwrap(),
+            ];
+            for html in pages {
+                assert!(
+                    !html.contains("<script>")
+                        && !html.contains("<img")
+                        && !html.contains("</td><script"),
+                    "{html}"
+                );
+                assert!(html.contains("&lt;script&gt;"), "{html}");
+            }
+        }
+    }
+
+    #[test]
     fn a_session_cookie_cannot_be_made_or_changed_without_the_key() {
         let p = Portal::new([7; 32], false);
         let now = Timestamp::parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
