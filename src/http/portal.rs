@@ -550,6 +550,41 @@ async fn logout(State(st): State<AppState>, acting: Acting) -> Response {
     r
 }
 
+/// A signed-in customer's page view, as an extractor: the session and the license as it sees
+/// it now; otherwise the sign-in page (no session), or the page that says why the session
+/// ended.
+struct Viewing {
+    s: Session,
+    access: PortalAccess,
+    view: PortalView,
+    lang: Lang,
+    csrf: String,
+}
+
+impl axum::extract::FromRequestParts<AppState> for Viewing {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        st: &AppState,
+    ) -> Result<Self, Response> {
+        let headers = &parts.headers;
+        let lang = super::pages::lang_of(headers);
+        let Some((s, access)) = session(st, headers).await else {
+            return Err(Redirect::to("/portal/login").into_response());
+        };
+        let view = view_of(st, headers, lang, &access).await?;
+        let csrf = st.portal.csrf(&s.sid);
+        Ok(Viewing {
+            s,
+            access,
+            view,
+            lang,
+            csrf,
+        })
+    }
+}
+
 // ---- the license ----
 
 /// A seat as the page lists it.
@@ -623,17 +658,15 @@ struct HomeQuery {
 
 async fn home(
     State(st): State<AppState>,
-    Reader(lang): Reader,
-    headers: HeaderMap,
     q: Result<axum::extract::Query<HomeQuery>, axum::extract::rejection::QueryRejection>,
+    Viewing {
+        s,
+        access,
+        view: v,
+        lang,
+        ..
+    }: Viewing,
 ) -> Response {
-    let Some((s, access)) = session(&st, &headers).await else {
-        return Redirect::to("/portal/login").into_response();
-    };
-    let v = match view_of(&st, &headers, lang, &access).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let notice = match q.ok().and_then(|q| q.0.freed) {
         Some(n) => lang.t1("portal-freed-notice", "seat", n),
         None => String::new(),
@@ -775,19 +808,15 @@ struct Confirm {
 }
 
 async fn confirm_free(
-    State(st): State<AppState>,
-    Reader(lang): Reader,
-    headers: HeaderMap,
     Path(seat): Path<String>,
+    Viewing {
+        access,
+        view: v,
+        lang,
+        csrf,
+        ..
+    }: Viewing,
 ) -> Response {
-    let Some((s, access)) = session(&st, &headers).await else {
-        return Redirect::to("/portal/login").into_response();
-    };
-    let v = match view_of(&st, &headers, lang, &access).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let csrf = st.portal.csrf(&s.sid);
     let held = seat
         .parse::<u32>()
         .ok()
@@ -898,18 +927,14 @@ async fn free_seat(
 // ---- the license file ----
 
 async fn confirm_download(
-    State(st): State<AppState>,
-    Reader(lang): Reader,
-    headers: HeaderMap,
+    Viewing {
+        access,
+        view: v,
+        lang,
+        csrf,
+        ..
+    }: Viewing,
 ) -> Response {
-    let Some((s, access)) = session(&st, &headers).await else {
-        return Redirect::to("/portal/login").into_response();
-    };
-    let v = match view_of(&st, &headers, lang, &access).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let csrf = st.portal.csrf(&s.sid);
     if !v.download {
         return message_page(
             lang,
@@ -973,17 +998,10 @@ struct Exchange {
 }
 
 async fn exchange_page(
-    State(st): State<AppState>,
-    Reader(lang): Reader,
-    headers: HeaderMap,
+    Viewing {
+        access, lang, csrf, ..
+    }: Viewing,
 ) -> Response {
-    let Some((s, access)) = session(&st, &headers).await else {
-        return Redirect::to("/portal/login").into_response();
-    };
-    if let Err(r) = view_of(&st, &headers, lang, &access).await {
-        return r;
-    }
-    let csrf = st.portal.csrf(&s.sid);
     if access.scope != PortalScope::License {
         return message_page(
             lang,
