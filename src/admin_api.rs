@@ -589,3 +589,81 @@ mod tests {
         assert_eq!(back.transfers, detail.transfers);
     }
 }
+
+/// One event of `GET /admin/v1/events`, as a client reads it (the server writes
+/// [`crate::events::Event`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedEvent {
+    /// Its number in the log: from 1, without gaps.
+    pub seq: u64,
+    /// Its stable id, for de-duplication.
+    pub id: String,
+    /// Its type (`license.renewed`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The version of the event list.
+    pub version: u32,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The license.
+    pub license: String,
+    /// Who.
+    pub actor: String,
+    /// The audit record's action.
+    pub action: String,
+    /// A marketplace dial test.
+    pub test: bool,
+    /// A stale replay that changed nothing.
+    pub stale: bool,
+    /// What the record says.
+    pub data: serde_json::Value,
+    /// The record's hash.
+    pub hash: String,
+    /// The previous record's hash.
+    pub prev: String,
+}
+
+/// `GET /admin/v1/events?after=SEQ&limit=N&wait=SECS`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventsResponse {
+    /// The events after `after`, oldest first.
+    pub events: Vec<FeedEvent>,
+    /// What to pass as `after` next.
+    pub next: u64,
+    /// The newest event's seq when the page was read.
+    pub head: u64,
+}
+
+/// `GET /admin/v1/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhooksResponse {
+    /// The webhooks file, `null` when none is configured.
+    pub source: Option<String>,
+    /// Each endpoint and where it stands.
+    pub endpoints: Vec<crate::webhooks::EndpointState>,
+}
+
+/// `POST /admin/v1/webhooks/{name}/replay`: send again every event after `after`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// The seq after which events are sent again (0: the whole log).
+    pub after: u64,
+}
+
+/// `POST /admin/v1/webhooks/{name}/test`: how the test delivery went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookTestResponse {
+    /// Whether the endpoint answered 2xx.
+    pub ok: bool,
+    /// Its HTTP status, when it answered 2xx.
+    pub status: Option<u16>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Milliseconds from sending to the answer.
+    pub millis: u64,
+}
+
+/// The longest long poll of `GET /admin/v1/events` (`wait`), in seconds: under licctl's 60 s
+/// request timeout and any proxy's usual one.
+pub const MAX_WAIT_SECS: u64 = 30;

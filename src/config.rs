@@ -90,8 +90,9 @@ pub struct ServeArgs {
     /// LICD_MARKETPLACE_SK may hold the key itself instead.
     #[arg(long, env = "LICD_MARKETPLACE_SK_FILE", value_name = "FILE")]
     pub marketplace_sk_file: Option<PathBuf>,
-    /// Seconds before the first retry of a failed marketplace call (upload, order query);
-    /// doubles per attempt up to 15 minutes, 30 attempts [default: 5]
+    /// Seconds before the first retry of a failed marketplace call (upload, order query) or
+    /// webhook delivery; doubles per attempt up to 15 minutes (marketplace calls: 30 attempts;
+    /// webhooks: until delivered, moved or skipped) [default: 5]
     #[arg(long, env = "LICD_OUTBOX_RETRY_SECS", value_name = "SECS")]
     pub outbox_retry_secs: Option<u64>,
     /// Non-empty components (of MAC|disk|mainboard|CPU) a fingerprint needs before
@@ -103,6 +104,10 @@ pub struct ServeArgs {
     /// product and SKU; see packaging/products.toml. Reloaded on SIGHUP [default: none]
     #[arg(long, env = "LICD_PRODUCTS", value_name = "FILE")]
     pub products: Option<PathBuf>,
+    /// Webhook endpoints (TOML, `[[webhook]]` with name, url, secret_file, events): each event
+    /// is POSTed to them, signed; see docs/events.md. Reloaded on SIGHUP [default: none]
+    #[arg(long, env = "LICD_WEBHOOKS", value_name = "FILE")]
+    pub webhooks: Option<PathBuf>,
     /// Seconds between two checks of a License 2.0 code with the marketplace, made when a
     /// device refreshes (the marketplace asks for one a day; shorter only to test) [default: 86400]
     #[arg(long, env = "LICD_CODE_CHECK_SECS", value_name = "SECS")]
@@ -236,6 +241,7 @@ struct FileServe {
     min_fingerprint_components: Option<u8>,
     code_check_secs: Option<i64>,
     products: Option<PathBuf>,
+    webhooks: Option<PathBuf>,
     trusted_proxy: Option<Vec<String>>,
     v2_signature: Option<String>,
     max_connections: Option<usize>,
@@ -330,6 +336,8 @@ pub struct Config {
     pub code_check_secs: i64,
     /// The product catalog file, if any.
     pub products: Option<PathBuf>,
+    /// The webhooks file, if any.
+    pub webhooks: Option<PathBuf>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
     /// The V2 signature readings accepted (all unless one is pinned).
@@ -578,6 +586,7 @@ impl Config {
             ),
             min_fingerprint_components,
             products: args.products.clone().or(f.products),
+            webhooks: args.webhooks.clone().or(f.webhooks),
             code_check_secs: args
                 .code_check_secs
                 .or(f.code_check_secs)

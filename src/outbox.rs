@@ -59,7 +59,7 @@ impl RetryPolicy {
 }
 
 /// A jitter factor in `[0.5, 1.0]`.
-fn jitter() -> f64 {
+pub(crate) fn jitter() -> f64 {
     let r = crate::crypto::random_bytes::<2>().map_or(0, u16::from_le_bytes);
     0.5 + f64::from(r) / f64::from(u16::MAX) / 2.0
 }

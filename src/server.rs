@@ -193,6 +193,12 @@ impl App {
             Some(path) => crate::catalog::Catalog::load(path)?,
             None => crate::catalog::Catalog::default(),
         };
+        let webhooks = match &config.webhooks {
+            Some(path) => crate::webhooks::WebhookConfig::load(path).map_err(ServeError::Config)?,
+            None => crate::webhooks::WebhookConfig::default(),
+        };
+        let node = crate::webhooks::node_id(&config.data_dir)
+            .map_err(io(format!("node id in {}", config.data_dir.display())))?;
         let service = Arc::new(
             Service::new(
                 store.clone(),
@@ -210,6 +216,7 @@ impl App {
             .with_key_revocations(keys.key_revocations())
             .with_code_check_secs(config.code_check_secs)
             .with_catalog(catalog)
+            .with_webhooks(webhooks, config.outbox_retry, node)
             .with_marketplace(api.clone()),
         );
         let metrics = Arc::new(Metrics::new());
@@ -323,6 +330,8 @@ impl App {
         }
         let pruner = tokio::spawn(prune_nonces(store.clone()));
         let reloader = tokio::spawn(reload_on_sighup(service.clone(), hangups));
+        // Events committed before a crash are in the log, after their endpoint's cursor: sent now.
+        let senders = tokio::spawn(crate::webhooks::run(service.clone()));
         let worker = tokio::spawn(
             Worker::new(
                 service.clone(),
@@ -377,6 +386,7 @@ impl App {
         // An upload cut off here is retried after the restart: the job stays in the outbox until
         // the marketplace has acknowledged it.
         worker.abort();
+        senders.abort();
         pruner.abort();
         reloader.abort();
         // Every answer was already flushed; this makes the last background writes durable too.
@@ -533,8 +543,11 @@ async fn reload_on_sighup(service: Arc<Service>, hangups: Hangups) {
     #[cfg(unix)]
     if let Some(mut hup) = hangups {
         while hup.recv().await.is_some() {
-            // The outcome is logged by the service.
+            // The outcomes are logged by the service and the hub.
             let _ = service.reload_catalog();
+            if service.webhooks().config().source.is_some() {
+                let _ = service.webhooks().reload();
+            }
         }
     }
     #[cfg(not(unix))]

@@ -11,6 +11,7 @@
 mod callbacks;
 mod codes;
 mod delivery;
+mod events;
 mod facts;
 mod keys;
 mod leases;
@@ -30,6 +31,7 @@ use tokio::sync::Notify;
 pub use crate::license::NewPurchase;
 pub use callbacks::Outcome;
 pub use codes::{CodeRepair, CodeSeat};
+pub use events::EventPage;
 pub use facts::{StoreFacts, store_facts};
 pub use keys::Resigned;
 pub use leases::{
@@ -425,6 +427,13 @@ pub struct Service {
     site: Option<Arc<SiteMode>>,
     /// The keys it revokes: a token one of them signed is honoured only if licd minted it.
     revoked_keys: Vec<String>,
+    /// Woken after every commit that added audit records: the event feed's long polls and the
+    /// webhook senders wait on it (and poll, for commits of other nodes).
+    events_wake: Arc<Notify>,
+    /// The webhook endpoints and this node's delivery counts.
+    webhooks: Arc<crate::webhooks::Hub>,
+    /// Readers of the event feed waiting for an event now.
+    feed_waits: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Service {
@@ -466,8 +475,35 @@ impl Service {
             root_chain: Vec::new(),
             key_revocations: None,
             revoked_keys: Vec::new(),
+            events_wake: Arc::new(Notify::new()),
+            webhooks: Arc::default(),
+            feed_waits: tokio::sync::Semaphore::new(events::FEED_WAITERS),
             key,
         }
+    }
+
+    /// Delivers events to the endpoints of `config` (the runner is [`crate::webhooks::run`]),
+    /// retrying a failed delivery after `first_retry` and doubling, as node `node`
+    /// ([`crate::webhooks::node_id`]).
+    pub fn with_webhooks(
+        mut self,
+        config: crate::webhooks::WebhookConfig,
+        first_retry: std::time::Duration,
+        node: String,
+    ) -> Self {
+        self.webhooks = Arc::new(crate::webhooks::Hub::new(config, first_retry, node));
+        self
+    }
+
+    /// The webhook endpoints and this node's delivery counts.
+    pub fn webhooks(&self) -> &crate::webhooks::Hub {
+        &self.webhooks
+    }
+
+    /// What a commit with audit records wakes: wait on it (having called `enable` on the
+    /// `notified` future before looking at the log), and poll too for other nodes' commits.
+    pub fn events_wake(&self) -> Arc<Notify> {
+        self.events_wake.clone()
     }
 
     /// Uses `catalog` for entitlements, editions and per-product settings.
@@ -723,6 +759,7 @@ impl Service {
         let (mut batch, answer) = result?;
         record_minted(&mut batch, minted);
         let queued = batch.jobs.iter().any(|j| j.attempts == 0 && !j.dead);
+        let audited = !batch.audit.is_empty();
         if batch.is_empty() {
             drop(tx);
         } else {
@@ -731,6 +768,9 @@ impl Service {
         self.store.flush().await?;
         if queued {
             self.outbox_wake.notify_one();
+        }
+        if audited {
+            self.events_wake.notify_waiters();
         }
         Ok(answer)
     }

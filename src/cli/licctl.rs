@@ -101,6 +101,16 @@ pub enum Command {
     /// Example: licctl outbox list --dead
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// The event feed: every change to every license, in order, with its hash link.
+    ///
+    /// Example: licctl events tail --follow
+    #[command(subcommand)]
+    Events(super::events::EventsCommand),
+    /// Webhook endpoints (licd serve --webhooks FILE): their state; test, replay, skip, reload.
+    ///
+    /// Example: licctl webhooks replay crm --after 1200
+    #[command(subcommand)]
+    Webhooks(super::events::WebhooksCommand),
     /// Verify any license token offline and print every claim and the verdict.
     ///
     /// Example: licctl verify v4.public.eyJ… --public-key k4.public.… --product OFFI123 --local
@@ -234,6 +244,8 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
         }
         Command::Leases(c) => licenses::run(&cli.admin, AdminCommand::Leases(c), cli.json),
         Command::Site(c) => licenses::run(&cli.admin, AdminCommand::Site(c), cli.json),
+        Command::Events(c) => super::events::run_events(&cli.admin, c, cli.json),
+        Command::Webhooks(c) => super::events::run_webhooks(&cli.admin, c, cli.json),
         Command::Offline(c) => match super::offline::run_local(&c, cli.json) {
             Some(done) => done,
             None => licenses::run(&cli.admin, AdminCommand::Offline(c), cli.json),

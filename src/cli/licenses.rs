@@ -44,7 +44,7 @@ pub struct AdminArgs {
 }
 
 impl AdminArgs {
-    fn client(&self) -> Result<AdminClient, CliError> {
+    pub(super) fn client(&self) -> Result<AdminClient, CliError> {
         Ok(AdminClient::resolve(
             self.admin_url.as_deref(),
             self.admin_token_file.as_deref(),
@@ -1226,7 +1226,7 @@ async fn outbox_retry(c: &AdminClient, a: &JobArg, json: bool) -> Result<(), Cli
 
 /// An answer of the admin API read as its type; one that does not fit comes from another
 /// version of licd.
-fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, CliError> {
+pub(super) fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, CliError> {
     serde_json::from_value(v).map_err(|e| {
         CliError::negative(format!(
             "the daemon's answer is not what this licctl reads ({e}): use licctl of the same version as licd"

@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod doctor;
+pub mod events;
 pub mod keys;
 pub mod lease_load;
 pub mod licctl;

@@ -30,6 +30,11 @@ async fn ready(State(st): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    let states = crate::webhooks::states(&st.service, client_verifier::Timestamp::now())
+        .await
+        .ok();
+    st.metrics
+        .record_webhooks(&st.service.webhooks().counts(), states.as_deref());
     (
         [(
             header::CONTENT_TYPE,

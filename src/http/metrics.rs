@@ -33,6 +33,11 @@ struct OutboxLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProductLabels {
     product: String,
 }
@@ -64,6 +69,10 @@ pub struct Metrics {
     leases: Family<ProductLabels, Gauge>,
     lease_refusals: Family<ProductLabels, Counter>,
     readings: Family<ReadingLabels, Counter>,
+    webhook_deliveries: Family<EndpointLabels, Counter>,
+    webhook_failures: Family<EndpointLabels, Counter>,
+    webhook_behind: Family<EndpointLabels, Gauge>,
+    webhook_failing: Family<EndpointLabels, Gauge>,
     /// Callbacks per hour and result code, for the console.
     pub hours: Arc<CallbackHours>,
     /// V2 signature readings seen, for the console and `licd doctor`.
@@ -258,8 +267,36 @@ impl Metrics {
             "V2 callbacks whose signature checked out, by the reading that matched (license2, saas, kit): pin the one the marketplace uses with --v2-signature",
             readings.clone(),
         );
+        let webhook_deliveries = Family::<EndpointLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Events this node delivered to each webhook endpoint (answered 2xx) since start",
+            webhook_deliveries.clone(),
+        );
+        let webhook_failures = Family::<EndpointLabels, Counter>::default();
+        registry.register(
+            "webhook_failures",
+            "Failed deliveries to each webhook endpoint by this node since start (each is retried)",
+            webhook_failures.clone(),
+        );
+        let webhook_behind = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "webhook_behind_events",
+            "Events in the log after each webhook endpoint's cursor: its backlog",
+            webhook_behind.clone(),
+        );
+        let webhook_failing = Family::<EndpointLabels, Gauge>::default();
+        registry.register(
+            "webhook_failing",
+            "1 when a webhook endpoint has failed for 3 days or more (licctl webhooks list)",
+            webhook_failing.clone(),
+        );
         Metrics {
             registry,
+            webhook_deliveries,
+            webhook_failures,
+            webhook_behind,
+            webhook_failing,
             callbacks,
             latency,
             licenses,
@@ -315,6 +352,40 @@ impl Metrics {
         self.client
             .get_or_create(&ClientLabels { route, status })
             .inc();
+    }
+
+    /// Takes the webhook senders' counts of this node and the endpoints' state (none when the
+    /// store did not answer: the last values stand).
+    pub fn record_webhooks(
+        &self,
+        counts: &[(String, crate::webhooks::Counts)],
+        states: Option<&[crate::webhooks::EndpointState]>,
+    ) {
+        for (name, c) in counts {
+            let labels = EndpointLabels {
+                endpoint: name.clone(),
+            };
+            let d = self.webhook_deliveries.get_or_create(&labels);
+            d.inc_by(c.delivered.saturating_sub(d.get()));
+            let f = self.webhook_failures.get_or_create(&labels);
+            f.inc_by(c.failed.saturating_sub(f.get()));
+        }
+        if let Some(states) = states {
+            // An endpoint removed from the file leaves the gauges.
+            self.webhook_behind.clear();
+            self.webhook_failing.clear();
+            for e in states {
+                let labels = EndpointLabels {
+                    endpoint: e.name.clone(),
+                };
+                self.webhook_behind
+                    .get_or_create(&labels)
+                    .set(i64::try_from(e.behind).unwrap_or(i64::MAX));
+                self.webhook_failing
+                    .get_or_create(&labels)
+                    .set(i64::from(e.state == "failing"));
+            }
+        }
     }
 
     /// The text exposition format; `unlisted` is the service's count of purchases of products

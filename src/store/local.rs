@@ -106,7 +106,8 @@ impl<S: LocalReads> Transaction for LocalTx<S> {
 /// Implements [`LocalReads`] and the async [`Store`](super::Store) for a local store `$t` whose
 /// inherent methods of the same names do the work: `license`, `order`, `applied`, `device`,
 /// `devices_for`, `activations`, `leases`, `licenses_page`, `counts`, `stats`, `revoked`,
-/// `is_revoked`, `apply`, `audit_for`, `verify_audit_chain`, `remember_nonce`,
+/// `is_revoked`, `apply`, `audit_for`, `verify_audit_chain`, `audit_after`, `audit_head`,
+/// `cursor`, `swap_cursor`, `remember_nonce`,
 /// `prune_nonces`, `claim`, `release_claim`, `jobs`, `due_jobs`, `job`, `disk_bytes`, `first_audit_at`, `dump`,
 /// plus `flush_async`, `writable_now`, `snapshot_side` and a `turn` field (its lock).
 macro_rules! local_store {
@@ -265,6 +266,30 @@ macro_rules! local_store {
                 &self,
             ) -> Result<Result<u64, u64>, $crate::store::StoreError> {
                 <$t>::verify_audit_chain(self)
+            }
+            async fn audit_after(
+                &self,
+                seq: u64,
+                limit: usize,
+            ) -> Result<Vec<$crate::store::AuditRecord>, $crate::store::StoreError> {
+                <$t>::audit_after(self, seq, limit)
+            }
+            async fn audit_head(&self) -> Result<u64, $crate::store::StoreError> {
+                <$t>::audit_head(self)
+            }
+            async fn cursor(
+                &self,
+                name: &str,
+            ) -> Result<Option<Vec<u8>>, $crate::store::StoreError> {
+                <$t>::cursor(self, name)
+            }
+            async fn swap_cursor(
+                &self,
+                name: &str,
+                old: Option<&[u8]>,
+                new: &[u8],
+            ) -> Result<bool, $crate::store::StoreError> {
+                <$t>::swap_cursor(self, name, old, new)
             }
             async fn remember_nonce(
                 &self,

@@ -37,6 +37,7 @@ struct Inner {
     revocation_seq: u64,
     audit: Vec<AuditRecord>,
     nonces: BTreeMap<String, Timestamp>,
+    cursors: BTreeMap<String, Vec<u8>>,
     counts: StatusCounts,
     stats: BTreeMap<String, i64>,
 }
@@ -353,6 +354,41 @@ impl MemStore {
             .filter(|r| r.event.license_id == license_id)
             .cloned()
             .collect())
+    }
+
+    pub(crate) fn audit_after(
+        &self,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let s = self.lock();
+        // Records are numbered from 1 with no gaps: record `seq + 1` sits at index `seq`.
+        let start = usize::try_from(seq)
+            .unwrap_or(usize::MAX)
+            .min(s.audit.len());
+        Ok(s.audit[start..].iter().take(limit).cloned().collect())
+    }
+
+    pub(crate) fn audit_head(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().audit.last().map_or(0, |r| r.seq))
+    }
+
+    pub(crate) fn cursor(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().cursors.get(name).cloned())
+    }
+
+    pub(crate) fn swap_cursor(
+        &self,
+        name: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        if s.cursors.get(name).map(Vec::as_slice) != old {
+            return Ok(false);
+        }
+        s.cursors.insert(name.to_string(), new.to_vec());
+        Ok(true)
     }
 
     pub(crate) fn disk_bytes(&self) -> Result<u64, StoreError> {

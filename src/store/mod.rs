@@ -623,6 +623,25 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_for(&self, license_id: &str) -> Result<Vec<AuditRecord>, StoreError>;
     /// Checks the whole audit chain; returns the number of records, or the first broken seq.
     async fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError>;
+    /// The audit records after `seq`, oldest first, at most `limit`: a page of the event feed.
+    async fn audit_after(&self, seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The newest audit record's seq; 0 while the log is empty.
+    async fn audit_head(&self) -> Result<u64, StoreError>;
+
+    // --- consumers' cursors over the audit log (webhook endpoints) ----------------------------
+
+    /// Cursor `name` as last saved. Cursors are not in dumps or backups: like nonces, no
+    /// commit writes them.
+    async fn cursor(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Saves `new` as cursor `name` if it still holds `old` (`None`: no cursor yet), in one
+    /// atomic step; whether it did. Two writers (a node's sender, an operator's replay) cannot
+    /// overwrite each other unseen.
+    async fn swap_cursor(
+        &self,
+        name: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
 
     // --- V2 nonces --------------------------------------------------------------------------
 

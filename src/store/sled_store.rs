@@ -64,6 +64,9 @@ pub struct SledStore {
     leases: Tree,
     outbox: Tree,
     nonces: Tree,
+    /// Consumers' cursors over the audit log (name -> bytes). Not a collection of backups or
+    /// dumps: a restored log starts its consumers again at its head.
+    cursors: Tree,
     flusher: Arc<Flusher>,
     /// The first write I/O error. sled refuses every later write after one (it keeps the
     /// error until the database is reopened), even once the disk has room again.
@@ -327,6 +330,7 @@ impl SledStore {
             leases: tree("leases")?,
             outbox: tree("outbox")?,
             nonces: tree("nonces")?,
+            cursors: tree("cursors")?,
             flusher,
             broken: Arc::new(OnceLock::new()),
             changes: Arc::default(),
@@ -971,6 +975,44 @@ impl SledStore {
 
     pub(crate) fn disk_bytes(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
+    }
+
+    pub(crate) fn audit_after(
+        &self,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .audit
+            .range(seq.saturating_add(1).to_be_bytes()..)
+            .take(limit)
+        {
+            let (key, value) = item?;
+            out.push(decode(&key, &value)?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn audit_head(&self) -> Result<u64, StoreError> {
+        Ok(self.tip.lock().unwrap_or_else(|e| e.into_inner()).head.seq)
+    }
+
+    pub(crate) fn cursor(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.cursors.get(name.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    pub(crate) fn swap_cursor(
+        &self,
+        name: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let swapped = self
+            .cursors
+            .compare_and_swap(name.as_bytes(), old, Some(new))
+            .map_err(|e| self.write_failed(e))?;
+        Ok(swapped.is_ok())
     }
 
     pub(crate) fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {

@@ -208,6 +208,23 @@ impl Store for FaultyStore {
     async fn verify_audit_chain(&self) -> Result<Result<u64, u64>, StoreError> {
         self.inner.verify_audit_chain().await
     }
+    async fn audit_after(&self, seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.audit_after(seq, limit).await
+    }
+    async fn audit_head(&self) -> Result<u64, StoreError> {
+        self.inner.audit_head().await
+    }
+    async fn cursor(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.cursor(name).await
+    }
+    async fn swap_cursor(
+        &self,
+        name: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.inner.swap_cursor(name, old, new).await
+    }
     fn snapshot(&self) -> Option<&dyn licd::store::Snapshot> {
         self.inner.snapshot()
     }

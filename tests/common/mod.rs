@@ -7,6 +7,7 @@ pub mod browser;
 pub mod fake_market;
 pub mod forms;
 pub mod pg;
+pub mod receiver;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};

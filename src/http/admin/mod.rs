@@ -9,11 +9,13 @@
 //! - `backup`: the consistent online snapshot.
 //! - `console`: the web console, `/console/` (its own sign-in and session; see there).
 //! - `doctor`: the facts `licd doctor` needs from a running daemon.
+//! - `events`: the event feed and the webhook endpoints.
 //! - `offline`: air-gapped activation requests and deactivation receipts support staff handle.
 
 mod backup;
 mod console;
 mod doctor;
+mod events;
 mod licenses;
 mod offline;
 mod products;
@@ -141,7 +143,8 @@ pub fn router(state: AdminState) -> Router {
                 .merge(backup::routes())
                 .merge(offline::routes())
                 .merge(products::routes())
-                .merge(doctor::routes()),
+                .merge(doctor::routes())
+                .merge(events::routes()),
         )
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         // The console authenticates with its own session cookie, not the bearer token.

@@ -13,7 +13,7 @@ use crate::license::{Activation, License};
 use crate::store::{AuditChain, AuditRecord, SledStore, Snapshot, StoreError};
 
 /// The schema version this binary reads and writes.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// (version, name, SQL), in order.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "stats", include_str!("0002_stats.sql")),
     (3, "revocation_seq", include_str!("0003_revocation_seq.sql")),
     (4, "leases", include_str!("0004_leases.sql")),
+    (5, "cursors", include_str!("0005_cursors.sql")),
 ];
 
 /// The lock `licd migrate` holds (`'licm'`).

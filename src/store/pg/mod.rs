@@ -1421,6 +1421,75 @@ impl Store for PgStore {
         all(rows, "audit record")
     }
 
+    async fn audit_after(&self, seq: u64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let c = self.conn().await?;
+        let after = i64::try_from(seq).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = timed(async {
+            let stmt = c
+                .prepare_cached("SELECT body FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .await
+                .map_err(db)?;
+            c.query(&stmt, &[&after, &limit]).await.map_err(db)
+        })
+        .await?;
+        all(rows, "audit record")
+    }
+
+    async fn audit_head(&self) -> Result<u64, StoreError> {
+        let c = self.conn().await?;
+        let row = timed(async {
+            let stmt = c
+                .prepare_cached("SELECT audit_seq FROM meta WHERE id = 1")
+                .await
+                .map_err(db)?;
+            c.query_one(&stmt, &[]).await.map_err(db)
+        })
+        .await?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let c = self.conn().await?;
+        let row = timed(async {
+            c.query_opt("SELECT body FROM cursors WHERE name = $1", &[&name])
+                .await
+                .map_err(db)
+        })
+        .await?;
+        Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+    }
+
+    async fn swap_cursor(
+        &self,
+        name: &str,
+        old: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let c = self.conn().await?;
+        timed(async {
+            // One statement each way: the row lock makes two swappers from one value one winner.
+            let n = match old {
+                None => c
+                    .execute(
+                        "INSERT INTO cursors (name, body) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                        &[&name, &new],
+                    )
+                    .await
+                    .map_err(db)?,
+                Some(old) => c
+                    .execute(
+                        "UPDATE cursors SET body = $3 WHERE name = $1 AND body = $2",
+                        &[&name, &old, &new],
+                    )
+                    .await
+                    .map_err(db)?,
+            };
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn first_audit_at(&self) -> Result<Option<Timestamp>, StoreError> {
         let c = self.conn().await?;
         let rows = timed(async {
