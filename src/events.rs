@@ -169,7 +169,7 @@ impl Event {
     /// The event of one audit record.
     ///
     /// `data` is the record's detail less the flags promoted to the top (`test`, `stale`),
-    /// any value under a key in [`SECRET_KEYS`], and any string that is a token (`v4.`): the
+    /// any value under a key named `code`, `token`, `license_code`, `password` or `secret`, and any string that is a token (`v4.`): the
     /// audit log holds none today, and this keeps it so if a future record does.
     pub fn of(r: &AuditRecord) -> Event {
         let detail = &r.event.detail;
@@ -420,6 +420,12 @@ mod tests {
             json!({"order": "o-1", "nested": {"t": "[redacted]"}})
         );
         assert!(Event::of(&record("getLicense", "marketplace-test", json!({}))).test);
+        let stale = Event::of(&record(
+            "expireLicense",
+            "marketplace",
+            json!({"stale": true}),
+        ));
+        assert!(stale.stale && !stale.test && stale.data == json!({}));
     }
 
     #[test]

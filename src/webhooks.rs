@@ -820,3 +820,93 @@ async fn round(
         Some(Duration::ZERO)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_secret(path: &Path, text: &str) {
+        crate::private_file::write_private(path, text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn the_packaged_example_loads_once_uncommented() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = include_str!("../packaging/webhooks.toml");
+        let uncommented: String = example[example.find("# [[webhook]]").unwrap()..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with("[[") || l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let path = dir.path().join("webhooks.toml");
+        std::fs::write(&path, uncommented).unwrap();
+        write_secret(
+            &dir.path().join("crm.secret"),
+            "0123456789abcdef0123456789abcdef\n",
+        );
+        write_secret(
+            &dir.path().join("billing.secret"),
+            "fedcba9876543210fedcba9876543210",
+        );
+        let c = WebhookConfig::load(&path).unwrap();
+        let names: Vec<&str> = c.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["crm", "billing"]);
+        // Trailing whitespace is not part of the secret.
+        assert_eq!(c.endpoints[0].secret.len(), 32);
+        assert!(c.endpoints[0].wants("license.renewed") && !c.endpoints[0].wants("lease.granted"));
+        assert!(c.endpoints[1].wants(crate::events::TEST_TYPE));
+        // The commented file itself configures nothing, and loads.
+        std::fs::write(&path, example).unwrap();
+        assert!(WebhookConfig::load(&path).unwrap().endpoints.is_empty());
+    }
+
+    #[test]
+    fn urls_secrets_and_names_are_checked() {
+        for ok in [
+            "https://a.example/h",
+            "http://127.0.0.1:8080/h",
+            "http://[::1]/h",
+            "http://localhost/h",
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1/h",
+            "ftp://a.example/",
+            "https://u:p@a.example/",
+            "not a url",
+            "http://127.0.0.1.example.com/",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short");
+        write_secret(&short, "tooshort\n\n");
+        assert!(read_secret(&short).unwrap_err().contains("shorter than 16"));
+        let path = dir.path().join("w.toml");
+        write_secret(&dir.path().join("s"), "0123456789abcdef0123");
+        for (text, says) in [
+            (
+                "[[webhook]]\nname = \"a b\"\nurl = \"https://x.example\"\nsecret_file = \"s\"\nevents = [\"*\"]\n",
+                "1 to 64",
+            ),
+            (
+                "[[webhook]]\nname = \"a\"\nurl = \"https://x.example\"\nsecret_file = \"s\"\nevents = []\n",
+                "no pattern",
+            ),
+            (
+                "[[webhook]]\nname = \"a\"\nurl = \"https://x.example\"\nsecret_file = \"s\"\nevents = [\"*\"]\n[[webhook]]\nname = \"a\"\nurl = \"https://y.example\"\nsecret_file = \"s\"\nevents = [\"*\"]\n",
+                "used twice",
+            ),
+            (
+                "[[webhook]]\nname = \"a\"\nurl = \"https://x.example\"\nsecret_file = \"s\"\nevents = [\"*\"]\nsecret = \"inline\"\n",
+                "unknown field",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = WebhookConfig::load(&path).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+}

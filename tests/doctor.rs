@@ -145,6 +145,7 @@ fn a_healthy_server_passes_and_each_planted_problem_is_named() {
         "open API",
         "clock",
         "catalog",
+        "webhooks",
         "database",
         "outbox",
         "backup",
@@ -223,6 +224,24 @@ fn a_healthy_server_passes_and_each_planted_problem_is_named() {
     catalog.extend(args(&["--products", &s(&bad)]));
     let (_, checks) = doctor(root, Some(&d), &catalog);
     assert_eq!(level(&checks, "catalog"), "failure", "{checks:#?}");
+
+    // A webhook secret others can read.
+    let hook_secret = root.join("hook.secret");
+    std::fs::write(&hook_secret, "whsec-doctor-0123456789").unwrap();
+    std::fs::set_permissions(&hook_secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let hooks = root.join("webhooks.toml");
+    std::fs::write(
+        &hooks,
+        "[[webhook]]\nname = \"crm\"\nurl = \"https://crm.example.com/h\"\nsecret_file = \"hook.secret\"\nevents = [\"*\"]\n",
+    )
+    .unwrap();
+    let mut webhooks = flags.clone();
+    webhooks.extend(args(&["--webhooks", &s(&hooks)]));
+    let (_, checks) = doctor(root, Some(&d), &webhooks);
+    assert_eq!(level(&checks, "webhooks"), "failure", "{checks:#?}");
+    std::fs::set_permissions(&hook_secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, checks) = doctor(root, Some(&d), &webhooks);
+    assert_eq!(level(&checks, "webhooks"), "ok", "{checks:#?}");
 
     // Secrets others can read.
     let ak = root.join("access.key");

@@ -74,6 +74,48 @@ async fn whole_feed(c: &reqwest::Client, d: &Daemon) -> Vec<Value> {
     }
 }
 
+/// The console's dashboard, signed in with the admin token, in `lang`.
+async fn dashboard(d: &Daemon, lang: &str) -> String {
+    use common::forms::{Jar, hidden, no_redirects};
+    let c = no_redirects();
+    let mut jar = Jar::default();
+    let r = c
+        .get(format!("{}/console/login", d.admin_url()))
+        .send()
+        .await
+        .unwrap();
+    jar.take(&r);
+    let csrf = hidden(&r.text().await.unwrap(), "csrf_login");
+    let r = c
+        .post(format!("{}/console/login", d.admin_url()))
+        .header("cookie", jar.header())
+        .form(&[
+            ("name", "ops"),
+            ("token", d.admin_token().as_str()),
+            ("csrf_login", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    jar.take(&r);
+    let r = c
+        .get(format!("{}/console/?lang={lang}", d.admin_url()))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    jar.take(&r);
+    let r = c
+        .get(format!("{}/console/", d.admin_url()))
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
 fn types(ds: &[Delivery]) -> Vec<String> {
     ds.iter()
         .map(|d| d.json()["type"].as_str().unwrap().to_string())
@@ -257,15 +299,22 @@ async fn a_down_endpoint_catches_up_in_order_without_holding_another_or_the_call
             .starts_with("HTTP 503"),
         "{listed}"
     );
-    // The receiver's text is quoted (escaped), never raw.
-    assert!(
-        !state("down")["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("<script>")
-            || state("down")["last_error"].as_str().unwrap().contains('"')
-    );
     assert_eq!(state("up")["state"], "ok");
+    // The console shows each endpoint's state and last error, the receiver's words escaped.
+    let html = dashboard(&d, "en").await;
+    assert!(
+        html.contains("retrying since") && html.contains("HTTP 503"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;script&gt;") && !html.contains("<script>"),
+        "{html}"
+    );
+    let html = dashboard(&d, "zh-CN").await;
+    assert!(
+        html.contains("起重试中") && html.contains("Webhook 推送"),
+        "{html}"
+    );
 
     // Back up: it catches up, in order, every event once the first went through.
     down.set(Mode::Ok);
@@ -484,4 +533,68 @@ fn a_webhooks_file_that_would_leak_or_mislead_is_refused_at_start() {
         assert!(err.contains(says), "{url} {events}: {err}");
         assert!(!err.contains("pw@"), "{err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_webhooks_and_a_bad_file_keeps_the_endpoints_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Receiver::start(Mode::Ok).await;
+    let second = Receiver::start(Mode::Ok).await;
+    let file = webhooks_file(dir.path(), &[("first", &first.url(), &["*"])]);
+    let d = Daemon::start(dir.path(), &["--webhooks", &file]);
+    d.wait_log("webhook endpoint starts after the newest event");
+    let c = client();
+
+    // A second endpoint, and SIGHUP: both get the next event.
+    webhooks_file(
+        dir.path(),
+        &[
+            ("first", &first.url(), &["*"]),
+            ("second", &second.url(), &["*"]),
+        ],
+    );
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    d.wait_log("webhooks reloaded");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !d.log().matches("webhook endpoint starts").count().eq(&2) {
+        assert!(std::time::Instant::now() < deadline, "{}", d.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        v1(&c, &d, &get_license("HUP-1", "hup-1")).await.code(),
+        "000000"
+    );
+    assert_eq!(
+        first.wait_accepted(1, Duration::from_secs(20)).await.len(),
+        1
+    );
+    assert_eq!(
+        second.wait_accepted(1, Duration::from_secs(20)).await.len(),
+        1
+    );
+
+    // A file that does not load is refused by `licctl webhooks reload`; both endpoints stay.
+    std::fs::write(&file, "[[webhook]]\nname = \"x\"\n").unwrap();
+    let o = d.licctl(&["webhooks", "reload"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("stay in use"),
+        "{o:?}"
+    );
+    assert_eq!(
+        v1(&c, &d, &get_license("HUP-2", "hup-2")).await.code(),
+        "000000"
+    );
+    assert_eq!(
+        first.wait_accepted(2, Duration::from_secs(20)).await.len(),
+        2
+    );
+    assert_eq!(
+        second.wait_accepted(2, Duration::from_secs(20)).await.len(),
+        2
+    );
 }

@@ -20,10 +20,11 @@ const EXTRA_ENV: [(&str, &str); 4] = [
 ];
 
 /// Settings in the TOML template whose value is an example, not the default.
-const EXAMPLES: [&str; 10] = [
+const EXAMPLES: [&str; 11] = [
     "access_key_file",
     "database_url",
     "products",
+    "webhooks",
     "tls_cert",
     "tls_key",
     "marketplace_ak",

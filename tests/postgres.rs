@@ -1372,3 +1372,107 @@ async fn racing_two_nodes_for_floating_seats_grants_no_more_leases_than_seats() 
         .unwrap();
     assert_eq!(r.status().as_u16(), 409);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set LICD_TEST_DATABASE_URL (scripts/pg-cluster.sh start DIR)"]
+async fn two_nodes_serve_one_gap_free_feed_and_send_each_webhook_event_in_order() {
+    use common::receiver::{Mode, Receiver};
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let rx = Receiver::start(Mode::Ok).await;
+    // The same file on both nodes, as the operations guide says.
+    let hooks = tempfile::tempdir().unwrap();
+    common::write_secret(&hooks.path().join("s"), b"whsec-two-nodes-0123456789");
+    let file = hooks.path().join("webhooks.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[webhook]]\nname = \"crm\"\nurl = \"{}\"\nsecret_file = \"s\"\nevents = [\"*\"]\n",
+            rx.url()
+        ),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let (a, b, _url) = two_nodes(da.path(), db.path(), &["--webhooks", &file]);
+    let c = client();
+    let admin_get = |d: &Daemon, q: String| {
+        let (c, url, token) = (c.clone(), d.admin_url(), d.admin_token());
+        async move {
+            let v: Value = c
+                .get(format!("{url}/admin/v1/events?{q}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    // Wait for one node to hold the endpoint (its cursor is made at the head, 0).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !a.log().contains("webhook endpoint starts")
+        && !b.log().contains("webhook endpoint starts")
+    {
+        assert!(Instant::now() < deadline, "no node took the endpoint");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A long poll on B wakes for a commit on A.
+    let waiting = tokio::spawn(admin_get(&b, "after=0&wait=20".into()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        v1_at(&c, a.addr, &get_license("EV-A0", "ev-a0"))
+            .await
+            .code(),
+        "000000"
+    );
+    let page = waiting.await.unwrap();
+    assert_eq!(page["events"][0]["license"], "ev-a0", "{page}");
+
+    // Purchases on both nodes at once: one feed, from either node, without gaps.
+    let calls = (0..8).map(|w| {
+        let c = c.clone();
+        let addr = if w % 2 == 0 { a.addr } else { b.addr };
+        async move {
+            for i in 0..5 {
+                let order = format!("EV-{w}-{i}");
+                let answer = v1_at(&c, addr, &get_license(&order, &order.to_lowercase())).await;
+                assert_eq!(answer.code(), "000000");
+            }
+        }
+    });
+    futures_util::future::join_all(calls).await;
+    for node in [&a, &b] {
+        let page = admin_get(node, "after=0&limit=1000".into()).await;
+        let events = page["events"].as_array().unwrap();
+        assert_eq!(events.len(), 41);
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e["seq"], i as u64 + 1);
+            if i > 0 {
+                assert_eq!(e["prev"], events[i - 1]["hash"]);
+            }
+        }
+    }
+    // The endpoint gets every event, in order (at least once: a repeat keeps its id).
+    let got = rx.wait_accepted(41, Duration::from_secs(30)).await;
+    let mut seqs: Vec<u64> = got
+        .iter()
+        .map(|g| g.json()["seq"].as_u64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] <= w[1]),
+        "out of order: {seqs:?}"
+    );
+    seqs.dedup();
+    assert_eq!(seqs, (1..=41).collect::<Vec<u64>>());
+    // One node sent them all: the other never took the endpoint while it was held.
+    let senders = [&a, &b]
+        .iter()
+        .filter(|d| {
+            d.log().contains("webhook endpoint starts")
+                || d.log().contains("this node sends to the webhook endpoint")
+        })
+        .count();
+    assert_eq!(senders, 1);
+}

@@ -173,6 +173,7 @@ async fn checklist(args: &DoctorArgs) -> Vec<Line> {
     lines.push(access_key(&config));
     lines.extend(open_api(&config, now).await);
     lines.push(catalog(&config));
+    lines.push(webhooks(&config));
 
     let facts = facts(args, &config).await;
     lines.extend(database(&config, &facts, now));
@@ -367,6 +368,39 @@ async fn open_api(config: &Config, now: Timestamp) -> Vec<Line> {
         ),
     });
     lines
+}
+
+fn webhooks(config: &Config) -> Line {
+    match &config.webhooks {
+        None => line(
+            "webhooks",
+            Level::Ok,
+            "none configured: events reach other systems through the feed (licctl events tail)",
+            "",
+        ),
+        Some(path) => match crate::webhooks::WebhookConfig::load(path) {
+            Ok(c) => line(
+                "webhooks",
+                Level::Ok,
+                format!(
+                    "{}: {}",
+                    path.display(),
+                    c.endpoints
+                        .iter()
+                        .map(|e| format!("{} ({})", e.name, e.url))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "",
+            ),
+            Err(e) => line(
+                "webhooks",
+                Level::Failure,
+                e,
+                "correct the file; licd refuses to start with it, and a running licd keeps its endpoints until SIGHUP",
+            ),
+        },
+    }
 }
 
 fn catalog(config: &Config) -> Line {

@@ -532,6 +532,38 @@ struct Dashboard {
     expiring_days: Vec<(String, i64)>,
     pending: usize,
     dead: usize,
+    /// (endpoint, its state in the reader's language, events behind, last error).
+    webhooks: Vec<(String, String, u64, String)>,
+}
+
+/// The webhook endpoints' rows of the dashboard (none when none is configured or the store
+/// did not answer: the rest of the page still shows).
+async fn webhook_rows(
+    st: &AdminState,
+    l: Lang,
+    now: Timestamp,
+) -> Vec<(String, String, u64, String)> {
+    let states = crate::webhooks::states(&st.service, now)
+        .await
+        .unwrap_or_default();
+    states
+        .into_iter()
+        .map(|e| {
+            let since = e
+                .failing_since
+                .as_deref()
+                .and_then(Timestamp::parse_rfc3339)
+                .map(|t| l.time(t))
+                .unwrap_or_default();
+            let state = match e.state.as_str() {
+                "failing" => l.t1("console-webhook-failing", "since", since),
+                "retrying" => l.t1("console-webhook-retrying", "since", since),
+                "new" => l.t("console-webhook-new"),
+                _ => l.t("console-webhook-ok"),
+            };
+            (e.name, state, e.behind, e.last_error.unwrap_or_default())
+        })
+        .collect()
 }
 
 /// The last `n` UTC days, oldest first, ending today.
@@ -626,6 +658,7 @@ async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response
         expiring_days,
         pending,
         dead,
+        webhooks: webhook_rows(&st, l, now).await,
     };
     page(StatusCode::OK, &t)
 }
