@@ -590,44 +590,11 @@ mod tests {
     }
 }
 
-/// One event of `GET /admin/v1/events`, as a client reads it (the server writes
-/// [`crate::events::Event`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeedEvent {
-    /// Its number in the log: from 1, without gaps.
-    pub seq: u64,
-    /// Its stable id, for de-duplication.
-    pub id: String,
-    /// Its type (`license.renewed`, …).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The version of the event list.
-    pub version: u32,
-    /// When (RFC 3339).
-    pub at: String,
-    /// The license.
-    pub license: String,
-    /// Who.
-    pub actor: String,
-    /// The audit record's action.
-    pub action: String,
-    /// A marketplace dial test.
-    pub test: bool,
-    /// A stale replay that changed nothing.
-    pub stale: bool,
-    /// What the record says.
-    pub data: serde_json::Value,
-    /// The record's hash.
-    pub hash: String,
-    /// The previous record's hash.
-    pub prev: String,
-}
-
 /// `GET /admin/v1/events?after=SEQ&limit=N&wait=SECS`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventsResponse {
     /// The events after `after`, oldest first.
-    pub events: Vec<FeedEvent>,
+    pub events: Vec<crate::events::Event>,
     /// What to pass as `after` next.
     pub next: u64,
     /// The newest event's seq when the page was read.

@@ -108,6 +108,11 @@ pub struct ServeArgs {
     /// is POSTed to them, signed; see docs/events.md. Reloaded on SIGHUP [default: none]
     #[arg(long, env = "LICD_WEBHOOKS", value_name = "FILE")]
     pub webhooks: Option<PathBuf>,
+    /// The webhook senders' scheduling priority: `low` (nice +19: when licd is saturated the
+    /// callbacks and the client API get the processors, and deliveries catch up after) or
+    /// `normal` (deliveries keep pace, callbacks slow down) [default: low]
+    #[arg(long, env = "LICD_WEBHOOKS_PRIORITY", value_name = "low|normal")]
+    pub webhooks_priority: Option<String>,
     /// Seconds between two checks of a License 2.0 code with the marketplace, made when a
     /// device refreshes (the marketplace asks for one a day; shorter only to test) [default: 86400]
     #[arg(long, env = "LICD_CODE_CHECK_SECS", value_name = "SECS")]
@@ -242,6 +247,7 @@ struct FileServe {
     code_check_secs: Option<i64>,
     products: Option<PathBuf>,
     webhooks: Option<PathBuf>,
+    webhooks_priority: Option<String>,
     trusted_proxy: Option<Vec<String>>,
     v2_signature: Option<String>,
     max_connections: Option<usize>,
@@ -338,6 +344,8 @@ pub struct Config {
     pub products: Option<PathBuf>,
     /// The webhooks file, if any.
     pub webhooks: Option<PathBuf>,
+    /// Whether the webhook senders run below the callbacks' priority.
+    pub webhooks_low_priority: bool,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
     /// The V2 signature readings accepted (all unless one is pinned).
@@ -468,6 +476,20 @@ impl Config {
                 ))
             })?],
         };
+        let webhooks_low_priority = match args
+            .webhooks_priority
+            .clone()
+            .or(f.webhooks_priority)
+            .as_deref()
+        {
+            None | Some("low") => true,
+            Some("normal") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "webhooks_priority {other:?}: expected low or normal"
+                )));
+            }
+        };
         let trusted_proxies = if args.trusted_proxy.is_empty() {
             f.trusted_proxy
                 .unwrap_or_default()
@@ -587,6 +609,7 @@ impl Config {
             min_fingerprint_components,
             products: args.products.clone().or(f.products),
             webhooks: args.webhooks.clone().or(f.webhooks),
+            webhooks_low_priority,
             code_check_secs: args
                 .code_check_secs
                 .or(f.code_check_secs)

@@ -12,7 +12,9 @@
 //! Pure: no storage, no HTTP. The feed (`GET /admin/v1/events`) and the webhook sender
 //! ([`crate::webhooks`]) both build events here.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::store::AuditRecord;
 
@@ -128,8 +130,8 @@ pub const TYPES: &[(&str, &str)] = &[
     ),
 ];
 
-/// One event, as the feed lists it and a webhook delivers it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One event, as the feed lists it and a webhook delivers it (and licctl reads it back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// The audit record's number: from 1, without gaps.
     pub seq: u64,
@@ -138,7 +140,7 @@ pub struct Event {
     pub id: String,
     /// The event type, one of [`TYPES`].
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     /// The version of the event list ([`VERSION`]).
     pub version: u32,
     /// When it happened (RFC 3339, UTC).
@@ -182,7 +184,7 @@ impl Event {
         Event {
             seq: r.seq,
             id: format!("evt_{}", r.hash.get(..32).unwrap_or(&r.hash)),
-            kind: kind(&r.event.action, detail),
+            kind: Cow::Borrowed(kind(&r.event.action, detail)),
             version: VERSION,
             at: r.event.at.to_rfc3339(),
             license: r.event.license_id.clone(),
@@ -404,7 +406,7 @@ mod tests {
         );
         let e = Event::of(&r);
         assert_eq!(
-            (e.seq, e.kind, e.test, e.stale),
+            (e.seq, e.kind.as_ref(), e.test, e.stale),
             (1, "code.activated", true, false)
         );
         assert_eq!(e.prev, crate::store::codec::GENESIS);

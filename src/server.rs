@@ -331,7 +331,8 @@ impl App {
         let pruner = tokio::spawn(prune_nonces(store.clone()));
         let reloader = tokio::spawn(reload_on_sighup(service.clone(), hangups));
         // Events committed before a crash are in the log, after their endpoint's cursor: sent now.
-        let senders = tokio::spawn(crate::webhooks::run(service.clone()));
+        let senders = crate::webhooks::spawn(service.clone(), config.webhooks_low_priority)
+            .map_err(io("starting the webhook senders"))?;
         let worker = tokio::spawn(
             Worker::new(
                 service.clone(),
@@ -386,7 +387,7 @@ impl App {
         // An upload cut off here is retried after the restart: the job stays in the outbox until
         // the marketplace has acknowledged it.
         worker.abort();
-        senders.abort();
+        drop(senders);
         pruner.abort();
         reloader.abort();
         // Every answer was already flushed; this makes the last background writes durable too.

@@ -482,7 +482,7 @@ impl Service {
         }
     }
 
-    /// Delivers events to the endpoints of `config` (the runner is [`crate::webhooks::run`]),
+    /// Delivers events to the endpoints of `config` (the senders are [`crate::webhooks::spawn`]),
     /// retrying a failed delivery after `first_retry` and doubling, as node `node`
     /// ([`crate::webhooks::node_id`]).
     pub fn with_webhooks(

@@ -271,6 +271,11 @@ pub struct Cursor {
     /// Until when it holds the endpoint, unless it renews.
     #[serde(default)]
     pub held_until: Option<Timestamp>,
+    /// Operators' moves so far (`replay`, `skip`). Each makes the cursor differ from every
+    /// earlier state, so that a sender's save begun before the move cannot match it and undo
+    /// it (a replay to where the cursor already stood would otherwise look unchanged).
+    #[serde(default)]
+    pub moves: u64,
 }
 
 impl Cursor {
@@ -344,6 +349,7 @@ pub async fn move_cursor(
             last_delivery: held.cursor.last_delivery,
             holder: held.cursor.holder.clone(),
             held_until: held.cursor.held_until,
+            moves: held.cursor.moves + 1,
             ..Cursor::default()
         };
         if swap(service, name, &held, &moved).await? {
@@ -553,7 +559,7 @@ impl Hub {
             .post(endpoint.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("Licd-Event-Id", &event.id)
-            .header("Licd-Event-Type", event.kind)
+            .header("Licd-Event-Type", event.kind.as_ref())
             .header("Licd-Signature", signature)
             .body(body)
             .send()
@@ -609,7 +615,7 @@ pub async fn test(service: &Service, name: &str) -> Option<Result<u16, String>> 
             "evt_test_{}",
             crate::crypto::hex(&crate::crypto::random_bytes::<8>().unwrap_or_default())
         ),
-        kind: crate::events::TEST_TYPE,
+        kind: crate::events::TEST_TYPE.into(),
         version: crate::events::VERSION,
         at: now.to_rfc3339(),
         license: String::new(),
@@ -624,9 +630,71 @@ pub async fn test(service: &Service, name: &str) -> Option<Result<u16, String>> 
     Some(service.webhooks().deliver(endpoint, &event, now).await)
 }
 
-/// Runs a sender per configured endpoint until aborted (which stops them all), restarting
-/// those whose configuration changed on a reload.
-pub async fn run(service: Arc<Service>) {
+/// The thread the senders run on; dropping it stops them.
+#[derive(Debug)]
+pub struct SenderThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for SenderThread {
+    fn drop(&mut self) {
+        // The thread's runtime ends, and with it every sender; a delivery cut off is sent again
+        // after the restart (its cursor had not moved).
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts the senders: one per configured endpoint, restarted when a reload changes it.
+///
+/// They run on a thread of their own at the lowest scheduling priority of the normal policy
+/// (nice +19 on Linux, "lowest" on Windows). Their store reads and writes run on the caller's runtime, where the
+/// store's connections live; the deliveries (JSON, HMAC, HTTP) run on the low-priority thread.
+/// So when licd is busy, callbacks and the client API get the processors first and deliveries
+/// catch up after, from their cursors, in order: a burst of purchases is answered at full
+/// speed (measured in BENCHMARKS.md).
+///
+/// `low_priority` false keeps them at normal priority (`--webhooks-priority normal`).
+pub fn spawn(service: Arc<Service>, low_priority: bool) -> std::io::Result<SenderThread> {
+    let main = tokio::runtime::Handle::current();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("licd-webhooks".into())
+        .spawn(move || {
+            // The lowest priority of the normal policy: nice +19 on Linux, "lowest" on
+            // Windows. Under sustained full load a sender still gets a sliver of a processor;
+            // otherwise it runs at full speed.
+            if low_priority
+                && let Err(e) = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                )
+            {
+                tracing::warn!(error = ?e, "cannot lower the webhook senders' priority: they run at normal priority");
+            }
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the webhook senders: no webhook is delivered until licd restarts");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                tokio::select! {
+                    () = run(service, main) => {}
+                    _ = stopped => {}
+                }
+            });
+        })?;
+    Ok(SenderThread { stop: Some(stop) })
+}
+
+/// Runs a sender per configured endpoint, restarting those whose configuration changed on a
+/// reload; `main` runs their store work.
+async fn run(service: Arc<Service>, main: tokio::runtime::Handle) {
     let mut changed = service.webhooks().changed.subscribe();
     let mut running = Senders::default();
     loop {
@@ -640,7 +708,7 @@ pub async fn run(service: Arc<Service>) {
         });
         for e in &config.endpoints {
             if !running.0.contains_key(&e.name) {
-                let task = tokio::spawn(send(service.clone(), e.clone()));
+                let task = tokio::spawn(send(service.clone(), main.clone(), e.clone()));
                 running.0.insert(e.name.clone(), (e.fingerprint(), task));
             }
         }
@@ -651,7 +719,7 @@ pub async fn run(service: Arc<Service>) {
 }
 
 /// The running senders by endpoint, with their configuration's fingerprint; dropped (the
-/// runner aborted), it stops them.
+/// runner stopped), it stops them.
 #[derive(Default)]
 struct Senders(BTreeMap<String, (String, tokio::task::JoinHandle<()>)>);
 
@@ -663,25 +731,45 @@ impl Drop for Senders {
     }
 }
 
+/// What a sender does after a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// Another round at once: there may be more to send.
+    Now,
+    /// Wait for a commit of this node, or this long at most (another node's commits).
+    Idle(Duration),
+    /// Wait this long whatever is committed meanwhile: a retry that is not due, an endpoint
+    /// another node holds, or events gathering for the next round.
+    Sleep(Duration),
+}
+
+/// After a round that sent what there was, the next waits this long: events committed
+/// meanwhile go in one round (one read of the log, one write of the cursor) instead of a
+/// round per commit while callbacks arrive by the thousand.
+const GATHER: Duration = Duration::from_millis(100);
+
 /// One endpoint's sender: forever, or until aborted.
-async fn send(service: Arc<Service>, endpoint: Endpoint) {
+async fn send(service: Arc<Service>, main: tokio::runtime::Handle, endpoint: Endpoint) {
     let policy = service.webhooks().retry;
+    // Whether the cursor's record was found in the log since this sender started.
+    let mut checked = false;
     loop {
         // Registered before looking, so a commit between the look and the wait wakes it.
         let wake = service.events_wake();
         let notified = wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let pause = match round(&service, &endpoint, &policy).await {
-            Ok(pause) => pause,
+        let then = match round(&service, &main, &endpoint, &policy, &mut checked).await {
+            Ok(then) => then,
             Err(e) => {
                 tracing::warn!(endpoint = %endpoint.name, error = %e, "webhook sender: the store did not answer; trying again");
-                Some(Duration::from_secs(5))
+                Then::Sleep(Duration::from_secs(5))
             }
         };
-        match pause {
-            None => {}
-            Some(d) => {
+        match then {
+            Then::Now => {}
+            Then::Sleep(d) => tokio::time::sleep(d).await,
+            Then::Idle(d) => {
                 tokio::select! {
                     () = &mut notified => {}
                     () = tokio::time::sleep(d) => {}
@@ -691,87 +779,52 @@ async fn send(service: Arc<Service>, endpoint: Endpoint) {
     }
 }
 
-/// One round: deliver what is due. `None`: more may be due now; else how long to wait at most.
+/// Runs `work` (store reads and writes) on the runtime `main`, where the store's connections
+/// live, and waits for it here.
+async fn on_main<T, F>(
+    main: &tokio::runtime::Handle,
+    work: F,
+) -> Result<T, crate::store::StoreError>
+where
+    F: std::future::Future<Output = Result<T, crate::store::StoreError>> + Send + 'static,
+    T: Send + 'static,
+{
+    main.spawn(work)
+        .await
+        .map_err(|e| crate::store::StoreError::Db(format!("webhook store task: {e}")))?
+}
+
+/// What a round found to do.
+enum Due {
+    /// Nothing to send now.
+    Wait(Then),
+    /// These records, after the cursor `held`.
+    Page(Held, Vec<crate::store::AuditRecord>),
+}
+
+/// One round: read what is due (on `main`), deliver it (here), move the cursor (on `main`).
 async fn round(
-    service: &Service,
+    service: &Arc<Service>,
+    main: &tokio::runtime::Handle,
     endpoint: &Endpoint,
     policy: &RetryPolicy,
-) -> Result<Option<Duration>, crate::store::StoreError> {
-    let store = service.store();
-    let now = Timestamp::now();
-    let node = service.webhooks().node.as_str();
-    let mut held = load(service, &endpoint.name).await?;
-    let until = Timestamp::from_unix(now.unix() + HOLD.as_secs() as i64);
-    if held.bytes.is_none() {
-        // A new endpoint starts at the log's head: it gets what happens from now on
-        // (`licctl webhooks replay NAME --after 0` sends the history).
-        let head = store.audit_head().await?;
-        let start = Cursor {
-            seq: head,
-            hash: hash_at(service, head).await?.unwrap_or_default(),
-            holder: Some(node.to_string()),
-            held_until: Some(until),
-            ..Cursor::default()
-        };
-        if swap(service, &endpoint.name, &held, &start).await? {
-            tracing::info!(endpoint = %endpoint.name, after = head, "webhook endpoint starts after the newest event");
-        }
-        return Ok(None);
-    }
-    // One node sends for an endpoint at a time: take it when its holder's time ran out, renew
-    // it while more than half is left.
-    let mine = held.cursor.holder.as_deref() == Some(node);
-    let left = held.cursor.held_until.map_or(0, |t| t.unix() - now.unix());
-    if !mine && left > 0 {
-        return Ok(Some(Duration::from_secs(5)));
-    }
-    if !mine || left < (HOLD.as_secs() / 2) as i64 {
-        let mut taken = held.cursor.clone();
-        taken.holder = Some(node.to_string());
-        taken.held_until = Some(until);
-        if !swap(service, &endpoint.name, &held, &taken).await? {
-            return Ok(None);
-        }
-        if !mine {
-            tracing::info!(endpoint = %endpoint.name, cursor = taken.seq, "this node sends to the webhook endpoint now");
-        }
-        held = Held {
-            bytes: Some(crate::store::codec::encode(&taken)),
-            cursor: taken,
-        };
-    }
-    if let Some(at) = held.cursor.retry_at
-        && at.unix() > now.unix()
-    {
-        let wait = Duration::from_secs(u64::try_from(at.unix() - now.unix()).unwrap_or(0));
-        return Ok(Some(wait.min(Duration::from_secs(5))));
-    }
-    // A log that no longer holds the cursor's record was restored or replaced: start again at
-    // its head rather than skip or repeat what the endpoint cannot tell apart.
-    if hash_at(service, held.cursor.seq).await?.as_deref() != Some(held.cursor.hash.as_str()) {
-        let head = store.audit_head().await?;
-        tracing::warn!(endpoint = %endpoint.name, cursor = held.cursor.seq, head, "the event log does not hold the webhook cursor's event (restored from a backup?): the endpoint starts again after the newest event");
-        let start = Cursor {
-            seq: head,
-            hash: hash_at(service, head).await?.unwrap_or_default(),
-            delivered: held.cursor.delivered,
-            holder: held.cursor.holder.clone(),
-            held_until: held.cursor.held_until,
-            ..Cursor::default()
-        };
-        swap(service, &endpoint.name, &held, &start).await?;
-        return Ok(None);
-    }
-    let page = store.audit_after(held.cursor.seq, PAGE).await?;
-    if page.is_empty() {
-        return Ok(Some(POLL));
-    }
+    checked: &mut bool,
+) -> Result<Then, crate::store::StoreError> {
+    let due = {
+        let (s, name, first) = (service.clone(), endpoint.name.clone(), !*checked);
+        on_main(main, async move { due(&s, &name, first).await }).await?
+    };
+    *checked = true;
+    let (held, page) = match due {
+        Due::Wait(then) => return Ok(then),
+        Due::Page(held, page) => (held, page),
+    };
     let full = page.len() == PAGE;
     let mut next = held.cursor.clone();
     let mut failed = false;
     for record in &page {
         let event = Event::of(record);
-        if endpoint.wants(event.kind) {
+        if endpoint.wants(&event.kind) {
             match service
                 .webhooks()
                 .deliver(endpoint, &event, Timestamp::now())
@@ -793,8 +846,7 @@ async fn round(
                     next.retry_at = Some(Timestamp::from_unix(
                         at.unix() + delay.as_secs().max(1) as i64,
                     ));
-                    let failing = next.failing(at);
-                    if next.attempts == 1 || failing {
+                    if next.attempts == 1 || next.failing(at) {
                         tracing::warn!(endpoint = %endpoint.name, seq = event.seq, attempts = next.attempts, failing_since = %since.to_rfc3339(), error = %e, "webhook delivery failed; retrying later");
                     }
                     next.last_error = Some(e);
@@ -806,19 +858,108 @@ async fn round(
         next.seq = record.seq;
         next.hash = record.hash.clone();
     }
-    if next != held.cursor && !swap(service, &endpoint.name, &held, &next).await? {
-        // An operator moved the cursor while this round ran: theirs stands.
-        held = load(service, &endpoint.name).await?;
-        tracing::info!(endpoint = %endpoint.name, cursor = held.cursor.seq, "webhook cursor moved by an operator");
+    if next != held.cursor {
+        let (s, name) = (service.clone(), endpoint.name.clone());
+        let moved = on_main(main, async move {
+            if swap(&s, &name, &held, &next).await? {
+                return Ok(None);
+            }
+            Ok(Some(load(&s, &name).await?.cursor.seq))
+        })
+        .await?;
+        if let Some(cursor) = moved {
+            // An operator moved the cursor while this round ran: theirs stands.
+            tracing::info!(endpoint = %endpoint.name, cursor, "webhook cursor moved by an operator");
+        }
     }
     // After a failure the next round waits for `retry_at`; after a full page there may be more.
     Ok(if failed {
-        Some(Duration::from_secs(1))
+        Then::Sleep(Duration::from_secs(1))
     } else if full {
-        None
+        Then::Now
     } else {
-        Some(Duration::ZERO)
+        Then::Sleep(GATHER)
     })
+}
+
+/// What is due for endpoint `name`, holding it for this node; `first`: the sender's first
+/// look, which checks that the log still holds the cursor's record.
+async fn due(service: &Service, name: &str, first: bool) -> Result<Due, crate::store::StoreError> {
+    let store = service.store();
+    let now = Timestamp::now();
+    let node = service.webhooks().node.as_str();
+    let mut held = load(service, name).await?;
+    let until = Timestamp::from_unix(now.unix() + HOLD.as_secs() as i64);
+    if held.bytes.is_none() {
+        // A new endpoint starts at the log's head: it gets what happens from now on
+        // (`licctl webhooks replay NAME --after 0` sends the history).
+        let head = store.audit_head().await?;
+        let start = Cursor {
+            seq: head,
+            hash: hash_at(service, head).await?.unwrap_or_default(),
+            holder: Some(node.to_string()),
+            held_until: Some(until),
+            ..Cursor::default()
+        };
+        if swap(service, name, &held, &start).await? {
+            tracing::info!(endpoint = %name, after = head, "webhook endpoint starts after the newest event");
+        }
+        return Ok(Due::Wait(Then::Now));
+    }
+    // One node sends for an endpoint at a time: take it when its holder's time ran out, renew
+    // it while more than half is left.
+    let mine = held.cursor.holder.as_deref() == Some(node);
+    let left = held.cursor.held_until.map_or(0, |t| t.unix() - now.unix());
+    if !mine && left > 0 {
+        return Ok(Due::Wait(Then::Sleep(Duration::from_secs(5))));
+    }
+    if !mine || left < (HOLD.as_secs() / 2) as i64 {
+        let mut taken = held.cursor.clone();
+        taken.holder = Some(node.to_string());
+        taken.held_until = Some(until);
+        if !swap(service, name, &held, &taken).await? {
+            return Ok(Due::Wait(Then::Now));
+        }
+        if !mine {
+            tracing::info!(endpoint = %name, cursor = taken.seq, "this node sends to the webhook endpoint now");
+        }
+        held = Held {
+            bytes: Some(crate::store::codec::encode(&taken)),
+            cursor: taken,
+        };
+    }
+    if let Some(at) = held.cursor.retry_at
+        && at.unix() > now.unix()
+    {
+        let wait = Duration::from_secs(u64::try_from(at.unix() - now.unix()).unwrap_or(0));
+        // Capped, so that an operator's replay or skip (which clears it) is seen soon.
+        return Ok(Due::Wait(Then::Sleep(wait.min(Duration::from_secs(5)))));
+    }
+    // A log that no longer holds the cursor's record was restored or replaced: start again at
+    // its head rather than skip or repeat what the endpoint cannot tell apart. Checked when the
+    // sender starts (a restore happens while licd is stopped).
+    if first
+        && hash_at(service, held.cursor.seq).await?.as_deref() != Some(held.cursor.hash.as_str())
+    {
+        let head = store.audit_head().await?;
+        tracing::warn!(endpoint = %name, cursor = held.cursor.seq, head, "the event log does not hold the webhook cursor's event (restored from a backup?): the endpoint starts again after the newest event");
+        let start = Cursor {
+            seq: head,
+            hash: hash_at(service, head).await?.unwrap_or_default(),
+            delivered: held.cursor.delivered,
+            holder: held.cursor.holder.clone(),
+            held_until: held.cursor.held_until,
+            moves: held.cursor.moves + 1,
+            ..Cursor::default()
+        };
+        swap(service, name, &held, &start).await?;
+        return Ok(Due::Wait(Then::Now));
+    }
+    let page = store.audit_after(held.cursor.seq, PAGE).await?;
+    if page.is_empty() {
+        return Ok(Due::Wait(Then::Idle(POLL)));
+    }
+    Ok(Due::Page(held, page))
 }
 
 #[cfg(test)]
@@ -859,6 +1000,33 @@ mod tests {
         // The commented file itself configures nothing, and loads.
         std::fs::write(&path, example).unwrap();
         assert!(WebhookConfig::load(&path).unwrap().endpoints.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_operator_s_replay_survives_a_sender_s_save_begun_before_it() {
+        let store = Arc::new(crate::store::MemStore::new());
+        let service = Service::new(
+            store,
+            Arc::new(client_verifier::SecretKey::from_seed(&[8; 32])),
+            crate::service::Settings {
+                issuer: "acme".into(),
+                freeze_days: 15,
+                require_fingerprint: true,
+                min_fingerprint_components: 3,
+            },
+        );
+        // A cursor at 0; a sender reads it, delivers, and is about to save seq 4.
+        move_cursor(&service, "crm", Move::ToHead).await.unwrap();
+        let read = load(&service, "crm").await.unwrap();
+        let delivered = Cursor {
+            seq: 4,
+            ..read.cursor.clone()
+        };
+        // Meanwhile the operator replays from 0: the cursor stands where the sender read it,
+        // but the replay must not be lost to the sender's save.
+        move_cursor(&service, "crm", Move::After(0)).await.unwrap();
+        assert!(!swap(&service, "crm", &read, &delivered).await.unwrap());
+        assert_eq!(load(&service, "crm").await.unwrap().cursor.seq, 0);
     }
 
     #[test]

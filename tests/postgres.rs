@@ -1392,7 +1392,11 @@ async fn two_nodes_serve_one_gap_free_feed_and_send_each_webhook_event_in_order(
     )
     .unwrap();
     let file = file.display().to_string();
-    let (a, b, _url) = two_nodes(da.path(), db.path(), &["--webhooks", &file]);
+    let (a, b, _url) = two_nodes(
+        da.path(),
+        db.path(),
+        &["--webhooks", &file, "--webhooks-priority", "normal"],
+    );
     let c = client();
     let admin_get = |d: &Daemon, q: String| {
         let (c, url, token) = (c.clone(), d.admin_url(), d.admin_token());

@@ -7,7 +7,7 @@ use reqwest::Method;
 use super::licenses::{AdminArgs, typed};
 use super::{CliError, emit, print_table};
 use crate::admin_api::{
-    EventsResponse, FeedEvent, MAX_WAIT_SECS, ReplayRequest, WebhookTestResponse, WebhooksResponse,
+    EventsResponse, MAX_WAIT_SECS, ReplayRequest, WebhookTestResponse, WebhooksResponse,
 };
 use crate::admin_client::AdminClient;
 
@@ -122,7 +122,7 @@ async fn tail(client: &AdminClient, args: &TailArgs, json: bool) -> Result<(), C
     }
 }
 
-fn print_event(e: &FeedEvent, json: bool) {
+fn print_event(e: &crate::events::Event, json: bool) {
     if json {
         emit(&serde_json::to_string(e).unwrap_or_default(), true);
         return;

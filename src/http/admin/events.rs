@@ -10,13 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use client_verifier::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{AdminState, actor};
 use crate::admin_api::{
-    DEFAULT_LIMIT, MAX_LIMIT, ReplayRequest, WebhookTestResponse, WebhooksResponse,
+    DEFAULT_LIMIT, EventsResponse, MAX_LIMIT, ReplayRequest, WebhookTestResponse, WebhooksResponse,
 };
-use crate::events::Event;
 use crate::http::error::ApiError;
 use crate::webhooks::Move;
 
@@ -40,17 +39,10 @@ struct EventsQuery {
     wait: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct EventsBody {
-    events: Vec<Event>,
-    next: u64,
-    head: u64,
-}
-
 async fn events(
     State(st): State<AdminState>,
     q: Result<Query<EventsQuery>, QueryRejection>,
-) -> Result<Json<EventsBody>, ApiError> {
+) -> Result<Json<EventsResponse>, ApiError> {
     let Query(q) = q.map_err(|e| {
         ApiError::bad_request(format!("{e}; expected ?after=SEQ&limit=N&wait=SECS"))
     })?;
@@ -70,7 +62,7 @@ async fn events(
         .service
         .events(q.after.unwrap_or(0), limit, Duration::from_secs(wait))
         .await?;
-    Ok(Json(EventsBody {
+    Ok(Json(EventsResponse {
         events: page.events,
         next: page.next,
         head: page.head,
