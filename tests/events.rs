@@ -415,19 +415,10 @@ async fn the_feed_long_polls_flags_test_calls_and_refuses_bad_queries() {
 
     // A long poll answers with the event committed while it waited.
     let waiting = {
-        let (c, url, token) = (c.clone(), d.admin_url(), d.admin_token());
+        let page = common::events_page(&c, &d, "after=0&wait=20");
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let v: Value = c
-                .get(format!("{url}/admin/v1/events?after=0&wait=20"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (v, started.elapsed())
+            (page.await, started.elapsed())
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;

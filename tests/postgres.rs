@@ -1398,21 +1398,6 @@ async fn two_nodes_serve_one_gap_free_feed_and_send_each_webhook_event_in_order(
         &["--webhooks", &file, "--webhooks-priority", "normal"],
     );
     let c = client();
-    let admin_get = |d: &Daemon, q: String| {
-        let (c, url, token) = (c.clone(), d.admin_url(), d.admin_token());
-        async move {
-            let v: Value = c
-                .get(format!("{url}/admin/v1/events?{q}"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v
-        }
-    };
     // Wait for one node to hold the endpoint (its cursor is made at the head, 0).
     let deadline = Instant::now() + Duration::from_secs(20);
     while !a.log().contains("webhook endpoint starts")
@@ -1423,7 +1408,7 @@ async fn two_nodes_serve_one_gap_free_feed_and_send_each_webhook_event_in_order(
     }
 
     // A long poll on B wakes for a commit on A.
-    let waiting = tokio::spawn(admin_get(&b, "after=0&wait=20".into()));
+    let waiting = tokio::spawn(common::events_page(&c, &b, "after=0&wait=20"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         v1_at(&c, a.addr, &get_license("EV-A0", "ev-a0"))
@@ -1448,7 +1433,7 @@ async fn two_nodes_serve_one_gap_free_feed_and_send_each_webhook_event_in_order(
     });
     futures_util::future::join_all(calls).await;
     for node in [&a, &b] {
-        let page = admin_get(node, "after=0&limit=1000".into()).await;
+        let page = common::events_page(&c, node, "after=0&limit=1000").await;
         let events = page["events"].as_array().unwrap();
         assert_eq!(events.len(), 41);
         for (i, e) in events.iter().enumerate() {

@@ -449,6 +449,19 @@ pub async fn v2_query(c: &reqwest::Client, d: &Daemon, body: &[u8], query: &str)
     answer(resp).await
 }
 
+/// `GET /admin/v1/events?{query}` of `d`, as a future that owns what it needs (to be spawned
+/// while the test goes on, for a long poll).
+pub fn events_page(
+    c: &reqwest::Client,
+    d: &Daemon,
+    query: &str,
+) -> impl std::future::Future<Output = Value> + Send + 'static {
+    let req = c
+        .get(format!("{}/admin/v1/events?{query}", d.admin_url()))
+        .bearer_auth(d.admin_token());
+    async move { req.send().await.unwrap().json().await.unwrap() }
+}
+
 /// A call to the admin API (`/admin/v1{path}`) with the daemon's token: (status, JSON body).
 pub async fn admin(
     c: &reqwest::Client,
