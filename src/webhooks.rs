@@ -1030,6 +1030,18 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_reads_failing_after_three_days_of_failures() {
+        let at = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
+        let c = Cursor {
+            failing_since: Some(at("2026-12-01T00:00:00Z")),
+            ..Cursor::default()
+        };
+        assert!(!c.failing(at("2026-12-03T23:59:59Z")));
+        assert!(c.failing(at("2026-12-04T00:00:00Z")));
+        assert!(!Cursor::default().failing(at("2030-01-01T00:00:00Z")));
+    }
+
+    #[test]
     fn urls_secrets_and_names_are_checked() {
         for ok in [
             "https://a.example/h",
