@@ -6,15 +6,15 @@
 //! want). One sender per endpoint reads the log after its cursor, POSTs each selected event in
 //! `seq` order, and moves the cursor once the endpoint answered 2xx. So delivery is at least
 //! once and in order; an event committed before a crash is sent after the restart; an
-//! endpoint that fails holds only its own cursor, retrying with backoff (5 s doubling to 15 min),
-//! and is shown as failing after [`FAILING_AFTER`] (the first retry waits `--outbox-retry-secs`). On a PostgreSQL cluster one node at a time
-//! sends for an endpoint (its cursor names the node holding it, until when), and every node's
-//! operator can move a cursor
-//! (`licctl webhooks replay|skip`): cursors change by compare and swap, so a sender never
-//! overwrites a replay unseen.
+//! endpoint that fails holds only its own cursor, retrying with backoff (`--outbox-retry-secs`
+//! doubling to 15 min), and is shown as failing after [`FAILING_AFTER`]. On a PostgreSQL
+//! cluster one node at a time sends for an endpoint (its cursor names the node holding it, and
+//! until when), and every node's operator can move a cursor (`licctl webhooks replay|skip`):
+//! cursors change by compare and swap, so a sender never overwrites a replay unseen.
 //!
 //! Nothing here is on the callback path: the service commits its audit record and wakes the
-//! senders; a slow or dead endpoint costs a task and a connection, never a callback's time.
+//! senders, which run on a thread of their own below the callbacks' priority ([`spawn`]); a
+//! slow or dead endpoint costs a task and a connection, never a callback's time.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,8 @@ pub struct Endpoint {
     pub name: String,
     /// Where events are POSTed.
     pub url: reqwest::Url,
-    secret: Arc<Vec<u8>>,
+    /// Wiped from memory when the last sender using it is gone.
+    secret: Arc<zeroize::Zeroizing<Vec<u8>>>,
     /// The event types it wants.
     pub events: Vec<Pattern>,
 }
@@ -73,9 +74,9 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// Whether it wants events of type `kind` (a test event always).
+    /// Whether it wants events of type `kind`.
     pub fn wants(&self, kind: &str) -> bool {
-        kind == crate::events::TEST_TYPE || self.events.iter().any(|p| p.matches(kind))
+        self.events.iter().any(|p| p.matches(kind))
     }
 
     /// The patterns as configured.
@@ -205,10 +206,12 @@ fn check_url(text: &str) -> Result<reqwest::Url, String> {
 }
 
 /// A secret file: owner-only, at least [`MIN_SECRET`] bytes once trailing whitespace is cut.
-fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
+fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
     crate::private_file::check_private(path, "the webhook secret file")?;
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read the secret file {}: {e}", path.display()))?;
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(path)
+            .map_err(|e| format!("cannot read the secret file {}: {e}", path.display()))?,
+    );
     let end = bytes
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
@@ -220,7 +223,7 @@ fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
             path.display()
         ));
     }
-    Ok(bytes[..end].to_vec())
+    Ok(zeroize::Zeroizing::new(bytes[..end].to_vec()))
 }
 
 /// This node's id, kept in `data_dir/node.id` (made at first start): which node of a cluster
@@ -449,7 +452,8 @@ pub struct Counts {
     pub failed: u64,
 }
 
-/// The webhooks of one node: the configuration in use, the senders' counts and their wake-up.
+/// The webhooks of one node: the configuration in use, the HTTP client, the retry policy and
+/// the senders' counts.
 #[derive(Debug)]
 pub struct Hub {
     config: std::sync::RwLock<Arc<WebhookConfig>>,
@@ -996,7 +1000,7 @@ mod tests {
         // Trailing whitespace is not part of the secret.
         assert_eq!(c.endpoints[0].secret.len(), 32);
         assert!(c.endpoints[0].wants("license.renewed") && !c.endpoints[0].wants("lease.granted"));
-        assert!(c.endpoints[1].wants(crate::events::TEST_TYPE));
+        assert!(c.endpoints[1].wants("license.released") && !c.endpoints[1].wants("seat.freed"));
         // The commented file itself configures nothing, and loads.
         std::fs::write(&path, example).unwrap();
         assert!(WebhookConfig::load(&path).unwrap().endpoints.is_empty());

@@ -142,8 +142,8 @@ fn print_event(e: &crate::events::Event, json: bool) {
         "{:>7}  {}  {:<20} {}  by {}{flags}  {data}",
         e.seq, e.at, e.kind, e.license, e.actor
     );
-    // Client-supplied strings (license ids, actors) pass through the safe quoting of control
-    // characters before they reach a terminal.
+    // Client-supplied strings (license ids, actors) reach a terminal without their control
+    // characters (no escape sequences from a callback's fields).
     emit(
         &line
             .chars()
