@@ -134,6 +134,21 @@ impl std::fmt::Display for LeaseError {
 
 impl std::error::Error for LeaseError {}
 
+impl LeaseError {
+    /// A stable name for the language bindings' errors, as the C ABI's result names:
+    /// `SeatsTaken`, `LeaseRefused`, `ServerUnreachable`, `InvalidArgument` (configuration) or
+    /// the verification error's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LeaseError::Config(_) => "InvalidArgument",
+            LeaseError::Unreachable(_) => "ServerUnreachable",
+            LeaseError::SeatsTaken { .. } => "SeatsTaken",
+            LeaseError::Refused { .. } => "LeaseRefused",
+            LeaseError::Invalid(e) => e.name(),
+        }
+    }
+}
+
 /// Where the client stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseState {

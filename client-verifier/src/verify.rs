@@ -1292,6 +1292,32 @@ impl TimeGuard {
     }
 }
 
+impl LicenseStatus {
+    /// The status's name in the language bindings: `active`, `frozen`, `expired`,
+    /// `check_in_required` or `lease_required`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LicenseStatus::Active { .. } => "active",
+            LicenseStatus::Frozen { .. } => "frozen",
+            LicenseStatus::Expired { .. } => "expired",
+            LicenseStatus::CheckInRequired { .. } => "check_in_required",
+            LicenseStatus::LeaseRequired { .. } => "lease_required",
+        }
+    }
+
+    /// The time the status names: the end of the paid period (`active`, `lease_required`), of
+    /// the freeze window (`frozen`, `expired`), or the check-in deadline that passed.
+    pub fn at(&self) -> Timestamp {
+        match *self {
+            LicenseStatus::Active { expires_at } | LicenseStatus::LeaseRequired { expires_at } => {
+                expires_at
+            }
+            LicenseStatus::Frozen { until } => until,
+            LicenseStatus::Expired { since } | LicenseStatus::CheckInRequired { since } => since,
+        }
+    }
+}
+
 impl fmt::Display for LicenseStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -73,6 +73,19 @@ impl fmt::Display for OfflineError {
 #[cfg(feature = "std")]
 impl std::error::Error for OfflineError {}
 
+impl OfflineError {
+    /// A stable name for the language bindings' errors, as the C ABI's result names:
+    /// `NotALicense`, `OfflineState`, `Malformed` or `BadSignature`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OfflineError::Malformed(_) => "Malformed",
+            OfflineError::BadSignature => "BadSignature",
+            OfflineError::License(_) => "NotALicense",
+            OfflineError::State(_) => "OfflineState",
+        }
+    }
+}
+
 /// How a device public key is written where it is stored or shown: base64url, no padding.
 pub fn device_id(public: &[u8; 32]) -> String {
     b64_encode(public)
