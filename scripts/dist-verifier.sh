@@ -10,6 +10,10 @@
 #     lib/cmake/ClientVerifier/ClientVerifierConfig.cmake (+ ConfigVersion)
 #     csharp/ClientVerifier.cs, csharp/Example.cs
 #     examples/minimal.c, examples/minimal.cpp, README.md, LICENSE-*, THIRD-PARTY.md
+#     python/client_verifier-<version>-cp39-abi3-<platform>.whl (scripts/build-python.sh),
+#     node/client-verifier-node-<version>.tgz (scripts/build-node.sh),
+#     java/client-verifier-java-<version>.jar (scripts/build-java.sh), each with its README
+#     and example (this machine's target only; --no-bindings leaves them out)
 #
 # Windows (x86_64-pc-windows-gnu, with Debian's mingw-w64):
 #   target/dist/client-verifier-<version>-x86_64-pc-windows-gnu.zip
@@ -18,7 +22,7 @@
 #     lib/libclient_verifier.a (mingw static archive), lib/cmake/ClientVerifier/,
 #     csharp/, examples/, README.md (Visual Studio, CMake, .NET, mingw), LICENSE-*, THIRD-PARTY.md
 #
-# Usage: scripts/dist-verifier.sh [--target TRIPLE]   (default: this machine's)
+# Usage: scripts/dist-verifier.sh [--target TRIPLE] [--no-bindings]   (default: this machine's)
 # The library is built with the `dist` profile (release, fat LTO, one codegen unit); licctl.exe
 # with `release`. The path of the archive is the last line printed.
 #
@@ -30,10 +34,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=""
+bindings=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) target="$2"; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --no-bindings) bindings=0; shift ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "dist-verifier: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -190,6 +196,33 @@ cp LICENSE-MIT LICENSE-APACHE "$out/"
     "${target_args[@]}" | sort -u | grep -v '^client-verifier ' \
     | sed -E 's/^([^ ]+) v([^ |]+)[^|]*\|(.*)$/| \1 | \2 | \3 |/'
 } >"$out/THIRD-PARTY.md"
+
+# The Python, Node.js and Java bindings, built for this machine: their native code is built
+# for the platform it runs on (a wheel, an addon and a library inside the jar).
+if [ "$bindings" = 1 ] && [ "$target" = "$host" ]; then
+  echo "== language bindings (Python wheel, npm tarball, Java jar)"
+  mkdir -p "$out/python" "$out/node" "$out/java"
+  cp "$(bash scripts/build-python.sh | tail -n 1)" "$out/python/"
+  cp "$crate/bindings/python/README.md" "$crate/bindings/python/examples/verify_license.py" "$out/python/"
+  cp "$(bash scripts/build-node.sh | tail -n 1)" "$out/node/"
+  cp "$crate/bindings/node/README.md" "$crate/bindings/node/examples/verify-license.js" "$out/node/"
+  cp "$(bash scripts/build-java.sh | tail -n 1)" "$out/java/"
+  cp "$crate/bindings/java/README.md" "$crate/bindings/java/examples/VerifyLicense.java" "$out/java/"
+  {
+    echo
+    echo "## The language bindings"
+    echo
+    echo "The Python module and the Node.js addon link these crates besides the library's. The"
+    echo "Java jar holds the library itself and needs JNA (Apache-2.0 OR LGPL-2.1) beside it."
+    echo
+    echo "| crate | version | licence |"
+    echo "|---|---|---|"
+    for p in client-verifier-python client-verifier-node; do
+      cargo tree -p "$p" -e normal --prefix none --format '{p}|{l}'
+    done | sort -u | grep -v '^client-verifier' \
+      | sed -E 's/^([^ ]+) v([^ |]+)[^|]*\|(.*)$/| \1 | \2 | \3 |/'
+  } >>"$out/THIRD-PARTY.md"
+fi
 
 if [ "$kind" = windows ]; then
   archive="$out.zip"

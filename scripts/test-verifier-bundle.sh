@@ -5,7 +5,8 @@
 # find_package (shared and static), the C++ example on the header-only wrapper, and the C#
 # example; runs each on licenses minted now (active, frozen, expired, another machine's) and
 # checks the exit status per outcome; runs the C programs under valgrind; runs the C# example
-# binding on the golden vectors.
+# binding on the golden vectors; installs the Python wheel, the npm tarball and the Java jar from
+# the bundle and reads the demo licenses with each.
 #
 # Usage: scripts/test-verifier-bundle.sh [TARBALL]   (default: build one with dist-verifier.sh)
 # Installs what is missing with apt-get (gcc, g++, pkg-config, cmake, valgrind, mono).
@@ -17,7 +18,8 @@ step() { printf '\n== bundle: %s\n' "$1"; }
 # shellcheck source=scripts/lib/bundle.sh
 source scripts/lib/bundle.sh
 
-install_missing gcc g++ pkg-config cmake valgrind mono-mcs mono-runtime
+install_missing gcc g++ pkg-config cmake valgrind mono-mcs mono-runtime openjdk-17-jdk-headless \
+  libjna-java
 
 tarball="${1:-}"
 if [ -z "$tarball" ]; then
@@ -123,4 +125,53 @@ mono cs/Golden.exe | tail -n 1
 mono cs/Golden.exe >/dev/null || fail "the C# binding got a golden verdict wrong"
 expect_outcomes "C# (Mono)" mono "$work/Example.exe" check
 
-step "ok: the bundle builds and runs with pkg-config, CMake (shared, static), C++, C# (Mono); valgrind clean"
+step "Python, Node.js and Java: the bundle's wheel, tarball and jar on the demo licenses"
+for f in python/README.md python/verify_license.py node/README.md node/verify-license.js \
+         java/README.md java/VerifyLicense.java; do
+  [ -e "$bundle/$f" ] || fail "missing $f"
+done
+wheel="$(ls "$bundle"/python/client_verifier-*-cp39-abi3-*.whl)" || fail "no abi3 wheel in python/"
+tgz="$(ls "$bundle"/node/client-verifier-node-*.tgz)" || fail "no npm tarball in node/"
+jar="$(ls "$bundle"/java/client-verifier-java-*.jar)" || fail "no jar in java/"
+# What each prints for each demo license: active, frozen and expired verify (the status says
+# which); the license bound to another machine does not. Nothing from the repository is used.
+want="active frozen expired DeviceMismatch"
+python3 -m venv py
+py/bin/pip install --quiet --disable-pip-version-check "$wheel"
+got="$(for t in active frozen expired other-machine; do
+  py/bin/python -c 'import sys, client_verifier as cv
+v = cv.Verifier(open(sys.argv[1]).read().split(), "licd", "OFFI454488918838374", binding_optional=True)
+try: print(v.verify(open(sys.argv[2]).read().strip()).status)
+except cv.ClientVerifierError as e: print(e.name)' "$demo/keys.txt" "$demo/$t.token"; done | xargs)"
+[ "$got" = "$want" ] || fail "Python printed '$got', not '$want'"
+echo "Python: $got"
+mkdir -p nodeapp && (cd nodeapp && npm init -y >/dev/null && npm install --silent --no-audit --no-fund "$tgz")
+got="$(for t in active frozen expired other-machine; do
+  (cd nodeapp && node -e 'const fs = require("fs"), cv = require("client-verifier");
+const v = new cv.Verifier({ publicKeys: fs.readFileSync(process.argv[1], "utf8").split(/\s+/).filter(Boolean),
+  issuer: "licd", product: "OFFI454488918838374", bindingOptional: true });
+try { console.log(v.verify(fs.readFileSync(process.argv[2], "utf8").trim()).status); } catch (e) { console.log(e.code); }' \
+    "$demo/keys.txt" "$demo/$t.token"); done | xargs)"
+[ "$got" = "$want" ] || fail "Node printed '$got', not '$want'"
+echo "Node.js: $got"
+cat >Status.java <<'JAVA'
+import clientverifier.*;
+import java.nio.file.*;
+public class Status {
+    public static void main(String[] a) throws Exception {
+        String[] keys = Files.readString(Path.of(a[0])).strip().split("\\s+");
+        try (Verifier v = new Verifier(keys, "licd", "OFFI454488918838374", Verifier.BINDING_OPTIONAL, 0)) {
+            System.out.println(v.verify(Files.readString(Path.of(a[1])).strip(), null,
+                    java.time.Instant.now().getEpochSecond()).getStatus().wireName());
+        } catch (ClientVerifierException e) {
+            System.out.println(e.getName());
+        }
+    }
+}
+JAVA
+got="$(for t in active frozen expired other-machine; do
+  java -cp "$jar:${JNA_JAR:-/usr/share/java/jna.jar}" Status.java "$demo/keys.txt" "$demo/$t.token"; done | xargs)"
+[ "$got" = "$want" ] || fail "Java printed '$got', not '$want'"
+echo "Java: $got"
+
+step "ok: the bundle builds and runs with pkg-config, CMake (shared, static), C++, C# (Mono), Python, Node.js and Java; valgrind clean"

@@ -3,7 +3,8 @@
 # `ffi-lease`, compiles examples/c/lease_client.c with -DCV_LEASE_CLIENT, starts licd (the
 # debug build `cargo test` made, or LICD=path) with a 1-seat floating product, and checks that
 # one machine leases the seat, a second is told every seat is taken, the first's exit gives the
-# seat back, and then the second gets it. Exit status non-zero on any failure.
+# seat back, and then the second gets it; then the same through the Python, Node.js and Java
+# bindings' packages in target/dist, and C#. Exit status non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
@@ -97,6 +98,106 @@ wait "$holder"
 [ "$status" = 6 ] || { cat "$work/d.out"; fail "C++: a second machine was not told the seat is taken ($status)"; }
 grep -q 'SeatsTaken' "$work/d.out" || fail "C++: unexpected: $(cat "$work/d.out")"
 echo "lease ffi: ok (C and C++: lease, seats taken, release on exit, lease again)"
+
+# Python, Node.js and Java: the same through their bindings, from the packages the bindings'
+# scripts put in target/dist (.ci/run builds them before this; elsewhere, missing ones are
+# skipped). Each leases while no one else holds the seat and reads the lease's entitlements,
+# is told SeatsTaken while the C program holds it, and gives the seat back when it closes.
+bindings_lease() {
+  local wheel tgz jar jna="${JNA_JAR:-/usr/share/java/jna.jar}"
+  wheel="$(ls target/dist/client_verifier-*.whl 2>/dev/null | tail -n 1)"
+  tgz="$(ls target/dist/client-verifier-node-*.tgz 2>/dev/null | tail -n 1)"
+  jar="$(ls target/dist/client-verifier-java-*.jar 2>/dev/null | tail -n 1)"
+  local langs=()
+  if [ -n "$wheel" ]; then
+    python3 -m venv "$work/py" && "$work/py/bin/pip" install -q --disable-pip-version-check "$wheel"
+    cat >"$work/lease.py" <<'PY'
+import sys, client_verifier as cv
+url, keys, lic, inst, fp = sys.argv[1:6]
+v = cv.Verifier(open(keys).read().split(), "acme-isv", "OFFI-FLOAT-C")
+try:
+    with cv.LeaseClient(v, url, open(lic).read().strip(), inst, fingerprint=fp) as c:
+        lease = v.verify_lease(c.token, fp)
+        print(f"state={c.state} valid={int(c.valid)} seat={lease.seat} export_dxf={int(c.lease.feature('export_dxf'))}")
+    print("released")
+except cv.ClientVerifierError as e:
+    print(e.name)
+    sys.exit(6)
+PY
+    langs+=(python)
+  fi
+  if [ -n "$tgz" ]; then
+    mkdir -p "$work/node" && tar xzf "$tgz" -C "$work/node"
+    cat >"$work/lease.js" <<'JS'
+const fs = require('node:fs');
+const cv = require(process.env.CV_NODE);
+const [url, keys, lic, instance, fingerprint] = process.argv.slice(2);
+const v = new cv.Verifier({ publicKeys: fs.readFileSync(keys, 'utf8').split(/\s+/).filter(Boolean), issuer: 'acme-isv', product: 'OFFI-FLOAT-C' });
+cv.LeaseClient.acquire(v, { server: url, license: fs.readFileSync(lic, 'utf8').trim(), instance, fingerprint }).then((c) => {
+  const lease = v.verifyLease(c.token, { fingerprint });
+  console.log(`state=${c.state} valid=${c.valid ? 1 : 0} seat=${lease.seat} export_dxf=${c.lease.feature('export_dxf') ? 1 : 0}`);
+  c.close();
+  console.log('released');
+}, (e) => { console.log(e.code); process.exit(6); });
+JS
+    langs+=(node)
+  fi
+  if [ -n "$jar" ] && [ -r "$jna" ] && command -v javac >/dev/null; then
+    cat >"$work/Lease.java" <<'JAVA'
+import clientverifier.*;
+import java.nio.file.*;
+public class Lease {
+    public static void main(String[] a) throws Exception {
+        String[] keys = Files.readString(Path.of(a[1])).strip().split("\\s+");
+        try (Verifier v = new Verifier(keys, "acme-isv", "OFFI-FLOAT-C")) {
+            try (LeaseClient c = LeaseClient.acquire(v, a[0], Files.readString(Path.of(a[2])).strip(), a[3], a[4], null, false)) {
+                System.out.println("state=" + c.getState().name().toLowerCase() + " valid=" + (c.isValid() ? 1 : 0)
+                        + " seat=" + c.getSeat() + " entitlements=" + c.getEntitlementsJson());
+            }
+            System.out.println("released");
+        } catch (ClientVerifierException e) {
+            System.out.println(e.getName());
+            System.exit(6);
+        }
+    }
+}
+JAVA
+    javac -d "$work/java" -cp "$jar:$jna" "$work/Lease.java"
+    langs+=(java)
+  fi
+  if [ "${#langs[@]}" -lt 3 ]; then
+    [ -z "${CI:-}" ] || fail "the Python, Node.js and Java packages are needed in target/dist (got: ${langs[*]})"
+    echo "lease bindings: some SKIPPED (only ${langs[*]:-none} built in target/dist)"
+  fi
+  local lang status
+  for lang in "${langs[@]}"; do
+    run_binding() {
+      case "$lang" in
+        python) "$work/py/bin/python" "$work/lease.py" "$url" "$work/keys.txt" "$work/license.txt" "$1" "$2" ;;
+        node) CV_NODE="$work/node/package" node "$work/lease.js" "$url" "$work/keys.txt" "$work/license.txt" "$1" "$2" ;;
+        java) java -cp "$work/java:$jar:$jna" Lease "$url" "$work/keys.txt" "$work/license.txt" "$1" "$2" ;;
+      esac
+    }
+    run_binding "$lang:1" "$a" >"$work/$lang-1.out" || { cat "$work/$lang-1.out"; fail "$lang: no lease"; }
+    grep -Eq 'state=leased valid=1 seat=0 (export_dxf=1|entitlements=\{"export_dxf":true\})' "$work/$lang-1.out" \
+      || fail "$lang: unexpected: $(cat "$work/$lang-1.out")"
+    grep -q '^released$' "$work/$lang-1.out" || fail "$lang: not released"
+    # The seat it gave back is free at once: the C program leases it.
+    "$work/lease_client" "$url" "$work/keys.txt" "$work/license.txt" cad:1 "$a" 6 >"$work/$lang-h.out" &
+    holder=$!
+    for _ in $(seq 50); do grep -q 'state=leased valid=1' "$work/$lang-h.out" && break; sleep 0.1; done
+    grep -q 'state=leased valid=1 seat=0' "$work/$lang-h.out" || fail "$lang: the seat was not given back"
+    set +e
+    run_binding "$lang:2" "$b" >"$work/$lang-2.out"
+    status=$?
+    set -e
+    wait "$holder"
+    [ "$status" = 6 ] && grep -q '^SeatsTaken$' "$work/$lang-2.out" \
+      || fail "$lang: a second machine was not told the seat is taken ($status: $(cat "$work/$lang-2.out"))"
+    echo "lease bindings: $lang ok (lease, entitlements, seats taken, release on close)"
+  done
+}
+bindings_lease
 
 # C#: the same through the P/Invoke binding, on Mono (installed by the bundle test in CI).
 if ! command -v mcs >/dev/null || ! command -v mono >/dev/null; then
