@@ -163,6 +163,18 @@ pub enum LeaseState {
     Refused,
 }
 
+impl LeaseState {
+    /// The state's name in the language bindings: `leased`, `renewing`, `lost` or `refused`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LeaseState::Leased => "leased",
+            LeaseState::Renewing => "renewing",
+            LeaseState::Lost => "lost",
+            LeaseState::Refused => "refused",
+        }
+    }
+}
+
 /// A snapshot of the client ([`LeaseClient::status`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaseStatus {

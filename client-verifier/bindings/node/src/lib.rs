@@ -8,7 +8,7 @@
 
 use std::sync::{Mutex, PoisonError, RwLock};
 
-use client_verifier::lease_client::{LeaseClient as CoreLeaseClient, LeaseConfig, LeaseState};
+use client_verifier::lease_client::{LeaseClient as CoreLeaseClient, LeaseConfig};
 use client_verifier::offline::state::OfflineState;
 use client_verifier::{
     BindingRequirement, Fingerprint, MatchPolicy, PublicKey, Root, TimeGuard, Timestamp,
@@ -409,16 +409,9 @@ impl LeaseClient {
     /// `leased`, `renewing`, `lost`, `refused` or `closed`.
     #[napi(getter)]
     pub fn state(&self) -> &'static str {
-        match unpoison(self.inner.lock())
+        unpoison(self.inner.lock())
             .as_ref()
-            .map(|c| c.status().state)
-        {
-            None => "closed",
-            Some(LeaseState::Leased) => "leased",
-            Some(LeaseState::Renewing) => "renewing",
-            Some(LeaseState::Lost) => "lost",
-            Some(_) => "refused",
-        }
+            .map_or("closed", |c| c.status().state.name())
     }
 
     #[napi(getter)]
