@@ -264,6 +264,7 @@ console-col-seats = Seats
 console-col-expires = Expires
 console-test-tag = test
 console-next-page = Next page
+console-export-csv = Export every match as CSV (for a spreadsheet)
 console-never = never
 
 console-license-title = License { $license }

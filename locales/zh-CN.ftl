@@ -255,6 +255,7 @@ console-col-seats = 席位数
 console-col-expires = 到期
 console-test-tag = 测试
 console-next-page = 下一页
+console-export-csv = 将全部匹配结果导出为 CSV（可用电子表格打开）
 console-never = 永久
 
 console-license-title = 许可证 { $license }

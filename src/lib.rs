@@ -47,6 +47,8 @@
 //!   marketplace call.
 //! - [`server`]: `licd serve` from start to stop: keys, access key, store, listener, shutdown.
 //! - [`admin_api`]: the admin API's requests and answers, shared by licd and licctl.
+//! - [`license_csv`]: the license list as CSV for spreadsheets, every cell guarded against
+//!   formula injection (licctl and the console).
 //! - [`service`]: the operations behind callbacks, the client API and the admin API, applied
 //!   idempotently through one durability primitive (`transact`): look up, let the domain decide,
 //!   commit one batch, flush.
@@ -76,6 +78,7 @@ pub mod i18n;
 pub mod job;
 pub mod keys;
 pub mod license;
+pub mod license_csv;
 pub mod logsafe;
 pub mod market_api;
 pub mod marketplace;

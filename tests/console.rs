@@ -716,3 +716,81 @@ async fn the_console_speaks_chinese_from_its_switch_and_escapes_in_both_language
     let (status, _, _) = u.get("/console/?lang=xx").await;
     assert_eq!(status, StatusCode::OK, "an unknown language is ignored");
 }
+
+/// A callback's customer name chosen to run as a formula in whoever's spreadsheet opens the
+/// export: the export needs a session, streams every match, and makes such a cell text.
+#[tokio::test]
+async fn the_csv_export_needs_a_session_and_turns_formulas_into_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let names = [
+        (
+            "CS-CSV-1",
+            "=HYPERLINK(\"http://evil.example/\",\"Invoice\")",
+        ),
+        ("CS-CSV-2", "北京某某科技有限公司"),
+        ("CS-CSV-3", "@SUM(1,1)"),
+    ];
+    for (order, name) in names {
+        let mut p = get_license(order, order);
+        p.retain(|(k, _)| *k != "customerName");
+        p.push(("customerName", name));
+        let a = v1(&client(), &d, &p).await;
+        assert_eq!(a.code(), "000000", "{:?}", a.json);
+    }
+    let mut console = Console::new(&d);
+    let (status, body, location) = console.get("/console/licenses.csv").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/console/login"));
+    assert!(!body.contains("CS-CSV"), "{body}");
+
+    console.sign_in(&d, "alice").await;
+    let (_, page, _) = console.get("/console/licenses").await;
+    assert!(
+        page.contains("/console/licenses.csv?"),
+        "the search page links the export"
+    );
+    let r = console
+        .c
+        .get(format!("{}/console/licenses.csv", console.base))
+        .header("cookie", console.jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"),
+    );
+    let body = r.text().await.unwrap();
+    let text = body
+        .strip_prefix('\u{feff}')
+        .expect("a byte order mark for Excel");
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rows.headers().unwrap().iter().map(String::from).collect();
+    let name_at = header.iter().position(|h| h == "customer_name").unwrap();
+    let got: Vec<(String, String)> = rows
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[name_at].to_string())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("CS-CSV-1".into(), format!("'{}", names[0].1)),
+            ("CS-CSV-2".into(), names[1].1.to_string()),
+            ("CS-CSV-3".into(), format!("'{}", names[2].1)),
+        ]
+    );
+
+    // An exact id exports that license alone, as the search page shows it alone.
+    let (status, one, _) = console.get("/console/licenses.csv?q=CS-CSV-2").await;
+    assert_eq!(status, 200);
+    assert_eq!(one.lines().count(), 2, "{one}");
+    assert!(one.contains("北京某某科技有限公司"));
+}

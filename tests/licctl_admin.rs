@@ -672,3 +672,36 @@ fn marketplace_send_signs_under_the_reading_asked_for() {
         .unwrap();
     assert!(!o.status.success(), "--reading without --v2 was taken");
 }
+
+/// `licenses list --csv`: a header and one row per license, and a name a callback supplied that
+/// a spreadsheet would run as a formula comes out as text.
+#[tokio::test]
+async fn licenses_list_csv_is_a_spreadsheet_that_runs_no_formula() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let evil = "=cmd|' /C calc'!A0";
+    for (order, name) in [("CSV-A", evil), ("CSV-B", "Acme, \"Tooling\"")] {
+        let mut p = common::get_license(order, order);
+        p.retain(|(k, _)| *k != "customerName");
+        p.push(("customerName", name));
+        let a = v1(&client(), &d, &p).await;
+        assert_eq!(a.code(), "000000", "{:?}", a.json);
+    }
+    let o = licctl(&d, &["licenses", "list", "--all", "--limit", "1", "--csv"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    let mut r = csv::Reader::from_reader(out.as_bytes());
+    assert_eq!(
+        &r.headers().unwrap()[0],
+        "id",
+        "one header, though the pages were of one"
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(&rows[0][0], "CSV-A");
+    assert_eq!(&rows[0][5], format!("'{evil}"));
+    assert_eq!(&rows[1][5], "Acme, \"Tooling\"");
+    let both = licctl(&d, &["--json", "licenses", "list", "--csv"]);
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+    assert!(stderr(&both).contains("--csv"), "{}", stderr(&both));
+}

@@ -128,6 +128,13 @@ pub struct ListArgs {
     /// (see docs/security.md, "One seat, one machine").
     #[arg(long)]
     pub wide_bindings: bool,
+    /// CSV for a spreadsheet instead of a table: a header row, then one row per license (RFC
+    /// 4180, UTF-8). Cells a spreadsheet would run as a formula (=, +, -, @ at the start: names
+    /// come from marketplace callbacks) get a leading ' so they show as text.
+    ///
+    /// Example: licctl licenses list --all --csv > licenses.csv
+    #[arg(long)]
+    pub csv: bool,
     /// How many licenses to print (with --all: how many per request).
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: usize,
@@ -657,6 +664,9 @@ fn list_row(l: &Summary) -> Vec<String> {
 }
 
 async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError> {
+    if json && a.csv {
+        return Err(CliError::usage("--json and --csv: choose one"));
+    }
     if a.limit == 0 || a.limit > MAX_LIMIT {
         return Err(CliError::usage(format!(
             "--limit: expected 1 to {MAX_LIMIT}"
@@ -706,6 +716,12 @@ async fn list(c: &AdminClient, a: &ListArgs, json: bool) -> Result<(), CliError>
             for l in &items {
                 say!("{l}");
             }
+        } else if a.csv {
+            say_raw!(
+                "{}",
+                crate::license_csv::lines(&page.licenses, !header_done)
+            );
+            header_done = true;
         } else {
             let rows: Vec<Vec<String>> = page.licenses.iter().map(list_row).collect();
             for r in &rows {

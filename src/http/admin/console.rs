@@ -136,6 +136,7 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
         .route("/console/licenses", get(licenses))
+        .route("/console/licenses.csv", get(licenses_csv))
         .route("/console/licenses/{id}", get(license))
         .route(
             "/console/licenses/{id}/revoke",
@@ -746,6 +747,8 @@ fn column_chart(columns: &[(String, u64)], title: &str, l: Lang) -> String {
 struct Licenses {
     c: Chrome,
     q: String,
+    /// The same search as a CSV file of every match.
+    export: String,
     status_options: Vec<Choice>,
     test_options: Vec<Choice>,
     rows: Vec<Row>,
@@ -793,6 +796,115 @@ struct SearchQuery {
     test: String,
     #[serde(default)]
     after: String,
+}
+
+/// The search as a CSV file (`crate::license_csv`): every license the filters match, not one
+/// page. Streamed a page of the store at a time, so an export of a million licenses does not sit
+/// in memory; a UTF-8 byte order mark first, so that Excel reads Chinese names as written.
+async fn licenses_csv(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let status = match q.status.as_str() {
+        "" => None,
+        other => match parse_status(other) {
+            Ok(s) => Some(s),
+            Err(e) => return failed(&s, e, "/console/licenses"),
+        },
+    };
+    let text = q.q.trim().to_string();
+    // An exact license id or order id is that license alone, as on the search page.
+    let exact = if text.is_empty() {
+        None
+    } else {
+        match st.service.license(&text).await {
+            Ok(l) => Some(l),
+            Err(crate::service::ServiceError::NotFound(_)) => {
+                match st.service.license_of_order(&text).await {
+                    Ok(found) => found,
+                    Err(e) => return failed(&s, e.into(), "/console/licenses"),
+                }
+            }
+            Err(e) => return failed(&s, e.into(), "/console/licenses"),
+        }
+    };
+    let filter = crate::service::LicenseFilter {
+        status,
+        customer: (!text.is_empty()).then_some(text),
+        test: match q.test.as_str() {
+            "real" => Some(false),
+            "test" => Some(true),
+            _ => None,
+        },
+        ..Default::default()
+    };
+    tracing::info!(actor = %crate::logsafe::quoted(&s.actor), "console: license list exported as CSV");
+    // (cursor, first page?, done?) through the store; each item one page of rows.
+    let service = st.service.clone();
+    let pages = futures_util::stream::unfold(
+        (None::<String>, true, false),
+        move |(after, first, done)| {
+            let service = service.clone();
+            let filter = filter.clone();
+            let exact = exact.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                if let Some(l) = exact {
+                    let chunk = format!(
+                        "\u{feff}{}",
+                        crate::license_csv::lines(&[crate::admin_api::Summary::from(&l)], true)
+                    );
+                    return Some((Ok(axum::body::Bytes::from(chunk)), (None, false, true)));
+                }
+                let page = match service.search(after, &filter, 1000, SCAN_BUDGET).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "console: the CSV export stopped early");
+                        return Some((
+                            Err(std::io::Error::other("export failed")),
+                            (None, false, true),
+                        ));
+                    }
+                };
+                let summaries: Vec<crate::admin_api::Summary> = page
+                    .licenses
+                    .iter()
+                    .map(crate::admin_api::Summary::from)
+                    .collect();
+                let mut chunk = if first {
+                    "\u{feff}".to_string()
+                } else {
+                    String::new()
+                };
+                chunk.push_str(&crate::license_csv::lines(&summaries, first));
+                let done = page.next.is_none();
+                Some((Ok(axum::body::Bytes::from(chunk)), (page.next, false, done)))
+            }
+        },
+    );
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"licenses.csv\""),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        axum::body::Body::from_stream(pages),
+    )
+        .into_response()
 }
 
 async fn licenses(
@@ -876,8 +988,15 @@ async fn licenses(
             )
         })
         .unwrap_or_default();
+    let export = format!(
+        "/console/licenses.csv?q={}&status={}&test={}",
+        seg(q.q.trim()),
+        seg(&q.status),
+        seg(&q.test)
+    );
     let t = Licenses {
         c: Chrome::of(&s, ""),
+        export,
         q: q.q.clone(),
         status_options: choices(
             s.lang,
