@@ -618,6 +618,17 @@ enum cv_result cv_license_check_in_by(const struct cv_license *license, int64_t 
 enum cv_result cv_license_edition(const struct cv_license *license, const char **out);
 
 /**
+ * How the license was sold when the marketplace did not sell it: `"direct"` (the ISV issued
+ * it) or `"trial"` (an evaluation the ISV issued: show the user it is one); an empty string for
+ * a marketplace license. The string belongs to the license and is valid until
+ * [`cv_license_free`].
+ *
+ * # Safety
+ * `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+ */
+enum cv_result cv_license_origin(const struct cv_license *license, const char **out);
+
+/**
  * Whether the feature flag `name` is on (the entitlement is the boolean `true`): `*out` is 1
  * or 0. A missing or non-boolean entitlement is off.
  *

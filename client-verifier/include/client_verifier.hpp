@@ -159,6 +159,8 @@ class License {
   uint32_t quantity() const { return get_u32(cv_license_quantity); }
   std::string id() const { return get_str(cv_license_id); }
   std::string edition() const { return get_str(cv_license_edition); }
+  /// "direct" or "trial" for a license the ISV issued itself; empty for a marketplace one.
+  std::string origin() const { return get_str(cv_license_origin); }
   std::string entitlements_json() const { return get_str(cv_license_entitlements_json); }
   /* Whether the feature flag `name` is on (its entitlement is `true`). */
   bool feature(const std::string &name) const {

@@ -136,6 +136,12 @@ pub struct Claims {
     /// The edition (the ISV's name for what was bought, e.g. "CAD Pro"); optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edition: Option<String>,
+    /// How the license was sold when the marketplace did not sell it: `direct` (issued by the
+    /// ISV itself: a deal closed elsewhere, a replacement) or `trial` (an evaluation the ISV
+    /// issued). Absent for marketplace licenses. Text rather than a closed set, so that a value
+    /// added later still parses in verifiers shipped now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl Claims {
@@ -170,6 +176,7 @@ impl Claims {
             entitlements: Entitlements::new(),
             check_in_by: None,
             edition: None,
+            origin: None,
         }
     }
 

@@ -161,6 +161,8 @@ pub struct CvLicense {
     check_in_by: i64,
     /// Empty when the issuer names no edition.
     edition: CString,
+    /// Empty for a marketplace license; `direct` or `trial` for one the ISV issued.
+    origin: CString,
     /// The entitlements, for the typed accessors.
     entitlement_map: crate::Entitlements,
 }
@@ -1231,6 +1233,12 @@ fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {
             "malformed token: edition contains a NUL character",
         )
     })?;
+    let origin = CString::new(c.origin.clone().unwrap_or_default()).map_err(|_| {
+        Failure::new(
+            CvResult::Malformed,
+            "malformed token: origin contains a NUL character",
+        )
+    })?;
     Ok(CvLicense {
         status,
         expires_at: c.exp.unix(),
@@ -1241,6 +1249,7 @@ fn license_handle(l: &VerifiedLicense) -> Result<CvLicense, Failure> {
         entitlements,
         check_in_by: c.check_in_by.map_or(0, Timestamp::unix),
         edition,
+        origin,
         entitlement_map: c.entitlements.clone(),
     })
 }
@@ -1394,6 +1403,22 @@ pub unsafe extern "C" fn cv_license_edition(
 ) -> CvResult {
     // SAFETY: forwarded from the caller.
     unsafe { read_field(license, out, |l| l.edition.as_ptr()) }
+}
+
+/// How the license was sold when the marketplace did not sell it: `"direct"` (the ISV issued
+/// it) or `"trial"` (an evaluation the ISV issued: show the user it is one); an empty string for
+/// a marketplace license. The string belongs to the license and is valid until
+/// [`cv_license_free`].
+///
+/// # Safety
+/// `license` may be any pointer (it is checked before use); `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cv_license_origin(
+    license: *const CvLicense,
+    out: *mut *const c_char,
+) -> CvResult {
+    // SAFETY: forwarded from the caller.
+    unsafe { read_field(license, out, |l| l.origin.as_ptr()) }
 }
 
 /// Whether the feature flag `name` is on (the entitlement is the boolean `true`): `*out` is 1

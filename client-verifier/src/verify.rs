@@ -276,6 +276,17 @@ impl VerifiedLicense {
     pub fn check_in_by(&self) -> Option<Timestamp> {
         self.claims.check_in_by
     }
+
+    /// How the license was sold when not through the marketplace: `"direct"` or `"trial"`
+    /// (see [`Claims::origin`]); `None` for a marketplace license.
+    pub fn origin(&self) -> Option<&str> {
+        self.claims.origin.as_deref()
+    }
+
+    /// An evaluation the ISV issued: show the user it is one.
+    pub fn is_trial(&self) -> bool {
+        self.origin() == Some("trial")
+    }
 }
 
 /// A lease that passed every check: the program may run with the license's entitlements until

@@ -238,6 +238,7 @@ fn typed_accessors_read_features_limits_edition_and_check_in() {
     claims.entitlements.insert("max_layers".into(), 200.into());
     claims.edition = Some("CAD Pro".into());
     claims.check_in_by = Some(t("2026-07-01T00:00:00Z"));
+    claims.origin = Some("trial".into());
     let token = c(&client_verifier::mint(&key, &claims).unwrap());
     let v = verifier(&doc, &["current"], CV_FLAG_BINDING_OPTIONAL, 0);
     for (at, expected) in [
@@ -255,6 +256,9 @@ fn typed_accessors_read_features_limits_edition_and_check_in() {
             assert_eq!(cv_license_check_in_by(l, &mut by), CvResult::Ok);
             assert_eq!(cv_license_edition(l, &mut edition), CvResult::Ok);
             assert_eq!(CStr::from_ptr(edition).to_str().unwrap(), "CAD Pro");
+            let mut origin = ptr::null();
+            assert_eq!(cv_license_origin(l, &mut origin), CvResult::Ok);
+            assert_eq!(CStr::from_ptr(origin).to_str().unwrap(), "trial");
             let name = c("export_dxf");
             assert_eq!(cv_license_feature(l, name.as_ptr(), &mut on), CvResult::Ok);
             assert_eq!(on, 1);
@@ -286,13 +290,19 @@ fn typed_accessors_read_features_limits_edition_and_check_in() {
         assert_eq!(by, unix("2026-07-01T00:00:00Z"));
         unsafe { cv_license_free(l) };
     }
-    // Without the claims: no deadline, an empty edition.
+    // Without the claims: no deadline, an empty edition and origin.
     let (v2, l) = active_license();
     let (mut by, mut edition) = (-1i64, ptr::null());
     unsafe {
         assert_eq!(cv_license_check_in_by(l, &mut by), CvResult::Ok);
         assert_eq!(cv_license_edition(l, &mut edition), CvResult::Ok);
         assert_eq!(CStr::from_ptr(edition).to_str().unwrap(), "");
+        assert_eq!(cv_license_origin(l, &mut edition), CvResult::Ok);
+        assert_eq!(
+            CStr::from_ptr(edition).to_str().unwrap(),
+            "",
+            "a marketplace license"
+        );
     }
     assert_eq!(by, 0);
     free(v2, l);

@@ -66,6 +66,10 @@ fn run(doc: &Value, case: &Value) -> Value {
         &mut guard,
     ) {
         // The names and times the language bindings give too (`LicenseStatus::name`, `at`).
+        // Every binding reports the optional claim `origin` as the token carries it.
+        Ok(license) if license.origin() != case["claims"]["origin"].as_str() => {
+            json!({ "error": "origin read wrong" })
+        }
         Ok(license) => {
             let status = license.status();
             json!({ "status": status.name(), "at": status.at().to_rfc3339() })
@@ -300,6 +304,18 @@ mod generate {
             &edition,
             json!({"device": DEVICE,
             "now": "2026-07-02T00:00:00Z", "expect": {"status": "check_in_required", "at": "2026-07-01T00:00:00Z"}}),
+        ));
+        // A license the ISV issued itself, as an evaluation (optional claim `origin`).
+        let mut trial = b.clone();
+        trial.jti = "dl-0001".into();
+        trial.order = "direct-dl-0001".into();
+        trial.origin = Some("trial".into());
+        cases.push(minted(
+            "trial_issued_by_the_isv",
+            cur,
+            &trial,
+            json!({"device": DEVICE,
+            "now": mid, "expect": {"status": "active", "at": "2027-01-01T00:00:00Z"}}),
         ));
         cases.push(minted(
             "active_when_signed_by_rotated_out_key",

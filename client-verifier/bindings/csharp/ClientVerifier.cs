@@ -255,6 +255,8 @@ namespace ClientVerifier
         }
         public string Id => Str(Native.cv_license_id);
         public string Edition => Str(Native.cv_license_edition);
+        /// <summary>"direct" or "trial" for a license the ISV issued itself; empty for a marketplace one.</summary>
+        public string Origin => Str(Native.cv_license_origin);
         public string EntitlementsJson => Str(Native.cv_license_entitlements_json);
 
         /// <summary>Whether the feature flag is on (its entitlement is true).</summary>
@@ -475,6 +477,7 @@ namespace ClientVerifier
         [DllImport(Lib)] internal static extern int cv_license_quantity(LicenseHandle l, out uint v);
         [DllImport(Lib)] internal static extern int cv_license_id(LicenseHandle l, out IntPtr s);
         [DllImport(Lib)] internal static extern int cv_license_edition(LicenseHandle l, out IntPtr s);
+        [DllImport(Lib)] internal static extern int cv_license_origin(LicenseHandle l, out IntPtr s);
         [DllImport(Lib)] internal static extern int cv_license_entitlements_json(LicenseHandle l, out IntPtr s);
         [DllImport(Lib)] internal static extern int cv_license_feature(LicenseHandle l, byte[] name, out byte on);
         [DllImport(Lib)] internal static extern int cv_license_limit(LicenseHandle l, byte[] name,

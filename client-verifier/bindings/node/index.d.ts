@@ -58,6 +58,9 @@ export class License {
   readonly quantity: number;
   readonly edition: string | null;
   readonly keyId: string;
+  /** How the ISV sold it, when the marketplace did not. */
+  readonly origin: 'direct' | 'trial' | null;
+  readonly isTrial: boolean;
   readonly entitlements: Record<string, unknown>;
   feature(name: string): boolean;
   limit(name: string): number | null;

@@ -87,6 +87,8 @@ class License {
   get quantity() { return this[NATIVE].quantity; }
   get edition() { return this[NATIVE].edition ?? null; }
   get keyId() { return this[NATIVE].keyId; }
+  get origin() { return this[NATIVE].origin ?? null; }
+  get isTrial() { return this[NATIVE].origin === 'trial'; }
   get entitlements() { return JSON.parse(this[NATIVE].entitlementsJson); }
   feature(name) { return this[NATIVE].feature(String(name)); }
   limit(name) { return this[NATIVE].limit(String(name)) ?? null; }
@@ -94,7 +96,7 @@ class License {
     return {
       id: this.id, status: this.status, expiresAt: this.expiresAt, freezeUntil: this.freezeUntil,
       checkInBy: this.checkInBy, customer: this.customer, product: this.product, sku: this.sku,
-      edition: this.edition, entitlements: this.entitlements,
+      edition: this.edition, origin: this.origin, entitlements: this.entitlements,
     };
   }
 }

@@ -189,6 +189,7 @@ def java(src, dst):
         "final class GoldenCases {",
         "    static final class Case {",
         "        String name, issuer, product, revocations, token, device, expectStatus, expectError;",
+        "        String origin; // the token's claim, or null",
         "        String[] keys;",
         "        int flags;",
         "        long minRevocationSeq, now, guardLastSeen, expectAt;",
@@ -201,12 +202,14 @@ def java(src, dst):
         "",
         "    private static Case c(String name, String[] keys, String issuer, String product, int flags,",
         "            long minRevocationSeq, String revocations, String token, String device, long now,",
-        "            long guardLastSeen, String expectStatus, long expectAt, String expectError) {",
+        "            long guardLastSeen, String expectStatus, long expectAt, String expectError,",
+        "            String origin) {",
         "        Case c = new Case();",
         "        c.name = name; c.keys = keys; c.issuer = issuer; c.product = product; c.flags = flags;",
         "        c.minRevocationSeq = minRevocationSeq; c.revocations = revocations; c.token = token;",
         "        c.device = device; c.now = now; c.guardLastSeen = guardLastSeen;",
         "        c.expectStatus = expectStatus; c.expectAt = expectAt; c.expectError = expectError;",
+        "        c.origin = origin;",
         "        return c;",
         "    }",
         "",
@@ -228,7 +231,7 @@ def java(src, dst):
         exp = case["expect"]
         trust = ", ".join(java_string(keys[k]["public"]) for k in v["trust"])
         lines.append(
-            "        c(%s, new String[] {%s}, %s, %s, %d, %dL, %s, %s, %s, %sL, %sL, %s, %sL, %s),"
+            "        c(%s, new String[] {%s}, %s, %s, %d, %dL, %s, %s, %s, %sL, %sL, %s, %sL, %s, %s),"
             % (
                 java_string(case["name"]), trust, java_string(v.get("issuer")),
                 java_string(v.get("product")), flags, v.get("min_revocation_seq", 0),
@@ -236,6 +239,7 @@ def java(src, dst):
                 java_string(case.get("device")), unix_plain(case["now"]),
                 unix_plain(case.get("guard_last_seen")), java_string(exp.get("status")),
                 unix_plain(exp.get("at")), java_string(exp.get("error")),
+                java_string(case.get("claims", {}).get("origin")),
             )
         )
     lines += ["    };", "", "    static final RootedCase[] ROOTED = {"]

@@ -318,6 +318,12 @@ impl License {
         self.inner.key_id().to_string()
     }
 
+    /// `direct` or `trial` for a license the ISV issued itself.
+    #[napi(getter)]
+    pub fn origin(&self) -> Option<String> {
+        self.inner.origin().map(str::to_string)
+    }
+
     /// The entitlements as JSON text.
     #[napi(getter)]
     pub fn entitlements_json(&self) -> String {

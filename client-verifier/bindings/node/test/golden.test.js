@@ -40,6 +40,8 @@ function licenseVerdict(c) {
     assert.ok(lic.id && lic.revision >= 1 && typeof lic.entitlements === 'object');
     assert.equal(typeof lic.feature('export'), 'boolean');
     assert.ok([null, 20].includes(lic.limit('max_projects')));
+    assert.equal(lic.origin, (c.claims && c.claims.origin) || null);
+    assert.equal(lic.isTrial, lic.origin === 'trial');
     return { status: lic.status, at: statusTime(lic) };
   } catch (e) {
     if (!e.code || e instanceof assert.AssertionError) throw e;

@@ -401,6 +401,18 @@ impl License {
         self.inner.key_id().to_string()
     }
 
+    /// `"direct"` or `"trial"` for a license the ISV issued itself; `None` for a marketplace one.
+    #[getter]
+    fn origin(&self) -> Option<&str> {
+        self.inner.origin()
+    }
+
+    /// An evaluation the ISV issued: show the user it is one.
+    #[getter]
+    fn is_trial(&self) -> bool {
+        self.inner.is_trial()
+    }
+
     #[getter]
     fn entitlements<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let text = serde_json::to_string(&self.inner.claims().entitlements)

@@ -57,6 +57,8 @@ def license_verdict(case):
     assert lic.id and lic.revision >= 1 and isinstance(lic.entitlements, dict)
     assert lic.feature("export") in (True, False)
     assert lic.limit("max_projects") in (None, 20)
+    assert lic.origin == case.get("claims", {}).get("origin")
+    assert lic.is_trial == (lic.origin == "trial")
     return {"status": lic.status, "at": status_time(lic)}
 
 

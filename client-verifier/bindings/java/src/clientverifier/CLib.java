@@ -98,6 +98,8 @@ interface CLib extends Library {
 
     int cv_license_edition(Pointer license, PointerByReference out);
 
+    int cv_license_origin(Pointer license, PointerByReference out);
+
     int cv_license_entitlements_json(Pointer license, PointerByReference out);
 
     int cv_license_feature(Pointer license, String name, Pointer out);

@@ -23,6 +23,7 @@ public final class License implements AutoCloseable {
     private final Instant checkInBy;
     private final String id;
     private final String edition;
+    private final String origin;
     private final String entitlementsJson;
     private final int revision;
     private final int quantity;
@@ -49,6 +50,9 @@ public final class License implements AutoCloseable {
         CLib.check(CLib.LIB.cv_license_edition(p, s));
         String e = CLib.borrow(s);
         edition = e == null || e.isEmpty() ? null : e;
+        CLib.check(CLib.LIB.cv_license_origin(p, s));
+        String o = CLib.borrow(s);
+        origin = o == null || o.isEmpty() ? null : o;
         CLib.check(CLib.LIB.cv_license_entitlements_json(p, s));
         entitlementsJson = CLib.borrow(s);
     }
@@ -85,6 +89,16 @@ public final class License implements AutoCloseable {
     /** The edition, when the issuer names one. */
     public Optional<String> getEdition() {
         return Optional.ofNullable(edition);
+    }
+
+    /** {@code "direct"} or {@code "trial"} for a license the ISV issued itself; empty for a marketplace one. */
+    public Optional<String> getOrigin() {
+        return Optional.ofNullable(origin);
+    }
+
+    /** An evaluation the ISV issued: show the user it is one. */
+    public boolean isTrial() {
+        return "trial".equals(origin);
     }
 
     /** The entitlements as a JSON object. */

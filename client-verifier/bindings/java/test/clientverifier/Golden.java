@@ -47,6 +47,10 @@ public final class Golden {
                             got = "unreadable";
                         }
                         l.feature("export");
+                        if (!java.util.Objects.equals(l.getOrigin().orElse(null), c.origin)
+                                || l.isTrial() != "trial".equals(c.origin)) {
+                            got = "wrong origin";
+                        }
                         OptionalLong max = l.limit("max_projects");
                         if (max.isPresent() && max.getAsLong() != 20) {
                             got = "wrong limit";
