@@ -130,6 +130,7 @@ error-frozen = The license is frozen: renew it on the marketplace.
 error-internal = Something went wrong on the license server; try again later.
 error-invalid = The request is not valid.
 error-invalid_code = This is not a valid activation code.
+error-marketplace_license = This license was sold on the marketplace: its validity follows the marketplace's renewals and cannot be extended by hand.
 error-not_activated = This activation code has not been activated on the marketplace.
 error-not_delivered = The order behind this activation code has not been delivered yet.
 error-not_found = No such license, seat or record.

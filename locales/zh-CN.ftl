@@ -127,6 +127,7 @@ error-frozen = 许可证已冻结，请到云商店续费。
 error-internal = 许可证服务器出现错误，请稍后重试。
 error-invalid = 请求无效。
 error-invalid_code = 授权码格式无效。
+error-marketplace_license = 此许可证由云商店售出：有效期随云商店的续费而定，不能手动延长。
 error-not_activated = 此授权码尚未在云商店激活。
 error-not_delivered = 此授权码对应的订单尚未交付。
 error-not_found = 找不到对应的许可证、席位或记录。

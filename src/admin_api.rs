@@ -54,6 +54,10 @@ pub struct Summary {
     pub created: Timestamp,
     /// Last changed.
     pub updated: Timestamp,
+    /// A license the ISV issued itself: `direct`, or `trial` for an evaluation; absent for a
+    /// marketplace license.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl From<&License> for Summary {
@@ -75,6 +79,7 @@ impl From<&License> for Summary {
             exp: (l.exp < PERPETUAL).then_some(l.exp),
             created: l.created,
             updated: l.updated,
+            origin: l.direct.as_ref().map(|d| d.origin().to_string()),
         }
     }
 }
@@ -259,6 +264,65 @@ pub struct ReissueRequest {
     pub fingerprint: Option<String>,
     /// Why, for the audit log ([`crate::service::Reason`]).
     pub reason: Option<String>,
+}
+
+/// `POST /admin/v1/licenses`: a license the ISV issues itself. Give `days` or `expires`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLicenseRequest {
+    /// The product (its catalog entry's terms apply; it must be listed when a catalog is set).
+    pub product: String,
+    /// The SKU (the catalog's edition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// The customer's id in the ISV's books.
+    pub customer: String,
+    /// The customer's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    /// Valid for this many days from now (1 to 36500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// Valid until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
+    /// Seats; the catalog entry's when absent, else 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats: Option<u32>,
+    /// An evaluation (tokens say `origin: "trial"`).
+    #[serde(default)]
+    pub trial: bool,
+    /// The ISV's own note (never in a token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `POST …/extend`: more time for a license the ISV issued. Give `days` (added to the later of
+/// now and its current end) or `expires`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRequest {
+    /// Days to add.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// The new end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
+    /// Keep a trial a trial (a longer evaluation); otherwise extending converts it to paid.
+    #[serde(default)]
+    pub trial: bool,
+    /// Why, for the audit log (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /admin/v1/licenses`, `POST …/extend`: the license and its newest token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedResponse {
+    /// The license.
+    pub license: Summary,
+    /// Its newest token, to deliver to the customer.
+    pub token: String,
 }
 
 /// `POST …/revoke`.

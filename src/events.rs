@@ -29,11 +29,11 @@ pub const TEST_TYPE: &str = "webhook.test";
 pub const TYPES: &[(&str, &str)] = &[
     (
         "license.issued",
-        "a purchase created a license (License 1.0 getLicense, an online-activation instance)",
+        "a purchase created a license (License 1.0 getLicense, an online-activation instance), or the ISV issued one itself",
     ),
     (
         "license.renewed",
-        "the marketplace extended a license's validity",
+        "the marketplace extended a license's validity, or the ISV extended one it issued",
     ),
     (
         "license.frozen",
@@ -229,9 +229,9 @@ fn kind(action: &str, detail: &serde_json::Value) -> &'static str {
         _ => otherwise,
     };
     match action {
-        "getLicense" | "newInstance" => "license.issued",
+        "getLicense" | "newInstance" | "createDirect" => "license.issued",
         "conflicting_repeat" => "license.conflict",
-        "refreshLicense" | "refreshInstance" | "refreshLicenseCode" => "license.renewed",
+        "refreshLicense" | "refreshInstance" | "refreshLicenseCode" | "extend" => "license.renewed",
         "expireLicense" => "license.frozen",
         "updateInstanceStatus" | "updateLicenseCodeStatus" => by_status("license.changed"),
         "releaseLicense" | "releaseInstance" | "releaseLicenseCode" => "license.released",

@@ -334,6 +334,7 @@ pub const API_ERROR_KINDS: &[&str] = &[
     "internal",
     "invalid",
     "invalid_code",
+    "marketplace_license",
     "not_activated",
     "not_delivered",
     "not_found",

@@ -14,9 +14,10 @@
 use crate::admin_api::Summary;
 
 /// The columns, in order: the header row.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "id",
     "kind",
+    "origin",
     "status",
     "test",
     "customer",
@@ -50,6 +51,9 @@ pub fn cells(s: &Summary) -> Vec<String> {
     let raw = [
         s.id.clone(),
         s.kind.as_str().to_string(),
+        s.origin
+            .clone()
+            .unwrap_or_else(|| "marketplace".to_string()),
         s.status.as_str().to_string(),
         s.test.to_string(),
         s.customer.clone(),
@@ -110,6 +114,7 @@ mod tests {
             exp: None,
             created: t,
             updated: t,
+            origin: None,
         }
     }
 
@@ -134,7 +139,7 @@ mod tests {
             "＝1+1",
             "＠SUM(1)",
         ] {
-            assert_eq!(read_back(name)[5], format!("'{name}"), "{name:?}");
+            assert_eq!(read_back(name)[6], format!("'{name}"), "{name:?}");
         }
     }
 
@@ -148,11 +153,12 @@ mod tests {
             "two\nlines",
             "1-2",
         ] {
-            assert_eq!(read_back(name)[5], name, "{name:?}");
+            assert_eq!(read_back(name)[6], name, "{name:?}");
         }
         let row = read_back("x");
-        assert_eq!(row[13], "", "a perpetual license has no expiry");
-        assert_eq!(row[10], "2");
+        assert_eq!(row[14], "", "a perpetual license has no expiry");
+        assert_eq!(row[11], "2");
+        assert_eq!(row[2], "marketplace");
         assert!(lines(&[], true).ends_with("updated\r\n"));
         assert_eq!(lines(&[], false), "");
     }

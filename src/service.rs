@@ -11,6 +11,7 @@
 mod callbacks;
 mod codes;
 mod delivery;
+mod direct;
 mod events;
 mod facts;
 mod keys;
@@ -1242,6 +1243,13 @@ impl Service {
     {
         self.transact(async |s, tx| {
             let mut l = must_get(tx, id).await?;
+            if l.direct.is_some() {
+                // The ISV issued it: the marketplace knows no such instance, so a callback
+                // naming it (a mistake, or a signed request replayed with another id) is one
+                // for an instance that does not exist, and changes nothing.
+                tracing::warn!(activity = caller.action, instance = %id, "marketplace callback for a license the ISV issued itself: refused as an unknown instance");
+                return Err(ServiceError::NotFound(id.to_string()));
+            }
             if l.is_stale(caller.signed_at) {
                 // A replay from a log (inside the signature window) or a delivery overtaken by a
                 // later statement: the newest marketplace statement wins. Success, so the

@@ -699,8 +699,8 @@ async fn licenses_list_csv_is_a_spreadsheet_that_runs_no_formula() {
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2, "{out}");
     assert_eq!(&rows[0][0], "CSV-A");
-    assert_eq!(&rows[0][5], format!("'{evil}"));
-    assert_eq!(&rows[1][5], "Acme, \"Tooling\"");
+    assert_eq!(&rows[0][6], format!("'{evil}"));
+    assert_eq!(&rows[1][6], "Acme, \"Tooling\"");
     let both = licctl(&d, &["--json", "licenses", "list", "--csv"]);
     assert_eq!(both.status.code(), Some(2), "{both:?}");
     assert!(stderr(&both).contains("--csv"), "{}", stderr(&both));

@@ -13,9 +13,10 @@ use serde_json::Value;
 
 use super::{CliError, emit};
 use crate::admin_api::{
-    ActivateRequest, ActivateResponse, AuditResponse, CodeRequest, DeactivateRequest,
-    DeactivateResponse, Detail, JobView, ListResponse, MAX_LIMIT, OutboxResponse, ReissueRequest,
-    RepairRequest, RepairResponse, RevocationsResponse, RevokeRequest, Summary, TokenResponse,
+    ActivateRequest, ActivateResponse, AuditResponse, CodeRequest, CreateLicenseRequest,
+    DeactivateRequest, DeactivateResponse, Detail, ExtendRequest, IssuedResponse, JobView,
+    ListResponse, MAX_LIMIT, OutboxResponse, ReissueRequest, RepairRequest, RepairResponse,
+    RevocationsResponse, RevokeRequest, Summary, TokenResponse,
 };
 use crate::admin_client::AdminClient;
 use crate::service::Reason;
@@ -88,6 +89,25 @@ pub enum LicensesCommand {
     /// Example: licctl licenses reissue CS2211210001 --fingerprint '04:7C:16:5E:E3:5D|SN1|B1|CPU1'
     /// --reason "mainboard replaced"
     Reissue(ReissueArgs),
+    /// Issue a license yourself, not through the marketplace: an evaluation for a prospect, a
+    /// deal closed elsewhere, a replacement; prints its token.
+    ///
+    /// The catalog's terms for the product (and SKU) apply as for a purchase: entitlements,
+    /// edition, binding, check-in, floating seats; with a catalog, the product must be listed.
+    /// The token is verified like any other; its `order` is direct-<id> and its `origin` claim
+    /// says direct or trial, so the application can show "evaluation".
+    ///
+    /// Example: licctl licenses create --product OFFI454488918838374 --customer acme-gmbh
+    /// --days 30 --trial --note "prospect, demo on 12 May"
+    Create(CreateArgs),
+    /// Extend a license you issued yourself; prints its new token.
+    ///
+    /// A trial becomes a paid license, keeping its seats, unless --trial keeps it an
+    /// evaluation. Refused for a license the marketplace sold: its validity follows the
+    /// marketplace's renewals.
+    ///
+    /// Example: licctl licenses extend dl-0123456789abcdef01234567 --days 365 --reason "PO 4711"
+    Extend(ExtendArgs),
     /// Revoke a license for good (refund, fraud, leaked token).
     ///
     /// The license is released and its id goes on the revocation list; repeating it changes
@@ -175,6 +195,93 @@ pub struct ReissueArgs {
     #[arg(long, value_name = "TEXT", value_parser = Reason::parse_arg,
           required = Reason::REISSUE.is_required())]
     pub reason: Option<String>,
+}
+
+/// Prints what `create` or `extend` answered: the token on stdout (to pipe), the rest on
+/// stderr; or the JSON.
+fn issued(v: Value, json: bool, done: &str) -> Result<(), CliError> {
+    if json {
+        say!("{v}");
+        return Ok(());
+    }
+    let r: IssuedResponse = typed(v)?;
+    let l = &r.license;
+    eprintln!(
+        "license {} {done} ({}) for customer {}, {} seat(s), until {}",
+        l.id,
+        l.origin.as_deref().unwrap_or("marketplace"),
+        l.customer,
+        l.quantity,
+        l.exp
+            .map_or_else(|| "forever".to_string(), |t| t.to_rfc3339()),
+    );
+    say!("{}", r.token);
+    Ok(())
+}
+
+/// Arguments of `licenses create`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("until").required(true).args(["days", "expires"])))]
+pub struct CreateArgs {
+    /// The product (the marketplace productId your catalog lists).
+    #[arg(long, value_name = "P")]
+    pub product: String,
+    /// The SKU (the catalog's edition).
+    #[arg(long, value_name = "S")]
+    pub sku: Option<String>,
+    /// The customer's id in your own books.
+    #[arg(long, value_name = "C")]
+    pub customer: String,
+    /// The customer's name.
+    #[arg(long, value_name = "NAME")]
+    pub customer_name: Option<String>,
+    /// Valid for N days from now.
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Valid through DATE (YYYY-MM-DD, to the end of that day UTC) or until an RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = parse_end)]
+    pub expires: Option<client_verifier::Timestamp>,
+    /// Seats (devices, or floating seats); default: the catalog's, else 1.
+    #[arg(long, value_name = "N")]
+    pub seats: Option<u32>,
+    /// An evaluation: the token says origin "trial" until the license is extended.
+    #[arg(long)]
+    pub trial: bool,
+    /// Your note (the deal, the prospect), kept with the license; never in the token.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+/// Arguments of `licenses extend`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("until").required(true).args(["days", "expires"])))]
+pub struct ExtendArgs {
+    /// The license id.
+    pub id: String,
+    /// Add N days to the later of now and its current end.
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// The new end: DATE (YYYY-MM-DD, to the end of that day UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE", value_parser = parse_end)]
+    pub expires: Option<client_verifier::Timestamp>,
+    /// Keep a trial an evaluation (otherwise extending converts it to a paid license).
+    #[arg(long)]
+    pub trial: bool,
+    /// Why, for the audit log.
+    #[arg(long, value_name = "TEXT", value_parser = Reason::parse_arg)]
+    pub reason: Option<String>,
+}
+
+/// `--expires`: a date means through the end of that day, UTC; an RFC 3339 time is exact.
+fn parse_end(text: &str) -> Result<client_verifier::Timestamp, String> {
+    use client_verifier::{DAY, Timestamp};
+    if let Some(t) = Timestamp::parse_rfc3339(text) {
+        return Ok(t);
+    }
+    Timestamp::parse_rfc3339(&format!("{text}T00:00:00Z"))
+        .filter(|_| text.len() == 10)
+        .map(|day| day.add_secs(DAY))
+        .ok_or_else(|| format!("{text:?}: expected YYYY-MM-DD or an RFC 3339 time"))
 }
 
 /// Arguments of `licenses revoke`.
@@ -501,6 +608,36 @@ async fn licenses(c: &AdminClient, cmd: LicensesCommand, json: bool) -> Result<(
                 say!("{}", t.token);
             }
             Ok(())
+        }
+        LicensesCommand::Create(a) => {
+            let req = c
+                .request(Method::POST, "/admin/v1/licenses")
+                .json(&CreateLicenseRequest {
+                    product: a.product,
+                    sku: a.sku,
+                    customer: a.customer,
+                    customer_name: a.customer_name,
+                    days: a.days,
+                    expires: a.expires,
+                    seats: a.seats,
+                    trial: a.trial,
+                    note: a.note,
+                });
+            issued(c.json(req).await?, json, "issued")
+        }
+        LicensesCommand::Extend(a) => {
+            let req = c
+                .request(
+                    Method::POST,
+                    &format!("/admin/v1/licenses/{}/extend", seg(&a.id)),
+                )
+                .json(&ExtendRequest {
+                    days: a.days,
+                    expires: a.expires,
+                    trial: a.trial,
+                    reason: a.reason,
+                });
+            issued(c.json(req).await?, json, "extended")
         }
         LicensesCommand::Revoke(a) => {
             let req = c

@@ -129,6 +129,9 @@ impl From<ServiceError> for ApiError {
             E::Domain(crate::license::DomainError::Released { .. }) => {
                 Self::new(StatusCode::GONE, "released", message)
             }
+            E::Domain(crate::license::DomainError::MarketplaceValidity { .. }) => {
+                Self::new(StatusCode::CONFLICT, "marketplace_license", message)
+            }
             E::Store(_) => {
                 // The detail is for the log; the caller learns only that it may retry.
                 tracing::error!(error = %message, "store failure answering an API call");

@@ -240,7 +240,10 @@ fn refusal(e: &ServiceError) -> Response {
         | ServiceError::TooManyRequests { .. }
         | ServiceError::CodeIncomplete { .. }
         | ServiceError::CodeRefused { .. }
-        | ServiceError::JobNotFound(_) => (ResultCode::InvalidParam, e.to_string()),
+        | ServiceError::JobNotFound(_)
+        | ServiceError::Domain(DomainError::MarketplaceValidity { .. }) => {
+            (ResultCode::InvalidParam, e.to_string())
+        }
         ServiceError::OutsideValidity(m) => (ResultCode::OutsideOrderValidity, m.clone()),
         ServiceError::Invalid(m) => (ResultCode::InvalidParam, m.clone()),
         // A retry would mint the same claims and fail the same way: `000005` ("retrying is

@@ -184,7 +184,53 @@ pub struct License {
     /// Site servers holding some of a floating license's seats ([`site`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sites: Vec<site::Site>,
+    /// Issued by the ISV itself (`licctl licenses create`), not sold by the marketplace: its
+    /// validity is the ISV's to extend, and no marketplace callback may change it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct: Option<Direct>,
 }
+
+/// What a license the ISV issued itself carries beyond a marketplace license's fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Direct {
+    /// An evaluation: tokens say `origin: "trial"` until an extension converts it.
+    pub trial: bool,
+    /// The ISV's note (the deal, the prospect), for its own staff; never in a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Direct {
+    /// The token claim `origin`: `trial` or `direct`.
+    pub fn origin(&self) -> &'static str {
+        if self.trial { "trial" } else { "direct" }
+    }
+}
+
+/// A license the ISV issues itself, as asked for (`POST /admin/v1/licenses`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDirect {
+    /// The customer's id in the ISV's own books.
+    pub customer: String,
+    /// The customer's name.
+    pub customer_name: Option<String>,
+    /// The product (the marketplace productId, so the catalog's terms apply).
+    pub product: String,
+    /// The SKU (the catalog's edition); may be empty.
+    pub sku: String,
+    /// End of the licensed period.
+    pub exp: Timestamp,
+    /// Seats (devices, or floating seats); `None`: the catalog entry's, else 1.
+    pub seats: Option<u32>,
+    /// An evaluation.
+    pub trial: bool,
+    /// The ISV's note.
+    pub note: Option<String>,
+}
+
+/// How the id of a license the ISV issues starts (the rest is random); its `order` claim is
+/// `direct-<id>`, which no marketplace order id looks like.
+pub const DIRECT_ID_PREFIX: &str = "dl-";
 
 /// When the marketplace signed a callback, in Unix milliseconds, as precise as it sent it (V1
 /// `timeStamp` has milliseconds, V2 `timestamp` milliseconds or seconds).
@@ -338,6 +384,52 @@ impl License {
         }
     }
 
+    /// A new license the ISV issues itself, revision 1, not yet minted: an unbound License 1.0
+    /// token as far as activation, seats and refresh go, with `origin` in its claims.
+    pub fn direct(id: &str, d: &NewDirect, now: Timestamp) -> License {
+        License {
+            customer: d.customer.clone(),
+            customer_name: d.customer_name.clone(),
+            product: d.product.clone(),
+            sku: d.sku.clone(),
+            quantity: d.seats.unwrap_or(1).max(1),
+            nbf: now.min(d.exp),
+            exp: d.exp,
+            periodic: true,
+            direct: Some(Direct {
+                trial: d.trial,
+                note: d.note.clone(),
+            }),
+            ..License::blank(id, Kind::Classic, &format!("direct-{id}"), false, now)
+        }
+    }
+
+    /// Extends a license the ISV issued to `exp` (never shortens it), lifting a freeze; a trial
+    /// becomes a paid license unless `still_trial`. Seats and bindings are kept: only the
+    /// validity and the origin change. A marketplace license's validity is the marketplace's.
+    pub fn extend(
+        &mut self,
+        exp: Timestamp,
+        still_trial: bool,
+        issuer: &Issuer<'_>,
+        now: Timestamp,
+    ) -> Result<Change, DomainError> {
+        let Some(direct) = self.direct.as_mut() else {
+            return Err(DomainError::MarketplaceValidity {
+                id: self.id.clone(),
+            });
+        };
+        direct.trial = direct.trial && still_trial;
+        self.refuse_if_released("extension")?;
+        self.exp = exp.max(self.exp);
+        self.exp_stated = Some(now);
+        if self.status == Status::Frozen && self.exp > now {
+            self.status = Status::Active;
+        }
+        self.next_revision(issuer, now)?;
+        Ok(Change::Changed)
+    }
+
     /// A new online-activation instance for an order line. Customer, product, quota and
     /// validity come later from the order query: until then its expiry is the placeholder
     /// [`PERPETUAL`] (see [`License::validity_known`]).
@@ -477,6 +569,7 @@ impl License {
             code_answer: None,
             floating: None,
             sites: Vec::new(),
+            direct: None,
         }
     }
 }
@@ -547,6 +640,15 @@ pub enum DomainError {
         id: String,
         /// What was attempted.
         action: &'static str,
+    },
+    /// An extension asked of a license the marketplace sold: its validity is the
+    /// marketplace's (renewal callbacks), not the ISV's.
+    #[error(
+        "license {id} was sold on the marketplace: its validity follows the marketplace's renewals, and only licenses the ISV issued itself can be extended"
+    )]
+    MarketplaceValidity {
+        /// The license id.
+        id: String,
     },
     /// The token could not be minted (entitlements too long, or contradictory claims): the same
     /// call would fail the same way, so it is never answered as retryable.
@@ -736,6 +838,7 @@ impl License {
         c.binding = binding;
         c.entitlements = self.entitlements.clone();
         c.edition.clone_from(&self.edition);
+        c.origin = self.direct.as_ref().map(|d| d.origin().to_string());
         // Every token of a product with a check-in policy, bound or not, checks in (refreshes)
         // within the catalog's interval from when it was minted: an application that accepts
         // unbound tokens must not be able to skip it. The deadline never outlives the token.

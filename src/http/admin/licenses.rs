@@ -16,9 +16,10 @@ use serde::Deserialize;
 
 use super::{AdminState, actor};
 use crate::admin_api::{
-    AuditResponse, CodeRequest, DEFAULT_LIMIT, Detail, ForceReleaseRequest, JobView, LeaseView,
-    LeasesResponse, ListResponse, MAX_LIMIT, OutboxResponse, ReissueRequest, RepairRequest,
-    RepairResponse, RevocationsResponse, RevokeRequest, Summary, TokenResponse,
+    AuditResponse, CodeRequest, CreateLicenseRequest, DEFAULT_LIMIT, Detail, ExtendRequest,
+    ForceReleaseRequest, IssuedResponse, JobView, LeaseView, LeasesResponse, ListResponse,
+    MAX_LIMIT, OutboxResponse, ReissueRequest, RepairRequest, RepairResponse, RevocationsResponse,
+    RevokeRequest, Summary, TokenResponse,
 };
 use crate::http::error::ApiError;
 use crate::license::{Kind, Status};
@@ -30,7 +31,8 @@ pub(super) const SCAN_BUDGET: usize = 10_000;
 
 pub(super) fn routes() -> Router<AdminState> {
     Router::new()
-        .route("/licenses", get(list))
+        .route("/licenses", get(list).post(create))
+        .route("/licenses/{id}/extend", post(extend))
         .route("/licenses/{id}", get(show))
         .route("/codes/lookup", post(show_code))
         .route("/codes/repair", post(repair_code))
@@ -249,6 +251,89 @@ async fn reissue(
         id: done.license.id,
         revision: done.license.revision,
         token: done.token,
+    }))
+}
+
+/// The end a request asks for: `days` from `from`, or `expires`; exactly one.
+fn requested_end(
+    days: Option<u32>,
+    expires: Option<Timestamp>,
+    from: Timestamp,
+) -> Result<Timestamp, ApiError> {
+    match (days, expires) {
+        (Some(d), None) if (1..=36_500).contains(&d) => Ok(from.add_secs(i64::from(d) * DAY)),
+        (Some(_), None) => Err(ApiError::bad_request("days: 1 to 36500")),
+        (None, Some(t)) => Ok(t),
+        _ => Err(ApiError::bad_request(
+            "give either days or expires (the end of the licensed period)",
+        )),
+    }
+}
+
+async fn create(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<CreateLicenseRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<IssuedResponse>), ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let now = Timestamp::now();
+    let exp = requested_end(req.days, req.expires, now)?;
+    let l = st
+        .service
+        .create_direct(
+            crate::license::NewDirect {
+                customer: req.customer,
+                customer_name: req.customer_name,
+                product: req.product,
+                sku: req.sku.unwrap_or_default(),
+                exp,
+                seats: req.seats,
+                trial: req.trial,
+                note: req.note,
+            },
+            &actor(&headers),
+            now,
+        )
+        .await?;
+    let token = l.current_token().unwrap_or_default().to_string();
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedResponse {
+            license: Summary::from(&l),
+            token,
+        }),
+    ))
+}
+
+async fn extend(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<ExtendRequest>, JsonRejection>,
+) -> Result<Json<IssuedResponse>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let now = Timestamp::now();
+    // Days count from the later of now and the current end: extending early loses nothing.
+    let from = match req.days {
+        Some(_) => st.service.license(&id).await?.exp.max(now),
+        None => now,
+    };
+    let exp = requested_end(req.days, req.expires, from)?;
+    let l = st
+        .service
+        .extend_direct(
+            &id,
+            exp,
+            req.trial,
+            &actor(&headers),
+            req.reason.as_deref().unwrap_or(""),
+            now,
+        )
+        .await?;
+    let token = l.current_token().unwrap_or_default().to_string();
+    Ok(Json(IssuedResponse {
+        license: Summary::from(&l),
+        token,
     }))
 }
 
