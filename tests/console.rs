@@ -794,3 +794,83 @@ async fn the_csv_export_needs_a_session_and_turns_formulas_into_text() {
     assert_eq!(one.lines().count(), 2, "{one}");
     assert!(one.contains("北京某某科技有限公司"));
 }
+
+/// The "New license" form as a browser posts it, for a 14-day trial.
+fn trial_form(csrf: &str) -> [(&'static str, &str); 8] {
+    [
+        ("csrf", csrf),
+        ("product", "OFFI454488918838374"),
+        ("customer", "prospect-42"),
+        ("customer_name", "Prospect AG"),
+        ("days", "14"),
+        ("seats", ""),
+        ("trial", "on"),
+        ("note", "demo"),
+    ]
+}
+
+/// "New license": a trial issued from the console is a license client-verifier accepts as a
+/// trial, its file downloads from its page, the audit names the console user, and extending
+/// it converts it. A post without the session's CSRF token issues nothing.
+#[tokio::test]
+async fn a_trial_issued_in_the_console_verifies_and_converts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let mut console = Console::new(&d);
+    let csrf = console.sign_in(&d, "sales-anna").await;
+    let (status, html, _) = console.get("/console/licenses/new").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("name=\"trial\""), "{html}");
+    // Without the CSRF token (a forged cross-site post): refused, nothing issued.
+    let (status, _, _) = console
+        .post("/console/licenses/new", &trial_form("not-the-token"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, list, _) = console.get("/console/licenses").await;
+    assert!(!list.contains("dl-"), "{list}");
+
+    let (status, _, _) = console
+        .post("/console/licenses/new", &trial_form(&csrf))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, list) = common::admin(&client(), &d, reqwest::Method::GET, "/licenses", None).await;
+    let id = list["licenses"][0]["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("dl-"), "{list}");
+    let location = format!("/console/licenses/{id}?done=created");
+    let (status, page, _) = console.get(&location).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("evaluation (trial)"), "{page}");
+    let id =
+        location["/console/licenses/".len()..location.len() - "?done=created".len()].to_string();
+    let (status, file, _) = console
+        .get(&format!("/console/licenses/{id}/license"))
+        .await;
+    assert_eq!(status, 200);
+    let v = d.verifier();
+    let lic = v
+        .verify(file.trim(), None, client_verifier::Timestamp::now())
+        .unwrap();
+    assert!(lic.is_trial(), "{:?}", lic.claims());
+    assert_eq!(lic.claims().sub, "prospect-42");
+    let (_, audit) = common::admin(
+        &client(),
+        &d,
+        reqwest::Method::GET,
+        &format!("/licenses/{id}/audit"),
+        None,
+    )
+    .await;
+    assert_eq!(audit["events"][0]["actor"], "console:sales-anna", "{audit}");
+    assert_eq!(audit["events"][0]["action"], "createDirect", "{audit}");
+
+    let o = d.licctl(&["licenses", "extend", &id, "--days", "365"]);
+    assert!(o.status.success(), "{o:?}");
+    let paid = v
+        .verify(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            None,
+            client_verifier::Timestamp::now(),
+        )
+        .unwrap();
+    assert_eq!(paid.origin(), Some("direct"));
+}

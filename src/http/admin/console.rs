@@ -137,6 +137,11 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/console/logout", post(logout))
         .route("/console/licenses", get(licenses))
         .route("/console/licenses.csv", get(licenses_csv))
+        .route(
+            "/console/licenses/new",
+            get(new_license_page).post(new_license),
+        )
+        .route("/console/licenses/{id}/license", get(license_file))
         .route("/console/licenses/{id}", get(license))
         .route(
             "/console/licenses/{id}/revoke",
@@ -907,6 +912,162 @@ async fn licenses_csv(
         .into_response()
 }
 
+#[derive(Template)]
+#[template(path = "console/new_license.html")]
+struct NewLicense {
+    c: Chrome,
+    /// The catalog's products, offered as the field's suggestions.
+    products: Vec<String>,
+    product: String,
+}
+
+async fn new_license_page(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut products: Vec<String> = st
+        .service
+        .catalog()
+        .entries
+        .iter()
+        .map(|e| e.product.clone())
+        .collect();
+    products.dedup();
+    let t = NewLicense {
+        c: Chrome::of(&s, ""),
+        product: products.first().cloned().unwrap_or_default(),
+        products,
+    };
+    page(StatusCode::OK, &t)
+}
+
+#[derive(Deserialize)]
+struct NewLicenseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    sku: String,
+    #[serde(default)]
+    customer: String,
+    #[serde(default)]
+    customer_name: String,
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    seats: String,
+    /// Present (`on`) when the box is ticked.
+    #[serde(default)]
+    trial: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// "New license": a license the ISV issues itself (`Service::create_direct`), then its page,
+/// where the license file can be downloaded.
+async fn new_license(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    form: Result<Form<NewLicenseForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        let l = lang_of(&headers);
+        return refused(l, StatusCode::BAD_REQUEST, &l.t("console-error-form"));
+    };
+    let s = match actor_of(&st, &headers, &f.csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let back = "/console/licenses/new";
+    let now = Timestamp::now();
+    let days = match f.days.trim().parse::<u32>() {
+        Ok(d) if (1..=36_500).contains(&d) => d,
+        _ => return failed(&s, ApiError::bad_request("days: 1 to 36500"), back),
+    };
+    let seats = match f.seats.trim() {
+        "" => None,
+        n => match n.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => return failed(&s, ApiError::bad_request("seats: a number"), back),
+        },
+    };
+    let optional = |t: &str| (!t.trim().is_empty()).then(|| t.to_string());
+    let created = st
+        .service
+        .create_direct(
+            crate::license::NewDirect {
+                customer: f.customer,
+                customer_name: optional(&f.customer_name),
+                product: f.product,
+                sku: f.sku,
+                exp: now.add_secs(i64::from(days) * client_verifier::DAY),
+                seats,
+                trial: f.trial == "on",
+                note: optional(&f.note),
+            },
+            &s.actor,
+            now,
+        )
+        .await;
+    match created {
+        Ok(l) => {
+            Redirect::to(&format!("/console/licenses/{}?done=created", seg(&l.id))).into_response()
+        }
+        Err(e) => failed(&s, e.into(), back),
+    }
+}
+
+/// The license's current token as a file to send the customer (`<id>.lic`).
+async fn license_file(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let s = match viewer(&st, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let l = match st.service.license(&id).await {
+        Ok(l) => l,
+        Err(e) => return failed(&s, e.into(), "/console/licenses"),
+    };
+    let Some(token) = l.current_token().map(str::to_string) else {
+        return failed(
+            &s,
+            ApiError::bad_request(
+                "this license has no token of its own (an online-activation instance: each device has its own)",
+            ),
+            &format!("/console/licenses/{}", seg(&id)),
+        );
+    };
+    tracing::info!(actor = %crate::logsafe::quoted(&s.actor), license = %l.id, "console: license file downloaded");
+    // The id is the store's (letters, digits, `-`, `_`), safe in a header; anything else is
+    // left out of the file name.
+    let name: String =
+        l.id.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+    let disposition = format!("attachment; filename=\"{name}.lic\"");
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        format!("{token}\n"),
+    )
+        .into_response()
+}
+
 async fn licenses(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -1034,6 +1195,8 @@ struct LicensePage {
     status_label: String,
     /// A License 2.0 code: its purchase can be repaired.
     is_code: bool,
+    /// A token of its own to download (not an online-activation instance's).
+    has_token: bool,
     fields: Vec<(String, String)>,
     seats: Vec<SeatRow>,
     devices: Vec<DeviceRow>,
@@ -1100,6 +1263,7 @@ async fn license(
     };
     let l10n = s.lang;
     let flash = match query.map(|Query(q)| q.done).ok().as_deref() {
+        Some("created") => l10n.t("console-done-created"),
         Some("revoked") => l10n.t("console-done-revoked"),
         Some("reissued") => l10n.t("console-done-reissued"),
         Some("freed") => l10n.t("console-done-freed"),
@@ -1168,6 +1332,8 @@ async fn license(
         (
             "console-field-kind",
             l10n.t(match l.kind {
+                _ if l.direct.as_ref().is_some_and(|d| d.trial) => "console-kind-trial",
+                _ if l.direct.is_some() => "console-kind-direct",
                 crate::license::Kind::Classic => "console-kind-classic",
                 crate::license::Kind::Online => "console-kind-online",
                 crate::license::Kind::Code => "console-kind-code",
@@ -1279,6 +1445,7 @@ async fn license(
         status: l.status.as_str(),
         status_label: status_label(l10n, l.status),
         is_code: l.code.is_some(),
+        has_token: l.current_token().is_some(),
         fields,
         seats,
         devices,
