@@ -116,3 +116,80 @@ async fn sign_in_find_a_license_revoke_it_and_see_it_audited() {
     let l = common::license_json(&c, &d, "biz-web-11").await;
     assert_eq!(l["status"], "released");
 }
+
+/// Issue 38: a trial created with the console's "New license" form, its license file
+/// downloaded by the browser and accepted by client-verifier as a trial, then converted by an
+/// extension, keeping the machine that activated it.
+#[tokio::test]
+#[ignore = "needs chromium and chromedriver; CI runs it with --include-ignored"]
+async fn a_trial_created_in_the_console_verifies_and_converts() {
+    let (chromium, chromedriver) = chromium_and_driver();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let driver = Driver::start(&chromedriver);
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let b = Browser::open(&driver, &chromium, &downloads, &dir.path().join("profile")).await;
+    b.go(&format!("{}/console/licenses", d.admin_url())).await;
+    b.wait_for("Admin token").await;
+    b.type_into("#name", "sales-bo").await;
+    b.type_into("#token", &d.admin_token()).await;
+    b.click("button[type=submit]").await;
+    b.wait_for("Licenses by status").await;
+
+    b.go(&format!("{}/console/licenses", d.admin_url())).await;
+    b.click("a[href='/console/licenses/new']").await;
+    b.wait_for("Issue the license").await;
+    b.type_into("#product", "OFFI454488918838374").await;
+    b.type_into("#customer", "prospect-77").await;
+    b.type_into("#customer_name", "Prospect 株式会社").await;
+    b.type_into("#seats", "2").await;
+    b.screenshot("console-new-license").await;
+    b.click("#create").await;
+    let html = b.wait_for("License issued.").await;
+    assert!(html.contains("evaluation (trial)"), "{html}");
+    b.screenshot("console-license-created").await;
+    b.click("a[download][href$='/license']").await;
+    let file = common::browser::wait_for_download(&downloads);
+    assert_eq!(file.extension().and_then(|e| e.to_str()), Some("lic"));
+    let token = std::fs::read_to_string(&file).unwrap();
+    b.close().await;
+
+    let v = d.verifier();
+    let now = client_verifier::Timestamp::now();
+    let trial = v.verify(token.trim(), None, now).unwrap();
+    assert!(trial.is_trial() && trial.is_active());
+    assert_eq!(trial.claims().quantity, 2);
+    let id = trial.claims().jti.clone();
+    let machine = "04:7C:16:5E:E3:5D|SN-TRIAL|BOARD-TRIAL|BFEBFBFF00090672";
+    let r = client()
+        .post(d.url("/v1/activate"))
+        .json(&serde_json::json!({"license": token.trim(), "fingerprint": machine}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bound: serde_json::Value = r.json().await.unwrap();
+
+    let o = d.licctl(&["licenses", "extend", &id, "--days", "365"]);
+    assert!(o.status.success(), "{o:?}");
+    let r = client()
+        .post(d.url("/v1/refresh"))
+        .json(&serde_json::json!({"token": bound["token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let refreshed: serde_json::Value = r.json().await.unwrap();
+    let fp = client_verifier::Fingerprint::parse(machine).unwrap();
+    let paid = v
+        .verify(refreshed["token"].as_str().unwrap(), Some(&fp), now)
+        .unwrap();
+    assert_eq!(
+        paid.origin(),
+        Some("direct"),
+        "converted, on the same machine's seat"
+    );
+    let l = common::license_json(&client(), &d, &id).await;
+    assert_eq!(l["customer_name"], "Prospect 株式会社");
+}
