@@ -81,6 +81,9 @@ async fn a_trial_is_issued_verified_activated_and_converted_keeping_its_seat() {
             .is_trial()
     );
 
+    let o = d.licctl(&["licenses", "list"]);
+    assert!(stdout(&o).contains("classic (trial)"), "{}", stdout(&o));
+
     // The deal closes: a year more converts it, keeping its seats and the machine's seat.
     let o = d.licctl(&[
         "licenses", "extend", &id, "--days", "365", "--reason", "PO 4711",

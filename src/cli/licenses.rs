@@ -790,7 +790,11 @@ fn list_row(l: &Summary) -> Vec<String> {
     vec![
         l.id.clone(),
         l.status.as_str().to_string(),
-        l.kind.as_str().to_string(),
+        // A license the ISV issued says so where the kind is: `classic (trial)`.
+        match &l.origin {
+            Some(o) => format!("{} ({o})", l.kind.as_str()),
+            None => l.kind.as_str().to_string(),
+        },
         l.customer.clone(),
         l.product.clone(),
         l.quantity.to_string(),
