@@ -803,6 +803,44 @@ struct SearchQuery {
     after: String,
 }
 
+impl SearchQuery {
+    /// The filters the search form sets: status, test or real, and the text as a customer id
+    /// (when it is not an exact license or order id, [`exact_match`]).
+    fn filter(&self) -> Result<crate::service::LicenseFilter, ApiError> {
+        let status = match self.status.as_str() {
+            "" => None,
+            other => Some(parse_status(other)?),
+        };
+        let text = self.q.trim();
+        Ok(crate::service::LicenseFilter {
+            status,
+            customer: (!text.is_empty()).then(|| text.to_string()),
+            test: match self.test.as_str() {
+                "real" => Some(false),
+                "test" => Some(true),
+                _ => None,
+            },
+            ..Default::default()
+        })
+    }
+}
+
+/// The license whose id or order id is exactly `text` (one lookup each), if any: the search
+/// shows it alone.
+async fn exact_match(
+    service: &crate::service::Service,
+    text: &str,
+) -> Result<Option<crate::license::License>, crate::service::ServiceError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match service.license(text).await {
+        Ok(l) => Ok(Some(l)),
+        Err(crate::service::ServiceError::NotFound(_)) => service.license_of_order(text).await,
+        Err(e) => Err(e),
+    }
+}
+
 /// The search as a CSV file (`crate::license_csv`): every license the filters match, not one
 /// page. Streamed a page of the store at a time, so an export of a million licenses does not sit
 /// in memory; a UTF-8 byte order mark first, so that Excel reads Chinese names as written.
@@ -816,38 +854,13 @@ async fn licenses_csv(
         Err(r) => return r,
     };
     let q = query.map(|Query(q)| q).unwrap_or_default();
-    let status = match q.status.as_str() {
-        "" => None,
-        other => match parse_status(other) {
-            Ok(s) => Some(s),
-            Err(e) => return failed(&s, e, "/console/licenses"),
-        },
+    let filter = match q.filter() {
+        Ok(f) => f,
+        Err(e) => return failed(&s, e, "/console/licenses"),
     };
-    let text = q.q.trim().to_string();
-    // An exact license id or order id is that license alone, as on the search page.
-    let exact = if text.is_empty() {
-        None
-    } else {
-        match st.service.license(&text).await {
-            Ok(l) => Some(l),
-            Err(crate::service::ServiceError::NotFound(_)) => {
-                match st.service.license_of_order(&text).await {
-                    Ok(found) => found,
-                    Err(e) => return failed(&s, e.into(), "/console/licenses"),
-                }
-            }
-            Err(e) => return failed(&s, e.into(), "/console/licenses"),
-        }
-    };
-    let filter = crate::service::LicenseFilter {
-        status,
-        customer: (!text.is_empty()).then_some(text),
-        test: match q.test.as_str() {
-            "real" => Some(false),
-            "test" => Some(true),
-            _ => None,
-        },
-        ..Default::default()
+    let exact = match exact_match(&st.service, q.q.trim()).await {
+        Ok(found) => found,
+        Err(e) => return failed(&s, e.into(), "/console/licenses"),
     };
     tracing::info!(actor = %crate::logsafe::quoted(&s.actor), "console: license list exported as CSV");
     // (cursor, first page?, done?) through the store; each item one page of rows.
@@ -1078,41 +1091,17 @@ async fn licenses(
         Err(r) => return r,
     };
     let q = query.map(|Query(q)| q).unwrap_or_default();
-    let status = match q.status.as_str() {
-        "" => None,
-        other => match parse_status(other) {
-            Ok(s) => Some(s),
-            Err(e) => return failed(&s, e, "/console/"),
-        },
+    let filter = match q.filter() {
+        Ok(f) => f,
+        Err(e) => return failed(&s, e, "/console/"),
     };
-    let test = match q.test.as_str() {
-        "real" => Some(false),
-        "test" => Some(true),
-        _ => None,
-    };
-    let text = q.q.trim().to_string();
     let after = (!q.after.is_empty()).then(|| q.after.clone());
-    let service = st.service.clone();
-    let found: Result<_, crate::service::ServiceError> = async move {
-        // An exact license id or order id first: one lookup each.
-        if !text.is_empty() {
-            match service.license(&text).await {
-                Ok(l) => return Ok((vec![l], None)),
-                Err(crate::service::ServiceError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-            if let Some(l) = service.license_of_order(&text).await? {
-                return Ok((vec![l], None));
-            }
+    let found: Result<_, crate::service::ServiceError> = async {
+        if let Some(l) = exact_match(&st.service, q.q.trim()).await? {
+            return Ok((vec![l], None));
         }
         // Otherwise a customer id, and the filters, in id order with a bounded scan per page.
-        let filter = crate::service::LicenseFilter {
-            status,
-            customer: (!text.is_empty()).then_some(text),
-            test,
-            ..Default::default()
-        };
-        let page = service.search(after, &filter, PAGE, SCAN_BUDGET).await?;
+        let page = st.service.search(after, &filter, PAGE, SCAN_BUDGET).await?;
         Ok((page.licenses, page.next))
     }
     .await;
