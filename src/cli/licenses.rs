@@ -94,7 +94,7 @@ pub enum LicensesCommand {
     ///
     /// The catalog's terms for the product (and SKU) apply as for a purchase: entitlements,
     /// edition, binding, check-in, floating seats; with a catalog, the product must be listed.
-    /// The token is verified like any other; its `order` is direct-<id> and its `origin` claim
+    /// The token is verified like any other; its `order` is `direct-<id>` and its `origin` claim
     /// says direct or trial, so the application can show "evaluation".
     ///
     /// Example: licctl licenses create --product OFFI454488918838374 --customer acme-gmbh
