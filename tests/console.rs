@@ -817,6 +817,17 @@ async fn a_trial_issued_in_the_console_verifies_and_converts() {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), &[]);
     let mut console = Console::new(&d);
+    // Without a session: the form and a license's file send a stranger to sign in.
+    buy(&d, "CS-FILE-1", "CS-FILE-1").await;
+    for path in [
+        "/console/licenses/new",
+        "/console/licenses/CS-FILE-1/license",
+    ] {
+        let (status, body, location) = console.get(path).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(location.as_deref(), Some("/console/login"), "{path}");
+        assert!(!body.contains("v4.public."), "{path}: {body}");
+    }
     let csrf = console.sign_in(&d, "sales-anna").await;
     let (status, html, _) = console.get("/console/licenses/new").await;
     assert_eq!(status, 200, "{html}");
@@ -834,8 +845,14 @@ async fn a_trial_issued_in_the_console_verifies_and_converts() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, list) = common::admin(&client(), &d, reqwest::Method::GET, "/licenses", None).await;
-    let id = list["licenses"][0]["id"].as_str().unwrap().to_string();
-    assert!(id.starts_with("dl-"), "{list}");
+    let id = list["licenses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["id"].as_str())
+        .find(|id| id.starts_with("dl-"))
+        .unwrap_or_else(|| panic!("one license issued: {list}"))
+        .to_string();
     let location = format!("/console/licenses/{id}?done=created");
     let (status, page, _) = console.get(&location).await;
     assert_eq!(status, 200);

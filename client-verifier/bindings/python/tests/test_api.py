@@ -84,9 +84,14 @@ def test_an_air_gapped_machine_requests_activation_and_gives_the_seat_back(tmp_p
     device = CASE["device"]
     request = cv.offline_request(UNBOUND["token"], str(tmp_path), device)
     assert request.startswith("lor1.") and len(request) <= 700
-    # Asking again names the same seat (the same device key).
-    assert cv.offline_request(UNBOUND["token"], str(tmp_path), device)[:60] == request[:60]
-    assert oct(os.stat(tmp_path).st_mode & 0o777) in ("0o700",) or os.name != "posix"
+    # Asking again is the same request (the same device key, the same seat); another state
+    # directory is another device key, so another request.
+    assert cv.offline_request(UNBOUND["token"], str(tmp_path), device) == request
+    other = tmp_path / "other"
+    assert cv.offline_request(UNBOUND["token"], str(other), device) != request
+    # The device key is the machine's secret: readable by its owner alone.
+    if os.name == "posix":
+        assert os.stat(tmp_path / "device.key").st_mode & 0o077 == 0
     with pytest.raises(cv.ClientVerifierError) as e:
         cv.offline_request("v4.public.bogus", str(tmp_path), device)
     assert e.value.name == "NotALicense"
