@@ -29,6 +29,12 @@ fn encode_hex(bytes: &[u8], digits: &[u8; 16]) -> String {
     out
 }
 
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    Sha256::digest(bytes).into()
+}
+
 /// HMAC-SHA256 of the concatenation of `parts` under `key`.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     // HMAC takes keys of any length (RFC 2104 §2: a longer key is hashed, a shorter one

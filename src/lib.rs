@@ -65,6 +65,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounts;
 pub mod admin_api;
 pub mod admin_client;
 pub mod backup;
