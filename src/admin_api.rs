@@ -698,3 +698,57 @@ pub struct WebhookTestResponse {
 /// The longest long poll of `GET /admin/v1/events` (`wait`), in seconds: under licctl's 60 s
 /// request timeout and any proxy's usual one.
 pub const MAX_WAIT_SECS: u64 = 30;
+
+// ---- accounts and API tokens (admins only) ------------------------------------------------
+
+/// `GET /admin/v1/users`: the team and its API tokens (never a hash or a secret).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsersResponse {
+    /// Accounts by name.
+    pub users: Vec<crate::service::UserView>,
+    /// API tokens by id.
+    pub tokens: Vec<crate::service::TokenView>,
+}
+
+/// `POST /admin/v1/users`: a new account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddUserRequest {
+    /// Its name (a-z, 0-9, `.`, `_`, `-`).
+    pub name: String,
+    /// Its role.
+    pub role: crate::accounts::Role,
+}
+
+/// `POST /admin/v1/users`, `POST …/users/{name}/reset`: the one-time secret, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretResponse {
+    /// The account.
+    pub name: String,
+    /// The one-time secret the person uses on the console's welcome page to choose a
+    /// password. It works once; licd keeps only its hash.
+    pub secret: String,
+}
+
+/// `POST /admin/v1/tokens`: an API token for an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// The account it acts for.
+    pub user: String,
+    /// Its role: the account's (the default) or `viewer`.
+    #[serde(default)]
+    pub role: Option<crate::accounts::Role>,
+    /// What it is for.
+    #[serde(default)]
+    pub label: String,
+}
+
+/// `POST /admin/v1/tokens`: the token, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenCreatedResponse {
+    /// Its id, for `licctl tokens revoke`.
+    pub id: String,
+    /// The bearer token (`licd_<id>_<secret>`). licd keeps only a hash of the secret.
+    pub token: String,
+}

@@ -72,6 +72,15 @@ pub struct ServeArgs {
     /// Refuse getLicenseAsync without a deviceFingerprint (000903) [default: true]
     #[arg(long, env = "LICD_REQUIRE_FINGERPRINT", value_name = "BOOL")]
     pub require_fingerprint: Option<bool>,
+    /// Whether the shared admin token (data/admin.token) signs in to the web console; turn
+    /// it off once every person has an account (licctl users add). The admin API keeps
+    /// accepting it [default: true]
+    #[arg(long, env = "LICD_CONSOLE_TOKEN_SIGN_IN", value_name = "BOOL")]
+    pub console_token_sign_in: Option<bool>,
+    /// Whether every console account must use a TOTP second factor: an account without one
+    /// sees only its account page until it turns it on [default: false]
+    #[arg(long, env = "LICD_CONSOLE_REQUIRE_TOTP", value_name = "BOOL")]
+    pub console_require_totp: Option<bool>,
     /// Page cache of the embedded database, in MiB [default: 32]
     #[arg(long, env = "LICD_CACHE_MB", value_name = "MIB")]
     pub cache_mb: Option<u64>,
@@ -237,6 +246,8 @@ struct FileServe {
     tls_key: Option<PathBuf>,
     v1_window_secs: Option<i64>,
     require_fingerprint: Option<bool>,
+    console_token_sign_in: Option<bool>,
+    console_require_totp: Option<bool>,
     cache_mb: Option<u64>,
     max_body_bytes: Option<usize>,
     marketplace_api: Option<String>,
@@ -328,6 +339,10 @@ pub struct Config {
     pub v1_window_secs: Option<i64>,
     /// Refuse device licenses without a fingerprint.
     pub require_fingerprint: bool,
+    /// The shared admin token signs in to the console.
+    pub console_token_sign_in: bool,
+    /// Console accounts must have a second factor.
+    pub console_require_totp: bool,
     /// Database page cache in bytes.
     pub cache_bytes: u64,
     /// Largest accepted body.
@@ -594,6 +609,14 @@ impl Config {
                 .require_fingerprint
                 .or(f.require_fingerprint)
                 .unwrap_or(true),
+            console_token_sign_in: args
+                .console_token_sign_in
+                .or(f.console_token_sign_in)
+                .unwrap_or(true),
+            console_require_totp: args
+                .console_require_totp
+                .or(f.console_require_totp)
+                .unwrap_or(false),
             cache_bytes: args.cache_mb.or(f.cache_mb).unwrap_or(32).max(1) * 1024 * 1024,
             max_body_bytes: args
                 .max_body_bytes

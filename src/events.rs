@@ -125,6 +125,24 @@ pub const TYPES: &[(&str, &str)] = &[
         "licd reported a License 2.0 code's use to the marketplace",
     ),
     (
+        "account.created",
+        "an admin added an account to the ISV's team; `license` is `account:<name>`",
+    ),
+    (
+        "account.changed",
+        "an account was disabled or reset, chose its password, or turned on its second factor (`action` says which)",
+    ),
+    (
+        "account.locked",
+        "an account was locked for a while after too many wrong passwords or codes",
+    ),
+    ("account.signed_in", "an account signed in to the console"),
+    (
+        "api_token.created",
+        "an admin created an API token for an account (`data.token_id`; never the token)",
+    ),
+    ("api_token.revoked", "an admin revoked an API token"),
+    (
         TEST_TYPE,
         "a test delivery (`licctl webhooks test`), outside the log: `seq` is 0",
     ),
@@ -261,6 +279,14 @@ fn kind(action: &str, detail: &serde_json::Value) -> &'static str {
         "upload" => "delivery.uploaded",
         "queryOrder" => "order.queried",
         "usage" => "usage.reported",
+        "accountCreated" => "account.created",
+        "accountDisabled" | "accountReset" | "accountPasswordSet" | "accountTotpOn" => {
+            "account.changed"
+        }
+        "accountLocked" => "account.locked",
+        "accountSignedIn" => "account.signed_in",
+        "apiTokenCreated" => "api_token.created",
+        "apiTokenRevoked" => "api_token.revoked",
         _ => "license.changed",
     }
 }

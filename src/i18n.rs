@@ -330,6 +330,7 @@ pub const API_ERROR_KINDS: &[&str] = &[
     "already_deactivated",
     "code_incomplete",
     "expired",
+    "forbidden",
     "frozen",
     "internal",
     "invalid",

@@ -238,7 +238,10 @@ impl App {
             service: service.clone(),
             token: admin_token,
             failures: Arc::default(),
-            console: Arc::new(http::admin::ConsoleSessions::new(admin_tls.is_some())),
+            console: Arc::new(
+                http::admin::ConsoleSessions::new(admin_tls.is_some())
+                    .with_policy(config.console_token_sign_in, config.console_require_totp),
+            ),
             callback_hours: metrics.hours.clone(),
             daemon: Arc::new(http::admin::DaemonFacts {
                 started: Timestamp::now(),

@@ -8,6 +8,7 @@
 //! covers only in-memory work; the disk flush happens outside it and is shared by every caller
 //! waiting at the same moment.
 
+mod accounts;
 mod callbacks;
 mod codes;
 mod delivery;
@@ -30,6 +31,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 pub use crate::license::NewPurchase;
+pub use accounts::{SignInError, SignedIn, TokenView, UserView};
 pub use callbacks::Outcome;
 pub use codes::{CodeRepair, CodeSeat};
 pub use events::EventPage;
@@ -216,6 +218,9 @@ pub enum ServiceError {
         /// What is missing, comma-separated.
         missing: String,
     },
+    /// The caller's role may not do this ([`crate::accounts::Role::may`]).
+    #[error(transparent)]
+    Forbidden(#[from] crate::accounts::Forbidden),
     /// Storage failed; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -248,6 +253,7 @@ impl ServiceError {
             | ServiceError::FingerprintRequired
             | ServiceError::ExpiryRequired
             | ServiceError::Invalid(_)
+            | ServiceError::Forbidden(_)
             | ServiceError::Store(_) => false,
         }
     }
@@ -1606,7 +1612,13 @@ mod tests {
             .await
             .unwrap();
         let new = svc
-            .reissue("lic-O4", None, "admin:test", "leaked", now)
+            .reissue(
+                "lic-O4",
+                None,
+                &crate::accounts::Principal::admin_token("admin:test"),
+                "leaked",
+                now,
+            )
             .await
             .unwrap()
             .token;

@@ -160,7 +160,13 @@ async fn script(s: &Service, machine: &mut Machine) -> Vec<Value> {
     out.push(outcome(s.activate(&token, A, now).await));
     out.push(outcome(s.activate(&token, B, clock.next()).await));
     out.push(outcome(
-        s.free_seat("lic-d1", 1, "admin:diff", clock.next()).await,
+        s.free_seat(
+            "lic-d1",
+            1,
+            &licd::accounts::Principal::admin_token("admin:diff"),
+            clock.next(),
+        )
+        .await,
     ));
     let seat_c = s.activate(&token, C, clock.next()).await;
     out.push(outcome(seat_c.as_ref().map(|x| x.seat)));
@@ -182,9 +188,13 @@ async fn script(s: &Service, machine: &mut Machine) -> Vec<Value> {
     }
     let request = machine.request.clone().unwrap();
     out.push(outcome(
-        s.offline_activate(&request, "client", clock.next())
-            .await
-            .map(|seat| (seat.seat, seat.new)),
+        s.offline_activate(
+            &request,
+            &licd::accounts::Principal::customer("client"),
+            clock.next(),
+        )
+        .await
+        .map(|seat| (seat.seat, seat.new)),
     ));
     if machine.receipt.is_none() {
         let (_, state) = machine.state.as_ref().unwrap();
@@ -192,9 +202,13 @@ async fn script(s: &Service, machine: &mut Machine) -> Vec<Value> {
     }
     let receipt = machine.receipt.clone().unwrap();
     out.push(outcome(
-        s.offline_deactivate(&receipt, "client", clock.next())
-            .await
-            .map(|d| d.seat),
+        s.offline_deactivate(
+            &receipt,
+            &licd::accounts::Principal::customer("client"),
+            clock.next(),
+        )
+        .await
+        .map(|d| d.seat),
     ));
 
     // Renewal (twice: applied once), a freeze, a stale unfreeze, a reissue.
@@ -212,7 +226,7 @@ async fn script(s: &Service, machine: &mut Machine) -> Vec<Value> {
         s.reissue(
             "lic-d1",
             None,
-            "admin:diff",
+            &licd::accounts::Principal::admin_token("admin:diff"),
             "machine replaced",
             clock.next(),
         )
@@ -223,9 +237,14 @@ async fn script(s: &Service, machine: &mut Machine) -> Vec<Value> {
     // A second purchase, revoked by the ISV; a third, released by the marketplace.
     out.push(v1(s, &purchase("CS-D3", "lic-d3"), clock.next()).await);
     out.push(outcome(
-        s.revoke("lic-d3", "admin:diff", "chargeback", clock.next())
-            .await
-            .map(|l| l.status),
+        s.revoke(
+            "lic-d3",
+            &licd::accounts::Principal::admin_token("admin:diff"),
+            "chargeback",
+            clock.next(),
+        )
+        .await
+        .map(|l| l.status),
     ));
     out.push(v1(s, &purchase("CS-D4", "lic-d4"), clock.next()).await);
     let release = [("activity", "releaseLicense"), ("instanceId", "lic-d4")];

@@ -171,7 +171,10 @@ async fn an_offline_request_bound_to_several_mainboards_takes_no_seat() {
         &key,
     )
     .unwrap();
-    match service.offline_activate(&pooled, "client", now).await {
+    match service
+        .offline_activate(&pooled, &licd::accounts::Principal::customer("client"), now)
+        .await
+    {
         Err(ServiceError::Invalid(m)) => assert!(m.contains("4 mainboard values"), "{m}"),
         other => panic!("expected a refusal, got {other:?}"),
     }

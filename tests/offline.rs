@@ -82,7 +82,11 @@ async fn a_request_from_the_machine_gives_a_token_that_verifies_there_and_nowher
 
     let seat = s
         .service
-        .offline_activate(&request, "client", now)
+        .offline_activate(
+            &request,
+            &licd::accounts::Principal::customer("client"),
+            now,
+        )
         .await
         .unwrap();
     assert!(seat.new && !seat.transfer);
@@ -97,7 +101,11 @@ async fn a_request_from_the_machine_gives_a_token_that_verifies_there_and_nowher
     // The same request again: the same seat and an equivalent token, nothing more taken.
     let again = s
         .service
-        .offline_activate(&request, "client", now)
+        .offline_activate(
+            &request,
+            &licd::accounts::Principal::customer("client"),
+            now,
+        )
         .await
         .unwrap();
     assert!(!again.new);
@@ -111,7 +119,9 @@ async fn a_request_from_the_machine_gives_a_token_that_verifies_there_and_nowher
     // Another machine finds the only seat taken.
     let b = s.machine("b").request(&unbound, &fp(B)).unwrap();
     assert!(matches!(
-        s.service.offline_activate(&b, "client", now).await,
+        s.service
+            .offline_activate(&b, &licd::accounts::Principal::customer("client"), now)
+            .await,
         Err(ServiceError::SeatsTaken { .. })
     ));
 }
@@ -123,7 +133,11 @@ async fn after_a_renewal_a_new_request_gets_the_new_validity_on_the_same_seat() 
     let a = s.machine("a");
     let first = s
         .service
-        .offline_activate(&a.request(&unbound, &fp(A)).unwrap(), "client", t(NOW))
+        .offline_activate(
+            &a.request(&unbound, &fp(A)).unwrap(),
+            &licd::accounts::Principal::customer("client"),
+            t(NOW),
+        )
         .await
         .unwrap();
     s.service
@@ -140,7 +154,11 @@ async fn after_a_renewal_a_new_request_gets_the_new_validity_on_the_same_seat() 
     let later = t("2026-06-01T00:00:00Z");
     let renewed = s
         .service
-        .offline_activate(&a.request(&unbound, &fp(A)).unwrap(), "client", later)
+        .offline_activate(
+            &a.request(&unbound, &fp(A)).unwrap(),
+            &licd::accounts::Principal::customer("client"),
+            later,
+        )
         .await
         .unwrap();
     assert_eq!(renewed.seat, first.seat);
@@ -160,7 +178,11 @@ async fn a_check_in_policy_reaches_offline_tokens_and_a_new_request_checks_in() 
     let a = s.machine("a");
     let first = s
         .service
-        .offline_activate(&a.request(&unbound, &fp(A)).unwrap(), "client", t(NOW))
+        .offline_activate(
+            &a.request(&unbound, &fp(A)).unwrap(),
+            &licd::accounts::Principal::customer("client"),
+            t(NOW),
+        )
         .await
         .unwrap();
     let claims = s
@@ -173,7 +195,11 @@ async fn a_check_in_policy_reaches_offline_tokens_and_a_new_request_checks_in() 
     let later = t("2026-03-01T00:00:00Z");
     let checked_in = s
         .service
-        .offline_activate(&a.request(&unbound, &fp(A)).unwrap(), "client", later)
+        .offline_activate(
+            &a.request(&unbound, &fp(A)).unwrap(),
+            &licd::accounts::Principal::customer("client"),
+            later,
+        )
         .await
         .unwrap();
     let claims = s
@@ -195,19 +221,30 @@ async fn seats_move_by_receipt_and_transfers_stop_at_the_catalogs_limit() {
     for (i, (name, raw)) in [("b", B), ("c", C)].into_iter().enumerate() {
         if i == 0 {
             let r = holder.request(&unbound, &fp(holder_fp)).unwrap();
-            s.service.offline_activate(&r, "client", now).await.unwrap();
+            s.service
+                .offline_activate(&r, &licd::accounts::Principal::customer("client"), now)
+                .await
+                .unwrap();
         }
         // The holder gives its seat back; its token goes on the revocation list.
         let receipt = holder.receipt().unwrap();
         let d = s
             .service
-            .offline_deactivate(&receipt, "client", now)
+            .offline_deactivate(
+                &receipt,
+                &licd::accounts::Principal::customer("client"),
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(d.transfers.used, u32::try_from(i).unwrap());
         let next = s.machine(name);
         let r = next.request(&unbound, &fp(raw)).unwrap();
-        let seat = s.service.offline_activate(&r, "client", now).await.unwrap();
+        let seat = s
+            .service
+            .offline_activate(&r, &licd::accounts::Principal::customer("client"), now)
+            .await
+            .unwrap();
         assert!(seat.new && seat.transfer, "move {i}");
         holder = next;
         holder_fp = raw;
@@ -215,7 +252,15 @@ async fn seats_move_by_receipt_and_transfers_stop_at_the_catalogs_limit() {
     let _ = holder_fp;
     // Two transfers made: giving the seat back again is refused, and the seat stays.
     let receipt = holder.receipt().unwrap();
-    match s.service.offline_deactivate(&receipt, "client", now).await {
+    match s
+        .service
+        .offline_deactivate(
+            &receipt,
+            &licd::accounts::Principal::customer("client"),
+            now,
+        )
+        .await
+    {
         Err(ServiceError::TransfersExhausted { used, limit, .. }) => {
             assert_eq!((used, limit), (2, 2));
         }
@@ -227,13 +272,21 @@ async fn seats_move_by_receipt_and_transfers_stop_at_the_catalogs_limit() {
     // A year later the window has moved on.
     let next_year = t("2027-02-02T00:00:00Z");
     s.service
-        .offline_deactivate(&receipt, "client", next_year)
+        .offline_deactivate(
+            &receipt,
+            &licd::accounts::Principal::customer("client"),
+            next_year,
+        )
         .await
         .unwrap();
     let r = s.machine("d").request(&unbound, &fp(D)).unwrap();
     assert!(
         s.service
-            .offline_activate(&r, "client", next_year)
+            .offline_activate(
+                &r,
+                &licd::accounts::Principal::customer("client"),
+                next_year
+            )
             .await
             .unwrap()
             .transfer
@@ -249,12 +302,20 @@ async fn a_deactivated_machines_token_is_revoked_and_its_old_request_cannot_come
     let request = a.request(&unbound, &fp(A)).unwrap();
     let seat = s
         .service
-        .offline_activate(&request, "client", now)
+        .offline_activate(
+            &request,
+            &licd::accounts::Principal::customer("client"),
+            now,
+        )
         .await
         .unwrap();
     let receipt = a.receipt().unwrap();
     s.service
-        .offline_deactivate(&receipt, "client", now)
+        .offline_deactivate(
+            &receipt,
+            &licd::accounts::Principal::customer("client"),
+            now,
+        )
         .await
         .unwrap();
 
@@ -268,20 +329,26 @@ async fn a_deactivated_machines_token_is_revoked_and_its_old_request_cannot_come
     ));
     // The receipt frees the seat once.
     assert!(matches!(
-        s.service.offline_deactivate(&receipt, "client", now).await,
+        s.service
+            .offline_deactivate(
+                &receipt,
+                &licd::accounts::Principal::customer("client"),
+                now
+            )
+            .await,
         Err(ServiceError::AlreadyDeactivated { .. })
     ));
     // The request kept from before the deactivation does not take the seat back (its salt
     // is on the revocation list): the machine makes a new one.
     assert!(matches!(
-        s.service.offline_activate(&request, "client", now).await,
+        s.service.offline_activate(&request, &licd::accounts::Principal::customer("client"), now).await,
         Err(ServiceError::Invalid(m)) if m.contains("given back")
     ));
     let fresh = a.request(&unbound, &fp(A)).unwrap();
     assert_ne!(fresh, request);
     let back = s
         .service
-        .offline_activate(&fresh, "client", now)
+        .offline_activate(&fresh, &licd::accounts::Principal::customer("client"), now)
         .await
         .unwrap();
     assert!(back.new && back.transfer);
@@ -295,7 +362,10 @@ async fn forged_and_cross_device_receipts_free_nothing() {
     let (a, b) = (s.machine("a"), s.machine("b"));
     for (m, raw) in [(&a, A), (&b, B)] {
         let r = m.request(&unbound, &fp(raw)).unwrap();
-        s.service.offline_activate(&r, "client", now).await.unwrap();
+        s.service
+            .offline_activate(&r, &licd::accounts::Principal::customer("client"), now)
+            .await
+            .unwrap();
     }
     let seats = s.service.store().activations("lic-1").await.unwrap();
     let a_salt = *Binding::decode(&seats[0].binding).unwrap().salt();
@@ -313,7 +383,9 @@ async fn forged_and_cross_device_receipts_free_nothing() {
     for r in [&cross, &forged, &other_license, &bent] {
         assert!(
             matches!(
-                s.service.offline_deactivate(r, "client", now).await,
+                s.service
+                    .offline_deactivate(r, &licd::accounts::Principal::customer("client"), now)
+                    .await,
                 Err(ServiceError::Invalid(_))
             ),
             "{r}"
@@ -338,7 +410,11 @@ async fn requests_that_do_not_prove_a_license_take_nothing() {
     // A token from another issuer with the same id.
     let unknown = Request::create("lic-9", &unbound, binding.clone(), &key).unwrap();
     for r in [&guessed, &crossed, &unknown] {
-        match s.service.offline_activate(r, "client", now).await {
+        match s
+            .service
+            .offline_activate(r, &licd::accounts::Principal::customer("client"), now)
+            .await
+        {
             Err(ServiceError::Invalid(m)) => assert!(m.contains("not made with a license"), "{m}"),
             other => panic!("expected a refusal, got {other:?}"),
         }
@@ -348,7 +424,11 @@ async fn requests_that_do_not_prove_a_license_take_nothing() {
     let swapped = good.replacen('A', "B", 1);
     assert!(
         s.service
-            .offline_activate(&swapped, "client", now)
+            .offline_activate(
+                &swapped,
+                &licd::accounts::Principal::customer("client"),
+                now
+            )
             .await
             .is_err()
     );
@@ -356,7 +436,9 @@ async fn requests_that_do_not_prove_a_license_take_nothing() {
     for weak in ["04:7C:16:5E:E3:5D|||BFEBFBFF00090672", "|SN-A||"] {
         let r = Request::create("lic-1", &unbound, Binding::new(&fp(weak), [2; 8]), &key).unwrap();
         assert!(matches!(
-            s.service.offline_activate(&r, "client", now).await,
+            s.service
+                .offline_activate(&r, &licd::accounts::Principal::customer("client"), now)
+                .await,
             Err(ServiceError::Invalid(_))
         ));
     }
@@ -378,28 +460,43 @@ async fn a_revoked_or_reissued_license_takes_no_offline_seat() {
     // Reissued: the old unbound token is superseded, the new one works.
     let reissued = s
         .service
-        .reissue("lic-1", None, "admin", "new machine", now)
+        .reissue(
+            "lic-1",
+            None,
+            &licd::accounts::Principal::admin_token("admin"),
+            "new machine",
+            now,
+        )
         .await
         .unwrap()
         .token;
     let old = s.machine("a").request(&unbound, &fp(A)).unwrap();
     assert!(matches!(
-        s.service.offline_activate(&old, "client", now).await,
+        s.service
+            .offline_activate(&old, &licd::accounts::Principal::customer("client"), now)
+            .await,
         Err(ServiceError::Superseded { .. })
     ));
     let new = s.machine("b").request(&reissued, &fp(B)).unwrap();
     s.service
-        .offline_activate(&new, "client", now)
+        .offline_activate(&new, &licd::accounts::Principal::customer("client"), now)
         .await
         .unwrap();
     // Revoked: nothing more.
     s.service
-        .revoke("lic-1", "admin", "refund", now)
+        .revoke(
+            "lic-1",
+            &licd::accounts::Principal::admin_token("admin"),
+            "refund",
+            now,
+        )
         .await
         .unwrap();
     let c = s.machine("c").request(&reissued, &fp(C)).unwrap();
     assert!(matches!(
-        s.service.offline_activate(&c, "client", now).await,
+        s.service
+            .offline_activate(&c, &licd::accounts::Principal::customer("client"), now)
+            .await,
         Err(ServiceError::Revoked(_))
     ));
 }

@@ -117,7 +117,13 @@ async fn reissue_revokes_the_old_binding_and_binds_the_new_machine() {
     let (seq0, _) = s.service.revocation_list(now).await.unwrap();
     let new_token = s
         .service
-        .reissue("lic-1", Some(OTHER), "admin:test", "machine replaced", now)
+        .reissue(
+            "lic-1",
+            Some(OTHER),
+            &licd::accounts::Principal::admin_token("admin:test"),
+            "machine replaced",
+            now,
+        )
         .await
         .unwrap()
         .token;

@@ -111,6 +111,17 @@ pub enum Command {
     /// Example: licctl webhooks replay crm --after 1200
     #[command(subcommand)]
     Webhooks(super::events::WebhooksCommand),
+    /// The ISV's team: accounts with roles (admin, developer, support, sales, viewer) for
+    /// the console and the admin API; one-time secrets for a first sign-in or a reset.
+    ///
+    /// Example: licctl users add alice --role support
+    #[command(subcommand)]
+    Users(super::users::UsersCommand),
+    /// API tokens for scripts, each acting for an account with a role; revocable.
+    ///
+    /// Example: licctl tokens create --user ci-bot --role viewer --label "nightly report"
+    #[command(subcommand)]
+    Tokens(super::users::TokensCommand),
     /// Verify any license token offline and print every claim and the verdict.
     ///
     /// Example: licctl verify v4.public.eyJ… --public-key k4.public.… --product OFFI123 --local
@@ -246,6 +257,8 @@ pub fn run(cli: Licctl) -> Result<(), CliError> {
         Command::Site(c) => licenses::run(&cli.admin, AdminCommand::Site(c), cli.json),
         Command::Events(c) => super::events::run_events(&cli.admin, c, cli.json),
         Command::Webhooks(c) => super::events::run_webhooks(&cli.admin, c, cli.json),
+        Command::Users(c) => super::users::run_users(&cli.admin, c, cli.json),
+        Command::Tokens(c) => super::users::run_tokens(&cli.admin, c, cli.json),
         Command::Offline(c) => match super::offline::run_local(&c, cli.json) {
             Some(done) => done,
             None => licenses::run(&cli.admin, AdminCommand::Offline(c), cli.json),

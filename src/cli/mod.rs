@@ -15,6 +15,7 @@ pub mod offline;
 pub mod rehearse;
 pub mod root;
 pub mod site;
+pub mod users;
 
 use std::fmt;
 

@@ -132,6 +132,7 @@ impl From<ServiceError> for ApiError {
             E::Domain(crate::license::DomainError::MarketplaceValidity { .. }) => {
                 Self::new(StatusCode::CONFLICT, "marketplace_license", message)
             }
+            E::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::Store(_) => {
                 // The detail is for the log; the caller learns only that it may retry.
                 tracing::error!(error = %message, "store failure answering an API call");

@@ -241,6 +241,7 @@ fn refusal(e: &ServiceError) -> Response {
         | ServiceError::CodeIncomplete { .. }
         | ServiceError::CodeRefused { .. }
         | ServiceError::JobNotFound(_)
+        | ServiceError::Forbidden(_)
         | ServiceError::Domain(DomainError::MarketplaceValidity { .. }) => {
             (ResultCode::InvalidParam, e.to_string())
         }

@@ -58,7 +58,11 @@ async fn activate(
         let JsonBody(req) = req?;
         let seat = st
             .service
-            .offline_activate(&req.request, ACTOR, Timestamp::now())
+            .offline_activate(
+                &req.request,
+                &crate::accounts::Principal::customer(ACTOR),
+                Timestamp::now(),
+            )
             .await?;
         Ok(ActivateResponse::from(seat))
     }
@@ -76,7 +80,11 @@ async fn deactivate(
         let JsonBody(req) = req?;
         let d = st
             .service
-            .offline_deactivate(&req.receipt, ACTOR, Timestamp::now())
+            .offline_deactivate(
+                &req.receipt,
+                &crate::accounts::Principal::customer(ACTOR),
+                Timestamp::now(),
+            )
             .await?;
         Ok(DeactivateResponse::from(d))
     }
@@ -94,7 +102,11 @@ async fn site_allot(
         let JsonBody(req) = req?;
         let a = st
             .service
-            .site_allot(&req.request, ACTOR, Timestamp::now())
+            .site_allot(
+                &req.request,
+                &crate::accounts::Principal::customer(ACTOR),
+                Timestamp::now(),
+            )
             .await?;
         Ok(AllotResponse::from(a))
     }
@@ -112,7 +124,11 @@ async fn site_return(
         let JsonBody(req) = req?;
         let r = st
             .service
-            .site_return(&req.receipt, ACTOR, Timestamp::now())
+            .site_return(
+                &req.receipt,
+                &crate::accounts::Principal::customer(ACTOR),
+                Timestamp::now(),
+            )
             .await?;
         Ok(SiteReturnResponse::from(r))
     }
@@ -167,7 +183,11 @@ async fn page_post(
         Ok(p) if is_site(&p.request, SITE_REQUEST_PREFIX) => {
             match st
                 .service
-                .site_allot(&p.request, ACTOR, Timestamp::now())
+                .site_allot(
+                    &p.request,
+                    &crate::accounts::Principal::customer(ACTOR),
+                    Timestamp::now(),
+                )
                 .await
             {
                 Ok(a) if p.download => attachment(&a.license, "allotment", "txt", &a.token),
@@ -186,7 +206,11 @@ async fn page_post(
         Ok(p) if is_site(&p.receipt, SITE_RECEIPT_PREFIX) => {
             match st
                 .service
-                .site_return(&p.receipt, ACTOR, Timestamp::now())
+                .site_return(
+                    &p.receipt,
+                    &crate::accounts::Principal::customer(ACTOR),
+                    Timestamp::now(),
+                )
                 .await
             {
                 Ok(r) => html(
@@ -203,7 +227,11 @@ async fn page_post(
         Ok(p) if !p.request.is_empty() => {
             match st
                 .service
-                .offline_activate(&p.request, ACTOR, Timestamp::now())
+                .offline_activate(
+                    &p.request,
+                    &crate::accounts::Principal::customer(ACTOR),
+                    Timestamp::now(),
+                )
                 .await
             {
                 Ok(seat) if p.download => attachment(&seat.license, "license", "lic", &seat.token),
@@ -222,7 +250,11 @@ async fn page_post(
         Ok(p) if !p.receipt.is_empty() => {
             match st
                 .service
-                .offline_deactivate(&p.receipt, ACTOR, Timestamp::now())
+                .offline_deactivate(
+                    &p.receipt,
+                    &crate::accounts::Principal::customer(ACTOR),
+                    Timestamp::now(),
+                )
                 .await
             {
                 Ok(d) => html(

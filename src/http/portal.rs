@@ -1109,7 +1109,11 @@ async fn exchange(
         }
         return match st
             .service
-            .offline_activate(&request, &actor_name, now)
+            .offline_activate(
+                &request,
+                &crate::accounts::Principal::customer(actor_name.clone()),
+                now,
+            )
             .await
         {
             Ok(seat) if field(&fields, "download") == "1" => {
@@ -1143,7 +1147,11 @@ async fn exchange(
         }
         return match st
             .service
-            .offline_deactivate(&receipt, &actor_name, now)
+            .offline_deactivate(
+                &receipt,
+                &crate::accounts::Principal::customer(actor_name.clone()),
+                now,
+            )
             .await
         {
             Ok(d) => render(

@@ -7,6 +7,7 @@
 //! must never fail for that. What a callback says is recorded then; the activation's query, if it
 //! is newer, has the last word (`License::apply_code_state`).
 
+use crate::accounts::{Action, Principal};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -622,9 +623,10 @@ impl Service {
         &self,
         id: &str,
         repair: CodeRepair,
-        actor: &str,
+        by: &Principal,
         now: Timestamp,
     ) -> Result<License, ServiceError> {
+        by.require(Action::ServeCustomer)?;
         let l = self
             .store
             .license(id)
@@ -635,7 +637,7 @@ impl Service {
                 "license {id} is not a License 2.0 code"
             )));
         };
-        self.repair_code(&code, repair, actor, now).await
+        self.repair_code(&code, repair, by, now).await
     }
 
     /// `licctl codes repair`: the product, order and quantity of a code whose activation answer
@@ -646,9 +648,11 @@ impl Service {
         &self,
         code: &str,
         repair: CodeRepair,
-        actor: &str,
+        by: &Principal,
         now: Timestamp,
     ) -> Result<License, ServiceError> {
+        by.require(Action::ServeCustomer)?;
+        let actor = by.actor();
         let code = code.trim();
         if repair.product.trim().is_empty() || repair.quantity == 0 {
             return Err(ServiceError::Invalid(

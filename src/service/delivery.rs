@@ -1,6 +1,7 @@
 //! Online activation's calls to the marketplace: reading what an order bought, and recording
 //! the outcome of each outbox attempt.
 
+use crate::accounts::{Action, Principal};
 use std::time::Duration;
 
 use client_verifier::Timestamp;
@@ -199,9 +200,11 @@ impl Service {
     pub async fn retry_job(
         &self,
         id: &str,
-        actor: &str,
+        by: &Principal,
         now: Timestamp,
     ) -> Result<Job, ServiceError> {
+        by.require(Action::Outbox)?;
+        let actor = by.actor();
         self.transact(async |_, tx| {
             let mut job = tx
                 .job(id)

@@ -4,6 +4,7 @@
 //! `origin` in its claims and `direct-<id>` as its order; only the ISV extends it, and no
 //! marketplace callback can touch it (`Service::mutate`).
 
+use crate::accounts::{Action, Principal};
 use client_verifier::Timestamp;
 use serde_json::json;
 
@@ -51,9 +52,11 @@ impl Service {
     pub async fn create_direct(
         &self,
         d: NewDirect,
-        actor: &str,
+        by: &Principal,
         now: Timestamp,
     ) -> Result<License, ServiceError> {
+        by.require(Action::IssueDirect)?;
+        let actor = by.actor();
         let d = NewDirect {
             customer: field("customer", &d.customer, MAX_ID_CHARS, false)?,
             customer_name: d
@@ -145,10 +148,12 @@ impl Service {
         id: &str,
         exp: Timestamp,
         still_trial: bool,
-        actor: &str,
+        by: &Principal,
         reason: &str,
         now: Timestamp,
     ) -> Result<License, ServiceError> {
+        by.require(Action::IssueDirect)?;
+        let actor = by.actor();
         let reason = Reason::check(reason, Reason::EXTEND, "the license is extended")?;
         if exp <= now || exp > PERPETUAL {
             return Err(ServiceError::Invalid(format!(

@@ -6,6 +6,7 @@
 //! (`licd keys revocations`), serves it with its revocation list and, from then on, honours a
 //! token of that key only when it minted it ([`Service::open_token`]). This module re-signs.
 
+use crate::accounts::{Action, Principal};
 use client_verifier::{Binding, Fingerprint, Timestamp};
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
@@ -47,10 +48,12 @@ impl Service {
     pub async fn resign_revoked_key(
         &self,
         kid: &str,
-        actor: &str,
+        by: &Principal,
         reason: &str,
         now: Timestamp,
     ) -> Result<Resigned, ServiceError> {
+        by.require(Action::Administer)?;
+        let actor = by.actor();
         let reason = Reason::check(reason, Reason::REVOKE, "the key is revoked")?;
         let kid = kid.trim();
         let signing = self.signing_key_id();

@@ -9,6 +9,7 @@
 //! releases and force releases are audited; renewals are durable but not audited (100,000
 //! leases renewing every few minutes would add tens of millions of records a day).
 
+use crate::accounts::{Action, Principal};
 use client_verifier::{
     Binding, Fingerprint, LeaseClaims, MatchPolicy, Timestamp, VerifyError, mint_lease,
 };
@@ -424,8 +425,10 @@ impl Service {
         &self,
         lease_id: &str,
         reason: &str,
-        actor: &str,
+        by: &Principal,
     ) -> Result<Lease, ServiceError> {
+        by.require(Action::ServeCustomer)?;
+        let actor = by.actor();
         let reason = Reason::check(reason, Reason::FORCE_RELEASE, "the lease is taken back")?;
         let reason = reason.as_str().to_string();
         let license_id = license_of_lease(lease_id)

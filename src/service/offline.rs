@@ -5,6 +5,7 @@
 //! The formats and their signatures are `client_verifier::offline`; this module decides what a
 //! request or receipt may do to a license's seats.
 
+use crate::accounts::{Action, Principal};
 use client_verifier::offline::{Receipt, Request};
 use client_verifier::{Binding, MAX_BOARD_VALUES, Timestamp};
 use serde_json::json;
@@ -55,9 +56,11 @@ impl Service {
     pub async fn offline_activate(
         &self,
         request: &str,
-        actor: &str,
+        by: &Principal,
         now: Timestamp,
     ) -> Result<OfflineSeat, ServiceError> {
+        by.require(Action::ServeCustomer)?;
+        let actor = by.actor();
         let req =
             Request::open(request).map_err(|e| ServiceError::Invalid(format!("request: {e}")))?;
         check_offline_binding(req.binding(), self.settings.min_fingerprint_components)?;
@@ -143,9 +146,11 @@ impl Service {
     pub async fn offline_deactivate(
         &self,
         receipt: &str,
-        actor: &str,
+        by: &Principal,
         now: Timestamp,
     ) -> Result<Deactivated, ServiceError> {
+        by.require(Action::ServeCustomer)?;
+        let actor = by.actor();
         let r =
             Receipt::open(receipt).map_err(|e| ServiceError::Invalid(format!("receipt: {e}")))?;
         let device = client_verifier::offline::device_id(r.device());

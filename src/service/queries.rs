@@ -1,6 +1,7 @@
 //! What the admin API and the console read: typed queries over the store, so that the HTTP
 //! layer never reads storage nor decides from it.
 
+use crate::accounts::{Action, Principal};
 use client_verifier::Timestamp;
 
 use super::{Service, ServiceError};
@@ -138,13 +139,29 @@ impl Service {
         self.license(&id).await
     }
 
-    /// License `id` with its seats, transfers and device licenses.
-    pub async fn license_detail(&self, id: &str) -> Result<LicenseDetail, ServiceError> {
-        let license = self.license(id).await?;
-        let seats = self.store.activations(id).await?;
+    /// License `id` with its seats, transfers and device licenses, as `by` may see it: its
+    /// License 2.0 code only with [`Action::SeeSecret`], its tokens (the license's, its
+    /// seats', its devices') only when [`Principal::may_see_tokens`].
+    pub async fn license_detail(
+        &self,
+        by: &Principal,
+        id: &str,
+    ) -> Result<LicenseDetail, ServiceError> {
+        by.require(Action::Read)?;
+        let mut license = self.license(id).await?;
+        let mut seats = self.store.activations(id).await?;
         let transfers = self.transfers(&license, &seats, Timestamp::now());
-        let devices = self.store.devices_for(id).await?;
+        let mut devices = self.store.devices_for(id).await?;
         let leases = self.store.leases(id).await?;
+        if !by.may(Action::SeeSecret) {
+            license.code = None;
+        }
+        if !by.may_see_tokens(license.direct.is_some()) {
+            license.issued_token = None;
+            license.latest_token = None;
+            seats.iter_mut().for_each(|s| s.token.clear());
+            devices.iter_mut().for_each(|d| d.token.clear());
+        }
         Ok(LicenseDetail {
             license,
             seats,

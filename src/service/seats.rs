@@ -2,6 +2,7 @@
 //! license to a device (`/v1/activate`), fetch its newest revision (`/v1/refresh`), reissue it
 //! for a replaced machine, revoke it, and publish the revocation list.
 
+use crate::accounts::{Action, Principal};
 use client_verifier::{
     Binding, BindingRequirement, Claims, Fingerprint, MatchPolicy, RevocationClaims, Timestamp,
     Verifier, danger, sign_revocations,
@@ -391,10 +392,12 @@ impl Service {
         &self,
         id: &str,
         fingerprint: Option<&str>,
-        actor: &str,
+        by: &Principal,
         reason: &str,
         now: Timestamp,
     ) -> Result<Reissued, ServiceError> {
+        by.require(Action::Outbox)?;
+        let actor = by.actor();
         let reason = Reason::check(reason, Reason::REISSUE, "the license is reissued")?;
         let reason = reason.as_str();
         let fp = match fingerprint.map(str::trim).filter(|f| !f.is_empty()) {
@@ -515,9 +518,11 @@ impl Service {
         &self,
         id: &str,
         seat: u32,
-        actor: &str,
+        by: &Principal,
         now: Timestamp,
     ) -> Result<(), ServiceError> {
+        by.require(Action::ServeCustomer)?;
+        let actor = by.actor();
         self.transact(async |_, tx| {
             let l = must_get(tx, id).await?;
             let mut a = tx
@@ -555,10 +560,12 @@ impl Service {
     pub async fn revoke(
         &self,
         id: &str,
-        actor: &str,
+        by: &Principal,
         reason: &str,
         now: Timestamp,
     ) -> Result<License, ServiceError> {
+        by.require(Action::Revoke)?;
+        let actor = by.actor();
         let reason = Reason::check(reason, Reason::REVOKE, "the license is revoked")?;
         let reason = reason.as_str();
         self.transact(async |_, tx| {

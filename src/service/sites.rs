@@ -6,6 +6,7 @@
 //! [`crate::license::site`] module, decided in the license's step together with its online
 //! leases, so the two never share a seat.
 
+use crate::accounts::{Action, Principal};
 use client_verifier::offline::site::{SiteReceipt, SiteRequest};
 use client_verifier::{AllotmentClaims, PublicKey, Timestamp, mint_allotment};
 use serde_json::json;
@@ -58,9 +59,11 @@ impl Service {
     pub async fn site_allot(
         &self,
         request: &str,
-        actor: &str,
+        by: &Principal,
         now: Timestamp,
     ) -> Result<Allotment, ServiceError> {
+        by.require(Action::Sites)?;
+        let actor = by.actor();
         let req = SiteRequest::open(request)
             .map_err(|e| ServiceError::Invalid(format!("request: {e}")))?;
         if req.binding().value_counts().is_some() {
@@ -191,9 +194,11 @@ impl Service {
     pub async fn site_return(
         &self,
         receipt: &str,
-        actor: &str,
+        by: &Principal,
         now: Timestamp,
     ) -> Result<SiteReturned, ServiceError> {
+        by.require(Action::Sites)?;
+        let actor = by.actor();
         let r = SiteReceipt::open(receipt)
             .map_err(|e| ServiceError::Invalid(format!("receipt: {e}")))?;
         let key = PublicKey::from_bytes(r.site()).map_err(|_| {

@@ -21,6 +21,20 @@ impl Jar {
         raw
     }
 
+    /// Sets cookie `name` as another site (or a script on a shared domain) might plant it.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.0.retain(|(n, _)| n != name);
+        self.0.push((name.to_string(), value.to_string()));
+    }
+
+    /// Cookie `name`'s value, if set.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
     pub fn header(&self) -> String {
         self.0
             .iter()

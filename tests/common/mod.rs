@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+pub mod console;
 pub mod fake_market;
 pub mod forms;
 pub mod pg;

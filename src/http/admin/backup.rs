@@ -12,14 +12,16 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::Response;
 use axum::routing::get;
 use client_verifier::Timestamp;
 use tokio::sync::mpsc;
 
-use super::{AdminState, actor};
+use super::AdminState;
+use crate::accounts::{Action, Principal};
 use crate::backup;
 
 pub(super) fn routes() -> Router<AdminState> {
@@ -28,9 +30,16 @@ pub(super) fn routes() -> Router<AdminState> {
 
 const CHUNK: usize = 256 << 10;
 
-async fn take_backup(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+async fn take_backup(
+    State(st): State<AdminState>,
+    Extension(by): Extension<Principal>,
+) -> Response {
     use axum::response::IntoResponse;
-    let who = actor(&headers);
+    if let Err(e) = by.require(Action::Administer) {
+        return crate::http::error::ApiError::from(crate::service::ServiceError::from(e))
+            .into_response();
+    }
+    let who = by.actor().to_string();
     if !st.service.can_back_up() {
         // Said before the stream starts, so licd backup can print it.
         return crate::http::error::ApiError::new(

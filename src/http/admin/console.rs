@@ -30,6 +30,7 @@ use serde::Deserialize;
 
 use super::AdminState;
 use super::licenses::{SCAN_BUDGET, parse_status};
+use crate::accounts::Principal;
 use crate::http::error::ApiError;
 use crate::http::pages::{cookie_value, lang_of, refusal_text};
 use crate::i18n::Lang;
@@ -41,30 +42,62 @@ const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 const MAX_SESSIONS: usize = 256;
 const PAGE: usize = 50;
 
-/// Signed-in console users of this process.
+/// Signed-in console users of this process, and the operator's sign-in policy.
 #[derive(Debug)]
 pub struct ConsoleSessions {
     sessions: Mutex<HashMap<String, Session>>,
     /// Cookies get `Secure` when the admin listener speaks TLS.
     secure: bool,
+    /// Whether the shared admin token signs in to the console (`console_token_sign_in`).
+    token_sign_in: bool,
+    /// Whether every account must have a second factor (`console_require_totp`): one without
+    /// sees only its account page, to turn it on.
+    require_totp: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Session {
-    actor: String,
+    /// Who, as the service checks it (for an account, read again on every request).
+    principal: Principal,
+    /// An account's session: its name and generation, checked against the accounts on every
+    /// request (a disable or reset ends it on every node). `None`: the shared admin token.
+    account: Option<(String, u32)>,
     csrf: String,
     expires: Instant,
+    /// When it began, for the account page's list.
+    started: Timestamp,
+    /// The account must turn on its second factor before anything else.
+    needs_totp: bool,
     /// The language of the request the session was looked up for (not kept).
     lang: Lang,
 }
 
+/// One of an account's sessions, as its account page lists it.
+struct SessionRow {
+    /// A handle naming the session (a hash of its id, never the id).
+    handle: String,
+    started: String,
+    this: bool,
+}
+
 impl ConsoleSessions {
-    /// No one signed in; `secure` when the admin listener has TLS.
+    /// No one signed in; `secure` when the admin listener has TLS. The admin token signs in
+    /// and a second factor is optional until [`ConsoleSessions::with_policy`] says otherwise.
     pub fn new(secure: bool) -> Self {
         ConsoleSessions {
             sessions: Mutex::default(),
             secure,
+            token_sign_in: true,
+            require_totp: false,
         }
+    }
+
+    /// The operator's policy: whether the shared admin token signs in to the console, and
+    /// whether accounts must use a second factor.
+    pub fn with_policy(mut self, token_sign_in: bool, require_totp: bool) -> Self {
+        self.token_sign_in = token_sign_in;
+        self.require_totp = require_totp;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
@@ -73,12 +106,21 @@ impl ConsoleSessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn start(&self, actor: String, now: Instant) -> Option<(String, Session)> {
+    fn start(
+        &self,
+        principal: Principal,
+        account: Option<(String, u32)>,
+        needs_totp: bool,
+        now: Instant,
+    ) -> Option<(String, Session)> {
         let id = random_token()?;
         let session = Session {
-            actor,
+            principal,
+            account,
             csrf: random_token()?,
             expires: now + SESSION_TTL,
+            started: Timestamp::now(),
+            needs_totp,
             lang: Lang::En,
         };
         let mut all = self.lock();
@@ -111,6 +153,40 @@ impl ConsoleSessions {
         self.lock().remove(id);
     }
 
+    /// Account `name`'s live sessions on this node, oldest first; `current` is marked.
+    fn sessions_of(&self, name: &str, current: &str, now: Instant) -> Vec<SessionRow> {
+        let all = self.lock();
+        let mut rows: Vec<(Timestamp, SessionRow)> = all
+            .iter()
+            .filter(|(_, s)| s.expires > now && s.account.as_ref().is_some_and(|(n, _)| n == name))
+            .map(|(id, s)| {
+                (
+                    s.started,
+                    SessionRow {
+                        handle: handle_of(id),
+                        started: s.started.to_rfc3339(),
+                        this: id == current,
+                    },
+                )
+            })
+            .collect();
+        rows.sort_by_key(|(t, _)| *t);
+        rows.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Ends account `name`'s session named by `handle`; whether there was one.
+    fn end_handle(&self, name: &str, handle: &str) -> bool {
+        let mut all = self.lock();
+        let found = all
+            .iter()
+            .find(|(id, s)| {
+                s.account.as_ref().is_some_and(|(n, _)| n == name)
+                    && crate::crypto::ct_eq(handle_of(id).as_bytes(), handle.as_bytes())
+            })
+            .map(|(id, _)| id.clone());
+        found.is_some_and(|id| all.remove(&id).is_some())
+    }
+
     fn cookie(&self, name: &str, value: &str, max_age: u64) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
@@ -118,6 +194,12 @@ impl ConsoleSessions {
         ))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
+}
+
+/// The public handle of session `id`: 16 hex digits of its hash. A page may show it; it signs
+/// nobody in.
+fn handle_of(id: &str) -> String {
+    crate::crypto::hex(&crate::crypto::sha256(id.as_bytes())[..8])
 }
 
 fn random_token() -> Option<String> {
@@ -135,6 +217,11 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/console/static/console.css", get(stylesheet))
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
+        .route("/console/welcome", get(welcome_page).post(welcome))
+        .route("/console/account", get(account))
+        .route("/console/account/totp", post(totp_begin))
+        .route("/console/account/totp/confirm", post(totp_confirm))
+        .route("/console/account/sessions/{handle}/end", post(end_session))
         .route("/console/licenses", get(licenses))
         .route("/console/licenses.csv", get(licenses_csv))
         .route(
@@ -177,6 +264,10 @@ pub(super) fn routes() -> Router<AdminState> {
 struct Chrome {
     signed_in: bool,
     actor: String,
+    /// The signed-in role, for which buttons to show (the service decides what is done).
+    role: Option<crate::accounts::Role>,
+    /// Signed in with an account (it has an account page).
+    account: bool,
     csrf: String,
     flash: String,
     /// The reader's language.
@@ -189,7 +280,9 @@ impl Chrome {
     fn of(s: &Session, flash: &str) -> Self {
         Chrome {
             signed_in: true,
-            actor: s.actor.clone(),
+            actor: s.principal.actor().to_string(),
+            role: s.principal.role(),
+            account: s.account.is_some(),
             csrf: s.csrf.clone(),
             flash: flash.to_string(),
             ..Chrome::anonymous(s.lang)
@@ -201,11 +294,25 @@ impl Chrome {
         Chrome {
             signed_in: false,
             actor: String::new(),
+            role: None,
+            account: false,
             csrf: String::new(),
             flash: String::new(),
             l,
             switch: format!("?{LANG_PARAM}={}", l.other().tag()),
         }
+    }
+}
+
+impl Chrome {
+    /// Whether the signed-in role may do the matrix's action `name` (`revoke`, `issue-direct`,
+    /// …): templates hide what would be refused.
+    fn may(&self, name: &str) -> bool {
+        self.role.is_some_and(|r| {
+            crate::accounts::ACTIONS
+                .into_iter()
+                .any(|a| a.name() == name && r.may(a))
+        })
     }
 }
 
@@ -266,10 +373,30 @@ fn page(status: StatusCode, t: &impl Template) -> Response {
 /// What the console's pages may load: its own stylesheet, nothing else.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-fn session(st: &AdminState, headers: &HeaderMap) -> Option<(String, Session)> {
+/// The session of a request: an account's is read against the accounts, so a disabled or
+/// reset account, or a changed role, ends or changes it at once (fails closed when the store
+/// cannot say).
+async fn session(st: &AdminState, headers: &HeaderMap) -> Option<(String, Session)> {
     let id = cookie_value(headers, SESSION_COOKIE)?;
     let mut s = st.console.get(&id, Instant::now())?;
     s.lang = lang_of(headers);
+    if let Some((name, generation)) = s.account.clone() {
+        match st.service.session_principal(&name, generation).await {
+            Ok(Some((principal, totp))) => {
+                s.principal = principal;
+                s.needs_totp = st.console.require_totp && !totp;
+            }
+            Ok(None) => {
+                tracing::info!(account = %name, "console session ended: the account was disabled or reset");
+                st.console.end(&id);
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(account = %name, error = %e, "console session not checked: the accounts could not be read");
+                return None;
+            }
+        }
+    }
     Some((id, s))
 }
 
@@ -295,16 +422,20 @@ struct Refused {
 
 /// The session of a page view, or a redirect to sign in.
 #[allow(clippy::result_large_err)]
-fn viewer(st: &AdminState, headers: &HeaderMap) -> Result<Session, Response> {
-    session(st, headers)
-        .map(|(_, s)| s)
-        .ok_or_else(|| Redirect::to("/console/login").into_response())
+async fn viewer(st: &AdminState, headers: &HeaderMap) -> Result<Session, Response> {
+    let Some((_, s)) = session(st, headers).await else {
+        return Err(Redirect::to("/console/login").into_response());
+    };
+    if s.needs_totp {
+        return Err(Redirect::to("/console/account").into_response());
+    }
+    Ok(s)
 }
 
 /// The session of a form post whose `csrf` field matches it, or a refusal.
 #[allow(clippy::result_large_err)]
-fn actor_of(st: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
-    let Some((_, s)) = session(st, headers) else {
+async fn actor_of(st: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
+    let Some((_, s)) = session(st, headers).await else {
         let l = lang_of(headers);
         return Err(refused(
             l,
@@ -318,6 +449,9 @@ fn actor_of(st: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<Session,
             StatusCode::FORBIDDEN,
             &s.lang.t("console-error-csrf"),
         ));
+    }
+    if s.needs_totp {
+        return Err(Redirect::to("/console/account").into_response());
     }
     Ok(s)
 }
@@ -376,9 +510,19 @@ struct Login {
     login_csrf: String,
     name: String,
     error: String,
+    /// The shared admin token signs in here (the operator's choice).
+    token_sign_in: bool,
+    /// The account has a second factor: ask for the code.
+    ask_code: bool,
 }
 
-fn login_form(st: &AdminState, l: Lang, status: StatusCode, name: &str, error: &str) -> Response {
+/// A form with the double-submit sign-in token (`csrf_login`) and its cookie.
+fn with_login_csrf(
+    st: &AdminState,
+    l: Lang,
+    status: StatusCode,
+    draw: impl FnOnce(String) -> Response,
+) -> Response {
     let Some(token) = random_token() else {
         return refused(
             l,
@@ -386,13 +530,8 @@ fn login_form(st: &AdminState, l: Lang, status: StatusCode, name: &str, error: &
             "no randomness available",
         );
     };
-    let t = Login {
-        c: Chrome::anonymous(l),
-        login_csrf: token.clone(),
-        name: name.to_string(),
-        error: error.to_string(),
-    };
-    let mut r = page(status, &t);
+    let mut r = draw(token.clone());
+    *r.status_mut() = status;
     r.headers_mut().append(
         header::SET_COOKIE,
         st.console.cookie(LOGIN_COOKIE, &token, 600),
@@ -400,8 +539,35 @@ fn login_form(st: &AdminState, l: Lang, status: StatusCode, name: &str, error: &
     r
 }
 
+fn login_form(st: &AdminState, l: Lang, status: StatusCode, name: &str, error: &str) -> Response {
+    login_form_asking(st, l, status, name, error, false)
+}
+
+fn login_form_asking(
+    st: &AdminState,
+    l: Lang,
+    status: StatusCode,
+    name: &str,
+    error: &str,
+    ask_code: bool,
+) -> Response {
+    with_login_csrf(st, l, status, |token| {
+        page(
+            StatusCode::OK,
+            &Login {
+                c: Chrome::anonymous(l),
+                login_csrf: token,
+                name: name.to_string(),
+                error: error.to_string(),
+                token_sign_in: st.console.token_sign_in,
+                ask_code,
+            },
+        )
+    })
+}
+
 async fn login_page(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    if session(&st, &headers).is_some() {
+    if session(&st, &headers).await.is_some() {
         return Redirect::to("/console/").into_response();
     }
     login_form(&st, lang_of(&headers), StatusCode::OK, "", "")
@@ -411,10 +577,58 @@ async fn login_page(State(st): State<AdminState>, headers: HeaderMap) -> Respons
 struct LoginForm {
     #[serde(default)]
     name: String,
+    /// An account's password.
+    #[serde(default)]
+    password: String,
+    /// An account's TOTP code.
+    #[serde(default)]
+    code: String,
+    /// The shared admin token (DESIGN §9).
     #[serde(default)]
     token: String,
     #[serde(default)]
     csrf_login: String,
+}
+
+/// Whether the double-submit sign-in token of a form matches its cookie.
+fn login_csrf_ok(headers: &HeaderMap, presented: &str) -> bool {
+    let expected = cookie_value(headers, LOGIN_COOKIE).unwrap_or_default();
+    !expected.is_empty() && crate::crypto::ct_eq(expected.as_bytes(), presented.as_bytes())
+}
+
+/// Slows down the answer to a wrong credential (shared with the admin API's wrong tokens:
+/// 100 ms doubling to 5 s) and logs it, at most a few lines a second.
+async fn wrong_credential(st: &AdminState, what: &'static str) {
+    let now = Instant::now();
+    let delay = st.failures.record(now);
+    if let Some(suppressed) = st.failures.log.admit(now) {
+        tracing::warn!(
+            delay_ms = delay.as_millis() as u64,
+            suppressed,
+            "console sign-in with a wrong {what}"
+        );
+    }
+    tokio::time::sleep(delay).await;
+}
+
+/// A new session's cookie on a redirect to `to` (a fresh id at every sign-in: no fixation).
+fn signed_in(st: &AdminState, l: Lang, started: Option<(String, Session)>, to: &str) -> Response {
+    let Some((id, _)) = started else {
+        return refused(
+            l,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no randomness available",
+        );
+    };
+    let mut r = Redirect::to(to).into_response();
+    let h = r.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        st.console
+            .cookie(SESSION_COOKIE, &id, SESSION_TTL.as_secs()),
+    );
+    h.append(header::SET_COOKIE, st.console.cookie(LOGIN_COOKIE, "", 0));
+    r
 }
 
 async fn login(
@@ -432,8 +646,7 @@ async fn login(
             &l.t("console-error-form"),
         );
     };
-    let expected = cookie_value(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !crate::crypto::ct_eq(expected.as_bytes(), f.csrf_login.as_bytes()) {
+    if !login_csrf_ok(&headers, &f.csrf_login) {
         return login_form(
             &st,
             l,
@@ -447,7 +660,7 @@ async fn login(
         .trim()
         .chars()
         .filter(|c| !c.is_control())
-        .take(48)
+        .take(64)
         .collect();
     if name.is_empty() {
         return login_form(
@@ -458,42 +671,411 @@ async fn login(
             &l.t("console-error-name"),
         );
     }
-    if !st.token.matches(f.token.trim()) {
-        let now = Instant::now();
-        let delay = st.failures.record(now);
-        if let Some(suppressed) = st.failures.log.admit(now) {
-            tracing::warn!(
-                delay_ms = delay.as_millis() as u64,
-                suppressed,
-                "console sign-in with a wrong token"
+    if !f.token.trim().is_empty() {
+        return token_login(&st, l, &name, f.token.trim()).await;
+    }
+    let name = name.to_lowercase();
+    let code = Some(f.code.as_str()).filter(|c| !c.trim().is_empty());
+    use crate::service::SignInError as E;
+    match st
+        .service
+        .sign_in(&name, &f.password, code, Timestamp::now())
+        .await
+    {
+        Ok(signed) => {
+            tracing::info!(account = %name, role = %signed.principal.role().map_or("", |r| r.name()), "console sign-in");
+            let needs_totp = st.console.require_totp && !signed.totp;
+            let started = st.console.start(
+                signed.principal,
+                Some((name, signed.generation)),
+                needs_totp,
+                Instant::now(),
             );
+            let to = if needs_totp {
+                "/console/account"
+            } else {
+                "/console/"
+            };
+            signed_in(&st, l, started, to)
         }
-        tokio::time::sleep(delay).await;
-        return login_form(
+        Err(E::OneTime) => Redirect::to("/console/welcome").into_response(),
+        Err(E::CodeRequired) => login_form_asking(
             &st,
             l,
             StatusCode::UNAUTHORIZED,
             &name,
+            &l.t("console-error-code-required"),
+            true,
+        ),
+        Err(E::Locked(until)) => login_form(
+            &st,
+            l,
+            StatusCode::TOO_MANY_REQUESTS,
+            &name,
+            &l.t1("console-error-locked", "until", until.to_rfc3339()),
+        ),
+        Err(E::Disabled) => login_form(
+            &st,
+            l,
+            StatusCode::FORBIDDEN,
+            &name,
+            &l.t("console-error-disabled"),
+        ),
+        Err(E::Wrong | E::Weak(_)) => {
+            wrong_credential(&st, "password or code").await;
+            login_form_asking(
+                &st,
+                l,
+                StatusCode::UNAUTHORIZED,
+                &name,
+                &l.t("console-error-password"),
+                code.is_some(),
+            )
+        }
+        Err(E::Service(e)) => failed_anonymous(l, e),
+    }
+}
+
+/// Sign-in with the shared admin token: an admin named `console:<name>`, unless the operator
+/// turned it off for the console.
+async fn token_login(st: &AdminState, l: Lang, name: &str, token: &str) -> Response {
+    if !st.console.token_sign_in {
+        return login_form(
+            st,
+            l,
+            StatusCode::FORBIDDEN,
+            name,
+            &l.t("console-error-token-off"),
+        );
+    }
+    if !st.token.matches(token) {
+        wrong_credential(st, "token").await;
+        return login_form(
+            st,
+            l,
+            StatusCode::UNAUTHORIZED,
+            name,
             &l.t("console-error-token"),
         );
     }
-    let Some((id, _)) = st.console.start(format!("console:{name}"), Instant::now()) else {
-        return refused(
+    tracing::info!(actor = %crate::logsafe::quoted(name), "console sign-in with the admin token");
+    let started = st.console.start(
+        Principal::admin_token(&format!("console:{name}")),
+        None,
+        false,
+        Instant::now(),
+    );
+    signed_in(st, l, started, "/console/")
+}
+
+/// A refusal for someone not signed in, from the service.
+fn failed_anonymous(l: Lang, e: crate::service::ServiceError) -> Response {
+    let e = ApiError::from(e);
+    refused(l, e.status, &refusal_text(l, &e))
+}
+
+// ---- an account's first sign-in, its second factor and sessions ----
+
+#[derive(Template)]
+#[template(path = "console/welcome.html")]
+struct Welcome {
+    c: Chrome,
+    login_csrf: String,
+    name: String,
+    error: String,
+}
+
+fn welcome_form(st: &AdminState, l: Lang, status: StatusCode, name: &str, error: &str) -> Response {
+    with_login_csrf(st, l, status, |token| {
+        page(
+            StatusCode::OK,
+            &Welcome {
+                c: Chrome::anonymous(l),
+                login_csrf: token,
+                name: name.to_string(),
+                error: error.to_string(),
+            },
+        )
+    })
+}
+
+async fn welcome_page(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+    welcome_form(&st, lang_of(&headers), StatusCode::OK, "", "")
+}
+
+#[derive(Deserialize)]
+struct WelcomeForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    repeat: String,
+    #[serde(default)]
+    csrf_login: String,
+}
+
+/// `POST /console/welcome`: the one-time secret traded for a chosen password, then signed in.
+async fn welcome(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    form: Result<Form<WelcomeForm>, FormRejection>,
+) -> Response {
+    let l = lang_of(&headers);
+    let Ok(Form(f)) = form else {
+        return welcome_form(
+            &st,
             l,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no randomness available",
+            StatusCode::BAD_REQUEST,
+            "",
+            &l.t("console-error-form"),
         );
     };
-    tracing::info!(actor = %crate::logsafe::quoted(&name), "console sign-in");
-    let mut r = Redirect::to("/console/").into_response();
-    let h = r.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        st.console
-            .cookie(SESSION_COOKIE, &id, SESSION_TTL.as_secs()),
-    );
-    h.append(header::SET_COOKIE, st.console.cookie(LOGIN_COOKIE, "", 0));
-    r
+    let name = f.name.trim().to_lowercase();
+    if !login_csrf_ok(&headers, &f.csrf_login) {
+        return welcome_form(
+            &st,
+            l,
+            StatusCode::FORBIDDEN,
+            &name,
+            &l.t("console-error-login-csrf"),
+        );
+    }
+    if f.password != f.repeat {
+        return welcome_form(
+            &st,
+            l,
+            StatusCode::BAD_REQUEST,
+            &name,
+            &l.t("console-error-repeat"),
+        );
+    }
+    use crate::service::SignInError as E;
+    match st
+        .service
+        .welcome(&name, f.secret.trim(), &f.password, Timestamp::now())
+        .await
+    {
+        Ok(signed) => {
+            tracing::info!(account = %name, "console: account's password chosen");
+            let needs_totp = st.console.require_totp && !signed.totp;
+            let started = st.console.start(
+                signed.principal,
+                Some((name, signed.generation)),
+                needs_totp,
+                Instant::now(),
+            );
+            signed_in(&st, l, started, "/console/account")
+        }
+        Err(E::Weak(why)) => welcome_form(&st, l, StatusCode::BAD_REQUEST, &name, why),
+        Err(E::Locked(until)) => welcome_form(
+            &st,
+            l,
+            StatusCode::TOO_MANY_REQUESTS,
+            &name,
+            &l.t1("console-error-locked", "until", until.to_rfc3339()),
+        ),
+        Err(E::Disabled) => welcome_form(
+            &st,
+            l,
+            StatusCode::FORBIDDEN,
+            &name,
+            &l.t("console-error-disabled"),
+        ),
+        Err(E::Service(e)) => failed_anonymous(l, e),
+        Err(E::Wrong | E::OneTime | E::CodeRequired) => {
+            wrong_credential(&st, "one-time secret").await;
+            welcome_form(
+                &st,
+                l,
+                StatusCode::UNAUTHORIZED,
+                &name,
+                &l.t("console-error-one-time"),
+            )
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/account.html")]
+struct AccountPage {
+    c: Chrome,
+    name: String,
+    role: String,
+    totp: bool,
+    required: bool,
+    /// While enrolling: the otpauth URI and its QR code (SVG).
+    enrol_uri: String,
+    enrol_svg: String,
+    sessions: Vec<SessionRow>,
+}
+
+/// The signed-in account's session (a second factor may still be missing), or a way out.
+#[allow(clippy::result_large_err)]
+async fn account_session(
+    st: &AdminState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<(String, Session, String, u32), Response> {
+    let Some((id, s)) = session(st, headers).await else {
+        return Err(Redirect::to("/console/login").into_response());
+    };
+    if let Some(csrf) = csrf
+        && !crate::crypto::ct_eq(s.csrf.as_bytes(), csrf.as_bytes())
+    {
+        return Err(refused(
+            s.lang,
+            StatusCode::FORBIDDEN,
+            &s.lang.t("console-error-csrf"),
+        ));
+    }
+    let Some((name, generation)) = s.account.clone() else {
+        // The shared admin token has no account to show.
+        return Err(Redirect::to("/console/").into_response());
+    };
+    Ok((id, s, name, generation))
+}
+
+async fn account_view(
+    st: &AdminState,
+    id: &str,
+    s: &Session,
+    name: &str,
+    flash: &str,
+    enrol: Option<(String, String)>,
+) -> Response {
+    let (enrol_uri, enrol_svg) = enrol.unwrap_or_default();
+    let totp = st
+        .service
+        .session_principal(name, s.account.as_ref().map_or(0, |a| a.1))
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|(_, t)| t);
+    let t = AccountPage {
+        c: Chrome::of(s, flash),
+        name: name.to_string(),
+        role: s.principal.role().map_or("", |r| r.name()).to_string(),
+        totp,
+        required: s.needs_totp,
+        enrol_uri,
+        enrol_svg,
+        sessions: st.console.sessions_of(name, id, Instant::now()),
+    };
+    page(StatusCode::OK, &t)
+}
+
+async fn account(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    match account_session(&st, &headers, None).await {
+        Ok((id, s, name, _)) => {
+            let flash = q
+                .done
+                .as_deref()
+                .map(|d| s.lang.t(&format!("console-account-done-{}", done_key(d))))
+                .unwrap_or_default();
+            account_view(&st, &id, &s, &name, &flash, None).await
+        }
+        Err(r) => r,
+    }
+}
+
+/// The flash keys the account page knows.
+fn done_key(d: &str) -> &'static str {
+    match d {
+        "totp" => "totp",
+        "ended" => "ended",
+        _ => "saved",
+    }
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+/// `POST /console/account/totp`: a new secret to enrol, shown as a QR code and a URI.
+async fn totp_begin(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    let (id, s, name, generation) = match account_session(&st, &headers, Some(&csrf)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match st
+        .service
+        .totp_begin(&name, generation, Timestamp::now())
+        .await
+    {
+        Ok(enrol) => account_view(&st, &id, &s, &name, "", Some(enrol)).await,
+        Err(e) => failed(&s, e.into(), "/console/account"),
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /console/account/totp/confirm`: the second factor is on once a code from the app is
+/// right.
+async fn totp_confirm(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    form: Result<Form<CodeForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        let l = lang_of(&headers);
+        return refused(l, StatusCode::BAD_REQUEST, &l.t("console-error-form"));
+    };
+    let (id, s, name, generation) = match account_session(&st, &headers, Some(&f.csrf)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match st
+        .service
+        .totp_confirm(&name, generation, &f.code, Timestamp::now())
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(account = %name, "console: second factor turned on");
+            Redirect::to("/console/account?done=totp").into_response()
+        }
+        Ok(false) => {
+            let msg = s.lang.t("console-error-code");
+            account_view(&st, &id, &s, &name, &msg, None).await
+        }
+        Err(e) => failed(&s, e.into(), "/console/account"),
+    }
+}
+
+/// `POST /console/account/sessions/{handle}/end`: ends one of the account's own sessions.
+async fn end_session(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(handle): Path<String>,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    let (_, _, name, _) = match account_session(&st, &headers, Some(&csrf)).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if st.console.end_handle(&name, &handle) {
+        tracing::info!(account = %name, "console: a session ended by its account");
+    }
+    Redirect::to("/console/account?done=ended").into_response()
 }
 
 #[derive(Deserialize)]
@@ -508,10 +1090,10 @@ async fn logout(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Err(r) = actor_of(&st, &headers, &csrf) {
+    if let Err(r) = actor_of(&st, &headers, &csrf).await {
         return r;
     }
-    if let Some((id, _)) = session(&st, &headers) {
+    if let Some((id, _)) = session(&st, &headers).await {
         st.console.end(&id);
     }
     let mut r = Redirect::to("/console/login").into_response();
@@ -581,7 +1163,7 @@ fn last_days(n: i64, now: Timestamp) -> Vec<String> {
 }
 
 async fn dashboard(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    let s = match viewer(&st, &headers) {
+    let s = match viewer(&st, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -849,7 +1431,7 @@ async fn licenses_csv(
     headers: HeaderMap,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let s = match viewer(&st, &headers) {
+    let s = match viewer(&st, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -862,7 +1444,7 @@ async fn licenses_csv(
         Ok(found) => found,
         Err(e) => return failed(&s, e.into(), "/console/licenses"),
     };
-    tracing::info!(actor = %crate::logsafe::quoted(&s.actor), "console: license list exported as CSV");
+    tracing::info!(actor = %crate::logsafe::quoted(s.principal.actor()), "console: license list exported as CSV");
     // (cursor, first page?, done?) through the store; each item one page of rows.
     let service = st.service.clone();
     let pages = futures_util::stream::unfold(
@@ -935,7 +1517,7 @@ struct NewLicense {
 }
 
 async fn new_license_page(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    let s = match viewer(&st, &headers) {
+    let s = match viewer(&st, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -989,7 +1571,7 @@ async fn new_license(
         let l = lang_of(&headers);
         return refused(l, StatusCode::BAD_REQUEST, &l.t("console-error-form"));
     };
-    let s = match actor_of(&st, &headers, &f.csrf) {
+    let s = match actor_of(&st, &headers, &f.csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1020,7 +1602,7 @@ async fn new_license(
                 trial: f.trial == "on",
                 note: optional(&f.note),
             },
-            &s.actor,
+            &s.principal,
             now,
         )
         .await;
@@ -1038,14 +1620,21 @@ async fn license_file(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let s = match viewer(&st, &headers) {
+    let s = match viewer(&st, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let l = match st.service.license(&id).await {
-        Ok(l) => l,
+    let l = match st.service.license_detail(&s.principal, &id).await {
+        Ok(d) => d.license,
         Err(e) => return failed(&s, e.into(), "/console/licenses"),
     };
+    if let Err(e) = s.principal.require_tokens(l.direct.is_some()) {
+        return failed(
+            &s,
+            crate::service::ServiceError::from(e).into(),
+            &format!("/console/licenses/{}", seg(&id)),
+        );
+    }
     let Some(token) = l.current_token().map(str::to_string) else {
         return failed(
             &s,
@@ -1055,7 +1644,7 @@ async fn license_file(
             &format!("/console/licenses/{}", seg(&id)),
         );
     };
-    tracing::info!(actor = %crate::logsafe::quoted(&s.actor), license = %l.id, "console: license file downloaded");
+    tracing::info!(actor = %crate::logsafe::quoted(s.principal.actor()), license = %l.id, "console: license file downloaded");
     // The id is the store's (letters, digits, `-`, `_`), safe in a header; anything else is
     // left out of the file name.
     let name: String =
@@ -1086,7 +1675,7 @@ async fn licenses(
     headers: HeaderMap,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let s = match viewer(&st, &headers) {
+    let s = match viewer(&st, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1246,7 +1835,7 @@ async fn license(
     Path(id): Path<String>,
     query: Result<Query<FlashQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let s = match viewer(&st, &headers) {
+    let s = match viewer(&st, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1262,7 +1851,7 @@ async fn license(
     };
     let (when, day) = (|t| l10n.time(t), |t| l10n.date(t));
     let read = async {
-        let detail = st.service.license_detail(&id).await?;
+        let detail = st.service.license_detail(&s.principal, &id).await?;
         let audit = st.service.audit_records(&id).await?;
         Ok::<_, crate::service::ServiceError>((detail, audit))
     }
@@ -1562,7 +2151,7 @@ impl Action {
         self,
         st: &AdminState,
         id: &str,
-        actor: &str,
+        actor: &Principal,
         f: &ActionForm,
     ) -> Result<&'static str, ApiError> {
         // Whether a reason is needed, and what it may be, is the service's to say.
@@ -1649,8 +2238,8 @@ struct ActionForm {
     order: String,
 }
 
-fn confirm(st: &AdminState, headers: &HeaderMap, id: &str, action: Action) -> Response {
-    match viewer(st, headers) {
+async fn confirm(st: &AdminState, headers: &HeaderMap, id: &str, action: Action) -> Response {
+    match viewer(st, headers).await {
         Ok(s) => page(StatusCode::OK, &action.confirm(Chrome::of(&s, ""), id)),
         Err(r) => r,
     }
@@ -1667,11 +2256,11 @@ async fn perform(
         let l = lang_of(headers);
         return refused(l, StatusCode::BAD_REQUEST, &l.t("console-error-form"));
     };
-    let s = match actor_of(st, headers, &f.csrf) {
+    let s = match actor_of(st, headers, &f.csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    match action.run(st, id, &s.actor, &f).await {
+    match action.run(st, id, &s.principal, &f).await {
         Ok(done) => {
             Redirect::to(&format!("/console/licenses/{}?done={done}", seg(id))).into_response()
         }
@@ -1684,7 +2273,7 @@ async fn confirm_revoke(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    confirm(&st, &headers, &id, Action::Revoke)
+    confirm(&st, &headers, &id, Action::Revoke).await
 }
 
 async fn revoke(
@@ -1701,7 +2290,7 @@ async fn confirm_reissue(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    confirm(&st, &headers, &id, Action::Reissue)
+    confirm(&st, &headers, &id, Action::Reissue).await
 }
 
 async fn reissue(
@@ -1718,7 +2307,7 @@ async fn confirm_free_seat(
     headers: HeaderMap,
     Path((id, seat)): Path<(String, u32)>,
 ) -> Response {
-    confirm(&st, &headers, &id, Action::FreeSeat(seat))
+    confirm(&st, &headers, &id, Action::FreeSeat(seat)).await
 }
 
 async fn free_seat(
@@ -1735,7 +2324,7 @@ async fn confirm_release_lease(
     headers: HeaderMap,
     Path((id, lease)): Path<(String, String)>,
 ) -> Response {
-    confirm(&st, &headers, &id, Action::ReleaseLease(lease))
+    confirm(&st, &headers, &id, Action::ReleaseLease(lease)).await
 }
 
 async fn release_lease(
@@ -1752,7 +2341,7 @@ async fn confirm_repair(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    confirm(&st, &headers, &id, Action::RepairCode)
+    confirm(&st, &headers, &id, Action::RepairCode).await
 }
 
 async fn repair(
@@ -1788,7 +2377,7 @@ async fn outbox(
     headers: HeaderMap,
     query: Result<Query<FlashQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let s = match viewer(&st, &headers) {
+    let s = match viewer(&st, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1837,11 +2426,15 @@ async fn retry(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let s = match actor_of(&st, &headers, &csrf) {
+    let s = match actor_of(&st, &headers, &csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    match st.service.retry_job(&id, &s.actor, Timestamp::now()).await {
+    match st
+        .service
+        .retry_job(&id, &s.principal, Timestamp::now())
+        .await
+    {
         Ok(_) => Redirect::to("/console/outbox?done=retried").into_response(),
         Err(e) => failed(&s, e.into(), "/console/outbox"),
     }
@@ -1853,7 +2446,7 @@ async fn retry_all(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let s = match actor_of(&st, &headers, &csrf) {
+    let s = match actor_of(&st, &headers, &csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1864,7 +2457,7 @@ async fn retry_all(
     for j in jobs.iter().filter(|j| j.dead) {
         if let Err(e) = st
             .service
-            .retry_job(&j.id, &s.actor, Timestamp::now())
+            .retry_job(&j.id, &s.principal, Timestamp::now())
             .await
         {
             return failed(&s, e.into(), "/console/outbox");
@@ -1895,7 +2488,7 @@ struct ProductRow {
 }
 
 async fn products(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    let s = match viewer(&st, &headers) {
+    let s = match viewer(&st, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -1954,7 +2547,7 @@ struct ReadingRow {
 }
 
 async fn marketplace(State(st): State<AdminState>, headers: HeaderMap) -> Response {
-    let s = match viewer(&st, &headers) {
+    let s = match viewer(&st, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -3,16 +3,18 @@
 
 use std::time::Duration;
 
+use axum::extract::Extension;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use client_verifier::Timestamp;
 use serde::Deserialize;
 
-use super::{AdminState, actor};
+use super::AdminState;
+use crate::accounts::{Action, Principal};
 use crate::admin_api::{
     DEFAULT_LIMIT, EventsResponse, MAX_LIMIT, ReplayRequest, WebhookTestResponse, WebhooksResponse,
 };
@@ -82,9 +84,11 @@ async fn webhooks(State(st): State<AdminState>) -> Result<Json<WebhooksResponse>
 
 async fn reload(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
 ) -> Result<Json<WebhooksResponse>, ApiError> {
-    tracing::info!(actor = %actor(&headers), "webhooks reload requested");
+    by.require(Action::Integrations)
+        .map_err(crate::service::ServiceError::from)?;
+    tracing::info!(actor = %by.actor(), "webhooks reload requested");
     let service = st.service.clone();
     let result = tokio::task::spawn_blocking(move || service.webhooks().reload())
         .await
@@ -108,10 +112,12 @@ fn unknown(name: &str) -> ApiError {
 
 async fn test(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    tracing::info!(actor = %actor(&headers), endpoint = %crate::logsafe::quoted(&name), "webhook test requested");
+    by.require(Action::Integrations)
+        .map_err(crate::service::ServiceError::from)?;
+    tracing::info!(actor = %by.actor(), endpoint = %crate::logsafe::quoted(&name), "webhook test requested");
     let started = std::time::Instant::now();
     let outcome = crate::webhooks::test(&st.service, &name)
         .await
@@ -140,26 +146,30 @@ async fn test(
 
 async fn replay(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     Path(name): Path<String>,
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Json<WebhooksResponse>, ApiError> {
+    by.require(Action::Integrations)
+        .map_err(crate::service::ServiceError::from)?;
     let Json(req) =
         body.map_err(|e| ApiError::bad_request(format!("{e}; expected {{\"after\": SEQ}}")))?;
-    moved(st, &headers, &name, Move::After(req.after)).await
+    moved(st, &by, &name, Move::After(req.after)).await
 }
 
 async fn skip(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Json<WebhooksResponse>, ApiError> {
-    moved(st, &headers, &name, Move::ToHead).await
+    by.require(Action::Integrations)
+        .map_err(crate::service::ServiceError::from)?;
+    moved(st, &by, &name, Move::ToHead).await
 }
 
 async fn moved(
     st: AdminState,
-    headers: &HeaderMap,
+    by: &Principal,
     name: &str,
     to: Move,
 ) -> Result<Json<WebhooksResponse>, ApiError> {
@@ -169,7 +179,7 @@ async fn moved(
     let cursor = crate::webhooks::move_cursor(&st.service, name, to)
         .await
         .map_err(crate::service::ServiceError::from)?;
-    tracing::info!(actor = %actor(headers), endpoint = name, after = cursor.seq, "webhook cursor moved: the endpoint gets every wanted event after it");
+    tracing::info!(actor = %by.actor(), endpoint = name, after = cursor.seq, "webhook cursor moved: the endpoint gets every wanted event after it");
     st.service.events_wake().notify_waiters();
     webhooks(State(st)).await
 }

@@ -7,14 +7,15 @@
 //! the revocation list, which is public anyway.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use client_verifier::{DAY, Timestamp};
 use serde::Deserialize;
 
-use super::{AdminState, actor};
+use super::AdminState;
+use crate::accounts::Principal;
 use crate::admin_api::{
     AuditResponse, CodeRequest, CreateLicenseRequest, DEFAULT_LIMIT, Detail, ExtendRequest,
     ForceReleaseRequest, IssuedResponse, JobView, LeaseView, LeasesResponse, ListResponse,
@@ -119,26 +120,28 @@ async fn list(
 
 async fn show(
     State(st): State<AdminState>,
+    Extension(by): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Detail>, ApiError> {
-    Ok(Json(st.service.license_detail(&id).await?.into()))
+    Ok(Json(st.service.license_detail(&by, &id).await?.into()))
 }
 
 /// `POST /admin/v1/codes/lookup {code}`: the license of a License 2.0 activation code.
 async fn show_code(
     State(st): State<AdminState>,
+    Extension(by): Extension<Principal>,
     body: Result<Json<CodeRequest>, JsonRejection>,
 ) -> Result<Json<Detail>, ApiError> {
     let Json(CodeRequest { code }) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let l = st.service.license_of_code(&code).await?;
-    Ok(Json(st.service.license_detail(&l.id).await?.into()))
+    Ok(Json(st.service.license_detail(&by, &l.id).await?.into()))
 }
 
 /// `POST /admin/v1/codes/repair {code, product, quantity, order?}`: the purchase of a code
 /// whose activation answer was lost, from the Seller Console's order (audited).
 async fn repair_code(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     body: Result<Json<RepairRequest>, JsonRejection>,
 ) -> Result<Json<RepairResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -149,7 +152,7 @@ async fn repair_code(
     };
     let l = st
         .service
-        .repair_code(&req.code, repair, &actor(&headers), Timestamp::now())
+        .repair_code(&req.code, repair, &by, Timestamp::now())
         .await?;
     // A repaired record holds its answer: what was just entered.
     let answer = l.code_answer.as_ref();
@@ -171,11 +174,14 @@ struct TokenQuery {
 
 async fn token(
     State(st): State<AdminState>,
+    Extension(by): Extension<Principal>,
     Path(id): Path<String>,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let detail = st.service.license_detail(&id).await?;
+    let detail = st.service.license_detail(&by, &id).await?;
+    by.require_tokens(detail.license.direct.is_some())
+        .map_err(crate::service::ServiceError::from)?;
     let l = detail.license;
     if let Some(event) = q.event {
         let mut found: Vec<_> = detail
@@ -232,7 +238,7 @@ async fn audit(
 
 async fn reissue(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     Path(id): Path<String>,
     body: Result<Json<ReissueRequest>, JsonRejection>,
 ) -> Result<Json<TokenResponse>, ApiError> {
@@ -242,7 +248,7 @@ async fn reissue(
         .reissue(
             &id,
             req.fingerprint.as_deref(),
-            &actor(&headers),
+            &by,
             req.reason.as_deref().unwrap_or(""),
             Timestamp::now(),
         )
@@ -272,7 +278,7 @@ fn requested_end(
 
 async fn create(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     body: Result<Json<CreateLicenseRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<IssuedResponse>), ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -291,7 +297,7 @@ async fn create(
                 trial: req.trial,
                 note: req.note,
             },
-            &actor(&headers),
+            &by,
             now,
         )
         .await?;
@@ -307,7 +313,7 @@ async fn create(
 
 async fn extend(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     Path(id): Path<String>,
     body: Result<Json<ExtendRequest>, JsonRejection>,
 ) -> Result<Json<IssuedResponse>, ApiError> {
@@ -325,7 +331,7 @@ async fn extend(
             &id,
             exp,
             req.trial,
-            &actor(&headers),
+            &by,
             req.reason.as_deref().unwrap_or(""),
             now,
         )
@@ -339,7 +345,7 @@ async fn extend(
 
 async fn revoke(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     Path(id): Path<String>,
     body: Result<Json<RevokeRequest>, JsonRejection>,
 ) -> Result<Json<Summary>, ApiError> {
@@ -348,7 +354,7 @@ async fn revoke(
         .service
         .revoke(
             &id,
-            &actor(&headers),
+            &by,
             req.reason.as_deref().unwrap_or(""),
             Timestamp::now(),
         )
@@ -403,17 +409,13 @@ pub(super) fn lease_view(
 /// `POST /admin/v1/leases/release`: takes a lease back (its renewals are refused).
 async fn force_release(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     body: Result<Json<ForceReleaseRequest>, JsonRejection>,
 ) -> Result<Json<LeaseView>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let lease = st
         .service
-        .force_release_lease(
-            req.lease.trim(),
-            req.reason.as_deref().unwrap_or(""),
-            &actor(&headers),
-        )
+        .force_release_lease(req.lease.trim(), req.reason.as_deref().unwrap_or(""), &by)
         .await?;
     Ok(Json(lease_view(&lease, Timestamp::now(), 0)))
 }
@@ -421,7 +423,7 @@ async fn force_release(
 /// `POST /admin/v1/keys/{kid}/revoke`: signs again what a key the root revoked signed.
 async fn revoke_key(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     Path(kid): Path<String>,
     body: Result<Json<RevokeRequest>, JsonRejection>,
 ) -> Result<Json<crate::service::Resigned>, ApiError> {
@@ -430,7 +432,7 @@ async fn revoke_key(
         .service
         .resign_revoked_key(
             &kid,
-            &actor(&headers),
+            &by,
             req.reason.as_deref().unwrap_or(""),
             Timestamp::now(),
         )
@@ -467,12 +469,9 @@ async fn outbox(
 
 async fn retry(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = st
-        .service
-        .retry_job(&id, &actor(&headers), Timestamp::now())
-        .await?;
+    let job = st.service.retry_job(&id, &by, Timestamp::now()).await?;
     Ok(Json(JobView::from(job)))
 }

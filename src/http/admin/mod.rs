@@ -1,8 +1,10 @@
 //! The admin API: `/admin/v1/…` on its own listener (loopback by default), for `licctl` and
-//! `licd backup`. Every request carries `Authorization: Bearer <token>`, the token generated at
-//! first start into `data/admin.token` (0600) and compared in constant time. Requests that
-//! change something name who asked in `X-Licd-Actor` (licctl sends the login name); the audit
-//! log records it with the reason.
+//! `licd backup`. Every request carries `Authorization: Bearer <token>`: the shared admin token
+//! generated at first start into `data/admin.token` (0600, compared in constant time), which
+//! acts as an admin naming itself in `X-Licd-Actor` (licctl sends the login name), or an
+//! account's API token (`licctl tokens create`), which acts as that account with the token's
+//! role. The middleware turns either into a [`Principal`] the handlers hand to the service,
+//! which checks the role ([`crate::accounts`]); the audit log records who with the reason.
 //!
 //! Route groups live in submodules, each returning a `Router<AdminState>` merged here:
 //! - `licenses`: list, show, token, audit, reissue, revoke, revocations, outbox.
@@ -11,6 +13,7 @@
 //! - `doctor`: the facts `licd doctor` needs from a running daemon.
 //! - `events`: the event feed and the webhook endpoints.
 //! - `offline`: air-gapped activation requests and deactivation receipts support staff handle.
+//! - `users`: accounts and API tokens (admins).
 
 mod backup;
 mod console;
@@ -19,6 +22,7 @@ mod events;
 mod licenses;
 mod offline;
 mod products;
+mod users;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +36,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
+use crate::accounts::Principal;
 use crate::service::Service;
 
 pub use crate::admin_client::ACTOR_HEADER;
@@ -144,7 +149,8 @@ pub fn router(state: AdminState) -> Router {
                 .merge(offline::routes())
                 .merge(products::routes())
                 .merge(doctor::routes())
-                .merge(events::routes()),
+                .merge(events::routes())
+                .merge(users::routes()),
         )
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         // The console authenticates with its own session cookie, not the bearer token.
@@ -152,15 +158,34 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-async fn require_token(State(st): State<AdminState>, req: Request, next: Next) -> Response {
+async fn require_token(State(st): State<AdminState>, mut req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(t) if st.token.matches(t.trim()) => next.run(req).await,
-        Some(_) => {
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let principal = match presented {
+        Some(t) if st.token.matches(t) => Some(Principal::admin_token(&actor(req.headers()))),
+        Some(t) => match st.service.api_token_principal(t).await {
+            Ok(p) => p,
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing `Authorization: Bearer <token>`: the admin token is in the daemon's data/admin.token; an API token comes from `licctl tokens create`",
+            )
+            .into_response();
+        }
+    };
+    match principal {
+        Some(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        None => {
             let now = std::time::Instant::now();
             let delay = st.failures.record(now);
             if let Some(suppressed) = st.failures.log.admit(now) {
@@ -170,16 +195,10 @@ async fn require_token(State(st): State<AdminState>, req: Request, next: Next) -
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "wrong admin token: use the one in the daemon's data/admin.token",
+                "wrong admin token: use the one in the daemon's data/admin.token, or a live API token of an enabled account (licctl tokens create)",
             )
             .into_response()
         }
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing `Authorization: Bearer <token>`; the token is in the daemon's data/admin.token",
-        )
-        .into_response(),
     }
 }
 

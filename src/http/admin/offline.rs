@@ -6,14 +6,14 @@
 //! - `POST /admin/v1/site/allot {"request"}` → a site's allotment (`licctl site allot`).
 //! - `POST /admin/v1/site/return {"receipt"}` → a site's seats given back (`licctl site return`).
 
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::HeaderMap;
+use axum::extract::{Extension, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use client_verifier::Timestamp;
 
-use super::{AdminState, actor};
+use super::AdminState;
+use crate::accounts::Principal;
 use crate::admin_api::{
     ActivateRequest, ActivateResponse, AllotResponse, DeactivateRequest, DeactivateResponse,
     SiteReturnResponse,
@@ -30,52 +30,52 @@ pub(super) fn routes() -> Router<AdminState> {
 
 async fn site_allot(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     body: Result<Json<ActivateRequest>, JsonRejection>,
 ) -> Result<Json<AllotResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let a = st
         .service
-        .site_allot(&req.request, &actor(&headers), Timestamp::now())
+        .site_allot(&req.request, &by, Timestamp::now())
         .await?;
     Ok(Json(a.into()))
 }
 
 async fn site_return(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     body: Result<Json<DeactivateRequest>, JsonRejection>,
 ) -> Result<Json<SiteReturnResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let r = st
         .service
-        .site_return(&req.receipt, &actor(&headers), Timestamp::now())
+        .site_return(&req.receipt, &by, Timestamp::now())
         .await?;
     Ok(Json(r.into()))
 }
 
 async fn activate(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     body: Result<Json<ActivateRequest>, JsonRejection>,
 ) -> Result<Json<ActivateResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let seat = st
         .service
-        .offline_activate(&req.request, &actor(&headers), Timestamp::now())
+        .offline_activate(&req.request, &by, Timestamp::now())
         .await?;
     Ok(Json(seat.into()))
 }
 
 async fn deactivate(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
     body: Result<Json<DeactivateRequest>, JsonRejection>,
 ) -> Result<Json<DeactivateResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let d = st
         .service
-        .offline_deactivate(&req.receipt, &actor(&headers), Timestamp::now())
+        .offline_deactivate(&req.receipt, &by, Timestamp::now())
         .await?;
     Ok(Json(d.into()))
 }

@@ -1,12 +1,14 @@
 //! `/admin/v1/products`: the product catalog as licd understands it, and its reload.
 
+use axum::extract::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{AdminState, actor};
+use super::AdminState;
+use crate::accounts::{Action, Principal};
 use crate::catalog::{Catalog, Entry, Lookup};
 use crate::http::error::ApiError;
 
@@ -87,9 +89,11 @@ async fn show(
 
 async fn reload(
     State(st): State<AdminState>,
-    headers: HeaderMap,
+    Extension(by): Extension<Principal>,
 ) -> Result<Json<CatalogView>, ApiError> {
-    let who = actor(&headers);
+    by.require(Action::Integrations)
+        .map_err(crate::service::ServiceError::from)?;
+    let who = by.actor();
     tracing::info!(actor = %who, "catalog reload requested");
     let service = st.service.clone();
     let result = tokio::task::spawn_blocking(move || service.reload_catalog())
