@@ -135,7 +135,27 @@ fn a_healthy_server_passes_and_each_planted_problem_is_named() {
     let url = format!("https://localhost:{}{CALLBACK}", d.addr.port());
     rehearse(root, &url, Some(&cert), "2.0", "kit");
 
-    let mut healthy = flags.clone();
+    // The console: the shared token still signs in, which doctor warns of; an admin
+    // account and the token turned off for the console are what it wants.
+    let (_, checks) = doctor(root, Some(&d), &flags);
+    let sign_in = check(&checks, "console sign-in");
+    assert_eq!(sign_in["level"], "warning", "{sign_in}");
+    assert!(
+        sign_in["fix"]
+            .as_str()
+            .unwrap()
+            .contains("console_token_sign_in = false"),
+        "{sign_in}"
+    );
+    let mut no_token = flags.clone();
+    no_token.extend(args(&["--console-token-sign-in", "false"]));
+    let (_, checks) = doctor(root, Some(&d), &no_token);
+    let sign_in = check(&checks, "console sign-in");
+    assert_eq!(sign_in["level"], "warning", "no admin account: {sign_in}");
+    let o = d.licctl(&["users", "add", "root-admin", "--role", "admin"]);
+    assert!(o.status.success(), "{o:?}");
+
+    let mut healthy = no_token;
     healthy.extend(args(&["--public-url", &url, "--ca-file", &s(&cert)]));
     let (status, checks) = doctor(root, Some(&d), &healthy);
     for name in [
@@ -153,6 +173,7 @@ fn a_healthy_server_passes_and_each_planted_problem_is_named() {
         "public TLS",
         "public address",
         "admin listener",
+        "console sign-in",
         "V2 signature",
     ] {
         assert_eq!(level(&checks, name), "ok", "{name}: {checks:#?}");

@@ -883,6 +883,7 @@ async fn listeners(args: &DoctorArgs, config: &Config, facts: &Facts, now: Times
             "--admin-tls-cert/--admin-tls-key, or --admin-listen 127.0.0.1:8081 and an SSH tunnel",
         ),
     });
+    lines.push(console_sign_in(config, facts));
     if let Facts::Daemon(v) = facts {
         lines.push(v2_reading(&v["v2_signature"]));
     } else {
@@ -894,6 +895,48 @@ async fn listeners(args: &DoctorArgs, config: &Config, facts: &Facts, now: Times
         ));
     }
     lines
+}
+
+/// How the console signs people in: the shared admin token beside accounts is a warning (who
+/// used it is whatever name they typed); accounts only with no admin among them would leave no
+/// one to manage the team.
+fn console_sign_in(config: &Config, facts: &Facts) -> Line {
+    let accounts = match facts {
+        Facts::Daemon(v) => v.get("accounts").cloned(),
+        _ => None,
+    };
+    let admins = accounts.as_ref().and_then(|a| a["admins"].as_u64());
+    let enabled = accounts.as_ref().and_then(|a| a["enabled"].as_u64());
+    let team = match (enabled, admins) {
+        (Some(e), Some(a)) => format!("; {e} account(s), {a} of them admin"),
+        _ => String::new(),
+    };
+    if config.console_token_sign_in {
+        return line(
+            "console sign-in",
+            Level::Warning,
+            format!(
+                "the console still accepts the shared admin token: whoever holds data/admin.token signs in as an admin under any name{team}"
+            ),
+            "give each person an account (licctl users add NAME --role ROLE), then turn the token off for the console: console_token_sign_in = false in licd.toml (or --console-token-sign-in false) and restart",
+        );
+    }
+    match admins {
+        Some(0) => line(
+            "console sign-in",
+            Level::Warning,
+            format!(
+                "accounts only, and no enabled admin account{team}: no one can manage the team from the console"
+            ),
+            "licctl users add NAME --role admin (the admin API still takes the shared token)",
+        ),
+        _ => line(
+            "console sign-in",
+            Level::Ok,
+            format!("accounts only{team}"),
+            "",
+        ),
+    }
 }
 
 /// The certificate in `path`: expired or too close to expiry fails the marketplace's check on

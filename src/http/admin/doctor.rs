@@ -55,6 +55,13 @@ pub(super) fn routes() -> Router<AdminState> {
 async fn facts(State(st): State<AdminState>) -> Result<Json<Value>, ApiError> {
     let service = st.service.clone();
     let store = service.facts().await.map_err(ApiError::from)?;
+    let team = service.accounts().await.map_err(ApiError::from)?;
+    let enabled = team.users.values().filter(|a| a.disabled.is_none());
+    let accounts = json!({
+        "enabled": enabled.clone().count(),
+        "admins": enabled.clone().filter(|a| a.role == crate::accounts::Role::Admin).count(),
+        "totp": enabled.filter(|a| a.totp.is_some()).count(),
+    });
     let d = &st.daemon;
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -65,5 +72,6 @@ async fn facts(State(st): State<AdminState>) -> Result<Json<Value>, ApiError> {
         "public_tls": d.public_tls,
         "admin_tls": d.admin_tls,
         "marketplace_api": d.marketplace_api,
+        "accounts": accounts,
     })))
 }
