@@ -720,6 +720,14 @@ pub struct AddUserRequest {
     pub role: crate::accounts::Role,
 }
 
+/// `POST /admin/v1/users/{name}/role`: another role for an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    /// The new role.
+    pub role: crate::accounts::Role,
+}
+
 /// `POST /admin/v1/users`, `POST …/users/{name}/reset`: the one-time secret, shown this once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecretResponse {

@@ -130,7 +130,7 @@ pub const TYPES: &[(&str, &str)] = &[
     ),
     (
         "account.changed",
-        "an account was disabled or reset, chose its password, or turned on its second factor (`action` says which)",
+        "an account was disabled or reset, given another role, chose its password, or turned on its second factor (`action` says which)",
     ),
     (
         "account.locked",
@@ -280,9 +280,8 @@ fn kind(action: &str, detail: &serde_json::Value) -> &'static str {
         "queryOrder" => "order.queried",
         "usage" => "usage.reported",
         "accountCreated" => "account.created",
-        "accountDisabled" | "accountReset" | "accountPasswordSet" | "accountTotpOn" => {
-            "account.changed"
-        }
+        "accountDisabled" | "accountReset" | "accountPasswordSet" | "accountTotpOn"
+        | "accountRoleChanged" => "account.changed",
         "accountLocked" => "account.locked",
         "accountSignedIn" => "account.signed_in",
         "apiTokenCreated" => "api_token.created",

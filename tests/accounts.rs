@@ -846,3 +846,59 @@ async fn the_new_forms_refuse_forged_posts_and_sign_in_never_keeps_a_planted_ses
         StatusCode::SEE_OTHER
     );
 }
+
+#[tokio::test]
+async fn a_new_role_applies_to_live_sessions_and_revokes_stronger_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let (mut con, csrf) = member(&d, "hank", "admin").await;
+    let (_, admin_token) = api_token(&d, "hank").await;
+    let (status, body) = admin(
+        &client(),
+        &d,
+        Method::POST,
+        "/tokens",
+        Some(&json!({ "user": "hank", "role": "viewer" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let viewer_token = body["token"].as_str().unwrap().to_string();
+
+    let o = d.licctl(&["users", "role", "hank", "viewer"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 API token(s)"),
+        "{o:?}"
+    );
+
+    // The live session is a viewer's at its next request: reading works, revoking does not.
+    let id = buy(&d, "ROLE-1").await;
+    assert_eq!(con.get(&format!("/console/licenses/{id}")).await.0, 200);
+    let (status, _, _) = con
+        .post(
+            &format!("/console/licenses/{id}/revoke"),
+            &[("csrf", &csrf), ("reason", "demoted")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The admin token of the account is revoked; its viewer token still reads.
+    assert_eq!(
+        call(&d, &admin_token, Method::GET, "/licenses", None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        call(&d, &viewer_token, Method::GET, "/licenses", None)
+            .await
+            .0,
+        200
+    );
+    let audit = account_audit(&d, "hank").await;
+    let change = audit
+        .iter()
+        .find(|e| e["action"] == "accountRoleChanged")
+        .unwrap();
+    assert_eq!(change["detail"]["from"], "admin");
+    assert_eq!(change["detail"]["to"], "viewer");
+}

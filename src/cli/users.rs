@@ -9,7 +9,8 @@ use super::licenses::{AdminArgs, typed};
 use super::{CliError, emit, print_table};
 use crate::accounts::Role;
 use crate::admin_api::{
-    AddUserRequest, CreateTokenRequest, SecretResponse, TokenCreatedResponse, UsersResponse,
+    AddUserRequest, CreateTokenRequest, RoleRequest, SecretResponse, TokenCreatedResponse,
+    UsersResponse,
 };
 
 fn role(s: &str) -> Result<Role, String> {
@@ -35,6 +36,17 @@ pub enum UsersCommand {
     },
     /// Every account (role, state, second factor) and API token.
     List,
+    /// Give an account another role, from its next request on (its live sessions too). Its
+    /// API tokens with the old role are revoked; viewer tokens stay.
+    ///
+    /// Example: licctl users role alice admin
+    Role {
+        /// The account name.
+        name: String,
+        /// admin, developer, support, sales or viewer.
+        #[arg(value_parser = role)]
+        role: Role,
+    },
     /// Disable an account: no sign-in; its console sessions and API tokens stop at once.
     ///
     /// Example: licctl users disable alice
@@ -107,6 +119,23 @@ pub fn run_users(admin: &AdminArgs, cmd: UsersCommand, json: bool) -> Result<(),
             UsersCommand::Reset { name } => {
                 let path = format!("/admin/v1/users/{}/reset", seg(name));
                 client.json(client.request(Method::POST, &path)).await?
+            }
+            UsersCommand::Role { name, role } => {
+                let path = format!("/admin/v1/users/{}/role", seg(name));
+                let req = client
+                    .request(Method::POST, &path)
+                    .json(&RoleRequest { role: *role });
+                let v = client.json(req).await?;
+                if json {
+                    emit(&v.to_string(), true);
+                } else {
+                    let revoked = v["tokens_revoked"].as_array().map_or(0, Vec::len);
+                    emit(
+                        &format!("{name}: now {role}; {revoked} API token(s) with the old role revoked"),
+                        true,
+                    );
+                }
+                return Ok(());
             }
             UsersCommand::Disable { name } => {
                 let path = format!("/admin/v1/users/{}/disable", seg(name));

@@ -294,6 +294,49 @@ impl Service {
         Ok(())
     }
 
+    /// `licctl users role NAME ROLE`: what the account may do from its next request on, on
+    /// every node (sessions read the role again at each request). Its API tokens with the old
+    /// role are revoked (a viewer token stays): a token never has a role its account lacks.
+    pub async fn set_role(
+        &self,
+        by: &Principal,
+        name: &str,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<Vec<String>, ServiceError> {
+        by.require(Action::Administer)?;
+        let (from, revoked) = self
+            .change_accounts(|doc| {
+                let a = doc.users.get_mut(name).ok_or_else(|| no_account(name))?;
+                let from = a.role;
+                a.role = role;
+                a.updated = now;
+                let mut revoked = Vec::new();
+                for (id, t) in doc.tokens.iter_mut() {
+                    if t.owner == name
+                        && t.revoked.is_none()
+                        && t.role != role
+                        && t.role != Role::Viewer
+                    {
+                        t.revoked = Some(now);
+                        revoked.push(id.clone());
+                    }
+                }
+                Ok((from, revoked))
+            })
+            .await?;
+        self.audit_account(
+            name,
+            "accountRoleChanged",
+            by.actor(),
+            now,
+            json!({ "from": from, "to": role, "tokens_revoked": revoked }),
+        )
+        .await;
+        tracing::info!(account = name, %from, to = %role, by = by.actor(), "account role changed");
+        Ok(revoked)
+    }
+
     /// `licctl users reset NAME`: a new one-time secret, returned once. The password and the
     /// second factor are gone and every session ends; a disabled account is enabled again.
     pub async fn reset_user(

@@ -12,8 +12,8 @@ use client_verifier::Timestamp;
 use super::AdminState;
 use crate::accounts::Principal;
 use crate::admin_api::{
-    AddUserRequest, AuditResponse, CreateTokenRequest, SecretResponse, TokenCreatedResponse,
-    UsersResponse,
+    AddUserRequest, AuditResponse, CreateTokenRequest, RoleRequest, SecretResponse,
+    TokenCreatedResponse, UsersResponse,
 };
 use crate::http::error::ApiError;
 
@@ -22,6 +22,7 @@ pub(super) fn routes() -> Router<AdminState> {
         .route("/users", get(list).post(add))
         .route("/users/{name}/disable", post(disable))
         .route("/users/{name}/reset", post(reset))
+        .route("/users/{name}/role", post(set_role))
         .route("/users/{name}/audit", get(audit))
         .route("/tokens", post(create_token))
         .route("/tokens/{id}/revoke", post(revoke_token))
@@ -69,6 +70,22 @@ async fn reset(
 ) -> Result<Json<SecretResponse>, ApiError> {
     let secret = st.service.reset_user(&by, &name, Timestamp::now()).await?;
     Ok(Json(SecretResponse { name, secret }))
+}
+
+async fn set_role(
+    State(st): State<AdminState>,
+    Extension(by): Extension<Principal>,
+    Path(name): Path<String>,
+    body: Result<Json<RoleRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let revoked = st
+        .service
+        .set_role(&by, &name, req.role, Timestamp::now())
+        .await?;
+    Ok(Json(
+        serde_json::json!({ "name": name, "role": req.role, "tokens_revoked": revoked }),
+    ))
 }
 
 async fn audit(
