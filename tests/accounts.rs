@@ -367,6 +367,39 @@ async fn every_role_may_do_what_the_matrix_says_in_the_console() {
             !allowed("issue-direct", role),
             "{role}: new license {html}"
         );
+        // Extending a license the ISV issued (made with the admin token for every role).
+        let (_, direct) = admin(
+            &client(),
+            &d,
+            Method::POST,
+            "/licenses",
+            Some(&json!({ "product": "P-CMX", "customer": "c", "days": 7, "trial": true })),
+        )
+        .await;
+        let direct_id = direct["license"]["id"].as_str().unwrap().to_string();
+        let (_, page, _) = con.get(&format!("/console/licenses/{direct_id}")).await;
+        assert_eq!(
+            page.contains(&format!("/console/licenses/{direct_id}/extend")),
+            allowed("issue-direct", role),
+            "{role}: extend button"
+        );
+        let (status, html, _) = con
+            .post(
+                &format!("/console/licenses/{direct_id}/extend"),
+                &[("csrf", &csrf), ("days", "30")],
+            )
+            .await;
+        assert_eq!(
+            status == 403,
+            !allowed("issue-direct", role),
+            "{role}: extend {html}"
+        );
+        let l = common::license_json(&client(), &d, &direct_id).await;
+        assert_eq!(
+            l["origin"] == "direct",
+            allowed("issue-direct", role),
+            "{role}: a refused extension converts nothing: {l}"
+        );
         let (status, html, _) = con
             .post(
                 &format!("/console/licenses/{id}/revoke"),

@@ -212,7 +212,6 @@ async fn a_sales_account_with_totp_creates_a_trial_that_verifies_and_converts() 
     let file = common::browser::wait_for_download(&downloads);
     assert_eq!(file.extension().and_then(|e| e.to_str()), Some("lic"));
     let token = std::fs::read_to_string(&file).unwrap();
-    b.close().await;
 
     let v = d.verifier();
     let now = client_verifier::Timestamp::now();
@@ -230,8 +229,18 @@ async fn a_sales_account_with_totp_creates_a_trial_that_verifies_and_converts() 
     assert_eq!(r.status(), 200);
     let bound: serde_json::Value = r.json().await.unwrap();
 
-    let o = d.licctl(&["licenses", "extend", &id, "--days", "365"]);
-    assert!(o.status.success(), "{o:?}");
+    // The sale closes: sales extends it in the console, which converts it.
+    b.go(&format!("{}/console/licenses/{id}", d.admin_url()))
+        .await;
+    b.click(&format!("a[href='/console/licenses/{id}/extend']"))
+        .await;
+    b.wait_for("Days to add").await;
+    b.screenshot("console-extend").await;
+    b.click("#confirm").await;
+    let html = b.wait_for("Extended.").await;
+    assert!(html.contains("Issued by you"), "{html}");
+    assert!(!html.contains("evaluation (trial)"), "converted: {html}");
+    b.close().await;
     let r = client()
         .post(d.url("/v1/refresh"))
         .json(&serde_json::json!({"token": bound["token"]}))

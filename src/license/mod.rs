@@ -404,6 +404,14 @@ impl License {
         }
     }
 
+    /// The end of an extension by `days`, counted from the later of `now` and the current end:
+    /// extending early loses nothing.
+    pub fn end_after_days(&self, days: u32, now: Timestamp) -> Timestamp {
+        self.exp
+            .max(now)
+            .add_secs(i64::from(days) * client_verifier::DAY)
+    }
+
     /// Extends a license the ISV issued to `exp` (never shortens it), lifting a freeze; a trial
     /// becomes a paid license unless `still_trial`. Seats and bindings are kept: only the
     /// validity and the origin change. A marketplace license's validity is the marketplace's.

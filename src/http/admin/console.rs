@@ -243,6 +243,10 @@ pub(super) fn routes() -> Router<AdminState> {
             get(confirm_free_seat).post(free_seat),
         )
         .route(
+            "/console/licenses/{id}/extend",
+            get(confirm_extend).post(extend),
+        )
+        .route(
             "/console/licenses/{id}/repair",
             get(confirm_repair).post(repair),
         )
@@ -1775,6 +1779,8 @@ struct LicensePage {
     is_code: bool,
     /// A token of its own to download (not an online-activation instance's).
     has_token: bool,
+    /// A license the ISV issued: it can be extended.
+    is_direct: bool,
     fields: Vec<(String, String)>,
     seats: Vec<SeatRow>,
     devices: Vec<DeviceRow>,
@@ -1846,6 +1852,7 @@ async fn license(
         Some("reissued") => l10n.t("console-done-reissued"),
         Some("freed") => l10n.t("console-done-freed"),
         Some("repaired") => l10n.t("console-done-repaired"),
+        Some("extended") => l10n.t("console-done-extended"),
         Some("taken-back") => l10n.t("console-done-taken-back"),
         _ => String::new(),
     };
@@ -2024,6 +2031,7 @@ async fn license(
         status_label: status_label(l10n, l.status),
         is_code: l.code.is_some(),
         has_token: l.current_token().is_some(),
+        is_direct: l.direct.is_some(),
         fields,
         seats,
         devices,
@@ -2073,6 +2081,8 @@ enum Action {
     RepairCode,
     /// Take a lease back: the part of its id after the license's.
     ReleaseLease(String),
+    /// Extend a license the ISV issued.
+    Extend,
 }
 
 impl Action {
@@ -2082,6 +2092,7 @@ impl Action {
             Action::Reissue => format!("/console/licenses/{}/reissue", seg(id)),
             Action::FreeSeat(n) => format!("/console/licenses/{}/seats/{n}/free", seg(id)),
             Action::RepairCode => format!("/console/licenses/{}/repair", seg(id)),
+            Action::Extend => format!("/console/licenses/{}/extend", seg(id)),
             Action::ReleaseLease(k) => {
                 format!("/console/licenses/{}/leases/{}/release", seg(id), seg(k))
             }
@@ -2101,6 +2112,13 @@ impl Action {
                 "console-confirm-release",
                 "console-confirm-release-button",
                 true,
+                false,
+            ),
+            Action::Extend => (
+                l.t1("console-confirm-extend-title", "license", id),
+                "console-confirm-extend",
+                "console-confirm-extend-button",
+                false,
                 false,
             ),
             Action::RepairCode => (
@@ -2143,6 +2161,7 @@ impl Action {
             needs_reason,
             needs_fingerprint,
             needs_purchase: matches!(self, Action::RepairCode),
+            needs_extend: matches!(self, Action::Extend),
         }
     }
 
@@ -2189,6 +2208,22 @@ impl Action {
                     .await?;
                 Ok("taken-back")
             }
+            Action::Extend => {
+                let days = f
+                    .days
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=36_500).contains(d))
+                    .ok_or_else(|| {
+                        ApiError::bad_request("Days: a whole number from 1 to 36500.")
+                    })?;
+                let exp = st.service.license(id).await?.end_after_days(days, now);
+                st.service
+                    .extend_direct(id, exp, f.trial == "on", actor, reason, now)
+                    .await?;
+                Ok("extended")
+            }
             Action::RepairCode => {
                 let quantity =
                     f.quantity.trim().parse::<u32>().map_err(|_| {
@@ -2220,6 +2255,7 @@ struct Confirm {
     needs_reason: bool,
     needs_fingerprint: bool,
     needs_purchase: bool,
+    needs_extend: bool,
 }
 
 #[derive(Deserialize)]
@@ -2236,6 +2272,12 @@ struct ActionForm {
     quantity: String,
     #[serde(default)]
     order: String,
+    /// Extend: days to add.
+    #[serde(default)]
+    days: String,
+    /// Extend: present (`on`) when it stays an evaluation.
+    #[serde(default)]
+    trial: String,
 }
 
 async fn confirm(st: &AdminState, headers: &HeaderMap, id: &str, action: Action) -> Response {
@@ -2334,6 +2376,23 @@ async fn release_lease(
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
     perform(&st, &headers, &id, Action::ReleaseLease(lease), form).await
+}
+
+async fn confirm_extend(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    confirm(&st, &headers, &id, Action::Extend).await
+}
+
+async fn extend(
+    State(st): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    perform(&st, &headers, &id, Action::Extend, form).await
 }
 
 async fn confirm_repair(

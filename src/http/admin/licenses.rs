@@ -319,12 +319,12 @@ async fn extend(
 ) -> Result<Json<IssuedResponse>, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let now = Timestamp::now();
-    // Days count from the later of now and the current end: extending early loses nothing.
-    let from = match req.days {
-        Some(_) => st.service.license(&id).await?.exp.max(now),
-        None => now,
+    let exp = match (req.days, req.expires) {
+        (Some(d), None) if (1..=36_500).contains(&d) => {
+            st.service.license(&id).await?.end_after_days(d, now)
+        }
+        _ => requested_end(req.days, req.expires, now)?,
     };
-    let exp = requested_end(req.days, req.expires, from)?;
     let l = st
         .service
         .extend_direct(
