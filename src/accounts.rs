@@ -189,14 +189,6 @@ impl Principal {
         }
     }
 
-    /// licd itself (signals, start-up): an admin.
-    pub fn system() -> Self {
-        Principal::Staff {
-            actor: "licd".into(),
-            role: Role::Admin,
-        }
-    }
-
     /// A customer on a public route, recorded as `actor`.
     pub fn customer(actor: impl Into<String>) -> Self {
         Principal::Customer {
@@ -440,14 +432,39 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// Why a password cannot be chosen.
-pub fn check_password(name: &str, password: &str) -> Result<(), &'static str> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WeakPassword {
+    /// Fewer than 12 characters.
+    #[error("the password is shorter than 12 characters")]
+    Short,
+    /// More than 256 characters.
+    #[error("the password is longer than 256 characters")]
+    Long,
+    /// The account's own name.
+    #[error("the password is the account's name")]
+    Name,
+}
+
+impl WeakPassword {
+    /// The message catalogs' sentence for it (`locales/*.ftl`).
+    pub fn message_id(self) -> &'static str {
+        match self {
+            WeakPassword::Short => "console-error-password-short",
+            WeakPassword::Long => "console-error-password-long",
+            WeakPassword::Name => "console-error-password-name",
+        }
+    }
+}
+
+/// Whether `password` may be chosen by account `name`.
+pub fn check_password(name: &str, password: &str) -> Result<(), WeakPassword> {
     let n = password.chars().count();
     if n < 12 {
-        Err("the password is shorter than 12 characters")
+        Err(WeakPassword::Short)
     } else if n > 256 {
-        Err("the password is longer than 256 characters")
+        Err(WeakPassword::Long)
     } else if password.eq_ignore_ascii_case(name) {
-        Err("the password is the account's name")
+        Err(WeakPassword::Name)
     } else {
         Ok(())
     }

@@ -936,3 +936,34 @@ async fn a_new_role_applies_to_live_sessions_and_revokes_stronger_tokens() {
     assert_eq!(change["detail"]["from"], "admin");
     assert_eq!(change["detail"]["to"], "viewer");
 }
+
+#[tokio::test]
+async fn a_weak_password_is_refused_in_the_readers_language_and_keeps_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let secret = add_user(&d, "ivy", "viewer").await;
+    let mut con = Console::new(&d);
+    con.jar.set("licd_lang", "zh-CN");
+    let (_, html, _) = con.get("/console/welcome").await;
+    let csrf = hidden(&html, "csrf_login");
+    let (status, page, _) = con
+        .post(
+            "/console/welcome",
+            &[
+                ("name", "ivy"),
+                ("secret", &secret),
+                ("password", "short"),
+                ("repeat", "short"),
+                ("csrf_login", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("密码少于 12 个字符"), "{page}");
+    // Refused before the secret was spent: it still chooses a password.
+    let (status, location) = welcome(&mut con, "ivy", &secret).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/account")
+    );
+}

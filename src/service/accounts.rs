@@ -97,15 +97,18 @@ pub enum SignInError {
     #[error("this account is disabled")]
     Disabled,
     /// The new password cannot be used.
-    #[error("{0}")]
-    Weak(&'static str),
+    #[error(transparent)]
+    Weak(crate::accounts::WeakPassword),
     /// Storage failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
 
+/// A failure of licd's own (randomness, a worker thread, an unreadable accounts document), not
+/// of the request: logged, and answered as "try again later".
 fn internal(e: String) -> ServiceError {
-    ServiceError::Invalid(e)
+    tracing::error!(error = %e, "accounts: internal failure");
+    ServiceError::Unavailable(format!("accounts are unavailable ({e}); try again later"))
 }
 
 async fn hash(secret: String) -> Result<String, ServiceError> {
@@ -544,7 +547,7 @@ impl Service {
             .await
             .map_err(|_| SignInError::Wrong)?;
         }
-        let signed = self.succeeded(name, now).await?;
+        let signed = self.succeeded(name).await?;
         self.audit_account(
             name,
             "accountSignedIn",
@@ -557,7 +560,7 @@ impl Service {
     }
 
     /// Clears the failure count and reads the account's session facts.
-    async fn succeeded(&self, name: &str, _now: Timestamp) -> Result<SignedIn, ServiceError> {
+    async fn succeeded(&self, name: &str) -> Result<SignedIn, ServiceError> {
         self.change_accounts(|doc| {
             let a = doc.users.get_mut(name).ok_or_else(|| no_account(name))?;
             a.succeeded();
@@ -643,7 +646,7 @@ impl Service {
             json!({}),
         )
         .await;
-        Ok(self.succeeded(name, now).await?)
+        Ok(self.succeeded(name).await?)
     }
 
     /// Who a console session of `name` at `generation` is now: `None` once the account was

@@ -873,7 +873,13 @@ async fn welcome(
             );
             signed_in(&st, l, started, "/console/account")
         }
-        Err(E::Weak(why)) => welcome_form(&st, l, StatusCode::BAD_REQUEST, &name, why),
+        Err(E::Weak(why)) => welcome_form(
+            &st,
+            l,
+            StatusCode::BAD_REQUEST,
+            &name,
+            &l.t(why.message_id()),
+        ),
         Err(E::Locked(until)) => welcome_form(
             &st,
             l,
